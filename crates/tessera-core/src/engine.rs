@@ -1,0 +1,651 @@
+//! The engine: a keyed token cache that decides which flow must run for a key to hold a valid
+//! token, and turns flow steps into [`Action`]s for whoever does the I/O.
+//!
+//! ```text
+//! ensure(key) ─► valid? ─yes─► []                     handle(Response | TransportFailed | Timer)
+//!                 └no─► refresh token? ─► refresh flow ─┐        │
+//!                        └no─► login flow (or static) ──┴► [Send | Wait | Done | Failed | LoggedOut]
+//! refresh rejected (invalid_grant) ─► unattended login if the grant allows, else ReauthenticationRequired
+//! ```
+//! Discovery runs first, once per key, when endpoints come from an issuer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::flow::{Grant, RetrySettings, Step, TokenFlow};
+use crate::protocol::{discovery_request, parse_discovery, parse_revocation_response, revocation_request};
+use crate::{
+    Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId,
+    Timestamp, TokenSet,
+};
+
+/// Engine-wide settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineSettings {
+    /// A token is refreshed this long before expiry (capped at half its lifetime). Default 30 s.
+    pub refresh_skew: Duration,
+    /// Retry limits for token requests.
+    pub retry: RetrySettings,
+    /// Seed for retry jitter (the core has no randomness of its own).
+    pub jitter_seed: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            refresh_skew: Duration::from_secs(30),
+            retry: RetrySettings::default(),
+            jitter_seed: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+/// What the runtime must do next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send this request; feed back [`Event::Response`] or [`Event::TransportFailed`].
+    Send(HttpRequest),
+    /// Sleep until `until`, then feed back [`Event::Timer`].
+    Wait {
+        /// The key whose flow waits.
+        key: String,
+        /// When to wake up.
+        until: Timestamp,
+    },
+    /// `key` now holds these tokens (also cached in the engine).
+    Done {
+        /// The key.
+        key: String,
+        /// The tokens.
+        tokens: TokenSet,
+    },
+    /// Obtaining a token for `key` failed.
+    Failed {
+        /// The key.
+        key: String,
+        /// Why.
+        error: Error,
+    },
+    /// `key`'s tokens were dropped after a logout.
+    LoggedOut {
+        /// The key.
+        key: String,
+        /// True when the server confirmed revocation.
+        revoked: bool,
+        /// Why revocation failed, when it did (the tokens are dropped anyway).
+        error: Option<Error>,
+    },
+}
+
+/// What the runtime feeds back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The answer to a [`Action::Send`].
+    Response(HttpResponse),
+    /// A [`Action::Send`] that did not complete.
+    TransportFailed {
+        /// The request's id.
+        request_id: RequestId,
+        /// What went wrong (normally [`Error::Transport`]).
+        error: Error,
+    },
+    /// A [`Action::Wait`] elapsed.
+    Timer {
+        /// The key that asked to wait.
+        key: String,
+    },
+}
+
+impl Event {
+    fn request_id(&self) -> Option<RequestId> {
+        match self {
+            Event::Response(response) => Some(response.request_id),
+            Event::TransportFailed { request_id, .. } => Some(*request_id),
+            Event::Timer { .. } => None,
+        }
+    }
+}
+
+enum Operation {
+    Discovering { request_id: RequestId, then: Box<Next> },
+    Token(TokenFlow),
+    Revoking,
+}
+
+#[allow(clippy::large_enum_variant, reason = "short-lived, and boxed where it is stored")]
+enum Next {
+    Token(TokenFlow),
+    Revoke,
+}
+
+struct Entry {
+    config: ProviderConfig,
+    tokens: Option<TokenSet>,
+    metadata: Option<ProviderMetadata>,
+    operation: Option<Operation>,
+}
+
+/// A keyed token cache plus the flows that fill it. See the module docs.
+pub struct Engine {
+    settings: EngineSettings,
+    entries: HashMap<String, Entry>,
+    in_flight: HashMap<RequestId, String>,
+    next_request_id: u64,
+    jitter_state: u64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineSettings::default())
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .field("keys", &self.entries.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine with these settings.
+    pub fn new(settings: EngineSettings) -> Self {
+        Engine {
+            settings,
+            entries: HashMap::new(),
+            in_flight: HashMap::new(),
+            next_request_id: 1,
+            jitter_state: settings.jitter_seed | 1,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Adds or replaces the provider behind `key` (cached tokens are kept; an operation in flight is dropped).
+    pub fn register(&mut self, key: impl Into<String>, config: ProviderConfig) {
+        let key = key.into();
+        self.in_flight.retain(|_, k| *k != key);
+        let tokens = self.entries.remove(&key).and_then(|entry| entry.tokens);
+        self.entries.insert(key, Entry { config, tokens, metadata: None, operation: None });
+    }
+
+    /// The provider behind `key`.
+    pub fn config(&self, key: &str) -> Option<&ProviderConfig> {
+        self.entries.get(key).map(|entry| &entry.config)
+    }
+
+    /// The cached tokens of `key`.
+    pub fn tokens(&self, key: &str) -> Option<&TokenSet> {
+        self.entries.get(key)?.tokens.as_ref()
+    }
+
+    /// Replaces the cached tokens of `key` (e.g. with what a store holds). Unknown keys are ignored.
+    pub fn set_tokens(&mut self, key: &str, tokens: Option<TokenSet>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.tokens = tokens;
+        }
+    }
+
+    /// Discovered metadata of `key`, once fetched.
+    pub fn metadata(&self, key: &str) -> Option<&ProviderMetadata> {
+        self.entries.get(key)?.metadata.as_ref()
+    }
+
+    /// True while a flow for `key` waits for an event.
+    pub fn is_busy(&self, key: &str) -> bool {
+        self.entries.get(key).is_some_and(|entry| entry.operation.is_some())
+    }
+
+    /// What must happen for `key` to hold a token valid beyond the refresh window. Empty when the
+    /// cached token is fine, or when an operation for `key` is already in flight (its outcome will
+    /// come from [`Engine::handle`]).
+    pub fn ensure(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
+        let skew = self.settings.refresh_skew;
+        match self.entries.get(key) {
+            None => return vec![unknown_key(key)],
+            Some(entry) if entry.operation.is_some() => return Vec::new(),
+            Some(entry) => {
+                if let Some(tokens) = &entry.tokens
+                    && tokens.access_valid(now, tokens.refresh_window(skew))
+                {
+                    return Vec::new();
+                }
+            }
+        }
+        self.start_token(key, false, now)
+    }
+
+    /// Gets a new token now, whatever the cache says (after a 401): refresh if possible, else log in.
+    pub fn refresh(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
+        self.start_token(key, false, now)
+    }
+
+    /// Logs in afresh with the configured grant, ignoring any refresh token.
+    pub fn login(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
+        self.start_token(key, true, now)
+    }
+
+    /// Revokes the refresh token (or else the access token) when the server has an RFC 7009
+    /// endpoint, then drops the tokens.
+    pub fn logout(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
+        entry.operation = None;
+        if entry.tokens.is_none() {
+            return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
+        }
+        self.proceed(key, Next::Revoke, now)
+    }
+
+    /// Feeds back the outcome of an action.
+    pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Action> {
+        let key = match (&event, event.request_id()) {
+            (Event::Timer { key }, _) => key.clone(),
+            (_, Some(id)) => match self.in_flight.remove(&id) {
+                Some(key) => key,
+                None => return Vec::new(), // stale or unknown: nothing waits for it
+            },
+            _ => return Vec::new(),
+        };
+        let jitter = self.next_jitter();
+        let retry = self.settings.retry;
+        let Some(entry) = self.entries.get_mut(&key) else { return Vec::new() };
+        let Some(operation) = entry.operation.take() else { return Vec::new() };
+        match (operation, event) {
+            (Operation::Discovering { request_id, then }, Event::Response(response))
+                if response.request_id == request_id =>
+            {
+                let Endpoints::Discover { issuer } = &entry.config.endpoints else { return Vec::new() };
+                match parse_discovery(&response, issuer) {
+                    Ok(metadata) => {
+                        entry.metadata = Some(metadata);
+                        self.proceed(&key, *then, now)
+                    }
+                    Err(error) => vec![Action::Failed { key, error }],
+                }
+            }
+            (Operation::Discovering { .. }, Event::TransportFailed { error, .. }) => {
+                vec![Action::Failed { key, error }]
+            }
+            (Operation::Token(mut flow), Event::Response(response)) => {
+                let Some(endpoint) = token_endpoint(entry) else { return Vec::new() };
+                let step = flow.on_response(&response, &endpoint, now, &retry, jitter);
+                self.after_step(&key, flow, step, now)
+            }
+            (Operation::Token(mut flow), Event::TransportFailed { error, .. }) => {
+                let step = flow.on_transport_error(error, now, &retry, jitter);
+                self.after_step(&key, flow, step, now)
+            }
+            (Operation::Token(flow), Event::Timer { .. }) => self.send_token(&key, flow, now),
+            (Operation::Revoking, event) => {
+                let error = match event {
+                    Event::Response(response) => {
+                        let endpoint = revocation_endpoint(entry).unwrap_or_default();
+                        parse_revocation_response(&response, &endpoint).err()
+                    }
+                    Event::TransportFailed { error, .. } => Some(error),
+                    Event::Timer { .. } => return Vec::new(),
+                };
+                entry.tokens = None;
+                vec![Action::LoggedOut { key, revoked: error.is_none(), error }]
+            }
+            (operation, _) => {
+                entry.operation = Some(operation); // an event that does not belong to this state
+                Vec::new()
+            }
+        }
+    }
+
+    fn start_token(&mut self, key: &str, fresh_login: bool, now: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
+        entry.operation = None;
+        let refresh = if fresh_login { None } else { entry.tokens.as_ref().and_then(TokenFlow::refresh) };
+        let refresh_usable = entry.tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
+        let flow = match refresh {
+            Some(flow) if refresh_usable => flow,
+            _ => match entry.config.grant.static_tokens(now) {
+                Some(tokens) if tokens.is_expired(now) => {
+                    return vec![Action::Failed {
+                        key: key.to_owned(),
+                        error: Error::ReauthenticationRequired { reason: "the static token has expired".into() },
+                    }];
+                }
+                Some(tokens) => {
+                    entry.tokens = Some(tokens.clone());
+                    return vec![Action::Done { key: key.to_owned(), tokens }];
+                }
+                None if !fresh_login && entry.tokens.is_some() && !entry.config.grant.logs_in_unattended() => {
+                    return vec![Action::Failed {
+                        key: key.to_owned(),
+                        error: reauthentication(&entry.config.grant, None),
+                    }];
+                }
+                None => TokenFlow::login(entry.config.grant.clone()),
+            },
+        };
+        self.proceed(key, Next::Token(flow), now)
+    }
+
+    /// Runs `next` once endpoints are known (discovering them first if needed).
+    fn proceed(&mut self, key: &str, next: Next, now: Timestamp) -> Vec<Action> {
+        let request_id = self.allocate_request_id(key);
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        if let (Endpoints::Discover { issuer }, None) = (&entry.config.endpoints, &entry.metadata) {
+            let request = discovery_request(request_id, issuer);
+            entry.operation = Some(Operation::Discovering { request_id, then: Box::new(next) });
+            return vec![Action::Send(request)];
+        }
+        self.in_flight.remove(&request_id);
+        match next {
+            Next::Token(flow) => self.send_token(key, flow, now),
+            Next::Revoke => {
+                let entry = self.entries.get_mut(key).expect("entry checked above");
+                let Some(endpoint) = revocation_endpoint(entry) else {
+                    entry.tokens = None;
+                    return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
+                };
+                let Some(tokens) = entry.tokens.as_ref() else {
+                    return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
+                };
+                let (token, hint) = match &tokens.refresh_token {
+                    Some(refresh_token) => (refresh_token, "refresh_token"),
+                    None => (&tokens.access_token, "access_token"),
+                };
+                let request = revocation_request(request_id, &endpoint, &entry.config.client, token, hint);
+                entry.operation = Some(Operation::Revoking);
+                self.in_flight.insert(request_id, key.to_owned());
+                vec![Action::Send(request)]
+            }
+        }
+    }
+
+    fn send_token(&mut self, key: &str, mut flow: TokenFlow, now: Timestamp) -> Vec<Action> {
+        let request_id = self.allocate_request_id(key);
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let Some(endpoint) = token_endpoint(entry) else {
+            self.in_flight.remove(&request_id);
+            return vec![Action::Failed { key: key.to_owned(), error: Error::configuration("no token endpoint") }];
+        };
+        let step = flow.send(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref(), now);
+        if !matches!(step, Step::Send(_)) {
+            self.in_flight.remove(&request_id);
+        }
+        self.after_step(key, flow, step, now)
+    }
+
+    fn after_step(&mut self, key: &str, flow: TokenFlow, step: Step, now: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        match step {
+            Step::Send(request) => {
+                entry.operation = Some(Operation::Token(flow));
+                vec![Action::Send(request)]
+            }
+            Step::Wait(until) => {
+                entry.operation = Some(Operation::Token(flow));
+                vec![Action::Wait { key: key.to_owned(), until }]
+            }
+            Step::Done(tokens) => {
+                entry.tokens = Some(tokens.clone());
+                vec![Action::Done { key: key.to_owned(), tokens }]
+            }
+            Step::Failed(error) if flow.is_refresh() && refresh_rejected(&error) => {
+                // The refresh token is dead (expired, revoked, or reused elsewhere). Drop it, then
+                // log in again if that needs nobody; otherwise the caller must reauthenticate.
+                if let Some(tokens) = entry.tokens.as_mut() {
+                    tokens.refresh_token = None;
+                    tokens.refresh_expires_at = None;
+                }
+                if entry.config.grant.logs_in_unattended() {
+                    let flow = TokenFlow::login(entry.config.grant.clone());
+                    self.send_token(key, flow, now)
+                } else {
+                    vec![Action::Failed {
+                        key: key.to_owned(),
+                        error: reauthentication(&entry.config.grant, Some(&error)),
+                    }]
+                }
+            }
+            Step::Failed(error)
+                if matches!(flow.grant(), Some(Grant::RefreshToken { .. })) && refresh_rejected(&error) =>
+            {
+                vec![Action::Failed { key: key.to_owned(), error: reauthentication(&entry.config.grant, Some(&error)) }]
+            }
+            Step::Failed(error) => vec![Action::Failed { key: key.to_owned(), error }],
+        }
+    }
+
+    fn allocate_request_id(&mut self, key: &str) -> RequestId {
+        let id = RequestId(self.next_request_id);
+        self.next_request_id += 1;
+        self.in_flight.insert(id, key.to_owned());
+        id
+    }
+
+    /// xorshift64*: deterministic given the seed, good enough to spread retries.
+    fn next_jitter(&mut self) -> f64 {
+        let mut x = self.jitter_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.jitter_state = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn refresh_rejected(error: &Error) -> bool {
+    error.oauth_code() == Some(&OAuthErrorCode::InvalidGrant)
+}
+
+fn reauthentication(grant: &Grant, cause: Option<&Error>) -> Error {
+    let reason = match cause {
+        Some(cause) => format!("the refresh token was rejected ({cause}); log in again"),
+        None => format!("the token expired and a {} grant cannot renew it without you; log in again", grant.name()),
+    };
+    Error::ReauthenticationRequired { reason }
+}
+
+fn unknown_key(key: &str) -> Action {
+    Action::Failed { key: key.to_owned(), error: Error::configuration(format!("no provider registered under {key:?}")) }
+}
+
+fn token_endpoint(entry: &Entry) -> Option<String> {
+    match (&entry.config.endpoints, &entry.metadata) {
+        (Endpoints::Explicit { token_endpoint, .. }, _) => Some(token_endpoint.clone()),
+        (Endpoints::Discover { .. }, Some(metadata)) => Some(metadata.token_endpoint.clone()),
+        (Endpoints::Discover { .. }, None) => None,
+    }
+}
+
+fn revocation_endpoint(entry: &Entry) -> Option<String> {
+    match (&entry.config.endpoints, &entry.metadata) {
+        (Endpoints::Explicit { revocation_endpoint, .. }, _) => revocation_endpoint.clone(),
+        (Endpoints::Discover { .. }, Some(metadata)) => metadata.revocation_endpoint.clone(),
+        (Endpoints::Discover { .. }, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientAuth, Secret, TotpSource};
+
+    const T0: Timestamp = Timestamp::from_unix_secs(1_000_000);
+
+    fn config(grant: Grant, endpoints: Endpoints) -> ProviderConfig {
+        ProviderConfig { client: ClientAuth::basic("c", "s"), endpoints, scope: Some("api".into()), grant }
+    }
+
+    fn explicit() -> Endpoints {
+        Endpoints::Explicit {
+            token_endpoint: "https://idp/token".into(),
+            revocation_endpoint: Some("https://idp/revoke".into()),
+        }
+    }
+
+    fn password() -> Grant {
+        Grant::Password { username: "alice".into(), password: Secret::new("pw"), totp: None }
+    }
+
+    fn sent(actions: &[Action]) -> &HttpRequest {
+        match actions {
+            [Action::Send(request)] => request,
+            other => panic!("expected one Send, got {other:?}"),
+        }
+    }
+
+    fn body(request: &HttpRequest) -> &str {
+        std::str::from_utf8(&request.body).unwrap()
+    }
+
+    fn answer(engine: &mut Engine, request: &HttpRequest, status: u16, json: &str, now: Timestamp) -> Vec<Action> {
+        engine.handle(Event::Response(HttpResponse::json(request.id, status, json)), now)
+    }
+
+    #[test]
+    fn password_login_then_cached_then_rotating_refresh() {
+        let mut engine = Engine::default();
+        engine.register("k", config(password(), explicit()));
+        let actions = engine.ensure("k", T0);
+        let request = sent(&actions);
+        assert_eq!(body(request), "grant_type=password&username=alice&password=pw&scope=api");
+        let done =
+            answer(&mut engine, request, 200, r#"{"access_token":"a1","expires_in":100,"refresh_token":"r1"}"#, T0);
+        assert!(matches!(&done[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("a1")));
+        assert!(engine.ensure("k", T0 + Duration::from_secs(69)).is_empty(), "valid outside the 30 s window");
+
+        let actions = engine.ensure("k", T0 + Duration::from_secs(71));
+        let request = sent(&actions);
+        assert_eq!(body(request), "grant_type=refresh_token&refresh_token=r1");
+        assert!(engine.ensure("k", T0).is_empty(), "in flight: no second request");
+        let done =
+            answer(&mut engine, request, 200, r#"{"access_token":"a2","expires_in":100,"refresh_token":"r2"}"#, T0);
+        assert!(matches!(&done[..], [Action::Done { .. }]));
+        assert_eq!(engine.tokens("k").unwrap().refresh_token, Some(Secret::new("r2")));
+    }
+
+    #[test]
+    fn rejected_refresh_falls_back_to_unattended_login() {
+        let mut engine = Engine::default();
+        engine.register("k", config(password(), explicit()));
+        let mut stale = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+        stale.refresh_token = Some(Secret::new("burned"));
+        engine.set_tokens("k", Some(stale));
+        let actions = engine.ensure("k", T0);
+        let refresh = sent(&actions);
+        assert!(body(refresh).contains("refresh_token=burned"));
+        let actions = answer(&mut engine, refresh, 400, r#"{"error":"invalid_grant"}"#, T0);
+        let login = sent(&actions);
+        assert!(body(login).starts_with("grant_type=password"));
+        let done = answer(&mut engine, login, 200, r#"{"access_token":"a1","expires_in":100}"#, T0);
+        assert!(matches!(&done[..], [Action::Done { .. }]));
+    }
+
+    #[test]
+    fn rejected_refresh_without_unattended_login_requires_reauthentication() {
+        for grant in [
+            Grant::RefreshToken { refresh_token: Secret::new("r0") },
+            Grant::Password {
+                username: "u".into(),
+                password: Secret::new("p"),
+                totp: Some(TotpSource::Code(Secret::new("1"))),
+            },
+        ] {
+            let mut engine = Engine::default();
+            engine.register("k", config(grant, explicit()));
+            let actions = engine.ensure("k", T0);
+            let request = sent(&actions);
+            let done =
+                answer(&mut engine, request, 200, r#"{"access_token":"a1","expires_in":100,"refresh_token":"r1"}"#, T0);
+            assert!(matches!(&done[..], [Action::Done { .. }]));
+            let later = T0 + Duration::from_secs(200);
+            let actions = engine.ensure("k", later);
+            let refresh = sent(&actions);
+            let failed =
+                answer(&mut engine, refresh, 400, r#"{"error":"invalid_grant","error_description":"reused"}"#, later);
+            let [Action::Failed { error, .. }] = &failed[..] else { panic!("{failed:?}") };
+            assert!(error.requires_reauthentication(), "{error}");
+            assert!(error.to_string().contains("reused"));
+        }
+    }
+
+    #[test]
+    fn client_credentials_requests_again_and_static_tokens_expire() {
+        let mut engine = Engine::default();
+        engine.register("cc", config(Grant::ClientCredentials, explicit()));
+        let actions = engine.ensure("cc", T0);
+        let request = sent(&actions);
+        answer(&mut engine, request, 200, r#"{"access_token":"a1","expires_in":10}"#, T0);
+        let actions = engine.ensure("cc", T0 + Duration::from_secs(9));
+        assert!(body(sent(&actions)).starts_with("grant_type=client_credentials"));
+
+        engine.register(
+            "st",
+            config(Grant::Static { access_token: Secret::new("fixed"), expires_at: Some(T0) }, explicit()),
+        );
+        let before = engine.ensure("st", T0 - Duration::from_secs(1));
+        assert!(matches!(&before[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("fixed")));
+        let after = engine.ensure("st", T0 + Duration::from_secs(1));
+        assert!(matches!(&after[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+    }
+
+    #[test]
+    fn discovery_runs_once_then_token_and_revocation_use_its_endpoints() {
+        let mut engine = Engine::default();
+        engine.register("k", config(Grant::ClientCredentials, Endpoints::discover("https://idp")));
+        let actions = engine.ensure("k", T0);
+        let discovery = sent(&actions);
+        assert_eq!(discovery.url, "https://idp/.well-known/openid-configuration");
+        let actions = answer(
+            &mut engine,
+            discovery,
+            200,
+            r#"{"issuer":"https://idp","token_endpoint":"https://idp/t","revocation_endpoint":"https://idp/r"}"#,
+            T0,
+        );
+        let token = sent(&actions);
+        assert_eq!(token.url, "https://idp/t");
+        answer(&mut engine, token, 200, r#"{"access_token":"a1","expires_in":1}"#, T0);
+        let actions = engine.refresh("k", T0);
+        assert_eq!(sent(&actions).url, "https://idp/t", "metadata cached");
+        answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a2","expires_in":100}"#, T0);
+
+        let actions = engine.logout("k", T0);
+        let revoke = sent(&actions);
+        assert_eq!(revoke.url, "https://idp/r");
+        assert_eq!(body(revoke), "token=a2&token_type_hint=access_token");
+        let out = answer(&mut engine, revoke, 200, "{}", T0);
+        assert!(matches!(&out[..], [Action::LoggedOut { revoked: true, error: None, .. }]));
+        assert!(engine.tokens("k").is_none());
+    }
+
+    #[test]
+    fn transient_login_errors_wait_then_retry_on_timer() {
+        let mut engine = Engine::default();
+        engine.register("k", config(Grant::ClientCredentials, explicit()));
+        let actions = engine.ensure("k", T0);
+        let first = sent(&actions);
+        let waits = answer(&mut engine, first, 503, r#"{"error":"temporarily_unavailable"}"#, T0);
+        let [Action::Wait { until, .. }] = &waits[..] else { panic!("{waits:?}") };
+        let actions = engine.handle(Event::Timer { key: "k".into() }, *until);
+        let second = sent(&actions);
+        assert_ne!(second.id, first.id);
+        // A late answer to the first request is ignored.
+        assert!(answer(&mut engine, first, 200, r#"{"access_token":"late"}"#, *until).is_empty());
+        let done = answer(&mut engine, second, 200, r#"{"access_token":"a1"}"#, *until);
+        assert!(matches!(&done[..], [Action::Done { tokens, .. }] if tokens.expires_at.is_none()));
+    }
+
+    #[test]
+    fn unknown_keys_and_logout_without_tokens() {
+        let mut engine = Engine::default();
+        assert!(matches!(&engine.ensure("nope", T0)[..], [Action::Failed { error: Error::Configuration { .. }, .. }]));
+        engine.register("k", config(Grant::ClientCredentials, explicit()));
+        assert!(matches!(&engine.logout("k", T0)[..], [Action::LoggedOut { revoked: false, .. }]));
+    }
+}

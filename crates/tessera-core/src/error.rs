@@ -1,0 +1,318 @@
+//! One error taxonomy for every layer: RFC 6749 §5.2 codes, transport, malformed responses,
+//! reauthentication, configuration and stores. Each error says whether retrying may help.
+//!
+//! Messages never contain secrets: only endpoints (without query strings), codes, server-provided
+//! descriptions (truncated) and paths.
+
+use std::fmt;
+use std::time::Duration;
+
+/// An error from any part of tessera.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The authorization server answered with an OAuth error (RFC 6749 §5.2).
+    #[error("{endpoint} answered {code} (HTTP {status}){}", describe(.description))]
+    OAuth {
+        /// The `error` code.
+        code: OAuthErrorCode,
+        /// `error_description`, truncated to 300 characters.
+        description: Option<String>,
+        /// HTTP status of the answer.
+        status: u16,
+        /// Which endpoint answered (no query string).
+        endpoint: String,
+    },
+    /// A non-success HTTP status without an OAuth error body (a proxy page, a bare 500).
+    #[error("{endpoint} answered HTTP {status} ({}) without an OAuth error body", .content_type.as_deref().unwrap_or("no content type"))]
+    UnexpectedStatus {
+        /// HTTP status.
+        status: u16,
+        /// Content type of the body, when given.
+        content_type: Option<String>,
+        /// `Retry-After`, when given.
+        retry_after: Option<Duration>,
+        /// Which endpoint answered.
+        endpoint: String,
+    },
+    /// The request did not complete: connection refused or reset, timeout, body too large, bad redirect.
+    #[error("{kind} calling {endpoint}: {message}")]
+    Transport {
+        /// What went wrong.
+        kind: TransportErrorKind,
+        /// Which endpoint was called.
+        endpoint: String,
+        /// Detail from the HTTP stack.
+        message: String,
+    },
+    /// A success status whose body is not what the protocol requires.
+    #[error("malformed response from {endpoint}: {reason}")]
+    MalformedResponse {
+        /// Which endpoint answered.
+        endpoint: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// No token can be obtained without the user (refresh token rejected or expired, static token expired).
+    #[error("reauthentication required: {reason}")]
+    ReauthenticationRequired {
+        /// Why.
+        reason: String,
+    },
+    /// Bad configuration: unknown provider, missing field, unreadable secret reference, bad TOML.
+    #[error("configuration error: {message}")]
+    Configuration {
+        /// What is wrong and where (file, context, provider, field).
+        message: String,
+    },
+    /// A token store could not be read or written.
+    #[error("token store error ({kind}) at {location}: {message}")]
+    Store {
+        /// What went wrong.
+        kind: StoreErrorKind,
+        /// Path, URL or name of the store.
+        location: String,
+        /// Detail.
+        message: String,
+    },
+}
+
+fn describe(description: &Option<String>) -> String {
+    description.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+impl Error {
+    /// True when retrying the same operation later may succeed (network trouble, 5xx, 429, lock timeouts).
+    /// False for errors that repeat until something changes (bad credentials, revoked grant, bad config).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::OAuth { code, .. } => code.is_transient(),
+            Error::UnexpectedStatus { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            Error::Transport { kind, .. } => kind.is_transient(),
+            Error::MalformedResponse { .. } => false,
+            Error::ReauthenticationRequired { .. } => false,
+            Error::Configuration { .. } => false,
+            Error::Store { kind, .. } => matches!(kind, StoreErrorKind::LockTimeout | StoreErrorKind::Unavailable),
+        }
+    }
+
+    /// The OAuth error code, when the server sent one.
+    pub fn oauth_code(&self) -> Option<&OAuthErrorCode> {
+        match self {
+            Error::OAuth { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// True when only a new login (with the user) can help.
+    pub fn requires_reauthentication(&self) -> bool {
+        matches!(self, Error::ReauthenticationRequired { .. })
+    }
+
+    /// How long the server asked us to wait, when it did (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::UnexpectedStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A configuration error.
+    pub fn configuration(message: impl Into<String>) -> Self {
+        Error::Configuration { message: message.into() }
+    }
+
+    /// A store error.
+    pub fn store(kind: StoreErrorKind, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Store { kind, location: location.into(), message: message.into() }
+    }
+}
+
+/// An OAuth 2.0 error code (RFC 6749 §5.2, RFC 8628 §3.5, RFC 6750 §3.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`: client authentication failed.
+    InvalidClient,
+    /// `invalid_grant`: credentials, code or refresh token invalid, expired, revoked or reused.
+    InvalidGrant,
+    /// `unauthorized_client`: client may not use this grant.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `access_denied`
+    AccessDenied,
+    /// `server_error`
+    ServerError,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// `authorization_pending` (device flow)
+    AuthorizationPending,
+    /// `slow_down` (device flow)
+    SlowDown,
+    /// `expired_token` (device flow)
+    ExpiredToken,
+    /// `invalid_token` (resource servers)
+    InvalidToken,
+    /// Any other code, as sent.
+    Other(String),
+}
+
+impl OAuthErrorCode {
+    /// Parses a wire code.
+    pub fn from_wire(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            "access_denied" => Self::AccessDenied,
+            "server_error" => Self::ServerError,
+            "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            "authorization_pending" => Self::AuthorizationPending,
+            "slow_down" => Self::SlowDown,
+            "expired_token" => Self::ExpiredToken,
+            "invalid_token" => Self::InvalidToken,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire code.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidToken => "invalid_token",
+            Self::Other(code) => code,
+        }
+    }
+
+    /// True for codes that say "try again later".
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::ServerError | Self::TemporarilyUnavailable | Self::SlowDown | Self::AuthorizationPending)
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Could not connect.
+    Connect,
+    /// The whole request took longer than its limit.
+    Timeout,
+    /// The connection closed or reset before a full response arrived.
+    ConnectionClosed,
+    /// The response body exceeded the size limit.
+    BodyTooLarge,
+    /// A redirect to another origin (or too many redirects) was refused.
+    Redirect,
+    /// The URL is not allowed (bad scheme, plain HTTP to a non-loopback host).
+    InvalidUrl,
+    /// Anything else from the HTTP stack.
+    Other,
+}
+
+impl TransportErrorKind {
+    /// True when retrying may help.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Connect | Self::Timeout | Self::ConnectionClosed)
+    }
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "connection failed",
+            Self::Timeout => "timed out",
+            Self::ConnectionClosed => "connection closed",
+            Self::BodyTooLarge => "response body too large",
+            Self::Redirect => "redirect refused",
+            Self::InvalidUrl => "URL not allowed",
+            Self::Other => "HTTP error",
+        })
+    }
+}
+
+/// What went wrong with a token store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The file or directory is readable or writable by other users: refused.
+    InsecurePermissions,
+    /// The stored data does not parse (left untouched).
+    Corrupt,
+    /// Reading or writing failed (permissions, disk full, ...).
+    Io,
+    /// The store's lock was not obtained in time.
+    LockTimeout,
+    /// The store's backend is unreachable.
+    Unavailable,
+    /// The data was written by a newer, unknown format version.
+    UnsupportedVersion,
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InsecurePermissions => "insecure permissions",
+            Self::Corrupt => "unreadable contents",
+            Self::Io => "I/O failure",
+            Self::LockTimeout => "lock timeout",
+            Self::Unavailable => "unavailable",
+            Self::UnsupportedVersion => "unsupported format version",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_classify() {
+        for code in ["invalid_grant", "invalid_client", "slow_down", "weird_code"] {
+            assert_eq!(OAuthErrorCode::from_wire(code).as_str(), code);
+        }
+        assert!(OAuthErrorCode::TemporarilyUnavailable.is_transient());
+        assert!(!OAuthErrorCode::InvalidGrant.is_transient());
+        let unexpected =
+            |status| Error::UnexpectedStatus { status, content_type: None, retry_after: None, endpoint: "e".into() };
+        assert!(unexpected(503).is_transient());
+        assert!(unexpected(429).is_transient());
+        assert!(!unexpected(404).is_transient());
+    }
+
+    #[test]
+    fn display_names_endpoint_and_code() {
+        let error = Error::OAuth {
+            code: OAuthErrorCode::InvalidGrant,
+            description: Some("refresh token reused".into()),
+            status: 400,
+            endpoint: "https://idp/token".into(),
+        };
+        assert_eq!(error.to_string(), "https://idp/token answered invalid_grant (HTTP 400): refresh token reused");
+    }
+}

@@ -1,0 +1,98 @@
+//! One module per grant, and the state machine they share.
+//!
+//! Every non-interactive grant has the same shape: (discover) → POST the token endpoint → parse,
+//! with retries only where they are safe. [`TokenFlow`] is that state machine; the grant modules
+//! say what goes in the form and how the answer is merged with what we had.
+
+mod client_credentials;
+mod machine;
+mod password;
+mod refresh;
+
+pub use machine::{RetrySettings, Step, TokenFlow};
+pub use password::totp_code;
+pub use refresh::merge_refreshed;
+
+use crate::{Error, Secret, Timestamp, TokenSet};
+
+/// How a provider logs in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Grant {
+    /// Resource owner password credentials (RFC 6749 §4.3), with an optional `totp` form field.
+    Password {
+        /// `username`
+        username: String,
+        /// `password`
+        password: Secret,
+        /// Second factor, sent as the `totp` form field.
+        totp: Option<TotpSource>,
+    },
+    /// Client credentials (RFC 6749 §4.4): no refresh token, a new request on expiry.
+    ClientCredentials,
+    /// Start from a refresh token obtained elsewhere (RFC 6749 §6). The session ends when it expires.
+    RefreshToken {
+        /// The initial refresh token.
+        refresh_token: Secret,
+    },
+    /// A token given by the caller. Nothing can renew it.
+    Static {
+        /// The token.
+        access_token: Secret,
+        /// When it expires, when known.
+        expires_at: Option<Timestamp>,
+    },
+}
+
+/// Where the TOTP code comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TotpSource {
+    /// A code typed by the user (valid for one login).
+    Code(Secret),
+    /// A base32 shared secret (RFC 6238: SHA-1, 6 digits, 30 s); a fresh code is generated per request.
+    Secret(Secret),
+}
+
+impl Grant {
+    /// The grant's configuration name (`password`, `client_credentials`, `refresh_token`, `static`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::Password { .. } => "password",
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken { .. } => "refresh_token",
+            Grant::Static { .. } => "static",
+        }
+    }
+
+    /// True when a login with this grant needs no person: the engine may fall back to it
+    /// when a refresh token is rejected.
+    pub fn logs_in_unattended(&self) -> bool {
+        match self {
+            Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
+            Grant::ClientCredentials => true,
+            Grant::RefreshToken { .. } | Grant::Static { .. } => false,
+        }
+    }
+
+    /// The token-endpoint form for a login at `now` (`None` for static tokens, which need no request).
+    pub(crate) fn login_params(&self, now: Timestamp) -> Result<Option<Vec<(&'static str, Secret)>>, Error> {
+        Ok(match self {
+            Grant::Password { username, password, totp } => {
+                Some(password::params(username, password, totp.as_ref(), now)?)
+            }
+            Grant::ClientCredentials => Some(client_credentials::params()),
+            Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
+            Grant::Static { .. } => None,
+        })
+    }
+
+    /// The tokens of a static grant.
+    pub(crate) fn static_tokens(&self, now: Timestamp) -> Option<TokenSet> {
+        match self {
+            Grant::Static { access_token, expires_at } => {
+                Some(TokenSet::bearer(access_token.clone(), *expires_at, now))
+            }
+            _ => None,
+        }
+    }
+}

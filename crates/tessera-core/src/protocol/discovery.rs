@@ -1,0 +1,101 @@
+//! OpenID Connect Discovery 1.0 (and RFC 8414): provider metadata.
+
+use serde::Deserialize;
+
+use super::token::parse_error_response;
+use crate::http::endpoint_of;
+use crate::{Error, HttpRequest, HttpResponse, Method, RequestId};
+
+/// The endpoints and capabilities a server publishes at `/.well-known/openid-configuration`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ProviderMetadata {
+    /// Must equal the issuer the client was configured with.
+    pub issuer: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// Authorization endpoint (browser logins).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// RFC 7009 revocation endpoint.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// RFC 7662 introspection endpoint.
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    /// RFC 8628 device authorization endpoint.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
+    /// UserInfo endpoint.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// JWKS URL.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Grant types the server supports, when listed.
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+}
+
+fn trim_issuer(issuer: &str) -> &str {
+    issuer.strip_suffix('/').unwrap_or(issuer)
+}
+
+/// The discovery URL for an issuer.
+pub fn discovery_url(issuer: &str) -> String {
+    format!("{}/.well-known/openid-configuration", trim_issuer(issuer))
+}
+
+/// Builds the discovery request for `issuer`.
+pub fn discovery_request(id: RequestId, issuer: &str) -> HttpRequest {
+    HttpRequest {
+        id,
+        method: Method::Get,
+        url: discovery_url(issuer),
+        headers: vec![("accept".into(), "application/json".into())],
+        body: Vec::new(),
+    }
+}
+
+/// Parses a discovery document and checks that it belongs to `expected_issuer` (a trailing slash is tolerated).
+pub fn parse_discovery(response: &HttpResponse, expected_issuer: &str) -> Result<ProviderMetadata, Error> {
+    let endpoint = endpoint_of(&discovery_url(expected_issuer));
+    if !(200..300).contains(&response.status) {
+        return Err(parse_error_response(response, &endpoint));
+    }
+    let malformed = |reason: String| Error::MalformedResponse { endpoint: endpoint.clone(), reason };
+    if !response.media_type().is_some_and(|t| t == "application/json" || t.ends_with("+json")) {
+        return Err(malformed(format!(
+            "expected application/json, got {}",
+            response.media_type().unwrap_or_else(|| "no content type".into())
+        )));
+    }
+    let metadata: ProviderMetadata =
+        serde_json::from_slice(&response.body).map_err(|e| malformed(format!("not a discovery document ({e})")))?;
+    if trim_issuer(&metadata.issuer) != trim_issuer(expected_issuer) {
+        return Err(malformed(format!("issuer is {:?}, expected {:?}", metadata.issuer, expected_issuer)));
+    }
+    Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks_issuer() {
+        let request = discovery_request(RequestId(1), "https://idp.example/");
+        assert_eq!(request.url, "https://idp.example/.well-known/openid-configuration");
+        let body = r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/token","revocation_endpoint":"https://idp.example/revoke","extra":1}"#;
+        let metadata = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://idp.example/").unwrap();
+        assert_eq!(metadata.token_endpoint, "https://idp.example/token");
+        assert_eq!(metadata.revocation_endpoint.as_deref(), Some("https://idp.example/revoke"));
+
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://evil.example").unwrap_err();
+        assert!(error.to_string().contains("issuer"), "{error}");
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, r#"{"issuer":"x"}"#), "x").unwrap_err();
+        assert!(matches!(error, Error::MalformedResponse { .. }));
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 404, "{}"), "x").unwrap_err();
+        assert!(matches!(error, Error::UnexpectedStatus { status: 404, .. }));
+    }
+}

@@ -1,0 +1,253 @@
+//! Token endpoint requests and responses (RFC 6749 §5), and revocation (RFC 7009).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::form_urlencoded;
+
+use super::ClientAuth;
+use crate::http::endpoint_of;
+use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
+
+/// Server-provided error descriptions are cut to this many characters.
+pub const MAX_DESCRIPTION_LEN: usize = 300;
+
+/// Builds a token endpoint request: `params` (grant_type and its fields) plus client authentication.
+pub fn token_request(id: RequestId, endpoint: &str, client: &ClientAuth, params: &[(&str, &str)]) -> HttpRequest {
+    form_post(id, endpoint, client, params)
+}
+
+/// Builds an RFC 7009 revocation request.
+pub fn revocation_request(
+    id: RequestId,
+    endpoint: &str,
+    client: &ClientAuth,
+    token: &Secret,
+    hint: &str,
+) -> HttpRequest {
+    form_post(id, endpoint, client, &[("token", token.expose_secret()), ("token_type_hint", hint)])
+}
+
+fn form_post(id: RequestId, endpoint: &str, client: &ClientAuth, params: &[(&str, &str)]) -> HttpRequest {
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        ("accept".to_owned(), "application/json".to_owned()),
+    ];
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        form.append_pair(name, value);
+    }
+    client.apply(&mut headers, &mut form);
+    HttpRequest { id, method: Method::Post, url: endpoint.to_owned(), headers, body: form.finish().into_bytes() }
+}
+
+#[derive(Deserialize)]
+struct WireTokenResponse {
+    access_token: Option<serde_json::Value>,
+    token_type: Option<String>,
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    refresh_expires_in: Option<serde_json::Value>,
+    id_token: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// Parses a token endpoint response (RFC 6749 §5.1) received at `now`.
+///
+/// Non-2xx statuses become [`Error::OAuth`] when the body is an RFC 6749 §5.2 error, else
+/// [`Error::UnexpectedStatus`]. A 2xx that is not a JSON object with a string `access_token` is
+/// [`Error::MalformedResponse`].
+pub fn parse_token_response(response: &HttpResponse, endpoint: &str, now: Timestamp) -> Result<TokenSet, Error> {
+    let endpoint = endpoint_of(endpoint);
+    if !(200..300).contains(&response.status) {
+        return Err(parse_error_response(response, &endpoint));
+    }
+    let body: WireTokenResponse = parse_json_body(response, &endpoint)?;
+    let malformed = |reason: &str| Error::MalformedResponse { endpoint: endpoint.clone(), reason: reason.to_owned() };
+    let access_token = match body.access_token {
+        Some(serde_json::Value::String(token)) if !token.is_empty() => Secret::new(token),
+        Some(serde_json::Value::String(_)) => return Err(malformed("access_token is empty")),
+        Some(_) => return Err(malformed("access_token is not a string")),
+        None => return Err(malformed("no access_token in the response")),
+    };
+    let expires_in =
+        parse_seconds(body.expires_in.as_ref()).map_err(|reason| malformed(&format!("expires_in {reason}")))?;
+    let refresh_expires_in = parse_seconds(body.refresh_expires_in.as_ref())
+        .map_err(|reason| malformed(&format!("refresh_expires_in {reason}")))?;
+    let refresh_token = body.refresh_token.filter(|t| !t.is_empty()).map(Secret::new);
+    Ok(TokenSet {
+        access_token,
+        token_type: body.token_type.filter(|t| !t.is_empty()).unwrap_or_else(|| "Bearer".to_owned()),
+        expires_at: expires_in.map(|secs| now + Duration::from_secs(secs)),
+        refresh_expires_at: refresh_expires_in
+            .filter(|_| refresh_token.is_some())
+            .map(|secs| now + Duration::from_secs(secs)),
+        refresh_token,
+        id_token: body.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+        scope: body.scope,
+        issued_at: now,
+    })
+}
+
+/// Reads `expires_in`-style values: a non-negative integer, or a string holding one (some servers quote it).
+fn parse_seconds(value: Option<&serde_json::Value>) -> Result<Option<u64>, &'static str> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(secs), _) => Ok(Some(secs)),
+            (None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+            _ => Err("is not a non-negative number"),
+        },
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| "is not a number"),
+        Some(_) => Err("is not a number"),
+    }
+}
+
+fn parse_json_body<T: for<'de> Deserialize<'de>>(response: &HttpResponse, endpoint: &str) -> Result<T, Error> {
+    let malformed = |reason: String| Error::MalformedResponse { endpoint: endpoint.to_owned(), reason };
+    match response.media_type().as_deref() {
+        Some("application/json") => {}
+        Some(other) if other.ends_with("+json") => {}
+        Some(other) => return Err(malformed(format!("expected application/json, got {other}"))),
+        None => return Err(malformed("expected application/json, got no content type".into())),
+    }
+    // Never echo the body: it may hold tokens. serde_json's messages name only positions and types.
+    serde_json::from_slice(&response.body).map_err(|e| malformed(format!("invalid JSON ({})", redacted_json_error(&e))))
+}
+
+fn redacted_json_error(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "I/O",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
+/// Turns a non-success response into the most precise error: [`Error::OAuth`] when the body is an
+/// RFC 6749 §5.2 JSON error, else [`Error::UnexpectedStatus`].
+pub fn parse_error_response(response: &HttpResponse, endpoint: &str) -> Error {
+    let endpoint = endpoint_of(endpoint);
+    let is_json = response.media_type().is_some_and(|t| t == "application/json" || t.ends_with("+json"));
+    if is_json && let Ok(error) = serde_json::from_slice::<WireError>(&response.body) {
+        return Error::OAuth {
+            code: OAuthErrorCode::from_wire(&error.error),
+            description: error.error_description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect()),
+            status: response.status,
+            endpoint,
+        };
+    }
+    Error::UnexpectedStatus {
+        status: response.status,
+        content_type: response.media_type(),
+        retry_after: response.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs),
+        endpoint,
+    }
+}
+
+/// Parses an RFC 7009 revocation response: 200 is success (also for unknown tokens).
+pub fn parse_revocation_response(response: &HttpResponse, endpoint: &str) -> Result<(), Error> {
+    if (200..300).contains(&response.status) { Ok(()) } else { Err(parse_error_response(response, endpoint)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientAuthMethod;
+
+    const NOW: Timestamp = Timestamp::from_unix_secs(1_000);
+
+    fn response(status: u16, content_type: &str, body: &str) -> HttpResponse {
+        HttpResponse {
+            request_id: RequestId(1),
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn basic_auth_form_encodes_before_base64() {
+        let client = ClientAuth::basic("my client", Secret::new("s3cr:t"));
+        let request =
+            token_request(RequestId(7), "https://idp/token?x=1", &client, &[("grant_type", "client_credentials")]);
+        assert_eq!(request.header("authorization"), Some("Basic bXkrY2xpZW50OnMzY3IlM0F0"));
+        assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=client_credentials");
+        assert_eq!(request.endpoint(), "https://idp/token");
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("bXkr") && debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn post_and_public_auth_put_client_in_body() {
+        let post = ClientAuth { method: ClientAuthMethod::Post, ..ClientAuth::basic("c", Secret::new("s&x")) };
+        let request = token_request(RequestId(1), "https://idp/token", &post, &[("grant_type", "password")]);
+        assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=password&client_id=c&client_secret=s%26x");
+        assert!(request.header("authorization").is_none());
+        let public = token_request(RequestId(1), "https://idp/token", &ClientAuth::public("p"), &[]);
+        assert_eq!(std::str::from_utf8(&public.body).unwrap(), "client_id=p");
+    }
+
+    #[test]
+    fn parses_a_full_token_response() {
+        let body = r#"{"access_token":"at","token_type":"bearer","expires_in":"120","refresh_token":"rt","refresh_expires_in":600,"scope":"a b","id_token":"idt"}"#;
+        let tokens = parse_token_response(&response(200, "application/json; charset=utf-8", body), "e", NOW).unwrap();
+        assert_eq!(tokens.access_token.expose_secret(), "at");
+        assert_eq!(tokens.expires_at, Some(NOW + Duration::from_secs(120)));
+        assert_eq!(tokens.refresh_token.as_ref().map(Secret::expose_secret), Some("rt"));
+        assert_eq!(tokens.refresh_expires_at, Some(NOW + Duration::from_secs(600)));
+        assert_eq!(tokens.scope.as_deref(), Some("a b"));
+        assert_eq!(tokens.issued_at, NOW);
+    }
+
+    #[test]
+    fn rejects_malformed_success_bodies() {
+        for (content_type, body, expected) in [
+            ("application/json", r#"{"access_token":"at","#, "truncated"),
+            ("application/json", r#"{"token_type":"Bearer"}"#, "no access_token"),
+            ("application/json", r#"{"access_token":42}"#, "not a string"),
+            ("application/json", r#"{"access_token":"at","expires_in":-5}"#, "expires_in"),
+            ("application/json", r#"[1,2]"#, "unexpected shape"),
+            ("text/html", "<html>hi</html>", "expected application/json, got text/html"),
+            ("text/plain", r#"{"access_token":"secret-at"}"#, "got text/plain"),
+        ] {
+            let error = parse_token_response(&response(200, content_type, body), "https://idp/token", NOW).unwrap_err();
+            let Error::MalformedResponse { reason, .. } = &error else { panic!("{error:?}") };
+            assert!(reason.contains(expected), "{reason} should mention {expected}");
+            assert!(!format!("{error:?}{error}").contains("secret-at"));
+        }
+    }
+
+    #[test]
+    fn error_bodies_become_typed_errors() {
+        let error = parse_token_response(
+            &response(400, "application/json", r#"{"error":"invalid_grant","error_description":"reused"}"#),
+            "https://idp/token",
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
+        assert!(!error.is_transient());
+
+        let mut html = response(502, "text/html", "<html><body>Bad gateway</body></html>");
+        html.headers.push(("Retry-After".into(), "7".into()));
+        let error = parse_token_response(&html, "https://idp/token", NOW).unwrap_err();
+        assert!(matches!(error, Error::UnexpectedStatus { status: 502, .. }));
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        assert!(error.is_transient());
+
+        let long = format!(r#"{{"error":"server_error","error_description":"{}"}}"#, "x".repeat(5000));
+        let Error::OAuth { description, .. } = parse_error_response(&response(500, "application/json", &long), "e")
+        else {
+            panic!()
+        };
+        assert_eq!(description.unwrap().len(), MAX_DESCRIPTION_LEN);
+    }
+}
