@@ -1,1 +1,40 @@
-//! placeholder
+//! # tessera: token lifecycle for API clients
+//!
+//! Obtains, caches, refreshes, persists and revokes OAuth 2.0 credentials, correctly under
+//! concurrency (many tasks, many processes sharing one rotating refresh token) and fast on the
+//! hot path.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), tessera::Error> {
+//! use std::sync::Arc;
+//! use tessera::{ClientAuth, Endpoints, Grant, ProviderConfig, Secret, Session, store::FileStore};
+//!
+//! let session = Session::builder("my-api", ProviderConfig {
+//!     client: ClientAuth::basic("my-client", Secret::new("my-secret")),
+//!     endpoints: Endpoints::discover("https://idp.example.com"),
+//!     scope: Some("api:read".into()),
+//!     grant: Grant::ClientCredentials,
+//! })
+//! .store(Arc::new(FileStore::new("/var/lib/my-app/tokens"))) // default: in memory
+//! .build();
+//!
+//! let header = session.authorization_header().await?; // cached; refreshed once when due
+//! // request.header("authorization", header.to_header_value())
+//! // after a 401: session.force_refresh().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The library never touches the filesystem or the network unless asked: the default store is
+//! [`store::MemoryStore`], and nothing is sent until a token is needed.
+
+pub mod clock;
+pub mod config;
+mod session;
+pub mod store;
+pub mod transport;
+
+pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
+pub use tessera_core::{
+    self as core, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret,
+    StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired, is_near_expiry,
+};

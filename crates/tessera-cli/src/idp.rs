@@ -1,0 +1,61 @@
+//! `tessera idp serve`: the reference identity server for demos, the quickstart and tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Subcommand;
+use tessera_idp::{IdpConfig, IdpServer};
+
+#[derive(Subcommand)]
+pub enum IdpCommand {
+    /// Serve the reference IdP until interrupted. Prints the issuer URL on stdout.
+    Serve {
+        /// Address to bind (loopback by default).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Access token lifetime in seconds.
+        #[arg(long, default_value_t = 300)]
+        access_ttl: u64,
+        /// Refresh token lifetime in seconds.
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        refresh_ttl: u64,
+        /// Keep refresh tokens on refresh instead of rotating them.
+        #[arg(long)]
+        no_rotation: bool,
+        /// Serve the /_test/* control endpoints (fault injection, stats).
+        #[arg(long)]
+        test_endpoints: bool,
+    },
+}
+
+pub async fn run(command: IdpCommand) -> Result<(), String> {
+    let IdpCommand::Serve { host, port, access_ttl, refresh_ttl, no_rotation, test_endpoints } = command;
+    let config = IdpConfig {
+        bind: SocketAddr::new(host, port),
+        access_token_ttl: Duration::from_secs(access_ttl),
+        refresh_token_ttl: Duration::from_secs(refresh_ttl),
+        rotate_refresh_tokens: !no_rotation,
+        test_endpoints,
+        ..IdpConfig::demo()
+    };
+    let server = IdpServer::start(config).await.map_err(|e| format!("cannot start the IdP: {e}"))?;
+    println!("{}", server.issuer());
+    eprintln!(
+        "tessera reference IdP listening at {} (demo users alice/alice-password, bob/bob-password+TOTP; client confidential-client/confidential-secret). Ctrl-C to stop.",
+        server.issuer()
+    );
+    wait_for_shutdown().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}

@@ -1,0 +1,359 @@
+//! The protocol endpoints: discovery, JWKS, token (password + TOTP, refresh_token with rotation
+//! and reuse detection, client_credentials), revocation (RFC 7009), introspection (RFC 7662),
+//! userinfo and the protected `/api/whoami`.
+//!
+//! Handlers do their work synchronously against the in-memory state and never hold a lock
+//! across an await. Logs name grant types, clients and users, never credentials or tokens.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{Client, grant_types};
+use crate::keys::{self, AccessTokenClaims, IdTokenClaims};
+use crate::oauth::{self, Form, OAuthError};
+use crate::server::{Shared, now};
+use crate::store::{Grant, RedeemError};
+
+type AppState = State<Arc<Shared>>;
+
+const DEFAULT_SCOPE: &str = "openid";
+
+/// `GET /.well-known/openid-configuration`.
+pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    Json(json!({
+        "issuer": s.issuer,
+        "token_endpoint": s.url("/token"),
+        "jwks_uri": s.url("/jwks"),
+        "revocation_endpoint": s.url("/revoke"),
+        "introspection_endpoint": s.url("/introspect"),
+        "userinfo_endpoint": s.url("/userinfo"),
+        "grant_types_supported": grant_types::ALL,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "id_token_signing_alg_values_supported": [keys::ALGORITHM_NAME],
+        "subject_types_supported": ["public"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "email", "email_verified", "preferred_username"],
+        "response_types_supported": [],
+    }))
+}
+
+/// `GET /jwks`.
+pub(crate) async fn jwks(State(s): AppState) -> Response {
+    Json(s.keys.jwks()).into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+/// `POST /token`.
+pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    match token_response(&s, &headers, &body) {
+        Ok((grant_type, response)) => {
+            s.stats.update(|st| match grant_type {
+                grant_types::PASSWORD => st.password_grants += 1,
+                grant_types::REFRESH_TOKEN => st.refresh_grants += 1,
+                _ => st.client_credentials_grants += 1,
+            });
+            (oauth::no_store(), Json(response)).into_response()
+        }
+        Err(e) => {
+            s.stats.update(|st| st.failed_token_requests += 1);
+            tracing::info!(error = e.error, description = %e.description, "token request refused");
+            e.into_response()
+        }
+    }
+}
+
+/// Runs one token request; returns the grant type that issued the response.
+fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'static str, TokenResponse), OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let requested = form.require("grant_type")?;
+    let client = oauth::authenticate_client(&s.clients, headers, &form)?;
+    let Some(grant_type) = grant_types::ALL.into_iter().find(|g| *g == requested) else {
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type `{requested}` is not supported (supported: {})",
+            grant_types::ALL.join(", ")
+        )));
+    };
+    if !client.allows(grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "client `{}` may not use grant_type `{grant_type}`",
+            client.client_id
+        )));
+    }
+    let response = match grant_type {
+        grant_types::PASSWORD => password_grant(s, client, &form)?,
+        grant_types::REFRESH_TOKEN => refresh_grant(s, client, &form)?,
+        _ => client_credentials_grant(s, client, &form)?,
+    };
+    tracing::debug!(grant_type, client_id = %client.client_id, "token issued");
+    Ok((grant_type, response))
+}
+
+/// The `scope` parameter, whitespace-normalized; `None` when absent or blank.
+fn requested_scope(form: &Form) -> Option<String> {
+    form.get("scope").map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())
+}
+
+/// The scope of a new grant: the requested one, else [`DEFAULT_SCOPE`].
+fn new_grant_scope(form: &Form) -> String {
+    requested_scope(form).unwrap_or_else(|| DEFAULT_SCOPE.to_owned())
+}
+
+fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    let username = form.require("username")?;
+    let password = form.require("password")?;
+    let entry = s
+        .users
+        .get(username)
+        .filter(|e| oauth::secrets_match(&e.user.password, password))
+        .ok_or_else(|| OAuthError::invalid_grant("invalid username or password"))?;
+    if let Some(totp) = &entry.totp {
+        // Codes are not remembered, so one code works for its whole window (and several
+        // logins): tests log in repeatedly within 30 s. A production server must not do this.
+        match form.get("totp").map(str::trim) {
+            None => {
+                return Err(OAuthError::invalid_grant(
+                    "the TOTP code is missing: this user requires a 6-digit code in the `totp` parameter",
+                ));
+            }
+            Some(code) if totp.check_current(code).is_none() => {
+                return Err(OAuthError::invalid_grant("the TOTP code is wrong or expired"));
+            }
+            Some(_) => {}
+        }
+    }
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        username: entry.user.username.clone(),
+        scope: new_grant_scope(form),
+    };
+    let now = now();
+    let (family, refresh_token) = if client.allows(grant_types::REFRESH_TOKEN) {
+        let (family, token) = s.store.start_family(grant.clone(), now, s.refresh_token_ttl);
+        (Some(family), Some(token))
+    } else {
+        (None, None)
+    };
+    user_tokens(s, &grant, &grant.scope, family, refresh_token, now)
+}
+
+fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    let presented = form.require("refresh_token")?;
+    let scope = requested_scope(form);
+    let now = now();
+    let redeemed = s
+        .store
+        .redeem(presented, &client.client_id, scope.as_deref(), s.rotate_refresh_tokens, now, s.refresh_token_ttl)
+        .map_err(|e| match e {
+            RedeemError::ScopeNotGranted(_) => OAuthError::invalid_scope(e.description()),
+            RedeemError::Reused => {
+                s.stats.update(|st| st.refresh_token_reuse_detected += 1);
+                tracing::warn!(client_id = %client.client_id, "refresh token reuse detected: family revoked");
+                OAuthError::invalid_grant(e.description())
+            }
+            _ => OAuthError::invalid_grant(e.description()),
+        })?;
+    user_tokens(s, &redeemed.grant, &redeemed.scope, Some(redeemed.family), redeemed.rotated, now)
+}
+
+fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    let scope = new_grant_scope(form);
+    let now = now();
+    let (access_token, expires_in) = mint_access_token(s, &client.client_id, &client.client_id, &scope, None, now)?;
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
+}
+
+/// The response of a grant on behalf of a user: access token, the refresh token if any, and an
+/// ID token when `openid` is in scope.
+fn user_tokens(
+    s: &Shared,
+    grant: &Grant,
+    scope: &str,
+    family: Option<u64>,
+    refresh_token: Option<String>,
+    now: u64,
+) -> Result<TokenResponse, OAuthError> {
+    let (access_token, expires_in) = mint_access_token(s, &grant.client_id, &grant.username, scope, family, now)?;
+    let id_token = match s.users.get(&grant.username) {
+        Some(entry) if scope.split(' ').any(|s| s == "openid") => {
+            let claims = IdTokenClaims {
+                iss: s.issuer.clone(),
+                sub: grant.username.clone(),
+                aud: grant.client_id.clone(),
+                exp: now + expires_in,
+                iat: now,
+                email: entry.user.email.clone(),
+                email_verified: true,
+                preferred_username: grant.username.clone(),
+            };
+            Some(s.keys.sign("JWT", &claims).map_err(OAuthError::server_error)?)
+        }
+        _ => None,
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token,
+        scope: scope.to_owned(),
+        id_token,
+    })
+}
+
+/// Signs an access token and records its `jti` for revocation. Returns it with `expires_in`.
+fn mint_access_token(
+    s: &Shared,
+    client_id: &str,
+    subject: &str,
+    scope: &str,
+    family: Option<u64>,
+    now: u64,
+) -> Result<(String, u64), OAuthError> {
+    let ttl = s.access_token_ttl();
+    let claims = AccessTokenClaims {
+        iss: s.issuer.clone(),
+        sub: subject.to_owned(),
+        aud: client_id.to_owned(),
+        exp: now + ttl,
+        iat: now,
+        jti: crate::store::random_token(),
+        scope: scope.to_owned(),
+        client_id: client_id.to_owned(),
+    };
+    let token = s.keys.sign("at+jwt", &claims).map_err(OAuthError::server_error)?;
+    s.store.record_access(claims.jti, family, claims.exp, now);
+    Ok((token, ttl))
+}
+
+/// An access token's claims if it is valid now: signature, issuer, expiry, not revoked.
+fn active_access_token(s: &Shared, token: &str) -> Option<AccessTokenClaims> {
+    let claims = s.keys.verify_access(token, &s.issuer, now(), true)?;
+    (!s.store.access_revoked(&claims.jti)).then_some(claims)
+}
+
+/// `POST /revoke` (RFC 7009). Revoking a refresh token revokes its family. Unknown tokens, and
+/// tokens of another client, are answered 200 without effect.
+pub(crate) async fn revoke(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let result = (|| {
+        let form = Form::parse(&headers, &body)?;
+        let client = oauth::authenticate_client(&s.clients, &headers, &form)?;
+        let token = form.require("token")?;
+        if !s.store.revoke_refresh(token, &client.client_id)
+            && let Some(claims) = s.keys.verify_access(token, &s.issuer, now(), false)
+            && claims.client_id == client.client_id
+        {
+            s.store.revoke_access(&claims.jti);
+        }
+        tracing::debug!(client_id = %client.client_id, "revocation request handled");
+        Ok::<_, OAuthError>(Json(json!({})))
+    })();
+    match result {
+        Ok(ok) => ok.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /introspect` (RFC 7662). Any authenticated client may introspect any token.
+pub(crate) async fn introspect(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let result = (|| {
+        let form = Form::parse(&headers, &body)?;
+        oauth::authenticate_client(&s.clients, &headers, &form)?;
+        let token = form.require("token")?;
+        let now = now();
+        let answer = if let Some(info) = s.store.active_refresh(token, now) {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": info.grant.scope,
+                "client_id": info.grant.client_id,
+                "username": info.grant.username,
+                "sub": info.grant.username,
+                "iss": s.issuer,
+                "iat": info.issued_at,
+                "exp": info.expires_at,
+            })
+        } else if let Some(claims) = active_access_token(&s, token) {
+            let username = s.users.contains_key(&claims.sub).then_some(&claims.sub);
+            json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "username": username,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "iat": claims.iat,
+                "exp": claims.exp,
+                "jti": claims.jti,
+            })
+        } else {
+            json!({ "active": false })
+        };
+        Ok::<_, OAuthError>((oauth::no_store(), Json(answer)))
+    })();
+    match result {
+        Ok(ok) => ok.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The claims of the request's bearer token, or the 401 to answer.
+fn authorize(s: &Shared, headers: &HeaderMap) -> Result<AccessTokenClaims, OAuthError> {
+    let token = oauth::bearer_token(headers)?;
+    active_access_token(s, token)
+        .ok_or_else(|| OAuthError::bearer(false, "the access token is invalid, expired or revoked"))
+}
+
+/// `GET /userinfo` (OIDC Core §5.3).
+pub(crate) async fn userinfo(State(s): AppState, headers: HeaderMap) -> Response {
+    let claims = match authorize(&s, &headers) {
+        Ok(claims) => claims,
+        Err(e) => return e.into_response(),
+    };
+    let body = match s.users.get(&claims.sub) {
+        Some(entry) => json!({
+            "sub": claims.sub,
+            "preferred_username": entry.user.username,
+            "email": entry.user.email,
+            "email_verified": true,
+            "admin": entry.user.admin,
+        }),
+        // client_credentials tokens: the client is the subject.
+        None => json!({ "sub": claims.sub }),
+    };
+    Json(body).into_response()
+}
+
+/// `GET /api/whoami`: a protected resource echoing who the token speaks for.
+pub(crate) async fn whoami(State(s): AppState, headers: HeaderMap) -> Response {
+    match authorize(&s, &headers) {
+        Ok(claims) => Json(json!({
+            "sub": claims.sub,
+            "client_id": claims.client_id,
+            "scope": claims.scope,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}

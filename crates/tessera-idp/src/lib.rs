@@ -1,0 +1,51 @@
+//! `tessera-idp`: a reference OAuth 2.0 / OpenID Connect server for tessera's tests, demos and
+//! quickstart. It runs in-process on a random loopback port (or as `tessera idp serve`) and
+//! keeps all state in memory.
+//!
+//! What it speaks:
+//!
+//! - `GET /.well-known/openid-configuration` and `GET /jwks` (EdDSA key generated at start);
+//! - `POST /token`: `password` (with a `totp` code for users who have a TOTP secret),
+//!   `refresh_token` (rotation with reuse detection: presenting a rotated token revokes its
+//!   whole family) and `client_credentials`; client authentication by HTTP Basic, by
+//!   `client_secret` in the body, or by `client_id` alone for public clients;
+//! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662);
+//! - `GET /userinfo` and the protected resource `GET /api/whoami`;
+//! - fault injection per endpoint ([`FaultInjector`]) and counters ([`Stats`]) for tests, also
+//!   reachable over HTTP under `/_test/*` when [`IdpConfig::test_endpoints`] is set.
+//!
+//! Errors follow RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`, status 400, or
+//! 401 with `WWW-Authenticate` for `invalid_client` and for bad bearer tokens.
+//!
+//! ```no_run
+//! use tessera_idp::{demo, Fault, FaultEndpoint, IdpConfig, IdpServer};
+//!
+//! # async fn f() -> Result<(), tessera_idp::IdpError> {
+//! let server = IdpServer::start(IdpConfig::demo()).await?;
+//! // POST server.url("/token") with grant_type=password, username=demo::ALICE_USERNAME, ...
+//! server.faults().push(FaultEndpoint::Token, Fault::status(503, "try later"), 1);
+//! assert_eq!(server.stats().token_requests, 0);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Never use it in production: passwords are stored in clear, TOTP codes may be replayed
+//! within their window, and the signing key lives only as long as the process.
+
+mod config;
+mod conn;
+pub mod demo;
+mod faults;
+mod handlers;
+mod keys;
+mod oauth;
+mod server;
+mod stats;
+mod store;
+mod test_api;
+
+pub use config::{Client, IdpConfig, User, grant_types};
+pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};
+pub use keys::AccessTokenClaims;
+pub use server::{IdpError, IdpServer};
+pub use stats::Stats;

@@ -1,0 +1,304 @@
+//! Request plumbing shared by the OAuth endpoints: RFC 6749 §5.2 error responses, form
+//! parsing, client authentication (§2.3.1) and bearer token extraction (RFC 6750).
+//!
+//! Nothing here logs a request body or a credential: error descriptions may name a parameter,
+//! a grant type or a scope, never a password, secret, code or token.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::Client;
+
+/// Realm named in `WWW-Authenticate` challenges.
+pub(crate) const REALM: &str = "tessera-idp";
+
+/// An error response: status, RFC 6749 §5.2 body and, for 401s, a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OAuthError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
+    challenge: Option<String>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into(), challenge: None }
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 401 with a Basic challenge, as RFC 6749 §5.2 asks for failed client authentication.
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
+        Self {
+            challenge: Some(format!("Basic realm=\"{REALM}\"")),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+        }
+    }
+
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub(crate) fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
+    pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+    }
+
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    pub(crate) fn server_error(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", description)
+    }
+
+    /// 401 for a protected resource (RFC 6750 §3). A request without any token gets a bare
+    /// challenge (§3.1: no error code when the client sent no credentials).
+    pub(crate) fn bearer(missing: bool, description: impl Into<String>) -> Self {
+        let (error, challenge) = if missing {
+            ("unauthorized", format!("Bearer realm=\"{REALM}\""))
+        } else {
+            ("invalid_token", format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""))
+        };
+        Self { challenge: Some(challenge), ..Self::new(StatusCode::UNAUTHORIZED, error, description) }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.error, "error_description": self.description });
+        let mut response = (self.status, no_store(), Json(body)).into_response();
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// A parsed `application/x-www-form-urlencoded` body.
+#[derive(Debug, Default)]
+pub(crate) struct Form(HashMap<String, String>);
+
+impl Form {
+    /// Parses `body` after checking the request's content type. Repeated parameters are
+    /// rejected (RFC 6749 §3.2).
+    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        }
+        let mut map = HashMap::new();
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            let (Some(key), Some(value)) = (percent_decode(key), percent_decode(value)) else {
+                return Err(OAuthError::invalid_request("malformed form body"));
+            };
+            if map.contains_key(&key) {
+                return Err(OAuthError::invalid_request(format!("parameter `{key}` is repeated")));
+            }
+            map.insert(key, value);
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A required parameter.
+    pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{name}`")))
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte.
+fn percent_decode(input: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = input.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+pub(crate) fn secrets_match(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Authenticates the client of a token, revocation or introspection request: HTTP Basic
+/// (`client_secret_basic`), `client_id` + `client_secret` in the body (`client_secret_post`),
+/// or `client_id` alone for a public client (`none`).
+pub(crate) fn authenticate_client<'c>(
+    clients: &'c HashMap<String, Client>,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<&'c Client, OAuthError> {
+    let (client_id, secret) = match basic_credentials(headers)? {
+        Some((id, secret)) => {
+            if form.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not HTTP Basic and client_secret",
+                ));
+            }
+            if form.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request("client_id in the body differs from the HTTP Basic user"));
+            }
+            (id, secret.filter(|s| !s.is_empty()))
+        }
+        None => match form.get("client_id") {
+            Some(id) => (id.to_owned(), form.get("client_secret").map(str::to_owned)),
+            None => {
+                return Err(OAuthError::invalid_client("client authentication is required"));
+            }
+        },
+    };
+    let client = clients.get(&client_id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let authenticated = match (&client.client_secret, &secret) {
+        (Some(expected), Some(presented)) => secrets_match(expected, presented),
+        (None, None) => true,
+        _ => false,
+    };
+    if authenticated { Ok(client) } else { Err(OAuthError::invalid_client("client authentication failed")) }
+}
+
+/// The `(client_id, client_secret)` of an `Authorization: Basic` header, each
+/// form-urlencoded before base64 as RFC 6749 §2.3.1 requires.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Option<String>)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || OAuthError::invalid_client("malformed HTTP Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(malformed());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client("unsupported Authorization scheme for client authentication"));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let (id, secret) = match decoded.iter().position(|b| *b == b':') {
+        Some(i) => (&decoded[..i], Some(&decoded[i + 1..])),
+        None => (&decoded[..], None),
+    };
+    let id = percent_decode(id).ok_or_else(malformed)?;
+    let secret = secret.map(|s| percent_decode(s).ok_or_else(malformed)).transpose()?;
+    Ok(Some((id, secret)))
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, OAuthError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| OAuthError::bearer(true, "a bearer access token is required"))?;
+    let value = value.to_str().map_err(|_| OAuthError::bearer(false, "malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(OAuthError::bearer(true, "the Authorization header must use the Bearer scheme")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IdpConfig;
+
+    fn form_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"));
+        h
+    }
+
+    fn clients() -> HashMap<String, Client> {
+        IdpConfig::demo().clients.into_iter().map(|c| (c.client_id.clone(), c)).collect()
+    }
+
+    #[test]
+    fn form_decoding() {
+        let form = Form::parse(&form_headers(), b"a=x+y%2Fz&b=&c").unwrap();
+        assert_eq!(form.get("a"), Some("x y/z"));
+        assert_eq!(form.get("b"), None);
+        assert_eq!(form.get("c"), None);
+        assert!(form.require("b").is_err());
+
+        let repeated = Form::parse(&form_headers(), b"a=1&a=2").unwrap_err();
+        assert_eq!(repeated.error, "invalid_request");
+        assert!(Form::parse(&form_headers(), b"a=%zz").is_err());
+        assert!(Form::parse(&HeaderMap::new(), b"a=1").is_err());
+    }
+
+    #[test]
+    fn client_authentication_methods() {
+        let clients = clients();
+        let mut basic = HeaderMap::new();
+        let creds = STANDARD.encode("confidential-client:confidential-secret");
+        basic.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {creds}")).unwrap());
+        let empty = Form::default();
+        assert_eq!(authenticate_client(&clients, &basic, &empty).unwrap().client_id, "confidential-client");
+
+        let post = Form::parse(&form_headers(), b"client_id=confidential-client&client_secret=wrong").unwrap();
+        let err = authenticate_client(&clients, &HeaderMap::new(), &post).unwrap_err();
+        assert_eq!((err.status, err.error), (StatusCode::UNAUTHORIZED, "invalid_client"));
+
+        let public = Form::parse(&form_headers(), b"client_id=public-client").unwrap();
+        assert!(authenticate_client(&clients, &HeaderMap::new(), &public).is_ok());
+
+        let missing_secret = Form::parse(&form_headers(), b"client_id=confidential-client").unwrap();
+        assert!(authenticate_client(&clients, &HeaderMap::new(), &missing_secret).is_err());
+        assert!(authenticate_client(&clients, &HeaderMap::new(), &empty).is_err());
+    }
+
+    #[test]
+    fn bearer_extraction() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_token(&h).unwrap_err().error, "unauthorized");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        assert_eq!(bearer_token(&h).unwrap(), "abc");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer_token(&h).is_err());
+    }
+
+    #[test]
+    fn secret_comparison() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+        assert!(!secrets_match("abc", "abcd"));
+    }
+}

@@ -1,0 +1,346 @@
+//! The running server: [`IdpServer`] (start, control hooks, shutdown), the state shared by the
+//! handlers, the router, and the per-endpoint middleware that counts requests and applies
+//! injected faults before any protocol handling.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use totp_rs::{Secret, Totp};
+
+use crate::config::{Client, IdpConfig, User};
+use crate::conn::{ConnHandle, KillSwitchListener};
+use crate::faults::{self, FaultEndpoint, FaultInjector, FaultKind};
+use crate::handlers;
+use crate::keys::Keys;
+use crate::stats::{Stats, StatsCell};
+use crate::store::Store;
+
+/// How long [`IdpServer::shutdown`] lets in-flight requests finish before it aborts the server.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdpError {
+    /// [`IdpServer::start`] was called outside a tokio runtime.
+    #[error("IdpServer::start must be called inside a tokio runtime")]
+    NoRuntime,
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from the configuration.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration is inconsistent (duplicate names, bad TOTP secret, unknown grant...).
+    #[error("invalid identity server configuration: {0}")]
+    InvalidConfig(String),
+    /// The signing key could not be generated.
+    #[error("cannot create the signing key: {0}")]
+    Key(String),
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A user and, when they have a second factor, its verifier.
+pub(crate) struct UserEntry {
+    pub(crate) user: User,
+    pub(crate) totp: Option<Totp>,
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub(crate) issuer: String,
+    pub(crate) users: HashMap<String, UserEntry>,
+    pub(crate) clients: HashMap<String, Client>,
+    pub(crate) keys: Keys,
+    pub(crate) store: Store,
+    pub(crate) stats: StatsCell,
+    pub(crate) faults: FaultInjector,
+    pub(crate) rotate_refresh_tokens: bool,
+    pub(crate) refresh_token_ttl: u64,
+    /// Configured access token lifetime, restored by `/_test/reset`.
+    pub(crate) default_access_token_ttl: u64,
+    access_token_ttl: AtomicU64,
+}
+
+impl Shared {
+    fn new(config: IdpConfig, issuer: String) -> Result<Self, IdpError> {
+        config.validate().map_err(IdpError::InvalidConfig)?;
+        let mut users = HashMap::new();
+        for user in config.users {
+            let totp = user
+                .totp_secret
+                .as_deref()
+                .map(totp_verifier)
+                .transpose()
+                .map_err(|e| IdpError::InvalidConfig(format!("user `{}`: {e}", user.username)))?;
+            users.insert(user.username.clone(), UserEntry { user, totp });
+        }
+        let clients = config.clients.into_iter().map(|c| (c.client_id.clone(), c)).collect();
+        let access_ttl = config.access_token_ttl.as_secs();
+        Ok(Self {
+            issuer,
+            users,
+            clients,
+            keys: Keys::generate().map_err(IdpError::Key)?,
+            store: Store::default(),
+            stats: StatsCell::default(),
+            faults: FaultInjector::default(),
+            rotate_refresh_tokens: config.rotate_refresh_tokens,
+            refresh_token_ttl: config.refresh_token_ttl.as_secs(),
+            default_access_token_ttl: access_ttl,
+            access_token_ttl: AtomicU64::new(access_ttl),
+        })
+    }
+
+    /// Lifetime of access tokens issued now, in seconds.
+    pub(crate) fn access_token_ttl(&self) -> u64 {
+        self.access_token_ttl.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_access_token_ttl(&self, seconds: u64) {
+        self.access_token_ttl.store(seconds, Ordering::Relaxed);
+    }
+
+    /// Clears faults and counters and restores the configured access token lifetime.
+    pub(crate) fn reset(&self) {
+        self.faults.clear();
+        self.stats.reset();
+        self.set_access_token_ttl(self.default_access_token_ttl);
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// A TOTP verifier: RFC 6238 defaults (SHA-1, 6 digits, 30 s) accepting one step of skew.
+fn totp_verifier(base32: &str) -> Result<Totp, String> {
+    let normalized: String =
+        base32.chars().filter(|c| !c.is_whitespace() && *c != '=').map(|c| c.to_ascii_uppercase()).collect();
+    let secret = Secret::try_from_base32(&normalized).map_err(|e| format!("TOTP secret is not base32: {e:?}"))?;
+    totp_rs::Builder::new().with_secret(secret).with_skew(1).build().map_err(|e| format!("unusable TOTP secret: {e}"))
+}
+
+/// A reference OAuth 2.0 / OpenID Connect server running on the current tokio runtime.
+///
+/// Dropping it stops the server too (in-flight requests finish first); [`shutdown`](Self::shutdown)
+/// also waits for that.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), tessera_idp::IdpError> {
+/// use tessera_idp::{IdpConfig, IdpServer};
+///
+/// let server = IdpServer::start(IdpConfig::demo()).await?;
+/// let token_endpoint = server.url("/token");
+/// // ... point a client at `server.issuer()` ...
+/// assert_eq!(server.stats().token_requests, 0);
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct IdpServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for IdpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdpServer").field("issuer", &self.shared.issuer).finish_non_exhaustive()
+    }
+}
+
+impl IdpServer {
+    /// Validates `config`, binds its address and spawns the server on the current tokio
+    /// runtime. Returns once the socket is listening.
+    pub async fn start(config: IdpConfig) -> Result<IdpServer, IdpError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| IdpError::NoRuntime)?;
+        let bind = config.bind;
+        let test_endpoints = config.test_endpoints;
+        let listener = TcpListener::bind(bind).await.map_err(|source| IdpError::Bind { addr: bind, source })?;
+        let addr = listener.local_addr().map_err(|source| IdpError::Bind { addr: bind, source })?;
+        let shared = Arc::new(Shared::new(config, issuer_for(addr))?);
+
+        let app = router(shared.clone(), test_endpoints).into_make_service_with_connect_info::<ConnHandle>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = axum::serve(KillSwitchListener(listener), app).with_graceful_shutdown(async {
+            // Fires on `shutdown` and when the sender is dropped with the server.
+            let _ = stopped.await;
+        });
+        let task = runtime.spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "identity server stopped with an error");
+            }
+        });
+        tracing::info!(issuer = %shared.issuer, "identity server listening");
+        Ok(IdpServer { addr, shared, stop: Some(stop), task })
+    }
+
+    /// The issuer URL, e.g. `http://127.0.0.1:41234` (no trailing slash). Endpoint URLs are
+    /// this plus their path.
+    pub fn issuer(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    /// The address the server listens on (the actual port when configured with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `issuer() + path`, e.g. `server.url("/token")`.
+    pub fn url(&self, path: &str) -> String {
+        self.shared.url(path)
+    }
+
+    /// A snapshot of the request counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.snapshot()
+    }
+
+    /// The fault queue of this server.
+    pub fn faults(&self) -> FaultInjector {
+        self.shared.faults.clone()
+    }
+
+    /// Sets the lifetime of access tokens issued from now on (whole seconds, rounded down).
+    pub fn set_access_token_ttl(&self, ttl: Duration) {
+        self.shared.set_access_token_ttl(ttl.as_secs());
+    }
+
+    /// Revokes every refresh token issued to `username`: the next refresh with any of them is
+    /// answered `invalid_grant`. Access tokens already issued stay valid until they expire.
+    pub fn revoke_all_refresh_tokens_of(&self, username: &str) {
+        let count = self.shared.store.revoke_user_refresh_tokens(username);
+        tracing::info!(username, count, "revoked refresh tokens of user");
+    }
+
+    /// What `POST /_test/reset` does: clears queued faults and counters, and restores the
+    /// configured access token lifetime. Issued tokens are kept.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to 5 s, then aborts)
+    /// and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
+}
+
+/// The issuer for a bound address; an unspecified address (`0.0.0.0`, `::`) is reached
+/// through loopback.
+fn issuer_for(addr: SocketAddr) -> String {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() {
+        match ip {
+            std::net::IpAddr::V4(_) => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(_) => "[::1]".to_owned(),
+        }
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// Every route. Protocol endpoints sit behind [`instrument`]; `/_test/*` only when enabled.
+fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
+    let instrumented = |endpoint: FaultEndpoint, route: MethodRouter<Arc<Shared>>| {
+        route.layer(middleware::from_fn_with_state((shared.clone(), endpoint), instrument))
+    };
+    let mut app = Router::new()
+        .route("/.well-known/openid-configuration", instrumented(FaultEndpoint::Discovery, get(handlers::discovery)))
+        .route("/jwks", instrumented(FaultEndpoint::Jwks, get(handlers::jwks)))
+        .route("/token", instrumented(FaultEndpoint::Token, post(handlers::token)))
+        .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))
+        .route("/introspect", instrumented(FaultEndpoint::Introspect, post(handlers::introspect)))
+        .route("/userinfo", instrumented(FaultEndpoint::Api, get(handlers::userinfo)))
+        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(handlers::whoami)));
+    if test_endpoints {
+        app = app.merge(crate::test_api::routes());
+    }
+    app.with_state(shared)
+}
+
+/// Counts the request, then applies the next queued fault for `endpoint`, if any.
+async fn instrument(
+    State((shared, endpoint)): State<(Arc<Shared>, FaultEndpoint)>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    request: Request,
+    next: Next,
+) -> Response {
+    shared.stats.update(|s| match endpoint {
+        FaultEndpoint::Token => s.token_requests += 1,
+        FaultEndpoint::Revoke => s.revocations += 1,
+        FaultEndpoint::Introspect => s.introspections += 1,
+        FaultEndpoint::Discovery => s.discovery_requests += 1,
+        FaultEndpoint::Jwks => s.jwks_requests += 1,
+        FaultEndpoint::Api | FaultEndpoint::Any => s.api_requests += 1,
+    });
+    let Some(fault) = shared.faults.take(endpoint) else {
+        return next.run(request).await;
+    };
+    shared.stats.update(|s| s.faults_injected += 1);
+    tracing::debug!(?endpoint, kind = ?fault.kind, delay = ?fault.delay, "injecting fault");
+    if let Some(delay) = fault.delay {
+        tokio::time::sleep(delay).await;
+    }
+    match fault.kind {
+        FaultKind::None => next.run(request).await,
+        FaultKind::DropConnection => {
+            // Read the request fully first, so closing the socket is a clean close rather
+            // than a reset racing the client's write.
+            let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
+            tracing::debug!(peer = %conn.peer, "dropping connection");
+            conn.kill();
+            ().into_response()
+        }
+        kind => faults::render(&kind).unwrap_or_else(|| ().into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_uses_loopback_for_unspecified_addresses() {
+        assert_eq!(issuer_for("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(issuer_for("[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("[::1]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("127.0.0.1:1".parse().unwrap()), "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn totp_secrets_are_checked() {
+        assert!(totp_verifier(crate::demo::BOB_TOTP_SECRET).is_ok());
+        assert!(totp_verifier("jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp").is_ok());
+        assert!(totp_verifier("not base32!").is_err());
+        assert!(totp_verifier("JBSWY3DP").is_err()); // 40 bits: too short for RFC 4226
+    }
+}

@@ -1,0 +1,77 @@
+//! The `/_test/*` control endpoints, served only when
+//! [`IdpConfig::test_endpoints`](crate::IdpConfig::test_endpoints) is set. They expose over
+//! HTTP the hooks Rust tests reach through [`IdpServer`](crate::IdpServer), for the CLI binary
+//! and Python tests:
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /_test/stats` | [`Stats`](crate::Stats) as JSON |
+//! | `POST /_test/faults` + [`FaultSpec`](crate::FaultSpec) JSON | queue a fault; answers `{"pending": n}` |
+//! | `DELETE /_test/faults` | clear queued faults |
+//! | `POST /_test/reset` | clear faults and stats, restore the configured access token lifetime |
+//! | `POST /_test/access_token_ttl` + `{"seconds": n}` | lifetime of access tokens issued from now on |
+//! | `POST /_test/revoke_user` + `{"username": "..."}` | revoke every refresh token of that user |
+//!
+//! They are neither counted nor subject to fault injection.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::FaultSpec;
+use crate::server::Shared;
+use crate::stats::Stats;
+
+type AppState = State<Arc<Shared>>;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_test/stats", get(stats))
+        .route("/_test/faults", post(push_fault).delete(clear_faults))
+        .route("/_test/reset", post(reset))
+        .route("/_test/access_token_ttl", post(access_token_ttl))
+        .route("/_test/revoke_user", post(revoke_user))
+}
+
+async fn stats(State(s): AppState) -> Json<Stats> {
+    Json(s.stats.snapshot())
+}
+
+async fn push_fault(State(s): AppState, Json(spec): Json<FaultSpec>) -> Json<Value> {
+    s.faults.push(spec.endpoint, spec.fault(), spec.times);
+    Json(json!({ "pending": s.faults.pending() }))
+}
+
+async fn clear_faults(State(s): AppState) -> Json<Value> {
+    s.faults.clear();
+    Json(json!({ "pending": 0 }))
+}
+
+async fn reset(State(s): AppState) -> Json<Value> {
+    s.reset();
+    Json(json!({ "ok": true }))
+}
+
+#[derive(Deserialize)]
+struct Ttl {
+    seconds: u64,
+}
+
+async fn access_token_ttl(State(s): AppState, Json(ttl): Json<Ttl>) -> Json<Value> {
+    s.set_access_token_ttl(ttl.seconds);
+    Json(json!({ "seconds": ttl.seconds }))
+}
+
+#[derive(Deserialize)]
+struct RevokeUser {
+    username: String,
+}
+
+async fn revoke_user(State(s): AppState, Json(body): Json<RevokeUser>) -> Json<Value> {
+    let revoked = s.store.revoke_user_refresh_tokens(&body.username);
+    Json(json!({ "revoked": revoked }))
+}

@@ -1,0 +1,173 @@
+//! The `/_test/*` control endpoints, and the server's lifecycle (start errors, shutdown, drop).
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use common::{http_client, json, start, start_with, str_field};
+use reqwest::StatusCode;
+use serde_json::json;
+use tessera_idp::{Client, IdpConfig, IdpError, IdpServer, Stats, demo};
+
+fn with_test_endpoints() -> IdpConfig {
+    IdpConfig { test_endpoints: true, ..IdpConfig::demo() }
+}
+
+#[tokio::test]
+async fn test_endpoints_are_absent_unless_enabled() {
+    let h = start().await;
+    let stats = h.http.get(h.url("/_test/stats")).send().await.unwrap();
+    assert_eq!(stats.status(), StatusCode::NOT_FOUND);
+    for path in ["/_test/faults", "/_test/reset", "/_test/access_token_ttl"] {
+        let response = h.http.post(h.url(path)).json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn stats_endpoint_mirrors_the_rust_snapshot() {
+    let h = start_with(with_test_endpoints()).await;
+    h.alice_tokens().await;
+    let (status, body) = json(h.http.get(h.url("/_test/stats")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let over_http: Stats = serde_json::from_value(body).unwrap();
+    assert_eq!(over_http, h.server.stats());
+    assert_eq!(over_http.token_requests, 1);
+    assert_eq!(over_http.password_grants, 1);
+}
+
+#[tokio::test]
+async fn faults_pushed_over_http_apply_and_reset_clears_them() {
+    let h = start_with(with_test_endpoints()).await;
+    let (status, body) = json(
+        h.http
+            .post(h.url("/_test/faults"))
+            .json(&json!({
+                "endpoint": "token",
+                "times": 2,
+                "delay_ms": 0,
+                "kind": {"type": "status", "status": 500, "body": "boom", "content_type": "text/plain"},
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["pending"], 2);
+    assert_eq!(h.server.faults().pending(), 2);
+
+    let (status, _) = h.token(&[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    let response = h.http.post(h.url("/_test/reset")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(h.server.faults().pending(), 0);
+    assert_eq!(h.server.stats(), Stats::default());
+    let (status, _) = h.token(&[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A drop-connection fault over HTTP, by its JSON name.
+    let response = h
+        .http
+        .post(h.url("/_test/faults"))
+        .json(&json!({"endpoint": "token", "kind": {"type": "drop_connection"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let err = h.confidential_post("/token").form(&[("grant_type", "client_credentials")]).send().await.unwrap_err();
+    assert!(err.status().is_none() && err.is_request(), "{err:?}");
+
+    // An unknown fault type is refused.
+    let response = h
+        .http
+        .post(h.url("/_test/faults"))
+        .json(&json!({"endpoint": "token", "kind": {"type": "meteor_strike"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+}
+
+#[tokio::test]
+async fn access_token_ttl_and_revoke_user_over_http() {
+    let h = start_with(with_test_endpoints()).await;
+    let response = h.http.post(h.url("/_test/access_token_ttl")).json(&json!({"seconds": 42})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens = h.alice_tokens().await;
+    assert_eq!(tokens["expires_in"], 42);
+
+    let (status, body) = json(
+        h.http.post(h.url("/_test/revoke_user")).json(&json!({"username": demo::ALICE_USERNAME})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["revoked"], 1);
+    assert_eq!(h.refresh(str_field(&tokens, "refresh_token")).await.0, StatusCode::BAD_REQUEST);
+
+    // Reset restores the configured lifetime.
+    h.http.post(h.url("/_test/reset")).send().await.unwrap();
+    assert_eq!(h.alice_tokens().await["expires_in"], 300);
+}
+
+#[tokio::test]
+async fn shutdown_stops_listening() {
+    let h = start().await;
+    let url = h.url("/.well-known/openid-configuration");
+    assert_eq!(h.http.get(&url).send().await.unwrap().status(), StatusCode::OK);
+    h.server.shutdown().await;
+    // A fresh client, so no pooled connection hides the closed listener.
+    let err = http_client().get(&url).send().await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let server = IdpServer::start(IdpConfig::demo()).await.unwrap();
+    let url = server.url("/jwks");
+    let http = http_client();
+    assert_eq!(http.get(&url).send().await.unwrap().status(), StatusCode::OK);
+    drop(server);
+    let mut stopped = false;
+    for _ in 0..50 {
+        if http_client().get(&url).send().await.is_err() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stopped, "server still answering after drop");
+}
+
+#[tokio::test]
+async fn start_reports_bind_and_config_errors() {
+    let h = start().await;
+    let taken = IdpConfig { bind: h.server.addr(), ..IdpConfig::demo() };
+    let err = IdpServer::start(taken).await.unwrap_err();
+    assert!(matches!(err, IdpError::Bind { .. }), "{err}");
+
+    let mut bad_totp = IdpConfig::demo();
+    bad_totp.users[1].totp_secret = Some("not base32!".into());
+    let err = IdpServer::start(bad_totp).await.unwrap_err();
+    assert!(matches!(err, IdpError::InvalidConfig(_)), "{err}");
+    assert!(err.to_string().contains("bob"), "{err}");
+
+    let mut bad_client = IdpConfig::demo();
+    bad_client.clients.push(Client::public("spa", &["authorization_code"]));
+    let err = IdpServer::start(bad_client).await.unwrap_err();
+    assert!(matches!(err, IdpError::InvalidConfig(_)), "{err}");
+}
+
+#[test]
+fn start_outside_a_runtime_is_an_error_not_a_panic() {
+    let mut start = pin!(IdpServer::start(IdpConfig::demo()));
+    let mut cx = Context::from_waker(Waker::noop());
+    match start.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(IdpError::NoRuntime)) => {}
+        other => panic!("expected NoRuntime, got {other:?}"),
+    }
+}

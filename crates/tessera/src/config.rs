@@ -1,0 +1,540 @@
+//! The TOML configuration shared by the CLI and the bindings: contexts, each with named auth
+//! providers, and secrets given by reference (`env:NAME`, `file:PATH`) rather than inline.
+//!
+//! ```toml
+//! current_context = "dev"
+//! [[contexts]]
+//! name = "dev"
+//! [[contexts.auth_providers]]
+//! name = "peer"
+//! provider = "password"            # also: client_credentials, refresh_token, static
+//! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
+//! client_id = "confidential-client"
+//! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | literal
+//! username = "alice"
+//! password = "env:PEER_PASSWORD"
+//! totp_secret = "env:PEER_TOTP_SECRET"       # optional
+//! scope = "openid api:read"
+//! ```
+//!
+//! Loading checks everything but secret values (types, unknown fields, required fields), and
+//! names the file, context, provider and field in every error. Secrets are read only when a
+//! provider is built, i.e. when a token must actually be requested.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tessera_core::{
+    ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, ProviderConfig, Secret, Timestamp, TotpSource,
+};
+
+/// Provider types this version understands.
+pub const PROVIDER_TYPES: &[&str] = &["password", "client_credentials", "refresh_token", "static"];
+
+/// A parsed configuration file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    origin: String,
+    /// The context used when none is named.
+    pub current_context: Option<String>,
+    /// All contexts.
+    pub contexts: Vec<Context>,
+}
+
+/// A named set of providers (e.g. `dev`, `prod`).
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Its name.
+    pub name: String,
+    /// Its providers, in file order.
+    pub providers: Vec<ProviderEntry>,
+}
+
+/// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// The provider's name in its context.
+    pub name: String,
+    /// Its type (`password`, `client_credentials`, `refresh_token`, `static`).
+    pub provider: String,
+    /// OIDC issuer (endpoints by discovery).
+    pub issuer: Option<String>,
+    /// Token endpoint, when not discovered.
+    pub token_url: Option<String>,
+    /// Revocation endpoint, when not discovered.
+    pub revocation_url: Option<String>,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret` reference.
+    client_secret: Option<String>,
+    /// `basic` (default with a secret), `post`, or `none`.
+    pub client_auth: Option<String>,
+    /// Requested scope.
+    pub scope: Option<String>,
+    /// Password grant: user.
+    pub username: Option<String>,
+    password: Option<String>,
+    totp_secret: Option<String>,
+    totp: Option<String>,
+    refresh_token: Option<String>,
+    access_token: Option<String>,
+    /// Static tokens: expiry in Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for ProviderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderEntry")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("issuer", &self.issuer)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    current_context: Option<String>,
+    #[serde(default)]
+    contexts: Vec<RawContext>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContext {
+    name: String,
+    #[serde(default)]
+    auth_providers: Vec<ProviderEntry>,
+}
+
+impl Config {
+    /// Parses and validates TOML; `origin` (usually the path) prefixes every error.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, Error> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| Error::configuration(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let config = Config {
+            origin: origin.to_owned(),
+            current_context: raw.current_context,
+            contexts: raw.contexts.into_iter().map(|c| Context { name: c.name, providers: c.auth_providers }).collect(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::configuration(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Where this configuration came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The named context, else `current_context`, else the only context.
+    pub fn context(&self, name: Option<&str>) -> Result<&Context, Error> {
+        let wanted = name.or(self.current_context.as_deref());
+        match wanted {
+            Some(wanted) => self.contexts.iter().find(|c| c.name == wanted).ok_or_else(|| {
+                Error::configuration(format!(
+                    "{}: no context named {wanted:?} (have: {})",
+                    self.origin,
+                    self.context_names()
+                ))
+            }),
+            None if self.contexts.len() == 1 => Ok(&self.contexts[0]),
+            None => Err(Error::configuration(format!(
+                "{}: set current_context or pass --context (have: {})",
+                self.origin,
+                self.context_names()
+            ))),
+        }
+    }
+
+    fn context_names(&self) -> String {
+        let names: Vec<_> = self.contexts.iter().map(|c| c.name.as_str()).collect();
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let mut seen_contexts = std::collections::HashSet::new();
+        for context in &self.contexts {
+            if !seen_contexts.insert(&context.name) {
+                return Err(Error::configuration(format!(
+                    "{}: context {:?} is defined twice",
+                    self.origin, context.name
+                )));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for provider in &context.providers {
+                let at = Location { origin: &self.origin, context: &context.name, provider: &provider.name };
+                if !seen.insert(&provider.name) {
+                    return Err(at.error("", "is defined twice in this context"));
+                }
+                provider.validate(&at)?;
+            }
+        }
+        if let Some(current) = &self.current_context
+            && !self.contexts.iter().any(|c| &c.name == current)
+        {
+            return Err(Error::configuration(format!(
+                "{}: current_context {current:?} names no context (have: {})",
+                self.origin,
+                self.context_names()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Context {
+    /// The named provider, else the only one.
+    pub fn provider(&self, name: Option<&str>) -> Result<&ProviderEntry, Error> {
+        let names = || self.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+        match name {
+            Some(name) => self.providers.iter().find(|p| p.name == name).ok_or_else(|| {
+                Error::configuration(format!(
+                    "context {:?} has no provider named {name:?} (have: {})",
+                    self.name,
+                    names()
+                ))
+            }),
+            None if self.providers.len() == 1 => Ok(&self.providers[0]),
+            None if self.providers.is_empty() => {
+                Err(Error::configuration(format!("context {:?} has no auth_providers", self.name)))
+            }
+            None => Err(Error::configuration(format!(
+                "context {:?} has several providers: pass --provider (one of: {})",
+                self.name,
+                names()
+            ))),
+        }
+    }
+
+    /// The store key of a provider of this context.
+    pub fn store_key(&self, provider: &ProviderEntry) -> String {
+        format!("{}/{}", self.name, provider.name)
+    }
+}
+
+struct Location<'a> {
+    origin: &'a str,
+    context: &'a str,
+    provider: &'a str,
+}
+
+impl Location<'_> {
+    fn error(&self, field: &str, problem: &str) -> Error {
+        let field = if field.is_empty() { String::new() } else { format!(", field {field:?}") };
+        Error::configuration(format!(
+            "{}: context {:?}, provider {:?}{field}: {problem}",
+            self.origin, self.context, self.provider
+        ))
+    }
+}
+
+impl ProviderEntry {
+    fn validate(&self, at: &Location<'_>) -> Result<(), Error> {
+        if !PROVIDER_TYPES.contains(&self.provider.as_str()) {
+            return Err(at.error(
+                "provider",
+                &format!("unknown type {:?} (expected one of: {})", self.provider, PROVIDER_TYPES.join(", ")),
+            ));
+        }
+        let require = |field: &str, value: &Option<String>| match value {
+            Some(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err(at.error(field, &format!("is required for provider type {:?}", self.provider))),
+        };
+        let forbid = |field: &str, present: bool| {
+            if present {
+                Err(at.error(field, &format!("does not apply to provider type {:?}", self.provider)))
+            } else {
+                Ok(())
+            }
+        };
+        if self.provider != "static" {
+            require("client_id", &self.client_id)?;
+            match (&self.issuer, &self.token_url) {
+                (Some(_), Some(_)) => return Err(at.error("token_url", "give either issuer or token_url, not both")),
+                (None, None) => return Err(at.error("issuer", "is required (or token_url)")),
+                _ => {}
+            }
+            for (field, url) in
+                [("issuer", &self.issuer), ("token_url", &self.token_url), ("revocation_url", &self.revocation_url)]
+            {
+                if let Some(url) = url
+                    && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+                {
+                    return Err(at.error(field, &format!("{url:?} is not an http(s) URL")));
+                }
+            }
+        }
+        if let Some(method) = &self.client_auth
+            && !matches!(method.as_str(), "basic" | "post" | "none")
+        {
+            return Err(at.error("client_auth", &format!("{method:?} is not one of basic, post, none")));
+        }
+        match self.provider.as_str() {
+            "password" => {
+                require("username", &self.username)?;
+                require("password", &self.password)?;
+                if self.totp.is_some() && self.totp_secret.is_some() {
+                    return Err(at.error("totp", "give either totp (a code) or totp_secret, not both"));
+                }
+                forbid("refresh_token", self.refresh_token.is_some())?;
+                forbid("access_token", self.access_token.is_some())?;
+            }
+            "client_credentials" => {
+                require("client_secret", &self.client_secret)?;
+                forbid("username", self.username.is_some())?;
+                forbid("password", self.password.is_some())?;
+            }
+            "refresh_token" => {
+                require("refresh_token", &self.refresh_token)?;
+                forbid("password", self.password.is_some())?;
+            }
+            "static" => {
+                require("access_token", &self.access_token)?;
+                forbid("password", self.password.is_some())?;
+            }
+            _ => {}
+        }
+        for (field, value) in self.secret_fields() {
+            if let Some(value) = value {
+                parse_reference(value).map_err(|problem| at.error(field, &problem))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn secret_fields(&self) -> [(&'static str, &Option<String>); 6] {
+        [
+            ("client_secret", &self.client_secret),
+            ("password", &self.password),
+            ("totp_secret", &self.totp_secret),
+            ("totp", &self.totp),
+            ("refresh_token", &self.refresh_token),
+            ("access_token", &self.access_token),
+        ]
+    }
+
+    /// Resolves secret references and builds the core configuration. `origin` and `context` name
+    /// the place in errors.
+    pub fn build(&self, origin: &str, context: &str) -> Result<ProviderConfig, Error> {
+        let at = Location { origin, context, provider: &self.name };
+        let resolve = |field: &str, value: &Option<String>| -> Result<Option<Secret>, Error> {
+            value.as_deref().map(|v| resolve_reference(v).map_err(|problem| at.error(field, &problem))).transpose()
+        };
+        let client_secret = resolve("client_secret", &self.client_secret)?;
+        let client_id = self.client_id.clone().unwrap_or_default();
+        let method = match (self.client_auth.as_deref(), &client_secret) {
+            (Some("post"), Some(_)) => ClientAuthMethod::Post,
+            (Some("none"), _) | (_, None) => ClientAuthMethod::None,
+            _ => ClientAuthMethod::Basic,
+        };
+        let endpoints = match (&self.issuer, &self.token_url) {
+            (Some(issuer), _) => Endpoints::discover(issuer.clone()),
+            (None, Some(token_url)) => Endpoints::Explicit {
+                token_endpoint: token_url.clone(),
+                revocation_endpoint: self.revocation_url.clone(),
+            },
+            (None, None) => Endpoints::explicit(""),
+        };
+        let required = |field: &str, value: &Option<String>| -> Result<Secret, Error> {
+            resolve(field, value)?.ok_or_else(|| at.error(field, "is required"))
+        };
+        let grant = match self.provider.as_str() {
+            "password" => Grant::Password {
+                username: self.username.clone().unwrap_or_default(),
+                password: required("password", &self.password)?,
+                totp: match (resolve("totp_secret", &self.totp_secret)?, resolve("totp", &self.totp)?) {
+                    (Some(secret), _) => Some(TotpSource::Secret(secret)),
+                    (None, Some(code)) => Some(TotpSource::Code(code)),
+                    (None, None) => None,
+                },
+            },
+            "client_credentials" => Grant::ClientCredentials,
+            "refresh_token" => Grant::RefreshToken { refresh_token: required("refresh_token", &self.refresh_token)? },
+            "static" => Grant::Static {
+                access_token: required("access_token", &self.access_token)?,
+                expires_at: self.expires_at.map(Timestamp::from_unix_secs),
+            },
+            other => return Err(at.error("provider", &format!("unknown type {other:?}"))),
+        };
+        Ok(ProviderConfig {
+            client: ClientAuth { client_id, client_secret, method },
+            endpoints,
+            scope: self.scope.clone(),
+            grant,
+        })
+    }
+}
+
+enum Reference<'a> {
+    Env(&'a str),
+    File(&'a str),
+    Literal(&'a str),
+}
+
+fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("env:{name} is not a valid environment variable name"));
+        }
+        Ok(Reference::Env(name))
+    } else if let Some(path) = value.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err("file: needs a path".into());
+        }
+        Ok(Reference::File(path))
+    } else {
+        Ok(Reference::Literal(value))
+    }
+}
+
+/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed) or a literal. Errors never contain the value.
+pub fn resolve_reference(value: &str) -> Result<Secret, String> {
+    match parse_reference(value)? {
+        Reference::Env(name) => match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            Ok(_) => Err(format!("environment variable {name} is empty")),
+            Err(_) => Err(format!("environment variable {name} is not set")),
+        },
+        Reference::File(path) => {
+            let path = expand_home(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
+            if secret.is_empty() { Err(format!("{} is empty", path.display())) } else { Ok(secret) }
+        }
+        Reference::Literal(value) => Ok(Secret::new(value)),
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Where the CLI keeps its configuration and tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// The configuration file.
+    pub config_file: PathBuf,
+    /// The token store directory.
+    pub store_dir: PathBuf,
+}
+
+impl Paths {
+    /// `$TESSERA_HOME/config.toml` and `$TESSERA_HOME/tokens` when `TESSERA_HOME` is set; else the
+    /// platform's config and data directories. `TESSERA_CONFIG` overrides the file alone.
+    pub fn from_env() -> Result<Paths, Error> {
+        let home = std::env::var_os("TESSERA_HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        let (config_file, store_dir) = match home {
+            Some(home) => (home.join("config.toml"), home.join("tokens")),
+            None => {
+                let dirs = directories::ProjectDirs::from("dev", "tessera", "tessera")
+                    .ok_or_else(|| Error::configuration("cannot find a home directory: set TESSERA_HOME"))?;
+                (dirs.config_dir().join("config.toml"), dirs.data_dir().join("tokens"))
+            }
+        };
+        let config_file =
+            std::env::var_os("TESSERA_CONFIG").filter(|c| !c.is_empty()).map(PathBuf::from).unwrap_or(config_file);
+        Ok(Paths { config_file, store_dir })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+current_context = "dev"
+[[contexts]]
+name = "dev"
+[[contexts.auth_providers]]
+name = "peer"
+provider = "password"
+issuer = "http://127.0.0.1:4010"
+client_id = "confidential-client"
+client_secret = "literal-secret"
+username = "alice"
+password = "env:TESSERA_TEST_CONFIG_PASSWORD"
+scope = "openid api:read"
+[[contexts.auth_providers]]
+name = "machine"
+provider = "client_credentials"
+token_url = "http://127.0.0.1:4010/token"
+client_id = "c"
+client_secret = "s"
+client_auth = "post"
+"#;
+
+    #[test]
+    fn parses_the_documented_contract() {
+        let config = Config::from_toml_str(GOOD, "config.toml").unwrap();
+        let context = config.context(None).unwrap();
+        assert_eq!(context.name, "dev");
+        let peer = context.provider(Some("peer")).unwrap();
+        assert_eq!(context.store_key(peer), "dev/peer");
+        assert!(context.provider(None).unwrap_err().to_string().contains("pass --provider"));
+        let machine = context.provider(Some("machine")).unwrap().build("config.toml", "dev").unwrap();
+        assert_eq!(machine.client.method, ClientAuthMethod::Post);
+        assert!(matches!(machine.endpoints, Endpoints::Explicit { .. }));
+        assert!(!format!("{peer:?}").contains("literal-secret"));
+    }
+
+    #[test]
+    fn secrets_resolve_lazily_and_errors_name_the_place() {
+        let config = Config::from_toml_str(GOOD, "config.toml").unwrap();
+        let peer = config.context(None).unwrap().provider(Some("peer")).unwrap();
+        // SAFETY of the test: a variable name used by this test alone.
+        let error = peer.build("config.toml", "dev").unwrap_err().to_string();
+        assert!(
+            error.contains("provider \"peer\", field \"password\"") && error.contains("TESSERA_TEST_CONFIG_PASSWORD"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_place_and_field() {
+        let cases = [
+            (GOOD.replace("username = \"alice\"", "usernme = \"alice\""), "unknown field `usernme`"),
+            (GOOD.replace("provider = \"password\"", "provider = \"passwd\""), "unknown type \"passwd\""),
+            (GOOD.replace("username = \"alice\"\n", ""), "field \"username\": is required"),
+            (GOOD.replace("client_auth = \"post\"", "client_auth = \"jwt\""), "field \"client_auth\""),
+            (GOOD.replace("current_context = \"dev\"", "current_context = \"prod\""), "names no context"),
+            (GOOD.replace("scope = \"openid api:read\"", "scope = openid"), "line 13"),
+            (GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "env:"), "not a valid environment variable name"),
+            (GOOD.replace("http://127.0.0.1:4010\"", "ftp://x\""), "not an http(s) URL"),
+        ];
+        for (text, expected) in cases {
+            let error = Config::from_toml_str(&text, "/home/u/config.toml").unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(error, Error::Configuration { .. }));
+            assert!(
+                message.contains("/home/u/config.toml") && message.contains(expected),
+                "{message} should contain {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn references_read_files_and_never_echo_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert_eq!(resolve_reference(&format!("file:{}", path.display())).unwrap().expose_secret(), "s3cret");
+        assert_eq!(resolve_reference("plain").unwrap().expose_secret(), "plain");
+        let missing = resolve_reference("file:/nonexistent/secret").unwrap_err();
+        assert!(missing.contains("/nonexistent/secret"));
+    }
+}

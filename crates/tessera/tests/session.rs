@@ -1,0 +1,336 @@
+//! End-to-end behaviour of `Session` against the reference IdP: logins, refresh, rotation,
+//! single flight, early refresh, logout, and the cross-process protocol over a shared FileStore.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+use tessera::store::{FileStore, TokenStore};
+use tessera::{Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, SessionSettings};
+use tessera_idp::{Fault, FaultEndpoint, FaultKind};
+
+#[tokio::test]
+async fn password_login_is_cached_then_refreshed_with_rotation() {
+    let idp = idp(Duration::from_secs(2)).await;
+    let session = session("alice", alice(&idp.issuer()));
+    let first = session.authorization_header().await.unwrap();
+    assert!(first.expose_secret().starts_with("Bearer "));
+    assert_eq!(whoami(&idp, first.expose_secret()).await, 200);
+    let refresh_token = first.tokens().refresh_token.clone().expect("password grant returns a refresh token");
+    for _ in 0..100 {
+        session.authorization_header().await.unwrap();
+    }
+    assert_eq!(idp.stats().token_requests, 1, "cached: one request for 101 calls");
+
+    // A 2-second token refreshes in its last second (half its lifetime, plus up to a quarter of
+    // that as jitter), not on every call.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let second = session.authorization_header().await.unwrap();
+    assert_ne!(second.access_token(), first.access_token());
+    assert_eq!(idp.stats().refresh_grants, 1);
+    let rotated = second.tokens().refresh_token.clone().unwrap();
+    assert_ne!(rotated, refresh_token, "the IdP rotates refresh tokens and the session keeps the new one");
+    assert!(!introspect(&idp, refresh_token.expose_secret()).await, "old refresh token is spent");
+    assert!(introspect(&idp, rotated.expose_secret()).await);
+}
+
+#[tokio::test]
+async fn totp_is_generated_from_the_secret() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let header = session("bob", bob(&idp.issuer())).authorization_header().await.unwrap();
+    assert_eq!(whoami(&idp, header.expose_secret()).await, 200);
+
+    let mut no_code = bob(&idp.issuer());
+    if let Grant::Password { totp, .. } = &mut no_code.grant {
+        *totp = None;
+    }
+    let error = session("bob2", no_code).authorization_header().await.unwrap_err();
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant), "{error}");
+}
+
+#[tokio::test]
+async fn client_credentials_has_no_refresh_token_and_requests_again() {
+    let idp = idp(Duration::from_secs(1)).await;
+    let session = session("machine", machine(&idp.issuer()));
+    let first = session.authorization_header().await.unwrap();
+    assert!(first.tokens().refresh_token.is_none());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = session.authorization_header().await.unwrap();
+    assert_ne!(first.access_token(), second.access_token());
+    assert_eq!(idp.stats().client_credentials_grants, 2);
+    assert_eq!(idp.stats().refresh_grants, 0);
+}
+
+#[tokio::test]
+async fn refresh_token_grant_starts_from_a_given_refresh_token_and_static_tokens_are_served() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap();
+    let config = ProviderConfig {
+        grant: Grant::RefreshToken { refresh_token: seed.refresh_token.clone().unwrap() },
+        ..alice(&idp.issuer())
+    };
+    let session = session("from-refresh", config);
+    let tokens = session.tokens().await.unwrap();
+    assert_eq!(idp.stats().refresh_grants, 1);
+    assert!(tokens.refresh_token.is_some());
+
+    let fixed = ProviderConfig {
+        grant: Grant::Static { access_token: Secret::new("fixed-token"), expires_at: None },
+        ..alice("http://127.0.0.1:9")
+    };
+    let header = support::session("static", fixed).authorization_header().await.unwrap();
+    assert_eq!(header.expose_secret(), "Bearer fixed-token");
+}
+
+#[tokio::test]
+async fn thousand_concurrent_callers_on_an_expired_session_cause_one_request() {
+    let idp = idp(Duration::from_secs(1)).await;
+    let session = session("herd", machine(&idp.issuer()));
+    session.authorization_header().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1050)).await; // expired, not merely due
+    let before = idp.stats().token_requests;
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let session = session.clone();
+            tokio::spawn(async move { session.authorization_header().await.map(|h| h.access_token().clone()) })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for task in tasks {
+        tokens.insert(task.await.unwrap().unwrap().expose_secret().to_owned());
+    }
+    assert_eq!(idp.stats().token_requests - before, 1, "exactly one token request");
+    assert_eq!(tokens.len(), 1, "every caller got the same fresh token");
+}
+
+#[tokio::test]
+async fn concurrent_force_refreshes_after_a_401_share_one_request() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let session = session("forced", alice(&idp.issuer()));
+    let rejected = session.authorization_header().await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let session = session.clone();
+            tokio::spawn(async move { session.force_refresh().await })
+        })
+        .collect();
+    for task in tasks {
+        let header = task.await.unwrap().unwrap();
+        assert_ne!(header.access_token(), rejected.access_token());
+    }
+    assert_eq!(idp.stats().refresh_grants, 1);
+}
+
+#[tokio::test]
+async fn a_failed_early_refresh_keeps_serving_the_valid_token() {
+    let idp = idp(Duration::from_secs(4)).await;
+    let session = Session::builder("early", alice(&idp.issuer()))
+        .settings(SessionSettings { jitter: false, ..SessionSettings::default() })
+        .build();
+    let first = session.authorization_header().await.unwrap();
+    idp.faults().push(FaultEndpoint::Token, Fault::status(500, "boom"), 1);
+    tokio::time::sleep(Duration::from_millis(2200)).await; // inside the 2 s window, still valid
+    let during = session.authorization_header().await.unwrap();
+    assert_eq!(during.access_token(), first.access_token(), "still valid: served despite the failed refresh");
+    assert_eq!(idp.stats().token_requests, 2, "one failed refresh attempt (500 on a refresh is not retried)");
+    // Retries later (after half the remaining time) and succeeds.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = session.authorization_header().await.unwrap();
+    assert_ne!(after.access_token(), first.access_token());
+}
+
+#[tokio::test]
+async fn an_expired_token_that_cannot_be_refreshed_is_a_typed_error() {
+    let idp = idp(Duration::from_secs(1)).await;
+    let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap();
+    let config = ProviderConfig {
+        grant: Grant::RefreshToken { refresh_token: seed.refresh_token.clone().unwrap() },
+        ..alice(&idp.issuer())
+    };
+    let session = session("revoked", config);
+    session.authorization_header().await.unwrap();
+    idp.revoke_all_refresh_tokens_of("alice");
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let error = session.authorization_header().await.unwrap_err();
+    assert!(error.requires_reauthentication(), "{error}");
+    assert!(!error.is_transient());
+}
+
+#[tokio::test]
+async fn a_password_session_logs_in_again_when_its_refresh_token_is_revoked() {
+    let idp = idp(Duration::from_secs(1)).await;
+    let session = session("relogin", alice(&idp.issuer()));
+    session.authorization_header().await.unwrap();
+    idp.revoke_all_refresh_tokens_of("alice");
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let header = session.authorization_header().await.unwrap();
+    assert_eq!(whoami(&idp, header.expose_secret()).await, 200);
+    let stats = idp.stats();
+    // Logged in, the refresh was refused (issued grants count only successes), logged in again.
+    assert_eq!((stats.token_requests, stats.password_grants, stats.refresh_grants), (3, 2, 0));
+}
+
+#[tokio::test]
+async fn logout_revokes_at_the_server_and_clears_the_store() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let store = memory();
+    let session = session_with_store("bye", alice(&idp.issuer()), store.clone());
+    let tokens = session.tokens().await.unwrap();
+    assert!(store.load("bye").await.unwrap().is_some());
+    let outcome = session.logout().await.unwrap();
+    assert!(outcome.revoked && outcome.had_tokens && outcome.revocation_error.is_none());
+    assert!(!introspect(&idp, tokens.refresh_token.unwrap().expose_secret()).await);
+    assert!(
+        !introspect(&idp, tokens.access_token.expose_secret()).await,
+        "revoking the refresh token revokes its family"
+    );
+    assert!(store.load("bye").await.unwrap().is_none());
+    assert!(session.cached_header().is_none());
+
+    let outcome = session.logout().await.unwrap();
+    assert!(!outcome.had_tokens && !outcome.revoked);
+}
+
+#[tokio::test]
+async fn logout_without_a_revocation_endpoint_still_forgets_tokens() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let config = ProviderConfig { endpoints: Endpoints::explicit(idp.url("/token")), ..alice(&idp.issuer()) };
+    let session = session("norevoke", config);
+    session.authorization_header().await.unwrap();
+    let outcome = session.logout().await.unwrap();
+    assert!(outcome.had_tokens && !outcome.revoked && outcome.revocation_error.is_none());
+    assert!(session.cached_header().is_none());
+    assert_eq!(idp.stats().revocations, 0);
+}
+
+#[tokio::test]
+async fn sessions_sharing_a_file_store_refresh_once_and_never_reuse_a_rotated_token() {
+    let idp = idp(Duration::from_secs(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+    // Eight sessions stand for eight processes: separate caches and gates, one store.
+    let sessions: Vec<_> = (0..8).map(|_| session_with_store("shared", alice(&idp.issuer()), store.clone())).collect();
+    sessions[0].login().await.unwrap();
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+        let tasks: Vec<_> =
+            sessions.iter().cloned().map(|s| tokio::spawn(async move { s.authorization_header().await })).collect();
+        for task in tasks {
+            task.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+    let stats = idp.stats();
+    assert_eq!(stats.refresh_grants, 3, "one refresh per expiry window across all sessions");
+    assert_eq!(stats.refresh_token_reuse_detected, 0);
+    assert_eq!(stats.password_grants, 1);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_typed_errors() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let mut wrong_password = alice(&idp.issuer());
+    wrong_password.grant = Grant::Password { username: "alice".into(), password: Secret::new("nope"), totp: None };
+    let error = session("a", wrong_password).authorization_header().await.unwrap_err();
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
+
+    let mut wrong_client = alice(&idp.issuer());
+    wrong_client.client.client_secret = Some(Secret::new("not-the-secret"));
+    let error = session("b", wrong_client).authorization_header().await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, status: 401, .. }), "{error}");
+    assert_eq!(idp.stats().token_requests, 2, "credential errors are not retried");
+}
+
+/// Every fault of the reference IdP becomes a typed error, and a store holding a good token is left intact.
+#[tokio::test]
+async fn bad_responses_are_typed_errors_and_leave_the_store_intact() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let settings = SessionSettings {
+        transport: tessera::transport::TransportSettings {
+            timeout: Duration::from_millis(500),
+            max_response_bytes: 64 * 1024,
+            ..Default::default()
+        },
+        ..SessionSettings::default()
+    };
+    let seeded = Session::builder("intact", alice(&idp.issuer())).store(store.clone()).build();
+    let good = seeded.tokens().await.unwrap();
+
+    let cases: Vec<(FaultKind, Option<Duration>, &str)> = vec![
+        (FaultKind::MalformedJson, None, "malformed response"),
+        (FaultKind::HtmlErrorPage { status: 502 }, None, "HTTP 502 (text/html)"),
+        (FaultKind::Status { status: 500, body: "oops".into(), content_type: "text/plain".into() }, None, "HTTP 500"),
+        (FaultKind::None, Some(Duration::from_secs(2)), "timed out"),
+        (FaultKind::Oversize { bytes: 200_000 }, None, "too large"),
+        (FaultKind::WrongContentType, None, "expected application/json, got text/plain"),
+        (FaultKind::DropConnection, None, "connection"),
+    ];
+    for (kind, delay, expected) in cases {
+        let mut fault = Fault::new(kind.clone());
+        if let Some(delay) = delay {
+            fault = fault.with_delay(delay);
+        }
+        // Forced refresh: a refresh token is never retried after an ambiguous failure, so exactly one request.
+        idp.faults().push(FaultEndpoint::Token, fault, 1);
+        let session =
+            Session::builder("intact", alice(&idp.issuer())).store(store.clone()).settings(settings.clone()).build();
+        let before = idp.stats().token_requests;
+        let error = session.force_refresh().await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{kind:?}: {error} should mention {expected:?}");
+        assert_eq!(idp.stats().token_requests - before, 1, "{kind:?}: not retried");
+        assert_eq!(store.load("intact").await.unwrap().as_ref(), Some(&good), "{kind:?}: store untouched");
+        idp.faults().clear();
+    }
+    // After all that, the stored refresh token is still good.
+    let session = Session::builder("intact", alice(&idp.issuer())).store(store.clone()).build();
+    session.force_refresh().await.unwrap();
+    assert_eq!(idp.stats().refresh_token_reuse_detected, 0);
+}
+
+#[tokio::test]
+async fn transient_login_failures_are_retried_with_backoff() {
+    let idp = idp(Duration::from_secs(60)).await;
+    idp.faults().push(FaultEndpoint::Token, Fault::new(FaultKind::HtmlErrorPage { status: 503 }), 2);
+    let header = session("retry", machine(&idp.issuer())).authorization_header().await.unwrap();
+    assert_eq!(whoami(&idp, header.expose_secret()).await, 200);
+    let stats = idp.stats();
+    assert_eq!((stats.token_requests, stats.client_credentials_grants), (3, 1), "two 503s, then success");
+}
+
+#[tokio::test]
+async fn unreachable_and_misdescribed_servers_are_typed_errors() {
+    let error = session("down", alice("http://127.0.0.1:9")).authorization_header().await.unwrap_err();
+    assert!(matches!(error, Error::Transport { kind: tessera::TransportErrorKind::Connect, .. }), "{error}");
+    assert!(error.is_transient());
+
+    let idp = idp(Duration::from_secs(60)).await;
+    let other_issuer = alice(&format!("{}/", idp.url("/.well-known/..")));
+    let error = session("mismatch", other_issuer).authorization_header().await.unwrap_err();
+    assert!(matches!(error, Error::MalformedResponse { .. } | Error::UnexpectedStatus { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn unreadable_stores_are_typed_errors_and_are_not_overwritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = idp(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let session = session_with_store("k", alice(&idp.issuer()), store.clone());
+    session.tokens().await.unwrap();
+
+    std::fs::write(store.path(), b"{ not json").unwrap();
+    let fresh = session_with_store("k", alice(&idp.issuer()), store.clone());
+    let error = fresh.authorization_header().await.unwrap_err();
+    assert!(matches!(error, Error::Store { kind: tessera::StoreErrorKind::Corrupt, .. }), "{error}");
+    assert_eq!(std::fs::read(store.path()).unwrap(), b"{ not json");
+
+    std::fs::remove_file(store.path()).unwrap();
+    fresh.tokens().await.unwrap();
+    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = session_with_store("k", alice(&idp.issuer()), store.clone()).authorization_header().await.unwrap_err();
+    assert!(matches!(error, Error::Store { kind: tessera::StoreErrorKind::InsecurePermissions, .. }), "{error}");
+    assert!(error.to_string().contains("chmod 600"));
+}

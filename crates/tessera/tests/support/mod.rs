@@ -1,0 +1,92 @@
+//! Shared test support: the in-process reference IdP and provider configurations for it.
+#![allow(dead_code)]
+
+pub mod oidc_provider;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera::store::{MemoryStore, TokenStore};
+use tessera::{ClientAuth, Endpoints, Grant, ProviderConfig, Secret, Session, TotpSource};
+use tessera_idp::{IdpConfig, IdpServer, demo};
+
+/// Starts the reference IdP with the demo users and clients and the given access token lifetime.
+pub async fn idp(access_ttl: Duration) -> IdpServer {
+    IdpServer::start(IdpConfig { access_token_ttl: access_ttl, ..IdpConfig::demo() }).await.expect("IdP starts")
+}
+
+pub fn confidential_client() -> ClientAuth {
+    ClientAuth::basic(demo::CONFIDENTIAL_CLIENT_ID, Secret::new(demo::CONFIDENTIAL_CLIENT_SECRET))
+}
+
+pub fn alice(issuer: &str) -> ProviderConfig {
+    ProviderConfig {
+        client: confidential_client(),
+        endpoints: Endpoints::discover(issuer),
+        scope: Some("openid api:read".into()),
+        grant: Grant::Password {
+            username: demo::ALICE_USERNAME.into(),
+            password: Secret::new(demo::ALICE_PASSWORD),
+            totp: None,
+        },
+    }
+}
+
+pub fn bob(issuer: &str) -> ProviderConfig {
+    ProviderConfig {
+        grant: Grant::Password {
+            username: demo::BOB_USERNAME.into(),
+            password: Secret::new(demo::BOB_PASSWORD),
+            totp: Some(TotpSource::Secret(Secret::new(demo::BOB_TOTP_SECRET))),
+        },
+        ..alice(issuer)
+    }
+}
+
+pub fn machine(issuer: &str) -> ProviderConfig {
+    ProviderConfig { grant: Grant::ClientCredentials, ..alice(issuer) }
+}
+
+pub fn session(key: &str, config: ProviderConfig) -> Session {
+    Session::builder(key, config).build()
+}
+
+pub fn session_with_store(key: &str, config: ProviderConfig, store: Arc<dyn TokenStore>) -> Session {
+    Session::builder(key, config).store(store).build()
+}
+
+pub fn memory() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
+/// RFC 7662 introspection at the reference IdP: is this token active?
+pub async fn introspect(server: &IdpServer, token: &str) -> bool {
+    let response = http_client()
+        .post(server.url("/introspect"))
+        .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspection answers");
+    let body: serde_json::Value = response.json().await.expect("introspection is JSON");
+    body["active"].as_bool().expect("active is a bool")
+}
+
+/// `GET /api/whoami` with the given Authorization header value: the HTTP status.
+pub async fn whoami(server: &IdpServer, authorization: &str) -> u16 {
+    http_client()
+        .get(server.url("/api/whoami"))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .expect("whoami answers")
+        .status()
+        .as_u16()
+}
+
+pub fn http_client() -> reqwest::Client {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder().no_proxy().build().expect("client builds")
+}

@@ -1,0 +1,408 @@
+//! Test harness for the third-party OAuth / OpenID Connect server in
+//! `interop/oidc-provider` (panva's `oidc-provider`, hosted by `server.mjs`).
+//!
+//! Include it from an integration test with
+//! `#[path = "support/oidc_provider.rs"] mod oidc_provider;` (or from a `support/mod.rs`).
+//! It needs `node` on `PATH` (or in `$NODE`) and `npm ci` run once in `interop/oidc-provider`.
+//!
+//! ```ignore
+//! let idp = OidcProvider::start(OidcProviderOptions::default());
+//! let token_url = idp.token_endpoint();
+//! // ... drive tessera against it ...
+//! let stats = idp.stats().await;
+//! assert_eq!(stats.by_grant_type.get("refresh_token"), Some(&1));
+//! ```
+//!
+//! The server's stderr goes to a log file in the temp directory (its path is
+//! [`OidcProvider::log_path`]; it is kept when the test panics and deleted otherwise).
+//! Set `TESSERA_OIDC_PROVIDER_LOG=inherit` to send it to the test's stderr instead.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Password-grant account without TOTP.
+#[allow(dead_code)]
+pub const ALICE: &str = "alice";
+/// Password of [`ALICE`].
+#[allow(dead_code)]
+pub const ALICE_PASSWORD: &str = "alice-password";
+/// Password-grant account that also needs a `totp` parameter.
+#[allow(dead_code)]
+pub const BOB: &str = "bob";
+/// Password of [`BOB`].
+#[allow(dead_code)]
+pub const BOB_PASSWORD: &str = "bob-password";
+/// Base32 TOTP secret of [`BOB`] (RFC 6238 defaults: SHA-1, 6 digits, 30 s; the server
+/// accepts the previous and next step too).
+#[allow(dead_code)]
+pub const BOB_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// Confidential client authenticating with `client_secret_basic`; grant types
+/// `password`, `client_credentials`, `refresh_token`, `authorization_code`.
+#[allow(dead_code)]
+pub const CONFIDENTIAL_CLIENT_ID: &str = "confidential-client";
+/// Secret of [`CONFIDENTIAL_CLIENT_ID`].
+#[allow(dead_code)]
+pub const CONFIDENTIAL_CLIENT_SECRET: &str = "confidential-secret";
+/// Confidential client authenticating with `client_secret_post` (same grant types as
+/// [`CONFIDENTIAL_CLIENT_ID`]).
+#[allow(dead_code)]
+pub const POST_CLIENT_ID: &str = "post-client";
+/// Secret of [`POST_CLIENT_ID`].
+#[allow(dead_code)]
+pub const POST_CLIENT_SECRET: &str = "post-secret";
+/// Public client (`token_endpoint_auth_method=none`); grant types `password`, `refresh_token`.
+#[allow(dead_code)]
+pub const PUBLIC_CLIENT_ID: &str = "public-client";
+/// Redirect URI registered for the confidential clients (authorization_code).
+#[allow(dead_code)]
+pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// Every scope the server knows; the password grant grants all of them when no `scope` is sent.
+#[allow(dead_code)]
+pub const SCOPES: &str = "openid offline_access api:read api:write";
+
+/// How long [`OidcProvider::start`] waits for the server's ready line.
+#[allow(dead_code)]
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options for [`OidcProvider::start`].
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct OidcProviderOptions {
+    /// Lifetime of access tokens (password, refresh_token, authorization_code and
+    /// client_credentials grants), in seconds (`ACCESS_TTL`).
+    pub access_ttl_secs: u64,
+    /// Lifetime of each refresh token, in seconds (`REFRESH_TTL`); a rotated refresh
+    /// token gets a fresh lifetime.
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for OidcProviderOptions {
+    fn default() -> Self {
+        Self { access_ttl_secs: 60, refresh_ttl_secs: 86_400 }
+    }
+}
+
+/// Counters served by the server at `GET /_stats`.
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize, Default, Clone, PartialEq, Eq)]
+pub struct OidcStats {
+    /// POST requests to the token endpoint, successful or not.
+    pub token_requests: u64,
+    /// Token requests by `grant_type` (`password`, `refresh_token`, `client_credentials`
+    /// and `authorization_code` are always present; `(none)` counts requests without one).
+    pub by_grant_type: HashMap<String, u64>,
+    /// POST requests to the revocation endpoint (RFC 7009).
+    pub revocations: u64,
+    /// POST requests to the introspection endpoint (RFC 7662).
+    pub introspections: u64,
+    /// `grant.revoked` events: a refresh-token reuse detection, or the revocation of a
+    /// refresh token at the revocation endpoint (both revoke the whole grant).
+    pub grants_revoked: u64,
+    /// Reuse detections only: a consumed (rotated) refresh token was presented again.
+    #[serde(default)]
+    pub refresh_token_reuses: u64,
+}
+
+impl OidcStats {
+    /// Token requests with this `grant_type` (0 when never seen).
+    #[allow(dead_code)]
+    pub fn grant_type(&self, grant_type: &str) -> u64 {
+        self.by_grant_type.get(grant_type).copied().unwrap_or(0)
+    }
+}
+
+/// A running `node server.mjs` child process; killed when dropped.
+#[allow(dead_code)]
+pub struct OidcProvider {
+    child: Child,
+    /// Kept open: the server exits when its stdin closes, so it cannot outlive this
+    /// process even if the test crashes before `Drop` runs.
+    stdin: Option<ChildStdin>,
+    issuer: String,
+    port: u16,
+    http: reqwest::Client,
+    log_path: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReadyLine {
+    issuer: String,
+    port: u16,
+}
+
+/// `<workspace>/interop/oidc-provider`.
+#[allow(dead_code)]
+pub fn interop_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+#[allow(dead_code)]
+fn unique_log_path() -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "tessera-oidc-provider-{}-{}-{nanos}.log",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    ))
+}
+
+/// The last `max` bytes of a log file, for panic messages.
+#[allow(dead_code)]
+fn log_tail(path: Option<&Path>, max: u64) -> String {
+    let Some(path) = path else {
+        return "(server stderr was inherited)".to_owned();
+    };
+    let Ok(mut file) = File::open(path) else {
+        return format!("(could not read {})", path.display());
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    format!("--- {} ---\n{}", path.display(), String::from_utf8_lossy(&buf))
+}
+
+/// Kills a child that failed to start and panics with the tail of its log.
+#[allow(dead_code)]
+fn startup_failed(child: &mut Child, log_path: Option<&Path>, why: String) -> ! {
+    let _ = child.kill();
+    let status = child.wait();
+    panic!(
+        "oidc-provider interop server failed to start: {why} (exit status: {status:?})\n{}",
+        log_tail(log_path, 4096)
+    );
+}
+
+impl OidcProvider {
+    /// Starts `node server.mjs` in [`interop_dir`] on an ephemeral 127.0.0.1 port and
+    /// waits (at most 30 s) for its ready line.
+    ///
+    /// Panics if `node_modules` is missing (run `npm ci` in that folder), if `node`
+    /// cannot be started (`$NODE` overrides the binary), or if the server does not
+    /// become ready.
+    #[allow(dead_code)]
+    pub fn start(options: OidcProviderOptions) -> OidcProvider {
+        let dir = interop_dir();
+        if !dir.join("node_modules/oidc-provider/package.json").is_file() {
+            panic!("oidc-provider interop server is not installed: run `npm ci` in {}", dir.display());
+        }
+
+        let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
+        let inherit = std::env::var("TESSERA_OIDC_PROVIDER_LOG").is_ok_and(|v| v == "inherit");
+        let (stderr, log_path) = if inherit {
+            (Stdio::inherit(), None)
+        } else {
+            let path = unique_log_path();
+            let file = File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+            (Stdio::from(file), Some(path))
+        };
+
+        let mut child = Command::new(&node)
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .env("PORT", "0")
+            .env("ACCESS_TTL", options.access_ttl_secs.to_string())
+            .env("REFRESH_TTL", options.refresh_ttl_secs.to_string())
+            .env("EXIT_ON_STDIN_CLOSE", "1")
+            .env_remove("DEBUG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `{} server.mjs` in {}: {e} (is Node.js installed? set $NODE to its path)",
+                    node.to_string_lossy(),
+                    dir.display()
+                )
+            });
+
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("child stdout is piped");
+
+        // Read the ready line on a thread so the wait is bounded; then keep draining
+        // stdout until EOF so the server can never block on a full pipe.
+        let (tx, rx) = mpsc::channel::<Result<String, String>>();
+        std::thread::Builder::new()
+            .name("oidc-provider-stdout".to_owned())
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                let first = match reader.read_line(&mut line) {
+                    Ok(0) => Err("server exited before printing its ready line".to_owned()),
+                    Ok(_) => Ok(line.trim().to_owned()),
+                    Err(e) => Err(format!("reading server stdout: {e}")),
+                };
+                let _ = tx.send(first);
+                let mut sink = Vec::new();
+                let _ = reader.read_to_end(&mut sink);
+            })
+            .expect("spawn stdout reader thread");
+
+        let ready = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            Ok(Err(why)) => startup_failed(&mut child, log_path.as_deref(), why),
+            Err(_) => {
+                startup_failed(&mut child, log_path.as_deref(), format!("no ready line within {READY_TIMEOUT:?}"))
+            }
+        };
+        let ReadyLine { issuer, port } = match serde_json::from_str::<ReadyLine>(&ready) {
+            Ok(ready) => ready,
+            Err(e) => startup_failed(&mut child, log_path.as_deref(), format!("unexpected ready line {ready:?}: {e}")),
+        };
+
+        // reqwest is built with `rustls-no-provider`: a provider must be installed even
+        // though only plain http is used here. Ignore "already installed".
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            // No pooled connections: a harness shared between tests may outlive the
+            // tokio runtime that opened a connection.
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("build reqwest client");
+
+        OidcProvider { child, stdin, issuer, port, http, log_path }
+    }
+
+    /// `http://127.0.0.1:<port>` (no trailing slash).
+    #[allow(dead_code)]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The TCP port on 127.0.0.1.
+    #[allow(dead_code)]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `<issuer>/.well-known/openid-configuration`.
+    #[allow(dead_code)]
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// `<issuer>/token` (oidc-provider's default route, as advertised by discovery).
+    #[allow(dead_code)]
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// `<issuer>/token/introspection` (RFC 7662).
+    #[allow(dead_code)]
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/token/introspection", self.issuer)
+    }
+
+    /// `<issuer>/token/revocation` (RFC 7009).
+    #[allow(dead_code)]
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}/token/revocation", self.issuer)
+    }
+
+    /// `<issuer>/auth` (authorization endpoint; the dev login form accepts any login).
+    #[allow(dead_code)]
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/auth", self.issuer)
+    }
+
+    /// Where the server's stderr goes (`None` when inherited).
+    #[allow(dead_code)]
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log_path.as_deref()
+    }
+
+    /// A plain-http client suitable for talking to this server.
+    #[allow(dead_code)]
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `GET /_stats`.
+    #[allow(dead_code)]
+    pub async fn stats(&self) -> OidcStats {
+        let url = format!("{}/_stats", self.issuer);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        response.json().await.unwrap_or_else(|e| panic!("GET {url}: bad stats body: {e}"))
+    }
+
+    /// `POST /_stats/reset`: zero every counter.
+    #[allow(dead_code)]
+    pub async fn reset_stats(&self) {
+        let url = format!("{}/_stats/reset", self.issuer);
+        self.http
+            .post(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    }
+
+    /// Introspects `token` (RFC 7662) as [`CONFIDENTIAL_CLIENT_ID`] (basic auth) and
+    /// returns the JSON body, e.g. `{"active": false}` or
+    /// `{"active": true, "sub": "alice", "client_id": ..., "scope": ..., "exp": ...}`.
+    #[allow(dead_code)]
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        let url = self.introspection_endpoint();
+        let response = self
+            .http
+            .post(&url)
+            .basic_auth(CONFIDENTIAL_CLIENT_ID, Some(CONFIDENTIAL_CLIENT_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        response.json().await.unwrap_or_else(|e| panic!("POST {url}: bad introspection body: {e}"))
+    }
+
+    /// Raw token request as [`CONFIDENTIAL_CLIENT_ID`] (basic auth), bypassing tessera:
+    /// returns the HTTP status and the JSON body (a token response or an RFC 6749 §5.2
+    /// error). Counts in [`OidcStats`] like any other token request.
+    #[allow(dead_code)]
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let url = self.token_endpoint();
+        let response = self
+            .http
+            .post(&url)
+            .basic_auth(CONFIDENTIAL_CLIENT_ID, Some(CONFIDENTIAL_CLIENT_SECRET))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or_else(|e| panic!("POST {url}: non-JSON body: {e}"));
+        (status, body)
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(path) = &self.log_path {
+            if std::thread::panicking() {
+                eprintln!("oidc-provider interop server log kept at {}", path.display());
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+// panva/oidc-provider hosted for tessera interop tests.
+//
+// Protocol with the test harness (crates/tessera/tests/support/oidc_provider.rs):
+//   * listens on 127.0.0.1:$PORT (default 0 = ephemeral port);
+//   * prints exactly ONE line of JSON to stdout once ready:
+//       {"issuer":"http://127.0.0.1:NNNNN","port":NNNNN}
+//     and nothing else ever goes to stdout (all logging goes to stderr);
+//   * exits on SIGTERM / SIGINT, and when stdin is a pipe or socket and it closes
+//     (so a crashed parent does not leave the server running).
+//
+// See README.md in this folder for clients, accounts and the /_stats endpoint.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+
+// oidc-provider prints some NOTICEs with console.info (stdout). Keep stdout for the
+// ready line only: route every console method that writes to stdout to stderr, and
+// import oidc-provider only after that (dynamic import, static imports are hoisted).
+const writeStdout = process.stdout.write.bind(process.stdout);
+for (const method of ['log', 'info', 'debug']) {
+  console[method] = (...args) => console.error(...args); // eslint-disable-line no-console
+}
+
+const { default: Provider, errors } = await import('oidc-provider');
+const OTPAuth = await import('otpauth');
+
+function log(...args) {
+  console.error('[oidc-provider-interop]', ...args); // eslint-disable-line no-console
+}
+
+function intFromEnv(name, fallback, { min = 1 } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    log(`invalid ${name}=${JSON.stringify(raw)} (expected an integer >= ${min})`);
+    process.exit(2);
+  }
+  return Number(raw);
+}
+
+const PORT = intFromEnv('PORT', 0, { min: 0 });
+const ACCESS_TTL = intFromEnv('ACCESS_TTL', 60);
+const REFRESH_TTL = intFromEnv('REFRESH_TTL', 86400);
+
+// ---------------------------------------------------------------------------
+// Accounts and clients (also documented in README.md and mirrored as constants in
+// crates/tessera/tests/support/oidc_provider.rs).
+
+const SCOPES = ['openid', 'offline_access', 'api:read', 'api:write'];
+
+const totpFor = (base32) => new OTPAuth.TOTP({
+  secret: OTPAuth.Secret.fromBase32(base32),
+  algorithm: 'SHA1',
+  digits: 6,
+  period: 30,
+});
+
+const ACCOUNTS = new Map([
+  ['alice', { password: 'alice-password', totp: undefined }],
+  ['bob', { password: 'bob-password', totp: totpFor('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') }],
+]);
+
+const CLIENTS = [
+  {
+    client_id: 'confidential-client',
+    client_secret: 'confidential-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['password', 'client_credentials', 'refresh_token', 'authorization_code'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    scope: SCOPES.join(' '),
+  },
+  {
+    client_id: 'post-client',
+    client_secret: 'post-secret',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ['password', 'client_credentials', 'refresh_token', 'authorization_code'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    scope: SCOPES.join(' '),
+  },
+  {
+    client_id: 'public-client',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['password', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+  },
+];
+
+// Every accountId resolves (the dev login form accepts any login name); credentials
+// are only checked by the password grant below.
+function accountFor(accountId) {
+  return {
+    accountId,
+    async claims() {
+      return { sub: accountId };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Statistics, served at GET /_stats and reset by POST /_stats/reset.
+
+function freshStats() {
+  return {
+    token_requests: 0,
+    by_grant_type: {
+      password: 0, refresh_token: 0, client_credentials: 0, authorization_code: 0,
+    },
+    revocations: 0,
+    introspections: 0,
+    // `grant.revoked` events: refresh-token reuse detection AND revocation of a refresh
+    // token at the revocation endpoint both revoke the whole grant.
+    grants_revoked: 0,
+    // reuse detections only: a consumed (rotated-away) refresh token was presented again.
+    refresh_token_reuses: 0,
+  };
+}
+
+let stats = freshStats();
+
+async function statsMiddleware(ctx, next) {
+  if (ctx.path === '/_stats' && ctx.method === 'GET') {
+    ctx.set('cache-control', 'no-store');
+    ctx.body = stats;
+    return;
+  }
+  if (ctx.path === '/_stats/reset' && ctx.method === 'POST') {
+    stats = freshStats();
+    ctx.set('cache-control', 'no-store');
+    ctx.body = stats;
+    return;
+  }
+
+  try {
+    await next();
+  } finally {
+    // Counted after the provider handled the request, so the form body has been parsed
+    // by oidc-provider itself; errors are rendered by the route's own error handler, so
+    // failed requests reach this point too.
+    const route = ctx.method === 'POST' ? ctx.oidc?.route : undefined;
+    if (route === 'token') {
+      stats.token_requests += 1;
+      const grantType = ctx.oidc.params?.grant_type;
+      const key = typeof grantType === 'string' && grantType ? grantType : '(none)';
+      stats.by_grant_type[key] = (stats.by_grant_type[key] ?? 0) + 1;
+    } else if (route === 'revocation') {
+      stats.revocations += 1;
+    } else if (route === 'introspection') {
+      stats.introspections += 1;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Custom grant: grant_type=password (RFC 6749 §4.3) with an optional `totp` parameter.
+//
+// Creates a real Grant and issues an AccessToken and (always, when the client may use
+// the refresh_token grant -- all clients here can) a RefreshToken bound to that grant,
+// with the same model fields oidc-provider's authorization_code grant uses, so the
+// built-in refresh_token grant (rotation + reuse detection), revocation and
+// introspection treat them like any other tokens.
+
+const PASSWORD_GRANT_PARAMS = ['username', 'password', 'totp', 'scope'];
+
+function invalidGrant(description) {
+  const err = new errors.InvalidGrant(description);
+  // InvalidGrant hides its detail behind a generic description; expose a specific one
+  // so clients can tell "TOTP required" apart from "wrong password".
+  err.error_description = description;
+  return err;
+}
+
+async function passwordGrant(ctx, next) {
+  const { params, client, provider } = ctx.oidc;
+
+  const missing = ['username', 'password'].filter((p) => params[p] === undefined || params[p] === '');
+  if (missing.length) {
+    throw new errors.InvalidRequest(`missing required parameter(s) ${missing.join(', ')}`);
+  }
+
+  const account = ACCOUNTS.get(params.username);
+  if (!account || !crypto.timingSafeEqual(
+    crypto.createHash('sha256').update(params.password).digest(),
+    crypto.createHash('sha256').update(account.password).digest(),
+  )) {
+    throw invalidGrant('invalid username or password');
+  }
+
+  const amr = ['pwd'];
+  if (account.totp) {
+    if (params.totp === undefined || params.totp === '') {
+      throw invalidGrant('totp required');
+    }
+    // RFC 6238 defaults (SHA1, 6 digits, 30 s); accept the previous/next step too.
+    if (!/^\d{6}$/.test(params.totp) || account.totp.validate({ token: params.totp, window: 1 }) === null) {
+      throw invalidGrant('invalid totp');
+    }
+    amr.push('otp');
+  }
+
+  // Requested scopes must be known and allowed for the client; no scope = every scope
+  // registered for the client.
+  const allowed = new Set((client.scope || SCOPES.join(' ')).split(' '));
+  const requested = params.scope ? [...new Set(params.scope.split(' ').filter(Boolean))] : [...allowed];
+  const notAllowed = requested.filter((s) => !allowed.has(s) || !SCOPES.includes(s));
+  if (notAllowed.length) {
+    throw new errors.InvalidScope('requested scope is not allowed', notAllowed.join(' '));
+  }
+  const scope = requested.join(' ');
+  const accountId = params.username;
+  const gty = 'password';
+  const authTime = Math.floor(Date.now() / 1000);
+
+  const grant = new provider.Grant({ accountId, clientId: client.clientId });
+  grant.addOIDCScope(scope);
+  const grantId = await grant.save();
+
+  const foundAccount = await provider.Account.findAccount(ctx, accountId);
+  ctx.oidc.entity('Account', foundAccount);
+  ctx.oidc.entity('Grant', grant);
+
+  const at = new provider.AccessToken({
+    accountId,
+    client,
+    expiresWithSession: false,
+    grantId,
+    gty,
+  });
+  at.scope = grant.getOIDCScopeFiltered(new Set(requested));
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+
+  let refreshToken;
+  if (client.grantTypeAllowed('refresh_token')) {
+    const rt = new provider.RefreshToken({
+      accountId,
+      amr,
+      authTime,
+      client,
+      expiresWithSession: false,
+      grantId,
+      gty,
+      rotations: 0,
+      scope,
+      // iiat (initial issued-at of the rotation chain) is set by the model's constructor
+      // and copied along rotations by the refresh_token grant.
+    });
+    ctx.oidc.entity('RefreshToken', rt);
+    refreshToken = await rt.save();
+  }
+
+  let idToken;
+  if (requested.includes('openid')) {
+    const token = new provider.IdToken({
+      ...await foundAccount.claims('id_token', scope, {}, []),
+      amr,
+      auth_time: authTime,
+    }, { ctx });
+    token.scope = grant.getOIDCScopeFiltered(new Set(requested));
+    token.mask = {};
+    token.rejected = [];
+    token.set('at_hash', accessToken);
+    idToken = await token.issue({ use: 'idtoken' });
+  }
+
+  ctx.body = {
+    access_token: accessToken,
+    expires_in: at.expiration,
+    id_token: idToken,
+    refresh_token: refreshToken,
+    scope: at.scope || undefined,
+    token_type: at.tokenType,
+  };
+
+  await next();
+}
+
+// ---------------------------------------------------------------------------
+// Server + provider.
+
+let handler = (req, res) => {
+  res.statusCode = 503;
+  res.end('starting');
+};
+const server = http.createServer((req, res) => handler(req, res));
+
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(PORT, '127.0.0.1', () => {
+    server.off('error', reject);
+    resolve();
+  });
+});
+
+const { port } = server.address();
+const issuer = `http://127.0.0.1:${port}`;
+
+const signingKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  .export({ format: 'jwk' });
+
+const provider = new Provider(issuer, {
+  clients: CLIENTS,
+  scopes: SCOPES,
+  jwks: { keys: [{ ...signingKey, kid: 'interop-rs256', alg: 'RS256', use: 'sig' }] },
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  findAccount: async (ctx, accountId) => (accountId ? accountFor(accountId) : undefined),
+  features: {
+    devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: {
+      enabled: true,
+      // same as the default, set explicitly: public clients may only introspect their own tokens
+      allowedPolicy: async (ctx, client, token) => !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client.clientId),
+    },
+    revocation: { enabled: true },
+  },
+  // Always rotate: presenting a consumed refresh token again revokes the whole grant
+  // (its access tokens and its latest refresh token), see refresh_token.js.
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: ACCESS_TTL,
+    ClientCredentials: ACCESS_TTL,
+    RefreshToken: REFRESH_TTL,
+    Grant: Math.max(REFRESH_TTL, 14 * 24 * 60 * 60),
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    Interaction: 3600,
+    Session: 14 * 24 * 60 * 60,
+  },
+});
+
+provider.registerGrantType('password', passwordGrant, PASSWORD_GRANT_PARAMS);
+provider.use(statsMiddleware);
+
+provider.on('grant.revoked', () => {
+  stats.grants_revoked += 1;
+});
+provider.on('grant.error', (ctx, err) => {
+  log(`token error: grant_type=${ctx.oidc?.params?.grant_type} ${err?.error}: ${err?.error_detail ?? err?.error_description}`);
+  if (err?.error_detail === 'refresh token already used') {
+    stats.refresh_token_reuses += 1;
+  }
+});
+provider.on('server_error', (ctx, err) => {
+  log('server_error', ctx?.method, ctx?.path, err);
+});
+
+handler = provider.callback();
+
+// ---------------------------------------------------------------------------
+// Shutdown: SIGTERM, SIGINT, or stdin closing (when stdin is a pipe or socket).
+
+let shuttingDown = false;
+function shutdown(reason) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log(`shutting down (${reason})`);
+  setTimeout(() => process.exit(0), 2000).unref();
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+let stdinIsPipe = false;
+try {
+  const st = fs.fstatSync(0);
+  stdinIsPipe = st.isFIFO() || st.isSocket();
+} catch {
+  // no stdin at all
+}
+const watchStdin = process.env.EXIT_ON_STDIN_CLOSE !== undefined
+  ? process.env.EXIT_ON_STDIN_CLOSE === '1'
+  : stdinIsPipe;
+if (watchStdin) {
+  process.stdin.on('end', () => shutdown('stdin closed'));
+  process.stdin.on('close', () => shutdown('stdin closed'));
+  process.stdin.on('error', () => shutdown('stdin error'));
+  process.stdin.on('data', () => {}); // discard input, keep the stream flowing
+  process.stdin.resume();
+}
+
+writeStdout(`${JSON.stringify({ issuer, port })}\n`);
+log(`ready: ${issuer} (access ttl ${ACCESS_TTL}s, refresh ttl ${REFRESH_TTL}s, stdin watch ${watchStdin})`);
