@@ -87,6 +87,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: scripts capture stderr and must not get escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -284,7 +286,11 @@ fn status_row(
 
 fn describe_expiry(tokens: &TokenSet) -> String {
     match tokens.expires_at {
-        Some(at) => format!("; expires in {}", human_duration(at.duration_since(SystemClock.now()))),
+        // Rounded to the nearest second: a fresh 300 s token reads "5m00s", not "4m59s".
+        Some(at) => format!(
+            "; expires in {}",
+            human_duration(at.duration_since(SystemClock.now()) + Duration::from_millis(500))
+        ),
         None => String::new(),
     }
 }

@@ -30,6 +30,7 @@ impl Clock for SystemClock {
     }
 
     #[cfg(target_os = "linux")]
+    #[inline]
     fn now_coarse(&self) -> Timestamp {
         let ts = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
         Timestamp::from_unix_millis(ts.tv_sec.saturating_mul(1000).saturating_add(ts.tv_nsec / 1_000_000))

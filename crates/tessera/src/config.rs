@@ -496,7 +496,7 @@ client_auth = "post"
     fn secrets_resolve_lazily_and_errors_name_the_place() {
         let config = Config::from_toml_str(GOOD, "config.toml").unwrap();
         let peer = config.context(None).unwrap().provider(Some("peer")).unwrap();
-        // SAFETY of the test: a variable name used by this test alone.
+        // TESSERA_TEST_CONFIG_PASSWORD is set by no one: resolution must fail, naming the place.
         let error = peer.build("config.toml", "dev").unwrap_err().to_string();
         assert!(
             error.contains("provider \"peer\", field \"password\"") && error.contains("TESSERA_TEST_CONFIG_PASSWORD"),

@@ -29,6 +29,7 @@
 
 pub mod clock;
 pub mod config;
+mod local_cache;
 mod session;
 pub mod store;
 pub mod transport;

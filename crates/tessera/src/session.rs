@@ -21,11 +21,16 @@ use tessera_core::{Action, Engine, EngineSettings, Error, Event, ProviderConfig,
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::clock::{Clock, SystemClock};
+use crate::local_cache;
 use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
 
 /// The Coarse clock can lag by one scheduler tick; a cached header is retired at least this long before expiry.
 const COARSE_CLOCK_MARGIN: Duration = Duration::from_millis(20);
+thread_local! {
+    static CACHED_HEADERS: std::cell::RefCell<Vec<local_cache::Entry<Cached>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Upper bound on engine round trips in one operation (the engine's own retry limits end far sooner).
 const MAX_STEPS: usize = 64;
 
@@ -143,13 +148,36 @@ pub struct Session {
 
 struct Inner {
     key: String,
-    cached: ArcSwapOption<Cached>,
+    cached: Arc<ArcSwapOption<Cached>>,
     gate: tokio::sync::Mutex<()>,
     engine: Mutex<Engine>,
     store: Arc<dyn TokenStore>,
     transport: HttpTransport,
-    clock: Arc<dyn Clock>,
+    clock: SessionClock,
     settings: SessionSettings,
+}
+
+/// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
+enum SessionClock {
+    System,
+    Custom(Arc<dyn Clock>),
+}
+
+impl SessionClock {
+    #[inline]
+    fn now_coarse(&self) -> Timestamp {
+        match self {
+            SessionClock::System => SystemClock.now_coarse(),
+            SessionClock::Custom(clock) => clock.now_coarse(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        match self {
+            SessionClock::System => SystemClock.now(),
+            SessionClock::Custom(clock) => clock.now(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -207,12 +235,12 @@ impl SessionBuilder {
         Session {
             inner: Arc::new(Inner {
                 key: self.key,
-                cached: ArcSwapOption::empty(),
+                cached: Arc::new(ArcSwapOption::empty()),
                 gate: tokio::sync::Mutex::new(()),
                 engine: Mutex::new(engine),
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 transport: HttpTransport::new(self.settings.transport.clone()),
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock: self.clock.map_or(SessionClock::System, SessionClock::Custom),
                 settings: self.settings,
             }),
         }
@@ -239,9 +267,8 @@ impl Session {
     /// This is the whole hot path: no lock, no allocation, no future.
     #[inline]
     pub fn cached_header(&self) -> Option<AuthorizationHeader> {
-        let guard = self.inner.cached.load();
-        let cached = guard.as_ref()?;
-        (self.inner.clock.now_coarse() < cached.serve_until).then(|| AuthorizationHeader(Arc::clone(cached)))
+        let cached = local_cache::load(&self.inner.cached, &CACHED_HEADERS)?;
+        (self.inner.clock.now_coarse() < cached.serve_until).then_some(AuthorizationHeader(cached))
     }
 
     /// A valid `Authorization` header: cached, or refreshed (once, whatever the number of callers).
@@ -249,11 +276,16 @@ impl Session {
     /// A token inside its early-refresh window is refreshed by one caller while the others keep
     /// using it; if that refresh fails, the still-valid token keeps being served. Only a token past
     /// expiry makes callers wait.
-    pub async fn authorization_header(&self) -> Result<AuthorizationHeader, Error> {
-        if let Some(header) = self.cached_header() {
-            return Ok(header);
+    pub fn authorization_header(&self) -> impl Future<Output = Result<AuthorizationHeader, Error>> + Send + '_ {
+        // The (large) slow-path state machine is boxed, so that the hot path never builds or moves
+        // a future of that size.
+        let cached = self.cached_header();
+        async move {
+            match cached {
+                Some(header) => Ok(header),
+                None => Box::pin(self.slow_path()).await,
+            }
         }
-        self.slow_path().await
     }
 
     /// The access token alone (a copy; prefer [`Session::authorization_header`] on hot paths).
@@ -363,7 +395,21 @@ impl Session {
             return Ok(header);
         }
         let reason = if current.is_some() { RefreshReason::Expired } else { RefreshReason::Startup };
-        self.refresh_locked(reason, None).await
+        match self.refresh_locked(reason, None).await {
+            Ok(header) => Ok(header),
+            // A session without a token of its own (a new process) may find one in the store that
+            // is due for an early refresh but still valid: like the early-refresh path above, a
+            // failed refresh keeps serving it rather than failing the caller.
+            Err(error) => match self.inner.store.load(&self.inner.key).await {
+                Ok(Some(stored)) if stored.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN) => {
+                    warn!(key = %self.inner.key, %error, "early refresh failed; still serving the valid stored token");
+                    let header = self.adopt(stored);
+                    self.postpone(&header.0, self.inner.clock.now());
+                    Ok(header)
+                }
+                _ => Err(error),
+            },
+        }
     }
 
     fn is_current(&self, cached: &Arc<Cached>) -> bool {

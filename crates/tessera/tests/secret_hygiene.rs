@@ -1,0 +1,178 @@
+//! Secret hygiene: run every flow with tracing at TRACE (ours, the IdP's, reqwest's and hyper's),
+//! Debug- and Display-format every public type that holds a secret and every error we can
+//! provoke, and assert that no secret value appears anywhere.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::*;
+use tessera::config::Config;
+use tessera::core::protocol::{ClientAuth, token_request};
+use tessera::core::{Engine, HttpResponse, RequestId};
+use tessera::store::{FileStore, TokenStore};
+use tessera::{Grant, ProviderConfig, Secret};
+use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpConfig, demo};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_debug_output_or_errors() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let mut secrets: Vec<String> = vec![
+        demo::ALICE_PASSWORD.into(),
+        demo::BOB_PASSWORD.into(),
+        demo::CONFIDENTIAL_CLIENT_SECRET.into(),
+        demo::BOB_TOTP_SECRET.into(),
+    ];
+    let mut formatted: Vec<String> = Vec::new();
+
+    let idp =
+        tessera_idp::IdpServer::start(IdpConfig { access_token_ttl: Duration::from_secs(1), ..IdpConfig::demo() })
+            .await
+            .unwrap();
+    formatted.push(format!("{:?}", IdpConfig::demo()));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+
+    // Password, password + TOTP, client credentials: login, refresh after expiry, forced refresh, logout.
+    for (key, config) in
+        [("alice", alice(&idp.issuer())), ("bob", bob(&idp.issuer())), ("machine", machine(&idp.issuer()))]
+    {
+        formatted.push(format!("{config:?} {:?} {:?}", config.grant, config.client));
+        let session = session_with_store(key, config, store.clone());
+        let first = session.authorization_header().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+        let second = session.authorization_header().await.unwrap();
+        let third = session.force_refresh().await.unwrap();
+        for header in [&first, &second, &third] {
+            collect(&mut secrets, header.tokens());
+            formatted.push(format!("{header:?} {:?} {:?}", header.tokens(), header.access_token()));
+        }
+        formatted.push(format!("{session:?}"));
+        formatted.push(format!("{:?}", store.load(key).await.unwrap()));
+        let outcome = session.logout().await.unwrap();
+        formatted.push(format!("{outcome:?}"));
+    }
+
+    // Refresh-token grant, static tokens.
+    let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap();
+    collect(&mut secrets, &seed);
+    let from_refresh = ProviderConfig {
+        grant: Grant::RefreshToken { refresh_token: seed.refresh_token.clone().unwrap() },
+        ..alice(&idp.issuer())
+    };
+    formatted.push(format!("{from_refresh:?}"));
+    let tokens = session("from-refresh", from_refresh).tokens().await.unwrap();
+    collect(&mut secrets, &tokens);
+    secrets.push("static-secret-token".into());
+    let fixed = ProviderConfig {
+        grant: Grant::Static { access_token: Secret::new("static-secret-token"), expires_at: None },
+        ..alice(&idp.issuer())
+    };
+    let header = session("static", fixed.clone()).authorization_header().await.unwrap();
+    formatted.push(format!("{fixed:?} {header:?} {}", header.access_token()));
+
+    // Every error path we can provoke: wrong password, wrong client secret, faults, unreachable, bad store.
+    let mut wrong = alice(&idp.issuer());
+    wrong.grant =
+        Grant::Password { username: "alice".into(), password: Secret::new("wrong-password-value"), totp: None };
+    secrets.push("wrong-password-value".into());
+    let error = session("wrong", wrong).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let mut bad_client = alice(&idp.issuer());
+    bad_client.client.client_secret = Some(Secret::new("wrong-client-secret-value"));
+    secrets.push("wrong-client-secret-value".into());
+    let error = session("bad-client", bad_client).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    for kind in [
+        FaultKind::MalformedJson,
+        FaultKind::HtmlErrorPage { status: 502 },
+        FaultKind::WrongContentType,
+        FaultKind::DropConnection,
+        FaultKind::Oversize { bytes: 2 << 20 },
+    ] {
+        // Three times: a login retries transient failures up to three attempts.
+        idp.faults().push(FaultEndpoint::Token, Fault::new(kind), 3);
+        let error = session("fault", alice(&idp.issuer())).force_refresh().await.unwrap_err();
+        formatted.push(format!("{error:?} {error}"));
+        idp.faults().clear();
+    }
+    let error = session("down", alice("http://127.0.0.1:9")).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let lax = FileStore::new(dir.path().join("tokens"));
+    std::fs::write(lax.path(), b"{\"version\":1,\"tokens\":{\"k\":{\"access_token\":\"corrupt-secret-value\"").unwrap();
+    secrets.push("corrupt-secret-value".into());
+    let error = lax.load("k").await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+
+    // Core types directly: requests with client secrets, responses with tokens, the engine.
+    let request = token_request(
+        RequestId(1),
+        "https://idp/token",
+        &ClientAuth::basic("c", "core-client-secret"),
+        &[("password", "core-password")],
+    );
+    secrets.extend(["core-client-secret".into(), "core-password".into(), "Y29yZS1jbGllbnQtc2VjcmV0".into()]);
+    formatted.push(format!("{request:?}"));
+    let response = HttpResponse::json(RequestId(1), 200, r#"{"access_token":"core-access-token"}"#);
+    secrets.push("core-access-token".into());
+    formatted.push(format!("{response:?} {:?}", Engine::default()));
+
+    // Configuration with literal secrets.
+    let config = Config::from_toml_str(
+        r#"[[contexts]]
+name = "dev"
+[[contexts.auth_providers]]
+name = "p"
+provider = "password"
+token_url = "http://127.0.0.1:9/token"
+client_id = "c"
+client_secret = "config-client-secret"
+username = "u"
+password = "config-password"
+"#,
+        "config.toml",
+    )
+    .unwrap();
+    secrets.extend(["config-client-secret".into(), "config-password".into()]);
+    formatted.push(format!("{config:?}"));
+    let built = config.context(None).unwrap().provider(None).unwrap().build("config.toml", "dev").unwrap();
+    formatted.push(format!("{built:?}"));
+
+    idp.shutdown().await;
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("tessera.refresh"), "TRACE logging captured our spans");
+    assert!(logs.len() > 10_000, "TRACE logging captured the HTTP stack too ({} bytes)", logs.len());
+    let everything = format!("{logs}\n{}", formatted.join("\n"));
+    secrets.retain(|s| s.len() >= 8);
+    assert!(secrets.len() > 20, "collected the secrets of every flow");
+    for secret in &secrets {
+        assert!(!everything.contains(secret.as_str()), "a secret leaked: {}…", &secret[..4]);
+    }
+}
+
+fn collect(secrets: &mut Vec<String>, tokens: &tessera::TokenSet) {
+    secrets.push(tokens.access_token.expose_secret().to_owned());
+    secrets.extend(tokens.refresh_token.iter().chain(tokens.id_token.iter()).map(|s| s.expose_secret().to_owned()));
+}
