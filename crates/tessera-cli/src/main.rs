@@ -161,7 +161,9 @@ impl Workspace {
 
 async fn login(workspace: &Workspace, name: Option<&str>) -> Result<(), Failure> {
     let provider = workspace.provider(name)?;
-    let header = workspace.session(provider)?.login().await?;
+    // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
+    let header =
+        workspace.session(provider)?.login().await.map_err(|error| Failure { code: 1, message: error.to_string() })?;
     eprintln!("Logged in to {} ({}){}", provider.name, workspace.context_name, describe_expiry(header.tokens()));
     Ok(())
 }
@@ -267,8 +269,7 @@ fn status_row(
         (_, Some(_)) => "error",
         (None, None) => "logged_out",
         (Some(tokens), None) if !tokens.is_expired(now) => "authenticated",
-        (Some(tokens), None) if tokens.refresh_valid(now, Duration::ZERO) => "expired",
-        (Some(_), None) => "expired",
+        (Some(_), None) => "expired", // `refreshable` says whether `tessera token` can renew it
     };
     let expires_at = tokens.and_then(|t| t.expires_at);
     ProviderStatus {

@@ -1,0 +1,305 @@
+//! Support for the CLI tests: the `tessera` binary run in its own `TESSERA_HOME`, the reference
+//! IdP run as `tessera idp serve`, and the oidc-provider harness shared with the library tests.
+#![allow(dead_code)]
+
+#[path = "../../../tessera/tests/support/oidc_provider.rs"]
+pub mod oidc_provider;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// Longest any one `tessera` invocation may take before the test fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Variables of the test's own environment that would change what the binary does.
+const SCRUBBED_ENV: &[&str] = &[
+    "TESSERA_CONFIG",
+    "TESSERA_CONTEXT",
+    "TESSERA_PROVIDER",
+    "TESSERA_LOG",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
+/// Runs a future to completion on a fresh current-thread runtime (tests here are synchronous).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+}
+
+/// A plain-http client for loopback servers.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client builds")
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts exit code 0 and returns stdout.
+    #[track_caller]
+    pub fn success(&self) -> &str {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts this exit code and returns stderr.
+    #[track_caller]
+    pub fn failure(&self, code: i32) -> &str {
+        assert_eq!(self.code, Some(code), "expected exit code {code}: {self:#?}");
+        &self.stderr
+    }
+}
+
+/// A `TESSERA_HOME` of its own: `config.toml`, `tokens/`, and the environment the binary runs with.
+pub struct Home {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Home {
+    /// A fresh home holding `config` as its `config.toml`.
+    pub fn new(config: &str) -> Home {
+        let dir = tempfile::Builder::new().prefix("tessera-cli-test-").tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("config.toml"), config).expect("write config");
+        Home { dir, env: Vec::new() }
+    }
+
+    /// Sets an environment variable on every child (secrets for `env:` references).
+    pub fn with_env(mut self, name: &str, value: &str) -> Home {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// `$TESSERA_HOME/tokens/tokens.json`.
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("tokens").join("tokens.json")
+    }
+
+    /// The command, ready to spawn: own home, scrubbed environment, no stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args).env("TESSERA_HOME", self.dir.path()).env("NO_PROXY", "127.0.0.1,localhost");
+        for name in SCRUBBED_ENV {
+            command.env_remove(name);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    }
+
+    /// Spawns the binary with `args`.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"))
+    }
+
+    /// Runs the binary with `args` to completion (at most [`RUN_TIMEOUT`]).
+    #[track_caller]
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut child = self.spawn(args);
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = wait_until(&mut child, deadline)
+            .unwrap_or_else(|| panic!("`tessera {}` did not finish within {RUN_TIMEOUT:?}", args.join(" ")));
+        collect(child, status)
+    }
+
+    /// The stored token set under `key` (`<context>/<provider>`), if any, read straight from the file.
+    pub fn stored(&self, key: &str) -> Option<serde_json::Value> {
+        let bytes = match std::fs::read(self.store_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => panic!("cannot read {}: {e}", self.store_path().display()),
+        };
+        let document: serde_json::Value = serde_json::from_slice(&bytes).expect("the store is JSON");
+        assert_eq!(document["version"], 1, "{document}");
+        document["tokens"].get(key).cloned()
+    }
+
+    /// A field of the stored token set, as a string.
+    #[track_caller]
+    pub fn stored_field(&self, key: &str, field: &str) -> String {
+        let tokens = self.stored(key).unwrap_or_else(|| panic!("no tokens stored under {key}"));
+        tokens[field].as_str().unwrap_or_else(|| panic!("{field} missing from the stored set")).to_owned()
+    }
+
+    /// How long until the stored access token expires (zero when it has).
+    pub fn stored_expires_in(&self, key: &str) -> Duration {
+        let tokens = self.stored(key).unwrap_or_else(|| panic!("no tokens stored under {key}"));
+        let expires_at = tokens["expires_at"].as_i64().expect("expires_at in milliseconds");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        Duration::from_millis((expires_at - now).max(0) as u64)
+    }
+
+    /// Sleeps until the stored access token has expired, plus a small margin.
+    pub fn sleep_past_expiry(&self, key: &str) {
+        let left = self.stored_expires_in(key);
+        assert!(left <= Duration::from_secs(10), "token lives {left:?}: longer than this test expects");
+        std::thread::sleep(left + Duration::from_millis(200));
+    }
+}
+
+/// Polls `child` until it exits or `deadline` passes (then kills it and returns `None`).
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads the (small) output of an exited child.
+pub fn collect(mut child: Child, status: ExitStatus) -> Run {
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_string(&mut stdout).expect("read stdout");
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    Run { code: status.code(), stdout, stderr }
+}
+
+/// The reference IdP as a child process: `tessera idp serve --test-endpoints`. Killed on drop.
+pub struct ReferenceIdp {
+    child: Child,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl ReferenceIdp {
+    /// Starts `tessera idp serve --access-ttl <secs> --test-endpoints` and reads the issuer URL
+    /// from the first line of its stdout (waiting at most 20 s).
+    pub fn start(access_ttl_secs: u64) -> ReferenceIdp {
+        let mut child = Command::new(BIN)
+            .args(["idp", "serve", "--access-ttl", &access_ttl_secs.to_string(), "--test-endpoints"])
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("TESSERA_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN} idp serve: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(reader.read_line(&mut line).map(|_| line.trim().to_owned()));
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let issuer = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(line)) if line.starts_with("http://127.0.0.1:") => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`tessera idp serve` did not print its issuer: {other:?}");
+            }
+        };
+        ReferenceIdp { child, issuer, http: http_client() }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// `GET /_test/stats`.
+    pub fn stats(&self) -> serde_json::Value {
+        let url = self.url("/_test/stats");
+        block_on(async {
+            let response = self.http.get(&url).send().await.and_then(reqwest::Response::error_for_status);
+            response.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("stats are JSON")
+        })
+    }
+
+    /// One counter of `GET /_test/stats`.
+    #[track_caller]
+    pub fn stat(&self, name: &str) -> u64 {
+        let stats = self.stats();
+        stats[name].as_u64().unwrap_or_else(|| panic!("no counter {name} in {stats}"))
+    }
+
+    /// `POST <path>` with a JSON body to a `/_test/*` control endpoint; returns the JSON answer.
+    pub fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let url = self.url(path);
+        block_on(async {
+            let response = self.http.post(&url).json(&body).send().await.and_then(reqwest::Response::error_for_status);
+            response.unwrap_or_else(|e| panic!("POST {url}: {e}")).json().await.expect("JSON answer")
+        })
+    }
+
+    /// `DELETE /_test/faults`: drops every queued fault.
+    pub fn clear_faults(&self) {
+        let url = self.url("/_test/faults");
+        block_on(async {
+            let response = self.http.delete(&url).send().await.and_then(reqwest::Response::error_for_status);
+            response.unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+        });
+    }
+
+    /// RFC 7662 introspection as the demo confidential client: is `token` active?
+    pub fn active(&self, token: &str) -> bool {
+        let url = self.url("/introspect");
+        block_on(async {
+            let response = self
+                .http
+                .post(&url)
+                .basic_auth("confidential-client", Some("confidential-secret"))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+            let body: serde_json::Value = response.json().await.expect("introspection is JSON");
+            body["active"].as_bool().expect("active is a bool")
+        })
+    }
+}
+
+impl Drop for ReferenceIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
