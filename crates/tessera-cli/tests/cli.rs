@@ -413,3 +413,32 @@ fn logout_from_the_cli_revokes_at_oidc_provider() {
     assert!(again.success().is_empty() && again.stderr.contains("was not logged in"), "{again:#?}");
     assert_eq!(block_on(op.stats()).revocations, 1, "nothing left to revoke");
 }
+
+#[test]
+fn password_with_a_totp_secret_logs_in_at_oidc_provider_and_a_wrong_password_exits_1() {
+    let op = oidc_provider(60);
+    let bob = format!(
+        "name = \"bob\"\nprovider = \"password\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
+         client_secret = \"env:{CLIENT_SECRET_ENV}\"\nusername = \"bob\"\npassword = \"env:{PASSWORD_ENV}\"\n\
+         totp_secret = \"env:TESSERA_TEST_TOTP\"\nscope = \"openid api:read\"\n",
+        op.issuer()
+    );
+    let home = Home::new(&config(std::slice::from_ref(&bob)))
+        .with_env(PASSWORD_ENV, oidc_provider::BOB_PASSWORD)
+        .with_env(CLIENT_SECRET_ENV, oidc_provider::CONFIDENTIAL_CLIENT_SECRET)
+        .with_env("TESSERA_TEST_TOTP", oidc_provider::BOB_TOTP_SECRET);
+    let login = home.run(&["login"]);
+    assert_eq!(login.success(), "", "{login:#?}");
+    let access = token(&home, &[]);
+    let body = block_on(op.introspect(&access));
+    assert_eq!((&body["active"], &body["sub"]), (&json!(true), &json!("bob")), "{body}");
+
+    let wrong = Home::new(&config(&[bob]))
+        .with_env(PASSWORD_ENV, "not-bobs-password")
+        .with_env(CLIENT_SECRET_ENV, oidc_provider::CONFIDENTIAL_CLIENT_SECRET)
+        .with_env("TESSERA_TEST_TOTP", oidc_provider::BOB_TOTP_SECRET);
+    let refused = wrong.run(&["login"]);
+    let stderr = refused.failure(1);
+    assert!(stderr.contains("invalid_grant") && !stderr.contains("not-bobs-password"), "{refused:#?}");
+    assert!(wrong.stored("dev/bob").is_none(), "nothing stored after a refused login");
+}

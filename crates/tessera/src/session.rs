@@ -277,14 +277,11 @@ impl Session {
     /// using it; if that refresh fails, the still-valid token keeps being served. Only a token past
     /// expiry makes callers wait.
     pub fn authorization_header(&self) -> impl Future<Output = Result<AuthorizationHeader, Error>> + Send + '_ {
-        // The (large) slow-path state machine is boxed, so that the hot path never builds or moves
-        // a future of that size.
-        let cached = self.cached_header();
-        async move {
-            match cached {
-                Some(header) => Ok(header),
-                None => Box::pin(self.slow_path()).await,
-            }
+        // A hand-written future: ready at once when cached (no state machine to drive), and the
+        // large slow-path state machine boxed, so the hot path never builds a future of that size.
+        match self.cached_header() {
+            Some(header) => HeaderFuture::Ready(Some(header)),
+            None => HeaderFuture::Slow(Box::pin(self.slow_path())),
         }
     }
 
@@ -548,6 +545,28 @@ impl Session {
             actions = self.engine().handle(event, self.inner.clock.now());
         }
         Err(Error::configuration("token operation did not finish within its step limit"))
+    }
+}
+
+/// The future of [`Session::authorization_header`].
+enum HeaderFuture<'a> {
+    Ready(Option<AuthorizationHeader>),
+    Slow(std::pin::Pin<Box<dyn Future<Output = Result<AuthorizationHeader, Error>> + Send + 'a>>),
+}
+
+impl Future for HeaderFuture<'_> {
+    type Output = Result<AuthorizationHeader, Error>;
+
+    #[inline]
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            HeaderFuture::Ready(header) => std::task::Poll::Ready(
+                header
+                    .take()
+                    .ok_or_else(|| Error::configuration("authorization_header() future polled after completion")),
+            ),
+            HeaderFuture::Slow(future) => future.as_mut().poll(cx),
+        }
     }
 }
 

@@ -167,3 +167,60 @@ fn describe(error: &reqwest::Error) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::RequestId;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-route HTTP server: `/start` redirects to `location(port)`, anything else answers JSON.
+    async fn redirecting_server(location: fn(u16) -> String) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let mut buffer = vec![0u8; 4096];
+                let read = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..read]).to_string();
+                let response = if request.starts_with("POST /start") || request.starts_with("GET /start") {
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        location(port)
+                    )
+                } else {
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".to_owned()
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    fn post(url: String) -> HttpRequest {
+        HttpRequest { id: RequestId(1), method: Method::Post, url, headers: vec![], body: b"password=secret".to_vec() }
+    }
+
+    #[tokio::test]
+    async fn redirects_stay_on_their_origin() {
+        let transport = HttpTransport::default();
+        let port = redirecting_server(|port| format!("http://127.0.0.1:{port}/next")).await;
+        let response = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap();
+        assert_eq!(response.status, 200, "same-origin redirect followed");
+
+        // `localhost` is another origin than `127.0.0.1`, even on the same port.
+        let port = redirecting_server(|port| format!("http://localhost:{port}/next")).await;
+        let error = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn bad_urls_are_refused_before_sending() {
+        let transport = HttpTransport::default();
+        for url in ["file:///etc/passwd", "not a url"] {
+            let error = transport.execute(post(url.to_owned())).await.unwrap_err();
+            assert!(matches!(error, Error::Transport { kind: TransportErrorKind::InvalidUrl, .. }), "{error}");
+        }
+    }
+}
