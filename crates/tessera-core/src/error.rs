@@ -272,6 +272,9 @@ pub enum StoreErrorKind {
     Unavailable,
     /// The data was written by a newer, unknown format version.
     UnsupportedVersion,
+    /// A write under a lock was rejected because the lock is no longer ours: its lease expired and
+    /// another holder took it (fencing). The store keeps the other holder's newer write.
+    LockLost,
 }
 
 impl fmt::Display for StoreErrorKind {
@@ -283,6 +286,7 @@ impl fmt::Display for StoreErrorKind {
             Self::LockTimeout => "lock timeout",
             Self::Unavailable => "unavailable",
             Self::UnsupportedVersion => "unsupported format version",
+            Self::LockLost => "lock lost (write fenced off)",
         })
     }
 }

@@ -36,6 +36,7 @@ mod engine;
 mod error;
 pub mod flow;
 mod http;
+pub mod json;
 pub mod protocol;
 mod secret;
 mod time;

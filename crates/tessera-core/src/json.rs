@@ -1,0 +1,421 @@
+//! The engine as JSON: actions out, events in, for hosts that bring their own HTTP stack and
+//! runtime (another language, an embedded device, a test harness). No I/O here either.
+//!
+//! ```text
+//! host                                    JsonEngine
+//!  register(key, provider JSON)  ───────►
+//!  ensure(key, now_ms)           ───────►  [{"type":"http_request","id":1,"method":"POST","url":…,"headers":{…},"body":"grant_type=…"}]
+//!  (sends it with any HTTP client)
+//!  handle({"type":"http_response","request_id":1,"status":200,"headers":{…},"body":"{…}"}, now_ms)
+//!                                ◄───────  [{"type":"done","key":…,"tokens":{…}}]
+//! ```
+//!
+//! Actions: `http_request`, `wait` (call back with `{"type":"timer","key":…}` at `until_ms`),
+//! `done`, `failed` (with a typed `error`), `logged_out`. Events: `http_response`,
+//! `transport_error` (`kind`: `connect`, `timeout`, `connection_closed`, `body_too_large`, `other`),
+//! `timer`. Times are milliseconds since the Unix epoch. Interactive prompts (OTP codes, device
+//! codes) will appear here as `prompt` actions once the interactive grants exist.
+//!
+//! Actions carry secrets where the host needs them (a request body with a password, the tokens of a
+//! `done`): treat the JSON like the secrets it holds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Action, ClientAuth, ClientAuthMethod, Endpoints, Engine, EngineSettings, Error, Event, Grant, HttpResponse,
+    ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind,
+};
+
+/// A provider as JSON: the same fields as the TOML configuration, with secrets given in clear.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonProvider {
+    client_id: String,
+    client_secret: Option<Secret>,
+    client_auth: Option<String>,
+    issuer: Option<String>,
+    token_url: Option<String>,
+    revocation_url: Option<String>,
+    scope: Option<String>,
+    grant: JsonGrant,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum JsonGrant {
+    Password { username: String, password: Secret, totp: Option<Secret>, totp_secret: Option<Secret> },
+    ClientCredentials,
+    RefreshToken { refresh_token: Secret },
+    Static { access_token: Secret, expires_at_ms: Option<i64> },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum JsonAction<'a> {
+    HttpRequest { id: u64, method: &'a str, url: &'a str, headers: BTreeMap<&'a str, &'a str>, body: &'a str },
+    Wait { key: &'a str, until_ms: i64 },
+    Done { key: &'a str, tokens: &'a TokenSet },
+    Failed { key: &'a str, error: JsonError },
+    LoggedOut { key: &'a str, revoked: bool, error: Option<JsonError> },
+}
+
+/// An [`Error`] as JSON: `kind`, `message`, `transient`, and `code` / `status` when they apply.
+#[derive(Serialize)]
+struct JsonError {
+    kind: &'static str,
+    code: Option<String>,
+    status: Option<u16>,
+    message: String,
+    transient: bool,
+}
+
+impl From<&Error> for JsonError {
+    fn from(error: &Error) -> Self {
+        let (kind, code, status) = match error {
+            Error::OAuth { code, status, .. } => ("oauth", Some(code.as_str().to_owned()), Some(*status)),
+            Error::UnexpectedStatus { status, .. } => ("unexpected_status", None, Some(*status)),
+            Error::Transport { .. } => ("transport", None, None),
+            Error::MalformedResponse { .. } => ("malformed_response", None, None),
+            Error::ReauthenticationRequired { .. } => ("reauthentication_required", None, None),
+            Error::Configuration { .. } => ("configuration", None, None),
+            Error::Store { .. } => ("store", None, None),
+        };
+        JsonError { kind, code, status, message: error.to_string(), transient: error.is_transient() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum JsonEvent {
+    HttpResponse {
+        request_id: u64,
+        status: u16,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        body_base64: Option<String>,
+    },
+    TransportError {
+        request_id: u64,
+        kind: String,
+        #[serde(default)]
+        message: String,
+    },
+    Timer {
+        key: String,
+    },
+}
+
+/// The [`Engine`] behind a JSON interface. See the module docs for the message shapes.
+#[derive(Debug, Default)]
+pub struct JsonEngine {
+    engine: Engine,
+}
+
+impl JsonEngine {
+    /// An engine with default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An engine with these settings.
+    pub fn with_settings(settings: EngineSettings) -> Self {
+        JsonEngine { engine: Engine::new(settings) }
+    }
+
+    /// Registers a provider under `key` from JSON:
+    /// `{"client_id", "client_secret"?, "client_auth"? ("basic"|"post"|"none"), "issuer" | "token_url",
+    /// "revocation_url"?, "scope"?, "grant": {"type": "password", "username", "password", "totp"? | "totp_secret"?}
+    /// | {"type": "client_credentials"} | {"type": "refresh_token", "refresh_token"} | {"type": "static",
+    /// "access_token", "expires_at_ms"?}}`.
+    pub fn register(&mut self, key: &str, provider_json: &str) -> Result<(), Error> {
+        let provider: JsonProvider = serde_json::from_str(provider_json)
+            .map_err(|e| Error::configuration(format!("provider {key:?}: {}", redacted(&e))))?;
+        let endpoints = match (provider.issuer, provider.token_url) {
+            (Some(issuer), None) => Endpoints::discover(issuer),
+            (None, Some(token_endpoint)) => {
+                Endpoints::Explicit { token_endpoint, revocation_endpoint: provider.revocation_url }
+            }
+            _ => return Err(Error::configuration(format!("provider {key:?}: give exactly one of issuer, token_url"))),
+        };
+        let method = match (provider.client_auth.as_deref(), &provider.client_secret) {
+            (Some("post"), Some(_)) => ClientAuthMethod::Post,
+            (Some("basic") | None, Some(_)) => ClientAuthMethod::Basic,
+            (Some("none") | None, None) => ClientAuthMethod::None,
+            (Some(other), _) => {
+                return Err(Error::configuration(format!(
+                    "provider {key:?}: client_auth {other:?} needs to be basic, post (with a client_secret) or none"
+                )));
+            }
+        };
+        let grant = match provider.grant {
+            JsonGrant::Password { username, password, totp, totp_secret } => Grant::Password {
+                username,
+                password,
+                totp: totp_secret.map(TotpSource::Secret).or(totp.map(TotpSource::Code)),
+            },
+            JsonGrant::ClientCredentials => Grant::ClientCredentials,
+            JsonGrant::RefreshToken { refresh_token } => Grant::RefreshToken { refresh_token },
+            JsonGrant::Static { access_token, expires_at_ms } => {
+                Grant::Static { access_token, expires_at: expires_at_ms.map(Timestamp::from_unix_millis) }
+            }
+        };
+        self.engine.register(
+            key,
+            ProviderConfig {
+                client: ClientAuth { client_id: provider.client_id, client_secret: provider.client_secret, method },
+                endpoints,
+                scope: provider.scope,
+                grant,
+            },
+        );
+        Ok(())
+    }
+
+    /// [`Engine::ensure`], as a JSON array of actions (`[]`: the cached token is valid).
+    pub fn ensure(&mut self, key: &str, now_ms: i64) -> String {
+        let actions = self.engine.ensure(key, Timestamp::from_unix_millis(now_ms));
+        actions_json(&actions)
+    }
+
+    /// [`Engine::refresh`] (e.g. after a 401), as JSON actions.
+    pub fn refresh(&mut self, key: &str, now_ms: i64) -> String {
+        let actions = self.engine.refresh(key, Timestamp::from_unix_millis(now_ms));
+        actions_json(&actions)
+    }
+
+    /// [`Engine::login`], as JSON actions.
+    pub fn login(&mut self, key: &str, now_ms: i64) -> String {
+        let actions = self.engine.login(key, Timestamp::from_unix_millis(now_ms));
+        actions_json(&actions)
+    }
+
+    /// [`Engine::logout`], as JSON actions.
+    pub fn logout(&mut self, key: &str, now_ms: i64) -> String {
+        let actions = self.engine.logout(key, Timestamp::from_unix_millis(now_ms));
+        actions_json(&actions)
+    }
+
+    /// Feeds a JSON event; returns the next JSON actions. A malformed event is a typed error and
+    /// changes nothing.
+    pub fn handle(&mut self, event_json: &str, now_ms: i64) -> Result<String, Error> {
+        let malformed = |reason: String| Error::MalformedResponse { endpoint: "json event".into(), reason };
+        let event: JsonEvent = serde_json::from_str(event_json).map_err(|e| malformed(redacted(&e)))?;
+        let event = match event {
+            JsonEvent::HttpResponse { request_id, status, headers, body, body_base64 } => {
+                let body = match (body, body_base64) {
+                    (Some(body), None) => body.into_bytes(),
+                    (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                        .decode(encoded)
+                        .map_err(|_| malformed("body_base64 is not base64".into()))?,
+                    (None, None) => Vec::new(),
+                    (Some(_), Some(_)) => return Err(malformed("give body or body_base64, not both".into())),
+                };
+                Event::Response(HttpResponse {
+                    request_id: RequestId(request_id),
+                    status,
+                    headers: headers.into_iter().collect(),
+                    body,
+                })
+            }
+            JsonEvent::TransportError { request_id, kind, message } => {
+                let kind = match kind.as_str() {
+                    "connect" => TransportErrorKind::Connect,
+                    "timeout" => TransportErrorKind::Timeout,
+                    "connection_closed" => TransportErrorKind::ConnectionClosed,
+                    "body_too_large" => TransportErrorKind::BodyTooLarge,
+                    "redirect" => TransportErrorKind::Redirect,
+                    "invalid_url" => TransportErrorKind::InvalidUrl,
+                    _ => TransportErrorKind::Other,
+                };
+                let endpoint = "host transport".to_owned();
+                Event::TransportFailed {
+                    request_id: RequestId(request_id),
+                    error: Error::Transport { kind, endpoint, message },
+                }
+            }
+            JsonEvent::Timer { key } => Event::Timer { key },
+        };
+        let actions = self.engine.handle(event, Timestamp::from_unix_millis(now_ms));
+        Ok(actions_json(&actions))
+    }
+
+    /// The cached tokens of `key`, as JSON (with secrets), if any.
+    pub fn tokens(&self, key: &str) -> Option<String> {
+        self.engine.tokens(key).and_then(|tokens| serde_json::to_string(tokens).ok())
+    }
+
+    /// Replaces the cached tokens of `key` (e.g. with what the host persisted); `None` clears them.
+    pub fn set_tokens(&mut self, key: &str, tokens_json: Option<&str>) -> Result<(), Error> {
+        let tokens = tokens_json
+            .map(serde_json::from_str::<TokenSet>)
+            .transpose()
+            .map_err(|e| Error::configuration(format!("tokens for {key:?}: {}", redacted(&e))))?;
+        self.engine.set_tokens(key, tokens);
+        Ok(())
+    }
+
+    /// The engine underneath.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn actions_json(actions: &[Action]) -> String {
+    let json: Vec<JsonAction<'_>> = actions
+        .iter()
+        .filter_map(|action| {
+            Some(match action {
+                Action::Send(request) => JsonAction::HttpRequest {
+                    id: request.id.0,
+                    method: request.method.as_str(),
+                    url: &request.url,
+                    headers: request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
+                    // Requests the core builds are forms and are always UTF-8.
+                    body: std::str::from_utf8(&request.body).unwrap_or_default(),
+                },
+                Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
+                Action::Done { key, tokens } => JsonAction::Done { key, tokens },
+                Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
+                Action::LoggedOut { key, revoked, error } => {
+                    JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
+                }
+                #[allow(unreachable_patterns, reason = "Action is non_exhaustive for other crates")]
+                _ => return None,
+            })
+        })
+        .collect();
+    serde_json::to_string(&json).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// serde_json's message without the offending value (it could be a secret).
+fn redacted(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    // serde_json quotes values as `invalid type: string "..."`; keep only the part before any quote.
+    let cut = message.find('"').map(|i| &message[..i]).unwrap_or(&message);
+    format!("{} (line {}, column {})", cut.trim_end().trim_end_matches(':'), error.line(), error.column())
+}
+
+/// True when `expires_at_ms` is known and not after `now_ms` (for hosts without a clock type).
+pub fn is_expired_ms(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+    crate::is_expired(expires_at_ms.map(Timestamp::from_unix_millis), Timestamp::from_unix_millis(now_ms))
+}
+
+/// True when `expires_at_ms` is known and within `threshold_ms` of `now_ms` (or past).
+pub fn is_near_expiry_ms(expires_at_ms: Option<i64>, now_ms: i64, threshold_ms: u64) -> bool {
+    crate::is_near_expiry(
+        expires_at_ms.map(Timestamp::from_unix_millis),
+        Timestamp::from_unix_millis(now_ms),
+        Duration::from_millis(threshold_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn password_login_round_trip_in_json() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "k",
+                r#"{"client_id":"c","client_secret":"s","token_url":"https://idp/token","scope":"api",
+                    "grant":{"type":"password","username":"alice","password":"pw"}}"#,
+            )
+            .unwrap();
+        let actions = parse(&engine.ensure("k", 1_000));
+        let request = &actions[0];
+        assert_eq!(request["type"], "http_request");
+        assert_eq!(request["method"], "POST");
+        assert_eq!(request["body"], "grant_type=password&username=alice&password=pw&scope=api");
+        assert_eq!(request["headers"]["authorization"], "Basic Yzpz");
+        let event = json!({"type":"http_response","request_id":request["id"],"status":200,
+            "headers":{"content-type":"application/json"},"body":"{\"access_token\":\"at\",\"expires_in\":60,\"refresh_token\":\"rt\"}"});
+        let done = parse(&engine.handle(&event.to_string(), 1_000).unwrap());
+        assert_eq!(done[0]["type"], "done");
+        assert_eq!(done[0]["tokens"]["access_token"], "at");
+        assert_eq!(done[0]["tokens"]["expires_at"], 61_000);
+        assert_eq!(engine.ensure("k", 2_000), "[]");
+        assert!(engine.tokens("k").unwrap().contains("\"rt\""));
+    }
+
+    #[test]
+    fn failures_waits_and_timers_in_json() {
+        let mut engine = JsonEngine::new();
+        engine.register("cc", r#"{"client_id":"c","client_secret":"s","token_url":"https://idp/token","grant":{"type":"client_credentials"}}"#).unwrap();
+        let request = parse(&engine.ensure("cc", 0))[0].clone();
+        let wait = parse(
+            &engine
+                .handle(
+                    &json!({"type":"transport_error","request_id":request["id"],"kind":"connect","message":"refused"})
+                        .to_string(),
+                    0,
+                )
+                .unwrap(),
+        );
+        assert_eq!(wait[0]["type"], "wait");
+        let until = wait[0]["until_ms"].as_i64().unwrap();
+        let again = parse(&engine.handle(&json!({"type":"timer","key":"cc"}).to_string(), until).unwrap());
+        assert_eq!(again[0]["type"], "http_request");
+        let failed = parse(
+            &engine
+                .handle(
+                    &json!({"type":"http_response","request_id":again[0]["id"],"status":401,
+                        "headers":{"content-type":"application/json"},"body_base64":"eyJlcnJvciI6ImludmFsaWRfY2xpZW50In0="})
+                    .to_string(),
+                    until,
+                )
+                .unwrap(),
+        );
+        assert_eq!(failed[0]["type"], "failed");
+        assert_eq!(failed[0]["error"]["kind"], "oauth");
+        assert_eq!(failed[0]["error"]["code"], "invalid_client");
+        assert_eq!(failed[0]["error"]["transient"], false);
+    }
+
+    #[test]
+    fn malformed_input_is_a_typed_error_without_echoing_secrets() {
+        let mut engine = JsonEngine::new();
+        let error = engine
+            .register(
+                "k",
+                r#"{"client_id":"c","token_url":"u","grant":{"type":"password","username":"a","password":42}}"#,
+            )
+            .unwrap_err();
+        assert!(matches!(error, Error::Configuration { .. }), "{error}");
+        let error = engine
+            .register("k", r#"{"client_id":"c","token_url":"u","grant":{"type":"static","access_token":"tok-secret","oops":"x-secret"}}"#)
+            .unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+        for event in [
+            "{",
+            r#"{"type":"http_response"}"#,
+            r#"{"type":"nope"}"#,
+            r#"{"type":"http_response","request_id":1,"status":200,"body_base64":"%%"}"#,
+        ] {
+            let error = engine.handle(event, 0).unwrap_err();
+            assert!(matches!(error, Error::MalformedResponse { .. }), "{event}: {error}");
+        }
+        assert_eq!(engine.handle(r#"{"type":"timer","key":"unknown"}"#, 0).unwrap(), "[]");
+    }
+
+    #[test]
+    fn expiry_helpers_in_milliseconds() {
+        assert!(is_expired_ms(Some(1_000), 1_000));
+        assert!(!is_expired_ms(None, i64::MAX));
+        assert!(is_near_expiry_ms(Some(10_000), 5_000, 5_000));
+        assert!(!is_near_expiry_ms(Some(10_000), 4_999, 5_000));
+    }
+}
