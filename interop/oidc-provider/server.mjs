@@ -42,6 +42,10 @@ function intFromEnv(name, fallback, { min = 1 } = {}) {
 const PORT = intFromEnv('PORT', 0, { min: 0 });
 const ACCESS_TTL = intFromEnv('ACCESS_TTL', 60);
 const REFRESH_TTL = intFromEnv('REFRESH_TTL', 86400);
+// Device flow (RFC 8628): lifetime of device/user codes, and the polling `interval` to add to
+// device authorization responses (0 = none, as oidc-provider does: clients then poll every 5 s).
+const DEVICE_CODE_TTL = intFromEnv('DEVICE_CODE_TTL', 600);
+const DEVICE_INTERVAL = intFromEnv('DEVICE_INTERVAL', 0, { min: 0 });
 
 // ---------------------------------------------------------------------------
 // Accounts and clients (also documented in README.md and mirrored as constants in
@@ -88,6 +92,17 @@ const CLIENTS = [
     redirect_uris: [],
     scope: SCOPES.join(' '),
   },
+  {
+    // Device authorization grant (RFC 8628). A refresh token is issued only when
+    // `offline_access` is requested (oidc-provider's default issueRefreshToken); the consent
+    // of the device flow's interaction grants it.
+    client_id: 'device-client',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+  },
 ];
 
 // Every accountId resolves (the dev login form accepts any login name); credentials
@@ -112,6 +127,8 @@ function freshStats() {
     },
     revocations: 0,
     introspections: 0,
+    // POSTs to the device authorization endpoint (RFC 8628 §3.1), successful or not.
+    device_authorizations: 0,
     // `grant.revoked` events: refresh-token reuse detection AND revocation of a refresh
     // token at the revocation endpoint both revoke the whole grant.
     grants_revoked: 0,
@@ -151,6 +168,12 @@ async function statsMiddleware(ctx, next) {
       stats.revocations += 1;
     } else if (route === 'introspection') {
       stats.introspections += 1;
+    } else if (route === 'device_authorization') {
+      stats.device_authorizations += 1;
+      // oidc-provider sends no `interval`; add one when asked to (tests poll faster).
+      if (DEVICE_INTERVAL > 0 && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        ctx.body = { ...ctx.body, interval: DEVICE_INTERVAL };
+      }
     }
   }
 }
@@ -317,6 +340,8 @@ const provider = new Provider(issuer, {
       allowedPolicy: async (ctx, client, token) => !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client.clientId),
     },
     revocation: { enabled: true },
+    // RFC 8628: POST /device/auth, verification page GET/POST /device (see README.md).
+    deviceFlow: { enabled: true },
   },
   // Always rotate: presenting a consumed refresh token again revokes the whole grant
   // (its access tokens and its latest refresh token), see refresh_token.js.
@@ -327,6 +352,7 @@ const provider = new Provider(issuer, {
     RefreshToken: REFRESH_TTL,
     Grant: Math.max(REFRESH_TTL, 14 * 24 * 60 * 60),
     AuthorizationCode: 60,
+    DeviceCode: DEVICE_CODE_TTL,
     IdToken: 3600,
     Interaction: 3600,
     Session: 14 * 24 * 60 * 60,
@@ -386,4 +412,4 @@ if (watchStdin) {
 }
 
 writeStdout(`${JSON.stringify({ issuer, port })}\n`);
-log(`ready: ${issuer} (access ttl ${ACCESS_TTL}s, refresh ttl ${REFRESH_TTL}s, stdin watch ${watchStdin})`);
+log(`ready: ${issuer} (access ttl ${ACCESS_TTL}s, refresh ttl ${REFRESH_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, device interval ${DEVICE_INTERVAL || 'none'}, stdin watch ${watchStdin})`);

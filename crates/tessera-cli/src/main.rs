@@ -1,19 +1,25 @@
-//! `tessera`: log in, print tokens for scripts, refresh, log out — and serve the reference IdP.
+//! `tessera`: log in, print tokens for scripts and kubectl, run commands with a token, refresh,
+//! log out, inspect providers and contexts — and serve the reference IdP.
 //!
-//! stdout carries data only (a token, JSON, an issuer URL); messages go to stderr.
-//! Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required.
+//! stdout carries data only (a token, JSON, a table, an issuer URL); messages go to stderr.
+//! Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required (`exec` passes its child's code).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tessera::clock::{Clock, SystemClock};
 use tessera::config::{Config, Context, Paths, ProviderEntry};
+use tessera::registry::Registry;
 use tessera::store::{FileStore, TokenStore};
-use tessera::{Error, Session, Timestamp, TokenSet};
+use tessera::{AuthClient, Error};
 
+mod commands;
+mod config_cmd;
 mod idp;
+mod output;
+
+use output::TokenFormat;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens")]
@@ -27,10 +33,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Log in with the provider's configured grant and store the tokens.
-    Login(ProviderArg),
+    /// Log in with the provider's configured grant (or a token on stdin) and store the tokens.
+    Login {
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// Log in to every provider of the context.
+        #[arg(long, conflicts_with_all = ["provider", "with_token"])]
+        all: bool,
+        /// Read a token from stdin and store it (providers of type "static").
+        #[arg(long)]
+        with_token: bool,
+    },
     /// Print a valid access token (refreshing or logging in again as needed).
-    Token(ProviderArg),
+    Token {
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// Get a new token if the current one expires within this long (e.g. 5m, 90s).
+        #[arg(long, value_parser = output::parse_duration, value_name = "DURATION")]
+        min_valid: Option<Duration>,
+        /// Output format: raw token, JSON, an Authorization header, or a Kubernetes ExecCredential.
+        #[arg(long, value_enum, default_value = "raw")]
+        format: TokenFormat,
+    },
     /// Refresh the token now if it is due (or always, with --force).
     Refresh {
         #[command(flatten)]
@@ -39,14 +63,49 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Show every provider of the context and the state of its tokens.
+    /// Show every provider of the context and the state of its tokens (exit 1 if one is in error).
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke the tokens at the server (when it supports it) and forget them.
-    Logout(ProviderArg),
+    Logout {
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// Log out of every provider of the context.
+        #[arg(long, conflicts_with = "provider")]
+        all: bool,
+    },
+    /// The configured providers.
+    Providers {
+        #[command(subcommand)]
+        command: commands::ProvidersCommand,
+    },
+    /// Contexts of the configuration file.
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::ConfigCommand,
+    },
+    /// Run a command with a fresh token in its environment; exits with the command's exit code.
+    Exec {
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// The environment variable that receives the token.
+        #[arg(long = "env", value_name = "NAME", default_value = "TESSERA_TOKEN")]
+        env: String,
+        /// Get a new token if the current one expires within this long.
+        #[arg(long, value_parser = output::parse_duration, value_name = "DURATION")]
+        min_valid: Option<Duration>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// The reference identity server.
     Idp {
         #[command(subcommand)]
@@ -56,15 +115,30 @@ enum Command {
 
 #[derive(Args)]
 struct ProviderArg {
-    /// Provider name (default: the context's only provider).
-    #[arg(long, short = 'p', env = "TESSERA_PROVIDER")]
+    /// Provider name (default: $TESSERA_PROVIDER, else the context's only provider).
+    #[arg(long, short = 'p')]
     provider: Option<String>,
 }
 
+impl ProviderArg {
+    /// `--provider`, else `TESSERA_PROVIDER` (read here rather than by clap, so that the variable
+    /// does not conflict with `--all` the way an explicit `--provider` does).
+    fn name(self) -> Option<String> {
+        self.provider.or_else(|| std::env::var("TESSERA_PROVIDER").ok().filter(|p| !p.is_empty()))
+    }
+}
+
 /// A failure with its exit code.
-struct Failure {
+pub struct Failure {
     code: u8,
     message: String,
+}
+
+impl Failure {
+    /// Exit code 1 with `message`.
+    pub fn error(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
 }
 
 impl From<Error> for Failure {
@@ -90,6 +164,7 @@ fn main() -> ExitCode {
         // Colours only on a terminal: scripts capture stderr and must not get escape codes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // One thread: `tessera token` on a valid stored token must start fast.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -98,7 +173,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("error: {}", failure.message);
             ExitCode::from(failure.code)
@@ -106,43 +181,81 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    if let Command::Idp { command } = cli.command {
-        return idp::run(command).await.map_err(|message| Failure { code: 1, message });
+/// Runs a command; `Ok` carries the exit code (0, or the child's for `exec`).
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Idp { command } => return idp::run(command).await.map(|()| 0).map_err(Failure::error),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "tessera", &mut std::io::stdout());
+            return Ok(0);
+        }
+        Command::Config { command } => return config_cmd::run(command, cli.context.as_deref()).map(|()| 0),
+        _ => {}
     }
     let workspace = Workspace::open(cli.context.as_deref())?;
     match cli.command {
-        Command::Login(arg) => login(&workspace, arg.provider.as_deref()).await,
-        Command::Token(arg) => token(&workspace, arg.provider.as_deref()).await,
-        Command::Refresh { provider, force } => refresh(&workspace, provider.provider.as_deref(), force).await,
-        Command::Status { json } => status(&workspace, json).await,
-        Command::Logout(arg) => logout(&workspace, arg.provider.as_deref()).await,
-        Command::Idp { .. } => unreachable!("handled above"),
+        Command::Login { provider, all, with_token } => {
+            commands::login(&workspace, provider.name().as_deref(), all, with_token).await
+        }
+        Command::Token { provider, min_valid, format } => {
+            commands::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await
+        }
+        Command::Refresh { provider, force } => commands::refresh(&workspace, provider.name().as_deref(), force).await,
+        Command::Status { json } => commands::status(&workspace, json).await,
+        Command::Logout { provider, all } => commands::logout(&workspace, provider.name().as_deref(), all).await,
+        Command::Providers { command } => commands::providers(&workspace, command).await,
+        Command::Exec { provider, env, min_valid, command } => {
+            return commands::exec(
+                &workspace,
+                provider.name().as_deref(),
+                &env,
+                min_valid.unwrap_or_default(),
+                &command,
+            )
+            .await;
+        }
+        Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } => unreachable!("handled above"),
     }
+    .map(|()| 0)
+}
+
+/// The provider types this binary knows.
+pub fn registry() -> Registry {
+    Registry::default()
+}
+
+/// Reads the configuration file named by the environment, with a hint when there is none.
+pub fn load_config(registry: &Registry) -> Result<(Paths, Config), Failure> {
+    let paths = Paths::from_env()?;
+    if !paths.config_file.exists() {
+        return Err(Failure::error(format!(
+            "no configuration at {} (set TESSERA_HOME or TESSERA_CONFIG; see docs/configuration.md)",
+            paths.config_file.display()
+        )));
+    }
+    let config = registry.load_config(&paths.config_file)?;
+    Ok((paths, config))
 }
 
 /// The loaded configuration, its chosen context and the token store.
-struct Workspace {
+pub struct Workspace {
     config: Config,
     context_name: String,
-    store: Arc<FileStore>,
+    store: Arc<dyn TokenStore>,
+    registry: Registry,
 }
 
 impl Workspace {
     fn open(context: Option<&str>) -> Result<Workspace, Failure> {
-        let paths = Paths::from_env()?;
-        if !paths.config_file.exists() {
-            return Err(Failure {
-                code: 1,
-                message: format!(
-                    "no configuration at {} (set TESSERA_HOME or TESSERA_CONFIG; see docs/getting-started.md)",
-                    paths.config_file.display()
-                ),
-            });
-        }
-        let config = Config::load(&paths.config_file)?;
+        let registry = registry();
+        let (paths, config) = load_config(&registry)?;
         let context_name = config.context(context)?.name.clone();
-        Ok(Workspace { config, context_name, store: Arc::new(FileStore::new(paths.store_dir)) })
+        let store = match &config.context(context)?.store {
+            Some(store) => tessera::store::open(store, &paths.store_dir)?,
+            None => Arc::new(FileStore::new(paths.store_dir)),
+        };
+        Ok(Workspace { config, context_name, store, registry })
     }
 
     fn context(&self) -> &Context {
@@ -153,155 +266,13 @@ impl Workspace {
         Ok(self.context().provider(name)?)
     }
 
-    fn session(&self, provider: &ProviderEntry) -> Result<Session, Failure> {
-        let config = provider.build(self.config.origin(), &self.context_name)?;
-        Ok(Session::builder(self.context().store_key(provider), config).store(self.store.clone()).build())
+    /// Builds one provider (no secret read, nothing sent).
+    fn build(&self, entry: &ProviderEntry) -> Result<Arc<dyn tessera::provider::AuthProvider>, Failure> {
+        Ok(self.registry.build(&self.config, self.context(), entry, Arc::clone(&self.store))?)
     }
-}
 
-async fn login(workspace: &Workspace, name: Option<&str>) -> Result<(), Failure> {
-    let provider = workspace.provider(name)?;
-    // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
-    let header =
-        workspace.session(provider)?.login().await.map_err(|error| Failure { code: 1, message: error.to_string() })?;
-    eprintln!("Logged in to {} ({}){}", provider.name, workspace.context_name, describe_expiry(header.tokens()));
-    Ok(())
-}
-
-async fn token(workspace: &Workspace, name: Option<&str>) -> Result<(), Failure> {
-    let provider = workspace.provider(name)?;
-    let key = workspace.context().store_key(provider);
-    // Fast path: a stored token outside its refresh window is printed without resolving secrets,
-    // building an HTTP client or touching the network.
-    if let Some(tokens) = workspace.store.load(&key).await?
-        && tokens
-            .access_valid(SystemClock.now(), tokens.refresh_window(tessera::SessionSettings::default().refresh_skew))
-    {
-        println!("{}", tokens.access_token.expose_secret());
-        return Ok(());
-    }
-    let session = workspace.session(provider)?;
-    let header = session.authorization_header().await?;
-    println!("{}", header.access_token().expose_secret());
-    Ok(())
-}
-
-async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> Result<(), Failure> {
-    let provider = workspace.provider(name)?;
-    let session = workspace.session(provider)?;
-    let header = if force { session.force_refresh().await? } else { session.authorization_header().await? };
-    eprintln!("Token for {} is fresh{}", provider.name, describe_expiry(header.tokens()));
-    Ok(())
-}
-
-async fn logout(workspace: &Workspace, name: Option<&str>) -> Result<(), Failure> {
-    let provider = workspace.provider(name)?;
-    let key = workspace.context().store_key(provider);
-    // Logging out needs no secrets when the provider cannot revoke; build the session only if we can.
-    let outcome = match workspace.session(provider) {
-        Ok(session) => session.logout().await?,
-        Err(failure) => {
-            workspace.store.clear(&key).await?;
-            eprintln!("warning: tokens forgotten without revocation ({})", failure.message);
-            return Ok(());
-        }
-    };
-    let detail = match (outcome.had_tokens, outcome.revoked, &outcome.revocation_error) {
-        (false, _, _) => "was not logged in".to_owned(),
-        (true, true, _) => "token revoked".to_owned(),
-        (true, false, None) => "the server has no revocation endpoint; tokens forgotten".to_owned(),
-        (true, false, Some(error)) => format!("revocation failed ({error}); tokens forgotten"),
-    };
-    eprintln!("Logged out of {} ({detail})", provider.name);
-    Ok(())
-}
-
-#[derive(serde::Serialize)]
-struct ProviderStatus {
-    name: String,
-    provider: String,
-    key: String,
-    status: &'static str,
-    expires_at: Option<i64>,
-    expires_in_secs: Option<i64>,
-    refreshable: bool,
-    error: Option<String>,
-}
-
-async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
-    let now = SystemClock.now();
-    let mut rows = Vec::new();
-    for provider in &workspace.context().providers {
-        let key = workspace.context().store_key(provider);
-        let (tokens, error) = match workspace.store.load(&key).await {
-            Ok(tokens) => (tokens, None),
-            Err(error) => (None, Some(error.to_string())),
-        };
-        rows.push(status_row(provider, key, tokens.as_ref(), error, now));
-    }
-    if json {
-        let text = serde_json::to_string_pretty(&rows).map_err(|e| Failure { code: 1, message: e.to_string() })?;
-        println!("{text}");
-        return Ok(());
-    }
-    println!("context: {}", workspace.context_name);
-    println!("{:<20} {:<20} {:<16} EXPIRES", "NAME", "TYPE", "STATUS");
-    for row in &rows {
-        let expires = match (row.expires_in_secs, &row.error) {
-            (_, Some(error)) => error.clone(),
-            (Some(secs), None) if secs >= 0 => format!("in {}", human_duration(Duration::from_secs(secs as u64))),
-            (Some(secs), None) => format!("{} ago", human_duration(Duration::from_secs(secs.unsigned_abs()))),
-            (None, None) => "-".into(),
-        };
-        println!("{:<20} {:<20} {:<16} {expires}", row.name, row.provider, row.status);
-    }
-    Ok(())
-}
-
-fn status_row(
-    provider: &ProviderEntry,
-    key: String,
-    tokens: Option<&TokenSet>,
-    error: Option<String>,
-    now: Timestamp,
-) -> ProviderStatus {
-    let status = match (tokens, &error) {
-        (_, Some(_)) => "error",
-        (None, None) => "logged_out",
-        (Some(tokens), None) if !tokens.is_expired(now) => "authenticated",
-        (Some(_), None) => "expired", // `refreshable` says whether `tessera token` can renew it
-    };
-    let expires_at = tokens.and_then(|t| t.expires_at);
-    ProviderStatus {
-        name: provider.name.clone(),
-        provider: provider.provider.clone(),
-        key,
-        status,
-        expires_at: expires_at.map(Timestamp::as_unix_secs),
-        expires_in_secs: expires_at.map(|at| (at.as_unix_millis() - now.as_unix_millis()).div_euclid(1000)),
-        refreshable: tokens.is_some_and(|t| t.refresh_valid(now, Duration::ZERO))
-            || provider.provider == "client_credentials",
-        error,
-    }
-}
-
-fn describe_expiry(tokens: &TokenSet) -> String {
-    match tokens.expires_at {
-        // Rounded to the nearest second: a fresh 300 s token reads "5m00s", not "4m59s".
-        Some(at) => format!(
-            "; expires in {}",
-            human_duration(at.duration_since(SystemClock.now()) + Duration::from_millis(500))
-        ),
-        None => String::new(),
-    }
-}
-
-fn human_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
-        _ => format!("{}d{:02}h", secs / 86400, (secs % 86400) / 3600),
+    /// Every provider of the context behind the facade.
+    fn client(&self) -> Result<AuthClient, Failure> {
+        Ok(AuthClient::from_config(&self.registry, &self.config, Some(&self.context_name), Arc::clone(&self.store))?)
     }
 }

@@ -142,7 +142,7 @@ fn login_token_status_refresh_and_logout_against_the_reference_idp() {
     assert!(!idp.active(&refresh_token), "the refresh token is revoked");
     assert!(home.stored("dev/peer").is_none(), "forgotten");
     let row = &status_json(&home)[0];
-    assert_eq!((&row["status"], &row["expires_in_secs"]), (&json!("logged_out"), &Value::Null), "{row}");
+    assert_eq!((&row["status"], &row["expires_in_secs"]), (&json!("available"), &Value::Null), "{row}");
 
     let stats = idp.stats();
     assert_eq!(stats["refresh_token_reuse_detected"], 0, "{stats}");
@@ -247,7 +247,11 @@ fn a_store_file_readable_by_others_is_refused_and_left_unchanged() {
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644, "and its mode too");
     assert_eq!(idp.stat("token_requests"), requests, "no request: the refusal comes first");
 
-    let row = &status_json(&home)[0];
+    // `status` still prints every row, and exits 1 because a provider is in error.
+    let run = home.run(&["status", "--json"]);
+    run.failure(1);
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("status --json: {e}: {run:#?}"));
+    let row = &rows[0];
     assert_eq!(row["status"], "error", "{row}");
     assert!(row["error"].as_str().is_some_and(|e| e.contains("chmod 600")), "{row}");
 }
@@ -407,7 +411,7 @@ fn logout_from_the_cli_revokes_at_oidc_provider() {
     assert!(!oidc_active(&op, &refresh), "the refresh token is revoked");
     assert!(!oidc_active(&op, &access), "and with it the grant's access token");
     assert!(home.stored("dev/peer").is_none());
-    assert_eq!(status_json(&home)[0]["status"], "logged_out");
+    assert_eq!(status_json(&home)[0]["status"], "available");
 
     let again = home.run(&["logout"]);
     assert!(again.success().is_empty() && again.stderr.contains("was not logged in"), "{again:#?}");

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::flow::{Grant, RetrySettings, Step, TokenFlow};
+use crate::flow::{DeviceFlow, DeviceStep, Grant, Prompt, RetrySettings, Step, TokenFlow};
 use crate::protocol::{discovery_request, parse_discovery, parse_revocation_response, revocation_request};
 use crate::{
     Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId,
@@ -52,6 +52,14 @@ pub enum Action {
         key: String,
         /// When to wake up.
         until: Timestamp,
+    },
+    /// Show this to the user (e.g. a device code), then carry on with the next action. Only
+    /// interactive logins ([`Engine::login`] with an interactive grant) produce it.
+    Prompt {
+        /// The key whose login needs a person.
+        key: String,
+        /// What to show.
+        prompt: Prompt,
     },
     /// `key` now holds these tokens (also cached in the engine).
     Done {
@@ -111,12 +119,14 @@ impl Event {
 enum Operation {
     Discovering { request_id: RequestId, then: Box<Next> },
     Token(TokenFlow),
+    Device(DeviceFlow),
     Revoking,
 }
 
 #[allow(clippy::large_enum_variant, reason = "short-lived, and boxed where it is stored")]
 enum Next {
     Token(TokenFlow),
+    Device(DeviceFlow),
     Revoke,
 }
 
@@ -283,6 +293,16 @@ impl Engine {
                 self.after_step(&key, flow, step, now)
             }
             (Operation::Token(flow), Event::Timer { .. }) => self.send_token(&key, flow, now),
+            (Operation::Device(mut flow), Event::Response(response)) => {
+                let endpoint = if flow.is_authorizing() { device_endpoint(entry) } else { token_endpoint(entry) };
+                let steps = flow.on_response(&response, &endpoint.unwrap_or_default(), now);
+                self.after_device_steps(&key, flow, steps)
+            }
+            (Operation::Device(mut flow), Event::TransportFailed { error, .. }) => {
+                let steps = flow.on_transport_error(error, now);
+                self.after_device_steps(&key, flow, steps)
+            }
+            (Operation::Device(flow), Event::Timer { .. }) => self.poll_device(&key, flow, now),
             (Operation::Revoking, event) => {
                 let error = match event {
                     Event::Response(response) => {
@@ -307,6 +327,13 @@ impl Engine {
         entry.operation = None;
         let refresh = if fresh_login { None } else { entry.tokens.as_ref().and_then(TokenFlow::refresh) };
         let refresh_usable = entry.tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
+        if entry.config.grant.is_interactive() && !(refresh_usable && refresh.is_some()) {
+            // A login that needs a person starts only when asked for, never from a silent refresh.
+            if fresh_login {
+                return self.proceed(key, Next::Device(DeviceFlow::new()), now);
+            }
+            return vec![Action::Failed { key: key.to_owned(), error: reauthentication(&entry.config.grant, None) }];
+        }
         let flow = match refresh {
             Some(flow) if refresh_usable => flow,
             _ => match entry.config.grant.static_tokens(now) {
@@ -344,6 +371,19 @@ impl Engine {
         self.in_flight.remove(&request_id);
         match next {
             Next::Token(flow) => self.send_token(key, flow, now),
+            Next::Device(mut flow) => {
+                let request_id = self.allocate_request_id(key);
+                let entry = self.entries.get_mut(key).expect("entry checked above");
+                let Some(endpoint) = device_endpoint(entry) else {
+                    self.in_flight.remove(&request_id);
+                    return vec![Action::Failed {
+                        key: key.to_owned(),
+                        error: Error::configuration("the server publishes no device_authorization_endpoint; configure one"),
+                    }];
+                };
+                let step = flow.start(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref());
+                self.after_device_steps(key, flow, vec![step])
+            }
             Next::Revoke => {
                 let entry = self.entries.get_mut(key).expect("entry checked above");
                 let Some(endpoint) = revocation_endpoint(entry) else {
@@ -420,6 +460,46 @@ impl Engine {
         }
     }
 
+    fn poll_device(&mut self, key: &str, mut flow: DeviceFlow, now: Timestamp) -> Vec<Action> {
+        let request_id = self.allocate_request_id(key);
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let Some(endpoint) = token_endpoint(entry) else {
+            self.in_flight.remove(&request_id);
+            return vec![Action::Failed { key: key.to_owned(), error: Error::configuration("no token endpoint") }];
+        };
+        let step = flow.on_timer(request_id, &endpoint, &entry.config.client, now);
+        if !matches!(step, DeviceStep::Send(_)) {
+            self.in_flight.remove(&request_id);
+        }
+        self.after_device_steps(key, flow, vec![step])
+    }
+
+    fn after_device_steps(&mut self, key: &str, flow: DeviceFlow, steps: Vec<DeviceStep>) -> Vec<Action> {
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let mut actions = Vec::with_capacity(steps.len());
+        let mut running = true;
+        for step in steps {
+            actions.push(match step {
+                DeviceStep::Send(request) => Action::Send(request),
+                DeviceStep::Prompt(prompt) => Action::Prompt { key: key.to_owned(), prompt },
+                DeviceStep::Wait(until) => Action::Wait { key: key.to_owned(), until },
+                DeviceStep::Done(tokens) => {
+                    running = false;
+                    entry.tokens = Some(tokens.clone());
+                    Action::Done { key: key.to_owned(), tokens }
+                }
+                DeviceStep::Failed(error) => {
+                    running = false;
+                    Action::Failed { key: key.to_owned(), error }
+                }
+            });
+        }
+        if running {
+            entry.operation = Some(Operation::Device(flow));
+        }
+        actions
+    }
+
     fn allocate_request_id(&mut self, key: &str) -> RequestId {
         let id = RequestId(self.next_request_id);
         self.next_request_id += 1;
@@ -462,6 +542,14 @@ fn token_endpoint(entry: &Entry) -> Option<String> {
     }
 }
 
+fn device_endpoint(entry: &Entry) -> Option<String> {
+    match (&entry.config.grant, &entry.metadata) {
+        (Grant::DeviceCode { device_authorization_endpoint: Some(endpoint) }, _) => Some(endpoint.clone()),
+        (_, Some(metadata)) => metadata.device_authorization_endpoint.clone(),
+        _ => None,
+    }
+}
+
 fn revocation_endpoint(entry: &Entry) -> Option<String> {
     match (&entry.config.endpoints, &entry.metadata) {
         (Endpoints::Explicit { revocation_endpoint, .. }, _) => revocation_endpoint.clone(),
@@ -473,7 +561,7 @@ fn revocation_endpoint(entry: &Entry) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClientAuth, Secret, TotpSource};
+    use crate::{ClientAuth, Secret, TotpSource, flow::Prompt};
 
     const T0: Timestamp = Timestamp::from_unix_secs(1_000_000);
 
@@ -639,6 +727,35 @@ mod tests {
         assert!(answer(&mut engine, first, 200, r#"{"access_token":"late"}"#, *until).is_empty());
         let done = answer(&mut engine, second, 200, r#"{"access_token":"a1"}"#, *until);
         assert!(matches!(&done[..], [Action::Done { tokens, .. }] if tokens.expires_at.is_none()));
+    }
+
+    #[test]
+    fn device_code_logins_start_only_when_asked_and_poll_until_approved() {
+        let mut engine = Engine::default();
+        engine.register("dev", config(Grant::DeviceCode { device_authorization_endpoint: None }, Endpoints::discover("https://idp")));
+        let silent = engine.ensure("dev", T0);
+        assert!(matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()), "never prompts silently");
+
+        let actions = engine.login("dev", T0);
+        let discovery = sent(&actions);
+        let metadata = r#"{"issuer":"https://idp","token_endpoint":"https://idp/t","device_authorization_endpoint":"https://idp/d"}"#;
+        let actions = answer(&mut engine, discovery, 200, metadata, T0);
+        let authorize = sent(&actions);
+        assert_eq!((authorize.url.as_str(), body(authorize)), ("https://idp/d", "scope=api"));
+        let codes = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://idp/device","expires_in":600,"interval":1}"#;
+        let actions = answer(&mut engine, authorize, 200, codes, T0);
+        let [Action::Prompt { prompt: Prompt::DeviceCode { user_code, .. }, .. }, Action::Wait { until, .. }] = &actions[..] else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(user_code, "WDJB-MJHT");
+        let actions = engine.handle(Event::Timer { key: "dev".into() }, *until);
+        let poll = sent(&actions);
+        assert_eq!(poll.url, "https://idp/t");
+        let done = answer(&mut engine, poll, 200, r#"{"access_token":"a","expires_in":60,"refresh_token":"r"}"#, *until);
+        assert!(matches!(&done[..], [Action::Done { .. }]));
+        // Afterwards refreshes are silent, like any other grant.
+        let later = *until + Duration::from_secs(59);
+        assert!(body(sent(&engine.ensure("dev", later))).starts_with("grant_type=refresh_token"));
     }
 
     #[test]

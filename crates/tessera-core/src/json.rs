@@ -11,10 +11,9 @@
 //! ```
 //!
 //! Actions: `http_request`, `wait` (call back with `{"type":"timer","key":…}` at `until_ms`),
-//! `done`, `failed` (with a typed `error`), `logged_out`. Events: `http_response`,
+//! `prompt` (show `prompt` to the user — a device code — and carry on), `done`, `failed` (with a typed `error`), `logged_out`. Events: `http_response`,
 //! `transport_error` (`kind`: `connect`, `timeout`, `connection_closed`, `body_too_large`, `other`),
-//! `timer`. Times are milliseconds since the Unix epoch. Interactive prompts (OTP codes, device
-//! codes) will appear here as `prompt` actions once the interactive grants exist.
+//! `timer`. Times are milliseconds since the Unix epoch.
 //!
 //! Actions carry secrets where the host needs them (a request body with a password, the tokens of a
 //! `done`): treat the JSON like the secrets it holds.
@@ -27,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Action, ClientAuth, ClientAuthMethod, Endpoints, Engine, EngineSettings, Error, Event, Grant, HttpResponse,
-    ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind,
+    ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind, flow::Prompt,
 };
 
 /// A provider as JSON: the same fields as the TOML configuration, with secrets given in clear.
@@ -50,6 +49,7 @@ enum JsonGrant {
     Password { username: String, password: Secret, totp: Option<Secret>, totp_secret: Option<Secret> },
     ClientCredentials,
     RefreshToken { refresh_token: Secret },
+    DeviceCode { device_authorization_url: Option<String> },
     Static { access_token: Secret, expires_at_ms: Option<i64> },
 }
 
@@ -58,9 +58,39 @@ enum JsonGrant {
 enum JsonAction<'a> {
     HttpRequest { id: u64, method: &'a str, url: &'a str, headers: BTreeMap<&'a str, &'a str>, body: &'a str },
     Wait { key: &'a str, until_ms: i64 },
+    Prompt { key: &'a str, prompt: JsonPrompt<'a> },
     Done { key: &'a str, tokens: &'a TokenSet },
     Failed { key: &'a str, error: JsonError },
     LoggedOut { key: &'a str, revoked: bool, error: Option<JsonError> },
+}
+
+/// A [`Prompt`] as JSON, tagged by `kind`.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum JsonPrompt<'a> {
+    DeviceCode {
+        user_code: &'a str,
+        verification_uri: &'a str,
+        verification_uri_complete: Option<&'a str>,
+        expires_at_ms: i64,
+    },
+}
+
+impl<'a> JsonPrompt<'a> {
+    fn from_prompt(prompt: &'a Prompt) -> Option<Self> {
+        match prompt {
+            Prompt::DeviceCode { user_code, verification_uri, verification_uri_complete, expires_at } => {
+                Some(JsonPrompt::DeviceCode {
+                    user_code,
+                    verification_uri,
+                    verification_uri_complete: verification_uri_complete.as_deref(),
+                    expires_at_ms: expires_at.as_unix_millis(),
+                })
+            }
+            #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
+            _ => None,
+        }
+    }
 }
 
 /// An [`Error`] as JSON: `kind`, `message`, `transient`, and `code` / `status` when they apply.
@@ -162,6 +192,9 @@ impl JsonEngine {
             },
             JsonGrant::ClientCredentials => Grant::ClientCredentials,
             JsonGrant::RefreshToken { refresh_token } => Grant::RefreshToken { refresh_token },
+            JsonGrant::DeviceCode { device_authorization_url } => {
+                Grant::DeviceCode { device_authorization_endpoint: device_authorization_url }
+            }
             JsonGrant::Static { access_token, expires_at_ms } => {
                 Grant::Static { access_token, expires_at: expires_at_ms.map(Timestamp::from_unix_millis) }
             }
@@ -281,6 +314,7 @@ fn actions_json(actions: &[Action]) -> String {
                     body: std::str::from_utf8(&request.body).unwrap_or_default(),
                 },
                 Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
+                Action::Prompt { key, prompt } => JsonAction::Prompt { key, prompt: JsonPrompt::from_prompt(prompt)? },
                 Action::Done { key, tokens } => JsonAction::Done { key, tokens },
                 Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
                 Action::LoggedOut { key, revoked, error } => {

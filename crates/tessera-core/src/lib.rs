@@ -44,7 +44,7 @@ mod token;
 
 pub use engine::{Action, Engine, EngineSettings, Event};
 pub use error::{Error, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
-pub use flow::{Grant, TotpSource};
+pub use flow::{Grant, Prompt, TotpSource};
 pub use http::{HttpRequest, HttpResponse, Method, RequestId};
 pub use protocol::{ClientAuth, ClientAuthMethod, Endpoints, ProviderConfig, ProviderMetadata};
 pub use secret::Secret;

@@ -56,6 +56,22 @@ pub enum FaultKind {
         #[serde(default = "default_content_type")]
         content_type: String,
     },
+    /// Like [`FaultKind::Status`], plus extra response headers (e.g. `Retry-After` on a 429, or
+    /// `WWW-Authenticate` on a 401). JSON: `{"type":"status_with_headers","status":429,
+    /// "headers":[["retry-after","1"]]}`.
+    StatusWithHeaders {
+        /// HTTP status code (an invalid code is answered as 500).
+        status: u16,
+        /// Response body.
+        #[serde(default)]
+        body: String,
+        /// `Content-Type` header value.
+        #[serde(default = "default_content_type")]
+        content_type: String,
+        /// Extra headers, `(name, value)`; invalid ones are skipped.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+    },
     /// 200 with `Content-Type: application/json` and a truncated JSON body.
     MalformedJson,
     /// An HTML error page with this status, as a reverse proxy would send (e.g. 502).
@@ -102,6 +118,30 @@ impl Fault {
     /// A `status` response with a `text/plain` body.
     pub fn status(status: u16, body: impl Into<String>) -> Self {
         Self::new(FaultKind::Status { status, body: body.into(), content_type: default_content_type() })
+    }
+
+    /// A 429 with `Retry-After: {retry_after_secs}` and an empty `text/plain` body.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::new(FaultKind::StatusWithHeaders {
+            status: 429,
+            body: String::new(),
+            content_type: default_content_type(),
+            headers: vec![("retry-after".to_owned(), retry_after_secs.to_string())],
+        })
+    }
+
+    /// What a resource server answers for a token it does not accept (RFC 6750 §3.1): 401 with
+    /// `WWW-Authenticate: Bearer error="invalid_token"` and a JSON error body.
+    pub fn invalid_token() -> Self {
+        Self::new(FaultKind::StatusWithHeaders {
+            status: 401,
+            body: r#"{"error":"invalid_token","error_description":"rejected by fault injection"}"#.to_owned(),
+            content_type: "application/json".to_owned(),
+            headers: vec![(
+                "www-authenticate".to_owned(),
+                r#"Bearer realm="tessera-idp", error="invalid_token""#.to_owned(),
+            )],
+        })
     }
 
     /// Adds a delay before the fault is answered.
@@ -201,6 +241,7 @@ impl FaultInjector {
 /// The response of a fault kind that answers by itself; `None` for [`FaultKind::None`] and
 /// [`FaultKind::DropConnection`], which the caller handles.
 pub(crate) fn render(kind: &FaultKind) -> Option<Response> {
+    let mut extra_headers: &[(String, String)] = &[];
     let (status, content_type, body): (StatusCode, &str, Vec<u8>) = match kind {
         FaultKind::None | FaultKind::DropConnection => return None,
         FaultKind::Status { status, body, content_type } => (
@@ -208,6 +249,14 @@ pub(crate) fn render(kind: &FaultKind) -> Option<Response> {
             content_type,
             body.clone().into_bytes(),
         ),
+        FaultKind::StatusWithHeaders { status, body, content_type, headers } => {
+            extra_headers = headers;
+            (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                content_type,
+                body.clone().into_bytes(),
+            )
+        }
         FaultKind::MalformedJson => (
             StatusCode::OK,
             "application/json",
@@ -236,6 +285,11 @@ pub(crate) fn render(kind: &FaultKind) -> Option<Response> {
     let content_type =
         HeaderValue::from_str(content_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    for (name, value) in extra_headers {
+        if let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            response.headers_mut().append(name, value);
+        }
+    }
     Some(response)
 }
 
@@ -296,5 +350,16 @@ mod tests {
 
         let kind: FaultKind = serde_json::from_str(r#"{"type":"drop_connection"}"#).unwrap();
         assert_eq!(kind, FaultKind::DropConnection);
+
+        let kind: FaultKind =
+            serde_json::from_str(r#"{"type":"status_with_headers","status":429,"headers":[["retry-after","1"]]}"#)
+                .unwrap();
+        assert_eq!(Fault::new(kind.clone()), Fault::too_many_requests(1));
+        let response = render(&kind).unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let response = render(&Fault::invalid_token().kind).unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
     }
 }

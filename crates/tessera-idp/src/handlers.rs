@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::config::{Client, grant_types};
 use crate::keys::{self, AccessTokenClaims, IdTokenClaims};
 use crate::oauth::{self, Form, OAuthError};
-use crate::server::{Shared, now};
+use crate::server::Shared;
 use crate::store::{Grant, RedeemError};
 
 type AppState = State<Arc<Shared>>;
@@ -136,7 +136,7 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
                     "the TOTP code is missing: this user requires a 6-digit code in the `totp` parameter",
                 ));
             }
-            Some(code) if totp.check_current(code).is_none() => {
+            Some(code) if totp.check(code, s.now()).is_none() => {
                 return Err(OAuthError::invalid_grant("the TOTP code is wrong or expired"));
             }
             Some(_) => {}
@@ -147,7 +147,7 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
         username: entry.user.username.clone(),
         scope: new_grant_scope(form),
     };
-    let now = now();
+    let now = s.now();
     let (family, refresh_token) = if client.allows(grant_types::REFRESH_TOKEN) {
         let (family, token) = s.store.start_family(grant.clone(), now, s.refresh_token_ttl);
         (Some(family), Some(token))
@@ -160,7 +160,7 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
 fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let scope = requested_scope(form);
-    let now = now();
+    let now = s.now();
     let redeemed = s
         .store
         .redeem(presented, &client.client_id, scope.as_deref(), s.rotate_refresh_tokens, now, s.refresh_token_ttl)
@@ -178,7 +178,7 @@ fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespon
 
 fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
     let scope = new_grant_scope(form);
-    let now = now();
+    let now = s.now();
     let (access_token, expires_in) = mint_access_token(s, &client.client_id, &client.client_id, &scope, None, now)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
 }
@@ -247,7 +247,7 @@ fn mint_access_token(
 
 /// An access token's claims if it is valid now: signature, issuer, expiry, not revoked.
 fn active_access_token(s: &Shared, token: &str) -> Option<AccessTokenClaims> {
-    let claims = s.keys.verify_access(token, &s.issuer, now(), true)?;
+    let claims = s.keys.verify_access(token, &s.issuer, s.now(), true)?;
     (!s.store.access_revoked(&claims.jti)).then_some(claims)
 }
 
@@ -259,7 +259,7 @@ pub(crate) async fn revoke(State(s): AppState, headers: HeaderMap, body: Bytes) 
         let client = oauth::authenticate_client(&s.clients, &headers, &form)?;
         let token = form.require("token")?;
         if !s.store.revoke_refresh(token, &client.client_id)
-            && let Some(claims) = s.keys.verify_access(token, &s.issuer, now(), false)
+            && let Some(claims) = s.keys.verify_access(token, &s.issuer, s.now(), false)
             && claims.client_id == client.client_id
         {
             s.store.revoke_access(&claims.jti);
@@ -279,7 +279,7 @@ pub(crate) async fn introspect(State(s): AppState, headers: HeaderMap, body: Byt
         let form = Form::parse(&headers, &body)?;
         oauth::authenticate_client(&s.clients, &headers, &form)?;
         let token = form.require("token")?;
-        let now = now();
+        let now = s.now();
         let answer = if let Some(info) = s.store.active_refresh(token, now) {
             json!({
                 "active": true,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -79,6 +79,9 @@ pub(crate) struct Shared {
     /// Configured access token lifetime, restored by `/_test/reset`.
     pub(crate) default_access_token_ttl: u64,
     access_token_ttl: AtomicU64,
+    /// Seconds added to the system clock for everything the server dates or checks (token
+    /// `iat`/`exp`, refresh token expiry, TOTP): simulates a server whose clock is off.
+    clock_offset: AtomicI64,
 }
 
 impl Shared {
@@ -108,6 +111,7 @@ impl Shared {
             refresh_token_ttl: config.refresh_token_ttl.as_secs(),
             default_access_token_ttl: access_ttl,
             access_token_ttl: AtomicU64::new(access_ttl),
+            clock_offset: AtomicI64::new(0),
         })
     }
 
@@ -120,11 +124,21 @@ impl Shared {
         self.access_token_ttl.store(seconds, Ordering::Relaxed);
     }
 
-    /// Clears faults and counters and restores the configured access token lifetime.
+    /// The server's idea of now (system clock plus the clock offset), in Unix seconds.
+    pub(crate) fn now(&self) -> u64 {
+        now().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_clock_offset(&self, seconds: i64) {
+        self.clock_offset.store(seconds, Ordering::Relaxed);
+    }
+
+    /// Clears faults and counters, restores the configured access token lifetime and a correct clock.
     pub(crate) fn reset(&self) {
         self.faults.clear();
         self.stats.reset();
         self.set_access_token_ttl(self.default_access_token_ttl);
+        self.set_clock_offset(0);
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -226,6 +240,13 @@ impl IdpServer {
         self.shared.set_access_token_ttl(ttl.as_secs());
     }
 
+    /// Moves the server's clock by `seconds` (negative: behind) relative to the system clock, for
+    /// everything it dates or checks from now on: `iat`/`exp` of new tokens, the expiry checks of
+    /// access and refresh tokens, TOTP codes. `expires_in` is a duration and does not change.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.shared.set_clock_offset(seconds);
+    }
+
     /// Revokes every refresh token issued to `username`: the next refresh with any of them is
     /// answered `invalid_grant`. Access tokens already issued stay valid until they expire.
     pub fn revoke_all_refresh_tokens_of(&self, username: &str) {
@@ -233,8 +254,8 @@ impl IdpServer {
         tracing::info!(username, count, "revoked refresh tokens of user");
     }
 
-    /// What `POST /_test/reset` does: clears queued faults and counters, and restores the
-    /// configured access token lifetime. Issued tokens are kept.
+    /// What `POST /_test/reset` does: clears queued faults and counters, restores the
+    /// configured access token lifetime and sets the clock offset back to 0. Issued tokens are kept.
     pub fn reset(&self) {
         self.shared.reset();
     }

@@ -11,6 +11,7 @@
 //! | `POST /_test/reset` | clear faults and stats, restore the configured access token lifetime |
 //! | `POST /_test/access_token_ttl` + `{"seconds": n}` | lifetime of access tokens issued from now on |
 //! | `POST /_test/revoke_user` + `{"username": "..."}` | revoke every refresh token of that user |
+//! | `POST /_test/clock_offset` + `{"seconds": n}` | move the server's clock by `n` seconds (may be negative) |
 //!
 //! They are neither counted nor subject to fault injection.
 
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_test/reset", post(reset))
         .route("/_test/access_token_ttl", post(access_token_ttl))
         .route("/_test/revoke_user", post(revoke_user))
+        .route("/_test/clock_offset", post(clock_offset))
 }
 
 async fn stats(State(s): AppState) -> Json<Stats> {
@@ -64,6 +66,16 @@ struct Ttl {
 async fn access_token_ttl(State(s): AppState, Json(ttl): Json<Ttl>) -> Json<Value> {
     s.set_access_token_ttl(ttl.seconds);
     Json(json!({ "seconds": ttl.seconds }))
+}
+
+#[derive(Deserialize)]
+struct ClockOffset {
+    seconds: i64,
+}
+
+async fn clock_offset(State(s): AppState, Json(offset): Json<ClockOffset>) -> Json<Value> {
+    s.set_clock_offset(offset.seconds);
+    Json(json!({ "seconds": offset.seconds }))
 }
 
 #[derive(Deserialize)]

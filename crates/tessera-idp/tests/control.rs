@@ -171,3 +171,58 @@ fn start_outside_a_runtime_is_an_error_not_a_panic() {
         other => panic!("expected NoRuntime, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn clock_offset_moves_what_the_server_dates_and_checks() {
+    let h = start_with(with_test_endpoints()).await;
+    let before = h.alice_tokens().await;
+    let token = str_field(&before, "access_token").to_owned();
+    assert_eq!(h.whoami(&token).await.status(), StatusCode::OK);
+
+    // One hour ahead: the token issued before has expired for the server, a new one is dated ahead.
+    let (status, _) =
+        json(h.http.post(h.url("/_test/clock_offset")).json(&json!({ "seconds": 3600 })).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = h.whoami(&token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    let after = h.alice_tokens().await;
+    assert_eq!(after["expires_in"], before["expires_in"], "expires_in is a duration: unchanged");
+    let claims = h.introspect(str_field(&after, "access_token")).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(claims["iat"].as_u64().unwrap() >= now + 3590, "{claims}");
+
+    // TOTP codes are checked against the server's clock: a correct code for real time is refused.
+    let code = common::bob_totp().generate_current().to_string();
+    let (status, body) = h
+        .token(&[
+            ("grant_type", "password"),
+            ("username", demo::BOB_USERNAME),
+            ("password", demo::BOB_PASSWORD),
+            ("totp", &code),
+        ])
+        .await;
+    assert_eq!((status, str_field(&body, "error")), (StatusCode::BAD_REQUEST, "invalid_grant"));
+
+    // The Rust setter and reset.
+    h.server.set_clock_offset(0);
+    assert_eq!(h.whoami(&token).await.status(), StatusCode::OK);
+    h.server.set_clock_offset(-3600);
+    h.server.reset();
+    assert_eq!(h.whoami(&token).await.status(), StatusCode::OK, "reset restores the clock");
+}
+
+#[tokio::test]
+async fn faults_with_headers_rate_limit_and_reject_tokens() {
+    let h = start().await;
+    h.server.faults().push(tessera_idp::FaultEndpoint::Token, tessera_idp::Fault::too_many_requests(7), 1);
+    let response = h.confidential_post("/token").form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "7");
+    let token = str_field(&h.alice_tokens().await, "access_token").to_owned();
+    h.server.faults().push(tessera_idp::FaultEndpoint::Api, tessera_idp::Fault::invalid_token(), 1);
+    let response = h.whoami(&token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="invalid_token""#));
+    assert_eq!(h.whoami(&token).await.status(), StatusCode::OK, "one application only");
+}

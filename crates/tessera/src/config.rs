@@ -20,6 +20,11 @@
 //! Loading checks everything but secret values (types, unknown fields, required fields), and
 //! names the file, context, provider and field in every error. Secrets are read only when a
 //! provider is built, i.e. when a token must actually be requested.
+//!
+//! Provider types registered from outside ([`crate::registry::Registry::register_factory`]) are
+//! accepted by [`Config::from_toml_str_with_types`]; their sections are kept as raw TOML
+//! ([`ProviderEntry::settings`]) for their factory to check. This module never writes a secret:
+//! [`Config::masked`] hides literal secrets, and [`set_current_context`] edits one line.
 
 use std::path::{Path, PathBuf};
 
@@ -48,9 +53,14 @@ pub struct Context {
     pub name: String,
     /// Its providers, in file order.
     pub providers: Vec<ProviderEntry>,
+    /// Where its tokens live (`store = { kind = "redis", url = "env:REDIS_URL" }`); `None`: the default file store.
+    pub store: Option<crate::store::StoreConfig>,
 }
 
 /// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
+///
+/// The typed fields are filled for built-in types only; every type keeps its raw section in
+/// [`ProviderEntry::settings`].
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderEntry {
@@ -81,6 +91,9 @@ pub struct ProviderEntry {
     access_token: Option<String>,
     /// Static tokens: expiry in Unix seconds.
     pub expires_at: Option<i64>,
+    /// The raw section (secrets unresolved), for factories of custom types and `config view`.
+    #[serde(skip)]
+    settings: toml::Table,
 }
 
 impl std::fmt::Debug for ProviderEntry {
@@ -109,28 +122,76 @@ struct RawConfig {
 struct RawContext {
     name: String,
     #[serde(default)]
-    auth_providers: Vec<ProviderEntry>,
+    auth_providers: Vec<toml::Table>,
+    #[serde(default)]
+    store: Option<crate::store::StoreConfig>,
 }
 
 impl Config {
-    /// Parses and validates TOML; `origin` (usually the path) prefixes every error.
+    /// Parses and validates TOML with the built-in provider types; `origin` (usually the path)
+    /// prefixes every error.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, Error> {
+        Self::from_toml_str_with_types(text, origin, PROVIDER_TYPES)
+    }
+
+    /// Like [`Config::from_toml_str`], also accepting the provider types in `types` (usually
+    /// [`crate::registry::Registry::type_names`]). Sections of types that are not built in are
+    /// checked for `name` and `provider` only; their factory checks the rest.
+    pub fn from_toml_str_with_types(text: &str, origin: &str, types: &[&str]) -> Result<Config, Error> {
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| Error::configuration(format!("{origin}: {}", e.to_string().trim_end())))?;
-        let config = Config {
-            origin: origin.to_owned(),
-            current_context: raw.current_context,
-            contexts: raw.contexts.into_iter().map(|c| Context { name: c.name, providers: c.auth_providers }).collect(),
-        };
+        let mut contexts = Vec::with_capacity(raw.contexts.len());
+        for c in raw.contexts {
+            let providers = c
+                .auth_providers
+                .into_iter()
+                .enumerate()
+                .map(|(index, table)| ProviderEntry::from_table(table, origin, &c.name, index, types))
+                .collect::<Result<Vec<_>, _>>()?;
+            contexts.push(Context { name: c.name, providers, store: c.store });
+        }
+        let config = Config { origin: origin.to_owned(), current_context: raw.current_context, contexts };
         config.validate()?;
         Ok(config)
     }
 
-    /// Reads and parses a file.
+    /// Reads and parses a file (built-in provider types).
     pub fn load(path: &Path) -> Result<Config, Error> {
+        Self::load_with_types(path, PROVIDER_TYPES)
+    }
+
+    /// Reads and parses a file, also accepting the provider types in `types`.
+    pub fn load_with_types(path: &Path, types: &[&str]) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::configuration(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        Self::from_toml_str_with_types(&text, &path.display().to_string(), types)
+    }
+
+    /// The configuration as TOML with every literal secret replaced by `"***"`; references
+    /// (`env:NAME`, `file:PATH`, `keyring:...`) are shown, since they are not secrets.
+    /// For custom types, string fields whose name contains `secret`, `password`, `token` or
+    /// `key` are treated as secrets.
+    pub fn masked(&self) -> toml::Table {
+        let mut root = toml::Table::new();
+        if let Some(current) = &self.current_context {
+            root.insert("current_context".into(), toml::Value::String(current.clone()));
+        }
+        let contexts = self
+            .contexts
+            .iter()
+            .map(|context| {
+                let mut table = toml::Table::new();
+                table.insert("name".into(), toml::Value::String(context.name.clone()));
+                if let Some(store) = &context.store {
+                    table.insert("store".into(), toml::Value::Table(masked_store(store)));
+                }
+                let providers = context.providers.iter().map(|p| toml::Value::Table(p.masked_settings())).collect();
+                table.insert("auth_providers".into(), toml::Value::Array(providers));
+                toml::Value::Table(table)
+            })
+            .collect();
+        root.insert("contexts".into(), toml::Value::Array(contexts));
+        root
     }
 
     /// Where this configuration came from.
@@ -241,12 +302,102 @@ impl Location<'_> {
 }
 
 impl ProviderEntry {
+    /// Reads one section: `name` and `provider` for every type, the typed fields for built-in ones.
+    fn from_table(
+        table: toml::Table,
+        origin: &str,
+        context: &str,
+        index: usize,
+        types: &[&str],
+    ) -> Result<Self, Error> {
+        let fallback = format!("#{}", index + 1);
+        let name = match table.get("name") {
+            Some(toml::Value::String(name)) => name.clone(),
+            Some(_) => return Err(Location { origin, context, provider: &fallback }.error("name", "must be a string")),
+            None => return Err(Location { origin, context, provider: &fallback }.error("name", "is required")),
+        };
+        let at = Location { origin, context, provider: &name };
+        let provider = match table.get("provider") {
+            Some(toml::Value::String(provider)) => provider.clone(),
+            Some(_) => return Err(at.error("provider", "must be a string")),
+            None => return Err(at.error("provider", &format!("is required (one of: {})", types.join(", ")))),
+        };
+        if !types.contains(&provider.as_str()) {
+            return Err(
+                at.error("provider", &format!("unknown type {provider:?} (expected one of: {})", types.join(", ")))
+            );
+        }
+        if !PROVIDER_TYPES.contains(&provider.as_str()) {
+            return Ok(ProviderEntry {
+                name,
+                provider,
+                issuer: None,
+                token_url: None,
+                revocation_url: None,
+                client_id: None,
+                client_secret: None,
+                client_auth: None,
+                scope: None,
+                username: None,
+                password: None,
+                totp_secret: None,
+                totp: None,
+                refresh_token: None,
+                access_token: None,
+                expires_at: None,
+                settings: table,
+            });
+        }
+        let mut entry = ProviderEntry::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+            let message = e.to_string();
+            let message = message.trim_end();
+            match message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`')) {
+                Some((field, _)) => at.error(field, &format!("unknown field `{field}` for provider type {provider:?}")),
+                None => at.error("", message),
+            }
+        })?;
+        entry.settings = table;
+        Ok(entry)
+    }
+
+    /// The raw section, secrets unresolved (e.g. `client_secret = "env:NAME"`). Factories of custom
+    /// types read their fields here; resolve secret fields with [`resolve_reference`].
+    pub fn settings(&self) -> &toml::Table {
+        &self.settings
+    }
+
+    /// True for built-in types (whose typed fields are filled).
+    pub fn is_builtin(&self) -> bool {
+        PROVIDER_TYPES.contains(&self.provider.as_str())
+    }
+
+    /// An error naming `origin`, `context`, this provider and `field`.
+    pub fn error(&self, origin: &str, context: &str, field: &str, problem: &str) -> Error {
+        Location { origin, context, provider: &self.name }.error(field, problem)
+    }
+
+    /// The raw section with literal secrets replaced by `"***"` (see [`Config::masked`]).
+    pub fn masked_settings(&self) -> toml::Table {
+        let builtin = self.is_builtin();
+        let mut table = self.settings.clone();
+        for (field, value) in table.iter_mut() {
+            let secret = if builtin {
+                self.secret_fields().iter().any(|(name, _)| name == field)
+            } else {
+                ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
+            };
+            if let (true, toml::Value::String(text)) = (secret, &*value)
+                && !is_reference(text)
+            {
+                *value = toml::Value::String("***".into());
+            }
+        }
+        table
+    }
+
     fn validate(&self, at: &Location<'_>) -> Result<(), Error> {
-        if !PROVIDER_TYPES.contains(&self.provider.as_str()) {
-            return Err(at.error(
-                "provider",
-                &format!("unknown type {:?} (expected one of: {})", self.provider, PROVIDER_TYPES.join(", ")),
-            ));
+        if !self.is_builtin() {
+            return Ok(());
         }
         let require = |field: &str, value: &Option<String>| match value {
             Some(v) if !v.trim().is_empty() => Ok(()),
@@ -301,7 +452,7 @@ impl ProviderEntry {
                 forbid("password", self.password.is_some())?;
             }
             "static" => {
-                require("access_token", &self.access_token)?;
+                // Without access_token, the token comes from `tessera login --with-token`.
                 forbid("password", self.password.is_some())?;
             }
             _ => {}
@@ -363,7 +514,14 @@ impl ProviderEntry {
             "client_credentials" => Grant::ClientCredentials,
             "refresh_token" => Grant::RefreshToken { refresh_token: required("refresh_token", &self.refresh_token)? },
             "static" => Grant::Static {
-                access_token: required("access_token", &self.access_token)?,
+                access_token: resolve("access_token", &self.access_token)?.ok_or_else(|| {
+                    Error::ReauthenticationRequired {
+                        reason: format!(
+                            "static provider {:?} has no access_token: run `tessera login --with-token`",
+                            self.name
+                        ),
+                    }
+                })?,
                 expires_at: self.expires_at.map(Timestamp::from_unix_secs),
             },
             other => return Err(at.error("provider", &format!("unknown type {other:?}"))),
@@ -375,6 +533,81 @@ impl ProviderEntry {
             grant,
         })
     }
+}
+
+/// A context's `store = { ... }` for `config view`: a literal Redis URL (it may hold a password) masked.
+fn masked_store(store: &crate::store::StoreConfig) -> toml::Table {
+    use crate::store::StoreConfig;
+    let mut table = toml::Table::new();
+    let mut put = |key: &str, value: toml::Value| {
+        table.insert(key.to_owned(), value);
+    };
+    #[allow(unreachable_patterns)] // StoreConfig is non_exhaustive: new kinds show as "unknown"
+    match store {
+        StoreConfig::Memory => put("kind", "memory".into()),
+        StoreConfig::File { dir } => {
+            put("kind", "file".into());
+            if let Some(dir) = dir {
+                put("dir", dir.display().to_string().into());
+            }
+        }
+        StoreConfig::Redis { url, prefix, lease_ms, .. } => {
+            put("kind", "redis".into());
+            put("url", if is_reference(url) { url.clone() } else { "***".to_owned() }.into());
+            if let Some(prefix) = prefix {
+                put("prefix", prefix.clone().into());
+            }
+            if let Some(lease_ms) = lease_ms {
+                put("lease_ms", i64::try_from(*lease_ms).unwrap_or(i64::MAX).into());
+            }
+        }
+        _ => put("kind", "unknown".into()),
+    }
+    table
+}
+
+fn is_reference(value: &str) -> bool {
+    value.starts_with("env:") || value.starts_with("file:") || value.starts_with("keyring:")
+}
+
+/// Sets `current_context` in the file at `path` by editing that one line (or adding it at the
+/// top), so comments, layout and secret references stay as they were. The result is parsed
+/// before it replaces the file (atomically, keeping the file's permissions).
+pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result<(), Error> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::configuration(format!("cannot read {origin}: {e}")))?;
+    let config = Config::from_toml_str_with_types(&text, &origin, types)?;
+    if !config.contexts.iter().any(|c| c.name == context) {
+        return Err(Error::configuration(format!(
+            "{origin}: no context named {context:?} (have: {})",
+            config.context_names()
+        )));
+    }
+    let line = format!("current_context = {}", toml::Value::String(context.to_owned()));
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Only top-level keys: those before the first table header.
+    let top = lines.iter().position(|l| l.trim_start().starts_with('[')).unwrap_or(lines.len());
+    match lines[..top].iter().position(|l| {
+        l.trim_start().strip_prefix("current_context").is_some_and(|rest| rest.trim_start().starts_with('='))
+    }) {
+        Some(index) => lines[index] = line,
+        None => lines.insert(0, line),
+    }
+    let mut edited = lines.join("\n");
+    edited.push('\n');
+    let check = Config::from_toml_str_with_types(&edited, &origin, types)?;
+    if check.current_context.as_deref() != Some(context) {
+        return Err(Error::configuration(format!("{origin}: could not set current_context; edit the file by hand")));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |e: std::io::Error| Error::configuration(format!("cannot write {origin}: {e}"));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    std::io::Write::write_all(&mut temp, edited.as_bytes()).map_err(io)?;
+    let permissions = std::fs::metadata(path).map_err(io)?.permissions();
+    std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    temp.as_file().sync_all().map_err(io)?;
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 enum Reference<'a> {
@@ -389,6 +622,10 @@ fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
             return Err(format!("env:{name} is not a valid environment variable name"));
         }
         Ok(Reference::Env(name))
+    } else if value.starts_with("keyring:") {
+        // Reserved: the OS keyring needs D-Bus or a session keyring, absent on headless machines
+        // (see docs/DECISIONS.md). Refused rather than taken as a literal secret.
+        Err("keyring: references are not supported by this build (use env: or file:)".into())
     } else if let Some(path) = value.strip_prefix("file:") {
         if path.is_empty() {
             return Err("file: needs a path".into());
@@ -525,6 +762,73 @@ client_auth = "post"
                 "{message} should contain {expected}"
             );
         }
+    }
+
+    #[test]
+    fn custom_types_keep_their_raw_section_and_unknown_ones_are_named() {
+        let text = format!(
+            "{GOOD}\n[[contexts.auth_providers]]\nname = \"catalog\"\nprovider = \"api_key\"\nkey = \"k-literal\"\n\
+             api_secret = \"env:CATALOG\"\nregion = \"eu\"\n"
+        );
+        let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
+        assert!(error.contains("provider \"catalog\", field \"provider\": unknown type \"api_key\""), "{error}");
+        let mut types = PROVIDER_TYPES.to_vec();
+        types.push("api_key");
+        let config = Config::from_toml_str_with_types(&text, "c.toml", &types).unwrap();
+        let catalog = config.context(None).unwrap().provider(Some("catalog")).unwrap();
+        assert!(!catalog.is_builtin());
+        assert_eq!(catalog.settings()["region"].as_str(), Some("eu"));
+        assert!(!format!("{catalog:?}").contains("k-literal"));
+
+        // `config view`: literal secrets masked, references and everything else shown.
+        let masked = toml::to_string(&config.masked()).unwrap();
+        for hidden in ["literal-secret", "k-literal"] {
+            assert!(!masked.contains(hidden), "{masked}");
+        }
+        for shown in ["env:TESSERA_TEST_CONFIG_PASSWORD", "env:CATALOG", "region = \"eu\"", "username = \"alice\""] {
+            assert!(masked.contains(shown), "{shown} in {masked}");
+        }
+        let reparsed = Config::from_toml_str_with_types(&masked, "masked", &types).unwrap();
+        assert_eq!(reparsed.contexts[0].providers.len(), 3);
+
+        // A literal Redis URL may hold a password: masked; a reference is shown.
+        let with_store = GOOD.replace(
+            "name = \"dev\"\n",
+            "name = \"dev\"\nstore = { kind = \"redis\", url = \"redis://:hunter2@127.0.0.1/0\" }\n",
+        );
+        let masked = toml::to_string(&Config::from_toml_str(&with_store, "c.toml").unwrap().masked()).unwrap();
+        assert!(!masked.contains("hunter2") && masked.contains("kind = \"redis\""), "{masked}");
+        let reparsed = Config::from_toml_str(&masked, "masked").unwrap();
+        assert!(reparsed.contexts[0].store.is_some());
+    }
+
+    #[test]
+    fn keyring_references_are_refused_not_taken_literally() {
+        let text = GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "keyring:tessera/alice");
+        let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
+        assert!(error.contains("field \"password\"") && error.contains("keyring"), "{error}");
+    }
+
+    #[test]
+    fn use_context_edits_one_line_and_keeps_comments_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!("# my comment\n{GOOD}\n[[contexts]]\nname = \"prod\"\n");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        set_current_context(&path, "prod", PROVIDER_TYPES).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(after, text.replace("current_context = \"dev\"", "current_context = \"prod\""));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let error = set_current_context(&path, "staging", PROVIDER_TYPES).unwrap_err().to_string();
+        assert!(error.contains("no context named \"staging\" (have: dev, prod)"), "{error}");
+
+        // Without the key, it is added at the top.
+        std::fs::write(&path, text.replace("current_context = \"dev\"\n", "")).unwrap();
+        set_current_context(&path, "dev", PROVIDER_TYPES).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.starts_with("current_context = \"dev\"\n# my comment\n"), "{after}");
     }
 
     #[test]

@@ -27,15 +27,23 @@
 //! The library never touches the filesystem or the network unless asked: the default store is
 //! [`store::MemoryStore`], and nothing is sent until a token is needed.
 
+mod auth_client;
 pub mod clock;
 pub mod config;
 mod local_cache;
+pub mod policy;
+pub mod prompt;
+pub mod provider;
+pub mod registry;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub mod middleware;
 mod session;
 pub mod store;
 pub mod transport;
 
+pub use auth_client::{AuthClient, ProviderInfo};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use tessera_core::{
-    self as core, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret,
+    self as core, Prompt, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret,
     StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired, is_near_expiry,
 };

@@ -13,6 +13,7 @@
 //!
 //! No lock other than the gate and the store lock is held across a network call.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ use tessera_core::{Action, Engine, EngineSettings, Error, Event, ProviderConfig,
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::clock::{Clock, SystemClock};
+use crate::policy::{
+    DefaultRefreshPolicy, NoHooks, RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource,
+};
+use crate::prompt::Prompter;
 use crate::local_cache;
 use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
@@ -31,8 +36,11 @@ thread_local! {
     static CACHED_HEADERS: std::cell::RefCell<Vec<local_cache::Entry<Cached>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Upper bound on engine round trips in one operation (the engine's own retry limits end far sooner).
-const MAX_STEPS: usize = 64;
+/// Upper bound on engine round trips in one operation. The engine's own limits (retry counts, a
+/// device code's expiry) end every flow far sooner; this only guards against a runaway loop.
+const MAX_STEPS: usize = 10_000;
+/// Refresh attempts under one policy decision chain (first try, retries, reauthentication).
+const MAX_POLICY_ATTEMPTS: u32 = 3;
 
 /// Tunables of a [`Session`].
 #[derive(Clone, Debug)]
@@ -72,8 +80,10 @@ pub enum RefreshReason {
     Expired,
     /// The token is valid but inside its early-refresh window.
     NearExpiry,
-    /// [`Session::force_refresh`] (e.g. after a 401).
+    /// [`Session::force_refresh`].
     Forced,
+    /// [`Session::handle_unauthorized`]: an API answered 401 to the current token.
+    Unauthorized,
     /// [`Session::login`].
     Login,
 }
@@ -155,6 +165,9 @@ struct Inner {
     transport: HttpTransport,
     clock: SessionClock,
     settings: SessionSettings,
+    prompter: Option<Arc<dyn Prompter>>,
+    policy: Arc<dyn RefreshPolicy>,
+    hooks: Arc<dyn RefreshHooks>,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -198,9 +211,32 @@ pub struct SessionBuilder {
     store: Option<Arc<dyn TokenStore>>,
     clock: Option<Arc<dyn Clock>>,
     settings: SessionSettings,
+    prompter: Option<Arc<dyn Prompter>>,
+    policy: Option<Arc<dyn RefreshPolicy>>,
+    hooks: Option<Arc<dyn RefreshHooks>>,
 }
 
 impl SessionBuilder {
+    /// How interactive logins reach a person (device codes). Without one, an interactive login
+    /// fails with [`Error::ReauthenticationRequired`] instead of waiting for nobody.
+    pub fn prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
+        self.prompter = Some(prompter);
+        self
+    }
+
+    /// What to do when a refresh fails. Default: [`DefaultRefreshPolicy`] (reauthenticate only
+    /// when that needs nobody or a prompter is configured).
+    pub fn refresh_policy(mut self, policy: Arc<dyn RefreshPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Observers of every refresh.
+    pub fn hooks(mut self, hooks: Arc<dyn RefreshHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
     /// Where tokens persist. Default: a fresh [`MemoryStore`] (nothing touches the disk).
     pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = Some(store);
@@ -231,6 +267,8 @@ impl SessionBuilder {
         engine_settings.refresh_skew = self.settings.refresh_skew;
         engine_settings.jitter_seed = fastrand::u64(..);
         let mut engine = Engine::new(engine_settings);
+        // Reauthenticating can help only if the login needs nobody, or someone can be asked.
+        let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();
         engine.register(self.key.clone(), self.config);
         Session {
             inner: Arc::new(Inner {
@@ -242,6 +280,9 @@ impl SessionBuilder {
                 transport: HttpTransport::new(self.settings.transport.clone()),
                 clock: self.clock.map_or(SessionClock::System, SessionClock::Custom),
                 settings: self.settings,
+                prompter: self.prompter,
+                policy: self.policy.unwrap_or_else(|| Arc::new(DefaultRefreshPolicy { can_prompt })),
+                hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
             }),
         }
     }
@@ -250,7 +291,16 @@ impl SessionBuilder {
 impl Session {
     /// Starts building a session for `config`, stored under `key`.
     pub fn builder(key: impl Into<String>, config: ProviderConfig) -> SessionBuilder {
-        SessionBuilder { key: key.into(), config, store: None, clock: None, settings: SessionSettings::default() }
+        SessionBuilder {
+            key: key.into(),
+            config,
+            store: None,
+            clock: None,
+            settings: SessionSettings::default(),
+            prompter: None,
+            policy: None,
+            hooks: None,
+        }
     }
 
     /// The store key.
@@ -300,6 +350,17 @@ impl Session {
     /// Callers that saw the same rejected token share one refresh: if another caller (or process)
     /// replaced it meanwhile, that newer token is returned without a request.
     pub async fn force_refresh(&self) -> Result<AuthorizationHeader, Error> {
+        self.replace_token(RefreshReason::Forced).await
+    }
+
+    /// [`Session::force_refresh`] after an API answered 401 (or `WWW-Authenticate: Bearer
+    /// error="invalid_token"`): the same single-flight replacement, reported as
+    /// [`RefreshReason::Unauthorized`] to the policy, hooks and traces.
+    pub async fn handle_unauthorized(&self) -> Result<AuthorizationHeader, Error> {
+        self.replace_token(RefreshReason::Unauthorized).await
+    }
+
+    async fn replace_token(&self, reason: RefreshReason) -> Result<AuthorizationHeader, Error> {
         let seen = self.inner.cached.load_full();
         let _gate = self.inner.gate.lock().await;
         if let Some(current) = self.inner.cached.load_full()
@@ -313,13 +374,13 @@ impl Session {
             Some(seen) => Some(seen.tokens.access_token.clone()),
             None => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
         };
-        self.refresh_locked(RefreshReason::Forced, rejected).await
+        self.refresh_locked(reason, rejected).await
     }
 
     /// Logs in afresh with the configured grant (ignoring any refresh token) and stores the result.
     pub async fn login(&self) -> Result<AuthorizationHeader, Error> {
         let _gate = self.inner.gate.lock().await;
-        self.run_under_store_lock(RefreshReason::Login, None).await
+        self.refresh_locked(RefreshReason::Login, None).await
     }
 
     /// Revokes the tokens at the server when it has an RFC 7009 endpoint, then clears them here
@@ -429,62 +490,98 @@ impl Session {
         self.inner.cached.compare_and_swap(cached, Some(postponed));
     }
 
-    /// Steps 2–6 of the protocol. The caller holds the gate.
-    async fn refresh_locked(
-        &self,
-        reason: RefreshReason,
-        rejected: Option<Secret>,
-    ) -> Result<AuthorizationHeader, Error> {
-        // 2. Another process may have refreshed already: adopt its tokens without taking any lock.
-        if let Some(stored) = self.inner.store.load(&self.inner.key).await?
-            && self.adoptable(&stored, rejected.as_ref())
-        {
-            debug!(key = %self.inner.key, ?reason, "adopted tokens refreshed by another process");
-            return Ok(self.adopt(stored));
+    /// Steps 2–6 of the protocol with hooks, and the refresh policy on failure. The caller holds the gate.
+    async fn refresh_locked(&self, reason: RefreshReason, rejected: Option<Secret>) -> Result<AuthorizationHeader, Error> {
+        let mut login = reason == RefreshReason::Login;
+        for attempt in 1..=MAX_POLICY_ATTEMPTS {
+            let context = self.context(reason, if login { TokenSource::Login } else { TokenSource::Network }, attempt);
+            self.inner.hooks.on_refresh_start(&context)?;
+            let error = match self.attempt_refresh(&context, rejected.as_ref(), login).await {
+                Ok(header) => return Ok(header),
+                Err(error) => error,
+            };
+            self.inner.hooks.on_refresh_failure(&context, &error)?;
+            // A failed login, or a failed early refresh (the caller still holds a valid token), is final here.
+            if login || reason == RefreshReason::NearExpiry || attempt == MAX_POLICY_ATTEMPTS {
+                return Err(error);
+            }
+            match self.inner.policy.on_refresh_failure(&context, &error) {
+                RefreshFailureAction::Raise => return Err(error),
+                RefreshFailureAction::Reauthenticate => login = true,
+                RefreshFailureAction::RetryAfter(delay) => tokio::time::sleep(delay).await,
+            }
         }
-        self.run_under_store_lock(reason, rejected).await
+        unreachable!("the loop returns on its last attempt")
     }
 
-    /// Steps 3–6: lock, re-read, network, save, unlock.
-    async fn run_under_store_lock(
+    fn context(&self, reason: RefreshReason, source: TokenSource, attempt: u32) -> RefreshContext {
+        RefreshContext { key: self.inner.key.clone(), reason, source, attempt }
+    }
+
+    /// Steps 2–6 once: adopt from the store, or lock, re-read, refresh (or log in), save, unlock.
+    async fn attempt_refresh(
         &self,
-        reason: RefreshReason,
-        rejected: Option<Secret>,
+        context: &RefreshContext,
+        rejected: Option<&Secret>,
+        login: bool,
     ) -> Result<AuthorizationHeader, Error> {
-        let span = info_span!("tessera.refresh", key = %self.inner.key, reason = ?reason);
+        let span = info_span!(
+            "tessera.refresh",
+            key = %context.key,
+            reason = ?context.reason,
+            source = ?context.source,
+            attempt = context.attempt
+        );
         async {
+            // A login that needs a person, and nobody to ask: fail before sending anything (no
+            // device code is requested that nobody will ever enter).
+            if login && self.inner.prompter.is_none() && self.needs_person() {
+                let key = &self.inner.key;
+                let reason = format!("logging in to {key} needs a person, and this session has no prompter");
+                return Err(Error::ReauthenticationRequired { reason });
+            }
             let store = &self.inner.store;
+            // 2. Another process may have refreshed already: adopt its tokens without taking any lock.
+            if !login
+                && let Some(stored) = store.load(&self.inner.key).await?
+                && self.adoptable(&stored, rejected)
+            {
+                debug!("adopted tokens refreshed by another process");
+                return self.succeed(context, TokenSource::Store, stored);
+            }
+            // 3.–4. Lock, re-read under the lock.
             let lock = store.lock(&self.inner.key, self.inner.settings.lock_timeout).await?;
             let result = async {
                 let stored = store.load(&self.inner.key).await?;
-                if reason != RefreshReason::Login
-                    && let Some(stored) = stored.as_ref().filter(|stored| self.adoptable(stored, rejected.as_ref()))
-                {
+                if !login && let Some(stored) = stored.as_ref().filter(|stored| self.adoptable(stored, rejected)) {
                     debug!("adopted tokens refreshed by another process while we waited for the lock");
-                    return Ok(self.adopt(stored.clone()));
+                    return self.succeed(context, TokenSource::Store, stored.clone());
                 }
-                // The stored set holds the newest refresh token; fall back to ours only if the store is empty.
+                // 5. The stored set holds the newest refresh token; fall back to ours only if the store is empty.
                 let tokens = stored.or_else(|| self.inner.cached.load().as_ref().map(|c| c.tokens.clone()));
                 let now = self.inner.clock.now();
-                let actions = {
+                let (actions, source) = {
                     let mut engine = self.engine();
+                    let refreshable = tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
                     engine.set_tokens(&self.inner.key, tokens);
-                    if reason == RefreshReason::Login {
-                        engine.login(&self.inner.key, now)
+                    if login {
+                        (engine.login(&self.inner.key, now), TokenSource::Login)
                     } else {
-                        engine.refresh(&self.inner.key, now)
+                        let source = if refreshable { TokenSource::Network } else { TokenSource::Login };
+                        (engine.refresh(&self.inner.key, now), source)
                     }
                 };
                 let tokens = match self.drive(actions).await? {
                     Outcome::Tokens(tokens) => tokens,
                     Outcome::LoggedOut { .. } => return Err(Error::configuration("unexpected logout outcome")),
                 };
-                let header = self.adopt(tokens.clone());
-                // Save before releasing the lock: a rotated refresh token must be visible to the
+                // 6. Save before releasing the lock: a rotated refresh token must be visible to the
                 // next process before it can take the lock. If saving fails the new tokens still
                 // serve this process, and the caller learns that the store is broken.
+                let header = self.adopt(tokens.clone());
                 store.save(&self.inner.key, &tokens).await?;
                 debug!(expires_at = ?tokens.expires_at, "token obtained and stored");
+                self.inner.hooks.on_refresh_success(&RefreshContext { source, ..context.clone() }, &tokens)?;
                 Ok(header)
             }
             .await;
@@ -493,6 +590,17 @@ impl Session {
         }
         .instrument(span)
         .await
+    }
+
+    /// True when this session's login shows something to a person (a device code).
+    fn needs_person(&self) -> bool {
+        self.engine().config(&self.inner.key).is_some_and(|config| config.grant.is_interactive())
+    }
+
+    fn succeed(&self, context: &RefreshContext, source: TokenSource, tokens: TokenSet) -> Result<AuthorizationHeader, Error> {
+        let header = self.adopt(tokens);
+        self.inner.hooks.on_refresh_success(&RefreshContext { source, ..context.clone() }, header.tokens())?;
+        Ok(header)
     }
 
     /// A stored set we can use instead of refreshing: valid beyond its refresh window, and not the
@@ -518,12 +626,14 @@ impl Session {
         AuthorizationHeader(cached)
     }
 
-    /// Runs engine actions to completion: sends requests, sleeps through backoffs.
-    async fn drive(&self, mut actions: Vec<Action>) -> Result<Outcome, Error> {
+    /// Runs engine actions to completion, in order: sends requests, sleeps through waits, shows prompts.
+    async fn drive(&self, actions: Vec<Action>) -> Result<Outcome, Error> {
+        let mut queue: VecDeque<Action> = actions.into();
         for _ in 0..MAX_STEPS {
-            let Some(action) = actions.pop() else {
+            let Some(action) = queue.pop_front() else {
                 return Err(Error::configuration("the engine stopped without an outcome"));
             };
+            let mut slept_until = None;
             let event = match action {
                 Action::Send(request) => {
                     let request_id = request.id;
@@ -535,14 +645,27 @@ impl Session {
                 Action::Wait { key, until } => {
                     let now = self.inner.clock.now();
                     tokio::time::sleep(until.duration_since(now)).await;
+                    slept_until = Some(until);
                     Event::Timer { key }
+                }
+                Action::Prompt { key, prompt } => {
+                    let Some(prompter) = &self.inner.prompter else {
+                        return Err(Error::ReauthenticationRequired {
+                            reason: format!("logging in to {key} needs a person, and this session has no prompter"),
+                        });
+                    };
+                    prompter.show(&key, &prompt).await?;
+                    continue;
                 }
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),
                 Action::Failed { error, .. } => return Err(error),
                 Action::LoggedOut { revoked, error, .. } => return Ok(Outcome::LoggedOut { revoked, error }),
                 _ => return Err(Error::configuration("unsupported engine action")),
             };
-            actions = self.engine().handle(event, self.inner.clock.now());
+            // After sleeping the whole wait, its instant has come even if the wall clock lags,
+            // stands still or stepped back meanwhile (otherwise the flow would wait again, and again).
+            let now = self.inner.clock.now().max(slept_until.unwrap_or(Timestamp::EPOCH));
+            queue.extend(self.engine().handle(event, now));
         }
         Err(Error::configuration("token operation did not finish within its step limit"))
     }

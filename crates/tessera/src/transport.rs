@@ -18,6 +18,10 @@ pub struct TransportSettings {
     pub max_response_bytes: usize,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Allow plain `http://` to hosts other than loopback (`localhost`, 127.0.0.0/8, `::1`).
+    /// Default false: tokens, passwords and client secrets travel only over TLS, except to this
+    /// machine (the reference IdP, local development servers, loopback redirects).
+    pub allow_insecure_http: bool,
 }
 
 impl Default for TransportSettings {
@@ -27,6 +31,7 @@ impl Default for TransportSettings {
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 1 << 20,
             user_agent: concat!("tessera/", env!("CARGO_PKG_VERSION")).to_owned(),
+            allow_insecure_http: false,
         }
     }
 }
@@ -63,9 +68,7 @@ impl HttpTransport {
         let endpoint = request.endpoint();
         let fail = |kind, message: String| Error::Transport { kind, endpoint: endpoint.clone(), message };
         let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(fail(TransportErrorKind::InvalidUrl, format!("unsupported scheme {}", url.scheme())));
-        }
+        check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
         let client = self.client(&endpoint)?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -104,6 +107,29 @@ impl HttpTransport {
             body.extend_from_slice(&chunk);
         }
         Ok(HttpResponse { request_id: request.id, status, headers, body })
+    }
+}
+
+/// Only `https`, or `http` to loopback (or anywhere when `allow_insecure_http` is set).
+fn check_url(url: &reqwest::Url, settings: &TransportSettings) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if settings.allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "plain HTTP to {} is refused: credentials travel only over HTTPS to hosts other than loopback \
+             (set allow_insecure_http to override)",
+            url.host_str().unwrap_or_default()
+        )),
+        other => Err(format!("unsupported scheme {other}")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -213,6 +239,80 @@ mod tests {
         let port = redirecting_server(|port| format!("http://localhost:{port}/next")).await;
         let error = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap_err();
         assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
+    }
+
+    #[test]
+    fn https_is_required_except_for_loopback_unless_allowed() {
+        let strict = TransportSettings::default();
+        let lax = TransportSettings { allow_insecure_http: true, ..TransportSettings::default() };
+        let check = |url: &str, settings: &TransportSettings| check_url(&reqwest::Url::parse(url).unwrap(), settings);
+        for url in [
+            "https://idp.example/token",
+            "http://127.0.0.1:8080/token",
+            "http://127.8.9.10/token",
+            "http://localhost:1/token",
+            "http://LOCALHOST/token",
+            "http://[::1]:8080/token",
+        ] {
+            assert_eq!(check(url, &strict), Ok(()), "{url}");
+        }
+        for url in ["http://idp.example/token", "http://10.0.0.1/token", "http://localhost.evil.example/token"] {
+            let error = check(url, &strict).unwrap_err();
+            assert!(error.contains("plain HTTP") && error.contains("allow_insecure_http"), "{error}");
+            assert_eq!(check(url, &lax), Ok(()), "{url} allowed when asked");
+        }
+        assert!(check("ftp://idp.example/token", &lax).unwrap_err().contains("unsupported scheme"));
+    }
+
+    #[tokio::test]
+    async fn insecure_http_is_refused_before_anything_is_sent() {
+        let error = HttpTransport::default().execute(post("http://idp.example/token".into())).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::InvalidUrl, .. }), "{error}");
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn response_size_and_time_are_limited() {
+        // A server that declares a huge body, one that streams without a length, and one that never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for round in 0..3 {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let mut buffer = vec![0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let head = match round {
+                    0 => "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n",
+                    1 => "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        return;
+                    }
+                };
+                let _ = socket.write_all(head.as_bytes()).await;
+                if round == 1 {
+                    let chunk = format!("{:x}\r\n{}\r\n", 4096, "x".repeat(4096));
+                    for _ in 0..8 {
+                        if socket.write_all(chunk.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let transport = HttpTransport::new(TransportSettings {
+            max_response_bytes: 16 * 1024,
+            timeout: Duration::from_millis(300),
+            ..TransportSettings::default()
+        });
+        for _ in 0..2 {
+            let error = transport.execute(post(format!("http://127.0.0.1:{port}/token"))).await.unwrap_err();
+            assert!(matches!(error, Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. }), "{error}");
+        }
+        let started = std::time::Instant::now();
+        let error = transport.execute(post(format!("http://127.0.0.1:{port}/token"))).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Timeout, .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[tokio::test]

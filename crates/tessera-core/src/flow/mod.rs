@@ -5,10 +5,12 @@
 //! say what goes in the form and how the answer is merged with what we had.
 
 mod client_credentials;
+mod device_code;
 mod machine;
 mod password;
 mod refresh;
 
+pub use device_code::{DeviceFlow, DeviceStep, Prompt};
 pub use machine::{RetrySettings, Step, TokenFlow};
 pub use password::totp_code;
 pub use refresh::merge_refreshed;
@@ -35,6 +37,12 @@ pub enum Grant {
         /// The initial refresh token.
         refresh_token: Secret,
     },
+    /// Device authorization (RFC 8628): the user approves on another device. Interactive: started
+    /// only by an explicit login, never by a silent refresh.
+    DeviceCode {
+        /// Device authorization endpoint; `None`: from discovery.
+        device_authorization_endpoint: Option<String>,
+    },
     /// A token given by the caller. Nothing can renew it.
     Static {
         /// The token.
@@ -60,6 +68,7 @@ impl Grant {
             Grant::Password { .. } => "password",
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken { .. } => "refresh_token",
+            Grant::DeviceCode { .. } => "device_code",
             Grant::Static { .. } => "static",
         }
     }
@@ -70,8 +79,14 @@ impl Grant {
         match self {
             Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
             Grant::ClientCredentials => true,
-            Grant::RefreshToken { .. } | Grant::Static { .. } => false,
+            Grant::RefreshToken { .. } | Grant::Static { .. } | Grant::DeviceCode { .. } => false,
         }
+    }
+
+    /// True when logging in needs a person during the flow (a code to show or to type): such a
+    /// login starts only when asked for explicitly ([`crate::Engine::login`]), never from `ensure`.
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, Grant::DeviceCode { .. })
     }
 
     /// The token-endpoint form for a login at `now` (`None` for static tokens, which need no request).
@@ -82,7 +97,7 @@ impl Grant {
             }
             Grant::ClientCredentials => Some(client_credentials::params()),
             Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
-            Grant::Static { .. } => None,
+            Grant::Static { .. } | Grant::DeviceCode { .. } => None,
         })
     }
 

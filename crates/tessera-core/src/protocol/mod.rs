@@ -4,11 +4,14 @@
 //! - RFC 6749 §4.3, §4.4, §5.1, §5.2, §6: token requests and responses
 //! - RFC 6749 §2.3.1: client authentication (`client_secret_basic`, `client_secret_post`, none)
 //! - RFC 7009: token revocation
+//! - RFC 8628: device authorization
 //! - OpenID Connect Discovery 1.0: provider metadata
 
+mod device;
 mod discovery;
 mod token;
 
+pub use device::{DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization};
 pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
 pub use token::{
     MAX_DESCRIPTION_LEN, parse_error_response, parse_revocation_response, parse_token_response, revocation_request,

@@ -28,6 +28,8 @@ const FILE_NAME: &str = "tokens.json";
 const WRITE_LOCK_NAME: &str = "tokens.json.lock";
 const LOCK_DIR: &str = "locks";
 const FORMAT_VERSION: u32 = 1;
+const TEMP_PREFIX: &str = ".tokens-";
+const TEMP_SUFFIX: &str = ".tmp";
 
 #[derive(Serialize, Deserialize, Default)]
 struct Document {
@@ -82,28 +84,14 @@ impl FileStore {
         };
         let metadata = fs::metadata(&path).map_err(|e| io_error(&path, "cannot stat", &e))?;
         check_private(&path, &metadata, 0o600)?;
-        let document: Document = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::store(
-                StoreErrorKind::Corrupt,
-                path.display().to_string(),
-                format!(
-                    "not a token store ({e:.0}at line {}, column {}); left untouched: fix or delete it",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        if document.version > FORMAT_VERSION {
-            return Err(Error::store(
-                StoreErrorKind::UnsupportedVersion,
-                path.display().to_string(),
-                format!(
-                    "format version {} is newer than this tessera understands ({FORMAT_VERSION})",
-                    document.version
-                ),
-            ));
-        }
-        Ok(Some(document))
+        parse_document(&bytes, &path).map(Some)
+    }
+
+    /// Parses the contents of a token file exactly as a load does, without touching the disk: the
+    /// token sets by key, or the typed error a load returns (`Corrupt`, `UnsupportedVersion`).
+    /// `location` names the file in errors. For fuzzing and for tools that inspect token files.
+    pub fn parse_document(bytes: &[u8], location: &Path) -> Result<BTreeMap<String, TokenSet>, Error> {
+        parse_document(bytes, location).map(|document| document.tokens)
     }
 
     fn ensure_dir(&self) -> Result<(), Error> {
@@ -129,16 +117,30 @@ impl FileStore {
             self.read_document()?.unwrap_or_else(|| Document { version: FORMAT_VERSION, tokens: BTreeMap::new() });
         document.version = FORMAT_VERSION;
         change(&mut document);
+        self.remove_orphaned_temp_files();
         self.write_document(&document)
         // `lock` is dropped (and the lock released) only after the rename is durable.
+    }
+
+    /// Temporary files exist only while their writer holds the write lock; we hold it now, so any
+    /// that remain were left by a writer killed (or a machine powered off) mid-write. Best effort.
+    fn remove_orphaned_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.dir.as_path()) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn write_document(&self, document: &Document) -> Result<(), Error> {
         let path = self.path();
         let dir = self.dir.as_path();
         let mut temp = tempfile::Builder::new()
-            .prefix(".tokens-")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .permissions(fs::Permissions::from_mode(0o600))
             .tempfile_in(dir)
             .map_err(|e| io_error(dir, "cannot create temporary file", &e))?;
@@ -163,6 +165,32 @@ impl FileStore {
         name.push_str(".lock");
         self.dir.join(LOCK_DIR).join(name)
     }
+}
+
+/// The document in `bytes` (the file at `path`), or why it cannot be used.
+fn parse_document(bytes: &[u8], path: &Path) -> Result<Document, Error> {
+    let document: Document = serde_json::from_slice(bytes).map_err(|e| {
+        Error::store(
+            StoreErrorKind::Corrupt,
+            path.display().to_string(),
+            format!(
+                "not a token store ({e:.0}at line {}, column {}); left untouched: fix or delete it",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if document.version > FORMAT_VERSION {
+        return Err(Error::store(
+            StoreErrorKind::UnsupportedVersion,
+            path.display().to_string(),
+            format!(
+                "format version {} is newer than this tessera understands ({FORMAT_VERSION})",
+                document.version
+            ),
+        ));
+    }
+    Ok(document)
 }
 
 fn store_location(dir: &Path) -> String {

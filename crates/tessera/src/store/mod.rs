@@ -4,11 +4,20 @@
 //! A store must never lose the newest completed write and never hand out a half-written one.
 //! See docs/refresh-protocol.md for how [`crate::Session`] uses `load`, `lock` and `save`.
 
+mod blocking;
+mod config;
 mod file;
 mod memory;
+#[cfg(feature = "redis")]
+#[path = "redis.rs"]
+mod redis_store;
 
+pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
+pub use config::{StoreConfig, open};
 pub use file::FileStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisSettings, RedisStore};
 
 use std::time::Duration;
 

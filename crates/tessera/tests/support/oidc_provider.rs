@@ -59,6 +59,10 @@ pub const POST_CLIENT_SECRET: &str = "post-secret";
 /// Public client (`token_endpoint_auth_method=none`); grant types `password`, `refresh_token`.
 #[allow(dead_code)]
 pub const PUBLIC_CLIENT_ID: &str = "public-client";
+/// Public client (`token_endpoint_auth_method=none`) for the device authorization grant
+/// (RFC 8628) and `refresh_token`. A refresh token is issued only when `offline_access` is asked for.
+#[allow(dead_code)]
+pub const DEVICE_CLIENT_ID: &str = "device-client";
 /// Redirect URI registered for the confidential clients (authorization_code).
 #[allow(dead_code)]
 pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
@@ -80,11 +84,16 @@ pub struct OidcProviderOptions {
     /// Lifetime of each refresh token, in seconds (`REFRESH_TTL`); a rotated refresh
     /// token gets a fresh lifetime.
     pub refresh_ttl_secs: u64,
+    /// Lifetime of device and user codes, in seconds (`DEVICE_CODE_TTL`).
+    pub device_code_ttl_secs: u64,
+    /// `interval` added to device authorization responses, in seconds (`DEVICE_INTERVAL`);
+    /// 0 sends none, like oidc-provider itself (clients then poll every 5 s).
+    pub device_interval_secs: u64,
 }
 
 impl Default for OidcProviderOptions {
     fn default() -> Self {
-        Self { access_ttl_secs: 60, refresh_ttl_secs: 86_400 }
+        Self { access_ttl_secs: 60, refresh_ttl_secs: 86_400, device_code_ttl_secs: 600, device_interval_secs: 0 }
     }
 }
 
@@ -101,6 +110,9 @@ pub struct OidcStats {
     pub revocations: u64,
     /// POST requests to the introspection endpoint (RFC 7662).
     pub introspections: u64,
+    /// POST requests to the device authorization endpoint (RFC 8628 §3.1).
+    #[serde(default)]
+    pub device_authorizations: u64,
     /// `grant.revoked` events: a refresh-token reuse detection, or the revocation of a
     /// refresh token at the revocation endpoint (both revoke the whole grant).
     pub grants_revoked: u64,
@@ -211,6 +223,8 @@ impl OidcProvider {
             .env("PORT", "0")
             .env("ACCESS_TTL", options.access_ttl_secs.to_string())
             .env("REFRESH_TTL", options.refresh_ttl_secs.to_string())
+            .env("DEVICE_CODE_TTL", options.device_code_ttl_secs.to_string())
+            .env("DEVICE_INTERVAL", options.device_interval_secs.to_string())
             .env("EXIT_ON_STDIN_CLOSE", "1")
             .env_remove("DEBUG")
             .stdin(Stdio::piped())
@@ -316,6 +330,72 @@ impl OidcProvider {
         format!("{}/auth", self.issuer)
     }
 
+    /// `<issuer>/device/auth` (RFC 8628 device authorization endpoint).
+    #[allow(dead_code)]
+    pub fn device_authorization_endpoint(&self) -> String {
+        format!("{}/device/auth", self.issuer)
+    }
+
+    /// `<issuer>/device`: the verification page a person opens to enter a user code.
+    #[allow(dead_code)]
+    pub fn verification_uri(&self) -> String {
+        format!("{}/device", self.issuer)
+    }
+
+    /// Approves `user_code` the way a person does in a browser: opens the verification page
+    /// (`GET /device`), submits the code with the page's `xsrf` field, confirms it, signs in as
+    /// `username` on the dev-interactions login form, and consents; cookies are kept and
+    /// redirects followed as a browser would. Panics (with the page) if any step goes wrong.
+    /// The polling client gets its tokens on its next poll.
+    #[allow(dead_code)]
+    pub async fn approve_device(&self, user_code: &str, username: &str) {
+        let mut browser = Browser::new(&self.issuer);
+        let mut page = browser.confirmation_page(&self.verification_uri(), user_code).await;
+        let confirm = page.form("op.deviceConfirmForm");
+        page = browser.submit(&confirm, &[]).await;
+        // The interactions: a login (no session in this browser yet), then a consent. Bounded.
+        for _ in 0..4 {
+            if page.body.contains("Sign-in Success") {
+                return;
+            }
+            let Some(form) = page.forms().into_iter().find(|form| form.field("prompt").is_some()) else { break };
+            page = match form.field("prompt") {
+                Some("login") => browser.submit(&form, &[("login", username), ("password", "any-password")]).await,
+                Some("consent") => browser.submit(&form, &[]).await,
+                _ => break,
+            };
+        }
+        panic!("approving device code {user_code} did not end on the success page:\n{page:?}");
+    }
+
+    /// Denies `user_code` the way a person does: enters it on the verification page, then
+    /// presses "Abort" on the confirmation page. The polling client then gets `access_denied`.
+    #[allow(dead_code)]
+    pub async fn deny_device(&self, user_code: &str) {
+        let mut browser = Browser::new(&self.issuer);
+        let page = browser.confirmation_page(&self.verification_uri(), user_code).await;
+        let confirm = page.form("op.deviceConfirmForm");
+        // The "[ Abort ]" button submits the confirmation form plus its own name and value.
+        let abort = page.button_for("op.deviceConfirmForm", "abort");
+        let page = browser.submit(&confirm, &[(abort.0.as_str(), abort.1.as_str())]).await;
+        assert!(page.body.contains("The Sign-in request was interrupted"), "denying {user_code}:\n{page:?}");
+    }
+
+    /// Revokes `token` (RFC 7009) as the public client `client_id`, bypassing tessera, and
+    /// returns the HTTP status. Revoking a refresh token revokes its whole grant here.
+    #[allow(dead_code)]
+    pub async fn revoke_as_public_client(&self, client_id: &str, token: &str) -> u16 {
+        let url = self.revocation_endpoint();
+        let response = self
+            .http
+            .post(&url)
+            .form(&[("token", token), ("client_id", client_id)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        response.status().as_u16()
+    }
+
     /// Where the server's stderr goes (`None` when inherited).
     #[allow(dead_code)]
     pub fn log_path(&self) -> Option<&Path> {
@@ -404,5 +484,283 @@ impl Drop for OidcProvider {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// Just enough of a browser for oidc-provider's device verification and dev-interaction pages:
+/// one origin, a cookie jar honouring `Path` and deletions, redirects followed by hand (a 302
+/// or 303 after a POST becomes a GET, as browsers do), HTML forms read from the page.
+#[allow(dead_code)]
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    /// (name, path, value)
+    cookies: Vec<(String, String, String)>,
+}
+
+/// A page the browser ended on after redirects.
+#[allow(dead_code)]
+struct Page {
+    url: String,
+    status: u16,
+    body: String,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}\n{}", self.status, self.url, self.body)
+    }
+}
+
+/// An HTML form: where it posts, and the fields it carries (hidden inputs and filled-in ones).
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+struct Form {
+    id: Option<String>,
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+#[allow(dead_code)]
+impl Form {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[allow(dead_code)]
+impl Browser {
+    fn new(origin: &str) -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("build reqwest client");
+        Browser { http, origin: origin.trim_end_matches('/').to_owned(), cookies: Vec::new() }
+    }
+
+    /// Opens the verification page, types `user_code` into its form and submits it: the
+    /// confirmation page ("the following code should be displayed on your device").
+    async fn confirmation_page(&mut self, verification_uri: &str, user_code: &str) -> Page {
+        let page = self.go("GET", verification_uri.to_owned(), None).await;
+        let input = page.form("op.deviceInputForm");
+        assert!(
+            input.field("xsrf").is_some_and(|x| !x.is_empty()),
+            "no xsrf field on the verification page:\n{page:?}"
+        );
+        let page = self.submit(&input, &[("user_code", user_code)]).await;
+        assert!(page.body.contains("op.deviceConfirmForm"), "user code {user_code} not accepted:\n{page:?}");
+        page
+    }
+
+    /// Submits `form` (POST, urlencoded) with `extra` fields set or added, following redirects.
+    async fn submit(&mut self, form: &Form, extra: &[(&str, &str)]) -> Page {
+        let mut fields = form.fields.clone();
+        for (name, value) in extra {
+            match fields.iter_mut().find(|(n, _)| n == name) {
+                Some(field) => field.1 = (*value).to_owned(),
+                None => fields.push(((*name).to_owned(), (*value).to_owned())),
+            }
+        }
+        let url = self.absolute(&form.action);
+        self.go("POST", url, Some(fields)).await
+    }
+
+    /// One navigation: the request, then at most 10 redirects.
+    async fn go(&mut self, method: &str, mut url: String, mut form: Option<Vec<(String, String)>>) -> Page {
+        let mut method = method.to_owned();
+        for _ in 0..=10 {
+            let path = self.path_of(&url);
+            let mut request = if method == "POST" { self.http.post(&url) } else { self.http.get(&url) };
+            let cookie = self.cookie_header(&path);
+            if !cookie.is_empty() {
+                request = request.header("cookie", cookie);
+            }
+            if let Some(fields) = &form {
+                request = request.form(fields);
+            }
+            let response = request.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+            let status = response.status().as_u16();
+            for set_cookie in response.headers().get_all("set-cookie") {
+                self.store_cookie(&path, set_cookie.to_str().unwrap_or_default());
+            }
+            let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+            match (status, location) {
+                (301 | 302 | 303 | 307 | 308, Some(location)) => {
+                    if matches!(status, 301..=303) {
+                        method = "GET".to_owned();
+                        form = None;
+                    }
+                    url = self.absolute(&location);
+                }
+                _ => {
+                    let body = response.text().await.unwrap_or_else(|e| panic!("{method} {url}: body: {e}"));
+                    return Page { url, status, body };
+                }
+            }
+        }
+        panic!("more than 10 redirects from {url}");
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            assert!(location.starts_with(&self.origin), "the browser stays on {}: {location}", self.origin);
+            location.to_owned()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.origin)
+        } else {
+            panic!("relative redirect or form action not supported: {location}")
+        }
+    }
+
+    fn path_of(&self, url: &str) -> String {
+        let rest = url.strip_prefix(&self.origin).unwrap_or(url);
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        if path.is_empty() { "/".to_owned() } else { path.to_owned() }
+    }
+
+    /// RFC 6265 §5.4, one origin: cookies whose path matches, longest path first.
+    fn cookie_header(&self, path: &str) -> String {
+        let mut matching: Vec<_> = self
+            .cookies
+            .iter()
+            .filter(|(_, cookie_path, _)| {
+                path == cookie_path
+                    || (path.starts_with(cookie_path.as_str())
+                        && (cookie_path.ends_with('/') || path[cookie_path.len()..].starts_with('/')))
+            })
+            .collect();
+        matching.sort_by_key(|(_, cookie_path, _)| std::cmp::Reverse(cookie_path.len()));
+        matching.iter().map(|(name, _, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// RFC 6265 §5.2, the parts oidc-provider uses: `Path` (default: the request's directory),
+    /// and deletion by an empty value, `Max-Age=0` or an `Expires` in 1970.
+    fn store_cookie(&mut self, request_path: &str, header: &str) {
+        let mut parts = header.split(';');
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else { return };
+        let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+        let mut path = match request_path.rfind('/') {
+            Some(0) | None => "/".to_owned(),
+            Some(slash) => request_path[..slash].to_owned(),
+        };
+        let mut deleted = value.is_empty();
+        for attribute in parts {
+            let (key, val) = attribute.split_once('=').unwrap_or((attribute, ""));
+            match key.trim().to_ascii_lowercase().as_str() {
+                "path" if val.starts_with('/') => path = val.trim().to_owned(),
+                "max-age" => deleted |= val.trim().parse::<i64>().is_ok_and(|age| age <= 0),
+                "expires" => deleted |= val.contains("1970"),
+                _ => {}
+            }
+        }
+        self.cookies.retain(|(n, p, _)| !(*n == name && *p == path));
+        if !deleted {
+            self.cookies.push((name, path, value));
+        }
+    }
+}
+
+#[allow(dead_code)]
+impl Page {
+    /// Every `<form>` of the page, with its `<input>`s that have a name.
+    fn forms(&self) -> Vec<Form> {
+        let mut forms = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(start) = rest.find("<form") {
+            let tail = &rest[start..];
+            let end = tail.find("</form>").unwrap_or(tail.len());
+            let html = &tail[..end];
+            let attributes = tag_attributes(html);
+            let mut fields = Vec::new();
+            let mut inputs = html;
+            while let Some(at) = inputs.find("<input") {
+                let input = tag_attributes(&inputs[at..]);
+                if let Some(name) = attribute(&input, "name") {
+                    fields.push((name.to_owned(), attribute(&input, "value").unwrap_or_default().to_owned()));
+                }
+                inputs = &inputs[at + 6..];
+            }
+            forms.push(Form {
+                id: attribute(&attributes, "id").map(str::to_owned),
+                action: attribute(&attributes, "action").unwrap_or(&self.url).to_owned(),
+                fields,
+            });
+            rest = &tail[end..];
+        }
+        forms
+    }
+
+    /// The form with this `id`; panics (showing the page) when there is none.
+    fn form(&self, id: &str) -> Form {
+        self.forms()
+            .into_iter()
+            .find(|form| form.id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no form {id} on the page:\n{self:?}"))
+    }
+
+    /// `(name, value)` of the submit button named `name` that belongs to form `form_id`.
+    fn button_for(&self, form_id: &str, name: &str) -> (String, String) {
+        let mut rest = self.body.as_str();
+        while let Some(at) = rest.find("<button") {
+            let button = tag_attributes(&rest[at..]);
+            if attribute(&button, "form") == Some(form_id) && attribute(&button, "name") == Some(name) {
+                return (name.to_owned(), attribute(&button, "value").unwrap_or_default().to_owned());
+            }
+            rest = &rest[at + 7..];
+        }
+        panic!("no button {name} for form {form_id} on the page:\n{self:?}")
+    }
+}
+
+#[allow(dead_code)]
+fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// The attributes of the tag `html` starts with (`<tag a="1" b='2' c=3 d>`), values unescaped.
+#[allow(dead_code)]
+fn tag_attributes(html: &str) -> Vec<(String, String)> {
+    let mut attributes = Vec::new();
+    let tag = html.split_once('>').map_or(html, |(tag, _)| tag);
+    let mut chars = tag.char_indices().skip_while(|(_, c)| !c.is_whitespace()).peekable();
+    loop {
+        while chars.next_if(|(_, c)| c.is_whitespace() || *c == '/').is_some() {}
+        let mut name = String::new();
+        while let Some((_, c)) = chars.next_if(|(_, c)| !c.is_whitespace() && *c != '=' && *c != '/') {
+            name.push(c);
+        }
+        if name.is_empty() {
+            return attributes;
+        }
+        let mut value = String::new();
+        if chars.next_if(|(_, c)| *c == '=').is_some() {
+            match chars.next_if(|(_, c)| *c == '"' || *c == '\'') {
+                Some((_, quote)) => {
+                    for (_, c) in chars.by_ref() {
+                        if c == quote {
+                            break;
+                        }
+                        value.push(c);
+                    }
+                }
+                None => {
+                    while let Some((_, c)) = chars.next_if(|(_, c)| !c.is_whitespace()) {
+                        value.push(c);
+                    }
+                }
+            }
+        }
+        let value = value
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        attributes.push((name.to_ascii_lowercase(), value));
     }
 }

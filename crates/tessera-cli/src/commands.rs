@@ -1,0 +1,249 @@
+//! The commands that work on a context's providers: login, token, refresh, status, logout,
+//! providers, exec. Each prints data on stdout and messages on stderr.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use clap::Subcommand;
+use tessera::clock::{Clock, SystemClock};
+use tessera::provider::{Credential, ProviderStatus};
+use tessera::{LogoutOutcome, Secret, SessionSettings, Timestamp, TokenSet};
+
+use crate::output::{self, TokenFormat};
+use crate::{Failure, Workspace};
+
+#[derive(Subcommand)]
+pub enum ProvidersCommand {
+    /// List the context's providers: name, type, status, description.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| Failure::error(format!("stdout: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(value).map(|text| text + "\n").map_err(|e| Failure::error(e.to_string()))
+}
+
+pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_token: bool) -> Result<(), Failure> {
+    if all {
+        let client = workspace.client()?;
+        let mut failed = 0;
+        for (name, result) in client.login_each(None).await? {
+            match result {
+                Ok(()) => {
+                    let expiry = match client.credential(&name).await {
+                        Ok(credential) => describe_expiry(credential.expires_at()),
+                        Err(_) => String::new(),
+                    };
+                    eprintln!("Logged in to {name} ({}){expiry}", workspace.context_name);
+                }
+                Err(error) => {
+                    failed += 1;
+                    eprintln!("error: login to {name} failed: {error}");
+                }
+            }
+        }
+        return if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} login(s) failed"))) };
+    }
+    let entry = workspace.provider(name)?;
+    let provider = workspace.build(entry)?;
+    let login = provider.as_login().ok_or_else(|| Failure::error(format!("{} does not support login", entry.name)))?;
+    if with_token {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
+        let token = Secret::new(text);
+        // A refused token is a plain failure (exit 1).
+        login.login_with_token(token).await.map_err(|error| Failure::error(error.to_string()))?;
+        eprintln!("Logged in to {} ({}) with the given token", entry.name, workspace.context_name);
+        return Ok(());
+    }
+    // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
+    login.login().await.map_err(|error| Failure::error(error.to_string()))?;
+    let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
+    eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
+    Ok(())
+}
+
+/// A token valid for at least `min_valid` (when the server allows it). The fast path — a stored
+/// token outside its refresh window — reads the store only: no secret, no HTTP client, no network.
+async fn fresh_tokens(workspace: &Workspace, name: Option<&str>, min_valid: Duration) -> Result<TokenSet, Failure> {
+    let entry = workspace.provider(name)?;
+    let key = workspace.context().store_key(entry);
+    if let Some(tokens) = workspace.store.load(&key).await?
+        && tokens.access_valid(
+            SystemClock.now(),
+            tokens.refresh_window(SessionSettings::default().refresh_skew).max(min_valid),
+        )
+    {
+        return Ok(tokens);
+    }
+    let provider = workspace.build(entry)?;
+    let source =
+        provider.as_token_source().ok_or_else(|| Failure::error(format!("{} does not provide a token", entry.name)))?;
+    Ok(source.token(min_valid).await?)
+}
+
+pub async fn token(
+    workspace: &Workspace,
+    name: Option<&str>,
+    min_valid: Duration,
+    format: TokenFormat,
+) -> Result<(), Failure> {
+    let tokens = fresh_tokens(workspace, name, min_valid).await?;
+    print(&output::format_token(&tokens, format, SystemClock.now()))
+}
+
+pub async fn exec(
+    workspace: &Workspace,
+    name: Option<&str>,
+    env: &str,
+    min_valid: Duration,
+    command: &[String],
+) -> Result<u8, Failure> {
+    if env.is_empty() || env.contains('=') || env.contains('\0') {
+        return Err(Failure { code: 2, message: format!("--env {env:?} is not a valid variable name") });
+    }
+    let tokens = fresh_tokens(workspace, name, min_valid).await?;
+    let (program, args) =
+        command.split_first().ok_or_else(|| Failure { code: 2, message: "no command given".into() })?;
+    // Replace this process (execvp): signals such as Ctrl-C reach the command directly, and its
+    // exit status, a signal death included, is what the caller sees. Returns only on failure.
+    let error = std::os::unix::process::CommandExt::exec(
+        std::process::Command::new(program).args(args).env(env, tokens.access_token.expose_secret()),
+    );
+    Err(Failure::error(format!("cannot run {program:?}: {error}")))
+}
+
+pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> Result<(), Failure> {
+    let entry = workspace.provider(name)?;
+    let provider = workspace.build(entry)?;
+    let refreshable = provider
+        .as_refreshable()
+        .ok_or_else(|| Failure::error(format!("{} ({}) cannot be refreshed", entry.name, entry.provider)))?;
+    refreshable.refresh(force).await?;
+    let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
+    eprintln!("Token for {} is fresh{expiry}", entry.name);
+    Ok(())
+}
+
+pub async fn logout(workspace: &Workspace, name: Option<&str>, all: bool) -> Result<(), Failure> {
+    let client = workspace.client()?;
+    let results = if all {
+        client.logout_each(None).await?
+    } else {
+        let entry = workspace.provider(name)?;
+        client.logout_each(Some(&entry.name)).await?
+    };
+    let mut failed = 0;
+    for (name, result) in results {
+        match result {
+            Ok(outcome) => eprintln!("Logged out of {name} ({})", describe_logout(&outcome)),
+            Err(error) if !all => return Err(error.into()),
+            Err(error) => {
+                failed += 1;
+                eprintln!("error: logout of {name} failed: {error}");
+            }
+        }
+    }
+    if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} logout(s) failed"))) }
+}
+
+fn describe_logout(outcome: &LogoutOutcome) -> String {
+    match (outcome.had_tokens, outcome.revoked, &outcome.revocation_error) {
+        (false, _, _) => "was not logged in".to_owned(),
+        (true, true, _) => "token revoked".to_owned(),
+        (true, false, None) => "the server has no revocation endpoint; tokens forgotten".to_owned(),
+        (true, false, Some(error)) => format!("revocation failed ({error}); tokens forgotten"),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StatusRow {
+    name: String,
+    provider: String,
+    key: String,
+    status: ProviderStatus,
+    description: String,
+    expires_at: Option<i64>,
+    expires_in_secs: Option<i64>,
+    refreshable: bool,
+    error: Option<String>,
+}
+
+pub async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
+    let client = workspace.client()?;
+    let now = SystemClock.now();
+    let mut rows = Vec::new();
+    for (entry, provider) in workspace.context().providers.iter().zip(client.providers()) {
+        let (credential, error) = match provider.credential().await {
+            Ok(credential) => (Some(credential), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let expires_at = credential.as_ref().and_then(Credential::expires_at);
+        let refreshable = match (&error, provider.as_refreshable()) {
+            (None, Some(refreshable)) => refreshable.can_refresh().await,
+            _ => false,
+        };
+        rows.push(StatusRow {
+            name: provider.name().to_owned(),
+            provider: provider.provider_type().to_owned(),
+            key: workspace.context().store_key(entry),
+            status: credential.as_ref().map_or(ProviderStatus::Error, Credential::status),
+            description: provider.description(),
+            expires_at: expires_at.map(Timestamp::as_unix_secs),
+            expires_in_secs: expires_at.map(|at| output::seconds_between(now, at)),
+            refreshable,
+            error,
+        });
+    }
+    if json {
+        print(&to_json(&rows)?)?;
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                let expires = row.error.clone().unwrap_or_else(|| output::relative(row.expires_in_secs));
+                vec![row.name.clone(), row.provider.clone(), row.status.to_string(), expires]
+            })
+            .collect();
+        let mut text = format!("context: {}\n", workspace.context_name);
+        text.push_str(&output::table(&["NAME", "TYPE", "STATUS", "EXPIRES"], &cells));
+        print(&text)?;
+    }
+    let invalid = rows.iter().filter(|row| row.status == ProviderStatus::Error).count();
+    if invalid > 0 {
+        return Err(Failure::error(format!("{invalid} provider(s) in error")));
+    }
+    Ok(())
+}
+
+pub async fn providers(workspace: &Workspace, command: ProvidersCommand) -> Result<(), Failure> {
+    let ProvidersCommand::List { json } = command;
+    let rows = workspace.client()?.list_providers().await;
+    if json {
+        return print(&to_json(&rows)?);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| vec![row.name.clone(), row.provider_type.clone(), row.status.to_string(), row.description.clone()])
+        .collect();
+    print(&output::table(&["NAME", "TYPE", "STATUS", "DESCRIPTION"], &cells))
+}
+
+fn describe_expiry(expires_at: Option<Timestamp>) -> String {
+    match expires_at {
+        // Rounded to the nearest second: a fresh 300 s token reads "5m00s", not "4m59s".
+        Some(at) => format!(
+            "; expires in {}",
+            output::human_duration(at.duration_since(SystemClock.now()) + Duration::from_millis(500))
+        ),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,187 @@
+//! Formatting for people and scripts: durations, RFC 3339 instants, token output formats.
+//! Pure functions; nothing here prints.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tessera::{Timestamp, TokenSet};
+
+/// How `tessera token` prints the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenFormat {
+    /// The access token alone.
+    Raw,
+    /// `{"access_token", "token_type", "expires_at", "expires_in_secs"}`.
+    Json,
+    /// `Authorization: Bearer ...` (for `curl -H`).
+    Header,
+    /// A `client.authentication.k8s.io/v1` ExecCredential (kubectl exec plugin).
+    K8s,
+}
+
+/// The text `tessera token` prints (with a trailing newline).
+pub fn format_token(tokens: &TokenSet, format: TokenFormat, now: Timestamp) -> String {
+    let token = tokens.access_token.expose_secret();
+    match format {
+        TokenFormat::Raw => format!("{token}\n"),
+        TokenFormat::Header => format!("Authorization: {}\n", tokens.authorization_value().expose_secret()),
+        TokenFormat::Json => {
+            let value = json!({
+                "access_token": token,
+                "token_type": tokens.token_type,
+                "expires_at": tokens.expires_at.map(Timestamp::as_unix_secs),
+                "expires_in_secs": tokens.expires_at.map(|at| seconds_between(now, at)),
+                "scope": tokens.scope,
+            });
+            format!("{value}\n")
+        }
+        TokenFormat::K8s => {
+            let mut status = json!({ "token": token });
+            if let Some(at) = tokens.expires_at {
+                status["expirationTimestamp"] = json!(rfc3339(at));
+            }
+            let value = json!({
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": status,
+            });
+            format!("{value}\n")
+        }
+    }
+}
+
+/// Whole seconds from `now` to `at` (negative when past), rounded down.
+pub fn seconds_between(now: Timestamp, at: Timestamp) -> i64 {
+    (at.as_unix_millis() - now.as_unix_millis()).div_euclid(1000)
+}
+
+/// `2026-11-23T12:34:56Z` (UTC, whole seconds), as Kubernetes expects.
+pub fn rfc3339(at: Timestamp) -> String {
+    let secs = at.as_unix_secs();
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, (rest % 3600) / 60, rest % 60)
+}
+
+/// Parses `90`, `90s`, `5m`, `1h30m`, `2d` (for `--min-valid`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("{text:?}: unknown unit {c:?} (use s, m, h, d, e.g. 5m)")),
+        };
+        let value: u64 = number.parse().map_err(|_| format!("{text:?}: a number must come before {c:?}"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("{text:?}: the last number has no unit (use s, m, h, d)"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `42s`, `5m00s`, `2h05m`, `3d04h`.
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..86400 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{:02}h", secs / 86400, (secs % 86400) / 3600),
+    }
+}
+
+/// `in 5m00s` / `3s ago` / `-`.
+pub fn relative(expires_in_secs: Option<i64>) -> String {
+    match expires_in_secs {
+        Some(secs) if secs >= 0 => format!("in {}", human_duration(Duration::from_secs(secs as u64))),
+        Some(secs) => format!("{} ago", human_duration(Duration::from_secs(secs.unsigned_abs()))),
+        None => "-".into(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(Timestamp::from_unix_secs(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(Timestamp::from_unix_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(Timestamp::from_unix_secs(1_767_225_599)), "2025-12-31T23:59:59Z");
+        assert_eq!(rfc3339(Timestamp::from_unix_secs(4_102_444_800)), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("5x").is_err() && parse_duration("m").is_err() && parse_duration("1h3").is_err());
+    }
+
+    #[test]
+    fn k8s_exec_credential_has_the_schema_fields() {
+        let now = Timestamp::from_unix_secs(1_000);
+        let tokens = TokenSet::bearer("tok", Some(Timestamp::from_unix_secs(1_300)), now);
+        let value: serde_json::Value = serde_json::from_str(&format_token(&tokens, TokenFormat::K8s, now)).unwrap();
+        assert_eq!(value["apiVersion"], "client.authentication.k8s.io/v1");
+        assert_eq!(value["kind"], "ExecCredential");
+        assert_eq!(value["status"]["token"], "tok");
+        assert_eq!(value["status"]["expirationTimestamp"], "1970-01-01T00:21:40Z");
+        assert_eq!(format_token(&tokens, TokenFormat::Header, now), "Authorization: Bearer tok\n");
+    }
+}

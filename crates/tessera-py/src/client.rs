@@ -1,0 +1,413 @@
+//! `Client` (async) and `SyncClient` (sync): two front ends over one Rust `Session`.
+//!
+//! Both try `Session::cached_header()` first: a valid cached header is returned without a future,
+//! a thread hop or a GIL release. Only a miss goes to the tokio runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+use tessera::transport::TransportSettings;
+use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
+
+use crate::errors::{configuration, to_pyerr};
+use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
+use crate::runtime::{Ready, block_on, spawn};
+use crate::time::Seconds;
+use crate::tokens::PyTokenSet;
+
+/// What both front ends share.
+struct Shared {
+    session: Session,
+    description: String,
+}
+
+/// The header value as a Python string.
+struct Header(AuthorizationHeader);
+
+impl<'py> IntoPyObject<'py> for Header {
+    type Target = PyString;
+    type Output = Bound<'py, PyString>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(PyString::new(py, self.0.expose_secret()))
+    }
+}
+
+/// The access token alone as a Python string.
+struct AccessToken(AuthorizationHeader);
+
+impl<'py> IntoPyObject<'py> for AccessToken {
+    type Target = PyString;
+    type Output = Bound<'py, PyString>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(PyString::new(py, self.0.access_token().expose_secret()))
+    }
+}
+
+/// What `logout()` did.
+#[pyclass(name = "LogoutResult", module = "tessera._tessera", frozen)]
+pub struct PyLogoutResult {
+    /// True when the server confirmed revocation (RFC 7009).
+    #[pyo3(get)]
+    revoked: bool,
+    /// True when there were tokens to log out of.
+    #[pyo3(get)]
+    had_tokens: bool,
+    /// Why revocation failed, when it did (local tokens are cleared either way).
+    #[pyo3(get)]
+    revocation_error: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl PyLogoutResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "LogoutResult(revoked={}, had_tokens={}, revocation_error={})",
+            py_bool(self.revoked),
+            py_bool(self.had_tokens),
+            if self.revocation_error.is_some() { "<error>" } else { "None" }
+        )
+    }
+}
+
+fn py_bool(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
+
+fn logout_result(outcome: LogoutOutcome) -> PyLogoutResult {
+    let revocation_error =
+        outcome.revocation_error.map(|error| Python::attach(|py| to_pyerr(&error).into_value(py).into_any()));
+    PyLogoutResult { revoked: outcome.revoked, had_tokens: outcome.had_tokens, revocation_error }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    grant: Option<PyRef<'_, PyGrant>>,
+    scope: Option<&Bound<'_, PyAny>>,
+    token_url: Option<String>,
+    revocation_url: Option<String>,
+    client_auth_method: Option<&str>,
+    provider: Option<PyRef<'_, PyProviderConfig>>,
+    store: Option<&Bound<'_, PyAny>>,
+    key: String,
+    refresh_skew: Seconds<'_>,
+    timeout: Seconds<'_>,
+) -> PyResult<Arc<Shared>> {
+    let config = match provider {
+        Some(provider) => {
+            if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
+                return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
+            }
+            if scope.is_some_and(|scope| !scope.is_none()) || token_url.is_some() || revocation_url.is_some() {
+                return Err(configuration("give provider=, or scope/token_url/revocation_url, not both"));
+            }
+            provider.inner.clone()
+        }
+        None => {
+            let Some(client_id) = client_id else { return Err(configuration("client_id is required")) };
+            let endpoints = match (issuer, token_url) {
+                (Some(issuer), None) => {
+                    if revocation_url.is_some() {
+                        return Err(configuration(
+                            "revocation_url goes with token_url (the issuer's discovery gives it)",
+                        ));
+                    }
+                    Endpoints::discover(issuer)
+                }
+                (None, Some(token_url)) => {
+                    Endpoints::Explicit { token_endpoint: token_url, revocation_endpoint: revocation_url }
+                }
+                (Some(_), Some(_)) => return Err(configuration("give issuer (discovery) or token_url, not both")),
+                (None, None) => return Err(configuration("give issuer (OIDC discovery) or token_url")),
+            };
+            let grant = match grant {
+                Some(grant) => grant.inner.clone(),
+                None => tessera::Grant::ClientCredentials,
+            };
+            ProviderConfig {
+                client: client_auth(client_id, client_secret, client_auth_method)?,
+                endpoints,
+                scope: scope_arg(scope)?,
+                grant,
+            }
+        }
+    };
+    let (store, store_description) = crate::store::resolve(store)?;
+    let description = format!(
+        "key={}, client_id={}, endpoints={}, grant={}, store={store_description}",
+        crate::quote(&key),
+        crate::quote(&config.client.client_id),
+        endpoints_repr(&config.endpoints),
+        crate::quote(config.grant.name())
+    );
+    let settings = SessionSettings {
+        refresh_skew: refresh_skew.duration()?,
+        transport: TransportSettings { timeout: timeout.duration()?, ..TransportSettings::default() },
+        ..SessionSettings::default()
+    };
+    if settings.transport.timeout < Duration::from_millis(1) {
+        return Err(configuration("timeout must be positive"));
+    }
+    let session = Session::builder(key, config).store(store).settings(settings).build();
+    Ok(Arc::new(Shared { session, description }))
+}
+
+/// The async client: `async with tessera.Client(...) as client: await client.authorization_header()`.
+#[pyclass(name = "Client", module = "tessera._tessera", frozen)]
+pub struct PyClient {
+    shared: Arc<Shared>,
+}
+
+/// The sync client, same shape: `with tessera.SyncClient(...) as client: client.authorization_header()`.
+#[pyclass(name = "SyncClient", module = "tessera._tessera", frozen)]
+pub struct PySyncClient {
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl PyClient {
+    #[new]
+    #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
+        token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0)))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        issuer: Option<String>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        grant: Option<PyRef<'_, PyGrant>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        token_url: Option<String>,
+        revocation_url: Option<String>,
+        client_auth: Option<&str>,
+        provider: Option<PyRef<'_, PyProviderConfig>>,
+        store: Option<&Bound<'_, PyAny>>,
+        key: &str,
+        refresh_skew: Seconds<'_>,
+        timeout: Seconds<'_>,
+    ) -> PyResult<Self> {
+        let shared = build(
+            issuer,
+            client_id,
+            client_secret,
+            grant,
+            scope,
+            token_url,
+            revocation_url,
+            client_auth,
+            provider,
+            store,
+            key.to_owned(),
+            refresh_skew,
+            timeout,
+        )?;
+        Ok(PyClient { shared })
+    }
+
+    /// The store key.
+    #[getter]
+    fn key(&self) -> &str {
+        self.shared.session.key()
+    }
+
+    /// A `SyncClient` over the same session (same cache, same single-flight refresh).
+    #[getter]
+    fn sync(&self) -> PySyncClient {
+        PySyncClient { shared: Arc::clone(&self.shared) }
+    }
+
+    /// The cached header if valid right now, else `None`. Never does I/O.
+    fn cached_header(&self) -> Option<String> {
+        self.shared.session.cached_header().map(|header| header.expose_secret().to_owned())
+    }
+
+    /// Awaitable: a valid `Authorization` header value (`"Bearer ..."`), refreshed once when due.
+    fn authorization_header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ready::awaitable(py, PyString::new(py, header.expose_secret()).into_any());
+        }
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.authorization_header().await.map(Header) })
+    }
+
+    /// Awaitable: a valid access token.
+    fn access_token<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ready::awaitable(py, PyString::new(py, header.access_token().expose_secret()).into_any());
+        }
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.authorization_header().await.map(AccessToken) })
+    }
+
+    /// Awaitable: the current token set (refreshed as needed).
+    fn tokens<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ready::awaitable(py, Bound::new(py, PyTokenSet::new(header.tokens().clone()))?.into_any());
+        }
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.tokens().await.map(PyTokenSet::new) })
+    }
+
+    /// Awaitable: a new header now, whatever the cache says (after an API answered 401).
+    fn force_refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.force_refresh().await.map(Header) })
+    }
+
+    /// Awaitable: logs in afresh with the grant and stores the tokens.
+    fn login<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.login().await.map(|header| PyTokenSet::new(header.tokens().clone())) })
+    }
+
+    /// Awaitable: revokes the tokens (RFC 7009) when the server can, then forgets them.
+    fn logout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.logout().await.map(logout_result) })
+    }
+
+    /// Awaitable: forgets the tokens here and in the store, without telling the server.
+    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.shared.session.clone();
+        spawn(py, async move { session.clear().await })
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Ready::awaitable(slf.py(), slf.clone().into_any())
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc_info: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        Ready::awaitable(py, py.None().into_bound(py))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Client({})", self.shared.description)
+    }
+}
+
+#[pymethods]
+impl PySyncClient {
+    #[new]
+    #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
+        token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0)))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        issuer: Option<String>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        grant: Option<PyRef<'_, PyGrant>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        token_url: Option<String>,
+        revocation_url: Option<String>,
+        client_auth: Option<&str>,
+        provider: Option<PyRef<'_, PyProviderConfig>>,
+        store: Option<&Bound<'_, PyAny>>,
+        key: &str,
+        refresh_skew: Seconds<'_>,
+        timeout: Seconds<'_>,
+    ) -> PyResult<Self> {
+        let shared = build(
+            issuer,
+            client_id,
+            client_secret,
+            grant,
+            scope,
+            token_url,
+            revocation_url,
+            client_auth,
+            provider,
+            store,
+            key.to_owned(),
+            refresh_skew,
+            timeout,
+        )?;
+        Ok(PySyncClient { shared })
+    }
+
+    /// The store key.
+    #[getter]
+    fn key(&self) -> &str {
+        self.shared.session.key()
+    }
+
+    /// A `Client` (async) over the same session.
+    #[getter]
+    fn aio(&self) -> PyClient {
+        PyClient { shared: Arc::clone(&self.shared) }
+    }
+
+    /// The cached header if valid right now, else `None`. Never does I/O.
+    fn cached_header(&self) -> Option<String> {
+        self.shared.session.cached_header().map(|header| header.expose_secret().to_owned())
+    }
+
+    /// A valid `Authorization` header value (`"Bearer ..."`), refreshed once when due.
+    fn authorization_header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ok(PyString::new(py, header.expose_secret()));
+        }
+        let session = &self.shared.session;
+        let header = block_on(py, session.authorization_header())?;
+        Ok(PyString::new(py, header.expose_secret()))
+    }
+
+    /// A valid access token.
+    fn access_token<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ok(PyString::new(py, header.access_token().expose_secret()));
+        }
+        let header = block_on(py, self.shared.session.authorization_header())?;
+        Ok(PyString::new(py, header.access_token().expose_secret()))
+    }
+
+    /// The current token set (refreshed as needed).
+    fn tokens(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        if let Some(header) = self.shared.session.cached_header() {
+            return Ok(PyTokenSet::new(header.tokens().clone()));
+        }
+        Ok(PyTokenSet::new(block_on(py, self.shared.session.tokens())?))
+    }
+
+    /// A new header now, whatever the cache says (after an API answered 401).
+    fn force_refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        let header = block_on(py, self.shared.session.force_refresh())?;
+        Ok(PyString::new(py, header.expose_secret()))
+    }
+
+    /// Logs in afresh with the grant and stores the tokens.
+    fn login(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        let header = block_on(py, self.shared.session.login())?;
+        Ok(PyTokenSet::new(header.tokens().clone()))
+    }
+
+    /// Revokes the tokens (RFC 7009) when the server can, then forgets them.
+    fn logout(&self, py: Python<'_>) -> PyResult<PyLogoutResult> {
+        Ok(logout_result(block_on(py, self.shared.session.logout())?))
+    }
+
+    /// Forgets the tokens here and in the store, without telling the server.
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        block_on(py, self.shared.session.clear())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, _exc_info: Bound<'_, PyTuple>) {}
+
+    fn __repr__(&self) -> String {
+        format!("SyncClient({})", self.shared.description)
+    }
+}

@@ -1,0 +1,295 @@
+//! Providers as Python values: grants, client authentication, endpoints, provider configuration.
+
+use pyo3::prelude::*;
+use tessera::{ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret, TotpSource};
+
+use crate::errors::configuration;
+use crate::time::instant;
+
+/// How a client logs in: `Password`, `ClientCredentials`, `RefreshToken` or `StaticToken`.
+#[pyclass(name = "Grant", module = "tessera._tessera", subclass, frozen)]
+pub struct PyGrant {
+    pub(crate) inner: Grant,
+}
+
+#[pymethods]
+impl PyGrant {
+    /// The grant's configuration name (`password`, `client_credentials`, ...).
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// True when logging in needs nobody (the session may log in again by itself).
+    #[getter]
+    fn unattended(&self) -> bool {
+        self.inner.logs_in_unattended()
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.inner {
+            Grant::Password { username, totp, .. } => {
+                let totp = match totp {
+                    None => "",
+                    Some(TotpSource::Code(_)) => ", totp=<redacted>",
+                    Some(TotpSource::Secret(_)) => ", totp_secret=<redacted>",
+                };
+                format!("Password(username={}, password=<redacted>{totp})", crate::quote(username))
+            }
+            Grant::ClientCredentials => "ClientCredentials()".to_owned(),
+            Grant::RefreshToken { .. } => "RefreshToken(refresh_token=<redacted>)".to_owned(),
+            Grant::Static { expires_at, .. } => format!(
+                "StaticToken(access_token=<redacted>, expires_at_ms={})",
+                expires_at.map_or_else(|| "None".to_owned(), |t| t.as_unix_millis().to_string())
+            ),
+            _ => format!("Grant({})", crate::quote(self.inner.name())),
+        }
+    }
+}
+
+/// Resource owner password credentials (RFC 6749 §4.3), with an optional TOTP second factor:
+/// `totp` (a code typed once) or `totp_secret` (base32; a fresh code per login, unattended).
+#[pyclass(name = "Password", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyPassword;
+
+#[pymethods]
+impl PyPassword {
+    #[new]
+    #[pyo3(signature = (username, password, *, totp = None, totp_secret = None))]
+    fn py_new(
+        username: String,
+        password: String,
+        totp: Option<String>,
+        totp_secret: Option<String>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let totp = match (totp, totp_secret) {
+            (Some(_), Some(_)) => return Err(configuration("give totp (a code) or totp_secret, not both")),
+            (Some(code), None) => Some(TotpSource::Code(Secret::new(code))),
+            (None, Some(secret)) => Some(TotpSource::Secret(Secret::new(secret))),
+            (None, None) => None,
+        };
+        let grant = Grant::Password { username, password: Secret::new(password), totp };
+        Ok(PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyPassword))
+    }
+
+    /// The username.
+    #[getter]
+    fn username(slf: PyRef<'_, Self>) -> String {
+        match &slf.as_super().inner {
+            Grant::Password { username, .. } => username.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Client credentials (RFC 6749 §4.4): the client's own identity; a new request on expiry.
+#[pyclass(name = "ClientCredentials", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyClientCredentials;
+
+#[pymethods]
+impl PyClientCredentials {
+    #[new]
+    fn py_new() -> PyClassInitializer<Self> {
+        PyClassInitializer::from(PyGrant { inner: Grant::ClientCredentials }).add_subclass(PyClientCredentials)
+    }
+}
+
+/// Start from a refresh token obtained elsewhere (RFC 6749 §6).
+#[pyclass(name = "RefreshToken", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyRefreshToken;
+
+#[pymethods]
+impl PyRefreshToken {
+    #[new]
+    fn py_new(refresh_token: String) -> PyClassInitializer<Self> {
+        let grant = Grant::RefreshToken { refresh_token: Secret::new(refresh_token) };
+        PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyRefreshToken)
+    }
+}
+
+/// A token given by the caller (tests, `--with-token`); nothing can renew it.
+/// `expires_at`: Unix seconds or a datetime.
+#[pyclass(name = "StaticToken", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyStaticToken;
+
+#[pymethods]
+impl PyStaticToken {
+    #[new]
+    #[pyo3(signature = (access_token, *, expires_at = None))]
+    fn py_new(access_token: String, expires_at: Option<&Bound<'_, PyAny>>) -> PyResult<PyClassInitializer<Self>> {
+        let expires_at = expires_at.filter(|value| !value.is_none()).map(instant).transpose()?;
+        let grant = Grant::Static { access_token: Secret::new(access_token), expires_at };
+        Ok(PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyStaticToken))
+    }
+}
+
+/// The client's identity at the authorization server (RFC 6749 §2.3.1).
+#[pyclass(name = "ClientAuth", module = "tessera._tessera", frozen)]
+#[derive(Clone)]
+pub struct PyClientAuth {
+    pub(crate) inner: ClientAuth,
+}
+
+pub(crate) fn client_auth(
+    client_id: String,
+    client_secret: Option<String>,
+    method: Option<&str>,
+) -> PyResult<ClientAuth> {
+    let method = match (method, &client_secret) {
+        (None, Some(_)) | (Some("basic" | "client_secret_basic"), _) => ClientAuthMethod::Basic,
+        (Some("post" | "client_secret_post"), _) => ClientAuthMethod::Post,
+        (None, None) | (Some("none"), _) => ClientAuthMethod::None,
+        (Some(other), _) => {
+            return Err(configuration(format!("client_auth must be \"basic\", \"post\" or \"none\", not {other:?}")));
+        }
+    };
+    if method != ClientAuthMethod::None && client_secret.is_none() {
+        return Err(configuration("client_auth \"basic\" and \"post\" need a client_secret"));
+    }
+    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method })
+}
+
+#[pymethods]
+impl PyClientAuth {
+    /// `method`: `"basic"` (default with a secret), `"post"`, or `"none"` (public client, default without).
+    #[new]
+    #[pyo3(signature = (client_id, client_secret = None, *, method = None))]
+    fn py_new(client_id: String, client_secret: Option<String>, method: Option<&str>) -> PyResult<Self> {
+        Ok(PyClientAuth { inner: client_auth(client_id, client_secret, method)? })
+    }
+
+    /// A confidential client using `client_secret_basic`.
+    #[staticmethod]
+    fn basic(client_id: String, client_secret: String) -> Self {
+        PyClientAuth { inner: ClientAuth::basic(client_id, client_secret) }
+    }
+
+    /// A confidential client using `client_secret_post`.
+    #[staticmethod]
+    fn post(client_id: String, client_secret: String) -> Self {
+        PyClientAuth { inner: ClientAuth::post(client_id, client_secret) }
+    }
+
+    /// A public client (no secret).
+    #[staticmethod]
+    fn public(client_id: String) -> Self {
+        PyClientAuth { inner: ClientAuth::public(client_id) }
+    }
+
+    /// The client id.
+    #[getter]
+    fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// `"basic"`, `"post"` or `"none"`.
+    #[getter]
+    fn method(&self) -> &'static str {
+        method_name(self.inner.method)
+    }
+
+    fn __repr__(&self) -> String {
+        let secret = if self.inner.client_secret.is_some() { "<redacted>" } else { "None" };
+        format!(
+            "ClientAuth(client_id={}, client_secret={secret}, method={})",
+            crate::quote(&self.inner.client_id),
+            crate::quote(method_name(self.inner.method))
+        )
+    }
+}
+
+fn method_name(method: ClientAuthMethod) -> &'static str {
+    match method {
+        ClientAuthMethod::Basic => "basic",
+        ClientAuthMethod::Post => "post",
+        ClientAuthMethod::None => "none",
+    }
+}
+
+/// Where the server's endpoints come from: OIDC discovery, or given explicitly.
+#[pyclass(name = "Endpoints", module = "tessera._tessera", frozen)]
+#[derive(Clone)]
+pub struct PyEndpoints {
+    pub(crate) inner: Endpoints,
+}
+
+#[pymethods]
+impl PyEndpoints {
+    /// Read from `{issuer}/.well-known/openid-configuration` on first network use.
+    #[staticmethod]
+    fn discover(issuer: String) -> Self {
+        PyEndpoints { inner: Endpoints::discover(issuer) }
+    }
+
+    /// A token endpoint, and an RFC 7009 revocation endpoint when the server has one.
+    #[staticmethod]
+    #[pyo3(signature = (token_url, revocation_url = None))]
+    fn explicit(token_url: String, revocation_url: Option<String>) -> Self {
+        PyEndpoints { inner: Endpoints::Explicit { token_endpoint: token_url, revocation_endpoint: revocation_url } }
+    }
+
+    fn __repr__(&self) -> String {
+        endpoints_repr(&self.inner)
+    }
+}
+
+pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
+    match endpoints {
+        Endpoints::Discover { issuer } => format!("Endpoints.discover({})", crate::quote(issuer)),
+        Endpoints::Explicit { token_endpoint, revocation_endpoint } => {
+            format!(
+                "Endpoints.explicit({}, revocation_url={})",
+                crate::quote(token_endpoint),
+                crate::quote_opt(revocation_endpoint.as_deref())
+            )
+        }
+    }
+}
+
+/// Everything needed to obtain tokens: client, endpoints, grant, scope.
+#[pyclass(name = "ProviderConfig", module = "tessera._tessera", frozen)]
+pub struct PyProviderConfig {
+    pub(crate) inner: ProviderConfig,
+}
+
+#[pymethods]
+impl PyProviderConfig {
+    #[new]
+    #[pyo3(signature = (client, endpoints, grant, *, scope = None))]
+    fn py_new(
+        client: PyRef<'_, PyClientAuth>,
+        endpoints: PyRef<'_, PyEndpoints>,
+        grant: PyRef<'_, PyGrant>,
+        scope: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(PyProviderConfig {
+            inner: ProviderConfig {
+                client: client.inner.clone(),
+                endpoints: endpoints.inner.clone(),
+                scope: scope_arg(scope)?,
+                grant: grant.inner.clone(),
+            },
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ProviderConfig(client_id={}, endpoints={}, grant={}, scope={})",
+            crate::quote(&self.inner.client.client_id),
+            endpoints_repr(&self.inner.endpoints),
+            crate::quote(self.inner.grant.name()),
+            crate::quote_opt(self.inner.scope.as_deref())
+        )
+    }
+}
+
+/// A scope given as one space-separated string or as a sequence of strings.
+pub(crate) fn scope_arg(scope: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(scope) = scope.filter(|scope| !scope.is_none()) else { return Ok(None) };
+    if let Ok(scope) = scope.extract::<String>() {
+        return Ok(Some(scope));
+    }
+    let parts: Vec<String> =
+        scope.extract().map_err(|_| configuration("scope must be a string or a sequence of strings"))?;
+    Ok(Some(parts.join(" ")))
+}

@@ -1,0 +1,53 @@
+//! Python bindings of tessera: the `tessera._tessera` extension module behind `import tessera`.
+//!
+//! Everything here is a thin layer over the Rust crate: one `Session` serves both the async
+//! `Client` and the sync `SyncClient`; Python stores become a Rust `TokenStore`; errors map onto
+//! the Python exception hierarchy of `tessera/_errors.py`. The Python sources live in
+//! `python/tessera/`; maturin builds both into one abi3 wheel (see pyproject.toml).
+
+mod client;
+mod errors;
+mod grants;
+mod native;
+mod runtime;
+mod store;
+mod time;
+mod tokens;
+
+use pyo3::prelude::*;
+
+/// The native module.
+#[pymodule]
+fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PySyncClient>()?;
+    m.add_class::<client::PyLogoutResult>()?;
+    m.add_class::<tokens::PyTokenSet>()?;
+    m.add_class::<grants::PyGrant>()?;
+    m.add_class::<grants::PyPassword>()?;
+    m.add_class::<grants::PyClientCredentials>()?;
+    m.add_class::<grants::PyRefreshToken>()?;
+    m.add_class::<grants::PyStaticToken>()?;
+    m.add_class::<grants::PyClientAuth>()?;
+    m.add_class::<grants::PyEndpoints>()?;
+    m.add_class::<grants::PyProviderConfig>()?;
+    m.add_class::<store::PyMemoryStore>()?;
+    m.add_class::<store::PyFileStore>()?;
+    m.add_class::<native::PyJsonEngine>()?;
+    m.add_class::<runtime::Ready>()?;
+    m.add_function(wrap_pyfunction!(native::current_time_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(native::is_expired, m)?)?;
+    m.add_function(wrap_pyfunction!(native::is_near_expiry, m)?)?;
+    Ok(())
+}
+
+/// `value` as a Python string literal, for `repr`s.
+pub(crate) fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// `value` as a Python string literal or `None`, for `repr`s.
+pub(crate) fn quote_opt(value: Option<&str>) -> String {
+    value.map_or_else(|| "None".to_owned(), quote)
+}

@@ -1,0 +1,97 @@
+//! `JsonEngine`: the sans-I/O engine with JSON text in and out (docs/sans-io-json.md), and the
+//! time utilities. `tessera.native.NativeEngine` wraps it with dicts.
+
+use pyo3::prelude::*;
+use tessera::clock::current_time_ms as now_ms;
+use tessera_core::json::{JsonEngine, is_expired_ms, is_near_expiry_ms};
+
+use crate::errors::to_pyerr;
+
+/// The token engine with every input and output as JSON text. No I/O: the host sends the
+/// requests and reports back.
+#[pyclass(name = "JsonEngine", module = "tessera._tessera")]
+pub struct PyJsonEngine {
+    inner: JsonEngine,
+}
+
+#[pymethods]
+impl PyJsonEngine {
+    #[new]
+    fn py_new() -> Self {
+        PyJsonEngine { inner: JsonEngine::new() }
+    }
+
+    /// Registers a provider (JSON) under `key`.
+    fn register(&mut self, key: &str, provider_json: &str) -> PyResult<()> {
+        self.inner.register(key, provider_json).map_err(|error| to_pyerr(&error))
+    }
+
+    /// The actions (JSON array) that make `key` hold a valid token; `"[]"` when it does.
+    #[pyo3(signature = (key, now_ms = None))]
+    fn ensure(&mut self, key: &str, now_ms: Option<i64>) -> String {
+        self.inner.ensure(key, now(now_ms))
+    }
+
+    /// The actions of a refresh now (after a 401).
+    #[pyo3(signature = (key, now_ms = None))]
+    fn refresh(&mut self, key: &str, now_ms: Option<i64>) -> String {
+        self.inner.refresh(key, now(now_ms))
+    }
+
+    /// The actions of a fresh login with the grant.
+    #[pyo3(signature = (key, now_ms = None))]
+    fn login(&mut self, key: &str, now_ms: Option<i64>) -> String {
+        self.inner.login(key, now(now_ms))
+    }
+
+    /// The actions of a logout (revocation when possible).
+    #[pyo3(signature = (key, now_ms = None))]
+    fn logout(&mut self, key: &str, now_ms: Option<i64>) -> String {
+        self.inner.logout(key, now(now_ms))
+    }
+
+    /// Feeds an event (JSON) back; returns the next actions.
+    #[pyo3(signature = (event_json, now_ms = None))]
+    fn handle(&mut self, event_json: &str, now_ms: Option<i64>) -> PyResult<String> {
+        self.inner.handle(event_json, now(now_ms)).map_err(|error| to_pyerr(&error))
+    }
+
+    /// The tokens of `key` as JSON (secrets in clear), if any.
+    fn tokens(&self, key: &str) -> Option<String> {
+        self.inner.tokens(key)
+    }
+
+    /// Restores (or, with `None`, forgets) the tokens of `key`.
+    #[pyo3(signature = (key, tokens_json))]
+    fn set_tokens(&mut self, key: &str, tokens_json: Option<&str>) -> PyResult<()> {
+        self.inner.set_tokens(key, tokens_json).map_err(|error| to_pyerr(&error))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "JsonEngine()"
+    }
+}
+
+fn now(now: Option<i64>) -> i64 {
+    now.unwrap_or_else(now_ms)
+}
+
+/// Milliseconds since the Unix epoch.
+#[pyfunction]
+pub fn current_time_ms() -> i64 {
+    now_ms()
+}
+
+/// True when `expires_at_ms` is known and not after `now_ms` (default: now).
+#[pyfunction]
+#[pyo3(signature = (expires_at_ms, now_ms = None))]
+pub fn is_expired(expires_at_ms: Option<i64>, now_ms: Option<i64>) -> bool {
+    is_expired_ms(expires_at_ms, now(now_ms))
+}
+
+/// True when `expires_at_ms` is known and within `threshold_ms` of `now_ms` (default: now), or past.
+#[pyfunction]
+#[pyo3(signature = (expires_at_ms, threshold_ms, now_ms = None))]
+pub fn is_near_expiry(expires_at_ms: Option<i64>, threshold_ms: u64, now_ms: Option<i64>) -> bool {
+    is_near_expiry_ms(expires_at_ms, now(now_ms), threshold_ms)
+}

@@ -1,0 +1,95 @@
+//! Running Rust futures for Python: on the shared tokio runtime, awaited from asyncio
+//! ([`spawn`]) or blocked on from a sync caller with the GIL released ([`block_on`]); and
+//! [`Ready`], the awaitable of a value known at once (the hot path builds no future).
+
+use std::future::Future;
+
+use pyo3::exceptions::PyStopIteration;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+use tessera::Error;
+
+use crate::errors::{configuration, to_pyerr};
+
+tokio::task_local! {
+    /// The event loop of the async call being served: where a Python store's coroutines run.
+    pub(crate) static LOOP: TaskLocals;
+}
+
+/// An asyncio awaitable running `future` on the tokio runtime.
+pub(crate) fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+    let scoped = LOOP.scope(locals.clone(), async move { future.await.map_err(|error| to_pyerr(&error)) });
+    pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, scoped)
+}
+
+/// Runs `future` to completion on the tokio runtime, with the GIL released meanwhile.
+pub(crate) fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T, Error>> + Send,
+    T: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(configuration(
+            "tessera's sync API was called from inside its own runtime (e.g. from a store callback): use the async API",
+        ));
+    }
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let mut future = std::pin::pin!(future);
+    // Wake up now and then to let Python handle signals: Ctrl-C interrupts a slow network call
+    // (dropping the future cancels it; the session and its store lock stay consistent).
+    loop {
+        let step = py
+            .detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK_INTERVAL, future.as_mut()).await }));
+        match step {
+            Ok(result) => return result.map_err(|error| to_pyerr(&error)),
+            Err(_) => py.check_signals()?,
+        }
+    }
+}
+
+/// How often a blocking call looks for pending Python signals (KeyboardInterrupt).
+const SIGNAL_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// An awaitable whose value is already known: `await` returns it without an event loop round
+/// trip, a thread hop or a future.
+#[pyclass(name = "Ready", module = "tessera._tessera", frozen)]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+impl Ready {
+    pub(crate) fn awaitable<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(Bound::new(py, Ready { value: value.unbind() })?.into_any())
+    }
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(PyStopIteration::new_err((self.value.clone_ref(py),)))
+    }
+
+    fn send(&self, py: Python<'_>, _value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn throw(&self, _args: Bound<'_, pyo3::types::PyTuple>) -> PyResult<Py<PyAny>> {
+        Err(pyo3::exceptions::PyRuntimeError::new_err("a Ready awaitable cannot be thrown into"))
+    }
+
+    fn close(&self) {}
+}

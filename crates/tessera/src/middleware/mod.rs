@@ -1,0 +1,127 @@
+//! HTTP integrations: put a [`Session`]'s `Authorization` header on every request, and when the
+//! API answers that the token was rejected, refresh once and retry once.
+//!
+//! - [`AuthMiddleware`] for `reqwest-middleware` (feature `reqwest-middleware`);
+//! - [`AuthLayer`] for `tower` services: hyper and axum clients, tonic channels (feature `tower`).
+//!
+//! Both follow the same rules (docs/http-integration.md):
+//!
+//! 1. The header comes from [`Session::authorization_header`]: cached, refreshed once when due.
+//! 2. A response is a *rejection* when its status is 401, when it carries
+//!    `WWW-Authenticate: Bearer error="invalid_token"`, or (gRPC) when its headers carry
+//!    `grpc-status: 16` (UNAUTHENTICATED).
+//! 3. On a rejection, a new token is obtained once: the session's current one if another task
+//!    already replaced the rejected token, else [`Session::force_refresh`] (callers that saw the
+//!    same rejected token share one refresh).
+//! 4. A request whose body can be replayed is sent again, once, with the new token. If that answer
+//!    is a rejection too, the result is the typed error [`Error::OAuth`] with
+//!    [`OAuthErrorCode::InvalidToken`]; there is never a second retry.
+//! 5. A request whose body cannot be replayed (a stream) is not sent again: the rejection is
+//!    returned unchanged, and the refreshed token serves the next request.
+//! 6. When the refresh itself fails, that error is returned (e.g. `ReauthenticationRequired`).
+//!    When the refresh yields the very token that was rejected (a static token), the typed
+//!    `invalid_token` error is returned without a pointless retry.
+
+#[cfg(feature = "reqwest-middleware")]
+mod reqwest;
+#[cfg(feature = "tower")]
+mod tower;
+
+#[cfg(feature = "reqwest-middleware")]
+pub use self::reqwest::AuthMiddleware;
+#[cfg(feature = "tower")]
+pub use self::tower::{AuthLayer, AuthService, BufferedBodies, NeverReplay, ReplayPolicy, ReplayableBody};
+
+use http::HeaderMap;
+use http::header::WWW_AUTHENTICATE;
+use tessera_core::{Error, OAuthErrorCode};
+
+use crate::{AuthorizationHeader, Session};
+
+/// True when a response says that the token it was sent with was rejected: status 401, a
+/// `WWW-Authenticate: Bearer ... error="invalid_token"` challenge, or gRPC status 16
+/// (UNAUTHENTICATED) in the headers of a trailers-only response.
+pub fn is_token_rejected(status: u16, headers: &HeaderMap) -> bool {
+    status == 401
+        || headers.get_all(WWW_AUTHENTICATE).iter().any(|value| challenges_invalid_token(value.as_bytes()))
+        || headers.get("grpc-status").is_some_and(|value| value.as_bytes() == b"16")
+}
+
+/// `Bearer realm="x", error="invalid_token"` (quotes optional, any case, any parameter order).
+fn challenges_invalid_token(value: &[u8]) -> bool {
+    let value = String::from_utf8_lossy(value).to_ascii_lowercase();
+    let Some(bearer) = value.find("bearer") else { return false };
+    value[bearer..].split(',').any(|param| {
+        let param = param.trim().trim_start_matches("bearer").trim();
+        param
+            .split_once('=')
+            .is_some_and(|(name, v)| name.trim() == "error" && v.trim().trim_matches('"') == "invalid_token")
+    })
+}
+
+/// The typed error for a token rejected again after a refresh (or a refresh that changed nothing).
+pub(crate) fn rejected_again(url: &str, status: u16, description: &str) -> Error {
+    Error::OAuth {
+        code: OAuthErrorCode::InvalidToken,
+        description: Some(description.to_owned()),
+        status,
+        endpoint: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// What to retry with after `sent` was rejected: the session's current token when another task
+/// already replaced `sent`, else a forced refresh. `Ok(None)` when the session can only offer the
+/// token that was just rejected (a static token).
+pub(crate) async fn replacement_token(
+    session: &Session,
+    sent: &AuthorizationHeader,
+) -> Result<Option<AuthorizationHeader>, Error> {
+    if let Some(current) = session.cached_header()
+        && current.expose_secret() != sent.expose_secret()
+    {
+        return Ok(Some(current));
+    }
+    let refreshed = session.force_refresh().await?;
+    Ok((refreshed.expose_secret() != sent.expose_secret()).then_some(refreshed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn recognises_rejections() {
+        assert!(is_token_rejected(401, &HeaderMap::new()));
+        assert!(!is_token_rejected(403, &HeaderMap::new()));
+        assert!(!is_token_rejected(200, &HeaderMap::new()));
+        for challenge in [
+            r#"Bearer realm="api", error="invalid_token", error_description="expired""#,
+            r#"bearer error=invalid_token"#,
+            r#"Basic realm="x", Bearer error="invalid_token""#,
+        ] {
+            assert!(is_token_rejected(400, &headers(&[("www-authenticate", challenge)])), "{challenge}");
+        }
+        for challenge in [r#"Bearer realm="api", error="insufficient_scope""#, r#"Basic error="invalid_token""#] {
+            assert!(!is_token_rejected(403, &headers(&[("www-authenticate", challenge)])), "{challenge}");
+        }
+        assert!(is_token_rejected(200, &headers(&[("grpc-status", "16")])));
+        assert!(!is_token_rejected(200, &headers(&[("grpc-status", "0")])));
+    }
+
+    #[test]
+    fn rejected_again_is_final_and_has_no_query() {
+        let error = rejected_again("https://api/x?token=secret", 401, "again");
+        assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidToken));
+        assert!(!error.is_transient());
+        assert!(!error.to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,123 @@
+//! How an interactive login reaches a person: [`Prompter`] shows what the core asks to show
+//! (a device code today). The CLI's prompter writes to the terminal; a GUI or a bot brings its own.
+
+use async_trait::async_trait;
+use tessera_core::{Error, Prompt};
+
+/// Shows prompts of interactive logins. Called only by explicit logins (and by the refresh policy's
+/// `Reauthenticate`), never by a silent refresh.
+#[async_trait]
+pub trait Prompter: Send + Sync {
+    /// Shows `prompt` for the session `key`. Return quickly: polling continues after it returns.
+    /// An error aborts the login with that error.
+    async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error>;
+}
+
+/// A prompter from a closure, e.g. `FnPrompter(|key, prompt| { eprintln!("{prompt:?}"); Ok(()) })`.
+pub struct FnPrompter<F>(pub F);
+
+#[async_trait]
+impl<F> Prompter for FnPrompter<F>
+where
+    F: Fn(&str, &Prompt) -> Result<(), Error> + Send + Sync,
+{
+    async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
+        (self.0)(key, prompt)
+    }
+}
+
+/// Shows prompts on stderr: the verification URL, the code, a QR code of the complete URL, and
+/// how long the code stays valid. What the `tessera` CLI uses.
+#[cfg(feature = "terminal")]
+#[derive(Clone, Copy, Debug)]
+pub struct TerminalPrompter {
+    qr_code: bool,
+}
+
+#[cfg(feature = "terminal")]
+impl Default for TerminalPrompter {
+    fn default() -> Self {
+        TerminalPrompter { qr_code: true }
+    }
+}
+
+#[cfg(feature = "terminal")]
+impl TerminalPrompter {
+    /// A prompter that draws QR codes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Without the QR code (narrow terminals, logs).
+    pub fn without_qr_code(self) -> Self {
+        TerminalPrompter { qr_code: false }
+    }
+
+    /// The text shown for `prompt` at `now`.
+    pub fn render(&self, key: &str, prompt: &Prompt, now: tessera_core::Timestamp) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        match prompt {
+            Prompt::DeviceCode { user_code, verification_uri, verification_uri_complete, expires_at } => {
+                let _ = writeln!(text, "To sign in to {key}, open {verification_uri}");
+                let _ = writeln!(text, "and enter the code:  {user_code}");
+                if let Some(complete) = verification_uri_complete {
+                    let _ = writeln!(text, "or open {complete}");
+                    if self.qr_code
+                        && let Ok(code) = qrcode::QrCode::new(complete.as_bytes())
+                    {
+                        use qrcode::render::unicode::Dense1x2;
+                        // Light modules drawn dark: reads right on the usual dark terminal.
+                        let qr = code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build();
+                        let _ = writeln!(text, "{qr}");
+                    }
+                }
+                let remaining = expires_at.duration_since(now).as_secs();
+                let _ = writeln!(text, "The code expires in {}m{:02}s. Waiting for approval...", remaining / 60, remaining % 60);
+            }
+            #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
+            other => {
+                let _ = writeln!(text, "{key}: {other:?}");
+            }
+        }
+        text
+    }
+}
+
+#[cfg(feature = "terminal")]
+#[async_trait]
+impl Prompter for TerminalPrompter {
+    async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
+        use std::io::Write as _;
+        let text = self.render(key, prompt, crate::clock::system_now());
+        // stderr: stdout carries only data (a token), so `tessera login | ...` stays clean.
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+        Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "terminal"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tessera_core::Timestamp;
+
+    #[test]
+    fn renders_code_url_qr_and_expiry() {
+        let now = Timestamp::from_unix_secs(1_000);
+        let prompt = Prompt::DeviceCode {
+            user_code: "WDJB-MJHT".into(),
+            verification_uri: "https://idp.example/device".into(),
+            verification_uri_complete: Some("https://idp.example/device?user_code=WDJB-MJHT".into()),
+            expires_at: now + Duration::from_secs(600),
+        };
+        let text = TerminalPrompter::new().render("dev/peer", &prompt, now);
+        assert!(text.contains("open https://idp.example/device\n"), "{text}");
+        assert!(text.contains("WDJB-MJHT") && text.contains("expires in 10m00s"), "{text}");
+        assert!(text.contains('▀') || text.contains('▄') || text.contains('█'), "a QR code is drawn: {text}");
+        let plain = TerminalPrompter::new().without_qr_code().render("dev/peer", &prompt, now);
+        assert!(!plain.contains('█') && plain.lines().count() == 4, "{plain}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`):
+//! an [`AuthProvider`] around a [`Session`].
+//!
+//! The session (and with it the secrets and the HTTP client) is built on first network use only:
+//! status, credential and a valid stored token need neither.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tessera_core::{Error, Secret, TokenSet};
+
+use super::{AuthProvider, Credential, HttpHeaders, Login, OAuthCredential, ProviderStatus, Refreshable, TokenSource};
+use crate::clock::{Clock, SystemClock};
+use crate::config::ProviderEntry;
+use crate::registry::ProviderSettings;
+use crate::session::{LogoutOutcome, Session, SessionSettings};
+use crate::store::TokenStore;
+
+/// A built-in OAuth provider (or a static token) configured by a `[[contexts.auth_providers]]` section.
+pub struct OAuthProvider {
+    entry: ProviderEntry,
+    origin: String,
+    context: String,
+    key: String,
+    store: Arc<dyn TokenStore>,
+    settings: SessionSettings,
+    session: OnceLock<Session>,
+}
+
+impl std::fmt::Debug for OAuthProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthProvider")
+            .field("entry", &self.entry)
+            .field("context", &self.context)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProvider {
+    /// The provider of a built-in section. Reads no secret.
+    pub fn from_settings(settings: &ProviderSettings<'_>) -> Result<Self, Error> {
+        let entry = settings.entry();
+        if !entry.is_builtin() {
+            return Err(settings.error("provider", "is not a built-in type: OAuthProvider cannot build it"));
+        }
+        Ok(OAuthProvider {
+            entry: entry.clone(),
+            origin: settings.origin().to_owned(),
+            context: settings.context().to_owned(),
+            key: settings.store_key(),
+            store: Arc::clone(settings.store()),
+            settings: SessionSettings::default(),
+            session: OnceLock::new(),
+        })
+    }
+
+    /// Where its tokens are stored (`<context>/<name>`).
+    pub fn store_key(&self) -> &str {
+        &self.key
+    }
+
+    /// The session, built (secrets resolved) on first use. A failure is not remembered: a
+    /// secret that appears later (a file written, a variable set) is picked up.
+    pub fn session(&self) -> Result<Session, Error> {
+        if let Some(session) = self.session.get() {
+            return Ok(session.clone());
+        }
+        let config = self.entry.build(&self.origin, &self.context)?;
+        let session = Session::builder(self.key.clone(), config)
+            .store(Arc::clone(&self.store))
+            .settings(self.settings.clone())
+            .build();
+        Ok(self.session.get_or_init(|| session).clone())
+    }
+
+    async fn stored(&self) -> Result<Option<TokenSet>, Error> {
+        self.store.load(&self.key).await
+    }
+
+    fn status_of(tokens: Option<&TokenSet>) -> ProviderStatus {
+        match tokens {
+            None => ProviderStatus::Available,
+            Some(tokens) if tokens.is_expired(SystemClock.now()) => ProviderStatus::Expired,
+            Some(_) => ProviderStatus::Authenticated,
+        }
+    }
+
+    /// True when the type can get a new token without the user whatever is stored.
+    fn renews_by_itself(&self) -> bool {
+        matches!(self.entry.provider.as_str(), "client_credentials" | "password")
+    }
+}
+
+#[async_trait]
+impl AuthProvider for OAuthProvider {
+    fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    fn provider_type(&self) -> &str {
+        &self.entry.provider
+    }
+
+    fn description(&self) -> String {
+        let at = self.entry.issuer.as_deref().or(self.entry.token_url.as_deref()).unwrap_or("-");
+        match self.entry.provider.as_str() {
+            "password" => {
+                format!("password grant for {} at {at}", self.entry.username.as_deref().unwrap_or("?"))
+            }
+            "client_credentials" => {
+                format!("client credentials for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
+            }
+            "refresh_token" => format!("configured refresh token at {at}"),
+            _ => "static bearer token".to_owned(),
+        }
+    }
+
+    async fn is_authenticated(&self) -> Result<bool, Error> {
+        Ok(self.stored().await?.is_some_and(|tokens| tokens.access_valid(SystemClock.now(), Duration::ZERO)))
+    }
+
+    async fn status(&self) -> Result<ProviderStatus, Error> {
+        Ok(Self::status_of(self.stored().await?.as_ref()))
+    }
+
+    fn auth_context(&self) -> Value {
+        json!({
+            "context": self.context,
+            "name": self.entry.name,
+            "type": self.entry.provider,
+            "store_key": self.key,
+            "store": self.store.location(),
+            "issuer": self.entry.issuer,
+            "token_url": self.entry.token_url,
+            "client_id": self.entry.client_id,
+            "username": self.entry.username,
+            "scope": self.entry.scope,
+        })
+    }
+
+    async fn credential(&self) -> Result<Credential, Error> {
+        let tokens = self.stored().await?;
+        let now = SystemClock.now();
+        Ok(Credential::OAuth(OAuthCredential {
+            name: self.entry.name.clone(),
+            status: Self::status_of(tokens.as_ref()),
+            client_id: self.entry.client_id.clone(),
+            allows_refresh: self.renews_by_itself()
+                || tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO)),
+            access_token: tokens.as_ref().map(|t| t.access_token.clone()),
+            refresh_token: tokens.as_ref().and_then(|t| t.refresh_token.clone()),
+            expires_at: tokens.as_ref().and_then(|t| t.expires_at),
+        }))
+    }
+
+    fn extra_info(&self) -> serde_json::Map<String, Value> {
+        let mut extra = serde_json::Map::new();
+        extra.insert("store_key".into(), Value::String(self.key.clone()));
+        if let Some(endpoint) = self.entry.issuer.as_ref().or(self.entry.token_url.as_ref()) {
+            extra.insert("endpoint".into(), Value::String(endpoint.clone()));
+        }
+        extra
+    }
+
+    fn as_login(&self) -> Option<&dyn Login> {
+        Some(self)
+    }
+
+    fn as_refreshable(&self) -> Option<&dyn Refreshable> {
+        (self.entry.provider != "static").then_some(self as &dyn Refreshable)
+    }
+
+    fn as_http_headers(&self) -> Option<&dyn HttpHeaders> {
+        Some(self)
+    }
+
+    fn as_token_source(&self) -> Option<&dyn TokenSource> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Login for OAuthProvider {
+    async fn login(&self) -> Result<(), Error> {
+        self.session()?.login().await.map(drop)
+    }
+
+    async fn login_with_token(&self, token: Secret) -> Result<(), Error> {
+        if self.entry.provider != "static" {
+            return Err(self.entry.error(
+                &self.origin,
+                &self.context,
+                "provider",
+                "--with-token needs a provider of type \"static\"",
+            ));
+        }
+        let token = Secret::new(token.expose_secret().trim());
+        if token.is_empty() || token.expose_secret().contains(char::is_whitespace) {
+            return Err(Error::configuration("the token given is empty or contains whitespace"));
+        }
+        let expires_at = self.entry.expires_at.map(tessera_core::Timestamp::from_unix_secs);
+        self.store.save(&self.key, &TokenSet::bearer(token, expires_at, SystemClock.now())).await
+    }
+
+    async fn logout(&self) -> Result<LogoutOutcome, Error> {
+        match self.session() {
+            Ok(session) => session.logout().await,
+            // Forgetting tokens needs no secret; revoking does.
+            Err(error) => {
+                let had_tokens = self.stored().await?.is_some();
+                self.store.clear(&self.key).await?;
+                Ok(LogoutOutcome { revoked: false, revocation_error: Some(error), had_tokens })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Refreshable for OAuthProvider {
+    async fn can_refresh(&self) -> bool {
+        if self.renews_by_itself() {
+            return true;
+        }
+        match self.stored().await {
+            Ok(Some(tokens)) => tokens.refresh_valid(SystemClock.now(), Duration::ZERO),
+            Ok(None) => self.entry.provider == "refresh_token",
+            Err(_) => false,
+        }
+    }
+
+    async fn refresh(&self, force: bool) -> Result<(), Error> {
+        let session = self.session()?;
+        if force { session.force_refresh().await.map(drop) } else { session.authorization_header().await.map(drop) }
+    }
+}
+
+#[async_trait]
+impl HttpHeaders for OAuthProvider {
+    async fn headers(&self) -> Result<Vec<(String, Secret)>, Error> {
+        let header = self.session()?.authorization_header().await?;
+        Ok(vec![("authorization".to_owned(), Secret::new(header.expose_secret()))])
+    }
+}
+
+#[async_trait]
+impl TokenSource for OAuthProvider {
+    async fn token(&self, min_valid: Duration) -> Result<TokenSet, Error> {
+        // A stored token outside its refresh window (and `min_valid`) needs no session at all.
+        if let Some(tokens) = self.stored().await?
+            && tokens.access_valid(SystemClock.now(), tokens.refresh_window(self.settings.refresh_skew).max(min_valid))
+        {
+            return Ok(tokens);
+        }
+        let session = self.session()?;
+        let header = session.authorization_header().await?;
+        if header.tokens().access_valid(SystemClock.now(), min_valid) {
+            return Ok(header.tokens().clone());
+        }
+        // Less than `min_valid` left (e.g. a kubectl plugin asking for 5 minutes): a new token now.
+        let header = session.force_refresh().await?;
+        Ok(header.tokens().clone())
+    }
+}

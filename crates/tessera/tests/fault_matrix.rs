@@ -1,0 +1,488 @@
+//! The fault matrix of docs/fault-matrix.md: every grant × every fault, each cell asserted against
+//! the reference IdP's fault hooks.
+//!
+//! Every row runs a cell twice when the session already holds a token:
+//! - **expired**: the held token is past its expiry (on the session's clock), so the caller waits
+//!   for the token request and gets either tokens or the typed error of the table;
+//! - **still valid**: the held token is inside its early-refresh window; whatever the fault, the
+//!   caller gets a token (the new one, or the still-valid old one when the refresh failed).
+//!
+//! In both, a failed token request leaves the store exactly as it was (never emptied, never
+//! corrupted: the FileStore still parses), and the number of token requests shows whether the
+//! request was retried.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+use tessera::clock::{Clock, ManualClock, system_now};
+use tessera::store::{FileStore, TokenStore};
+use tessera::transport::TransportSettings;
+use tessera::{Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, SessionSettings, TokenSet};
+use tessera::{Timestamp, TransportErrorKind};
+use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpServer, Stats, demo};
+
+/// Access tokens live 20 s at the IdP: the refresh window is 10 s (half the lifetime), and
+/// moving the session's clock by at most 21 s keeps TOTP codes within the server's ±1 step.
+const ACCESS_TTL: Duration = Duration::from_secs(20);
+const INTO_REFRESH_WINDOW: Duration = Duration::from_secs(15);
+const PAST_EXPIRY: Duration = Duration::from_secs(21);
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+const MAX_BODY: usize = 64 * 1024;
+const SKEW: i64 = 5 * 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Row {
+    /// Password + TOTP (generated from the secret), no token yet: a login.
+    PasswordLogin,
+    /// Password + TOTP holding tokens: a refresh (falls back to a login when the refresh token is rejected).
+    PasswordRefresh,
+    /// Refresh-token grant: every token request is a refresh; nothing to fall back to.
+    RefreshToken,
+    /// Client credentials holding a token: a new client_credentials request (a login).
+    ClientCredentials,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Status500,
+    Status503,
+    TooManyRequests,
+    Timeout,
+    ConnectionReset,
+    MalformedJson,
+    HtmlErrorPage,
+    Oversize,
+    WrongContentType,
+    InvalidGrant,
+    InvalidClient,
+    ServerClockAhead,
+    ServerClockBehind,
+    RefreshTokenReuse,
+}
+
+const CASES: [Case; 14] = [
+    Case::Status500,
+    Case::Status503,
+    Case::TooManyRequests,
+    Case::Timeout,
+    Case::ConnectionReset,
+    Case::MalformedJson,
+    Case::HtmlErrorPage,
+    Case::Oversize,
+    Case::WrongContentType,
+    Case::InvalidGrant,
+    Case::InvalidClient,
+    Case::ServerClockAhead,
+    Case::ServerClockBehind,
+    Case::RefreshTokenReuse,
+];
+
+/// What a cell expects when the caller has to wait for the token request (no token, or expired).
+#[derive(Clone, Copy)]
+enum Want {
+    /// Tokens, after this many token requests (2 = one retry, or a refresh then a new login).
+    Tokens { requests: u64 },
+    /// This typed error, after this many token requests.
+    Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
+}
+
+fn status(error: &Error, expected: u16) -> bool {
+    matches!(error, Error::UnexpectedStatus { status, .. } if *status == expected)
+}
+fn is_500(e: &Error) -> bool {
+    status(e, 500) && e.is_transient()
+}
+fn is_502(e: &Error) -> bool {
+    status(e, 502) && e.is_transient()
+}
+fn is_timeout(e: &Error) -> bool {
+    matches!(e, Error::Transport { kind: TransportErrorKind::Timeout, .. })
+}
+fn is_closed(e: &Error) -> bool {
+    matches!(e, Error::Transport { kind: TransportErrorKind::ConnectionClosed, .. })
+}
+fn is_malformed(e: &Error) -> bool {
+    matches!(e, Error::MalformedResponse { .. }) && !e.is_transient()
+}
+fn is_too_large(e: &Error) -> bool {
+    matches!(e, Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. }) && !e.is_transient()
+}
+fn is_invalid_grant(e: &Error) -> bool {
+    e.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) && !e.is_transient()
+}
+fn is_invalid_client(e: &Error) -> bool {
+    e.oauth_code() == Some(&OAuthErrorCode::InvalidClient) && !e.is_transient()
+}
+fn is_reauthentication(e: &Error) -> bool {
+    e.requires_reauthentication()
+}
+
+/// The table of docs/fault-matrix.md, column "no token / expired".
+fn want(row: Row, case: Case) -> Want {
+    use Case::*;
+    let refresh = matches!(row, Row::PasswordRefresh | Row::RefreshToken);
+    let ok = |requests| Want::Tokens { requests };
+    let fails = |requests, what, is| Want::Fails { requests, what, is };
+    match case {
+        // 500 and 502 are ambiguous for a refresh (the server may have rotated): never retried.
+        Status500 if refresh => fails(1, "HTTP 500", is_500),
+        HtmlErrorPage if refresh => fails(1, "HTTP 502", is_502),
+        Status500 | HtmlErrorPage => ok(2),
+        // 503 and 429 say "not processed": retried, logins and refreshes alike (429 after Retry-After).
+        Status503 | TooManyRequests => ok(2),
+        Timeout if refresh => fails(1, "timeout", is_timeout),
+        ConnectionReset if refresh => fails(1, "connection closed", is_closed),
+        Timeout | ConnectionReset => ok(2),
+        MalformedJson | WrongContentType => fails(1, "malformed response", is_malformed),
+        Oversize => fails(1, "body too large", is_too_large),
+        InvalidGrant | RefreshTokenReuse if row == Row::PasswordRefresh => ok(2), // refresh rejected, then a new login
+        InvalidGrant | RefreshTokenReuse if row == Row::RefreshToken => {
+            fails(1, "reauthentication required", is_reauthentication)
+        }
+        InvalidGrant => fails(1, "invalid_grant", is_invalid_grant),
+        RefreshTokenReuse => ok(1), // no refresh token involved
+        InvalidClient => fails(1, "invalid_client", is_invalid_client),
+        // TOTP codes are computed from each side's clock: 5 minutes apart, the server refuses them.
+        ServerClockAhead | ServerClockBehind if row == Row::PasswordLogin => {
+            fails(1, "invalid_grant (TOTP)", is_invalid_grant)
+        }
+        ServerClockAhead | ServerClockBehind => ok(1),
+    }
+}
+
+fn json_error(status: u16, code: &str) -> Fault {
+    Fault::new(FaultKind::StatusWithHeaders {
+        status,
+        body: format!(r#"{{"error":"{code}","error_description":"injected"}}"#),
+        content_type: "application/json".into(),
+        headers: if status == 401 { vec![("www-authenticate".into(), "Basic realm=\"x\"".into())] } else { vec![] },
+    })
+}
+
+/// Sets up the fault of `case` for the next token request.
+async fn inject(idp: &IdpServer, case: Case, held: Option<&TokenSet>) {
+    let token = |fault: Fault| idp.faults().push(FaultEndpoint::Token, fault, 1);
+    match case {
+        Case::Status500 => token(Fault::status(500, "internal error")),
+        Case::Status503 => token(Fault::status(503, "busy")),
+        Case::TooManyRequests => token(Fault::too_many_requests(1)),
+        // Answered late: the server *does* process it (and rotates) after the client gave up.
+        Case::Timeout => token(Fault::delay(REQUEST_TIMEOUT * 3)),
+        Case::ConnectionReset => token(Fault::new(FaultKind::DropConnection)),
+        Case::MalformedJson => token(Fault::new(FaultKind::MalformedJson)),
+        Case::HtmlErrorPage => token(Fault::new(FaultKind::HtmlErrorPage { status: 502 })),
+        Case::Oversize => token(Fault::new(FaultKind::Oversize { bytes: MAX_BODY * 4 })),
+        Case::WrongContentType => token(Fault::new(FaultKind::WrongContentType)),
+        Case::InvalidGrant => token(json_error(400, "invalid_grant")),
+        Case::InvalidClient => token(json_error(401, "invalid_client")),
+        Case::ServerClockAhead => idp.set_clock_offset(SKEW),
+        Case::ServerClockBehind => idp.set_clock_offset(-SKEW),
+        Case::RefreshTokenReuse => {
+            // Someone else redeems the session's refresh token first (rotation): the session's copy is spent.
+            if let Some(refresh_token) = held.and_then(|t| t.refresh_token.as_ref()) {
+                spend(idp, refresh_token).await;
+            }
+        }
+    }
+}
+
+async fn spend(idp: &IdpServer, refresh_token: &Secret) {
+    let response = http_client()
+        .post(idp.url("/token"))
+        .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+fn settings() -> SessionSettings {
+    SessionSettings {
+        jitter: false,
+        transport: TransportSettings {
+            timeout: REQUEST_TIMEOUT,
+            connect_timeout: REQUEST_TIMEOUT,
+            max_response_bytes: MAX_BODY,
+            ..TransportSettings::default()
+        },
+        ..SessionSettings::default()
+    }
+}
+
+struct Cell {
+    idp: IdpServer,
+    session: Session,
+    clock: Arc<ManualClock>,
+    store: Arc<FileStore>,
+    _dir: tempfile::TempDir,
+    held: Option<TokenSet>,
+}
+
+async fn cell(row: Row) -> Cell {
+    let idp = idp(ACCESS_TTL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let config = match row {
+        Row::PasswordLogin | Row::PasswordRefresh => bob(&idp.issuer()),
+        Row::ClientCredentials => machine(&idp.issuer()),
+        Row::RefreshToken => {
+            let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap();
+            ProviderConfig { grant: Grant::RefreshToken { refresh_token: seed.refresh_token.unwrap() }, ..alice("") }
+        }
+    };
+    let config = ProviderConfig { endpoints: tessera::Endpoints::discover(idp.issuer()), ..config };
+    let session = Session::builder(format!("{row:?}"), config)
+        .store(store.clone())
+        .clock(clock.clone())
+        .settings(settings())
+        .build();
+    let held = match row {
+        Row::PasswordLogin => None,
+        _ => Some(session.tokens().await.unwrap()),
+    };
+    Cell { idp, session, clock, store, _dir: dir, held }
+}
+
+fn delta(after: &Stats, before: &Stats) -> (u64, u64, u64) {
+    (
+        after.token_requests - before.token_requests,
+        after.password_grants - before.password_grants,
+        after.refresh_grants - before.refresh_grants,
+    )
+}
+
+/// The "no token / expired" column: the caller waits and gets what the table says.
+async fn run_expired(row: Row, case: Case) {
+    eprintln!("cell {row:?} × {case:?} (expired)");
+    let cell = cell(row).await;
+    if cell.held.is_some() {
+        cell.clock.advance(PAST_EXPIRY);
+    }
+    inject(&cell.idp, case, cell.held.as_ref()).await;
+    let before = cell.idp.stats();
+    let started = Instant::now();
+    let result = cell.session.authorization_header().await;
+    let elapsed = started.elapsed();
+    let (requests, logins, refreshes) = delta(&cell.idp.stats(), &before);
+    let stored = cell.store.load(cell.session.key()).await.expect("the store still parses");
+    let label = format!("{row:?} × {case:?} (expired)");
+    match want(row, case) {
+        Want::Tokens { requests: expected } => {
+            let header = result.unwrap_or_else(|e| panic!("{label}: expected tokens, got {e}"));
+            assert_eq!(requests, expected, "{label}: token requests");
+            assert_eq!(stored.as_ref(), Some(header.tokens()), "{label}: the new tokens are stored");
+            if let Some(held) = &cell.held {
+                assert_ne!(header.access_token(), &held.access_token, "{label}: a new token");
+            }
+            if case == Case::TooManyRequests {
+                assert!(elapsed >= Duration::from_secs(1), "{label}: Retry-After honoured ({elapsed:?})");
+            }
+            if matches!(case, Case::InvalidGrant | Case::RefreshTokenReuse) && row == Row::PasswordRefresh {
+                // Two token requests (checked above): the rejected refresh, then one password login.
+                assert_eq!(logins, 1, "{label}: refresh rejected, then one new login");
+            }
+            if matches!(case, Case::ServerClockAhead | Case::ServerClockBehind) {
+                // expires_in is a duration: the expiry is right on the session's clock, and the
+                // server (on its own clock) accepts the token.
+                let expires_at = header.expires_at().unwrap();
+                assert_eq!(expires_at.duration_since(cell.clock.now()), ACCESS_TTL, "{label}");
+                assert_eq!(whoami(&cell.idp, header.expose_secret()).await, 200, "{label}");
+            }
+            if row == Row::ClientCredentials || row == Row::PasswordLogin {
+                assert_eq!(refreshes, 0, "{label}: no refresh token involved");
+            }
+        }
+        Want::Fails { requests: expected, what, is } => {
+            let error = match result {
+                Ok(_) => panic!("{label}: expected {what}, got tokens"),
+                Err(error) => error,
+            };
+            assert!(is(&error), "{label}: expected {what}, got {error:?}");
+            assert_eq!(requests, expected, "{label}: token requests (no retry)");
+            assert_eq!(stored, cell.held, "{label}: the store is unchanged");
+            if case == Case::Timeout {
+                // The server processed the lost refresh late; the session never presented the
+                // refresh token again, so there was no reuse.
+                tokio::time::sleep(REQUEST_TIMEOUT * 3).await;
+                assert_eq!(cell.idp.stats().refresh_token_reuse_detected, 0, "{label}");
+            }
+        }
+    }
+    cell.idp.shutdown().await;
+}
+
+/// The "still valid" column: whatever the fault, the caller gets a token.
+async fn run_still_valid(row: Row, case: Case) {
+    eprintln!("cell {row:?} × {case:?} (still valid)");
+    let cell = cell(row).await;
+    let held = cell.held.clone().expect("rows with a token");
+    cell.clock.advance(INTO_REFRESH_WINDOW);
+    inject(&cell.idp, case, Some(&held)).await;
+    let before = cell.idp.stats();
+    let result = cell.session.authorization_header().await;
+    let (requests, _, _) = delta(&cell.idp.stats(), &before);
+    let stored = cell.store.load(cell.session.key()).await.expect("the store still parses");
+    let label = format!("{row:?} × {case:?} (still valid)");
+    let header = result.unwrap_or_else(|e| panic!("{label}: a still-valid token must be served, got {e}"));
+    match want(row, case) {
+        Want::Tokens { requests: expected } => {
+            assert_ne!(header.access_token(), &held.access_token, "{label}: refreshed");
+            assert_eq!(requests, expected, "{label}: token requests");
+            assert_eq!(stored.as_ref(), Some(header.tokens()), "{label}: stored");
+        }
+        Want::Fails { requests: expected, .. } => {
+            assert_eq!(header.access_token(), &held.access_token, "{label}: the valid token is served");
+            assert_eq!(requests, expected, "{label}: token requests (no retry)");
+            assert_eq!(stored.as_ref(), Some(&held), "{label}: the store is unchanged");
+            // The next call within the postponement serves it without another request.
+            let again = cell.session.authorization_header().await.unwrap();
+            assert_eq!(again.access_token(), &held.access_token, "{label}");
+            assert_eq!(cell.idp.stats().token_requests - before.token_requests, expected, "{label}: postponed");
+        }
+    }
+    if case == Case::Timeout {
+        tokio::time::sleep(REQUEST_TIMEOUT * 3).await; // let the late answer finish before shutdown
+    }
+    cell.idp.shutdown().await;
+}
+
+async fn run_row(row: Row) {
+    for case in CASES {
+        run_expired(row, case).await;
+        if row != Row::PasswordLogin {
+            run_still_valid(row, case).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn password_totp_login() {
+    run_row(Row::PasswordLogin).await;
+}
+
+#[tokio::test]
+async fn password_totp_refresh() {
+    run_row(Row::PasswordRefresh).await;
+}
+
+#[tokio::test]
+async fn refresh_token_grant() {
+    run_row(Row::RefreshToken).await;
+}
+
+#[tokio::test]
+async fn client_credentials() {
+    run_row(Row::ClientCredentials).await;
+}
+
+/// Static tokens make no request at all: every fault queued on the token endpoint stays unused,
+/// and the token is served until its own expiry, on the session's clock.
+#[tokio::test]
+async fn static_token() {
+    let idp = idp(ACCESS_TTL).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let expires_at = clock.now() + Duration::from_secs(600);
+    let config = ProviderConfig {
+        grant: Grant::Static { access_token: Secret::new("fixed"), expires_at: Some(expires_at) },
+        ..machine(&idp.issuer())
+    };
+    let session = Session::builder("static", config).clock(clock.clone()).settings(settings()).build();
+    for case in CASES {
+        inject(&idp, case, None).await;
+        for _ in 0..3 {
+            assert_eq!(session.authorization_header().await.unwrap().expose_secret(), "Bearer fixed", "{case:?}");
+        }
+        idp.faults().clear();
+        idp.set_clock_offset(0);
+    }
+    // Client clock five minutes either way of the server: only the token's own expiry matters.
+    for offset in [-SKEW, SKEW] {
+        clock.set(Timestamp::from_unix_millis(system_now().as_unix_millis() + offset * 1000));
+        assert_eq!(session.authorization_header().await.unwrap().expose_secret(), "Bearer fixed");
+    }
+    clock.set(expires_at);
+    let error = session.authorization_header().await.unwrap_err();
+    assert!(error.requires_reauthentication(), "{error}");
+    assert_eq!(idp.stats().token_requests, 0);
+    idp.shutdown().await;
+}
+
+/// Client-side skew (the session's clock five minutes off, the server's right): expiry is computed
+/// from `expires_in` on the session's own clock, so tokens are neither refreshed in a loop nor
+/// served past their real lifetime; only TOTP, which compares clocks, fails (typed, not retried).
+#[tokio::test]
+async fn client_clock_skew() {
+    for offset in [-SKEW, SKEW] {
+        let idp = idp(ACCESS_TTL).await;
+        let skewed = Timestamp::from_unix_millis(system_now().as_unix_millis() + offset * 1000);
+        let build = |config| Session::builder("skewed", config).clock(Arc::new(ManualClock::new(skewed))).build();
+        let machine = build(machine(&idp.issuer()));
+        let header = machine.authorization_header().await.unwrap();
+        assert_eq!(header.expires_at().unwrap().duration_since(skewed), ACCESS_TTL);
+        assert_eq!(whoami(&idp, header.expose_secret()).await, 200);
+        for _ in 0..10 {
+            machine.authorization_header().await.unwrap();
+        }
+        assert_eq!(idp.stats().token_requests, 1, "cached, not refreshed in a loop");
+
+        let error = build(bob(&idp.issuer())).authorization_header().await.unwrap_err();
+        assert!(is_invalid_grant(&error), "TOTP from a clock 5 min off: {error}");
+        assert_eq!(idp.stats().token_requests, 2, "not retried");
+        idp.shutdown().await;
+    }
+}
+
+/// Discovery (the first request of every grant configured with an issuer): a fault there is a typed
+/// error without retry (see docs/fault-matrix.md, "Discovery"), nothing is cached or stored, and the
+/// next call discovers again.
+#[tokio::test]
+async fn discovery_faults_are_typed_errors_and_the_next_call_recovers() {
+    for (fault, is) in [
+        (Fault::status(503, "busy"), (|e: &Error| status(e, 503)) as fn(&Error) -> bool),
+        (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), |e: &Error| status(e, 502)),
+        (Fault::new(FaultKind::MalformedJson), is_malformed),
+        (Fault::new(FaultKind::DropConnection), is_closed),
+        (Fault::delay(REQUEST_TIMEOUT * 3), is_timeout),
+    ] {
+        let idp = idp(ACCESS_TTL).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+        let session =
+            Session::builder("machine", machine(&idp.issuer())).store(store.clone()).settings(settings()).build();
+        idp.faults().push(FaultEndpoint::Discovery, fault.clone(), 1);
+        let error = session.authorization_header().await.unwrap_err();
+        assert!(is(&error), "{fault:?}: {error:?}");
+        let stats = idp.stats();
+        assert_eq!((stats.discovery_requests, stats.token_requests), (1, 0), "{fault:?}: not retried");
+        assert_eq!(store.load("machine").await.unwrap(), None, "{fault:?}: nothing stored");
+        session.authorization_header().await.unwrap();
+        assert_eq!(idp.stats().discovery_requests, 2, "{fault:?}: discovered again");
+        if fault.delay.is_some() {
+            tokio::time::sleep(REQUEST_TIMEOUT * 3).await; // let the late answer finish before shutdown
+        }
+        idp.shutdown().await;
+    }
+}
+
+/// Regression (session.rs `drive`): a backoff is over once it has been slept, even when the wall
+/// clock stands still or lags (here a clock that never moves). Before the fix the flow asked to wait
+/// again after every sleep, until its 64-step limit.
+#[tokio::test]
+async fn backoff_ends_when_slept_even_if_the_wall_clock_stands_still() {
+    let idp = idp(ACCESS_TTL).await;
+    idp.faults().push(FaultEndpoint::Token, Fault::status(503, "busy"), 2);
+    let session = Session::builder("machine", machine(&idp.issuer()))
+        .clock(Arc::new(ManualClock::new(system_now())))
+        .settings(settings())
+        .build();
+    let started = Instant::now();
+    session.authorization_header().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(idp.stats().token_requests, 3, "two backoffs, three attempts");
+    idp.shutdown().await;
+}

@@ -1,0 +1,85 @@
+"""The sans-I/O engine: tessera decides what must happen, you do the I/O (docs/sans-io-json.md).
+
+``NativeEngine`` speaks dicts; ``JsonEngine`` (same methods) speaks JSON text. A complete loop
+with only the standard library::
+
+    import json, urllib.request, urllib.error
+    from tessera.native import NativeEngine
+
+    engine = NativeEngine()
+    engine.register("alice", {"client_id": "...", "client_secret": "...", "issuer": "...",
+                              "grant": {"type": "password", "username": "alice", "password": "..."}})
+    actions = engine.ensure("alice")
+    while actions:
+        action = actions.pop(0)
+        if action["type"] == "http_request":
+            ...  # send it, then: actions = engine.handle({"type": "http_response", ...})
+        elif action["type"] == "done":
+            tokens = action["tokens"]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from ._tessera import JsonEngine, current_time_ms, is_expired, is_near_expiry
+
+__all__ = ["Action", "Event", "JsonEngine", "NativeEngine", "current_time_ms", "is_expired", "is_near_expiry"]
+
+#: An action (engine → host): ``http_request``, ``wait``, ``done``, ``failed`` or ``logged_out``.
+Action = Dict[str, Any]
+#: An event (host → engine): ``http_response``, ``transport_error`` or ``timer``.
+Event = Mapping[str, Any]
+
+
+def _text(value: Union[str, Mapping[str, Any]]) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class NativeEngine:
+    """The token engine as dicts in, lists of action dicts out. Times are Unix milliseconds;
+    ``now_ms`` defaults to the current time. Not thread-safe: drive it from one thread."""
+
+    def __init__(self) -> None:
+        self._engine = JsonEngine()
+
+    def register(self, key: str, provider: Union[str, Mapping[str, Any]]) -> None:
+        """Registers a provider under ``key`` (raises ConfigurationError when it is malformed)."""
+        self._engine.register(key, _text(provider))
+
+    def ensure(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
+        """What must happen for ``key`` to hold a valid token; ``[]`` when it does."""
+        return self._actions(self._engine.ensure(key, now_ms))
+
+    def refresh(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
+        """A refresh now (after a 401)."""
+        return self._actions(self._engine.refresh(key, now_ms))
+
+    def login(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
+        """A fresh login with the grant."""
+        return self._actions(self._engine.login(key, now_ms))
+
+    def logout(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
+        """A logout (RFC 7009 revocation when the server has an endpoint)."""
+        return self._actions(self._engine.logout(key, now_ms))
+
+    def handle(self, event: Union[str, Event], now_ms: Optional[int] = None) -> List[Action]:
+        """Feeds an event back; returns the next actions."""
+        return self._actions(self._engine.handle(_text(event), now_ms))
+
+    def tokens(self, key: str) -> Optional[Dict[str, Any]]:
+        """The tokens of ``key`` (secrets in clear: persist them, never log them)."""
+        text = self._engine.tokens(key)
+        return None if text is None else dict(json.loads(text))
+
+    def set_tokens(self, key: str, tokens: Union[str, Mapping[str, Any], None]) -> None:
+        """Restores (or with None forgets) the tokens of ``key``."""
+        self._engine.set_tokens(key, None if tokens is None else _text(tokens))
+
+    @staticmethod
+    def _actions(text: str) -> List[Action]:
+        return list(json.loads(text))
+
+    def __repr__(self) -> str:
+        return "NativeEngine()"
