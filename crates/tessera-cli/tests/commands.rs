@@ -348,3 +348,38 @@ fn completions_for_every_shell_and_missing_config() {
     let run = cmd(&home, &["status"], "").code(1).stdout("");
     assert!(stderr(&run).contains("no configuration at"), "{}", stderr(&run));
 }
+
+#[test]
+fn no_secret_reaches_stderr_even_at_trace_level() {
+    let idp = ReferenceIdp::start(300);
+    let providers = [password_provider("peer", idp.issuer(), PASSWORD_ENV), machine_provider(idp.issuer())];
+    let home = home(&format!("current_context = \"dev\"\n{}", context("dev", &providers)));
+    let traced = |args: &[&str]| {
+        let mut command = home.command(args);
+        command.env("TESSERA_LOG", "trace");
+        let assert = assert_cmd::Command::from_std(command).timeout(RUN_TIMEOUT).assert();
+        stderr(&assert)
+    };
+    let mut logs = traced(&["login", "--all"]);
+    let secrets = [
+        "alice-password".to_owned(),
+        "confidential-secret".to_owned(),
+        home.stored_field("dev/peer", "access_token"),
+        home.stored_field("dev/peer", "refresh_token"),
+        home.stored_field("dev/machine", "access_token"),
+    ];
+    for args in [
+        &["token", "-p", "peer", "--min-valid", "10m"][..],
+        &["refresh", "-p", "machine", "--force"],
+        &["status"],
+        &["providers", "list", "--json"],
+        &["config", "view"],
+        &["logout", "--all"],
+    ] {
+        logs.push_str(&traced(args));
+    }
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "tracing was on: {logs}");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret reached stderr");
+    }
+}

@@ -178,7 +178,12 @@ mod tests {
         let dir = Path::new("/nonexistent/tessera-default");
         assert_eq!(open(&StoreConfig::Memory, dir).unwrap().location(), "memory");
         assert!(open(&StoreConfig::default(), dir).unwrap().location().starts_with("/nonexistent/tessera-default"));
-        let redis = StoreConfig::Redis { url: "env:TESSERA_TEST_STORE_URL_UNSET".into(), prefix: None, lease_ms: None };
+        let redis = StoreConfig::Redis {
+            url: "env:TESSERA_TEST_STORE_URL_UNSET".into(),
+            prefix: None,
+            lease_ms: None,
+            ca_file: None,
+        };
         let error = open(&redis, dir).unwrap_err();
         assert!(error.to_string().contains("TESSERA_TEST_STORE_URL_UNSET"), "{error}");
         #[cfg(feature = "redis")]

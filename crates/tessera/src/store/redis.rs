@@ -196,7 +196,6 @@ impl RedisStore {
             },
             (kind, None) => format!("{kind:?}"),
         };
-        eprintln!("DEBUG full redis error: {error}");
         Error::store(kind, self.inner.location.clone(), format!("{what}: {detail}"))
     }
 

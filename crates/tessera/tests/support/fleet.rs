@@ -47,6 +47,9 @@ pub enum StoreKind {
     File,
     /// One Redis server (lease lock with fencing).
     Redis,
+    /// The contrast: each process its own FileStore, seeded with the one login (processes that
+    /// share the login but nothing to coordinate refreshes through).
+    Isolated,
 }
 
 /// What to run.
@@ -422,6 +425,18 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
         Some(redis) => StoreSpec::Redis(redis.url()),
         None => StoreSpec::File(dir.path().join("store")),
     };
+    let worker_store = |index: usize| match options.store {
+        StoreKind::Isolated => {
+            // A private copy of the seeded store (0700 directory, 0600 file).
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            let own = dir.path().join(format!("store-{index}"));
+            std::fs::DirBuilder::new().mode(0o700).create(&own).unwrap();
+            std::fs::copy(dir.path().join("store/tokens.json"), own.join("tokens.json")).unwrap();
+            std::fs::set_permissions(own.join("tokens.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            StoreSpec::File(own)
+        }
+        _ => store_spec.clone(),
+    };
     let (client_id, client_secret, username, password) = server.credentials();
     let spec = WorkerSpec {
         issuer: server.issuer(),
@@ -444,12 +459,16 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
 
     let started = Instant::now();
     let mut children: Vec<Child> = Vec::new();
+    let mut final_store = Arc::clone(&store);
     for group in 0..options.groups {
         // A group ("machine") shares nothing with the others but Redis: its own temp directory.
         let group_dir = dir.path().join(format!("machine-{group}"));
         std::fs::create_dir_all(&group_dir).unwrap();
         for _ in 0..options.processes {
-            let spec = WorkerSpec { group, ..spec.clone() };
+            let spec = WorkerSpec { group, store: worker_store(children.len()), ..spec.clone() };
+            if children.is_empty() {
+                final_store = open_store(&spec.store);
+            }
             let child = worker_command()
                 .env(WORKER_ENV, serde_json::to_string(&spec).unwrap())
                 .env("TMPDIR", &group_dir)
@@ -469,7 +488,7 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
     let elapsed = started.elapsed();
 
     let (refreshes, logins, reuses) = server.counts().await;
-    let stored = store.load(KEY).await.expect("store readable").expect("tokens stored");
+    let stored = final_store.load(KEY).await.expect("store readable").expect("tokens stored");
     let grant_alive = server.active(stored.refresh_token.as_ref().expect("a refresh token")).await;
 
     let mut histogram = vec![0u64; BUCKETS];
@@ -534,7 +553,7 @@ async fn collect(mut child: Child, deadline: Instant) -> WorkerReport {
     serde_json::from_str(line).expect("a worker report")
 }
 
-/// Parses `--server oidc-provider|idp --store file|redis --groups G --processes P --tasks T
+/// Parses `--server oidc-provider|idp --store file|redis|isolated --groups G --processes P --tasks T
 /// --duration SECS --access-ttl SECS --interval-ms MS`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<FleetOptions, String> {
     let mut options = FleetOptions::default();
@@ -561,7 +580,8 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<FleetOptions
                 options.store = match value.as_str() {
                     "file" => StoreKind::File,
                     "redis" => StoreKind::Redis,
-                    other => return Err(format!("--store {other}: file or redis")),
+                    "isolated" => StoreKind::Isolated,
+                    other => return Err(format!("--store {other}: file, redis or isolated")),
                 }
             }
             "--groups" => options.groups = number(value)? as usize,

@@ -19,7 +19,8 @@ pub struct RedisOptions {
     pub password: Option<String>,
     /// An extra ACL user `(name, password)` with every permission.
     pub user: Option<(String, String)>,
-    /// Also listen with TLS (a self-signed certificate for 127.0.0.1 made with `openssl`) on [`RedisServer::tls_port`].
+    /// Also listen with TLS on [`RedisServer::tls_port`], with a certificate for 127.0.0.1 signed by a
+    /// test CA made with `openssl` (`ca.pem` in [`RedisServer::dir`]).
     pub tls: bool,
 }
 
@@ -42,15 +43,59 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = RedisServer { child: None, port: free_port(), tls_port: free_port(), dir, options };
         if server.options.tls {
-            let status = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "key.pem", "-out", "cert.pem"])
-                .current_dir(server.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl runs");
-            assert!(status.success(), "openssl made a certificate");
+            // A CA, and a server certificate for 127.0.0.1 signed by it.
+            let dir = server.dir.path();
+            std::fs::write(
+                dir.join("server.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            let steps: [&[&str]; 3] = [
+                &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tessera test CA"]
+                    .iter()
+                    .chain(&["-keyout", "ca.key", "-out", "ca.pem"])
+                    .copied()
+                    .collect::<Vec<_>>(),
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "server.csr",
+                ],
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "1",
+                ]
+                .iter()
+                .chain(&["-extfile", "server.ext", "-out", "cert.pem"])
+                .copied()
+                .collect::<Vec<_>>(),
+            ];
+            for args in steps {
+                let status = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("openssl runs");
+                assert!(status.success(), "openssl {args:?}");
+            }
         }
         server.spawn();
         server
