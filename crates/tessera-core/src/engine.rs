@@ -378,7 +378,9 @@ impl Engine {
                     self.in_flight.remove(&request_id);
                     return vec![Action::Failed {
                         key: key.to_owned(),
-                        error: Error::configuration("the server publishes no device_authorization_endpoint; configure one"),
+                        error: Error::configuration(
+                            "the server publishes no device_authorization_endpoint; configure one",
+                        ),
                     }];
                 };
                 let step = flow.start(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref());
@@ -732,9 +734,15 @@ mod tests {
     #[test]
     fn device_code_logins_start_only_when_asked_and_poll_until_approved() {
         let mut engine = Engine::default();
-        engine.register("dev", config(Grant::DeviceCode { device_authorization_endpoint: None }, Endpoints::discover("https://idp")));
+        engine.register(
+            "dev",
+            config(Grant::DeviceCode { device_authorization_endpoint: None }, Endpoints::discover("https://idp")),
+        );
         let silent = engine.ensure("dev", T0);
-        assert!(matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()), "never prompts silently");
+        assert!(
+            matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()),
+            "never prompts silently"
+        );
 
         let actions = engine.login("dev", T0);
         let discovery = sent(&actions);
@@ -744,14 +752,17 @@ mod tests {
         assert_eq!((authorize.url.as_str(), body(authorize)), ("https://idp/d", "scope=api"));
         let codes = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://idp/device","expires_in":600,"interval":1}"#;
         let actions = answer(&mut engine, authorize, 200, codes, T0);
-        let [Action::Prompt { prompt: Prompt::DeviceCode { user_code, .. }, .. }, Action::Wait { until, .. }] = &actions[..] else {
+        let [Action::Prompt { prompt: Prompt::DeviceCode { user_code, .. }, .. }, Action::Wait { until, .. }] =
+            &actions[..]
+        else {
             panic!("{actions:?}")
         };
         assert_eq!(user_code, "WDJB-MJHT");
         let actions = engine.handle(Event::Timer { key: "dev".into() }, *until);
         let poll = sent(&actions);
         assert_eq!(poll.url, "https://idp/t");
-        let done = answer(&mut engine, poll, 200, r#"{"access_token":"a","expires_in":60,"refresh_token":"r"}"#, *until);
+        let done =
+            answer(&mut engine, poll, 200, r#"{"access_token":"a","expires_in":60,"refresh_token":"r"}"#, *until);
         assert!(matches!(&done[..], [Action::Done { .. }]));
         // Afterwards refreshes are silent, like any other grant.
         let later = *until + Duration::from_secs(59);

@@ -31,12 +31,12 @@ mod auth_client;
 pub mod clock;
 pub mod config;
 mod local_cache;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub mod middleware;
 pub mod policy;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-pub mod middleware;
 mod session;
 pub mod store;
 pub mod transport;
@@ -44,6 +44,6 @@ pub mod transport;
 pub use auth_client::{AuthClient, ProviderInfo};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use tessera_core::{
-    self as core, Prompt, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret,
-    StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired, is_near_expiry,
+    self as core, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, Prompt, ProviderConfig,
+    Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired, is_near_expiry,
 };

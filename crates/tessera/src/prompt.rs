@@ -68,12 +68,18 @@ impl TerminalPrompter {
                     {
                         use qrcode::render::unicode::Dense1x2;
                         // Light modules drawn dark: reads right on the usual dark terminal.
-                        let qr = code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build();
+                        let qr =
+                            code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build();
                         let _ = writeln!(text, "{qr}");
                     }
                 }
                 let remaining = expires_at.duration_since(now).as_secs();
-                let _ = writeln!(text, "The code expires in {}m{:02}s. Waiting for approval...", remaining / 60, remaining % 60);
+                let _ = writeln!(
+                    text,
+                    "The code expires in {}m{:02}s. Waiting for approval...",
+                    remaining / 60,
+                    remaining % 60
+                );
             }
             #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
             other => {

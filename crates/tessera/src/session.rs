@@ -22,11 +22,11 @@ use tessera_core::{Action, Engine, EngineSettings, Error, Event, ProviderConfig,
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::clock::{Clock, SystemClock};
+use crate::local_cache;
 use crate::policy::{
     DefaultRefreshPolicy, NoHooks, RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource,
 };
 use crate::prompt::Prompter;
-use crate::local_cache;
 use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
 
@@ -491,7 +491,11 @@ impl Session {
     }
 
     /// Steps 2–6 of the protocol with hooks, and the refresh policy on failure. The caller holds the gate.
-    async fn refresh_locked(&self, reason: RefreshReason, rejected: Option<Secret>) -> Result<AuthorizationHeader, Error> {
+    async fn refresh_locked(
+        &self,
+        reason: RefreshReason,
+        rejected: Option<Secret>,
+    ) -> Result<AuthorizationHeader, Error> {
         let mut login = reason == RefreshReason::Login;
         for attempt in 1..=MAX_POLICY_ATTEMPTS {
             let context = self.context(reason, if login { TokenSource::Login } else { TokenSource::Network }, attempt);
@@ -597,7 +601,12 @@ impl Session {
         self.engine().config(&self.inner.key).is_some_and(|config| config.grant.is_interactive())
     }
 
-    fn succeed(&self, context: &RefreshContext, source: TokenSource, tokens: TokenSet) -> Result<AuthorizationHeader, Error> {
+    fn succeed(
+        &self,
+        context: &RefreshContext,
+        source: TokenSource,
+        tokens: TokenSet,
+    ) -> Result<AuthorizationHeader, Error> {
         let header = self.adopt(tokens);
         self.inner.hooks.on_refresh_success(&RefreshContext { source, ..context.clone() }, header.tokens())?;
         Ok(header)

@@ -70,7 +70,12 @@ pub struct DeviceFlow {
 
 impl Default for DeviceFlow {
     fn default() -> Self {
-        DeviceFlow { state: State::Ready, device_code: None, interval: Duration::from_secs(5), deadline: Timestamp::EPOCH }
+        DeviceFlow {
+            state: State::Ready,
+            device_code: None,
+            interval: Duration::from_secs(5),
+            deadline: Timestamp::EPOCH,
+        }
     }
 }
 
@@ -213,7 +218,10 @@ mod tests {
     }
 
     fn authorized(flow: &mut DeviceFlow) -> Timestamp {
-        let DeviceStep::Send(request) = flow.start(RequestId(1), "https://idp/device", &client(), Some("openid")) else { panic!() };
+        let DeviceStep::Send(request) = flow.start(RequestId(1), "https://idp/device", &client(), Some("openid"))
+        else {
+            panic!()
+        };
         assert_eq!(body(&request), "scope=openid&client_id=device-client");
         let response = HttpResponse::json(
             RequestId(1),
@@ -221,7 +229,9 @@ mod tests {
             r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"https://idp/device","expires_in":60,"interval":2}"#,
         );
         let steps = flow.on_response(&response, "https://idp/device", NOW);
-        let [DeviceStep::Prompt(Prompt::DeviceCode { user_code, expires_at, .. }), DeviceStep::Wait(until)] = &steps[..] else {
+        let [DeviceStep::Prompt(Prompt::DeviceCode { user_code, expires_at, .. }), DeviceStep::Wait(until)] =
+            &steps[..]
+        else {
             panic!("{steps:?}")
         };
         assert_eq!(user_code, "ABCD-EFGH");
@@ -233,7 +243,10 @@ mod tests {
         let DeviceStep::Send(request) = flow.on_timer(RequestId(id), "https://idp/token", &client(), at) else {
             panic!("expected a poll")
         };
-        assert!(body(&request).starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=dc"));
+        assert!(
+            body(&request)
+                .starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=dc")
+        );
         answer.request_id = RequestId(id);
         flow.on_response(&answer, "https://idp/token", at)
     }
@@ -255,7 +268,12 @@ mod tests {
         assert!(matches!(steps[..], [DeviceStep::Wait(t)] if t == at + Duration::from_secs(7)), "{steps:?}");
         assert_eq!(flow.interval(), Duration::from_secs(7));
         let at = at + Duration::from_secs(7);
-        let steps = poll(&mut flow, 4, at, HttpResponse::json(RequestId(0), 200, r#"{"access_token":"at","refresh_token":"rt"}"#));
+        let steps = poll(
+            &mut flow,
+            4,
+            at,
+            HttpResponse::json(RequestId(0), 200, r#"{"access_token":"at","refresh_token":"rt"}"#),
+        );
         assert!(matches!(&steps[..], [DeviceStep::Done(tokens)] if tokens.refresh_token.is_some()));
     }
 
@@ -279,7 +297,11 @@ mod tests {
         let mut flow = DeviceFlow::new();
         let until = authorized(&mut flow);
         let DeviceStep::Send(_) = flow.on_timer(RequestId(2), "t", &client(), until) else { panic!() };
-        let reset = Error::Transport { kind: crate::TransportErrorKind::ConnectionClosed, endpoint: "t".into(), message: String::new() };
+        let reset = Error::Transport {
+            kind: crate::TransportErrorKind::ConnectionClosed,
+            endpoint: "t".into(),
+            message: String::new(),
+        };
         assert!(matches!(flow.on_transport_error(reset, until)[..], [DeviceStep::Wait(_)]));
     }
 }

@@ -40,7 +40,12 @@ struct Wire {
 }
 
 /// Builds the device authorization request.
-pub fn device_authorization_request(id: RequestId, endpoint: &str, client: &ClientAuth, scope: Option<&str>) -> HttpRequest {
+pub fn device_authorization_request(
+    id: RequestId,
+    endpoint: &str,
+    client: &ClientAuth,
+    scope: Option<&str>,
+) -> HttpRequest {
     let mut params = Vec::new();
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         params.push(("scope", scope));
@@ -58,8 +63,9 @@ pub fn parse_device_authorization(response: &HttpResponse, endpoint: &str) -> Re
     if !response.media_type().is_some_and(|t| t == "application/json" || t.ends_with("+json")) {
         return Err(malformed("expected application/json".into()));
     }
-    let wire: Wire = serde_json::from_slice(&response.body)
-        .map_err(|e| malformed(format!("not a device authorization response (line {}, column {})", e.line(), e.column())))?;
+    let wire: Wire = serde_json::from_slice(&response.body).map_err(|e| {
+        malformed(format!("not a device authorization response (line {}, column {})", e.line(), e.column()))
+    })?;
     if wire.device_code.is_empty() || wire.user_code.is_empty() || wire.verification_uri.is_empty() {
         return Err(malformed("device_code, user_code and verification_uri must not be empty".into()));
     }
@@ -82,13 +88,18 @@ mod tests {
         let body = r#"{"device_code":"GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS","user_code":"WDJB-MJHT",
             "verification_uri":"https://example.com/device","verification_uri_complete":"https://example.com/device?user_code=WDJB-MJHT",
             "expires_in":1800,"interval":5}"#;
-        let parsed = parse_device_authorization(&HttpResponse::json(RequestId(1), 200, body), "https://e/device").unwrap();
+        let parsed =
+            parse_device_authorization(&HttpResponse::json(RequestId(1), 200, body), "https://e/device").unwrap();
         assert_eq!(parsed.user_code, "WDJB-MJHT");
         assert_eq!(parsed.interval, 5);
         assert!(!format!("{parsed:?}").contains("GmRhm"));
         let no_interval = r#"{"device_code":"d","user_code":"u","verification_uri":"v","expires_in":10}"#;
-        assert_eq!(parse_device_authorization(&HttpResponse::json(RequestId(1), 200, no_interval), "e").unwrap().interval, 5);
-        let error = parse_device_authorization(&HttpResponse::json(RequestId(1), 200, r#"{"user_code":"u"}"#), "e").unwrap_err();
+        assert_eq!(
+            parse_device_authorization(&HttpResponse::json(RequestId(1), 200, no_interval), "e").unwrap().interval,
+            5
+        );
+        let error = parse_device_authorization(&HttpResponse::json(RequestId(1), 200, r#"{"user_code":"u"}"#), "e")
+            .unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
     }
 }

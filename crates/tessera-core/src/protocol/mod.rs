@@ -11,7 +11,9 @@ mod device;
 mod discovery;
 mod token;
 
-pub use device::{DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization};
+pub use device::{
+    DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization,
+};
 pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
 pub use token::{
     MAX_DESCRIPTION_LEN, parse_error_response, parse_revocation_response, parse_token_response, revocation_request,

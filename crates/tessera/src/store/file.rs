@@ -184,10 +184,7 @@ fn parse_document(bytes: &[u8], path: &Path) -> Result<Document, Error> {
         return Err(Error::store(
             StoreErrorKind::UnsupportedVersion,
             path.display().to_string(),
-            format!(
-                "format version {} is newer than this tessera understands ({FORMAT_VERSION})",
-                document.version
-            ),
+            format!("format version {} is newer than this tessera understands ({FORMAT_VERSION})", document.version),
         ));
     }
     Ok(document)
