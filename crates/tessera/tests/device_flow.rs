@@ -10,37 +10,20 @@
 
 mod support;
 
+use support::{device_config, device_provider as provider};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::oidc_provider::*;
 use tessera::policy::RaisePolicy;
 use tessera::prompt::{FnPrompter, Prompter};
-use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, Prompt, ProviderConfig, Secret, Session};
+use tessera::{Error, OAuthErrorCode, Prompt, Secret, Session};
 
 /// Upper bound on any login here (the poll interval is 1 s; codes live 10 minutes).
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-fn provider(access_ttl_secs: u64) -> Arc<OidcProvider> {
-    Arc::new(OidcProvider::start(OidcProviderOptions {
-        access_ttl_secs,
-        device_interval_secs: 1,
-        ..OidcProviderOptions::default()
-    }))
-}
-
-/// The public device client, endpoints (including the device authorization endpoint) by discovery.
-/// `offline_access` makes oidc-provider issue a refresh token.
-fn device_config(op: &OidcProvider) -> ProviderConfig {
-    ProviderConfig {
-        client: ClientAuth::public(DEVICE_CLIENT_ID),
-        endpoints: Endpoints::discover(op.issuer()),
-        scope: Some("openid offline_access api:read".into()),
-        grant: Grant::DeviceCode { device_authorization_endpoint: None },
-    }
-}
 
 /// What a person does with a device code: a spawned task opens the verification page and
 /// approves the code as `alice` (or presses "Abort"), while the prompter returns at once.

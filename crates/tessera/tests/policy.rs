@@ -11,19 +11,18 @@
 
 mod support;
 
+use support::{device_config, device_provider as provider};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::oidc_provider::{ALICE, DEVICE_CLIENT_ID, OidcProvider, OidcProviderOptions};
+use support::oidc_provider::{ALICE, DEVICE_CLIENT_ID, OidcProvider};
 use tessera::clock::{ManualClock, system_now};
 use tessera::policy::{RaisePolicy, RefreshContext, RefreshFailureAction, RefreshHooks, TokenSource};
 use tessera::prompt::{FnPrompter, Prompter};
 use tessera::store::{MemoryStore, TokenStore};
-use tessera::{
-    ClientAuth, Endpoints, Error, Grant, Prompt, ProviderConfig, RefreshReason, Session, SessionSettings, Timestamp,
-    TokenSet,
-};
+use tessera::{Error, Grant, Prompt, ProviderConfig, RefreshReason, Session, SessionSettings, Timestamp, TokenSet};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind};
 
 use RefreshReason::{Expired, Forced, Login as LoginReason, NearExpiry, Startup, Unauthorized};
@@ -110,23 +109,6 @@ fn scripted_policy(
 
 // ---------------------------------------------------------------------------------------------
 // oidc-provider and the person who approves device codes.
-
-fn provider(access_ttl_secs: u64) -> Arc<OidcProvider> {
-    Arc::new(OidcProvider::start(OidcProviderOptions {
-        access_ttl_secs,
-        device_interval_secs: 1,
-        ..OidcProviderOptions::default()
-    }))
-}
-
-fn device_config(op: &OidcProvider) -> ProviderConfig {
-    ProviderConfig {
-        client: ClientAuth::public(DEVICE_CLIENT_ID),
-        endpoints: Endpoints::discover(op.issuer()),
-        scope: Some("openid offline_access api:read".into()),
-        grant: Grant::DeviceCode { device_authorization_endpoint: None },
-    }
-}
 
 type Approvals = Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 

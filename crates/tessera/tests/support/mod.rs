@@ -90,3 +90,23 @@ pub fn http_client() -> reqwest::Client {
     }
     reqwest::Client::builder().no_proxy().build().expect("client builds")
 }
+
+/// oidc-provider for device-code tests, polling interval 1 s.
+pub fn device_provider(access_ttl_secs: u64) -> Arc<oidc_provider::OidcProvider> {
+    Arc::new(oidc_provider::OidcProvider::start(oidc_provider::OidcProviderOptions {
+        access_ttl_secs,
+        device_interval_secs: 1,
+        ..oidc_provider::OidcProviderOptions::default()
+    }))
+}
+
+/// oidc-provider's public device client, endpoints (including the device authorization endpoint)
+/// by discovery. `offline_access` makes oidc-provider issue a refresh token.
+pub fn device_config(op: &oidc_provider::OidcProvider) -> ProviderConfig {
+    ProviderConfig {
+        client: ClientAuth::public(oidc_provider::DEVICE_CLIENT_ID),
+        endpoints: Endpoints::discover(op.issuer()),
+        scope: Some("openid offline_access api:read".into()),
+        grant: Grant::DeviceCode { device_authorization_endpoint: None },
+    }
+}
