@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::access_tokens_at_once;
 use support::oidc_provider::*;
 use tessera::store::{FileStore, MemoryStore, TokenStore};
 use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, TotpSource};
@@ -183,16 +184,7 @@ async fn eight_sessions_sharing_a_file_store_refresh_once_per_window_without_reu
     let mut current = sessions[0].login().await.unwrap().tokens().clone();
     for round in 1..=3 {
         sleep_past(current.expires_at).await;
-        let tasks: Vec<_> = sessions
-            .iter()
-            .cloned()
-            .map(|s| tokio::spawn(async move { s.authorization_header().await.map(|h| h.tokens().clone()) }))
-            .collect();
-        let mut access = HashSet::new();
-        for task in tasks {
-            let tokens = task.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
-            access.insert(tokens.access_token.expose_secret().to_owned());
-        }
+        let access = access_tokens_at_once(&sessions).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(access.len(), 1, "round {round}: every session adopted the one refreshed token");
         let stats = op.stats().await;
         assert_eq!(stats.grant_type("refresh_token"), round, "round {round}: one refresh per window: {stats:?}");

@@ -8,7 +8,6 @@
 mod redis_server;
 mod support;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -226,16 +225,7 @@ async fn sessions_on_several_machines_refresh_once_per_window_through_redis() {
     for round in 1..=3u64 {
         let left = current.expires_at.unwrap().duration_since(tessera::clock::system_now());
         tokio::time::sleep(left + Duration::from_millis(100)).await;
-        let tasks: Vec<_> = sessions
-            .iter()
-            .cloned()
-            .map(|s| tokio::spawn(async move { s.authorization_header().await.map(|h| h.tokens().clone()) }))
-            .collect();
-        let mut access = HashSet::new();
-        for task in tasks {
-            let tokens = task.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
-            access.insert(tokens.access_token.expose_secret().to_owned());
-        }
+        let access = access_tokens_at_once(&sessions).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(access.len(), 1, "round {round}: every session adopted the one refreshed token");
         let stats = idp.stats();
         assert_eq!(stats.refresh_grants, round, "round {round}: one refresh per window: {stats:?}");

@@ -110,3 +110,19 @@ pub fn device_config(op: &oidc_provider::OidcProvider) -> ProviderConfig {
         grant: Grant::DeviceCode { device_authorization_endpoint: None },
     }
 }
+
+/// Every session asks for a header at the same moment; returns the distinct access tokens they got
+/// (one, when they share a store and a single refresh served them all).
+pub async fn access_tokens_at_once(sessions: &[Session]) -> Result<std::collections::HashSet<String>, tessera::Error> {
+    let tasks: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|s| tokio::spawn(async move { s.authorization_header().await.map(|h| h.tokens().clone()) }))
+        .collect();
+    let mut access = std::collections::HashSet::new();
+    for task in tasks {
+        let tokens = task.await.expect("the task does not panic")?;
+        access.insert(tokens.access_token.expose_secret().to_owned());
+    }
+    Ok(access)
+}
