@@ -12,10 +12,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::flow::{DeviceFlow, DeviceStep, Grant, Prompt, RetrySettings, Step, TokenFlow};
+use crate::flow::{
+    DeviceFlow, DeviceStep, Flow, FlowContext, FlowPurpose, FlowStep, Grant, LoginInputs, Prompt, RetrySettings, Step,
+    TokenFlow,
+};
 use crate::protocol::{discovery_request, parse_discovery, parse_revocation_response, revocation_request};
 use crate::{
-    Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId,
+    Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId, Secret,
     Timestamp, TokenSet,
 };
 
@@ -104,6 +107,21 @@ pub enum Event {
         /// The key that asked to wait.
         key: String,
     },
+    /// A person answered a [`Action::Prompt`] whose prompt [expects an answer](Prompt::expects_answer).
+    Answer {
+        /// The key whose login asked.
+        key: String,
+        /// The answer (a code, or the URL a browser was sent back to).
+        answer: Secret,
+    },
+    /// No answer will come to a prompt (no prompter, the person gave up, a timeout): the login
+    /// fails with `error`.
+    PromptFailed {
+        /// The key whose login asked.
+        key: String,
+        /// Why.
+        error: Error,
+    },
 }
 
 impl Event {
@@ -111,7 +129,7 @@ impl Event {
         match self {
             Event::Response(response) => Some(response.request_id),
             Event::TransportFailed { request_id, .. } => Some(*request_id),
-            Event::Timer { .. } => None,
+            Event::Timer { .. } | Event::Answer { .. } | Event::PromptFailed { .. } => None,
         }
     }
 }
@@ -120,13 +138,21 @@ enum Operation {
     Discovering { request_id: RequestId, then: Box<Next> },
     Token(TokenFlow),
     Device(DeviceFlow),
+    Pluggable(PluggableFlow),
     Revoking,
+}
+
+/// A running [`Flow`] and what it is for.
+struct PluggableFlow {
+    flow: Box<dyn Flow>,
+    purpose: FlowPurpose,
 }
 
 #[allow(clippy::large_enum_variant, reason = "short-lived, and boxed where it is stored")]
 enum Next {
     Token(TokenFlow),
     Device(DeviceFlow),
+    Pluggable(PluggableFlow),
     Revoke,
 }
 
@@ -239,7 +265,13 @@ impl Engine {
 
     /// Logs in afresh with the configured grant, ignoring any refresh token.
     pub fn login(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
-        self.start_token(key, true, now)
+        self.login_with(key, LoginInputs::default(), now)
+    }
+
+    /// [`Engine::login`] with what only the runtime can bring: randomness and a redirect URI
+    /// (browser logins need both).
+    pub fn login_with(&mut self, key: &str, inputs: LoginInputs, now: Timestamp) -> Vec<Action> {
+        self.start_token_with(key, true, &inputs, now)
     }
 
     /// Revokes the refresh token (or else the access token) when the server has an RFC 7009
@@ -250,13 +282,22 @@ impl Engine {
         if entry.tokens.is_none() {
             return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
         }
-        self.proceed(key, Next::Revoke, now)
+        match entry.config.grant.pluggable_flow(FlowPurpose::Revoke, &LoginInputs::default()) {
+            Ok(Some(flow)) => {
+                self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Revoke }), now)
+            }
+            Ok(None) => self.proceed(key, Next::Revoke, now),
+            Err(error) => {
+                entry.tokens = None;
+                vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) }]
+            }
+        }
     }
 
     /// Feeds back the outcome of an action.
     pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Action> {
         let key = match (&event, event.request_id()) {
-            (Event::Timer { key }, _) => key.clone(),
+            (Event::Timer { key } | Event::Answer { key, .. } | Event::PromptFailed { key, .. }, _) => key.clone(),
             (_, Some(id)) => match self.in_flight.remove(&id) {
                 Some(key) => key,
                 None => return Vec::new(), // stale or unknown: nothing waits for it
@@ -303,6 +344,13 @@ impl Engine {
                 self.after_device_steps(&key, flow, steps)
             }
             (Operation::Device(flow), Event::Timer { .. }) => self.poll_device(&key, flow, now),
+            (
+                Operation::Pluggable(_) | Operation::Device(_) | Operation::Token(_),
+                Event::PromptFailed { error, .. },
+            ) => {
+                vec![Action::Failed { key, error }]
+            }
+            (Operation::Pluggable(running), event) => self.step_pluggable(&key, running, event, now),
             (Operation::Revoking, event) => {
                 let error = match event {
                     Event::Response(response) => {
@@ -310,7 +358,10 @@ impl Engine {
                         parse_revocation_response(&response, &endpoint).err()
                     }
                     Event::TransportFailed { error, .. } => Some(error),
-                    Event::Timer { .. } => return Vec::new(),
+                    Event::Timer { .. } | Event::Answer { .. } | Event::PromptFailed { .. } => {
+                        entry.operation = Some(Operation::Revoking);
+                        return Vec::new();
+                    }
                 };
                 entry.tokens = None;
                 vec![Action::LoggedOut { key, revoked: error.is_none(), error }]
@@ -323,38 +374,60 @@ impl Engine {
     }
 
     fn start_token(&mut self, key: &str, fresh_login: bool, now: Timestamp) -> Vec<Action> {
+        self.start_token_with(key, fresh_login, &LoginInputs::default(), now)
+    }
+
+    fn start_token_with(&mut self, key: &str, fresh_login: bool, inputs: &LoginInputs, now: Timestamp) -> Vec<Action> {
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
-        let refresh = if fresh_login { None } else { entry.tokens.as_ref().and_then(TokenFlow::refresh) };
-        let refresh_usable = entry.tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
-        if entry.config.grant.is_interactive() && !(refresh_usable && refresh.is_some()) {
-            // A login that needs a person starts only when asked for, never from a silent refresh.
-            if fresh_login {
-                return self.proceed(key, Next::Device(DeviceFlow::new()), now);
-            }
-            return vec![Action::Failed { key: key.to_owned(), error: reauthentication(&entry.config.grant, None) }];
+        let refresh_usable = !fresh_login
+            && entry.tokens.as_ref().is_some_and(|t| t.refresh_token.is_some() && t.refresh_valid(now, Duration::ZERO));
+        let grant = &entry.config.grant;
+        if refresh_usable {
+            return match grant.pluggable_flow(FlowPurpose::Refresh, inputs) {
+                Ok(Some(flow)) => {
+                    self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Refresh }), now)
+                }
+                Ok(None) => {
+                    let flow = entry.tokens.as_ref().and_then(TokenFlow::refresh).expect("refresh token checked above");
+                    self.proceed(key, Next::Token(flow), now)
+                }
+                Err(error) => vec![Action::Failed { key: key.to_owned(), error }],
+            };
         }
-        let flow = match refresh {
-            Some(flow) if refresh_usable => flow,
-            _ => match entry.config.grant.static_tokens(now) {
-                Some(tokens) if tokens.is_expired(now) => {
-                    return vec![Action::Failed {
-                        key: key.to_owned(),
-                        error: Error::ReauthenticationRequired { reason: "the static token has expired".into() },
-                    }];
-                }
-                Some(tokens) => {
-                    entry.tokens = Some(tokens.clone());
-                    return vec![Action::Done { key: key.to_owned(), tokens }];
-                }
-                None if !fresh_login && entry.tokens.is_some() && !entry.config.grant.logs_in_unattended() => {
-                    return vec![Action::Failed {
-                        key: key.to_owned(),
-                        error: reauthentication(&entry.config.grant, None),
-                    }];
-                }
-                None => TokenFlow::login(entry.config.grant.clone()),
-            },
+        if grant.is_interactive() && !fresh_login {
+            // A login that needs a person starts only when asked for, never from a silent refresh.
+            return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, None) }];
+        }
+        match grant.pluggable_flow(FlowPurpose::Login, inputs) {
+            Ok(Some(flow)) => {
+                return self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Login }), now);
+            }
+            Ok(None) => {}
+            Err(error) => return vec![Action::Failed { key: key.to_owned(), error }],
+        }
+        if matches!(grant, Grant::DeviceCode { .. }) {
+            return self.proceed(key, Next::Device(DeviceFlow::new()), now);
+        }
+        if matches!(grant, Grant::Custom(_)) {
+            let error = Error::configuration(format!("the {} grant has no login flow", grant.name()));
+            return vec![Action::Failed { key: key.to_owned(), error }];
+        }
+        let flow = match grant.static_tokens(now) {
+            Some(tokens) if tokens.is_expired(now) => {
+                return vec![Action::Failed {
+                    key: key.to_owned(),
+                    error: Error::ReauthenticationRequired { reason: "the static token has expired".into() },
+                }];
+            }
+            Some(tokens) => {
+                entry.tokens = Some(tokens.clone());
+                return vec![Action::Done { key: key.to_owned(), tokens }];
+            }
+            None if !fresh_login && entry.tokens.is_some() && !grant.logs_in_unattended() => {
+                return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, None) }];
+            }
+            None => TokenFlow::login(grant.clone()),
         };
         self.proceed(key, Next::Token(flow), now)
     }
@@ -385,6 +458,13 @@ impl Engine {
                 };
                 let step = flow.start(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref());
                 self.after_device_steps(key, flow, vec![step])
+            }
+            Next::Pluggable(mut running) => {
+                let request_id = self.allocate_request_id(key);
+                let entry = self.entries.get_mut(key).expect("entry checked above");
+                let context = flow_context(entry, &self.settings);
+                let steps = running.flow.start(&context, request_id, now);
+                self.after_pluggable_steps(key, running, request_id, steps, now)
             }
             Next::Revoke => {
                 let entry = self.entries.get_mut(key).expect("entry checked above");
@@ -502,6 +582,96 @@ impl Engine {
         actions
     }
 
+    fn step_pluggable(&mut self, key: &str, mut running: PluggableFlow, event: Event, now: Timestamp) -> Vec<Action> {
+        let request_id = self.allocate_request_id(key);
+        let Some(entry) = self.entries.get(key) else { return Vec::new() };
+        let context = flow_context(entry, &self.settings);
+        let steps = match event {
+            Event::Response(response) => running.flow.on_response(&context, &response, request_id, now),
+            Event::TransportFailed { error, .. } => running.flow.on_transport_error(&context, error, request_id, now),
+            Event::Timer { .. } => running.flow.on_timer(&context, request_id, now),
+            Event::Answer { answer, .. } => running.flow.on_answer(&context, answer, request_id, now),
+            Event::PromptFailed { error, .. } => vec![FlowStep::Failed(error)],
+        };
+        self.after_pluggable_steps(key, running, request_id, steps, now)
+    }
+
+    /// Turns a pluggable flow's steps into actions; keeps the flow while it has more to do.
+    fn after_pluggable_steps(
+        &mut self,
+        key: &str,
+        running: PluggableFlow,
+        request_id: RequestId,
+        steps: Vec<FlowStep>,
+        now: Timestamp,
+    ) -> Vec<Action> {
+        if !steps.iter().any(|step| matches!(step, FlowStep::Send(request) if request.id == request_id)) {
+            self.in_flight.remove(&request_id);
+        }
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let purpose = running.purpose;
+        let mut actions = Vec::with_capacity(steps.len());
+        let mut finished = false;
+        for step in steps {
+            if finished {
+                break; // nothing after a final step counts
+            }
+            match step {
+                FlowStep::Send(request) if request.id != request_id => {
+                    // A flow bug, not a server's: refuse rather than lose track of the answer.
+                    finished = true;
+                    let error = Error::configuration(format!(
+                        "the {} flow sent a request with a stale id",
+                        entry.config.grant.name()
+                    ));
+                    actions.push(Action::Failed { key: key.to_owned(), error });
+                }
+                FlowStep::Send(request) => actions.push(Action::Send(request)),
+                FlowStep::Wait(until) => actions.push(Action::Wait { key: key.to_owned(), until }),
+                FlowStep::Prompt(prompt) => actions.push(Action::Prompt { key: key.to_owned(), prompt }),
+                FlowStep::Done(tokens) if purpose != FlowPurpose::Revoke => {
+                    finished = true;
+                    entry.tokens = Some(tokens.clone());
+                    actions.push(Action::Done { key: key.to_owned(), tokens });
+                }
+                FlowStep::Done(_) | FlowStep::Revoked => {
+                    finished = true;
+                    entry.tokens = None;
+                    actions.push(Action::LoggedOut { key: key.to_owned(), revoked: true, error: None });
+                }
+                FlowStep::Failed(error) if purpose == FlowPurpose::Revoke => {
+                    finished = true;
+                    entry.tokens = None; // dropped anyway, as with RFC 7009
+                    actions.push(Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) });
+                }
+                FlowStep::Failed(error) if purpose == FlowPurpose::Refresh && refresh_rejected(&error) => {
+                    finished = true;
+                    if let Some(tokens) = entry.tokens.as_mut() {
+                        tokens.refresh_token = None;
+                        tokens.refresh_expires_at = None;
+                    }
+                    if entry.config.grant.logs_in_unattended() {
+                        // Unattended grants log in again, as after a rejected OAuth refresh.
+                        actions.extend(self.start_token(key, true, now));
+                        return actions;
+                    }
+                    actions.push(Action::Failed {
+                        key: key.to_owned(),
+                        error: reauthentication(&entry.config.grant, Some(&error)),
+                    });
+                }
+                FlowStep::Failed(error) => {
+                    finished = true;
+                    actions.push(Action::Failed { key: key.to_owned(), error });
+                }
+            }
+        }
+        if !finished && let Some(entry) = self.entries.get_mut(key) {
+            entry.operation = Some(Operation::Pluggable(running));
+        }
+        actions
+    }
+
     fn allocate_request_id(&mut self, key: &str) -> RequestId {
         let id = RequestId(self.next_request_id);
         self.next_request_id += 1;
@@ -534,6 +704,10 @@ fn reauthentication(grant: &Grant, cause: Option<&Error>) -> Error {
 
 fn unknown_key(key: &str) -> Action {
     Action::Failed { key: key.to_owned(), error: Error::configuration(format!("no provider registered under {key:?}")) }
+}
+
+fn flow_context<'a>(entry: &'a Entry, settings: &'a EngineSettings) -> FlowContext<'a> {
+    FlowContext { config: &entry.config, metadata: entry.metadata.as_ref(), tokens: entry.tokens.as_ref(), settings }
 }
 
 fn token_endpoint(entry: &Entry) -> Option<String> {
@@ -767,6 +941,159 @@ mod tests {
         // Afterwards refreshes are silent, like any other grant.
         let later = *until + Duration::from_secs(59);
         assert!(body(sent(&engine.ensure("dev", later))).starts_with("grant_type=refresh_token"));
+    }
+
+    /// A challenge/response login over a made-up protocol, to drive the pluggable seam.
+    #[derive(Debug)]
+    struct CodeFlow {
+        purpose: FlowPurpose,
+        attempt: u32,
+    }
+
+    impl Flow for CodeFlow {
+        fn start(&mut self, _: &FlowContext<'_>, request_id: RequestId, _: Timestamp) -> Vec<FlowStep> {
+            let path = match self.purpose {
+                FlowPurpose::Login => "start",
+                FlowPurpose::Refresh => "renew",
+                FlowPurpose::Revoke => "revoke",
+            };
+            vec![FlowStep::Send(HttpRequest {
+                id: request_id,
+                method: crate::Method::Post,
+                url: format!("https://idp/{path}"),
+                headers: Vec::new(),
+                body: Vec::new(),
+            })]
+        }
+
+        fn on_response(
+            &mut self,
+            context: &FlowContext<'_>,
+            response: &HttpResponse,
+            request_id: RequestId,
+            now: Timestamp,
+        ) -> Vec<FlowStep> {
+            match (self.purpose, response.status) {
+                (FlowPurpose::Revoke, 200) => vec![FlowStep::Revoked],
+                (FlowPurpose::Refresh, 200) => {
+                    let mut tokens = context.tokens.cloned().expect("refresh has tokens");
+                    tokens.access_token = Secret::new("renewed");
+                    tokens.expires_at = Some(now + Duration::from_secs(60));
+                    vec![FlowStep::Done(tokens)]
+                }
+                (FlowPurpose::Refresh, _) => {
+                    vec![FlowStep::Failed(crate::protocol::parse_error_response(response, "https://idp/renew"))]
+                }
+                (FlowPurpose::Login, 202) | (FlowPurpose::Login, 401) => {
+                    self.attempt += 1;
+                    vec![FlowStep::Prompt(Prompt::Code {
+                        channel: crate::CodeChannel::Email,
+                        destination: Some("a***@e***".into()),
+                        attempt: self.attempt,
+                        previous_error: (response.status == 401).then(|| "wrong code".into()),
+                    })]
+                }
+                (FlowPurpose::Login, 200) => {
+                    let mut tokens = TokenSet::bearer("a1", Some(now + Duration::from_secs(60)), now);
+                    tokens.refresh_token = Some(Secret::new("r1"));
+                    vec![FlowStep::Done(tokens)]
+                }
+                _ => {
+                    let _ = request_id;
+                    vec![FlowStep::Failed(Error::configuration("unexpected"))]
+                }
+            }
+        }
+
+        fn on_answer(
+            &mut self,
+            _: &FlowContext<'_>,
+            answer: Secret,
+            request_id: RequestId,
+            _: Timestamp,
+        ) -> Vec<FlowStep> {
+            vec![FlowStep::Send(HttpRequest {
+                id: request_id,
+                method: crate::Method::Post,
+                url: "https://idp/verify".into(),
+                headers: Vec::new(),
+                body: answer.expose_secret().as_bytes().to_vec(),
+            })]
+        }
+    }
+
+    #[derive(Debug)]
+    struct CodeGrant;
+
+    impl crate::FlowFactory for CodeGrant {
+        fn name(&self) -> &'static str {
+            "emailed_code"
+        }
+        fn flow(&self, purpose: FlowPurpose, _: &LoginInputs) -> Result<Option<Box<dyn Flow>>, Error> {
+            Ok(Some(Box::new(CodeFlow { purpose, attempt: 0 })))
+        }
+        fn is_interactive(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn pluggable_flows_prompt_for_answers_refresh_and_revoke() {
+        let mut engine = Engine::default();
+        let grant = Grant::Custom(crate::CustomGrant(std::sync::Arc::new(CodeGrant)));
+        engine.register("otp", config(grant, explicit()));
+        let silent = engine.ensure("otp", T0);
+        assert!(matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+
+        let actions = engine.login("otp", T0);
+        assert_eq!(sent(&actions).url, "https://idp/start");
+        let asked = answer(&mut engine, sent(&actions), 202, "{}", T0);
+        let [Action::Prompt { prompt: prompt @ Prompt::Code { attempt: 1, .. }, .. }] = &asked[..] else {
+            panic!("{asked:?}")
+        };
+        assert!(prompt.expects_answer());
+        let verify = engine.handle(Event::Answer { key: "otp".into(), answer: Secret::new("000000") }, T0);
+        assert_eq!(body(sent(&verify)), "000000");
+        let again = answer(&mut engine, sent(&verify), 401, "{}", T0);
+        assert!(
+            matches!(
+                &again[..],
+                [Action::Prompt { prompt: Prompt::Code { attempt: 2, previous_error: Some(_), .. }, .. }]
+            ),
+            "{again:?}"
+        );
+        let verify = engine.handle(Event::Answer { key: "otp".into(), answer: Secret::new("123456") }, T0);
+        let done = answer(&mut engine, sent(&verify), 200, "{}", T0);
+        assert!(matches!(&done[..], [Action::Done { .. }]));
+
+        // Near expiry: the pluggable refresh, silently.
+        let later = T0 + Duration::from_secs(50);
+        let renew = engine.ensure("otp", later);
+        assert_eq!(sent(&renew).url, "https://idp/renew");
+        let done = answer(&mut engine, sent(&renew), 200, "{}", later);
+        assert!(matches!(&done[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("renewed")));
+
+        // A rejected refresh of an interactive grant: reauthentication, the refresh token dropped.
+        let much_later = later + Duration::from_secs(55);
+        let renew = engine.ensure("otp", much_later);
+        let failed = answer(&mut engine, sent(&renew), 400, r#"{"error":"invalid_grant"}"#, much_later);
+        assert!(matches!(&failed[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+        assert!(engine.tokens("otp").unwrap().refresh_token.is_none());
+
+        // A prompt nobody answers ends the login with the runtime's error.
+        let actions = engine.login("otp", much_later);
+        answer(&mut engine, sent(&actions), 202, "{}", much_later);
+        let gave_up = engine
+            .handle(Event::PromptFailed { key: "otp".into(), error: Error::configuration("no prompter") }, much_later);
+        assert!(matches!(&gave_up[..], [Action::Failed { error: Error::Configuration { .. }, .. }]));
+        assert!(!engine.is_busy("otp"));
+
+        // Logout through the pluggable revocation.
+        let out = engine.logout("otp", much_later);
+        assert_eq!(sent(&out).url, "https://idp/revoke");
+        let out = answer(&mut engine, sent(&out), 200, "{}", much_later);
+        assert!(matches!(&out[..], [Action::LoggedOut { revoked: true, error: None, .. }]));
+        assert!(engine.tokens("otp").is_none());
     }
 
     #[test]

@@ -11,9 +11,12 @@
 //! ```
 //!
 //! Actions: `http_request`, `wait` (call back with `{"type":"timer","key":…}` at `until_ms`),
-//! `prompt` (show `prompt` to the user — a device code — and carry on), `done`, `failed` (with a typed `error`), `logged_out`. Events: `http_response`,
-//! `transport_error` (`kind`: `connect`, `timeout`, `connection_closed`, `body_too_large`, `other`),
-//! `timer`. Times are milliseconds since the Unix epoch.
+//! `prompt` (show `prompt` to the user: a device code to show while polling goes on, or, when
+//! `expects_answer` is true, a browser URL or a one-time code to ask for), `done`, `failed` (with a
+//! typed `error`), `logged_out`. Events: `http_response`, `transport_error` (`kind`: `connect`,
+//! `timeout`, `connection_closed`, `body_too_large`, `other`), `timer`, `prompt_answer` (`key`,
+//! `answer`: the code, or the URL the browser came back to) and `prompt_failed` (`key`, `message`:
+//! nobody can answer). Times are milliseconds since the Unix epoch.
 //!
 //! Actions carry secrets where the host needs them (a request body with a password, the tokens of a
 //! `done`): treat the JSON like the secrets it holds.
@@ -26,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Action, ClientAuth, ClientAuthMethod, Endpoints, Engine, EngineSettings, Error, Event, Grant, HttpResponse,
-    ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind, flow::Prompt,
+    LoginInputs, ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind, flow::Prompt,
 };
 
 /// A provider as JSON: the same fields as the TOML configuration, with secrets given in clear.
@@ -58,7 +61,7 @@ enum JsonGrant {
 enum JsonAction<'a> {
     HttpRequest { id: u64, method: &'a str, url: &'a str, headers: BTreeMap<&'a str, &'a str>, body: &'a str },
     Wait { key: &'a str, until_ms: i64 },
-    Prompt { key: &'a str, prompt: JsonPrompt<'a> },
+    Prompt { key: &'a str, expects_answer: bool, prompt: JsonPrompt<'a> },
     Done { key: &'a str, tokens: &'a TokenSet },
     Failed { key: &'a str, error: JsonError },
     LoggedOut { key: &'a str, revoked: bool, error: Option<JsonError> },
@@ -74,6 +77,16 @@ enum JsonPrompt<'a> {
         verification_uri_complete: Option<&'a str>,
         expires_at_ms: i64,
     },
+    Browser {
+        authorization_url: &'a str,
+        redirect_uri: &'a str,
+    },
+    Code {
+        channel: &'static str,
+        destination: Option<&'a str>,
+        attempt: u32,
+        previous_error: Option<&'a str>,
+    },
 }
 
 impl<'a> JsonPrompt<'a> {
@@ -87,6 +100,15 @@ impl<'a> JsonPrompt<'a> {
                     expires_at_ms: expires_at.as_unix_millis(),
                 })
             }
+            Prompt::Browser { authorization_url, redirect_uri } => {
+                Some(JsonPrompt::Browser { authorization_url, redirect_uri })
+            }
+            Prompt::Code { channel, destination, attempt, previous_error } => Some(JsonPrompt::Code {
+                channel: channel.as_str(),
+                destination: destination.as_deref(),
+                attempt: *attempt,
+                previous_error: previous_error.as_deref(),
+            }),
             #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
             _ => None,
         }
@@ -140,6 +162,23 @@ enum JsonEvent {
     Timer {
         key: String,
     },
+    PromptAnswer {
+        key: String,
+        answer: Secret,
+    },
+    PromptFailed {
+        key: String,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+/// What a host brings to a login (see [`LoginInputs`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLoginInputs {
+    random_base64: Option<Secret>,
+    redirect_uri: Option<String>,
 }
 
 /// The [`Engine`] behind a JSON interface. See the module docs for the message shapes.
@@ -229,6 +268,22 @@ impl JsonEngine {
         actions_json(&actions)
     }
 
+    /// [`Engine::login_with`], as JSON actions. `inputs_json`: `{"random_base64"?: 64 random bytes,
+    /// base64, "redirect_uri"?: where the browser comes back}` (browser logins need both).
+    pub fn login_with(&mut self, key: &str, inputs_json: &str, now_ms: i64) -> Result<String, Error> {
+        let inputs: JsonLoginInputs = serde_json::from_str(inputs_json)
+            .map_err(|e| Error::configuration(format!("login inputs for {key:?}: {}", redacted(&e))))?;
+        let random = inputs
+            .random_base64
+            .map(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded.expose_secret()))
+            .transpose()
+            .map_err(|_| Error::configuration(format!("login inputs for {key:?}: random_base64 is not base64")))?
+            .map(zeroize::Zeroizing::new);
+        let inputs = LoginInputs { random, redirect_uri: inputs.redirect_uri };
+        let actions = self.engine.login_with(key, inputs, Timestamp::from_unix_millis(now_ms));
+        Ok(actions_json(&actions))
+    }
+
     /// [`Engine::logout`], as JSON actions.
     pub fn logout(&mut self, key: &str, now_ms: i64) -> String {
         let actions = self.engine.logout(key, Timestamp::from_unix_millis(now_ms));
@@ -274,6 +329,13 @@ impl JsonEngine {
                 }
             }
             JsonEvent::Timer { key } => Event::Timer { key },
+            JsonEvent::PromptAnswer { key, answer } => Event::Answer { key, answer },
+            JsonEvent::PromptFailed { key, message } => Event::PromptFailed {
+                key,
+                error: Error::ReauthenticationRequired {
+                    reason: if message.is_empty() { "nobody answered the prompt".into() } else { message },
+                },
+            },
         };
         let actions = self.engine.handle(event, Timestamp::from_unix_millis(now_ms));
         Ok(actions_json(&actions))
@@ -314,7 +376,11 @@ fn actions_json(actions: &[Action]) -> String {
                     body: std::str::from_utf8(&request.body).unwrap_or_default(),
                 },
                 Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
-                Action::Prompt { key, prompt } => JsonAction::Prompt { key, prompt: JsonPrompt::from_prompt(prompt)? },
+                Action::Prompt { key, prompt } => JsonAction::Prompt {
+                    key,
+                    expects_answer: prompt.expects_answer(),
+                    prompt: JsonPrompt::from_prompt(prompt)?,
+                },
                 Action::Done { key, tokens } => JsonAction::Done { key, tokens },
                 Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
                 Action::LoggedOut { key, revoked, error } => {

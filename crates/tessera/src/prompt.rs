@@ -2,15 +2,26 @@
 //! (a device code today). The CLI's prompter writes to the terminal; a GUI or a bot brings its own.
 
 use async_trait::async_trait;
-use tessera_core::{Error, Prompt};
+use tessera_core::{Error, Prompt, Secret};
 
-/// Shows prompts of interactive logins. Called only by explicit logins (and by the refresh policy's
-/// `Reauthenticate`), never by a silent refresh.
+/// Shows prompts of interactive logins and answers those that need an answer. Called only by
+/// explicit logins (and by the refresh policy's `Reauthenticate`), never by a silent refresh.
 #[async_trait]
 pub trait Prompter: Send + Sync {
-    /// Shows `prompt` for the session `key`. Return quickly: polling continues after it returns.
+    /// Shows `prompt` for the session `key` (a device code; or a browser URL to open while a
+    /// loopback listener waits for the answer). Return quickly: polling continues after it returns.
     /// An error aborts the login with that error.
     async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error>;
+
+    /// Answers a prompt that [expects an answer](Prompt::expects_answer): the one-time code the
+    /// person typed, or the URL the browser was sent back to (pasted). An error aborts the login.
+    /// The default cannot answer and says so.
+    async fn ask(&self, key: &str, prompt: &Prompt) -> Result<Secret, Error> {
+        let _ = prompt;
+        Err(Error::ReauthenticationRequired {
+            reason: format!("logging in to {key} needs an answer (a code or a URL), and this prompter cannot ask"),
+        })
+    }
 }
 
 /// A prompter from a closure, e.g. `FnPrompter(|key, prompt| { eprintln!("{prompt:?}"); Ok(()) })`.

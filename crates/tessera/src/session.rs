@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tessera_core::{Action, Engine, EngineSettings, Error, Event, ProviderConfig, Secret, Timestamp, TokenSet};
+use tessera_core::{
+    Action, Engine, EngineSettings, Error, Event, LoginInputs, ProviderConfig, Secret, Timestamp, TokenSet,
+};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::clock::{Clock, SystemClock};
@@ -569,7 +571,7 @@ impl Session {
                     let refreshable = tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
                     engine.set_tokens(&self.inner.key, tokens);
                     if login {
-                        (engine.login(&self.inner.key, now), TokenSource::Login)
+                        (engine.login_with(&self.inner.key, login_inputs()?, now), TokenSource::Login)
                     } else {
                         let source = if refreshable { TokenSource::Network } else { TokenSource::Login };
                         (engine.refresh(&self.inner.key, now), source)
@@ -663,8 +665,14 @@ impl Session {
                             reason: format!("logging in to {key} needs a person, and this session has no prompter"),
                         });
                     };
-                    prompter.show(&key, &prompt).await?;
-                    continue;
+                    if !prompt.expects_answer() {
+                        prompter.show(&key, &prompt).await?;
+                        continue;
+                    }
+                    match prompter.ask(&key, &prompt).await {
+                        Ok(answer) => Event::Answer { key, answer },
+                        Err(error) => Event::PromptFailed { key, error },
+                    }
                 }
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),
                 Action::Failed { error, .. } => return Err(error),
@@ -678,6 +686,15 @@ impl Session {
         }
         Err(Error::configuration("token operation did not finish within its step limit"))
     }
+}
+
+/// What a login needs from the runtime: 64 bytes from the OS generator (PKCE verifier, `state`,
+/// `nonce`; the core has no randomness of its own).
+fn login_inputs() -> Result<LoginInputs, Error> {
+    let mut random = zeroize::Zeroizing::new(vec![0u8; 64]);
+    getrandom::fill(&mut random)
+        .map_err(|error| Error::configuration(format!("the operating system's random generator failed: {error}")))?;
+    Ok(LoginInputs { random: Some(random), redirect_uri: None })
 }
 
 /// The future of [`Session::authorization_header`].

@@ -12,28 +12,12 @@
 
 use std::time::Duration;
 
+use super::Prompt;
 use crate::protocol::{
     ClientAuth, DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
     token_request,
 };
 use crate::{Error, HttpRequest, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
-
-/// What the user must be shown to approve a device login.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Prompt {
-    /// RFC 8628: go to `verification_uri` and enter `user_code` (or open `verification_uri_complete`).
-    DeviceCode {
-        /// The code to enter.
-        user_code: String,
-        /// Where to enter it.
-        verification_uri: String,
-        /// A URL with the code filled in, for a QR code or a click.
-        verification_uri_complete: Option<String>,
-        /// When the code stops working.
-        expires_at: Timestamp,
-    },
-}
 
 /// A step of the device flow.
 #[derive(Debug)]

@@ -8,12 +8,18 @@ mod client_credentials;
 mod device_code;
 mod machine;
 mod password;
+mod pluggable;
+mod prompt;
 mod refresh;
 
-pub use device_code::{DeviceFlow, DeviceStep, Prompt};
+pub use device_code::{DeviceFlow, DeviceStep};
 pub use machine::{RetrySettings, Step, TokenFlow};
 pub use password::totp_code;
+pub use pluggable::{Flow, FlowContext, FlowPurpose, FlowStep};
+pub use prompt::{CodeChannel, LoginInputs, Prompt};
 pub use refresh::merge_refreshed;
+
+use std::sync::Arc;
 
 use crate::{Error, Secret, Timestamp, TokenSet};
 
@@ -43,6 +49,8 @@ pub enum Grant {
         /// Device authorization endpoint; `None`: from discovery.
         device_authorization_endpoint: Option<String>,
     },
+    /// A flow brought by the caller: see [`FlowFactory`].
+    Custom(CustomGrant),
     /// A token given by the caller. Nothing can renew it.
     Static {
         /// The token.
@@ -51,6 +59,37 @@ pub enum Grant {
         expires_at: Option<Timestamp>,
     },
 }
+
+/// Builds the flows of a grant that the token-endpoint machine does not cover (another wire
+/// protocol, a challenge/response login). Wrap it in [`CustomGrant`] to use it as a [`Grant`].
+pub trait FlowFactory: Send + Sync + std::fmt::Debug {
+    /// The grant's name in configuration and messages.
+    fn name(&self) -> &'static str;
+
+    /// The flow for `purpose`, or `None` for the standard one (OAuth refresh, RFC 7009 revocation).
+    /// `None` for [`FlowPurpose::Login`] means the grant cannot log in.
+    fn flow(&self, purpose: FlowPurpose, inputs: &LoginInputs) -> Result<Option<Box<dyn Flow>>, Error>;
+
+    /// True when logging in needs a person (see [`Grant::is_interactive`]).
+    fn is_interactive(&self) -> bool;
+
+    /// True when a login needs nobody (see [`Grant::logs_in_unattended`]).
+    fn logs_in_unattended(&self) -> bool {
+        !self.is_interactive()
+    }
+}
+
+/// A [`FlowFactory`] as a [`Grant`]. Two are equal when they are the same factory.
+#[derive(Clone, Debug)]
+pub struct CustomGrant(pub Arc<dyn FlowFactory>);
+
+impl PartialEq for CustomGrant {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CustomGrant {}
 
 /// Where the TOTP code comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +108,7 @@ impl Grant {
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken { .. } => "refresh_token",
             Grant::DeviceCode { .. } => "device_code",
+            Grant::Custom(custom) => custom.0.name(),
             Grant::Static { .. } => "static",
         }
     }
@@ -79,6 +119,7 @@ impl Grant {
         match self {
             Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
             Grant::ClientCredentials => true,
+            Grant::Custom(custom) => custom.0.logs_in_unattended(),
             Grant::RefreshToken { .. } | Grant::Static { .. } | Grant::DeviceCode { .. } => false,
         }
     }
@@ -86,7 +127,23 @@ impl Grant {
     /// True when logging in needs a person during the flow (a code to show or to type): such a
     /// login starts only when asked for explicitly ([`crate::Engine::login`]), never from `ensure`.
     pub fn is_interactive(&self) -> bool {
-        matches!(self, Grant::DeviceCode { .. })
+        match self {
+            Grant::DeviceCode { .. } => true,
+            Grant::Custom(custom) => custom.0.is_interactive(),
+            _ => false,
+        }
+    }
+
+    /// The pluggable flow for `purpose`, when this grant has one; `None`: the built-in machinery.
+    pub(crate) fn pluggable_flow(
+        &self,
+        purpose: FlowPurpose,
+        inputs: &LoginInputs,
+    ) -> Result<Option<Box<dyn Flow>>, Error> {
+        match self {
+            Grant::Custom(custom) => custom.0.flow(purpose, inputs),
+            _ => Ok(None),
+        }
     }
 
     /// The token-endpoint form for a login at `now` (`None` for static tokens, which need no request).
@@ -97,7 +154,7 @@ impl Grant {
             }
             Grant::ClientCredentials => Some(client_credentials::params()),
             Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
-            Grant::Static { .. } | Grant::DeviceCode { .. } => None,
+            Grant::Static { .. } | Grant::DeviceCode { .. } | Grant::Custom(_) => None,
         })
     }
 
