@@ -11,7 +11,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "==> third-party servers (interop/)"
 command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider)" >&2; exit 1; }
-for dir in interop/oidc-provider; do
+for dir in interop/*/; do
+  dir=${dir%/}
+  [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.package-lock.sha256"
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -20,13 +22,19 @@ for dir in interop/oidc-provider; do
   fi
 done
 
-# --- redis-server: RedisStore and fleet tests (issue 4) ---
-echo "==> redis-server"
-if ! command -v redis-server >/dev/null; then
+# --- Debian packages the tests start or drive: redis-server (issue 4), chromium (browser logins,
+# issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5) ---
+echo "==> Debian packages"
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v keyctl >/dev/null || missing+=(keyutils)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# --- end redis-server ---
+# --- end Debian packages ---
 
 echo "==> format and lints"
 cargo fmt --all --check
