@@ -255,8 +255,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Providers { command } => commands::providers(&workspace, command).await.map(|()| 0),
         Command::Exec { provider, env, min_valid, command } => {
-            commands::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command)
-                .await
+            commands::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command).await
         }
         Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } | Command::Secret { .. } => {
             unreachable!("handled above")
@@ -336,11 +335,8 @@ impl Workspace {
             return error.into();
         }
         let command = format!("tessera login --provider {}", entry.name);
-        let hint = if entry.is_interactive() {
-            format!("run '{command}' in a terminal")
-        } else {
-            format!("run '{command}'")
-        };
+        let hint =
+            if entry.is_interactive() { format!("run '{command}' in a terminal") } else { format!("run '{command}'") };
         Failure { code: 4, message: format!("{error}\nhint: {hint}") }
     }
 

@@ -89,7 +89,8 @@ fn secrets_set_in_the_keyring_log_in_and_never_show() {
     let password_ref = format!("tessera-test/{account}-password");
     let home = Home::new(&config(idp.issuer(), &format!("keyring:{client_ref}"), &format!("keyring:{password_ref}")))
         .with_env("TESSERA_TEST_ALICE_PASSWORD", PASSWORD);
-    let _cleanup = Cleanup { keyring: &keyring, home: &home, references: vec![client_ref.clone(), password_ref.clone()] };
+    let _cleanup =
+        Cleanup { keyring: &keyring, home: &home, references: vec![client_ref.clone(), password_ref.clone()] };
 
     // One line from stdin; stdout is the reference to put in the configuration, and nothing else.
     let set = keyring.run(&home, &["secret", "set", &client_ref], Some(&format!("{CLIENT_SECRET}\n")));
@@ -204,6 +205,7 @@ fn malformed_references_are_usage_or_configuration_errors() {
         run.failure(2);
         assert_no_secret(&run);
     }
-    let run = keyring.run(&home, &["secret", "set", "tessera-test/x", "--from-env", "TESSERA_TEST_UNSET_VARIABLE"], None);
+    let run =
+        keyring.run(&home, &["secret", "set", "tessera-test/x", "--from-env", "TESSERA_TEST_UNSET_VARIABLE"], None);
     assert!(run.failure(2).contains("TESSERA_TEST_UNSET_VARIABLE is not set"), "{run:#?}");
 }

@@ -841,7 +841,10 @@ client_auth = "post"
         assert_eq!(endpoint, "http://127.0.0.1:4010/device/auth");
 
         let cases = [
-            (section("token_url = \"http://127.0.0.1:4010/token\"\n"), "field \"device_authorization_endpoint\": is required"),
+            (
+                section("token_url = \"http://127.0.0.1:4010/token\"\n"),
+                "field \"device_authorization_endpoint\": is required",
+            ),
             (section("issuer = \"http://x\"\nusername = \"alice\"\n"), "field \"username\": does not apply"),
             (section("issuer = \"http://x\"\ndevice_authorization_endpoint = \"ftp://x\"\n"), "not an http(s) URL"),
             (section("issuer = \"http://x\"\nclient_secret = \"keyring:bad\"\n"), "field \"client_secret\""),
@@ -901,7 +904,8 @@ client_auth = "post"
         let config = Config::from_toml_str(&text, "c.toml").unwrap();
         assert!(toml::to_string(&config.masked()).unwrap().contains("password = \"keyring:tessera/alice\""));
         // Malformed: a configuration error naming file, context, provider and field.
-        for (reference, expected) in [("keyring:tessera", "expected keyring:<service>/<account>"), ("keyring:a@b/c", "'@'")]
+        for (reference, expected) in
+            [("keyring:tessera", "expected keyring:<service>/<account>"), ("keyring:a@b/c", "'@'")]
         {
             let text = GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", reference);
             let error = Config::from_toml_str(&text, "c.toml").unwrap_err();

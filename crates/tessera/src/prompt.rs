@@ -208,7 +208,10 @@ mod tests {
         let next = TerminalPrompter::countdown_line(1, Duration::from_secs(598));
         assert!(first.ends_with("expires in 9m59s") && next.ends_with("expires in 9m58s"), "{first} / {next}");
         assert_ne!(first.chars().next(), next.chars().next(), "the spinner moves");
-        assert_eq!(TerminalPrompter::countdown_line(10, Duration::ZERO), TerminalPrompter::countdown_line(0, Duration::ZERO));
+        assert_eq!(
+            TerminalPrompter::countdown_line(10, Duration::ZERO),
+            TerminalPrompter::countdown_line(0, Duration::ZERO)
+        );
     }
 
     #[tokio::test]
