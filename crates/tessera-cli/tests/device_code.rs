@@ -10,7 +10,7 @@
 //! login's tokens land in the store and `tessera token` prints them (active at the server, for
 //! alice); a denied code fails with exit 1 and says so; without a terminal, `login` sends nothing
 //! and exits 4, and `token` with an expired token and no refresh token exits 4 naming the command
-//! to run in a terminal.
+//! to run in a terminal (and, where a person can be asked, logs in again and prints the new token).
 
 mod support;
 
@@ -172,4 +172,15 @@ fn without_a_terminal_logins_that_need_a_person_exit_4_naming_the_command() {
         assert_eq!(run.stdout, "", "{run:#?}");
     }
     assert_eq!(block_on(op.stats()).device_authorizations, 1, "the expired token started no device login");
+
+    // Where a person can be asked, `token` logs in again (kubelogin style): code on stderr, token on stdout.
+    let expired = home.stored_field("dev/tv", "access_token");
+    let mut again = LoginRun::start(&home, &["token", "--prompt", "always"]);
+    let user_code = again.user_code();
+    block_on(op.approve_device(&user_code, ALICE));
+    let run = again.finish();
+    let fresh = home.stored_field("dev/tv", "access_token");
+    assert_ne!(fresh, expired);
+    assert_eq!(run.success(), format!("{fresh}\n"), "stdout is the token alone: {run:#?}");
+    assert_eq!(block_on(op.stats()).device_authorizations, 2);
 }
