@@ -10,6 +10,8 @@
 //! reference each fail with their exit code and a message that says what to do; the secret never
 //! appears on stdout or stderr, nor in `config view`.
 
+#![cfg(feature = "keyring")]
+
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
