@@ -125,6 +125,13 @@ fn device_login_shows_the_code_on_stderr_and_stores_the_tokens() {
     assert_eq!((&introspection["active"], &introspection["sub"]), (&true.into(), &ALICE.into()), "{introspection}");
     let status = block_on(op.stats());
     assert_eq!(status.device_authorizations, 1, "{status:?}");
+
+    // Listed as what it is.
+    let list = home.run(&["providers", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(list.success()).expect("JSON");
+    assert_eq!((&rows[0]["type"], &rows[0]["status"]), (&"device_code".into(), &"authenticated".into()), "{rows}");
+    let description = rows[0]["description"].as_str().unwrap_or_default();
+    assert_eq!(description, format!("device code for {DEVICE_CLIENT_ID} at {}", op.issuer()), "{rows}");
 }
 
 #[test]
