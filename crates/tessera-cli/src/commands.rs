@@ -68,8 +68,8 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         return Err(Failure {
             code: 4,
             message: format!(
-                "logging in to {} shows a code for a person to enter, and nobody can see it here (stdin or \
-                 stderr is not a terminal)\nhint: run 'tessera login --provider {}' in a terminal, or pass \
+                "logging in to {} shows a code for a person to enter, and prompting is off here (stdin or \
+                 stderr is not a terminal, or --prompt never)\nhint: run 'tessera login --provider {}' in a terminal, or pass \
                  --prompt always (TESSERA_PROMPT=always) to show it on stderr anyway",
                 entry.name, entry.name
             ),
