@@ -64,8 +64,21 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         eprintln!("Logged in to {} ({}) with the given token", entry.name, workspace.context_name);
         return Ok(());
     }
+    if entry.is_interactive() && workspace.prompter.is_none() {
+        return Err(Failure {
+            code: 4,
+            message: format!(
+                "logging in to {} shows a code for a person to enter, and prompting is off here (stdin or \
+                 stderr is not a terminal, or --prompt never)\nhint: run 'tessera login --provider {}' in a terminal, or pass \
+                 --prompt always (TESSERA_PROMPT=always) to show it on stderr anyway",
+                entry.name, entry.name
+            ),
+        });
+    }
     // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
-    login.login().await.map_err(|error| Failure::error(error.to_string()))?;
+    let result = login.login().await;
+    workspace.finish_prompt();
+    result.map_err(|error| Failure::error(format!("login to {} failed: {error}", entry.name)))?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
     Ok(())
@@ -87,7 +100,9 @@ async fn fresh_tokens(workspace: &Workspace, name: Option<&str>, min_valid: Dura
     let provider = workspace.build(entry)?;
     let source =
         provider.as_token_source().ok_or_else(|| Failure::error(format!("{} does not provide a token", entry.name)))?;
-    Ok(source.token(min_valid).await?)
+    let tokens = source.token(min_valid).await;
+    workspace.finish_prompt();
+    tokens.map_err(|error| workspace.failure(entry, error))
 }
 
 pub async fn token(
@@ -127,7 +142,9 @@ pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> 
     let refreshable = provider
         .as_refreshable()
         .ok_or_else(|| Failure::error(format!("{} ({}) cannot be refreshed", entry.name, entry.provider)))?;
-    refreshable.refresh(force).await?;
+    let refreshed = refreshable.refresh(force).await;
+    workspace.finish_prompt();
+    refreshed.map_err(|error| workspace.failure(entry, error))?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Token for {} is fresh{expiry}", entry.name);
     Ok(())

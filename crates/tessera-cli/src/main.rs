@@ -3,14 +3,21 @@
 //!
 //! stdout carries data only (a token, JSON, a table, an issuer URL); messages go to stderr.
 //! Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required (`exec` passes its child's code).
+//!
+//! Interactive logins (device codes) are shown on stderr only when a person can see them: by default
+//! when stdin and stderr are terminals (`--prompt auto`); `--prompt always|never` or
+//! `TESSERA_PROMPT` decide otherwise. A command that needs one when none may be shown exits with 4
+//! and names the command to run in a terminal.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tessera::config::{Config, Context, Paths, ProviderEntry};
-use tessera::registry::Registry;
+use tessera::prompt::TerminalPrompter;
+use tessera::provider::{AuthProvider, OAuthProvider};
+use tessera::registry::{ProviderSettings, Registry};
 use tessera::store::{FileStore, TokenStore};
 use tessera::{AuthClient, Error};
 
@@ -18,6 +25,7 @@ mod commands;
 mod config_cmd;
 mod idp;
 mod output;
+mod secret_cmd;
 
 use output::TokenFormat;
 
@@ -27,6 +35,10 @@ struct Cli {
     /// Configuration context to use (default: current_context of the config file).
     #[arg(long, global = true, env = "TESSERA_CONTEXT")]
     context: Option<String>,
+    /// When to show interactive logins (device codes) on stderr and wait for a person: `auto` when
+    /// stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
+    #[arg(long, global = true, env = "TESSERA_PROMPT", value_enum, default_value = "auto", value_name = "WHEN")]
+    prompt: PromptMode,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +113,11 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Put secrets into the OS keyring (for `keyring:` references in the configuration), or remove them.
+    Secret {
+        #[command(subcommand)]
+        command: secret_cmd::SecretCommand,
+    },
     /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
     Completions {
         /// The shell.
@@ -111,6 +128,30 @@ enum Command {
         #[command(subcommand)]
         command: idp::IdpCommand,
     },
+}
+
+/// When interactive logins may be shown (`--prompt`, `TESSERA_PROMPT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PromptMode {
+    /// When stdin and stderr are terminals.
+    Auto,
+    /// Always (the code goes to stderr even when it is not a terminal; tests and wrappers that
+    /// forward stderr to a person).
+    Always,
+    /// Never: a command that needs a person exits with code 4.
+    Never,
+}
+
+impl PromptMode {
+    /// True when a person can be asked.
+    fn allows_prompt(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            PromptMode::Always => true,
+            PromptMode::Never => false,
+            PromptMode::Auto => std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -191,38 +232,58 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             return Ok(0);
         }
         Command::Config { command } => return config_cmd::run(command, cli.context.as_deref()).map(|()| 0),
+        Command::Secret { command } => return secret_cmd::run(command).map(|()| 0),
         _ => {}
     }
-    let workspace = Workspace::open(cli.context.as_deref())?;
-    match cli.command {
+    let prompter = cli.prompt.allows_prompt().then(TerminalPrompter::new);
+    let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
+    let result = match cli.command {
         Command::Login { provider, all, with_token } => {
-            commands::login(&workspace, provider.name().as_deref(), all, with_token).await
+            commands::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
         Command::Token { provider, min_valid, format } => {
-            commands::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await
+            commands::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format)
+                .await
+                .map(|()| 0)
         }
-        Command::Refresh { provider, force } => commands::refresh(&workspace, provider.name().as_deref(), force).await,
-        Command::Status { json } => commands::status(&workspace, json).await,
-        Command::Logout { provider, all } => commands::logout(&workspace, provider.name().as_deref(), all).await,
-        Command::Providers { command } => commands::providers(&workspace, command).await,
+        Command::Refresh { provider, force } => {
+            commands::refresh(&workspace, provider.name().as_deref(), force).await.map(|()| 0)
+        }
+        Command::Status { json } => commands::status(&workspace, json).await.map(|()| 0),
+        Command::Logout { provider, all } => {
+            commands::logout(&workspace, provider.name().as_deref(), all).await.map(|()| 0)
+        }
+        Command::Providers { command } => commands::providers(&workspace, command).await.map(|()| 0),
         Command::Exec { provider, env, min_valid, command } => {
-            return commands::exec(
-                &workspace,
-                provider.name().as_deref(),
-                &env,
-                min_valid.unwrap_or_default(),
-                &command,
-            )
-            .await;
+            commands::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command).await
         }
-        Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } => unreachable!("handled above"),
-    }
-    .map(|()| 0)
+        Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } | Command::Secret { .. } => {
+            unreachable!("handled above")
+        }
+    };
+    workspace.finish_prompt();
+    result
 }
 
-/// The provider types this binary knows.
+/// The provider types this binary knows (nothing interactive can be shown).
 pub fn registry() -> Registry {
-    Registry::default()
+    registry_with_prompter(None)
+}
+
+/// The provider types this binary knows; interactive types show their prompts with `prompter`
+/// (`None`: they fail with "authentication required" instead of prompting).
+pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
+    let mut registry = Registry::default();
+    if let Some(prompter) = prompter {
+        for type_name in tessera::config::INTERACTIVE_PROVIDER_TYPES {
+            let prompter = prompter.clone();
+            registry.register_factory(*type_name, move |settings: &ProviderSettings<'_>| {
+                let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter.clone()));
+                Ok(Arc::new(provider) as Arc<dyn AuthProvider>)
+            });
+        }
+    }
+    registry
 }
 
 /// Reads the configuration file named by the environment, with a hint when there is none.
@@ -244,18 +305,39 @@ pub struct Workspace {
     context_name: String,
     store: Arc<dyn TokenStore>,
     registry: Registry,
+    /// Shows interactive logins; `None` when nobody can be asked.
+    prompter: Option<TerminalPrompter>,
 }
 
 impl Workspace {
-    fn open(context: Option<&str>) -> Result<Workspace, Failure> {
-        let registry = registry();
+    fn open(context: Option<&str>, prompter: Option<TerminalPrompter>) -> Result<Workspace, Failure> {
+        let registry = registry_with_prompter(prompter.clone());
         let (paths, config) = load_config(&registry)?;
         let context_name = config.context(context)?.name.clone();
         let store = match &config.context(context)?.store {
             Some(store) => tessera::store::open(store, &paths.store_dir)?,
             None => Arc::new(FileStore::new(paths.store_dir)),
         };
-        Ok(Workspace { config, context_name, store, registry })
+        Ok(Workspace { config, context_name, store, registry, prompter })
+    }
+
+    /// The login (if any) has ended: stops the countdown so that what follows starts on a clean line.
+    fn finish_prompt(&self) {
+        if let Some(prompter) = &self.prompter {
+            prompter.finish();
+        }
+    }
+
+    /// Exit code 4 when `error` means only a login can help, with the command that logs in to
+    /// `entry` (run in a terminal when its login needs a person); otherwise as `Failure::from`.
+    fn failure(&self, entry: &ProviderEntry, error: Error) -> Failure {
+        if !needs_login(&error) {
+            return error.into();
+        }
+        let command = format!("tessera login --provider {}", entry.name);
+        let hint =
+            if entry.is_interactive() { format!("run '{command}' in a terminal") } else { format!("run '{command}'") };
+        Failure { code: 4, message: format!("{error}\nhint: {hint}") }
     }
 
     fn context(&self) -> &Context {

@@ -1,5 +1,6 @@
 //! The TOML configuration shared by the CLI and the bindings: contexts, each with named auth
-//! providers, and secrets given by reference (`env:NAME`, `file:PATH`) rather than inline.
+//! providers, and secrets given by reference (`env:NAME`, `file:PATH`, `keyring:<service>/<account>`)
+//! rather than inline.
 //!
 //! ```toml
 //! current_context = "dev"
@@ -7,10 +8,10 @@
 //! name = "dev"
 //! [[contexts.auth_providers]]
 //! name = "peer"
-//! provider = "password"            # also: client_credentials, refresh_token, static
+//! provider = "password"            # also: client_credentials, refresh_token, static, device_code
 //! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
 //! client_id = "confidential-client"
-//! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | literal
+//! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | keyring:<service>/<account> | literal
 //! username = "alice"
 //! password = "env:PEER_PASSWORD"
 //! totp_secret = "env:PEER_TOTP_SECRET"       # optional
@@ -34,7 +35,11 @@ use tessera_core::{
 };
 
 /// Provider types this version understands.
-pub const PROVIDER_TYPES: &[&str] = &["password", "client_credentials", "refresh_token", "static"];
+pub const PROVIDER_TYPES: &[&str] = &["password", "client_credentials", "refresh_token", "static", "device_code"];
+
+/// Built-in types whose login needs a person (shows something and waits for them): logging in to
+/// one needs a [`crate::prompt::Prompter`], and a non-interactive run must not start it.
+pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code"];
 
 /// A parsed configuration file.
 #[derive(Clone, Debug)]
@@ -66,7 +71,7 @@ pub struct Context {
 pub struct ProviderEntry {
     /// The provider's name in its context.
     pub name: String,
-    /// Its type (`password`, `client_credentials`, `refresh_token`, `static`).
+    /// Its type (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`).
     pub provider: String,
     /// OIDC issuer (endpoints by discovery).
     pub issuer: Option<String>,
@@ -74,6 +79,8 @@ pub struct ProviderEntry {
     pub token_url: Option<String>,
     /// Revocation endpoint, when not discovered.
     pub revocation_url: Option<String>,
+    /// Device code: the RFC 8628 device authorization endpoint, when not discovered.
+    pub device_authorization_endpoint: Option<String>,
     /// `client_id`.
     pub client_id: Option<String>,
     /// `client_secret` reference.
@@ -334,6 +341,7 @@ impl ProviderEntry {
                 issuer: None,
                 token_url: None,
                 revocation_url: None,
+                device_authorization_endpoint: None,
                 client_id: None,
                 client_secret: None,
                 client_auth: None,
@@ -369,6 +377,11 @@ impl ProviderEntry {
     /// True for built-in types (whose typed fields are filled).
     pub fn is_builtin(&self) -> bool {
         PROVIDER_TYPES.contains(&self.provider.as_str())
+    }
+
+    /// True when logging in needs a person (see [`INTERACTIVE_PROVIDER_TYPES`]).
+    pub fn is_interactive(&self) -> bool {
+        INTERACTIVE_PROVIDER_TYPES.contains(&self.provider.as_str())
     }
 
     /// An error naming `origin`, `context`, this provider and `field`.
@@ -417,9 +430,12 @@ impl ProviderEntry {
                 (None, None) => return Err(at.error("issuer", "is required (or token_url)")),
                 _ => {}
             }
-            for (field, url) in
-                [("issuer", &self.issuer), ("token_url", &self.token_url), ("revocation_url", &self.revocation_url)]
-            {
+            for (field, url) in [
+                ("issuer", &self.issuer),
+                ("token_url", &self.token_url),
+                ("revocation_url", &self.revocation_url),
+                ("device_authorization_endpoint", &self.device_authorization_endpoint),
+            ] {
                 if let Some(url) = url
                     && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
                 {
@@ -455,7 +471,29 @@ impl ProviderEntry {
                 // Without access_token, the token comes from `tessera login --with-token`.
                 forbid("password", self.password.is_some())?;
             }
+            "device_code" => {
+                // Without discovery, nothing else says where to ask for a device code.
+                if self.issuer.is_none() && self.device_authorization_endpoint.is_none() {
+                    return Err(at.error(
+                        "device_authorization_endpoint",
+                        "is required with token_url (or give issuer to discover it)",
+                    ));
+                }
+                for (field, present) in [
+                    ("username", self.username.is_some()),
+                    ("password", self.password.is_some()),
+                    ("totp", self.totp.is_some()),
+                    ("totp_secret", self.totp_secret.is_some()),
+                    ("refresh_token", self.refresh_token.is_some()),
+                    ("access_token", self.access_token.is_some()),
+                ] {
+                    forbid(field, present)?;
+                }
+            }
             _ => {}
+        }
+        if self.provider != "device_code" {
+            forbid("device_authorization_endpoint", self.device_authorization_endpoint.is_some())?;
         }
         for (field, value) in self.secret_fields() {
             if let Some(value) = value {
@@ -513,6 +551,9 @@ impl ProviderEntry {
             },
             "client_credentials" => Grant::ClientCredentials,
             "refresh_token" => Grant::RefreshToken { refresh_token: required("refresh_token", &self.refresh_token)? },
+            "device_code" => {
+                Grant::DeviceCode { device_authorization_endpoint: self.device_authorization_endpoint.clone() }
+            }
             "static" => Grant::Static {
                 access_token: resolve("access_token", &self.access_token)?.ok_or_else(|| {
                     Error::ReauthenticationRequired {
@@ -613,6 +654,7 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
 enum Reference<'a> {
     Env(&'a str),
     File(&'a str),
+    Keyring(crate::keyring::KeyringEntry),
     Literal(&'a str),
 }
 
@@ -622,10 +664,9 @@ fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
             return Err(format!("env:{name} is not a valid environment variable name"));
         }
         Ok(Reference::Env(name))
-    } else if value.starts_with("keyring:") {
-        // Reserved: the OS keyring needs D-Bus or a session keyring, absent on headless machines
-        // (see docs/DECISIONS.md). Refused rather than taken as a literal secret.
-        Err("keyring: references are not supported by this build (use env: or file:)".into())
+    } else if value.starts_with(crate::keyring::PREFIX) {
+        // Checked when the file is loaded; the keyring itself is read only when the secret is needed.
+        crate::keyring::KeyringEntry::parse(value).map(Reference::Keyring).map_err(|e| configuration_message(&e))
     } else if let Some(path) = value.strip_prefix("file:") {
         if path.is_empty() {
             return Err("file: needs a path".into());
@@ -636,7 +677,17 @@ fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
     }
 }
 
-/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed) or a literal. Errors never contain the value.
+/// The message of a configuration error without the "configuration error: " of its `Display`,
+/// for nesting in another configuration error that names the place.
+fn configuration_message(error: &Error) -> String {
+    match error {
+        Error::Configuration { message } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed), `keyring:<service>/<account>` (see
+/// [`crate::keyring`]) or a literal. Errors never contain the value.
 pub fn resolve_reference(value: &str) -> Result<Secret, String> {
     match parse_reference(value)? {
         Reference::Env(name) => match std::env::var(name) {
@@ -650,6 +701,7 @@ pub fn resolve_reference(value: &str) -> Result<Secret, String> {
             let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
             if secret.is_empty() { Err(format!("{} is empty", path.display())) } else { Ok(secret) }
         }
+        Reference::Keyring(entry) => entry.resolve().map_err(|e| configuration_message(&e)),
         Reference::Literal(value) => Ok(Secret::new(value)),
     }
 }
@@ -765,6 +817,48 @@ client_auth = "post"
     }
 
     #[test]
+    fn device_code_providers_discover_or_name_their_device_endpoint() {
+        let section = |fields: &str| {
+            format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"tv\"\nprovider = \"device_code\"\n\
+                 client_id = \"device-client\"\nscope = \"openid offline_access\"\n{fields}"
+            )
+        };
+        let discovered = Config::from_toml_str(&section("issuer = \"http://127.0.0.1:4010\"\n"), "c.toml").unwrap();
+        let entry = discovered.context(None).unwrap().provider(None).unwrap();
+        assert!(entry.is_interactive());
+        let built = entry.build("c.toml", "dev").unwrap();
+        assert!(matches!(built.grant, Grant::DeviceCode { device_authorization_endpoint: None }));
+        assert_eq!(built.client.method, ClientAuthMethod::None, "public client without a secret");
+
+        let explicit = section(
+            "token_url = \"http://127.0.0.1:4010/token\"\n\
+             device_authorization_endpoint = \"http://127.0.0.1:4010/device/auth\"\n",
+        );
+        let explicit = Config::from_toml_str(&explicit, "c.toml").unwrap();
+        let built = explicit.context(None).unwrap().provider(None).unwrap().build("c.toml", "dev").unwrap();
+        let Grant::DeviceCode { device_authorization_endpoint: Some(endpoint) } = built.grant else { panic!() };
+        assert_eq!(endpoint, "http://127.0.0.1:4010/device/auth");
+
+        let cases = [
+            (
+                section("token_url = \"http://127.0.0.1:4010/token\"\n"),
+                "field \"device_authorization_endpoint\": is required",
+            ),
+            (section("issuer = \"http://x\"\nusername = \"alice\"\n"), "field \"username\": does not apply"),
+            (section("issuer = \"http://x\"\ndevice_authorization_endpoint = \"ftp://x\"\n"), "not an http(s) URL"),
+            (section("issuer = \"http://x\"\nclient_secret = \"keyring:bad\"\n"), "field \"client_secret\""),
+        ];
+        for (text, expected) in cases {
+            let message = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
+            assert!(message.contains("provider \"tv\"") && message.contains(expected), "{message}: {expected}");
+        }
+        let misplaced = GOOD.replace("client_auth = \"post\"", "device_authorization_endpoint = \"http://x/d\"");
+        let message = Config::from_toml_str(&misplaced, "c.toml").unwrap_err().to_string();
+        assert!(message.contains("device_authorization_endpoint\": does not apply"), "{message}");
+    }
+
+    #[test]
     fn custom_types_keep_their_raw_section_and_unknown_ones_are_named() {
         let text = format!(
             "{GOOD}\n[[contexts.auth_providers]]\nname = \"catalog\"\nprovider = \"api_key\"\nkey = \"k-literal\"\n\
@@ -803,10 +897,36 @@ client_auth = "post"
     }
 
     #[test]
-    fn keyring_references_are_refused_not_taken_literally() {
+    fn keyring_references_are_checked_on_load_and_never_taken_literally() {
+        // Well-formed: loads (the keyring is read only when the secret is needed), and is shown by
+        // `config view` as the reference.
         let text = GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "keyring:tessera/alice");
-        let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
-        assert!(error.contains("field \"password\"") && error.contains("keyring"), "{error}");
+        let config = Config::from_toml_str(&text, "c.toml").unwrap();
+        assert!(toml::to_string(&config.masked()).unwrap().contains("password = \"keyring:tessera/alice\""));
+        // Malformed: a configuration error naming file, context, provider and field.
+        for (reference, expected) in
+            [("keyring:tessera", "expected keyring:<service>/<account>"), ("keyring:a@b/c", "'@'")]
+        {
+            let text = GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", reference);
+            let error = Config::from_toml_str(&text, "c.toml").unwrap_err();
+            assert!(matches!(error, Error::Configuration { .. }));
+            let message = error.to_string();
+            assert!(
+                message.contains("c.toml: context \"dev\", provider \"peer\", field \"password\"")
+                    && message.contains(expected),
+                "{message}"
+            );
+        }
+    }
+
+    #[cfg(not(all(feature = "keyring", target_os = "linux")))]
+    #[test]
+    fn keyring_references_without_the_feature_say_what_to_use_instead() {
+        let text = GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "keyring:tessera/alice");
+        let config = Config::from_toml_str(&text, "c.toml").unwrap();
+        let peer = config.context(None).unwrap().provider(Some("peer")).unwrap();
+        let error = peer.build("c.toml", "dev").unwrap_err().to_string();
+        assert!(error.contains("field \"password\"") && error.contains("use an env: or file: reference"), "{error}");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 mod auth_client;
 pub mod clock;
 pub mod config;
+pub mod keyring;
 mod local_cache;
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 pub mod middleware;

@@ -39,18 +39,39 @@ where
 
 /// Shows prompts on stderr: the verification URL, the code, a QR code of the complete URL, and
 /// how long the code stays valid. What the `tessera` CLI uses.
+///
+/// On a terminal it then keeps a spinner with a countdown on the last line, redrawn every second,
+/// until [`TerminalPrompter::finish`] is called (after the login ends), the prompter is dropped, or
+/// the code expires. When stderr is not a terminal (logs, CI) nothing is redrawn.
 #[cfg(feature = "terminal")]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TerminalPrompter {
     qr_code: bool,
+    /// The running countdown. A std mutex: held only to swap the handle, never across an await.
+    countdown: std::sync::Arc<std::sync::Mutex<Option<Countdown>>>,
+}
+
+/// A spinner task; aborted when dropped.
+#[cfg(feature = "terminal")]
+#[derive(Debug)]
+struct Countdown(tokio::task::JoinHandle<()>);
+
+#[cfg(feature = "terminal")]
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(feature = "terminal")]
 impl Default for TerminalPrompter {
     fn default() -> Self {
-        TerminalPrompter { qr_code: true }
+        TerminalPrompter { qr_code: true, countdown: Default::default() }
     }
 }
+
+#[cfg(feature = "terminal")]
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 #[cfg(feature = "terminal")]
 impl TerminalPrompter {
@@ -61,7 +82,30 @@ impl TerminalPrompter {
 
     /// Without the QR code (narrow terminals, logs).
     pub fn without_qr_code(self) -> Self {
-        TerminalPrompter { qr_code: false }
+        TerminalPrompter { qr_code: false, ..self }
+    }
+
+    /// Stops the spinner and clears its line. Call it when the login has ended (either way).
+    pub fn finish(&self) {
+        let running = self.countdown.lock().map(|mut slot| slot.take()).unwrap_or_default();
+        if let Some(countdown) = running {
+            drop(countdown);
+            use std::io::Write as _;
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(b"\r\x1b[2K");
+            let _ = stderr.flush();
+        }
+    }
+
+    /// The spinner line for `frame` (any number; it cycles) with `remaining` until the code expires.
+    pub fn countdown_line(frame: usize, remaining: std::time::Duration) -> String {
+        let secs = remaining.as_secs();
+        format!(
+            "{} Waiting for approval: the code expires in {}m{:02}s",
+            SPINNER[frame % SPINNER.len()],
+            secs / 60,
+            secs % 60
+        )
     }
 
     /// The text shown for `prompt` at `now`.
@@ -99,18 +143,49 @@ impl TerminalPrompter {
         }
         text
     }
+
+    /// Starts (or restarts) the spinner until `expires_at`.
+    fn start_countdown(&self, expires_at: tessera_core::Timestamp) {
+        let task = tokio::spawn(async move {
+            use std::io::Write as _;
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(250));
+            for frame in 0usize.. {
+                ticks.tick().await;
+                let remaining = expires_at.duration_since(crate::clock::system_now());
+                let line = Self::countdown_line(frame, remaining);
+                let mut stderr = std::io::stderr().lock();
+                let _ = write!(stderr, "\r\x1b[2K{line}");
+                let _ = stderr.flush();
+                if remaining.is_zero() {
+                    let _ = writeln!(stderr);
+                    return;
+                }
+            }
+        });
+        if let Ok(mut slot) = self.countdown.lock() {
+            *slot = Some(Countdown(task));
+        }
+    }
 }
 
 #[cfg(feature = "terminal")]
 #[async_trait]
 impl Prompter for TerminalPrompter {
     async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
-        use std::io::Write as _;
+        use std::io::{IsTerminal as _, Write as _};
+        self.finish();
         let text = self.render(key, prompt, crate::clock::system_now());
         // stderr: stdout carries only data (a token), so `tessera login | ...` stays clean.
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(text.as_bytes());
-        let _ = stderr.flush();
+        {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text.as_bytes());
+            let _ = stderr.flush();
+        }
+        if let Prompt::DeviceCode { expires_at, .. } = prompt
+            && std::io::stderr().is_terminal()
+        {
+            self.start_countdown(*expires_at);
+        }
         Ok(())
     }
 }
@@ -136,5 +211,27 @@ mod tests {
         assert!(text.contains('▀') || text.contains('▄') || text.contains('█'), "a QR code is drawn: {text}");
         let plain = TerminalPrompter::new().without_qr_code().render("dev/peer", &prompt, now);
         assert!(!plain.contains('█') && plain.lines().count() == 4, "{plain}");
+    }
+
+    #[test]
+    fn the_countdown_spins_and_counts_down() {
+        let first = TerminalPrompter::countdown_line(0, Duration::from_secs(599));
+        let next = TerminalPrompter::countdown_line(1, Duration::from_secs(598));
+        assert!(first.ends_with("expires in 9m59s") && next.ends_with("expires in 9m58s"), "{first} / {next}");
+        assert_ne!(first.chars().next(), next.chars().next(), "the spinner moves");
+        assert_eq!(
+            TerminalPrompter::countdown_line(10, Duration::ZERO),
+            TerminalPrompter::countdown_line(0, Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn finish_stops_the_countdown() {
+        let prompter = TerminalPrompter::new();
+        prompter.start_countdown(tessera_core::Timestamp::from_unix_secs(i64::MAX / 2_000));
+        assert!(prompter.countdown.lock().unwrap().is_some());
+        let clone = prompter.clone();
+        clone.finish();
+        assert!(prompter.countdown.lock().unwrap().is_none(), "clones share the spinner");
     }
 }

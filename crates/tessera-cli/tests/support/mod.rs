@@ -23,6 +23,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "TESSERA_CONTEXT",
     "TESSERA_PROVIDER",
     "TESSERA_LOG",
+    "TESSERA_PROMPT",
     "http_proxy",
     "HTTP_PROXY",
     "https_proxy",
@@ -107,7 +108,20 @@ impl Home {
 
     /// The command, ready to spawn: own home, scrubbed environment, no stdin.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        self.wrapped_command(&[], args)
+    }
+
+    /// Like [`Home::command`], run through `wrapper` (e.g. `["keyctl", "session", NAME]`): the
+    /// program is `wrapper[0]`, then the rest of `wrapper`, the binary and `args`.
+    pub fn wrapped_command(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         command.args(args).env("TESSERA_HOME", self.dir.path()).env("NO_PROXY", "127.0.0.1,localhost");
         for name in SCRUBBED_ENV {
             command.env_remove(name);
@@ -122,6 +136,26 @@ impl Home {
     /// Spawns the binary with `args`.
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"))
+    }
+
+    /// Runs the binary through `wrapper` (see [`Home::wrapped_command`]) to completion, with
+    /// `stdin` as its input (none when `None`).
+    #[track_caller]
+    pub fn run_wrapped(&self, wrapper: &[&str], args: &[&str], stdin: Option<&str>) -> Run {
+        let mut command = self.wrapped_command(wrapper, args);
+        if stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {wrapper:?} {BIN}: {e}"));
+        if let Some(input) = stdin {
+            use std::io::Write as _;
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = wait_until(&mut child, deadline)
+            .unwrap_or_else(|| panic!("`tessera {}` did not finish within {RUN_TIMEOUT:?}", args.join(" ")));
+        collect(child, status)
     }
 
     /// Runs the binary with `args` to completion (at most [`RUN_TIMEOUT`]).

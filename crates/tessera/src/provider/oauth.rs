@@ -1,4 +1,4 @@
-//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`):
+//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`):
 //! an [`AuthProvider`] around a [`Session`].
 //!
 //! The session (and with it the secrets and the HTTP client) is built on first network use only:
@@ -14,6 +14,7 @@ use tessera_core::{Error, Secret, TokenSet};
 use super::{AuthProvider, Credential, HttpHeaders, Login, OAuthCredential, ProviderStatus, Refreshable, TokenSource};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ProviderEntry;
+use crate::prompt::Prompter;
 use crate::registry::ProviderSettings;
 use crate::session::{LogoutOutcome, Session, SessionSettings};
 use crate::store::TokenStore;
@@ -26,6 +27,7 @@ pub struct OAuthProvider {
     key: String,
     store: Arc<dyn TokenStore>,
     settings: SessionSettings,
+    prompter: Option<Arc<dyn Prompter>>,
     session: OnceLock<Session>,
 }
 
@@ -53,8 +55,16 @@ impl OAuthProvider {
             key: settings.store_key(),
             store: Arc::clone(settings.store()),
             settings: SessionSettings::default(),
+            prompter: None,
             session: OnceLock::new(),
         })
+    }
+
+    /// Shows interactive logins (device codes) with `prompter`. Without one, a login that needs a
+    /// person fails with `ReauthenticationRequired` before anything is sent.
+    pub fn with_prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
+        self.prompter = Some(prompter);
+        self
     }
 
     /// Where its tokens are stored (`<context>/<name>`).
@@ -69,10 +79,12 @@ impl OAuthProvider {
             return Ok(session.clone());
         }
         let config = self.entry.build(&self.origin, &self.context)?;
-        let session = Session::builder(self.key.clone(), config)
-            .store(Arc::clone(&self.store))
-            .settings(self.settings.clone())
-            .build();
+        let mut builder =
+            Session::builder(self.key.clone(), config).store(Arc::clone(&self.store)).settings(self.settings.clone());
+        if let Some(prompter) = &self.prompter {
+            builder = builder.prompter(Arc::clone(prompter));
+        }
+        let session = builder.build();
         Ok(self.session.get_or_init(|| session).clone())
     }
 
@@ -114,6 +126,9 @@ impl AuthProvider for OAuthProvider {
                 format!("client credentials for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
             }
             "refresh_token" => format!("configured refresh token at {at}"),
+            "device_code" => {
+                format!("device code for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
+            }
             _ => "static bearer token".to_owned(),
         }
     }

@@ -1,0 +1,118 @@
+//! `tessera secret set | delete <service>/<account>`: puts a secret into the OS keyring (or removes
+//! it) so that the configuration can say `client_secret = "keyring:<service>/<account>"` instead of
+//! holding the secret. The secret is read from stdin (one line; not echoed on a terminal) or from an
+//! environment variable, never from the command line (it would land in shell history and `ps`).
+//!
+//! stdout gets the reference to put in the configuration (data); messages go to stderr. Nothing
+//! here ever prints the secret.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Subcommand;
+use tessera::Secret;
+use tessera::keyring::KeyringEntry;
+
+use crate::Failure;
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Store a secret in the OS keyring; prints the `keyring:` reference to use in the configuration.
+    ///
+    /// Reads one line from stdin (`echo "$SECRET" | tessera secret set tessera/ci`), or the value of
+    /// an environment variable with --from-env.
+    Set {
+        /// `<service>/<account>`, e.g. `tessera/ci-client` (the `keyring:` prefix is optional).
+        reference: String,
+        /// Read the secret from this environment variable instead of stdin.
+        #[arg(long, value_name = "NAME")]
+        from_env: Option<String>,
+    },
+    /// Remove a secret from the OS keyring.
+    Delete {
+        /// `<service>/<account>` (the `keyring:` prefix is optional).
+        reference: String,
+    },
+}
+
+/// A bad argument: exit code 2, like clap's own usage errors.
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+pub fn run(command: SecretCommand) -> Result<(), Failure> {
+    match command {
+        SecretCommand::Set { reference, from_env } => {
+            let entry = KeyringEntry::parse(&reference).map_err(|e| usage(e.to_string()))?;
+            let secret = match from_env {
+                Some(name) => match std::env::var(&name) {
+                    Ok(value) if !value.is_empty() => Secret::new(value),
+                    Ok(_) => return Err(usage(format!("--from-env: environment variable {name} is empty"))),
+                    Err(_) => return Err(usage(format!("--from-env: environment variable {name} is not set"))),
+                },
+                None => read_secret_line(&entry)?,
+            };
+            entry.set(&secret)?;
+            let reference = entry.reference();
+            eprintln!("Stored {reference} in the OS keyring. Use it in the configuration, e.g.:");
+            eprintln!("  client_secret = \"{reference}\"");
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{reference}").map_err(|e| Failure::error(format!("stdout: {e}")))
+        }
+        SecretCommand::Delete { reference } => {
+            let entry = KeyringEntry::parse(&reference).map_err(|e| usage(e.to_string()))?;
+            if entry.delete()? {
+                eprintln!("Deleted {entry} from the OS keyring");
+                Ok(())
+            } else {
+                Err(Failure::error(format!("no secret stored at {entry}: nothing deleted")))
+            }
+        }
+    }
+}
+
+/// One line from stdin, without its line ending. On a terminal: a prompt on stderr and no echo.
+fn read_secret_line(entry: &KeyringEntry) -> Result<Secret, Failure> {
+    let stdin = std::io::stdin();
+    let _echo_off = if stdin.is_terminal() {
+        eprint!("Secret for {entry} (input is hidden): ");
+        EchoOff::new(&stdin)
+    } else {
+        None
+    };
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
+    if _echo_off.is_some() {
+        eprintln!();
+    }
+    // Moved, not copied, into the Secret (which zeroes it on drop).
+    line.truncate(line.trim_end_matches(['\n', '\r']).len());
+    let secret = Secret::new(line);
+    if secret.is_empty() {
+        return Err(Failure::error(
+            "no secret on stdin (pipe one line, e.g. `printf '%s\\n' \"$SECRET\" | tessera secret set ...`)",
+        ));
+    }
+    Ok(secret)
+}
+
+/// Terminal echo switched off until dropped.
+struct EchoOff {
+    saved: rustix::termios::Termios,
+}
+
+impl EchoOff {
+    fn new(stdin: &std::io::Stdin) -> Option<EchoOff> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let saved = tcgetattr(stdin).ok()?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        tcsetattr(stdin, OptionalActions::Now, &quiet).ok()?;
+        Some(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
+    }
+}
