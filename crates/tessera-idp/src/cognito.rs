@@ -180,18 +180,21 @@ pub(crate) async fn cognito(State(s): AppState, headers: HeaderMap, body: Bytes)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
-    serde_json::from_slice(body).map_err(|e| AwsError::new("SerializationException", format!("malformed JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| AwsError::new("SerializationException", format!("malformed JSON body: {e}")))
 }
 
 fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, AwsError> {
-    value.filter(|v| !v.is_empty()).ok_or_else(|| AwsError::invalid_parameter(format!("Missing required parameter {name}")))
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AwsError::invalid_parameter(format!("Missing required parameter {name}")))
 }
 
 fn find_client<'s>(s: &'s Shared, client_id: Option<&str>) -> Result<&'s Client, AwsError> {
     let client_id = required(client_id, "ClientId")?;
-    s.clients
-        .get(client_id)
-        .ok_or_else(|| AwsError::new("ResourceNotFoundException", format!("User pool client {client_id} does not exist.")))
+    s.clients.get(client_id).ok_or_else(|| {
+        AwsError::new("ResourceNotFoundException", format!("User pool client {client_id} does not exist."))
+    })
 }
 
 /// Checks `SECRET_HASH` for clients that have a secret; clients without one need none.
@@ -313,7 +316,8 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
             require_flow(client, grant_types::EMAIL_OTP, flow)?;
             let username = required(param("USERNAME"), "USERNAME")?;
             check_secret_hash(client, username, param("SECRET_HASH"))?;
-            let entry = s.users.get(username).ok_or_else(|| AwsError::new("UserNotFoundException", "User does not exist."))?;
+            let entry =
+                s.users.get(username).ok_or_else(|| AwsError::new("UserNotFoundException", "User does not exist."))?;
             let session = open_session(s, client, username, ChallengeKind::Custom);
             Ok(json!({
                 "ChallengeName": "CUSTOM_CHALLENGE",
@@ -325,13 +329,12 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
             require_flow(client, grant_types::REFRESH_TOKEN, flow)?;
             let token = required(param("REFRESH_TOKEN"), "REFRESH_TOKEN")?;
             let now = s.now();
-            let redeemed = s
-                .store
-                .redeem(token, &client.client_id, None, false, now, s.refresh_token_ttl)
-                .map_err(|e| match e {
+            let redeemed = s.store.redeem(token, &client.client_id, None, false, now, s.refresh_token_ttl).map_err(
+                |e| match e {
                     RedeemError::Expired => AwsError::not_authorized("Refresh Token has expired"),
                     _ => AwsError::not_authorized("Refresh Token has been revoked"),
-                })?;
+                },
+            )?;
             check_secret_hash(client, &redeemed.grant.username, param("SECRET_HASH"))?;
             let Grant { username, .. } = &redeemed.grant;
             let tokens = handlers::user_tokens(
@@ -406,7 +409,10 @@ fn revoke_token(s: &Shared, request: RevokeRequest) -> Result<Value, AwsError> {
     if let Some(secret) = &client.client_secret {
         let presented = request.client_secret.as_deref().unwrap_or("");
         if !oauth::secrets_match(secret, presented) {
-            return Err(AwsError::not_authorized(format!("Unable to verify client secret for client {}", client.client_id)));
+            return Err(AwsError::not_authorized(format!(
+                "Unable to verify client secret for client {}",
+                client.client_id
+            )));
         }
     }
     // Like RFC 7009, an unknown token (or one of another client) is answered as success.
@@ -423,8 +429,8 @@ mod tests {
         let client = Client::confidential("client", "secret", &[grant_types::PASSWORD]);
         // Known answer, computed with Python's hmac module: base64(HMAC-SHA256("secret", "aliceclient")).
         let hash = "RTsve+FQ659UKyESgvLg9GYmZEL+QjzQsW/OjL77/b0=";
-        assert!(check_secret_hash(&client, "alice", Some(&hash)).is_ok());
-        assert!(check_secret_hash(&client, "bob", Some(&hash)).is_err());
+        assert!(check_secret_hash(&client, "alice", Some(hash)).is_ok());
+        assert!(check_secret_hash(&client, "bob", Some(hash)).is_err());
         assert!(check_secret_hash(&client, "alice", None).is_err());
         assert!(check_secret_hash(&client, "alice", Some("not base64!")).is_err());
         let public = Client::public("p", &[grant_types::PASSWORD]);

@@ -29,9 +29,11 @@ pub mod grant_types {
     /// `EMAIL_OTP`). Not a `/token` grant type: it only says a client may use those endpoints.
     pub const EMAIL_OTP: &str = "email_otp";
     /// Grant types accepted at `POST /token`, in the order the discovery document lists them.
-    pub const TOKEN_ENDPOINT: [&str; 5] = [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE];
+    pub const TOKEN_ENDPOINT: [&str; 5] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE];
     /// Every name a [`Client`](crate::Client) may list in its `grant_types`.
-    pub const ALL: [&str; 6] = [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP];
+    pub const ALL: [&str; 6] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP];
 }
 
 /// A resource owner who can log in with the password grant.
@@ -282,6 +284,12 @@ impl IdpConfig {
                     client.client_id
                 ));
             }
+            if client.allows(grant_types::AUTHORIZATION_CODE) && client.redirect_uris.is_empty() {
+                return Err(format!(
+                    "client `{}`: authorization_code needs at least one redirect URI",
+                    client.client_id
+                ));
+            }
             if let Some(uri) = client.redirect_uris.iter().find(|u| url::Url::parse(u).is_err()) {
                 return Err(format!("client `{}`: redirect URI `{uri}` is not an absolute URL", client.client_id));
             }
@@ -329,6 +337,10 @@ mod tests {
         let mut bad_redirect = IdpConfig::demo();
         bad_redirect.clients.push(Client::public("c", &[grant_types::AUTHORIZATION_CODE]).with_redirect_uris(&["/cb"]));
         assert!(bad_redirect.validate().unwrap_err().contains("redirect URI"));
+
+        let mut no_redirect = IdpConfig::demo();
+        no_redirect.clients.push(Client::public("c", &[grant_types::AUTHORIZATION_CODE]));
+        assert!(no_redirect.validate().unwrap_err().contains("redirect URI"));
 
         let zero_interval = IdpConfig { device_poll_interval: Duration::ZERO, ..IdpConfig::demo() };
         assert!(zero_interval.validate().unwrap_err().contains("device_poll_interval"));

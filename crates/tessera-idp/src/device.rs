@@ -55,7 +55,10 @@ pub enum DeviceHookError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
     Pending,
-    Approved { username: String, auth_time: u64 },
+    Approved {
+        username: String,
+        auth_time: u64,
+    },
     Denied,
     /// Tokens were issued; the device code is spent.
     Redeemed,
@@ -213,7 +216,8 @@ impl DeviceState {
         }
         match &record.status {
             Status::Approved { username, auth_time } => {
-                let poll = Poll::Approved { username: username.clone(), scope: record.scope.clone(), auth_time: *auth_time };
+                let poll =
+                    Poll::Approved { username: username.clone(), scope: record.scope.clone(), auth_time: *auth_time };
                 record.status = Status::Redeemed;
                 Ok(poll)
             }

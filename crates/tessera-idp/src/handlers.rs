@@ -199,7 +199,15 @@ fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespon
             }
             _ => OAuthError::invalid_grant(e.description()),
         })?;
-    user_tokens(s, &redeemed.grant, &redeemed.scope, Some(redeemed.family), redeemed.rotated, now, &LoginContext::default())
+    user_tokens(
+        s,
+        &redeemed.grant,
+        &redeemed.scope,
+        Some(redeemed.family),
+        redeemed.rotated,
+        now,
+        &LoginContext::default(),
+    )
 }
 
 fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {

@@ -68,7 +68,8 @@ struct VerifyRequest {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
-    serde_json::from_slice(body).map_err(|e| OAuthError::invalid_request(format!("the body must be a JSON object: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| OAuthError::invalid_request(format!("the body must be a JSON object: {e}")))
 }
 
 /// `POST /otp/start`.

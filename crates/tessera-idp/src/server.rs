@@ -22,15 +22,15 @@ use totp_rs::{Secret, Totp};
 use crate::authorize::AuthorizeState;
 use crate::cognito::CognitoState;
 use crate::config::{Client, IdpConfig, User};
+use crate::conn::{ConnHandle, KillSwitchListener};
 use crate::device::{DeviceHookError, DeviceState};
+use crate::faults::{self, FaultEndpoint, FaultInjector, FaultKind};
+use crate::keys::Keys;
 use crate::otp::OtpState;
 use crate::outbox::{Outbox, OutboxMessage};
-use crate::conn::{ConnHandle, KillSwitchListener};
-use crate::faults::{self, FaultEndpoint, FaultInjector, FaultKind};
-use crate::{authorize, cognito, device, handlers, otp};
-use crate::keys::Keys;
 use crate::stats::{Stats, StatsCell};
 use crate::store::Store;
+use crate::{authorize, cognito, device, handlers, otp};
 
 /// How long [`IdpServer::shutdown`] lets in-flight requests finish before it aborts the server.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -155,7 +155,11 @@ async fn code_flow_issues_tokens_and_an_id_token_bound_to_the_nonce() {
     assert_eq!((status, &who["sub"], &who["client_id"]), (StatusCode::OK, &"alice".into(), &"tessera-cli".into()));
 
     // The refresh token rotates like the password grant's.
-    let form = [("grant_type", "refresh_token"), ("client_id", demo::BROWSER_CLIENT_ID), ("refresh_token", str_field(&body, "refresh_token"))];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", demo::BROWSER_CLIENT_ID),
+        ("refresh_token", str_field(&body, "refresh_token")),
+    ];
     let (status, refreshed) = json(b.h.http.post(b.h.url("/token")).form(&form).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert_ne!(refreshed["refresh_token"], body["refresh_token"]);
@@ -191,9 +195,8 @@ async fn wrong_password_shows_the_page_again_then_the_same_request_succeeds() {
     let b = Browser::start().await;
     let (_, challenge) = pkce_pair();
     let request_id = b.login_page(&challenge, &[]).await;
-    let wrong = b
-        .submit(&[("request_id", &request_id), ("username", demo::ALICE_USERNAME), ("password", "nope")])
-        .await;
+    let wrong =
+        b.submit(&[("request_id", &request_id), ("username", demo::ALICE_USERNAME), ("password", "nope")]).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(LOCATION).is_none());
     let page = wrong.text().await.unwrap();
@@ -243,12 +246,21 @@ async fn request_errors_redirect_back_with_invalid_request_and_state() {
     let b = Browser::start().await;
     let (_, challenge) = pkce_pair();
     let base = [("response_type", "code"), ("client_id", demo::BROWSER_CLIENT_ID), ("redirect_uri", REDIRECT)];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Option<&str>)> = vec![
-        ("plain method", vec![("state", "s1"), ("code_challenge", &challenge), ("code_challenge_method", "plain")], Some("s1")),
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "plain method",
+            vec![("state", "s1"), ("code_challenge", &challenge), ("code_challenge_method", "plain")],
+            Some("s1"),
+        ),
         ("no method", vec![("state", "s2"), ("code_challenge", &challenge)], Some("s2")),
         ("no challenge", vec![("state", "s3"), ("code_challenge_method", "S256")], Some("s3")),
         ("no state", vec![("code_challenge", &challenge), ("code_challenge_method", "S256")], None),
-        ("short challenge", vec![("state", "s5"), ("code_challenge", "abc"), ("code_challenge_method", "S256")], Some("s5")),
+        (
+            "short challenge",
+            vec![("state", "s5"), ("code_challenge", "abc"), ("code_challenge_method", "S256")],
+            Some("s5"),
+        ),
     ];
     for (name, extra, state) in cases {
         let mut params = base.to_vec();
@@ -319,7 +331,11 @@ async fn a_reused_code_is_refused_and_revokes_the_tokens_issued_from_it() {
     let (status, reused) = b.exchange(&code, REDIRECT, &verifier).await;
     assert_eq!((status, &reused["error"]), (StatusCode::BAD_REQUEST, &"invalid_grant".into()), "{reused}");
     assert_eq!(b.h.whoami(access).await.status(), StatusCode::UNAUTHORIZED);
-    let form = [("grant_type", "refresh_token"), ("client_id", demo::BROWSER_CLIENT_ID), ("refresh_token", str_field(&first, "refresh_token"))];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", demo::BROWSER_CLIENT_ID),
+        ("refresh_token", str_field(&first, "refresh_token")),
+    ];
     let (status, body) = json(b.h.http.post(b.h.url("/token")).form(&form).send().await.unwrap()).await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_grant".into()), "{body}");
 }
@@ -346,7 +362,14 @@ async fn codes_expire_after_sixty_seconds_and_are_bound_to_their_client() {
         ("redirect_uri", REDIRECT),
         ("code_verifier", verifier.as_str()),
     ];
-    let response = b.h.http.post(b.h.url("/token")).basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET)).form(&form).send().await.unwrap();
+    let response =
+        b.h.http
+            .post(b.h.url("/token"))
+            .basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
     let (status, body) = json(response).await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_grant".into()), "{body}");
 
@@ -385,7 +408,14 @@ async fn a_confidential_client_authenticates_at_the_token_endpoint() {
     ];
     let (status, body) = json(b.h.http.post(b.h.url("/token")).form(&form).send().await.unwrap()).await;
     assert_eq!((status, &body["error"]), (StatusCode::UNAUTHORIZED, &"invalid_client".into()), "{body}");
-    let response = b.h.http.post(b.h.url("/token")).basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET)).form(&form).send().await.unwrap();
+    let response =
+        b.h.http
+            .post(b.h.url("/token"))
+            .basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
     let (status, body) = json(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The scope defaulted to openid, so there is an ID token (without a nonce: none was sent).

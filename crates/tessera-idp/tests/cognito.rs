@@ -44,17 +44,25 @@ fn assert_aws_error(status: StatusCode, body: &Value, kind: &str) {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
-async fn password_auth(h: &Harness, client_id: &str, username: &str, password: &str, hash: Option<String>) -> (StatusCode, Value) {
+async fn password_auth(
+    h: &Harness,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    hash: Option<String>,
+) -> (StatusCode, Value) {
     let mut params = json!({"USERNAME": username, "PASSWORD": password});
     if let Some(hash) = hash {
         params["SECRET_HASH"] = hash.into();
     }
-    call(h, "InitiateAuth", json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": params})).await
+    call(h, "InitiateAuth", json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": params}))
+        .await
 }
 
 /// Starts carol's EMAIL_OTP challenge on the public client; returns `(session, code)`.
 async fn carol_challenge(h: &Harness) -> (String, String) {
-    let (status, body) = password_auth(h, demo::COGNITO_CLIENT_ID, demo::CAROL_USERNAME, demo::CAROL_PASSWORD, None).await;
+    let (status, body) =
+        password_auth(h, demo::COGNITO_CLIENT_ID, demo::CAROL_USERNAME, demo::CAROL_PASSWORD, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ChallengeName"], "EMAIL_OTP");
     let code = h.server.outbox().last().expect("code emailed").code.clone();
@@ -62,7 +70,8 @@ async fn carol_challenge(h: &Harness) -> (String, String) {
 }
 
 async fn respond(h: &Harness, client_id: &str, name: &str, session: &str, responses: Value) -> (StatusCode, Value) {
-    let body = json!({"ChallengeName": name, "ClientId": client_id, "Session": session, "ChallengeResponses": responses});
+    let body =
+        json!({"ChallengeName": name, "ClientId": client_id, "Session": session, "ChallengeResponses": responses});
     call(h, "RespondToAuthChallenge", body).await
 }
 
@@ -73,7 +82,8 @@ fn other_code(code: &str) -> &'static str {
 #[tokio::test]
 async fn user_password_auth_returns_tokens_that_work_at_whoami() {
     let h = start().await;
-    let (status, body) = password_auth(&h, demo::COGNITO_CLIENT_ID, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, None).await;
+    let (status, body) =
+        password_auth(&h, demo::COGNITO_CLIENT_ID, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let result = &body["AuthenticationResult"];
     assert_eq!(result["TokenType"], "Bearer");
@@ -96,11 +106,14 @@ async fn secret_hash_right_wrong_and_missing() {
     let h = start().await;
     let client = demo::COGNITO_SECRET_CLIENT_ID;
     let (status, body) =
-        password_auth(&h, client, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, Some(secret_hash(demo::ALICE_USERNAME))).await;
+        password_auth(&h, client, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, Some(secret_hash(demo::ALICE_USERNAME)))
+            .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["AuthenticationResult"]["AccessToken"].is_string());
 
-    for hash in [None, Some(secret_hash(demo::BOB_USERNAME)), Some("bm90IGEgaGFzaA==".to_owned()), Some("%%%".to_owned())] {
+    for hash in
+        [None, Some(secret_hash(demo::BOB_USERNAME)), Some("bm90IGEgaGFzaA==".to_owned()), Some("%%%".to_owned())]
+    {
         let (status, body) = password_auth(&h, client, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, hash.clone()).await;
         assert_aws_error(status, &body, "NotAuthorizedException");
         assert!(str_field(&body, "message").starts_with("Unable to verify secret hash for client"), "{hash:?}: {body}");
@@ -110,7 +123,8 @@ async fn secret_hash_right_wrong_and_missing() {
 #[tokio::test]
 async fn email_otp_code_mismatch_then_success_on_the_same_session() {
     let h = start().await;
-    let (status, body) = password_auth(&h, demo::COGNITO_CLIENT_ID, demo::CAROL_USERNAME, demo::CAROL_PASSWORD, None).await;
+    let (status, body) =
+        password_auth(&h, demo::COGNITO_CLIENT_ID, demo::CAROL_USERNAME, demo::CAROL_PASSWORD, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ChallengeName"], "EMAIL_OTP");
     assert_eq!(
@@ -167,20 +181,35 @@ async fn challenge_responses_are_checked() {
     let h = start().await;
     let (session, code) = carol_challenge(&h).await;
     // Another user's name, another challenge name, a missing answer, an unknown session.
-    let (status, body) =
-        respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", &session, json!({"USERNAME": "alice", "EMAIL_OTP_CODE": code})).await;
+    let (status, body) = respond(
+        &h,
+        demo::COGNITO_CLIENT_ID,
+        "EMAIL_OTP",
+        &session,
+        json!({"USERNAME": "alice", "EMAIL_OTP_CODE": code}),
+    )
+    .await;
     assert_aws_error(status, &body, "NotAuthorizedException");
     let (status, body) =
-        respond(&h, demo::COGNITO_CLIENT_ID, "SMS_MFA", &session, json!({"USERNAME": "carol", "SMS_MFA_CODE": code})).await;
-    assert_aws_error(status, &body, "InvalidParameterException");
-    let (status, body) = respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", &session, json!({"USERNAME": "carol"})).await;
+        respond(&h, demo::COGNITO_CLIENT_ID, "SMS_MFA", &session, json!({"USERNAME": "carol", "SMS_MFA_CODE": code}))
+            .await;
     assert_aws_error(status, &body, "InvalidParameterException");
     let (status, body) =
-        respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", "nope", json!({"USERNAME": "carol", "EMAIL_OTP_CODE": code})).await;
+        respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", &session, json!({"USERNAME": "carol"})).await;
+    assert_aws_error(status, &body, "InvalidParameterException");
+    let (status, body) =
+        respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", "nope", json!({"USERNAME": "carol", "EMAIL_OTP_CODE": code}))
+            .await;
     assert_aws_error(status, &body, "NotAuthorizedException");
     // None of that used up an attempt: the right code still works.
-    let (status, body) =
-        respond(&h, demo::COGNITO_CLIENT_ID, "EMAIL_OTP", &session, json!({"USERNAME": "carol", "EMAIL_OTP_CODE": code})).await;
+    let (status, body) = respond(
+        &h,
+        demo::COGNITO_CLIENT_ID,
+        "EMAIL_OTP",
+        &session,
+        json!({"USERNAME": "carol", "EMAIL_OTP_CODE": code}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -212,7 +241,9 @@ async fn custom_auth_emails_a_code_answered_with_answer() {
     let h = start().await;
     let client = demo::COGNITO_SECRET_CLIENT_ID;
     let params = json!({"USERNAME": "alice", "SECRET_HASH": secret_hash("alice")});
-    let (status, body) = call(&h, "InitiateAuth", json!({"AuthFlow": "CUSTOM_AUTH", "ClientId": client, "AuthParameters": params})).await;
+    let (status, body) =
+        call(&h, "InitiateAuth", json!({"AuthFlow": "CUSTOM_AUTH", "ClientId": client, "AuthParameters": params}))
+            .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ChallengeName"], "CUSTOM_CHALLENGE");
     assert_eq!(body["ChallengeParameters"]["email"], "a***@e***");
@@ -230,8 +261,12 @@ async fn custom_auth_emails_a_code_answered_with_answer() {
     assert!(body["AuthenticationResult"]["IdToken"].is_string());
 
     let params = json!({"USERNAME": "nobody"});
-    let (status, body) =
-        call(&h, "InitiateAuth", json!({"AuthFlow": "CUSTOM_AUTH", "ClientId": demo::COGNITO_CLIENT_ID, "AuthParameters": params})).await;
+    let (status, body) = call(
+        &h,
+        "InitiateAuth",
+        json!({"AuthFlow": "CUSTOM_AUTH", "ClientId": demo::COGNITO_CLIENT_ID, "AuthParameters": params}),
+    )
+    .await;
     assert_aws_error(status, &body, "UserNotFoundException");
 }
 
@@ -240,7 +275,8 @@ async fn refresh_does_not_rotate_and_revoke_token_ends_the_session() {
     let h = start().await;
     let client = demo::COGNITO_SECRET_CLIENT_ID;
     let (_, body) =
-        password_auth(&h, client, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, Some(secret_hash(demo::ALICE_USERNAME))).await;
+        password_auth(&h, client, demo::ALICE_USERNAME, demo::ALICE_PASSWORD, Some(secret_hash(demo::ALICE_USERNAME)))
+            .await;
     let first = body["AuthenticationResult"].clone();
     let refresh_token = str_field(&first, "RefreshToken");
 
@@ -279,8 +315,12 @@ async fn refresh_does_not_rotate_and_revoke_token_ends_the_session() {
     }
     // An unknown refresh token is refused the same way.
     let params = json!({"REFRESH_TOKEN": "unknown"});
-    let (status, body) =
-        call(&h, "InitiateAuth", json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": demo::COGNITO_CLIENT_ID, "AuthParameters": params})).await;
+    let (status, body) = call(
+        &h,
+        "InitiateAuth",
+        json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": demo::COGNITO_CLIENT_ID, "AuthParameters": params}),
+    )
+    .await;
     assert_aws_error(status, &body, "NotAuthorizedException");
 }
 
@@ -291,7 +331,8 @@ async fn protocol_errors_use_aws_exception_names() {
     assert_aws_error(status, &body, "UnknownOperationException");
     let (status, body) = call(&h, "InitiateAuth", json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "nope"})).await;
     assert_aws_error(status, &body, "ResourceNotFoundException");
-    let (status, body) = call(&h, "InitiateAuth", json!({"AuthFlow": "USER_SRP_AUTH", "ClientId": demo::COGNITO_CLIENT_ID})).await;
+    let (status, body) =
+        call(&h, "InitiateAuth", json!({"AuthFlow": "USER_SRP_AUTH", "ClientId": demo::COGNITO_CLIENT_ID})).await;
     assert_aws_error(status, &body, "InvalidParameterException");
     let (status, body) = call(
         &h,

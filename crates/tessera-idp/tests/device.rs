@@ -56,7 +56,8 @@ async fn device_authorization_response_has_the_rfc_8628_fields() {
     // The default interval is 5 s.
     let default = start_with(IdpConfig::demo()).await;
     let form = [("client_id", demo::BROWSER_CLIENT_ID)];
-    let (_, body) = json(default.http.post(default.url("/device_authorization")).form(&form).send().await.unwrap()).await;
+    let (_, body) =
+        json(default.http.post(default.url("/device_authorization")).form(&form).send().await.unwrap()).await;
     assert_eq!(body["interval"], 5);
 }
 
@@ -90,7 +91,8 @@ async fn pending_until_approved_on_the_html_page_then_tokens_exactly_once() {
     }
 
     // Wrong password: the page again, 401, nothing approved.
-    let wrong = [("user_code", user_code), ("username", demo::ALICE_USERNAME), ("password", "nope"), ("action", "approve")];
+    let wrong =
+        [("user_code", user_code), ("username", demo::ALICE_USERNAME), ("password", "nope"), ("action", "approve")];
     let response = h.http.post(h.url("/device")).form(&wrong).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.text().await.unwrap().contains("Wrong username or password."));
@@ -99,8 +101,12 @@ async fn pending_until_approved_on_the_html_page_then_tokens_exactly_once() {
 
     // Lower case without the dash is the same code.
     let typed = user_code.replace('-', "").to_lowercase();
-    let approve =
-        [("user_code", typed.as_str()), ("username", demo::ALICE_USERNAME), ("password", demo::ALICE_PASSWORD), ("action", "approve")];
+    let approve = [
+        ("user_code", typed.as_str()),
+        ("username", demo::ALICE_USERNAME),
+        ("password", demo::ALICE_PASSWORD),
+        ("action", "approve"),
+    ];
     let response = h.http.post(h.url("/device")).form(&approve).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("id=\"approved\""));
@@ -153,7 +159,8 @@ async fn forced_slow_down_hook_answers_the_next_polls() {
     assert_eq!(poll_error(&h, device_code).await, "authorization_pending");
 
     // The same over HTTP.
-    let (status, _) = json(h.http.post(h.url("/_test/device/slow_down")).json(&json!({"times": 1})).send().await.unwrap()).await;
+    let (status, _) =
+        json(h.http.post(h.url("/_test/device/slow_down")).json(&json!({"times": 1})).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     h.server.set_clock_offset(300);
     assert_eq!(poll_error(&h, device_code).await, "slow_down");
@@ -195,7 +202,8 @@ async fn denied_codes_answer_access_denied() {
     h.server.deny_device(str_field(&b, "user_code")).unwrap();
     assert_eq!(poll_error(&h, str_field(&b, "device_code")).await, "access_denied");
     let c = authorize_device(&h).await;
-    let response = h.http.post(h.url("/_test/device/deny")).json(&json!({"user_code": c["user_code"]})).send().await.unwrap();
+    let response =
+        h.http.post(h.url("/_test/device/deny")).json(&json!({"user_code": c["user_code"]})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(poll_error(&h, str_field(&c, "device_code")).await, "access_denied");
 }
@@ -238,7 +246,14 @@ async fn the_page_refuses_unknown_codes_and_other_clients_cannot_poll() {
 
     let a = authorize_device(&h).await;
     let form = [("grant_type", DEVICE_GRANT), ("device_code", str_field(&a, "device_code"))];
-    let response = h.http.post(h.url("/token")).basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET)).form(&form).send().await.unwrap();
+    let response = h
+        .http
+        .post(h.url("/token"))
+        .basic_auth(demo::WEB_CLIENT_ID, Some(demo::WEB_CLIENT_SECRET))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = json(response).await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_grant".into()), "{body}");
     assert_eq!(poll_error(&h, "not-a-device-code").await, "invalid_grant");

@@ -54,12 +54,14 @@ async fn start_emails_a_code_and_verify_returns_token_endpoint_json() {
     assert!(message.body.contains(&message.code));
     assert!(!message.subject.is_empty());
     // The same over HTTP, filtered by recipient.
-    let (status, listed) = json(h.http.get(h.url("/_test/outbox")).query(&[("to", demo::ALICE_EMAIL)]).send().await.unwrap()).await;
+    let (status, listed) =
+        json(h.http.get(h.url("/_test/outbox")).query(&[("to", demo::ALICE_EMAIL)]).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed[0]["code"], message.code.as_str());
     assert_eq!(listed[0]["to"], demo::ALICE_EMAIL);
     assert!(listed[0]["sent_at"].as_u64().is_some());
-    let (_, nobody) = json(h.http.get(h.url("/_test/outbox")).query(&[("to", "bob@example.com")]).send().await.unwrap()).await;
+    let (_, nobody) =
+        json(h.http.get(h.url("/_test/outbox")).query(&[("to", "bob@example.com")]).send().await.unwrap()).await;
     assert_eq!(nobody, json!([]));
 
     let (status, tokens) = verify(&h, challenge_id, &message.code).await;
@@ -71,7 +73,11 @@ async fn start_emails_a_code_and_verify_returns_token_endpoint_json() {
     assert_eq!((status, &who["sub"]), (StatusCode::OK, &demo::ALICE_USERNAME.into()));
 
     // Refresh goes through the normal refresh_token grant, with rotation.
-    let form = [("grant_type", "refresh_token"), ("client_id", demo::BROWSER_CLIENT_ID), ("refresh_token", str_field(&tokens, "refresh_token"))];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", demo::BROWSER_CLIENT_ID),
+        ("refresh_token", str_field(&tokens, "refresh_token")),
+    ];
     let (status, refreshed) = json(h.http.post(h.url("/token")).form(&form).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
@@ -146,18 +152,35 @@ async fn client_and_request_errors() {
     let cases = [
         (json!({"client_id": "nobody", "email": demo::ALICE_EMAIL}), StatusCode::UNAUTHORIZED, "invalid_client"),
         (json!({"email": demo::ALICE_EMAIL}), StatusCode::UNAUTHORIZED, "invalid_client"),
-        (json!({"client_id": demo::WEB_CLIENT_ID, "email": demo::ALICE_EMAIL}), StatusCode::UNAUTHORIZED, "invalid_client"),
-        (json!({"client_id": demo::PUBLIC_CLIENT_ID, "email": demo::ALICE_EMAIL}), StatusCode::BAD_REQUEST, "unauthorized_client"),
+        (
+            json!({"client_id": demo::WEB_CLIENT_ID, "email": demo::ALICE_EMAIL}),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            json!({"client_id": demo::PUBLIC_CLIENT_ID, "email": demo::ALICE_EMAIL}),
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
         (json!({"client_id": demo::BROWSER_CLIENT_ID}), StatusCode::BAD_REQUEST, "invalid_request"),
     ];
     for (body, status, error) in cases {
         let (got_status, got) = start_otp(&h, body.clone()).await;
         assert_eq!((got_status, got["error"].as_str()), (status, Some(error)), "{body} → {got}");
     }
-    let (status, body) =
-        json(h.http.post(h.url("/otp/start")).header("content-type", "application/json").body("{not json").send().await.unwrap()).await;
+    let (status, body) = json(
+        h.http
+            .post(h.url("/otp/start"))
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_request".into()));
-    let (status, body) = json(h.http.post(h.url("/otp/verify")).json(&json!({"code": "1"})).send().await.unwrap()).await;
+    let (status, body) =
+        json(h.http.post(h.url("/otp/verify")).json(&json!({"code": "1"})).send().await.unwrap()).await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_request".into()));
     assert!(h.server.outbox().is_empty());
 
