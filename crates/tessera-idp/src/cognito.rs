@@ -112,7 +112,6 @@ impl ChallengeKind {
     }
 }
 
-#[derive(Debug)]
 struct Session {
     client_id: String,
     username: String,
@@ -123,8 +122,8 @@ struct Session {
     attempts: u32,
 }
 
-/// Open challenge sessions by their opaque `Session` string.
-#[derive(Debug, Default)]
+/// Open challenge sessions by their opaque `Session` string. No `Debug`: sessions hold live codes.
+#[derive(Default)]
 pub(crate) struct CognitoState(Mutex<HashMap<String, Session>>);
 
 impl CognitoState {
@@ -133,7 +132,7 @@ impl CognitoState {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct InitiateAuthRequest {
     auth_flow: Option<String>,
@@ -142,7 +141,7 @@ struct InitiateAuthRequest {
     auth_parameters: HashMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RespondRequest {
     challenge_name: Option<String>,
@@ -152,7 +151,7 @@ struct RespondRequest {
     challenge_responses: HashMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RevokeRequest {
     token: Option<String>,

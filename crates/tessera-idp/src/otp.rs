@@ -31,7 +31,6 @@ pub(crate) const ATTEMPTS: u32 = 3;
 
 type AppState = State<Arc<Shared>>;
 
-#[derive(Debug)]
 struct Challenge {
     client_id: String,
     /// `None` for an address without an account: no code will ever match.
@@ -43,8 +42,8 @@ struct Challenge {
     finished: bool,
 }
 
-/// Open challenges by id.
-#[derive(Debug, Default)]
+/// Open challenges by id. No `Debug`: challenges hold live codes.
+#[derive(Default)]
 pub(crate) struct OtpState(Mutex<HashMap<String, Challenge>>);
 
 impl OtpState {
@@ -53,7 +52,7 @@ impl OtpState {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct StartRequest {
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -61,7 +60,7 @@ struct StartRequest {
     scope: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct VerifyRequest {
     challenge_id: Option<String>,
     code: Option<String>,
