@@ -230,7 +230,11 @@ impl IdpConfig {
                 ),
                 Client::public(demo::PUBLIC_CLIENT_ID, &[PASSWORD, REFRESH_TOKEN]),
                 Client::public(demo::BROWSER_CLIENT_ID, &[AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP, REFRESH_TOKEN])
-                    .with_redirect_uris(&[demo::BROWSER_REDIRECT_URI, demo::BROWSER_REDIRECT_URI_V6]),
+                    .with_redirect_uris(&[
+                        demo::BROWSER_REDIRECT_URI,
+                        demo::BROWSER_REDIRECT_URI_V6,
+                        demo::BROWSER_REDIRECT_URI_ROOT,
+                    ]),
                 Client::confidential(
                     demo::WEB_CLIENT_ID,
                     demo::WEB_CLIENT_SECRET,

@@ -43,6 +43,9 @@ pub const BROWSER_CLIENT_ID: &str = "tessera-cli";
 pub const BROWSER_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// IPv6 loopback redirect URI registered for [`BROWSER_CLIENT_ID`]; any port matches.
 pub const BROWSER_REDIRECT_URI_V6: &str = "http://[::1]/callback";
+/// Root-path loopback redirect URI registered for [`BROWSER_CLIENT_ID`] (`http://127.0.0.1:<port>`
+/// or `http://127.0.0.1:<port>/`, as `gh` and kubelogin use); any port matches.
+pub const BROWSER_REDIRECT_URI_ROOT: &str = "http://127.0.0.1/";
 
 /// Client id of the demo confidential web client (grants: authorization_code, device_code,
 /// email_otp, refresh_token).

@@ -313,9 +313,11 @@ async fn unknown_client_or_unregistered_redirect_never_redirects() {
         assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{name}");
         assert!(response.text().await.unwrap().contains("id=\"error\""), "{name}");
     }
-    // The IPv6 loopback registration also matches any port.
-    let ok = request(demo::BROWSER_CLIENT_ID, "http://[::1]:5000/callback").await;
-    assert_eq!(ok.status(), StatusCode::OK);
+    // The IPv6 and root-path loopback registrations also match any port.
+    for redirect_uri in ["http://[::1]:5000/callback", "http://127.0.0.1:8000", "http://127.0.0.1:8000/"] {
+        let ok = request(demo::BROWSER_CLIENT_ID, redirect_uri).await;
+        assert_eq!(ok.status(), StatusCode::OK, "{redirect_uri}");
+    }
 }
 
 #[tokio::test]
