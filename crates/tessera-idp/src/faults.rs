@@ -107,7 +107,8 @@ fn default_content_type() -> String {
 /// A fault: an optional delay, then the [`FaultKind`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fault {
-    /// Wait this long before answering (or before normal handling, for [`FaultKind::None`]).
+    /// Wait this long before answering. With [`FaultKind::None`] the request is handled first and
+    /// its answer held back this long: a late answer to a request the server did process.
     pub delay: Option<Duration>,
     /// What to answer.
     pub kind: FaultKind,
@@ -119,7 +120,7 @@ impl Fault {
         Self { delay: None, kind }
     }
 
-    /// A delay-only fault: the request is handled normally after `delay`.
+    /// A delay-only fault: the request is handled normally at once, and answered `delay` later.
     pub fn delay(delay: Duration) -> Self {
         Self { delay: Some(delay), kind: FaultKind::None }
     }

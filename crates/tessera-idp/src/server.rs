@@ -402,11 +402,22 @@ async fn instrument(
     };
     shared.stats.update(|s| s.faults_injected += 1);
     tracing::debug!(?endpoint, kind = ?fault.kind, delay = ?fault.delay, "injecting fault");
-    if let Some(delay) = fault.delay {
+    if let Some(delay) = fault.delay
+        && fault.kind != FaultKind::None
+    {
         tokio::time::sleep(delay).await;
     }
     match fault.kind {
-        FaultKind::None => next.run(request).await,
+        FaultKind::None => {
+            // A late answer to a request the server *did* process (a refresh token rotated, a
+            // device code redeemed): handle it now, hold the answer back. A client that gives up
+            // meanwhile has lost the outcome, which is exactly the case retry rules must survive.
+            let response = next.run(request).await;
+            if let Some(delay) = fault.delay {
+                tokio::time::sleep(delay).await;
+            }
+            response
+        }
         FaultKind::DropConnection => {
             // Read the request fully first, so closing the socket is a clean close rather
             // than a reset racing the client's write.

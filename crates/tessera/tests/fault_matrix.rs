@@ -486,3 +486,90 @@ async fn backoff_ends_when_slept_even_if_the_wall_clock_stands_still() {
     assert_eq!(idp.stats().token_requests, 3, "two backoffs, three attempts");
     idp.shutdown().await;
 }
+
+/// The device-code row (RFC 8628), login column: the person approves at once, and the fault hits the
+/// first poll of the token endpoint. Polling is safe to repeat (a device code is redeemed once, and a
+/// spent code answers an error, never a second set of tokens), so every transient fault is simply
+/// polled through at the next interval; the rest are typed errors. A timeout is the exception: the
+/// server redeemed the code for the answer that came too late, so the next poll is refused
+/// (`invalid_grant`) and the person must start again. Refreshes of device-code tokens are the
+/// refresh-token row above (the same refresh machinery).
+#[tokio::test]
+async fn device_code_polling() {
+    use tessera::Prompt;
+    use tessera::prompt::FnPrompter;
+
+    for case in CASES {
+        let label = format!("DeviceCode × {case:?}");
+        eprintln!("cell {label}");
+        let config = tessera_idp::IdpConfig {
+            access_token_ttl: ACCESS_TTL,
+            device_poll_interval: Duration::from_secs(1),
+            ..tessera_idp::IdpConfig::demo()
+        };
+        let idp = Arc::new(IdpServer::start(config).await.expect("IdP starts"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+        let approver = Arc::clone(&idp);
+        let prompter = FnPrompter(move |_: &str, prompt: &Prompt| {
+            let Prompt::DeviceCode { user_code, .. } = prompt else { panic!("unexpected prompt {prompt:?}") };
+            approver.approve_device(user_code, demo::ALICE_USERNAME).expect("a pending code");
+            Ok(())
+        });
+        let config = ProviderConfig {
+            client: tessera::ClientAuth::public(demo::BROWSER_CLIENT_ID),
+            endpoints: tessera::Endpoints::discover(idp.issuer()),
+            scope: Some("openid offline_access".into()),
+            grant: Grant::DeviceCode { device_authorization_endpoint: None },
+        };
+        let session = Session::builder("device", config)
+            .store(store.clone())
+            .prompter(Arc::new(prompter))
+            .settings(settings())
+            .build();
+        inject(&idp, case, None).await;
+        let before = idp.stats();
+        let result = tokio::time::timeout(Duration::from_secs(30), session.login()).await.expect("the login ends");
+        let polls = idp.stats().token_requests - before.token_requests;
+        let stored = store.load("device").await.expect("the store still parses");
+        let typed = |is: fn(&Error) -> bool, what: &str, result: Result<_, Error>| {
+            let error = result.err().unwrap_or_else(|| panic!("{label}: expected {what}, got tokens"));
+            assert!(is(&error), "{label}: expected {what}, got {error:?}");
+            assert_eq!(polls, 1, "{label}: not polled again");
+            assert_eq!(stored, None, "{label}: nothing stored");
+        };
+        match case {
+            Case::Status500
+            | Case::Status503
+            | Case::TooManyRequests
+            | Case::ConnectionReset
+            | Case::HtmlErrorPage
+            | Case::ServerClockAhead
+            | Case::ServerClockBehind
+            | Case::RefreshTokenReuse => {
+                let header = result.unwrap_or_else(|e| panic!("{label}: expected tokens, got {e}"));
+                let expected_polls =
+                    if matches!(case, Case::ServerClockAhead | Case::ServerClockBehind | Case::RefreshTokenReuse) {
+                        1
+                    } else {
+                        2
+                    };
+                assert_eq!(polls, expected_polls, "{label}: polls");
+                assert_eq!(stored.as_ref(), Some(header.tokens()), "{label}: stored");
+                assert_eq!(whoami(&idp, header.expose_secret()).await, 200, "{label}");
+            }
+            Case::Timeout => {
+                // The server redeemed the code for the answer that came too late; the next poll
+                // is refused and the person must start again (a typed, final error, not a hang).
+                let error = result.err().unwrap_or_else(|| panic!("{label}: expected invalid_grant, got tokens"));
+                assert!(is_invalid_grant(&error), "{label}: {error:?}");
+                assert_eq!(polls, 2, "{label}: polled once more after the timeout");
+                assert_eq!(stored, None, "{label}: nothing stored");
+            }
+            Case::MalformedJson | Case::WrongContentType => typed(is_malformed, "malformed response", result),
+            Case::Oversize => typed(is_too_large, "body too large", result),
+            Case::InvalidGrant => typed(is_invalid_grant, "invalid_grant", result),
+            Case::InvalidClient => typed(is_invalid_client, "invalid_client", result),
+        }
+    }
+}

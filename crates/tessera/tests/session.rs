@@ -263,7 +263,13 @@ async fn bad_responses_are_typed_errors_and_leave_the_store_intact() {
         (FaultKind::MalformedJson, None, "malformed response"),
         (FaultKind::HtmlErrorPage { status: 502 }, None, "HTTP 502 (text/html)"),
         (FaultKind::Status { status: 500, body: "oops".into(), content_type: "text/plain".into() }, None, "HTTP 500"),
-        (FaultKind::None, Some(Duration::from_secs(2)), "timed out"),
+        // A timeout before the server processed anything (a late answer to a processed refresh, a
+        // lost rotation, is the Timeout cell of tests/fault_matrix.rs).
+        (
+            FaultKind::Status { status: 503, body: "late".into(), content_type: "text/plain".into() },
+            Some(Duration::from_secs(2)),
+            "timed out",
+        ),
         (FaultKind::Oversize { bytes: 200_000 }, None, "too large"),
         (FaultKind::WrongContentType, None, "expected application/json, got text/plain"),
         (FaultKind::DropConnection, None, "connection"),
