@@ -135,7 +135,18 @@ impl Event {
 }
 
 enum Operation {
-    Discovering { request_id: RequestId, then: Box<Next> },
+    /// Fetching the discovery document, attempt number `attempt` (a GET: safe to retry).
+    Discovering {
+        request_id: RequestId,
+        then: Box<Next>,
+        attempt: u32,
+    },
+    /// Waiting to fetch it again after a transient failure.
+    DiscoveryBackoff {
+        until: Timestamp,
+        then: Box<Next>,
+        attempt: u32,
+    },
     Token(TokenFlow),
     Device(DeviceFlow),
     Pluggable(PluggableFlow),
@@ -309,7 +320,7 @@ impl Engine {
         let Some(entry) = self.entries.get_mut(&key) else { return Vec::new() };
         let Some(operation) = entry.operation.take() else { return Vec::new() };
         match (operation, event) {
-            (Operation::Discovering { request_id, then }, Event::Response(response))
+            (Operation::Discovering { request_id, then, attempt }, Event::Response(response))
                 if response.request_id == request_id =>
             {
                 let Endpoints::Discover { issuer } = &entry.config.endpoints else { return Vec::new() };
@@ -318,11 +329,18 @@ impl Engine {
                         entry.metadata = Some(metadata);
                         self.proceed(&key, *then, now)
                     }
-                    Err(error) => vec![Action::Failed { key, error }],
+                    Err(error) => retry_discovery(entry, &key, then, attempt, error, now, &retry, jitter),
                 }
             }
-            (Operation::Discovering { .. }, Event::TransportFailed { error, .. }) => {
-                vec![Action::Failed { key, error }]
+            (Operation::Discovering { then, attempt, .. }, Event::TransportFailed { error, .. }) => {
+                retry_discovery(entry, &key, then, attempt, error, now, &retry, jitter)
+            }
+            (Operation::DiscoveryBackoff { until, then, attempt }, Event::Timer { .. }) => {
+                if now < until {
+                    entry.operation = Some(Operation::DiscoveryBackoff { until, then, attempt });
+                    return vec![Action::Wait { key, until }];
+                }
+                self.discover(&key, *then, attempt + 1)
             }
             (Operation::Token(mut flow), Event::Response(response)) => {
                 let Some(endpoint) = token_endpoint(entry) else { return Vec::new() };
@@ -434,14 +452,10 @@ impl Engine {
 
     /// Runs `next` once endpoints are known (discovering them first if needed).
     fn proceed(&mut self, key: &str, next: Next, now: Timestamp) -> Vec<Action> {
-        let request_id = self.allocate_request_id(key);
-        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        if let (Endpoints::Discover { issuer }, None) = (&entry.config.endpoints, &entry.metadata) {
-            let request = discovery_request(request_id, issuer);
-            entry.operation = Some(Operation::Discovering { request_id, then: Box::new(next) });
-            return vec![Action::Send(request)];
+        let Some(entry) = self.entries.get(key) else { return Vec::new() };
+        if matches!((&entry.config.endpoints, &entry.metadata), (Endpoints::Discover { .. }, None)) {
+            return self.discover(key, next, 1);
         }
-        self.in_flight.remove(&request_id);
         match next {
             Next::Token(flow) => self.send_token(key, flow, now),
             Next::Device(mut flow) => {
@@ -479,12 +493,24 @@ impl Engine {
                     Some(refresh_token) => (refresh_token, "refresh_token"),
                     None => (&tokens.access_token, "access_token"),
                 };
+                let request_id = RequestId(self.next_request_id);
+                self.next_request_id += 1;
                 let request = revocation_request(request_id, &endpoint, &entry.config.client, token, hint);
                 entry.operation = Some(Operation::Revoking);
                 self.in_flight.insert(request_id, key.to_owned());
                 vec![Action::Send(request)]
             }
         }
+    }
+
+    /// Sends discovery attempt number `attempt`; `next` runs once it succeeds.
+    fn discover(&mut self, key: &str, next: Next, attempt: u32) -> Vec<Action> {
+        let request_id = self.allocate_request_id(key);
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let Endpoints::Discover { issuer } = &entry.config.endpoints else { return Vec::new() };
+        let request = discovery_request(request_id, issuer);
+        entry.operation = Some(Operation::Discovering { request_id, then: Box::new(next), attempt });
+        vec![Action::Send(request)]
     }
 
     fn send_token(&mut self, key: &str, mut flow: TokenFlow, now: Timestamp) -> Vec<Action> {
@@ -688,6 +714,29 @@ impl Engine {
         self.jitter_state = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// Discovery is a GET: any transient failure is retried like a login's token request.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one engine step")]
+fn retry_discovery(
+    entry: &mut Entry,
+    key: &str,
+    then: Box<Next>,
+    attempt: u32,
+    error: Error,
+    now: Timestamp,
+    retry: &RetrySettings,
+    jitter: f64,
+) -> Vec<Action> {
+    if attempt < retry.max_attempts
+        && error.is_transient()
+        && let Some(delay) = retry.delay_before_retry(attempt, &error, jitter)
+    {
+        let until = now + delay;
+        entry.operation = Some(Operation::DiscoveryBackoff { until, then, attempt });
+        return vec![Action::Wait { key: key.to_owned(), until }];
+    }
+    vec![Action::Failed { key: key.to_owned(), error }]
 }
 
 fn refresh_rejected(error: &Error) -> bool {
@@ -1094,6 +1143,46 @@ mod tests {
         let out = answer(&mut engine, sent(&out), 200, "{}", much_later);
         assert!(matches!(&out[..], [Action::LoggedOut { revoked: true, error: None, .. }]));
         assert!(engine.tokens("otp").is_none());
+    }
+
+    #[test]
+    fn discovery_retries_transient_failures_then_gives_up() {
+        let mut engine = Engine::default();
+        engine.register("k", config(Grant::ClientCredentials, Endpoints::discover("https://idp")));
+        let first = engine.ensure("k", T0);
+        let busy = answer(&mut engine, sent(&first), 503, r#"{"error":"temporarily_unavailable"}"#, T0);
+        let [Action::Wait { until, .. }] = &busy[..] else { panic!("{busy:?}") };
+        assert!(engine.handle(Event::Timer { key: "k".into() }, T0).iter().all(|a| matches!(a, Action::Wait { .. })));
+        let second = engine.handle(Event::Timer { key: "k".into() }, *until);
+        assert_eq!(sent(&second).url, "https://idp/.well-known/openid-configuration");
+        let metadata = r#"{"issuer":"https://idp","token_endpoint":"https://idp/t"}"#;
+        let token = answer(&mut engine, sent(&second), 200, metadata, *until);
+        assert_eq!(sent(&token).url, "https://idp/t", "discovered on the second attempt");
+
+        // Final errors are not retried; transient ones stop after max_attempts.
+        let mut engine = Engine::default();
+        engine.register("k", config(Grant::ClientCredentials, Endpoints::discover("https://idp")));
+        let first = engine.ensure("k", T0);
+        let failed = answer(&mut engine, sent(&first), 404, "{}", T0);
+        assert!(matches!(&failed[..], [Action::Failed { error: Error::UnexpectedStatus { status: 404, .. }, .. }]));
+        let mut now = T0;
+        let mut actions = engine.ensure("k", now);
+        for attempt in 1..=3 {
+            let request_id = sent(&actions).id;
+            let failure = Error::Transport {
+                kind: crate::TransportErrorKind::ConnectionClosed,
+                endpoint: "https://idp".into(),
+                message: "reset".into(),
+            };
+            actions = engine.handle(Event::TransportFailed { request_id, error: failure }, now);
+            if attempt == 3 {
+                assert!(matches!(&actions[..], [Action::Failed { error: Error::Transport { .. }, .. }]), "{actions:?}");
+                break;
+            }
+            let [Action::Wait { until, .. }] = &actions[..] else { panic!("{actions:?}") };
+            now = *until;
+            actions = engine.handle(Event::Timer { key: "k".into() }, now);
+        }
     }
 
     #[test]

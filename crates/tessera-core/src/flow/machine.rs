@@ -43,6 +43,20 @@ pub struct RetrySettings {
     pub max_delay: Duration,
 }
 
+impl RetrySettings {
+    /// How long to wait after failed attempt number `attempt` (1-based): the server's `Retry-After`,
+    /// else `base_delay` doubled per attempt and scaled by `0.5 + jitter` (jitter in [0, 1)). `None`
+    /// when that is longer than `max_delay`: the flow fails instead of waiting.
+    pub fn delay_before_retry(&self, attempt: u32, error: &Error, jitter: f64) -> Option<Duration> {
+        let backoff = self
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .mul_f64(0.5 + jitter.clamp(0.0, 1.0));
+        let delay = error.retry_after().unwrap_or(backoff);
+        (delay <= self.max_delay).then_some(delay)
+    }
+}
+
 impl Default for RetrySettings {
     fn default() -> Self {
         RetrySettings { max_attempts: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
@@ -188,15 +202,13 @@ impl TokenFlow {
     }
 
     fn on_error(&mut self, error: Error, now: Timestamp, retry: &RetrySettings, jitter: f64) -> Step {
-        if self.attempt < retry.max_attempts && self.retry_is_safe(&error) {
-            let backoff =
-                retry.base_delay.saturating_mul(1 << (self.attempt - 1).min(16)).mul_f64(0.5 + jitter.clamp(0.0, 1.0));
-            let delay = error.retry_after().unwrap_or(backoff);
-            if delay <= retry.max_delay {
-                let until = now + delay;
-                self.state = State::Backoff { until };
-                return Step::Wait(until);
-            }
+        if self.attempt < retry.max_attempts
+            && self.retry_is_safe(&error)
+            && let Some(delay) = retry.delay_before_retry(self.attempt, &error, jitter)
+        {
+            let until = now + delay;
+            self.state = State::Backoff { until };
+            return Step::Wait(until);
         }
         self.fail(error)
     }
