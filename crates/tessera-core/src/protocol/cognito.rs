@@ -232,7 +232,7 @@ impl CognitoException {
     ///
     /// | exception | error |
     /// | --- | --- |
-    /// | `NotAuthorizedException` (wrong password, dead session, revoked refresh token), `UserNotFoundException`, `CodeMismatchException`, `ExpiredCodeException`, `PasswordResetRequiredException`, `UserNotConfirmedException` | OAuth `invalid_grant` (so a rejected refresh drops the refresh token) |
+    /// | `NotAuthorizedException` (wrong password, dead session, revoked refresh token), `UserNotFoundException`, `CodeMismatchException`, `ExpiredCodeException`, `PasswordResetRequiredException`, `UserNotConfirmedException`, `InvalidPasswordException` | OAuth `invalid_grant` (so a rejected refresh drops the refresh token) |
     /// | `TooManyRequestsException`, `LimitExceededException`, `TooManyFailedAttemptsException` | OAuth `temporarily_unavailable` (transient) |
     /// | `InternalErrorException`, `ServiceUnavailableException` | OAuth `server_error` (transient) |
     /// | `ResourceNotFoundException` (unknown app client) | OAuth `invalid_client` |
@@ -247,7 +247,9 @@ impl CognitoException {
             | "CodeMismatchException"
             | "ExpiredCodeException"
             | "PasswordResetRequiredException"
-            | "UserNotConfirmedException" => OAuthErrorCode::InvalidGrant,
+            | "UserNotConfirmedException"
+            // cognito-local's answer to a wrong password (AWS says NotAuthorizedException).
+            | "InvalidPasswordException" => OAuthErrorCode::InvalidGrant,
             "TooManyRequestsException" | "LimitExceededException" | "TooManyFailedAttemptsException" => {
                 OAuthErrorCode::TemporarilyUnavailable
             }
@@ -258,7 +260,9 @@ impl CognitoException {
         };
         let context = match (call, self.name.as_str()) {
             (CognitoCall::Refresh, "NotAuthorizedException") => " (the refresh token was rejected)",
-            (CognitoCall::Login, "NotAuthorizedException") => " (wrong username or password, or the login expired)",
+            (CognitoCall::Login, "NotAuthorizedException" | "InvalidPasswordException") => {
+                " (wrong username or password, or the login expired)"
+            }
             _ => "",
         };
         let description = match &self.message {
@@ -577,6 +581,7 @@ mod tests {
         for (kind, code, transient) in [
             ("UserNotFoundException", OAuthErrorCode::InvalidGrant, false),
             ("ExpiredCodeException", OAuthErrorCode::InvalidGrant, false),
+            ("InvalidPasswordException", OAuthErrorCode::InvalidGrant, false),
             ("CodeMismatchException", OAuthErrorCode::InvalidGrant, false),
             ("TooManyRequestsException", OAuthErrorCode::TemporarilyUnavailable, true),
             ("InternalErrorException", OAuthErrorCode::ServerError, true),
