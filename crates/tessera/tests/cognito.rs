@@ -273,3 +273,157 @@ async fn cognito_local_client_with_a_secret_logs_in_refreshes_and_revokes() {
     let outcome = session.logout().await.expect("logout");
     assert!(outcome.revoked, "RevokeToken with ClientSecret: {outcome:?}");
 }
+
+// --- The reference IdP's /cognito: CUSTOM_AUTH and EMAIL_OTP (no emulator speaks them), and a
+// server that verifies SECRET_HASH. ---
+
+mod support;
+
+use tessera_idp::{IdpServer, demo};
+
+fn idp_config(server: &IdpServer, secret: Option<&str>, grant: Grant) -> ProviderConfig {
+    let client = match secret {
+        Some(secret) => ClientAuth::post(demo::COGNITO_SECRET_CLIENT_ID, Secret::new(secret)),
+        None => ClientAuth::public(demo::COGNITO_CLIENT_ID),
+    };
+    ProviderConfig { client, endpoints: Endpoints::explicit(server.url("/cognito")), scope: None, grant }
+}
+
+fn idp_grant(server: &IdpServer, username: &str, password: Option<&str>, auth_flow: CognitoAuthFlow) -> Grant {
+    Grant::Cognito {
+        endpoint: server.url("/cognito"),
+        username: username.into(),
+        password: password.map(Secret::new),
+        auth_flow,
+        totp_secret: None,
+        max_attempts: 3,
+    }
+}
+
+/// The newest code mailed to `to`.
+fn mailed_code(server: &IdpServer, to: &str) -> String {
+    server.outbox().into_iter().rev().find(|m| m.to == to).map(|m| m.code).expect("a code was mailed")
+}
+
+fn wrong(code: &str) -> String {
+    code.chars().map(|c| if c == '9' { '0' } else { char::from(c as u8 + 1) }).collect()
+}
+
+/// A sync callback answering from the outbox: wrong while `attempt <= wrong_until`, then right.
+fn outbox_prompter(
+    server: &Arc<IdpServer>,
+    to: &'static str,
+    wrong_until: u32,
+) -> (CodePrompter, Arc<Mutex<Vec<Prompt>>>) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (server, seen) = (Arc::clone(server), Arc::clone(&asked));
+    let prompter = CodePrompter::new(move |prompt: &Prompt| {
+        seen.lock().unwrap().push(prompt.clone());
+        let code = mailed_code(&server, to);
+        let Prompt::Code { attempt, .. } = prompt else { unreachable!("only codes are asked") };
+        Ok::<_, Error>(if *attempt <= wrong_until { wrong(&code) } else { code })
+    });
+    (prompter, asked)
+}
+
+#[tokio::test]
+async fn idp_custom_auth_emailed_code_refresh_and_revoke() {
+    let server = Arc::new(support::idp(Duration::from_secs(60)).await);
+    let (prompter, asked) = outbox_prompter(&server, demo::ALICE_EMAIL, 1);
+    let (_dir, store) = file_store();
+    let grant = idp_grant(&server, demo::ALICE_USERNAME, None, CognitoAuthFlow::Custom);
+    let session = Session::builder("custom", idp_config(&server, None, grant))
+        .store(store.clone())
+        .prompter(Arc::new(prompter))
+        .build();
+    let without_prompter = Session::builder(
+        "custom-silent",
+        idp_config(&server, None, idp_grant(&server, demo::ALICE_USERNAME, None, CognitoAuthFlow::Custom)),
+    )
+    .build();
+    let error = without_prompter.authorization_header().await.expect_err("CUSTOM_AUTH needs a person");
+    assert!(error.requires_reauthentication(), "{error:?}");
+    assert!(server.outbox().is_empty(), "nothing was started");
+
+    let header = session.login().await.expect("CUSTOM_AUTH: wrong answer, asked again, right answer");
+    assert_eq!(support::whoami(&server, header.expose_secret()).await, 200);
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked[0],
+        Prompt::Code {
+            channel: CodeChannel::Email,
+            destination: Some("a***@e***".into()),
+            attempt: 1,
+            previous_error: None
+        }
+    );
+    assert!(
+        matches!(&asked[1..], [Prompt::Code { attempt: 2, previous_error: Some(reason), .. }] if reason.contains("CodeMismatchException")),
+        "{asked:?}"
+    );
+
+    let first = header.tokens().clone();
+    let refreshed = session.force_refresh().await.expect("REFRESH_TOKEN_AUTH");
+    assert_ne!(refreshed.tokens().access_token, first.access_token);
+    assert_eq!(refreshed.tokens().refresh_token, first.refresh_token, "not rotated");
+    assert_eq!(support::whoami(&server, refreshed.expose_secret()).await, 200);
+
+    let outcome = session.logout().await.expect("logout");
+    assert!(outcome.revoked, "{outcome:?}");
+    assert_eq!(support::whoami(&server, refreshed.expose_secret()).await, 401, "RevokeToken kills its access tokens");
+}
+
+#[tokio::test]
+async fn idp_email_otp_challenge_with_a_verified_secret_hash() {
+    let server = Arc::new(support::idp(Duration::from_secs(60)).await);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let prompter = {
+        let (server, asked) = (Arc::clone(&server), Arc::clone(&asked));
+        CodePrompter::from_async(move |prompt: Prompt| {
+            let (server, asked) = (Arc::clone(&server), Arc::clone(&asked));
+            async move {
+                asked.lock().unwrap().push(prompt);
+                Ok::<_, Error>(mailed_code(&server, demo::CAROL_EMAIL))
+            }
+        })
+    };
+    let grant = idp_grant(&server, demo::CAROL_USERNAME, Some(demo::CAROL_PASSWORD), CognitoAuthFlow::UserPassword);
+    let (_dir, store) = file_store();
+    let session = Session::builder("carol", idp_config(&server, Some(demo::COGNITO_CLIENT_SECRET), grant.clone()))
+        .store(store)
+        .prompter(Arc::new(prompter))
+        .build();
+    let header = session.login().await.expect("USER_PASSWORD_AUTH + EMAIL_OTP, SECRET_HASH checked by the server");
+    assert_eq!(support::whoami(&server, header.expose_secret()).await, 200);
+    assert_eq!(
+        asked.lock().unwrap().clone(),
+        [Prompt::Code {
+            channel: CodeChannel::Email,
+            destination: Some("c***@e***".into()),
+            attempt: 1,
+            previous_error: None
+        }]
+    );
+    let refreshed = session.force_refresh().await.expect("REFRESH_TOKEN_AUTH with SECRET_HASH");
+    assert_ne!(refreshed.tokens().access_token, header.tokens().access_token);
+    assert!(session.logout().await.expect("logout").revoked, "RevokeToken with ClientSecret");
+
+    // A wrong client secret: the server cannot verify SECRET_HASH.
+    let session = Session::builder("carol-bad", idp_config(&server, Some("not-the-secret"), grant)).build();
+    let error = session.login().await.expect_err("bad SECRET_HASH");
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant), "{error:?}");
+    assert!(error.to_string().contains("secret hash"), "{error}");
+    assert!(!error.to_string().contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn idp_three_wrong_codes_end_the_login_with_a_typed_error() {
+    let server = Arc::new(support::idp(Duration::from_secs(60)).await);
+    let (prompter, asked) = outbox_prompter(&server, demo::ALICE_EMAIL, u32::MAX);
+    let grant = idp_grant(&server, demo::ALICE_USERNAME, None, CognitoAuthFlow::Custom);
+    let session = Session::builder("custom", idp_config(&server, None, grant)).prompter(Arc::new(prompter)).build();
+    let error = session.login().await.expect_err("three wrong answers");
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant), "{error:?}");
+    assert_eq!(asked.lock().unwrap().len(), 3);
+    assert!(!error.to_string().contains(&wrong(&mailed_code(&server, demo::ALICE_EMAIL))));
+}
