@@ -251,3 +251,62 @@ mod tests {
         assert!(!plain.contains('█') && plain.lines().count() == 4, "{plain}");
     }
 }
+
+#[cfg(test)]
+mod code_prompter_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use tessera_core::CodeChannel;
+
+    fn code_prompt(attempt: u32) -> Prompt {
+        Prompt::Code {
+            channel: CodeChannel::Email,
+            destination: Some("a***@e***".into()),
+            attempt,
+            previous_error: (attempt > 1).then(|| "wrong code".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn sync_and_async_callbacks_answer_each_attempt() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&calls);
+        let sync = CodePrompter::new(move |prompt: &Prompt| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let Prompt::Code { attempt, .. } = prompt else { return Err(Error::configuration("not a code")) };
+            Ok(format!("code-{attempt}"))
+        });
+        assert_eq!(sync.ask("k", &code_prompt(1)).await.unwrap().expose_secret(), "code-1");
+        assert_eq!(sync.ask("k", &code_prompt(2)).await.unwrap().expose_secret(), "code-2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let asynchronous = CodePrompter::from_async(|prompt: Prompt| async move {
+            tokio::task::yield_now().await;
+            match prompt {
+                Prompt::Code { attempt: 1, .. } => Ok(Secret::new("first")),
+                _ => Err(Error::ReauthenticationRequired { reason: "gave up".into() }),
+            }
+        });
+        assert_eq!(asynchronous.ask("k", &code_prompt(1)).await.unwrap().expose_secret(), "first");
+        let error = asynchronous.ask("k", &code_prompt(2)).await.unwrap_err();
+        assert!(error.requires_reauthentication());
+        assert_eq!(format!("{asynchronous:?}"), r#"CodePrompter { callback: "async" }"#);
+    }
+
+    #[tokio::test]
+    async fn shows_nothing_and_survives_a_panicking_callback() {
+        let prompter = CodePrompter::new(|_: &Prompt| -> Result<Secret, Error> { panic!("boom 123456") });
+        let error = prompter.ask("k", &code_prompt(1)).await.unwrap_err();
+        assert!(matches!(&error, Error::Configuration { message } if message == "the code callback panicked"));
+        let device = Prompt::DeviceCode {
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: "https://idp/device".into(),
+            verification_uri_complete: None,
+            expires_at: tessera_core::Timestamp::EPOCH,
+        };
+        let error = prompter.show("k", &device).await.unwrap_err();
+        assert!(error.to_string().contains("only answers one-time codes"), "{error}");
+    }
+}
