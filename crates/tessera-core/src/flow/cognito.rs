@@ -134,6 +134,18 @@ impl CognitoLogin {
         // The same challenge again right after answering it: the answer was wrong (CUSTOM_AUTH
         // triggers ask again this way instead of raising CodeMismatchException).
         let retry_of = previous.filter(|p| p.challenge.name == challenge.name && !p.automatic);
+        if previous.is_some_and(|p| p.challenge.name == challenge.name && p.automatic) {
+            // Our own answer (a generated TOTP code, an MFA choice) was refused: it would be the same again.
+            return self.fail(Error::OAuth {
+                code: OAuthErrorCode::InvalidGrant,
+                description: Some(format!(
+                    "Cognito asked the {} challenge again after tessera answered it (check totp_secret and the clock)",
+                    challenge.name
+                )),
+                status: 200,
+                endpoint: crate::http::endpoint_of(endpoint),
+            });
+        }
         let attempt = retry_of.map_or(1, |p| p.attempt + 1);
         if challenge.name == "SELECT_MFA_TYPE" {
             let choice = if self.settings.totp_secret.is_some() { "SOFTWARE_TOKEN_MFA" } else { "SMS_MFA" };
@@ -676,6 +688,10 @@ mod tests {
         assert_eq!(body(sent(&select))["ChallengeResponses"]["ANSWER"], "SOFTWARE_TOKEN_MFA");
         let respond = reply(&mut engine, sent(&select), 200, &challenge("SOFTWARE_TOKEN_MFA", "s2", "{}"));
         assert_eq!(body(sent(&respond))["Session"], "s2");
+        // The same challenge again after our generated answer: no loop, a typed error.
+        let again = reply(&mut engine, sent(&respond), 200, &challenge("SOFTWARE_TOKEN_MFA", "s3", "{}"));
+        let [Action::Failed { error, .. }] = &again[..] else { panic!("{again:?}") };
+        assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
     }
 
     #[test]
