@@ -427,3 +427,47 @@ async fn idp_three_wrong_codes_end_the_login_with_a_typed_error() {
     assert_eq!(asked.lock().unwrap().len(), 3);
     assert!(!error.to_string().contains(&wrong(&mailed_code(&server, demo::ALICE_EMAIL))));
 }
+
+#[tokio::test]
+async fn idp_faults_on_the_cognito_endpoint_are_typed_errors() {
+    use tessera_idp::{Fault, FaultEndpoint, FaultKind};
+    let server = support::idp(Duration::from_secs(60)).await;
+    let grant = idp_grant(&server, demo::ALICE_USERNAME, Some(demo::ALICE_PASSWORD), CognitoAuthFlow::UserPassword);
+    let session = Session::builder("faults", idp_config(&server, None, grant)).build();
+    let throttled = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#;
+    let cases: Vec<(Fault, fn(&Error) -> bool)> = vec![
+        (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), |e| {
+            matches!(e, Error::UnexpectedStatus { status: 502, .. }) && e.is_transient()
+        }),
+        (Fault::new(FaultKind::MalformedJson), |e| matches!(e, Error::MalformedResponse { .. })),
+        (
+            Fault::new(FaultKind::WrongContentType),
+            |e| matches!(e, Error::MalformedResponse { reason, .. } if reason.contains("text/plain")),
+        ),
+        (
+            Fault::new(FaultKind::Status {
+                status: 400,
+                body: throttled.into(),
+                content_type: "application/x-amz-json-1.1".into(),
+            }),
+            |e| e.oauth_code() == Some(&OAuthErrorCode::TemporarilyUnavailable) && e.is_transient(),
+        ),
+        (
+            Fault::new(FaultKind::Status {
+                status: 500,
+                body: r#"{"__type":"InternalErrorException"}"#.into(),
+                content_type: "application/x-amz-json-1.1".into(),
+            }),
+            |e| e.oauth_code() == Some(&OAuthErrorCode::ServerError) && e.is_transient(),
+        ),
+        (Fault::new(FaultKind::DropConnection), |e| matches!(e, Error::Transport { .. }) && e.is_transient()),
+    ];
+    for (fault, expected) in cases {
+        server.faults().push(FaultEndpoint::Cognito, fault.clone(), 1);
+        let error = session.login().await.expect_err("the fault fails the login");
+        assert!(expected(&error), "{fault:?}: {error:?}");
+        assert!(!error.to_string().contains(demo::ALICE_PASSWORD));
+    }
+    let header = session.login().await.expect("without a fault the login works");
+    assert_eq!(support::whoami(&server, header.expose_secret()).await, 200);
+}

@@ -210,3 +210,34 @@ async fn never_prompts_silently_and_a_giving_up_callback_ends_the_login() {
     let error = session.login().await.expect_err("gave up");
     assert!(error.to_string().contains("closed the dialog"), "{error}");
 }
+
+#[tokio::test]
+async fn faults_on_the_otp_endpoints_are_typed_errors() {
+    use tessera_idp::{Fault, FaultEndpoint, FaultKind};
+    let server = Arc::new(idp(Duration::from_secs(60)).await);
+    let prompter = {
+        let server = Arc::clone(&server);
+        CodePrompter::new(move |_: &Prompt| Ok::<_, Error>(latest_code(&server, demo::ALICE_EMAIL)))
+    };
+    let session = Session::builder("otp", config(&server, Grant::email_otp(demo::ALICE_EMAIL)))
+        .prompter(Arc::new(prompter))
+        .build();
+    // The first request to /otp/* (start) fails: no prompt, a typed error.
+    for (fault, check) in [
+        (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), "UnexpectedStatus"),
+        (Fault::new(FaultKind::MalformedJson), "MalformedResponse"),
+        (Fault::new(FaultKind::WrongContentType), "MalformedResponse"),
+        (Fault::new(FaultKind::DropConnection), "Transport"),
+    ] {
+        server.faults().push(FaultEndpoint::Otp, fault.clone(), 1);
+        let error = session.login().await.expect_err("the fault fails the login");
+        assert!(format!("{error:?}").starts_with(check), "{fault:?}: {error:?}");
+    }
+    // The second request (verify, after the code was asked) answers garbage: typed, no tokens.
+    server.faults().push(FaultEndpoint::Otp, Fault::new(FaultKind::None), 1);
+    server.faults().push(FaultEndpoint::Otp, Fault::new(FaultKind::WrongContentType), 1);
+    let error = session.login().await.expect_err("verify answered text/plain");
+    assert!(matches!(error, Error::MalformedResponse { .. }), "{error:?}");
+    let header = session.login().await.expect("without a fault the login works");
+    assert_eq!(whoami(&server, header.expose_secret()).await, 200);
+}
