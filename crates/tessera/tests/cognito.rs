@@ -435,7 +435,8 @@ async fn idp_faults_on_the_cognito_endpoint_are_typed_errors() {
     let grant = idp_grant(&server, demo::ALICE_USERNAME, Some(demo::ALICE_PASSWORD), CognitoAuthFlow::UserPassword);
     let session = Session::builder("faults", idp_config(&server, None, grant)).build();
     let throttled = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#;
-    let cases: Vec<(Fault, fn(&Error) -> bool)> = vec![
+    type ErrorCheck = fn(&Error) -> bool;
+    let cases: Vec<(Fault, ErrorCheck)> = vec![
         (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), |e| {
             matches!(e, Error::UnexpectedStatus { status: 502, .. }) && e.is_transient()
         }),
