@@ -45,8 +45,8 @@ mod token;
 pub use engine::{Action, Engine, EngineSettings, Event};
 pub use error::{Error, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
-    CodeChannel, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant, LoginInputs, Prompt,
-    TotpSource,
+    CodeChannel, CognitoAuthFlow, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant,
+    LoginInputs, Prompt, TotpSource,
 };
 pub use http::{HttpRequest, HttpResponse, Method, RequestId};
 pub use protocol::{ClientAuth, ClientAuthMethod, Endpoints, ProviderConfig, ProviderMetadata};

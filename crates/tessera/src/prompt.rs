@@ -1,5 +1,10 @@
 //! How an interactive login reaches a person: [`Prompter`] shows what the core asks to show
-//! (a device code today). The CLI's prompter writes to the terminal; a GUI or a bot brings its own.
+//! (a device code) and answers what it asks (a one-time code: [`CodePrompter`]). The CLI's
+//! prompter writes to the terminal; a GUI or a bot brings its own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tessera_core::{Error, Prompt, Secret};
@@ -34,6 +39,114 @@ where
 {
     async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
         (self.0)(key, prompt)
+    }
+}
+
+/// The Rust `otp_callback`: a [`Prompter`] that answers one-time-code prompts ([`Prompt::Code`])
+/// with a callback, sync or async. The callback gets the prompt (channel, masked destination,
+/// attempt number, and why the previous code was refused) and returns the code.
+///
+/// A wrong code does not end the login: the callback is called again with `attempt` + 1 and
+/// `previous_error` set, until the grant's `max_attempts` (or the server's limit) is used up.
+/// Returning an error gives up: the login fails with that error.
+///
+/// ```
+/// use tessera::{Error, Prompt, Secret, prompt::CodePrompter};
+///
+/// // Sync: may block (read a terminal, wait on a channel); it runs on tokio's blocking pool.
+/// let from_stdin = CodePrompter::new(|prompt: &Prompt| {
+///     if let Prompt::Code { destination, attempt, previous_error, .. } = prompt {
+///         eprintln!("code sent to {destination:?} (attempt {attempt}; {previous_error:?}):");
+///     }
+///     let mut line = String::new();
+///     std::io::stdin().read_line(&mut line).map_err(|e| Error::configuration(e.to_string()))?;
+///     Ok(Secret::new(line.trim()))
+/// });
+///
+/// // Async: e.g. wait for the code to arrive in a test mailbox or a chat bot.
+/// let from_inbox = CodePrompter::from_async(|prompt: Prompt| async move {
+///     let _ = prompt;
+///     Ok::<_, Error>("123456")
+/// });
+/// # let _ = (from_stdin, from_inbox);
+/// ```
+///
+/// It shows nothing: prompts that are only shown (device codes) fail the login with a
+/// configuration error; use a prompter that displays them for those grants.
+#[derive(Clone)]
+pub struct CodePrompter {
+    callback: CodeCallback,
+}
+
+type AsyncCode = Pin<Box<dyn Future<Output = Result<Secret, Error>> + Send>>;
+type SyncCallback = Arc<dyn Fn(&Prompt) -> Result<Secret, Error> + Send + Sync>;
+type AsyncCallback = Arc<dyn Fn(Prompt) -> AsyncCode + Send + Sync>;
+
+#[derive(Clone)]
+enum CodeCallback {
+    Sync(SyncCallback),
+    Async(AsyncCallback),
+}
+
+impl CodePrompter {
+    /// From a sync callback. It may block: each call runs on tokio's blocking thread pool, never
+    /// on the async executor.
+    pub fn new<F, S>(callback: F) -> Self
+    where
+        F: Fn(&Prompt) -> Result<S, Error> + Send + Sync + 'static,
+        S: Into<Secret>,
+    {
+        CodePrompter { callback: CodeCallback::Sync(Arc::new(move |prompt| callback(prompt).map(Into::into))) }
+    }
+
+    /// From an async callback (a closure returning a future).
+    pub fn from_async<F, Fut, S>(callback: F) -> Self
+    where
+        F: Fn(Prompt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<S, Error>> + Send + 'static,
+        S: Into<Secret>,
+    {
+        let callback = Arc::new(callback);
+        CodePrompter {
+            callback: CodeCallback::Async(Arc::new(move |prompt| {
+                let future = callback(prompt);
+                Box::pin(async move { future.await.map(Into::into) })
+            })),
+        }
+    }
+}
+
+impl std::fmt::Debug for CodePrompter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.callback {
+            CodeCallback::Sync(_) => "sync",
+            CodeCallback::Async(_) => "async",
+        };
+        f.debug_struct("CodePrompter").field("callback", &kind).finish()
+    }
+}
+
+#[async_trait]
+impl Prompter for CodePrompter {
+    async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
+        let _ = prompt;
+        Err(Error::configuration(format!(
+            "logging in to {key} shows something to a person (e.g. a device code), and a CodePrompter only answers \
+             one-time codes: use a prompter that displays it"
+        )))
+    }
+
+    async fn ask(&self, _key: &str, prompt: &Prompt) -> Result<Secret, Error> {
+        match &self.callback {
+            CodeCallback::Sync(callback) => {
+                let callback = Arc::clone(callback);
+                let prompt = prompt.clone();
+                tokio::task::spawn_blocking(move || callback(&prompt))
+                    .await
+                    .map_err(|_| Error::configuration("the code callback panicked"))?
+            }
+            CodeCallback::Async(callback) => callback(prompt.clone()).await,
+        }
     }
 }
 
@@ -233,5 +346,64 @@ mod tests {
         let clone = prompter.clone();
         clone.finish();
         assert!(prompter.countdown.lock().unwrap().is_none(), "clones share the spinner");
+    }
+}
+
+#[cfg(test)]
+mod code_prompter_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use tessera_core::CodeChannel;
+
+    fn code_prompt(attempt: u32) -> Prompt {
+        Prompt::Code {
+            channel: CodeChannel::Email,
+            destination: Some("a***@e***".into()),
+            attempt,
+            previous_error: (attempt > 1).then(|| "wrong code".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn sync_and_async_callbacks_answer_each_attempt() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&calls);
+        let sync = CodePrompter::new(move |prompt: &Prompt| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let Prompt::Code { attempt, .. } = prompt else { return Err(Error::configuration("not a code")) };
+            Ok(format!("code-{attempt}"))
+        });
+        assert_eq!(sync.ask("k", &code_prompt(1)).await.unwrap().expose_secret(), "code-1");
+        assert_eq!(sync.ask("k", &code_prompt(2)).await.unwrap().expose_secret(), "code-2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let asynchronous = CodePrompter::from_async(|prompt: Prompt| async move {
+            tokio::task::yield_now().await;
+            match prompt {
+                Prompt::Code { attempt: 1, .. } => Ok(Secret::new("first")),
+                _ => Err(Error::ReauthenticationRequired { reason: "gave up".into() }),
+            }
+        });
+        assert_eq!(asynchronous.ask("k", &code_prompt(1)).await.unwrap().expose_secret(), "first");
+        let error = asynchronous.ask("k", &code_prompt(2)).await.unwrap_err();
+        assert!(error.requires_reauthentication());
+        assert_eq!(format!("{asynchronous:?}"), r#"CodePrompter { callback: "async" }"#);
+    }
+
+    #[tokio::test]
+    async fn shows_nothing_and_survives_a_panicking_callback() {
+        let prompter = CodePrompter::new(|_: &Prompt| -> Result<Secret, Error> { panic!("boom 123456") });
+        let error = prompter.ask("k", &code_prompt(1)).await.unwrap_err();
+        assert!(matches!(&error, Error::Configuration { message } if message == "the code callback panicked"));
+        let device = Prompt::DeviceCode {
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: "https://idp/device".into(),
+            verification_uri_complete: None,
+            expires_at: tessera_core::Timestamp::EPOCH,
+        };
+        let error = prompter.show("k", &device).await.unwrap_err();
+        assert!(error.to_string().contains("only answers one-time codes"), "{error}");
     }
 }

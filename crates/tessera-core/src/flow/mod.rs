@@ -5,14 +5,18 @@
 //! say what goes in the form and how the answer is merged with what we had.
 
 mod client_credentials;
+mod cognito;
 mod device_code;
+mod email_otp;
 mod machine;
 mod password;
 mod pluggable;
 mod prompt;
 mod refresh;
 
+pub use cognito::CognitoAuthFlow;
 pub use device_code::{DeviceFlow, DeviceStep};
+pub use email_otp::{OTP_START_ENDPOINT_FIELD, OTP_VERIFY_ENDPOINT_FIELD};
 pub use machine::{RetrySettings, Step, TokenFlow};
 pub use password::totp_code;
 pub use pluggable::{Flow, FlowContext, FlowPurpose, FlowStep};
@@ -48,6 +52,38 @@ pub enum Grant {
     DeviceCode {
         /// Device authorization endpoint; `None`: from discovery.
         device_authorization_endpoint: Option<String>,
+    },
+    /// Email one-time code, generic JSON flavour: the server mails a code, a person types it
+    /// ([`Prompt::Code`]), the server answers with OAuth tokens. Interactive: started only by an
+    /// explicit login. Refresh and revocation are standard OAuth. See docs/email-otp.md.
+    EmailOtp {
+        /// Where the code is sent.
+        email: String,
+        /// `POST` here to send a code; `None`: the discovery field `otp_start_endpoint`.
+        start_endpoint: Option<String>,
+        /// `POST` the code here; `None`: the discovery field `otp_verify_endpoint`.
+        verify_endpoint: Option<String>,
+        /// How many codes a person may try per login (the server's own limit applies too). Default 3.
+        max_attempts: u32,
+    },
+    /// Amazon Cognito user pools over Cognito's JSON protocol (`InitiateAuth`,
+    /// `RespondToAuthChallenge`, `REFRESH_TOKEN_AUTH`, `RevokeToken`). The app client's id and secret
+    /// come from [`crate::ProviderConfig::client`]; with a secret, every call carries `SECRET_HASH`.
+    /// The provider's `endpoints` are not used for this grant (give `Endpoints::explicit(endpoint)`).
+    /// See docs/cognito.md.
+    Cognito {
+        /// The Cognito service URL, e.g. `https://cognito-idp.eu-west-1.amazonaws.com/` (or an emulator's).
+        endpoint: String,
+        /// The username (or email / phone alias) to log in with.
+        username: String,
+        /// Required for [`CognitoAuthFlow::UserPassword`].
+        password: Option<Secret>,
+        /// `USER_PASSWORD_AUTH` or `CUSTOM_AUTH`.
+        auth_flow: CognitoAuthFlow,
+        /// A base32 TOTP secret: `SOFTWARE_TOKEN_MFA` is then answered without a person.
+        totp_secret: Option<Secret>,
+        /// How many codes a person may try per challenge. Default 3.
+        max_attempts: u32,
     },
     /// A flow brought by the caller: see [`FlowFactory`].
     Custom(CustomGrant),
@@ -100,10 +136,42 @@ pub enum TotpSource {
     Secret(Secret),
 }
 
+/// How many one-time codes a person may try per login unless configured otherwise.
+pub const DEFAULT_MAX_CODE_ATTEMPTS: u32 = 3;
+
 impl Grant {
-    /// The grant's configuration name (`password`, `client_credentials`, `refresh_token`, `static`).
+    /// [`Grant::EmailOtp`] for `email`, with endpoints from discovery and 3 attempts.
+    pub fn email_otp(email: impl Into<String>) -> Self {
+        Grant::EmailOtp {
+            email: email.into(),
+            start_endpoint: None,
+            verify_endpoint: None,
+            max_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
+        }
+    }
+
+    /// [`Grant::Cognito`] with `USER_PASSWORD_AUTH`, no TOTP secret and 3 attempts per challenge.
+    pub fn cognito_password(
+        endpoint: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        Grant::Cognito {
+            endpoint: endpoint.into(),
+            username: username.into(),
+            password: Some(password.into()),
+            auth_flow: CognitoAuthFlow::UserPassword,
+            totp_secret: None,
+            max_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
+        }
+    }
+
+    /// The grant's configuration name (`password`, `client_credentials`, `refresh_token`, `static`,
+    /// `email_otp`, `cognito`, ...).
     pub fn name(&self) -> &'static str {
         match self {
+            Grant::EmailOtp { .. } => "email_otp",
+            Grant::Cognito { .. } => "cognito",
             Grant::Password { .. } => "password",
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken { .. } => "refresh_token",
@@ -119,6 +187,12 @@ impl Grant {
         match self {
             Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
             Grant::ClientCredentials => true,
+            // With a password, a Cognito login needs nobody unless the pool asks for a code (SMS,
+            // email): then the session's prompter is asked, or the login fails without one.
+            Grant::Cognito { password, auth_flow, .. } => {
+                password.is_some() && *auth_flow == CognitoAuthFlow::UserPassword
+            }
+            Grant::EmailOtp { .. } => false,
             Grant::Custom(custom) => custom.0.logs_in_unattended(),
             Grant::RefreshToken { .. } | Grant::Static { .. } | Grant::DeviceCode { .. } => false,
         }
@@ -128,7 +202,8 @@ impl Grant {
     /// login starts only when asked for explicitly ([`crate::Engine::login`]), never from `ensure`.
     pub fn is_interactive(&self) -> bool {
         match self {
-            Grant::DeviceCode { .. } => true,
+            Grant::DeviceCode { .. } | Grant::EmailOtp { .. } => true,
+            Grant::Cognito { .. } => !self.logs_in_unattended(),
             Grant::Custom(custom) => custom.0.is_interactive(),
             _ => false,
         }
@@ -142,6 +217,31 @@ impl Grant {
     ) -> Result<Option<Box<dyn Flow>>, Error> {
         match self {
             Grant::Custom(custom) => custom.0.flow(purpose, inputs),
+            Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts } => Ok(match purpose {
+                FlowPurpose::Login => Some(Box::new(email_otp::EmailOtpLogin::new(
+                    email.clone(),
+                    start_endpoint.clone(),
+                    verify_endpoint.clone(),
+                    *max_attempts,
+                ))),
+                FlowPurpose::Refresh | FlowPurpose::Revoke => None,
+            }),
+            Grant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts } => {
+                Ok(Some(match purpose {
+                    FlowPurpose::Login => Box::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
+                        endpoint: endpoint.clone(),
+                        username: username.clone(),
+                        password: password.clone(),
+                        auth_flow: *auth_flow,
+                        totp_secret: totp_secret.clone(),
+                        max_attempts: *max_attempts,
+                    })),
+                    FlowPurpose::Refresh => {
+                        Box::new(cognito::CognitoRefresh { endpoint: endpoint.clone(), username: username.clone() })
+                    }
+                    FlowPurpose::Revoke => Box::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }),
+                }))
+            }
             _ => Ok(None),
         }
     }
@@ -154,7 +254,11 @@ impl Grant {
             }
             Grant::ClientCredentials => Some(client_credentials::params()),
             Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
-            Grant::Static { .. } | Grant::DeviceCode { .. } | Grant::Custom(_) => None,
+            Grant::Static { .. }
+            | Grant::DeviceCode { .. }
+            | Grant::Custom(_)
+            | Grant::EmailOtp { .. }
+            | Grant::Cognito { .. } => None,
         })
     }
 

@@ -1,5 +1,7 @@
 //! OpenID Connect Discovery 1.0 (and RFC 8414): provider metadata.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::token::parse_error_response;
@@ -35,6 +37,17 @@ pub struct ProviderMetadata {
     /// Grant types the server supports, when listed.
     #[serde(default)]
     pub grant_types_supported: Vec<String>,
+    /// Every other field of the document, as sent: non-standard endpoints such as the reference
+    /// server's `otp_start_endpoint` / `otp_verify_endpoint` (see [`ProviderMetadata::extra_str`]).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ProviderMetadata {
+    /// A non-standard string field of the document (e.g. `otp_start_endpoint`), when present.
+    pub fn extra_str(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).and_then(serde_json::Value::as_str)
+    }
 }
 
 fn trim_issuer(issuer: &str) -> &str {
@@ -90,6 +103,9 @@ mod tests {
         let metadata = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://idp.example/").unwrap();
         assert_eq!(metadata.token_endpoint, "https://idp.example/token");
         assert_eq!(metadata.revocation_endpoint.as_deref(), Some("https://idp.example/revoke"));
+        assert_eq!(metadata.extra.get("extra"), Some(&serde_json::json!(1)));
+        assert_eq!(metadata.extra_str("extra"), None, "not a string");
+        assert!(!metadata.extra.contains_key("token_endpoint"), "named fields are not repeated");
 
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://evil.example").unwrap_err();
         assert!(error.to_string().contains("issuer"), "{error}");

@@ -6,7 +6,9 @@
 //! - RFC 7009: token revocation
 //! - RFC 8628: device authorization
 //! - OpenID Connect Discovery 1.0: provider metadata
+//! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
+pub mod cognito;
 mod device;
 mod discovery;
 mod token;
