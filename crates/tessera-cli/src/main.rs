@@ -270,12 +270,12 @@ pub fn registry() -> Registry {
     registry_with_prompter(None)
 }
 
-/// The provider types this binary knows; interactive types show their prompts with `prompter`
+/// The provider types this binary knows; types that may ask a person show their prompts with `prompter`
 /// (`None`: they fail with "authentication required" instead of prompting).
 pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
     let mut registry = Registry::default();
     if let Some(prompter) = prompter {
-        for type_name in tessera::config::INTERACTIVE_PROVIDER_TYPES {
+        for type_name in tessera::config::PROMPTING_PROVIDER_TYPES {
             let prompter = prompter.clone();
             registry.register_factory(*type_name, move |settings: &ProviderSettings<'_>| {
                 let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter.clone()));

@@ -8,7 +8,7 @@
 //! name = "dev"
 //! [[contexts.auth_providers]]
 //! name = "peer"
-//! provider = "password"            # also: client_credentials, refresh_token, static, device_code
+//! provider = "password"            # also: client_credentials, refresh_token, static, device_code, email_otp, cognito
 //! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
 //! client_id = "confidential-client"
 //! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | keyring:<service>/<account> | literal
@@ -35,11 +35,22 @@ use tessera_core::{
 };
 
 /// Provider types this version understands.
-pub const PROVIDER_TYPES: &[&str] = &["password", "client_credentials", "refresh_token", "static", "device_code"];
+pub const PROVIDER_TYPES: &[&str] =
+    &["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito"];
 
 /// Built-in types whose login needs a person (shows something and waits for them): logging in to
-/// one needs a [`crate::prompt::Prompter`], and a non-interactive run must not start it.
-pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code"];
+/// one needs a [`crate::prompt::Prompter`], and a non-interactive run must not start it. (A
+/// `cognito` provider with `auth_flow = "custom"` is interactive too: see
+/// [`ProviderEntry::is_interactive`].)
+pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp"];
+
+/// Built-in types whose login may ask a person something: the interactive ones, and `cognito`,
+/// whose user pool may answer a password with an SMS or email code challenge. Give them a
+/// [`crate::prompt::Prompter`] whenever someone can answer.
+pub const PROMPTING_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "cognito"];
+
+/// `auth_flow` values of `cognito` providers.
+const COGNITO_AUTH_FLOWS: &[&str] = &["user_password", "custom"];
 
 /// A parsed configuration file.
 #[derive(Clone, Debug)]
@@ -98,6 +109,20 @@ pub struct ProviderEntry {
     access_token: Option<String>,
     /// Static tokens: expiry in Unix seconds.
     pub expires_at: Option<i64>,
+    /// Email one-time codes: where the code is sent.
+    pub email: Option<String>,
+    /// Email one-time codes: the start endpoint, when not discovered (`otp_start_endpoint`).
+    pub otp_start_url: Option<String>,
+    /// Email one-time codes: the verify endpoint, when not discovered (`otp_verify_endpoint`).
+    pub otp_verify_url: Option<String>,
+    /// Email codes and Cognito challenges: how many codes a person may try (default 3).
+    pub max_code_attempts: Option<u32>,
+    /// Cognito: the AWS region of the user pool (`https://cognito-idp.<region>.amazonaws.com/`).
+    pub region: Option<String>,
+    /// Cognito: the service URL instead of `region` (an emulator, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// Cognito: `user_password` (`USER_PASSWORD_AUTH`, the default) or `custom` (`CUSTOM_AUTH`).
+    pub auth_flow: Option<String>,
     /// The raw section (secrets unresolved), for factories of custom types and `config view`.
     #[serde(skip)]
     settings: toml::Table,
@@ -353,6 +378,13 @@ impl ProviderEntry {
                 refresh_token: None,
                 access_token: None,
                 expires_at: None,
+                email: None,
+                otp_start_url: None,
+                otp_verify_url: None,
+                max_code_attempts: None,
+                region: None,
+                endpoint_url: None,
+                auth_flow: None,
                 settings: table,
             });
         }
@@ -379,9 +411,11 @@ impl ProviderEntry {
         PROVIDER_TYPES.contains(&self.provider.as_str())
     }
 
-    /// True when logging in needs a person (see [`INTERACTIVE_PROVIDER_TYPES`]).
+    /// True when logging in needs a person (see [`INTERACTIVE_PROVIDER_TYPES`]; also `cognito` with
+    /// `auth_flow = "custom"`, whose challenge is a code sent to the person).
     pub fn is_interactive(&self) -> bool {
         INTERACTIVE_PROVIDER_TYPES.contains(&self.provider.as_str())
+            || (self.provider == "cognito" && self.auth_flow.as_deref() == Some("custom"))
     }
 
     /// An error naming `origin`, `context`, this provider and `field`.
@@ -423,7 +457,24 @@ impl ProviderEntry {
                 Ok(())
             }
         };
-        if self.provider != "static" {
+        if self.provider == "cognito" {
+            require("client_id", &self.client_id)?;
+            forbid("issuer", self.issuer.is_some())?;
+            forbid("token_url", self.token_url.is_some())?;
+            forbid("revocation_url", self.revocation_url.is_some())?;
+            match (&self.region, &self.endpoint_url) {
+                (Some(_), Some(_)) => {
+                    return Err(at.error("endpoint_url", "give either region or endpoint_url, not both"));
+                }
+                (None, None) => return Err(at.error("region", "is required (or endpoint_url)")),
+                (Some(region), None)
+                    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+                {
+                    return Err(at.error("region", &format!("{region:?} is not an AWS region name")));
+                }
+                _ => {}
+            }
+        } else if self.provider != "static" {
             require("client_id", &self.client_id)?;
             match (&self.issuer, &self.token_url) {
                 (Some(_), Some(_)) => return Err(at.error("token_url", "give either issuer or token_url, not both")),
@@ -435,6 +486,9 @@ impl ProviderEntry {
                 ("token_url", &self.token_url),
                 ("revocation_url", &self.revocation_url),
                 ("device_authorization_endpoint", &self.device_authorization_endpoint),
+                ("otp_start_url", &self.otp_start_url),
+                ("otp_verify_url", &self.otp_verify_url),
+                ("endpoint_url", &self.endpoint_url),
             ] {
                 if let Some(url) = url
                     && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
@@ -490,10 +544,56 @@ impl ProviderEntry {
                     forbid(field, present)?;
                 }
             }
+            "email_otp" => {
+                require("email", &self.email)?;
+                if self.issuer.is_none() {
+                    require("otp_start_url", &self.otp_start_url)?;
+                    require("otp_verify_url", &self.otp_verify_url)?;
+                }
+                for (field, present) in [
+                    ("username", self.username.is_some()),
+                    ("password", self.password.is_some()),
+                    ("totp", self.totp.is_some()),
+                    ("totp_secret", self.totp_secret.is_some()),
+                    ("refresh_token", self.refresh_token.is_some()),
+                    ("access_token", self.access_token.is_some()),
+                ] {
+                    forbid(field, present)?;
+                }
+            }
+            "cognito" => {
+                require("username", &self.username)?;
+                let flow = self.auth_flow.as_deref().unwrap_or("user_password");
+                if !COGNITO_AUTH_FLOWS.contains(&flow) {
+                    return Err(at.error("auth_flow", &format!("{flow:?} is not one of user_password, custom")));
+                }
+                if flow == "user_password" {
+                    require("password", &self.password)?;
+                }
+                forbid("totp", self.totp.is_some())?;
+                forbid("refresh_token", self.refresh_token.is_some())?;
+                forbid("access_token", self.access_token.is_some())?;
+            }
             _ => {}
         }
         if self.provider != "device_code" {
             forbid("device_authorization_endpoint", self.device_authorization_endpoint.is_some())?;
+        }
+        if self.provider != "email_otp" {
+            forbid("email", self.email.is_some())?;
+            forbid("otp_start_url", self.otp_start_url.is_some())?;
+            forbid("otp_verify_url", self.otp_verify_url.is_some())?;
+        }
+        if self.provider != "cognito" {
+            forbid("region", self.region.is_some())?;
+            forbid("endpoint_url", self.endpoint_url.is_some())?;
+            forbid("auth_flow", self.auth_flow.is_some())?;
+        }
+        if !matches!(self.provider.as_str(), "email_otp" | "cognito") {
+            forbid("max_code_attempts", self.max_code_attempts.is_some())?;
+        }
+        if self.max_code_attempts == Some(0) {
+            return Err(at.error("max_code_attempts", "must be at least 1"));
         }
         for (field, value) in self.secret_fields() {
             if let Some(value) = value {
@@ -554,6 +654,27 @@ impl ProviderEntry {
             "device_code" => {
                 Grant::DeviceCode { device_authorization_endpoint: self.device_authorization_endpoint.clone() }
             }
+            "email_otp" => Grant::EmailOtp {
+                email: self.email.clone().unwrap_or_default(),
+                start_endpoint: self.otp_start_url.clone(),
+                verify_endpoint: self.otp_verify_url.clone(),
+                max_attempts: self.max_code_attempts.unwrap_or(tessera_core::flow::DEFAULT_MAX_CODE_ATTEMPTS),
+            },
+            "cognito" => Grant::Cognito {
+                endpoint: match (&self.endpoint_url, &self.region) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(region)) => format!("https://cognito-idp.{region}.amazonaws.com/"),
+                    (None, None) => return Err(at.error("region", "is required (or endpoint_url)")),
+                },
+                username: self.username.clone().unwrap_or_default(),
+                password: resolve("password", &self.password)?,
+                auth_flow: match self.auth_flow.as_deref() {
+                    Some("custom") => tessera_core::CognitoAuthFlow::Custom,
+                    _ => tessera_core::CognitoAuthFlow::UserPassword,
+                },
+                totp_secret: resolve("totp_secret", &self.totp_secret)?,
+                max_attempts: self.max_code_attempts.unwrap_or(tessera_core::flow::DEFAULT_MAX_CODE_ATTEMPTS),
+            },
             "static" => Grant::Static {
                 access_token: resolve("access_token", &self.access_token)?.ok_or_else(|| {
                     Error::ReauthenticationRequired {
@@ -856,6 +977,98 @@ client_auth = "post"
         let misplaced = GOOD.replace("client_auth = \"post\"", "device_authorization_endpoint = \"http://x/d\"");
         let message = Config::from_toml_str(&misplaced, "c.toml").unwrap_err().to_string();
         assert!(message.contains("device_authorization_endpoint\": does not apply"), "{message}");
+    }
+
+    #[test]
+    fn email_otp_and_cognito_providers_build_their_grants_and_name_bad_fields() {
+        let section = |provider: &str, fields: &str| {
+            format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"p\"\nprovider = \"{provider}\"\n\
+                 client_id = \"app\"\n{fields}"
+            )
+        };
+        let build = |text: &str| {
+            let config = Config::from_toml_str(text, "c.toml").unwrap();
+            let entry = config.context(None).unwrap().provider(None).unwrap().clone();
+            (entry.is_interactive(), entry.build("c.toml", "dev").unwrap())
+        };
+        let (interactive, otp) =
+            build(&section("email_otp", "issuer = \"http://127.0.0.1:4010\"\nemail = \"a@example.com\"\n"));
+        assert!(interactive);
+        assert_eq!(otp.grant, Grant::email_otp("a@example.com"));
+        let (_, explicit) = build(&section(
+            "email_otp",
+            "token_url = \"http://i/token\"\notp_start_url = \"http://i/otp/start\"\n\
+             otp_verify_url = \"http://i/otp/verify\"\nemail = \"a@example.com\"\nmax_code_attempts = 5\n",
+        ));
+        let Grant::EmailOtp { start_endpoint, verify_endpoint, max_attempts, .. } = explicit.grant else { panic!() };
+        assert_eq!(
+            (start_endpoint.as_deref(), verify_endpoint.as_deref()),
+            (Some("http://i/otp/start"), Some("http://i/otp/verify"))
+        );
+        assert_eq!(max_attempts, 5);
+
+        let (interactive, cognito) = build(
+            &section(
+                "cognito",
+                "region = \"eu-west-1\"\nusername = \"alice\"\npassword = \"env:TESSERA_TEST_UNSET_OK\"\n",
+            )
+            .replace("env:TESSERA_TEST_UNSET_OK", "literal-password"),
+        );
+        assert!(!interactive, "a password login asks only if the pool challenges");
+        let Grant::Cognito { endpoint, username, password, auth_flow, .. } = cognito.grant else { panic!() };
+        assert_eq!(endpoint, "https://cognito-idp.eu-west-1.amazonaws.com/");
+        assert_eq!((username.as_str(), password), ("alice", Some(Secret::new("literal-password"))));
+        assert_eq!(auth_flow, tessera_core::CognitoAuthFlow::UserPassword);
+        let (interactive, custom) = build(&section(
+            "cognito",
+            "endpoint_url = \"http://127.0.0.1:9229/\"\nusername = \"carol\"\nauth_flow = \"custom\"\nclient_secret = \"s\"\n",
+        ));
+        assert!(interactive, "CUSTOM_AUTH sends the person a code");
+        assert!(matches!(
+            custom.grant,
+            Grant::Cognito { auth_flow: tessera_core::CognitoAuthFlow::Custom, password: None, .. }
+        ));
+        assert_eq!(custom.client.client_secret, Some(Secret::new("s")), "SECRET_HASH needs the app client's secret");
+
+        let cases = [
+            (section("email_otp", "issuer = \"http://x\"\n"), "field \"email\": is required"),
+            (
+                section("email_otp", "token_url = \"http://x/t\"\nemail = \"a@b\"\n"),
+                "field \"otp_start_url\": is required",
+            ),
+            (
+                section("email_otp", "issuer = \"http://x\"\nemail = \"a@b\"\npassword = \"p\"\n"),
+                "field \"password\": does not apply",
+            ),
+            (
+                section("email_otp", "issuer = \"http://x\"\nemail = \"a@b\"\nmax_code_attempts = 0\n"),
+                "must be at least 1",
+            ),
+            (section("cognito", "username = \"u\"\npassword = \"p\"\n"), "field \"region\": is required"),
+            (section("cognito", "region = \"eu west\"\nusername = \"u\"\npassword = \"p\"\n"), "not an AWS region"),
+            (
+                section("cognito", "region = \"r\"\nendpoint_url = \"http://x\"\nusername = \"u\"\npassword = \"p\"\n"),
+                "not both",
+            ),
+            (section("cognito", "region = \"r\"\nusername = \"u\"\n"), "field \"password\": is required"),
+            (
+                section("cognito", "region = \"r\"\nusername = \"u\"\nauth_flow = \"srp\"\n"),
+                "is not one of user_password, custom",
+            ),
+            (
+                section("cognito", "issuer = \"http://x\"\nregion = \"r\"\nusername = \"u\"\npassword = \"p\"\n"),
+                "field \"issuer\": does not apply",
+            ),
+            (
+                section("password", "issuer = \"http://x\"\nusername = \"u\"\npassword = \"p\"\nregion = \"r\"\n"),
+                "field \"region\": does not apply",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
+            assert!(message.contains("provider \"p\"") && message.contains(expected), "{message}: {expected}");
+        }
     }
 
     #[test]
