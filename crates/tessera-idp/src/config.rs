@@ -158,6 +158,8 @@ pub struct IdpConfig {
     pub clients: Vec<Client>,
     /// Whether the `/_test/*` control endpoints are served. Default `false`.
     pub test_endpoints: bool,
+    /// What every API key secret starts with (`/api/keys`). Default `qk_`.
+    pub api_key_prefix: String,
 }
 
 impl IdpConfig {
@@ -184,6 +186,7 @@ impl IdpConfig {
                 Client::public(demo::PUBLIC_CLIENT_ID, &[PASSWORD, REFRESH_TOKEN]),
             ],
             test_endpoints: false,
+            api_key_prefix: crate::api_keys::DEFAULT_PREFIX.to_owned(),
         }
     }
 
@@ -196,6 +199,9 @@ impl IdpConfig {
             if !names.insert(user.username.as_str()) {
                 return Err(format!("duplicate user `{}`", user.username));
             }
+        }
+        if self.api_key_prefix.is_empty() || self.api_key_prefix.contains(char::is_whitespace) {
+            return Err("api_key_prefix must be non-empty, without whitespace".to_owned());
         }
         let mut ids = HashSet::new();
         for client in &self.clients {

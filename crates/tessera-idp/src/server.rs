@@ -72,6 +72,7 @@ pub(crate) struct Shared {
     pub(crate) clients: HashMap<String, Client>,
     pub(crate) keys: Keys,
     pub(crate) store: Store,
+    pub(crate) api_keys: crate::api_keys::ApiKeyStore,
     pub(crate) stats: StatsCell,
     pub(crate) faults: FaultInjector,
     pub(crate) rotate_refresh_tokens: bool,
@@ -105,6 +106,7 @@ impl Shared {
             clients,
             keys: Keys::generate().map_err(IdpError::Key)?,
             store: Store::default(),
+            api_keys: crate::api_keys::ApiKeyStore::new(config.api_key_prefix),
             stats: StatsCell::default(),
             faults: FaultInjector::default(),
             rotate_refresh_tokens: config.rotate_refresh_tokens,
@@ -301,7 +303,8 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))
         .route("/introspect", instrumented(FaultEndpoint::Introspect, post(handlers::introspect)))
         .route("/userinfo", instrumented(FaultEndpoint::Api, get(handlers::userinfo)))
-        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(handlers::whoami)));
+        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(crate::api_keys::whoami)))
+        .merge(crate::api_keys::routes().layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)));
     if test_endpoints {
         app = app.merge(crate::test_api::routes());
     }
