@@ -304,7 +304,10 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/introspect", instrumented(FaultEndpoint::Introspect, post(handlers::introspect)))
         .route("/userinfo", instrumented(FaultEndpoint::Api, get(handlers::userinfo)))
         .route("/api/whoami", instrumented(FaultEndpoint::Api, get(crate::api_keys::whoami)))
-        .merge(crate::api_keys::routes().layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)));
+        .merge(
+            crate::api_keys::routes()
+                .layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)),
+        );
     if test_endpoints {
         app = app.merge(crate::test_api::routes());
     }
