@@ -264,7 +264,7 @@ pub(crate) enum ApiError {
     Unauthorized(OAuthError),
     /// 400 `invalid_request`.
     BadRequest(String),
-    /// 403 `forbidden`.
+    /// 403 `access_denied` (the caller is known but may not do this).
     Forbidden(String),
     /// 404 `not_found`.
     NotFound(String),
@@ -275,7 +275,7 @@ impl IntoResponse for ApiError {
         let (status, error, description) = match self {
             ApiError::Unauthorized(e) => return e.into_response(),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d),
-            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "access_denied", d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d),
         };
         (status, oauth::no_store(), Json(json!({ "error": error, "error_description": description }))).into_response()

@@ -227,7 +227,7 @@ async fn admins_see_and_revoke_every_key_and_others_get_403() {
         let (status, body) =
             if post { h.post_json(&bob, &path, json!({})).await } else { h.get_json(&bob, &path).await };
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
-        assert_eq!(body["error"], "forbidden");
+        assert_eq!(body["error"], "access_denied");
         assert!(str_field(&body, "error_description").contains("not an administrator"), "{body}");
     }
     assert_eq!(h.whoami(&bobs_secret).await.status(), StatusCode::OK, "the refused revoke changed nothing");

@@ -80,10 +80,10 @@ async fn list_filters_get_and_revoke_by_id_and_by_secret() {
     assert!(used.last_used_at.is_some_and(|at| at >= used.created_at), "{used:?}");
 
     let by_name = keys.list(&ApiKeyFilter { name: Some("deploy".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(ids(by_name), [deploy.id.clone()]);
+    assert_eq!(ids(by_name), [deploy.id.as_str()]);
     let by_fingerprint =
         keys.list(&ApiKeyFilter { fingerprint: Some(ci.fingerprint.to_uppercase()), ..Default::default() }).await;
-    assert_eq!(ids(by_fingerprint.unwrap()), [ci.id.clone()]);
+    assert_eq!(ids(by_fingerprint.unwrap()), [ci.id.as_str()]);
 
     let revoked = keys.revoke(&ci.id).await.unwrap();
     assert_eq!((revoked.id.as_str(), revoked.status), (ci.id.as_str(), ApiKeyStatus::Revoked));
@@ -145,7 +145,7 @@ async fn the_admin_api_is_for_admins_only() {
     let admin = alice.admin();
     assert_eq!(admin.list(&AdminApiKeyFilter::default()).await.unwrap().len(), 2);
     let of_bob = AdminApiKeyFilter { email: Some(demo::BOB_EMAIL.into()), ..Default::default() };
-    assert_eq!(admin.list(&of_bob).await.unwrap(), [bobs.clone()]);
+    assert_eq!(admin.list(&of_bob).await.unwrap(), std::slice::from_ref(&bobs));
     let by_name = AdminApiKeyFilter { key_name: Some("alice-ci".into()), ..Default::default() };
     assert_eq!(admin.list(&by_name).await.unwrap()[0].id, alices.id);
     assert_eq!(admin.get(&bobs.id).await.unwrap().map(|k| k.created_by_email), Some(demo::BOB_EMAIL.to_owned()));
