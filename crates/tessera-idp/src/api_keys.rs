@@ -2,7 +2,7 @@
 //!
 //! | request | who | answer |
 //! |---|---|---|
-//! | `POST /api/keys` `{"name", "expires_in_days"?}` | the user (Bearer access token) | 201 `{"key": ApiKey, "secret": "qk_..."}` |
+//! | `POST /api/keys` `{"name", "expires_in_days"?}` | the user (Bearer token) | 201 `{"key": ApiKey, "secret"}` |
 //! | `GET /api/keys?name=&fingerprint=&status=` | the user | `{"keys": [ApiKey]}` (own keys only) |
 //! | `GET /api/keys/{id}` | the user | `ApiKey`, or 404 |
 //! | `POST /api/keys/{id}/revoke` | the user | the revoked `ApiKey`, or 404 |
@@ -484,7 +484,8 @@ async fn admin_revoke(State(s): AppState, headers: HeaderMap, Path(id): Path<Str
     respond((|| {
         let admin = admin(&s, &headers)?;
         let key = s.api_keys.revoke(&id, None, now_ms(&s)).ok_or_else(|| not_found(&id))?;
-        tracing::info!(admin = %admin.username, key_id = %key.id, owner = %key.created_by_email, "API key revoked by admin");
+        let (by, owner) = (&admin.username, &key.created_by_email);
+        tracing::info!(admin = %by, key_id = %key.id, owner = %owner, "API key revoked by admin");
         Ok((StatusCode::OK, key))
     })())
 }

@@ -165,8 +165,10 @@ async fn the_api_key_provider_type_reads_its_section_and_checks_the_prefix() {
     let config = format!(
         "[[contexts]]\nname = \"dev\"\n\
          [[contexts.auth_providers]]\nname = \"good\"\nprovider = \"api_key\"\napi_key = \"file:{path}\"\n\
-         [[contexts.auth_providers]]\nname = \"header\"\nprovider = \"api_key\"\napi_key = \"file:{path}\"\nheader = \"X-API-Key\"\n\
-         [[contexts.auth_providers]]\nname = \"other-prefix\"\nprovider = \"api_key\"\napi_key = \"file:{path}\"\nprefix = \"tk_\"\n\
+         [[contexts.auth_providers]]\nname = \"header\"\nprovider = \"api_key\"\napi_key = \"file:{path}\"\n\
+         header = \"X-API-Key\"\n\
+         [[contexts.auth_providers]]\nname = \"other-prefix\"\nprovider = \"api_key\"\napi_key = \"file:{path}\"\n\
+         prefix = \"tk_\"\n\
          [[contexts.auth_providers]]\nname = \"from-env\"\nprovider = \"api_key\"\n",
         path = key_file.display()
     );
