@@ -86,7 +86,11 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
 
 /// A token valid for at least `min_valid` (when the server allows it). The fast path — a stored
 /// token outside its refresh window — reads the store only: no secret, no HTTP client, no network.
-async fn fresh_tokens(workspace: &Workspace, name: Option<&str>, min_valid: Duration) -> Result<TokenSet, Failure> {
+pub(crate) async fn fresh_tokens(
+    workspace: &Workspace,
+    name: Option<&str>,
+    min_valid: Duration,
+) -> Result<TokenSet, Failure> {
     let entry = workspace.provider(name)?;
     let key = workspace.context().store_key(entry);
     if let Some(tokens) = workspace.store.load(&key).await?

@@ -24,6 +24,7 @@ use tessera::{AuthClient, Error};
 mod commands;
 mod config_cmd;
 mod idp;
+mod keys_cmd;
 mod output;
 mod secret_cmd;
 
@@ -113,6 +114,10 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Your API keys at the provider's server: create (the secret is shown once), list, get, revoke.
+    Keys(keys_cmd::KeysArgs),
+    /// Administration: every user's API keys (`tessera admin keys list|get|revoke`; admins only).
+    Admin(keys_cmd::AdminArgs),
     /// Put secrets into the OS keyring (for `keyring:` references in the configuration), or remove them.
     Secret {
         #[command(subcommand)]
@@ -257,6 +262,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Exec { provider, env, min_valid, command } => {
             commands::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command).await
         }
+        Command::Keys(args) => keys_cmd::keys(&workspace, args).await.map(|()| 0),
+        Command::Admin(args) => keys_cmd::admin(&workspace, args).await.map(|()| 0),
         Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } | Command::Secret { .. } => {
             unreachable!("handled above")
         }

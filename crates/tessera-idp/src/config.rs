@@ -201,6 +201,8 @@ pub struct IdpConfig {
     /// Minimum polling interval announced for device codes (`interval`, whole seconds, at least
     /// 1). Default 5 s; tests usually want 1.
     pub device_poll_interval: Duration,
+    /// What every API key secret starts with (`/api/keys`). Default `qk_`.
+    pub api_key_prefix: String,
 }
 
 impl IdpConfig {
@@ -251,6 +253,7 @@ impl IdpConfig {
             test_endpoints: false,
             device_code_ttl: Duration::from_secs(600),
             device_poll_interval: Duration::from_secs(5),
+            api_key_prefix: crate::api_keys::DEFAULT_PREFIX.to_owned(),
         }
     }
 
@@ -269,6 +272,9 @@ impl IdpConfig {
         }
         if self.device_code_ttl.as_secs() == 0 {
             return Err("device_code_ttl must be at least 1 s".to_owned());
+        }
+        if self.api_key_prefix.is_empty() || self.api_key_prefix.contains(char::is_whitespace) {
+            return Err("api_key_prefix must be non-empty, without whitespace".to_owned());
         }
         let mut ids = HashSet::new();
         for client in &self.clients {

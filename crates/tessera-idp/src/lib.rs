@@ -41,6 +41,7 @@
 //! Never use it in production: passwords are stored in clear, TOTP codes may be replayed
 //! within their window, and the signing key lives only as long as the process.
 
+mod api_keys;
 mod authorize;
 mod cognito;
 mod config;

@@ -82,6 +82,7 @@ pub(crate) struct Shared {
     pub(crate) clients: HashMap<String, Client>,
     pub(crate) keys: Keys,
     pub(crate) store: Store,
+    pub(crate) api_keys: crate::api_keys::ApiKeyStore,
     pub(crate) stats: StatsCell,
     pub(crate) faults: FaultInjector,
     pub(crate) authorize: AuthorizeState,
@@ -120,6 +121,7 @@ impl Shared {
             clients,
             keys: Keys::generate().map_err(IdpError::Key)?,
             store: Store::default(),
+            api_keys: crate::api_keys::ApiKeyStore::new(config.api_key_prefix),
             stats: StatsCell::default(),
             faults: FaultInjector::default(),
             authorize: AuthorizeState::default(),
@@ -358,7 +360,7 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))
         .route("/introspect", instrumented(FaultEndpoint::Introspect, post(handlers::introspect)))
         .route("/userinfo", instrumented(FaultEndpoint::Api, get(handlers::userinfo)))
-        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(handlers::whoami)))
+        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(crate::api_keys::whoami)))
         .route(
             "/authorize",
             instrumented(FaultEndpoint::Authorize, get(authorize::authorize_page).post(authorize::authorize_submit)),
@@ -371,7 +373,11 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/otp/start", instrumented(FaultEndpoint::Otp, post(otp::start)))
         .route("/otp/verify", instrumented(FaultEndpoint::Otp, post(otp::verify)))
         .route("/cognito", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
-        .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)));
+        .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
+        .merge(
+            crate::api_keys::routes()
+                .layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)),
+        );
     if test_endpoints {
         app = app.merge(crate::test_api::routes());
     }

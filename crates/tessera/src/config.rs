@@ -8,7 +8,8 @@
 //! name = "dev"
 //! [[contexts.auth_providers]]
 //! name = "peer"
-//! provider = "password"            # also: client_credentials, refresh_token, static, device_code, email_otp, cognito
+//! provider = "password"            # also: client_credentials, refresh_token, static, device_code, email_otp,
+//!                                  # cognito, api_key (registered by Registry::default, see docs/api-keys.md)
 //! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
 //! client_id = "confidential-client"
 //! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | keyring:<service>/<account> | literal

@@ -27,6 +27,7 @@
 //! The library never touches the filesystem or the network unless asked: the default store is
 //! [`store::MemoryStore`], and nothing is sent until a token is needed.
 
+pub mod api_keys;
 mod auth_client;
 pub mod clock;
 pub mod config;

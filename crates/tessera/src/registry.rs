@@ -190,6 +190,9 @@ impl Default for Registry {
                 Ok(Arc::new(OAuthProvider::from_settings(settings)?) as Arc<dyn AuthProvider>)
             });
         }
+        registry.register_factory("api_key", |settings: &ProviderSettings<'_>| {
+            Ok(Arc::new(crate::provider::ApiKeyProvider::from_settings(settings)?) as Arc<dyn AuthProvider>)
+        });
         registry
     }
 }

@@ -46,7 +46,7 @@ impl AuthProvider for ApiKeyProvider {
         &self.name
     }
     fn provider_type(&self) -> &str {
-        "api_key"
+        "catalog_key"
     }
     fn description(&self) -> String {
         format!("API key in the {} header", self.header)
@@ -55,7 +55,7 @@ impl AuthProvider for ApiKeyProvider {
         Ok(self.logged_in.lock().unwrap().is_some())
     }
     fn auth_context(&self) -> serde_json::Value {
-        serde_json::json!({ "type": "api_key", "header": self.header })
+        serde_json::json!({ "type": "catalog_key", "header": self.header })
     }
     async fn credential(&self) -> Result<Credential, Error> {
         let login_time = self.logged_in.lock().unwrap().as_ref().map(|(at, _)| *at);
@@ -142,7 +142,7 @@ password = "not-alices-password"
 
 [[contexts.auth_providers]]
 name = "catalog"
-provider = "api_key"
+provider = "catalog_key"
 key = "file:{key_file}"
 header = "x-catalog-key"
 
@@ -163,7 +163,7 @@ name = "other"
 
 fn registry() -> Registry {
     let mut registry = Registry::default();
-    registry.register_factory("api_key", ApiKeyProvider::factory);
+    registry.register_factory("catalog_key", ApiKeyProvider::factory);
     registry
 }
 
@@ -208,12 +208,12 @@ async fn a_custom_type_registered_outside_the_crate_is_configured_listed_and_log
     let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["alice", "machine", "broken", "catalog", "pinned"]);
     let catalog = rows.iter().find(|r| r.name == "catalog").unwrap();
-    assert_eq!((catalog.provider_type.as_str(), catalog.status), ("api_key", ProviderStatus::Available));
+    assert_eq!((catalog.provider_type.as_str(), catalog.status), ("catalog_key", ProviderStatus::Available));
     assert_eq!(catalog.description, "API key in the x-catalog-key header");
     assert_eq!(catalog.extra["header"], "x-catalog-key", "display-only extra info");
     assert!(catalog.capabilities.login && catalog.capabilities.http_headers && !catalog.capabilities.refresh);
     let json = serde_json::to_value(catalog).unwrap();
-    assert_eq!((&json["type"], &json["status"]), (&serde_json::json!("api_key"), &serde_json::json!("available")));
+    assert_eq!((&json["type"], &json["status"]), (&serde_json::json!("catalog_key"), &serde_json::json!("available")));
 
     assert_eq!(f.client.login(Some("catalog")).await.unwrap(), flags(&[("catalog", true)]));
     assert!(f.client.is_authenticated(Some("catalog")).await);
@@ -233,7 +233,7 @@ async fn a_custom_type_registered_outside_the_crate_is_configured_listed_and_log
 
     // Without the registration, the type is unknown; errors name file, context, provider, field.
     let error = Registry::default().parse_config(&f.text, "/etc/app.toml").unwrap_err().to_string();
-    for part in ["/etc/app.toml", "context \"dev\"", "provider \"catalog\"", "field \"provider\"", "\"api_key\""] {
+    for part in ["/etc/app.toml", "context \"dev\"", "provider \"catalog\"", "field \"provider\"", "\"catalog_key\""] {
         assert!(error.contains(part), "{error} should contain {part}");
     }
     // A misspelt field of the custom type fails when the client is built, named the same way.

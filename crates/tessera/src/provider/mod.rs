@@ -9,8 +9,10 @@
 //!
 //! Nothing here may put a secret in `Debug`, `Display`, an error or a log line.
 
+mod api_key;
 mod oauth;
 
+pub use api_key::{ApiKeyProvider, DEFAULT_API_KEY_PREFIX, DEFAULT_API_KEY_REFERENCE};
 pub use oauth::OAuthProvider;
 
 use std::time::Duration;
