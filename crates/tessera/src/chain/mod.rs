@@ -367,9 +367,13 @@ impl DomainClient {
     async fn network_tokens(&self, rejected: Option<&Secret>) -> Result<TokenSet, Error> {
         let tokens = match self.inner.network.load_full() {
             Some(session) => {
-                let header = match rejected {
-                    None => session.authorization_header().await?,
-                    Some(_) => session.handle_unauthorized().await?,
+                // A session already holding a token other than the refused one was refreshed
+                // meanwhile: use that instead of forcing another refresh.
+                let replaced = session.cached_header().filter(|h| rejected.is_some_and(|r| r != h.access_token()));
+                let header = match (rejected, replaced) {
+                    (None, _) => session.authorization_header().await?,
+                    (Some(_), Some(header)) => header,
+                    (Some(_), None) => session.handle_unauthorized().await?,
                 };
                 header.tokens().clone()
             }
