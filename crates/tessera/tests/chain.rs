@@ -338,3 +338,25 @@ async fn rfc8693_exchange_stages_at_oidc_provider() {
     assert!(error.requires_reauthentication(), "{error:?}");
     assert_eq!(op.stats().await.grant_type(tessera::core::protocol::TOKEN_EXCHANGE_GRANT_TYPE), 5);
 }
+
+#[tokio::test]
+async fn cached_accesses_are_served_without_requests() {
+    const CALLS: u32 = 100_000;
+    let server = idp(Duration::from_secs(300)).await;
+    let client = client(&server);
+    let alpha = client.get_domain_access("alpha").await.unwrap();
+    let before = server.stats();
+    let started = std::time::Instant::now();
+    for _ in 0..CALLS {
+        let access = client.get_domain_access("alpha").await.unwrap();
+        assert!(Arc::ptr_eq(&access, &alpha));
+    }
+    let async_path = started.elapsed() / CALLS;
+    let started = std::time::Instant::now();
+    for _ in 0..CALLS {
+        assert!(std::hint::black_box(client.cached_domain_access("alpha")).is_some());
+    }
+    let sync_path = started.elapsed() / CALLS;
+    assert_eq!(server.stats(), before, "no request for cached accesses");
+    eprintln!("cached get_domain_access: {async_path:?}/call; cached_domain_access: {sync_path:?}/call");
+}

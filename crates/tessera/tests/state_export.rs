@@ -181,3 +181,28 @@ proptest! {
         prop_assert_eq!(client.save_state().unwrap(), json);
     }
 }
+
+#[tokio::test]
+async fn a_failed_early_rederivation_keeps_serving_the_still_valid_token() {
+    // Network tokens live 40 s, discovery tokens 60 s: 45 s later the imported network token has
+    // expired while the discovery token is valid but inside its refresh threshold.
+    let server = idp(Duration::from_secs(40)).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let session = Session::builder("network", alice(&server.issuer())).clock(clock.clone()).build();
+    let client = DomainClient::builder(http_chain(&server)).network(session).clock(clock.clone()).build();
+    client.get_domain_access("alpha").await.unwrap();
+    let discovery = client.authenticate_discovery().await.unwrap();
+    let json = client.save_state().unwrap();
+
+    clock.advance(Duration::from_secs(45));
+    let restored = DomainClient::builder(http_chain(&server)).state(&json).unwrap().clock(clock.clone()).build();
+    // Re-deriving discovery needs the (expired) network token and there are no credentials: the
+    // early re-derivation fails, and the valid discovery token keeps serving.
+    assert_eq!(restored.authenticate_discovery().await.unwrap().access_token, discovery.access_token);
+    let beta = restored.get_domain_access("beta").await.unwrap();
+    assert_eq!(use_domain(&beta).await, 200);
+    // Once it has expired, the failure is the caller's.
+    clock.advance(Duration::from_secs(16));
+    let error = restored.authenticate_discovery().await.unwrap_err();
+    assert!(error.requires_reauthentication(), "{error}");
+}

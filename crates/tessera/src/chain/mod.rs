@@ -288,7 +288,18 @@ impl DomainClient {
     /// discovery only when their own tokens need it). Concurrent callers for one domain share
     /// one request per stage.
     pub async fn get_domain_access(&self, domain_id: &str) -> Result<Arc<DomainAccess>, Error> {
-        self.domain_access(domain_id, None).await
+        // Hot path first: a fresh cached access costs two ArcSwap loads and a clock read; the
+        // large derivation future is boxed so that this one stays small.
+        if let Some(access) = self.fresh_cached(domain_id) {
+            return Ok(access);
+        }
+        Box::pin(self.domain_access(domain_id, None)).await
+    }
+
+    fn fresh_cached(&self, domain_id: &str) -> Option<Arc<DomainAccess>> {
+        let cells = self.inner.domains.load();
+        let access = cells.get(domain_id)?.value.load_full()?;
+        self.fresh(access.expires_at, access.issued_at, self.now()).then_some(access)
     }
 
     /// The cached access to `domain_id` if it is still valid, without any request or lock.
