@@ -25,11 +25,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Client;
-use crate::handlers::TokenResponse;
 use crate::keys::AccessTokenClaims;
 use crate::oauth::{self, Form, OAuthError};
 use crate::server::Shared;
@@ -275,11 +275,43 @@ pub(crate) async fn domain_resource(State(s): AppState, Path(id): Path<String>, 
     }
 }
 
-/// RFC 8693 token exchange at `POST /token`: the subject token must be an active access token of
-/// this server; the issued access token keeps its subject and scope (or a narrower requested
-/// scope) and carries the requested `audience` (default: the client id) in `aud`. Only
-/// confidential clients may exchange.
-pub(crate) fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+/// A successful token exchange response (RFC 8693 §2.2.1).
+#[derive(Serialize)]
+struct ExchangeResponse {
+    access_token: String,
+    issued_token_type: &'static str,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+}
+
+/// `POST /token` with `grant_type` = token exchange: the response, or `None` for any other
+/// request (left to the token endpoint, which also reports malformed bodies).
+pub(crate) fn token_exchange(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+    let form = Form::parse(headers, body).ok()?;
+    if form.get("grant_type") != Some(TOKEN_EXCHANGE_GRANT_TYPE) {
+        return None;
+    }
+    let result = oauth::authenticate_client(&s.clients, headers, &form)
+        .and_then(|client| token_exchange_grant(s, client, &form));
+    Some(match result {
+        Ok(response) => {
+            s.stats.update(|st| st.token_exchange_grants += 1);
+            (oauth::no_store(), Json(response)).into_response()
+        }
+        Err(e) => {
+            s.stats.update(|st| st.failed_token_requests += 1);
+            tracing::info!(error = e.error, description = %e.description, "token exchange refused");
+            e.into_response()
+        }
+    })
+}
+
+/// RFC 8693 token exchange: the subject token must be an active access token of this server; the
+/// issued access token keeps its subject and scope (or a narrower requested scope) and carries the
+/// requested `audience` (else `resource`, else the client id) in `aud`. Only confidential clients
+/// may exchange.
+fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<ExchangeResponse, OAuthError> {
     if client.client_secret.is_none() {
         return Err(OAuthError::unauthorized_client("token exchange needs a confidential client"));
     }
@@ -317,14 +349,12 @@ pub(crate) fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> 
     };
     let access_token = s.keys.sign("at+jwt", &claims).map_err(OAuthError::server_error)?;
     s.store.record_access(claims.jti, None, claims.exp, now);
-    Ok(TokenResponse {
+    Ok(ExchangeResponse {
         access_token,
+        issued_token_type: ACCESS_TOKEN_TYPE,
         token_type: "Bearer",
         expires_in: ttl,
-        refresh_token: None,
         scope,
-        id_token: None,
-        issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
 }
 

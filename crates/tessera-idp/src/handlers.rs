@@ -74,9 +74,6 @@ pub(crate) struct TokenResponse {
     pub(crate) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) id_token: Option<String>,
-    /// RFC 8693 `issued_token_type`, for token exchange responses only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) issued_token_type: Option<&'static str>,
 }
 
 /// ID token claims that depend on how the user logged in.
@@ -90,6 +87,10 @@ pub(crate) struct LoginContext {
 
 /// `POST /token`.
 pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    // RFC 8693 token exchange is answered by the chain module (its response has `issued_token_type`).
+    if let Some(response) = crate::chain::token_exchange(&s, &headers, &body) {
+        return response;
+    }
     match token_response(&s, &headers, &body) {
         Ok((grant_type, response)) => {
             s.stats.update(|st| match grant_type {
@@ -97,7 +98,6 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
                 grant_types::REFRESH_TOKEN => st.refresh_grants += 1,
                 grant_types::AUTHORIZATION_CODE => st.authorization_code_grants += 1,
                 grant_types::DEVICE_CODE => st.device_code_grants += 1,
-                crate::chain::TOKEN_EXCHANGE_GRANT_TYPE => st.token_exchange_grants += 1,
                 _ => st.client_credentials_grants += 1,
             });
             (oauth::no_store(), Json(response)).into_response()
@@ -115,10 +115,6 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
     let form = Form::parse(headers, body)?;
     let requested = form.require("grant_type")?;
     let client = oauth::authenticate_client(&s.clients, headers, &form)?;
-    if requested == crate::chain::TOKEN_EXCHANGE_GRANT_TYPE {
-        let response = crate::chain::token_exchange_grant(s, client, &form)?;
-        return Ok((crate::chain::TOKEN_EXCHANGE_GRANT_TYPE, response));
-    }
     let Some(grant_type) = grant_types::TOKEN_ENDPOINT.into_iter().find(|g| *g == requested) else {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type `{requested}` is not supported (supported: {})",
@@ -222,7 +218,7 @@ fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<
     let scope = new_grant_scope(form);
     let now = s.now();
     let (access_token, expires_in) = mint_access_token(s, &client.client_id, &client.client_id, &scope, None, now)?;
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None, issued_token_type: None })
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
 }
 
 /// The tokens of a fresh interactive login (authorization code, device code, email code) by
@@ -268,7 +264,6 @@ pub(crate) fn user_tokens(
         refresh_token,
         scope: scope.to_owned(),
         id_token,
-        issued_token_type: None,
     })
 }
 
