@@ -360,3 +360,26 @@ async fn cached_accesses_are_served_without_requests() {
     assert_eq!(server.stats(), before, "no request for cached accesses");
     eprintln!("cached get_domain_access: {async_path:?}/call; cached_domain_access: {sync_path:?}/call");
 }
+
+#[tokio::test]
+async fn each_stage_is_refreshed_alone_at_its_own_threshold() {
+    let server = idp(Duration::from_secs(600)).await;
+    server.chain().set_discovery_ttl(Duration::from_secs(300));
+    server.chain().set_domain_ttl(Duration::from_secs(60));
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let session = Session::builder("network", alice(&server.issuer())).clock(clock.clone()).build();
+    let chain = http_chain(&server).refresh_threshold(Duration::from_secs(10));
+    let client = DomainClient::builder(chain).network(session).clock(clock.clone()).build();
+    let first = client.get_domain_access("alpha").await.unwrap();
+    assert_eq!(counts(&server.stats()), (1, 0, 1, 1));
+
+    clock.advance(Duration::from_secs(45)); // 15 s left: outside the 10 s threshold
+    assert_eq!(client.get_domain_access("alpha").await.unwrap().access_token, first.access_token);
+    assert_eq!(counts(&server.stats()), (1, 0, 1, 1));
+
+    clock.advance(Duration::from_secs(7)); // 8 s left: re-derived early, from the cached discovery token
+    let second = client.get_domain_access("alpha").await.unwrap();
+    assert_ne!(second.access_token, first.access_token);
+    assert_eq!(use_domain(&second).await, 200);
+    assert_eq!(counts(&server.stats()), (1, 0, 1, 2), "only the domain stage ran");
+}
