@@ -303,6 +303,79 @@ async function passwordGrant(ctx, next) {
 }
 
 // ---------------------------------------------------------------------------
+// Custom grant: OAuth 2.0 Token Exchange (RFC 8693), for tessera's token chains
+// (crates/tessera/tests/chain.rs). Exchanges an active access token of this server for a new
+// access token of the same account and grant, with an `audience` and an equal or narrower
+// `scope`. Only access tokens are accepted and issued, and only by the client the subject
+// token was issued to (so introspection's grant checks hold for the new token).
+
+const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const TOKEN_EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope'];
+
+for (const client of CLIENTS.filter((c) => c.client_id === 'confidential-client')) {
+  client.grant_types.push(TOKEN_EXCHANGE_GRANT_TYPE);
+}
+
+async function tokenExchangeGrant(ctx, next) {
+  const { params, client, provider } = ctx.oidc;
+
+  const missing = ['subject_token', 'subject_token_type'].filter((p) => params[p] === undefined || params[p] === '');
+  if (missing.length) {
+    throw new errors.InvalidRequest(`missing required parameter(s) ${missing.join(', ')}`);
+  }
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+  }
+  if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest(`only ${ACCESS_TOKEN_TYPE} can be requested`);
+  }
+
+  const subject = await provider.AccessToken.find(params.subject_token);
+  if (!subject || !subject.isValid) {
+    throw invalidGrant('the subject token is invalid or expired');
+  }
+  if (subject.clientId !== client.clientId) {
+    throw invalidGrant('the subject token was issued to another client');
+  }
+  const grant = subject.grantId ? await provider.Grant.find(subject.grantId) : undefined;
+  if (!grant) {
+    throw invalidGrant('the grant of the subject token is gone');
+  }
+
+  const granted = new Set((subject.scope || '').split(' ').filter(Boolean));
+  const requested = params.scope ? [...new Set(params.scope.split(' ').filter(Boolean))] : [...granted];
+  const notGranted = requested.filter((s) => !granted.has(s));
+  if (notGranted.length) {
+    throw new errors.InvalidScope('requested scope exceeds the subject token', notGranted.join(' '));
+  }
+
+  const at = new provider.AccessToken({
+    accountId: subject.accountId,
+    client,
+    expiresWithSession: false,
+    grantId: subject.grantId,
+    gty: 'token_exchange',
+  });
+  at.scope = requested.join(' ') || undefined;
+  if (params.audience) {
+    at.setAudience(params.audience);
+  }
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+
+  ctx.body = {
+    access_token: accessToken,
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: at.tokenType,
+    expires_in: at.expiration,
+    scope: at.scope || undefined,
+  };
+
+  await next();
+}
+
+// ---------------------------------------------------------------------------
 // Server + provider.
 
 let handler = (req, res) => {
@@ -360,6 +433,7 @@ const provider = new Provider(issuer, {
 });
 
 provider.registerGrantType('password', passwordGrant, PASSWORD_GRANT_PARAMS);
+provider.registerGrantType(TOKEN_EXCHANGE_GRANT_TYPE, tokenExchangeGrant, TOKEN_EXCHANGE_PARAMS);
 provider.use(statsMiddleware);
 
 provider.on('grant.revoked', () => {

@@ -87,6 +87,10 @@ pub(crate) struct LoginContext {
 
 /// `POST /token`.
 pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    // RFC 8693 token exchange is answered by the chain module (its response has `issued_token_type`).
+    if let Some(response) = crate::chain::token_exchange(&s, &headers, &body) {
+        return response;
+    }
     match token_response(&s, &headers, &body) {
         Ok((grant_type, response)) => {
             s.stats.update(|st| match grant_type {

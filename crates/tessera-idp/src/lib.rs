@@ -18,6 +18,9 @@
 //!   outbox ([`IdpServer::outbox`]);
 //! - `POST /cognito`: a Cognito-compatible subset (`InitiateAuth`, `RespondToAuthChallenge`,
 //!   `RevokeToken`) for `USER_PASSWORD_AUTH`, `EMAIL_OTP`, `CUSTOM_AUTH` and refresh;
+//! - token chains: `POST /chain/discovery`, `GET /chain/domains`, `POST /chain/domains/{id}/access`,
+//!   `GET /chain/domains/{id}/resource` (hooks on [`IdpServer::chain`]), and RFC 8693 token exchange
+//!   at `POST /token`;
 //! - fault injection per endpoint ([`FaultInjector`]) and counters ([`Stats`]) for tests, also
 //!   reachable over HTTP under `/_test/*` when [`IdpConfig::test_endpoints`] is set.
 //!
@@ -43,6 +46,7 @@
 
 mod api_keys;
 mod authorize;
+mod chain;
 mod cognito;
 mod config;
 mod conn;
@@ -60,6 +64,7 @@ mod stats;
 mod store;
 mod test_api;
 
+pub use chain::{ACCESS_TOKEN_TYPE, ChainControl, ChainDomain, TOKEN_EXCHANGE_GRANT_TYPE};
 pub use config::{Client, IdpConfig, User, grant_types};
 pub use device::DeviceHookError;
 pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};

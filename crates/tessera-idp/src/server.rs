@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use totp_rs::{Secret, Totp};
 
 use crate::authorize::AuthorizeState;
+use crate::chain::{ChainControl, ChainState};
 use crate::cognito::CognitoState;
 use crate::config::{Client, IdpConfig, User};
 use crate::conn::{ConnHandle, KillSwitchListener};
@@ -30,7 +31,7 @@ use crate::otp::OtpState;
 use crate::outbox::{Outbox, OutboxMessage};
 use crate::stats::{Stats, StatsCell};
 use crate::store::Store;
-use crate::{authorize, cognito, device, handlers, otp};
+use crate::{authorize, chain, cognito, device, handlers, otp};
 
 /// How long [`IdpServer::shutdown`] lets in-flight requests finish before it aborts the server.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -90,6 +91,7 @@ pub(crate) struct Shared {
     pub(crate) otp: OtpState,
     pub(crate) outbox: Outbox,
     pub(crate) cognito: CognitoState,
+    pub(crate) chain: ChainState,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) refresh_token_ttl: u64,
     /// Configured access token lifetime, restored by `/_test/reset`.
@@ -129,6 +131,7 @@ impl Shared {
             otp: OtpState::default(),
             outbox: Outbox::default(),
             cognito: CognitoState::default(),
+            chain: ChainState::default(),
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             refresh_token_ttl: config.refresh_token_ttl.as_secs(),
             default_access_token_ttl: access_ttl,
@@ -283,6 +286,11 @@ impl IdpServer {
         tracing::info!(username, count, "revoked refresh tokens of user");
     }
 
+    /// Test hooks of the token chain endpoints (`/chain/*`): token lifetimes, revocation.
+    pub fn chain(&self) -> ChainControl {
+        ChainControl::new(self.shared.clone())
+    }
+
     /// Every one-time-code email "sent" so far (generic `/otp/start` and Cognito challenges),
     /// oldest first. Also `GET /_test/outbox?to=<email>`.
     pub fn outbox(&self) -> Vec<OutboxMessage> {
@@ -374,6 +382,10 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/otp/verify", instrumented(FaultEndpoint::Otp, post(otp::verify)))
         .route("/cognito", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
         .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
+        .route("/chain/discovery", post(chain::discovery))
+        .route("/chain/domains", get(chain::list_domains))
+        .route("/chain/domains/{id}/access", post(chain::domain_access))
+        .route("/chain/domains/{id}/resource", get(chain::domain_resource))
         .merge(
             crate::api_keys::routes()
                 .layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)),

@@ -52,6 +52,16 @@ pub struct Stats {
     pub cognito_logins: u64,
     /// Cognito `REFRESH_TOKEN_AUTH` refreshes.
     pub cognito_refreshes: u64,
+    /// Token responses issued by RFC 8693 token exchange.
+    pub token_exchange_grants: u64,
+    /// Requests that reached `POST /chain/discovery`.
+    pub chain_discovery_requests: u64,
+    /// Requests that reached `GET /chain/domains`.
+    pub chain_domain_list_requests: u64,
+    /// Requests that reached `POST /chain/domains/{id}/access`.
+    pub chain_domain_access_requests: u64,
+    /// Requests that reached `GET /chain/domains/{id}/resource`.
+    pub chain_resource_requests: u64,
     /// Requests that a queued fault was applied to (a delay-only fault included).
     pub faults_injected: u64,
 }

@@ -5,6 +5,7 @@
 //! - RFC 6749 §2.3.1: client authentication (`client_secret_basic`, `client_secret_post`, none)
 //! - RFC 7009: token revocation
 //! - RFC 8628: device authorization
+//! - RFC 8693: token exchange
 //! - OpenID Connect Discovery 1.0: provider metadata
 //! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
@@ -12,6 +13,7 @@ pub mod cognito;
 mod device;
 mod discovery;
 mod token;
+mod token_exchange;
 
 pub use device::{
     DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization,
@@ -20,6 +22,10 @@ pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
 pub use token::{
     MAX_DESCRIPTION_LEN, parse_error_response, parse_revocation_response, parse_token_response, revocation_request,
     token_request,
+};
+pub use token_exchange::{
+    ExchangedToken, TOKEN_EXCHANGE_GRANT_TYPE, TokenExchangeParams, parse_token_exchange_response,
+    token_exchange_request, token_types,
 };
 
 use base64::Engine as _;

@@ -1,0 +1,541 @@
+//! Token chains: a network login, a discovery token derived from it, and per-domain access tokens
+//! derived from the discovery token — obtained, cached, refreshed and recovered automatically.
+//!
+//! ```text
+//! network Session (any grant)  ──►  discovery stage  ──►  domain stage (one token per domain id)
+//!   password, client credentials,     RFC 8693 exchange       RFC 8693 exchange or HTTP call,
+//!   device code, ...                  or HTTP call            cached per domain
+//! ```
+//!
+//! [`DomainClient`] owns the three stages. The top one is an ordinary [`Session`], so it keeps its
+//! store, single flight and cross-process refresh. The lower ones are derived tokens held in
+//! memory (and in [`DomainClient::save_state`]):
+//!
+//! - each stage's token is cached and re-derived from the stage above when it is within
+//!   `refresh_threshold` of expiry (capped at half its lifetime), independently of the others;
+//! - concurrent callers of one stage (one domain) cause one request; different domains derive in
+//!   parallel; a cached access is read without any lock (`ArcSwap` loads only);
+//! - a rejected token is replaced from the stage above: [`DomainClient::handle_unauthorized`] after
+//!   a domain's API answered 401; a 401 / `invalid_token` from the discovery stage's token while
+//!   deriving a domain re-derives discovery; only when the network token itself is refused does
+//!   the network `Session` refresh (or log in again).
+//!
+//! No lock is held across a network call except each stage's own single-flight gate.
+//! Stages are declared in code ([`ChainConfig`]); see docs/token-chains.md.
+
+mod stage;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tessera_core::{Error, ProviderConfig, RequestId, Secret, Timestamp, TokenSet};
+use tracing::{debug, warn};
+
+pub use stage::{DOMAIN_ID_PLACEHOLDER, DomainAccess, DomainServer, HttpCallStage, Stage, TokenExchangeStage};
+pub use state::{CHAIN_STATE_VERSION, ChainState};
+
+use crate::clock::{Clock, SystemClock};
+use crate::session::Session;
+use crate::transport::{HttpTransport, TransportSettings};
+
+/// The store key of the network session built by [`DomainClient::set_credentials`].
+pub const DEFAULT_NETWORK_KEY: &str = "chain-network";
+
+/// The stages below the network login, and when to refresh them.
+///
+/// ```
+/// use std::time::Duration;
+/// use tessera::chain::{ChainConfig, Stage};
+///
+/// let chain = ChainConfig::new(
+///     Stage::http_post("https://api.example/discovery"),
+///     Stage::http_post("https://api.example/domains/{domain_id}/access"),
+/// )
+/// .refresh_threshold(Duration::from_secs(60));
+/// assert_eq!(chain.refresh_threshold, Duration::from_secs(60));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// Derives the discovery token from the network access token.
+    pub discovery: Stage,
+    /// Derives a domain's access token from the discovery token (`{domain_id}` is replaced).
+    pub domain: Stage,
+    /// Re-derive a stage's token this long before it expires (capped at half its lifetime).
+    /// Default 30 s.
+    pub refresh_threshold: Duration,
+}
+
+impl ChainConfig {
+    /// A chain with these stages and a 30 s refresh threshold.
+    pub fn new(discovery: Stage, domain: Stage) -> Self {
+        ChainConfig { discovery, domain, refresh_threshold: Duration::from_secs(30) }
+    }
+
+    /// Sets the refresh threshold.
+    pub fn refresh_threshold(mut self, threshold: Duration) -> Self {
+        self.refresh_threshold = threshold;
+        self
+    }
+}
+
+/// One stage's cached value and its single-flight gate.
+struct Cell<T> {
+    value: ArcSwapOption<T>,
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl<T> Default for Cell<T> {
+    fn default() -> Self {
+        Cell { value: ArcSwapOption::empty(), gate: tokio::sync::Mutex::new(()) }
+    }
+}
+
+type DomainCells = HashMap<String, Arc<Cell<DomainAccess>>>;
+
+/// A network login plus derived discovery and per-domain tokens: one login serves any number of
+/// domains. Cheap to clone (shared state); safe to use from any number of tasks.
+///
+/// ```no_run
+/// # async fn example(network: tessera::ProviderConfig) -> Result<(), tessera::Error> {
+/// use tessera::chain::{ChainConfig, DomainClient, Stage};
+///
+/// let chain = ChainConfig::new(
+///     Stage::http_post("https://id.example/chain/discovery"),
+///     Stage::http_post("https://id.example/chain/domains/{domain_id}/access"),
+/// );
+/// let client = DomainClient::new(tessera::Session::builder("network", network).build(), chain);
+/// let access = client.get_domain_access("alpha").await?; // login → discovery → alpha, cached
+/// // call access.domain_server.url with access.authorization_value(); after a 401:
+/// let access = client.handle_unauthorized(&access).await?;
+/// let saved = client.save_state()?; // tokens only, never credentials
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DomainClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chain: ChainConfig,
+    network: ArcSwapOption<Session>,
+    /// The network tokens last seen (or imported): exported by `save_state`, and used to derive
+    /// while no credentials are set.
+    last_network: ArcSwapOption<TokenSet>,
+    discovery: Cell<TokenSet>,
+    domains: ArcSwap<DomainCells>,
+    transport: HttpTransport,
+    clock: Option<Arc<dyn Clock>>,
+    network_key: String,
+    next_request: AtomicU64,
+}
+
+impl std::fmt::Debug for DomainClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let domains: Vec<String> = self.inner.domains.load().keys().cloned().collect();
+        f.debug_struct("DomainClient")
+            .field("discovery", &self.inner.chain.discovery.endpoint())
+            .field("domain", &self.inner.chain.domain.endpoint())
+            .field("has_credentials", &self.inner.network.load().is_some())
+            .field("domains", &domains)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`DomainClient`].
+#[must_use]
+pub struct DomainClientBuilder {
+    chain: ChainConfig,
+    network: Option<Session>,
+    state: ChainState,
+    clock: Option<Arc<dyn Clock>>,
+    transport: TransportSettings,
+    network_key: String,
+}
+
+impl DomainClientBuilder {
+    /// The network login (top stage). Without one, only imported tokens serve until
+    /// [`DomainClient::set_credentials`] or [`DomainClient::set_network_session`].
+    pub fn network(mut self, session: Session) -> Self {
+        self.network = Some(session);
+        self
+    }
+
+    /// Starts from a document written by [`DomainClient::save_state`].
+    pub fn state(mut self, json: &str) -> Result<Self, Error> {
+        self.state = ChainState::from_json(json)?;
+        Ok(self)
+    }
+
+    /// The clock (also given to a network session built by `set_credentials`). Default: system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// HTTP limits of the discovery and domain stages.
+    pub fn transport(mut self, settings: TransportSettings) -> Self {
+        self.transport = settings;
+        self
+    }
+
+    /// Store key of a network session built by `set_credentials`. Default [`DEFAULT_NETWORK_KEY`].
+    pub fn network_key(mut self, key: impl Into<String>) -> Self {
+        self.network_key = key.into();
+        self
+    }
+
+    /// Builds the client. Nothing is sent until a token is needed.
+    pub fn build(self) -> DomainClient {
+        let cells: DomainCells = self
+            .state
+            .domains
+            .into_iter()
+            .map(|(id, access)| {
+                let cell = Cell::default();
+                cell.value.store(Some(Arc::new(access)));
+                (id, Arc::new(cell))
+            })
+            .collect();
+        let discovery = Cell::default();
+        discovery.value.store(self.state.discovery.map(Arc::new));
+        DomainClient {
+            inner: Arc::new(Inner {
+                chain: self.chain,
+                network: ArcSwapOption::new(self.network.map(Arc::new)),
+                last_network: ArcSwapOption::new(self.state.network.map(Arc::new)),
+                discovery,
+                domains: ArcSwap::from_pointee(cells),
+                transport: HttpTransport::new(self.transport),
+                clock: self.clock,
+                network_key: self.network_key,
+                next_request: AtomicU64::new(1),
+            }),
+        }
+    }
+}
+
+impl DomainClient {
+    /// A client whose network login is `network`.
+    pub fn new(network: Session, chain: ChainConfig) -> Self {
+        Self::builder(chain).network(network).build()
+    }
+
+    /// Starts building a client for `chain`.
+    pub fn builder(chain: ChainConfig) -> DomainClientBuilder {
+        DomainClientBuilder {
+            chain,
+            network: None,
+            state: ChainState::default(),
+            clock: None,
+            transport: TransportSettings::default(),
+            network_key: DEFAULT_NETWORK_KEY.to_owned(),
+        }
+    }
+
+    /// A client restored from [`DomainClient::save_state`] output. It holds no credentials: valid
+    /// imported tokens serve at once without any request; call [`DomainClient::set_credentials`]
+    /// so that expired ones can be replaced. An unknown format version, or JSON that does not
+    /// parse, is an [`Error::Configuration`].
+    pub fn from_state(json: &str, chain: ChainConfig) -> Result<Self, Error> {
+        Ok(Self::builder(chain).state(json)?.build())
+    }
+
+    /// Gives the credentials of the network login (after [`DomainClient::from_state`], or to
+    /// replace them): builds its [`Session`] (memory store, key [`DEFAULT_NETWORK_KEY`] unless
+    /// set) and hands it the imported network tokens, so a valid imported token is used and a
+    /// stale one is refreshed with its refresh token rather than by a new login.
+    pub async fn set_credentials(&self, network: ProviderConfig) -> Result<(), Error> {
+        let mut builder = Session::builder(self.inner.network_key.clone(), network);
+        if let Some(clock) = &self.inner.clock {
+            builder = builder.clock(Arc::clone(clock));
+        }
+        self.set_network_session(builder.build()).await
+    }
+
+    /// Uses `session` as the network login. Imported network tokens are saved to its store when
+    /// the store holds none for its key.
+    pub async fn set_network_session(&self, session: Session) -> Result<(), Error> {
+        if let Some(imported) = self.inner.last_network.load_full()
+            && session.store().load(session.key()).await?.is_none()
+        {
+            session.store().save(session.key(), &imported).await?;
+        }
+        self.inner.network.store(Some(Arc::new(session)));
+        Ok(())
+    }
+
+    /// The network session, when credentials are set.
+    pub fn network_session(&self) -> Option<Session> {
+        self.inner.network.load_full().map(|session| (*session).clone())
+    }
+
+    /// Runs the network stage alone: the network login's tokens (cached, refreshed or logged in
+    /// by the session's own rules).
+    pub async fn authenticate(&self) -> Result<TokenSet, Error> {
+        self.network_tokens(None).await
+    }
+
+    /// Runs the chain down to the discovery stage: the discovery token (cached, or derived).
+    pub async fn authenticate_discovery(&self) -> Result<TokenSet, Error> {
+        Ok((*self.discovery_tokens(None).await?).clone())
+    }
+
+    /// Access to `domain_id`: cached, or derived through the whole chain (network login and
+    /// discovery only when their own tokens need it). Concurrent callers for one domain share
+    /// one request per stage.
+    pub async fn get_domain_access(&self, domain_id: &str) -> Result<Arc<DomainAccess>, Error> {
+        // Hot path first: a fresh cached access costs two ArcSwap loads and a clock read; the
+        // large derivation future is boxed so that this one stays small.
+        if let Some(access) = self.fresh_cached(domain_id) {
+            return Ok(access);
+        }
+        Box::pin(self.domain_access(domain_id, None)).await
+    }
+
+    fn fresh_cached(&self, domain_id: &str) -> Option<Arc<DomainAccess>> {
+        let cells = self.inner.domains.load();
+        let access = cells.get(domain_id)?.value.load_full()?;
+        self.fresh(access.expires_at, access.issued_at, self.now()).then_some(access)
+    }
+
+    /// The cached access to `domain_id` if it is still valid, without any request or lock.
+    pub fn cached_domain_access(&self, domain_id: &str) -> Option<Arc<DomainAccess>> {
+        let cells = self.inner.domains.load();
+        let access = cells.get(domain_id)?.value.load_full()?;
+        access.is_valid(self.now(), Duration::ZERO).then_some(access)
+    }
+
+    /// Call after a domain's server answered 401 to `rejected`: derives a new access for that
+    /// domain (re-deriving discovery, then the network login, only if they are refused too).
+    /// Callers that saw the same rejected token share one request; if it was already replaced,
+    /// the replacement is returned.
+    pub async fn handle_unauthorized(&self, rejected: &DomainAccess) -> Result<Arc<DomainAccess>, Error> {
+        self.domain_access(&rejected.id, Some(&rejected.access_token)).await
+    }
+
+    /// Drops the cached access to `domain_id`: the next [`DomainClient::get_domain_access`]
+    /// derives a new one.
+    pub fn invalidate(&self, domain_id: &str) {
+        if let Some(cell) = self.inner.domains.load().get(domain_id) {
+            cell.value.store(None);
+        }
+    }
+
+    /// The domain ids with a cached access (valid or not).
+    pub fn cached_domain_ids(&self) -> Vec<String> {
+        let cells = self.inner.domains.load();
+        let mut ids: Vec<String> =
+            cells.iter().filter(|(_, cell)| cell.value.load().is_some()).map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The current tokens of every stage (never credentials).
+    pub fn state(&self) -> ChainState {
+        let network = self
+            .inner
+            .network
+            .load()
+            .as_ref()
+            .and_then(|session| session.cached_header())
+            .map(|header| header.tokens().clone())
+            .or_else(|| self.inner.last_network.load_full().map(|tokens| (*tokens).clone()));
+        let domains = self
+            .inner
+            .domains
+            .load()
+            .iter()
+            .filter_map(|(id, cell)| Some((id.clone(), (*cell.value.load_full()?).clone())))
+            .collect();
+        ChainState { network, discovery: self.inner.discovery.value.load_full().map(|t| (*t).clone()), domains }
+    }
+
+    /// Exports the tokens of every stage and the cached domain accesses as versioned JSON (see
+    /// [`ChainState`]). Never contains a password, client secret or TOTP secret; it does contain
+    /// tokens, so store it like a token file.
+    pub fn save_state(&self) -> Result<String, Error> {
+        self.state().to_json()
+    }
+
+    fn now(&self) -> Timestamp {
+        match &self.inner.clock {
+            Some(clock) => clock.now(),
+            None => SystemClock.now(),
+        }
+    }
+
+    /// True when `expires_at` is further away than the refresh threshold (capped at half the lifetime).
+    fn fresh(&self, expires_at: Option<Timestamp>, issued_at: Timestamp, now: Timestamp) -> bool {
+        let Some(expires_at) = expires_at else { return true };
+        let window = self.inner.chain.refresh_threshold.min(expires_at.duration_since(issued_at) / 2);
+        now + window < expires_at
+    }
+
+    async fn network_tokens(&self, rejected: Option<&Secret>) -> Result<TokenSet, Error> {
+        let tokens = match self.inner.network.load_full() {
+            Some(session) => {
+                // A session already holding a token other than the refused one was refreshed
+                // meanwhile: use that instead of forcing another refresh.
+                let replaced = session.cached_header().filter(|h| rejected.is_some_and(|r| r != h.access_token()));
+                let header = match (rejected, replaced) {
+                    (None, _) => session.authorization_header().await?,
+                    (Some(_), Some(header)) => header,
+                    (Some(_), None) => session.handle_unauthorized().await?,
+                };
+                header.tokens().clone()
+            }
+            None => {
+                let imported = self.inner.last_network.load_full();
+                match imported {
+                    Some(tokens)
+                        if rejected.is_none_or(|r| *r != tokens.access_token)
+                            && tokens.access_valid(self.now(), Duration::ZERO) =>
+                    {
+                        (*tokens).clone()
+                    }
+                    _ => {
+                        return Err(Error::ReauthenticationRequired {
+                            reason: "the chain's network token is missing or expired and no credentials are set \
+                                     (call DomainClient::set_credentials)"
+                                .into(),
+                        });
+                    }
+                }
+            }
+        };
+        self.inner.last_network.store(Some(Arc::new(tokens.clone())));
+        Ok(tokens)
+    }
+
+    /// The discovery token: cached, or derived. `rejected`: the token a server just refused.
+    async fn discovery_tokens(&self, rejected: Option<&Secret>) -> Result<Arc<TokenSet>, Error> {
+        let cell = &self.inner.discovery;
+        let usable = |tokens: &Arc<TokenSet>, now| {
+            rejected.is_none_or(|r| *r != tokens.access_token) && self.fresh(tokens.expires_at, tokens.issued_at, now)
+        };
+        if let Some(tokens) = cell.value.load_full().filter(|t| usable(t, self.now())) {
+            return Ok(tokens);
+        }
+        let _gate = cell.gate.lock().await;
+        let current = cell.value.load_full();
+        if let Some(tokens) = current.as_ref().filter(|t| usable(t, self.now())) {
+            return Ok(Arc::clone(tokens));
+        }
+        match self.derive_discovery().await {
+            Ok(tokens) => {
+                let tokens = Arc::new(tokens);
+                cell.value.store(Some(Arc::clone(&tokens)));
+                Ok(tokens)
+            }
+            // An early refresh failed: the token is still valid (and not refused), keep serving it.
+            Err(error) => match current {
+                Some(tokens)
+                    if rejected.is_none()
+                        && tokens.access_valid(self.now(), Duration::ZERO)
+                        && !error_is_final(&error) =>
+                {
+                    warn!(%error, "re-deriving the discovery token failed; still serving the valid one");
+                    Ok(tokens)
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    async fn derive_discovery(&self) -> Result<TokenSet, Error> {
+        let stage = &self.inner.chain.discovery;
+        let network = self.network_tokens(None).await?;
+        debug!(stage = "discovery", "deriving the discovery token");
+        match self.call(stage, &network.access_token, None).await {
+            Err(error) if stage::is_rejection(stage, &error) => {
+                debug!(%error, "the network token was refused; replacing it");
+                let network = self.network_tokens(Some(&network.access_token)).await?;
+                Ok(self.call(stage, &network.access_token, None).await?.0)
+            }
+            result => Ok(result?.0),
+        }
+    }
+
+    fn cell(&self, domain_id: &str) -> Arc<Cell<DomainAccess>> {
+        if let Some(cell) = self.inner.domains.load().get(domain_id) {
+            return Arc::clone(cell);
+        }
+        let mut created = None;
+        self.inner.domains.rcu(|cells| {
+            let mut cells = DomainCells::clone(cells);
+            let cell = cells.entry(domain_id.to_owned()).or_default();
+            created = Some(Arc::clone(cell));
+            cells
+        });
+        // rcu ran the closure at least once; the last run's cell is the one installed.
+        created.unwrap_or_default()
+    }
+
+    async fn domain_access(&self, domain_id: &str, rejected: Option<&Secret>) -> Result<Arc<DomainAccess>, Error> {
+        stage::check_domain_id(domain_id)?;
+        let cell = self.cell(domain_id);
+        let usable = |access: &Arc<DomainAccess>, now| {
+            rejected.is_none_or(|r| *r != access.access_token) && self.fresh(access.expires_at, access.issued_at, now)
+        };
+        if let Some(access) = cell.value.load_full().filter(|a| usable(a, self.now())) {
+            return Ok(access);
+        }
+        let _gate = cell.gate.lock().await;
+        let current = cell.value.load_full();
+        if let Some(access) = current.as_ref().filter(|a| usable(a, self.now())) {
+            return Ok(Arc::clone(access));
+        }
+        match self.derive_domain(domain_id).await {
+            Ok(access) => {
+                let access = Arc::new(access);
+                cell.value.store(Some(Arc::clone(&access)));
+                Ok(access)
+            }
+            Err(error) => match current {
+                Some(access)
+                    if rejected.is_none() && access.is_valid(self.now(), Duration::ZERO) && !error_is_final(&error) =>
+                {
+                    warn!(domain = domain_id, %error, "re-deriving a domain token failed; still serving the valid one");
+                    Ok(access)
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    async fn derive_domain(&self, domain_id: &str) -> Result<DomainAccess, Error> {
+        let stage = &self.inner.chain.domain;
+        let discovery = self.discovery_tokens(None).await?;
+        debug!(stage = "domain", domain = domain_id, "deriving a domain token");
+        let access = match self.call(stage, &discovery.access_token, Some(domain_id)).await {
+            Err(error) if stage::is_rejection(stage, &error) => {
+                debug!(domain = domain_id, %error, "the discovery token was refused; re-deriving it");
+                let discovery = self.discovery_tokens(Some(&discovery.access_token)).await?;
+                self.call(stage, &discovery.access_token, Some(domain_id)).await?.1
+            }
+            result => result?.1,
+        };
+        access.ok_or_else(|| Error::configuration("the domain stage produced no domain access"))
+    }
+
+    async fn call(
+        &self,
+        stage: &Stage,
+        bearer: &Secret,
+        domain_id: Option<&str>,
+    ) -> Result<(TokenSet, Option<DomainAccess>), Error> {
+        let id = RequestId(self.inner.next_request.fetch_add(1, Ordering::Relaxed));
+        let request = stage::stage_request(id, stage, bearer, domain_id);
+        let response = self.inner.transport.execute(request).await?;
+        stage::parse_stage_response(stage, &response, domain_id, self.now())
+    }
+}
+
+/// Errors after which serving the old token would hide a real problem from the caller.
+fn error_is_final(error: &Error) -> bool {
+    matches!(error, Error::Configuration { .. })
+}
