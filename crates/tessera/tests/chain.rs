@@ -8,6 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::chain::{client, http_chain};
 use support::oidc_provider::{self, OidcProvider, OidcProviderOptions};
 use support::{alice, http_client, idp, introspect};
 use tessera::chain::{ChainConfig, DomainAccess, DomainClient, Stage};
@@ -15,18 +16,6 @@ use tessera::clock::{Clock, ManualClock, system_now};
 use tessera::core::protocol::TokenExchangeParams;
 use tessera::{ClientAuth, Endpoints, Error, Grant, ProviderConfig, Secret, Session};
 use tessera_idp::{IdpServer, Stats, demo};
-
-/// HTTP-call stages at the reference IdP's `/chain/*` endpoints.
-fn http_chain(server: &IdpServer) -> ChainConfig {
-    ChainConfig::new(
-        Stage::http_post(server.url("/chain/discovery")),
-        Stage::http_post(server.url("/chain/domains/{domain_id}/access")),
-    )
-}
-
-fn client(server: &IdpServer) -> DomainClient {
-    DomainClient::new(Session::builder("network", alice(&server.issuer())).build(), http_chain(server))
-}
 
 fn client_with_clock(server: &IdpServer, clock: Arc<ManualClock>) -> DomainClient {
     let session = Session::builder("network", alice(&server.issuer())).clock(clock.clone()).build();
@@ -382,57 +371,4 @@ async fn each_stage_is_refreshed_alone_at_its_own_threshold() {
     assert_ne!(second.access_token, first.access_token);
     assert_eq!(use_domain(&second).await, 200);
     assert_eq!(counts(&server.stats()), (1, 0, 1, 2), "only the domain stage ran");
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn no_chain_token_reaches_logs_debug_output_or_errors() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // This test's runtime is single-threaded: the IdP and the client log on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let server = idp(Duration::from_secs(300)).await;
-    let client = client(&server);
-    let alpha = client.get_domain_access("alpha").await.unwrap();
-    server.chain().revoke_discovery_tokens();
-    server.chain().revoke_domain_tokens("alpha");
-    let renewed = client.handle_unauthorized(&alpha).await.unwrap();
-    let network = client.authenticate().await.unwrap();
-    let discovery = client.authenticate_discovery().await.unwrap();
-    let unknown = client.get_domain_access("omega").await.unwrap_err();
-    let state = client.state();
-    let broken = DomainClient::from_state(&client.save_state().unwrap()[..60], http_chain(&server)).unwrap_err();
-
-    let mut secrets = vec![demo::ALICE_PASSWORD.to_owned(), demo::CONFIDENTIAL_CLIENT_SECRET.to_owned()];
-    for token in [&alpha.access_token, &renewed.access_token, &network.access_token, &discovery.access_token] {
-        secrets.push(token.expose_secret().to_owned());
-    }
-    secrets.extend(network.refresh_token.iter().map(|t| t.expose_secret().to_owned()));
-    let formatted = format!(
-        "{client:?} {alpha:?} {renewed:?} {network:?} {discovery:?} {unknown:?} {unknown} {state:?} {broken:?} {broken}"
-    );
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("deriving a domain token"), "the capture sees the chain's logs");
-    for secret in &secrets {
-        assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
-        assert!(!formatted.contains(secret.as_str()), "a secret reached Debug/Display output");
-    }
 }

@@ -1,6 +1,7 @@
 //! Shared test support: the in-process reference IdP and provider configurations for it.
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod oidc_provider;
 
 use std::sync::Arc;
