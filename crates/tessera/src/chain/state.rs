@@ -66,8 +66,13 @@ impl ChainState {
         match version {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(CHAIN_STATE_VERSION)) => {}
             Some(other) => {
+                // Named only when it is a number: the document is not ours to echo at any length.
+                let shown = match &other {
+                    serde_json::Value::Number(number) => number.to_string(),
+                    _ => "that is not a number".to_owned(),
+                };
                 return Err(Error::configuration(format!(
-                    "chain state version {other} is not supported: this tessera reads version {CHAIN_STATE_VERSION}"
+                    "chain state version {shown} is not supported: this tessera reads version {CHAIN_STATE_VERSION}"
                 )));
             }
             None => {
@@ -91,6 +96,8 @@ mod tests {
         assert_eq!(ChainState::from_json(&json).unwrap(), ChainState::default());
         let future = ChainState::from_json(r#"{"version":7,"domains":{}}"#).unwrap_err();
         assert!(matches!(&future, Error::Configuration { message } if message.contains("version 7")), "{future}");
+        let wordy = ChainState::from_json(r#"{"version":"zz-secret-zz","domains":{}}"#).unwrap_err();
+        assert!(wordy.to_string().contains("not a number") && !wordy.to_string().contains("zz-secret"), "{wordy}");
         let missing = ChainState::from_json(r#"{"domains":{}}"#).unwrap_err();
         assert!(missing.to_string().contains("no `version`"));
         let broken = ChainState::from_json(r#"{"version":1,"network":{"access_token":"zz-secret-zz"#).unwrap_err();
