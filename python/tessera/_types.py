@@ -4,7 +4,7 @@ event loop (a worker thread), async ones are awaited on the loop of the call tha
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Dict, Mapping, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Awaitable, Dict, Optional, Protocol, Union, runtime_checkable
 
 from ._tessera import (
     BasicCredential,
@@ -96,6 +96,3 @@ class Provider(Protocol):
         self,
     ) -> Union[BasicCredential, OAuthCredential, Awaitable[Union[BasicCredential, OAuthCredential]]]: ...
 
-
-#: JSON-like mappings returned by ``auth_context()`` / ``extra_info()``.
-JsonMapping = Mapping[str, Any]

@@ -31,9 +31,9 @@ fn status_from(name: &str) -> PyResult<ProviderStatus> {
         "expired" => Ok(ProviderStatus::Expired),
         "available" => Ok(ProviderStatus::Available),
         "error" => Ok(ProviderStatus::Error),
-        other => Err(configuration(format!(
-            "status must be one of authenticated, expired, available, error; not {other:?}"
-        ))),
+        other => {
+            Err(configuration(format!("status must be one of authenticated, expired, available, error; not {other:?}")))
+        }
     }
 }
 
@@ -495,14 +495,19 @@ impl AuthProvider for PythonProvider {
             Some(Ok(text)) => text,
             _ => Python::attach(|py| {
                 let object = self.object.bind(py);
-                format!("{} ({})", self.provider_type, object.get_type().name().map(|n| n.to_string()).unwrap_or_default())
+                format!(
+                    "{} ({})",
+                    self.provider_type,
+                    object.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                )
             }),
         }
     }
 
     async fn is_authenticated(&self) -> Result<bool, Error> {
         let answer = self.is_authenticated.call_async(no_args).await?;
-        Python::attach(|py| answer.bind(py).is_truthy()).map_err(|error| from_python(&self.is_authenticated.location, error))
+        Python::attach(|py| answer.bind(py).is_truthy())
+            .map_err(|error| from_python(&self.is_authenticated.location, error))
     }
 
     async fn status(&self) -> Result<ProviderStatus, Error> {
@@ -692,7 +697,8 @@ impl<'py> IntoPyObject<'py> for Infos {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        let rows = self.0.into_iter().map(|info| Bound::new(py, PyProviderInfo::new(info))).collect::<PyResult<Vec<_>>>()?;
+        let rows =
+            self.0.into_iter().map(|info| Bound::new(py, PyProviderInfo::new(info))).collect::<PyResult<Vec<_>>>()?;
         Ok(rows.into_pyobject(py)?.into_any())
     }
 }

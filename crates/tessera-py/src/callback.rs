@@ -85,9 +85,7 @@ impl Callback {
     {
         let function = Python::attach(|py| self.function.clone_ref(py));
         if !self.is_async {
-            return self
-                .blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind())))
-                .await;
+            return self.blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
         }
         let plan = Python::attach(|py| -> PyResult<Plan> {
             let coroutine = function.bind(py).call1(args(py)?)?;

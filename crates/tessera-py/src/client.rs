@@ -12,8 +12,8 @@ use tessera::transport::TransportSettings;
 use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
 
 use crate::errors::{configuration, to_pyerr};
-use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter};
 use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
+use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
@@ -296,7 +296,10 @@ impl PyClient {
     fn login<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { raised.guard(session.login()).await.map(|header| PyTokenSet::new(header.tokens().clone())) })
+        spawn(
+            py,
+            async move { raised.guard(session.login()).await.map(|header| PyTokenSet::new(header.tokens().clone())) },
+        )
     }
 
     /// Awaitable: revokes the tokens (RFC 7009) when the server can, then forgets them.

@@ -105,7 +105,9 @@ where
         Python::attach(|py| {
             let forward = || -> PyResult<()> {
                 let logger = LOGGER
-                    .get_or_try_init(py, || py.import("logging")?.call_method1("getLogger", ("tessera",)).map(Bound::unbind))?
+                    .get_or_try_init(py, || {
+                        py.import("logging")?.call_method1("getLogger", ("tessera",)).map(Bound::unbind)
+                    })?
                     .bind(py);
                 if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
                     return Ok(());

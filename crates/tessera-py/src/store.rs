@@ -15,8 +15,8 @@ use tessera::{Error, StoreErrorKind, TokenSet};
 
 use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
-use crate::time::Seconds;
 use crate::runtime::block_on;
+use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
 
 /// Tokens in this process's memory only (the default).
@@ -129,9 +129,9 @@ impl PyRedisStore {
             Some(value) => Some(match value.extract::<Vec<u8>>() {
                 Ok(pem) if value.is_instance_of::<pyo3::types::PyBytes>() => pem,
                 _ => {
-                    let path: std::path::PathBuf = value.extract().map_err(|_| {
-                        configuration("ca_certificate must be PEM bytes or the path of a PEM file")
-                    })?;
+                    let path: std::path::PathBuf = value
+                        .extract()
+                        .map_err(|_| configuration("ca_certificate must be PEM bytes or the path of a PEM file"))?;
                     std::fs::read(&path)
                         .map_err(|e| configuration(format!("ca_certificate {}: {e}", path.display())))?
                 }
@@ -224,8 +224,8 @@ pub(crate) fn open_store<'py>(
             Ok(Bound::new(py, PyFileStore { store: Arc::new(FileStore::new(dir.clone())), dir })?.into_any())
         }
         StoreConfig::Redis { url, prefix, lease_ms, ca_file } => {
-            let resolved = tessera::config::resolve_reference(&url)
-                .map_err(|e| configuration(format!("store url: {e}")))?;
+            let resolved =
+                tessera::config::resolve_reference(&url).map_err(|e| configuration(format!("store url: {e}")))?;
             let mut settings = RedisSettings::default();
             if let Some(prefix) = prefix {
                 settings.prefix = prefix;
