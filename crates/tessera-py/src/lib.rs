@@ -25,6 +25,8 @@ use pyo3::prelude::*;
 fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     logging::install();
+    let drain = wrap_pyfunction!(runtime::_drain_before_exit, m)?;
+    m.py().import("atexit")?.call_method1("register", (&drain,))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PySyncClient>()?;
     m.add_class::<client::PyLogoutResult>()?;
