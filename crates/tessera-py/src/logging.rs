@@ -86,6 +86,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if crate::runtime::EXITING.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let metadata = event.metadata();
         let mut fields = Fields::default();
         event.record(&mut fields);

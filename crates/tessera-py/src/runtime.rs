@@ -67,6 +67,7 @@ where
 #[pyfunction]
 pub(crate) fn _drain_before_exit(py: Python<'_>) {
     if !EVER_SPAWNED.load(Ordering::Relaxed) {
+        EXITING.store(true, Ordering::Release);
         return;
     }
     py.detach(|| {
@@ -77,7 +78,12 @@ pub(crate) fn _drain_before_exit(py: Python<'_>) {
         // A thread that completed an operation is already waiting for the GIL: it takes it now.
         std::thread::sleep(DRAIN_GRACE);
     });
+    EXITING.store(true, Ordering::Release);
 }
+
+/// Set once the interpreter is about to finalize: background work (a Redis lease renewal) must
+/// no longer call into Python, e.g. to log.
+pub(crate) static EXITING: AtomicBool = AtomicBool::new(false);
 
 /// Longest wait at exit for operations still running (a task abandoned by its caller).
 const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
