@@ -258,17 +258,20 @@ print(client.token["access_token"])
 """
 
 
-def median_ms(argv: List[str], expect: Optional[str]) -> float:
-    times = []
-    for run in range(PROCESS_RUNS + 3):
-        start = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0 or (expect is not None and done.stdout.strip() != expect):
-            raise RuntimeError(f"{argv}: {done.returncode} {done.stdout!r} {done.stderr[-2000:]}")
-        if run >= 3:  # warm-up runs (page cache)
-            times.append(elapsed * 1000)
-    return statistics.median(times)
+def medians_ms(commands: List[Tuple[str, List[str], Optional[str]]]) -> List[Tuple[str, float]]:
+    """Median wall time of each command (spawn to exit), the commands interleaved round by round so
+    that a burst of load on the machine hits all of them alike; three warm-up rounds."""
+    times: Dict[str, List[float]] = {label: [] for label, _, _ in commands}
+    for round_ in range(PROCESS_RUNS + 3):
+        for label, argv, expect in commands:
+            start = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            elapsed = time.perf_counter() - start
+            if done.returncode != 0 or (expect is not None and done.stdout.strip() != expect):
+                raise RuntimeError(f"{argv}: {done.returncode} {done.stdout!r} {done.stderr[-2000:]}")
+            if round_ >= 3:
+                times[label].append(elapsed * 1000)
+    return [(label, statistics.median(times[label])) for label, _, _ in commands]
 
 
 def bench_processes(idp: Idp, work: Path) -> List[Tuple[str, float]]:
@@ -297,17 +300,17 @@ def bench_processes(idp: Idp, work: Path) -> List[Tuple[str, float]]:
 
     python = sys.executable
     before = idp.token_requests()
-    rows = [
+    rows = medians_ms([
         ("`python tessera_token.py` (FileStore + `SyncClient.access_token()`)",
-         median_ms([python, str(tessera_script), idp.issuer, CLIENT_ID, CLIENT_SECRET, str(store_dir)], token)),
+         [python, str(tessera_script), idp.issuer, CLIENT_ID, CLIENT_SECRET, str(store_dir)], token),
         ("`python msal_token.py` (SerializableTokenCache, benches/token_fast_path)",
-         median_ms([python, str(ROOT / "benches/token_fast_path/msal_token.py"), str(work / "msal_cache.json"), CLIENT_ID, SCOPE],
-                   msal_token)),
+         [python, str(ROOT / "benches/token_fast_path/msal_token.py"), str(work / "msal_cache.json"), CLIENT_ID, SCOPE],
+         msal_token),
         ("`python authlib_token.py` (token JSON + `ensure_active_token`)",
-         median_ms([python, str(authlib_script), str(work / "authlib_token.json"), CLIENT_ID, CLIENT_SECRET, idp.issuer],
-                   authlib_token["access_token"])),
-        ("`python -c pass` (interpreter start)", median_ms([python, "-c", "pass"], None)),
-    ]
+         [python, "-W", "ignore", str(authlib_script), str(work / "authlib_token.json"), CLIENT_ID, CLIENT_SECRET,
+          idp.issuer], authlib_token["access_token"]),
+        ("`python -c pass` (interpreter start)", [python, "-c", "pass"], None),
+    ])
     if idp.token_requests() != before:
         raise RuntimeError("a per-process script sent a token request")
     return rows
