@@ -59,15 +59,31 @@ from ._tessera import (
     is_near_expiry,
     open_store,
 )
-from ._types import (
-    AsyncTokenStore,
-    LoadedTokens,
-    Prompter,
-    Provider,
-    RefreshHooks,
-    RefreshPolicy,
-    TokenStore,
+
+# The protocols (typing only) are imported on first use: `typing` costs ~8 ms at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._types import (
+        AsyncTokenStore,
+        LoadedTokens,
+        Prompter,
+        Provider,
+        RefreshHooks,
+        RefreshPolicy,
+        TokenStore,
+    )
+
+_PROTOCOLS = frozenset(
+    {"AsyncTokenStore", "LoadedTokens", "Prompter", "Provider", "RefreshHooks", "RefreshPolicy", "TokenStore"}
 )
+
+
+def __getattr__(name: str) -> object:
+    if name in _PROTOCOLS:
+        from . import _types
+
+        return getattr(_types, name)
+    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 
 __all__ = [
     "AsyncTokenStore",
