@@ -23,7 +23,7 @@ class RefreshMetrics:
         self.counts["start", context.reason] += 1  # awaited on the caller's event loop
 
     def on_refresh_success(self, context: tessera.RefreshContext, tokens: tessera.TokenSet) -> None:
-        self.counts["success", context.reason, context.source] += 1  # runs on a worker thread
+        self.counts["success", context.reason, context.source] += 1  # runs off the event loop's thread
 
     def on_refresh_failure(self, context: tessera.RefreshContext, error: Exception) -> None:
         self.counts["failure", context.reason, type(error).__name__] += 1

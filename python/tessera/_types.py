@@ -1,6 +1,7 @@
 """Protocols for objects tessera calls back: token stores, refresh policies, refresh hooks,
-prompters and custom providers. Every method may be sync or ``async def``: sync ones run off the
-event loop (a worker thread), async ones are awaited on the loop of the call that needs them."""
+prompters and custom providers. Every method may be sync or ``async def``: sync ones never run on
+the event loop's thread, async ones are awaited on the loop of the call that needs them (with the
+sync API, run by ``asyncio.run``)."""
 
 from __future__ import annotations
 

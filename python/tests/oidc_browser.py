@@ -87,6 +87,34 @@ def approve_device(verification_uri: str, user_code: str, username: str = "alice
         raise AssertionError(f"approving {user_code} did not end on the success page:\n{page.text}")
 
 
+def deny_device(verification_uri: str, user_code: str) -> None:
+    """A person enters `user_code`, then presses "Abort" on the confirmation page."""
+    with httpx.Client(follow_redirects=True, timeout=STEP_TIMEOUT_S, trust_env=False) as browser:
+        page = browser.get(verification_uri)
+        page = _submit(browser, page, _form(page, "op.deviceInputForm"), {"user_code": user_code})
+        confirm = _form(page, "op.deviceConfirmForm")
+        # The "[ Abort ]" button submits the confirmation form plus its own name and value.
+        abort = _Buttons("op.deviceConfirmForm")
+        abort.feed(page.text)
+        assert abort.found, f"no abort button on the confirmation page:\n{page.text}"
+        page = _submit(browser, page, confirm, dict([abort.found]))
+        assert "The Sign-in request was interrupted" in page.text, page.text
+
+
+class _Buttons(HTMLParser):
+    """Finds the (name, value) of the abort button that submits form `form_id`."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.found: Optional[Tuple[str, str]] = None
+
+    def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
+        attributes = dict(attrs)
+        if tag == "button" and attributes.get("form") == self.form_id and attributes.get("name") == "abort":
+            self.found = ("abort", attributes.get("value") or "")
+
+
 def revoke_grant(issuer: str, refresh_token: str) -> None:
     """Revokes the grant at the server (an administrator, a password change): oidc-provider
     revokes the whole grant with its refresh token."""

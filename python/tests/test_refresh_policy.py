@@ -20,7 +20,7 @@ import pytest
 
 import tessera
 from conftest import ALICE, CLIENT_ID, CLIENT_SECRET, Idp, OidcProvider
-from oidc_browser import DEVICE_CLIENT_ID, approve_device, revoke_grant
+from oidc_browser import DEVICE_CLIENT_ID, approve_device, deny_device, revoke_grant
 
 TIMEOUT_S = 30
 SCOPE = "openid offline_access api:read"
@@ -141,6 +141,35 @@ def test_a_prompter_that_raises_aborts_the_login(oidc_provider: OidcProvider) ->
     client = device_client(oidc_provider, tessera.MemoryStore(), prompter=closed).sync
     with pytest.raises(Closed):
         client.login()
+
+
+def test_a_person_who_denies_gives_access_denied(oidc_provider: OidcProvider) -> None:
+    denials: List[threading.Thread] = []
+
+    def deny(prompt: tessera.DeviceCodePrompt) -> None:
+        denial = threading.Thread(target=deny_device, args=(prompt.verification_uri, prompt.user_code))
+        denial.start()
+        denials.append(denial)
+
+    client = device_client(oidc_provider, tessera.MemoryStore(), prompter=deny).sync
+    with pytest.raises(tessera.AuthenticationError) as failure:
+        client.login()
+    for denial in denials:
+        denial.join(TIMEOUT_S)
+    assert failure.value.code == "access_denied" and len(denials) == 1
+
+
+def test_async_hooks_from_the_sync_client_run_under_asyncio_run(idp: Idp) -> None:
+    seen: List[Tuple[str, bool]] = []
+
+    class AsyncHooks:
+        async def on_refresh_start(self, context: tessera.RefreshContext) -> None:
+            await asyncio.sleep(0)
+            seen.append((context.reason, threading.current_thread() is threading.main_thread()))
+
+    client = tessera.SyncClient(idp.issuer, hooks=AsyncHooks(), **idp.client_kwargs())
+    client.login()
+    assert seen == [("login", True)], "run by asyncio.run on the calling thread while it waits"
 
 
 def person_logs_in(op: OidcProvider, store: tessera.MemoryStore) -> tessera.TokenSet:
