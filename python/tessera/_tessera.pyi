@@ -6,7 +6,7 @@ from typing import Any, Awaitable, Callable, Dict, Generator, List, Literal, Map
 
 from typing_extensions import disjoint_base
 
-from ._types import AsyncTokenStore, Prompter, RefreshHooks, RefreshPolicy, TokenStore
+from ._types import AsyncTokenStore, Prompter, Provider, RefreshHooks, RefreshPolicy, TokenStore
 
 __version__: str
 __all__ = [
@@ -429,7 +429,7 @@ class ProviderSettings:
 @final
 class Registry:
     def __new__(cls) -> Registry: ...
-    def register_factory(self, type_name: str, factory: Callable[[ProviderSettings], object]) -> None: ...
+    def register_factory(self, type_name: str, factory: Callable[[ProviderSettings], Provider]) -> None: ...
     def type_names(self) -> List[str]: ...
 
 @final

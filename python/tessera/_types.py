@@ -67,15 +67,22 @@ class RefreshPolicy(Protocol):
     ) -> Union[RefreshFailureAction, Awaitable[RefreshFailureAction]]: ...
 
 
-class RefreshHooks(Protocol):
-    """Observers of every refresh (``hooks=``). Each method is optional and may be ``async def``;
-    an exception raised by a hook fails the operation with that exception."""
-
+class OnRefreshStart(Protocol):
     def on_refresh_start(self, context: RefreshContext) -> Optional[Awaitable[None]]: ...
 
+
+class OnRefreshSuccess(Protocol):
     def on_refresh_success(self, context: RefreshContext, tokens: TokenSet) -> Optional[Awaitable[None]]: ...
 
+
+class OnRefreshFailure(Protocol):
     def on_refresh_failure(self, context: RefreshContext, error: Exception) -> Optional[Awaitable[None]]: ...
+
+
+#: Observers of every refresh (``hooks=``): an object with any of ``on_refresh_start(context)``,
+#: ``on_refresh_success(context, tokens)``, ``on_refresh_failure(context, error)``, each sync or
+#: ``async def``. An exception raised by a hook fails the operation with that exception.
+RefreshHooks = Union[OnRefreshStart, OnRefreshSuccess, OnRefreshFailure]
 
 
 class Prompter(Protocol):

@@ -73,6 +73,11 @@ class AuditHooks:
         pass
 
 
+class OnlyFailures:
+    async def on_refresh_failure(self, context: tessera.RefreshContext, error: Exception) -> None:
+        pass
+
+
 def show(prompt: tessera.DeviceCodePrompt) -> None:
     print(prompt.verification_uri_complete or prompt.verification_uri, prompt.user_code, prompt.expires_at.isoformat())
 
@@ -83,7 +88,8 @@ def use_policy_hooks_device_and_redis() -> tessera.TokenSet:
         "https://idp", client_id="c", grant=tessera.DeviceCode(), prompter=show,
         refresh_policy=DaemonPolicy(), hooks=AuditHooks(), store=tessera.RedisStore("redis://127.0.0.1", prefix="app:"),
     )
-    tessera.Client("https://idp", client_id="c", refresh_policy=tessera.RefreshFailureAction.RAISE, store=store)
+    tessera.Client("https://idp", client_id="c", refresh_policy=tessera.RefreshFailureAction.RAISE, store=store,
+                   hooks=OnlyFailures())
     return daemon.login()
 
 
