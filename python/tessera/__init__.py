@@ -27,34 +27,75 @@ from ._errors import (
     UnexpectedStatusError,
 )
 from ._tessera import (
+    AuthClient,
+    BasicCredential,
     Client,
     ClientAuth,
     ClientCredentials,
+    DeviceCode,
+    DeviceCodePrompt,
     Endpoints,
     FileStore,
     Grant,
     LogoutResult,
     MemoryStore,
+    OAuthCredential,
     Password,
     ProviderConfig,
+    ProviderInfo,
+    ProviderSettings,
+    RedisStore,
+    RefreshContext,
+    RefreshFailureAction,
     RefreshToken,
+    Registry,
     StaticToken,
+    SyncAuthClient,
     SyncClient,
     TokenSet,
     __version__,
     current_time_ms,
     is_expired,
     is_near_expiry,
+    open_store,
 )
-from ._types import AsyncTokenStore, LoadedTokens, TokenStore
+
+# The protocols (typing only) are imported on first use: `typing` costs ~8 ms at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._types import (
+        AsyncTokenStore,
+        LoadedTokens,
+        Prompter,
+        Provider,
+        RefreshHooks,
+        RefreshPolicy,
+        TokenStore,
+    )
+
+_PROTOCOLS = frozenset(
+    {"AsyncTokenStore", "LoadedTokens", "Prompter", "Provider", "RefreshHooks", "RefreshPolicy", "TokenStore"}
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _PROTOCOLS:
+        from . import _types
+
+        return getattr(_types, name)
+    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 
 __all__ = [
     "AsyncTokenStore",
+    "AuthClient",
     "AuthenticationError",
+    "BasicCredential",
     "Client",
     "ClientAuth",
     "ClientCredentials",
     "ConfigurationError",
+    "DeviceCode",
+    "DeviceCodePrompt",
     "Endpoints",
     "FileStore",
     "Grant",
@@ -62,12 +103,24 @@ __all__ = [
     "LogoutResult",
     "MalformedResponseError",
     "MemoryStore",
+    "OAuthCredential",
     "Password",
+    "Prompter",
+    "Provider",
     "ProviderConfig",
+    "ProviderInfo",
+    "ProviderSettings",
     "ReauthenticationRequired",
+    "RedisStore",
+    "RefreshContext",
+    "RefreshFailureAction",
+    "RefreshHooks",
+    "RefreshPolicy",
     "RefreshToken",
+    "Registry",
     "StaticToken",
     "StoreError",
+    "SyncAuthClient",
     "SyncClient",
     "TesseraError",
     "TokenSet",
@@ -78,4 +131,5 @@ __all__ = [
     "current_time_ms",
     "is_expired",
     "is_near_expiry",
+    "open_store",
 ]

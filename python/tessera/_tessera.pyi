@@ -2,39 +2,56 @@
 # mypy.stubtest to check that they match the runtime.
 from datetime import datetime, timedelta
 from os import PathLike
-from typing import Any, Awaitable, Generator, Literal, Optional, Sequence, Union, final
+from typing import Any, Awaitable, Callable, Dict, Generator, List, Literal, Mapping, Optional, Sequence, Union, final
 
 from typing_extensions import disjoint_base
 
-from ._types import AsyncTokenStore, TokenStore
+from ._types import AsyncTokenStore, Prompter, Provider, RefreshHooks, RefreshPolicy, TokenStore
 
 __version__: str
 __all__ = [
+    "AuthClient",
+    "BasicCredential",
     "Client",
     "ClientAuth",
     "ClientCredentials",
+    "DeviceCode",
+    "DeviceCodePrompt",
     "Endpoints",
     "FileStore",
     "Grant",
     "JsonEngine",
     "LogoutResult",
     "MemoryStore",
+    "OAuthCredential",
+    "OpaqueStore",
     "Password",
     "ProviderConfig",
+    "ProviderInfo",
+    "ProviderSettings",
     "Ready",
+    "RedisStore",
+    "RefreshContext",
+    "RefreshFailureAction",
     "RefreshToken",
+    "Registry",
     "StaticToken",
+    "SyncAuthClient",
     "SyncClient",
     "TokenSet",
     "__version__",
     "current_time_ms",
     "is_expired",
     "is_near_expiry",
+    "open_store",
 ]
 
 _Seconds = Union[float, timedelta]
 _Instant = Union[float, datetime]
-_Store = Union[MemoryStore, FileStore, TokenStore, AsyncTokenStore]
+_Store = Union[MemoryStore, FileStore, RedisStore, OpaqueStore, TokenStore, AsyncTokenStore]
+_Policy = Union[RefreshFailureAction, RefreshPolicy]
+_Status = Literal["authenticated", "expired", "available", "error"]
+_Json = Union[None, bool, int, float, str, List["_Json"], Dict[str, "_Json"]]
 _ClientAuthMethod = Literal["basic", "post", "none", "client_secret_basic", "client_secret_post"]
 
 @final
@@ -109,6 +126,49 @@ class StaticToken(Grant):
     def __new__(cls, access_token: str, *, expires_at: Optional[_Instant] = None) -> StaticToken: ...
 
 @final
+class DeviceCode(Grant):
+    def __new__(cls, device_authorization_url: Optional[str] = None) -> DeviceCode: ...
+    @property
+    def device_authorization_url(self) -> Optional[str]: ...
+
+@final
+class DeviceCodePrompt:
+    @property
+    def key(self) -> str: ...
+    @property
+    def user_code(self) -> str: ...
+    @property
+    def verification_uri(self) -> str: ...
+    @property
+    def verification_uri_complete(self) -> Optional[str]: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+@final
+class RefreshContext:
+    @property
+    def key(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RefreshFailureAction:
+    RAISE: RefreshFailureAction
+    REAUTHENTICATE: RefreshFailureAction
+    @staticmethod
+    def retry_after(seconds: _Seconds) -> RefreshFailureAction: ...
+    @property
+    def kind(self) -> Literal["raise", "reauthenticate", "retry_after"]: ...
+    @property
+    def delay(self) -> Optional[float]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
 class ClientAuth:
     def __new__(
         cls, client_id: str, client_secret: Optional[str] = None, *, method: Optional[_ClientAuthMethod] = None
@@ -159,6 +219,33 @@ class FileStore:
     def clear(self, key: str) -> None: ...
 
 @final
+class RedisStore:
+    def __new__(
+        cls,
+        url: str,
+        *,
+        prefix: str = "tessera:",
+        lease: _Seconds = ...,
+        command_timeout: _Seconds = ...,
+        min_ttl: _Seconds = ...,
+        ca_certificate: Union[bytes, str, PathLike[str], None] = None,
+    ) -> RedisStore: ...
+    @property
+    def prefix(self) -> str: ...
+    def tokens_key(self, key: str) -> str: ...
+    def lock_key(self, key: str) -> str: ...
+    def load(self, key: str) -> Optional[TokenSet]: ...
+    def save(self, key: str, tokens: TokenSet) -> None: ...
+    def clear(self, key: str) -> None: ...
+
+@final
+class OpaqueStore: ...
+
+def open_store(
+    config: Mapping[str, object], *, default_dir: Union[str, PathLike[str], None] = None
+) -> Union[MemoryStore, FileStore, RedisStore, OpaqueStore]: ...
+
+@final
 class LogoutResult:
     @property
     def revoked(self) -> bool: ...
@@ -194,6 +281,9 @@ class Client:
         key: str = "default",
         refresh_skew: _Seconds = ...,
         timeout: _Seconds = ...,
+        prompter: Optional[Prompter] = None,
+        refresh_policy: Optional[_Policy] = None,
+        hooks: Optional[RefreshHooks] = None,
     ) -> Client: ...
     @property
     def key(self) -> str: ...
@@ -228,6 +318,9 @@ class SyncClient:
         key: str = "default",
         refresh_skew: _Seconds = ...,
         timeout: _Seconds = ...,
+        prompter: Optional[Prompter] = None,
+        refresh_policy: Optional[_Policy] = None,
+        hooks: Optional[RefreshHooks] = None,
     ) -> SyncClient: ...
     @property
     def key(self) -> str: ...
@@ -242,6 +335,167 @@ class SyncClient:
     def logout(self) -> LogoutResult: ...
     def clear(self) -> None: ...
     def __enter__(self) -> SyncClient: ...
+    def __exit__(self, *_exc_info: object) -> None: ...
+
+@final
+class BasicCredential:
+    def __new__(
+        cls,
+        name: str,
+        status: _Status,
+        *,
+        auth_source: str,
+        username: Optional[str] = None,
+        login_time: Optional[_Instant] = None,
+    ) -> BasicCredential: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def username(self) -> Optional[str]: ...
+    @property
+    def login_time(self) -> Optional[datetime]: ...
+    @property
+    def auth_source(self) -> str: ...
+
+@final
+class OAuthCredential:
+    def __new__(
+        cls,
+        name: str,
+        status: _Status,
+        *,
+        client_id: Optional[str] = None,
+        access_token: Optional[str] = None,
+        refresh_token: Optional[str] = None,
+        expires_at: Optional[_Instant] = None,
+        allows_refresh: bool = False,
+    ) -> OAuthCredential: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def client_id(self) -> Optional[str]: ...
+    @property
+    def access_token(self) -> Optional[str]: ...
+    @property
+    def refresh_token(self) -> Optional[str]: ...
+    @property
+    def expires_at(self) -> Optional[datetime]: ...
+    @property
+    def allows_refresh(self) -> bool: ...
+
+_Credential = Union[BasicCredential, OAuthCredential]
+
+@final
+class ProviderInfo:
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def extra(self) -> Dict[str, _Json]: ...
+    @property
+    def capabilities(self) -> List[str]: ...
+    @property
+    def error(self) -> Optional[str]: ...
+
+@final
+class ProviderSettings:
+    @property
+    def name(self) -> str: ...
+    @property
+    def provider_type(self) -> str: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def store_key(self) -> str: ...
+    @property
+    def table(self) -> Dict[str, _Json]: ...
+    def string(self, field: str) -> Optional[str]: ...
+    def required_string(self, field: str) -> str: ...
+    def allow_fields(self, allowed: Sequence[str]) -> None: ...
+    def secret(self, field: str) -> Optional[str]: ...
+    def error(self, field: str, problem: str) -> Exception: ...
+
+@final
+class Registry:
+    def __new__(cls) -> Registry: ...
+    def register_factory(self, type_name: str, factory: Callable[[ProviderSettings], Provider]) -> None: ...
+    def type_names(self) -> List[str]: ...
+
+@final
+class AuthClient:
+    @staticmethod
+    def from_toml(
+        text: str,
+        *,
+        registry: Optional[Registry] = None,
+        context: Optional[str] = None,
+        store: Optional[_Store] = None,
+        origin: str = "<string>",
+    ) -> AuthClient: ...
+    @staticmethod
+    def from_file(
+        path: Union[str, PathLike[str]],
+        *,
+        registry: Optional[Registry] = None,
+        context: Optional[str] = None,
+        store: Optional[_Store] = None,
+    ) -> AuthClient: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def sync(self) -> SyncAuthClient: ...
+    def provider_names(self) -> List[str]: ...
+    def login(self, name: Optional[str] = None) -> Awaitable[Dict[str, bool]]: ...
+    def logout(self, name: Optional[str] = None) -> Awaitable[Dict[str, bool]]: ...
+    def list_providers(self) -> Awaitable[List[ProviderInfo]]: ...
+    def is_authenticated(self, name: Optional[str] = None) -> Awaitable[bool]: ...
+    def credential(self, name: str) -> Awaitable[_Credential]: ...
+    def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Awaitable[Dict[str, bool]]: ...
+    def __aenter__(self) -> Awaitable[AuthClient]: ...
+    def __aexit__(self, *_exc_info: object) -> Awaitable[None]: ...
+
+@final
+class SyncAuthClient:
+    @staticmethod
+    def from_toml(
+        text: str,
+        *,
+        registry: Optional[Registry] = None,
+        context: Optional[str] = None,
+        store: Optional[_Store] = None,
+        origin: str = "<string>",
+    ) -> SyncAuthClient: ...
+    @staticmethod
+    def from_file(
+        path: Union[str, PathLike[str]],
+        *,
+        registry: Optional[Registry] = None,
+        context: Optional[str] = None,
+        store: Optional[_Store] = None,
+    ) -> SyncAuthClient: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def aio(self) -> AuthClient: ...
+    def provider_names(self) -> List[str]: ...
+    def login(self, name: Optional[str] = None) -> Dict[str, bool]: ...
+    def logout(self, name: Optional[str] = None) -> Dict[str, bool]: ...
+    def list_providers(self) -> List[ProviderInfo]: ...
+    def is_authenticated(self, name: Optional[str] = None) -> bool: ...
+    def credential(self, name: str) -> _Credential: ...
+    def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Dict[str, bool]: ...
+    def __enter__(self) -> SyncAuthClient: ...
     def __exit__(self, *_exc_info: object) -> None: ...
 
 @final

@@ -1,12 +1,30 @@
-"""Protocols for objects tessera calls back: token stores, sync or async."""
+"""Protocols for objects tessera calls back: token stores, refresh policies, refresh hooks,
+prompters and custom providers. Every method may be sync or ``async def``: sync ones never run on
+the event loop's thread, async ones are awaited on the loop of the call that needs them (with the
+sync API, run by ``asyncio.run``)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Protocol, Union, runtime_checkable
+from typing import Any, Awaitable, Dict, Optional, Protocol, Union, runtime_checkable
 
-from ._tessera import TokenSet
+from ._tessera import (
+    BasicCredential,
+    DeviceCodePrompt,
+    OAuthCredential,
+    RefreshContext,
+    RefreshFailureAction,
+    TokenSet,
+)
 
-__all__ = ["TokenStore", "AsyncTokenStore", "LoadedTokens"]
+__all__ = [
+    "AsyncTokenStore",
+    "LoadedTokens",
+    "Prompter",
+    "Provider",
+    "RefreshHooks",
+    "RefreshPolicy",
+    "TokenStore",
+]
 
 #: What ``load`` may return: a TokenSet, its ``to_json()`` text, a dict of that JSON, or None.
 LoadedTokens = Union[TokenSet, str, Dict[str, Any], None]
@@ -32,3 +50,57 @@ class AsyncTokenStore(Protocol):
     async def load(self, key: str) -> LoadedTokens: ...
 
     async def save(self, key: str, tokens: TokenSet) -> None: ...
+
+
+@runtime_checkable
+class RefreshPolicy(Protocol):
+    """Decides what happens when a silent refresh fails (``refresh_policy=``).
+
+    Return ``RefreshFailureAction.RAISE`` (daemons: a typed error, never a prompt),
+    ``RefreshFailureAction.REAUTHENTICATE`` (log in again, with the prompter if a person is
+    needed) or ``RefreshFailureAction.retry_after(seconds)``. It may be ``async def``. An exception
+    raised here is raised to the caller instead of the refresh error.
+    """
+
+    def on_refresh_failure(
+        self, context: RefreshContext, error: Exception
+    ) -> Union[RefreshFailureAction, Awaitable[RefreshFailureAction]]: ...
+
+
+class OnRefreshStart(Protocol):
+    def on_refresh_start(self, context: RefreshContext) -> Optional[Awaitable[None]]: ...
+
+
+class OnRefreshSuccess(Protocol):
+    def on_refresh_success(self, context: RefreshContext, tokens: TokenSet) -> Optional[Awaitable[None]]: ...
+
+
+class OnRefreshFailure(Protocol):
+    def on_refresh_failure(self, context: RefreshContext, error: Exception) -> Optional[Awaitable[None]]: ...
+
+
+#: Observers of every refresh (``hooks=``): an object with any of ``on_refresh_start(context)``,
+#: ``on_refresh_success(context, tokens)``, ``on_refresh_failure(context, error)``, each sync or
+#: ``async def``. An exception raised by a hook fails the operation with that exception.
+RefreshHooks = Union[OnRefreshStart, OnRefreshSuccess, OnRefreshFailure]
+
+
+class Prompter(Protocol):
+    """Shows what a person must do to approve an interactive login (``prompter=``): sync or async.
+    Return promptly: tessera polls the server after it returns."""
+
+    def __call__(self, prompt: DeviceCodePrompt) -> Optional[Awaitable[None]]: ...
+
+
+class Provider(Protocol):
+    """A provider type written in Python, returned by a factory given to
+    ``Registry.register_factory``. Required: ``is_authenticated()`` and ``credential()``. Optional:
+    ``description()``, ``status()``, ``auth_context()``, ``extra_info()``, ``login()``,
+    ``logout()``, ``refresh(force)``, ``can_refresh()``. Any may be ``async def``."""
+
+    def is_authenticated(self) -> Union[bool, Awaitable[bool]]: ...
+
+    def credential(
+        self,
+    ) -> Union[BasicCredential, OAuthCredential, Awaitable[Union[BasicCredential, OAuthCredential]]]: ...
+

@@ -132,6 +132,10 @@ class OidcProvider:
     def __init__(self, server: _Server) -> None:
         self.server = server
         self.issuer = json.loads(server.first_line)["issuer"]
+        self.verification_uri = self.issuer + "/device"
+
+    def grant_type(self, grant_type: str) -> int:
+        return int(self.stats().get("by_grant_type", {}).get(grant_type, 0))
 
     def stats(self) -> Dict[str, Any]:
         return dict(_http("GET", self.issuer + "/_stats"))
@@ -148,7 +152,9 @@ def oidc_provider_server() -> Iterator[_Server]:
         if os.environ.get("CI"):
             pytest.fail("oidc-provider interop needs node and `npm ci` in interop/oidc-provider")
         pytest.skip("node or interop/oidc-provider/node_modules missing")
-    server = _Server([node, "server.mjs"], env={"ACCESS_TTL": "60", "EXIT_ON_STDIN_CLOSE": "1"}, cwd=directory)
+    # DEVICE_INTERVAL=1: device-code clients poll every second (oidc-provider's default is 5 s).
+    env = {"ACCESS_TTL": "60", "EXIT_ON_STDIN_CLOSE": "1", "DEVICE_INTERVAL": "1"}
+    server = _Server([node, "server.mjs"], env=env, cwd=directory)
     yield server
     server.stop()
 
@@ -158,3 +164,66 @@ def oidc_provider(oidc_provider_server: _Server) -> Iterator[OidcProvider]:
     server = OidcProvider(oidc_provider_server)
     server.reset()
     yield server
+
+
+class Redis:
+    """A redis-server on a free loopback port, without persistence (`--save ''`)."""
+
+    def __init__(self, port: int, process: "subprocess.Popen[bytes]") -> None:
+        self.port = port
+        self.process = process
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def command(self, *args: str) -> str:
+        """One command over RESP, answered as text (for assertions on raw keys)."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+            connection.sendall(payload.encode())
+            return connection.recv(65536).decode(errors="replace")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Redis]:
+    import socket
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("the Redis tests need redis-server (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"redis-server did not listen on {port} within {START_TIMEOUT_S} s")
+            time.sleep(0.05)
+    yield Redis(port, process)
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis(redis_server: Redis) -> Redis:
+    redis_server.command("FLUSHALL")
+    return redis_server

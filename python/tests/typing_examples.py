@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Optional
+from typing import Dict, List, Optional
 
 import httpx
 import requests
@@ -53,3 +53,64 @@ def use_sync() -> Optional[str]:
         finally:
             engine = NativeEngine()
             engine.ensure("k")
+
+
+class DaemonPolicy:
+    def on_refresh_failure(self, context: tessera.RefreshContext, error: Exception) -> tessera.RefreshFailureAction:
+        if context.attempt == 1 and context.reason == "expired":
+            return tessera.RefreshFailureAction.retry_after(timedelta(seconds=2))
+        return tessera.RefreshFailureAction.RAISE
+
+
+class AuditHooks:
+    async def on_refresh_start(self, context: tessera.RefreshContext) -> None:
+        pass
+
+    def on_refresh_success(self, context: tessera.RefreshContext, tokens: tessera.TokenSet) -> None:
+        pass
+
+    def on_refresh_failure(self, context: tessera.RefreshContext, error: Exception) -> None:
+        pass
+
+
+class OnlyFailures:
+    async def on_refresh_failure(self, context: tessera.RefreshContext, error: Exception) -> None:
+        pass
+
+
+def show(prompt: tessera.DeviceCodePrompt) -> None:
+    print(prompt.verification_uri_complete or prompt.verification_uri, prompt.user_code, prompt.expires_at.isoformat())
+
+
+def use_policy_hooks_device_and_redis() -> tessera.TokenSet:
+    store = tessera.open_store({"kind": "redis", "url": "env:REDIS_URL"})
+    daemon = tessera.SyncClient(
+        "https://idp", client_id="c", grant=tessera.DeviceCode(), prompter=show,
+        refresh_policy=DaemonPolicy(), hooks=AuditHooks(), store=tessera.RedisStore("redis://127.0.0.1", prefix="app:"),
+    )
+    tessera.Client("https://idp", client_id="c", refresh_policy=tessera.RefreshFailureAction.RAISE, store=store,
+                   hooks=OnlyFailures())
+    return daemon.login()
+
+
+class Anonymous:
+    def __init__(self, settings: tessera.ProviderSettings) -> None:
+        self.name = settings.name
+
+    def is_authenticated(self) -> bool:
+        return True
+
+    async def credential(self) -> tessera.BasicCredential:
+        return tessera.BasicCredential(self.name, "authenticated", auth_source="none")
+
+
+async def use_registry() -> bool:
+    registry = tessera.Registry()
+    registry.register_factory("anonymous", Anonymous)
+    client = tessera.AuthClient.from_toml("", registry=registry, context="dev")
+    flags: Dict[str, bool] = await client.login()
+    rows: List[tessera.ProviderInfo] = await client.list_providers()
+    credential = await client.credential(rows[0].name)
+    if isinstance(credential, tessera.OAuthCredential):
+        token: Optional[str] = credential.access_token
+    return all(flags.values()) and client.sync.is_authenticated()

@@ -13,6 +13,7 @@ use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Ses
 
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
+use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
@@ -21,6 +22,8 @@ use crate::tokens::PyTokenSet;
 struct Shared {
     session: Session,
     description: String,
+    /// An exception raised by a Python refresh policy, raised in place of the refresh error.
+    raised: PolicyErrorSlot,
 }
 
 /// The header value as a Python string.
@@ -100,6 +103,7 @@ fn build(
     key: String,
     refresh_skew: Seconds<'_>,
     timeout: Seconds<'_>,
+    callbacks: Callbacks<'_, '_>,
 ) -> PyResult<Arc<Shared>> {
     let config = match provider {
         Some(provider) => {
@@ -156,8 +160,25 @@ fn build(
     if settings.transport.timeout < Duration::from_millis(1) {
         return Err(configuration("timeout must be positive"));
     }
-    let session = Session::builder(key, config).store(store).settings(settings).build();
-    Ok(Arc::new(Shared { session, description }))
+    let raised = PolicyErrorSlot::default();
+    let mut builder = Session::builder(key, config).store(store).settings(settings);
+    if let Some(prompter) = callbacks.prompter.filter(|p| !p.is_none()) {
+        builder = builder.prompter(Arc::new(PythonPrompter::new(prompter)?));
+    }
+    if let Some(policy) = callbacks.refresh_policy.filter(|p| !p.is_none()) {
+        builder = builder.refresh_policy(Arc::new(PythonPolicy::new(policy, raised.clone())?));
+    }
+    if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
+        builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
+    }
+    Ok(Arc::new(Shared { session: builder.build(), description, raised }))
+}
+
+/// The Python objects a session calls back.
+struct Callbacks<'a, 'py> {
+    prompter: Option<&'a Bound<'py, PyAny>>,
+    refresh_policy: Option<&'a Bound<'py, PyAny>>,
+    hooks: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// The async client: `async with tessera.Client(...) as client: await client.authorization_header()`.
@@ -177,7 +198,8 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
-        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0)))]
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
+        prompter = None, refresh_policy = None, hooks = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         issuer: Option<String>,
@@ -193,6 +215,9 @@ impl PyClient {
         key: &str,
         refresh_skew: Seconds<'_>,
         timeout: Seconds<'_>,
+        prompter: Option<&Bound<'_, PyAny>>,
+        refresh_policy: Option<&Bound<'_, PyAny>>,
+        hooks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let shared = build(
             issuer,
@@ -208,6 +233,7 @@ impl PyClient {
             key.to_owned(),
             refresh_skew,
             timeout,
+            Callbacks { prompter, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
     }
@@ -234,8 +260,9 @@ impl PyClient {
         if let Some(header) = self.shared.session.cached_header() {
             return Ready::awaitable(py, PyString::new(py, header.expose_secret()).into_any());
         }
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.authorization_header().await.map(Header) })
+        spawn(py, async move { raised.guard(session.authorization_header()).await.map(Header) })
     }
 
     /// Awaitable: a valid access token.
@@ -243,8 +270,9 @@ impl PyClient {
         if let Some(header) = self.shared.session.cached_header() {
             return Ready::awaitable(py, PyString::new(py, header.access_token().expose_secret()).into_any());
         }
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.authorization_header().await.map(AccessToken) })
+        spawn(py, async move { raised.guard(session.authorization_header()).await.map(AccessToken) })
     }
 
     /// Awaitable: the current token set (refreshed as needed).
@@ -252,32 +280,40 @@ impl PyClient {
         if let Some(header) = self.shared.session.cached_header() {
             return Ready::awaitable(py, Bound::new(py, PyTokenSet::new(header.tokens().clone()))?.into_any());
         }
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.tokens().await.map(PyTokenSet::new) })
+        spawn(py, async move { raised.guard(session.tokens()).await.map(PyTokenSet::new) })
     }
 
     /// Awaitable: a new header now, whatever the cache says (after an API answered 401).
     fn force_refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.force_refresh().await.map(Header) })
+        spawn(py, async move { raised.guard(session.force_refresh()).await.map(Header) })
     }
 
     /// Awaitable: logs in afresh with the grant and stores the tokens.
     fn login<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.login().await.map(|header| PyTokenSet::new(header.tokens().clone())) })
+        spawn(
+            py,
+            async move { raised.guard(session.login()).await.map(|header| PyTokenSet::new(header.tokens().clone())) },
+        )
     }
 
     /// Awaitable: revokes the tokens (RFC 7009) when the server can, then forgets them.
     fn logout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.logout().await.map(logout_result) })
+        spawn(py, async move { raised.guard(session.logout()).await.map(logout_result) })
     }
 
     /// Awaitable: forgets the tokens here and in the store, without telling the server.
     fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
-        spawn(py, async move { session.clear().await })
+        spawn(py, async move { raised.guard(session.clear()).await })
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -299,7 +335,8 @@ impl PySyncClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
-        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0)))]
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
+        prompter = None, refresh_policy = None, hooks = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         issuer: Option<String>,
@@ -315,6 +352,9 @@ impl PySyncClient {
         key: &str,
         refresh_skew: Seconds<'_>,
         timeout: Seconds<'_>,
+        prompter: Option<&Bound<'_, PyAny>>,
+        refresh_policy: Option<&Bound<'_, PyAny>>,
+        hooks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let shared = build(
             issuer,
@@ -330,6 +370,7 @@ impl PySyncClient {
             key.to_owned(),
             refresh_skew,
             timeout,
+            Callbacks { prompter, refresh_policy, hooks },
         )?;
         Ok(PySyncClient { shared })
     }
@@ -357,7 +398,7 @@ impl PySyncClient {
             return Ok(PyString::new(py, header.expose_secret()));
         }
         let session = &self.shared.session;
-        let header = block_on(py, session.authorization_header())?;
+        let header = block_on(py, self.shared.raised.guard(session.authorization_header()))?;
         Ok(PyString::new(py, header.expose_secret()))
     }
 
@@ -366,7 +407,7 @@ impl PySyncClient {
         if let Some(header) = self.shared.session.cached_header() {
             return Ok(PyString::new(py, header.access_token().expose_secret()));
         }
-        let header = block_on(py, self.shared.session.authorization_header())?;
+        let header = block_on(py, self.shared.raised.guard(self.shared.session.authorization_header()))?;
         Ok(PyString::new(py, header.access_token().expose_secret()))
     }
 
@@ -375,29 +416,29 @@ impl PySyncClient {
         if let Some(header) = self.shared.session.cached_header() {
             return Ok(PyTokenSet::new(header.tokens().clone()));
         }
-        Ok(PyTokenSet::new(block_on(py, self.shared.session.tokens())?))
+        Ok(PyTokenSet::new(block_on(py, self.shared.raised.guard(self.shared.session.tokens()))?))
     }
 
     /// A new header now, whatever the cache says (after an API answered 401).
     fn force_refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        let header = block_on(py, self.shared.session.force_refresh())?;
+        let header = block_on(py, self.shared.raised.guard(self.shared.session.force_refresh()))?;
         Ok(PyString::new(py, header.expose_secret()))
     }
 
     /// Logs in afresh with the grant and stores the tokens.
     fn login(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
-        let header = block_on(py, self.shared.session.login())?;
+        let header = block_on(py, self.shared.raised.guard(self.shared.session.login()))?;
         Ok(PyTokenSet::new(header.tokens().clone()))
     }
 
     /// Revokes the tokens (RFC 7009) when the server can, then forgets them.
     fn logout(&self, py: Python<'_>) -> PyResult<PyLogoutResult> {
-        Ok(logout_result(block_on(py, self.shared.session.logout())?))
+        Ok(logout_result(block_on(py, self.shared.raised.guard(self.shared.session.logout()))?))
     }
 
     /// Forgets the tokens here and in the store, without telling the server.
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        block_on(py, self.shared.session.clear())
+        block_on(py, self.shared.raised.guard(self.shared.session.clear()))
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {

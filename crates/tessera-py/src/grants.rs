@@ -42,6 +42,11 @@ impl PyGrant {
                 "StaticToken(access_token=<redacted>, expires_at_ms={})",
                 expires_at.map_or_else(|| "None".to_owned(), |t| t.as_unix_millis().to_string())
             ),
+            Grant::DeviceCode { device_authorization_endpoint } => format!(
+                "DeviceCode(device_authorization_url={})",
+                crate::quote_opt(device_authorization_endpoint.as_deref())
+            ),
+            #[allow(unreachable_patterns, reason = "Grant may grow")]
             _ => format!("Grant({})", crate::quote(self.inner.name())),
         }
     }
@@ -104,6 +109,31 @@ impl PyRefreshToken {
     fn py_new(refresh_token: String) -> PyClassInitializer<Self> {
         let grant = Grant::RefreshToken { refresh_token: Secret::new(refresh_token) };
         PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyRefreshToken)
+    }
+}
+
+/// Device authorization (RFC 8628): a person approves the login on another device. Interactive:
+/// only `login()` (or the refresh policy's `REAUTHENTICATE`) starts it, and the client needs a
+/// `prompter=` to show the code. `device_authorization_url`: default from OIDC discovery.
+#[pyclass(name = "DeviceCode", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyDeviceCode;
+
+#[pymethods]
+impl PyDeviceCode {
+    #[new]
+    #[pyo3(signature = (device_authorization_url = None))]
+    fn py_new(device_authorization_url: Option<String>) -> PyClassInitializer<Self> {
+        let grant = Grant::DeviceCode { device_authorization_endpoint: device_authorization_url };
+        PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyDeviceCode)
+    }
+
+    /// The device authorization endpoint, when given (else discovered).
+    #[getter]
+    fn device_authorization_url(slf: PyRef<'_, Self>) -> Option<String> {
+        match &slf.as_super().inner {
+            Grant::DeviceCode { device_authorization_endpoint } => device_authorization_endpoint.clone(),
+            _ => None,
+        }
     }
 }
 

@@ -5,10 +5,14 @@
 //! the Python exception hierarchy of `tessera/_errors.py`. The Python sources live in
 //! `python/tessera/`; maturin builds both into one abi3 wheel (see pyproject.toml).
 
+mod auth;
+mod callback;
 mod client;
 mod errors;
 mod grants;
+mod logging;
 mod native;
+mod refresh;
 mod runtime;
 mod store;
 mod time;
@@ -20,6 +24,9 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    logging::install();
+    let drain = wrap_pyfunction!(runtime::_drain_before_exit, m)?;
+    m.py().import("atexit")?.call_method1("register", (&drain,))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PySyncClient>()?;
     m.add_class::<client::PyLogoutResult>()?;
@@ -29,6 +36,20 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<grants::PyClientCredentials>()?;
     m.add_class::<grants::PyRefreshToken>()?;
     m.add_class::<grants::PyStaticToken>()?;
+    m.add_class::<grants::PyDeviceCode>()?;
+    m.add_class::<refresh::PyRefreshContext>()?;
+    m.add_class::<refresh::PyRefreshFailureAction>()?;
+    m.add_class::<refresh::PyDeviceCodePrompt>()?;
+    m.add_class::<store::PyRedisStore>()?;
+    m.add_class::<store::PyOpaqueStore>()?;
+    m.add_function(wrap_pyfunction!(store::open_store, m)?)?;
+    m.add_class::<auth::PyRegistry>()?;
+    m.add_class::<auth::PyProviderSettings>()?;
+    m.add_class::<auth::PyProviderInfo>()?;
+    m.add_class::<auth::PyBasicCredential>()?;
+    m.add_class::<auth::PyOAuthCredential>()?;
+    m.add_class::<auth::PyAuthClient>()?;
+    m.add_class::<auth::PySyncAuthClient>()?;
     m.add_class::<grants::PyClientAuth>()?;
     m.add_class::<grants::PyEndpoints>()?;
     m.add_class::<grants::PyProviderConfig>()?;

@@ -3,6 +3,7 @@
 //! [`Ready`], the awaitable of a value known at once (the hot path builds no future).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
@@ -16,6 +17,27 @@ tokio::task_local! {
     pub(crate) static LOOP: TaskLocals;
 }
 
+/// Async operations started from Python and not finished yet.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Whether any async operation ever started (a process that never awaited tessera exits at once).
+static EVER_SPAWNED: AtomicBool = AtomicBool::new(false);
+
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        EVER_SPAWNED.store(true, Ordering::Relaxed);
+        IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// An asyncio awaitable running `future` on the tokio runtime.
 pub(crate) fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
 where
@@ -23,9 +45,50 @@ where
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-    let scoped = LOOP.scope(locals.clone(), async move { future.await.map_err(|error| to_pyerr(&error)) });
+    let in_flight = InFlight::start();
+    let scoped = LOOP.scope(locals.clone(), async move {
+        let result = future.await.map_err(|error| to_pyerr(&error));
+        drop(in_flight);
+        result
+    });
     pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, scoped)
 }
+
+/// Registered with `atexit`: lets runtime threads finish handing results to Python before the
+/// interpreter finalizes.
+///
+/// When an awaited operation completes, a tokio thread hands the result to the event loop
+/// (`call_soon_threadsafe`) and then needs the GIL once more to return. A script whose last
+/// statement is `asyncio.run(...)` can reach interpreter finalization before that thread gets the
+/// GIL back; a thread taking the GIL during finalization is terminated in the middle of Rust
+/// frames (an abort or a segfault at exit). Releasing the GIL here, while operations are in
+/// flight and then briefly, lets such a thread finish first. Costs nothing in a process that
+/// never awaited tessera (the cached-token path of a short script).
+#[pyfunction]
+pub(crate) fn _drain_before_exit(py: Python<'_>) {
+    if !EVER_SPAWNED.load(Ordering::Relaxed) {
+        EXITING.store(true, Ordering::Release);
+        return;
+    }
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+        while IN_FLIGHT.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // A thread that completed an operation is already waiting for the GIL: it takes it now.
+        std::thread::sleep(DRAIN_GRACE);
+    });
+    EXITING.store(true, Ordering::Release);
+}
+
+/// Set once the interpreter is about to finalize: background work (a Redis lease renewal) must
+/// no longer call into Python, e.g. to log.
+pub(crate) static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Longest wait at exit for operations still running (a task abandoned by its caller).
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// The time given to threads waiting for the GIL at exit.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Runs `future` to completion on the tokio runtime, with the GIL released meanwhile.
 pub(crate) fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>

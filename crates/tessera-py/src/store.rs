@@ -3,18 +3,20 @@
 //! `TokenStore`. Sync methods run on a blocking thread (never on the event loop, never on a
 //! runtime worker); async ones are awaited on the event loop of the call that needs them.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
-use tessera::store::{FileStore, MemoryStore, TokenStore};
+
+use tessera::store::{FileStore, MemoryStore, RedisSettings, RedisStore, StoreConfig, TokenStore};
 use tessera::{Error, StoreErrorKind, TokenSet};
 
-use crate::errors::from_python;
-use crate::runtime::{LOOP, block_on};
+use crate::callback::Callback;
+use crate::errors::{configuration, to_pyerr};
+use crate::runtime::block_on;
+use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
 
 /// Tokens in this process's memory only (the default).
@@ -91,6 +93,174 @@ impl PyFileStore {
     }
 }
 
+/// Tokens in Redis, shared by every process and machine that reaches it: values with a TTL, and a
+/// lease lock with a fencing token around refreshes (`SET NX PX`, renewed while held).
+#[pyclass(name = "RedisStore", module = "tessera._tessera", frozen)]
+pub struct PyRedisStore {
+    pub(crate) store: Arc<dyn TokenStore>,
+    redis: RedisStore,
+}
+
+#[pymethods]
+impl PyRedisStore {
+    /// `url`: `redis://[user:password@]host[:port][/db]` or `rediss://...`. Nothing connects until
+    /// the store is used. `ca_certificate`: PEM bytes or a path, to trust a private CA (rediss).
+    #[new]
+    #[pyo3(signature = (url, *, prefix = "tessera:", lease = Seconds::Number(10.0), command_timeout = Seconds::Number(2.0),
+        min_ttl = Seconds::Number(300.0), ca_certificate = None))]
+    fn py_new(
+        url: &str,
+        prefix: &str,
+        lease: Seconds<'_>,
+        command_timeout: Seconds<'_>,
+        min_ttl: Seconds<'_>,
+        ca_certificate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let lease = lease.duration()?;
+        if lease < Duration::from_millis(100) {
+            return Err(configuration("lease must be at least 0.1 s"));
+        }
+        let command_timeout = command_timeout.duration()?;
+        if command_timeout.is_zero() {
+            return Err(configuration("command_timeout must be positive"));
+        }
+        let ca_certificate_pem = match ca_certificate.filter(|value| !value.is_none()) {
+            None => None,
+            Some(value) => Some(match value.extract::<Vec<u8>>() {
+                Ok(pem) if value.is_instance_of::<pyo3::types::PyBytes>() => pem,
+                _ => {
+                    let path: std::path::PathBuf = value
+                        .extract()
+                        .map_err(|_| configuration("ca_certificate must be PEM bytes or the path of a PEM file"))?;
+                    std::fs::read(&path)
+                        .map_err(|e| configuration(format!("ca_certificate {}: {e}", path.display())))?
+                }
+            }),
+        };
+        let settings = RedisSettings {
+            prefix: prefix.to_owned(),
+            lease,
+            command_timeout,
+            min_ttl: min_ttl.duration()?,
+            ca_certificate_pem,
+            ..RedisSettings::default()
+        };
+        let redis = RedisStore::with_settings(url, settings).map_err(|error| to_pyerr(&error))?;
+        Ok(PyRedisStore { store: Arc::new(redis.clone()), redis })
+    }
+
+    /// The key prefix (namespace).
+    #[getter]
+    fn prefix(&self) -> &str {
+        &self.redis.settings().prefix
+    }
+
+    /// The Redis key that holds the tokens of `key`.
+    fn tokens_key(&self, key: &str) -> String {
+        self.redis.tokens_key(key)
+    }
+
+    /// The Redis key of `key`'s refresh lock.
+    fn lock_key(&self, key: &str) -> String {
+        self.redis.lock_key(key)
+    }
+
+    /// The tokens saved under `key`, if any.
+    fn load(&self, py: Python<'_>, key: String) -> PyResult<Option<PyTokenSet>> {
+        load(py, &self.store, key)
+    }
+
+    /// Saves `tokens` under `key`.
+    fn save(&self, py: Python<'_>, key: String, tokens: PyRef<'_, PyTokenSet>) -> PyResult<()> {
+        save(py, &self.store, key, tokens.inner.clone())
+    }
+
+    /// Removes `key`.
+    fn clear(&self, py: Python<'_>, key: String) -> PyResult<()> {
+        clear(py, &self.store, key)
+    }
+
+    fn __repr__(&self) -> String {
+        // The location has the URL's password replaced by `***`.
+        format!("RedisStore({})", crate::quote(&self.store.location()))
+    }
+}
+
+/// Opens the store a configuration mapping describes, like a context's `store = { ... }` in the
+/// TOML configuration: `{"kind": "memory"}`, `{"kind": "file", "dir": ...}` or
+/// `{"kind": "redis", "url": "env:REDIS_URL", "prefix": ..., "lease_ms": ..., "ca_file": ...}`.
+/// `url` may be a reference (`env:NAME`, `file:PATH`). A `file` store without `dir` lives in
+/// `default_dir`, else in tessera's token directory (`$TESSERA_HOME/tokens` or the platform's).
+#[pyfunction]
+#[pyo3(signature = (config, *, default_dir = None))]
+pub(crate) fn open_store<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyAny>,
+    default_dir: Option<std::path::PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let json: String = py.import("json")?.call_method1("dumps", (config,))?.extract()?;
+    let config: StoreConfig = serde_json::from_str(&json).map_err(|e| configuration(format!("store config: {e}")))?;
+    let default_dir = match default_dir {
+        Some(dir) => dir,
+        None => match &config {
+            StoreConfig::File { dir: None } => {
+                tessera::config::Paths::from_env().map_err(|error| to_pyerr(&error))?.store_dir
+            }
+            _ => std::path::PathBuf::new(),
+        },
+    };
+    let store = tessera::store::open(&config, &default_dir).map_err(|error| to_pyerr(&error))?;
+    match config {
+        StoreConfig::Memory => Ok(Bound::new(py, PyMemoryStore { store })?.into_any()),
+        StoreConfig::File { dir } => {
+            let dir = match dir {
+                Some(dir) => match (dir.strip_prefix("~/"), std::env::var_os("HOME")) {
+                    (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+                    _ => dir,
+                },
+                None => default_dir,
+            };
+            drop(store);
+            Ok(Bound::new(py, PyFileStore { store: Arc::new(FileStore::new(dir.clone())), dir })?.into_any())
+        }
+        StoreConfig::Redis { url, prefix, lease_ms, ca_file } => {
+            let resolved =
+                tessera::config::resolve_reference(&url).map_err(|e| configuration(format!("store url: {e}")))?;
+            let mut settings = RedisSettings::default();
+            if let Some(prefix) = prefix {
+                settings.prefix = prefix;
+            }
+            if let Some(lease_ms) = lease_ms {
+                settings.lease = Duration::from_millis(lease_ms);
+            }
+            if let Some(ca_file) = ca_file {
+                settings.ca_certificate_pem = Some(
+                    std::fs::read(&ca_file)
+                        .map_err(|e| configuration(format!("store ca_file {}: {e}", ca_file.display())))?,
+                );
+            }
+            // `open` above validated the same settings; this keeps a typed handle for the Python class.
+            let redis =
+                RedisStore::with_settings(resolved.expose_secret(), settings).map_err(|error| to_pyerr(&error))?;
+            Ok(Bound::new(py, PyRedisStore { store: Arc::new(redis.clone()), redis })?.into_any())
+        }
+        _ => Ok(Bound::new(py, PyOpaqueStore { store })?.into_any()),
+    }
+}
+
+/// A store of a kind this binding has no class for (from a newer configuration format).
+#[pyclass(name = "OpaqueStore", module = "tessera._tessera", frozen)]
+pub struct PyOpaqueStore {
+    pub(crate) store: Arc<dyn TokenStore>,
+}
+
+#[pymethods]
+impl PyOpaqueStore {
+    fn __repr__(&self) -> String {
+        format!("OpaqueStore({})", crate::quote(&self.store.location()))
+    }
+}
+
 fn load(py: Python<'_>, store: &Arc<dyn TokenStore>, key: String) -> PyResult<Option<PyTokenSet>> {
     let store = Arc::clone(store);
     Ok(block_on(py, async move { store.load(&key).await })?.map(PyTokenSet::new))
@@ -117,6 +287,12 @@ pub(crate) fn resolve(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn Tok
     if let Ok(file) = store.extract::<PyRef<'_, PyFileStore>>() {
         return Ok((Arc::clone(&file.store), file.__repr__()));
     }
+    if let Ok(redis) = store.extract::<PyRef<'_, PyRedisStore>>() {
+        return Ok((Arc::clone(&redis.store), redis.__repr__()));
+    }
+    if let Ok(opaque) = store.extract::<PyRef<'_, PyOpaqueStore>>() {
+        return Ok((Arc::clone(&opaque.store), opaque.__repr__()));
+    }
     let python = PythonStore::new(store)?;
     let description = python.location.clone();
     Ok((Arc::new(python), description))
@@ -132,10 +308,9 @@ fn arguments<'py>(py: Python<'py>, key: &str, tokens: Option<TokenSet>) -> PyRes
 
 /// A Python object used as a [`TokenStore`].
 pub(crate) struct PythonStore {
-    object: Py<PyAny>,
-    load_is_async: bool,
-    save_is_async: bool,
-    clear: Option<bool>,
+    load: Callback,
+    save: Callback,
+    clear: Option<Callback>,
     location: String,
 }
 
@@ -145,91 +320,34 @@ impl std::fmt::Debug for PythonStore {
     }
 }
 
-type PyFuture = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
-
-enum Plan {
-    /// Awaited on the caller's event loop.
-    OnLoop(PyFuture),
-    /// No event loop (the sync API): run with `asyncio.run` on a blocking thread.
-    Run(Py<PyAny>),
-}
-
 impl PythonStore {
     fn new(object: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let py = object.py();
-        for required in ["load", "save"] {
-            if !object.getattr(required).is_ok_and(|method| method.is_callable()) {
-                return Err(pyo3::exceptions::PyTypeError::new_err(
-                    "store must be a MemoryStore, a FileStore, or an object with load(key) and save(key, tokens) \
-                     methods (and optionally clear(key)), sync or async",
-                ));
-            }
-        }
-        let inspect = py.import("inspect")?;
-        let is_async = |name: &str| -> PyResult<bool> {
-            inspect.call_method1("iscoroutinefunction", (object.getattr(name)?,))?.extract()
+        let missing = || {
+            pyo3::exceptions::PyTypeError::new_err(
+                "store must be a MemoryStore, a FileStore, a RedisStore, or an object with load(key) and \
+                 save(key, tokens) methods (and optionally clear(key)), sync or async",
+            )
         };
-        let clear = match object.getattr("clear") {
-            Ok(method) if method.is_callable() => Some(is_async("clear")?),
-            _ => None,
-        };
+        let location = format!("{}()", object.get_type().name()?);
+        let with_location = |callback: Callback| callback.named(location.clone());
         Ok(PythonStore {
-            object: object.clone().unbind(),
-            load_is_async: is_async("load")?,
-            save_is_async: is_async("save")?,
-            clear,
-            location: format!("{}()", object.get_type().name()?),
+            load: with_location(Callback::method(object, "load")?.ok_or_else(missing)?),
+            save: with_location(Callback::method(object, "save")?.ok_or_else(missing)?),
+            clear: Callback::method(object, "clear")?.map(with_location),
+            location,
         })
     }
 
-    async fn call(
-        &self,
-        name: &'static str,
-        is_async: bool,
-        key: &str,
-        tokens: Option<&TokenSet>,
-    ) -> Result<Py<PyAny>, Error> {
-        let fail = |error: PyErr| from_python(&self.location, error);
+    async fn call(&self, callback: &Callback, key: &str, tokens: Option<&TokenSet>) -> Result<Py<PyAny>, Error> {
         let (key, tokens) = (key.to_owned(), tokens.cloned());
-        let object = Python::attach(|py| self.object.clone_ref(py));
-        if !is_async {
-            return self
-                .blocking(move || {
-                    Python::attach(|py| Ok(object.bind(py).call_method1(name, arguments(py, &key, tokens)?)?.unbind()))
-                })
-                .await;
-        }
-        let plan = Python::attach(|py| -> PyResult<Plan> {
-            let coroutine = object.bind(py).call_method1(name, arguments(py, &key, tokens)?)?;
-            Ok(match LOOP.try_with(Clone::clone) {
-                Ok(locals) => Plan::OnLoop(Box::pin(pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)?)),
-                Err(_) => Plan::Run(coroutine.unbind()),
-            })
-        })
-        .map_err(fail)?;
-        match plan {
-            Plan::OnLoop(future) => future.await.map_err(fail),
-            Plan::Run(coroutine) => {
-                self.blocking(move || {
-                    Python::attach(|py| Ok(py.import("asyncio")?.call_method1("run", (coroutine,))?.unbind()))
-                })
-                .await
-            }
-        }
-    }
-
-    async fn blocking(&self, call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> Result<Py<PyAny>, Error> {
-        match tokio::task::spawn_blocking(call).await {
-            Ok(result) => result.map_err(|error| from_python(&self.location, error)),
-            Err(_) => Err(Error::store(StoreErrorKind::Io, &self.location, "the store callback panicked")),
-        }
+        callback.call_async(move |py| arguments(py, &key, tokens)).await
     }
 }
 
 #[async_trait]
 impl TokenStore for PythonStore {
     async fn load(&self, key: &str) -> Result<Option<TokenSet>, Error> {
-        let loaded = self.call("load", self.load_is_async, key, None).await?;
+        let loaded = self.call(&self.load, key, None).await?;
         Python::attach(|py| {
             let loaded = loaded.bind(py);
             if loaded.is_none() {
@@ -258,12 +376,12 @@ impl TokenStore for PythonStore {
     }
 
     async fn save(&self, key: &str, tokens: &TokenSet) -> Result<(), Error> {
-        self.call("save", self.save_is_async, key, Some(tokens)).await.map(drop)
+        self.call(&self.save, key, Some(tokens)).await.map(drop)
     }
 
     async fn clear(&self, key: &str) -> Result<(), Error> {
-        match self.clear {
-            Some(is_async) => self.call("clear", is_async, key, None).await.map(drop),
+        match &self.clear {
+            Some(clear) => self.call(clear, key, None).await.map(drop),
             None => Ok(()),
         }
     }

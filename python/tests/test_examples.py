@@ -1,0 +1,142 @@
+"""Each docs page's example is a file in python/examples/, included verbatim in the page (checked
+here), and run here as a script against the reference IdP, oidc-provider or redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import tessera
+from conftest import ALICE, CLIENT_ID, CLIENT_SECRET, ROOT, Idp, OidcProvider, Redis
+from oidc_browser import DEVICE_CLIENT_ID, approve_device
+
+EXAMPLES = ROOT / "python" / "examples"
+RUN_TIMEOUT_S = 60
+PAGES = {
+    "python-daemon-refresh-policy.md": ["daemon_refresh_policy.py"],
+    "python-logging-hooks.md": ["logging_hooks.py"],
+    "python-redis-store.md": ["redis_store.py"],
+    "python-provider-registry.md": ["provider_registry.py"],
+    "python-device-code.md": ["device_code_login.py"],
+}
+MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_each_page_includes_its_examples_verbatim(page: str) -> None:
+    text = (ROOT / "docs" / page).read_text()
+    included = {match["name"]: match["code"] for match in MARKER.finditer(text)}
+    assert sorted(included) == sorted(PAGES[page]), f"{page} includes {sorted(included)}"
+    for name, code in included.items():
+        assert code == (EXAMPLES / name).read_text(), f"docs/{page}: the block of {name} differs from the file"
+
+
+def run(name: str, env: Dict[str, str], timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=timeout, cwd=ROOT,
+    )
+
+
+def idp_env(idp: Idp) -> Dict[str, str]:
+    return {"TESSERA_ISSUER": idp.issuer, "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET}
+
+
+def seed_refresh_token(idp: Idp) -> str:
+    token = tessera.SyncClient(idp.issuer, **idp.client_kwargs()).tokens().refresh_token
+    assert token
+    return token
+
+
+def test_daemon_refresh_policy(idp: Idp, tmp_path: Path) -> None:
+    idp.access_token_ttl(2)
+    env = {**idp_env(idp), "JOBS": "3", "JOB_INTERVAL": "1.1"}
+    done = run("daemon_refresh_policy.py", {**env, "SEED_REFRESH_TOKEN": seed_refresh_token(idp), "TOKEN_DIR": str(tmp_path / "a")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "job 2: ran as alice" in done.stdout and "refresh start: reason=startup" in done.stdout, done.stdout
+    assert re.search(r"refresh start: reason=(near_expiry|expired) source=network attempt=1", done.stdout), done.stdout
+    # A person's login was revoked (password change): the daemon stops at once, asking nobody.
+    seed = seed_refresh_token(idp)
+    request = urllib.request.Request(
+        idp.url("/_test/revoke_user"), data=json.dumps({"username": ALICE[0]}).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    before = idp.stats()["token_requests"]
+    stopped = run("daemon_refresh_policy.py", {**env, "SEED_REFRESH_TOKEN": seed, "TOKEN_DIR": str(tmp_path / "b")})
+    assert stopped.returncode == 4, stopped.stdout + stopped.stderr
+    assert "job 0: reauthentication required" in stopped.stdout
+    assert "refresh failed: ReauthenticationRequired attempt=1" in stopped.stdout
+    assert idp.stats()["token_requests"] == before + 1, "one refresh attempt, then RAISE"
+
+
+def test_logging_hooks(idp: Idp) -> None:
+    done = run("logging_hooks.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split("\n")[:4] == [
+        "metric start forced 1",
+        "metric start startup 1",
+        "metric success forced network 1",
+        "metric success startup login 1",
+    ], done.stdout
+    assert "DEBUG tessera: token obtained and stored" in done.stderr and "reason=Forced" in done.stderr, done.stderr
+    for secret in (ALICE[1], CLIENT_SECRET):
+        assert secret not in done.stderr + done.stdout
+
+
+def test_redis_store(idp: Idp, redis: Redis) -> None:
+    done = run("redis_store.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1], "REDIS_URL": redis.url})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "workers: 8 distinct tokens: 1" in done.stdout
+    assert "stored under: billing:tokens:billing/alice present: True" in done.stdout
+    assert idp.stats()["password_grants"] == 1, "eight workers, one login"
+
+
+def test_provider_registry(idp: Idp) -> None:
+    env = {
+        "TESSERA_ISSUER": idp.issuer, "CLIENT_SECRET": CLIENT_SECRET, "PEER_PASSWORD": ALICE[1],
+        "CATALOG_KEY": "qk_test_1234",
+    }
+    done = run("provider_registry.py", env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines: List[str] = done.stdout.splitlines()
+    assert lines[0] == "context: dev" and lines[1] == "login: {'catalog': True, 'peer': True}", lines
+    assert re.match(r"peer +password +authenticated +password grant", lines[2]), lines
+    assert re.match(r"catalog +api_key +authenticated +API key from env:CATALOG_KEY", lines[3]), lines
+    assert "BasicCredential(name='catalog', status='authenticated'" in lines[4]
+    assert "OAuthCredential(name='peer'" in lines[5] and "access_token=<redacted>" in lines[5]
+    assert lines[6] == "refresh: {'peer': True}" and lines[7] == "logout: {'catalog': True, 'peer': True}", lines
+    assert "qk_test_1234" not in done.stdout
+
+
+def test_device_code_login(oidc_provider: OidcProvider, tmp_path: Path) -> None:
+    env = {"TESSERA_ISSUER": oidc_provider.issuer, "CLIENT_ID": DEVICE_CLIENT_ID, "TOKEN_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "device_code_login.py")], env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        first: List[str] = []
+        reader = threading.Thread(target=lambda: first.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(RUN_TIMEOUT_S)
+        assert first and first[0].startswith("or open "), first
+        url = first[0].removeprefix("or open ").strip()
+        user_code = url.split("user_code=")[1]
+        approve_device(oidc_provider.verification_uri, user_code)  # the person, on their phone
+        out, err = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out + err
+    assert "logged in; refresh token: True" in out and "header starts with: Bearer " in out
+    assert f"and enter {user_code}" in err
+    assert (tmp_path / "tokens.json").exists()
