@@ -28,6 +28,7 @@
 //! [`store::MemoryStore`], and nothing is sent until a token is needed.
 
 mod auth_client;
+pub mod browser;
 pub mod clock;
 pub mod config;
 mod local_cache;
