@@ -236,12 +236,18 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
         return page(
             StatusCode::BAD_REQUEST,
             "Sign-in failed",
-            &format!("This answer does not belong to the sign-in to {name} in progress, so it was refused. Start the sign-in again."),
+            &format!(
+                "This answer does not belong to the sign-in to {name} in progress, so it was refused. Start the sign-in again."
+            ),
         );
     }
     if let Some(error) = get("error") {
         let detail = get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
-        return page(StatusCode::BAD_REQUEST, "Sign-in failed", &format!("Signing in to {name} failed ({error}{detail})."));
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            &format!("Signing in to {name} failed ({error}{detail})."),
+        );
     }
     page(StatusCode::OK, "Signed in", &format!("Signed in to {name}. You can close this tab."))
 }
@@ -329,7 +335,10 @@ mod tests {
 
     #[test]
     fn escapes_html() {
-        assert_eq!(escape_html(r#"<script>"x" & 'y'</script>"#), "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            escape_html(r#"<script>"x" & 'y'</script>"#),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
     }
 
     #[tokio::test]

@@ -112,7 +112,8 @@ impl TerminalPrompter {
                 }
                 let to = destination.as_deref().map(|d| format!(" sent to {d}")).unwrap_or_default();
                 let _ = write!(text, "Enter the {} code{to} for {key}", channel.as_str());
-                let _ = write!(text, "{}: ", if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() });
+                let _ =
+                    write!(text, "{}: ", if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() });
             }
             #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
             other => {

@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tessera_core::{
-    Action, Engine, EngineSettings, Error, Event, Prompt, ProviderConfig, Secret, Timestamp, TokenSet,
-};
+use tessera_core::{Action, Engine, EngineSettings, Error, Event, Prompt, ProviderConfig, Secret, Timestamp, TokenSet};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::browser::{self, LoopbackReceiver, LoopbackSettings};
