@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::demo;
 
-/// Names of the grant types the server implements (`grant_type` values of RFC 6749).
+/// Names of the grant types the server implements (`grant_type` values of RFC 6749, plus the
+/// name clients need for the email one-time-code login).
 pub mod grant_types {
     /// Resource owner password credentials grant (RFC 6749 §4.3), with an optional `totp` field.
     pub const PASSWORD: &str = "password";
@@ -20,8 +21,19 @@ pub mod grant_types {
     pub const REFRESH_TOKEN: &str = "refresh_token";
     /// Client credentials grant (RFC 6749 §4.4).
     pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-    /// Every grant type the server implements, in the order the discovery document lists them.
-    pub const ALL: [&str; 3] = [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS];
+    /// Authorization code grant (RFC 6749 §4.1) with PKCE S256 (RFC 7636).
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    /// Device authorization grant (RFC 8628 §3.4).
+    pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+    /// Email one-time-code login (`/otp/start` + `/otp/verify`, and Cognito `CUSTOM_AUTH` /
+    /// `EMAIL_OTP`). Not a `/token` grant type: it only says a client may use those endpoints.
+    pub const EMAIL_OTP: &str = "email_otp";
+    /// Grant types accepted at `POST /token`, in the order the discovery document lists them.
+    pub const TOKEN_ENDPOINT: [&str; 5] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE];
+    /// Every name a [`Client`](crate::Client) may list in its `grant_types`.
+    pub const ALL: [&str; 6] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP];
 }
 
 /// A resource owner who can log in with the password grant.
@@ -40,6 +52,10 @@ pub struct User {
     /// Whether the user is an administrator (returned by `/userinfo` as `admin`).
     #[serde(default)]
     pub admin: bool,
+    /// Whether the user has email one-time-code MFA: Cognito `USER_PASSWORD_AUTH` answers with
+    /// an `EMAIL_OTP` challenge instead of tokens.
+    #[serde(default)]
+    pub email_otp: bool,
 }
 
 impl User {
@@ -51,6 +67,7 @@ impl User {
             totp_secret: None,
             email: email.into(),
             admin: false,
+            email_otp: false,
         }
     }
 
@@ -65,6 +82,12 @@ impl User {
         self.admin = admin;
         self
     }
+
+    /// Sets whether the user has email one-time-code MFA (see [`User::email_otp`]).
+    pub fn with_email_otp(mut self, email_otp: bool) -> Self {
+        self.email_otp = email_otp;
+        self
+    }
 }
 
 impl fmt::Debug for User {
@@ -75,6 +98,7 @@ impl fmt::Debug for User {
             .field("totp_secret", &self.totp_secret.as_ref().map(|_| "<redacted>"))
             .field("email", &self.email)
             .field("admin", &self.admin)
+            .field("email_otp", &self.email_otp)
             .finish()
     }
 }
@@ -91,6 +115,11 @@ pub struct Client {
     /// Grant types this client may use; see [`grant_types`]. Others are answered with
     /// `unauthorized_client`.
     pub grant_types: Vec<String>,
+    /// Registered redirect URIs for the authorization code grant. Compared as exact strings,
+    /// except that an `http://127.0.0.1/...` or `http://[::1]/...` URI matches any port
+    /// (RFC 8252 §7.3). `http://localhost` gets no such exception.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
 }
 
 impl Client {
@@ -100,6 +129,7 @@ impl Client {
             client_id: client_id.into(),
             client_secret: Some(secret.into()),
             grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
+            redirect_uris: Vec::new(),
         }
     }
 
@@ -109,7 +139,14 @@ impl Client {
             client_id: client_id.into(),
             client_secret: None,
             grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
+            redirect_uris: Vec::new(),
         }
+    }
+
+    /// Registers `uris` as this client's redirect URIs (see [`Client::redirect_uris`]).
+    pub fn with_redirect_uris(mut self, uris: &[&str]) -> Self {
+        self.redirect_uris = uris.iter().map(|u| (*u).to_owned()).collect();
+        self
     }
 
     /// Whether this client may use `grant_type`.
@@ -124,6 +161,7 @@ impl fmt::Debug for Client {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
             .field("grant_types", &self.grant_types)
+            .field("redirect_uris", &self.redirect_uris)
             .finish()
     }
 }
@@ -158,13 +196,21 @@ pub struct IdpConfig {
     pub clients: Vec<Client>,
     /// Whether the `/_test/*` control endpoints are served. Default `false`.
     pub test_endpoints: bool,
+    /// Lifetime of a device code (`expires_in` of RFC 8628 §3.2). Default 600 s.
+    pub device_code_ttl: Duration,
+    /// Minimum polling interval announced for device codes (`interval`, whole seconds, at least
+    /// 1). Default 5 s; tests usually want 1.
+    pub device_poll_interval: Duration,
 }
 
 impl IdpConfig {
-    /// The demo configuration: alice (no TOTP, admin), bob (TOTP), a confidential and a public
-    /// client, ephemeral loopback port, 300 s access tokens, 30 day rotating refresh tokens.
+    /// The demo configuration: alice (no TOTP, admin), bob (TOTP), carol (email one-time-code
+    /// MFA), the confidential and public password clients, the browser/device/OTP client
+    /// `tessera-cli`, a confidential web client and two Cognito app clients (see [`demo`]);
+    /// ephemeral loopback port, 300 s access tokens, 30 day rotating refresh tokens, 600 s device
+    /// codes polled every 5 s.
     pub fn demo() -> Self {
-        use grant_types::{CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN};
+        use grant_types::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE, EMAIL_OTP, PASSWORD, REFRESH_TOKEN};
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             access_token_ttl: Duration::from_secs(300),
@@ -174,6 +220,7 @@ impl IdpConfig {
                 User::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, demo::ALICE_EMAIL).with_admin(true),
                 User::new(demo::BOB_USERNAME, demo::BOB_PASSWORD, demo::BOB_EMAIL)
                     .with_totp_secret(demo::BOB_TOTP_SECRET),
+                User::new(demo::CAROL_USERNAME, demo::CAROL_PASSWORD, demo::CAROL_EMAIL).with_email_otp(true),
             ],
             clients: vec![
                 Client::confidential(
@@ -182,8 +229,28 @@ impl IdpConfig {
                     &[PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS],
                 ),
                 Client::public(demo::PUBLIC_CLIENT_ID, &[PASSWORD, REFRESH_TOKEN]),
+                Client::public(demo::BROWSER_CLIENT_ID, &[AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP, REFRESH_TOKEN])
+                    .with_redirect_uris(&[
+                        demo::BROWSER_REDIRECT_URI,
+                        demo::BROWSER_REDIRECT_URI_V6,
+                        demo::BROWSER_REDIRECT_URI_ROOT,
+                    ]),
+                Client::confidential(
+                    demo::WEB_CLIENT_ID,
+                    demo::WEB_CLIENT_SECRET,
+                    &[AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP, REFRESH_TOKEN],
+                )
+                .with_redirect_uris(&[demo::WEB_REDIRECT_URI]),
+                Client::public(demo::COGNITO_CLIENT_ID, &[PASSWORD, EMAIL_OTP, REFRESH_TOKEN]),
+                Client::confidential(
+                    demo::COGNITO_SECRET_CLIENT_ID,
+                    demo::COGNITO_CLIENT_SECRET,
+                    &[PASSWORD, EMAIL_OTP, REFRESH_TOKEN],
+                ),
             ],
             test_endpoints: false,
+            device_code_ttl: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 
@@ -196,6 +263,12 @@ impl IdpConfig {
             if !names.insert(user.username.as_str()) {
                 return Err(format!("duplicate user `{}`", user.username));
             }
+        }
+        if self.device_poll_interval.as_secs() == 0 {
+            return Err("device_poll_interval must be at least 1 s".to_owned());
+        }
+        if self.device_code_ttl.as_secs() == 0 {
+            return Err("device_code_ttl must be at least 1 s".to_owned());
         }
         let mut ids = HashSet::new();
         for client in &self.clients {
@@ -214,6 +287,15 @@ impl IdpConfig {
                     "client `{}`: client_credentials needs a confidential client (set a secret)",
                     client.client_id
                 ));
+            }
+            if client.allows(grant_types::AUTHORIZATION_CODE) && client.redirect_uris.is_empty() {
+                return Err(format!(
+                    "client `{}`: authorization_code needs at least one redirect URI",
+                    client.client_id
+                ));
+            }
+            if let Some(uri) = client.redirect_uris.iter().find(|u| url::Url::parse(u).is_err()) {
+                return Err(format!("client `{}`: redirect URI `{uri}` is not an absolute URL", client.client_id));
             }
         }
         Ok(())
@@ -255,5 +337,16 @@ mod tests {
         let mut public_cc = IdpConfig::demo();
         public_cc.clients.push(Client::public("c", &[grant_types::CLIENT_CREDENTIALS]));
         assert!(public_cc.validate().unwrap_err().contains("confidential"));
+
+        let mut bad_redirect = IdpConfig::demo();
+        bad_redirect.clients.push(Client::public("c", &[grant_types::AUTHORIZATION_CODE]).with_redirect_uris(&["/cb"]));
+        assert!(bad_redirect.validate().unwrap_err().contains("redirect URI"));
+
+        let mut no_redirect = IdpConfig::demo();
+        no_redirect.clients.push(Client::public("c", &[grant_types::AUTHORIZATION_CODE]));
+        assert!(no_redirect.validate().unwrap_err().contains("redirect URI"));
+
+        let zero_interval = IdpConfig { device_poll_interval: Duration::ZERO, ..IdpConfig::demo() };
+        assert!(zero_interval.validate().unwrap_err().contains("device_poll_interval"));
     }
 }

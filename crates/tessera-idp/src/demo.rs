@@ -27,3 +27,37 @@ pub const CONFIDENTIAL_CLIENT_SECRET: &str = "confidential-secret";
 
 /// Client id of the demo public client: no secret (grants: password, refresh_token).
 pub const PUBLIC_CLIENT_ID: &str = "public-client";
+
+/// Username of the demo user with email one-time-code MFA (Cognito `USER_PASSWORD_AUTH`
+/// answers with an `EMAIL_OTP` challenge).
+pub const CAROL_USERNAME: &str = "carol";
+/// Password of [`CAROL_USERNAME`].
+pub const CAROL_PASSWORD: &str = "carol-password";
+/// Email address of [`CAROL_USERNAME`]; one-time codes for her land in the outbox under it.
+pub const CAROL_EMAIL: &str = "carol@example.com";
+
+/// Client id of the demo public client for browser, device and email-code logins (grants:
+/// authorization_code, device_code, email_otp, refresh_token).
+pub const BROWSER_CLIENT_ID: &str = "tessera-cli";
+/// Loopback redirect URI registered for [`BROWSER_CLIENT_ID`]; any port matches (RFC 8252 §7.3).
+pub const BROWSER_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// IPv6 loopback redirect URI registered for [`BROWSER_CLIENT_ID`]; any port matches.
+pub const BROWSER_REDIRECT_URI_V6: &str = "http://[::1]/callback";
+/// Root-path loopback redirect URI registered for [`BROWSER_CLIENT_ID`] (`http://127.0.0.1:<port>`
+/// or `http://127.0.0.1:<port>/`, as `gh` and kubelogin use); any port matches.
+pub const BROWSER_REDIRECT_URI_ROOT: &str = "http://127.0.0.1/";
+
+/// Client id of the demo confidential web client (grants: authorization_code, device_code,
+/// email_otp, refresh_token).
+pub const WEB_CLIENT_ID: &str = "web-app";
+/// Client secret of [`WEB_CLIENT_ID`].
+pub const WEB_CLIENT_SECRET: &str = "web-app-secret";
+/// The redirect URI of [`WEB_CLIENT_ID`] (loopback, so any port matches).
+pub const WEB_REDIRECT_URI: &str = "http://127.0.0.1/web-callback";
+
+/// Cognito app client without a secret (grants: password, email_otp, refresh_token).
+pub const COGNITO_CLIENT_ID: &str = "cognitopublicclient000001";
+/// Cognito app client with a secret: every call needs a `SECRET_HASH`.
+pub const COGNITO_SECRET_CLIENT_ID: &str = "cognitosecretclient000002";
+/// Client secret of [`COGNITO_SECRET_CLIENT_ID`].
+pub const COGNITO_CLIENT_SECRET: &str = "cognito-client-secret";

@@ -30,6 +30,15 @@ pub enum FaultEndpoint {
     Jwks,
     /// `GET /userinfo` and `GET /api/whoami`.
     Api,
+    /// `GET`/`POST /authorize` and the device verification page `GET`/`POST /device`: the pages
+    /// a person sees.
+    Authorize,
+    /// `POST /device_authorization`.
+    DeviceAuthorization,
+    /// `POST /otp/start` and `POST /otp/verify`.
+    Otp,
+    /// `POST /cognito`.
+    Cognito,
     /// Whichever of the endpoints above is requested next (never the `/_test/*` endpoints).
     Any,
 }

@@ -1,6 +1,7 @@
 //! The protocol endpoints: discovery, JWKS, token (password + TOTP, refresh_token with rotation
-//! and reuse detection, client_credentials), revocation (RFC 7009), introspection (RFC 7662),
-//! userinfo and the protected `/api/whoami`.
+//! and reuse detection, client_credentials; authorization_code and device_code are delegated to
+//! `authorize.rs` and `device.rs`), revocation (RFC 7009), introspection (RFC 7662), userinfo
+//! and the protected `/api/whoami`. Also the token-minting helpers every login path shares.
 //!
 //! Handlers do their work synchronously against the in-memory state and never hold a lock
 //! across an await. Logs name grant types, clients and users, never credentials or tokens.
@@ -30,20 +31,30 @@ pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     Json(json!({
         "issuer": s.issuer,
+        "authorization_endpoint": s.url("/authorize"),
         "token_endpoint": s.url("/token"),
+        "device_authorization_endpoint": s.url("/device_authorization"),
         "jwks_uri": s.url("/jwks"),
         "revocation_endpoint": s.url("/revoke"),
         "introspection_endpoint": s.url("/introspect"),
         "userinfo_endpoint": s.url("/userinfo"),
-        "grant_types_supported": grant_types::ALL,
+        // Non-standard: the generic email one-time-code login (docs/reference-idp.md).
+        "otp_start_endpoint": s.url("/otp/start"),
+        "otp_verify_endpoint": s.url("/otp/verify"),
+        "grant_types_supported": grant_types::TOKEN_ENDPOINT,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "id_token_signing_alg_values_supported": [keys::ALGORITHM_NAME],
         "subject_types_supported": ["public"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "email", "email_verified", "preferred_username"],
-        "response_types_supported": [],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "preferred_username"
+        ],
     }))
 }
 
@@ -52,16 +63,26 @@ pub(crate) async fn jwks(State(s): AppState) -> Response {
     Json(s.keys.jwks()).into_response()
 }
 
+/// The JSON of a successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    scope: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+}
+
+/// ID token claims that depend on how the user logged in.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LoginContext {
+    /// The authorization request's `nonce`.
+    pub(crate) nonce: Option<String>,
+    /// When the user authenticated (Unix seconds).
+    pub(crate) auth_time: Option<u64>,
 }
 
 /// `POST /token`.
@@ -71,6 +92,8 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             s.stats.update(|st| match grant_type {
                 grant_types::PASSWORD => st.password_grants += 1,
                 grant_types::REFRESH_TOKEN => st.refresh_grants += 1,
+                grant_types::AUTHORIZATION_CODE => st.authorization_code_grants += 1,
+                grant_types::DEVICE_CODE => st.device_code_grants += 1,
                 _ => st.client_credentials_grants += 1,
             });
             (oauth::no_store(), Json(response)).into_response()
@@ -88,10 +111,10 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
     let form = Form::parse(headers, body)?;
     let requested = form.require("grant_type")?;
     let client = oauth::authenticate_client(&s.clients, headers, &form)?;
-    let Some(grant_type) = grant_types::ALL.into_iter().find(|g| *g == requested) else {
+    let Some(grant_type) = grant_types::TOKEN_ENDPOINT.into_iter().find(|g| *g == requested) else {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type `{requested}` is not supported (supported: {})",
-            grant_types::ALL.join(", ")
+            grant_types::TOKEN_ENDPOINT.join(", ")
         )));
     };
     if !client.allows(grant_type) {
@@ -103,6 +126,8 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
     let response = match grant_type {
         grant_types::PASSWORD => password_grant(s, client, &form)?,
         grant_types::REFRESH_TOKEN => refresh_grant(s, client, &form)?,
+        grant_types::AUTHORIZATION_CODE => crate::authorize::code_grant(s, client, &form)?,
+        grant_types::DEVICE_CODE => crate::device::device_grant(s, client, &form)?,
         _ => client_credentials_grant(s, client, &form)?,
     };
     tracing::debug!(grant_type, client_id = %client.client_id, "token issued");
@@ -110,7 +135,7 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
 }
 
 /// The `scope` parameter, whitespace-normalized; `None` when absent or blank.
-fn requested_scope(form: &Form) -> Option<String> {
+pub(crate) fn requested_scope(form: &Form) -> Option<String> {
     form.get("scope").map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())
 }
 
@@ -154,7 +179,8 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
     } else {
         (None, None)
     };
-    user_tokens(s, &grant, &grant.scope, family, refresh_token, now)
+    let login = LoginContext { nonce: None, auth_time: Some(now) };
+    user_tokens(s, &grant, &grant.scope, family, refresh_token, now, &login)
 }
 
 fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
@@ -173,7 +199,15 @@ fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespon
             }
             _ => OAuthError::invalid_grant(e.description()),
         })?;
-    user_tokens(s, &redeemed.grant, &redeemed.scope, Some(redeemed.family), redeemed.rotated, now)
+    user_tokens(
+        s,
+        &redeemed.grant,
+        &redeemed.scope,
+        Some(redeemed.family),
+        redeemed.rotated,
+        now,
+        &LoginContext::default(),
+    )
 }
 
 fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
@@ -183,32 +217,41 @@ fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
 }
 
+/// The tokens of a fresh interactive login (authorization code, device code, email code) by
+/// `username` through `client`: a new refresh token family (so revocation reaches every token
+/// of the login), whose refresh token is returned only when the client may refresh.
+pub(crate) fn new_login(
+    s: &Shared,
+    client: &Client,
+    username: &str,
+    scope: &str,
+    login: &LoginContext,
+) -> Result<(TokenResponse, u64), OAuthError> {
+    let grant = Grant { client_id: client.client_id.clone(), username: username.to_owned(), scope: scope.to_owned() };
+    let now = s.now();
+    let (family, refresh_token) = s.store.start_family(grant.clone(), now, s.refresh_token_ttl);
+    let refresh_token = client.allows(grant_types::REFRESH_TOKEN).then_some(refresh_token);
+    let login = LoginContext { auth_time: login.auth_time.or(Some(now)), ..login.clone() };
+    let response = user_tokens(s, &grant, scope, Some(family), refresh_token, now, &login)?;
+    Ok((response, family))
+}
+
 /// The response of a grant on behalf of a user: access token, the refresh token if any, and an
 /// ID token when `openid` is in scope.
-fn user_tokens(
+pub(crate) fn user_tokens(
     s: &Shared,
     grant: &Grant,
     scope: &str,
     family: Option<u64>,
     refresh_token: Option<String>,
     now: u64,
+    login: &LoginContext,
 ) -> Result<TokenResponse, OAuthError> {
     let (access_token, expires_in) = mint_access_token(s, &grant.client_id, &grant.username, scope, family, now)?;
-    let id_token = match s.users.get(&grant.username) {
-        Some(entry) if scope.split(' ').any(|s| s == "openid") => {
-            let claims = IdTokenClaims {
-                iss: s.issuer.clone(),
-                sub: grant.username.clone(),
-                aud: grant.client_id.clone(),
-                exp: now + expires_in,
-                iat: now,
-                email: entry.user.email.clone(),
-                email_verified: true,
-                preferred_username: grant.username.clone(),
-            };
-            Some(s.keys.sign("JWT", &claims).map_err(OAuthError::server_error)?)
-        }
-        _ => None,
+    let id_token = if scope.split(' ').any(|s| s == "openid") {
+        id_token(s, &grant.client_id, &grant.username, now, expires_in, login)?
+    } else {
+        None
     };
     Ok(TokenResponse {
         access_token,
@@ -220,8 +263,35 @@ fn user_tokens(
     })
 }
 
+/// An ID token for `username` (`None` when the user is unknown, e.g. a client subject).
+pub(crate) fn id_token(
+    s: &Shared,
+    client_id: &str,
+    username: &str,
+    now: u64,
+    lifetime: u64,
+    login: &LoginContext,
+) -> Result<Option<String>, OAuthError> {
+    let Some(entry) = s.users.get(username) else {
+        return Ok(None);
+    };
+    let claims = IdTokenClaims {
+        iss: s.issuer.clone(),
+        sub: username.to_owned(),
+        aud: client_id.to_owned(),
+        exp: now + lifetime,
+        iat: now,
+        email: entry.user.email.clone(),
+        email_verified: true,
+        preferred_username: username.to_owned(),
+        nonce: login.nonce.clone(),
+        auth_time: login.auth_time,
+    };
+    s.keys.sign("JWT", &claims).map(Some).map_err(OAuthError::server_error)
+}
+
 /// Signs an access token and records its `jti` for revocation. Returns it with `expires_in`.
-fn mint_access_token(
+pub(crate) fn mint_access_token(
     s: &Shared,
     client_id: &str,
     subject: &str,
@@ -246,7 +316,7 @@ fn mint_access_token(
 }
 
 /// An access token's claims if it is valid now: signature, issuer, expiry, not revoked.
-fn active_access_token(s: &Shared, token: &str) -> Option<AccessTokenClaims> {
+pub(crate) fn active_access_token(s: &Shared, token: &str) -> Option<AccessTokenClaims> {
     let claims = s.keys.verify_access(token, &s.issuer, s.now(), true)?;
     (!s.store.access_revoked(&claims.jti)).then_some(claims)
 }

@@ -39,8 +39,8 @@ pub struct AccessTokenClaims {
     pub client_id: String,
 }
 
-/// Claims of OIDC ID tokens (issued with the password and refresh grants when the scope
-/// includes `openid`).
+/// Claims of OIDC ID tokens (issued by every user grant when the scope includes `openid`, and
+/// always by the Cognito endpoint).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IdTokenClaims {
     pub(crate) iss: String,
@@ -51,6 +51,12 @@ pub(crate) struct IdTokenClaims {
     pub(crate) email: String,
     pub(crate) email_verified: bool,
     pub(crate) preferred_username: String,
+    /// The `nonce` of the authorization request (OIDC Core §3.1.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) nonce: Option<String>,
+    /// When the user authenticated, Unix seconds (absent on refresh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<u64>,
 }
 
 /// The server's key pair and its published form.

@@ -7,12 +7,21 @@
 //! - `GET /.well-known/openid-configuration` and `GET /jwks` (EdDSA key generated at start);
 //! - `POST /token`: `password` (with a `totp` code for users who have a TOTP secret),
 //!   `refresh_token` (rotation with reuse detection: presenting a rotated token revokes its
-//!   whole family) and `client_credentials`; client authentication by HTTP Basic, by
+//!   whole family), `client_credentials`, `authorization_code` and the device code grant; client authentication by HTTP Basic, by
 //!   `client_secret` in the body, or by `client_id` alone for public clients;
 //! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662);
 //! - `GET /userinfo` and the protected resource `GET /api/whoami`;
+//! - `GET`/`POST /authorize`: authorization code + PKCE S256 with a real HTML login page,
+//!   loopback redirect URIs on any port (RFC 8252), `iss` in the response (RFC 9207);
+//! - `POST /device_authorization` and the verification page `GET`/`POST /device` (RFC 8628);
+//! - `POST /otp/start` + `POST /otp/verify`: email one-time-code login, codes land in an
+//!   outbox ([`IdpServer::outbox`]);
+//! - `POST /cognito`: a Cognito-compatible subset (`InitiateAuth`, `RespondToAuthChallenge`,
+//!   `RevokeToken`) for `USER_PASSWORD_AUTH`, `EMAIL_OTP`, `CUSTOM_AUTH` and refresh;
 //! - fault injection per endpoint ([`FaultInjector`]) and counters ([`Stats`]) for tests, also
 //!   reachable over HTTP under `/_test/*` when [`IdpConfig::test_endpoints`] is set.
+//!
+//! The full wire contract of every endpoint and test hook is in `docs/reference-idp.md`.
 //!
 //! Errors follow RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`, status 400, or
 //! 401 with `WWW-Authenticate` for `invalid_client` and for bad bearer tokens.
@@ -32,20 +41,28 @@
 //! Never use it in production: passwords are stored in clear, TOTP codes may be replayed
 //! within their window, and the signing key lives only as long as the process.
 
+mod authorize;
+mod cognito;
 mod config;
 mod conn;
 pub mod demo;
+mod device;
 mod faults;
 mod handlers;
+mod html;
 mod keys;
 mod oauth;
+mod otp;
+mod outbox;
 mod server;
 mod stats;
 mod store;
 mod test_api;
 
 pub use config::{Client, IdpConfig, User, grant_types};
+pub use device::DeviceHookError;
 pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};
 pub use keys::AccessTokenClaims;
+pub use outbox::OutboxMessage;
 pub use server::{IdpError, IdpServer};
 pub use stats::Stats;

@@ -29,7 +29,7 @@ pub(crate) struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self { status, error, description: description.into(), challenge: None }
     }
 
@@ -124,6 +124,12 @@ impl Form {
             map.insert(key, value);
         }
         Ok(Self(map))
+    }
+
+    /// A form built from already-decoded pairs (e.g. fields of a JSON body), so JSON endpoints
+    /// share the client authentication of the form ones.
+    pub(crate) fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+        Self(pairs.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect())
     }
 
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).

@@ -19,13 +19,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use totp_rs::{Secret, Totp};
 
+use crate::authorize::AuthorizeState;
+use crate::cognito::CognitoState;
 use crate::config::{Client, IdpConfig, User};
 use crate::conn::{ConnHandle, KillSwitchListener};
+use crate::device::{DeviceHookError, DeviceState};
 use crate::faults::{self, FaultEndpoint, FaultInjector, FaultKind};
-use crate::handlers;
 use crate::keys::Keys;
+use crate::otp::OtpState;
+use crate::outbox::{Outbox, OutboxMessage};
 use crate::stats::{Stats, StatsCell};
 use crate::store::Store;
+use crate::{authorize, cognito, device, handlers, otp};
 
 /// How long [`IdpServer::shutdown`] lets in-flight requests finish before it aborts the server.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -59,6 +64,11 @@ pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Milliseconds since the Unix epoch.
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A user and, when they have a second factor, its verifier.
 pub(crate) struct UserEntry {
     pub(crate) user: User,
@@ -74,6 +84,11 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) stats: StatsCell,
     pub(crate) faults: FaultInjector,
+    pub(crate) authorize: AuthorizeState,
+    pub(crate) device: DeviceState,
+    pub(crate) otp: OtpState,
+    pub(crate) outbox: Outbox,
+    pub(crate) cognito: CognitoState,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) refresh_token_ttl: u64,
     /// Configured access token lifetime, restored by `/_test/reset`.
@@ -107,6 +122,11 @@ impl Shared {
             store: Store::default(),
             stats: StatsCell::default(),
             faults: FaultInjector::default(),
+            authorize: AuthorizeState::default(),
+            device: DeviceState::new(config.device_code_ttl.as_secs(), config.device_poll_interval.as_secs()),
+            otp: OtpState::default(),
+            outbox: Outbox::default(),
+            cognito: CognitoState::default(),
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             refresh_token_ttl: config.refresh_token_ttl.as_secs(),
             default_access_token_ttl: access_ttl,
@@ -129,13 +149,20 @@ impl Shared {
         now().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed))
     }
 
+    /// [`Shared::now`] in milliseconds (device polling speed is measured with it).
+    pub(crate) fn now_millis(&self) -> u64 {
+        now_millis().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed).saturating_mul(1000))
+    }
+
     pub(crate) fn set_clock_offset(&self, seconds: i64) {
         self.clock_offset.store(seconds, Ordering::Relaxed);
     }
 
-    /// Clears faults and counters, restores the configured access token lifetime and a correct clock.
+    /// Clears faults, forced `slow_down`s and counters, restores the configured access token
+    /// lifetime and a correct clock.
     pub(crate) fn reset(&self) {
         self.faults.clear();
+        self.device.reset_hooks();
         self.stats.reset();
         self.set_access_token_ttl(self.default_access_token_ttl);
         self.set_clock_offset(0);
@@ -254,8 +281,38 @@ impl IdpServer {
         tracing::info!(username, count, "revoked refresh tokens of user");
     }
 
-    /// What `POST /_test/reset` does: clears queued faults and counters, restores the
-    /// configured access token lifetime and sets the clock offset back to 0. Issued tokens are kept.
+    /// Every one-time-code email "sent" so far (generic `/otp/start` and Cognito challenges),
+    /// oldest first. Also `GET /_test/outbox?to=<email>`.
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        self.shared.outbox.messages(None)
+    }
+
+    /// Approves the pending device authorization with `user_code` (any case, dashes optional)
+    /// on behalf of `username`, as if they had used the verification page.
+    pub fn approve_device(&self, user_code: &str, username: &str) -> Result<(), DeviceHookError> {
+        device::approve(&self.shared, user_code, username)
+    }
+
+    /// Denies the pending device authorization with `user_code`: its next poll gets `access_denied`.
+    pub fn deny_device(&self, user_code: &str) -> Result<(), DeviceHookError> {
+        device::deny(&self.shared, user_code)
+    }
+
+    /// Answers the next `times` device-code polls (of any device code) with `slow_down`, each
+    /// adding 5 s to that code's interval. Replaces an earlier count; `0` cancels.
+    pub fn force_device_slow_down(&self, times: u32) {
+        self.shared.device.force_slow_down(times);
+    }
+
+    /// Makes every pending device code expire now: their next poll gets `expired_token`.
+    /// Returns how many were pending.
+    pub fn expire_device_codes(&self) -> usize {
+        self.shared.device.expire_pending(self.shared.now())
+    }
+
+    /// What `POST /_test/reset` does: clears queued faults, forced `slow_down`s and counters,
+    /// restores the configured access token lifetime and sets the clock offset back to 0. Issued
+    /// tokens, pending logins and the outbox are kept.
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -301,7 +358,20 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))
         .route("/introspect", instrumented(FaultEndpoint::Introspect, post(handlers::introspect)))
         .route("/userinfo", instrumented(FaultEndpoint::Api, get(handlers::userinfo)))
-        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(handlers::whoami)));
+        .route("/api/whoami", instrumented(FaultEndpoint::Api, get(handlers::whoami)))
+        .route(
+            "/authorize",
+            instrumented(FaultEndpoint::Authorize, get(authorize::authorize_page).post(authorize::authorize_submit)),
+        )
+        .route(
+            "/device_authorization",
+            instrumented(FaultEndpoint::DeviceAuthorization, post(device::device_authorization)),
+        )
+        .route("/device", instrumented(FaultEndpoint::Authorize, get(device::device_page).post(device::device_submit)))
+        .route("/otp/start", instrumented(FaultEndpoint::Otp, post(otp::start)))
+        .route("/otp/verify", instrumented(FaultEndpoint::Otp, post(otp::verify)))
+        .route("/cognito", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
+        .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)));
     if test_endpoints {
         app = app.merge(crate::test_api::routes());
     }
@@ -322,6 +392,10 @@ async fn instrument(
         FaultEndpoint::Discovery => s.discovery_requests += 1,
         FaultEndpoint::Jwks => s.jwks_requests += 1,
         FaultEndpoint::Api | FaultEndpoint::Any => s.api_requests += 1,
+        FaultEndpoint::Authorize => s.authorize_requests += 1,
+        FaultEndpoint::DeviceAuthorization => s.device_authorization_requests += 1,
+        FaultEndpoint::Otp => s.otp_requests += 1,
+        FaultEndpoint::Cognito => s.cognito_requests += 1,
     });
     let Some(fault) = shared.faults.take(endpoint) else {
         return next.run(request).await;

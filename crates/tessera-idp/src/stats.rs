@@ -34,6 +34,24 @@ pub struct Stats {
     pub jwks_requests: u64,
     /// Requests that reached `GET /userinfo` or `GET /api/whoami`.
     pub api_requests: u64,
+    /// Requests that reached `GET /authorize` or `POST /authorize` (and the `/device` pages).
+    pub authorize_requests: u64,
+    /// Token responses issued by the authorization_code grant.
+    pub authorization_code_grants: u64,
+    /// Requests that reached `POST /device_authorization`.
+    pub device_authorization_requests: u64,
+    /// Token responses issued by the device_code grant.
+    pub device_code_grants: u64,
+    /// Requests that reached `POST /otp/start` or `POST /otp/verify`.
+    pub otp_requests: u64,
+    /// Successful `/otp/verify` logins.
+    pub otp_logins: u64,
+    /// Requests that reached `POST /cognito`.
+    pub cognito_requests: u64,
+    /// Cognito logins that returned an `AuthenticationResult` (password or answered challenge).
+    pub cognito_logins: u64,
+    /// Cognito `REFRESH_TOKEN_AUTH` refreshes.
+    pub cognito_refreshes: u64,
     /// Requests that a queued fault was applied to (a delay-only fault included).
     pub faults_injected: u64,
 }

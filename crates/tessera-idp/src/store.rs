@@ -242,6 +242,12 @@ impl Store {
         }
     }
 
+    /// Revokes the whole family `family`: its refresh tokens stop working and its access tokens
+    /// introspect as inactive.
+    pub(crate) fn revoke_family(&self, family: u64) {
+        self.lock().revoke_family(family);
+    }
+
     /// Revokes the access token `jti`.
     pub(crate) fn revoke_access(&self, jti: &str) {
         if let Some(a) = self.lock().access.get_mut(jti) {

@@ -12,18 +12,29 @@
 //! | `POST /_test/access_token_ttl` + `{"seconds": n}` | lifetime of access tokens issued from now on |
 //! | `POST /_test/revoke_user` + `{"username": "..."}` | revoke every refresh token of that user |
 //! | `POST /_test/clock_offset` + `{"seconds": n}` | move the server's clock by `n` seconds (may be negative) |
+//! | `GET /_test/outbox[?to=<email>]` | the outbox (one-time-code emails) as a JSON list, newest last |
+//! | `POST /_test/device/approve` + `{"user_code": "...", "username": "..."}` | approve a device code |
+//! | `POST /_test/device/deny` + `{"user_code": "..."}` | deny a device code |
+//! | `POST /_test/device/slow_down` + `{"times": n}` | answer the next `n` device polls `slow_down` |
+//! | `POST /_test/device/expire` | expire every pending device code now; answers `{"expired": n}` |
+//!
+//! A device hook that finds nothing to act on answers 404 `{"error": "...", "message": "..."}`
+//! (`unknown_user_code`, `unknown_user` or `not_pending`).
 //!
 //! They are neither counted nor subject to fault injection.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::device::{self, DeviceHookError};
 use crate::faults::FaultSpec;
+use crate::outbox::OutboxMessage;
 use crate::server::Shared;
 use crate::stats::Stats;
 
@@ -37,6 +48,65 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_test/access_token_ttl", post(access_token_ttl))
         .route("/_test/revoke_user", post(revoke_user))
         .route("/_test/clock_offset", post(clock_offset))
+        .route("/_test/outbox", get(outbox))
+        .route("/_test/device/approve", post(approve_device))
+        .route("/_test/device/deny", post(deny_device))
+        .route("/_test/device/slow_down", post(slow_down))
+        .route("/_test/device/expire", post(expire_devices))
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    to: Option<String>,
+}
+
+async fn outbox(State(s): AppState, Query(query): Query<OutboxQuery>) -> Json<Vec<OutboxMessage>> {
+    Json(s.outbox.messages(query.to.as_deref()))
+}
+
+#[derive(Deserialize)]
+struct DeviceDecision {
+    user_code: String,
+    username: Option<String>,
+}
+
+fn hook_result(result: Result<(), DeviceHookError>) -> Response {
+    match result {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => {
+            let error = match e {
+                DeviceHookError::UnknownUserCode => "unknown_user_code",
+                DeviceHookError::UnknownUser(_) => "unknown_user",
+                _ => "not_pending",
+            };
+            (http::StatusCode::NOT_FOUND, Json(json!({ "error": error, "message": e.to_string() }))).into_response()
+        }
+    }
+}
+
+async fn approve_device(State(s): AppState, Json(body): Json<DeviceDecision>) -> Response {
+    let Some(username) = body.username.as_deref() else {
+        return (http::StatusCode::BAD_REQUEST, Json(json!({ "error": "missing_username" }))).into_response();
+    };
+    hook_result(device::approve(&s, &body.user_code, username))
+}
+
+async fn deny_device(State(s): AppState, Json(body): Json<DeviceDecision>) -> Response {
+    hook_result(device::deny(&s, &body.user_code))
+}
+
+#[derive(Deserialize)]
+struct Times {
+    times: u32,
+}
+
+async fn slow_down(State(s): AppState, Json(body): Json<Times>) -> Json<Value> {
+    s.device.force_slow_down(body.times);
+    Json(json!({ "times": body.times }))
+}
+
+async fn expire_devices(State(s): AppState) -> Json<Value> {
+    Json(json!({ "expired": s.device.expire_pending(s.now()) }))
 }
 
 async fn stats(State(s): AppState) -> Json<Stats> {

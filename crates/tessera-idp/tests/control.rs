@@ -160,6 +160,12 @@ async fn start_reports_bind_and_config_errors() {
     bad_client.clients.push(Client::public("spa", &["authorization_code"]));
     let err = IdpServer::start(bad_client).await.unwrap_err();
     assert!(matches!(err, IdpError::InvalidConfig(_)), "{err}");
+    assert!(err.to_string().contains("redirect URI"), "{err}");
+
+    let mut unknown_grant = IdpConfig::demo();
+    unknown_grant.clients.push(Client::public("spa", &["implicit"]));
+    let err = IdpServer::start(unknown_grant).await.unwrap_err();
+    assert!(err.to_string().contains("implicit"), "{err}");
 }
 
 #[test]

@@ -27,7 +27,16 @@ async fn discovery_document_lists_endpoints() {
     assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
     assert_eq!(doc["introspection_endpoint"], format!("{issuer}/introspect"));
     assert_eq!(doc["userinfo_endpoint"], format!("{issuer}/userinfo"));
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["password", "refresh_token", "client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!([
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "authorization_code",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
@@ -217,9 +226,15 @@ async fn bad_client_credentials_are_401_invalid_client() {
 #[tokio::test]
 async fn grant_type_errors() {
     let h = start().await;
-    let (status, body) = h.token(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")]).await;
+    let (status, body) = h.token(&[("grant_type", "implicit")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
+    // `email_otp` names the one-time-code endpoints, not a grant of /token.
+    let (_, body) = h.token(&[("grant_type", "email_otp")]).await;
+    assert_eq!(body["error"], "unsupported_grant_type");
+    // A grant the server has but this client may not use.
+    let (status, body) = h.token(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")]).await;
+    assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"unauthorized_client".into()));
 
     let (status, body) = json(
         h.http
@@ -244,7 +259,7 @@ async fn grant_type_errors() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_request");
-    assert_eq!(h.server.stats().failed_token_requests, 3);
+    assert_eq!(h.server.stats().failed_token_requests, 5);
 }
 
 #[tokio::test]

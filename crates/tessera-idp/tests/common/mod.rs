@@ -88,3 +88,60 @@ pub fn bob_totp() -> Totp {
 pub fn str_field<'a>(body: &'a Value, field: &str) -> &'a str {
     body[field].as_str().unwrap_or_else(|| panic!("`{field}` missing in {body}"))
 }
+
+/// A client that does not follow redirects, to look at `Location` of `/authorize` answers.
+pub fn no_redirect_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("reqwest client")
+}
+
+/// A PKCE pair `(verifier, S256 challenge)` (RFC 7636 §4.1, §4.2).
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The `value` of the `<input name="{name}" ...>` of an HTML page (our pages put `name` before
+/// `value`).
+pub fn input_value(page: &str, name: &str) -> Option<String> {
+    let start = page.find(&format!("name=\"{name}\""))?;
+    let rest = &page[start..];
+    let end = rest.find('>')?;
+    let tag = &rest[..end];
+    let value_at = tag.find("value=\"")? + "value=\"".len();
+    let value = &tag[value_at..];
+    Some(value[..value.find('"')?].to_owned())
+}
+
+/// The query parameters of a `Location` header.
+pub fn location_params(response: &reqwest::Response) -> (String, std::collections::HashMap<String, String>) {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let url = url::Url::parse(&location).expect("absolute Location");
+    let params = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut base = url.clone();
+    base.set_query(None);
+    (base.to_string(), params)
+}
+
+/// Claims of a JWT this server signed, verified against its JWKS with `audience`.
+pub async fn verified_claims(h: &Harness, token: &str, audience: &str) -> Value {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+    let jwks: JwkSet = h.http.get(h.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid.expect("kid");
+    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("kid in JWKS")).unwrap();
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[h.server.issuer()]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation).expect("valid JWT").claims
+}
