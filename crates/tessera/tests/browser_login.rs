@@ -242,3 +242,93 @@ async fn the_sign_in_script_reports_failures() {
         sign_in("http://127.0.0.1:9/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback", "a", "b", &[]).await;
     assert!(!run.success && run.callback.is_none(), "{run:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same, against the reference IdP (crates/tessera-idp, docs/reference-idp.md): EdDSA ID tokens,
+// a login page with its own form, server-side counters.
+
+mod reference_idp {
+    use super::*;
+    use tessera::Secret;
+    use tessera_idp::demo;
+
+    fn browser_client(issuer: &str, scope: &str) -> ProviderConfig {
+        ProviderConfig {
+            client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
+            endpoints: Endpoints::discover(issuer),
+            scope: Some(scope.into()),
+            grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() },
+        }
+    }
+
+    #[tokio::test]
+    async fn chromium_signs_in_then_the_api_accepts_the_token_and_it_refreshes() {
+        let server = support::idp(Duration::from_secs(60)).await;
+        let (_dir, store) = file_store();
+        let prompter = Arc::new(ChromiumPrompter::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, &[]));
+        let session = session("idp/alice", browser_client(&server.issuer(), "openid"), prompter.clone(), store.clone());
+
+        let header = session.login().await.unwrap();
+        let runs = prompter.finished().await;
+        assert!(runs[0].success, "{}", runs[0].stderr);
+        assert_eq!(runs[0].message.as_deref(), Some("Signed in to idp/alice. You can close this tab."));
+        assert_eq!(support::whoami(&server, header.expose_secret()).await, 200);
+
+        let stored = store.load("idp/alice").await.unwrap().expect("tokens stored");
+        let claims = jwt_claims(stored.id_token.as_ref().unwrap().expose_secret());
+        assert_eq!(claims["nonce"].as_str(), query_param(&prompter.urls()[0], "nonce").as_deref());
+        assert_eq!((claims["aud"].as_str(), claims["sub"].as_str()), (Some(demo::BROWSER_CLIENT_ID), Some("alice")));
+        let stats = server.stats();
+        assert_eq!(stats.authorization_code_grants, 1);
+        assert!(stats.jwks_requests >= 1, "the keys were fetched to verify the EdDSA ID token");
+
+        let refreshed = session.force_refresh().await.unwrap();
+        assert_ne!(refreshed.access_token(), header.access_token());
+        assert_eq!(server.stats().refresh_grants, 1);
+        assert_eq!(support::whoami(&server, refreshed.expose_secret()).await, 200);
+    }
+
+    #[tokio::test]
+    async fn a_confidential_client_with_its_own_callback_path_and_a_totp_user() {
+        let server = support::idp(Duration::from_secs(60)).await;
+        let config = ProviderConfig {
+            client: ClientAuth::basic(demo::WEB_CLIENT_ID, Secret::new(demo::WEB_CLIENT_SECRET)),
+            ..browser_client(&server.issuer(), "openid")
+        };
+        let prompter = Arc::new(
+            ChromiumPrompter::new(demo::BOB_USERNAME, demo::BOB_PASSWORD, &[]).with_totp_secret(demo::BOB_TOTP_SECRET),
+        );
+        let settings = SessionSettings {
+            loopback: LoopbackSettings { path: "/web-callback".into(), ..LoopbackSettings::default() },
+            ..SessionSettings::default()
+        };
+        let session = Session::builder("idp/bob", config).prompter(prompter.clone()).settings(settings).build();
+
+        let header = session.login().await.unwrap();
+        let runs = prompter.finished().await;
+        assert!(runs[0].success, "{}", runs[0].stderr);
+        assert!(runs[0].callback.as_deref().unwrap().contains("/web-callback?"), "{runs:?}");
+        assert_eq!(jwt_claims(header.tokens().id_token.as_ref().unwrap().expose_secret())["sub"], "bob");
+        assert_eq!(server.stats().authorization_code_grants, 1);
+    }
+
+    #[tokio::test]
+    async fn a_forged_state_or_a_denial_never_reaches_the_token_endpoint() {
+        let server = support::idp(Duration::from_secs(60)).await;
+        for (flags, key) in [(&["--tamper-state"][..], "idp/forged"), (&["--deny"][..], "idp/denied")] {
+            let prompter = Arc::new(ChromiumPrompter::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, flags));
+            let session = session(key, browser_client(&server.issuer(), "openid"), prompter.clone(), support::memory());
+            let error = session.login().await.unwrap_err();
+            let runs = prompter.finished().await;
+            assert!(runs[0].success, "{}", runs[0].stderr);
+            if flags[0] == "--deny" {
+                assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::AccessDenied), "{error:?}");
+            } else {
+                assert!(error.to_string().contains("`state` does not match"), "{error}");
+            }
+        }
+        let stats = server.stats();
+        assert_eq!((stats.token_requests, stats.authorization_code_grants), (0, 0));
+        assert!(stats.authorize_requests >= 2, "both logins reached the login page: {stats:?}");
+    }
+}

@@ -60,8 +60,23 @@ pub struct SignIn {
 
 /// Runs sign-in.mjs to the end.
 pub async fn sign_in(authorization_url: &str, username: &str, password: &str, flags: &[&str]) -> SignIn {
+    sign_in_with_totp(authorization_url, username, password, flags, None).await
+}
+
+/// Runs sign-in.mjs to the end; with a TOTP secret, the code is computed once a browser is free
+/// (so that it is fresh when typed).
+pub async fn sign_in_with_totp(
+    authorization_url: &str,
+    username: &str,
+    password: &str,
+    flags: &[&str],
+    totp_secret: Option<&str>,
+) -> SignIn {
     require_chromium();
     let _permit = BROWSERS.acquire().await.expect("the semaphore is never closed");
+    let totp = totp_secret.map(|secret| {
+        tessera::core::flow::totp_code(&Secret::new(secret), tessera::clock::system_now()).expect("a valid TOTP secret")
+    });
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
     let child = tokio::process::Command::new(node)
         .current_dir(browser_dir())
@@ -70,6 +85,7 @@ pub async fn sign_in(authorization_url: &str, username: &str, password: &str, fl
         .arg(username)
         .arg(password)
         .args(flags)
+        .args(totp.iter().flat_map(|code| ["--totp", code.expose_secret()]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,7 +110,8 @@ pub async fn sign_in(authorization_url: &str, username: &str, password: &str, fl
 pub struct ChromiumPrompter {
     username: String,
     password: String,
-    flags: Vec<&'static str>,
+    flags: Vec<String>,
+    totp_secret: Option<String>,
     /// Authorization URLs it was shown or asked about.
     pub urls: Mutex<Vec<String>>,
     /// How many times `ask` ran (paste mode).
@@ -105,16 +122,23 @@ pub struct ChromiumPrompter {
 impl ChromiumPrompter {
     /// A person who signs in as `username` with `password`; `flags` go to sign-in.mjs (`--deny`,
     /// `--tamper-state`, `--no-listener`).
-    pub fn new(username: &str, password: &str, flags: &[&'static str]) -> Self {
+    pub fn new(username: &str, password: &str, flags: &[&str]) -> Self {
         require_chromium();
         ChromiumPrompter {
             username: username.to_owned(),
             password: password.to_owned(),
-            flags: flags.to_vec(),
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            totp_secret: None,
             urls: Mutex::new(Vec::new()),
             asked: Mutex::new(0),
             runs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Types the current code of this TOTP secret too.
+    pub fn with_totp_secret(mut self, secret: &str) -> Self {
+        self.totp_secret = Some(secret.to_owned());
+        self
     }
 
     /// Waits for the sign-ins started by `show` and returns them.
@@ -140,10 +164,18 @@ impl Prompter for ChromiumPrompter {
             return Err(Error::configuration(format!("ChromiumPrompter cannot show {prompt:?}")));
         };
         self.urls.lock().unwrap().push(authorization_url.clone());
-        let (url, username, password, flags) =
-            (authorization_url.clone(), self.username.clone(), self.password.clone(), self.flags.clone());
+        let (url, username, password, flags, totp_secret) = (
+            authorization_url.clone(),
+            self.username.clone(),
+            self.password.clone(),
+            self.flags.clone(),
+            self.totp_secret.clone(),
+        );
         // Return at once, like a prompter opening a browser: the loopback listener waits meanwhile.
-        let run = tokio::spawn(async move { sign_in(&url, &username, &password, &flags).await });
+        let run = tokio::spawn(async move {
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            sign_in_with_totp(&url, &username, &password, &flags, totp_secret.as_deref()).await
+        });
         self.runs.lock().unwrap().push(run);
         Ok(())
     }
@@ -154,9 +186,11 @@ impl Prompter for ChromiumPrompter {
         };
         *self.asked.lock().unwrap() += 1;
         self.urls.lock().unwrap().push(authorization_url.clone());
-        let mut flags = self.flags.clone();
+        let mut flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
         flags.push("--no-listener");
-        let run = sign_in(authorization_url, &self.username, &self.password, &flags).await;
+        let run =
+            sign_in_with_totp(authorization_url, &self.username, &self.password, &flags, self.totp_secret.as_deref())
+                .await;
         match (run.success, run.callback) {
             (true, Some(callback)) => Ok(Secret::new(callback)),
             _ => Err(Error::configuration(format!("the browser did not come back:\n{}", run.stderr))),
