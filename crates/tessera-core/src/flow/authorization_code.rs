@@ -459,6 +459,66 @@ mod tests {
     }
 
     #[test]
+    fn openid_needs_discovery_and_an_authorization_endpoint() {
+        let settings = EngineSettings::default();
+        let explicit =
+            ProviderConfig { endpoints: Endpoints::explicit("https://idp.example/token"), ..config("openid") };
+        let mut flow = AuthorizationCodeFlow::new(Some("https://idp.example/authorize"), None, &[], &inputs()).unwrap();
+        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings };
+        let error = failed(flow.start(&context, RequestId(1), NOW));
+        assert!(error.to_string().contains("discovery"), "{error}");
+        // No endpoint configured and none discovered.
+        let mut flow = AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap();
+        let api = ProviderConfig { scope: Some("api".into()), ..explicit };
+        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings };
+        let error = failed(flow.start(&context, RequestId(1), NOW));
+        assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));
+    }
+
+    #[test]
+    fn the_engine_runs_it_for_explicit_logins_only() {
+        use crate::{Action, Engine, Event};
+        let mut engine = Engine::default();
+        let config = ProviderConfig {
+            endpoints: Endpoints::explicit("https://idp.example/token"),
+            grant: Grant::Browser {
+                authorization_endpoint: Some("https://idp.example/authorize".into()),
+                redirect_uri: None,
+                extra_params: Vec::new(),
+            },
+            ..config("api")
+        };
+        engine.register("b", config);
+        // A silent ensure never opens a browser; a login without the runtime's inputs cannot start.
+        assert!(
+            matches!(&engine.ensure("b", NOW)[..], [Action::Failed { error, .. }] if error.requires_reauthentication())
+        );
+        assert!(matches!(&engine.login("b", NOW)[..], [Action::Failed { error: Error::Configuration { .. }, .. }]));
+        let actions = engine.login_with("b", inputs(), NOW);
+        let [Action::Prompt { prompt: Prompt::Browser { authorization_url, .. }, .. }] = &actions[..] else {
+            panic!("{actions:?}")
+        };
+        let state = url::Url::parse(authorization_url)
+            .unwrap()
+            .query_pairs()
+            .find(|(n, _)| n == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let answer = Secret::new(format!("{REDIRECT}?code=c&state={state}"));
+        let actions = engine.handle(Event::Answer { key: "b".into(), answer }, NOW);
+        let [Action::Send(request)] = &actions[..] else { panic!("{actions:?}") };
+        assert_eq!(request.url, "https://idp.example/token");
+        let response =
+            HttpResponse::json(request.id, 200, r#"{"access_token":"at","refresh_token":"rt","expires_in":60}"#);
+        let actions = engine.handle(Event::Response(response), NOW);
+        assert!(matches!(&actions[..], [Action::Done { tokens, .. }] if tokens.refresh_token.is_some()), "{actions:?}");
+        // Refresh is the standard grant.
+        let later = NOW + std::time::Duration::from_secs(59);
+        let [Action::Send(refresh)] = &engine.ensure("b", later)[..] else { panic!() };
+        assert!(std::str::from_utf8(&refresh.body).unwrap().starts_with("grant_type=refresh_token&refresh_token=rt"));
+    }
+
+    #[test]
     fn missing_inputs_are_configuration_errors() {
         let no_random = LoginInputs { random: None, redirect_uri: Some(REDIRECT.into()) };
         let error = AuthorizationCodeFlow::new(None, None, &[], &no_random).unwrap_err();
