@@ -10,8 +10,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "==> third-party servers (interop/)"
-command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider)" >&2; exit 1; }
-for dir in interop/oidc-provider; do
+command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider, browser)" >&2; exit 1; }
+for dir in interop/oidc-provider interop/browser; do
   stamp="$dir/node_modules/.package-lock.sha256"
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -27,6 +27,14 @@ if ! command -v redis-server >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server
 fi
 # --- end redis-server ---
+
+# --- chromium: browser-login tests, driven by interop/browser (playwright-core, no browser download) ---
+echo "==> chromium"
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium
+fi
+# --- end chromium ---
 
 echo "==> format and lints"
 cargo fmt --all --check
