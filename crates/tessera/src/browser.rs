@@ -8,8 +8,9 @@
 //! request the browser is sent back with: that full URL is the login's answer. The core checks it
 //! (state, iss, error) and exchanges the code; the page the browser shows is only a courtesy.
 //!
-//! What the receiver never does: listen beyond loopback, accept more than one callback, keep
-//! listening after the callback (or the timeout), or log the callback's query (it holds the code).
+//! What the receiver never does: listen beyond loopback, answer a request for another host name
+//! (DNS rebinding), accept more than one callback, keep listening after the callback (or the
+//! timeout), or log the callback's query (it holds the code).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -208,6 +209,11 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Re
 
 /// The receiver's one page per request: the callback (once), 404 elsewhere.
 fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
+    // DNS rebinding: a page on another name that resolves to 127.0.0.1 must not reach (and use up) the callback.
+    let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok());
+    if host != shared.origin.strip_prefix("http://") {
+        return page(StatusCode::BAD_REQUEST, "Wrong address", "This listener only answers at 127.0.0.1.");
+    }
     if request.uri().path() != shared.path {
         return page(StatusCode::NOT_FOUND, "Not found", "Nothing here.");
     }

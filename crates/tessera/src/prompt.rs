@@ -102,7 +102,8 @@ impl TerminalPrompter {
             Prompt::Browser { authorization_url, redirect_uri } => {
                 let _ = writeln!(text, "To sign in to {key}, open this URL in a browser:\n\n    {authorization_url}\n");
                 if redirect_uri.starts_with("http://127.0.0.1") && self.no_browser {
-                    let _ = writeln!(text, "(on this machine: the sign-in comes back to {redirect_uri})");
+                    // The loopback listener is on this machine: a browser elsewhere cannot reach it.
+                    let _ = writeln!(text, "Use a browser on this machine: the sign-in comes back to {redirect_uri}");
                 }
                 let _ = writeln!(text, "Waiting for the browser to come back...");
             }

@@ -213,6 +213,9 @@ async fn the_loopback_receiver_takes_one_callback_and_nothing_else() {
     assert_eq!(favicon.status(), 404);
     let post = http.post(&redirect_uri).send().await.unwrap();
     assert_eq!(post.status(), 405);
+    let port = url::Url::parse(&redirect_uri).unwrap().port().unwrap();
+    let rebound = http.get(format!("{redirect_uri}?code=c&state=S1")).header("host", format!("evil.example:{port}"));
+    assert_eq!(rebound.send().await.unwrap().status(), 400, "another host name does not use up the callback");
 
     let callback =
         format!("{redirect_uri}?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E&state=S1");
