@@ -351,6 +351,26 @@ mod tests {
     }
 
     #[test]
+    fn hostile_callbacks_are_errors_not_panics() {
+        let long = format!("http://127.0.0.1:4711/callback?state=S&code={}", "a".repeat(100_000));
+        for url in [
+            "",
+            " ",
+            "http://",
+            "http://127.0.0.1:4711/callback?%",
+            "http://127.0.0.1:4711/callback?state=%FF%FE&code=%00",
+            "http://127.0.0.1:4711/callback?state=S%00&code=c",
+            "http://127.0.0.1:4711/callback?\u{1F600}=\u{1F600}&state=\u{1F600}",
+            "http://127.0.0.1:99999/callback?state=S&code=c",
+            "javascript:alert(1)",
+            "http://127.0.0.1:4711/callback#state=S&code=c",
+        ] {
+            assert!(parse_authorization_response(url, &expected("S")).is_err(), "{url}");
+        }
+        assert!(parse_authorization_response(&long, &expected("S")).is_ok(), "a long code is still a code");
+    }
+
+    #[test]
     fn server_errors_are_typed() {
         let url = "http://127.0.0.1:4711/callback?error=access_denied&error_description=User+said+no&state=S";
         let error = parse_authorization_response(url, &expected("S")).unwrap_err();

@@ -380,6 +380,10 @@ pub(crate) mod tests {
         .unwrap();
         let error = verify_id_token(&hs, &jwks, &expect(), "t").unwrap_err();
         assert!(error.to_string().contains("HS256"), "{error}");
+        // alg=none, unsigned.
+        let b64 = |json: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, json);
+        let unsigned = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good_claims().to_string()));
+        assert!(matches!(verify_id_token(&unsigned, &jwks, &expect(), "t"), Err(Error::MalformedResponse { .. })));
         let error = verify_id_token("not.a.jwt", &jwks, &expect(), "t").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
         assert!(!error.to_string().contains(&token), "the token never appears in errors");
