@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "==> third-party servers (interop/)"
-command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider)" >&2; exit 1; }
+command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider, cognito-local, browser)" >&2; exit 1; }
 for dir in interop/*/; do
   dir=${dir%/}
   [ -f "$dir/package-lock.json" ] || continue
@@ -35,6 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # --- end Debian packages ---
+
 
 echo "==> format and lints"
 cargo fmt --all --check

@@ -93,6 +93,19 @@ const CLIENTS = [
     scope: SCOPES.join(' '),
   },
   {
+    // Browser login of a native app (RFC 8252): public client, PKCE (required by oidc-provider for
+    // public clients), loopback redirect on any port (RFC 8252 §7.3: oidc-provider ignores the port
+    // of http://127.0.0.1 redirect URIs for `native` clients). A refresh token is issued only for
+    // `offline_access`, which oidc-provider keeps only when the request also says `prompt=consent`.
+    client_id: 'native-client',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    scope: SCOPES.join(' '),
+  },
+  {
     // Device authorization grant (RFC 8628). A refresh token is issued only when
     // `offline_access` is requested (oidc-provider's default issueRefreshToken); the consent
     // of the device flow's interaction grants it.

@@ -29,6 +29,7 @@
 
 pub mod api_keys;
 mod auth_client;
+pub mod browser;
 pub mod chain;
 pub mod clock;
 pub mod config;

@@ -160,6 +160,7 @@ impl Prompter for CodePrompter {
 #[derive(Clone, Debug)]
 pub struct TerminalPrompter {
     qr_code: bool,
+    no_browser: bool,
     /// The running countdown. A std mutex: held only to swap the handle, never across an await.
     countdown: std::sync::Arc<std::sync::Mutex<Option<Countdown>>>,
 }
@@ -179,7 +180,7 @@ impl Drop for Countdown {
 #[cfg(feature = "terminal")]
 impl Default for TerminalPrompter {
     fn default() -> Self {
-        TerminalPrompter { qr_code: true, countdown: Default::default() }
+        TerminalPrompter { qr_code: true, no_browser: false, countdown: Default::default() }
     }
 }
 
@@ -221,6 +222,12 @@ impl TerminalPrompter {
         )
     }
 
+    /// Never opens a browser: browser logins print the URL to open elsewhere (`--no-browser`;
+    /// SSH sessions, containers).
+    pub fn no_browser(self) -> Self {
+        TerminalPrompter { no_browser: true, ..self }
+    }
+
     /// The text shown for `prompt` at `now`.
     pub fn render(&self, key: &str, prompt: &Prompt, now: tessera_core::Timestamp) -> String {
         use std::fmt::Write as _;
@@ -248,6 +255,23 @@ impl TerminalPrompter {
                     remaining / 60,
                     remaining % 60
                 );
+            }
+            Prompt::Browser { authorization_url, redirect_uri } => {
+                let _ = writeln!(text, "To sign in to {key}, open this URL in a browser:\n\n    {authorization_url}\n");
+                if redirect_uri.starts_with("http://127.0.0.1") && self.no_browser {
+                    // The loopback listener is on this machine: a browser elsewhere cannot reach it.
+                    let _ = writeln!(text, "Use a browser on this machine: the sign-in comes back to {redirect_uri}");
+                }
+                let _ = writeln!(text, "Waiting for the browser to come back...");
+            }
+            Prompt::Code { channel, destination, attempt, previous_error } => {
+                if let Some(error) = previous_error {
+                    let _ = writeln!(text, "That code was refused: {error}");
+                }
+                let to = destination.as_deref().map(|d| format!(" sent to {d}")).unwrap_or_default();
+                let _ = write!(text, "Enter the {} code{to} for {key}", channel.as_str());
+                let _ =
+                    write!(text, "{}: ", if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() });
             }
             #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
             other => {
@@ -287,7 +311,17 @@ impl Prompter for TerminalPrompter {
     async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
         use std::io::{IsTerminal as _, Write as _};
         self.finish();
-        let text = self.render(key, prompt, crate::clock::system_now());
+        let mut text = self.render(key, prompt, crate::clock::system_now());
+        if let Prompt::Browser { authorization_url, .. } = prompt
+            && !self.no_browser
+        {
+            // Spawns the system's opener and returns; if there is none, the URL printed above still works.
+            if let Err(error) = open::that_detached(authorization_url) {
+                text.push_str(&format!("(could not open a browser: {error})\n"));
+            } else {
+                text.insert_str(0, "Opening your browser...\n");
+            }
+        }
         // stderr: stdout carries only data (a token), so `tessera login | ...` stays clean.
         {
             let mut stderr = std::io::stderr().lock();
@@ -300,6 +334,37 @@ impl Prompter for TerminalPrompter {
             self.start_countdown(*expires_at);
         }
         Ok(())
+    }
+
+    /// Reads one line from the terminal: the pasted URL (browser login without a loopback
+    /// listener) or the typed code.
+    async fn ask(&self, key: &str, prompt: &Prompt) -> Result<Secret, Error> {
+        use std::io::Write as _;
+        let mut text = self.render(key, prompt, crate::clock::system_now());
+        if let Prompt::Browser { redirect_uri, .. } = prompt {
+            text = text.replace(
+                "Waiting for the browser to come back...",
+                &format!("Then paste here the full address the browser ends on ({redirect_uri}?code=...):"),
+            );
+        }
+        {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text.as_bytes());
+            let _ = stderr.flush();
+        }
+        // Blocking read off the async runtime's threads.
+        let line = tokio::task::spawn_blocking(|| {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await
+        .map_err(|error| Error::configuration(format!("reading the terminal failed: {error}")))?
+        .map_err(|error| Error::configuration(format!("reading the terminal failed: {error}")))?;
+        let answer = line.trim();
+        if answer.is_empty() {
+            return Err(Error::ReauthenticationRequired { reason: format!("no answer was entered for {key}") });
+        }
+        Ok(Secret::new(answer))
     }
 }
 
@@ -324,6 +389,27 @@ mod tests {
         assert!(text.contains('▀') || text.contains('▄') || text.contains('█'), "a QR code is drawn: {text}");
         let plain = TerminalPrompter::new().without_qr_code().render("dev/peer", &prompt, now);
         assert!(!plain.contains('█') && plain.lines().count() == 4, "{plain}");
+    }
+
+    #[test]
+    fn renders_browser_urls_and_code_prompts() {
+        let now = Timestamp::from_unix_secs(1_000);
+        let prompt = Prompt::Browser {
+            authorization_url: "https://idp.example/authorize?state=s".into(),
+            redirect_uri: "http://127.0.0.1:5000/callback".into(),
+        };
+        let text = TerminalPrompter::new().no_browser().render("dev/web", &prompt, now);
+        assert!(text.contains("    https://idp.example/authorize?state=s\n"), "{text}");
+        assert!(text.contains("sign in to dev/web"), "{text}");
+        let prompt = Prompt::Code {
+            channel: tessera_core::CodeChannel::Email,
+            destination: Some("a***@e***".into()),
+            attempt: 2,
+            previous_error: Some("invalid_code".into()),
+        };
+        let text = TerminalPrompter::new().render("dev/otp", &prompt, now);
+        assert!(text.contains("refused: invalid_code") && text.contains("email code sent to a***@e***"), "{text}");
+        assert!(text.contains("(attempt 2)"), "{text}");
     }
 
     #[test]

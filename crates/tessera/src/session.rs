@@ -18,11 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tessera_core::{
-    Action, Engine, EngineSettings, Error, Event, LoginInputs, ProviderConfig, Secret, Timestamp, TokenSet,
-};
+use tessera_core::{Action, Engine, EngineSettings, Error, Event, Prompt, ProviderConfig, Secret, Timestamp, TokenSet};
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::browser::{self, LoopbackReceiver, LoopbackSettings};
 use crate::clock::{Clock, SystemClock};
 use crate::local_cache;
 use crate::policy::{
@@ -58,6 +57,8 @@ pub struct SessionSettings {
     pub transport: TransportSettings,
     /// Engine settings (retries); `refresh_skew` above overrides the engine's.
     pub engine: EngineSettings,
+    /// Browser logins without a fixed redirect URI: where the loopback receiver listens, how long it waits.
+    pub loopback: LoopbackSettings,
 }
 
 impl Default for SessionSettings {
@@ -68,6 +69,7 @@ impl Default for SessionSettings {
             lock_timeout: Duration::from_secs(30),
             transport: TransportSettings::default(),
             engine: EngineSettings::default(),
+            loopback: LoopbackSettings::default(),
         }
     }
 }
@@ -397,7 +399,7 @@ impl Session {
             let had_tokens = tokens.is_some();
             self.engine().set_tokens(&self.inner.key, tokens);
             let actions = self.engine().logout(&self.inner.key, self.inner.clock.now());
-            let outcome = match self.drive(actions).await {
+            let outcome = match self.drive(actions, None).await {
                 Ok(Outcome::LoggedOut { revoked, error }) => {
                     LogoutOutcome { revoked, revocation_error: error, had_tokens }
                 }
@@ -565,19 +567,28 @@ impl Session {
                 }
                 // 5. The stored set holds the newest refresh token; fall back to ours only if the store is empty.
                 let tokens = stored.or_else(|| self.inner.cached.load().as_ref().map(|c| c.tokens.clone()));
+                // A browser login binds its loopback receiver first: its URL is the redirect URI.
+                let (inputs, loopback) = if login {
+                    let grant = self.engine().config(&self.inner.key).map(|config| config.grant.clone());
+                    let (inputs, loopback) =
+                        browser::login_inputs(grant.as_ref(), &self.inner.settings.loopback, &self.inner.key).await?;
+                    (Some(inputs), loopback)
+                } else {
+                    (None, None)
+                };
                 let now = self.inner.clock.now();
                 let (actions, source) = {
                     let mut engine = self.engine();
                     let refreshable = tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
                     engine.set_tokens(&self.inner.key, tokens);
-                    if login {
-                        (engine.login_with(&self.inner.key, login_inputs()?, now), TokenSource::Login)
+                    if let Some(inputs) = inputs {
+                        (engine.login_with(&self.inner.key, inputs, now), TokenSource::Login)
                     } else {
                         let source = if refreshable { TokenSource::Network } else { TokenSource::Login };
                         (engine.refresh(&self.inner.key, now), source)
                     }
                 };
-                let tokens = match self.drive(actions).await? {
+                let tokens = match self.drive(actions, loopback).await? {
                     Outcome::Tokens(tokens) => tokens,
                     Outcome::LoggedOut { .. } => return Err(Error::configuration("unexpected logout outcome")),
                 };
@@ -638,7 +649,8 @@ impl Session {
     }
 
     /// Runs engine actions to completion, in order: sends requests, sleeps through waits, shows prompts.
-    async fn drive(&self, actions: Vec<Action>) -> Result<Outcome, Error> {
+    /// A browser prompt is answered by `loopback` when the login bound one, else by the prompter.
+    async fn drive(&self, actions: Vec<Action>, mut loopback: Option<LoopbackReceiver>) -> Result<Outcome, Error> {
         let mut queue: VecDeque<Action> = actions.into();
         for _ in 0..MAX_STEPS {
             let Some(action) = queue.pop_front() else {
@@ -669,9 +681,13 @@ impl Session {
                         prompter.show(&key, &prompt).await?;
                         continue;
                     }
-                    match prompter.ask(&key, &prompt).await {
-                        Ok(answer) => Event::Answer { key, answer },
-                        Err(error) => Event::PromptFailed { key, error },
+                    if let (Prompt::Browser { .. }, Some(receiver)) = (&prompt, loopback.take()) {
+                        browser::answer_with_receiver(prompter.as_ref(), key, &prompt, receiver).await?
+                    } else {
+                        match prompter.ask(&key, &prompt).await {
+                            Ok(answer) => Event::Answer { key, answer },
+                            Err(error) => Event::PromptFailed { key, error },
+                        }
                     }
                 }
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),
@@ -686,15 +702,6 @@ impl Session {
         }
         Err(Error::configuration("token operation did not finish within its step limit"))
     }
-}
-
-/// What a login needs from the runtime: 64 bytes from the OS generator (PKCE verifier, `state`,
-/// `nonce`; the core has no randomness of its own).
-fn login_inputs() -> Result<LoginInputs, Error> {
-    let mut random = zeroize::Zeroizing::new(vec![0u8; 64]);
-    getrandom::fill(&mut random)
-        .map_err(|error| Error::configuration(format!("the operating system's random generator failed: {error}")))?;
-    Ok(LoginInputs { random: Some(random), redirect_uri: None })
 }
 
 /// The future of [`Session::authorization_header`].

@@ -4,6 +4,7 @@
 //! with retries only where they are safe. [`TokenFlow`] is that state machine; the grant modules
 //! say what goes in the form and how the answer is merged with what we had.
 
+mod authorization_code;
 mod client_credentials;
 mod cognito;
 mod device_code;
@@ -84,6 +85,20 @@ pub enum Grant {
         totp_secret: Option<Secret>,
         /// How many codes a person may try per challenge. Default 3.
         max_attempts: u32,
+    },
+    /// Browser login: authorization code with PKCE S256 (RFC 6749 §4.1, RFC 7636, RFC 8252), `state`
+    /// and `nonce` checked, the ID token verified against the issuer's JWKS. Interactive: started only
+    /// by an explicit login. Refresh and revocation are the standard OAuth ones.
+    Browser {
+        /// Authorization endpoint; `None`: from discovery.
+        authorization_endpoint: Option<String>,
+        /// A fixed redirect URI registered with the server, for paste mode (the person copies the
+        /// URL the browser ends on). `None`: the runtime binds a loopback listener on 127.0.0.1 and
+        /// passes its URL in [`LoginInputs::redirect_uri`].
+        redirect_uri: Option<String>,
+        /// More authorization request parameters, e.g. `("prompt", "consent")`, `("login_hint", ...)`.
+        /// They cannot replace the ones tessera sets (state, nonce, PKCE, redirect_uri, scope).
+        extra_params: Vec<(String, String)>,
     },
     /// A flow brought by the caller: see [`FlowFactory`].
     Custom(CustomGrant),
@@ -176,6 +191,7 @@ impl Grant {
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken { .. } => "refresh_token",
             Grant::DeviceCode { .. } => "device_code",
+            Grant::Browser { .. } => "browser",
             Grant::Custom(custom) => custom.0.name(),
             Grant::Static { .. } => "static",
         }
@@ -194,7 +210,9 @@ impl Grant {
             }
             Grant::EmailOtp { .. } => false,
             Grant::Custom(custom) => custom.0.logs_in_unattended(),
-            Grant::RefreshToken { .. } | Grant::Static { .. } | Grant::DeviceCode { .. } => false,
+            Grant::RefreshToken { .. } | Grant::Static { .. } | Grant::DeviceCode { .. } | Grant::Browser { .. } => {
+                false
+            }
         }
     }
 
@@ -202,7 +220,7 @@ impl Grant {
     /// login starts only when asked for explicitly ([`crate::Engine::login`]), never from `ensure`.
     pub fn is_interactive(&self) -> bool {
         match self {
-            Grant::DeviceCode { .. } | Grant::EmailOtp { .. } => true,
+            Grant::DeviceCode { .. } | Grant::EmailOtp { .. } | Grant::Browser { .. } => true,
             Grant::Cognito { .. } => !self.logs_in_unattended(),
             Grant::Custom(custom) => custom.0.is_interactive(),
             _ => false,
@@ -242,6 +260,15 @@ impl Grant {
                     FlowPurpose::Revoke => Box::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }),
                 }))
             }
+            Grant::Browser { authorization_endpoint, redirect_uri, extra_params } if purpose == FlowPurpose::Login => {
+                let flow = authorization_code::AuthorizationCodeFlow::new(
+                    authorization_endpoint.as_deref(),
+                    redirect_uri.as_deref(),
+                    extra_params,
+                    inputs,
+                )?;
+                Ok(Some(Box::new(flow)))
+            }
             _ => Ok(None),
         }
     }
@@ -256,6 +283,7 @@ impl Grant {
             Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
             Grant::Static { .. }
             | Grant::DeviceCode { .. }
+            | Grant::Browser { .. }
             | Grant::Custom(_)
             | Grant::EmailOtp { .. }
             | Grant::Cognito { .. } => None,

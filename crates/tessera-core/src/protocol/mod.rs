@@ -4,21 +4,32 @@
 //! - RFC 6749 §4.3, §4.4, §5.1, §5.2, §6: token requests and responses
 //! - RFC 6749 §2.3.1: client authentication (`client_secret_basic`, `client_secret_post`, none)
 //! - RFC 7009: token revocation
+//! - RFC 6749 §4.1, RFC 7636, RFC 9207: authorization requests and redirects (PKCE S256)
 //! - RFC 8628: device authorization
 //! - RFC 8693: token exchange
+//! - OpenID Connect Core §3.1.3.7: ID token verification (JWKS)
 //! - OpenID Connect Discovery 1.0: provider metadata
 //! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
+mod authorization;
 pub mod cognito;
 mod device;
 mod discovery;
+pub(crate) mod id_token;
 mod token;
 mod token_exchange;
 
+pub use authorization::{
+    AUTHORIZATION_RANDOM_LEN, AuthorizationRequest, AuthorizationSecrets, ExpectedRedirect,
+    parse_authorization_response, pkce_s256_challenge,
+};
 pub use device::{
     DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization,
 };
 pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
+pub use id_token::{
+    ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenExpectations, JsonWebKeySet, jwks_request, parse_jwks, verify_id_token,
+};
 pub use token::{
     MAX_DESCRIPTION_LEN, parse_error_response, parse_revocation_response, parse_token_response, revocation_request,
     token_request,

@@ -1,0 +1,404 @@
+//! OpenID Connect ID tokens (OIDC Core §3.1.3.7): fetching the issuer's keys (JWKS) and verifying
+//! an ID token against them and against the login it answers. Time is a parameter: no clock here
+//! (jsonwebtoken's own time checks are switched off and done below with `now`).
+//!
+//! Signature algorithms: the asymmetric ones jsonwebtoken implements (RS*, PS*, ES256/384, EdDSA).
+//! HMAC (`HS*`, keyed with the client secret) is refused: a public client has no secret, and a
+//! key in a JWKS must never be a shared secret.
+
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::token::parse_error_response;
+use crate::http::endpoint_of;
+use crate::{Error, HttpRequest, HttpResponse, Method, RequestId, Timestamp};
+
+/// How far `exp` and `iat` may be off from `now` (clock skew between us and the issuer): 60 s.
+pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
+
+/// An issuer's signing keys, parsed from its `jwks_uri` (RFC 7517).
+#[derive(Clone, Debug)]
+pub struct JsonWebKeySet(pub(crate) JwkSet);
+
+impl JsonWebKeySet {
+    /// Parses a JWKS document.
+    pub fn from_json(json: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice::<JwkSet>(json).map(JsonWebKeySet).map_err(|e| format!("not a JWKS document ({e})"))
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.0.keys.len()
+    }
+
+    /// True when the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.0.keys.is_empty()
+    }
+}
+
+/// Builds the request for an issuer's JWKS.
+pub fn jwks_request(id: RequestId, jwks_uri: &str) -> HttpRequest {
+    HttpRequest {
+        id,
+        method: Method::Get,
+        url: jwks_uri.to_owned(),
+        headers: vec![("accept".into(), "application/json, application/jwk-set+json".into())],
+        body: Vec::new(),
+    }
+}
+
+/// Parses the answer to [`jwks_request`].
+pub fn parse_jwks(response: &HttpResponse, jwks_uri: &str) -> Result<JsonWebKeySet, Error> {
+    let endpoint = endpoint_of(jwks_uri);
+    if !(200..300).contains(&response.status) {
+        return Err(parse_error_response(response, &endpoint));
+    }
+    let malformed = |reason: String| Error::MalformedResponse { endpoint: endpoint.clone(), reason };
+    if !response.media_type().is_some_and(|t| t == "application/json" || t.ends_with("+json")) {
+        return Err(malformed(format!(
+            "expected application/json, got {}",
+            response.media_type().unwrap_or_else(|| "no content type".into())
+        )));
+    }
+    JsonWebKeySet::from_json(&response.body).map_err(malformed)
+}
+
+/// What an ID token must say to be accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct IdTokenExpectations<'a> {
+    /// `iss` must equal this (a trailing slash is tolerated).
+    pub issuer: &'a str,
+    /// `aud` must contain this; when `aud` has several values, `azp` must be this too.
+    pub client_id: &'a str,
+    /// `nonce` must equal this when given (the login sent it).
+    pub nonce: Option<&'a str>,
+    /// The current time: `exp` must be after `now - leeway`, `iat` before `now + leeway`.
+    pub now: Timestamp,
+    /// Tolerated clock skew; normally [`ID_TOKEN_LEEWAY`].
+    pub leeway: Duration,
+}
+
+/// The claims of a verified ID token that tessera reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdTokenClaims {
+    /// `iss`.
+    pub issuer: String,
+    /// `sub`: the user at the issuer.
+    pub subject: String,
+    /// `aud`, as a list.
+    pub audience: Vec<String>,
+    /// `exp`.
+    pub expires_at: Timestamp,
+    /// `iat`.
+    pub issued_at: Timestamp,
+    /// `nonce`, when present.
+    pub nonce: Option<String>,
+    /// `email`, when present.
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    azp: Option<String>,
+    exp: Option<serde_json::Number>,
+    iat: Option<serde_json::Number>,
+    nonce: Option<String>,
+    email: Option<String>,
+}
+
+/// Verifies `id_token` (from the token endpoint `endpoint`): signature with the JWKS key named by
+/// its `kid` (or the only key that fits its `alg`), then `iss`, `aud` (and `azp`), `exp`, `iat`
+/// and `nonce`. Every failure is [`Error::MalformedResponse`] naming `endpoint` and the check that
+/// failed, never the token.
+pub fn verify_id_token(
+    id_token: &str,
+    keys: &JsonWebKeySet,
+    expected: &IdTokenExpectations<'_>,
+    endpoint: &str,
+) -> Result<IdTokenClaims, Error> {
+    let endpoint = endpoint_of(endpoint);
+    let rejected = |reason: String| Error::MalformedResponse {
+        endpoint: endpoint.clone(),
+        reason: format!("ID token rejected: {reason}"),
+    };
+    let header = jsonwebtoken::decode_header(id_token).map_err(|e| rejected(format!("unreadable header ({e})")))?;
+    let alg = header.alg;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(rejected(format!("{alg:?} (a shared-secret MAC) is not accepted for ID tokens")));
+    }
+    let jwk = select_key(keys, header.kid.as_deref(), alg).map_err(rejected)?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| rejected(format!("the issuer's key is unusable ({e})")))?;
+    let mut validation = Validation::new(alg);
+    // Time and audience are checked below, with `now` and our own rules; jsonwebtoken would read the clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims::<&str>(&[]);
+    let data = jsonwebtoken::decode::<WireClaims>(id_token, &key, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => rejected("bad signature".into()),
+        _ => rejected(format!("not a valid signed JWT ({e})")),
+    })?;
+    let claims = data.claims;
+
+    let issuer = claims.iss.ok_or_else(|| rejected("no `iss`".into()))?;
+    if trim_slash(&issuer) != trim_slash(expected.issuer) {
+        return Err(rejected(format!("`iss` is {issuer:?}, expected {:?}", expected.issuer)));
+    }
+    let audience = match claims.aud {
+        Some(serde_json::Value::String(aud)) => vec![aud],
+        Some(serde_json::Value::Array(values)) => values
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(rejected("`aud` holds a non-string".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(rejected("no `aud`".into())),
+    };
+    if !audience.iter().any(|aud| aud == expected.client_id) {
+        return Err(rejected(format!("`aud` does not contain the client id {:?}", expected.client_id)));
+    }
+    if audience.len() > 1 && claims.azp.as_deref() != Some(expected.client_id) {
+        return Err(rejected("several audiences, and `azp` is not this client".into()));
+    }
+    let seconds = |name: &str, value: Option<serde_json::Number>| -> Result<Timestamp, Error> {
+        let value = value.ok_or_else(|| rejected(format!("no `{name}`")))?;
+        let secs = value
+            .as_i64()
+            .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .ok_or_else(|| rejected(format!("`{name}` is not a number")))?;
+        Ok(Timestamp::from_unix_secs(secs))
+    };
+    let expires_at = seconds("exp", claims.exp)?;
+    let issued_at = seconds("iat", claims.iat)?;
+    if expires_at.saturating_add(expected.leeway) <= expected.now {
+        return Err(rejected(format!("expired {}s ago", expected.now.duration_since(expires_at).as_secs())));
+    }
+    if issued_at > expected.now.saturating_add(expected.leeway) {
+        return Err(rejected(format!("issued {}s in the future", issued_at.duration_since(expected.now).as_secs())));
+    }
+    if let Some(nonce) = expected.nonce
+        && claims.nonce.as_deref() != Some(nonce)
+    {
+        return Err(rejected(match claims.nonce {
+            None => "no `nonce`, although the login sent one".into(),
+            Some(_) => "`nonce` does not match this login's (a replayed or injected token)".into(),
+        }));
+    }
+    let subject = claims.sub.filter(|s| !s.is_empty()).ok_or_else(|| rejected("no `sub`".into()))?;
+    Ok(IdTokenClaims { issuer, subject, audience, expires_at, issued_at, nonce: claims.nonce, email: claims.email })
+}
+
+/// The key for a token signed with `alg`: by `kid`, else the only signing key of `alg`'s family.
+fn select_key<'a>(keys: &'a JsonWebKeySet, kid: Option<&str>, alg: Algorithm) -> Result<&'a Jwk, String> {
+    let fits = |jwk: &Jwk| {
+        let family_fits = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => alg_family(alg) == Family::Rsa,
+            AlgorithmParameters::EllipticCurve(_) => alg_family(alg) == Family::Ec,
+            AlgorithmParameters::OctetKeyPair(_) => alg_family(alg) == Family::Ed,
+            _ => false, // symmetric keys, and kinds jsonwebtoken does not know
+        };
+        let alg_fits = jwk.common.key_algorithm.is_none_or(|ka| ka == KeyAlgorithm::from(alg));
+        let use_fits = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
+        family_fits && alg_fits && use_fits
+    };
+    match kid {
+        Some(kid) => {
+            let jwk = keys.0.find(kid).ok_or_else(|| format!("no key with kid {kid:?} in the issuer's JWKS"))?;
+            if fits(jwk) { Ok(jwk) } else { Err(format!("the key {kid:?} is not a {alg:?} signing key")) }
+        }
+        None => {
+            let mut candidates = keys.0.keys.iter().filter(|jwk| fits(jwk));
+            match (candidates.next(), candidates.next()) {
+                (Some(jwk), None) => Ok(jwk),
+                (None, _) => Err(format!("no {alg:?} signing key in the issuer's JWKS")),
+                (Some(_), Some(_)) => Err("the token names no kid and the JWKS holds several keys".into()),
+            }
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Family {
+    Rsa,
+    Ec,
+    Ed,
+    Other,
+}
+
+fn alg_family(alg: Algorithm) -> Family {
+    match alg {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => Family::Rsa,
+        Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+        Algorithm::EdDSA => Family::Ed,
+        _ => Family::Other,
+    }
+}
+
+fn trim_slash(value: &str) -> &str {
+    value.strip_suffix('/').unwrap_or(value)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use jsonwebtoken::jwk::ThumbprintHash;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    pub(crate) const ISSUER: &str = "https://idp.example";
+    pub(crate) const NOW: Timestamp = Timestamp::from_unix_secs(1_700_000_000);
+
+    /// A fixed Ed25519 key (PKCS#8 v1: a 16-byte prefix, then the seed) and its JWKS.
+    pub(crate) fn ed25519(seed: u8) -> (EncodingKey, JsonWebKeySet, String) {
+        let mut der =
+            vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        der.extend_from_slice(&[seed; 32]);
+        let encoding = EncodingKey::from_ed_der(&der);
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA).unwrap();
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).unwrap();
+        jwk.common.key_id = Some(kid.clone());
+        (encoding, JsonWebKeySet(JwkSet { keys: vec![jwk] }), kid)
+    }
+
+    pub(crate) fn sign(key: &EncodingKey, kid: &str, claims: serde_json::Value) -> String {
+        let header = Header { kid: Some(kid.to_owned()), ..Header::new(Algorithm::EdDSA) };
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    pub(crate) fn good_claims() -> serde_json::Value {
+        serde_json::json!({
+            "iss": ISSUER, "sub": "alice", "aud": "cli", "exp": NOW.as_unix_secs() + 300,
+            "iat": NOW.as_unix_secs(), "nonce": "N", "email": "alice@example.com"
+        })
+    }
+
+    fn expect() -> IdTokenExpectations<'static> {
+        IdTokenExpectations { issuer: ISSUER, client_id: "cli", nonce: Some("N"), now: NOW, leeway: ID_TOKEN_LEEWAY }
+    }
+
+    fn reason_of(claims: serde_json::Value) -> String {
+        let (key, jwks, kid) = ed25519(7);
+        match verify_id_token(&sign(&key, &kid, claims), &jwks, &expect(), "https://idp.example/token") {
+            Err(Error::MalformedResponse { reason, endpoint }) => {
+                assert_eq!(endpoint, "https://idp.example/token");
+                reason
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    fn with(change: &[(&str, serde_json::Value)]) -> serde_json::Value {
+        let mut claims = good_claims();
+        for (name, value) in change {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(*name);
+            } else {
+                claims[*name] = value.clone();
+            }
+        }
+        claims
+    }
+
+    #[test]
+    fn accepts_a_good_token() {
+        let (key, jwks, kid) = ed25519(7);
+        let claims = verify_id_token(&sign(&key, &kid, good_claims()), &jwks, &expect(), "t").unwrap();
+        assert_eq!(claims.subject, "alice");
+        assert_eq!(claims.audience, vec!["cli".to_owned()]);
+        assert_eq!(claims.email.as_deref(), Some("alice@example.com"));
+        // Within the leeway: expired 59 s ago, issued 59 s ahead.
+        let skewed = with(&[("exp", (NOW.as_unix_secs() - 59).into()), ("iat", (NOW.as_unix_secs() + 59).into())]);
+        assert!(verify_id_token(&sign(&key, &kid, skewed), &jwks, &expect(), "t").is_ok());
+        // No kid: the only Ed25519 key.
+        let header = Header::new(Algorithm::EdDSA);
+        let token = jsonwebtoken::encode(&header, &good_claims(), &key).unwrap();
+        assert!(verify_id_token(&token, &jwks, &expect(), "t").is_ok());
+        // aud as a list with azp.
+        let listed = with(&[("aud", serde_json::json!(["cli", "api"])), ("azp", "cli".into())]);
+        assert!(verify_id_token(&sign(&key, &kid, listed), &jwks, &expect(), "t").is_ok());
+    }
+
+    #[test]
+    fn rejects_each_broken_claim() {
+        let now = NOW.as_unix_secs();
+        for (change, needle) in [
+            (vec![("iss", "https://evil.example".into())], "`iss`"),
+            (vec![("iss", serde_json::Value::Null)], "no `iss`"),
+            (vec![("aud", "other-client".into())], "`aud`"),
+            (vec![("aud", serde_json::json!(["cli", "api"]))], "azp"),
+            (vec![("exp", (now - 61).into())], "expired"),
+            (vec![("exp", serde_json::Value::Null)], "no `exp`"),
+            (vec![("iat", (now + 61).into())], "future"),
+            (vec![("nonce", "other".into())], "`nonce`"),
+            (vec![("nonce", serde_json::Value::Null)], "no `nonce`"),
+            (vec![("sub", serde_json::Value::Null)], "no `sub`"),
+        ] {
+            let reason = reason_of(with(&change));
+            assert!(reason.contains(needle), "{change:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_signatures_and_unknown_keys() {
+        let (key, jwks, kid) = ed25519(7);
+        let token = sign(&key, &kid, good_claims());
+        // Another key, published under the same kid: the signature does not verify.
+        let (_, other_jwks, _) = ed25519(8);
+        let mut impostor = other_jwks.0.keys[0].clone();
+        impostor.common.key_id = Some(kid.clone());
+        let impostor = JsonWebKeySet(JwkSet { keys: vec![impostor] });
+        let error = verify_id_token(&token, &impostor, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("bad signature"), "{error}");
+        // A payload changed after signing.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged = with(&[("sub", "mallory".into())]);
+        parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, forged.to_string());
+        let error = verify_id_token(&parts.join("."), &jwks, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("bad signature"), "{error}");
+        // An unknown kid.
+        let error = verify_id_token(&sign(&key, "nope", good_claims()), &jwks, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("no key with kid"), "{error}");
+        // HS256 signed with anything: refused before any key is looked at.
+        let hs = jsonwebtoken::encode(
+            &Header { kid: Some(kid.clone()), ..Header::new(Algorithm::HS256) },
+            &good_claims(),
+            &EncodingKey::from_secret(b"public"),
+        )
+        .unwrap();
+        let error = verify_id_token(&hs, &jwks, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("HS256"), "{error}");
+        // alg=none, unsigned.
+        let b64 = |json: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, json);
+        let unsigned = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good_claims().to_string()));
+        assert!(matches!(verify_id_token(&unsigned, &jwks, &expect(), "t"), Err(Error::MalformedResponse { .. })));
+        let error = verify_id_token("not.a.jwt", &jwks, &expect(), "t").unwrap_err();
+        assert!(matches!(error, Error::MalformedResponse { .. }));
+        assert!(!error.to_string().contains(&token), "the token never appears in errors");
+    }
+
+    #[test]
+    fn parses_jwks_responses() {
+        let (_, jwks, _) = ed25519(7);
+        let body = serde_json::to_string(&jwks.0).unwrap();
+        let parsed = parse_jwks(&HttpResponse::json(RequestId(1), 200, body), "https://idp/jwks").unwrap();
+        assert_eq!(parsed.len(), 1);
+        let error = parse_jwks(&HttpResponse::json(RequestId(1), 200, "[]"), "https://idp/jwks").unwrap_err();
+        assert!(matches!(error, Error::MalformedResponse { .. }), "{error}");
+        let error = parse_jwks(&HttpResponse::json(RequestId(1), 500, "{}"), "https://idp/jwks").unwrap_err();
+        assert!(matches!(error, Error::UnexpectedStatus { status: 500, .. }), "{error}");
+        assert_eq!(jwks_request(RequestId(3), "https://idp/jwks").method, Method::Get);
+    }
+}
