@@ -1,4 +1,5 @@
-//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`):
+//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`,
+//! `email_otp`, `cognito`, `browser`):
 //! an [`AuthProvider`] around a [`Session`].
 //!
 //! The session (and with it the secrets and the HTTP client) is built on first network use only:
@@ -54,7 +55,11 @@ impl OAuthProvider {
             context: settings.context().to_owned(),
             key: settings.store_key(),
             store: Arc::clone(settings.store()),
-            settings: SessionSettings::default(),
+            settings: SessionSettings {
+                // Browser logins: the listener's port, path and timeout from the section.
+                loopback: entry.loopback_settings().unwrap_or_default(),
+                ..SessionSettings::default()
+            },
             prompter: None,
             session: OnceLock::new(),
         })
@@ -128,6 +133,9 @@ impl AuthProvider for OAuthProvider {
             "refresh_token" => format!("configured refresh token at {at}"),
             "device_code" => {
                 format!("device code for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
+            }
+            "browser" => {
+                format!("browser sign-in for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
             }
             _ => "static bearer token".to_owned(),
         }
