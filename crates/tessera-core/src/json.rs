@@ -739,7 +739,11 @@ mod tests {
 
         // Without the host's randomness a browser login cannot start.
         let failed = parse(&engine.login_with("web", r#"{"redirect_uri":"http://127.0.0.1:1/callback"}"#, 0).unwrap());
-        assert_eq!(failed[0]["type"], "failed", "{failed}");
+        assert_eq!(
+            (&failed[0]["type"], &failed[0]["error"]["kind"]),
+            (&json!("failed"), &json!("configuration")),
+            "{failed}"
+        );
     }
 
     #[test]
