@@ -37,8 +37,8 @@ struct Cli {
     /// Configuration context to use (default: current_context of the config file).
     #[arg(long, global = true, env = "TESSERA_CONTEXT")]
     context: Option<String>,
-    /// When to show interactive logins (device codes) on stderr and wait for a person: `auto` when
-    /// stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
+    /// When interactive logins (device codes, browser sign-ins, emailed codes) may prompt on stderr and
+    /// wait for a person: `auto` when stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
     #[arg(long, global = true, env = "TESSERA_PROMPT", value_enum, default_value = "auto", value_name = "WHEN")]
     prompt: PromptMode,
     /// Browser sign-ins: print the URL on stderr instead of opening a browser (to choose the browser

@@ -153,6 +153,7 @@ fn browser_login_in_paste_mode_reads_the_final_url_from_stdin() {
     let url = authorization_url(&stderr);
     assert_eq!(query_param(&url, "redirect_uri").as_deref(), Some(fixed.as_str()));
     assert_eq!(query_param(&url, "login_hint").as_deref(), Some("alice"), "authorization_params are sent");
+    assert!(!stderr.contains("Use a browser on this machine"), "paste mode: any browser will do: {stderr}");
 
     // The person: the login page, the form posted, the redirect's Location is the URL to paste.
     let http = reqwest::Client::builder()
@@ -294,4 +295,19 @@ fn without_a_person_every_interactive_type_exits_4_naming_the_command() {
     // `token` without a stored token: the same exit code and hint.
     let run = home.run(&["token", "-p", "mail"]);
     assert!(run.failure(4).contains("run 'tessera login --provider mail' in a terminal"), "{run:#?}");
+
+    // Listed as what they are.
+    let list = home.run(&["providers", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(list.success()).expect("JSON");
+    let descriptions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["description"].as_str().unwrap()).collect();
+    assert_eq!(
+        descriptions,
+        [
+            format!("browser sign-in for {} at {}", demo::BROWSER_CLIENT_ID, idp.issuer()),
+            format!("emailed code for {} at {}", demo::ALICE_EMAIL, idp.issuer()),
+            format!("Cognito user carol at {}", idp.url("/cognito")),
+            format!("Cognito user alice at {}", idp.url("/cognito")),
+        ],
+        "{rows}"
+    );
 }

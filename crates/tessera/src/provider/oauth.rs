@@ -137,6 +137,12 @@ impl AuthProvider for OAuthProvider {
             "browser" => {
                 format!("browser sign-in for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
             }
+            "email_otp" => format!("emailed code for {} at {at}", self.entry.email.as_deref().unwrap_or("?")),
+            "cognito" => format!(
+                "Cognito user {} at {}",
+                self.entry.username.as_deref().unwrap_or("?"),
+                self.entry.endpoint_url.as_deref().or(self.entry.region.as_deref()).unwrap_or("?")
+            ),
             _ => "static bearer token".to_owned(),
         }
     }
