@@ -311,3 +311,31 @@ fn without_a_person_every_interactive_type_exits_4_naming_the_command() {
         "{rows}"
     );
 }
+
+#[test]
+fn token_logs_in_again_with_a_code_when_the_refresh_token_is_gone_and_someone_can_answer() {
+    let idp = ReferenceIdp::start(2);
+    let home = home(&[email_section(&idp)]);
+    let mut login = Interactive::start(&home, &["login", "-p", "mail", "--prompt", "always"]);
+    login.wait_for("Enter the email code", 1);
+    login.answer(idp.outbox_codes(demo::ALICE_EMAIL).last().expect("a code"));
+    login.finish().success();
+
+    idp.control("/_test/revoke_user", serde_json::json!({"username": demo::ALICE_USERNAME}));
+    home.sleep_past_expiry("dev/mail");
+    // Nobody to ask: exit 4 naming the command, and no code mailed.
+    let run = home.run(&["token", "-p", "mail"]);
+    assert!(run.failure(4).contains("run 'tessera login --provider mail' in a terminal"), "{run:#?}");
+    assert_eq!(idp.outbox_codes(demo::ALICE_EMAIL).len(), 1);
+
+    // Someone to ask: the code prompt on stderr, the new token alone on stdout.
+    let mut again = Interactive::start(&home, &["token", "-p", "mail", "--prompt", "always"]);
+    again.wait_for("Enter the email code", 1);
+    let codes = idp.outbox_codes(demo::ALICE_EMAIL);
+    assert_eq!(codes.len(), 2, "a second login mailed a new code");
+    again.answer(&codes[1]);
+    let run = again.finish();
+    let fresh = home.stored_field("dev/mail", "access_token");
+    assert_eq!(run.success(), format!("{fresh}\n"), "stdout is the token alone: {run:#?}");
+    assert_eq!(idp.whoami(&fresh).0, 200);
+}
