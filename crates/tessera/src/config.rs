@@ -663,15 +663,14 @@ impl ProviderEntry {
                 Ok(())
             }
         };
-        for field in ["username", "password", "totp", "totp_secret", "refresh_token", "access_token"] {
-            let present = match field {
-                "username" => self.username.is_some(),
-                "password" => self.password.is_some(),
-                "totp" => self.totp.is_some(),
-                "totp_secret" => self.totp_secret.is_some(),
-                "refresh_token" => self.refresh_token.is_some(),
-                _ => self.access_token.is_some(),
-            };
+        for (field, present) in [
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("totp", self.totp.is_some()),
+            ("totp_secret", self.totp_secret.is_some()),
+            ("refresh_token", self.refresh_token.is_some()),
+            ("access_token", self.access_token.is_some()),
+        ] {
             forbid(field, present, "the person signs in in the browser")?;
         }
         if self.issuer.is_none() && self.authorization_url.is_none() {
