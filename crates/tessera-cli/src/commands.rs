@@ -65,23 +65,48 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         return Ok(());
     }
     if entry.is_interactive() && workspace.prompter.is_none() {
-        return Err(Failure {
-            code: 4,
-            message: format!(
-                "logging in to {} shows a code for a person to enter, and prompting is off here (stdin or \
-                 stderr is not a terminal, or --prompt never)\nhint: run 'tessera login --provider {}' in a terminal, or pass \
-                 --prompt always (TESSERA_PROMPT=always) to show it on stderr anyway",
-                entry.name, entry.name
-            ),
-        });
+        return Err(no_prompt_failure(
+            entry,
+            &format!("logging in to {} needs a person ({})", entry.name, needs(entry)),
+        ));
     }
     // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
     let result = login.login().await;
     workspace.finish_prompt();
-    result.map_err(|error| Failure::error(format!("login to {} failed: {error}", entry.name)))?;
+    result.map_err(|error| {
+        // A login that turned out to need a person (a Cognito pool asking for a code) when nobody
+        // can be asked: exit 4, like the interactive types above.
+        if workspace.prompter.is_none() && error.requires_reauthentication() {
+            no_prompt_failure(entry, &format!("login to {} failed: {error}", entry.name))
+        } else {
+            Failure::error(format!("login to {} failed: {error}", entry.name))
+        }
+    })?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
     Ok(())
+}
+
+/// What a person does to log in to `entry`, for messages.
+fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
+    match entry.provider.as_str() {
+        "browser" => "a browser sign-in",
+        "device_code" => "a code entered on another device",
+        _ => "a code sent to them",
+    }
+}
+
+/// Exit 4: logging in to `entry` needs a person and nobody can be asked here.
+fn no_prompt_failure(entry: &tessera::config::ProviderEntry, what: &str) -> Failure {
+    Failure {
+        code: 4,
+        message: format!(
+            "{what}, and prompting is off here (stdin or stderr is not a terminal, or --prompt never)\n\
+             hint: run 'tessera login --provider {}' in a terminal, or pass --prompt always \
+             (TESSERA_PROMPT=always) to prompt on stderr anyway",
+            entry.name
+        ),
+    }
 }
 
 /// A token valid for at least `min_valid` (when the server allows it). The fast path — a stored

@@ -4,10 +4,11 @@
 //! stdout carries data only (a token, JSON, a table, an issuer URL); messages go to stderr.
 //! Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required (`exec` passes its child's code).
 //!
-//! Interactive logins (device codes) are shown on stderr only when a person can see them: by default
-//! when stdin and stderr are terminals (`--prompt auto`); `--prompt always|never` or
-//! `TESSERA_PROMPT` decide otherwise. A command that needs one when none may be shown exits with 4
-//! and names the command to run in a terminal.
+//! Interactive logins (device codes, browser sign-ins, emailed codes) are shown on stderr only when a
+//! person can see them: by default when stdin and stderr are terminals (`--prompt auto`);
+//! `--prompt always|never` or `TESSERA_PROMPT` decide otherwise. A command that needs one when none
+//! may be shown exits with 4 and names the command to run in a terminal. Browser sign-ins open the
+//! system browser unless `--no-browser` (`TESSERA_NO_BROWSER=1`): then the URL is only printed.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,10 +37,21 @@ struct Cli {
     /// Configuration context to use (default: current_context of the config file).
     #[arg(long, global = true, env = "TESSERA_CONTEXT")]
     context: Option<String>,
-    /// When to show interactive logins (device codes) on stderr and wait for a person: `auto` when
-    /// stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
+    /// When interactive logins (device codes, browser sign-ins, emailed codes) may prompt on stderr and
+    /// wait for a person: `auto` when stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
     #[arg(long, global = true, env = "TESSERA_PROMPT", value_enum, default_value = "auto", value_name = "WHEN")]
     prompt: PromptMode,
+    /// Browser sign-ins: print the URL on stderr instead of opening a browser (to choose the browser
+    /// or profile yourself, or over SSH with a fixed `redirect_uri`).
+    /// `TESSERA_NO_BROWSER` takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_NO_BROWSER",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    no_browser: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -240,7 +252,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Secret { command } => return secret_cmd::run(command).map(|()| 0),
         _ => {}
     }
-    let prompter = cli.prompt.allows_prompt().then(TerminalPrompter::new);
+    let prompter = cli.prompt.allows_prompt().then(|| {
+        let prompter = TerminalPrompter::new();
+        if cli.no_browser { prompter.no_browser() } else { prompter }
+    });
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
     let result = match cli.command {
         Command::Login { provider, all, with_token } => {

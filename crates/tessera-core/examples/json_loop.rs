@@ -17,6 +17,17 @@ fn now_ms() -> i64 {
 
 /// Runs JSON actions until the engine reports `done`, `failed` or `logged_out`; returns that final action.
 pub fn drive(engine: &mut JsonEngine, agent: &ureq::Agent, first_actions: String) -> Value {
+    drive_answering(engine, agent, first_actions, &mut |_| None)
+}
+
+/// Like [`drive`], answering `prompt` actions that expect an answer with `answer` (the code the
+/// person typed, or the URL the browser came back to); `None` returns the prompt to the caller.
+pub fn drive_answering(
+    engine: &mut JsonEngine,
+    agent: &ureq::Agent,
+    first_actions: String,
+    answer: &mut dyn FnMut(&Value) -> Option<String>,
+) -> Value {
     let mut actions: Value = serde_json::from_str(&first_actions).expect("actions are JSON");
     for _ in 0..32 {
         let Some(action) = actions.as_array().and_then(|a| a.first()).cloned() else {
@@ -29,6 +40,10 @@ pub fn drive(engine: &mut JsonEngine, agent: &ureq::Agent, first_actions: String
                 std::thread::sleep(Duration::from_millis((until - now_ms()).max(0) as u64));
                 json!({"type": "timer", "key": action["key"]})
             }
+            Some("prompt") if action["expects_answer"] == true => match answer(&action) {
+                Some(reply) => json!({"type": "prompt_answer", "key": action["key"], "answer": reply}),
+                None => return action,
+            },
             _ => return action,
         };
         actions = serde_json::from_str(&engine.handle(&event.to_string(), now_ms()).expect("valid event")).unwrap();
@@ -98,6 +113,22 @@ pub fn demo(issuer: &str) -> Vec<Value> {
     let actions = engine.logout("alice", now_ms());
     let logout = drive(&mut engine, &agent, actions);
     vec![login, refresh, logout]
+}
+
+/// Logs in with an emailed code as `alice` at `issuer` (the reference IdP's demo client `tessera-cli`);
+/// `ask_code` gets each `prompt` action (`attempt`, `previous_error`, masked `destination`) and returns
+/// the code. Returns the final action.
+pub fn email_otp_login(issuer: &str, ask_code: &mut dyn FnMut(&Value) -> Option<String>) -> Value {
+    let mut engine = JsonEngine::new();
+    let provider = json!({
+        "client_id": "tessera-cli", "issuer": issuer, "scope": "openid",
+        "grant": {"type": "email_otp", "email": "alice@example.com"}
+    });
+    engine.register("otp", &provider.to_string()).expect("valid provider");
+    let agent = agent();
+    // `login`, not `ensure`: an interactive grant mails a code only when asked to log in.
+    let actions = engine.login("otp", now_ms());
+    drive_answering(&mut engine, &agent, actions, ask_code)
 }
 
 #[allow(dead_code, reason = "main is the example's entry point; tests include this file for `demo`")]

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Action, ClientAuth, ClientAuthMethod, Endpoints, Engine, EngineSettings, Error, Event, Grant, HttpResponse,
-    LoginInputs, ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind, flow::Prompt,
+    LoginInputs, ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind,
+    flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS, Prompt},
 };
 
 /// A provider as JSON: the same fields as the TOML configuration, with secrets given in clear.
@@ -49,11 +50,43 @@ struct JsonProvider {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum JsonGrant {
-    Password { username: String, password: Secret, totp: Option<Secret>, totp_secret: Option<Secret> },
+    Password {
+        username: String,
+        password: Secret,
+        totp: Option<Secret>,
+        totp_secret: Option<Secret>,
+    },
     ClientCredentials,
-    RefreshToken { refresh_token: Secret },
-    DeviceCode { device_authorization_url: Option<String> },
-    Static { access_token: Secret, expires_at_ms: Option<i64> },
+    RefreshToken {
+        refresh_token: Secret,
+    },
+    DeviceCode {
+        device_authorization_url: Option<String>,
+    },
+    Static {
+        access_token: Secret,
+        expires_at_ms: Option<i64>,
+    },
+    Browser {
+        authorization_endpoint: Option<String>,
+        redirect_uri: Option<String>,
+        #[serde(default)]
+        extra_params: BTreeMap<String, String>,
+    },
+    EmailOtp {
+        email: String,
+        start_endpoint: Option<String>,
+        verify_endpoint: Option<String>,
+        max_attempts: Option<u32>,
+    },
+    Cognito {
+        endpoint: String,
+        username: String,
+        password: Option<Secret>,
+        auth_flow: Option<String>,
+        totp_secret: Option<Secret>,
+        max_attempts: Option<u32>,
+    },
 }
 
 #[derive(Serialize)]
@@ -199,18 +232,38 @@ impl JsonEngine {
     }
 
     /// Registers a provider under `key` from JSON:
-    /// `{"client_id", "client_secret"?, "client_auth"? ("basic"|"post"|"none"), "issuer" | "token_url",
-    /// "revocation_url"?, "scope"?, "grant": {"type": "password", "username", "password", "totp"? | "totp_secret"?}
-    /// | {"type": "client_credentials"} | {"type": "refresh_token", "refresh_token"} | {"type": "static",
-    /// "access_token", "expires_at_ms"?}}`.
+    ///
+    /// ```text
+    /// {"client_id", "client_secret"?, "client_auth"? ("basic"|"post"|"none"), "issuer" | "token_url",
+    ///  "revocation_url"?, "scope"?, "grant": GRANT}
+    /// ```
+    ///
+    /// where `GRANT` is one of (the fields of the Rust [`Grant`] of the same name):
+    ///
+    /// - `{"type": "password", "username", "password", "totp"? | "totp_secret"?}`
+    /// - `{"type": "client_credentials"}`
+    /// - `{"type": "refresh_token", "refresh_token"}`
+    /// - `{"type": "device_code", "device_authorization_url"?}` (interactive)
+    /// - `{"type": "static", "access_token", "expires_at_ms"?}`
+    /// - `{"type": "browser", "authorization_endpoint"?, "redirect_uri"?, "extra_params"?: {"prompt": "consent", ...}}`
+    ///   (interactive): start it with [`JsonEngine::login_with`], giving `random_base64` and, without a
+    ///   fixed `redirect_uri`, the URL of the host's loopback listener; answer the `prompt` with the
+    ///   URL the browser came back to.
+    /// - `{"type": "email_otp", "email", "start_endpoint"?, "verify_endpoint"?, "max_attempts"? (3)}`
+    ///   (interactive; endpoints from discovery when not given): answer each `prompt` with the code.
+    /// - `{"type": "cognito", "endpoint", "username", "password"?, "auth_flow"? ("user_password" |
+    ///   "custom"), "totp_secret"?, "max_attempts"? (3)}`: Cognito's own protocol at `endpoint`, so
+    ///   `issuer`/`token_url` may be left out; code challenges arrive as `prompt`s.
     pub fn register(&mut self, key: &str, provider_json: &str) -> Result<(), Error> {
         let provider: JsonProvider = serde_json::from_str(provider_json)
             .map_err(|e| Error::configuration(format!("provider {key:?}: {}", redacted(&e))))?;
-        let endpoints = match (provider.issuer, provider.token_url) {
-            (Some(issuer), None) => Endpoints::discover(issuer),
-            (None, Some(token_endpoint)) => {
+        let endpoints = match (provider.issuer, provider.token_url, &provider.grant) {
+            (Some(issuer), None, _) => Endpoints::discover(issuer),
+            (None, Some(token_endpoint), _) => {
                 Endpoints::Explicit { token_endpoint, revocation_endpoint: provider.revocation_url }
             }
+            // Cognito speaks its own protocol at its endpoint: the OAuth endpoints are not used.
+            (None, None, JsonGrant::Cognito { endpoint, .. }) => Endpoints::explicit(endpoint.clone()),
             _ => return Err(Error::configuration(format!("provider {key:?}: give exactly one of issuer, token_url"))),
         };
         let method = match (provider.client_auth.as_deref(), &provider.client_secret) {
@@ -236,6 +289,38 @@ impl JsonEngine {
             }
             JsonGrant::Static { access_token, expires_at_ms } => {
                 Grant::Static { access_token, expires_at: expires_at_ms.map(Timestamp::from_unix_millis) }
+            }
+            JsonGrant::Browser { authorization_endpoint, redirect_uri, extra_params } => Grant::Browser {
+                authorization_endpoint,
+                redirect_uri,
+                extra_params: extra_params.into_iter().collect(),
+            },
+            JsonGrant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts } => {
+                Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts: attempts(key, max_attempts)? }
+            }
+            JsonGrant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts } => {
+                let auth_flow = match auth_flow.as_deref() {
+                    None | Some("user_password") => CognitoAuthFlow::UserPassword,
+                    Some("custom") => CognitoAuthFlow::Custom,
+                    Some(other) => {
+                        return Err(Error::configuration(format!(
+                            "provider {key:?}: auth_flow {other:?} is not one of user_password, custom"
+                        )));
+                    }
+                };
+                if auth_flow == CognitoAuthFlow::UserPassword && password.is_none() {
+                    return Err(Error::configuration(format!(
+                        "provider {key:?}: a cognito grant with auth_flow user_password needs a password"
+                    )));
+                }
+                Grant::Cognito {
+                    endpoint,
+                    username,
+                    password,
+                    auth_flow,
+                    totp_secret,
+                    max_attempts: attempts(key, max_attempts)?,
+                }
             }
         };
         self.engine.register(
@@ -359,6 +444,15 @@ impl JsonEngine {
     /// The engine underneath.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+/// `max_attempts` of a code grant: default [`DEFAULT_MAX_CODE_ATTEMPTS`], at least 1.
+fn attempts(key: &str, max_attempts: Option<u32>) -> Result<u32, Error> {
+    match max_attempts {
+        None => Ok(DEFAULT_MAX_CODE_ATTEMPTS),
+        Some(0) => Err(Error::configuration(format!("provider {key:?}: max_attempts must be at least 1"))),
+        Some(n) => Ok(n),
     }
 }
 
@@ -509,6 +603,197 @@ mod tests {
             assert!(matches!(error, Error::MalformedResponse { .. }), "{event}: {error}");
         }
         assert_eq!(engine.handle(r#"{"type":"timer","key":"unknown"}"#, 0).unwrap(), "[]");
+    }
+
+    fn respond(engine: &mut JsonEngine, request: &Value, status: u16, body: Value, now_ms: i64) -> Value {
+        assert_eq!(request["type"], "http_request", "{request}");
+        let event = json!({"type": "http_response", "request_id": request["id"], "status": status,
+            "headers": {"content-type": "application/json"}, "body": body.to_string()});
+        parse(&engine.handle(&event.to_string(), now_ms).unwrap())
+    }
+
+    fn answer(engine: &mut JsonEngine, key: &str, answer: &str, now_ms: i64) -> Value {
+        let event = json!({"type": "prompt_answer", "key": key, "answer": answer});
+        parse(&engine.handle(&event.to_string(), now_ms).unwrap())
+    }
+
+    #[test]
+    fn a_host_drives_an_email_otp_login_through_prompts_and_answers() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "otp",
+                r#"{"client_id":"cli","token_url":"https://idp/token","grant":{"type":"email_otp",
+                    "email":"a@example.com","start_endpoint":"https://idp/otp/start",
+                    "verify_endpoint":"https://idp/otp/verify","max_attempts":2}}"#,
+            )
+            .unwrap();
+        // Interactive: `ensure` never mails a code by itself.
+        let refused = parse(&engine.ensure("otp", 0));
+        assert_eq!(
+            (&refused[0]["type"], &refused[0]["error"]["kind"]),
+            (&json!("failed"), &json!("reauthentication_required"))
+        );
+
+        let start = parse(&engine.login("otp", 0));
+        assert_eq!(start[0]["url"], "https://idp/otp/start");
+        assert_eq!(parse(start[0]["body"].as_str().unwrap())["email"], "a@example.com");
+        let challenge = json!({"challenge_id": "ch1", "channel": "email", "destination": "a***@example.com",
+            "expires_in": 300, "attempts_left": 5});
+        let prompt = respond(&mut engine, &start[0], 200, challenge, 0);
+        assert_eq!(prompt[0]["type"], "prompt");
+        assert_eq!(prompt[0]["expects_answer"], true);
+        assert_eq!(
+            prompt[0]["prompt"],
+            json!({"kind": "code", "channel": "email", "destination": "a***@example.com", "attempt": 1, "previous_error": null})
+        );
+
+        let verify = answer(&mut engine, "otp", " 111 111\n", 0);
+        assert_eq!(verify[0]["url"], "https://idp/otp/verify");
+        assert_eq!(parse(verify[0]["body"].as_str().unwrap()), json!({"challenge_id": "ch1", "code": "111111"}));
+        let wrong = json!({"error": "invalid_code", "error_description": "wrong code", "attempts_left": 4});
+        let again = respond(&mut engine, &verify[0], 400, wrong, 0);
+        assert_eq!((&again[0]["type"], &again[0]["prompt"]["attempt"]), (&json!("prompt"), &json!(2)), "{again}");
+        assert!(again[0]["prompt"]["previous_error"].as_str().unwrap().contains("wrong code"), "{again}");
+
+        let verify = answer(&mut engine, "otp", "222222", 0);
+        let tokens = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt"});
+        let done = respond(&mut engine, &verify[0], 200, tokens, 0);
+        assert_eq!((&done[0]["type"], &done[0]["tokens"]["access_token"]), (&json!("done"), &json!("at")));
+        assert_eq!(engine.ensure("otp", 1_000), "[]");
+
+        // The lower of max_attempts (2) and the server's limit ends the next login after two wrong codes.
+        let start = parse(&engine.login("otp", 2_000));
+        let challenge = json!({"challenge_id": "ch2", "channel": "email", "expires_in": 300, "attempts_left": 5});
+        respond(&mut engine, &start[0], 200, challenge, 2_000);
+        let mut last = Value::Null;
+        for attempts_left in [4, 3] {
+            let verify = answer(&mut engine, "otp", "000000", 2_000);
+            let wrong = json!({"error": "invalid_code", "attempts_left": attempts_left});
+            last = respond(&mut engine, &verify[0], 400, wrong, 2_000);
+        }
+        assert_eq!(
+            (&last[0]["type"], &last[0]["error"]["code"]),
+            (&json!("failed"), &json!("invalid_grant")),
+            "{last}"
+        );
+        // A prompt nobody can answer fails the login with a typed error.
+        let start = parse(&engine.login("otp", 3_000));
+        respond(&mut engine, &start[0], 200, json!({"challenge_id": "ch3", "expires_in": 300}), 3_000);
+        let event = json!({"type": "prompt_failed", "key": "otp", "message": "no terminal"});
+        let failed = parse(&engine.handle(&event.to_string(), 3_000).unwrap());
+        assert_eq!(failed[0]["error"]["kind"], "reauthentication_required", "{failed}");
+    }
+
+    #[test]
+    fn a_host_drives_a_browser_login_with_its_randomness_and_redirect_uri() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "web",
+                r#"{"client_id":"cli","token_url":"https://idp/token","scope":"api","grant":{"type":"browser",
+                    "authorization_endpoint":"https://idp/authorize","extra_params":{"prompt":"consent"}}}"#,
+            )
+            .unwrap();
+        let random = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        let redirect_uri = "http://127.0.0.1:8765/callback";
+        let inputs = json!({"random_base64": random, "redirect_uri": redirect_uri}).to_string();
+        let prompt = parse(&engine.login_with("web", &inputs, 0).unwrap());
+        assert_eq!((&prompt[0]["type"], &prompt[0]["expects_answer"]), (&json!("prompt"), &json!(true)), "{prompt}");
+        assert_eq!(
+            (&prompt[0]["prompt"]["kind"], &prompt[0]["prompt"]["redirect_uri"]),
+            (&json!("browser"), &json!(redirect_uri))
+        );
+        let url = prompt[0]["prompt"]["authorization_url"].as_str().unwrap();
+        assert!(url.starts_with("https://idp/authorize?"), "{url}");
+        let query: BTreeMap<String, String> = url
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert_eq!(query["prompt"], "consent");
+        assert_eq!(query["code_challenge_method"], "S256");
+        assert_eq!(query["response_type"], "code");
+
+        // A callback with another state is refused before any token request.
+        let forged = answer(&mut engine, "web", &format!("{redirect_uri}?code=c&state=forged"), 0);
+        assert_eq!((&forged[0]["type"], &forged[0]["error"]["kind"]), (&json!("failed"), &json!("malformed_response")));
+
+        let prompt = parse(&engine.login_with("web", &inputs, 0).unwrap());
+        let url = prompt[0]["prompt"]["authorization_url"].as_str().unwrap();
+        let state = url.split('&').find_map(|p| p.strip_prefix("state=")).unwrap().to_owned();
+        let exchange = answer(&mut engine, "web", &format!("{redirect_uri}?code=the-code&state={state}"), 0);
+        let body = exchange[0]["body"].as_str().unwrap();
+        assert_eq!(exchange[0]["url"], "https://idp/token");
+        assert!(body.contains("grant_type=authorization_code") && body.contains("code=the-code"), "{body}");
+        assert!(
+            body.contains("code_verifier=") && body.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback"),
+            "{body}"
+        );
+        let tokens = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt"});
+        let done = respond(&mut engine, &exchange[0], 200, tokens, 0);
+        assert_eq!((&done[0]["type"], &done[0]["tokens"]["refresh_token"]), (&json!("done"), &json!("rt")), "{done}");
+
+        // Without the host's randomness a browser login cannot start.
+        let failed = parse(&engine.login_with("web", r#"{"redirect_uri":"http://127.0.0.1:1/callback"}"#, 0).unwrap());
+        assert_eq!(
+            (&failed[0]["type"], &failed[0]["error"]["kind"]),
+            (&json!("failed"), &json!("configuration")),
+            "{failed}"
+        );
+    }
+
+    #[test]
+    fn cognito_grants_need_no_oauth_endpoints_and_bad_fields_are_named() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "pool",
+                r#"{"client_id":"app","grant":{"type":"cognito","endpoint":"https://cognito.example/",
+                    "username":"carol","password":"pw"}}"#,
+            )
+            .unwrap();
+        let initiate = parse(&engine.login("pool", 0));
+        assert_eq!(initiate[0]["url"], "https://cognito.example/");
+        assert_eq!(initiate[0]["headers"]["x-amz-target"], "AWSCognitoIdentityProviderService.InitiateAuth");
+        let body = parse(initiate[0]["body"].as_str().unwrap());
+        assert_eq!(
+            (&body["AuthFlow"], &body["AuthParameters"]["USERNAME"]),
+            (&json!("USER_PASSWORD_AUTH"), &json!("carol"))
+        );
+        let challenge = json!({"ChallengeName": "EMAIL_OTP", "Session": "s1",
+            "ChallengeParameters": {"USER_ID_FOR_SRP": "carol", "CODE_DELIVERY_DESTINATION": "c***@e***"}});
+        let prompt = respond(&mut engine, &initiate[0], 200, challenge, 0);
+        assert_eq!(
+            (&prompt[0]["prompt"]["kind"], &prompt[0]["prompt"]["destination"]),
+            (&json!("code"), &json!("c***@e***")),
+            "{prompt}"
+        );
+        let respond_to = answer(&mut engine, "pool", "123456", 0);
+        let body = parse(respond_to[0]["body"].as_str().unwrap());
+        assert_eq!(body["ChallengeResponses"]["EMAIL_OTP_CODE"], "123456", "{body}");
+
+        for (grant, expected) in [
+            (r#"{"type":"cognito","endpoint":"e","username":"u"}"#, "needs a password"),
+            (r#"{"type":"cognito","endpoint":"e","username":"u","auth_flow":"srp"}"#, "auth_flow \"srp\""),
+            (r#"{"type":"email_otp","email":"a@b","max_attempts":0}"#, "max_attempts must be at least 1"),
+            (r#"{"type":"browser","extra_params":{"prompt":1}}"#, "invalid type"),
+        ] {
+            let provider = format!(r#"{{"client_id":"c","token_url":"https://idp/token","grant":{grant}}}"#);
+            let provider = if grant.contains("cognito") {
+                provider.replace(r#""token_url":"https://idp/token","#, "")
+            } else {
+                provider
+            };
+            let error = engine.register("bad", &provider).unwrap_err();
+            assert!(
+                matches!(error, Error::Configuration { .. }) && error.to_string().contains(expected),
+                "{error}: {expected}"
+            );
+        }
     }
 
     #[test]

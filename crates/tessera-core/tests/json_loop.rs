@@ -32,3 +32,40 @@ fn json_engine_logs_in_refreshes_and_logs_out_with_another_http_client() {
     assert_eq!(stats.discovery_requests, 1, "discovery once, through the host's HTTP client");
     runtime.block_on(idp.shutdown());
 }
+
+#[test]
+fn json_engine_logs_in_with_an_emailed_code_answered_through_prompts() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let idp = runtime.block_on(IdpServer::start(IdpConfig::demo())).unwrap();
+    let issuer = idp.issuer();
+
+    let mut prompts = Vec::new();
+    let done = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                json_loop::email_otp_login(&issuer, &mut |prompt| {
+                    prompts.push(prompt["prompt"].clone());
+                    let code = idp.outbox().last().map(|message| message.code.clone())?;
+                    // First a wrong code (the real one with its first digit changed), then the real one.
+                    if prompts.len() == 1 {
+                        let first = if code.starts_with('1') { '2' } else { '1' };
+                        return Some(std::iter::once(first).chain(code.chars().skip(1)).collect());
+                    }
+                    Some(code)
+                })
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(done["type"], "done", "{done}");
+    assert!(done["tokens"]["access_token"].is_string() && done["tokens"]["refresh_token"].is_string(), "{done}");
+    let [first, second] = &prompts[..] else { panic!("{prompts:?}") };
+    assert_eq!(
+        (&first["kind"], &first["attempt"], &first["destination"]),
+        (&"code".into(), &1.into(), &"a***@example.com".into())
+    );
+    assert_eq!(second["attempt"], 2);
+    assert!(second["previous_error"].is_string(), "{second}");
+    assert_eq!(idp.outbox().len(), 1, "one mail: the wrong code was retried on the same challenge");
+    runtime.block_on(idp.shutdown());
+}

@@ -9,7 +9,7 @@
 //! [[contexts.auth_providers]]
 //! name = "peer"
 //! provider = "password"            # also: client_credentials, refresh_token, static, device_code, email_otp,
-//!                                  # cognito, api_key (registered by Registry::default, see docs/api-keys.md)
+//!                                  # cognito, browser, api_key (registered by Registry::default, see docs/api-keys.md)
 //! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
 //! client_id = "confidential-client"
 //! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | keyring:<service>/<account> | literal
@@ -37,18 +37,34 @@ use tessera_core::{
 
 /// Provider types this version understands.
 pub const PROVIDER_TYPES: &[&str] =
-    &["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito"];
+    &["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito", "browser"];
 
 /// Built-in types whose login needs a person (shows something and waits for them): logging in to
 /// one needs a [`crate::prompt::Prompter`], and a non-interactive run must not start it. (A
 /// `cognito` provider with `auth_flow = "custom"` is interactive too: see
 /// [`ProviderEntry::is_interactive`].)
-pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp"];
+pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "browser"];
 
 /// Built-in types whose login may ask a person something: the interactive ones, and `cognito`,
 /// whose user pool may answer a password with an SMS or email code challenge. Give them a
 /// [`crate::prompt::Prompter`] whenever someone can answer.
-pub const PROMPTING_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "cognito"];
+pub const PROMPTING_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "cognito", "browser"];
+
+/// Authorization request parameters that tessera sets itself for `browser` providers: they cannot
+/// be given in `authorization_params`.
+const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// The scope of `browser` providers that name none (with `issuer`; with `token_url`, none).
+pub const DEFAULT_BROWSER_SCOPE: &str = "openid";
 
 /// `auth_flow` values of `cognito` providers.
 const COGNITO_AUTH_FLOWS: &[&str] = &["user_password", "custom"];
@@ -124,6 +140,19 @@ pub struct ProviderEntry {
     pub endpoint_url: Option<String>,
     /// Cognito: `user_password` (`USER_PASSWORD_AUTH`, the default) or `custom` (`CUSTOM_AUTH`).
     pub auth_flow: Option<String>,
+    /// Browser: the authorization endpoint, when not discovered (required with `token_url`).
+    pub authorization_url: Option<String>,
+    /// Browser: a fixed redirect URI registered with the server (paste mode: the person pastes the
+    /// URL the browser ends on). Without it, a loopback listener on 127.0.0.1 receives the redirect.
+    pub redirect_uri: Option<String>,
+    /// Browser: the loopback listener's port (default 0: any free port).
+    pub redirect_port: Option<u16>,
+    /// Browser: the loopback redirect URI's path (default `/callback`).
+    pub redirect_path: Option<String>,
+    /// Browser: how long to wait for the browser to come back, in seconds (default 300).
+    pub login_timeout: Option<u64>,
+    /// Browser: more authorization request parameters (`prompt`, `login_hint`, `acr_values`, ...).
+    pub authorization_params: Option<std::collections::BTreeMap<String, String>>,
     /// The raw section (secrets unresolved), for factories of custom types and `config view`.
     #[serde(skip)]
     settings: toml::Table,
@@ -386,6 +415,12 @@ impl ProviderEntry {
                 region: None,
                 endpoint_url: None,
                 auth_flow: None,
+                authorization_url: None,
+                redirect_uri: None,
+                redirect_port: None,
+                redirect_path: None,
+                login_timeout: None,
+                authorization_params: None,
                 settings: table,
             });
         }
@@ -490,6 +525,8 @@ impl ProviderEntry {
                 ("otp_start_url", &self.otp_start_url),
                 ("otp_verify_url", &self.otp_verify_url),
                 ("endpoint_url", &self.endpoint_url),
+                ("authorization_url", &self.authorization_url),
+                ("redirect_uri", &self.redirect_uri),
             ] {
                 if let Some(url) = url
                     && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
@@ -575,7 +612,20 @@ impl ProviderEntry {
                 forbid("refresh_token", self.refresh_token.is_some())?;
                 forbid("access_token", self.access_token.is_some())?;
             }
+            "browser" => self.validate_browser(at)?,
             _ => {}
+        }
+        if self.provider != "browser" {
+            for (field, present) in [
+                ("authorization_url", self.authorization_url.is_some()),
+                ("redirect_uri", self.redirect_uri.is_some()),
+                ("redirect_port", self.redirect_port.is_some()),
+                ("redirect_path", self.redirect_path.is_some()),
+                ("login_timeout", self.login_timeout.is_some()),
+                ("authorization_params", self.authorization_params.is_some()),
+            ] {
+                forbid(field, present)?;
+            }
         }
         if self.provider != "device_code" {
             forbid("device_authorization_endpoint", self.device_authorization_endpoint.is_some())?;
@@ -602,6 +652,82 @@ impl ProviderEntry {
             }
         }
         Ok(())
+    }
+
+    /// The `browser` type's own checks: where the browser goes and comes back, and what may be added.
+    fn validate_browser(&self, at: &Location<'_>) -> Result<(), Error> {
+        let forbid = |field: &str, present: bool, why: &str| {
+            if present {
+                Err(at.error(field, &format!("does not apply to provider type \"browser\" ({why})")))
+            } else {
+                Ok(())
+            }
+        };
+        for (field, present) in [
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("totp", self.totp.is_some()),
+            ("totp_secret", self.totp_secret.is_some()),
+            ("refresh_token", self.refresh_token.is_some()),
+            ("access_token", self.access_token.is_some()),
+        ] {
+            forbid(field, present, "the person signs in in the browser")?;
+        }
+        if self.issuer.is_none() && self.authorization_url.is_none() {
+            return Err(at.error("authorization_url", "is required with token_url (or give issuer to discover it)"));
+        }
+        // ID tokens are verified against the discovered issuer and keys: without discovery, no `openid`.
+        if self.issuer.is_none() && self.scope.as_deref().is_some_and(|s| s.split_whitespace().any(|w| w == "openid")) {
+            return Err(at.error(
+                "scope",
+                "\"openid\" needs issuer (the ID token is verified with the discovered keys); with token_url, leave it out",
+            ));
+        }
+        if let Some(redirect_uri) = &self.redirect_uri {
+            let why = "redirect_uri is fixed: paste mode has no loopback listener";
+            forbid("redirect_port", self.redirect_port.is_some(), why)?;
+            forbid("redirect_path", self.redirect_path.is_some(), why)?;
+            forbid("login_timeout", self.login_timeout.is_some(), why)?;
+            if let Ok(url) = url::Url::parse(redirect_uri)
+                && (url.fragment().is_some() || url.query().is_some())
+            {
+                return Err(at.error("redirect_uri", "must have neither a query nor a fragment"));
+            }
+        }
+        if let Some(path) = &self.redirect_path
+            && (!path.starts_with('/') || path.contains(['?', '#']) || path.chars().any(char::is_whitespace))
+        {
+            return Err(
+                at.error("redirect_path", &format!("{path:?} must start with '/' and hold no query or fragment"))
+            );
+        }
+        if self.login_timeout == Some(0) {
+            return Err(at.error("login_timeout", "must be at least 1 (seconds)"));
+        }
+        for (name, value) in self.authorization_params.iter().flatten() {
+            let field = format!("authorization_params.{name}");
+            if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
+                return Err(at.error(&field, "is set by tessera for every browser login and cannot be given"));
+            }
+            if name.is_empty() || value.is_empty() {
+                return Err(at.error(&field, "names and values must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Browser providers: where the loopback listener listens and how long it waits (`None` for other
+    /// types, and for paste mode, where nothing listens).
+    pub fn loopback_settings(&self) -> Option<crate::browser::LoopbackSettings> {
+        if self.provider != "browser" || self.redirect_uri.is_some() {
+            return None;
+        }
+        let defaults = crate::browser::LoopbackSettings::default();
+        Some(crate::browser::LoopbackSettings {
+            port: self.redirect_port.unwrap_or(defaults.port),
+            path: self.redirect_path.clone().unwrap_or(defaults.path),
+            timeout: self.login_timeout.map(std::time::Duration::from_secs).unwrap_or(defaults.timeout),
+        })
     }
 
     fn secret_fields(&self) -> [(&'static str, &Option<String>); 6] {
@@ -676,6 +802,16 @@ impl ProviderEntry {
                 totp_secret: resolve("totp_secret", &self.totp_secret)?,
                 max_attempts: self.max_code_attempts.unwrap_or(tessera_core::flow::DEFAULT_MAX_CODE_ATTEMPTS),
             },
+            "browser" => Grant::Browser {
+                authorization_endpoint: self.authorization_url.clone(),
+                redirect_uri: self.redirect_uri.clone(),
+                extra_params: self
+                    .authorization_params
+                    .iter()
+                    .flatten()
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
+            },
             "static" => Grant::Static {
                 access_token: resolve("access_token", &self.access_token)?.ok_or_else(|| {
                     Error::ReauthenticationRequired {
@@ -692,7 +828,11 @@ impl ProviderEntry {
         Ok(ProviderConfig {
             client: ClientAuth { client_id, client_secret, method },
             endpoints,
-            scope: self.scope.clone(),
+            scope: match (self.provider.as_str(), &self.scope, &self.issuer) {
+                // A browser sign-in is an OpenID Connect login: ask for (and verify) an ID token.
+                ("browser", None, Some(_)) => Some(DEFAULT_BROWSER_SCOPE.to_owned()),
+                _ => self.scope.clone(),
+            },
             grant,
         })
     }
@@ -1069,6 +1209,93 @@ client_auth = "post"
         for (text, expected) in cases {
             let message = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
             assert!(message.contains("provider \"p\"") && message.contains(expected), "{message}: {expected}");
+        }
+    }
+
+    #[test]
+    fn browser_providers_build_their_grant_and_loopback_settings_and_name_bad_fields() {
+        let section = |fields: &str| {
+            format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"web\"\nprovider = \"browser\"\n\
+                 client_id = \"tessera-cli\"\n{fields}"
+            )
+        };
+        let entry = |text: &str| Config::from_toml_str(text, "c.toml").unwrap().contexts[0].providers[0].clone();
+
+        // Discovery, defaults: scope openid, loopback on any port at /callback for 5 minutes.
+        let discovered = entry(&section("issuer = \"http://127.0.0.1:4010\"\n"));
+        assert!(discovered.is_interactive() && PROMPTING_PROVIDER_TYPES.contains(&"browser"));
+        assert_eq!(discovered.loopback_settings(), Some(crate::browser::LoopbackSettings::default()));
+        let built = discovered.build("c.toml", "dev").unwrap();
+        assert_eq!(built.scope.as_deref(), Some(DEFAULT_BROWSER_SCOPE));
+        assert_eq!(built.client.method, ClientAuthMethod::None);
+        assert_eq!(
+            built.grant,
+            Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() }
+        );
+
+        // Explicit endpoints, listener settings and extra parameters.
+        let explicit = entry(&section(
+            "token_url = \"http://i/token\"\nauthorization_url = \"http://i/authorize\"\nscope = \"api\"\n\
+             client_secret = \"s\"\nredirect_port = 8400\nredirect_path = \"/cb\"\nlogin_timeout = 60\n\
+             authorization_params = { prompt = \"consent\", login_hint = \"alice\" }\n",
+        ));
+        let loopback = explicit.loopback_settings().unwrap();
+        assert_eq!((loopback.port, loopback.path.as_str(), loopback.timeout.as_secs()), (8400, "/cb", 60));
+        let built = explicit.build("c.toml", "dev").unwrap();
+        assert_eq!(built.scope.as_deref(), Some("api"));
+        assert_eq!(built.client.method, ClientAuthMethod::Basic);
+        let Grant::Browser { authorization_endpoint, redirect_uri, extra_params } = built.grant else { panic!() };
+        assert_eq!((authorization_endpoint.as_deref(), redirect_uri), (Some("http://i/authorize"), None));
+        assert_eq!(
+            extra_params,
+            vec![("login_hint".to_owned(), "alice".to_owned()), ("prompt".to_owned(), "consent".to_owned())]
+        );
+
+        // Paste mode: a fixed redirect URI, no listener.
+        let paste = entry(&section("issuer = \"http://x\"\nredirect_uri = \"http://127.0.0.1:8400/callback\"\n"));
+        assert_eq!(paste.loopback_settings(), None);
+        let Grant::Browser { redirect_uri, .. } = paste.build("c.toml", "dev").unwrap().grant else { panic!() };
+        assert_eq!(redirect_uri.as_deref(), Some("http://127.0.0.1:8400/callback"));
+
+        let cases = [
+            (section("token_url = \"http://x/t\"\n"), "field \"authorization_url\": is required"),
+            (
+                section("token_url = \"http://x/t\"\nauthorization_url = \"http://x/a\"\nscope = \"openid api\"\n"),
+                "field \"scope\": \"openid\" needs issuer",
+            ),
+            (section("issuer = \"http://x\"\nauthorization_url = \"ftp://x\"\n"), "not an http(s) URL"),
+            (section("issuer = \"http://x\"\nredirect_uri = \"nope\"\n"), "field \"redirect_uri\""),
+            (
+                section("issuer = \"http://x\"\nredirect_uri = \"http://127.0.0.1/cb?x=1\"\n"),
+                "neither a query nor a fragment",
+            ),
+            (
+                section("issuer = \"http://x\"\nredirect_uri = \"http://127.0.0.1/cb\"\nredirect_port = 1\n"),
+                "field \"redirect_port\": does not apply",
+            ),
+            (section("issuer = \"http://x\"\nredirect_path = \"cb\"\n"), "must start with '/'"),
+            (section("issuer = \"http://x\"\nredirect_port = 70000\n"), "redirect_port"),
+            (section("issuer = \"http://x\"\nlogin_timeout = 0\n"), "field \"login_timeout\": must be at least 1"),
+            (
+                section("issuer = \"http://x\"\nauthorization_params = { state = \"x\" }\n"),
+                "field \"authorization_params.state\": is set by tessera",
+            ),
+            (section("issuer = \"http://x\"\nauthorization_params = { prompt = 1 }\n"), "authorization_params"),
+            (section("issuer = \"http://x\"\npassword = \"p\"\n"), "field \"password\": does not apply"),
+            (
+                GOOD.replace("client_auth = \"post\"", "redirect_uri = \"http://127.0.0.1/cb\""),
+                "field \"redirect_uri\": does not apply to provider type \"client_credentials\"",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = Config::from_toml_str(&text, "c.toml").unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(error, Error::Configuration { .. }));
+            assert!(
+                message.contains("c.toml: context \"dev\", provider") && message.contains(expected),
+                "{message}: {expected}"
+            );
         }
     }
 

@@ -342,10 +342,16 @@ impl Prompter for TerminalPrompter {
         use std::io::Write as _;
         let mut text = self.render(key, prompt, crate::clock::system_now());
         if let Prompt::Browser { redirect_uri, .. } = prompt {
-            text = text.replace(
-                "Waiting for the browser to come back...",
-                &format!("Then paste here the full address the browser ends on ({redirect_uri}?code=...):"),
-            );
+            // Paste mode: nothing listens, so the browser may be on another machine.
+            text = text
+                .lines()
+                .filter(|line| !line.starts_with("Use a browser on this machine"))
+                .map(|line| format!("{line}\n"))
+                .collect::<String>()
+                .replace(
+                    "Waiting for the browser to come back...",
+                    &format!("Then paste here the full address the browser ends on ({redirect_uri}?code=...):"),
+                );
         }
         {
             let mut stderr = std::io::stderr().lock();

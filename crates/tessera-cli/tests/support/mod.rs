@@ -24,6 +24,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "TESSERA_PROVIDER",
     "TESSERA_LOG",
     "TESSERA_PROMPT",
+    "TESSERA_NO_BROWSER",
     "http_proxy",
     "HTTP_PROXY",
     "https_proxy",
@@ -312,6 +313,30 @@ impl ReferenceIdp {
         });
     }
 
+    /// `GET /_test/outbox?to=<email>`: the one-time codes mailed to `to`, oldest first.
+    pub fn outbox_codes(&self, to: &str) -> Vec<String> {
+        let url = self.url("/_test/outbox");
+        block_on(async {
+            let response =
+                self.http.get(&url).query(&[("to", to)]).send().await.and_then(reqwest::Response::error_for_status);
+            let messages: serde_json::Value =
+                response.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("outbox is JSON");
+            let messages = messages.as_array().cloned().unwrap_or_default();
+            messages.iter().map(|m| m["code"].as_str().expect("a code").to_owned()).collect()
+        })
+    }
+
+    /// `GET /api/whoami` with `Authorization: Bearer <token>`: the status and the JSON body (if any).
+    pub fn whoami(&self, token: &str) -> (u16, serde_json::Value) {
+        let url = self.url("/api/whoami");
+        block_on(async {
+            let response = self.http.get(&url).bearer_auth(token).send().await;
+            let response = response.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        })
+    }
+
     /// RFC 7662 introspection as the demo confidential client: is `token` active?
     pub fn active(&self, token: &str) -> bool {
         let url = self.url("/introspect");
@@ -335,5 +360,99 @@ impl Drop for ReferenceIdp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `tessera` run that a test talks to while it runs: stdin is a pipe the test writes answers to,
+/// stdout and stderr are collected as they come (prompts end without a newline, so not by lines).
+pub struct Interactive {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    args: String,
+}
+
+fn pump(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buffer) {
+            if n == 0 {
+                return;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    text
+}
+
+impl Interactive {
+    /// Starts `tessera <args>` in `home` with a piped stdin.
+    pub fn start(home: &Home, args: &[&str]) -> Interactive {
+        let mut command = home.command(args);
+        command.stdin(Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = pump(child.stdout.take().expect("piped stdout"));
+        let stderr = pump(child.stderr.take().expect("piped stderr"));
+        Interactive { child, stdin, stdout, stderr, args: args.join(" ") }
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `RUN_TIMEOUT`) until stderr contains `needle` at least `times` times; returns stderr.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let stderr = self.stderr();
+            if stderr.matches(needle).count() >= times {
+                return stderr;
+            }
+            if Instant::now() >= deadline || self.child.try_wait().expect("try_wait").is_some() {
+                std::thread::sleep(Duration::from_millis(100));
+                let stderr = self.stderr();
+                assert!(
+                    stderr.matches(needle).count() >= times,
+                    "`tessera {}` never wrote {needle:?} ({times}x) on stderr: {stderr}",
+                    self.args
+                );
+                return stderr;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Writes one line to the binary's stdin.
+    pub fn answer(&mut self, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).and_then(|()| stdin.flush()).expect("write stdin");
+    }
+
+    /// Closes stdin and waits for the exit (at most `RUN_TIMEOUT`).
+    #[track_caller]
+    pub fn finish(mut self) -> Run {
+        drop(self.stdin.take());
+        let status = wait_until(&mut self.child, Instant::now() + RUN_TIMEOUT)
+            .unwrap_or_else(|| panic!("`tessera {}` did not finish: {}", self.args, self.stderr()));
+        // The pump threads end at EOF, which comes with the exit; give them a moment.
+        std::thread::sleep(Duration::from_millis(50));
+        let stdout = self.stdout.lock().unwrap().clone();
+        Run { code: status.code(), stdout, stderr: self.stderr() }
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

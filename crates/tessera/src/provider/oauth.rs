@@ -1,4 +1,5 @@
-//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`):
+//! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`,
+//! `email_otp`, `cognito`, `browser`):
 //! an [`AuthProvider`] around a [`Session`].
 //!
 //! The session (and with it the secrets and the HTTP client) is built on first network use only:
@@ -54,7 +55,11 @@ impl OAuthProvider {
             context: settings.context().to_owned(),
             key: settings.store_key(),
             store: Arc::clone(settings.store()),
-            settings: SessionSettings::default(),
+            settings: SessionSettings {
+                // Browser logins: the listener's port, path and timeout from the section.
+                loopback: entry.loopback_settings().unwrap_or_default(),
+                ..SessionSettings::default()
+            },
             prompter: None,
             session: OnceLock::new(),
         })
@@ -129,6 +134,15 @@ impl AuthProvider for OAuthProvider {
             "device_code" => {
                 format!("device code for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
             }
+            "browser" => {
+                format!("browser sign-in for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
+            }
+            "email_otp" => format!("emailed code for {} at {at}", self.entry.email.as_deref().unwrap_or("?")),
+            "cognito" => format!(
+                "Cognito user {} at {}",
+                self.entry.username.as_deref().unwrap_or("?"),
+                self.entry.endpoint_url.as_deref().or(self.entry.region.as_deref()).unwrap_or("?")
+            ),
             _ => "static bearer token".to_owned(),
         }
     }
