@@ -571,15 +571,8 @@ impl ProviderEntry {
                         "is required with token_url (or give issuer to discover it)",
                     ));
                 }
-                for (field, present) in [
-                    ("username", self.username.is_some()),
-                    ("password", self.password.is_some()),
-                    ("totp", self.totp.is_some()),
-                    ("totp_secret", self.totp_secret.is_some()),
-                    ("refresh_token", self.refresh_token.is_some()),
-                    ("access_token", self.access_token.is_some()),
-                ] {
-                    forbid(field, present)?;
+                for field in self.person_credential_fields() {
+                    forbid(field, true)?;
                 }
             }
             "email_otp" => {
@@ -588,15 +581,8 @@ impl ProviderEntry {
                     require("otp_start_url", &self.otp_start_url)?;
                     require("otp_verify_url", &self.otp_verify_url)?;
                 }
-                for (field, present) in [
-                    ("username", self.username.is_some()),
-                    ("password", self.password.is_some()),
-                    ("totp", self.totp.is_some()),
-                    ("totp_secret", self.totp_secret.is_some()),
-                    ("refresh_token", self.refresh_token.is_some()),
-                    ("access_token", self.access_token.is_some()),
-                ] {
-                    forbid(field, present)?;
+                for field in self.person_credential_fields() {
+                    forbid(field, true)?;
                 }
             }
             "cognito" => {
@@ -654,6 +640,21 @@ impl ProviderEntry {
         Ok(())
     }
 
+    /// The credential fields that are set, of those a person's interactive login replaces
+    /// (`device_code`, `email_otp`, `browser` take none of them).
+    fn person_credential_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("totp", self.totp.is_some()),
+            ("totp_secret", self.totp_secret.is_some()),
+            ("refresh_token", self.refresh_token.is_some()),
+            ("access_token", self.access_token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, present)| present.then_some(field))
+    }
+
     /// The `browser` type's own checks: where the browser goes and comes back, and what may be added.
     fn validate_browser(&self, at: &Location<'_>) -> Result<(), Error> {
         let forbid = |field: &str, present: bool, why: &str| {
@@ -663,15 +664,8 @@ impl ProviderEntry {
                 Ok(())
             }
         };
-        for (field, present) in [
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-            ("totp", self.totp.is_some()),
-            ("totp_secret", self.totp_secret.is_some()),
-            ("refresh_token", self.refresh_token.is_some()),
-            ("access_token", self.access_token.is_some()),
-        ] {
-            forbid(field, present, "the person signs in in the browser")?;
+        for field in self.person_credential_fields() {
+            forbid(field, true, "the person signs in in the browser")?;
         }
         if self.issuer.is_none() && self.authorization_url.is_none() {
             return Err(at.error("authorization_url", "is required with token_url (or give issuer to discover it)"));

@@ -1,5 +1,5 @@
 //! The OAuth 2.0 / OpenID Connect wire protocol: request builders and response parsers.
-//! Pure functions from values to [`HttpRequest`]s and from [`HttpResponse`]s to values.
+//! Pure functions from values to [`HttpRequest`](crate::HttpRequest)s and from [`HttpResponse`](crate::HttpResponse)s to values.
 //!
 //! - RFC 6749 §4.3, §4.4, §5.1, §5.2, §6: token requests and responses
 //! - RFC 6749 §2.3.1: client authentication (`client_secret_basic`, `client_secret_post`, none)
