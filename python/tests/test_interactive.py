@@ -1,0 +1,276 @@
+"""Interactive grants through the public API against the reference IdP (`tessera idp serve`):
+email one-time codes and Cognito CUSTOM_AUTH answered by an ``otp_callback`` (sync and async,
+wrong code then right), and browser logins signed in by headless Chromium
+(interop/browser/sign-in.mjs), with a loopback receiver and in paste mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+import tessera
+
+from .conftest import ROOT, Idp
+
+ALICE_EMAIL = "alice@example.com"
+BROWSER_CLIENT_ID = "tessera-cli"
+COGNITO_CLIENT_ID = "cognitopublicclient000001"
+SIGN_IN_TIMEOUT_S = 90
+
+
+def otp_client(idp: Idp, sync: bool = False, **kwargs: object) -> object:
+    cls = tessera.SyncClient if sync else tessera.Client
+    return cls(idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.EmailOtp(ALICE_EMAIL), **kwargs)  # type: ignore[arg-type]
+
+
+def test_email_otp_sync_callback_wrong_code_then_right_then_refresh(idp: Idp, tmp_path: Path) -> None:
+    prompts: List[tessera.CodePrompt] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        prompts.append(prompt)
+        return "000000" if prompt.attempt == 1 else idp.last_code(ALICE_EMAIL)
+
+    store = tessera.FileStore(tmp_path / "tokens")
+    with tessera.SyncClient(
+        idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.EmailOtp(ALICE_EMAIL), store=store,
+        otp_callback=otp_callback,
+    ) as client:
+        tokens = client.login()
+        assert tokens.refresh_token is not None
+        assert [p.attempt for p in prompts] == [1, 2]
+        assert prompts[0].channel == "email" and prompts[0].previous_error is None
+        assert prompts[1].previous_error, "the second ask says why the first code was refused"
+        assert prompts[0].destination and "***" in prompts[0].destination, prompts[0].destination
+        assert len(idp.outbox(ALICE_EMAIL)) == 1, "one code per login, however many tries"
+        header = client.force_refresh()
+        assert header.startswith("Bearer ") and header != "Bearer " + tokens.access_token
+        assert len(idp.outbox(ALICE_EMAIL)) == 1, "a refresh mails no code"
+    # Another process reads the stored tokens without logging in.
+    with tessera.SyncClient(
+        idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.EmailOtp(ALICE_EMAIL), store=store
+    ) as again:
+        assert again.authorization_header() == header
+
+
+def test_email_otp_async_callback_given_to_login(idp: Idp) -> None:
+    asked: List[int] = []
+
+    async def otp_callback(prompt: tessera.CodePrompt) -> str:
+        asked.append(prompt.attempt)
+        await asyncio.sleep(0)
+        code = await asyncio.get_running_loop().run_in_executor(None, idp.last_code, ALICE_EMAIL)
+        return "999999" if prompt.attempt == 1 else code
+
+    async def main() -> str:
+        async with otp_client(idp) as client:  # type: ignore[attr-defined]
+            tokens = await client.login(otp_callback=otp_callback)
+            return str(tokens.access_token)
+
+    token = asyncio.run(main())
+    assert token and asked == [1, 2]
+    assert idp.stats()["email_otp_grants"] == 1 if "email_otp_grants" in idp.stats() else True
+
+
+def test_email_otp_async_callback_from_the_sync_client(idp: Idp) -> None:
+    async def otp_callback(prompt: tessera.CodePrompt) -> str:
+        return idp.last_code(ALICE_EMAIL)
+
+    with otp_client(idp, sync=True, otp_callback=otp_callback) as client:  # type: ignore[attr-defined]
+        assert client.login().access_token
+
+
+def test_an_exception_from_the_callback_propagates_and_no_callback_is_a_typed_error(idp: Idp) -> None:
+    class GiveUp(Exception):
+        pass
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        raise GiveUp("no mailbox")
+
+    with otp_client(idp, sync=True, otp_callback=otp_callback) as client:  # type: ignore[attr-defined]
+        with pytest.raises(GiveUp, match="no mailbox"):
+            client.login()
+    with otp_client(idp, sync=True) as client:  # type: ignore[attr-defined]
+        with pytest.raises(tessera.ReauthenticationRequired, match="otp_callback"):
+            client.login()
+        # A silent header never starts an interactive login.
+        with pytest.raises(tessera.ReauthenticationRequired):
+            client.authorization_header()
+
+
+def test_wrong_codes_until_no_attempts_are_left_is_a_typed_error(idp: Idp) -> None:
+    asked: List[int] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        asked.append(prompt.attempt)
+        return "000000"
+
+    grant = tessera.EmailOtp(ALICE_EMAIL, max_attempts=2)
+    with tessera.SyncClient(idp.issuer, client_id=BROWSER_CLIENT_ID, grant=grant, otp_callback=otp_callback) as client:
+        with pytest.raises(tessera.AuthenticationError) as raised:
+            client.login()
+    assert asked == [1, 2]
+    assert "000000" not in str(raised.value)
+
+
+def test_bad_arguments_are_typed_errors() -> None:
+    with pytest.raises(tessera.ConfigurationError, match="max_attempts"):
+        tessera.EmailOtp(ALICE_EMAIL, max_attempts=0)
+    with pytest.raises(tessera.ConfigurationError, match="email"):
+        tessera.EmailOtp(" ")
+    with pytest.raises(tessera.ConfigurationError, match="needs a password"):
+        tessera.Cognito("http://127.0.0.1:1/", "alice")
+    with pytest.raises(tessera.ConfigurationError, match="auth_flow"):
+        tessera.Cognito("http://127.0.0.1:1/", "alice", auth_flow="srp")  # type: ignore[arg-type]
+    with pytest.raises(tessera.ConfigurationError, match="callback_path"):
+        tessera.Browser(callback_path="callback")
+    with pytest.raises(tessera.ConfigurationError, match="extra_params"):
+        tessera.Browser(extra_params=[("prompt",)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="otp_callback"):
+        tessera.SyncClient("http://127.0.0.1:1", client_id="x", otp_callback="123456")  # type: ignore[arg-type]
+    cognito = tessera.Cognito("http://127.0.0.1:1/", "alice", "s3cret-pw", totp_secret="JBSWY3DPEHPK3PXP")
+    assert "s3cret-pw" not in repr(cognito) and "JBSWY3DPEHPK3PXP" not in repr(cognito)
+    assert cognito.auth_flow == "user_password" and cognito.name == "cognito" and not cognito.unattended is None
+
+
+def test_cognito_custom_auth_at_the_reference_idp(idp: Idp) -> None:
+    prompts: List[tessera.CodePrompt] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        prompts.append(prompt)
+        return "123123" if prompt.attempt == 1 else idp.last_code(ALICE_EMAIL)
+
+    grant = tessera.Cognito(idp.url("/cognito"), "alice", auth_flow="custom")
+    with tessera.SyncClient(
+        client_id=COGNITO_CLIENT_ID, token_url=idp.url("/cognito"), grant=grant, otp_callback=otp_callback
+    ) as client:
+        tokens = client.login()
+        assert tokens.refresh_token is not None and tokens.access_token
+        assert [p.attempt for p in prompts] == [1, 2] and prompts[1].previous_error
+        assert client.force_refresh() != "Bearer " + tokens.access_token
+
+
+# --- Browser logins: headless Chromium plays the person -----------------------------------------
+
+
+def _browser_dir() -> Path:
+    return ROOT / "interop" / "browser"
+
+
+def _require_chromium() -> str:
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    node = os.environ.get("NODE") or shutil.which("node")
+    ready = node and Path(chromium).is_file() and (_browser_dir() / "node_modules" / "playwright-core").is_dir()
+    if not ready:
+        if os.environ.get("CI"):
+            pytest.fail("browser tests need chromium, node and `npm ci` in interop/browser")
+        pytest.skip("chromium, node or interop/browser/node_modules missing")
+    return str(node)
+
+
+def sign_in(url: str, username: str, password: str, *flags: str) -> dict:
+    """Runs sign-in.mjs to the end; its last stdout line (JSON) plus the exit status."""
+    node = _require_chromium()
+    done = subprocess.run(
+        [node, "sign-in.mjs", url, username, password, *flags],
+        cwd=_browser_dir(), capture_output=True, text=True, timeout=SIGN_IN_TIMEOUT_S, stdin=subprocess.DEVNULL,
+    )
+    lines = done.stdout.strip().splitlines()
+    result = dict(json.loads(lines[-1])) if lines else {}
+    result["ok"] = done.returncode == 0
+    result["stderr"] = done.stderr
+    return result
+
+
+class ChromiumPrompter:
+    """Opens each BrowserPrompt in headless Chromium: in a thread when shown (the loopback receiver
+    gets the redirect), to the end when asked (paste mode: returns the URL the browser ended on)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+        self.prompts: List[tessera.BrowserPrompt] = []
+        self.runs: List[dict] = []
+        self.threads: List[threading.Thread] = []
+
+    def __call__(self, prompt: tessera.BrowserPrompt) -> Optional[str]:
+        self.prompts.append(prompt)
+        if prompt.expects_answer:
+            run = sign_in(prompt.authorization_url, self.username, self.password, "--no-listener")
+            self.runs.append(run)
+            return str(run["callback"])
+        thread = threading.Thread(
+            target=lambda: self.runs.append(sign_in(prompt.authorization_url, self.username, self.password)),
+            daemon=True,
+        )
+        thread.start()
+        self.threads.append(thread)
+        return None
+
+    def finished(self) -> List[dict]:
+        for thread in self.threads:
+            thread.join(SIGN_IN_TIMEOUT_S)
+        return self.runs
+
+
+def test_browser_login_with_a_loopback_receiver_then_refresh(idp: Idp, tmp_path: Path) -> None:
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "alice-password")
+    store = tessera.FileStore(tmp_path / "tokens")
+
+    async def main() -> tuple:
+        async with tessera.Client(
+            idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.Browser(timeout=120), scope="openid",
+            store=store, prompter=prompter, key="idp/alice",
+        ) as client:
+            tokens = await client.login()
+            refreshed = await client.force_refresh()
+            return tokens, refreshed
+
+    tokens, refreshed = asyncio.run(main())
+    runs = prompter.finished()
+    assert len(runs) == 1 and runs[0]["ok"], runs
+    assert runs[0]["message"] == "Signed in to idp/alice. You can close this tab."
+    prompt = prompter.prompts[0]
+    assert not prompt.expects_answer and prompt.redirect_uri.startswith("http://127.0.0.1:")
+    assert "code_challenge_method=S256" in prompt.authorization_url
+    assert tokens.id_token and tokens.refresh_token
+    assert refreshed != "Bearer " + tokens.access_token
+    stats = idp.stats()
+    assert stats["authorization_code_grants"] == 1 and stats["refresh_grants"] == 1, stats
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_browser_login_in_paste_mode_with_extra_params(idp: Idp) -> None:
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "alice-password")
+    redirect_uri = f"http://127.0.0.1:{_unused_port()}/callback"
+    grant = tessera.Browser(redirect_uri=redirect_uri, extra_params={"login_hint": "alice"})
+    assert grant.redirect_uri == redirect_uri and grant.authorization_url is None
+    with tessera.SyncClient(
+        idp.issuer, client_id=BROWSER_CLIENT_ID, grant=grant, scope="openid", prompter=prompter
+    ) as client:
+        tokens = client.login()
+    assert tokens.access_token and prompter.runs[0]["ok"], prompter.runs
+    prompt = prompter.prompts[0]
+    assert prompt.expects_answer and prompt.redirect_uri == redirect_uri
+    assert "login_hint=alice" in prompt.authorization_url
+    assert idp.stats()["authorization_code_grants"] == 1
+
+
+def test_browser_login_without_a_prompter_is_a_typed_error(idp: Idp) -> None:
+    with tessera.SyncClient(idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.Browser()) as client:
+        with pytest.raises(tessera.ReauthenticationRequired, match="prompter"):
+            client.login()
