@@ -2,21 +2,57 @@
 # mypy.stubtest to check that they match the runtime.
 from datetime import datetime, timedelta
 from os import PathLike
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Literal, Mapping, Optional, Sequence, Union, final
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    final,
+)
 
 from typing_extensions import disjoint_base
 
-from ._types import AsyncTokenStore, Prompter, Provider, RefreshHooks, RefreshPolicy, TokenStore
+from ._types import (
+    AsyncTokenStore,
+    BrowserPrompter,
+    OtpCallback,
+    Prompter,
+    Provider,
+    RefreshHooks,
+    RefreshPolicy,
+    TokenStore,
+)
 
 __version__: str
 __all__ = [
+    "AdminApiKeys",
+    "ApiKey",
+    "ApiKeyGrant",
+    "ApiKeys",
     "AuthClient",
     "BasicCredential",
+    "Browser",
+    "BrowserPrompt",
+    "ChainConfig",
     "Client",
     "ClientAuth",
     "ClientCredentials",
+    "CodePrompt",
+    "Cognito",
     "DeviceCode",
     "DeviceCodePrompt",
+    "DomainAccess",
+    "DomainClient",
+    "DomainServer",
+    "EmailOtp",
     "Endpoints",
     "FileStore",
     "Grant",
@@ -35,7 +71,10 @@ __all__ = [
     "RefreshFailureAction",
     "RefreshToken",
     "Registry",
+    "Stage",
     "StaticToken",
+    "SyncAdminApiKeys",
+    "SyncApiKeys",
     "SyncAuthClient",
     "SyncClient",
     "TokenSet",
@@ -53,6 +92,9 @@ _Policy = Union[RefreshFailureAction, RefreshPolicy]
 _Status = Literal["authenticated", "expired", "available", "error"]
 _Json = Union[None, bool, int, float, str, List["_Json"], Dict[str, "_Json"]]
 _ClientAuthMethod = Literal["basic", "post", "none", "client_secret_basic", "client_secret_post"]
+_AnyPrompter = Union[Prompter, BrowserPrompter]
+_KeyStatus = Literal["ACTIVE", "EXPIRED", "REVOKED"]
+_KeyStatusFilter = Literal["ACTIVE", "EXPIRED", "REVOKED", "active", "expired", "revoked"]
 
 @final
 class TokenSet:
@@ -130,6 +172,76 @@ class DeviceCode(Grant):
     def __new__(cls, device_authorization_url: Optional[str] = None) -> DeviceCode: ...
     @property
     def device_authorization_url(self) -> Optional[str]: ...
+
+@final
+class Browser(Grant):
+    def __new__(
+        cls,
+        authorization_url: Optional[str] = None,
+        redirect_uri: Optional[str] = None,
+        extra_params: Union[Mapping[str, str], Sequence[Tuple[str, str]], None] = None,
+        *,
+        port: int = 0,
+        callback_path: str = "/callback",
+        timeout: _Seconds = ...,
+    ) -> Browser: ...
+    @property
+    def authorization_url(self) -> Optional[str]: ...
+    @property
+    def redirect_uri(self) -> Optional[str]: ...
+
+@final
+class EmailOtp(Grant):
+    def __new__(
+        cls, email: str, start_url: Optional[str] = None, verify_url: Optional[str] = None, max_attempts: int = 3
+    ) -> EmailOtp: ...
+    @property
+    def email(self) -> str: ...
+
+@final
+class Cognito(Grant):
+    def __new__(
+        cls,
+        endpoint: str,
+        username: str,
+        password: Optional[str] = None,
+        *,
+        auth_flow: Literal["user_password", "custom", "USER_PASSWORD_AUTH", "CUSTOM_AUTH"] = "user_password",
+        totp_secret: Optional[str] = None,
+        max_attempts: int = 3,
+    ) -> Cognito: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def auth_flow(self) -> Literal["user_password", "custom"]: ...
+
+@final
+class ApiKeyGrant(Grant):
+    def __new__(cls, key: Optional[str] = None, *, env: str = "TESSERA_API_KEY", prefix: str = "qk_") -> ApiKeyGrant: ...
+
+@final
+class BrowserPrompt:
+    @property
+    def key(self) -> str: ...
+    @property
+    def authorization_url(self) -> str: ...
+    @property
+    def redirect_uri(self) -> str: ...
+    @property
+    def expects_answer(self) -> bool: ...
+
+@final
+class CodePrompt:
+    @property
+    def key(self) -> str: ...
+    @property
+    def channel(self) -> Literal["email", "sms", "authenticator", "custom"]: ...
+    @property
+    def destination(self) -> Optional[str]: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def previous_error(self) -> Optional[str]: ...
 
 @final
 class DeviceCodePrompt:
@@ -281,7 +393,8 @@ class Client:
         key: str = "default",
         refresh_skew: _Seconds = ...,
         timeout: _Seconds = ...,
-        prompter: Optional[Prompter] = None,
+        prompter: Optional[_AnyPrompter] = None,
+        otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
     ) -> Client: ...
@@ -294,7 +407,7 @@ class Client:
     def access_token(self) -> Awaitable[str]: ...
     def tokens(self) -> Awaitable[TokenSet]: ...
     def force_refresh(self) -> Awaitable[str]: ...
-    def login(self) -> Awaitable[TokenSet]: ...
+    def login(self, *, otp_callback: Optional[OtpCallback] = None) -> Awaitable[TokenSet]: ...
     def logout(self) -> Awaitable[LogoutResult]: ...
     def clear(self) -> Awaitable[None]: ...
     def __aenter__(self) -> Awaitable[Client]: ...
@@ -318,7 +431,8 @@ class SyncClient:
         key: str = "default",
         refresh_skew: _Seconds = ...,
         timeout: _Seconds = ...,
-        prompter: Optional[Prompter] = None,
+        prompter: Optional[_AnyPrompter] = None,
+        otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
     ) -> SyncClient: ...
@@ -331,7 +445,7 @@ class SyncClient:
     def access_token(self) -> str: ...
     def tokens(self) -> TokenSet: ...
     def force_refresh(self) -> str: ...
-    def login(self) -> TokenSet: ...
+    def login(self, *, otp_callback: Optional[OtpCallback] = None) -> TokenSet: ...
     def logout(self) -> LogoutResult: ...
     def clear(self) -> None: ...
     def __enter__(self) -> SyncClient: ...
@@ -513,3 +627,148 @@ class JsonEngine:
 def current_time_ms() -> int: ...
 def is_expired(expires_at_ms: Optional[int], now_ms: Optional[int] = None) -> bool: ...
 def is_near_expiry(expires_at_ms: Optional[int], threshold_ms: int, now_ms: Optional[int] = None) -> bool: ...
+
+@final
+class ApiKey:
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def status(self) -> _KeyStatus: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def last_used_at(self) -> Optional[datetime]: ...
+    @property
+    def created_by_email(self) -> str: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ApiKeys:
+    def __new__(cls, credentials: Union[Client, SyncClient, str], base_url: str) -> ApiKeys: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def sync(self) -> SyncApiKeys: ...
+    def create(self, name: str, expires_in_days: int = 90) -> Awaitable[Tuple[ApiKey, str]]: ...
+    def list(
+        self,
+        *,
+        name: Optional[str] = None,
+        fingerprint: Optional[str] = None,
+        status: Optional[_KeyStatusFilter] = None,
+    ) -> Awaitable[List[ApiKey]]: ...
+    def get(self, id: str) -> Awaitable[Optional[ApiKey]]: ...
+    def revoke(self, id: str) -> Awaitable[ApiKey]: ...
+    def revoke_by_secret(self, secret: str) -> Awaitable[ApiKey]: ...
+    def admin(self) -> AdminApiKeys: ...
+
+@final
+class SyncApiKeys:
+    def __new__(cls, credentials: Union[Client, SyncClient, str], base_url: str) -> SyncApiKeys: ...
+    @property
+    def base_url(self) -> str: ...
+    def create(self, name: str, expires_in_days: int = 90) -> Tuple[ApiKey, str]: ...
+    def list(
+        self,
+        *,
+        name: Optional[str] = None,
+        fingerprint: Optional[str] = None,
+        status: Optional[_KeyStatusFilter] = None,
+    ) -> List[ApiKey]: ...
+    def get(self, id: str) -> Optional[ApiKey]: ...
+    def revoke(self, id: str) -> ApiKey: ...
+    def revoke_by_secret(self, secret: str) -> ApiKey: ...
+    def admin(self) -> SyncAdminApiKeys: ...
+
+@final
+class AdminApiKeys:
+    def list(
+        self,
+        *,
+        email: Optional[str] = None,
+        key_name: Optional[str] = None,
+        status: Optional[_KeyStatusFilter] = None,
+    ) -> Awaitable[List[ApiKey]]: ...
+    def get(self, id: str) -> Awaitable[Optional[ApiKey]]: ...
+    def revoke(self, id: str) -> Awaitable[ApiKey]: ...
+
+@final
+class SyncAdminApiKeys:
+    def list(
+        self,
+        *,
+        email: Optional[str] = None,
+        key_name: Optional[str] = None,
+        status: Optional[_KeyStatusFilter] = None,
+    ) -> List[ApiKey]: ...
+    def get(self, id: str) -> Optional[ApiKey]: ...
+    def revoke(self, id: str) -> ApiKey: ...
+
+@final
+class Stage:
+    @staticmethod
+    def http_post(url: str) -> Stage: ...
+    @staticmethod
+    def http_get(url: str) -> Stage: ...
+    @staticmethod
+    def token_exchange(
+        token_url: str,
+        client: ClientAuth,
+        *,
+        audience: Union[str, Sequence[str], None] = None,
+        resource: Union[str, Sequence[str], None] = None,
+        scope: Union[str, Sequence[str], None] = None,
+        requested_token_type: Optional[str] = None,
+    ) -> Stage: ...
+    @property
+    def endpoint(self) -> str: ...
+
+@final
+class ChainConfig:
+    def __new__(cls, discovery: Stage, domain: Stage, *, refresh_threshold: _Seconds = ...) -> ChainConfig: ...
+    @property
+    def refresh_threshold(self) -> float: ...
+
+@final
+class DomainServer:
+    @property
+    def url(self) -> str: ...
+    @property
+    def extra(self) -> Dict[str, _Json]: ...
+
+@final
+class DomainAccess:
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def domain_server(self) -> DomainServer: ...
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def token_type(self) -> str: ...
+    @property
+    def authorization_header(self) -> str: ...
+    @property
+    def expires_at(self) -> Optional[datetime]: ...
+
+@final
+class DomainClient:
+    def __new__(cls, network_client: Union[Client, SyncClient], chain: ChainConfig) -> DomainClient: ...
+    @staticmethod
+    def from_state(state: str, chain: ChainConfig) -> DomainClient: ...
+    def set_credentials(self, network: Union[ProviderConfig, Client, SyncClient]) -> Awaitable[None]: ...
+    def get_domain_access(self, domain_id: str) -> Awaitable[DomainAccess]: ...
+    def cached_domain_access(self, domain_id: str) -> Optional[DomainAccess]: ...
+    def cached_domain_ids(self) -> List[str]: ...
+    def invalidate(self, domain_id: str) -> None: ...
+    def authenticate(self) -> Awaitable[TokenSet]: ...
+    def authenticate_discovery(self) -> Awaitable[TokenSet]: ...
+    def save_state(self) -> str: ...

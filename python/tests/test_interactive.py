@@ -19,7 +19,7 @@ import pytest
 
 import tessera
 
-from .conftest import ROOT, Idp
+from conftest import ROOT, Idp
 
 ALICE_EMAIL = "alice@example.com"
 BROWSER_CLIENT_ID = "tessera-cli"

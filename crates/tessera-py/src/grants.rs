@@ -245,6 +245,9 @@ impl PyBrowser {
     }
 }
 
+// The Python signatures spell the default out (a literal shows in `help()` and the stubs).
+const _: () = assert!(DEFAULT_MAX_CODE_ATTEMPTS == 3);
+
 fn attempts(max_attempts: u32) -> PyResult<u32> {
     if max_attempts == 0 {
         return Err(configuration("max_attempts must be at least 1"));
@@ -260,7 +263,7 @@ pub struct PyEmailOtp;
 #[pymethods]
 impl PyEmailOtp {
     #[new]
-    #[pyo3(signature = (email, start_url = None, verify_url = None, max_attempts = DEFAULT_MAX_CODE_ATTEMPTS))]
+    #[pyo3(signature = (email, start_url = None, verify_url = None, max_attempts = 3))]
     fn py_new(
         email: String,
         start_url: Option<String>,
@@ -307,7 +310,7 @@ pub struct PyCognito;
 impl PyCognito {
     #[new]
     #[pyo3(signature = (endpoint, username, password = None, *, auth_flow = "user_password", totp_secret = None,
-        max_attempts = DEFAULT_MAX_CODE_ATTEMPTS))]
+        max_attempts = 3))]
     fn py_new(
         endpoint: String,
         username: String,
