@@ -40,6 +40,7 @@ def test_email_otp_sync_callback_wrong_code_then_right_then_refresh(idp: Idp, tm
         return "000000" if prompt.attempt == 1 else idp.last_code(ALICE_EMAIL)
 
     store = tessera.FileStore(tmp_path / "tokens")
+    mailed_before = len(idp.outbox(ALICE_EMAIL))  # the outbox outlives /_test/reset
     with tessera.SyncClient(
         idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.EmailOtp(ALICE_EMAIL), store=store,
         otp_callback=otp_callback,
@@ -50,10 +51,10 @@ def test_email_otp_sync_callback_wrong_code_then_right_then_refresh(idp: Idp, tm
         assert prompts[0].channel == "email" and prompts[0].previous_error is None
         assert prompts[1].previous_error, "the second ask says why the first code was refused"
         assert prompts[0].destination and "***" in prompts[0].destination, prompts[0].destination
-        assert len(idp.outbox(ALICE_EMAIL)) == 1, "one code per login, however many tries"
+        assert len(idp.outbox(ALICE_EMAIL)) == mailed_before + 1, "one code per login, however many tries"
         header = client.force_refresh()
         assert header.startswith("Bearer ") and header != "Bearer " + tokens.access_token
-        assert len(idp.outbox(ALICE_EMAIL)) == 1, "a refresh mails no code"
+        assert len(idp.outbox(ALICE_EMAIL)) == mailed_before + 1, "a refresh mails no code"
     # Another process reads the stored tokens without logging in.
     with tessera.SyncClient(
         idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.EmailOtp(ALICE_EMAIL), store=store
@@ -77,7 +78,6 @@ def test_email_otp_async_callback_given_to_login(idp: Idp) -> None:
 
     token = asyncio.run(main())
     assert token and asked == [1, 2]
-    assert idp.stats()["email_otp_grants"] == 1 if "email_otp_grants" in idp.stats() else True
 
 
 def test_email_otp_async_callback_from_the_sync_client(idp: Idp) -> None:
@@ -98,9 +98,11 @@ def test_an_exception_from_the_callback_propagates_and_no_callback_is_a_typed_er
     with otp_client(idp, sync=True, otp_callback=otp_callback) as client:  # type: ignore[attr-defined]
         with pytest.raises(GiveUp, match="no mailbox"):
             client.login()
+    mailed_before = len(idp.outbox(ALICE_EMAIL))
     with otp_client(idp, sync=True) as client:  # type: ignore[attr-defined]
         with pytest.raises(tessera.ReauthenticationRequired, match="otp_callback"):
             client.login()
+        assert len(idp.outbox(ALICE_EMAIL)) == mailed_before, "no code mailed that nobody would enter"
         # A silent header never starts an interactive login.
         with pytest.raises(tessera.ReauthenticationRequired):
             client.authorization_header()
@@ -138,7 +140,7 @@ def test_bad_arguments_are_typed_errors() -> None:
         tessera.SyncClient("http://127.0.0.1:1", client_id="x", otp_callback="123456")  # type: ignore[arg-type]
     cognito = tessera.Cognito("http://127.0.0.1:1/", "alice", "s3cret-pw", totp_secret="JBSWY3DPEHPK3PXP")
     assert "s3cret-pw" not in repr(cognito) and "JBSWY3DPEHPK3PXP" not in repr(cognito)
-    assert cognito.auth_flow == "user_password" and cognito.name == "cognito" and not cognito.unattended is None
+    assert cognito.auth_flow == "user_password" and cognito.name == "cognito"
 
 
 def test_cognito_custom_auth_at_the_reference_idp(idp: Idp) -> None:

@@ -96,7 +96,11 @@ pub struct PyChainConfig {
 impl PyChainConfig {
     #[new]
     #[pyo3(signature = (discovery, domain, *, refresh_threshold = Seconds::Number(30.0)))]
-    fn py_new(discovery: PyRef<'_, PyStage>, domain: PyRef<'_, PyStage>, refresh_threshold: Seconds<'_>) -> PyResult<Self> {
+    fn py_new(
+        discovery: PyRef<'_, PyStage>,
+        domain: PyRef<'_, PyStage>,
+        refresh_threshold: Seconds<'_>,
+    ) -> PyResult<Self> {
         let chain = ChainConfig::new(discovery.inner.clone(), domain.inner.clone())
             .refresh_threshold(refresh_threshold.duration()?);
         Ok(PyChainConfig { inner: chain })

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
+use tessera::policy::DefaultRefreshPolicy;
 use tessera::transport::TransportSettings;
 use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
 
+use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
-use crate::callback::Callback;
 use crate::refresh::{LoginCodeCallback, PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter, callable};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
@@ -27,11 +28,22 @@ struct Shared {
     raised: PolicyErrorSlot,
     /// The `otp_callback=` of the `login()` running now.
     login_code: LoginCodeCallback,
+    /// True when logging in needs a person and the client was given neither `prompter=` nor
+    /// `otp_callback=`: only a `login(otp_callback=...)` can then log in.
+    nobody_to_ask: bool,
 }
 
 impl Shared {
     /// Logs in, with `otp_callback` answering code prompts in place of the client's while it runs.
     async fn login(&self, otp_callback: Option<Callback>) -> Result<AuthorizationHeader, tessera::Error> {
+        if self.nobody_to_ask && otp_callback.is_none() {
+            // Fail before anything is sent: no code is mailed, no device code requested, that
+            // nobody would ever enter.
+            let key = self.session.key();
+            return Err(tessera::Error::ReauthenticationRequired {
+                reason: format!("logging in to {key} needs a person, and this client has no prompter or otp_callback"),
+            });
+        }
         let _installed = self.login_code.install(otp_callback);
         self.raised.guard(self.session.login()).await
     }
@@ -189,17 +201,22 @@ fn build(
     let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
     let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
     let login_code = LoginCodeCallback::default();
+    let nobody_to_ask = interactive && show.is_none() && code.is_none();
     // An interactive grant always gets one, so that `login(otp_callback=...)` can answer.
     if show.is_some() || code.is_some() || interactive {
         builder = builder.prompter(Arc::new(PythonPrompter::new(show, code, login_code.clone())));
     }
     if let Some(policy) = callbacks.refresh_policy.filter(|p| !p.is_none()) {
         builder = builder.refresh_policy(Arc::new(PythonPolicy::new(policy, raised.clone())?));
+    } else if nobody_to_ask {
+        // The same default as a session without a prompter: a failed refresh never starts a login
+        // that nobody can finish.
+        builder = builder.refresh_policy(Arc::new(DefaultRefreshPolicy { can_prompt: false }));
     }
     if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
         builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
     }
-    Ok(Arc::new(Shared { session: builder.build(), description, raised, login_code }))
+    Ok(Arc::new(Shared { session: builder.build(), description, raised, login_code, nobody_to_ask }))
 }
 
 /// The Python objects a session calls back.
@@ -342,9 +359,10 @@ impl PyClient {
     fn login<'py>(&self, py: Python<'py>, otp_callback: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let otp_callback = callable(otp_callback, "otp_callback", "CodePrompt")?;
         let shared = Arc::clone(&self.shared);
-        spawn(py, async move {
-            shared.login(otp_callback).await.map(|header| PyTokenSet::new(header.tokens().clone()))
-        })
+        spawn(
+            py,
+            async move { shared.login(otp_callback).await.map(|header| PyTokenSet::new(header.tokens().clone())) },
+        )
     }
 
     /// Awaitable: revokes the tokens (RFC 7009) when the server can, then forgets them.

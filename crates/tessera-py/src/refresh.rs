@@ -446,10 +446,13 @@ impl PythonPrompter {
 
     fn nobody(key: &str, what: &str) -> Error {
         Error::ReauthenticationRequired {
-            reason: format!("logging in to {key} needs a person ({what}), and this client has no {}", match what {
-                "a one-time code" => "otp_callback",
-                _ => "prompter",
-            }),
+            reason: format!(
+                "logging in to {key} needs a person ({what}), and this client has no {}",
+                match what {
+                    "a one-time code" => "otp_callback",
+                    _ => "prompter",
+                }
+            ),
         }
     }
 }
