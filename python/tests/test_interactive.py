@@ -276,3 +276,24 @@ def test_browser_login_without_a_prompter_is_a_typed_error(idp: Idp) -> None:
     with tessera.SyncClient(idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.Browser()) as client:
         with pytest.raises(tessera.ReauthenticationRequired, match="prompter"):
             client.login()
+
+
+def test_codes_tokens_and_keys_never_reach_logs_or_reprs(idp: Idp, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="tessera")
+    codes: List[str] = []
+    prompts: List[tessera.CodePrompt] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        prompts.append(prompt)
+        codes.append("424242" if prompt.attempt == 1 else idp.last_code(ALICE_EMAIL))
+        return codes[-1]
+
+    with otp_client(idp, sync=True, otp_callback=otp_callback) as client:  # type: ignore[attr-defined]
+        tokens = client.login()
+        text = "\n".join(r.getMessage() for r in caplog.records) + repr(client) + repr(tokens)
+        text += "".join(repr(p) for p in prompts)
+    assert caplog.records, "the login left records"
+    for secret in [*codes, tokens.access_token, str(tokens.refresh_token)]:
+        assert secret not in text, secret
