@@ -297,3 +297,29 @@ def test_codes_tokens_and_keys_never_reach_logs_or_reprs(idp: Idp, caplog: pytes
     assert caplog.records, "the login left records"
     for secret in [*codes, tokens.access_token, str(tokens.refresh_token)]:
         assert secret not in text, secret
+
+
+def test_cognito_password_then_emailed_code_with_a_secret_hash_and_logout(idp: Idp) -> None:
+    carol_email = "carol@example.com"
+    prompts: List[tessera.CodePrompt] = []
+
+    async def otp_callback(prompt: tessera.CodePrompt) -> str:
+        prompts.append(prompt)
+        return idp.last_code(carol_email)
+
+    grant = tessera.Cognito(idp.url("/cognito"), "carol", "carol-password")
+    with tessera.SyncClient(
+        client_id="cognitosecretclient000002", client_secret="cognito-client-secret", client_auth="post",
+        token_url=idp.url("/cognito"), grant=grant, otp_callback=otp_callback,
+    ) as client:
+        tokens = client.login()
+        assert [(p.channel, p.destination, p.attempt) for p in prompts] == [("email", "c***@e***", 1)]
+        assert client.force_refresh() != "Bearer " + tokens.access_token
+        assert client.logout().revoked
+    with tessera.SyncClient(
+        client_id="cognitosecretclient000002", client_secret="not-the-secret", client_auth="post",
+        token_url=idp.url("/cognito"), grant=grant, otp_callback=otp_callback,
+    ) as bad:
+        with pytest.raises(tessera.AuthenticationError, match="secret hash") as raised:
+            bad.login()
+    assert raised.value.code == "invalid_grant" and "not-the-secret" not in str(raised.value)
