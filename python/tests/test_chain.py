@@ -107,3 +107,34 @@ def test_token_exchange_stages_build() -> None:
     )
     assert stage.endpoint == "http://127.0.0.1:1/token"
     assert tessera.ChainConfig(stage, stage).refresh_threshold == 30.0
+
+
+def test_the_sync_front_end_shares_the_chain(idp: Idp) -> None:
+    network_client = tessera.SyncClient(
+        idp.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, grant=tessera.Password(*ALICE), scope="openid"
+    )
+    client = tessera.SyncDomainClient(network_client, chain(idp))
+    alpha = client.get_domain_access("alpha")
+    assert alpha.id == "alpha" and client.get_domain_access("alpha").access_token == alpha.access_token
+    assert client.authenticate().access_token != client.authenticate_discovery().access_token
+    assert counts(idp) == (1, 0, 1, 1)
+
+    async def from_async() -> str:
+        return (await client.aio.get_domain_access("alpha")).access_token
+
+    assert asyncio.run(from_async()) == alpha.access_token, "the async view shares the cache"
+    client.invalidate("alpha")
+    assert client.cached_domain_access("alpha") is None
+    assert client.get_domain_access("alpha").access_token != alpha.access_token
+    assert counts(idp) == (1, 0, 1, 2)
+
+    restored = tessera.SyncDomainClient.from_state(client.save_state(), chain(idp))
+    assert restored.cached_domain_ids() == ["alpha"]
+    restored.set_credentials(
+        tessera.ProviderConfig(
+            tessera.ClientAuth.basic(CLIENT_ID, CLIENT_SECRET), tessera.Endpoints.discover(idp.issuer),
+            tessera.Password(*ALICE), scope="openid",
+        )
+    )
+    assert restored.get_domain_access("beta").id == "beta"
+    assert counts(idp) == (1, 0, 1, 3), "the imported network and discovery tokens served beta"

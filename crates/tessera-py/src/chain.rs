@@ -11,7 +11,7 @@ use tessera::core::protocol::TokenExchangeParams;
 use crate::client::{PyClient, PySyncClient};
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyClientAuth, PyProviderConfig, scope_arg};
-use crate::runtime::spawn;
+use crate::runtime::{block_on, spawn};
 use crate::time::{Seconds, to_datetime};
 use crate::tokens::PyTokenSet;
 
@@ -228,11 +228,7 @@ impl PyDomainClient {
     /// `network_client`: the `Client` (or `SyncClient`) of the network login.
     #[new]
     fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
-        let Some(session) = network_session(network_client)? else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "DomainClient needs the network login's tessera.Client or tessera.SyncClient",
-            ));
-        };
+        let session = network_session(network_client)?.ok_or_else(no_network_client)?;
         Ok(PyDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
     }
 
@@ -299,7 +295,104 @@ impl PyDomainClient {
         self.inner.save_state().map_err(|error| to_pyerr(&error))
     }
 
+    /// A `SyncDomainClient` over the same chain (same caches).
+    #[getter]
+    fn sync(&self) -> PySyncDomainClient {
+        PySyncDomainClient { inner: self.inner.clone() }
+    }
+
     fn __repr__(&self) -> String {
         format!("DomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
+    }
+}
+
+fn no_network_client() -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(
+        "DomainClient needs the network login's tessera.Client or tessera.SyncClient",
+    )
+}
+
+/// The sync front end of `DomainClient`: the same methods, without `await`.
+#[pyclass(name = "SyncDomainClient", module = "tessera._tessera", frozen)]
+pub struct PySyncDomainClient {
+    inner: DomainClient,
+}
+
+#[pymethods]
+impl PySyncDomainClient {
+    /// See `DomainClient`.
+    #[new]
+    fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let session = network_session(network_client)?.ok_or_else(no_network_client)?;
+        Ok(PySyncDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
+    }
+
+    /// See `DomainClient.from_state`.
+    #[staticmethod]
+    fn from_state(state: &str, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let inner = DomainClient::from_state(state, chain.inner.clone()).map_err(|error| to_pyerr(&error))?;
+        Ok(PySyncDomainClient { inner })
+    }
+
+    /// Gives the network login: a `ProviderConfig`, a `Client` or a `SyncClient`.
+    fn set_credentials(&self, py: Python<'_>, network: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some(session) = network_session(network)? {
+            return block_on(py, self.inner.set_network_session(session));
+        }
+        let Ok(config) = network.cast::<PyProviderConfig>() else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
+            ));
+        };
+        let config = config.get().inner.clone();
+        block_on(py, self.inner.set_credentials(config))
+    }
+
+    /// Access to `domain_id` (cached, or derived through the chain).
+    fn get_domain_access(&self, py: Python<'_>, domain_id: &str) -> PyResult<PyDomainAccess> {
+        if let Some(inner) = self.inner.cached_domain_access(domain_id) {
+            return Ok(PyDomainAccess { inner });
+        }
+        Ok(PyDomainAccess { inner: block_on(py, self.inner.get_domain_access(domain_id))? })
+    }
+
+    /// The cached access to `domain_id` if it is still fresh, else `None`. Never does I/O.
+    fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
+        self.inner.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+    }
+
+    /// The ids of the domains with a cached access.
+    fn cached_domain_ids(&self) -> Vec<String> {
+        self.inner.cached_domain_ids()
+    }
+
+    /// Forgets the cached access to `domain_id`.
+    fn invalidate(&self, domain_id: &str) {
+        self.inner.invalidate(domain_id);
+    }
+
+    /// The network login's tokens.
+    fn authenticate(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate())?))
+    }
+
+    /// The discovery token.
+    fn authenticate_discovery(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate_discovery())?))
+    }
+
+    /// The state as JSON (tokens only, never credentials).
+    fn save_state(&self) -> PyResult<String> {
+        self.inner.save_state().map_err(|error| to_pyerr(&error))
+    }
+
+    /// A `DomainClient` (async) over the same chain.
+    #[getter]
+    fn aio(&self) -> PyDomainClient {
+        PyDomainClient { inner: self.inner.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SyncDomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
     }
 }

@@ -55,6 +55,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::PyDomainServer>()?;
     m.add_class::<chain::PyDomainAccess>()?;
     m.add_class::<chain::PyDomainClient>()?;
+    m.add_class::<chain::PySyncDomainClient>()?;
     m.add_class::<refresh::PyRefreshContext>()?;
     m.add_class::<refresh::PyRefreshFailureAction>()?;
     m.add_class::<refresh::PyDeviceCodePrompt>()?;
