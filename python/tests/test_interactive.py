@@ -323,3 +323,42 @@ def test_cognito_password_then_emailed_code_with_a_secret_hash_and_logout(idp: I
         with pytest.raises(tessera.AuthenticationError, match="secret hash") as raised:
             bad.login()
     assert raised.value.code == "invalid_grant" and "not-the-secret" not in str(raised.value)
+
+
+def test_each_grant_needs_its_own_callback_and_fails_before_sending(idp: Idp) -> None:
+    before = idp.stats()["token_requests"]
+    mailed_before = len(idp.outbox(ALICE_EMAIL))
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        return "123456"
+
+    def prompter(prompt: object) -> None:
+        return None
+
+    # A browser login cannot be answered with codes, an email login not by a prompter alone.
+    with tessera.SyncClient(idp.issuer, client_id=BROWSER_CLIENT_ID, grant=tessera.Browser(), otp_callback=otp_callback) as c:
+        with pytest.raises(tessera.ReauthenticationRequired, match="no prompter"):
+            c.login(otp_callback=otp_callback)
+    with otp_client(idp, sync=True, prompter=prompter) as c:  # type: ignore[attr-defined]
+        with pytest.raises(tessera.ReauthenticationRequired, match="no otp_callback"):
+            c.login()
+    assert len(idp.outbox(ALICE_EMAIL)) == mailed_before and idp.stats()["token_requests"] == before
+
+
+def test_a_cognito_pool_asking_for_a_code_is_answered_by_the_logins_callback(idp: Idp) -> None:
+    grant = tessera.Cognito(idp.url("/cognito"), "carol", "carol-password")
+    with tessera.SyncClient(client_id="cognitopublicclient000001", token_url=idp.url("/cognito"), grant=grant) as c:
+        assert c.login(otp_callback=lambda prompt: idp.last_code("carol@example.com")).access_token
+        # Without any callback, the pool's EMAIL_OTP challenge ends the login with a typed error.
+        with pytest.raises(tessera.ReauthenticationRequired, match="otp_callback"):
+            c.login()
+
+
+def test_a_refresh_token_client_still_logs_in_without_callbacks(idp: Idp) -> None:
+    seed = tessera.SyncClient(idp.issuer, **idp.client_kwargs()).tokens().refresh_token
+    assert seed
+    with tessera.SyncClient(
+        idp.issuer, client_id="confidential-client", client_secret="confidential-secret",
+        grant=tessera.RefreshToken(seed),
+    ) as c:
+        assert c.login().access_token

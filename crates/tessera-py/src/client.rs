@@ -28,20 +28,22 @@ struct Shared {
     raised: PolicyErrorSlot,
     /// The `otp_callback=` of the `login()` running now.
     login_code: LoginCodeCallback,
-    /// True when logging in needs a person and the client was given neither `prompter=` nor
-    /// `otp_callback=`: only a `login(otp_callback=...)` can then log in.
-    nobody_to_ask: bool,
+    /// When logging in needs a person and the client lacks the callback that would reach them:
+    /// its name (`prompter`, `otp_callback`, or either).
+    missing: Option<&'static str>,
 }
 
 impl Shared {
     /// Logs in, with `otp_callback` answering code prompts in place of the client's while it runs.
     async fn login(&self, otp_callback: Option<Callback>) -> Result<AuthorizationHeader, tessera::Error> {
-        if self.nobody_to_ask && otp_callback.is_none() {
+        if let Some(missing) = self.missing
+            && (otp_callback.is_none() || missing == "prompter")
+        {
             // Fail before anything is sent: no code is mailed, no device code requested, that
             // nobody would ever enter.
             let key = self.session.key();
             return Err(tessera::Error::ReauthenticationRequired {
-                reason: format!("logging in to {key} needs a person, and this client has no prompter or otp_callback"),
+                reason: format!("logging in to {key} needs a person, and this client has no {missing}"),
             });
         }
         let _installed = self.login_code.install(otp_callback);
@@ -196,19 +198,27 @@ fn build(
         return Err(configuration("timeout must be positive"));
     }
     let raised = PolicyErrorSlot::default();
-    let interactive = !config.grant.logs_in_unattended();
+    let interactive = config.grant.is_interactive();
+    let asks_for = PersonNeeded::of(&config.grant);
+    let may_ask_code = matches!(config.grant, tessera::Grant::Cognito { .. });
     let mut builder = Session::builder(key, config).store(store).settings(settings);
     let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
     let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
     let login_code = LoginCodeCallback::default();
-    let nobody_to_ask = interactive && show.is_none() && code.is_none();
-    // An interactive grant always gets one, so that `login(otp_callback=...)` can answer.
-    if show.is_some() || code.is_some() || interactive {
+    let missing = match asks_for {
+        PersonNeeded::Show if show.is_none() => Some("prompter"),
+        PersonNeeded::Code if code.is_none() => Some("otp_callback"),
+        PersonNeeded::Either if show.is_none() && code.is_none() => Some("prompter or otp_callback"),
+        _ => None,
+    };
+    // An interactive grant (or a Cognito one: the pool may ask for a code) always gets one, so
+    // that `login(otp_callback=...)` can answer.
+    if show.is_some() || code.is_some() || interactive || may_ask_code {
         builder = builder.prompter(Arc::new(PythonPrompter::new(show, code, login_code.clone())));
     }
     if let Some(policy) = callbacks.refresh_policy.filter(|p| !p.is_none()) {
         builder = builder.refresh_policy(Arc::new(PythonPolicy::new(policy, raised.clone())?));
-    } else if nobody_to_ask {
+    } else if missing.is_some() {
         // The same default as a session without a prompter: a failed refresh never starts a login
         // that nobody can finish.
         builder = builder.refresh_policy(Arc::new(DefaultRefreshPolicy { can_prompt: false }));
@@ -216,7 +226,31 @@ fn build(
     if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
         builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
     }
-    Ok(Arc::new(Shared { session: builder.build(), description, raised, login_code, nobody_to_ask }))
+    Ok(Arc::new(Shared { session: builder.build(), description, raised, login_code, missing }))
+}
+
+/// Which callback an interactive login cannot do without.
+enum PersonNeeded {
+    /// The grant logs in by itself (or cannot log in at all).
+    Nobody,
+    /// A device code or a browser URL to show: `prompter=`.
+    Show,
+    /// A one-time code to type: `otp_callback=`.
+    Code,
+    /// A custom interactive grant: either.
+    Either,
+}
+
+impl PersonNeeded {
+    fn of(grant: &tessera::Grant) -> Self {
+        use tessera::Grant;
+        match grant {
+            _ if !grant.is_interactive() => PersonNeeded::Nobody,
+            Grant::DeviceCode { .. } | Grant::Browser { .. } => PersonNeeded::Show,
+            Grant::EmailOtp { .. } | Grant::Cognito { .. } => PersonNeeded::Code,
+            _ => PersonNeeded::Either,
+        }
+    }
 }
 
 /// The Python objects a session calls back.

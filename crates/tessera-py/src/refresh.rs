@@ -518,7 +518,7 @@ impl Prompter for PythonPrompter {
                 answer(&show.location, reply)
             }
             Prompt::Code { channel, destination, attempt, previous_error } => {
-                let callback = self.login_code.get().or_else(|| self.code.clone()).or_else(|| self.show.clone());
+                let callback = self.login_code.get().or_else(|| self.code.clone());
                 let Some(callback) = callback else { return Err(Self::nobody(key, "a one-time code")) };
                 let prompt = PyCodePrompt {
                     key: key.to_owned(),
