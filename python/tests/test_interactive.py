@@ -362,3 +362,28 @@ def test_a_refresh_token_client_still_logs_in_without_callbacks(idp: Idp) -> Non
         grant=tessera.RefreshToken(seed),
     ) as c:
         assert c.login().access_token
+
+
+def test_concurrent_logins_keep_their_own_callbacks(idp: Idp) -> None:
+    seen: List[str] = []
+
+    def answering(name: str) -> "object":
+        async def otp_callback(prompt: tessera.CodePrompt) -> str:
+            seen.append(name)
+            await asyncio.sleep(0.05)
+            return await asyncio.get_running_loop().run_in_executor(None, idp.last_code, ALICE_EMAIL)
+
+        return otp_callback
+
+    async def main() -> None:
+        async with otp_client(idp) as client:  # type: ignore[attr-defined]
+            first = asyncio.ensure_future(client.login(otp_callback=answering("first")))
+            await asyncio.sleep(0)
+            second = asyncio.ensure_future(client.login(otp_callback=answering("second")))
+            await asyncio.gather(first, second)
+            # A plain login afterwards has no callback left over from either.
+            with pytest.raises(tessera.ReauthenticationRequired):
+                await client.login()
+
+    asyncio.run(main())
+    assert seen and set(seen) <= {"first", "second"} and seen[0] == "first", seen

@@ -15,7 +15,7 @@ use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Ses
 use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
-use crate::refresh::{LoginCodeCallback, PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter, callable};
+use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter, callable, with_login_code};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
@@ -26,8 +26,6 @@ struct Shared {
     description: String,
     /// An exception raised by a Python refresh policy, raised in place of the refresh error.
     raised: PolicyErrorSlot,
-    /// The `otp_callback=` of the `login()` running now.
-    login_code: LoginCodeCallback,
     /// When logging in needs a person and the client lacks the callback that would reach them:
     /// its name (`prompter`, `otp_callback`, or either).
     missing: Option<&'static str>,
@@ -46,8 +44,7 @@ impl Shared {
                 reason: format!("logging in to {key} needs a person, and this client has no {missing}"),
             });
         }
-        let _installed = self.login_code.install(otp_callback);
-        self.raised.guard(self.session.login()).await
+        with_login_code(otp_callback, self.raised.guard(self.session.login())).await
     }
 }
 
@@ -204,7 +201,6 @@ fn build(
     let mut builder = Session::builder(key, config).store(store).settings(settings);
     let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
     let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
-    let login_code = LoginCodeCallback::default();
     let missing = match asks_for {
         PersonNeeded::Show if show.is_none() => Some("prompter"),
         PersonNeeded::Code if code.is_none() => Some("otp_callback"),
@@ -214,7 +210,7 @@ fn build(
     // An interactive grant (or a Cognito one: the pool may ask for a code) always gets one, so
     // that `login(otp_callback=...)` can answer.
     if show.is_some() || code.is_some() || interactive || may_ask_code {
-        builder = builder.prompter(Arc::new(PythonPrompter::new(show, code, login_code.clone())));
+        builder = builder.prompter(Arc::new(PythonPrompter::new(show, code)));
     }
     if let Some(policy) = callbacks.refresh_policy.filter(|p| !p.is_none()) {
         builder = builder.refresh_policy(Arc::new(PythonPolicy::new(policy, raised.clone())?));
@@ -226,7 +222,7 @@ fn build(
     if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
         builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
     }
-    Ok(Arc::new(Shared { session: builder.build(), description, raised, login_code, missing }))
+    Ok(Arc::new(Shared { session: builder.build(), description, raised, missing }))
 }
 
 /// Which callback an interactive login cannot do without.

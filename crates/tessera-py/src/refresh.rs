@@ -386,37 +386,20 @@ impl PyCodePrompt {
     }
 }
 
-/// The `otp_callback=` of one `login()` call, in place of the client's while it runs.
-#[derive(Clone, Default)]
-pub(crate) struct LoginCodeCallback(Arc<Mutex<Option<Arc<Callback>>>>);
-
-impl LoginCodeCallback {
-    /// Installs `callback` (or nothing) until the returned guard is dropped.
-    pub(crate) fn install(&self, callback: Option<Callback>) -> LoginCodeGuard {
-        let installed = callback.is_some();
-        if let Some(callback) = callback {
-            *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(callback));
-        }
-        LoginCodeGuard { slot: self.clone(), installed }
-    }
-
-    fn get(&self) -> Option<Arc<Callback>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
-    }
+tokio::task_local! {
+    /// The `otp_callback=` of the `login()` call this task runs, in place of the client's. Task-local:
+    /// concurrent logins on one client each keep their own (the session runs a login's prompts on
+    /// the task that awaits it).
+    static LOGIN_CODE: Option<Arc<Callback>>;
 }
 
-/// Removes a login's `otp_callback` when the login ends (or its future is dropped).
-pub(crate) struct LoginCodeGuard {
-    slot: LoginCodeCallback,
-    installed: bool,
+/// Runs `login` with `callback` answering its one-time-code prompts.
+pub(crate) async fn with_login_code<F: Future>(callback: Option<Callback>, login: F) -> F::Output {
+    LOGIN_CODE.scope(callback.map(Arc::new), login).await
 }
 
-impl Drop for LoginCodeGuard {
-    fn drop(&mut self) {
-        if self.installed {
-            *self.slot.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-        }
-    }
+fn login_code() -> Option<Arc<Callback>> {
+    LOGIN_CODE.try_with(Clone::clone).ok().flatten()
 }
 
 /// Prompters written in Python: `prompter` (a callable, sync or async) shows device codes and
@@ -424,7 +407,6 @@ impl Drop for LoginCodeGuard {
 pub(crate) struct PythonPrompter {
     show: Option<Arc<Callback>>,
     code: Option<Arc<Callback>>,
-    login_code: LoginCodeCallback,
 }
 
 /// A Python callable argument, checked.
@@ -440,8 +422,8 @@ pub(crate) fn callable(value: Option<&Bound<'_, PyAny>>, name: &str, takes: &str
 
 impl PythonPrompter {
     /// The prompter of the `prompter=` and `otp_callback=` arguments.
-    pub(crate) fn new(show: Option<Callback>, code: Option<Callback>, login_code: LoginCodeCallback) -> Self {
-        PythonPrompter { show: show.map(Arc::new), code: code.map(Arc::new), login_code }
+    pub(crate) fn new(show: Option<Callback>, code: Option<Callback>) -> Self {
+        PythonPrompter { show: show.map(Arc::new), code: code.map(Arc::new) }
     }
 
     fn nobody(key: &str, what: &str) -> Error {
@@ -518,7 +500,7 @@ impl Prompter for PythonPrompter {
                 answer(&show.location, reply)
             }
             Prompt::Code { channel, destination, attempt, previous_error } => {
-                let callback = self.login_code.get().or_else(|| self.code.clone());
+                let callback = login_code().or_else(|| self.code.clone());
                 let Some(callback) = callback else { return Err(Self::nobody(key, "a one-time code")) };
                 let prompt = PyCodePrompt {
                     key: key.to_owned(),
