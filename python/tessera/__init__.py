@@ -27,13 +27,26 @@ from ._errors import (
     UnexpectedStatusError,
 )
 from ._tessera import (
+    AdminApiKeys,
+    ApiKey,
+    ApiKeyGrant,
+    ApiKeys,
     AuthClient,
     BasicCredential,
+    Browser,
+    BrowserPrompt,
+    ChainConfig,
     Client,
     ClientAuth,
     ClientCredentials,
+    CodePrompt,
+    Cognito,
     DeviceCode,
     DeviceCodePrompt,
+    DomainAccess,
+    DomainClient,
+    DomainServer,
+    EmailOtp,
     Endpoints,
     FileStore,
     Grant,
@@ -49,9 +62,13 @@ from ._tessera import (
     RefreshFailureAction,
     RefreshToken,
     Registry,
+    Stage,
     StaticToken,
+    SyncAdminApiKeys,
+    SyncApiKeys,
     SyncAuthClient,
     SyncClient,
+    SyncDomainClient,
     TokenSet,
     __version__,
     current_time_ms,
@@ -65,7 +82,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._types import (
         AsyncTokenStore,
+        BrowserPrompter,
         LoadedTokens,
+        OtpCallback,
         Prompter,
         Provider,
         RefreshHooks,
@@ -74,7 +93,7 @@ if TYPE_CHECKING:
     )
 
 _PROTOCOLS = frozenset(
-    {"AsyncTokenStore", "LoadedTokens", "Prompter", "Provider", "RefreshHooks", "RefreshPolicy", "TokenStore"}
+    {"AsyncTokenStore", "BrowserPrompter", "LoadedTokens", "OtpCallback", "Prompter", "Provider", "RefreshHooks", "RefreshPolicy", "TokenStore"}
 )
 
 
@@ -86,16 +105,30 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 
 __all__ = [
+    "AdminApiKeys",
+    "ApiKey",
+    "ApiKeyGrant",
+    "ApiKeys",
     "AsyncTokenStore",
+    "BrowserPrompter",
     "AuthClient",
     "AuthenticationError",
     "BasicCredential",
+    "Browser",
+    "BrowserPrompt",
+    "ChainConfig",
     "Client",
     "ClientAuth",
     "ClientCredentials",
+    "CodePrompt",
+    "Cognito",
     "ConfigurationError",
     "DeviceCode",
     "DeviceCodePrompt",
+    "DomainAccess",
+    "DomainClient",
+    "DomainServer",
+    "EmailOtp",
     "Endpoints",
     "FileStore",
     "Grant",
@@ -103,6 +136,7 @@ __all__ = [
     "LogoutResult",
     "MalformedResponseError",
     "MemoryStore",
+    "OtpCallback",
     "OAuthCredential",
     "Password",
     "Prompter",
@@ -118,10 +152,14 @@ __all__ = [
     "RefreshPolicy",
     "RefreshToken",
     "Registry",
+    "Stage",
     "StaticToken",
     "StoreError",
+    "SyncAdminApiKeys",
+    "SyncApiKeys",
     "SyncAuthClient",
     "SyncClient",
+    "SyncDomainClient",
     "TesseraError",
     "TokenSet",
     "TokenStore",

@@ -9,6 +9,8 @@ from typing import Any, Awaitable, Dict, Optional, Protocol, Union, runtime_chec
 
 from ._tessera import (
     BasicCredential,
+    BrowserPrompt,
+    CodePrompt,
     DeviceCodePrompt,
     OAuthCredential,
     RefreshContext,
@@ -18,7 +20,9 @@ from ._tessera import (
 
 __all__ = [
     "AsyncTokenStore",
+    "BrowserPrompter",
     "LoadedTokens",
+    "OtpCallback",
     "Prompter",
     "Provider",
     "RefreshHooks",
@@ -90,6 +94,22 @@ class Prompter(Protocol):
     Return promptly: tessera polls the server after it returns."""
 
     def __call__(self, prompt: DeviceCodePrompt) -> Optional[Awaitable[None]]: ...
+
+
+class BrowserPrompter(Protocol):
+    """Opens a browser login's URL (``prompter=`` with a ``Browser`` grant): sync or async. With a
+    loopback receiver (``prompt.expects_answer`` false) return promptly; in paste mode return the
+    full URL the browser ended on."""
+
+    def __call__(self, prompt: BrowserPrompt) -> Union[None, str, Awaitable[Optional[str]]]: ...
+
+
+class OtpCallback(Protocol):
+    """Returns the one-time code a person received (``otp_callback=``): sync or async. Called
+    again with ``attempt`` + 1 and ``previous_error`` after a wrong code; raising ends the login
+    with that exception."""
+
+    def __call__(self, prompt: CodePrompt) -> Union[str, Awaitable[str]]: ...
 
 
 class Provider(Protocol):

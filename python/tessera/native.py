@@ -27,9 +27,10 @@ from ._tessera import JsonEngine, current_time_ms, is_expired, is_near_expiry
 
 __all__ = ["Action", "Event", "JsonEngine", "NativeEngine", "current_time_ms", "is_expired", "is_near_expiry"]
 
-#: An action (engine → host): ``http_request``, ``wait``, ``done``, ``failed`` or ``logged_out``.
+#: An action (engine → host): ``http_request``, ``wait``, ``prompt``, ``done``, ``failed`` or ``logged_out``.
 Action = Dict[str, Any]
-#: An event (host → engine): ``http_response``, ``transport_error`` or ``timer``.
+#: An event (host → engine): ``http_response``, ``transport_error``, ``timer``, ``prompt_answer``
+#: (``key``, ``answer``: the code, or the URL the browser came back to) or ``prompt_failed``.
 Event = Mapping[str, Any]
 
 
@@ -59,6 +60,14 @@ class NativeEngine:
     def login(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
         """A fresh login with the grant."""
         return self._actions(self._engine.login(key, now_ms))
+
+    def login_with(
+        self, key: str, inputs: Union[str, Mapping[str, Any]], now_ms: Optional[int] = None
+    ) -> List[Action]:
+        """A fresh login with inputs the host made: ``{"random_base64": ..., "redirect_uri": ...}``
+        (64 random bytes, base64, for PKCE, state and nonce; and where the browser comes back, e.g.
+        the host's own loopback listener). Browser logins need both; other grants ignore them."""
+        return self._actions(self._engine.login_with(key, _text(inputs), now_ms))
 
     def logout(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
         """A logout (RFC 7009 revocation when the server has an endpoint)."""

@@ -101,6 +101,17 @@ class Idp:
     def reset(self) -> None:
         _http("POST", self.url("/_test/reset"))
 
+    def outbox(self, to: str) -> list:
+        """The one-time-code emails sent to ``to``, oldest first."""
+        from urllib.parse import quote
+
+        return list(_http("GET", self.url("/_test/outbox?to=" + quote(to))))
+
+    def last_code(self, to: str) -> str:
+        messages = self.outbox(to)
+        assert messages, f"no code was mailed to {to}"
+        return str(messages[-1]["code"])
+
     def client_kwargs(self, **overrides: Any) -> Dict[str, Any]:
         import tessera
 

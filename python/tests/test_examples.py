@@ -27,6 +27,10 @@ PAGES = {
     "python-redis-store.md": ["redis_store.py"],
     "python-provider-registry.md": ["provider_registry.py"],
     "python-device-code.md": ["device_code_login.py"],
+    "python-otp-login.md": ["otp_login.py"],
+    "python-browser-and-api-keys.md": ["browser_then_api_key.py"],
+    "python-domain-chain.md": ["domain_chain.py"],
+    "python-sans-io-httpx.md": ["sans_io_httpx.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
@@ -141,3 +145,97 @@ def test_device_code_login(oidc_provider: OidcProvider, tmp_path: Path) -> None:
     assert "logged in; refresh token: True" in out and "header starts with: Bearer " in out
     assert f"and enter {user_code}" in err
     assert (tmp_path / "tokens.json").exists()
+
+
+def test_otp_login(idp: Idp, tmp_path: Path) -> None:
+    email = "alice@example.com"
+    env = {
+        "TESSERA_ISSUER": idp.issuer, "CLIENT_ID": "tessera-cli", "EMAIL": email, "TOKEN_DIR": str(tmp_path),
+        "OUTBOX_URL": idp.url("/_test/outbox?to=" + email),
+    }
+    mailed_before = len(idp.outbox(email))  # the outbox outlives /_test/reset
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "otp_login.py")], env={**os.environ, **env}, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    asked: List[str] = []
+    skipped: List[str] = []
+    try:
+        for answer in ("000000", None):  # a wrong code first: the example asks again
+            line: List[str] = []
+
+            def read_prompt() -> None:
+                for _ in range(5):  # skips "That code was refused ..."
+                    text = process.stderr.readline()  # type: ignore[union-attr]
+                    if not text or text.startswith("Enter"):
+                        line.append(text)
+                        return
+                    skipped.append(text)
+
+            reader = threading.Thread(target=read_prompt, daemon=True)
+            reader.start()
+            reader.join(RUN_TIMEOUT_S)
+            assert line and line[0].startswith("Enter the email code sent to"), line
+            asked.append(line[0])
+            process.stdin.write((answer or idp.last_code(email)) + "\n")  # type: ignore[union-attr]
+            process.stdin.flush()  # type: ignore[union-attr]
+        out, err = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out + err
+    assert "(attempt 1)" in asked[0] and "(attempt 2)" in asked[1], asked
+    assert skipped and skipped[0].startswith("That code was refused"), skipped
+    assert out.splitlines() == [
+        "terminal login: refresh token: True",
+        "bot login: header starts with: Bearer ",
+        "later: cached: True",
+    ], out
+    assert len(idp.outbox(email)) == mailed_before + 2, "one code per login"
+    assert (tmp_path / "tokens.json").exists()
+
+
+def test_browser_then_api_key(idp: Idp, tmp_path: Path) -> None:
+    from test_interactive import _browser_dir, _require_chromium
+
+    node = _require_chromium()
+    # webbrowser runs $BROWSER: headless Chromium signs in as alice (interop/browser/sign-in.mjs).
+    browser = f"{node} {_browser_dir() / 'sign-in.mjs'} %s alice alice-password"
+    env = {"TESSERA_ISSUER": idp.issuer, "CLIENT_ID": "tessera-cli", "TOKEN_DIR": str(tmp_path), "BROWSER": browser}
+    done = run("browser_then_api_key.py", env, timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The browser stand-in prints a JSON line of its own.
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("{")]
+    assert re.match(r"created ci \(\S+\), ACTIVE, expires \d{4}-\d\d-\d\d$", lines[0]), lines
+    assert lines[1:] == ["CI call: 200", "revoked: REVOKED"], lines
+    stats = idp.stats()
+    assert stats["authorization_code_grants"] == 1, stats
+
+
+def test_domain_chain(idp: Idp, tmp_path: Path) -> None:
+    state = tmp_path / "chain.json"
+    env = {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1], "STATE_FILE": str(state)}
+    done = run("domain_chain.py", env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for line, domain in zip(lines, ("alpha", "beta", "gamma")):
+        assert line.startswith(f"{domain}: ") and f"/chain/domains/{domain}, expires" in line, lines
+    assert lines[3] == "restored: beta Bearer ", lines
+    stats = idp.stats()
+    assert (stats["password_grants"], stats["chain_discovery_requests"], stats["chain_domain_access_requests"]) == (1, 1, 3)
+    text = state.read_text()
+    assert ALICE[1] not in text and CLIENT_SECRET not in text
+    assert state.stat().st_mode & 0o777 == 0o600
+
+
+def test_sans_io_httpx(idp: Idp) -> None:
+    done = run("sans_io_httpx.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "login: done token type: Bearer",
+        "cached: True",
+        "login_with: done new token: True",
+        "refresh: done",
+        "logout: logged_out revoked: True",
+    ], done.stdout
+    stats = idp.stats()
+    assert (stats["password_grants"], stats["refresh_grants"]) == (2, 1), stats

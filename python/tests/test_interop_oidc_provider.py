@@ -44,3 +44,24 @@ async def test_wrong_password_is_invalid_grant(oidc_provider: OidcProvider) -> N
     with pytest.raises(tessera.AuthenticationError) as raised:
         await client(oidc_provider, tessera.Password("alice", "wrong")).authorization_header()
     assert raised.value.code == "invalid_grant"
+
+
+def test_browser_login_with_chromium_then_refresh(oidc_provider: OidcProvider) -> None:
+    from test_interactive import ChromiumPrompter, _require_chromium
+
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "any-password")
+    # oidc-provider keeps offline_access (so issues a refresh token) only with prompt=consent.
+    grant = tessera.Browser(extra_params={"prompt": "consent"}, timeout=120)
+    with tessera.SyncClient(
+        oidc_provider.issuer, client_id="native-client", grant=grant, scope="openid offline_access api:read",
+        prompter=prompter, key="op/alice",
+    ) as c:
+        tokens = c.login()
+        runs = prompter.finished()
+        assert len(runs) == 1 and runs[0]["ok"], runs
+        assert runs[0]["message"] == "Signed in to op/alice. You can close this tab."
+        assert tokens.refresh_token and tokens.id_token
+        assert c.force_refresh() != "Bearer " + tokens.access_token
+    stats = oidc_provider.stats()["by_grant_type"]
+    assert stats.get("authorization_code") == 1 and stats.get("refresh_token") == 1, stats

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Dict, List, Optional
+from datetime import datetime, timedelta
+from typing import Dict, List, Literal, Optional
 
 import httpx
 import requests
@@ -114,3 +114,60 @@ async def use_registry() -> bool:
     if isinstance(credential, tessera.OAuthCredential):
         token: Optional[str] = credential.access_token
     return all(flags.values()) and client.sync.is_authenticated()
+
+
+def type_the_code(prompt: tessera.CodePrompt) -> str:
+    return input(f"{prompt.channel} code sent to {prompt.destination} (attempt {prompt.attempt}): ")
+
+
+async def code_from_mailbox(prompt: tessera.CodePrompt) -> str:
+    previous: Optional[str] = prompt.previous_error
+    return "123456" if previous is None else "654321"
+
+
+def open_browser(prompt: tessera.BrowserPrompt) -> Optional[str]:
+    return input("paste the URL: ") if prompt.expects_answer else None
+
+
+async def use_interactive() -> datetime:
+    with tessera.SyncClient(
+        "https://idp.example.com", client_id="cli", grant=tessera.EmailOtp("a@example.com"), otp_callback=type_the_code
+    ) as client:
+        client.login(otp_callback=code_from_mailbox)
+    cognito = tessera.Cognito("https://cognito-idp.eu-west-1.amazonaws.com/", "alice", auth_flow="custom")
+    async with tessera.Client(
+        client_id="app", token_url="https://cognito-idp.eu-west-1.amazonaws.com/", grant=cognito,
+        otp_callback=code_from_mailbox,
+    ) as aclient:
+        await aclient.login()
+    browser = tessera.Browser(extra_params={"prompt": "consent"}, port=8400, timeout=timedelta(minutes=2))
+    with tessera.SyncClient("https://idp.example.com", client_id="cli", grant=browser, prompter=open_browser) as laptop:
+        keys = tessera.SyncApiKeys(laptop, "https://idp.example.com")
+        key, secret = keys.create("ci", expires_in_days=30)
+        status: Literal["ACTIVE", "EXPIRED", "REVOKED"] = key.status
+        listed: List[tessera.ApiKey] = keys.admin().list(email="a@example.com", status="ACTIVE")
+        found: Optional[tessera.ApiKey] = await tessera.ApiKeys(laptop.aio, "https://idp.example.com").get(key.id)
+    with tessera.SyncClient(grant=tessera.ApiKeyGrant(secret)) as ci:
+        ci.authorization_header()
+    return key.expires_at
+
+
+async def use_chain(network: tessera.Client) -> str:
+    chain = tessera.ChainConfig(
+        tessera.Stage.http_post("https://api.example.com/discovery"),
+        tessera.Stage.token_exchange(
+            "https://idp.example.com/token", tessera.ClientAuth.basic("c", "s"), audience="urn:{domain_id}"
+        ),
+        refresh_threshold=60,
+    )
+    client = tessera.DomainClient(network, chain)
+    access: tessera.DomainAccess = await client.get_domain_access("alpha")
+    region = access.domain_server.extra.get("region")
+    restored = tessera.DomainClient.from_state(client.save_state(), chain)
+    await restored.set_credentials(network)
+    cached: Optional[tessera.DomainAccess] = restored.cached_domain_access("alpha")
+    return access.domain_server.url + str(region) + access.authorization_header
+
+
+def use_login_with(engine: NativeEngine) -> int:
+    return len(engine.login_with("alice", {"random_base64": "AAAA", "redirect_uri": "http://127.0.0.1:1/callback"}))

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
+use tessera::policy::DefaultRefreshPolicy;
 use tessera::transport::TransportSettings;
 use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
 
+use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
-use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter};
+use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter, callable, with_login_code};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
@@ -24,6 +26,26 @@ struct Shared {
     description: String,
     /// An exception raised by a Python refresh policy, raised in place of the refresh error.
     raised: PolicyErrorSlot,
+    /// When logging in needs a person and the client lacks the callback that would reach them:
+    /// its name (`prompter`, `otp_callback`, or either).
+    missing: Option<&'static str>,
+}
+
+impl Shared {
+    /// Logs in, with `otp_callback` answering code prompts in place of the client's while it runs.
+    async fn login(&self, otp_callback: Option<Callback>) -> Result<AuthorizationHeader, tessera::Error> {
+        if let Some(missing) = self.missing
+            && (otp_callback.is_none() || missing == "prompter")
+        {
+            // Fail before anything is sent: no code is mailed, no device code requested, that
+            // nobody would ever enter.
+            let key = self.session.key();
+            return Err(tessera::Error::ReauthenticationRequired {
+                reason: format!("logging in to {key} needs a person, and this client has no {missing}"),
+            });
+        }
+        with_login_code(otp_callback, self.raised.guard(self.session.login())).await
+    }
 }
 
 /// The header value as a Python string.
@@ -105,8 +127,10 @@ fn build(
     timeout: Seconds<'_>,
     callbacks: Callbacks<'_, '_>,
 ) -> PyResult<Arc<Shared>> {
+    let mut loopback = grant.as_ref().and_then(|grant| grant.loopback.clone());
     let config = match provider {
         Some(provider) => {
+            loopback = provider.loopback.clone();
             if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
                 return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
             }
@@ -116,8 +140,17 @@ fn build(
             provider.inner.clone()
         }
         None => {
-            let Some(client_id) = client_id else { return Err(configuration("client_id is required")) };
+            // A static token or an API key never talks to a server: no client or endpoint needed.
+            let is_static = grant.as_ref().is_some_and(|grant| matches!(grant.inner, tessera::Grant::Static { .. }));
+            let client_id = match client_id {
+                Some(client_id) => client_id,
+                None if is_static => String::new(),
+                None => return Err(configuration("client_id is required")),
+            };
             let endpoints = match (issuer, token_url) {
+                (None, None) if is_static => {
+                    Endpoints::Explicit { token_endpoint: String::new(), revocation_endpoint: None }
+                }
                 (Some(issuer), None) => {
                     if revocation_url.is_some() {
                         return Err(configuration(
@@ -153,6 +186,7 @@ fn build(
         crate::quote(config.grant.name())
     );
     let settings = SessionSettings {
+        loopback: loopback.unwrap_or_default(),
         refresh_skew: refresh_skew.duration()?,
         transport: TransportSettings { timeout: timeout.duration()?, ..TransportSettings::default() },
         ..SessionSettings::default()
@@ -161,22 +195,64 @@ fn build(
         return Err(configuration("timeout must be positive"));
     }
     let raised = PolicyErrorSlot::default();
+    let interactive = config.grant.is_interactive();
+    let asks_for = PersonNeeded::of(&config.grant);
+    let may_ask_code = matches!(config.grant, tessera::Grant::Cognito { .. });
     let mut builder = Session::builder(key, config).store(store).settings(settings);
-    if let Some(prompter) = callbacks.prompter.filter(|p| !p.is_none()) {
-        builder = builder.prompter(Arc::new(PythonPrompter::new(prompter)?));
+    let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
+    let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
+    let missing = match asks_for {
+        PersonNeeded::Show if show.is_none() => Some("prompter"),
+        PersonNeeded::Code if code.is_none() => Some("otp_callback"),
+        PersonNeeded::Either if show.is_none() && code.is_none() => Some("prompter or otp_callback"),
+        _ => None,
+    };
+    // An interactive grant (or a Cognito one: the pool may ask for a code) always gets one, so
+    // that `login(otp_callback=...)` can answer.
+    if show.is_some() || code.is_some() || interactive || may_ask_code {
+        builder = builder.prompter(Arc::new(PythonPrompter::new(show, code)));
     }
     if let Some(policy) = callbacks.refresh_policy.filter(|p| !p.is_none()) {
         builder = builder.refresh_policy(Arc::new(PythonPolicy::new(policy, raised.clone())?));
+    } else if missing.is_some() {
+        // The same default as a session without a prompter: a failed refresh never starts a login
+        // that nobody can finish.
+        builder = builder.refresh_policy(Arc::new(DefaultRefreshPolicy { can_prompt: false }));
     }
     if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
         builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
     }
-    Ok(Arc::new(Shared { session: builder.build(), description, raised }))
+    Ok(Arc::new(Shared { session: builder.build(), description, raised, missing }))
+}
+
+/// Which callback an interactive login cannot do without.
+enum PersonNeeded {
+    /// The grant logs in by itself (or cannot log in at all).
+    Nobody,
+    /// A device code or a browser URL to show: `prompter=`.
+    Show,
+    /// A one-time code to type: `otp_callback=`.
+    Code,
+    /// A custom interactive grant: either.
+    Either,
+}
+
+impl PersonNeeded {
+    fn of(grant: &tessera::Grant) -> Self {
+        use tessera::Grant;
+        match grant {
+            _ if !grant.is_interactive() => PersonNeeded::Nobody,
+            Grant::DeviceCode { .. } | Grant::Browser { .. } => PersonNeeded::Show,
+            Grant::EmailOtp { .. } | Grant::Cognito { .. } => PersonNeeded::Code,
+            _ => PersonNeeded::Either,
+        }
+    }
 }
 
 /// The Python objects a session calls back.
 struct Callbacks<'a, 'py> {
     prompter: Option<&'a Bound<'py, PyAny>>,
+    otp_callback: Option<&'a Bound<'py, PyAny>>,
     refresh_policy: Option<&'a Bound<'py, PyAny>>,
     hooks: Option<&'a Bound<'py, PyAny>>,
 }
@@ -193,13 +269,27 @@ pub struct PySyncClient {
     shared: Arc<Shared>,
 }
 
+impl PyClient {
+    /// The Rust session (for `ApiKeys`, `DomainClient`).
+    pub(crate) fn session(&self) -> &Session {
+        &self.shared.session
+    }
+}
+
+impl PySyncClient {
+    /// The Rust session (for `SyncApiKeys`, `DomainClient`).
+    pub(crate) fn session(&self) -> &Session {
+        &self.shared.session
+    }
+}
+
 #[pymethods]
 impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, refresh_policy = None, hooks = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         issuer: Option<String>,
@@ -216,6 +306,7 @@ impl PyClient {
         refresh_skew: Seconds<'_>,
         timeout: Seconds<'_>,
         prompter: Option<&Bound<'_, PyAny>>,
+        otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -233,7 +324,7 @@ impl PyClient {
             key.to_owned(),
             refresh_skew,
             timeout,
-            Callbacks { prompter, refresh_policy, hooks },
+            Callbacks { prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
     }
@@ -292,13 +383,15 @@ impl PyClient {
         spawn(py, async move { raised.guard(session.force_refresh()).await.map(Header) })
     }
 
-    /// Awaitable: logs in afresh with the grant and stores the tokens.
-    fn login<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let raised = self.shared.raised.clone();
-        let session = self.shared.session.clone();
+    /// Awaitable: logs in afresh with the grant and stores the tokens. `otp_callback`: answers
+    /// one-time codes for this login, in place of the client's.
+    #[pyo3(signature = (*, otp_callback = None))]
+    fn login<'py>(&self, py: Python<'py>, otp_callback: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let otp_callback = callable(otp_callback, "otp_callback", "CodePrompt")?;
+        let shared = Arc::clone(&self.shared);
         spawn(
             py,
-            async move { raised.guard(session.login()).await.map(|header| PyTokenSet::new(header.tokens().clone())) },
+            async move { shared.login(otp_callback).await.map(|header| PyTokenSet::new(header.tokens().clone())) },
         )
     }
 
@@ -336,7 +429,7 @@ impl PySyncClient {
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, refresh_policy = None, hooks = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         issuer: Option<String>,
@@ -353,6 +446,7 @@ impl PySyncClient {
         refresh_skew: Seconds<'_>,
         timeout: Seconds<'_>,
         prompter: Option<&Bound<'_, PyAny>>,
+        otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -370,7 +464,7 @@ impl PySyncClient {
             key.to_owned(),
             refresh_skew,
             timeout,
-            Callbacks { prompter, refresh_policy, hooks },
+            Callbacks { prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PySyncClient { shared })
     }
@@ -425,9 +519,12 @@ impl PySyncClient {
         Ok(PyString::new(py, header.expose_secret()))
     }
 
-    /// Logs in afresh with the grant and stores the tokens.
-    fn login(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
-        let header = block_on(py, self.shared.raised.guard(self.shared.session.login()))?;
+    /// Logs in afresh with the grant and stores the tokens. `otp_callback`: answers one-time codes
+    /// for this login, in place of the client's.
+    #[pyo3(signature = (*, otp_callback = None))]
+    fn login(&self, py: Python<'_>, otp_callback: Option<&Bound<'_, PyAny>>) -> PyResult<PyTokenSet> {
+        let otp_callback = callable(otp_callback, "otp_callback", "CodePrompt")?;
+        let header = block_on(py, self.shared.login(otp_callback))?;
         Ok(PyTokenSet::new(header.tokens().clone()))
     }
 

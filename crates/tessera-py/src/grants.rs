@@ -1,15 +1,26 @@
 //! Providers as Python values: grants, client authentication, endpoints, provider configuration.
 
 use pyo3::prelude::*;
+use tessera::browser::LoopbackSettings;
+use tessera::core::flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS};
 use tessera::{ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret, TotpSource};
 
 use crate::errors::configuration;
-use crate::time::instant;
+use crate::time::{Seconds, instant};
 
 /// How a client logs in: `Password`, `ClientCredentials`, `RefreshToken` or `StaticToken`.
 #[pyclass(name = "Grant", module = "tessera._tessera", subclass, frozen)]
 pub struct PyGrant {
     pub(crate) inner: Grant,
+    /// Where a browser login's loopback receiver listens (`Browser` only).
+    pub(crate) loopback: Option<LoopbackSettings>,
+}
+
+impl PyGrant {
+    /// A grant without loopback settings.
+    pub(crate) fn of(inner: Grant) -> Self {
+        PyGrant { inner, loopback: None }
+    }
 }
 
 #[pymethods]
@@ -46,6 +57,21 @@ impl PyGrant {
                 "DeviceCode(device_authorization_url={})",
                 crate::quote_opt(device_authorization_endpoint.as_deref())
             ),
+            Grant::Browser { authorization_endpoint, redirect_uri, extra_params } => format!(
+                "Browser(authorization_url={}, redirect_uri={}, extra_params={:?})",
+                crate::quote_opt(authorization_endpoint.as_deref()),
+                crate::quote_opt(redirect_uri.as_deref()),
+                extra_params
+            ),
+            Grant::EmailOtp { email, max_attempts, .. } => {
+                format!("EmailOtp(email={}, max_attempts={max_attempts})", crate::quote(email))
+            }
+            Grant::Cognito { endpoint, username, auth_flow, max_attempts, .. } => format!(
+                "Cognito(endpoint={}, username={}, auth_flow={}, max_attempts={max_attempts})",
+                crate::quote(endpoint),
+                crate::quote(username),
+                crate::quote(auth_flow_name(*auth_flow))
+            ),
             #[allow(unreachable_patterns, reason = "Grant may grow")]
             _ => format!("Grant({})", crate::quote(self.inner.name())),
         }
@@ -74,7 +100,7 @@ impl PyPassword {
             (None, None) => None,
         };
         let grant = Grant::Password { username, password: Secret::new(password), totp };
-        Ok(PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyPassword))
+        Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyPassword))
     }
 
     /// The username.
@@ -95,7 +121,7 @@ pub struct PyClientCredentials;
 impl PyClientCredentials {
     #[new]
     fn py_new() -> PyClassInitializer<Self> {
-        PyClassInitializer::from(PyGrant { inner: Grant::ClientCredentials }).add_subclass(PyClientCredentials)
+        PyClassInitializer::from(PyGrant::of(Grant::ClientCredentials)).add_subclass(PyClientCredentials)
     }
 }
 
@@ -108,7 +134,7 @@ impl PyRefreshToken {
     #[new]
     fn py_new(refresh_token: String) -> PyClassInitializer<Self> {
         let grant = Grant::RefreshToken { refresh_token: Secret::new(refresh_token) };
-        PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyRefreshToken)
+        PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyRefreshToken)
     }
 }
 
@@ -124,7 +150,7 @@ impl PyDeviceCode {
     #[pyo3(signature = (device_authorization_url = None))]
     fn py_new(device_authorization_url: Option<String>) -> PyClassInitializer<Self> {
         let grant = Grant::DeviceCode { device_authorization_endpoint: device_authorization_url };
-        PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyDeviceCode)
+        PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyDeviceCode)
     }
 
     /// The device authorization endpoint, when given (else discovered).
@@ -149,7 +175,187 @@ impl PyStaticToken {
     fn py_new(access_token: String, expires_at: Option<&Bound<'_, PyAny>>) -> PyResult<PyClassInitializer<Self>> {
         let expires_at = expires_at.filter(|value| !value.is_none()).map(instant).transpose()?;
         let grant = Grant::Static { access_token: Secret::new(access_token), expires_at };
-        Ok(PyClassInitializer::from(PyGrant { inner: grant }).add_subclass(PyStaticToken))
+        Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyStaticToken))
+    }
+}
+
+/// Browser login: authorization code with PKCE (RFC 6749 §4.1, RFC 7636, RFC 8252). Interactive:
+/// only `login()` starts it, and the client needs a `prompter=` that opens the `BrowserPrompt`'s
+/// URL. Without `redirect_uri`, a loopback receiver on 127.0.0.1 (`port`, `callback_path`) waits
+/// up to `timeout` seconds for the browser to come back; with one (paste mode), the prompter
+/// returns the URL the browser ended on.
+#[pyclass(name = "Browser", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyBrowser;
+
+#[pymethods]
+impl PyBrowser {
+    #[new]
+    #[pyo3(signature = (authorization_url = None, redirect_uri = None, extra_params = None, *, port = 0,
+        callback_path = "/callback", timeout = Seconds::Number(300.0)))]
+    fn py_new(
+        authorization_url: Option<String>,
+        redirect_uri: Option<String>,
+        extra_params: Option<&Bound<'_, PyAny>>,
+        port: u16,
+        callback_path: &str,
+        timeout: Seconds<'_>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let extra_params = match extra_params.filter(|params| !params.is_none()) {
+            None => Vec::new(),
+            Some(params) => {
+                let items = if params.hasattr("items")? { params.call_method0("items")? } else { params.clone() };
+                let mut pairs = Vec::new();
+                for item in items.try_iter()? {
+                    let pair: (String, String) = item?.extract().map_err(|_| {
+                        configuration("extra_params must be a mapping or a sequence of (name, value) strings")
+                    })?;
+                    pairs.push(pair);
+                }
+                pairs
+            }
+        };
+        if !callback_path.starts_with('/') {
+            return Err(configuration("callback_path must start with '/'"));
+        }
+        let timeout = timeout.duration()?;
+        if timeout.is_zero() {
+            return Err(configuration("timeout must be positive"));
+        }
+        let grant = Grant::Browser { authorization_endpoint: authorization_url, redirect_uri, extra_params };
+        let loopback = LoopbackSettings { port, path: callback_path.to_owned(), timeout };
+        Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback) }).add_subclass(PyBrowser))
+    }
+
+    /// The authorization endpoint, when given (else discovered).
+    #[getter]
+    fn authorization_url(slf: PyRef<'_, Self>) -> Option<String> {
+        match &slf.as_super().inner {
+            Grant::Browser { authorization_endpoint, .. } => authorization_endpoint.clone(),
+            _ => None,
+        }
+    }
+
+    /// The fixed redirect URI (paste mode), or `None` for a loopback receiver.
+    #[getter]
+    fn redirect_uri(slf: PyRef<'_, Self>) -> Option<String> {
+        match &slf.as_super().inner {
+            Grant::Browser { redirect_uri, .. } => redirect_uri.clone(),
+            _ => None,
+        }
+    }
+}
+
+// The Python signatures spell the default out (a literal shows in `help()` and the stubs).
+const _: () = assert!(DEFAULT_MAX_CODE_ATTEMPTS == 3);
+
+fn attempts(max_attempts: u32) -> PyResult<u32> {
+    if max_attempts == 0 {
+        return Err(configuration("max_attempts must be at least 1"));
+    }
+    Ok(max_attempts)
+}
+
+/// Email one-time code: the server mails a code, the client's `otp_callback` returns it.
+/// Interactive: only `login()` starts it. `start_url` / `verify_url`: default from discovery.
+#[pyclass(name = "EmailOtp", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyEmailOtp;
+
+#[pymethods]
+impl PyEmailOtp {
+    #[new]
+    #[pyo3(signature = (email, start_url = None, verify_url = None, max_attempts = 3))]
+    fn py_new(
+        email: String,
+        start_url: Option<String>,
+        verify_url: Option<String>,
+        max_attempts: u32,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        if email.trim().is_empty() {
+            return Err(configuration("email must not be empty"));
+        }
+        let grant = Grant::EmailOtp {
+            email,
+            start_endpoint: start_url,
+            verify_endpoint: verify_url,
+            max_attempts: attempts(max_attempts)?,
+        };
+        Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyEmailOtp))
+    }
+
+    /// Where the code is sent.
+    #[getter]
+    fn email(slf: PyRef<'_, Self>) -> String {
+        match &slf.as_super().inner {
+            Grant::EmailOtp { email, .. } => email.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+fn auth_flow_name(flow: CognitoAuthFlow) -> &'static str {
+    match flow {
+        CognitoAuthFlow::UserPassword => "user_password",
+        CognitoAuthFlow::Custom => "custom",
+    }
+}
+
+/// Amazon Cognito user pools over Cognito's JSON protocol (`InitiateAuth`, `RespondToAuthChallenge`,
+/// `REFRESH_TOKEN_AUTH`). `auth_flow`: `"user_password"` (needs `password`) or `"custom"`
+/// (`CUSTOM_AUTH`: codes answered by the client's `otp_callback`). `totp_secret` answers
+/// `SOFTWARE_TOKEN_MFA` without a person. The client's `client_id` (and secret) is the app client.
+#[pyclass(name = "Cognito", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyCognito;
+
+#[pymethods]
+impl PyCognito {
+    #[new]
+    #[pyo3(signature = (endpoint, username, password = None, *, auth_flow = "user_password", totp_secret = None,
+        max_attempts = 3))]
+    fn py_new(
+        endpoint: String,
+        username: String,
+        password: Option<String>,
+        auth_flow: &str,
+        totp_secret: Option<String>,
+        max_attempts: u32,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let auth_flow = match auth_flow {
+            "user_password" | "USER_PASSWORD_AUTH" => CognitoAuthFlow::UserPassword,
+            "custom" | "CUSTOM_AUTH" => CognitoAuthFlow::Custom,
+            other => {
+                return Err(configuration(format!("auth_flow must be \"user_password\" or \"custom\", not {other:?}")));
+            }
+        };
+        if auth_flow == CognitoAuthFlow::UserPassword && password.is_none() {
+            return Err(configuration("auth_flow \"user_password\" needs a password"));
+        }
+        let grant = Grant::Cognito {
+            endpoint,
+            username,
+            password: password.map(Secret::new),
+            auth_flow,
+            totp_secret: totp_secret.map(Secret::new),
+            max_attempts: attempts(max_attempts)?,
+        };
+        Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyCognito))
+    }
+
+    /// The username.
+    #[getter]
+    fn username(slf: PyRef<'_, Self>) -> String {
+        match &slf.as_super().inner {
+            Grant::Cognito { username, .. } => username.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// `"user_password"` or `"custom"`.
+    #[getter]
+    fn auth_flow(slf: PyRef<'_, Self>) -> &'static str {
+        match &slf.as_super().inner {
+            Grant::Cognito { auth_flow, .. } => auth_flow_name(*auth_flow),
+            _ => "",
+        }
     }
 }
 
@@ -280,6 +486,8 @@ pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
 #[pyclass(name = "ProviderConfig", module = "tessera._tessera", frozen)]
 pub struct PyProviderConfig {
     pub(crate) inner: ProviderConfig,
+    /// The `Browser` grant's loopback receiver settings.
+    pub(crate) loopback: Option<LoopbackSettings>,
 }
 
 #[pymethods]
@@ -299,6 +507,7 @@ impl PyProviderConfig {
                 scope: scope_arg(scope)?,
                 grant: grant.inner.clone(),
             },
+            loopback: grant.loopback.clone(),
         })
     }
 

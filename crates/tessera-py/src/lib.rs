@@ -5,8 +5,10 @@
 //! the Python exception hierarchy of `tessera/_errors.py`. The Python sources live in
 //! `python/tessera/`; maturin builds both into one abi3 wheel (see pyproject.toml).
 
+mod api_keys;
 mod auth;
 mod callback;
+mod chain;
 mod client;
 mod errors;
 mod grants;
@@ -37,6 +39,23 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<grants::PyRefreshToken>()?;
     m.add_class::<grants::PyStaticToken>()?;
     m.add_class::<grants::PyDeviceCode>()?;
+    m.add_class::<grants::PyBrowser>()?;
+    m.add_class::<grants::PyEmailOtp>()?;
+    m.add_class::<grants::PyCognito>()?;
+    m.add_class::<refresh::PyBrowserPrompt>()?;
+    m.add_class::<refresh::PyCodePrompt>()?;
+    m.add_class::<api_keys::PyApiKey>()?;
+    m.add_class::<api_keys::PyApiKeys>()?;
+    m.add_class::<api_keys::PySyncApiKeys>()?;
+    m.add_class::<api_keys::PyAdminApiKeys>()?;
+    m.add_class::<api_keys::PySyncAdminApiKeys>()?;
+    m.add_class::<api_keys::PyApiKeyGrant>()?;
+    m.add_class::<chain::PyStage>()?;
+    m.add_class::<chain::PyChainConfig>()?;
+    m.add_class::<chain::PyDomainServer>()?;
+    m.add_class::<chain::PyDomainAccess>()?;
+    m.add_class::<chain::PyDomainClient>()?;
+    m.add_class::<chain::PySyncDomainClient>()?;
     m.add_class::<refresh::PyRefreshContext>()?;
     m.add_class::<refresh::PyRefreshFailureAction>()?;
     m.add_class::<refresh::PyDeviceCodePrompt>()?;

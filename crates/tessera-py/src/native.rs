@@ -44,6 +44,14 @@ impl PyJsonEngine {
         self.inner.login(key, now(now_ms))
     }
 
+    /// The actions of a fresh login with host-made inputs (JSON `{"random_base64"?, "redirect_uri"?}`:
+    /// 64 random bytes for PKCE, state and nonce, and where the browser comes back; browser logins
+    /// need both).
+    #[pyo3(signature = (key, inputs_json, now_ms = None))]
+    fn login_with(&mut self, key: &str, inputs_json: &str, now_ms: Option<i64>) -> PyResult<String> {
+        self.inner.login_with(key, inputs_json, now(now_ms)).map_err(|error| to_pyerr(&error))
+    }
+
     /// The actions of a logout (revocation when possible).
     #[pyo3(signature = (key, now_ms = None))]
     fn logout(&mut self, key: &str, now_ms: Option<i64>) -> String {

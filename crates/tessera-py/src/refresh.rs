@@ -5,7 +5,9 @@
 //! - Hooks are an object with any of `on_refresh_start(context)`, `on_refresh_success(context,
 //!   tokens)`, `on_refresh_failure(context, error)`. An exception raised by a hook fails the operation
 //!   with that very exception.
-//! - A prompter is a callable receiving a `DeviceCodePrompt` (show it to a person, then return).
+//! - A prompter is a callable receiving a `DeviceCodePrompt` or a `BrowserPrompt` (show it to a
+//!   person, then return; in browser paste mode, return the URL), and `otp_callback` a callable
+//!   receiving a `CodePrompt` and returning the code.
 //!
 //! Methods may be sync or `async def` (see [`crate::callback`]).
 
@@ -17,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use tessera::policy::{RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource};
 use tessera::prompt::Prompter;
-use tessera::{Error, Prompt, RefreshReason, TokenSet};
+use tessera::{Error, Prompt, RefreshReason, Secret, TokenSet};
 
 use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
@@ -321,41 +323,197 @@ impl PyDeviceCodePrompt {
     }
 }
 
-/// A prompter written in Python: a callable (sync or async) receiving each prompt.
+/// A browser to open for a browser login (authorization code + PKCE).
+#[pyclass(name = "BrowserPrompt", module = "tessera._tessera", frozen)]
+pub struct PyBrowserPrompt {
+    /// The store key of the session logging in.
+    #[pyo3(get)]
+    key: String,
+    /// Open this in a browser.
+    #[pyo3(get)]
+    authorization_url: String,
+    /// Where the server sends the browser back (a loopback listener, or the registered paste URI).
+    #[pyo3(get)]
+    redirect_uri: String,
+    /// True in paste mode: the prompter must return the full URL the browser ended on.
+    #[pyo3(get)]
+    expects_answer: bool,
+}
+
+#[pymethods]
+impl PyBrowserPrompt {
+    fn __repr__(&self) -> String {
+        format!(
+            "BrowserPrompt(authorization_url={}, redirect_uri={}, expects_answer={})",
+            crate::quote(&self.authorization_url),
+            crate::quote(&self.redirect_uri),
+            if self.expects_answer { "True" } else { "False" }
+        )
+    }
+}
+
+/// A one-time code to type (email, text message, authenticator app, custom challenge): the
+/// `otp_callback` returns it.
+#[pyclass(name = "CodePrompt", module = "tessera._tessera", frozen)]
+pub struct PyCodePrompt {
+    /// The store key of the session logging in.
+    #[pyo3(get)]
+    key: String,
+    /// How the code reached the person: `email`, `sms`, `authenticator` or `custom`.
+    #[pyo3(get)]
+    channel: &'static str,
+    /// Where it was sent, masked by the server (`a***@e***`), when known.
+    #[pyo3(get)]
+    destination: Option<String>,
+    /// 1 for the first ask, 2 after one wrong code, ...
+    #[pyo3(get)]
+    attempt: u32,
+    /// Why the previous code was refused, on attempts after the first.
+    #[pyo3(get)]
+    previous_error: Option<String>,
+}
+
+#[pymethods]
+impl PyCodePrompt {
+    fn __repr__(&self) -> String {
+        format!(
+            "CodePrompt(channel={}, destination={}, attempt={}, previous_error={})",
+            crate::quote(self.channel),
+            crate::quote_opt(self.destination.as_deref()),
+            self.attempt,
+            crate::quote_opt(self.previous_error.as_deref())
+        )
+    }
+}
+
+tokio::task_local! {
+    /// The `otp_callback=` of the `login()` call this task runs, in place of the client's. Task-local:
+    /// concurrent logins on one client each keep their own (the session runs a login's prompts on
+    /// the task that awaits it).
+    static LOGIN_CODE: Option<Arc<Callback>>;
+}
+
+/// Runs `login` with `callback` answering its one-time-code prompts.
+pub(crate) async fn with_login_code<F: Future>(callback: Option<Callback>, login: F) -> F::Output {
+    LOGIN_CODE.scope(callback.map(Arc::new), login).await
+}
+
+fn login_code() -> Option<Arc<Callback>> {
+    LOGIN_CODE.try_with(Clone::clone).ok().flatten()
+}
+
+/// Prompters written in Python: `prompter` (a callable, sync or async) shows device codes and
+/// browser URLs (and answers paste mode); `otp_callback` (sync or async) returns one-time codes.
 pub(crate) struct PythonPrompter {
-    show: Callback,
+    show: Option<Arc<Callback>>,
+    code: Option<Arc<Callback>>,
+}
+
+/// A Python callable argument, checked.
+pub(crate) fn callable(value: Option<&Bound<'_, PyAny>>, name: &str, takes: &str) -> PyResult<Option<Callback>> {
+    let Some(value) = value.filter(|value| !value.is_none()) else { return Ok(None) };
+    if !value.is_callable() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be a callable taking a {takes} (sync or async)"
+        )));
+    }
+    Ok(Some(Callback::new(value, name)?))
 }
 
 impl PythonPrompter {
-    /// The prompter of a `prompter=` argument.
-    pub(crate) fn new(prompter: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if !prompter.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "prompter must be a callable taking a DeviceCodePrompt (sync or async)",
-            ));
-        }
-        Ok(PythonPrompter { show: Callback::new(prompter, "prompter")? })
+    /// The prompter of the `prompter=` and `otp_callback=` arguments.
+    pub(crate) fn new(show: Option<Callback>, code: Option<Callback>) -> Self {
+        PythonPrompter { show: show.map(Arc::new), code: code.map(Arc::new) }
     }
+
+    fn nobody(key: &str, what: &str) -> Error {
+        Error::ReauthenticationRequired {
+            reason: format!(
+                "logging in to {key} needs a person ({what}), and this client has no {}",
+                match what {
+                    "a one-time code" => "otp_callback",
+                    _ => "prompter",
+                }
+            ),
+        }
+    }
+}
+
+/// The answer of a Python prompter: a non-empty string.
+fn answer(location: &str, answer: Py<PyAny>) -> Result<Secret, Error> {
+    Python::attach(|py| match answer.bind(py).extract::<String>() {
+        Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text.trim())),
+        Ok(_) => Err(Error::ReauthenticationRequired { reason: format!("{location} returned an empty answer") }),
+        Err(_) => Err(Error::configuration(format!(
+            "{location} must return the answer as a str, not {}",
+            answer.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))),
+    })
 }
 
 #[async_trait]
 impl Prompter for PythonPrompter {
     async fn show(&self, key: &str, prompt: &Prompt) -> Result<(), Error> {
-        let prompt = match prompt {
+        let Some(show) = &self.show else {
+            let what = match prompt {
+                Prompt::Browser { .. } => "a browser",
+                _ => "a device code",
+            };
+            return Err(Self::nobody(key, what));
+        };
+        let key = key.to_owned();
+        match prompt {
             Prompt::DeviceCode { user_code, verification_uri, verification_uri_complete, expires_at } => {
-                PyDeviceCodePrompt {
-                    key: key.to_owned(),
+                let prompt = PyDeviceCodePrompt {
+                    key,
                     user_code: user_code.clone(),
                     verification_uri: verification_uri.clone(),
                     verification_uri_complete: verification_uri_complete.clone(),
                     expires_at: *expires_at,
-                }
+                };
+                show.call_async(move |py| PyTuple::new(py, [Bound::new(py, prompt)?.into_any()])).await.map(drop)
             }
-            #[allow(unreachable_patterns, reason = "Prompt is non_exhaustive")]
-            other => {
-                return Err(Error::configuration(format!("this binding cannot show the prompt {other:?} yet")));
+            Prompt::Browser { authorization_url, redirect_uri } => {
+                let prompt = PyBrowserPrompt {
+                    key,
+                    authorization_url: authorization_url.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    expects_answer: false,
+                };
+                show.call_async(move |py| PyTuple::new(py, [Bound::new(py, prompt)?.into_any()])).await.map(drop)
             }
-        };
-        self.show.call_async(move |py| PyTuple::new(py, [Bound::new(py, prompt)?.into_any()])).await.map(drop)
+            other => Err(Error::configuration(format!("this binding cannot show the prompt {other:?}"))),
+        }
+    }
+
+    async fn ask(&self, key: &str, prompt: &Prompt) -> Result<Secret, Error> {
+        match prompt {
+            Prompt::Browser { authorization_url, redirect_uri } => {
+                let Some(show) = &self.show else { return Err(Self::nobody(key, "a browser")) };
+                let prompt = PyBrowserPrompt {
+                    key: key.to_owned(),
+                    authorization_url: authorization_url.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    expects_answer: true,
+                };
+                let reply = show.call_async(move |py| PyTuple::new(py, [Bound::new(py, prompt)?.into_any()])).await?;
+                answer(&show.location, reply)
+            }
+            Prompt::Code { channel, destination, attempt, previous_error } => {
+                let callback = login_code().or_else(|| self.code.clone());
+                let Some(callback) = callback else { return Err(Self::nobody(key, "a one-time code")) };
+                let prompt = PyCodePrompt {
+                    key: key.to_owned(),
+                    channel: channel.as_str(),
+                    destination: destination.clone(),
+                    attempt: *attempt,
+                    previous_error: previous_error.clone(),
+                };
+                let reply =
+                    callback.call_async(move |py| PyTuple::new(py, [Bound::new(py, prompt)?.into_any()])).await?;
+                answer(&callback.location, reply)
+            }
+            other => Err(Error::configuration(format!("this binding cannot answer the prompt {other:?}"))),
+        }
     }
 }

@@ -1,0 +1,398 @@
+//! Token chains (`tessera.DomainClient`) over `tessera::chain`: one network login, a discovery
+//! token derived from it, then one access token per domain, each cached and re-derived before it
+//! expires. The state (tokens, never credentials) exports to JSON and back.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use tessera::chain::{ChainConfig, DomainAccess, DomainClient, Stage};
+use tessera::core::protocol::TokenExchangeParams;
+
+use crate::client::{PyClient, PySyncClient};
+use crate::errors::{configuration, to_pyerr};
+use crate::grants::{PyClientAuth, PyProviderConfig, scope_arg};
+use crate::runtime::{block_on, spawn};
+use crate::time::{Seconds, to_datetime};
+use crate::tokens::PyTokenSet;
+
+/// One step of a chain: an HTTP call with the previous token as bearer, or an RFC 8693 exchange.
+/// `{domain_id}` in a URL (or an exchange's audience, resource, scope) is replaced at the domain stage.
+#[pyclass(name = "Stage", module = "tessera._tessera", frozen)]
+#[derive(Clone)]
+pub struct PyStage {
+    inner: Stage,
+}
+
+/// Strings given as one string or a sequence.
+fn strings(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Vec<String>> {
+    let Some(value) = value.filter(|value| !value.is_none()) else { return Ok(Vec::new()) };
+    if let Ok(one) = value.extract::<String>() {
+        return Ok(vec![one]);
+    }
+    value.extract().map_err(|_| configuration(format!("{name} must be a string or a sequence of strings")))
+}
+
+#[pymethods]
+impl PyStage {
+    /// A `POST` to `url` with the previous token as bearer, answered with JSON
+    /// `{access_token, expires_in, ...}` (plus `{id, name, domain_server}` at the domain stage).
+    #[staticmethod]
+    fn http_post(url: String) -> Self {
+        PyStage { inner: Stage::http_post(url) }
+    }
+
+    /// A `GET` to `url`, like `http_post`.
+    #[staticmethod]
+    fn http_get(url: String) -> Self {
+        PyStage { inner: Stage::http_get(url) }
+    }
+
+    /// An RFC 8693 token exchange at `token_url`, authenticated as `client`.
+    #[staticmethod]
+    #[pyo3(signature = (token_url, client, *, audience = None, resource = None, scope = None,
+        requested_token_type = None))]
+    fn token_exchange(
+        token_url: String,
+        client: PyRef<'_, PyClientAuth>,
+        audience: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        requested_token_type: Option<String>,
+    ) -> PyResult<Self> {
+        let params = TokenExchangeParams {
+            audience: strings(audience, "audience")?,
+            resource: strings(resource, "resource")?,
+            scope: scope_arg(scope)?,
+            requested_token_type,
+            ..TokenExchangeParams::default()
+        };
+        Ok(PyStage { inner: Stage::token_exchange(token_url, client.inner.clone(), params) })
+    }
+
+    /// The URL the stage calls (without query).
+    #[getter]
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+
+    fn __repr__(&self) -> String {
+        let kind = match &self.inner {
+            Stage::TokenExchange(_) => "token_exchange",
+            _ => "http",
+        };
+        format!("Stage.{kind}({})", crate::quote(&self.inner.endpoint()))
+    }
+}
+
+/// The stages of a chain, and how early a stage's token is re-derived (`refresh_threshold`
+/// seconds before it expires, capped at half its lifetime; default 30).
+#[pyclass(name = "ChainConfig", module = "tessera._tessera", frozen)]
+#[derive(Clone)]
+pub struct PyChainConfig {
+    inner: ChainConfig,
+}
+
+#[pymethods]
+impl PyChainConfig {
+    #[new]
+    #[pyo3(signature = (discovery, domain, *, refresh_threshold = Seconds::Number(30.0)))]
+    fn py_new(
+        discovery: PyRef<'_, PyStage>,
+        domain: PyRef<'_, PyStage>,
+        refresh_threshold: Seconds<'_>,
+    ) -> PyResult<Self> {
+        let chain = ChainConfig::new(discovery.inner.clone(), domain.inner.clone())
+            .refresh_threshold(refresh_threshold.duration()?);
+        Ok(PyChainConfig { inner: chain })
+    }
+
+    /// The threshold in seconds.
+    #[getter]
+    fn refresh_threshold(&self) -> f64 {
+        self.inner.refresh_threshold.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ChainConfig(discovery={}, domain={}, refresh_threshold={})",
+            crate::quote(&self.inner.discovery.endpoint()),
+            crate::quote(&self.inner.domain.endpoint()),
+            self.inner.refresh_threshold.as_secs_f64()
+        )
+    }
+}
+
+/// A domain's server, as the domain stage described it.
+#[pyclass(name = "DomainServer", module = "tessera._tessera", frozen)]
+pub struct PyDomainServer {
+    /// The server's URL.
+    #[pyo3(get)]
+    url: String,
+    extra: String,
+}
+
+#[pymethods]
+impl PyDomainServer {
+    /// Everything else the stage said about the server (e.g. `region`), as a dict.
+    #[getter]
+    fn extra<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (&self.extra,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DomainServer(url={})", crate::quote(&self.url))
+    }
+}
+
+/// Access to one domain: its server and the token it accepts.
+#[pyclass(name = "DomainAccess", module = "tessera._tessera", frozen)]
+pub struct PyDomainAccess {
+    inner: Arc<DomainAccess>,
+}
+
+#[pymethods]
+impl PyDomainAccess {
+    /// The domain id it was asked for.
+    #[getter]
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Display name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The domain's server (`.url`, `.extra`).
+    #[getter]
+    fn domain_server(&self) -> PyDomainServer {
+        let server = &self.inner.domain_server;
+        let extra = serde_json::Value::Object(server.extra.clone()).to_string();
+        PyDomainServer { url: server.url.clone(), extra }
+    }
+
+    /// The token the domain's server accepts (a secret: never log it).
+    #[getter]
+    fn access_token(&self) -> &str {
+        self.inner.access_token.expose_secret()
+    }
+
+    /// Usually `Bearer`.
+    #[getter]
+    fn token_type(&self) -> &str {
+        &self.inner.token_type
+    }
+
+    /// The `Authorization` header value for the domain's server.
+    #[getter]
+    fn authorization_header(&self) -> String {
+        self.inner.authorization_value().expose_secret().to_owned()
+    }
+
+    /// When the token stops being accepted (aware UTC datetime), when the server said.
+    #[getter]
+    fn expires_at<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner.expires_at.map(|time| to_datetime(py, time)).transpose()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "DomainAccess(id={}, name={}, domain_server={}, access_token=<redacted>)",
+            crate::quote(&self.inner.id),
+            crate::quote(&self.inner.name),
+            crate::quote(&self.inner.domain_server.url)
+        )
+    }
+}
+
+/// A chain of tokens: `client = tessera.DomainClient(network_client, chain)`, then
+/// `access = await client.get_domain_access("alpha")`. Concurrent callers share one request per stage.
+#[pyclass(name = "DomainClient", module = "tessera._tessera", frozen)]
+pub struct PyDomainClient {
+    inner: DomainClient,
+}
+
+fn network_session(client: &Bound<'_, PyAny>) -> PyResult<Option<tessera::Session>> {
+    if let Ok(client) = client.cast::<PyClient>() {
+        return Ok(Some(client.get().session().clone()));
+    }
+    if let Ok(client) = client.cast::<PySyncClient>() {
+        return Ok(Some(client.get().session().clone()));
+    }
+    Ok(None)
+}
+
+#[pymethods]
+impl PyDomainClient {
+    /// `network_client`: the `Client` (or `SyncClient`) of the network login.
+    #[new]
+    fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let session = network_session(network_client)?.ok_or_else(no_network_client)?;
+        Ok(PyDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
+    }
+
+    /// A client restored from `save_state()` output, without credentials: valid tokens serve at
+    /// once without a request; call `set_credentials` so that expired ones can be replaced.
+    #[staticmethod]
+    fn from_state(state: &str, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let inner = DomainClient::from_state(state, chain.inner.clone()).map_err(|error| to_pyerr(&error))?;
+        Ok(PyDomainClient { inner })
+    }
+
+    /// Awaitable: gives the network login (after `from_state`): a `ProviderConfig`, or a
+    /// `Client`/`SyncClient` whose session is used as is. Imported network tokens are handed over.
+    fn set_credentials<'py>(&self, py: Python<'py>, network: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        if let Some(session) = network_session(network)? {
+            return spawn(py, async move { client.set_network_session(session).await });
+        }
+        let Ok(config) = network.cast::<PyProviderConfig>() else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
+            ));
+        };
+        let config = config.get().inner.clone();
+        spawn(py, async move { client.set_credentials(config).await })
+    }
+
+    /// Awaitable: access to `domain_id` (cached, or derived through the chain).
+    fn get_domain_access<'py>(&self, py: Python<'py>, domain_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        spawn(py, async move { client.get_domain_access(&domain_id).await.map(|inner| PyDomainAccess { inner }) })
+    }
+
+    /// The cached access to `domain_id` if it is still fresh, else `None`. Never does I/O.
+    fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
+        self.inner.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+    }
+
+    /// The ids of the domains with a cached access.
+    fn cached_domain_ids(&self) -> Vec<String> {
+        self.inner.cached_domain_ids()
+    }
+
+    /// Forgets the cached access to `domain_id` (after its server refused it).
+    fn invalidate(&self, domain_id: &str) {
+        self.inner.invalidate(domain_id);
+    }
+
+    /// Awaitable: the network login's tokens (the network stage alone).
+    fn authenticate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        spawn(py, async move { client.authenticate().await.map(PyTokenSet::new) })
+    }
+
+    /// Awaitable: the discovery token (the chain down to the discovery stage).
+    fn authenticate_discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        spawn(py, async move { client.authenticate_discovery().await.map(PyTokenSet::new) })
+    }
+
+    /// The state as JSON: every stage's tokens, never a password or client secret. Keep it like
+    /// a token (it holds them).
+    fn save_state(&self) -> PyResult<String> {
+        self.inner.save_state().map_err(|error| to_pyerr(&error))
+    }
+
+    /// A `SyncDomainClient` over the same chain (same caches).
+    #[getter]
+    fn sync(&self) -> PySyncDomainClient {
+        PySyncDomainClient { inner: self.inner.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
+    }
+}
+
+fn no_network_client() -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(
+        "DomainClient needs the network login's tessera.Client or tessera.SyncClient",
+    )
+}
+
+/// The sync front end of `DomainClient`: the same methods, without `await`.
+#[pyclass(name = "SyncDomainClient", module = "tessera._tessera", frozen)]
+pub struct PySyncDomainClient {
+    inner: DomainClient,
+}
+
+#[pymethods]
+impl PySyncDomainClient {
+    /// See `DomainClient`.
+    #[new]
+    fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let session = network_session(network_client)?.ok_or_else(no_network_client)?;
+        Ok(PySyncDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
+    }
+
+    /// See `DomainClient.from_state`.
+    #[staticmethod]
+    fn from_state(state: &str, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
+        let inner = DomainClient::from_state(state, chain.inner.clone()).map_err(|error| to_pyerr(&error))?;
+        Ok(PySyncDomainClient { inner })
+    }
+
+    /// Gives the network login: a `ProviderConfig`, a `Client` or a `SyncClient`.
+    fn set_credentials(&self, py: Python<'_>, network: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some(session) = network_session(network)? {
+            return block_on(py, self.inner.set_network_session(session));
+        }
+        let Ok(config) = network.cast::<PyProviderConfig>() else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
+            ));
+        };
+        let config = config.get().inner.clone();
+        block_on(py, self.inner.set_credentials(config))
+    }
+
+    /// Access to `domain_id` (cached, or derived through the chain).
+    fn get_domain_access(&self, py: Python<'_>, domain_id: &str) -> PyResult<PyDomainAccess> {
+        if let Some(inner) = self.inner.cached_domain_access(domain_id) {
+            return Ok(PyDomainAccess { inner });
+        }
+        Ok(PyDomainAccess { inner: block_on(py, self.inner.get_domain_access(domain_id))? })
+    }
+
+    /// The cached access to `domain_id` if it is still fresh, else `None`. Never does I/O.
+    fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
+        self.inner.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+    }
+
+    /// The ids of the domains with a cached access.
+    fn cached_domain_ids(&self) -> Vec<String> {
+        self.inner.cached_domain_ids()
+    }
+
+    /// Forgets the cached access to `domain_id`.
+    fn invalidate(&self, domain_id: &str) {
+        self.inner.invalidate(domain_id);
+    }
+
+    /// The network login's tokens.
+    fn authenticate(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate())?))
+    }
+
+    /// The discovery token.
+    fn authenticate_discovery(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
+        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate_discovery())?))
+    }
+
+    /// The state as JSON (tokens only, never credentials).
+    fn save_state(&self) -> PyResult<String> {
+        self.inner.save_state().map_err(|error| to_pyerr(&error))
+    }
+
+    /// A `DomainClient` (async) over the same chain.
+    #[getter]
+    fn aio(&self) -> PyDomainClient {
+        PyDomainClient { inner: self.inner.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SyncDomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
+    }
+}
