@@ -2,7 +2,8 @@
 every grant: it sends `http_request`s, sleeps on `wait`, and answers `prompt`s that expect an
 answer (a one-time code, or the URL a browser came back to) with a `prompt_answer` event.
 
-Environment: TESSERA_ISSUER, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD.
+Environment: TESSERA_ISSUER, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, EMAIL (for the emailed-code
+login; the code is typed, or read from OTP_OUTBOX, the reference IdP's test outbox, when it is set).
 """
 
 import base64
@@ -76,3 +77,20 @@ with httpx.Client(timeout=10, follow_redirects=False) as http:
     print("refresh:", refreshed["type"])
     out = run(engine, engine.logout("alice"), http)
     print("logout:", out["type"], "revoked:", out.get("revoked"))
+
+    # An emailed one-time code: the engine asks (`prompt` with expects_answer), the host answers.
+    engine.register("mail", {
+        "issuer": os.environ["TESSERA_ISSUER"],
+        "client_id": "tessera-cli",
+        "scope": "openid",
+        "grant": {"type": "email_otp", "email": os.environ["EMAIL"]},
+    })
+
+    def code(action: Dict[str, object]) -> str:
+        outbox = os.environ.get("OTP_OUTBOX")
+        if outbox:
+            return http.get(outbox).json()[-1]["code"]
+        return input(f"code sent to {action['prompt']['destination']}: ")  # type: ignore[index]
+
+    mailed = run(engine, engine.login_with("mail", inputs), http, answer=code)
+    print("email code:", mailed["type"], *([mailed["error"]["message"]] if mailed["type"] == "failed" else []))

@@ -228,7 +228,10 @@ def test_domain_chain(idp: Idp, tmp_path: Path) -> None:
 
 
 def test_sans_io_httpx(idp: Idp) -> None:
-    done = run("sans_io_httpx.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1]})
+    email = "alice@example.com"
+    outbox = idp.url("/_test/outbox?to=" + email)
+    done = run("sans_io_httpx.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1], "EMAIL": email,
+                                    "OTP_OUTBOX": outbox})
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [
         "login: done token type: Bearer",
@@ -236,6 +239,7 @@ def test_sans_io_httpx(idp: Idp) -> None:
         "login_with: done new token: True",
         "refresh: done",
         "logout: logged_out revoked: True",
+        "email code: done",
     ], done.stdout
     stats = idp.stats()
     assert (stats["password_grants"], stats["refresh_grants"]) == (2, 1), stats
