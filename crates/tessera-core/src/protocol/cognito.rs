@@ -204,6 +204,9 @@ struct WireAuthenticationResult {
     token_type: Option<String>,
 }
 
+/// The longest `__type` taken for an exception name (AWS's are under 50 characters).
+const MAX_EXCEPTION_NAME_LEN: usize = 100;
+
 /// An exception Cognito answered with (`__type` without its namespace, and `message`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CognitoException {
@@ -296,7 +299,12 @@ pub fn parse_exception(response: &HttpResponse) -> Option<CognitoException> {
         .and_then(|w| w.kind.clone())
         .or_else(|| response.header("x-amzn-errortype").map(str::to_owned))?;
     let name = kind.rsplit('#').next().unwrap_or_default().split(':').next().unwrap_or_default().trim();
-    if name.is_empty() {
+    // An exception name is a short identifier; anything else is not Cognito speaking (and would be
+    // echoed, at any length, into the error's description).
+    if name.is_empty()
+        || name.len() > MAX_EXCEPTION_NAME_LEN
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return None;
     }
     Some(CognitoException {
@@ -616,5 +624,27 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn exception_names_are_short_identifiers_or_ignored() {
+        // Found by the cognito_response fuzz target: a huge `__type` was echoed into the error.
+        let huge = format!(r#"{{"__type":"{}","message":"Invalid password"}}"#, "A".repeat(5_000));
+        let response = HttpResponse {
+            request_id: RequestId(1),
+            status: 400,
+            headers: vec![("content-type".into(), COGNITO_CONTENT_TYPE.into())],
+            body: huge.into_bytes(),
+        };
+        assert_eq!(parse_exception(&response), None);
+        let error = parse_cognito_error(&response, "https://cognito.example/", CognitoCall::Login);
+        assert!(error.to_string().len() < 1_000, "{}", error.to_string().len());
+        let odd = HttpResponse {
+            request_id: RequestId(2),
+            status: 400,
+            headers: vec![("content-type".into(), COGNITO_CONTENT_TYPE.into())],
+            body: br#"{"__type":"Not Authorized!"}"#.to_vec(),
+        };
+        assert_eq!(parse_exception(&odd), None, "not an identifier");
     }
 }
