@@ -16,7 +16,7 @@ from typing import Dict, List
 import pytest
 
 import tessera
-from conftest import ALICE, CLIENT_ID, CLIENT_SECRET, ROOT, Idp, OidcProvider, Redis
+from conftest import ALICE, BOB, BOB_TOTP_SECRET, CLIENT_ID, CLIENT_SECRET, ROOT, Idp, OidcProvider, Redis
 from oidc_browser import DEVICE_CLIENT_ID, approve_device
 
 EXAMPLES = ROOT / "python" / "examples"
@@ -31,6 +31,7 @@ PAGES = {
     "python-browser-and-api-keys.md": ["browser_then_api_key.py"],
     "python-domain-chain.md": ["domain_chain.py"],
     "python-sans-io-httpx.md": ["sans_io_httpx.py"],
+    "python-password-totp.md": ["password_totp_401.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
@@ -243,3 +244,20 @@ def test_sans_io_httpx(idp: Idp) -> None:
     ], done.stdout
     stats = idp.stats()
     assert (stats["password_grants"], stats["refresh_grants"]) == (2, 1), stats
+
+
+def test_password_totp_401(idp: Idp, tmp_path: Path) -> None:
+    env = {**idp_env(idp), "USERNAME": BOB[0], "PASSWORD": BOB[1], "TOTP_SECRET": BOB_TOTP_SECRET,
+           "TOKEN_DIR": str(tmp_path / "tokens")}
+    before = idp.stats()
+    done = run("password_totp_401.py", env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "first call: 200 bob",
+        "after revocation: 401",
+        "after force_refresh: 200",
+        "with the adapter: 200",
+    ], done.stdout
+    after = idp.stats()
+    assert after["password_grants"] - before["password_grants"] == 1, "one login; the rest were refreshes"
+    assert any((tmp_path / "tokens").iterdir()), "tokens are stored"
