@@ -390,6 +390,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn keys_for_encryption_or_another_algorithm_never_verify() {
+        let (key, jwks, kid) = ed25519(7);
+        let token = sign(&key, &kid, good_claims());
+        let mut encryption = jwks.0.keys[0].clone();
+        encryption.common.public_key_use = Some(PublicKeyUse::Encryption);
+        let error =
+            verify_id_token(&token, &JsonWebKeySet(JwkSet { keys: vec![encryption] }), &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("is not a EdDSA signing key"), "{error}");
+        let mut other_alg = jwks.0.keys[0].clone();
+        other_alg.common.key_algorithm = Some(KeyAlgorithm::RS256);
+        let error =
+            verify_id_token(&token, &JsonWebKeySet(JwkSet { keys: vec![other_alg] }), &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("is not a EdDSA signing key"), "{error}");
+        // Without a kid, two keys that fit are ambiguous: refused rather than tried in turn.
+        let unnamed = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &good_claims(), &key).unwrap();
+        let (_, second, _) = ed25519(8);
+        let both = JsonWebKeySet(JwkSet { keys: vec![jwks.0.keys[0].clone(), second.0.keys[0].clone()] });
+        let error = verify_id_token(&unnamed, &both, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("several keys"), "{error}");
+        assert!(verify_id_token(&token, &both, &expect(), "t").is_ok(), "with its kid it is found");
+    }
+
+    #[test]
     fn parses_jwks_responses() {
         let (_, jwks, _) = ed25519(7);
         let body = serde_json::to_string(&jwks.0).unwrap();
