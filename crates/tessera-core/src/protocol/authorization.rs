@@ -370,6 +370,26 @@ mod tests {
         assert!(parse_authorization_response(&long, &expected("S")).is_ok(), "a long code is still a code");
     }
 
+    /// The invariant of the `authorization_callback` fuzz target, on the paths that build a message
+    /// from the callback: none shows this login's `state` or the code.
+    #[test]
+    fn errors_never_show_the_state_or_the_code() {
+        let state = "k7Qx2LmZ9pW4vR1tY8nB3c";
+        for url in [
+            "http://127.0.0.1:4712/callback?code=c0deZZ&state=k7Qx2LmZ9pW4vR1tY8nB3c",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&state=k7Qx2LmZ9pW4vR1tY8nB3c&state=k7Qx2LmZ9pW4vR1tY8nB3c",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&code=c0deZZ&state=k7Qx2LmZ9pW4vR1tY8nB3c",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&state=k7Qx2LmZ9pW4vR1tY8nB3",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&state=k7Qx2LmZ9pW4vR1tY8nB3c&iss=https%3A%2F%2Fevil",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&error=server_error&state=k7Qx2LmZ9pW4vR1tY8nB3c",
+            "http://127.0.0.1:4711/callback?code=c0deZZ&error=server_error",
+        ] {
+            let error = parse_authorization_response(url, &expected(state)).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains(state) && !shown.contains("c0deZZ"), "{url}: {shown}");
+        }
+    }
+
     #[test]
     fn server_errors_are_typed() {
         let url = "http://127.0.0.1:4711/callback?error=access_denied&error_description=User+said+no&state=S";

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -135,6 +137,7 @@ pub fn verify_id_token(
         return Err(rejected(format!("{alg:?} (a shared-secret MAC) is not accepted for ID tokens")));
     }
     let jwk = select_key(keys, header.kid.as_deref(), alg).map_err(rejected)?;
+    check_key_material(jwk).map_err(rejected)?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| rejected(format!("the issuer's key is unusable ({e})")))?;
     let mut validation = Validation::new(alg);
     // Time and audience are checked below, with `now` and our own rules; jsonwebtoken would read the clock.
@@ -224,6 +227,22 @@ fn select_key<'a>(keys: &'a JsonWebKeySet, kid: Option<&str>, alg: Algorithm) ->
             }
         }
     }
+}
+
+/// Checks what jsonwebtoken 11 takes on trust. Its Ed25519 verifier slices the first 32 bytes of `x`:
+/// a shorter `x` panicked (found by the `id_token` fuzz target) and a longer one was cut silently.
+/// RFC 8037 §2: an Ed25519 `x` is exactly 32 bytes, base64url without padding.
+fn check_key_material(jwk: &Jwk) -> Result<(), String> {
+    if let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm {
+        let kid = jwk.common.key_id.as_deref().unwrap_or_default();
+        if params.curve != EllipticCurve::Ed25519 {
+            return Err(format!("the key {kid:?} is on {:?}, not Ed25519", params.curve));
+        }
+        if URL_SAFE_NO_PAD.decode(&params.x).map(|x| x.len()).ok() != Some(32) {
+            return Err(format!("the key {kid:?} is not an Ed25519 public key (`x` must be 32 bytes of base64url)"));
+        }
+    }
+    Ok(())
 }
 
 #[derive(PartialEq, Eq)]
@@ -387,6 +406,57 @@ pub(crate) mod tests {
         let error = verify_id_token("not.a.jwt", &jwks, &expect(), "t").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
         assert!(!error.to_string().contains(&token), "the token never appears in errors");
+    }
+
+    #[test]
+    fn keys_for_encryption_or_another_algorithm_never_verify() {
+        let (key, jwks, kid) = ed25519(7);
+        let token = sign(&key, &kid, good_claims());
+        let mut encryption = jwks.0.keys[0].clone();
+        encryption.common.public_key_use = Some(PublicKeyUse::Encryption);
+        let error =
+            verify_id_token(&token, &JsonWebKeySet(JwkSet { keys: vec![encryption] }), &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("is not a EdDSA signing key"), "{error}");
+        let mut other_alg = jwks.0.keys[0].clone();
+        other_alg.common.key_algorithm = Some(KeyAlgorithm::RS256);
+        let error =
+            verify_id_token(&token, &JsonWebKeySet(JwkSet { keys: vec![other_alg] }), &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("is not a EdDSA signing key"), "{error}");
+        // Without a kid, two keys that fit are ambiguous: refused rather than tried in turn.
+        let unnamed = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &good_claims(), &key).unwrap();
+        let (_, second, _) = ed25519(8);
+        let both = JsonWebKeySet(JwkSet { keys: vec![jwks.0.keys[0].clone(), second.0.keys[0].clone()] });
+        let error = verify_id_token(&unnamed, &both, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("several keys"), "{error}");
+        assert!(verify_id_token(&token, &both, &expect(), "t").is_ok(), "with its kid it is found");
+    }
+
+    /// Regression (fuzz target `id_token`): jsonwebtoken 11 panicked on an Ed25519 `x` shorter than
+    /// 32 bytes and cut a longer one to 32, so a malformed key verified a token.
+    #[test]
+    fn malformed_ed25519_keys_are_errors_not_panics() {
+        let (key, jwks, kid) = ed25519(7);
+        let token = sign(&key, &kid, good_claims());
+        let AlgorithmParameters::OctetKeyPair(params) = &jwks.0.keys[0].algorithm else { panic!("an OKP key") };
+        let x = URL_SAFE_NO_PAD.decode(&params.x).unwrap();
+        let mut longer = x.clone();
+        longer.push(0);
+        for (x, curve) in [
+            (URL_SAFE_NO_PAD.encode(&x[..29]), EllipticCurve::Ed25519),
+            (String::new(), EllipticCurve::Ed25519),
+            (URL_SAFE_NO_PAD.encode(&longer), EllipticCurve::Ed25519),
+            ("not base64!".to_owned(), EllipticCurve::Ed25519),
+            (URL_SAFE_NO_PAD.encode(&x), EllipticCurve::P256),
+        ] {
+            let mut jwk = jwks.0.keys[0].clone();
+            let AlgorithmParameters::OctetKeyPair(params) = &mut jwk.algorithm else { unreachable!() };
+            params.x = x.clone();
+            params.curve = curve.clone();
+            let keys = JsonWebKeySet(JwkSet { keys: vec![jwk] });
+            let error = verify_id_token(&token, &keys, &expect(), "t").unwrap_err();
+            assert!(matches!(error, Error::MalformedResponse { .. }), "{x} {curve:?}: {error:?}");
+        }
+        assert!(verify_id_token(&token, &jwks, &expect(), "t").is_ok());
     }
 
     #[test]
