@@ -8,6 +8,9 @@ root=$(pwd)
 # Builds are cached outside the clone so that repeated runs on one machine reuse them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# This script installs every peer the tests use, so a missing one is a failure, never a skip (the
+# Python suite skips only when CI is unset, for a quick `pytest` on a half-set-up laptop).
+export CI="${CI:-1}"
 
 echo "==> third-party servers (interop/)"
 command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider, cognito-local, browser)" >&2; exit 1; }

@@ -179,7 +179,8 @@ impl<'w> Client<'w> {
         Fut: Future<Output = Result<T, Error>>,
     {
         let error = match op(self.api().await?).await {
-            Err(error @ Error::OAuth { status: 401, .. }) => error,
+            // A 401 with a JSON error body, or a bare one (a proxy, a server without a body).
+            Err(error @ (Error::OAuth { status: 401, .. } | Error::UnexpectedStatus { status: 401, .. })) => error,
             other => return other.map_err(failure),
         };
         let entry = self.workspace.provider(Some(&self.provider))?;
@@ -280,10 +281,14 @@ pub async fn keys(workspace: &Workspace, args: KeysArgs) -> Result<(), Failure> 
         KeysCommand::Revoke { id, secret_stdin, json } => {
             let key = match (id, secret_stdin) {
                 (_, true) => {
-                    let mut text = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
+                    // Off the async runtime: stdin may be a pipe that a slow producer fills.
+                    let text = tokio::task::spawn_blocking(|| {
+                        let mut text = String::new();
+                        std::io::stdin().read_to_string(&mut text).map(|_| text)
+                    })
+                    .await
+                    .map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?
+                    .map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
                     let secret = &Secret::new(text);
                     if secret.expose_secret().trim().is_empty() {
                         return Err(Failure { code: 2, message: "--secret-stdin: stdin is empty".into() });

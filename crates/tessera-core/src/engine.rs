@@ -288,6 +288,8 @@ impl Engine {
     /// Revokes the refresh token (or else the access token) when the server has an RFC 7009
     /// endpoint, then drops the tokens.
     pub fn logout(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
+        // Whatever was in flight for this key is abandoned: its late answers must not reach the revocation.
+        self.in_flight.retain(|_, owner| owner != key);
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
         if entry.tokens.is_none() {
@@ -351,7 +353,9 @@ impl Engine {
                 let step = flow.on_transport_error(error, now, &retry, jitter);
                 self.after_step(&key, flow, step, now)
             }
-            (Operation::Token(flow), Event::Timer { .. }) => self.send_token(&key, flow, now),
+            // Only a flow waiting out a backoff expects a timer; a stale one (from an abandoned
+            // operation) is ignored rather than failing the request in flight.
+            (Operation::Token(flow), Event::Timer { .. }) if flow.is_backing_off() => self.send_token(&key, flow, now),
             (Operation::Device(mut flow), Event::Response(response)) => {
                 let endpoint = if flow.is_authorizing() { device_endpoint(entry) } else { token_endpoint(entry) };
                 let steps = flow.on_response(&response, &endpoint.unwrap_or_default(), now);
@@ -396,6 +400,9 @@ impl Engine {
     }
 
     fn start_token_with(&mut self, key: &str, fresh_login: bool, inputs: &LoginInputs, now: Timestamp) -> Vec<Action> {
+        // A new operation replaces any in flight: late answers to the old one are dropped, never fed
+        // to the new flow (a refresh's answer must not complete a login).
+        self.in_flight.retain(|_, owner| owner != key);
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
         let refresh_usable = !fresh_login
@@ -735,6 +742,11 @@ fn retry_discovery(
         let until = now + delay;
         entry.operation = Some(Operation::DiscoveryBackoff { until, then, attempt });
         return vec![Action::Wait { key: key.to_owned(), until }];
+    }
+    if matches!(&*then, Next::Revoke | Next::Pluggable(PluggableFlow { purpose: FlowPurpose::Revoke, .. })) {
+        // A logout forgets the tokens even when the server cannot be found to revoke them.
+        entry.tokens = None;
+        return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) }];
     }
     vec![Action::Failed { key: key.to_owned(), error }]
 }
@@ -1183,6 +1195,35 @@ mod tests {
             now = *until;
             actions = engine.handle(Event::Timer { key: "k".into() }, now);
         }
+    }
+
+    #[test]
+    fn late_answers_and_timers_of_an_abandoned_operation_are_ignored() {
+        let mut engine = Engine::default();
+        engine.register("k", config(password(), explicit()));
+        let mut held = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+        held.refresh_token = Some(Secret::new("r0"));
+        engine.set_tokens("k", Some(held));
+        let refresh = engine.ensure("k", T0);
+        let refresh_id = sent(&refresh).id;
+        // A login replaces the refresh in flight; the refresh's late answer must not complete it.
+        let login = engine.login("k", T0);
+        assert!(body(sent(&login)).starts_with("grant_type=password"));
+        let late = HttpResponse::json(refresh_id, 200, r#"{"access_token":"from-refresh","expires_in":60}"#);
+        assert!(engine.handle(Event::Response(late), T0).is_empty(), "a stale answer is dropped");
+        // A stale timer does not fail the request in flight either.
+        assert!(engine.handle(Event::Timer { key: "k".into() }, T0).is_empty());
+        let done = answer(&mut engine, sent(&login), 200, r#"{"access_token":"from-login","expires_in":60}"#, T0);
+        assert!(matches!(&done[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("from-login")));
+
+        // A logout whose discovery fails still forgets the tokens, and says why it could not revoke.
+        let mut engine = Engine::default();
+        engine.register("d", config(password(), Endpoints::discover("https://idp")));
+        engine.set_tokens("d", Some(TokenSet::bearer("a", None, T0)));
+        let out = engine.logout("d", T0);
+        let gone = answer(&mut engine, sent(&out), 404, "{}", T0);
+        assert!(matches!(&gone[..], [Action::LoggedOut { revoked: false, error: Some(_), .. }]), "{gone:?}");
+        assert!(engine.tokens("d").is_none());
     }
 
     #[test]

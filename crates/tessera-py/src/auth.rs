@@ -572,13 +572,16 @@ impl Login for PythonProvider {
         };
         let answer = logout.call_async(no_args).await?;
         // `logout()` may return whether the server revoked the credential.
-        let revoked = Python::attach(|py| answer.bind(py).is_truthy()).unwrap_or(false);
+        let revoked = Python::attach(|py| answer.bind(py).is_truthy())
+            .map_err(|err| from_python("the provider's logout() result", err))?;
         Ok(LogoutOutcome { revoked, revocation_error: None, had_tokens: true })
     }
 }
 
 #[async_trait]
 impl Refreshable for PythonProvider {
+    /// `Refreshable::can_refresh` answers a plain bool: a `can_refresh()` that raises (or returns
+    /// something without a truth value) counts as "cannot refresh", and `refresh()` then reports it.
     async fn can_refresh(&self) -> bool {
         let Some(can_refresh) = &self.can_refresh else { return true };
         match can_refresh.call_async(no_args).await {

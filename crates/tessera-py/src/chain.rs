@@ -350,9 +350,8 @@ impl PySyncDomainClient {
 
     /// Access to `domain_id` (cached, or derived through the chain).
     fn get_domain_access(&self, py: Python<'_>, domain_id: &str) -> PyResult<PyDomainAccess> {
-        if let Some(inner) = self.inner.cached_domain_access(domain_id) {
-            return Ok(PyDomainAccess { inner });
-        }
+        // Always through get_domain_access: its cached path is lock-free and, unlike
+        // cached_domain_access, re-derives a token that is within the refresh threshold.
         Ok(PyDomainAccess { inner: block_on(py, self.inner.get_domain_access(domain_id))? })
     }
 

@@ -151,7 +151,7 @@ async fn a_401_at_each_stage_recovers_from_the_stage_above() {
     assert_ne!(client.authenticate().await.unwrap().access_token, network.access_token);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_make_one_request_per_stage() {
     let server = idp(Duration::from_secs(300)).await;
     let client = client(&server);

@@ -52,6 +52,8 @@ pub(crate) struct CognitoSettings {
 pub(crate) struct CognitoLogin {
     settings: CognitoSettings,
     state: State,
+    /// Challenges received so far: a server that never stops asking must not keep an unattended login busy.
+    rounds: u32,
 }
 
 #[derive(Debug)]
@@ -98,10 +100,13 @@ fn describe(challenge: &CognitoChallenge) -> Option<(&'static str, CodeChannel, 
     })
 }
 
+/// The most challenges one login answers (MFA choice, codes, custom steps; wrong codes included).
+const MAX_CHALLENGE_ROUNDS: u32 = 10;
+
 impl CognitoLogin {
     pub(crate) fn new(settings: CognitoSettings) -> Self {
         let max_attempts = settings.max_attempts.max(1);
-        CognitoLogin { settings: CognitoSettings { max_attempts, ..settings }, state: State::Initiating }
+        CognitoLogin { settings: CognitoSettings { max_attempts, ..settings }, state: State::Initiating, rounds: 0 }
     }
 
     fn fail(&mut self, error: Error) -> Vec<FlowStep> {
@@ -119,6 +124,17 @@ impl CognitoLogin {
         now: Timestamp,
     ) -> Vec<FlowStep> {
         let endpoint = &self.settings.endpoint;
+        self.rounds += 1;
+        if self.rounds > MAX_CHALLENGE_ROUNDS {
+            return self.fail(Error::OAuth {
+                code: OAuthErrorCode::InvalidGrant,
+                description: Some(format!(
+                    "Cognito kept asking challenges ({MAX_CHALLENGE_ROUNDS} answered); the login was abandoned"
+                )),
+                status: 200,
+                endpoint: crate::http::endpoint_of(endpoint),
+            });
+        }
         if challenge.session.is_none() {
             return self.fail(Error::MalformedResponse {
                 endpoint: crate::http::endpoint_of(endpoint),
@@ -692,6 +708,24 @@ mod tests {
         let again = reply(&mut engine, sent(&respond), 200, &challenge("SOFTWARE_TOKEN_MFA", "s3", "{}"));
         let [Action::Failed { error, .. }] = &again[..] else { panic!("{again:?}") };
         assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
+    }
+
+    #[test]
+    fn a_server_that_never_stops_asking_ends_the_login_after_ten_challenges() {
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        let mut engine = new_engine(grant(Some("pw"), CognitoAuthFlow::UserPassword, Some(secret)));
+        let mut actions = engine.ensure("c", T0);
+        for round in 0..20 {
+            let name = if round % 2 == 0 { "SELECT_MFA_TYPE" } else { "SOFTWARE_TOKEN_MFA" };
+            let next = reply(&mut engine, sent(&actions), 200, &challenge(name, &format!("s{round}"), "{}"));
+            if let [Action::Failed { error, .. }] = &next[..] {
+                assert_eq!(round, 10, "the eleventh challenge is refused");
+                assert!(error.to_string().contains("kept asking"), "{error}");
+                return;
+            }
+            actions = next;
+        }
+        panic!("the login answered 20 challenges without giving up");
     }
 
     #[test]

@@ -122,6 +122,11 @@ impl TokenFlow {
         }
     }
 
+    /// True while the flow waits out a backoff (a timer is what it waits for).
+    pub fn is_backing_off(&self) -> bool {
+        matches!(self.state, State::Backoff { .. })
+    }
+
     /// Attempts made so far.
     pub fn attempt(&self) -> u32 {
         self.attempt

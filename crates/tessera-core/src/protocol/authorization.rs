@@ -200,7 +200,7 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
     }
     match state.as_deref() {
         None => {
-            let carried = error.as_deref().map(|e| format!(" (it carried error={e})")).unwrap_or_default();
+            let carried = error.as_deref().map(|e| format!(" (it carried error={})", printable(e))).unwrap_or_default();
             return Err(malformed(format!("the redirect has no `state`: it does not belong to this login{carried}")));
         }
         Some(state) if !constant_time_eq(state.as_bytes(), expected.state.as_bytes()) => {
@@ -215,11 +215,11 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
     if let (Some(iss), Some(issuer)) = (iss.as_deref(), expected.issuer)
         && trim_slash(iss) != trim_slash(issuer)
     {
-        return Err(malformed(format!("the redirect's `iss` is {iss:?}, expected {issuer:?} (RFC 9207)")));
+        return Err(malformed(format!("the redirect's `iss` is {:?}, expected {issuer:?} (RFC 9207)", printable(iss))));
     }
     if let Some(error) = error {
         return Err(Error::OAuth {
-            code: OAuthErrorCode::from_wire(&error),
+            code: OAuthErrorCode::from_wire(&printable(&error)),
             description: description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect()),
             status: 302,
             endpoint: endpoint_of(expected.authorization_endpoint),
@@ -229,6 +229,13 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
         Some(code) if !code.is_empty() => Ok(Secret::new(code)),
         _ => Err(malformed("the redirect has neither `code` nor `error`".into())),
     }
+}
+
+/// The front channel is anyone's to write (any page can send the browser to the loopback address):
+/// what it says reaches messages and logs only as RFC 6749 §5.2 characters (printable ASCII), and
+/// at most 64 of them.
+fn printable(value: &str) -> String {
+    value.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(64).collect()
 }
 
 fn trim_slash(value: &str) -> &str {
@@ -397,5 +404,24 @@ mod tests {
         assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::AccessDenied));
         assert!(error.to_string().contains("User said no"), "{error}");
         assert!(error.to_string().contains("https://idp.example/authorize"), "{error}");
+    }
+
+    #[test]
+    fn front_channel_values_reach_errors_printable_and_short() {
+        let secrets = AuthorizationSecrets::from_random(&[7u8; 64]).unwrap();
+        let redirect = "http://127.0.0.1:8400/callback";
+        let expected = ExpectedRedirect {
+            redirect_uri: redirect,
+            state: &secrets.state,
+            issuer: None,
+            authorization_endpoint: "https://idp.example/authorize",
+        };
+        let hostile = format!("{}\u{1b}[31m{}", "x".repeat(10_000), "\n");
+        let url =
+            url::Url::parse_with_params(redirect, [("state", secrets.state.as_str()), ("error", hostile.as_str())])
+                .unwrap();
+        let error = parse_authorization_response(url.as_str(), &expected).unwrap_err();
+        let text = error.to_string();
+        assert!(text.len() < 500 && !text.contains('\u{1b}') && !text.contains('\n'), "{text}");
     }
 }
