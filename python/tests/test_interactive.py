@@ -392,4 +392,6 @@ def test_concurrent_logins_keep_their_own_callbacks(idp: Idp) -> None:
                 await client.login()
 
     asyncio.run(main())
-    assert seen and set(seen) <= {"first", "second"} and seen[0] == "first", seen
+    # Explicit logins never share a result: each asked its own callback (in whichever order the
+    # single-flight gate let them run).
+    assert set(seen) == {"first", "second"}, seen
