@@ -336,16 +336,23 @@ async def test_logout_reports_a_failed_revocation_and_still_forgets(idp: Idp) ->
 
 def test_ctrl_c_interrupts_a_slow_sync_call(idp: Idp) -> None:
     import _thread
+    import signal
 
-    # Every token request is answered 5 s late (not only the first: a stray request from an
-    # earlier test's client must not take the only slow answer).
-    idp.fault("token", {"type": "none"}, times=100, delay_ms=5_000)
-    c = sync_client(idp)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        c.authorization_header()
-    timer.join()
-    assert time.monotonic() - started < 3, "interrupted long before the server answered"
-    idp.reset()
+    # A runner started in the background (`cmd &`) inherits SIGINT ignored, and Python then never
+    # raises KeyboardInterrupt: give this test Python's own handler, as a terminal session has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # Every token request is answered 5 s late (not only the first: a stray request from an
+        # earlier test's client must not take the only slow answer).
+        idp.fault("token", {"type": "none"}, times=100, delay_ms=5_000)
+        c = sync_client(idp)
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            c.authorization_header()
+        timer.join()
+        assert time.monotonic() - started < 3, "interrupted long before the server answered"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        idp.reset()

@@ -56,6 +56,7 @@ async fn reqwest_expired_token_is_refreshed_once_and_retried_once() {
     assert_eq!((idp.stats().token_requests, idp.stats().api_requests), (1, 1));
 
     tokio::time::sleep(Duration::from_millis(1100)).await; // expired at the server, not for the session
+    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
     let response = client.get(idp.url("/api/whoami")).send().await.unwrap();
     assert_eq!(response.status(), 200, "retried with the refreshed token");
     let stats = idp.stats();
@@ -124,6 +125,7 @@ async fn reqwest_streaming_body_is_not_retried() {
     assert_eq!(client.get(idp.url("/api/whoami")).send().await.unwrap().status(), 200);
     let first = session.authorization_header().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
 
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))]);
     let response = client.get(idp.url("/api/whoami")).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
@@ -157,6 +159,7 @@ async fn tower_layer_adds_the_header_refreshes_and_retries_once() {
     assert!(String::from_utf8_lossy(&body).contains("alice"));
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
     let response = service.call(get(idp.url("/api/whoami"))).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!((idp.stats().api_requests, idp.stats().refresh_grants), (3, 1), "one refresh, one retry");
