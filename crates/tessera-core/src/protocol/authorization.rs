@@ -233,9 +233,11 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
 
 /// The front channel is anyone's to write (any page can send the browser to the loopback address):
 /// what it says reaches messages and logs only as RFC 6749 §5.2 characters (printable ASCII), and
-/// at most 64 of them.
+/// at most 64 of them. Others become `?` rather than vanishing, so that no value is spliced
+/// together from the pieces around them (found by the authorization_callback fuzz target: dropping
+/// a control character rebuilt the login's `state` in an error message).
 fn printable(value: &str) -> String {
-    value.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(64).collect()
+    value.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 
 fn trim_slash(value: &str) -> &str {
@@ -423,5 +425,13 @@ mod tests {
         let error = parse_authorization_response(url.as_str(), &expected).unwrap_err();
         let text = error.to_string();
         assert!(text.len() < 500 && !text.contains('\u{1b}') && !text.contains('\n'), "{text}");
+
+        // A refused value never splices into the state around a control character.
+        let state = secrets.state.as_str();
+        let (head, tail) = state.split_at(3);
+        let spliced = format!("{head}\u{1f}{tail}");
+        let url = url::Url::parse_with_params(redirect, [("error", spliced.as_str())]).unwrap();
+        let error = parse_authorization_response(url.as_str(), &expected).unwrap_err().to_string();
+        assert!(!error.contains(state), "{error}");
     }
 }
