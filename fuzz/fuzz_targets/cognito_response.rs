@@ -41,11 +41,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(!challenge.name.is_empty());
             let _ = format!("{challenge:?}");
             if let Some(session) = &challenge.session {
-                // The Session stands for a half-done login: redacted wherever it is printed.
-                assert!(
-                    !format!("{session:?} {session}").contains(session.expose_secret())
-                        || session.expose_secret().len() < 4
-                );
+                // The Session stands for a half-done login: printed, it looks the same whatever it
+                // holds (comparing with another value avoids false alarms for values that happen to
+                // be part of the redaction marker).
+                let other = Secret::new("another value");
+                assert_eq!(format!("{session:?} {session}"), format!("{other:?} {other}"));
             }
         }
         Err(error) => check_error(&error),
