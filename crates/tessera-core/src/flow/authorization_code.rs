@@ -111,6 +111,19 @@ impl AuthorizationCodeFlow {
     }
 }
 
+impl super::resend::Resendable for AuthorizationCodeFlow {
+    fn resend_rule(&self) -> super::resend::ResendRule {
+        use super::resend::ResendRule;
+        match self.state {
+            // The code is redeemed once: resent only when the server cannot have seen it.
+            State::Exchanging { .. } => ResendRule::WhenNotProcessed,
+            // A GET of public keys.
+            State::FetchingKeys { .. } => ResendRule::WhenTransient,
+            _ => ResendRule::Never,
+        }
+    }
+}
+
 fn wants_openid(scope: Option<&str>) -> bool {
     scope.is_some_and(|scope| scope.split_ascii_whitespace().any(|s| s == "openid"))
 }
@@ -269,7 +282,7 @@ mod tests {
     }
 
     struct Harness {
-        flow: AuthorizationCodeFlow,
+        flow: super::super::resend::Resending<AuthorizationCodeFlow>,
         config: ProviderConfig,
         metadata: ProviderMetadata,
         settings: EngineSettings,
@@ -278,7 +291,9 @@ mod tests {
     impl Harness {
         fn new(scope: &str) -> Self {
             Harness {
-                flow: AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap(),
+                flow: super::super::resend::Resending::new(
+                    AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap(),
+                ),
                 config: config(scope),
                 metadata: metadata(),
                 settings: EngineSettings::default(),
@@ -326,6 +341,27 @@ mod tests {
             response.request_id = RequestId(id);
             self.flow.on_response(&context, &response, RequestId(next_id), NOW)
         }
+
+        fn transport_error(&mut self, kind: crate::TransportErrorKind, next_id: u64) -> Vec<FlowStep> {
+            let context = FlowContext {
+                config: &self.config,
+                metadata: Some(&self.metadata),
+                tokens: None,
+                settings: &self.settings,
+            };
+            let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
+            self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
+        }
+
+        fn timer(&mut self, at: Timestamp, next_id: u64) -> Vec<FlowStep> {
+            let context = FlowContext {
+                config: &self.config,
+                metadata: Some(&self.metadata),
+                tokens: None,
+                settings: &self.settings,
+            };
+            self.flow.on_timer(&context, RequestId(next_id), at)
+        }
     }
 
     fn sent(steps: &[FlowStep]) -> &HttpRequest {
@@ -372,6 +408,69 @@ mod tests {
 
     fn jwks_of(keys: &JsonWebKeySet) -> jsonwebtoken::jwk::Jwk {
         keys.0.keys[0].clone()
+    }
+
+    /// The code exchange is resent only when the server cannot have redeemed the code (503 / 429 /
+    /// no connection); a 500, a proxy's 502, a timeout or a reset ends the login (a second try with
+    /// a spent code is what RFC 6749 §4.1.2 tells servers to punish). The JWKS fetch is a GET: resent
+    /// on any transient failure.
+    #[test]
+    fn resends_the_exchange_only_when_unprocessed_and_the_keys_fetch_when_transient() {
+        let exchange = |harness: &mut Harness| {
+            let (state, _) = harness.start();
+            let steps =
+                harness.answer(&format!("{REDIRECT}?code=the-code&state={state}&iss=https%3A%2F%2Fidp.example"));
+            sent(&steps).body.clone()
+        };
+        let busy = |status: u16| HttpResponse::json(RequestId(0), status, r#"{"error":"busy"}"#);
+        let mut harness = Harness::new("api");
+        let first = exchange(&mut harness);
+        let steps = harness.respond(2, busy(503), 3);
+        let [FlowStep::Wait(until)] = steps[..] else { panic!("{steps:?}") };
+        let again = harness.timer(until, 4);
+        assert_eq!((sent(&again).id, &sent(&again).body), (RequestId(4), &first), "the same exchange, a new id");
+        let steps = harness.transport_error(crate::TransportErrorKind::Connect, 5);
+        let [FlowStep::Wait(until)] = steps[..] else { panic!("{steps:?}") };
+        let last = harness.timer(until, 6);
+        let done = harness.respond(sent(&last).id.0, token_body(None), 7);
+        assert!(matches!(&done[..], [FlowStep::Done(_)]), "{done:?}");
+
+        for status in [500, 502] {
+            let mut harness = Harness::new("api");
+            exchange(&mut harness);
+            let error = failed(harness.respond(2, busy(status), 3));
+            let answered = match &error {
+                Error::OAuth { status, .. } | Error::UnexpectedStatus { status, .. } => *status,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(answered, status, "not resent: the server's answer as it came");
+        }
+        for kind in [crate::TransportErrorKind::Timeout, crate::TransportErrorKind::ConnectionClosed] {
+            let mut harness = Harness::new("api");
+            exchange(&mut harness);
+            let error = failed(harness.transport_error(kind, 3));
+            assert!(matches!(error, Error::Transport { kind: k, .. } if k == kind), "{error}");
+        }
+
+        // The keys: a proxy's 502 and a timeout are resent, then the login finishes.
+        let mut harness = Harness::new("openid");
+        let (state, nonce) = harness.start();
+        harness.answer(&format!("{REDIRECT}?code=the-code&state={state}&iss=https%3A%2F%2Fidp.example"));
+        let (key, jwks, kid) = ed25519(3);
+        let mut claims = good_claims();
+        claims["nonce"] = nonce.into();
+        let fetch = harness.respond(2, token_body(Some(&sign(&key, &kid, claims))), 3);
+        assert_eq!(sent(&fetch).url, "https://idp.example/jwks");
+        let steps = harness.respond(3, HttpResponse::json(RequestId(0), 502, "<html>"), 4);
+        let [FlowStep::Wait(until)] = steps[..] else { panic!("{steps:?}") };
+        let fetch = harness.timer(until, 5);
+        assert_eq!(sent(&fetch).url, "https://idp.example/jwks");
+        let steps = harness.transport_error(crate::TransportErrorKind::Timeout, 6);
+        let [FlowStep::Wait(until)] = steps[..] else { panic!("{steps:?}") };
+        let fetch = harness.timer(until, 7);
+        let jwks = serde_json::json!({"keys": [serde_json::to_value(jwks_of(&jwks)).unwrap()]});
+        let done = harness.respond(sent(&fetch).id.0, HttpResponse::json(RequestId(0), 200, jwks.to_string()), 8);
+        assert!(matches!(&done[..], [FlowStep::Done(tokens)] if tokens.id_token.is_some()), "{done:?}");
     }
 
     #[test]

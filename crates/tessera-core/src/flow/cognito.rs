@@ -252,6 +252,19 @@ fn exhausted(endpoint: &str, challenge: &str, attempts: u32, status: u16) -> Err
     }
 }
 
+impl super::resend::Resendable for CognitoLogin {
+    fn resend_rule(&self) -> super::resend::ResendRule {
+        use super::resend::ResendRule;
+        match self.state {
+            // InitiateAuth starts over (a new Session); repeating it is like repeating a password login.
+            State::Initiating => ResendRule::WhenTransient,
+            // A Session answers one challenge, and wrong codes count against the attempts.
+            State::Responding(_) => ResendRule::WhenNotProcessed,
+            State::Asking(_) | State::Finished => ResendRule::Never,
+        }
+    }
+}
+
 impl Flow for CognitoLogin {
     fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
         let settings = &self.settings;
@@ -388,6 +401,13 @@ fn refresh_username(tokens: &TokenSet, configured: &str) -> String {
         .unwrap_or_else(|| configured.to_owned())
 }
 
+impl super::resend::Resendable for CognitoRefresh {
+    /// A refresh is treated as redeeming its refresh token (Cognito can rotate them).
+    fn resend_rule(&self) -> super::resend::ResendRule {
+        super::resend::ResendRule::WhenNotProcessed
+    }
+}
+
 impl Flow for CognitoRefresh {
     fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
         let Some(tokens) = context.tokens else {
@@ -441,6 +461,13 @@ impl Flow for CognitoRefresh {
 #[derive(Debug)]
 pub(crate) struct CognitoRevoke {
     pub(crate) endpoint: String,
+}
+
+impl super::resend::Resendable for CognitoRevoke {
+    /// Revoking twice revokes once.
+    fn resend_rule(&self) -> super::resend::ResendRule {
+        super::resend::ResendRule::WhenTransient
+    }
 }
 
 impl Flow for CognitoRevoke {
@@ -744,8 +771,16 @@ mod tests {
             (200, r#"{"ChallengeName":"SMS_MFA","ChallengeParameters":{}}"#, "without a Session"),
         ] {
             let mut engine = new_engine(grant(Some("hunter2"), CognitoAuthFlow::UserPassword, None));
-            let actions = engine.login("c", T0);
-            let failed = reply(&mut engine, sent(&actions), status, body);
+            let mut actions = engine.login("c", T0);
+            let mut failed = reply(&mut engine, sent(&actions), status, body);
+            if status == 500 {
+                // InitiateAuth starts over: resent after the backoff, three attempts in all.
+                for _ in 0..2 {
+                    let [Action::Wait { until, .. }] = &failed[..] else { panic!("{body}: {failed:?}") };
+                    actions = engine.handle(Event::Timer { key: "c".into() }, *until);
+                    failed = reply(&mut engine, sent(&actions), status, body);
+                }
+            }
             let [Action::Failed { error, .. }] = &failed[..] else { panic!("{body}: {failed:?}") };
             assert!(error.to_string().contains(check), "{body}: {error}");
             assert!(!error.to_string().contains("hunter2"));

@@ -199,6 +199,19 @@ impl EmailOtpLogin {
     }
 }
 
+impl super::resend::Resendable for EmailOtpLogin {
+    fn resend_rule(&self) -> super::resend::ResendRule {
+        use super::resend::ResendRule;
+        match self.state {
+            // Asking for a code again is harmless (the person is prompted only once it succeeded).
+            State::Starting => ResendRule::WhenTransient,
+            // A code is redeemed once (and wrong ones count against the attempts).
+            State::Verifying(_) => ResendRule::WhenNotProcessed,
+            State::Asking(_) | State::Finished => ResendRule::Never,
+        }
+    }
+}
+
 fn truncate(text: &str) -> String {
     text.chars().take(crate::protocol::MAX_DESCRIPTION_LEN).collect()
 }
@@ -441,6 +454,72 @@ mod tests {
         assert!(error.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) && error.to_string().contains("expired"));
     }
 
+    fn transport(
+        engine: &mut Engine,
+        request: &HttpRequest,
+        kind: crate::TransportErrorKind,
+        at: Timestamp,
+    ) -> Vec<Action> {
+        let error = Error::Transport { kind, endpoint: request.endpoint(), message: "injected".into() };
+        engine.handle(Event::TransportFailed { request_id: request.id, error }, at)
+    }
+
+    fn waited(engine: &mut Engine, actions: &[Action]) -> Vec<Action> {
+        let [Action::Wait { until, .. }] = actions else { panic!("expected a backoff, got {actions:?}") };
+        // A timer that fires early is told to wait again, then the same request goes out.
+        let early = engine.handle(Event::Timer { key: "otp".into() }, *until - Duration::from_millis(1));
+        assert!(matches!(&early[..], [Action::Wait { until: again, .. }] if again == until), "{early:?}");
+        engine.handle(Event::Timer { key: "otp".into() }, *until)
+    }
+
+    /// Starting is resent on any transient failure (up to the login's 3 attempts); a code is
+    /// resent only when the server cannot have processed it (429 / 503 / no connection), and a
+    /// 500, a timeout or a reset ends the login with that error, the code not presented twice.
+    #[test]
+    fn resends_follow_what_each_request_redeems() {
+        use crate::TransportErrorKind::{Connect, ConnectionClosed, Timeout};
+        let mut engine = engine_with_limit(3);
+        let first = engine.login("otp", T0);
+        let waits = answer(&mut engine, sent(&first), 500, "oops");
+        let second = waited(&mut engine, &waits);
+        assert_eq!(body(sent(&second)), body(sent(&first)));
+        assert_ne!(sent(&second).id, sent(&first).id);
+        let waits = transport(&mut engine, sent(&second), Timeout, T0);
+        let third = waited(&mut engine, &waits);
+        let failed = answer(&mut engine, sent(&third), 502, "<html>");
+        let [Action::Failed { error, .. }] = &failed[..] else { panic!("three attempts, then the error: {failed:?}") };
+        assert!(matches!(error, Error::UnexpectedStatus { status: 502, .. }), "{error}");
+
+        let mut engine = engine_with_limit(3);
+        let start = engine.login("otp", T0);
+        answer(&mut engine, sent(&start), 200, STARTED);
+        let verify = code(&mut engine, "123456");
+        let mut busy = HttpResponse::json(sent(&verify).id, 429, "");
+        busy.headers.push(("Retry-After".into(), "2".into()));
+        let waits = engine.handle(Event::Response(busy), T0);
+        assert!(matches!(&waits[..], [Action::Wait { until, .. }] if *until == T0 + Duration::from_secs(2)));
+        let again = waited(&mut engine, &waits);
+        assert_eq!(body(sent(&again)), r#"{"challenge_id":"ch-1","code":"123456"}"#);
+        let waits = transport(&mut engine, sent(&again), Connect, T0);
+        let last = waited(&mut engine, &waits);
+        let done = answer(&mut engine, sent(&last), 200, r#"{"access_token":"at","expires_in":60}"#);
+        assert!(matches!(&done[..], [Action::Done { .. }]), "{done:?}");
+
+        for failure in [Err(500), Err(502), Ok(Timeout), Ok(ConnectionClosed)] {
+            let mut engine = engine_with_limit(3);
+            let start = engine.login("otp", T0);
+            answer(&mut engine, sent(&start), 200, STARTED);
+            let verify = code(&mut engine, "123456");
+            let failed = match failure {
+                Err(status) => answer(&mut engine, sent(&verify), status, "oops"),
+                Ok(kind) => transport(&mut engine, sent(&verify), kind, T0),
+            };
+            let [Action::Failed { error, .. }] = &failed[..] else { panic!("{failure:?}: {failed:?}") };
+            assert!(error.is_transient(), "{failure:?}: the error as it came: {error}");
+            assert!(!engine.is_busy("otp"), "{failure:?}");
+        }
+    }
+
     fn engine_with_limit(max_attempts: u32) -> Engine {
         new_engine(grant(max_attempts), Endpoints::explicit("https://idp/token"))
     }
@@ -473,7 +552,7 @@ mod tests {
             (200, "application/json", r#"{"channel":"email"}"#, "MalformedResponse"),
             (200, "application/json", r#"{"challenge_id":""}"#, "MalformedResponse"),
             (400, "application/json", r#"{"error":"unauthorized_client"}"#, "OAuth"),
-            (503, "text/plain", "busy", "UnexpectedStatus"),
+            (404, "text/plain", "not here", "UnexpectedStatus"), // 5xx are resent: see above
         ] {
             let mut engine = engine_with_limit(3);
             let actions = engine.login("otp", T0);

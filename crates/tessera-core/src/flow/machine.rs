@@ -48,11 +48,16 @@ impl RetrySettings {
     /// else `base_delay` doubled per attempt and scaled by `0.5 + jitter` (jitter in [0, 1)). `None`
     /// when that is longer than `max_delay`: the flow fails instead of waiting.
     pub fn delay_before_retry(&self, attempt: u32, error: &Error, jitter: f64) -> Option<Duration> {
+        self.delay_after(attempt, error.retry_after(), jitter)
+    }
+
+    /// [`RetrySettings::delay_before_retry`] with the server's `Retry-After` given directly.
+    pub fn delay_after(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Option<Duration> {
         let backoff = self
             .base_delay
             .saturating_mul(1 << attempt.saturating_sub(1).min(16))
             .mul_f64(0.5 + jitter.clamp(0.0, 1.0));
-        let delay = error.retry_after().unwrap_or(backoff);
+        let delay = retry_after.unwrap_or(backoff);
         (delay <= self.max_delay).then_some(delay)
     }
 }

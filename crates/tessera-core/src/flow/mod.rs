@@ -14,6 +14,7 @@ mod password;
 mod pluggable;
 mod prompt;
 mod refresh;
+mod resend;
 
 pub use cognito::CognitoAuthFlow;
 pub use device_code::{DeviceFlow, DeviceStep};
@@ -27,6 +28,7 @@ pub use refresh::merge_refreshed;
 use std::sync::Arc;
 
 use crate::{Error, Secret, Timestamp, TokenSet};
+use resend::Resending;
 
 /// How a provider logs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,28 +238,33 @@ impl Grant {
         match self {
             Grant::Custom(custom) => custom.0.flow(purpose, inputs),
             Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts } => Ok(match purpose {
-                FlowPurpose::Login => Some(Box::new(email_otp::EmailOtpLogin::new(
+                FlowPurpose::Login => Some(Box::new(Resending::new(email_otp::EmailOtpLogin::new(
                     email.clone(),
                     start_endpoint.clone(),
                     verify_endpoint.clone(),
                     *max_attempts,
-                ))),
+                )))),
                 FlowPurpose::Refresh | FlowPurpose::Revoke => None,
             }),
             Grant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts } => {
                 Ok(Some(match purpose {
-                    FlowPurpose::Login => Box::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
+                    FlowPurpose::Login => {
+                        Box::new(Resending::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
+                            endpoint: endpoint.clone(),
+                            username: username.clone(),
+                            password: password.clone(),
+                            auth_flow: *auth_flow,
+                            totp_secret: totp_secret.clone(),
+                            max_attempts: *max_attempts,
+                        })))
+                    }
+                    FlowPurpose::Refresh => Box::new(Resending::new(cognito::CognitoRefresh {
                         endpoint: endpoint.clone(),
                         username: username.clone(),
-                        password: password.clone(),
-                        auth_flow: *auth_flow,
-                        totp_secret: totp_secret.clone(),
-                        max_attempts: *max_attempts,
                     })),
-                    FlowPurpose::Refresh => {
-                        Box::new(cognito::CognitoRefresh { endpoint: endpoint.clone(), username: username.clone() })
+                    FlowPurpose::Revoke => {
+                        Box::new(Resending::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }))
                     }
-                    FlowPurpose::Revoke => Box::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }),
                 }))
             }
             Grant::Browser { authorization_endpoint, redirect_uri, extra_params } if purpose == FlowPurpose::Login => {
@@ -267,7 +274,7 @@ impl Grant {
                     extra_params,
                     inputs,
                 )?;
-                Ok(Some(Box::new(flow)))
+                Ok(Some(Box::new(Resending::new(flow))))
             }
             _ => Ok(None),
         }
