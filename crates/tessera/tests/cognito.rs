@@ -464,11 +464,25 @@ async fn idp_faults_on_the_cognito_endpoint_are_typed_errors() {
         (Fault::new(FaultKind::DropConnection), |e| matches!(e, Error::Transport { .. }) && e.is_transient()),
     ];
     for (fault, expected) in cases {
-        server.faults().push(FaultEndpoint::Cognito, fault.clone(), 1);
+        // InitiateAuth starts over, so it is resent on a transient failure (3 attempts in all): the
+        // fault stays for all three, and the last one's error comes back.
+        let attempts = match fault.kind {
+            FaultKind::HtmlErrorPage { .. } | FaultKind::DropConnection => 3,
+            FaultKind::Status { status, .. } if status >= 500 => 3,
+            _ => 1,
+        };
+        server.faults().push(FaultEndpoint::Cognito, fault.clone(), attempts);
+        let before = server.stats().cognito_requests;
         let error = session.login().await.expect_err("the fault fails the login");
         assert!(expected(&error), "{fault:?}: {error:?}");
         assert!(!error.to_string().contains(demo::ALICE_PASSWORD));
+        assert_eq!(server.stats().cognito_requests - before, u64::from(attempts), "{fault:?}");
     }
+    // One failure, then the resend succeeds.
+    server.faults().push(FaultEndpoint::Cognito, Fault::new(FaultKind::DropConnection), 1);
+    let before = server.stats().cognito_requests;
+    session.login().await.expect("resent after a reset");
+    assert_eq!(server.stats().cognito_requests - before, 2);
     let header = session.login().await.expect("without a fault the login works");
     assert_eq!(support::whoami(&server, header.expose_secret()).await, 200);
 }

@@ -222,16 +222,19 @@ async fn faults_on_the_otp_endpoints_are_typed_errors() {
     let session = Session::builder("otp", config(&server, Grant::email_otp(demo::ALICE_EMAIL)))
         .prompter(Arc::new(prompter))
         .build();
-    // The first request to /otp/* (start) fails: no prompt, a typed error.
-    for (fault, check) in [
-        (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), "UnexpectedStatus"),
-        (Fault::new(FaultKind::MalformedJson), "MalformedResponse"),
-        (Fault::new(FaultKind::WrongContentType), "MalformedResponse"),
-        (Fault::new(FaultKind::DropConnection), "Transport"),
+    // Every request to /otp/* (start, resent on transient failures: 3 attempts) fails: no prompt,
+    // a typed error.
+    for (fault, check, attempts) in [
+        (Fault::new(FaultKind::HtmlErrorPage { status: 502 }), "UnexpectedStatus", 3),
+        (Fault::new(FaultKind::MalformedJson), "MalformedResponse", 1),
+        (Fault::new(FaultKind::WrongContentType), "MalformedResponse", 1),
+        (Fault::new(FaultKind::DropConnection), "Transport", 3),
     ] {
-        server.faults().push(FaultEndpoint::Otp, fault.clone(), 1);
+        server.faults().push(FaultEndpoint::Otp, fault.clone(), attempts);
+        let before = server.stats().otp_requests;
         let error = session.login().await.expect_err("the fault fails the login");
         assert!(format!("{error:?}").starts_with(check), "{fault:?}: {error:?}");
+        assert_eq!(server.stats().otp_requests - before, u64::from(attempts), "{fault:?}");
     }
     // The second request (verify, after the code was asked) answers garbage: typed, no tokens.
     server.faults().push(FaultEndpoint::Otp, Fault::new(FaultKind::None), 1);

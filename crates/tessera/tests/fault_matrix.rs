@@ -16,22 +16,13 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::faults::*;
 use support::*;
+use tessera::Timestamp;
 use tessera::clock::{Clock, ManualClock, system_now};
 use tessera::store::{FileStore, TokenStore};
-use tessera::transport::TransportSettings;
-use tessera::{Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, SessionSettings, TokenSet};
-use tessera::{Timestamp, TransportErrorKind};
+use tessera::{Error, Grant, ProviderConfig, Secret, Session, TokenSet};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpServer, Stats, demo};
-
-/// Access tokens live 20 s at the IdP: the refresh window is 10 s (half the lifetime), and
-/// moving the session's clock by at most 21 s keeps TOTP codes within the server's ±1 step.
-const ACCESS_TTL: Duration = Duration::from_secs(20);
-const INTO_REFRESH_WINDOW: Duration = Duration::from_secs(15);
-const PAST_EXPIRY: Duration = Duration::from_secs(21);
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
-const MAX_BODY: usize = 64 * 1024;
-const SKEW: i64 = 5 * 60;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Row {
@@ -45,41 +36,6 @@ enum Row {
     ClientCredentials,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Case {
-    Status500,
-    Status503,
-    TooManyRequests,
-    Timeout,
-    ConnectionReset,
-    MalformedJson,
-    HtmlErrorPage,
-    Oversize,
-    WrongContentType,
-    InvalidGrant,
-    InvalidClient,
-    ServerClockAhead,
-    ServerClockBehind,
-    RefreshTokenReuse,
-}
-
-const CASES: [Case; 14] = [
-    Case::Status500,
-    Case::Status503,
-    Case::TooManyRequests,
-    Case::Timeout,
-    Case::ConnectionReset,
-    Case::MalformedJson,
-    Case::HtmlErrorPage,
-    Case::Oversize,
-    Case::WrongContentType,
-    Case::InvalidGrant,
-    Case::InvalidClient,
-    Case::ServerClockAhead,
-    Case::ServerClockBehind,
-    Case::RefreshTokenReuse,
-];
-
 /// What a cell expects when the caller has to wait for the token request (no token, or expired).
 #[derive(Clone, Copy)]
 enum Want {
@@ -87,37 +43,6 @@ enum Want {
     Tokens { requests: u64 },
     /// This typed error, after this many token requests.
     Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
-}
-
-fn status(error: &Error, expected: u16) -> bool {
-    matches!(error, Error::UnexpectedStatus { status, .. } if *status == expected)
-}
-fn is_500(e: &Error) -> bool {
-    status(e, 500) && e.is_transient()
-}
-fn is_502(e: &Error) -> bool {
-    status(e, 502) && e.is_transient()
-}
-fn is_timeout(e: &Error) -> bool {
-    matches!(e, Error::Transport { kind: TransportErrorKind::Timeout, .. })
-}
-fn is_closed(e: &Error) -> bool {
-    matches!(e, Error::Transport { kind: TransportErrorKind::ConnectionClosed, .. })
-}
-fn is_malformed(e: &Error) -> bool {
-    matches!(e, Error::MalformedResponse { .. }) && !e.is_transient()
-}
-fn is_too_large(e: &Error) -> bool {
-    matches!(e, Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. }) && !e.is_transient()
-}
-fn is_invalid_grant(e: &Error) -> bool {
-    e.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) && !e.is_transient()
-}
-fn is_invalid_client(e: &Error) -> bool {
-    e.oauth_code() == Some(&OAuthErrorCode::InvalidClient) && !e.is_transient()
-}
-fn is_reauthentication(e: &Error) -> bool {
-    e.requires_reauthentication()
 }
 
 /// The table of docs/fault-matrix.md, column "no token / expired".
@@ -150,66 +75,6 @@ fn want(row: Row, case: Case) -> Want {
             fails(1, "invalid_grant (TOTP)", is_invalid_grant)
         }
         ServerClockAhead | ServerClockBehind => ok(1),
-    }
-}
-
-fn json_error(status: u16, code: &str) -> Fault {
-    Fault::new(FaultKind::StatusWithHeaders {
-        status,
-        body: format!(r#"{{"error":"{code}","error_description":"injected"}}"#),
-        content_type: "application/json".into(),
-        headers: if status == 401 { vec![("www-authenticate".into(), "Basic realm=\"x\"".into())] } else { vec![] },
-    })
-}
-
-/// Sets up the fault of `case` for the next token request.
-async fn inject(idp: &IdpServer, case: Case, held: Option<&TokenSet>) {
-    let token = |fault: Fault| idp.faults().push(FaultEndpoint::Token, fault, 1);
-    match case {
-        Case::Status500 => token(Fault::status(500, "internal error")),
-        Case::Status503 => token(Fault::status(503, "busy")),
-        Case::TooManyRequests => token(Fault::too_many_requests(1)),
-        // Answered late: the server *does* process it (and rotates) after the client gave up.
-        Case::Timeout => token(Fault::delay(REQUEST_TIMEOUT * 3)),
-        Case::ConnectionReset => token(Fault::new(FaultKind::DropConnection)),
-        Case::MalformedJson => token(Fault::new(FaultKind::MalformedJson)),
-        Case::HtmlErrorPage => token(Fault::new(FaultKind::HtmlErrorPage { status: 502 })),
-        Case::Oversize => token(Fault::new(FaultKind::Oversize { bytes: MAX_BODY * 4 })),
-        Case::WrongContentType => token(Fault::new(FaultKind::WrongContentType)),
-        Case::InvalidGrant => token(json_error(400, "invalid_grant")),
-        Case::InvalidClient => token(json_error(401, "invalid_client")),
-        Case::ServerClockAhead => idp.set_clock_offset(SKEW),
-        Case::ServerClockBehind => idp.set_clock_offset(-SKEW),
-        Case::RefreshTokenReuse => {
-            // Someone else redeems the session's refresh token first (rotation): the session's copy is spent.
-            if let Some(refresh_token) = held.and_then(|t| t.refresh_token.as_ref()) {
-                spend(idp, refresh_token).await;
-            }
-        }
-    }
-}
-
-async fn spend(idp: &IdpServer, refresh_token: &Secret) {
-    let response = http_client()
-        .post(idp.url("/token"))
-        .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
-fn settings() -> SessionSettings {
-    SessionSettings {
-        jitter: false,
-        transport: TransportSettings {
-            timeout: REQUEST_TIMEOUT,
-            connect_timeout: REQUEST_TIMEOUT,
-            max_response_bytes: MAX_BODY,
-            ..TransportSettings::default()
-        },
-        ..SessionSettings::default()
     }
 }
 

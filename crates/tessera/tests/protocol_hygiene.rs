@@ -24,11 +24,8 @@ use futures_util::future::BoxFuture;
 use tessera::browser::{LoopbackReceiver, LoopbackSettings};
 use tessera::core::Timestamp;
 use tessera::core::protocol::{ID_TOKEN_LEEWAY, IdTokenExpectations, JsonWebKeySet, verify_id_token};
-use tessera::prompt::Prompter;
 use tessera::transport::TransportSettings;
-use tessera::{
-    ClientAuth, Endpoints, Error, Grant, Prompt, ProviderConfig, Session, SessionSettings, TransportErrorKind,
-};
+use tessera::{ClientAuth, Endpoints, Error, Grant, ProviderConfig, Session, SessionSettings, TransportErrorKind};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpServer, demo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -38,87 +35,7 @@ const LOGIN_LIMIT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------------------
 // A browser that speaks HTTP to the reference IdP's login page.
 
-type Tamper = fn(String) -> String;
-
-/// Drives the reference IdP's `/authorize` page as a person would, then delivers the redirect to
-/// the loopback receiver. `authorize` and `callback` may rewrite the URLs on the way.
-struct HttpBrowser {
-    authorize: Tamper,
-    callback: Tamper,
-    /// (authorization URL as tessera built it, redirect URI, callback URL delivered).
-    seen: Arc<Mutex<Vec<(String, String, String)>>>,
-}
-
-impl HttpBrowser {
-    fn new(authorize: Tamper, callback: Tamper) -> Arc<Self> {
-        Arc::new(HttpBrowser { authorize, callback, seen: Arc::default() })
-    }
-
-    fn honest() -> Arc<Self> {
-        Self::new(|url| url, |url| url)
-    }
-
-    fn seen(&self) -> Vec<(String, String, String)> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl Prompter for HttpBrowser {
-    async fn show(&self, _key: &str, prompt: &Prompt) -> Result<(), Error> {
-        let Prompt::Browser { authorization_url, redirect_uri } = prompt else {
-            panic!("only browser prompts here: {prompt:?}");
-        };
-        let (authorization_url, redirect_uri) = (authorization_url.clone(), redirect_uri.clone());
-        let (authorize, callback, seen) = (self.authorize, self.callback, self.seen.clone());
-        // `show` must return quickly: the person "uses the browser" while the receiver waits.
-        tokio::spawn(async move {
-            let http = no_redirects();
-            let page = http.get(authorize(authorization_url.clone())).send().await.expect("login page");
-            assert_eq!(page.status(), 200, "the IdP accepted the authorization request");
-            let html = page.text().await.unwrap();
-            let request_id = attribute_after(&html, "name=\"request_id\"", "value").expect("request_id on the page");
-            let origin = authorization_url.split("/authorize").next().unwrap().to_owned();
-            let answer = http
-                .post(format!("{origin}/authorize"))
-                .form(&[
-                    ("request_id", request_id.as_str()),
-                    ("username", demo::ALICE_USERNAME),
-                    ("password", demo::ALICE_PASSWORD),
-                    ("action", "sign-in"),
-                ])
-                .send()
-                .await
-                .expect("login form");
-            assert!(answer.status().is_redirection(), "signed in: {}", answer.status());
-            let location = answer.headers()["location"].to_str().unwrap().to_owned();
-            let delivered = callback(location);
-            seen.lock().unwrap().push((authorization_url, redirect_uri, delivered.clone()));
-            let _ = http.get(&delivered).send().await;
-        });
-        Ok(())
-    }
-}
-
-/// The value of attribute `name` in the tag that contains `marker`.
-fn attribute_after(html: &str, marker: &str, name: &str) -> Option<String> {
-    let at = html.find(marker)?;
-    let tag_end = at + html[at..].find('>')?;
-    let tag_start = html[..at].rfind('<')?;
-    let tag = &html[tag_start..tag_end];
-    let value_at = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    Some(tag[value_at..value_at + tag[value_at..].find('"')?].to_owned())
-}
-
-fn no_redirects() -> reqwest::Client {
-    let _ = support::http_client(); // installs the crypto provider
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use support::http_browser::{HttpBrowser, Tamper, no_redirects};
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).ok()?.query_pairs().find(|(n, _)| n == name).map(|(_, v)| v.into_owned())

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use tessera_core::flow::RetrySettings;
 use tessera_core::{Error, ProviderConfig, RequestId, Secret, Timestamp, TokenSet};
 use tracing::{debug, warn};
 
@@ -67,12 +68,23 @@ pub struct ChainConfig {
     /// Re-derive a stage's token this long before it expires (capped at half its lifetime).
     /// Default 30 s.
     pub refresh_threshold: Duration,
+    /// How a stage's request is retried after a transient failure (5xx, 429, 408, timeouts,
+    /// resets), with `Retry-After` honoured. Deriving a token redeems nothing (the bearer stays
+    /// valid for the next derivation), so every transient failure is safe to retry. Default: the
+    /// login retries (3 attempts, 200 ms doubling, × [0.5, 1.5) jitter).
+    pub retry: RetrySettings,
 }
 
 impl ChainConfig {
-    /// A chain with these stages and a 30 s refresh threshold.
+    /// A chain with these stages, a 30 s refresh threshold and the default retries.
     pub fn new(discovery: Stage, domain: Stage) -> Self {
-        ChainConfig { discovery, domain, refresh_threshold: Duration::from_secs(30) }
+        ChainConfig { discovery, domain, refresh_threshold: Duration::from_secs(30), retry: RetrySettings::default() }
+    }
+
+    /// Sets the retries of a stage's request (`max_attempts: 1`: never retried).
+    pub fn retry(mut self, retry: RetrySettings) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Sets the refresh threshold.
@@ -528,10 +540,26 @@ impl DomainClient {
         bearer: &Secret,
         domain_id: Option<&str>,
     ) -> Result<(TokenSet, Option<DomainAccess>), Error> {
-        let id = RequestId(self.inner.next_request.fetch_add(1, Ordering::Relaxed));
-        let request = stage::stage_request(id, stage, bearer, domain_id);
-        let response = self.inner.transport.execute(request).await?;
-        stage::parse_stage_response(stage, &response, domain_id, self.now())
+        let retry = &self.inner.chain.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let id = RequestId(self.inner.next_request.fetch_add(1, Ordering::Relaxed));
+            let request = stage::stage_request(id, stage, bearer, domain_id);
+            let result = match self.inner.transport.execute(request).await {
+                Ok(response) => stage::parse_stage_response(stage, &response, domain_id, self.now()),
+                Err(error) => Err(error),
+            };
+            let error = match result {
+                Err(error) if error.is_transient() && attempt < retry.max_attempts => error,
+                result => return result,
+            };
+            let Some(delay) = retry.delay_before_retry(attempt, &error, fastrand::f64()) else {
+                return Err(error);
+            };
+            debug!(%error, attempt, ?delay, "a chain stage failed transiently; retrying");
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 

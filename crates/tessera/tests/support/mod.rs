@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod faults;
+pub mod http_browser;
 pub mod oidc_provider;
 
 use std::sync::Arc;
