@@ -28,7 +28,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -98,13 +98,43 @@ impl ChainConfig {
 struct Cell<T> {
     value: ArcSwapOption<T>,
     gate: tokio::sync::Mutex<()>,
+    /// After a failed early re-derivation, the held value is served without another attempt until
+    /// then (unix milliseconds; `i64::MIN`: no postponement): callers are not slowed down, and a
+    /// failing server is not asked again on every call.
+    postponed_until: AtomicI64,
 }
 
 impl<T> Default for Cell<T> {
     fn default() -> Self {
-        Cell { value: ArcSwapOption::empty(), gate: tokio::sync::Mutex::new(()) }
+        Cell {
+            value: ArcSwapOption::empty(),
+            gate: tokio::sync::Mutex::new(()),
+            postponed_until: AtomicI64::new(i64::MIN),
+        }
     }
 }
+
+impl<T> Cell<T> {
+    fn is_postponed(&self, now: Timestamp) -> bool {
+        now.as_unix_millis() < self.postponed_until.load(Ordering::Acquire)
+    }
+
+    /// Stores a newly derived value (any postponement is over).
+    fn store(&self, value: Arc<T>) {
+        self.value.store(Some(value));
+        self.postponed_until.store(i64::MIN, Ordering::Release);
+    }
+
+    /// A re-derivation failed while the held value (valid until `expires_at`) is served: try again
+    /// after half the remaining time, at most 10 s, as a `Session` does after a failed early refresh.
+    fn postpone(&self, expires_at: Option<Timestamp>, now: Timestamp) {
+        let retry_in = expires_at.map_or(MAX_POSTPONEMENT, |at| (at.duration_since(now) / 2).min(MAX_POSTPONEMENT));
+        self.postponed_until.store((now + retry_in).as_unix_millis(), Ordering::Release);
+    }
+}
+
+/// The longest a failed early re-derivation postpones the next attempt.
+const MAX_POSTPONEMENT: Duration = Duration::from_secs(10);
 
 type DomainCells = HashMap<String, Arc<Cell<DomainAccess>>>;
 
@@ -427,7 +457,9 @@ impl DomainClient {
     async fn discovery_tokens(&self, rejected: Option<&Secret>) -> Result<Arc<TokenSet>, Error> {
         let cell = &self.inner.discovery;
         let usable = |tokens: &Arc<TokenSet>, now| {
-            rejected.is_none_or(|r| *r != tokens.access_token) && self.fresh(tokens.expires_at, tokens.issued_at, now)
+            rejected.is_none_or(|r| *r != tokens.access_token)
+                && (self.fresh(tokens.expires_at, tokens.issued_at, now)
+                    || (cell.is_postponed(now) && tokens.access_valid(now, Duration::ZERO)))
         };
         if let Some(tokens) = cell.value.load_full().filter(|t| usable(t, self.now())) {
             return Ok(tokens);
@@ -440,7 +472,7 @@ impl DomainClient {
         match self.derive_discovery().await {
             Ok(tokens) => {
                 let tokens = Arc::new(tokens);
-                cell.value.store(Some(Arc::clone(&tokens)));
+                cell.store(Arc::clone(&tokens));
                 Ok(tokens)
             }
             // An early refresh failed: the token is still valid (and not refused), keep serving it.
@@ -451,6 +483,7 @@ impl DomainClient {
                         && !error_is_final(&error) =>
                 {
                     warn!(%error, "re-deriving the discovery token failed; still serving the valid one");
+                    cell.postpone(tokens.expires_at, self.now());
                     Ok(tokens)
                 }
                 _ => Err(error),
@@ -491,7 +524,9 @@ impl DomainClient {
         stage::check_domain_id(domain_id)?;
         let cell = self.cell(domain_id);
         let usable = |access: &Arc<DomainAccess>, now| {
-            rejected.is_none_or(|r| *r != access.access_token) && self.fresh(access.expires_at, access.issued_at, now)
+            rejected.is_none_or(|r| *r != access.access_token)
+                && (self.fresh(access.expires_at, access.issued_at, now)
+                    || (cell.is_postponed(now) && access.is_valid(now, Duration::ZERO)))
         };
         if let Some(access) = cell.value.load_full().filter(|a| usable(a, self.now())) {
             return Ok(access);
@@ -504,7 +539,7 @@ impl DomainClient {
         match self.derive_domain(domain_id).await {
             Ok(access) => {
                 let access = Arc::new(access);
-                cell.value.store(Some(Arc::clone(&access)));
+                cell.store(Arc::clone(&access));
                 Ok(access)
             }
             Err(error) => match current {
@@ -512,6 +547,7 @@ impl DomainClient {
                     if rejected.is_none() && access.is_valid(self.now(), Duration::ZERO) && !error_is_final(&error) =>
                 {
                     warn!(domain = domain_id, %error, "re-deriving a domain token failed; still serving the valid one");
+                    cell.postpone(access.expires_at, self.now());
                     Ok(access)
                 }
                 _ => Err(error),

@@ -230,10 +230,12 @@ pub(crate) fn parse_stage_response(
     Ok((tokens, Some(access)))
 }
 
-/// True when `error` says the bearer (the stage above's token) was refused: 401, `invalid_token`,
+/// True when `error` says the bearer (the stage above's token) was refused: 401 (not `invalid_client`), `invalid_token`,
 /// or, for a token exchange, `invalid_grant` (the subject token is not accepted).
 pub(crate) fn is_rejection(stage: &Stage, error: &Error) -> bool {
     match error {
+        // Our own client credentials were refused (a 401 too): a new bearer would not help.
+        Error::OAuth { code: OAuthErrorCode::InvalidClient, .. } => false,
         Error::OAuth { code: OAuthErrorCode::InvalidToken, .. } | Error::OAuth { status: 401, .. } => true,
         Error::OAuth { code: OAuthErrorCode::InvalidGrant, .. } => matches!(stage, Stage::TokenExchange(_)),
         Error::UnexpectedStatus { status: 401, .. } => true,
@@ -291,6 +293,9 @@ mod tests {
         assert!(is_rejection(&stage, &parse_stage_response(&stage, &bare, None, NOW).unwrap_err()));
         let busy = HttpResponse { request_id: RequestId(1), status: 503, headers: vec![], body: vec![] };
         assert!(!is_rejection(&stage, &parse_stage_response(&stage, &busy, None, NOW).unwrap_err()));
+        // Our client refused (401 invalid_client): a new bearer would not help.
+        let client = HttpResponse::json(RequestId(1), 401, r#"{"error":"invalid_client"}"#);
+        assert!(!is_rejection(&stage, &parse_stage_response(&stage, &client, None, NOW).unwrap_err()));
     }
 
     #[test]
