@@ -129,6 +129,12 @@ async fn browser_code_exchange() {
                 assert!(is(&error), "{label}: expected {what}, got {error:?}");
                 assert_eq!(exchanges, requests, "{label}: code exchanges (not resent)");
                 assert_eq!(stored, None, "{label}: nothing stored");
+                let message = error.to_string();
+                match case {
+                    Case::ServerClockAhead => assert!(message.contains("s in the future"), "{label}: {message}"),
+                    Case::ServerClockBehind => assert!(message.contains("expired"), "{label}: {message}"),
+                    _ => {}
+                }
                 if case == Case::Timeout {
                     tokio::time::sleep(REQUEST_TIMEOUT * 3).await; // the late answer spent the code
                 }
