@@ -144,6 +144,28 @@ impl ApiKeyProvider {
         })
     }
 
+    /// [`ApiKeyProvider::key`] for async code: a `file:` or `keyring:` source is read on the
+    /// blocking pool, never on a runtime worker.
+    async fn key_async(&self) -> Result<Secret, Error> {
+        self.resolve_async().await?.ok_or_else(|| Error::ReauthenticationRequired {
+            reason: format!("no API key for {:?}: set {}", self.name, self.source_name()),
+        })
+    }
+
+    /// [`ApiKeyProvider::resolve`] off the runtime when it reads a file or the keyring. Read on
+    /// every use (not cached), so a rotated key file is picked up at once.
+    async fn resolve_async(&self) -> Result<Option<Secret>, Error> {
+        let blocking =
+            matches!(&self.source, KeySource::Reference(r) if r.starts_with("file:") || r.starts_with("keyring:"));
+        if !blocking {
+            return self.resolve();
+        }
+        let provider = self.clone();
+        tokio::task::spawn_blocking(move || provider.resolve())
+            .await
+            .map_err(|_| self.error("api_key", "reading the key was cancelled"))?
+    }
+
     /// The key, `None` when absent; errors for an unreadable source or a wrong prefix.
     fn resolve(&self) -> Result<Option<Secret>, Error> {
         let raw = match &self.source {
@@ -201,13 +223,13 @@ impl AuthProvider for ApiKeyProvider {
     }
 
     async fn is_authenticated(&self) -> Result<bool, Error> {
-        Ok(self.resolve().ok().flatten().is_some())
+        Ok(self.resolve_async().await.ok().flatten().is_some())
     }
 
     /// `authenticated` with a well-formed key, `available` without one, `error` for a key with
     /// the wrong prefix or an unreadable source.
     async fn status(&self) -> Result<ProviderStatus, Error> {
-        Ok(match self.resolve() {
+        Ok(match self.resolve_async().await {
             Ok(Some(_)) => ProviderStatus::Authenticated,
             Ok(None) => ProviderStatus::Available,
             Err(_) => ProviderStatus::Error,
@@ -219,7 +241,11 @@ impl AuthProvider for ApiKeyProvider {
     }
 
     async fn credential(&self) -> Result<Credential, Error> {
-        let status = if self.resolve()?.is_some() { ProviderStatus::Authenticated } else { ProviderStatus::Available };
+        let status = if self.resolve_async().await?.is_some() {
+            ProviderStatus::Authenticated
+        } else {
+            ProviderStatus::Available
+        };
         Ok(Credential::Basic(BasicCredential {
             name: self.name.clone(),
             status,
@@ -246,7 +272,7 @@ impl AuthProvider for ApiKeyProvider {
 impl Login for ApiKeyProvider {
     /// Checks that the key is present and well-formed. Sends nothing.
     async fn login(&self) -> Result<(), Error> {
-        self.key().map(drop)
+        self.key_async().await.map(drop)
     }
 
     /// Nothing to forget here: the key lives where it was configured.
@@ -258,7 +284,7 @@ impl Login for ApiKeyProvider {
 #[async_trait]
 impl HttpHeaders for ApiKeyProvider {
     async fn headers(&self) -> Result<Vec<(String, Secret)>, Error> {
-        let key = self.key()?;
+        let key = self.key_async().await?;
         Ok(vec![match &self.header {
             Some(header) => (header.clone(), key),
             None => ("authorization".to_owned(), Secret::new(format!("Bearer {}", key.expose_secret()))),
@@ -270,7 +296,7 @@ impl HttpHeaders for ApiKeyProvider {
 impl TokenSource for ApiKeyProvider {
     /// The key as a bearer token without expiry (`min_valid` is always met: keys do not refresh).
     async fn token(&self, _min_valid: Duration) -> Result<TokenSet, Error> {
-        Ok(TokenSet::bearer(self.key()?, None, SystemClock.now()))
+        Ok(TokenSet::bearer(self.key_async().await?, None, SystemClock.now()))
     }
 }
 
@@ -311,5 +337,24 @@ mod tests {
         assert!(error.to_string().contains("env:TESSERA_TEST_API_KEY_NEVER_SET"), "{error}");
         let blank = ApiKeyProvider::new("ci", Secret::new("  \n"));
         assert!(blank.key().unwrap_err().requires_reauthentication());
+    }
+
+    /// A `file:` key is read on every use (through the blocking pool, which a current-thread
+    /// runtime has too): a rotated file is picked up at once, and an unreadable one is a
+    /// configuration error naming the provider.
+    #[tokio::test(flavor = "current_thread")]
+    async fn file_keys_are_read_off_the_runtime_on_every_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "qk_first\n").unwrap();
+        let provider = ApiKeyProvider::from_reference("ci", format!("file:{}", path.display()));
+        assert_eq!(provider.headers().await.unwrap()[0].1.expose_secret(), "Bearer qk_first");
+        std::fs::write(&path, "qk_rotated\n").unwrap();
+        assert_eq!(provider.token(Duration::ZERO).await.unwrap().access_token.expose_secret(), "qk_rotated");
+        assert_eq!(provider.status().await.unwrap(), ProviderStatus::Authenticated);
+        std::fs::remove_file(&path).unwrap();
+        let error = provider.headers().await.unwrap_err();
+        assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("\"ci\""), "{error}");
+        assert_eq!(provider.status().await.unwrap(), ProviderStatus::Error);
     }
 }
