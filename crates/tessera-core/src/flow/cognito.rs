@@ -100,6 +100,23 @@ fn describe(challenge: &CognitoChallenge) -> Option<(&'static str, CodeChannel, 
     })
 }
 
+/// The factor to answer `SELECT_MFA_TYPE` with: `SOFTWARE_TOKEN_MFA` when tessera can generate
+/// the code itself, else the first factor Cognito offers (`MFAS_CAN_CHOOSE`, a JSON list, in its
+/// order) that a person can answer with a code. Without the list (older pools, emulators): the
+/// generated TOTP or SMS, as before. `None`: nothing offered can be answered.
+fn choose_mfa_type(challenge: &CognitoChallenge, has_totp_secret: bool) -> Option<&'static str> {
+    const ANSWERABLE: [&str; 3] = ["SOFTWARE_TOKEN_MFA", "SMS_MFA", "EMAIL_OTP"];
+    let offered: Option<Vec<String>> =
+        challenge.parameters.get("MFAS_CAN_CHOOSE").and_then(|list| serde_json::from_str(list).ok());
+    let Some(offered) = offered else {
+        return Some(if has_totp_secret { "SOFTWARE_TOKEN_MFA" } else { "SMS_MFA" });
+    };
+    if has_totp_secret && offered.iter().any(|factor| factor == "SOFTWARE_TOKEN_MFA") {
+        return Some("SOFTWARE_TOKEN_MFA");
+    }
+    offered.iter().find_map(|factor| ANSWERABLE.into_iter().find(|known| known == factor))
+}
+
 /// The most challenges one login answers (MFA choice, codes, custom steps; wrong codes included).
 const MAX_CHALLENGE_ROUNDS: u32 = 10;
 
@@ -164,7 +181,19 @@ impl CognitoLogin {
         }
         let attempt = retry_of.map_or(1, |p| p.attempt + 1);
         if challenge.name == "SELECT_MFA_TYPE" {
-            let choice = if self.settings.totp_secret.is_some() { "SOFTWARE_TOKEN_MFA" } else { "SMS_MFA" };
+            let Some(choice) = choose_mfa_type(&challenge, self.settings.totp_secret.is_some()) else {
+                let offered = challenge.parameters.get("MFAS_CAN_CHOOSE").map(String::as_str).unwrap_or_default();
+                return self.fail(Error::OAuth {
+                    code: OAuthErrorCode::InvalidGrant,
+                    description: Some(format!(
+                        "SELECT_MFA_TYPE offers {}, none of which tessera answers (SMS_MFA, EMAIL_OTP, \
+                         SOFTWARE_TOKEN_MFA)",
+                        crate::protocol::printable(offered)
+                    )),
+                    status: 200,
+                    endpoint: crate::http::endpoint_of(endpoint),
+                });
+            };
             let pending = Pending { challenge, username, attempt: 1, automatic: true };
             return self.respond(context, pending, &Secret::new(choice), request_id);
         }
@@ -735,6 +764,34 @@ mod tests {
         let again = reply(&mut engine, sent(&respond), 200, &challenge("SOFTWARE_TOKEN_MFA", "s3", "{}"));
         let [Action::Failed { error, .. }] = &again[..] else { panic!("{again:?}") };
         assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
+    }
+
+    /// `MFAS_CAN_CHOOSE` decides: the generated TOTP when offered, else the first offered factor a
+    /// person can answer; nothing answerable is a typed error naming what was offered.
+    #[test]
+    fn select_mfa_type_follows_what_cognito_offers() {
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        let offer = |list: &str| format!(r#"{{"MFAS_CAN_CHOOSE":{}}}"#, serde_json::to_string(list).unwrap());
+        for (totp_secret, offered, expected) in [
+            (Some(secret), r#"["SMS_MFA","SOFTWARE_TOKEN_MFA"]"#, Some("SOFTWARE_TOKEN_MFA")),
+            (None, r#"["SOFTWARE_TOKEN_MFA","SMS_MFA"]"#, Some("SOFTWARE_TOKEN_MFA")),
+            (None, r#"["EMAIL_OTP","SMS_MFA"]"#, Some("EMAIL_OTP")),
+            (Some(secret), r#"["EMAIL_OTP"]"#, Some("EMAIL_OTP")),
+            (None, r#"["WEB_AUTHN"]"#, None),
+        ] {
+            let mut engine = new_engine(grant(Some("pw"), CognitoAuthFlow::UserPassword, totp_secret));
+            let actions = engine.ensure("c", T0);
+            let select = reply(&mut engine, sent(&actions), 200, &challenge("SELECT_MFA_TYPE", "s1", &offer(offered)));
+            match expected {
+                Some(choice) => {
+                    assert_eq!(body(sent(&select))["ChallengeResponses"]["ANSWER"], choice, "{offered}");
+                }
+                None => {
+                    let [Action::Failed { error, .. }] = &select[..] else { panic!("{offered}: {select:?}") };
+                    assert!(error.to_string().contains("WEB_AUTHN"), "{error}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -236,7 +236,7 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
 /// at most 64 of them. Others become `?` rather than vanishing, so that no value is spliced
 /// together from the pieces around them (found by the authorization_callback fuzz target: dropping
 /// a control character rebuilt the login's `state` in an error message).
-fn printable(value: &str) -> String {
+pub(crate) fn printable(value: &str) -> String {
     value.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 

@@ -12,6 +12,7 @@
 //! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
 mod authorization;
+pub(crate) use authorization::printable;
 pub mod cognito;
 mod device;
 mod discovery;
