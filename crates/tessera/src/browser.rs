@@ -9,8 +9,9 @@
 //! (state, iss, error) and exchanges the code; the page the browser shows is only a courtesy.
 //!
 //! What the receiver never does: listen beyond loopback, answer a request for another host name
-//! (DNS rebinding), accept more than one callback, keep listening after the callback (or the
-//! timeout), or log the callback's query (it holds the code).
+//! (DNS rebinding), accept more than one callback, let a callback without the login's `state` use up
+//! the one it accepts (a forged request cannot abort a login), keep listening after the callback (or
+//! the timeout), or log the callback's query (it holds the code).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,9 +52,10 @@ impl Default for LoopbackSettings {
 
 /// What the request handler shares with the receiver.
 struct Shared {
-    /// Taken by the first callback.
+    /// Taken by the first callback (with the login's `state`, when it is known).
     callback: Mutex<Option<oneshot::Sender<String>>>,
-    /// The login's `state`, to choose the page (success or "not this login"); the core decides.
+    /// The login's `state`: callbacks without it are refused and the receiver keeps waiting. The
+    /// core checks the accepted one again.
     expected_state: Mutex<Option<String>>,
     /// `http://127.0.0.1:PORT`.
     origin: String,
@@ -126,8 +128,9 @@ impl LoopbackReceiver {
         &self.redirect_uri
     }
 
-    /// Tells the page which `state` belongs to this login (taken from the authorization URL), so
-    /// that a stray or forged callback is not greeted with "Signed in".
+    /// Tells the receiver which `state` belongs to this login (taken from the authorization URL): a
+    /// callback without exactly that `state` gets a "not this sign-in" page and does not use up the
+    /// receiver, which keeps waiting for the real one.
     pub fn expect_authorization_url(&self, authorization_url: &str) {
         let state = url::Url::parse(authorization_url)
             .ok()
@@ -220,6 +223,30 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
     if request.method() != Method::GET {
         return page(StatusCode::METHOD_NOT_ALLOWED, "Not allowed", "This address only receives a sign-in redirect.");
     }
+    let query: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let get = |name: &str| query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let name = &shared.name;
+    // Any page can send the browser here. An answer without this login's `state` (exactly one) is
+    // refused without using up the callback: the sign-in keeps waiting for its own answer, so a
+    // forged request cannot abort it. (The core checks `state` again on what is accepted.)
+    if let Some(expected) = lock(&shared.expected_state).as_deref() {
+        let mut states = query.iter().filter(|(n, _)| n == "state").map(|(_, v)| v.as_bytes());
+        let matches = states.next().is_some_and(|state| constant_time_eq(state, expected.as_bytes()));
+        if !matches || states.next().is_some() {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Not this sign-in",
+                &format!(
+                    "This answer does not belong to the sign-in to {name} in progress, so it was refused. The \
+                     sign-in is still waiting: finish it in the window it opened."
+                ),
+            );
+        }
+    }
     let Some(sender) = lock(&shared.callback).take() else {
         return page(
             StatusCode::CONFLICT,
@@ -229,24 +256,7 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
     };
     let path_and_query = request.uri().path_and_query().map_or(shared.path.as_str(), |pq| pq.as_str());
     let url = format!("{}{path_and_query}", shared.origin);
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let get = |name: &str| query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let expected_state = lock(&shared.expected_state).clone();
     let _ = sender.send(url); // the receiver may have timed out meanwhile: nothing to do then
-    let name = &shared.name;
-    if expected_state.is_some() && get("state") != expected_state.as_deref() {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in failed",
-            &format!(
-                "This answer does not belong to the sign-in to {name} in progress, so it was refused. Start the sign-in again."
-            ),
-        );
-    }
     if let Some(error) = get("error") {
         let detail = get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
         return page(
@@ -256,6 +266,11 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
         );
     }
     page(StatusCode::OK, "Signed in", &format!("Signed in to {name}. You can close this tab."))
+}
+
+/// Compares without stopping at the first difference (the `state` is this login's secret).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A small HTML page; `message` is escaped.

@@ -112,22 +112,41 @@ async fn chromium_signs_in_at_oidc_provider_then_the_tokens_are_stored_and_refre
     assert_eq!(stored.access_token, *refreshed.access_token());
 }
 
+/// A page that sends the browser to the loopback address with a forged `state` gets a "not this
+/// sign-in" page, no code is exchanged, and the login keeps waiting: the real redirect that follows
+/// completes it (the forged request could neither end nor complete the login).
 #[tokio::test]
-async fn a_forged_state_is_refused_before_any_token_request() {
+async fn a_forged_redirect_is_refused_and_the_login_waits_for_the_real_one() {
     let op = OidcProvider::start(OidcProviderOptions::default());
     let (_dir, store) = file_store();
     let prompter = Arc::new(ChromiumPrompter::new("alice", "x", &["--tamper-state"]));
     let session = session("web/forged", native_client(&op, None), prompter.clone(), store.clone());
+    let login = tokio::spawn({
+        let session = session.clone();
+        async move { session.login().await }
+    });
 
-    let error = session.login().await.unwrap_err();
-    assert!(matches!(error, Error::MalformedResponse { .. }), "{error:?}");
-    assert!(error.to_string().contains("`state` does not match"), "{error}");
-    let runs = prompter.finished().await;
-    assert!(runs[0].success, "{}", runs[0].stderr);
-    assert!(query_param(runs[0].callback.as_deref().unwrap(), "state").unwrap().ends_with("-forged"));
-    assert!(runs[0].message.as_deref().unwrap().contains("does not belong to the sign-in"), "{runs:?}");
-    assert_eq!(op.stats().await.grant_type("authorization_code"), 0, "the code was never exchanged");
-    assert!(store.load("web/forged").await.unwrap().is_none());
+    let run = prompter.first_sign_in().await;
+    assert!(run.success, "{}", run.stderr);
+    let forged = run.callback.clone().unwrap();
+    assert!(query_param(&forged, "state").unwrap().ends_with("-forged"));
+    assert!(run.message.as_deref().unwrap().contains("does not belong to the sign-in"), "{:?}", run.message);
+    assert_eq!(op.stats().await.grant_type("authorization_code"), 0, "the forged redirect's code was not exchanged");
+    assert!(!login.is_finished(), "the login still waits");
+
+    // The real redirect (the login's own state) still completes the login.
+    let state = query_param(&prompter.urls()[0], "state").unwrap();
+    let mut real = url::Url::parse(&forged).unwrap();
+    let pairs: Vec<(String, String)> = real
+        .query_pairs()
+        .map(|(name, value)| (name.to_string(), if name == "state" { state.clone() } else { value.to_string() }))
+        .collect();
+    real.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = support::http_client().get(real.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let header = tokio::time::timeout(Duration::from_secs(30), login).await.expect("bounded").unwrap().unwrap();
+    assert_eq!(store.load("web/forged").await.unwrap().as_ref(), Some(header.tokens()));
+    assert_eq!(op.stats().await.grant_type("authorization_code"), 1);
 }
 
 #[tokio::test]
@@ -216,6 +235,12 @@ async fn the_loopback_receiver_takes_one_callback_and_nothing_else() {
     let port = url::Url::parse(&redirect_uri).unwrap().port().unwrap();
     let rebound = http.get(format!("{redirect_uri}?code=c&state=S1")).header("host", format!("evil.example:{port}"));
     assert_eq!(rebound.send().await.unwrap().status(), 400, "another host name does not use up the callback");
+
+    for stray in ["?code=c", "?code=c&state=S2", "?code=c&state=S1&state=S2"] {
+        let page = http.get(format!("{redirect_uri}{stray}")).send().await.unwrap();
+        assert_eq!(page.status(), 400, "{stray}: not this login's state");
+        assert!(page.text().await.unwrap().contains("is still waiting"), "{stray}: the callback is not used up");
+    }
 
     let callback =
         format!("{redirect_uri}?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E&state=S1");
@@ -318,21 +343,28 @@ mod reference_idp {
         assert_eq!(server.stats().authorization_code_grants, 1);
     }
 
+    /// A denial ends the login with `access_denied`; a forged redirect is refused by the receiver
+    /// (the login keeps waiting for its own, and is abandoned here). Neither reaches the token endpoint.
     #[tokio::test]
     async fn a_forged_state_or_a_denial_never_reaches_the_token_endpoint() {
         let server = support::idp(Duration::from_secs(60)).await;
-        for (flags, key) in [(&["--tamper-state"][..], "idp/forged"), (&["--deny"][..], "idp/denied")] {
-            let prompter = Arc::new(ChromiumPrompter::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, flags));
-            let session = session(key, browser_client(&server.issuer(), "openid"), prompter.clone(), support::memory());
-            let error = session.login().await.unwrap_err();
-            let runs = prompter.finished().await;
-            assert!(runs[0].success, "{}", runs[0].stderr);
-            if flags[0] == "--deny" {
-                assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::AccessDenied), "{error:?}");
-            } else {
-                assert!(error.to_string().contains("`state` does not match"), "{error}");
-            }
-        }
+        let denier = Arc::new(ChromiumPrompter::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, &["--deny"]));
+        let denied =
+            session("idp/denied", browser_client(&server.issuer(), "openid"), denier.clone(), support::memory());
+        let error = denied.login().await.unwrap_err();
+        assert!(denier.finished().await[0].success);
+        assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::AccessDenied), "{error:?}");
+
+        let forger = Arc::new(ChromiumPrompter::new(demo::ALICE_USERNAME, demo::ALICE_PASSWORD, &["--tamper-state"]));
+        let forged =
+            session("idp/forged", browser_client(&server.issuer(), "openid"), forger.clone(), support::memory());
+        let login = tokio::spawn(async move { forged.login().await });
+        let run = forger.first_sign_in().await;
+        assert!(run.success, "{}", run.stderr);
+        assert!(run.message.as_deref().unwrap().contains("does not belong to the sign-in"), "{:?}", run.message);
+        assert!(!login.is_finished(), "the login still waits for its own redirect");
+        login.abort();
+
         let stats = server.stats();
         assert_eq!((stats.token_requests, stats.authorization_code_grants), (0, 0));
         assert!(stats.authorize_requests >= 2, "both logins reached the login page: {stats:?}");

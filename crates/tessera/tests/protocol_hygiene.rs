@@ -7,7 +7,7 @@
 //! | item | here | also covered by |
 //! | --- | --- | --- |
 //! | PKCE S256 only, 43–128 character verifier at the token endpoint | `pkce_s256_and_the_verifier_reach_the_servers` | `tessera-core` `protocol::authorization` unit tests (RFC 7636 appendix B); `browser_login.rs` (Chromium) |
-//! | `state` required and checked: no token request otherwise | `a_callback_without_state_or_with_another_state_is_refused_before_any_token_request` | `browser_login.rs` `a_forged_state_*` (Chromium); core `rejects_tampered_state_before_anything_else`; fuzz target `authorization_callback` |
+//! | `state` required and checked: no token request otherwise, and a forged callback does not end the login | `a_callback_without_state_or_with_another_state_never_reaches_the_token_endpoint` | `browser_login.rs` `a_forged_state_*` (Chromium); core `rejects_tampered_state_before_anything_else`; fuzz target `authorization_callback` |
 //! | `nonce` required and checked | `an_id_token_with_another_nonce_or_none_is_refused` | core `id_token` unit tests; fuzz target `id_token` |
 //! | ID token `iss`/`aud`/`exp`/`iat` with a 60 s leeway | `id_token_claims_are_checked_with_a_60_second_leeway` (the core verifier, the IdP's fixed key) | core `rejects_each_broken_claim` |
 //! | HTTPS for non-loopback endpoints unless `allow_insecure_http` | `plain_http_to_another_host_fails_before_sending` | `transport.rs` unit tests `https_is_required_*`, `insecure_http_is_refused_*` |
@@ -232,8 +232,13 @@ async fn pkce_s256_and_the_verifier_reach_the_servers() {
 // ---------------------------------------------------------------------------------------------
 // state and nonce
 
+/// `state` is required and checked twice. The loopback receiver refuses a callback without this
+/// login's `state` (absent, another, or two of them) with a "not this sign-in" page and keeps
+/// waiting, so a forged request neither ends nor completes a login: the real callback that follows
+/// does, with exactly one code exchange. In paste mode (no receiver) the core refuses the same
+/// answers itself, before any token request.
 #[tokio::test]
-async fn a_callback_without_state_or_with_another_state_is_refused_before_any_token_request() {
+async fn a_callback_without_state_or_with_another_state_never_reaches_the_token_endpoint() {
     let server = idp().await;
     let cases: [(&str, Tamper); 3] = [
         ("no state", |url| without_param(&url, "state")),
@@ -241,19 +246,44 @@ async fn a_callback_without_state_or_with_another_state_is_refused_before_any_to
         ("two states", |url| format!("{url}&state=second")),
     ];
     for (label, tamper) in cases {
-        let browser = HttpBrowser::new(|url| url, tamper);
+        let browser = HttpBrowser::forging_first(tamper);
         let config = browser_client(&server.issuer(), "openid");
         let session = browser_session("hygiene/state", config, browser.clone(), quick_loopback());
+        let before = server.stats();
+        let header = tokio::time::timeout(LOGIN_LIMIT, session.login())
+            .await
+            .expect("bounded")
+            .unwrap_or_else(|e| panic!("{label}: the real callback completes the login: {e}"));
+        assert!(header.tokens().id_token.is_some(), "{label}");
+        let forged = browser.forged_answers();
+        assert_eq!(forged.len(), 1, "{label}");
+        assert_eq!(forged[0].0, 400, "{label}: the receiver refused the forged callback");
+        assert!(forged[0].1.contains("does not belong to the sign-in"), "{label}: {}", forged[0].1);
+        let exchanged = server.stats().authorization_code_grants - before.authorization_code_grants;
+        assert_eq!(exchanged, 1, "{label}: only the real callback's code was exchanged");
+
+        // Paste mode: the core refuses the same answer before any token request.
+        let browser = HttpBrowser::new(|url| url, tamper);
+        let config = ProviderConfig {
+            grant: Grant::Browser {
+                authorization_endpoint: None,
+                redirect_uri: Some("http://127.0.0.1:9/callback".into()),
+                extra_params: Vec::new(),
+            },
+            ..browser_client(&server.issuer(), "openid")
+        };
+        let session = browser_session("hygiene/paste", config, browser.clone(), quick_loopback());
+        let before = server.stats();
         let error = tokio::time::timeout(LOGIN_LIMIT, session.login()).await.expect("bounded").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }), "{label}: {error:?}");
         assert!(error.to_string().contains("state"), "{label}: {error}");
-        let (_, _, delivered) = browser.seen().pop().unwrap();
-        let code = query_param(&delivered, "code").expect("the IdP issued a code");
+        let (_, _, pasted) = browser.seen().pop().unwrap();
+        let code = query_param(&pasted, "code").expect("the IdP issued a code");
         assert!(!error.to_string().contains(&code), "{label}: the code is not in the error");
+        let stats = server.stats();
+        assert_eq!(stats.token_requests - before.token_requests, 0, "{label}: no code was exchanged");
+        assert_eq!(stats.authorize_requests - before.authorize_requests, 2, "{label}: signed in (GET + POST)");
     }
-    let stats = server.stats();
-    assert_eq!((stats.token_requests, stats.authorization_code_grants), (0, 0), "no code was exchanged");
-    assert_eq!(stats.authorize_requests, 6, "three logins reached the login page and signed in (GET + POST each)");
 }
 
 #[tokio::test]

@@ -151,6 +151,17 @@ impl ChromiumPrompter {
         done
     }
 
+    /// For a login still running in another task: waits (at most 30 s) until `show` started a
+    /// sign-in, then for the sign-in to finish.
+    pub async fn first_sign_in(&self) -> SignIn {
+        let started = std::time::Instant::now();
+        while self.runs.lock().unwrap().is_empty() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "no browser prompt within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.finished().await.remove(0)
+    }
+
     /// The authorization URLs seen.
     pub fn urls(&self) -> Vec<String> {
         self.urls.lock().unwrap().clone()
