@@ -473,3 +473,50 @@ async fn cognito_refresh() {
 async fn cognito_challenge_answer() {
     run_row(Row::CognitoChallengeAnswer).await;
 }
+
+/// Regression (session.rs `refresh_locked`): a Cognito password grant logs in unattended, until the
+/// pool answers with a challenge (carol: an emailed code). Without a prompter that login stops at
+/// the prompt; the default policy then said "reauthenticate", which ran the same login again and
+/// mailed the user a second code on every call. One call is now one `InitiateAuth` and one code,
+/// whether the session had no token or its refresh token was rejected.
+#[tokio::test]
+async fn a_login_stopped_at_a_prompt_without_a_prompter_is_not_run_twice() {
+    let idp = Arc::new(idp(ACCESS_TTL).await);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let carol = || {
+        let config = ProviderConfig {
+            client: ClientAuth::public(demo::COGNITO_CLIENT_ID),
+            endpoints: Endpoints::explicit(idp.url("/cognito")),
+            scope: None,
+            grant: cognito_grant(&idp, demo::CAROL_USERNAME, demo::CAROL_PASSWORD),
+        };
+        Session::builder("carol", config).store(store.clone()).clock(clock.clone()).settings(settings())
+    };
+    let daemon = carol().build();
+    for call in 1..=3u64 {
+        let error = tokio::time::timeout(Duration::from_secs(10), daemon.authorization_header())
+            .await
+            .expect("no hang")
+            .expect_err("nobody to answer the code");
+        assert!(error.requires_reauthentication() && error.to_string().contains("prompter"), "{error:?}");
+        let mailed = idp.outbox().len() as u64;
+        assert_eq!((idp.stats().cognito_requests, mailed), (call, call), "call {call}: one InitiateAuth, one code");
+        assert_eq!(store.load("carol").await.unwrap(), None, "nothing stored");
+    }
+
+    // Expired tokens whose refresh token is rejected: the engine logs in again (once), which stops
+    // at the prompt; the held set stays in the store.
+    let person = carol().prompter(Arc::new(prompter(&idp, demo::CAROL_EMAIL, None))).build();
+    let held = person.login().await.expect("carol answers the code").tokens().clone();
+    clock.advance(PAST_EXPIRY);
+    let revoked = cognito_exception("NotAuthorizedException", "Refresh Token has been revoked");
+    idp.faults().push(FaultEndpoint::Cognito, revoked, 1);
+    let (requests, mailed) = (idp.stats().cognito_requests, idp.outbox().len());
+    let error = daemon.authorization_header().await.expect_err("nobody to answer the code");
+    assert!(error.requires_reauthentication(), "{error:?}");
+    assert_eq!(idp.stats().cognito_requests - requests, 2, "the rejected refresh, then one InitiateAuth");
+    assert_eq!(idp.outbox().len() - mailed, 1, "one code");
+    assert_eq!(store.load("carol").await.unwrap(), Some(held), "the store keeps the held set");
+}
