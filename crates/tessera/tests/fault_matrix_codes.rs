@@ -233,38 +233,37 @@ fn cognito_grant(idp: &IdpServer, username: &str, password: &str) -> Grant {
     }
 }
 
+/// The row's login: alice by email code, alice by Cognito password, or carol by Cognito password
+/// and emailed code.
+fn config(row: Row, idp: &IdpServer) -> ProviderConfig {
+    match row {
+        Row::EmailOtpStart | Row::EmailOtpVerify => ProviderConfig {
+            client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
+            endpoints: Endpoints::discover(idp.issuer()),
+            scope: Some("openid".into()),
+            grant: Grant::email_otp(demo::ALICE_EMAIL),
+        },
+        Row::CognitoLogin | Row::CognitoRefresh | Row::CognitoChallengeAnswer => ProviderConfig {
+            client: ClientAuth::public(demo::COGNITO_CLIENT_ID),
+            endpoints: Endpoints::explicit(idp.url("/cognito")),
+            scope: None,
+            grant: match row {
+                Row::CognitoChallengeAnswer => cognito_grant(idp, demo::CAROL_USERNAME, demo::CAROL_PASSWORD),
+                _ => cognito_grant(idp, demo::ALICE_USERNAME, demo::ALICE_PASSWORD),
+            },
+        },
+    }
+}
+
 async fn cell(row: Row, case: Case) -> Cell {
     let idp = Arc::new(idp(ACCESS_TTL).await);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileStore::new(dir.path().join("tokens")));
     let clock = Arc::new(ManualClock::new(system_now()));
     let from_prompter = (row.injects_from_prompter() && !is_clock(case)).then_some((row, case));
-    let (config, prompter) = match row {
-        Row::EmailOtpStart | Row::EmailOtpVerify => {
-            let config = ProviderConfig {
-                client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
-                endpoints: Endpoints::discover(idp.issuer()),
-                scope: Some("openid".into()),
-                grant: Grant::email_otp(demo::ALICE_EMAIL),
-            };
-            (config, Some(prompter(&idp, demo::ALICE_EMAIL, from_prompter)))
-        }
-        Row::CognitoLogin | Row::CognitoRefresh | Row::CognitoChallengeAnswer => {
-            let grant = match row {
-                Row::CognitoChallengeAnswer => cognito_grant(&idp, demo::CAROL_USERNAME, demo::CAROL_PASSWORD),
-                _ => cognito_grant(&idp, demo::ALICE_USERNAME, demo::ALICE_PASSWORD),
-            };
-            let config = ProviderConfig {
-                client: ClientAuth::public(demo::COGNITO_CLIENT_ID),
-                endpoints: Endpoints::explicit(idp.url("/cognito")),
-                scope: None,
-                grant,
-            };
-            let prompter =
-                (row == Row::CognitoChallengeAnswer).then(|| prompter(&idp, demo::CAROL_EMAIL, from_prompter));
-            (config, prompter)
-        }
-    };
+    let to = if row == Row::CognitoChallengeAnswer { demo::CAROL_EMAIL } else { demo::ALICE_EMAIL };
+    let prompter = (row.is_otp() || row == Row::CognitoChallengeAnswer).then(|| prompter(&idp, to, from_prompter));
+    let config = config(row, &idp);
     let mut builder =
         Session::builder(format!("{row:?}"), config).store(store.clone()).clock(clock.clone()).settings(settings());
     if let Some(prompter) = prompter {
@@ -486,12 +485,7 @@ async fn a_login_stopped_at_a_prompt_without_a_prompter_is_not_run_twice() {
     let store = Arc::new(FileStore::new(dir.path().join("tokens")));
     let clock = Arc::new(ManualClock::new(system_now()));
     let carol = || {
-        let config = ProviderConfig {
-            client: ClientAuth::public(demo::COGNITO_CLIENT_ID),
-            endpoints: Endpoints::explicit(idp.url("/cognito")),
-            scope: None,
-            grant: cognito_grant(&idp, demo::CAROL_USERNAME, demo::CAROL_PASSWORD),
-        };
+        let config = config(Row::CognitoChallengeAnswer, &idp);
         Session::builder("carol", config).store(store.clone()).clock(clock.clone()).settings(settings())
     };
     let daemon = carol().build();
@@ -519,4 +513,38 @@ async fn a_login_stopped_at_a_prompt_without_a_prompter_is_not_run_twice() {
     assert_eq!(idp.stats().cognito_requests - requests, 2, "the rejected refresh, then one InitiateAuth");
     assert_eq!(idp.outbox().len() - mailed, 1, "one code");
     assert_eq!(store.load("carol").await.unwrap(), Some(held), "the store keeps the held set");
+}
+
+/// A server clock that *jumps* 5 minutes between the two requests of a login (unlike a standing
+/// skew, which the rows above show changes nothing) expires the challenge opened by the first: the
+/// answer is refused with a final `invalid_grant`, once, and nothing is stored.
+#[tokio::test]
+async fn a_server_clock_jump_between_start_and_answer_expires_the_challenge() {
+    for row in [Row::EmailOtpVerify, Row::CognitoChallengeAnswer] {
+        let label = format!("{row:?}");
+        let cell = cell(row, Case::ServerClockAhead).await; // its prompter injects nothing for clock cases
+        let jumped = Arc::new(AtomicBool::new(false));
+        let (idp, flag) = (Arc::clone(&cell.idp), Arc::clone(&jumped));
+        // Wrap: jump the server's clock from inside the prompt, then answer as the cell's prompter would.
+        let to = if row == Row::EmailOtpVerify { demo::ALICE_EMAIL } else { demo::CAROL_EMAIL };
+        let jumping = CodePrompter::new(move |_: &Prompt| {
+            idp.set_clock_offset(SKEW);
+            flag.store(true, Ordering::SeqCst);
+            let code = idp.outbox().into_iter().rev().find(|m| m.to == to).map(|m| m.code);
+            Ok::<_, Error>(code.expect("a code was mailed"))
+        });
+        let session = Session::builder(format!("{row:?}-jump"), config(row, &cell.idp))
+            .store(cell.store.clone())
+            .prompter(Arc::new(jumping))
+            .settings(settings())
+            .build();
+        let before = cell.idp.stats();
+        let error = session.login().await.expect_err("the challenge expired");
+        assert!(jumped.load(Ordering::SeqCst), "{label}: prompted");
+        assert!(is_invalid_grant(&error) && error.to_string().contains("expired"), "{label}: {error:?}");
+        assert_eq!(seen(row, &cell.idp.stats(), &before).requests, 2, "{label}: not resent");
+        assert_eq!(cell.store.load(session.key()).await.unwrap(), None, "{label}: nothing stored");
+        drop(session);
+        cell.shutdown().await;
+    }
 }
