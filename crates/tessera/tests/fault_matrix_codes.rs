@@ -285,7 +285,7 @@ struct Seen {
     refreshes: u64,
 }
 
-fn seen(row: Row, after: &Stats, before: &Stats) -> Seen {
+fn seen_since(row: Row, after: &Stats, before: &Stats) -> Seen {
     if row.is_otp() {
         Seen {
             requests: after.otp_requests - before.otp_requests,
@@ -338,7 +338,7 @@ async fn run_expired(row: Row, case: Case) {
     let started = Instant::now();
     let result = cell.call().await;
     let elapsed = started.elapsed();
-    let seen = seen(row, &cell.idp.stats(), &before);
+    let seen = seen_since(row, &cell.idp.stats(), &before);
     let stored = cell.store.load(cell.session.key()).await.expect("the store still parses");
     match want(row, case) {
         Want::Tokens { requests } => {
@@ -388,7 +388,7 @@ async fn run_expired(row: Row, case: Case) {
                 // The server processed the request the client gave up on: the code / session /
                 // refresh token was spent once, and the session never presented it again.
                 tokio::time::sleep(REQUEST_TIMEOUT * 3).await;
-                let late = self::seen(row, &cell.idp.stats(), &before);
+                let late = seen_since(row, &cell.idp.stats(), &before);
                 assert_eq!(late.requests, requests, "{label}: never presented again");
                 let processed = if row == Row::CognitoRefresh { late.refreshes } else { late.logins };
                 assert_eq!(processed, 1, "{label}: the late request was processed once");
@@ -413,7 +413,7 @@ async fn run_still_valid(row: Row, case: Case) {
     inject_row(&cell.idp, row, case, Some(&held)).await;
     let before = cell.idp.stats();
     let result = cell.call().await;
-    let seen = seen(row, &cell.idp.stats(), &before);
+    let seen = seen_since(row, &cell.idp.stats(), &before);
     let stored = cell.store.load(cell.session.key()).await.expect("the store still parses");
     let header = result.unwrap_or_else(|e| panic!("{label}: a still-valid token must be served, got {e}"));
     match want(row, case) {
@@ -429,7 +429,7 @@ async fn run_still_valid(row: Row, case: Case) {
             // The next call within the postponement serves it without another request.
             let again = cell.call().await.unwrap();
             assert_eq!(again.access_token(), &held.access_token, "{label}");
-            let after = self::seen(row, &cell.idp.stats(), &before);
+            let after = seen_since(row, &cell.idp.stats(), &before);
             assert_eq!(after.requests, requests, "{label}: postponed");
         }
     }
@@ -542,7 +542,7 @@ async fn a_server_clock_jump_between_start_and_answer_expires_the_challenge() {
         let error = session.login().await.expect_err("the challenge expired");
         assert!(jumped.load(Ordering::SeqCst), "{label}: prompted");
         assert!(is_invalid_grant(&error) && error.to_string().contains("expired"), "{label}: {error:?}");
-        assert_eq!(seen(row, &cell.idp.stats(), &before).requests, 2, "{label}: not resent");
+        assert_eq!(seen_since(row, &cell.idp.stats(), &before).requests, 2, "{label}: not resent");
         assert_eq!(cell.store.load(session.key()).await.unwrap(), None, "{label}: nothing stored");
         drop(session);
         cell.shutdown().await;
