@@ -43,6 +43,13 @@ const MAX_STEPS: usize = 10_000;
 /// Refresh attempts under one policy decision chain (first try, retries, reauthentication).
 const MAX_POLICY_ATTEMPTS: u32 = 3;
 
+/// A login of `key` reached a prompt, and the session has no prompter.
+fn no_prompter(key: &str) -> Error {
+    Error::ReauthenticationRequired {
+        reason: format!("logging in to {key} needs a person, and this session has no prompter"),
+    }
+}
+
 /// Tunables of a [`Session`].
 #[derive(Clone, Debug)]
 pub struct SessionSettings {
@@ -515,6 +522,10 @@ impl Session {
             }
             match self.inner.policy.on_refresh_failure(&context, &error) {
                 RefreshFailureAction::Raise => return Err(error),
+                // The attempt already ran a login (an unattended grant's), and it stopped at a prompt
+                // nobody can answer (e.g. a Cognito pool that mails a code): running it again would
+                // only send the user another code.
+                RefreshFailureAction::Reauthenticate if error == no_prompter(&self.inner.key) => return Err(error),
                 RefreshFailureAction::Reauthenticate => login = true,
                 RefreshFailureAction::RetryAfter(delay) => tokio::time::sleep(delay).await,
             }
@@ -544,9 +555,7 @@ impl Session {
             // A login that needs a person, and nobody to ask: fail before sending anything (no
             // device code is requested that nobody will ever enter).
             if login && self.inner.prompter.is_none() && self.needs_person() {
-                let key = &self.inner.key;
-                let reason = format!("logging in to {key} needs a person, and this session has no prompter");
-                return Err(Error::ReauthenticationRequired { reason });
+                return Err(no_prompter(&self.inner.key));
             }
             let store = &self.inner.store;
             // 2. Another process may have refreshed already: adopt its tokens without taking any lock.
@@ -673,9 +682,7 @@ impl Session {
                 }
                 Action::Prompt { key, prompt } => {
                     let Some(prompter) = &self.inner.prompter else {
-                        return Err(Error::ReauthenticationRequired {
-                            reason: format!("logging in to {key} needs a person, and this session has no prompter"),
-                        });
+                        return Err(no_prompter(&key));
                     };
                     if !prompt.expects_answer() {
                         prompter.show(&key, &prompt).await?;
