@@ -14,6 +14,7 @@
 //! No lock other than the gate and the store lock is held across a network call.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -179,6 +180,9 @@ struct Inner {
     prompter: Option<Arc<dyn Prompter>>,
     policy: Arc<dyn RefreshPolicy>,
     hooks: Arc<dyn RefreshHooks>,
+    /// Prompts the engine asked for (answered or not): tells `refresh_locked` whether a failed
+    /// attempt already involved a person.
+    prompts: AtomicU64,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -294,6 +298,7 @@ impl SessionBuilder {
                 prompter: self.prompter,
                 policy: self.policy.unwrap_or_else(|| Arc::new(DefaultRefreshPolicy { can_prompt })),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
+                prompts: AtomicU64::new(0),
             }),
         }
     }
@@ -511,6 +516,7 @@ impl Session {
         for attempt in 1..=MAX_POLICY_ATTEMPTS {
             let context = self.context(reason, if login { TokenSource::Login } else { TokenSource::Network }, attempt);
             self.inner.hooks.on_refresh_start(&context)?;
+            let prompts_before = self.inner.prompts.load(Ordering::Relaxed);
             let error = match self.attempt_refresh(&context, rejected.as_ref(), login).await {
                 Ok(header) => return Ok(header),
                 Err(error) => error,
@@ -522,10 +528,14 @@ impl Session {
             }
             match self.inner.policy.on_refresh_failure(&context, &error) {
                 RefreshFailureAction::Raise => return Err(error),
-                // The attempt already ran a login (an unattended grant's), and it stopped at a prompt
-                // nobody can answer (e.g. a Cognito pool that mails a code): running it again would
-                // only send the user another code.
-                RefreshFailureAction::Reauthenticate if error == no_prompter(&self.inner.key) => return Err(error),
+                // The attempt already ran a login (an unattended grant's after a rejected refresh) that
+                // stopped at a prompt nobody answered (e.g. a Cognito pool that mails a code, and no
+                // prompter or no code callback): running it again would only mail another code.
+                RefreshFailureAction::Reauthenticate
+                    if self.inner.prompts.load(Ordering::Relaxed) != prompts_before =>
+                {
+                    return Err(error);
+                }
                 RefreshFailureAction::Reauthenticate => login = true,
                 RefreshFailureAction::RetryAfter(delay) => tokio::time::sleep(delay).await,
             }
@@ -681,6 +691,7 @@ impl Session {
                     Event::Timer { key }
                 }
                 Action::Prompt { key, prompt } => {
+                    self.inner.prompts.fetch_add(1, Ordering::Relaxed);
                     let Some(prompter) = &self.inner.prompter else {
                         return Err(no_prompter(&key));
                     };

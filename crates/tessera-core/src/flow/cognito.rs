@@ -431,9 +431,10 @@ fn refresh_username(tokens: &TokenSet, configured: &str) -> String {
 }
 
 impl super::resend::Resendable for CognitoRefresh {
-    /// A refresh is treated as redeeming its refresh token (Cognito can rotate them).
+    /// `REFRESH_TOKEN_AUTH` spends nothing: Cognito refuses it on app clients with refresh-token
+    /// rotation (those need `GetTokensFromRefreshToken`), so the same token works again.
     fn resend_rule(&self) -> super::resend::ResendRule {
-        super::resend::ResendRule::WhenNotProcessed
+        super::resend::ResendRule::WhenTransient
     }
 }
 

@@ -7,10 +7,11 @@
 //! keeps the request it last sent, and sends it again after the login backoff when the rule allows:
 //!
 //! - [`ResendRule::WhenNotProcessed`]: the request redeems something once (an authorization code, a
-//!   mailed code, a Cognito `Session`, a refresh token), so it is resent only when the server cannot
+//!   mailed code, a Cognito `Session`), so it is resent only when the server cannot
 //!   have processed it: HTTP 429 or 503 (after `Retry-After`), or no connection at all. A 500, a
 //!   proxy's 502, a timeout or a reset may have spent it; a second try would be reuse.
-//! - [`ResendRule::WhenTransient`]: repeating is harmless (a GET, starting a login again), so every
+//! - [`ResendRule::WhenTransient`]: repeating is harmless (a GET, starting a login again, Cognito's
+//!   `REFRESH_TOKEN_AUTH`, which never rotates), so every
 //!   transient failure is resent: 408, 429, 5xx, timeouts, resets, failed connections.
 //!
 //! Everything else, and the last failure once the attempts run out, goes to the wrapped flow, which
