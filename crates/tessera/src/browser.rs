@@ -52,10 +52,10 @@ impl Default for LoopbackSettings {
 
 /// What the request handler shares with the receiver.
 struct Shared {
-    /// Taken by the first callback (with the login's `state`, when it is known).
+    /// Taken by the first callback with the login's `state`.
     callback: Mutex<Option<oneshot::Sender<String>>>,
-    /// The login's `state`: callbacks without it are refused and the receiver keeps waiting. The
-    /// core checks the accepted one again.
+    /// The login's `state`: callbacks without it (or any, while it is unknown) are refused and the
+    /// receiver keeps waiting. The core checks the accepted one again.
     expected_state: Mutex<Option<String>>,
     /// `http://127.0.0.1:PORT`.
     origin: String,
@@ -130,7 +130,8 @@ impl LoopbackReceiver {
 
     /// Tells the receiver which `state` belongs to this login (taken from the authorization URL): a
     /// callback without exactly that `state` gets a "not this sign-in" page and does not use up the
-    /// receiver, which keeps waiting for the real one.
+    /// receiver, which keeps waiting for the real one. Call it before the browser is opened: until
+    /// then every callback is refused.
     pub fn expect_authorization_url(&self, authorization_url: &str) {
         let state = url::Url::parse(authorization_url)
             .ok()
@@ -232,8 +233,17 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<String> {
     let name = &shared.name;
     // Any page can send the browser here. An answer without this login's `state` (exactly one) is
     // refused without using up the callback: the sign-in keeps waiting for its own answer, so a
-    // forged request cannot abort it. (The core checks `state` again on what is accepted.)
-    if let Some(expected) = lock(&shared.expected_state).as_deref() {
+    // forged request cannot abort it. Before the login's URL is known (discovery still running),
+    // nothing can be its answer. (The core checks `state` again on what is accepted.)
+    let expected = lock(&shared.expected_state).clone();
+    let Some(expected) = expected else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not this sign-in",
+            &format!("No sign-in to {name} has been opened in the browser yet, so this answer was refused."),
+        );
+    };
+    {
         let mut states = query.iter().filter(|(n, _)| n == "state").map(|(_, v)| v.as_bytes());
         let matches = states.next().is_some_and(|state| constant_time_eq(state, expected.as_bytes()));
         if !matches || states.next().is_some() {

@@ -62,6 +62,19 @@ fn jwt_claims(jwt: &str) -> serde_json::Value {
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// The redirect the browser should have followed: `forged` with the `state` of the login's
+/// authorization URL put back.
+fn real_callback(forged: &str, authorization_url: &str) -> String {
+    let state = query_param(authorization_url, "state").unwrap();
+    let mut real = url::Url::parse(forged).unwrap();
+    let pairs: Vec<(String, String)> = real
+        .query_pairs()
+        .map(|(name, value)| (name.to_string(), if name == "state" { state.clone() } else { value.to_string() }))
+        .collect();
+    real.query_pairs_mut().clear().extend_pairs(pairs);
+    real.into()
+}
+
 /// True when something accepts connections on this loopback URL's port.
 async fn listening(url: &str) -> bool {
     let port = url::Url::parse(url).unwrap().port().unwrap();
@@ -135,14 +148,7 @@ async fn a_forged_redirect_is_refused_and_the_login_waits_for_the_real_one() {
     assert!(!login.is_finished(), "the login still waits");
 
     // The real redirect (the login's own state) still completes the login.
-    let state = query_param(&prompter.urls()[0], "state").unwrap();
-    let mut real = url::Url::parse(&forged).unwrap();
-    let pairs: Vec<(String, String)> = real
-        .query_pairs()
-        .map(|(name, value)| (name.to_string(), if name == "state" { state.clone() } else { value.to_string() }))
-        .collect();
-    real.query_pairs_mut().clear().extend_pairs(pairs);
-    let page = support::http_client().get(real.as_str()).send().await.unwrap();
+    let page = support::http_client().get(real_callback(&forged, &prompter.urls()[0])).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let header = tokio::time::timeout(Duration::from_secs(30), login).await.expect("bounded").unwrap().unwrap();
     assert_eq!(store.load("web/forged").await.unwrap().as_ref(), Some(header.tokens()));
@@ -225,8 +231,11 @@ async fn the_loopback_receiver_takes_one_callback_and_nothing_else() {
     let receiver = LoopbackReceiver::bind(&LoopbackSettings::default(), "<b>svc</b>").await.unwrap();
     let redirect_uri = receiver.redirect_uri().to_owned();
     let origin = redirect_uri.trim_end_matches("/callback").to_owned();
-    receiver.expect_authorization_url("https://idp.example/authorize?state=S1");
     let http = support::http_client();
+    // Before the login's URL is known (discovery still running), nothing can be its answer.
+    let early = http.get(format!("{redirect_uri}?code=c&state=S1")).send().await.unwrap();
+    assert_eq!(early.status(), 400, "refused before the sign-in was opened");
+    receiver.expect_authorization_url("https://idp.example/authorize?state=S1");
 
     let favicon = http.get(format!("{origin}/favicon.ico")).send().await.unwrap();
     assert_eq!(favicon.status(), 404);
@@ -343,8 +352,8 @@ mod reference_idp {
         assert_eq!(server.stats().authorization_code_grants, 1);
     }
 
-    /// A denial ends the login with `access_denied`; a forged redirect is refused by the receiver
-    /// (the login keeps waiting for its own, and is abandoned here). Neither reaches the token endpoint.
+    /// A denial ends the login with `access_denied` and never reaches the token endpoint; a forged
+    /// redirect is refused by the receiver, and the real one that follows completes the login.
     #[tokio::test]
     async fn a_forged_state_or_a_denial_never_reaches_the_token_endpoint() {
         let server = support::idp(Duration::from_secs(60)).await;
@@ -362,11 +371,14 @@ mod reference_idp {
         let run = forger.first_sign_in().await;
         assert!(run.success, "{}", run.stderr);
         assert!(run.message.as_deref().unwrap().contains("does not belong to the sign-in"), "{:?}", run.message);
-        assert!(!login.is_finished(), "the login still waits for its own redirect");
-        login.abort();
+        assert_eq!(server.stats().token_requests, 0, "the forged redirect's code was not exchanged");
+        let real = super::real_callback(run.callback.as_deref().unwrap(), &forger.urls()[0]);
+        assert_eq!(support::http_client().get(real).send().await.unwrap().status(), 200);
+        let header = tokio::time::timeout(Duration::from_secs(30), login).await.expect("bounded").unwrap().unwrap();
+        assert_eq!(support::whoami(&server, header.expose_secret()).await, 200, "the real redirect completed it");
 
         let stats = server.stats();
-        assert_eq!((stats.token_requests, stats.authorization_code_grants), (0, 0));
+        assert_eq!((stats.token_requests, stats.authorization_code_grants), (1, 1), "only the real redirect's code");
         assert!(stats.authorize_requests >= 2, "both logins reached the login page: {stats:?}");
     }
 }

@@ -308,7 +308,11 @@ async fn token_exchange_stage() {
                     let error = result.err().unwrap_or_else(|| panic!("{label}: expected {what}, got a token"));
                     assert!(is(&error), "{label}: expected {what}, got {error:?}");
                     assert_eq!(requests, expected, "{label}: token requests (no retry)");
-                    assert!(domains.cached_domain_access("alpha").is_none(), "{label}: nothing cached");
+                    // Nothing was cached: the next call derives again (the fault is spent).
+                    let again = domains.get_domain_access("alpha").await;
+                    again.unwrap_or_else(|e| panic!("{label}: the next call derives again: {e}"));
+                    let total = idp.stats().token_requests - before.token_requests;
+                    assert_eq!(total, expected + 1, "{label}: one new exchange");
                 }
                 (Want::Fails { requests: expected, .. }, Some(held)) => {
                     // The held token is still valid: served, and the next attempt postponed.
@@ -326,4 +330,36 @@ async fn token_exchange_stage() {
             idp.shutdown().await;
         }
     }
+}
+
+/// While one caller re-derives a domain token through retries (two 503s: about 0.6 s of
+/// backoff), the others are served the still-valid token at once instead of queueing behind it.
+#[tokio::test]
+async fn callers_get_the_valid_token_while_another_rederives_through_retries() {
+    let idp = idp(ACCESS_TTL).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let domains = exchange_client(&idp, clock.clone()).await;
+    let held = domains.get_domain_access("alpha").await.unwrap();
+    clock.advance(INTO_REFRESH_WINDOW);
+    idp.faults().push(FaultEndpoint::Token, Fault::status(503, "busy"), 2);
+    let before = idp.stats().token_requests;
+    let rederiving = tokio::spawn({
+        let domains = domains.clone();
+        async move { domains.get_domain_access("alpha").await }
+    });
+    // Let the first caller take the stage's gate and meet the first 503.
+    let started = Instant::now();
+    while idp.stats().token_requests == before {
+        assert!(started.elapsed() < Duration::from_secs(5), "the re-derivation started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waited = Instant::now();
+    let served = domains.get_domain_access("alpha").await.unwrap();
+    assert!(waited.elapsed() < Duration::from_millis(150), "served at once: {:?}", waited.elapsed());
+    assert_eq!(served.access_token, held.access_token, "the still-valid token");
+    assert!(!rederiving.is_finished(), "the re-derivation is still backing off");
+    let renewed = rederiving.await.unwrap().unwrap();
+    assert_ne!(renewed.access_token, held.access_token, "the third attempt succeeded");
+    assert_eq!(domains.get_domain_access("alpha").await.unwrap().access_token, renewed.access_token);
+    idp.shutdown().await;
 }

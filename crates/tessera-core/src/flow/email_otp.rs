@@ -478,6 +478,8 @@ mod tests {
     #[test]
     fn resends_follow_what_each_request_redeems() {
         use crate::TransportErrorKind::{Connect, ConnectionClosed, Timeout};
+        // (The code limit of the grant is 3 too; the resends are capped by the engine's
+        // `RetrySettings::max_attempts`, 3 by default.)
         let mut engine = engine_with_limit(3);
         let first = engine.login("otp", T0);
         let waits = answer(&mut engine, sent(&first), 500, "oops");
@@ -500,6 +502,8 @@ mod tests {
         assert!(matches!(&waits[..], [Action::Wait { until, .. }] if *until == T0 + Duration::from_secs(2)));
         let again = waited(&mut engine, &waits);
         assert_eq!(body(sent(&again)), r#"{"challenge_id":"ch-1","code":"123456"}"#);
+        // A stray timer while the resent copy is in flight changes nothing.
+        assert!(engine.handle(Event::Timer { key: "otp".into() }, T0).is_empty());
         let waits = transport(&mut engine, sent(&again), Connect, T0);
         let last = waited(&mut engine, &waits);
         let done = answer(&mut engine, sent(&last), 200, r#"{"access_token":"at","expires_in":60}"#);

@@ -69,8 +69,13 @@ impl<F: Resendable> Resending<F> {
         Resending { inner, last: None }
     }
 
-    /// Remembers the request the flow sent (if any) with its rule; forgets the previous one.
+    /// Remembers the request the flow sent (if any) with its rule, replacing the previous one. Steps
+    /// without a request (a prompt, the end) forget it; no steps at all (an event the flow ignored)
+    /// change nothing, so a stray event cannot make the wrapper lose the copy in flight.
     fn track(&mut self, steps: Vec<FlowStep>) -> Vec<FlowStep> {
+        if steps.is_empty() {
+            return steps;
+        }
         let sent = steps.iter().find_map(|step| match step {
             FlowStep::Send(request) => Some(copy(request, request.id)),
             _ => None,

@@ -464,7 +464,18 @@ impl DomainClient {
         if let Some(tokens) = cell.value.load_full().filter(|t| usable(t, self.now())) {
             return Ok(tokens);
         }
-        let _gate = cell.gate.lock().await;
+        let _gate = match cell.gate.try_lock() {
+            Ok(gate) => gate,
+            Err(_) => {
+                // Another caller is re-deriving (with its retries): a still-valid token is served
+                // meanwhile, as a Session serves its token during an early refresh.
+                let held = cell.value.load_full().filter(|t| t.access_valid(self.now(), Duration::ZERO));
+                if let Some(tokens) = held.filter(|_| rejected.is_none()) {
+                    return Ok(tokens);
+                }
+                cell.gate.lock().await
+            }
+        };
         let current = cell.value.load_full();
         if let Some(tokens) = current.as_ref().filter(|t| usable(t, self.now())) {
             return Ok(Arc::clone(tokens));
@@ -531,7 +542,17 @@ impl DomainClient {
         if let Some(access) = cell.value.load_full().filter(|a| usable(a, self.now())) {
             return Ok(access);
         }
-        let _gate = cell.gate.lock().await;
+        let _gate = match cell.gate.try_lock() {
+            Ok(gate) => gate,
+            Err(_) => {
+                // Another caller is re-deriving (with its retries): a still-valid token is served meanwhile.
+                let held = cell.value.load_full().filter(|a| a.is_valid(self.now(), Duration::ZERO));
+                if let Some(access) = held.filter(|_| rejected.is_none()) {
+                    return Ok(access);
+                }
+                cell.gate.lock().await
+            }
+        };
         let current = cell.value.load_full();
         if let Some(access) = current.as_ref().filter(|a| usable(a, self.now())) {
             return Ok(Arc::clone(access));

@@ -157,13 +157,16 @@ impl ApiKeyProvider {
     async fn resolve_async(&self) -> Result<Option<Secret>, Error> {
         let blocking =
             matches!(&self.source, KeySource::Reference(r) if r.starts_with("file:") || r.starts_with("keyring:"));
-        if !blocking {
+        // Outside a tokio runtime (another executor) there is no blocking pool: read inline.
+        if !blocking || tokio::runtime::Handle::try_current().is_err() {
             return self.resolve();
         }
         let provider = self.clone();
-        tokio::task::spawn_blocking(move || provider.resolve())
-            .await
-            .map_err(|_| self.error("api_key", "reading the key was cancelled"))?
+        match tokio::task::spawn_blocking(move || provider.resolve()).await {
+            Ok(resolved) => resolved,
+            Err(failure) if failure.is_panic() => std::panic::resume_unwind(failure.into_panic()),
+            Err(_) => Err(self.error("api_key", "reading the key was cancelled (the runtime is shutting down)")),
+        }
     }
 
     /// The key, `None` when absent; errors for an unreadable source or a wrong prefix.
