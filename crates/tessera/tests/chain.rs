@@ -224,16 +224,7 @@ async fn rfc8693_exchange_stages_at_the_reference_idp() {
     let stats = server.stats();
     assert_eq!((stats.password_grants, stats.token_exchange_grants), (1, 3), "one login, one discovery, two domains");
     for (access, audience) in [(&alpha, "https://domains.example/alpha"), (&beta, "https://domains.example/beta")] {
-        let body: serde_json::Value = http_client()
-            .post(server.url("/introspect"))
-            .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
-            .form(&[("token", access.access_token.expose_secret())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = support::introspection(&server, access.access_token.expose_secret()).await;
         assert_eq!((body["active"].as_bool(), body["aud"].as_str()), (Some(true), Some(audience)), "{body}");
     }
 

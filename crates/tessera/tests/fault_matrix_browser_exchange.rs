@@ -19,7 +19,7 @@ use support::faults::*;
 use support::http_browser::HttpBrowser;
 use support::*;
 use tessera::browser::LoopbackSettings;
-use tessera::chain::{ChainConfig, DomainAccess, DomainClient, Stage};
+use tessera::chain::{ChainConfig, DomainClient, Stage};
 use tessera::clock::{Clock, ManualClock, system_now};
 use tessera::core::protocol::TokenExchangeParams;
 use tessera::store::{FileStore, TokenStore};
@@ -251,19 +251,6 @@ fn introspected_audience(body: &serde_json::Value) -> Option<&str> {
     (body["active"] == true).then(|| body["aud"].as_str()).flatten()
 }
 
-async fn introspect_body(idp: &IdpServer, access: &DomainAccess) -> serde_json::Value {
-    http_client()
-        .post(idp.url("/introspect"))
-        .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
-        .form(&[("token", access.access_token.expose_secret())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn token_exchange_stage() {
     for case in CASES {
@@ -293,7 +280,7 @@ async fn token_exchange_stage() {
                     if let Some(held) = &held {
                         assert_ne!(access.access_token, held.access_token, "{label}: derived again");
                     }
-                    let body = introspect_body(&idp, &access).await;
+                    let body = introspection(&idp, access.access_token.expose_secret()).await;
                     assert_eq!(introspected_audience(&body), Some("https://domains.example/alpha"), "{label}: {body}");
                     assert_eq!(
                         access.expires_at.map(|at| at.duration_since(clock.now())),

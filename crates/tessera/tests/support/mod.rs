@@ -64,6 +64,11 @@ pub fn memory() -> Arc<MemoryStore> {
 
 /// RFC 7662 introspection at the reference IdP: is this token active?
 pub async fn introspect(server: &IdpServer, token: &str) -> bool {
+    introspection(server, token).await["active"].as_bool().expect("active is a bool")
+}
+
+/// RFC 7662 introspection at the reference IdP: the whole answer.
+pub async fn introspection(server: &IdpServer, token: &str) -> serde_json::Value {
     let response = http_client()
         .post(server.url("/introspect"))
         .basic_auth(demo::CONFIDENTIAL_CLIENT_ID, Some(demo::CONFIDENTIAL_CLIENT_SECRET))
@@ -71,8 +76,7 @@ pub async fn introspect(server: &IdpServer, token: &str) -> bool {
         .send()
         .await
         .expect("introspection answers");
-    let body: serde_json::Value = response.json().await.expect("introspection is JSON");
-    body["active"].as_bool().expect("active is a bool")
+    response.json().await.expect("introspection is JSON")
 }
 
 /// `GET /api/whoami` with the given Authorization header value: the HTTP status.
