@@ -121,6 +121,11 @@ impl HttpResponse {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// `Retry-After` in delay-seconds form (an HTTP date is ignored).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(std::time::Duration::from_secs)
+    }
+
     /// The media type without parameters, lower-cased.
     pub fn media_type(&self) -> Option<String> {
         self.header("content-type").map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())

@@ -36,21 +36,10 @@ enum Row {
     ClientCredentials,
 }
 
-/// What a cell expects when the caller has to wait for the token request (no token, or expired).
-#[derive(Clone, Copy)]
-enum Want {
-    /// Tokens, after this many token requests (2 = one retry, or a refresh then a new login).
-    Tokens { requests: u64 },
-    /// This typed error, after this many token requests.
-    Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
-}
-
 /// The table of docs/fault-matrix.md, column "no token / expired".
 fn want(row: Row, case: Case) -> Want {
     use Case::*;
     let refresh = matches!(row, Row::PasswordRefresh | Row::RefreshToken);
-    let ok = |requests| Want::Tokens { requests };
-    let fails = |requests, what, is| Want::Fails { requests, what, is };
     match case {
         // 500 and 502 are ambiguous for a refresh (the server may have rotated): never retried.
         Status500 if refresh => fails(1, "HTTP 500", is_500),

@@ -29,23 +29,6 @@ use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpServer, demo};
 /// Upper bound for one login (the loopback receiver gives up after 10 s).
 const LOGIN_LIMIT: Duration = Duration::from_secs(30);
 
-/// What a cell expects.
-#[derive(Clone, Copy)]
-enum Want {
-    /// Tokens, after this many requests to the faulted endpoint.
-    Tokens { requests: u64 },
-    /// This typed error, after this many requests.
-    Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
-}
-
-fn ok(requests: u64) -> Want {
-    Want::Tokens { requests }
-}
-
-fn fails(requests: u64, what: &'static str, is: fn(&Error) -> bool) -> Want {
-    Want::Fails { requests, what, is }
-}
-
 fn is_id_token_refused(e: &Error) -> bool {
     matches!(e, Error::MalformedResponse { reason, .. } if reason.contains("ID token")) && !e.is_transient()
 }

@@ -54,15 +54,6 @@ impl Row {
     }
 }
 
-/// What a cell expects when the caller has to wait for the request (a login, or an expired token).
-#[derive(Clone, Copy)]
-enum Want {
-    /// Tokens, after this many requests to the row's endpoints (`/otp/*`, or `/cognito`).
-    Tokens { requests: u64 },
-    /// This typed error, after this many requests.
-    Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
-}
-
 /// Cognito's own "wrong password / dead refresh token", mapped to OAuth `invalid_grant`.
 fn is_not_authorized(e: &Error) -> bool {
     is_invalid_grant(e) && e.to_string().contains("NotAuthorizedException")
@@ -76,8 +67,6 @@ fn is_resource_not_found(e: &Error) -> bool {
 /// The tables of the section for docs/fault-matrix.md (/work/wt/matrix-codes-section.md).
 fn want(row: Row, case: Case) -> Want {
     use Case::*;
-    let ok = |requests| Want::Tokens { requests };
-    let fails = |requests, what, is| Want::Fails { requests, what, is };
     match row {
         // /otp/start only opens a challenge: resent on any transient failure (then 1 verify).
         Row::EmailOtpStart => match case {

@@ -157,11 +157,7 @@ impl<F: Resendable> Flow for Resending<F> {
         }
         let original = last.request.id;
         if !(200..300).contains(&response.status) {
-            let retry_after = response
-                .header("retry-after")
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let failure = Failure::Status { status: response.status, retry_after };
+            let failure = Failure::Status { status: response.status, retry_after: response.retry_after() };
             if let Some(until) = self.backoff(context, failure, now) {
                 return vec![FlowStep::Wait(until)];
             }

@@ -147,7 +147,7 @@ pub fn parse_error_response(response: &HttpResponse, endpoint: &str) -> Error {
     Error::UnexpectedStatus {
         status: response.status,
         content_type: response.media_type(),
-        retry_after: response.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs),
+        retry_after: response.retry_after(),
         endpoint,
     }
 }

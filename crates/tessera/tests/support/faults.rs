@@ -53,6 +53,24 @@ pub const CASES: [Case; 14] = [
     Case::RefreshTokenReuse,
 ];
 
+/// What a cell expects.
+#[derive(Clone, Copy)]
+pub enum Want {
+    /// Tokens, after this many requests to the faulted endpoint(s) (2 = one retry, or a rejected
+    /// refresh then a new login).
+    Tokens { requests: u64 },
+    /// This typed error, after this many requests.
+    Fails { requests: u64, what: &'static str, is: fn(&Error) -> bool },
+}
+
+pub fn ok(requests: u64) -> Want {
+    Want::Tokens { requests }
+}
+
+pub fn fails(requests: u64, what: &'static str, is: fn(&Error) -> bool) -> Want {
+    Want::Fails { requests, what, is }
+}
+
 pub fn status(error: &Error, expected: u16) -> bool {
     matches!(error, Error::UnexpectedStatus { status, .. } if *status == expected)
 }
