@@ -19,6 +19,7 @@ The token machinery is Rust (the ``tessera`` crate); this package is its Python 
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
+    InternalError,
     MalformedResponseError,
     ReauthenticationRequired,
     StoreError,
@@ -155,6 +156,7 @@ __all__ = [
     "Stage",
     "StaticToken",
     "StoreError",
+    "InternalError",
     "SyncAdminApiKeys",
     "SyncApiKeys",
     "SyncAuthClient",

@@ -20,6 +20,7 @@ __all__ = [
     "UnexpectedStatusError",
     "MalformedResponseError",
     "StoreError",
+    "InternalError",
 ]
 
 
@@ -27,7 +28,8 @@ class TesseraError(Exception):
     """Any error from tessera.
 
     ``kind`` names the Rust variant (``oauth``, ``unexpected_status``, ``transport``,
-    ``malformed_response``, ``reauthentication_required``, ``configuration``, ``store``);
+    ``malformed_response``, ``reauthentication_required``, ``configuration``, ``store``,
+    ``internal``);
     ``transient`` is True when retrying the same call later may succeed.
     """
 
@@ -111,3 +113,8 @@ class StoreError(TesseraError):
 
     An exception raised by your own store's methods is not wrapped: it propagates as is.
     """
+
+
+class InternalError(TesseraError):
+    """A state that should not happen: a bug in tessera (or in a flow you brought), never a
+    configuration you can fix. Please report it with the message."""

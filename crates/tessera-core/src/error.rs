@@ -65,6 +65,13 @@ pub enum Error {
         /// What is wrong and where (file, context, provider, field).
         message: String,
     },
+    /// A state that should not happen: a bug in tessera (or in a [`crate::Flow`] brought by the
+    /// caller), never something the user can fix in a configuration. Please report it.
+    #[error("internal error (a bug, please report it): {message}")]
+    Internal {
+        /// Which invariant broke.
+        message: String,
+    },
     /// A token store could not be read or written.
     #[error("token store error ({kind}) at {location}: {message}")]
     Store {
@@ -92,6 +99,7 @@ impl Error {
             Error::MalformedResponse { .. } => false,
             Error::ReauthenticationRequired { .. } => false,
             Error::Configuration { .. } => false,
+            Error::Internal { .. } => false,
             Error::Store { kind, .. } => matches!(kind, StoreErrorKind::LockTimeout | StoreErrorKind::Unavailable),
         }
     }
@@ -120,6 +128,11 @@ impl Error {
     /// A configuration error.
     pub fn configuration(message: impl Into<String>) -> Self {
         Error::Configuration { message: message.into() }
+    }
+
+    /// An internal-invariant error (see [`Error::Internal`]).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal { message: message.into() }
     }
 
     /// A store error.

@@ -167,6 +167,7 @@ impl From<&Error> for JsonError {
             Error::MalformedResponse { .. } => ("malformed_response", None, None),
             Error::ReauthenticationRequired { .. } => ("reauthentication_required", None, None),
             Error::Configuration { .. } => ("configuration", None, None),
+            Error::Internal { .. } => ("internal", None, None),
             Error::Store { .. } => ("store", None, None),
         };
         JsonError { kind, code, status, message: error.to_string(), transient: error.is_transient() }

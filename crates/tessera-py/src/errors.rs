@@ -109,6 +109,7 @@ fn build(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
         }
         Error::ReauthenticationRequired { .. } => ("ReauthenticationRequired", "reauthentication_required"),
         Error::Configuration { .. } => ("ConfigurationError", "configuration"),
+        Error::Internal { .. } => ("InternalError", "internal"),
         Error::Store { kind, location, .. } => {
             kwargs.set_item("store_kind", store_kind(kind))?;
             kwargs.set_item("location", location)?;
