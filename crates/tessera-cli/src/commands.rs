@@ -89,9 +89,9 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
 
 /// What a person does to log in to `entry`, for messages.
 fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
-    match entry.provider.as_str() {
-        "browser" => "a browser sign-in",
-        "device_code" => "a code entered on another device",
+    use tessera::core::provider_spec::ProviderKind;
+    match entry.kind() {
+        Some(kind @ (ProviderKind::Browser | ProviderKind::DeviceCode)) => kind.describe(),
         _ => "a code sent to them",
     }
 }
@@ -170,7 +170,7 @@ pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> 
     let provider = workspace.build(entry)?;
     let refreshable = provider
         .as_refreshable()
-        .ok_or_else(|| Failure::error(format!("{} ({}) cannot be refreshed", entry.name, entry.provider)))?;
+        .ok_or_else(|| Failure::error(format!("{} ({}) cannot be refreshed", entry.name, entry.type_name)))?;
     let refreshed = refreshable.refresh(force).await;
     workspace.finish_prompt();
     refreshed.map_err(|error| workspace.failure(entry, error))?;

@@ -153,7 +153,8 @@ impl<'w> Client<'w> {
     fn new(workspace: &'w Workspace, target: Target) -> Result<Self, Failure> {
         let name = target.provider.or_else(|| std::env::var("TESSERA_PROVIDER").ok().filter(|p| !p.is_empty()));
         let entry = workspace.provider(name.as_deref())?;
-        let base_url = match (target.base_url, &entry.issuer) {
+        let issuer = entry.spec().and_then(|spec| spec.client.issuer.as_ref());
+        let base_url = match (target.base_url, issuer) {
             (Some(url), _) => url,
             (None, Some(issuer)) => issuer.clone(),
             (None, None) => {

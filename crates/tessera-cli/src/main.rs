@@ -297,9 +297,9 @@ pub fn registry() -> Registry {
 pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
     let mut registry = Registry::default();
     if let Some(prompter) = prompter {
-        for type_name in tessera::config::PROMPTING_PROVIDER_TYPES {
+        for kind in tessera::core::provider_spec::ProviderKind::ALL.into_iter().filter(|kind| kind.may_prompt()) {
             let prompter = prompter.clone();
-            registry.register_factory(*type_name, move |settings: &ProviderSettings<'_>| {
+            registry.register_factory(kind.as_str(), move |settings: &ProviderSettings<'_>| {
                 let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter.clone()));
                 Ok(Arc::new(provider) as Arc<dyn AuthProvider>)
             });

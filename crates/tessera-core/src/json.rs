@@ -27,67 +27,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::provider_spec::{Deprecation, ProviderSpec};
 use crate::{
-    Action, ClientAuth, ClientAuthMethod, Endpoints, Engine, EngineSettings, Error, Event, Grant, HttpResponse,
-    LoginInputs, ProviderConfig, RequestId, Secret, Timestamp, TokenSet, TotpSource, TransportErrorKind,
-    flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS, Prompt},
+    Action, Engine, EngineSettings, Error, Event, HttpResponse, LoginInputs, RequestId, Secret, Timestamp, TokenSet,
+    TransportErrorKind, flow::Prompt,
 };
-
-/// A provider as JSON: the same fields as the TOML configuration, with secrets given in clear.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonProvider {
-    client_id: String,
-    client_secret: Option<Secret>,
-    client_auth: Option<String>,
-    issuer: Option<String>,
-    token_url: Option<String>,
-    revocation_url: Option<String>,
-    scope: Option<String>,
-    grant: JsonGrant,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum JsonGrant {
-    Password {
-        username: String,
-        password: Secret,
-        totp: Option<Secret>,
-        totp_secret: Option<Secret>,
-    },
-    ClientCredentials,
-    RefreshToken {
-        refresh_token: Secret,
-    },
-    DeviceCode {
-        device_authorization_url: Option<String>,
-    },
-    Static {
-        access_token: Secret,
-        expires_at_ms: Option<i64>,
-    },
-    Browser {
-        authorization_endpoint: Option<String>,
-        redirect_uri: Option<String>,
-        #[serde(default)]
-        extra_params: BTreeMap<String, String>,
-    },
-    EmailOtp {
-        email: String,
-        start_endpoint: Option<String>,
-        verify_endpoint: Option<String>,
-        max_attempts: Option<u32>,
-    },
-    Cognito {
-        endpoint: String,
-        username: String,
-        password: Option<Secret>,
-        auth_flow: Option<String>,
-        totp_secret: Option<Secret>,
-        max_attempts: Option<u32>,
-    },
-}
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -232,108 +176,28 @@ impl JsonEngine {
         JsonEngine { engine: Engine::new(settings) }
     }
 
-    /// Registers a provider under `key` from JSON:
+    /// Registers a provider under `key` from JSON: the one provider description of
+    /// [`crate::provider_spec`] (the same fields as the TOML configuration, secrets in clear), e.g.
     ///
     /// ```text
-    /// {"client_id", "client_secret"?, "client_auth"? ("basic"|"post"|"none"), "issuer" | "token_url",
-    ///  "revocation_url"?, "scope"?, "grant": GRANT}
+    /// {"type": "password", "issuer": "https://idp.example", "client_id": "cli",
+    ///  "username": "alice", "password": "…", "totp_secret"?: "…"}
     /// ```
     ///
-    /// where `GRANT` is one of (the fields of the Rust [`Grant`] of the same name):
-    ///
-    /// - `{"type": "password", "username", "password", "totp"? | "totp_secret"?}`
-    /// - `{"type": "client_credentials"}`
-    /// - `{"type": "refresh_token", "refresh_token"}`
-    /// - `{"type": "device_code", "device_authorization_url"?}` (interactive)
-    /// - `{"type": "static", "access_token", "expires_at_ms"?}`
-    /// - `{"type": "browser", "authorization_endpoint"?, "redirect_uri"?, "extra_params"?: {"prompt": "consent", ...}}`
-    ///   (interactive): start it with [`JsonEngine::login_with`], giving `random_base64` and, without a
-    ///   fixed `redirect_uri`, the URL of the host's loopback listener; answer the `prompt` with the
-    ///   URL the browser came back to.
-    /// - `{"type": "email_otp", "email", "start_endpoint"?, "verify_endpoint"?, "max_attempts"? (3)}`
-    ///   (interactive; endpoints from discovery when not given): answer each `prompt` with the code.
-    /// - `{"type": "cognito", "endpoint", "username", "password"?, "auth_flow"? ("user_password" |
-    ///   "custom"), "totp_secret"?, "max_attempts"? (3)}`: Cognito's own protocol at `endpoint`, so
-    ///   `issuer`/`token_url` may be left out; code challenges arrive as `prompt`s.
-    pub fn register(&mut self, key: &str, provider_json: &str) -> Result<(), Error> {
-        let provider: JsonProvider = serde_json::from_str(provider_json)
-            .map_err(|e| Error::configuration(format!("provider {key:?}: {}", redacted(&e))))?;
-        let endpoints = match (provider.issuer, provider.token_url, &provider.grant) {
-            (Some(issuer), None, _) => Endpoints::discover(issuer),
-            (None, Some(token_endpoint), _) => {
-                Endpoints::Explicit { token_endpoint, revocation_endpoint: provider.revocation_url }
-            }
-            // Cognito speaks its own protocol at its endpoint: the OAuth endpoints are not used.
-            (None, None, JsonGrant::Cognito { endpoint, .. }) => Endpoints::explicit(endpoint.clone()),
-            _ => return Err(Error::configuration(format!("provider {key:?}: give exactly one of issuer, token_url"))),
-        };
-        let method = match (provider.client_auth.as_deref(), &provider.client_secret) {
-            (Some("post"), Some(_)) => ClientAuthMethod::Post,
-            (Some("basic") | None, Some(_)) => ClientAuthMethod::Basic,
-            (Some("none") | None, None) => ClientAuthMethod::None,
-            (Some(other), _) => {
-                return Err(Error::configuration(format!(
-                    "provider {key:?}: client_auth {other:?} needs to be basic, post (with a client_secret) or none"
-                )));
-            }
-        };
-        let grant = match provider.grant {
-            JsonGrant::Password { username, password, totp, totp_secret } => Grant::Password {
-                username,
-                password,
-                totp: totp_secret.map(TotpSource::Secret).or(totp.map(TotpSource::Code)),
-            },
-            JsonGrant::ClientCredentials => Grant::ClientCredentials,
-            JsonGrant::RefreshToken { refresh_token } => Grant::RefreshToken { refresh_token },
-            JsonGrant::DeviceCode { device_authorization_url } => {
-                Grant::DeviceCode { device_authorization_endpoint: device_authorization_url }
-            }
-            JsonGrant::Static { access_token, expires_at_ms } => {
-                Grant::Static { access_token, expires_at: expires_at_ms.map(Timestamp::from_unix_millis) }
-            }
-            JsonGrant::Browser { authorization_endpoint, redirect_uri, extra_params } => Grant::Browser {
-                authorization_endpoint,
-                redirect_uri,
-                extra_params: extra_params.into_iter().collect(),
-            },
-            JsonGrant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts } => {
-                Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts: attempts(key, max_attempts)? }
-            }
-            JsonGrant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts } => {
-                let auth_flow = match auth_flow.as_deref() {
-                    None | Some("user_password") => CognitoAuthFlow::UserPassword,
-                    Some("custom") => CognitoAuthFlow::Custom,
-                    Some(other) => {
-                        return Err(Error::configuration(format!(
-                            "provider {key:?}: auth_flow {other:?} is not one of user_password, custom"
-                        )));
-                    }
-                };
-                if auth_flow == CognitoAuthFlow::UserPassword && password.is_none() {
-                    return Err(Error::configuration(format!(
-                        "provider {key:?}: a cognito grant with auth_flow user_password needs a password"
-                    )));
-                }
-                Grant::Cognito {
-                    endpoint,
-                    username,
-                    password,
-                    auth_flow,
-                    totp_secret,
-                    max_attempts: attempts(key, max_attempts)?,
-                }
-            }
-        };
-        self.engine.register(
-            key,
-            ProviderConfig {
-                client: ClientAuth { client_id: provider.client_id, client_secret: provider.client_secret, method },
-                endpoints,
-                scope: provider.scope,
-                grant,
-            },
-        );
-        Ok(())
+    /// Interactive types (`device_code`, `browser`, `email_otp`) start only with
+    /// [`JsonEngine::login`] / [`JsonEngine::login_with`] (a browser login needs `random_base64`
+    /// and, without a fixed `redirect_uri`, the URL of the host's loopback listener). The first
+    /// shape of this API (`"grant": {"type": …}`, `token_url`, `max_attempts`, …) still loads:
+    /// the old spellings come back as [`Deprecation`]s for the host to log. An invalid provider is
+    /// an [`Error::Configuration`] naming `key` and the field, and changes nothing.
+    pub fn register(&mut self, key: &str, provider_json: &str) -> Result<Vec<Deprecation>, Error> {
+        let place = format!("provider {key:?}");
+        let value: serde_json::Value = serde_json::from_str(provider_json)
+            .map_err(|e| Error::configuration(format!("{place}: {}", redacted(&e))))?;
+        let parsed = ProviderSpec::from_value(value).map_err(|e| e.at(&place))?;
+        let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(|e| e.at(&place))?;
+        self.engine.register(key, config);
+        Ok(parsed.deprecations)
     }
 
     /// [`Engine::ensure`], as a JSON array of actions (`[]`: the cached token is valid).
@@ -449,14 +313,6 @@ impl JsonEngine {
 }
 
 /// `max_attempts` of a code grant: default [`DEFAULT_MAX_CODE_ATTEMPTS`], at least 1.
-fn attempts(key: &str, max_attempts: Option<u32>) -> Result<u32, Error> {
-    match max_attempts {
-        None => Ok(DEFAULT_MAX_CODE_ATTEMPTS),
-        Some(0) => Err(Error::configuration(format!("provider {key:?}: max_attempts must be at least 1"))),
-        Some(n) => Ok(n),
-    }
-}
-
 fn actions_json(actions: &[Action]) -> String {
     let json: Vec<JsonAction<'_>> = actions
         .iter()
@@ -778,10 +634,19 @@ mod tests {
         assert_eq!(body["ChallengeResponses"]["EMAIL_OTP_CODE"], "123456", "{body}");
 
         for (grant, expected) in [
-            (r#"{"type":"cognito","endpoint":"e","username":"u"}"#, "needs a password"),
-            (r#"{"type":"cognito","endpoint":"e","username":"u","auth_flow":"srp"}"#, "auth_flow \"srp\""),
-            (r#"{"type":"email_otp","email":"a@b","max_attempts":0}"#, "max_attempts must be at least 1"),
-            (r#"{"type":"browser","extra_params":{"prompt":1}}"#, "invalid type"),
+            (r#"{"type":"cognito","endpoint":"e","username":"u"}"#, r#"field "password": is required"#),
+            (
+                r#"{"type":"cognito","endpoint":"e","username":"u","auth_flow":"srp"}"#,
+                r#"field "auth_flow": "srp" is not"#,
+            ),
+            (
+                r#"{"type":"email_otp","email":"a@b","max_attempts":0}"#,
+                r#"field "max_code_attempts": must be at least 1"#,
+            ),
+            (
+                r#"{"type":"browser","extra_params":{"prompt":1}}"#,
+                r#"field "authorization_params.prompt": must be a string"#,
+            ),
         ] {
             let provider = format!(r#"{{"client_id":"c","token_url":"https://idp/token","grant":{grant}}}"#);
             let provider = if grant.contains("cognito") {

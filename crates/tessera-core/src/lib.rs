@@ -38,6 +38,7 @@ pub mod flow;
 mod http;
 pub mod json;
 pub mod protocol;
+pub mod provider_spec;
 mod secret;
 mod time;
 mod token;

@@ -91,3 +91,17 @@ pub(crate) fn quote(value: &str) -> String {
 pub(crate) fn quote_opt(value: Option<&str>) -> String {
     value.map_or_else(|| "None".to_owned(), quote)
 }
+
+/// Warns (`DeprecationWarning`) about each old spelling a provider description used.
+pub(crate) fn warn_deprecations(
+    py: Python<'_>,
+    place: &str,
+    deprecations: &[tessera::core::provider_spec::Deprecation],
+) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+    for deprecation in deprecations {
+        let message = std::ffi::CString::new(format!("{place}: {deprecation}")).unwrap_or_default();
+        PyErr::warn(py, &category, &message, 1)?;
+    }
+    Ok(())
+}

@@ -21,9 +21,11 @@ impl PyJsonEngine {
         PyJsonEngine { inner: JsonEngine::new() }
     }
 
-    /// Registers a provider (JSON) under `key`.
-    fn register(&mut self, key: &str, provider_json: &str) -> PyResult<()> {
-        self.inner.register(key, provider_json).map_err(|error| to_pyerr(&error))
+    /// Registers a provider (JSON) under `key`. Old field spellings load with a `DeprecationWarning`
+    /// naming the new field.
+    fn register(&mut self, py: Python<'_>, key: &str, provider_json: &str) -> PyResult<()> {
+        let deprecations = self.inner.register(key, provider_json).map_err(|error| to_pyerr(&error))?;
+        crate::warn_deprecations(py, &format!("provider {key:?}"), &deprecations)
     }
 
     /// The actions (JSON array) that make `key` hold a valid token; `"[]"` when it does.

@@ -31,43 +31,12 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tessera_core::{
-    ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, ProviderConfig, Secret, Timestamp, TotpSource,
-};
+use tessera_core::provider_spec::{FIELDS, FieldError, FieldType, ProviderKind, ProviderSpec};
+use tessera_core::{Error, ProviderConfig, Secret};
 
-/// Provider types this version understands.
+/// Provider types this version understands (the [`ProviderKind`]s, by name).
 pub const PROVIDER_TYPES: &[&str] =
     &["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito", "browser"];
-
-/// Built-in types whose login needs a person (shows something and waits for them): logging in to
-/// one needs a [`crate::prompt::Prompter`], and a non-interactive run must not start it. (A
-/// `cognito` provider with `auth_flow = "custom"` is interactive too: see
-/// [`ProviderEntry::is_interactive`].)
-pub const INTERACTIVE_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "browser"];
-
-/// Built-in types whose login may ask a person something: the interactive ones, and `cognito`,
-/// whose user pool may answer a password with an SMS or email code challenge. Give them a
-/// [`crate::prompt::Prompter`] whenever someone can answer.
-pub const PROMPTING_PROVIDER_TYPES: &[&str] = &["device_code", "email_otp", "cognito", "browser"];
-
-/// Authorization request parameters that tessera sets itself for `browser` providers: they cannot
-/// be given in `authorization_params`.
-const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
-
-/// The scope of `browser` providers that name none (with `issuer`; with `token_url`, none).
-pub const DEFAULT_BROWSER_SCOPE: &str = "openid";
-
-/// `auth_flow` values of `cognito` providers.
-const COGNITO_AUTH_FLOWS: &[&str] = &["user_password", "custom"];
 
 /// A parsed configuration file.
 #[derive(Clone, Debug)]
@@ -92,81 +61,30 @@ pub struct Context {
 
 /// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
 ///
-/// The typed fields are filled for built-in types only; every type keeps its raw section in
+/// Built-in types are read into the one provider description ([`ProviderSpec`], shared with the
+/// JSON API and the Python constructors); every type keeps its raw section in
 /// [`ProviderEntry::settings`].
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct ProviderEntry {
     /// The provider's name in its context.
     pub name: String,
-    /// Its type (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`).
-    pub provider: String,
-    /// OIDC issuer (endpoints by discovery).
-    pub issuer: Option<String>,
-    /// Token endpoint, when not discovered.
-    pub token_url: Option<String>,
-    /// Revocation endpoint, when not discovered.
-    pub revocation_url: Option<String>,
-    /// Device code: the RFC 8628 device authorization endpoint, when not discovered.
-    pub device_authorization_endpoint: Option<String>,
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `client_secret` reference.
-    client_secret: Option<String>,
-    /// `basic` (default with a secret), `post`, or `none`.
-    pub client_auth: Option<String>,
-    /// Requested scope.
-    pub scope: Option<String>,
-    /// Password grant: user.
-    pub username: Option<String>,
-    password: Option<String>,
-    totp_secret: Option<String>,
-    totp: Option<String>,
-    refresh_token: Option<String>,
-    access_token: Option<String>,
-    /// Static tokens: expiry in Unix seconds.
-    pub expires_at: Option<i64>,
-    /// Email one-time codes: where the code is sent.
-    pub email: Option<String>,
-    /// Email one-time codes: the start endpoint, when not discovered (`otp_start_endpoint`).
-    pub otp_start_url: Option<String>,
-    /// Email one-time codes: the verify endpoint, when not discovered (`otp_verify_endpoint`).
-    pub otp_verify_url: Option<String>,
-    /// Email codes and Cognito challenges: how many codes a person may try (default 3).
-    pub max_code_attempts: Option<u32>,
-    /// Cognito: the AWS region of the user pool (`https://cognito-idp.<region>.amazonaws.com/`).
-    pub region: Option<String>,
-    /// Cognito: the service URL instead of `region` (an emulator, a VPC endpoint).
-    pub endpoint_url: Option<String>,
-    /// Cognito: `user_password` (`USER_PASSWORD_AUTH`, the default) or `custom` (`CUSTOM_AUTH`).
-    pub auth_flow: Option<String>,
-    /// Browser: the authorization endpoint, when not discovered (required with `token_url`).
-    pub authorization_url: Option<String>,
-    /// Browser: a fixed redirect URI registered with the server (paste mode: the person pastes the
-    /// URL the browser ends on). Without it, a loopback listener on 127.0.0.1 receives the redirect.
-    pub redirect_uri: Option<String>,
-    /// Browser: the loopback listener's port (default 0: any free port).
-    pub redirect_port: Option<u16>,
-    /// Browser: the loopback redirect URI's path (default `/callback`).
-    pub redirect_path: Option<String>,
-    /// Browser: how long to wait for the browser to come back, in seconds (default 300).
-    pub login_timeout: Option<u64>,
-    /// Browser: more authorization request parameters (`prompt`, `login_hint`, `acr_values`, ...).
-    pub authorization_params: Option<std::collections::BTreeMap<String, String>>,
+    /// Its `type` (a [`ProviderKind`] name, or a type registered from outside).
+    pub type_name: String,
+    /// The description, for built-in types.
+    spec: Option<ProviderSpec>,
     /// The raw section (secrets unresolved), for factories of custom types and `config view`.
-    #[serde(skip)]
     settings: toml::Table,
 }
 
 impl std::fmt::Debug for ProviderEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client = self.spec.as_ref().map(|spec| &spec.client);
         f.debug_struct("ProviderEntry")
             .field("name", &self.name)
-            .field("provider", &self.provider)
-            .field("issuer", &self.issuer)
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
-            .field("username", &self.username)
+            .field("type", &self.type_name)
+            .field("issuer", &client.and_then(|c| c.issuer.as_deref()))
+            .field("token_endpoint", &client.and_then(|c| c.token_endpoint.as_deref()))
+            .field("client_id", &client.and_then(|c| c.client_id.as_deref()))
             .finish_non_exhaustive()
     }
 }
@@ -301,7 +219,6 @@ impl Config {
                 if !seen.insert(&provider.name) {
                     return Err(at.error("", "is defined twice in this context"));
                 }
-                provider.validate(&at)?;
             }
         }
         if let Some(current) = &self.current_context
@@ -354,6 +271,29 @@ struct Location<'a> {
 }
 
 impl Location<'_> {
+    /// Reads a built-in type's section into its description; logs old spellings.
+    fn spec(&self, table: &toml::Table) -> Result<ProviderSpec, Error> {
+        let mut fields = table.clone();
+        fields.remove("name");
+        // Secret references are checked now (well formed), read only when a token is needed.
+        for (field, value) in &fields {
+            if let (true, toml::Value::String(value)) = (is_secret_field(field), value) {
+                parse_reference(value).map_err(|problem| self.error(field, &problem))?;
+            }
+        }
+        let value =
+            serde_json::to_value(&fields).map_err(|_| self.error("", "holds a value that is not plain data"))?;
+        let parsed = ProviderSpec::from_value(value).map_err(|e| self.field_error(&e))?;
+        for deprecation in &parsed.deprecations {
+            tracing::warn!("{}: context {:?}, provider {:?}: {deprecation}", self.origin, self.context, self.provider);
+        }
+        Ok(parsed.spec)
+    }
+
+    fn field_error(&self, error: &FieldError) -> Error {
+        self.error(&error.field, &error.problem)
+    }
+
     fn error(&self, field: &str, problem: &str) -> Error {
         let field = if field.is_empty() { String::new() } else { format!(", field {field:?}") };
         Error::configuration(format!(
@@ -364,7 +304,8 @@ impl Location<'_> {
 }
 
 impl ProviderEntry {
-    /// Reads one section: `name` and `provider` for every type, the typed fields for built-in ones.
+    /// Reads one section: `name` and `type` for every type; built-in types into their
+    /// [`ProviderSpec`] (old field spellings are accepted with a logged deprecation warning).
     fn from_table(
         table: toml::Table,
         origin: &str,
@@ -379,61 +320,29 @@ impl ProviderEntry {
             None => return Err(Location { origin, context, provider: &fallback }.error("name", "is required")),
         };
         let at = Location { origin, context, provider: &name };
-        let provider = match table.get("provider") {
-            Some(toml::Value::String(provider)) => provider.clone(),
-            Some(_) => return Err(at.error("provider", "must be a string")),
-            None => return Err(at.error("provider", &format!("is required (one of: {})", types.join(", ")))),
-        };
-        if !types.contains(&provider.as_str()) {
-            return Err(
-                at.error("provider", &format!("unknown type {provider:?} (expected one of: {})", types.join(", ")))
-            );
-        }
-        if !PROVIDER_TYPES.contains(&provider.as_str()) {
-            return Ok(ProviderEntry {
-                name,
-                provider,
-                issuer: None,
-                token_url: None,
-                revocation_url: None,
-                device_authorization_endpoint: None,
-                client_id: None,
-                client_secret: None,
-                client_auth: None,
-                scope: None,
-                username: None,
-                password: None,
-                totp_secret: None,
-                totp: None,
-                refresh_token: None,
-                access_token: None,
-                expires_at: None,
-                email: None,
-                otp_start_url: None,
-                otp_verify_url: None,
-                max_code_attempts: None,
-                region: None,
-                endpoint_url: None,
-                auth_flow: None,
-                authorization_url: None,
-                redirect_uri: None,
-                redirect_port: None,
-                redirect_path: None,
-                login_timeout: None,
-                authorization_params: None,
-                settings: table,
-            });
-        }
-        let mut entry = ProviderEntry::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
-            let message = e.to_string();
-            let message = message.trim_end();
-            match message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`')) {
-                Some((field, _)) => at.error(field, &format!("unknown field `{field}` for provider type {provider:?}")),
-                None => at.error("", message),
+        let type_name = match (table.get("type"), table.get("provider")) {
+            (Some(_), Some(_)) => return Err(at.error("provider", "is the old name of type: give only type")),
+            (Some(toml::Value::String(type_name)), None) | (None, Some(toml::Value::String(type_name))) => {
+                type_name.clone()
             }
-        })?;
-        entry.settings = table;
-        Ok(entry)
+            (Some(_), None) | (None, Some(_)) => return Err(at.error("type", "must be a string")),
+            (None, None) => return Err(at.error("type", &format!("is required (one of: {})", types.join(", ")))),
+        };
+        if !types.contains(&type_name.as_str()) {
+            return Err(at.error(
+                "type",
+                &format!(
+                    "unknown type {} (expected one of: {})",
+                    toml::Value::String(short(&type_name)),
+                    types.join(", ")
+                ),
+            ));
+        }
+        let spec = match ProviderKind::from_name(&type_name) {
+            Some(_) => Some(at.spec(&table)?),
+            None => None,
+        };
+        Ok(ProviderEntry { name, type_name, spec, settings: table })
     }
 
     /// The raw section, secrets unresolved (e.g. `client_secret = "env:NAME"`). Factories of custom
@@ -442,16 +351,25 @@ impl ProviderEntry {
         &self.settings
     }
 
-    /// True for built-in types (whose typed fields are filled).
-    pub fn is_builtin(&self) -> bool {
-        PROVIDER_TYPES.contains(&self.provider.as_str())
+    /// The built-in type, `None` for types registered from outside.
+    pub fn kind(&self) -> Option<ProviderKind> {
+        self.spec.as_ref().map(ProviderSpec::kind)
     }
 
-    /// True when logging in needs a person (see [`INTERACTIVE_PROVIDER_TYPES`]; also `cognito` with
+    /// The description of a built-in type (secrets unresolved).
+    pub fn spec(&self) -> Option<&ProviderSpec> {
+        self.spec.as_ref()
+    }
+
+    /// True for built-in types.
+    pub fn is_builtin(&self) -> bool {
+        self.spec.is_some()
+    }
+
+    /// True when logging in needs a person (device code, email code, browser; also `cognito` with
     /// `auth_flow = "custom"`, whose challenge is a code sent to the person).
     pub fn is_interactive(&self) -> bool {
-        INTERACTIVE_PROVIDER_TYPES.contains(&self.provider.as_str())
-            || (self.provider == "cognito" && self.auth_flow.as_deref() == Some("custom"))
+        self.spec.as_ref().is_some_and(|spec| spec.grant.is_interactive())
     }
 
     /// An error naming `origin`, `context`, this provider and `field`.
@@ -465,7 +383,7 @@ impl ProviderEntry {
         let mut table = self.settings.clone();
         for (field, value) in table.iter_mut() {
             let secret = if builtin {
-                self.secret_fields().iter().any(|(name, _)| name == field)
+                is_secret_field(field)
             } else {
                 ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
             };
@@ -478,358 +396,46 @@ impl ProviderEntry {
         table
     }
 
-    fn validate(&self, at: &Location<'_>) -> Result<(), Error> {
-        if !self.is_builtin() {
-            return Ok(());
-        }
-        let require = |field: &str, value: &Option<String>| match value {
-            Some(v) if !v.trim().is_empty() => Ok(()),
-            _ => Err(at.error(field, &format!("is required for provider type {:?}", self.provider))),
-        };
-        let forbid = |field: &str, present: bool| {
-            if present {
-                Err(at.error(field, &format!("does not apply to provider type {:?}", self.provider)))
-            } else {
-                Ok(())
-            }
-        };
-        if self.provider == "cognito" {
-            require("client_id", &self.client_id)?;
-            forbid("issuer", self.issuer.is_some())?;
-            forbid("token_url", self.token_url.is_some())?;
-            forbid("revocation_url", self.revocation_url.is_some())?;
-            match (&self.region, &self.endpoint_url) {
-                (Some(_), Some(_)) => {
-                    return Err(at.error("endpoint_url", "give either region or endpoint_url, not both"));
-                }
-                (None, None) => return Err(at.error("region", "is required (or endpoint_url)")),
-                (Some(region), None)
-                    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-                {
-                    return Err(at.error("region", &format!("{region:?} is not an AWS region name")));
-                }
-                _ => {}
-            }
-        } else if self.provider != "static" {
-            require("client_id", &self.client_id)?;
-            match (&self.issuer, &self.token_url) {
-                (Some(_), Some(_)) => return Err(at.error("token_url", "give either issuer or token_url, not both")),
-                (None, None) => return Err(at.error("issuer", "is required (or token_url)")),
-                _ => {}
-            }
-            for (field, url) in [
-                ("issuer", &self.issuer),
-                ("token_url", &self.token_url),
-                ("revocation_url", &self.revocation_url),
-                ("device_authorization_endpoint", &self.device_authorization_endpoint),
-                ("otp_start_url", &self.otp_start_url),
-                ("otp_verify_url", &self.otp_verify_url),
-                ("endpoint_url", &self.endpoint_url),
-                ("authorization_url", &self.authorization_url),
-                ("redirect_uri", &self.redirect_uri),
-            ] {
-                if let Some(url) = url
-                    && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
-                {
-                    return Err(at.error(field, &format!("{url:?} is not an http(s) URL")));
-                }
-            }
-        }
-        if let Some(method) = &self.client_auth
-            && !matches!(method.as_str(), "basic" | "post" | "none")
-        {
-            return Err(at.error("client_auth", &format!("{method:?} is not one of basic, post, none")));
-        }
-        match self.provider.as_str() {
-            "password" => {
-                require("username", &self.username)?;
-                require("password", &self.password)?;
-                if self.totp.is_some() && self.totp_secret.is_some() {
-                    return Err(at.error("totp", "give either totp (a code) or totp_secret, not both"));
-                }
-                forbid("refresh_token", self.refresh_token.is_some())?;
-                forbid("access_token", self.access_token.is_some())?;
-            }
-            "client_credentials" => {
-                require("client_secret", &self.client_secret)?;
-                forbid("username", self.username.is_some())?;
-                forbid("password", self.password.is_some())?;
-            }
-            "refresh_token" => {
-                require("refresh_token", &self.refresh_token)?;
-                forbid("password", self.password.is_some())?;
-            }
-            "static" => {
-                // Without access_token, the token comes from `tessera login --with-token`.
-                forbid("password", self.password.is_some())?;
-            }
-            "device_code" => {
-                // Without discovery, nothing else says where to ask for a device code.
-                if self.issuer.is_none() && self.device_authorization_endpoint.is_none() {
-                    return Err(at.error(
-                        "device_authorization_endpoint",
-                        "is required with token_url (or give issuer to discover it)",
-                    ));
-                }
-                for field in self.person_credential_fields() {
-                    forbid(field, true)?;
-                }
-            }
-            "email_otp" => {
-                require("email", &self.email)?;
-                if self.issuer.is_none() {
-                    require("otp_start_url", &self.otp_start_url)?;
-                    require("otp_verify_url", &self.otp_verify_url)?;
-                }
-                for field in self.person_credential_fields() {
-                    forbid(field, true)?;
-                }
-            }
-            "cognito" => {
-                require("username", &self.username)?;
-                let flow = self.auth_flow.as_deref().unwrap_or("user_password");
-                if !COGNITO_AUTH_FLOWS.contains(&flow) {
-                    return Err(at.error("auth_flow", &format!("{flow:?} is not one of user_password, custom")));
-                }
-                if flow == "user_password" {
-                    require("password", &self.password)?;
-                }
-                forbid("totp", self.totp.is_some())?;
-                forbid("refresh_token", self.refresh_token.is_some())?;
-                forbid("access_token", self.access_token.is_some())?;
-            }
-            "browser" => self.validate_browser(at)?,
-            _ => {}
-        }
-        if self.provider != "browser" {
-            for (field, present) in [
-                ("authorization_url", self.authorization_url.is_some()),
-                ("redirect_uri", self.redirect_uri.is_some()),
-                ("redirect_port", self.redirect_port.is_some()),
-                ("redirect_path", self.redirect_path.is_some()),
-                ("login_timeout", self.login_timeout.is_some()),
-                ("authorization_params", self.authorization_params.is_some()),
-            ] {
-                forbid(field, present)?;
-            }
-        }
-        if self.provider != "device_code" {
-            forbid("device_authorization_endpoint", self.device_authorization_endpoint.is_some())?;
-        }
-        if self.provider != "email_otp" {
-            forbid("email", self.email.is_some())?;
-            forbid("otp_start_url", self.otp_start_url.is_some())?;
-            forbid("otp_verify_url", self.otp_verify_url.is_some())?;
-        }
-        if self.provider != "cognito" {
-            forbid("region", self.region.is_some())?;
-            forbid("endpoint_url", self.endpoint_url.is_some())?;
-            forbid("auth_flow", self.auth_flow.is_some())?;
-        }
-        if !matches!(self.provider.as_str(), "email_otp" | "cognito") {
-            forbid("max_code_attempts", self.max_code_attempts.is_some())?;
-        }
-        if self.max_code_attempts == Some(0) {
-            return Err(at.error("max_code_attempts", "must be at least 1"));
-        }
-        for (field, value) in self.secret_fields() {
-            if let Some(value) = value {
-                parse_reference(value).map_err(|problem| at.error(field, &problem))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The credential fields that are set, of those a person's interactive login replaces
-    /// (`device_code`, `email_otp`, `browser` take none of them).
-    fn person_credential_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
-        [
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-            ("totp", self.totp.is_some()),
-            ("totp_secret", self.totp_secret.is_some()),
-            ("refresh_token", self.refresh_token.is_some()),
-            ("access_token", self.access_token.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, present)| present.then_some(field))
-    }
-
-    /// The `browser` type's own checks: where the browser goes and comes back, and what may be added.
-    fn validate_browser(&self, at: &Location<'_>) -> Result<(), Error> {
-        let forbid = |field: &str, present: bool, why: &str| {
-            if present {
-                Err(at.error(field, &format!("does not apply to provider type \"browser\" ({why})")))
-            } else {
-                Ok(())
-            }
-        };
-        for field in self.person_credential_fields() {
-            forbid(field, true, "the person signs in in the browser")?;
-        }
-        if self.issuer.is_none() && self.authorization_url.is_none() {
-            return Err(at.error("authorization_url", "is required with token_url (or give issuer to discover it)"));
-        }
-        // ID tokens are verified against the discovered issuer and keys: without discovery, no `openid`.
-        if self.issuer.is_none() && self.scope.as_deref().is_some_and(|s| s.split_whitespace().any(|w| w == "openid")) {
-            return Err(at.error(
-                "scope",
-                "\"openid\" needs issuer (the ID token is verified with the discovered keys); with token_url, leave it out",
-            ));
-        }
-        if let Some(redirect_uri) = &self.redirect_uri {
-            let why = "redirect_uri is fixed: paste mode has no loopback listener";
-            forbid("redirect_port", self.redirect_port.is_some(), why)?;
-            forbid("redirect_path", self.redirect_path.is_some(), why)?;
-            forbid("login_timeout", self.login_timeout.is_some(), why)?;
-            if let Ok(url) = url::Url::parse(redirect_uri)
-                && (url.fragment().is_some() || url.query().is_some())
-            {
-                return Err(at.error("redirect_uri", "must have neither a query nor a fragment"));
-            }
-        }
-        if let Some(path) = &self.redirect_path
-            && (!path.starts_with('/') || path.contains(['?', '#']) || path.chars().any(char::is_whitespace))
-        {
-            return Err(
-                at.error("redirect_path", &format!("{path:?} must start with '/' and hold no query or fragment"))
-            );
-        }
-        if self.login_timeout == Some(0) {
-            return Err(at.error("login_timeout", "must be at least 1 (seconds)"));
-        }
-        for (name, value) in self.authorization_params.iter().flatten() {
-            let field = format!("authorization_params.{name}");
-            if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
-                return Err(at.error(&field, "is set by tessera for every browser login and cannot be given"));
-            }
-            if name.is_empty() || value.is_empty() {
-                return Err(at.error(&field, "names and values must not be empty"));
-            }
-        }
-        Ok(())
-    }
-
     /// Browser providers: where the loopback listener listens and how long it waits (`None` for other
     /// types, and for paste mode, where nothing listens).
     pub fn loopback_settings(&self) -> Option<crate::browser::LoopbackSettings> {
-        if self.provider != "browser" || self.redirect_uri.is_some() {
-            return None;
-        }
+        let loopback = self.spec.as_ref()?.loopback()?;
         let defaults = crate::browser::LoopbackSettings::default();
         Some(crate::browser::LoopbackSettings {
-            port: self.redirect_port.unwrap_or(defaults.port),
-            path: self.redirect_path.clone().unwrap_or(defaults.path),
-            timeout: self.login_timeout.map(std::time::Duration::from_secs).unwrap_or(defaults.timeout),
+            port: loopback.port.unwrap_or(defaults.port),
+            path: loopback.path.unwrap_or(defaults.path),
+            timeout: loopback.timeout_secs.map(std::time::Duration::from_secs).unwrap_or(defaults.timeout),
         })
-    }
-
-    fn secret_fields(&self) -> [(&'static str, &Option<String>); 6] {
-        [
-            ("client_secret", &self.client_secret),
-            ("password", &self.password),
-            ("totp_secret", &self.totp_secret),
-            ("totp", &self.totp),
-            ("refresh_token", &self.refresh_token),
-            ("access_token", &self.access_token),
-        ]
     }
 
     /// Resolves secret references and builds the core configuration. `origin` and `context` name
     /// the place in errors.
     pub fn build(&self, origin: &str, context: &str) -> Result<ProviderConfig, Error> {
         let at = Location { origin, context, provider: &self.name };
-        let resolve = |field: &str, value: &Option<String>| -> Result<Option<Secret>, Error> {
-            value.as_deref().map(|v| resolve_reference(v).map_err(|problem| at.error(field, &problem))).transpose()
+        let Some(spec) = &self.spec else {
+            return Err(at.error("type", &format!("{:?} is built by its registered factory", self.type_name)));
         };
-        let client_secret = resolve("client_secret", &self.client_secret)?;
-        let client_id = self.client_id.clone().unwrap_or_default();
-        let method = match (self.client_auth.as_deref(), &client_secret) {
-            (Some("post"), Some(_)) => ClientAuthMethod::Post,
-            (Some("none"), _) | (_, None) => ClientAuthMethod::None,
-            _ => ClientAuthMethod::Basic,
-        };
-        let endpoints = match (&self.issuer, &self.token_url) {
-            (Some(issuer), _) => Endpoints::discover(issuer.clone()),
-            (None, Some(token_url)) => Endpoints::Explicit {
-                token_endpoint: token_url.clone(),
-                revocation_endpoint: self.revocation_url.clone(),
-            },
-            (None, None) => Endpoints::explicit(""),
-        };
-        let required = |field: &str, value: &Option<String>| -> Result<Secret, Error> {
-            resolve(field, value)?.ok_or_else(|| at.error(field, "is required"))
-        };
-        let grant = match self.provider.as_str() {
-            "password" => Grant::Password {
-                username: self.username.clone().unwrap_or_default(),
-                password: required("password", &self.password)?,
-                totp: match (resolve("totp_secret", &self.totp_secret)?, resolve("totp", &self.totp)?) {
-                    (Some(secret), _) => Some(TotpSource::Secret(secret)),
-                    (None, Some(code)) => Some(TotpSource::Code(code)),
-                    (None, None) => None,
-                },
-            },
-            "client_credentials" => Grant::ClientCredentials,
-            "refresh_token" => Grant::RefreshToken { refresh_token: required("refresh_token", &self.refresh_token)? },
-            "device_code" => {
-                Grant::DeviceCode { device_authorization_endpoint: self.device_authorization_endpoint.clone() }
-            }
-            "email_otp" => Grant::EmailOtp {
-                email: self.email.clone().unwrap_or_default(),
-                start_endpoint: self.otp_start_url.clone(),
-                verify_endpoint: self.otp_verify_url.clone(),
-                max_attempts: self.max_code_attempts.unwrap_or(tessera_core::flow::DEFAULT_MAX_CODE_ATTEMPTS),
-            },
-            "cognito" => Grant::Cognito {
-                endpoint: match (&self.endpoint_url, &self.region) {
-                    (Some(url), _) => url.clone(),
-                    (None, Some(region)) => format!("https://cognito-idp.{region}.amazonaws.com/"),
-                    (None, None) => return Err(at.error("region", "is required (or endpoint_url)")),
-                },
-                username: self.username.clone().unwrap_or_default(),
-                password: resolve("password", &self.password)?,
-                auth_flow: match self.auth_flow.as_deref() {
-                    Some("custom") => tessera_core::CognitoAuthFlow::Custom,
-                    _ => tessera_core::CognitoAuthFlow::UserPassword,
-                },
-                totp_secret: resolve("totp_secret", &self.totp_secret)?,
-                max_attempts: self.max_code_attempts.unwrap_or(tessera_core::flow::DEFAULT_MAX_CODE_ATTEMPTS),
-            },
-            "browser" => Grant::Browser {
-                authorization_endpoint: self.authorization_url.clone(),
-                redirect_uri: self.redirect_uri.clone(),
-                extra_params: self
-                    .authorization_params
-                    .iter()
-                    .flatten()
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect(),
-            },
-            "static" => Grant::Static {
-                access_token: resolve("access_token", &self.access_token)?.ok_or_else(|| {
-                    Error::ReauthenticationRequired {
-                        reason: format!(
-                            "static provider {:?} has no access_token: run `tessera login --with-token`",
-                            self.name
-                        ),
-                    }
-                })?,
-                expires_at: self.expires_at.map(Timestamp::from_unix_secs),
-            },
-            other => return Err(at.error("provider", &format!("unknown type {other:?}"))),
-        };
-        Ok(ProviderConfig {
-            client: ClientAuth { client_id, client_secret, method },
-            endpoints,
-            scope: match (self.provider.as_str(), &self.scope, &self.issuer) {
-                // A browser sign-in is an OpenID Connect login: ask for (and verify) an ID token.
-                ("browser", None, Some(_)) => Some(DEFAULT_BROWSER_SCOPE.to_owned()),
-                _ => self.scope.clone(),
-            },
-            grant,
-        })
+        if let tessera_core::provider_spec::GrantSpec::Static { access_token: None, .. } = &spec.grant {
+            return Err(Error::ReauthenticationRequired {
+                reason: format!(
+                    "static provider {:?} has no access_token: run `tessera login --with-token`",
+                    self.name
+                ),
+            });
+        }
+        spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
     }
+}
+
+/// True for the fields that hold secrets (current or old spelling).
+fn is_secret_field(name: &str) -> bool {
+    let name = tessera_core::provider_spec::current_name(name).unwrap_or(name);
+    FIELDS.iter().any(|field| field.name == name && field.ty == FieldType::Secret)
+}
+
+/// A value from the file, shortened for an error message (type names only: never a secret field).
+fn short(value: &str) -> String {
+    value.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// A context's `store = { ... }` for `config view`: a literal Redis URL (it may hold a password) masked.
@@ -1000,6 +606,8 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_core::provider_spec::DEFAULT_BROWSER_SCOPE;
+    use tessera_core::{ClientAuthMethod, Endpoints, Grant};
 
     const GOOD: &str = r#"
 current_context = "dev"
@@ -1052,8 +660,11 @@ client_auth = "post"
     #[test]
     fn bad_lines_are_reported_with_place_and_field() {
         let cases = [
-            (GOOD.replace("username = \"alice\"", "usernme = \"alice\""), "unknown field `usernme`"),
-            (GOOD.replace("provider = \"password\"", "provider = \"passwd\""), "unknown type \"passwd\""),
+            (GOOD.replace("username = \"alice\"", "usernme = \"alice\""), "field \"usernme\": unknown field"),
+            (
+                GOOD.replace("provider = \"password\"", "provider = \"passwd\""),
+                "field \"type\": unknown type \"passwd\"",
+            ),
             (GOOD.replace("username = \"alice\"\n", ""), "field \"username\": is required"),
             (GOOD.replace("client_auth = \"post\"", "client_auth = \"jwt\""), "field \"client_auth\""),
             (GOOD.replace("current_context = \"dev\"", "current_context = \"prod\""), "names no context"),
@@ -1170,7 +781,7 @@ client_auth = "post"
             (section("email_otp", "issuer = \"http://x\"\n"), "field \"email\": is required"),
             (
                 section("email_otp", "token_url = \"http://x/t\"\nemail = \"a@b\"\n"),
-                "field \"otp_start_url\": is required",
+                "field \"otp_start_endpoint\": is required",
             ),
             (
                 section("email_otp", "issuer = \"http://x\"\nemail = \"a@b\"\npassword = \"p\"\n"),
@@ -1218,7 +829,7 @@ client_auth = "post"
 
         // Discovery, defaults: scope openid, loopback on any port at /callback for 5 minutes.
         let discovered = entry(&section("issuer = \"http://127.0.0.1:4010\"\n"));
-        assert!(discovered.is_interactive() && PROMPTING_PROVIDER_TYPES.contains(&"browser"));
+        assert!(discovered.is_interactive() && discovered.kind().is_some_and(ProviderKind::may_prompt));
         assert_eq!(discovered.loopback_settings(), Some(crate::browser::LoopbackSettings::default()));
         let built = discovered.build("c.toml", "dev").unwrap();
         assert_eq!(built.scope.as_deref(), Some(DEFAULT_BROWSER_SCOPE));
@@ -1253,7 +864,7 @@ client_auth = "post"
         assert_eq!(redirect_uri.as_deref(), Some("http://127.0.0.1:8400/callback"));
 
         let cases = [
-            (section("token_url = \"http://x/t\"\n"), "field \"authorization_url\": is required"),
+            (section("token_url = \"http://x/t\"\n"), "field \"authorization_endpoint\": is required"),
             (
                 section("token_url = \"http://x/t\"\nauthorization_url = \"http://x/a\"\nscope = \"openid api\"\n"),
                 "field \"scope\": \"openid\" needs issuer",
@@ -1300,7 +911,7 @@ client_auth = "post"
              api_secret = \"env:CATALOG\"\nregion = \"eu\"\n"
         );
         let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
-        assert!(error.contains("provider \"catalog\", field \"provider\": unknown type \"api_key\""), "{error}");
+        assert!(error.contains("provider \"catalog\", field \"type\": unknown type \"api_key\""), "{error}");
         let mut types = PROVIDER_TYPES.to_vec();
         types.push("api_key");
         let config = Config::from_toml_str_with_types(&text, "c.toml", &types).unwrap();

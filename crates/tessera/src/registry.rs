@@ -47,7 +47,7 @@ impl<'a> ProviderSettings<'a> {
 
     /// The provider's type.
     pub fn provider_type(&self) -> &str {
-        &self.entry.provider
+        &self.entry.type_name
     }
 
     /// The parsed entry (typed fields are filled for built-in types only).
@@ -185,8 +185,8 @@ impl Default for Registry {
     /// The built-in types.
     fn default() -> Self {
         let mut registry = Registry::empty();
-        for name in crate::config::PROVIDER_TYPES {
-            registry.register_factory(*name, |settings: &ProviderSettings<'_>| {
+        for kind in tessera_core::provider_spec::ProviderKind::ALL {
+            registry.register_factory(kind.as_str(), |settings: &ProviderSettings<'_>| {
                 Ok(Arc::new(OAuthProvider::from_settings(settings)?) as Arc<dyn AuthProvider>)
             });
         }
@@ -248,10 +248,10 @@ impl Registry {
         store: Arc<dyn TokenStore>,
     ) -> Result<Arc<dyn AuthProvider>, Error> {
         let settings = ProviderSettings::new(config.origin(), &context.name, entry, store);
-        let Some((_, factory)) = self.factories.iter().find(|(name, _)| *name == entry.provider) else {
+        let Some((_, factory)) = self.factories.iter().find(|(name, _)| *name == entry.type_name) else {
             return Err(settings.error(
-                "provider",
-                &format!("unknown type {:?} (expected one of: {})", entry.provider, self.type_names().join(", ")),
+                "type",
+                &format!("unknown type {:?} (expected one of: {})", entry.type_name, self.type_names().join(", ")),
             ));
         };
         factory.build_from_settings(&context.name, &entry.name, &settings)

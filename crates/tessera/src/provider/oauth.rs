@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use tessera_core::provider_spec::{ClientSpec, GrantSpec, ProviderKind};
 use tessera_core::{Error, Secret, TokenSet};
 
 use super::{AuthProvider, Credential, HttpHeaders, Login, OAuthCredential, ProviderStatus, Refreshable, TokenSource};
@@ -22,6 +23,7 @@ use crate::store::TokenStore;
 
 /// A built-in OAuth provider (or a static token) configured by a `[[contexts.auth_providers]]` section.
 pub struct OAuthProvider {
+    kind: ProviderKind,
     entry: ProviderEntry,
     origin: String,
     context: String,
@@ -46,10 +48,11 @@ impl OAuthProvider {
     /// The provider of a built-in section. Reads no secret.
     pub fn from_settings(settings: &ProviderSettings<'_>) -> Result<Self, Error> {
         let entry = settings.entry();
-        if !entry.is_builtin() {
-            return Err(settings.error("provider", "is not a built-in type: OAuthProvider cannot build it"));
-        }
+        let Some(spec) = entry.spec() else {
+            return Err(settings.error("type", "is not a built-in type: OAuthProvider cannot build it"));
+        };
         Ok(OAuthProvider {
+            kind: spec.kind(),
             entry: entry.clone(),
             origin: settings.origin().to_owned(),
             context: settings.context().to_owned(),
@@ -107,7 +110,17 @@ impl OAuthProvider {
 
     /// True when the type can get a new token without the user whatever is stored.
     fn renews_by_itself(&self) -> bool {
-        matches!(self.entry.provider.as_str(), "client_credentials" | "password")
+        matches!(self.kind, ProviderKind::ClientCredentials | ProviderKind::Password)
+    }
+
+    /// The description (every `OAuthProvider` is of a built-in type).
+    fn client(&self) -> Option<&ClientSpec> {
+        self.entry.spec().map(|spec| &spec.client)
+    }
+
+    /// `issuer`, else `token_endpoint`.
+    fn server(&self) -> Option<&str> {
+        self.client().and_then(|c| c.issuer.as_deref().or(c.token_endpoint.as_deref()))
     }
 }
 
@@ -118,31 +131,22 @@ impl AuthProvider for OAuthProvider {
     }
 
     fn provider_type(&self) -> &str {
-        &self.entry.provider
+        &self.entry.type_name
     }
 
     fn description(&self) -> String {
-        let at = self.entry.issuer.as_deref().or(self.entry.token_url.as_deref()).unwrap_or("-");
-        match self.entry.provider.as_str() {
-            "password" => {
-                format!("password grant for {} at {at}", self.entry.username.as_deref().unwrap_or("?"))
+        let at = self.server().unwrap_or("-");
+        let client_id = self.client().and_then(|c| c.client_id.as_deref()).unwrap_or("?");
+        match self.entry.spec().map(|spec| &spec.grant) {
+            Some(GrantSpec::Password { username, .. }) => format!("password grant for {username} at {at}"),
+            Some(GrantSpec::ClientCredentials) => format!("client credentials for {client_id} at {at}"),
+            Some(GrantSpec::RefreshToken { .. }) => format!("configured refresh token at {at}"),
+            Some(GrantSpec::DeviceCode { .. }) => format!("device code for {client_id} at {at}"),
+            Some(GrantSpec::Browser { .. }) => format!("browser sign-in for {client_id} at {at}"),
+            Some(GrantSpec::EmailOtp { email, .. }) => format!("emailed code for {email} at {at}"),
+            Some(GrantSpec::Cognito { username, region, endpoint_url, .. }) => {
+                format!("Cognito user {username} at {}", region.as_deref().unwrap_or(endpoint_url))
             }
-            "client_credentials" => {
-                format!("client credentials for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
-            }
-            "refresh_token" => format!("configured refresh token at {at}"),
-            "device_code" => {
-                format!("device code for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
-            }
-            "browser" => {
-                format!("browser sign-in for {} at {at}", self.entry.client_id.as_deref().unwrap_or("?"))
-            }
-            "email_otp" => format!("emailed code for {} at {at}", self.entry.email.as_deref().unwrap_or("?")),
-            "cognito" => format!(
-                "Cognito user {} at {}",
-                self.entry.username.as_deref().unwrap_or("?"),
-                self.entry.endpoint_url.as_deref().or(self.entry.region.as_deref()).unwrap_or("?")
-            ),
             _ => "static bearer token".to_owned(),
         }
     }
@@ -159,14 +163,17 @@ impl AuthProvider for OAuthProvider {
         json!({
             "context": self.context,
             "name": self.entry.name,
-            "type": self.entry.provider,
+            "type": self.entry.type_name,
             "store_key": self.key,
             "store": self.store.location(),
-            "issuer": self.entry.issuer,
-            "token_url": self.entry.token_url,
-            "client_id": self.entry.client_id,
-            "username": self.entry.username,
-            "scope": self.entry.scope,
+            "issuer": self.client().and_then(|c| c.issuer.as_deref()),
+            "token_endpoint": self.client().and_then(|c| c.token_endpoint.as_deref()),
+            "client_id": self.client().and_then(|c| c.client_id.as_deref()),
+            "username": match self.entry.spec().map(|spec| &spec.grant) {
+                Some(GrantSpec::Password { username, .. } | GrantSpec::Cognito { username, .. }) => Some(username.as_str()),
+                _ => None,
+            },
+            "scope": self.client().and_then(|c| c.scope.as_deref()),
         })
     }
 
@@ -176,7 +183,7 @@ impl AuthProvider for OAuthProvider {
         Ok(Credential::OAuth(OAuthCredential {
             name: self.entry.name.clone(),
             status: Self::status_of(tokens.as_ref()),
-            client_id: self.entry.client_id.clone(),
+            client_id: self.client().and_then(|c| c.client_id.clone()),
             allows_refresh: self.renews_by_itself()
                 || tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO)),
             access_token: tokens.as_ref().map(|t| t.access_token.clone()),
@@ -188,8 +195,8 @@ impl AuthProvider for OAuthProvider {
     fn extra_info(&self) -> serde_json::Map<String, Value> {
         let mut extra = serde_json::Map::new();
         extra.insert("store_key".into(), Value::String(self.key.clone()));
-        if let Some(endpoint) = self.entry.issuer.as_ref().or(self.entry.token_url.as_ref()) {
-            extra.insert("endpoint".into(), Value::String(endpoint.clone()));
+        if let Some(endpoint) = self.server() {
+            extra.insert("endpoint".into(), Value::String(endpoint.to_owned()));
         }
         extra
     }
@@ -199,7 +206,7 @@ impl AuthProvider for OAuthProvider {
     }
 
     fn as_refreshable(&self) -> Option<&dyn Refreshable> {
-        (self.entry.provider != "static").then_some(self as &dyn Refreshable)
+        self.kind.can_refresh().then_some(self as &dyn Refreshable)
     }
 
     fn as_http_headers(&self) -> Option<&dyn HttpHeaders> {
@@ -218,11 +225,11 @@ impl Login for OAuthProvider {
     }
 
     async fn login_with_token(&self, token: Secret) -> Result<(), Error> {
-        if self.entry.provider != "static" {
+        if self.kind != ProviderKind::Static {
             return Err(self.entry.error(
                 &self.origin,
                 &self.context,
-                "provider",
+                "type",
                 "--with-token needs a provider of type \"static\"",
             ));
         }
@@ -230,7 +237,10 @@ impl Login for OAuthProvider {
         if token.is_empty() || token.expose_secret().contains(char::is_whitespace) {
             return Err(Error::configuration("the token given is empty or contains whitespace"));
         }
-        let expires_at = self.entry.expires_at.map(tessera_core::Timestamp::from_unix_secs);
+        let expires_at = match self.entry.spec().map(|spec| &spec.grant) {
+            Some(GrantSpec::Static { expires_at, .. }) => *expires_at,
+            _ => None,
+        };
         self.store.save(&self.key, &TokenSet::bearer(token, expires_at, SystemClock.now())).await
     }
 
@@ -255,7 +265,7 @@ impl Refreshable for OAuthProvider {
         }
         match self.stored().await {
             Ok(Some(tokens)) => tokens.refresh_valid(SystemClock.now(), Duration::ZERO),
-            Ok(None) => self.entry.provider == "refresh_token",
+            Ok(None) => self.kind == ProviderKind::RefreshToken,
             Err(_) => false,
         }
     }

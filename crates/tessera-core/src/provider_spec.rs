@@ -1,0 +1,1546 @@
+//! One description of a provider, shared by every front end: the TOML configuration, the JSON
+//! sans-I/O API ([`crate::json`]), the Python constructors and the registry all read a provider
+//! through this module, so a field has one name and one rule everywhere.
+//!
+//! On the wire a provider is a flat object tagged by `type`:
+//!
+//! ```
+//! use tessera_core::provider_spec::{ProviderKind, ProviderSpec};
+//!
+//! let value = serde_json::json!({
+//!     "type": "password",
+//!     "issuer": "https://idp.example",
+//!     "client_id": "cli",
+//!     "username": "alice",
+//!     "password": "hunter2",
+//! });
+//! let parsed = ProviderSpec::from_value(value).unwrap();
+//! assert_eq!(parsed.spec.kind(), ProviderKind::Password);
+//! assert!(parsed.deprecations.is_empty());
+//! // Secrets go through a resolver (the TOML front end reads `env:`/`file:`/`keyring:` here).
+//! let config = parsed.spec.into_config(&mut |_field, value| Ok(value.clone())).unwrap();
+//! assert_eq!(config.grant.name(), "password");
+//! ```
+//!
+//! [`FIELDS`] lists every field: its type, the provider types it applies to, its default and its
+//! old spellings. Parsing checks applicability and types against it (so the table and the code
+//! cannot disagree), and the configuration reference in docs/configuration.md is generated from it
+//! ([`fields_reference_markdown`]). Old spellings (`token_url`, `max_attempts`, ...) still load and
+//! come back as [`Deprecation`]s for the front end to log.
+//!
+//! Validation lives here ([`ProviderSpec::validate`] for what needs the description,
+//! [`validate_config`] for what holds for any [`ProviderConfig`], including ones the Python
+//! constructors build) and reports a [`FieldError`]: the field, in the one vocabulary, and the
+//! problem. Front ends add where the provider is (file, context, name). Nothing here does I/O, and
+//! no message ever contains a value of a field (secrets included).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS};
+use crate::{ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret, Timestamp, TotpSource};
+
+/// The built-in provider types. Custom types (from a registry) are not listed: their
+/// description is theirs to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// Resource owner password credentials (RFC 6749 §4.3), optionally with a TOTP code.
+    Password,
+    /// Client credentials (RFC 6749 §4.4).
+    ClientCredentials,
+    /// Start from a refresh token obtained elsewhere (RFC 6749 §6).
+    RefreshToken,
+    /// A token given by the caller (or `tessera login --with-token`).
+    Static,
+    /// Device authorization (RFC 8628).
+    DeviceCode,
+    /// Email one-time codes (generic JSON flavour).
+    EmailOtp,
+    /// Amazon Cognito user pools.
+    Cognito,
+    /// Browser login: authorization code + PKCE.
+    Browser,
+}
+
+impl ProviderKind {
+    /// Every built-in type, in documentation order.
+    pub const ALL: [ProviderKind; 8] = [
+        ProviderKind::Password,
+        ProviderKind::ClientCredentials,
+        ProviderKind::RefreshToken,
+        ProviderKind::Static,
+        ProviderKind::DeviceCode,
+        ProviderKind::EmailOtp,
+        ProviderKind::Cognito,
+        ProviderKind::Browser,
+    ];
+
+    /// The `type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Password => "password",
+            ProviderKind::ClientCredentials => "client_credentials",
+            ProviderKind::RefreshToken => "refresh_token",
+            ProviderKind::Static => "static",
+            ProviderKind::DeviceCode => "device_code",
+            ProviderKind::EmailOtp => "email_otp",
+            ProviderKind::Cognito => "cognito",
+            ProviderKind::Browser => "browser",
+        }
+    }
+
+    /// The kind whose `type` value is `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// The kind of a core grant (`None` for custom grants).
+    pub fn of(grant: &Grant) -> Option<Self> {
+        Self::from_name(grant.name()).filter(|_| !matches!(grant, Grant::Custom(_)))
+    }
+
+    /// True when every login shows something to a person and waits (device code, email code,
+    /// browser): such a login starts only when asked for, and needs a prompter. (A Cognito
+    /// provider with `auth_flow = "custom"` is interactive too: see [`GrantSpec::is_interactive`].)
+    pub fn is_interactive(self) -> bool {
+        matches!(self, ProviderKind::DeviceCode | ProviderKind::EmailOtp | ProviderKind::Browser)
+    }
+
+    /// True when a login may ask a person something: the interactive kinds, and Cognito, whose
+    /// user pool may answer a password with an SMS or email code challenge.
+    pub fn may_prompt(self) -> bool {
+        self.is_interactive() || self == ProviderKind::Cognito
+    }
+
+    /// True when the provider's token can be renewed at all (everything but static tokens).
+    pub fn can_refresh(self) -> bool {
+        self != ProviderKind::Static
+    }
+
+    /// A short description for people ("a browser sign-in", "an emailed code", ...).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProviderKind::Password => "a password",
+            ProviderKind::ClientCredentials => "client credentials",
+            ProviderKind::RefreshToken => "a refresh token",
+            ProviderKind::Static => "a given token",
+            ProviderKind::DeviceCode => "a code entered on another device",
+            ProviderKind::EmailOtp => "an emailed code",
+            ProviderKind::Cognito => "a Cognito sign-in",
+            ProviderKind::Browser => "a browser sign-in",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ProviderKind {
+    type Err = FieldError;
+
+    fn from_str(name: &str) -> Result<Self, FieldError> {
+        Self::from_name(name).ok_or_else(|| FieldError::new("type", unknown_type(name)))
+    }
+}
+
+fn unknown_type(name: &str) -> String {
+    let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+    format!("unknown type {} (expected one of: {})", quote_name(name), names.join(", "))
+}
+
+/// A type name from the input, quoted, shortened and printable (it is not a secret, but it is
+/// whatever the file holds).
+fn quote_name(name: &str) -> String {
+    let printable: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+    let ellipsis = if name.chars().count() > 40 { "…" } else { "" };
+    format!("\"{printable}{ellipsis}\"")
+}
+
+/// A problem with one field of a provider description. The message never contains the field's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, in the current vocabulary (`token_endpoint`, `authorization_params.prompt`, ...);
+    /// empty when the problem is the whole description.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        FieldError { field: field.into(), problem: problem.into() }
+    }
+
+    /// `field "name": problem` (or the problem alone), to append to where the provider is.
+    pub fn describe(&self) -> String {
+        if self.field.is_empty() { self.problem.clone() } else { format!("field {:?}: {}", self.field, self.problem) }
+    }
+
+    /// As a configuration error: `{place}, field "name": problem`.
+    pub fn at(&self, place: &str) -> crate::Error {
+        crate::Error::configuration(format!("{place}, {}", self.describe()))
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// An old spelling that was accepted: the front end logs it (tracing `warn`), naming the place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deprecation {
+    /// What the description said (a field, or `client_auth = "basic"`).
+    pub old: &'static str,
+    /// What to say instead.
+    pub new: &'static str,
+}
+
+impl fmt::Display for Deprecation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is deprecated: use {}", self.old, self.new)
+    }
+}
+
+/// What a field holds (checked before anything else reads it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// A string.
+    Text,
+    /// An http(s) URL.
+    Url,
+    /// A secret: a literal, or (in the TOML configuration) `env:NAME`, `file:PATH`, `keyring:…`.
+    Secret,
+    /// An integer from 1 to 2³²−1.
+    Count,
+    /// A TCP port (0 to 65535).
+    Port,
+    /// Whole seconds, at least 1.
+    Seconds,
+    /// Unix seconds.
+    UnixSeconds,
+    /// A table of string values.
+    Params,
+}
+
+impl FieldType {
+    fn describe(self) -> &'static str {
+        match self {
+            FieldType::Text => "string",
+            FieldType::Url => "URL",
+            FieldType::Secret => "secret",
+            FieldType::Count => "integer ≥ 1",
+            FieldType::Port => "port",
+            FieldType::Seconds => "seconds",
+            FieldType::UnixSeconds => "Unix seconds",
+            FieldType::Params => "table of strings",
+        }
+    }
+}
+
+/// One field of the description: the source of the configuration reference and of the checks.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldDoc {
+    /// The name.
+    pub name: &'static str,
+    /// What it holds.
+    pub ty: FieldType,
+    /// The provider types it applies to (`&[]`: every type).
+    pub kinds: &'static [ProviderKind],
+    /// When it is required, for people ("yes", "with `token_endpoint`", "no").
+    pub required: &'static str,
+    /// Its default, for people.
+    pub default: &'static str,
+    /// What it means.
+    pub doc: &'static str,
+    /// Old spellings still accepted (with a deprecation warning).
+    pub old_names: &'static [&'static str],
+}
+
+impl FieldDoc {
+    /// True when the field applies to `kind`.
+    pub fn applies_to(&self, kind: ProviderKind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
+}
+
+use ProviderKind as K;
+
+const OAUTH_KINDS: &[ProviderKind] =
+    &[K::Password, K::ClientCredentials, K::RefreshToken, K::Static, K::DeviceCode, K::EmailOtp, K::Browser];
+
+/// Every field of a provider description, in reference order.
+pub const FIELDS: &[FieldDoc] = &[
+    FieldDoc {
+        name: "type",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "yes",
+        default: "",
+        doc: "`password`, `client_credentials`, `refresh_token`, `static`, `device_code`, `email_otp`, `cognito`, `browser` (or a registered type)",
+        old_names: &["provider"],
+    },
+    FieldDoc {
+        name: "client_id",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "yes (not for `static`)",
+        default: "",
+        doc: "the OAuth client (Cognito: the app client id)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "client_secret",
+        ty: FieldType::Secret,
+        kinds: &[],
+        required: "`client_credentials`; with `client_auth` `client_secret_basic`/`client_secret_post`",
+        default: "",
+        doc: "confidential clients (Cognito: every call then carries `SECRET_HASH`)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "client_auth",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "`client_secret_basic` with a secret, else `none`",
+        doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `none`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "issuer",
+        ty: FieldType::Url,
+        kinds: OAUTH_KINDS,
+        required: "this or `token_endpoint`",
+        default: "",
+        doc: "OpenID Connect discovery: every endpoint comes from `{issuer}/.well-known/openid-configuration`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "token_endpoint",
+        ty: FieldType::Url,
+        kinds: OAUTH_KINDS,
+        required: "this or `issuer`",
+        default: "",
+        doc: "the token endpoint, when not discovered",
+        old_names: &["token_url"],
+    },
+    FieldDoc {
+        name: "revocation_endpoint",
+        ty: FieldType::Url,
+        kinds: OAUTH_KINDS,
+        required: "no (with `token_endpoint`)",
+        default: "",
+        doc: "RFC 7009 endpoint, when not discovered: `logout` revokes when there is one",
+        old_names: &["revocation_url"],
+    },
+    FieldDoc {
+        name: "scope",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "`browser` with `issuer`: `openid`",
+        doc: "requested scope, space separated",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "username",
+        ty: FieldType::Text,
+        kinds: &[K::Password, K::Cognito],
+        required: "yes",
+        default: "",
+        doc: "the user (Cognito: user name, or an email/phone alias)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "password",
+        ty: FieldType::Secret,
+        kinds: &[K::Password, K::Cognito],
+        required: "yes (`cognito`: with `auth_flow` `user_password`)",
+        default: "",
+        doc: "the user's password",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "totp",
+        ty: FieldType::Secret,
+        kinds: &[K::Password],
+        required: "no",
+        default: "",
+        doc: "a TOTP code typed once (the login then needs a person)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "totp_secret",
+        ty: FieldType::Secret,
+        kinds: &[K::Password, K::Cognito],
+        required: "no",
+        default: "",
+        doc: "base32 TOTP secret: a fresh code per login, unattended (Cognito: answers `SOFTWARE_TOKEN_MFA`)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "refresh_token",
+        ty: FieldType::Secret,
+        kinds: &[K::RefreshToken],
+        required: "yes",
+        default: "",
+        doc: "a refresh token obtained elsewhere; rotated ones are kept in the store",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "access_token",
+        ty: FieldType::Secret,
+        kinds: &[K::Static],
+        required: "no (else `tessera login --with-token`)",
+        default: "",
+        doc: "the token; nothing can renew it",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "expires_at",
+        ty: FieldType::UnixSeconds,
+        kinds: &[K::Static],
+        required: "no",
+        default: "never",
+        doc: "when the static token expires",
+        old_names: &["expires_at_ms (milliseconds)"],
+    },
+    FieldDoc {
+        name: "device_authorization_endpoint",
+        ty: FieldType::Url,
+        kinds: &[K::DeviceCode],
+        required: "with `token_endpoint`",
+        default: "discovered",
+        doc: "RFC 8628 device authorization endpoint",
+        old_names: &["device_authorization_url"],
+    },
+    FieldDoc {
+        name: "email",
+        ty: FieldType::Text,
+        kinds: &[K::EmailOtp],
+        required: "yes",
+        default: "",
+        doc: "where the code is sent",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "otp_start_endpoint",
+        ty: FieldType::Url,
+        kinds: &[K::EmailOtp],
+        required: "with `token_endpoint`",
+        default: "discovered",
+        doc: "`POST` here sends a code",
+        old_names: &["otp_start_url", "start_endpoint", "start_url"],
+    },
+    FieldDoc {
+        name: "otp_verify_endpoint",
+        ty: FieldType::Url,
+        kinds: &[K::EmailOtp],
+        required: "with `token_endpoint`",
+        default: "discovered",
+        doc: "`POST` the code here",
+        old_names: &["otp_verify_url", "verify_endpoint", "verify_url"],
+    },
+    FieldDoc {
+        name: "max_code_attempts",
+        ty: FieldType::Count,
+        kinds: &[K::EmailOtp, K::Cognito],
+        required: "no",
+        default: "3",
+        doc: "codes a person may try per login (Cognito: per challenge)",
+        old_names: &["max_attempts"],
+    },
+    FieldDoc {
+        name: "region",
+        ty: FieldType::Text,
+        kinds: &[K::Cognito],
+        required: "this or `endpoint_url`",
+        default: "",
+        doc: "the AWS region of the user pool: `https://cognito-idp.<region>.amazonaws.com/`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "endpoint_url",
+        ty: FieldType::Url,
+        kinds: &[K::Cognito],
+        required: "this or `region`",
+        default: "",
+        doc: "the Cognito service URL (an emulator, a VPC endpoint)",
+        old_names: &["endpoint"],
+    },
+    FieldDoc {
+        name: "auth_flow",
+        ty: FieldType::Text,
+        kinds: &[K::Cognito],
+        required: "no",
+        default: "`user_password`",
+        doc: "`user_password` (`USER_PASSWORD_AUTH`) or `custom` (`CUSTOM_AUTH`, interactive)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "authorization_endpoint",
+        ty: FieldType::Url,
+        kinds: &[K::Browser],
+        required: "with `token_endpoint`",
+        default: "discovered",
+        doc: "where the browser is sent",
+        old_names: &["authorization_url"],
+    },
+    FieldDoc {
+        name: "redirect_uri",
+        ty: FieldType::Url,
+        kinds: &[K::Browser],
+        required: "no",
+        default: "a loopback listener on 127.0.0.1",
+        doc: "a fixed redirect URI registered with the server (paste mode: the person pastes the URL the browser ends on)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "redirect_port",
+        ty: FieldType::Port,
+        kinds: &[K::Browser],
+        required: "no",
+        default: "0 (any free port)",
+        doc: "the loopback listener's port",
+        old_names: &["port"],
+    },
+    FieldDoc {
+        name: "redirect_path",
+        ty: FieldType::Text,
+        kinds: &[K::Browser],
+        required: "no",
+        default: "`/callback`",
+        doc: "the loopback redirect URI's path",
+        old_names: &["callback_path"],
+    },
+    FieldDoc {
+        name: "login_timeout",
+        ty: FieldType::Seconds,
+        kinds: &[K::Browser],
+        required: "no",
+        default: "300",
+        doc: "how long to wait for the browser to come back",
+        old_names: &["timeout"],
+    },
+    FieldDoc {
+        name: "authorization_params",
+        ty: FieldType::Params,
+        kinds: &[K::Browser],
+        required: "no",
+        default: "",
+        doc: "more authorization request parameters (`prompt`, `login_hint`, `acr_values`, ...)",
+        old_names: &["extra_params"],
+    },
+];
+
+/// The field named `name` (current spelling).
+pub fn field(name: &str) -> Option<&'static FieldDoc> {
+    FIELDS.iter().find(|field| field.name == name)
+}
+
+/// Old spellings, with where they came from: (old, new).
+const ALIASES: &[(&str, &str)] = &[
+    ("provider", "type"),
+    ("token_url", "token_endpoint"),
+    ("revocation_url", "revocation_endpoint"),
+    ("device_authorization_url", "device_authorization_endpoint"),
+    ("otp_start_url", "otp_start_endpoint"),
+    ("start_endpoint", "otp_start_endpoint"),
+    ("start_url", "otp_start_endpoint"),
+    ("otp_verify_url", "otp_verify_endpoint"),
+    ("verify_endpoint", "otp_verify_endpoint"),
+    ("verify_url", "otp_verify_endpoint"),
+    ("max_attempts", "max_code_attempts"),
+    ("endpoint", "endpoint_url"),
+    ("authorization_url", "authorization_endpoint"),
+    ("port", "redirect_port"),
+    ("callback_path", "redirect_path"),
+    ("timeout", "login_timeout"),
+    ("extra_params", "authorization_params"),
+];
+
+/// The current name of a field given under an old one (`token_url` → `token_endpoint`).
+pub fn current_name(name: &str) -> Option<&'static str> {
+    ALIASES.iter().find(|(old, _)| *old == name).map(|(_, new)| *new)
+}
+
+/// Authorization request parameters that tessera sets itself for browser logins: they cannot be
+/// given in `authorization_params`.
+pub const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// The scope of `browser` providers that name none (with `issuer`; with `token_endpoint`, none).
+pub const DEFAULT_BROWSER_SCOPE: &str = "openid";
+
+/// What every provider has: who the client is and where the server is.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSpec {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret` (literal, or a reference for the resolver).
+    pub client_secret: Option<Secret>,
+    /// `client_auth`.
+    pub client_auth: Option<ClientAuthMethod>,
+    /// `issuer`.
+    pub issuer: Option<String>,
+    /// `token_endpoint`.
+    pub token_endpoint: Option<String>,
+    /// `revocation_endpoint`.
+    pub revocation_endpoint: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+}
+
+/// The grant-specific part of a description, one variant per [`ProviderKind`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum GrantSpec {
+    /// `password`.
+    Password {
+        /// `username`.
+        username: String,
+        /// `password`.
+        password: Secret,
+        /// `totp`.
+        totp: Option<Secret>,
+        /// `totp_secret`.
+        totp_secret: Option<Secret>,
+    },
+    /// `client_credentials`.
+    ClientCredentials,
+    /// `refresh_token`.
+    RefreshToken {
+        /// `refresh_token`.
+        refresh_token: Secret,
+    },
+    /// `static`.
+    Static {
+        /// `access_token`.
+        access_token: Option<Secret>,
+        /// `expires_at`.
+        expires_at: Option<Timestamp>,
+    },
+    /// `device_code`.
+    DeviceCode {
+        /// `device_authorization_endpoint`.
+        device_authorization_endpoint: Option<String>,
+    },
+    /// `email_otp`.
+    EmailOtp {
+        /// `email`.
+        email: String,
+        /// `otp_start_endpoint`.
+        otp_start_endpoint: Option<String>,
+        /// `otp_verify_endpoint`.
+        otp_verify_endpoint: Option<String>,
+        /// `max_code_attempts`.
+        max_code_attempts: u32,
+    },
+    /// `cognito`.
+    Cognito {
+        /// The service URL, from `endpoint_url` or `region`.
+        endpoint_url: String,
+        /// `region`, when given.
+        region: Option<String>,
+        /// `username`.
+        username: String,
+        /// `password`.
+        password: Option<Secret>,
+        /// `auth_flow`.
+        auth_flow: CognitoAuthFlow,
+        /// `totp_secret`.
+        totp_secret: Option<Secret>,
+        /// `max_code_attempts`.
+        max_code_attempts: u32,
+    },
+    /// `browser`.
+    Browser {
+        /// `authorization_endpoint`.
+        authorization_endpoint: Option<String>,
+        /// `redirect_uri`.
+        redirect_uri: Option<String>,
+        /// `redirect_port`.
+        redirect_port: Option<u16>,
+        /// `redirect_path`.
+        redirect_path: Option<String>,
+        /// `login_timeout`, seconds.
+        login_timeout: Option<u64>,
+        /// `authorization_params`.
+        authorization_params: BTreeMap<String, String>,
+    },
+}
+
+impl GrantSpec {
+    /// The provider type.
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            GrantSpec::Password { .. } => K::Password,
+            GrantSpec::ClientCredentials => K::ClientCredentials,
+            GrantSpec::RefreshToken { .. } => K::RefreshToken,
+            GrantSpec::Static { .. } => K::Static,
+            GrantSpec::DeviceCode { .. } => K::DeviceCode,
+            GrantSpec::EmailOtp { .. } => K::EmailOtp,
+            GrantSpec::Cognito { .. } => K::Cognito,
+            GrantSpec::Browser { .. } => K::Browser,
+        }
+    }
+
+    /// True when logging in needs a person: the interactive kinds, and Cognito's `custom` flow.
+    pub fn is_interactive(&self) -> bool {
+        self.kind().is_interactive() || matches!(self, GrantSpec::Cognito { auth_flow: CognitoAuthFlow::Custom, .. })
+    }
+}
+
+/// A browser login's loopback listener, as described (`None` fields: the runtime's defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoopbackSpec {
+    /// `redirect_port`.
+    pub port: Option<u16>,
+    /// `redirect_path`.
+    pub path: Option<String>,
+    /// `login_timeout`, seconds.
+    pub timeout_secs: Option<u64>,
+}
+
+/// One provider, described: the client, the server and the grant. Secrets are held as given
+/// (literals, or references that the front end's resolver reads in [`ProviderSpec::into_config`]).
+#[derive(Clone, Debug)]
+pub struct ProviderSpec {
+    /// Client and endpoints.
+    pub client: ClientSpec,
+    /// The grant.
+    pub grant: GrantSpec,
+}
+
+/// A description read by [`ProviderSpec::from_value`], and the old spellings it used.
+#[derive(Clone, Debug)]
+pub struct ParsedSpec {
+    /// The description (already [validated](ProviderSpec::validate)).
+    pub spec: ProviderSpec,
+    /// Old spellings that were accepted; log them.
+    pub deprecations: Vec<Deprecation>,
+}
+
+/// Every field as one flat struct: only ever filled after [`check_fields`] accepted the object.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Flat {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    client_auth: Option<String>,
+    issuer: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    scope: Option<String>,
+    username: Option<String>,
+    password: Option<Secret>,
+    totp: Option<Secret>,
+    totp_secret: Option<Secret>,
+    refresh_token: Option<Secret>,
+    access_token: Option<Secret>,
+    expires_at: Option<i64>,
+    device_authorization_endpoint: Option<String>,
+    email: Option<String>,
+    otp_start_endpoint: Option<String>,
+    otp_verify_endpoint: Option<String>,
+    max_code_attempts: Option<u32>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    auth_flow: Option<String>,
+    authorization_endpoint: Option<String>,
+    redirect_uri: Option<String>,
+    redirect_port: Option<u16>,
+    redirect_path: Option<String>,
+    login_timeout: Option<u64>,
+    authorization_params: Option<BTreeMap<String, String>>,
+}
+
+impl ProviderSpec {
+    /// Reads a description from a JSON-shaped value (TOML tables convert to it): renames old
+    /// spellings (reported as deprecations), checks every field's applicability and type against
+    /// [`FIELDS`], then [validates](ProviderSpec::validate). `name` and other keys the front end
+    /// owns must be removed first.
+    pub fn from_value(value: Value) -> Result<ParsedSpec, FieldError> {
+        let Value::Object(mut object) = value else {
+            return Err(FieldError::new("", "a provider must be a table (an object) of fields"));
+        };
+        let mut deprecations = Vec::new();
+        lift_nested_grant(&mut object, &mut deprecations)?;
+        rename_old_fields(&mut object, &mut deprecations)?;
+        let kind = match object.get("type") {
+            Some(Value::String(name)) => name.parse::<ProviderKind>()?,
+            Some(other) => return Err(FieldError::new("type", format!("must be a string, not {}", json_type(other)))),
+            None => {
+                let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(FieldError::new("type", format!("is required (one of: {})", names.join(", "))));
+            }
+        };
+        if let Some(Value::String(method)) = object.get("client_auth") {
+            let renamed = match method.as_str() {
+                "basic" => {
+                    Some(("client_auth = \"basic\"", "client_auth = \"client_secret_basic\"", "client_secret_basic"))
+                }
+                "post" => {
+                    Some(("client_auth = \"post\"", "client_auth = \"client_secret_post\"", "client_secret_post"))
+                }
+                _ => None,
+            };
+            if let Some((old, new, value)) = renamed {
+                deprecations.push(Deprecation { old, new });
+                object.insert("client_auth".into(), Value::String(value.into()));
+            }
+        }
+        check_fields(&object, kind)?;
+        let flat: Flat = serde_json::from_value(Value::Object(object))
+            .map_err(|_| FieldError::new("", "a field has the wrong type"))?;
+        let spec = ProviderSpec::from_flat(kind, flat)?;
+        spec.validate()?;
+        Ok(ParsedSpec { spec, deprecations })
+    }
+
+    fn from_flat(kind: ProviderKind, flat: Flat) -> Result<Self, FieldError> {
+        let client_auth = match flat.client_auth.as_deref() {
+            None => None,
+            Some("client_secret_basic") => Some(ClientAuthMethod::Basic),
+            Some("client_secret_post") => Some(ClientAuthMethod::Post),
+            Some("none") => Some(ClientAuthMethod::None),
+            Some(other) => {
+                return Err(FieldError::new(
+                    "client_auth",
+                    format!("{} is not one of client_secret_basic, client_secret_post, none", quote_name(other)),
+                ));
+            }
+        };
+        let client = ClientSpec {
+            client_id: flat.client_id,
+            client_secret: flat.client_secret,
+            client_auth,
+            issuer: flat.issuer,
+            token_endpoint: flat.token_endpoint,
+            revocation_endpoint: flat.revocation_endpoint,
+            scope: flat.scope,
+        };
+        let required_text = |field: &'static str, value: Option<String>| match value {
+            Some(value) if !value.trim().is_empty() => Ok(value),
+            _ => Err(required(field, kind)),
+        };
+        let required_secret = |field: &'static str, value: Option<Secret>| match value {
+            Some(value) if !value.expose_secret().trim().is_empty() => Ok(value),
+            _ => Err(required(field, kind)),
+        };
+        let attempts = flat.max_code_attempts.unwrap_or(DEFAULT_MAX_CODE_ATTEMPTS);
+        let grant = match kind {
+            K::Password => {
+                if flat.totp.is_some() && flat.totp_secret.is_some() {
+                    return Err(FieldError::new("totp", "give either totp (a code) or totp_secret, not both"));
+                }
+                GrantSpec::Password {
+                    username: required_text("username", flat.username)?,
+                    password: required_secret("password", flat.password)?,
+                    totp: flat.totp,
+                    totp_secret: flat.totp_secret,
+                }
+            }
+            K::ClientCredentials => GrantSpec::ClientCredentials,
+            K::RefreshToken => {
+                GrantSpec::RefreshToken { refresh_token: required_secret("refresh_token", flat.refresh_token)? }
+            }
+            K::Static => GrantSpec::Static {
+                access_token: flat.access_token,
+                expires_at: flat.expires_at.map(Timestamp::from_unix_secs),
+            },
+            K::DeviceCode => {
+                GrantSpec::DeviceCode { device_authorization_endpoint: flat.device_authorization_endpoint }
+            }
+            K::EmailOtp => GrantSpec::EmailOtp {
+                email: required_text("email", flat.email)?,
+                otp_start_endpoint: flat.otp_start_endpoint,
+                otp_verify_endpoint: flat.otp_verify_endpoint,
+                max_code_attempts: attempts,
+            },
+            K::Cognito => {
+                let endpoint_url = match (&flat.region, flat.endpoint_url) {
+                    (Some(_), Some(_)) => {
+                        return Err(FieldError::new("endpoint_url", "give either region or endpoint_url, not both"));
+                    }
+                    (None, None) => return Err(FieldError::new("region", "is required (or endpoint_url)")),
+                    (Some(region), None) => {
+                        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                            return Err(FieldError::new("region", "is not an AWS region name"));
+                        }
+                        format!("https://cognito-idp.{region}.amazonaws.com/")
+                    }
+                    (None, Some(url)) => url,
+                };
+                let auth_flow = match flat.auth_flow.as_deref() {
+                    None | Some("user_password") => CognitoAuthFlow::UserPassword,
+                    Some("custom") => CognitoAuthFlow::Custom,
+                    Some(other) => {
+                        return Err(FieldError::new(
+                            "auth_flow",
+                            format!("{} is not one of user_password, custom", quote_name(other)),
+                        ));
+                    }
+                };
+                let password = match auth_flow {
+                    CognitoAuthFlow::UserPassword => Some(required_secret("password", flat.password)?),
+                    _ => flat.password,
+                };
+                GrantSpec::Cognito {
+                    endpoint_url,
+                    region: flat.region,
+                    username: required_text("username", flat.username)?,
+                    password,
+                    auth_flow,
+                    totp_secret: flat.totp_secret,
+                    max_code_attempts: attempts,
+                }
+            }
+            K::Browser => GrantSpec::Browser {
+                authorization_endpoint: flat.authorization_endpoint,
+                redirect_uri: flat.redirect_uri,
+                redirect_port: flat.redirect_port,
+                redirect_path: flat.redirect_path,
+                login_timeout: flat.login_timeout,
+                authorization_params: flat.authorization_params.unwrap_or_default(),
+            },
+        };
+        Ok(ProviderSpec { client, grant })
+    }
+
+    /// The provider type.
+    pub fn kind(&self) -> ProviderKind {
+        self.grant.kind()
+    }
+
+    /// The browser login's loopback listener settings (`None`: not a browser provider, or paste
+    /// mode, where nothing listens).
+    pub fn loopback(&self) -> Option<LoopbackSpec> {
+        match &self.grant {
+            GrantSpec::Browser { redirect_uri: None, redirect_port, redirect_path, login_timeout, .. } => {
+                Some(LoopbackSpec { port: *redirect_port, path: redirect_path.clone(), timeout_secs: *login_timeout })
+            }
+            _ => None,
+        }
+    }
+
+    /// The rules that need the description itself (the rest, shared with every way of building a
+    /// [`ProviderConfig`], is [`validate_config`], which [`ProviderSpec::into_config`] runs too).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let kind = self.kind();
+        let client = &self.client;
+        if kind != K::Static && client.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            return Err(required("client_id", kind));
+        }
+        if kind == K::ClientCredentials && client.client_secret.is_none() {
+            return Err(required("client_secret", kind));
+        }
+        if kind != K::Cognito && kind != K::Static {
+            match (&client.issuer, &client.token_endpoint) {
+                (Some(_), Some(_)) => {
+                    return Err(FieldError::new("token_endpoint", "give either issuer or token_endpoint, not both"));
+                }
+                (None, None) => return Err(FieldError::new("issuer", "is required (or token_endpoint)")),
+                _ => {}
+            }
+        }
+        if client.issuer.is_some() && client.revocation_endpoint.is_some() {
+            return Err(FieldError::new(
+                "revocation_endpoint",
+                "goes with token_endpoint; with issuer it is discovered",
+            ));
+        }
+        let method = client.client_auth.unwrap_or_default();
+        if client.client_auth.is_some() && method != ClientAuthMethod::None && client.client_secret.is_none() {
+            return Err(client_secret_needed(method));
+        }
+        for (name, url) in [
+            ("issuer", &client.issuer),
+            ("token_endpoint", &client.token_endpoint),
+            ("revocation_endpoint", &client.revocation_endpoint),
+        ] {
+            check_url(name, url.as_deref())?;
+        }
+        match &self.grant {
+            GrantSpec::DeviceCode { device_authorization_endpoint } => {
+                check_url("device_authorization_endpoint", device_authorization_endpoint.as_deref())?;
+                if client.issuer.is_none() && device_authorization_endpoint.is_none() {
+                    return Err(FieldError::new(
+                        "device_authorization_endpoint",
+                        "is required with token_endpoint (or give issuer to discover it)",
+                    ));
+                }
+            }
+            GrantSpec::EmailOtp { otp_start_endpoint, otp_verify_endpoint, .. } if client.issuer.is_none() => {
+                if otp_start_endpoint.is_none() {
+                    return Err(FieldError::new(
+                        "otp_start_endpoint",
+                        "is required with token_endpoint (or give issuer)",
+                    ));
+                }
+                if otp_verify_endpoint.is_none() {
+                    return Err(FieldError::new(
+                        "otp_verify_endpoint",
+                        "is required with token_endpoint (or give issuer)",
+                    ));
+                }
+            }
+            GrantSpec::Browser {
+                authorization_endpoint,
+                redirect_uri,
+                redirect_port,
+                redirect_path,
+                login_timeout,
+                ..
+            } => {
+                if client.issuer.is_none() && authorization_endpoint.is_none() {
+                    return Err(FieldError::new(
+                        "authorization_endpoint",
+                        "is required with token_endpoint (or give issuer to discover it)",
+                    ));
+                }
+                if redirect_uri.is_some() {
+                    let why = "redirect_uri is fixed: paste mode has no loopback listener";
+                    for (field, present) in [
+                        ("redirect_port", redirect_port.is_some()),
+                        ("redirect_path", redirect_path.is_some()),
+                        ("login_timeout", login_timeout.is_some()),
+                    ] {
+                        if present {
+                            return Err(FieldError::new(field, format!("does not apply ({why})")));
+                        }
+                    }
+                }
+                if let Some(path) = redirect_path
+                    && (!path.starts_with('/') || path.contains(['?', '#']) || path.chars().any(char::is_whitespace))
+                {
+                    return Err(FieldError::new("redirect_path", "must start with '/' and hold no query or fragment"));
+                }
+                if *login_timeout == Some(0) {
+                    return Err(FieldError::new("login_timeout", "must be at least 1 (seconds)"));
+                }
+            }
+            _ => {}
+        }
+        // The rules shared with every way of building a ProviderConfig, on the description as given
+        // (secrets are not read: they only have to be there). A static provider may get its token
+        // later (`tessera login --with-token`).
+        if !matches!(&self.grant, GrantSpec::Static { access_token: None, .. }) {
+            self.into_config(&mut |_, value| Ok(value.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// The core configuration, with each secret passed through `resolve(field, value)` (the TOML
+    /// front end reads `env:`/`file:`/`keyring:` references there; literal front ends return the
+    /// value). Runs [`validate_config`] on the result.
+    pub fn into_config(
+        &self,
+        resolve: &mut dyn FnMut(&'static str, &Secret) -> Result<Secret, String>,
+    ) -> Result<ProviderConfig, FieldError> {
+        type Resolve<'a> = dyn FnMut(&'static str, &Secret) -> Result<Secret, String> + 'a;
+        fn one(resolve: &mut Resolve<'_>, field: &'static str, value: &Secret) -> Result<Secret, FieldError> {
+            resolve(field, value).map_err(|problem| FieldError::new(field, problem))
+        }
+        let mut secret = |field: &'static str, value: &Option<Secret>| -> Result<Option<Secret>, FieldError> {
+            value.as_ref().map(|value| one(resolve, field, value)).transpose()
+        };
+        let client = &self.client;
+        let client_secret = secret("client_secret", &client.client_secret)?;
+        let method = client.client_auth.unwrap_or(if client_secret.is_some() {
+            ClientAuthMethod::Basic
+        } else {
+            ClientAuthMethod::None
+        });
+        let client_auth = ClientAuth { client_id: client.client_id.clone().unwrap_or_default(), client_secret, method };
+        let grant = match &self.grant {
+            GrantSpec::Password { username, password, totp, totp_secret } => Grant::Password {
+                username: username.clone(),
+                password: secret("password", &Some(password.clone()))?
+                    .ok_or_else(|| required("password", K::Password))?,
+                totp: match (secret("totp_secret", totp_secret)?, secret("totp", totp)?) {
+                    (Some(shared), _) => Some(TotpSource::Secret(shared)),
+                    (None, Some(code)) => Some(TotpSource::Code(code)),
+                    (None, None) => None,
+                },
+            },
+            GrantSpec::ClientCredentials => Grant::ClientCredentials,
+            GrantSpec::RefreshToken { refresh_token } => Grant::RefreshToken {
+                refresh_token: secret("refresh_token", &Some(refresh_token.clone()))?
+                    .ok_or_else(|| required("refresh_token", K::RefreshToken))?,
+            },
+            GrantSpec::Static { access_token, expires_at } => Grant::Static {
+                access_token: secret("access_token", access_token)?
+                    .ok_or_else(|| required("access_token", K::Static))?,
+                expires_at: *expires_at,
+            },
+            GrantSpec::DeviceCode { device_authorization_endpoint } => {
+                Grant::DeviceCode { device_authorization_endpoint: device_authorization_endpoint.clone() }
+            }
+            GrantSpec::EmailOtp { email, otp_start_endpoint, otp_verify_endpoint, max_code_attempts } => {
+                Grant::EmailOtp {
+                    email: email.clone(),
+                    start_endpoint: otp_start_endpoint.clone(),
+                    verify_endpoint: otp_verify_endpoint.clone(),
+                    max_attempts: *max_code_attempts,
+                }
+            }
+            GrantSpec::Cognito {
+                endpoint_url, username, password, auth_flow, totp_secret, max_code_attempts, ..
+            } => Grant::Cognito {
+                endpoint: endpoint_url.clone(),
+                username: username.clone(),
+                password: secret("password", password)?,
+                auth_flow: *auth_flow,
+                totp_secret: secret("totp_secret", totp_secret)?,
+                max_attempts: *max_code_attempts,
+            },
+            GrantSpec::Browser { authorization_endpoint, redirect_uri, authorization_params, .. } => Grant::Browser {
+                authorization_endpoint: authorization_endpoint.clone(),
+                redirect_uri: redirect_uri.clone(),
+                extra_params: authorization_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            },
+        };
+        let endpoints = match (&client.issuer, &client.token_endpoint, &self.grant) {
+            (Some(issuer), _, _) => Endpoints::discover(issuer.clone()),
+            (None, Some(token_endpoint), _) => Endpoints::Explicit {
+                token_endpoint: token_endpoint.clone(),
+                revocation_endpoint: client.revocation_endpoint.clone(),
+            },
+            // Cognito speaks its own protocol at its endpoint: the OAuth endpoints are not used.
+            (None, None, GrantSpec::Cognito { endpoint_url, .. }) => Endpoints::explicit(endpoint_url.clone()),
+            (None, None, _) => Endpoints::explicit(""),
+        };
+        let scope = match (&self.grant, &client.scope, &client.issuer) {
+            // A browser sign-in is an OpenID Connect login: ask for (and verify) an ID token.
+            (GrantSpec::Browser { .. }, None, Some(_)) => Some(DEFAULT_BROWSER_SCOPE.to_owned()),
+            _ => client.scope.clone(),
+        };
+        let config = ProviderConfig { client: client_auth, endpoints, scope, grant };
+        validate_config(&config)?;
+        Ok(config)
+    }
+}
+
+/// The rules every [`ProviderConfig`] must follow, however it was built (TOML, JSON, Python, Rust):
+/// client authentication, endpoint URLs, and the grant's own settings. Field names are those of
+/// the description ([`FIELDS`]).
+pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
+    let ClientAuth { client_secret, method, .. } = &config.client;
+    if *method != ClientAuthMethod::None && client_secret.is_none() {
+        return Err(client_secret_needed(*method));
+    }
+    let discovered = matches!(config.endpoints, Endpoints::Discover { .. });
+    match &config.endpoints {
+        Endpoints::Discover { issuer } => check_url("issuer", Some(issuer))?,
+        Endpoints::Explicit { token_endpoint, revocation_endpoint } => {
+            if !matches!(config.grant, Grant::Cognito { .. } | Grant::Static { .. }) {
+                check_url("token_endpoint", Some(token_endpoint))?;
+            }
+            check_url("revocation_endpoint", revocation_endpoint.as_deref())?;
+        }
+    }
+    match &config.grant {
+        Grant::EmailOtp { start_endpoint, verify_endpoint, max_attempts, .. } => {
+            check_url("otp_start_endpoint", start_endpoint.as_deref())?;
+            check_url("otp_verify_endpoint", verify_endpoint.as_deref())?;
+            check_attempts(*max_attempts)?;
+        }
+        Grant::Cognito { endpoint, max_attempts, .. } => {
+            check_url("endpoint_url", Some(endpoint))?;
+            check_attempts(*max_attempts)?;
+        }
+        Grant::DeviceCode { device_authorization_endpoint } => {
+            check_url("device_authorization_endpoint", device_authorization_endpoint.as_deref())?;
+        }
+        Grant::Browser { authorization_endpoint, redirect_uri, extra_params } => {
+            check_url("authorization_endpoint", authorization_endpoint.as_deref())?;
+            check_url("redirect_uri", redirect_uri.as_deref())?;
+            if let Some(redirect_uri) = redirect_uri
+                && let Ok(url) = url::Url::parse(redirect_uri)
+                && (url.fragment().is_some() || url.query().is_some())
+            {
+                return Err(FieldError::new("redirect_uri", "must have neither a query nor a fragment"));
+            }
+            // ID tokens are verified against the discovered issuer and keys: without discovery, no `openid`.
+            if !discovered && config.scope.as_deref().is_some_and(|s| s.split_whitespace().any(|w| w == "openid")) {
+                return Err(FieldError::new(
+                    "scope",
+                    "\"openid\" needs issuer (the ID token is verified with the discovered keys); with token_endpoint, leave it out",
+                ));
+            }
+            for (name, value) in extra_params {
+                let field = format!("authorization_params.{name}");
+                if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
+                    return Err(FieldError::new(
+                        field,
+                        "is set by tessera for every browser login and cannot be given",
+                    ));
+                }
+                if name.is_empty() || value.is_empty() {
+                    return Err(FieldError::new(field, "names and values must not be empty"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn client_secret_needed(method: ClientAuthMethod) -> FieldError {
+    let name = match method {
+        ClientAuthMethod::Post => "client_secret_post",
+        _ => "client_secret_basic",
+    };
+    FieldError::new("client_secret", format!("is required with client_auth \"{name}\""))
+}
+
+fn check_attempts(attempts: u32) -> Result<(), FieldError> {
+    if attempts == 0 { Err(FieldError::new("max_code_attempts", "must be at least 1")) } else { Ok(()) }
+}
+
+fn required(field: &str, kind: ProviderKind) -> FieldError {
+    FieldError::new(field, format!("is required for provider type \"{kind}\""))
+}
+
+fn check_url(field: &str, url: Option<&str>) -> Result<(), FieldError> {
+    match url {
+        Some(url) if url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) => {
+            Err(FieldError::new(field, "is not an http(s) URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
+    }
+}
+
+/// The JSON API's first shape, `{"client_id": …, "grant": {"type": …, …}}`: the grant's fields
+/// move to the top level.
+fn lift_nested_grant(object: &mut Map<String, Value>, deprecations: &mut Vec<Deprecation>) -> Result<(), FieldError> {
+    let Some(grant) = object.remove("grant") else { return Ok(()) };
+    let Value::Object(grant) = grant else {
+        return Err(FieldError::new("grant", format!("must be a table, not {}", json_type(&grant))));
+    };
+    deprecations
+        .push(Deprecation { old: "a nested \"grant\" object", new: "its fields (and \"type\") at the top level" });
+    for (name, value) in grant {
+        if object.contains_key(&name) {
+            return Err(FieldError::new(name, "is given twice (at the top level and in \"grant\")"));
+        }
+        object.insert(name, value);
+    }
+    Ok(())
+}
+
+fn rename_old_fields(object: &mut Map<String, Value>, deprecations: &mut Vec<Deprecation>) -> Result<(), FieldError> {
+    for (old, new) in ALIASES {
+        let Some(value) = object.remove(*old) else { continue };
+        if object.contains_key(*new) {
+            return Err(FieldError::new(*old, format!("is the old name of {new}: give only {new}")));
+        }
+        deprecations.push(Deprecation { old, new });
+        object.insert((*new).to_owned(), value);
+    }
+    // Milliseconds in the JSON API's first shape; seconds everywhere now.
+    if let Some(value) = object.remove("expires_at_ms") {
+        if object.contains_key("expires_at") {
+            return Err(FieldError::new("expires_at_ms", "is the old name of expires_at: give only expires_at"));
+        }
+        let Some(millis) = value.as_i64() else {
+            return Err(FieldError::new("expires_at_ms", format!("must be an integer, not {}", json_type(&value))));
+        };
+        deprecations.push(Deprecation { old: "expires_at_ms", new: "expires_at (Unix seconds)" });
+        object.insert("expires_at".into(), Value::from(millis.div_euclid(1000)));
+    }
+    Ok(())
+}
+
+/// Every field known, applicable to `kind`, and of its type. Errors name the field, never its value.
+fn check_fields(object: &Map<String, Value>, kind: ProviderKind) -> Result<(), FieldError> {
+    for (name, value) in object {
+        let Some(doc) = field(name) else {
+            return Err(FieldError::new(name.as_str(), format!("unknown field for provider type \"{kind}\"")));
+        };
+        if !doc.applies_to(kind) {
+            return Err(FieldError::new(name.as_str(), format!("does not apply to provider type \"{kind}\"")));
+        }
+        let wrong =
+            |expected: &str| FieldError::new(name.as_str(), format!("must be {expected}, not {}", json_type(value)));
+        match doc.ty {
+            FieldType::Text | FieldType::Url | FieldType::Secret => {
+                if !value.is_string() {
+                    return Err(wrong("a string"));
+                }
+            }
+            FieldType::Count => match value.as_u64() {
+                Some(n) if n >= 1 && n <= u64::from(u32::MAX) => {}
+                Some(_) => return Err(FieldError::new(name.as_str(), "must be at least 1")),
+                None if value.is_i64() => return Err(FieldError::new(name.as_str(), "must be at least 1")),
+                None => return Err(wrong("an integer")),
+            },
+            FieldType::Port => match value.as_u64() {
+                Some(n) if n <= u64::from(u16::MAX) => {}
+                Some(_) => return Err(FieldError::new(name.as_str(), "must be a port number (0 to 65535)")),
+                None if value.is_i64() => {
+                    return Err(FieldError::new(name.as_str(), "must be a port number (0 to 65535)"));
+                }
+                None => return Err(wrong("an integer")),
+            },
+            FieldType::Seconds => match value.as_u64() {
+                Some(n) if n >= 1 => {}
+                Some(_) => return Err(FieldError::new(name.as_str(), "must be at least 1 (seconds)")),
+                None if value.is_i64() => return Err(FieldError::new(name.as_str(), "must be at least 1 (seconds)")),
+                None => return Err(wrong("an integer")),
+            },
+            FieldType::UnixSeconds => {
+                if !value.is_i64() {
+                    return Err(wrong("an integer (Unix seconds)"));
+                }
+            }
+            FieldType::Params => {
+                let Value::Object(params) = value else { return Err(wrong("a table")) };
+                if let Some((key, _)) = params.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(FieldError::new(format!("{name}.{key}"), "must be a string"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The provider fields as a Markdown table: the reference in docs/configuration.md is this text
+/// (a test compares them).
+pub fn fields_reference_markdown() -> String {
+    let mut out = String::from("| field | applies to | value | required | default | meaning | old names |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    for field in FIELDS {
+        let kinds = if field.kinds.is_empty() {
+            "all".to_owned()
+        } else if field.kinds == OAUTH_KINDS {
+            "all but `cognito`".to_owned()
+        } else {
+            field.kinds.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        };
+        let old: Vec<String> = field.old_names.iter().map(|n| format!("`{n}`")).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            field.name,
+            kinds,
+            field.ty.describe(),
+            field.required,
+            field.default,
+            field.doc,
+            old.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<ParsedSpec, FieldError> {
+        ProviderSpec::from_value(value)
+    }
+
+    fn literal(_: &'static str, value: &Secret) -> Result<Secret, String> {
+        Ok(value.clone())
+    }
+
+    #[test]
+    fn every_kind_round_trips_its_name() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert!(ProviderKind::from_name("passwrd").is_none());
+        assert_eq!(ProviderKind::of(&Grant::ClientCredentials), Some(ProviderKind::ClientCredentials));
+    }
+
+    #[test]
+    fn old_spellings_load_and_are_reported() {
+        let parsed = parse(json!({
+            "provider": "email_otp", "client_id": "c", "token_url": "https://idp/t",
+            "otp_start_url": "https://idp/s", "verify_endpoint": "https://idp/v", "email": "a@b", "max_attempts": 5,
+        }))
+        .unwrap();
+        let old: Vec<_> = parsed.deprecations.iter().map(|d| d.old).collect();
+        assert_eq!(old, ["provider", "token_url", "otp_start_url", "verify_endpoint", "max_attempts"]);
+        let config = parsed.spec.into_config(&mut literal).unwrap();
+        assert!(matches!(config.grant, Grant::EmailOtp { max_attempts: 5, .. }));
+        let both = parse(json!({"type": "client_credentials", "client_id": "c", "client_secret": "s",
+            "token_url": "https://a", "token_endpoint": "https://b"}));
+        assert_eq!(both.unwrap_err().field, "token_url");
+    }
+
+    #[test]
+    fn the_nested_json_grant_and_millisecond_expiry_still_load() {
+        let parsed = parse(json!({"client_id": "c", "token_url": "https://idp/t",
+            "grant": {"type": "static", "access_token": "t", "expires_at_ms": 1_700_000_000_500_i64}}))
+        .unwrap();
+        assert_eq!(parsed.deprecations.len(), 3);
+        let config = parsed.spec.into_config(&mut literal).unwrap();
+        assert!(
+            matches!(config.grant, Grant::Static { expires_at: Some(t), .. } if t == Timestamp::from_unix_secs(1_700_000_000))
+        );
+    }
+
+    #[test]
+    fn fields_are_checked_against_the_table_without_echoing_values() {
+        let cases = [
+            (
+                json!({"type": "password", "client_id": "c", "issuer": "https://i", "username": "u", "password": "p", "email": "x"}),
+                "email",
+                "does not apply",
+            ),
+            (
+                json!({"type": "password", "client_id": "c", "issuer": "https://i", "username": "u", "password": "p", "colour": "x"}),
+                "colour",
+                "unknown field",
+            ),
+            (
+                json!({"type": "password", "client_id": "c", "issuer": "https://i", "username": "u", "password": 12345}),
+                "password",
+                "must be a string, not an integer",
+            ),
+            (
+                json!({"type": "browser", "client_id": "c", "issuer": "https://i", "redirect_port": 70000}),
+                "redirect_port",
+                "port number",
+            ),
+            (
+                json!({"type": "email_otp", "client_id": "c", "issuer": "https://i", "email": "e", "max_code_attempts": 0}),
+                "max_code_attempts",
+                "at least 1",
+            ),
+            (json!({"type": "passwort"}), "type", "unknown type \"passwort\""),
+            (json!({"client_id": "c"}), "type", "is required"),
+            (
+                json!({"type": "client_credentials", "client_id": "c", "issuer": "https://i"}),
+                "client_secret",
+                "is required",
+            ),
+            (
+                json!({"type": "client_credentials", "client_id": "c", "client_secret": "s"}),
+                "issuer",
+                "is required (or token_endpoint)",
+            ),
+            (
+                json!({"type": "password", "client_id": "c", "issuer": "https://i", "revocation_endpoint": "https://r", "username": "u", "password": "p"}),
+                "revocation_endpoint",
+                "with issuer",
+            ),
+            (
+                json!({"type": "password", "client_id": "c", "issuer": "https://i", "client_auth": "client_secret_post", "username": "u", "password": "p"}),
+                "client_secret",
+                "client_secret_post",
+            ),
+            (json!({"type": "cognito", "client_id": "c", "username": "u", "password": "p"}), "region", "is required"),
+            (
+                json!({"type": "browser", "client_id": "c", "token_endpoint": "https://t"}),
+                "authorization_endpoint",
+                "is required",
+            ),
+            (
+                json!({"type": "browser", "client_id": "c", "issuer": "https://i", "authorization_params": {"state": "x"}}),
+                "authorization_params.state",
+                "set by tessera",
+            ),
+            (
+                json!({"type": "device_code", "client_id": "c", "token_endpoint": "ftp://t"}),
+                "token_endpoint",
+                "http(s)",
+            ),
+        ];
+        for (value, field, problem) in cases {
+            let error = parse(value.clone()).and_then(|p| p.spec.into_config(&mut literal).map(|_| p)).unwrap_err();
+            assert_eq!(error.field, field, "{value}: {error}");
+            assert!(error.problem.contains(problem), "{value}: {error}");
+            assert!(!error.to_string().contains("12345") && !error.to_string().contains("70000"), "{error}");
+        }
+    }
+
+    #[test]
+    fn python_style_configs_get_the_same_rules() {
+        let config = ProviderConfig {
+            client: ClientAuth { client_id: "c".into(), client_secret: None, method: ClientAuthMethod::Post },
+            endpoints: Endpoints::discover("https://i"),
+            scope: None,
+            grant: Grant::ClientCredentials,
+        };
+        let from_config = validate_config(&config).unwrap_err();
+        let from_spec = parse(json!({"type": "password", "client_id": "c", "issuer": "https://i",
+            "client_auth": "client_secret_post", "username": "u", "password": "p"}))
+        .unwrap_err();
+        assert_eq!(from_config, from_spec);
+    }
+
+    #[test]
+    fn browser_defaults_to_openid_with_an_issuer() {
+        let parsed = parse(json!({"type": "browser", "client_id": "c", "issuer": "https://i"})).unwrap();
+        assert_eq!(parsed.spec.loopback(), Some(LoopbackSpec::default()));
+        let config = parsed.spec.into_config(&mut literal).unwrap();
+        assert_eq!(config.scope.as_deref(), Some(DEFAULT_BROWSER_SCOPE));
+    }
+
+    /// Every field of the serde model is in [`FIELDS`], and every entry of [`FIELDS`] is read.
+    #[test]
+    fn the_table_and_the_model_name_the_same_fields() {
+        for field in FIELDS {
+            let kind = ProviderKind::ALL.into_iter().find(|k| field.applies_to(*k)).unwrap();
+            let sample = match field.ty {
+                FieldType::Count | FieldType::Seconds | FieldType::UnixSeconds => json!(1),
+                FieldType::Port => json!(0),
+                FieldType::Params => json!({}),
+                _ => json!("x"),
+            };
+            let mut object = Map::new();
+            object.insert("type".into(), json!(kind.as_str()));
+            object.insert(field.name.into(), sample);
+            // The field passes the table check and deserializes into the model (other rules may still fail).
+            check_fields(&object, kind).unwrap();
+            serde_json::from_value::<Flat>(Value::Object(object)).unwrap_or_else(|e| panic!("{}: {e}", field.name));
+        }
+        // serde lists the model's fields when it refuses an unknown one: each must be in the table.
+        let mut object = Map::new();
+        object.insert("not_in_the_table".into(), json!("x"));
+        let refused = serde_json::from_value::<Flat>(Value::Object(object)).err().expect("unknown fields are refused");
+        let listed = refused.to_string();
+        let names: Vec<&str> = listed.split('`').skip(3).step_by(2).collect();
+        assert_eq!(names.len(), FIELDS.len(), "{listed}");
+        for name in names {
+            assert!(field(name).is_some(), "{name} is in the model but not in FIELDS");
+        }
+    }
+}
