@@ -170,7 +170,11 @@ class StaticToken(Grant):
 
 @final
 class DeviceCode(Grant):
-    def __new__(cls, device_authorization_url: Optional[str] = None) -> DeviceCode: ...
+    def __new__(
+        cls, device_authorization_endpoint: Optional[str] = None, *, device_authorization_url: Optional[str] = None
+    ) -> DeviceCode: ...
+    @property
+    def device_authorization_endpoint(self) -> Optional[str]: ...
     @property
     def device_authorization_url(self) -> Optional[str]: ...
 
@@ -178,14 +182,21 @@ class DeviceCode(Grant):
 class Browser(Grant):
     def __new__(
         cls,
-        authorization_url: Optional[str] = None,
+        authorization_endpoint: Optional[str] = None,
         redirect_uri: Optional[str] = None,
-        extra_params: Union[Mapping[str, str], Sequence[Tuple[str, str]], None] = None,
+        authorization_params: Union[Mapping[str, str], Sequence[Tuple[str, str]], None] = None,
         *,
-        port: int = 0,
-        callback_path: str = "/callback",
-        timeout: _Seconds = ...,
+        redirect_port: int = 0,
+        redirect_path: str = "/callback",
+        login_timeout: _Seconds = ...,
+        authorization_url: Optional[str] = None,
+        extra_params: Union[Mapping[str, str], Sequence[Tuple[str, str]], None] = None,
+        port: Optional[int] = None,
+        callback_path: Optional[str] = None,
+        timeout: Optional[_Seconds] = None,
     ) -> Browser: ...
+    @property
+    def authorization_endpoint(self) -> Optional[str]: ...
     @property
     def authorization_url(self) -> Optional[str]: ...
     @property
@@ -194,7 +205,15 @@ class Browser(Grant):
 @final
 class EmailOtp(Grant):
     def __new__(
-        cls, email: str, start_url: Optional[str] = None, verify_url: Optional[str] = None, max_attempts: int = 3
+        cls,
+        email: str,
+        otp_start_endpoint: Optional[str] = None,
+        otp_verify_endpoint: Optional[str] = None,
+        max_code_attempts: int = 3,
+        *,
+        start_url: Optional[str] = None,
+        verify_url: Optional[str] = None,
+        max_attempts: Optional[int] = None,
     ) -> EmailOtp: ...
     @property
     def email(self) -> str: ...
@@ -203,13 +222,15 @@ class EmailOtp(Grant):
 class Cognito(Grant):
     def __new__(
         cls,
-        endpoint: str,
-        username: str,
+        endpoint_url: Optional[str] = None,
+        username: Optional[str] = None,
         password: Optional[str] = None,
         *,
         auth_flow: Literal["user_password", "custom", "USER_PASSWORD_AUTH", "CUSTOM_AUTH"] = "user_password",
         totp_secret: Optional[str] = None,
-        max_attempts: int = 3,
+        max_code_attempts: int = 3,
+        endpoint: Optional[str] = None,
+        max_attempts: Optional[int] = None,
     ) -> Cognito: ...
     @property
     def username(self) -> str: ...
@@ -302,7 +323,13 @@ class Endpoints:
     @staticmethod
     def discover(issuer: str) -> Endpoints: ...
     @staticmethod
-    def explicit(token_url: str, revocation_url: Optional[str] = None) -> Endpoints: ...
+    def explicit(
+        token_endpoint: Optional[str] = None,
+        revocation_endpoint: Optional[str] = None,
+        *,
+        token_url: Optional[str] = None,
+        revocation_url: Optional[str] = None,
+    ) -> Endpoints: ...
 
 @final
 class ProviderConfig:
@@ -386,8 +413,8 @@ class Client:
         client_secret: Optional[str] = None,
         grant: Optional[Grant] = None,
         scope: Union[str, Sequence[str], None] = None,
-        token_url: Optional[str] = None,
-        revocation_url: Optional[str] = None,
+        token_endpoint: Optional[str] = None,
+        revocation_endpoint: Optional[str] = None,
         client_auth: Optional[_ClientAuthMethod] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
@@ -398,6 +425,8 @@ class Client:
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        token_url: Optional[str] = None,
+        revocation_url: Optional[str] = None,
     ) -> Client: ...
     @property
     def key(self) -> str: ...
@@ -424,8 +453,8 @@ class SyncClient:
         client_secret: Optional[str] = None,
         grant: Optional[Grant] = None,
         scope: Union[str, Sequence[str], None] = None,
-        token_url: Optional[str] = None,
-        revocation_url: Optional[str] = None,
+        token_endpoint: Optional[str] = None,
+        revocation_endpoint: Optional[str] = None,
         client_auth: Optional[_ClientAuthMethod] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
@@ -436,6 +465,8 @@ class SyncClient:
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        token_url: Optional[str] = None,
+        revocation_url: Optional[str] = None,
     ) -> SyncClient: ...
     @property
     def key(self) -> str: ...

@@ -7,8 +7,8 @@ with only the standard library::
     from tessera.native import NativeEngine
 
     engine = NativeEngine()
-    engine.register("alice", {"client_id": "...", "client_secret": "...", "issuer": "...",
-                              "grant": {"type": "password", "username": "alice", "password": "..."}})
+    engine.register("alice", {"type": "password", "client_id": "...", "client_secret": "...",
+                              "issuer": "...", "username": "alice", "password": "..."})
     actions = engine.ensure("alice")
     while actions:
         action = actions.pop(0)

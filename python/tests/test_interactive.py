@@ -134,7 +134,7 @@ def test_bad_arguments_are_typed_errors() -> None:
         tessera.Cognito("http://127.0.0.1:1/", "alice", auth_flow="srp")  # type: ignore[arg-type]
     with pytest.raises(tessera.ConfigurationError, match="callback_path"):
         tessera.Browser(callback_path="callback")
-    with pytest.raises(tessera.ConfigurationError, match="extra_params"):
+    with pytest.raises(tessera.ConfigurationError, match="authorization_params"):
         tessera.Browser(extra_params=[("prompt",)])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="otp_callback"):
         tessera.SyncClient("http://127.0.0.1:1", client_id="x", otp_callback="123456")  # type: ignore[arg-type]

@@ -100,9 +100,8 @@ pub fn agent() -> ureq::Agent {
 pub fn demo(issuer: &str) -> Vec<Value> {
     let mut engine = JsonEngine::new();
     let provider = json!({
-        "client_id": "confidential-client", "client_secret": "confidential-secret", "issuer": issuer,
-        "scope": "openid api:read",
-        "grant": {"type": "password", "username": "alice", "password": "alice-password"}
+        "type": "password", "client_id": "confidential-client", "client_secret": "confidential-secret",
+        "issuer": issuer, "scope": "openid api:read", "username": "alice", "password": "alice-password"
     });
     engine.register("alice", &provider.to_string()).expect("valid provider");
     let agent = agent();
@@ -121,8 +120,8 @@ pub fn demo(issuer: &str) -> Vec<Value> {
 pub fn email_otp_login(issuer: &str, ask_code: &mut dyn FnMut(&Value) -> Option<String>) -> Value {
     let mut engine = JsonEngine::new();
     let provider = json!({
-        "client_id": "tessera-cli", "issuer": issuer, "scope": "openid",
-        "grant": {"type": "email_otp", "email": "alice@example.com"}
+        "type": "email_otp", "client_id": "tessera-cli", "issuer": issuer, "scope": "openid",
+        "email": "alice@example.com"
     });
     engine.register("otp", &provider.to_string()).expect("valid provider");
     let agent = agent();

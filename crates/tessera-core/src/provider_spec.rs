@@ -412,8 +412,8 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[K::Static],
         required: "no",
         default: "never",
-        doc: "when the static token expires",
-        old_names: &["expires_at_ms (milliseconds)"],
+        doc: "when the static token expires (the JSON API's old `expires_at_ms` was in milliseconds)",
+        old_names: &["expires_at_ms"],
     },
     FieldDoc {
         name: "device_authorization_endpoint",

@@ -316,7 +316,7 @@ impl PyProviderSettings {
     /// The provider's type.
     #[getter]
     fn provider_type(&self) -> &str {
-        &self.entry.provider
+        &self.entry.type_name
     }
 
     /// The context's name.
@@ -376,7 +376,7 @@ impl PyProviderSettings {
             "ProviderSettings(context={}, name={}, provider_type={})",
             crate::quote(&self.context),
             crate::quote(&self.entry.name),
-            crate::quote(&self.entry.provider)
+            crate::quote(&self.entry.type_name)
         )
     }
 }

@@ -112,13 +112,14 @@ fn logout_result(outcome: LogoutOutcome) -> PyLogoutResult {
 
 #[allow(clippy::too_many_arguments)]
 fn build(
+    py: Python<'_>,
     issuer: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     grant: Option<PyRef<'_, PyGrant>>,
     scope: Option<&Bound<'_, PyAny>>,
-    token_url: Option<String>,
-    revocation_url: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     client_auth_method: Option<&str>,
     provider: Option<PyRef<'_, PyProviderConfig>>,
     store: Option<&Bound<'_, PyAny>>,
@@ -134,8 +135,8 @@ fn build(
             if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
                 return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
             }
-            if scope.is_some_and(|scope| !scope.is_none()) || token_url.is_some() || revocation_url.is_some() {
-                return Err(configuration("give provider=, or scope/token_url/revocation_url, not both"));
+            if scope.is_some_and(|scope| !scope.is_none()) || token_endpoint.is_some() || revocation_endpoint.is_some() {
+                return Err(configuration("give provider=, or scope/token_endpoint/revocation_endpoint, not both"));
             }
             provider.inner.clone()
         }
@@ -147,36 +148,44 @@ fn build(
                 None if is_static => String::new(),
                 None => return Err(configuration("client_id is required")),
             };
-            let endpoints = match (issuer, token_url) {
+            let place = format!("provider {key:?}");
+            let endpoints = match (issuer, token_endpoint) {
                 (None, None) if is_static => {
                     Endpoints::Explicit { token_endpoint: String::new(), revocation_endpoint: None }
                 }
                 (Some(issuer), None) => {
-                    if revocation_url.is_some() {
-                        return Err(configuration(
-                            "revocation_url goes with token_url (the issuer's discovery gives it)",
-                        ));
+                    if revocation_endpoint.is_some() {
+                        return Err(to_pyerr(&tessera::core::provider_spec::FieldError::new(
+                            "revocation_endpoint",
+                            "goes with token_endpoint; with issuer it is discovered",
+                        )
+                        .at(&place)));
                     }
                     Endpoints::discover(issuer)
                 }
-                (None, Some(token_url)) => {
-                    Endpoints::Explicit { token_endpoint: token_url, revocation_endpoint: revocation_url }
+                (None, Some(token_endpoint)) => Endpoints::Explicit { token_endpoint, revocation_endpoint },
+                (Some(_), Some(_)) => {
+                    return Err(to_pyerr(&tessera::core::provider_spec::FieldError::new(
+                        "token_endpoint",
+                        "give either issuer or token_endpoint, not both",
+                    )
+                    .at(&place)));
                 }
-                (Some(_), Some(_)) => return Err(configuration("give issuer (discovery) or token_url, not both")),
-                (None, None) => return Err(configuration("give issuer (OIDC discovery) or token_url")),
+                (None, None) => return Err(configuration("give issuer (OIDC discovery) or token_endpoint")),
             };
             let grant = match grant {
                 Some(grant) => grant.inner.clone(),
                 None => tessera::Grant::ClientCredentials,
             };
             ProviderConfig {
-                client: client_auth(client_id, client_secret, client_auth_method)?,
+                client: client_auth(py, client_id, client_secret, client_auth_method)?,
                 endpoints,
                 scope: scope_arg(scope)?,
                 grant,
             }
         }
     };
+    crate::grants::validate(&config, &format!("provider {key:?}"))?;
     let (store, store_description) = crate::store::resolve(store)?;
     let description = format!(
         "key={}, client_id={}, endpoints={}, grant={}, store={store_description}",
@@ -287,18 +296,20 @@ impl PySyncClient {
 impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
-        token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
+        token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
+        revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
+        py: Python<'_>,
         issuer: Option<String>,
         client_id: Option<String>,
         client_secret: Option<String>,
         grant: Option<PyRef<'_, PyGrant>>,
         scope: Option<&Bound<'_, PyAny>>,
-        token_url: Option<String>,
-        revocation_url: Option<String>,
+        token_endpoint: Option<String>,
+        revocation_endpoint: Option<String>,
         client_auth: Option<&str>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -309,15 +320,21 @@ impl PyClient {
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        token_url: Option<String>,
+        revocation_url: Option<String>,
     ) -> PyResult<Self> {
+        let token_endpoint = crate::renamed(py, ("token_endpoint", token_endpoint), ("token_url", token_url))?;
+        let revocation_endpoint =
+            crate::renamed(py, ("revocation_endpoint", revocation_endpoint), ("revocation_url", revocation_url))?;
         let shared = build(
+            py,
             issuer,
             client_id,
             client_secret,
             grant,
             scope,
-            token_url,
-            revocation_url,
+            token_endpoint,
+            revocation_endpoint,
             client_auth,
             provider,
             store,
@@ -427,18 +444,20 @@ impl PyClient {
 impl PySyncClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
-        token_url = None, revocation_url = None, client_auth = None, provider = None, store = None,
+        token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
+        revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
+        py: Python<'_>,
         issuer: Option<String>,
         client_id: Option<String>,
         client_secret: Option<String>,
         grant: Option<PyRef<'_, PyGrant>>,
         scope: Option<&Bound<'_, PyAny>>,
-        token_url: Option<String>,
-        revocation_url: Option<String>,
+        token_endpoint: Option<String>,
+        revocation_endpoint: Option<String>,
         client_auth: Option<&str>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -449,15 +468,21 @@ impl PySyncClient {
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        token_url: Option<String>,
+        revocation_url: Option<String>,
     ) -> PyResult<Self> {
+        let token_endpoint = crate::renamed(py, ("token_endpoint", token_endpoint), ("token_url", token_url))?;
+        let revocation_endpoint =
+            crate::renamed(py, ("revocation_endpoint", revocation_endpoint), ("revocation_url", revocation_url))?;
         let shared = build(
+            py,
             issuer,
             client_id,
             client_secret,
             grant,
             scope,
-            token_url,
-            revocation_url,
+            token_endpoint,
+            revocation_endpoint,
             client_auth,
             provider,
             store,

@@ -54,20 +54,20 @@ impl PyGrant {
                 expires_at.map_or_else(|| "None".to_owned(), |t| t.as_unix_millis().to_string())
             ),
             Grant::DeviceCode { device_authorization_endpoint } => format!(
-                "DeviceCode(device_authorization_url={})",
+                "DeviceCode(device_authorization_endpoint={})",
                 crate::quote_opt(device_authorization_endpoint.as_deref())
             ),
             Grant::Browser { authorization_endpoint, redirect_uri, extra_params } => format!(
-                "Browser(authorization_url={}, redirect_uri={}, extra_params={:?})",
+                "Browser(authorization_endpoint={}, redirect_uri={}, authorization_params={:?})",
                 crate::quote_opt(authorization_endpoint.as_deref()),
                 crate::quote_opt(redirect_uri.as_deref()),
                 extra_params
             ),
             Grant::EmailOtp { email, max_attempts, .. } => {
-                format!("EmailOtp(email={}, max_attempts={max_attempts})", crate::quote(email))
+                format!("EmailOtp(email={}, max_code_attempts={max_attempts})", crate::quote(email))
             }
             Grant::Cognito { endpoint, username, auth_flow, max_attempts, .. } => format!(
-                "Cognito(endpoint={}, username={}, auth_flow={}, max_attempts={max_attempts})",
+                "Cognito(endpoint_url={}, username={}, auth_flow={}, max_code_attempts={max_attempts})",
                 crate::quote(endpoint),
                 crate::quote(username),
                 crate::quote(auth_flow_name(*auth_flow))
@@ -140,20 +140,36 @@ impl PyRefreshToken {
 
 /// Device authorization (RFC 8628): a person approves the login on another device. Interactive:
 /// only `login()` (or the refresh policy's `REAUTHENTICATE`) starts it, and the client needs a
-/// `prompter=` to show the code. `device_authorization_url`: default from OIDC discovery.
+/// `prompter=` to show the code. `device_authorization_endpoint`: default from OIDC discovery
+/// (`device_authorization_url` is its deprecated old name).
 #[pyclass(name = "DeviceCode", module = "tessera._tessera", extends = PyGrant, frozen)]
 pub struct PyDeviceCode;
 
 #[pymethods]
 impl PyDeviceCode {
     #[new]
-    #[pyo3(signature = (device_authorization_url = None))]
-    fn py_new(device_authorization_url: Option<String>) -> PyClassInitializer<Self> {
-        let grant = Grant::DeviceCode { device_authorization_endpoint: device_authorization_url };
-        PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyDeviceCode)
+    #[pyo3(signature = (device_authorization_endpoint = None, *, device_authorization_url = None))]
+    fn py_new(
+        py: Python<'_>,
+        device_authorization_endpoint: Option<String>,
+        device_authorization_url: Option<String>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let device_authorization_endpoint = crate::renamed(
+            py,
+            ("device_authorization_endpoint", device_authorization_endpoint),
+            ("device_authorization_url", device_authorization_url),
+        )?;
+        let grant = Grant::DeviceCode { device_authorization_endpoint };
+        Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyDeviceCode))
     }
 
     /// The device authorization endpoint, when given (else discovered).
+    #[getter]
+    fn device_authorization_endpoint(slf: PyRef<'_, Self>) -> Option<String> {
+        Self::device_authorization_url(slf)
+    }
+
+    /// Deprecated name of `device_authorization_endpoint`.
     #[getter]
     fn device_authorization_url(slf: PyRef<'_, Self>) -> Option<String> {
         match &slf.as_super().inner {
@@ -181,33 +197,58 @@ impl PyStaticToken {
 
 /// Browser login: authorization code with PKCE (RFC 6749 §4.1, RFC 7636, RFC 8252). Interactive:
 /// only `login()` starts it, and the client needs a `prompter=` that opens the `BrowserPrompt`'s
-/// URL. Without `redirect_uri`, a loopback receiver on 127.0.0.1 (`port`, `callback_path`) waits
-/// up to `timeout` seconds for the browser to come back; with one (paste mode), the prompter
-/// returns the URL the browser ended on.
+/// URL. Without `redirect_uri`, a loopback receiver on 127.0.0.1 (`redirect_port`,
+/// `redirect_path`) waits up to `login_timeout` seconds for the browser to come back; with one
+/// (paste mode), the prompter returns the URL the browser ended on. `authorization_params` adds
+/// authorization request parameters. (`authorization_url`, `extra_params`, `port`,
+/// `callback_path` and `timeout` are the deprecated old names.)
 #[pyclass(name = "Browser", module = "tessera._tessera", extends = PyGrant, frozen)]
 pub struct PyBrowser;
 
 #[pymethods]
 impl PyBrowser {
     #[new]
-    #[pyo3(signature = (authorization_url = None, redirect_uri = None, extra_params = None, *, port = 0,
-        callback_path = "/callback", timeout = Seconds::Number(300.0)))]
+    #[pyo3(signature = (authorization_endpoint = None, redirect_uri = None, authorization_params = None, *,
+        redirect_port = 0, redirect_path = "/callback", login_timeout = Seconds::Number(300.0),
+        authorization_url = None, extra_params = None, port = None, callback_path = None, timeout = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
-        authorization_url: Option<String>,
+        py: Python<'_>,
+        authorization_endpoint: Option<String>,
         redirect_uri: Option<String>,
+        authorization_params: Option<&Bound<'_, PyAny>>,
+        redirect_port: u16,
+        redirect_path: &str,
+        login_timeout: Seconds<'_>,
+        authorization_url: Option<String>,
         extra_params: Option<&Bound<'_, PyAny>>,
-        port: u16,
-        callback_path: &str,
-        timeout: Seconds<'_>,
+        port: Option<u16>,
+        callback_path: Option<&str>,
+        timeout: Option<Seconds<'_>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let extra_params = match extra_params.filter(|params| !params.is_none()) {
+        let authorization_url = crate::renamed(
+            py,
+            ("authorization_endpoint", authorization_endpoint),
+            ("authorization_url", authorization_url),
+        )?;
+        let extra_params = crate::renamed(
+            py,
+            ("authorization_params", authorization_params.filter(|params| !params.is_none())),
+            ("extra_params", extra_params.filter(|params| !params.is_none())),
+        )?;
+        // Defaulted keywords: the old spelling wins when given (there is no telling a default apart).
+        let port = crate::renamed(py, ("redirect_port", None), ("port", port))?.unwrap_or(redirect_port);
+        let callback_path =
+            crate::renamed(py, ("redirect_path", None), ("callback_path", callback_path))?.unwrap_or(redirect_path);
+        let timeout = crate::renamed(py, ("login_timeout", None), ("timeout", timeout))?.unwrap_or(login_timeout);
+        let extra_params = match extra_params {
             None => Vec::new(),
             Some(params) => {
                 let items = if params.hasattr("items")? { params.call_method0("items")? } else { params.clone() };
                 let mut pairs = Vec::new();
                 for item in items.try_iter()? {
                     let pair: (String, String) = item?.extract().map_err(|_| {
-                        configuration("extra_params must be a mapping or a sequence of (name, value) strings")
+                        configuration("authorization_params must be a mapping or a sequence of (name, value) strings")
                     })?;
                     pairs.push(pair);
                 }
@@ -215,11 +256,11 @@ impl PyBrowser {
             }
         };
         if !callback_path.starts_with('/') {
-            return Err(configuration("callback_path must start with '/'"));
+            return Err(configuration("redirect_path must start with '/' (callback_path is its old name)"));
         }
         let timeout = timeout.duration()?;
         if timeout.is_zero() {
-            return Err(configuration("timeout must be positive"));
+            return Err(configuration("login_timeout must be positive"));
         }
         let grant = Grant::Browser { authorization_endpoint: authorization_url, redirect_uri, extra_params };
         let loopback = LoopbackSettings { port, path: callback_path.to_owned(), timeout };
@@ -227,6 +268,12 @@ impl PyBrowser {
     }
 
     /// The authorization endpoint, when given (else discovered).
+    #[getter]
+    fn authorization_endpoint(slf: PyRef<'_, Self>) -> Option<String> {
+        Self::authorization_url(slf)
+    }
+
+    /// Deprecated name of `authorization_endpoint`.
     #[getter]
     fn authorization_url(slf: PyRef<'_, Self>) -> Option<String> {
         match &slf.as_super().inner {
@@ -248,36 +295,49 @@ impl PyBrowser {
 // The Python signatures spell the default out (a literal shows in `help()` and the stubs).
 const _: () = assert!(DEFAULT_MAX_CODE_ATTEMPTS == 3);
 
-fn attempts(max_attempts: u32) -> PyResult<u32> {
-    if max_attempts == 0 {
-        return Err(configuration("max_attempts must be at least 1"));
+fn attempts(py: Python<'_>, max_code_attempts: u32, max_attempts: Option<u32>) -> PyResult<u32> {
+    let attempts =
+        crate::renamed(py, ("max_code_attempts", None), ("max_attempts", max_attempts))?.unwrap_or(max_code_attempts);
+    if attempts == 0 {
+        return Err(configuration("max_code_attempts must be at least 1 (max_attempts is its old name)"));
     }
-    Ok(max_attempts)
+    Ok(attempts)
 }
 
 /// Email one-time code: the server mails a code, the client's `otp_callback` returns it.
-/// Interactive: only `login()` starts it. `start_url` / `verify_url`: default from discovery.
+/// Interactive: only `login()` starts it. `otp_start_endpoint` / `otp_verify_endpoint`: default from
+/// discovery (`start_url` / `verify_url` / `max_attempts` are deprecated old names).
 #[pyclass(name = "EmailOtp", module = "tessera._tessera", extends = PyGrant, frozen)]
 pub struct PyEmailOtp;
 
 #[pymethods]
 impl PyEmailOtp {
     #[new]
-    #[pyo3(signature = (email, start_url = None, verify_url = None, max_attempts = 3))]
+    #[pyo3(signature = (email, otp_start_endpoint = None, otp_verify_endpoint = None, max_code_attempts = 3, *,
+        start_url = None, verify_url = None, max_attempts = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
+        py: Python<'_>,
         email: String,
+        otp_start_endpoint: Option<String>,
+        otp_verify_endpoint: Option<String>,
+        max_code_attempts: u32,
         start_url: Option<String>,
         verify_url: Option<String>,
-        max_attempts: u32,
+        max_attempts: Option<u32>,
     ) -> PyResult<PyClassInitializer<Self>> {
         if email.trim().is_empty() {
             return Err(configuration("email must not be empty"));
         }
         let grant = Grant::EmailOtp {
             email,
-            start_endpoint: start_url,
-            verify_endpoint: verify_url,
-            max_attempts: attempts(max_attempts)?,
+            start_endpoint: crate::renamed(py, ("otp_start_endpoint", otp_start_endpoint), ("start_url", start_url))?,
+            verify_endpoint: crate::renamed(
+                py,
+                ("otp_verify_endpoint", otp_verify_endpoint),
+                ("verify_url", verify_url),
+            )?,
+            max_attempts: attempts(py, max_code_attempts, max_attempts)?,
         };
         Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyEmailOtp))
     }
@@ -309,16 +369,23 @@ pub struct PyCognito;
 #[pymethods]
 impl PyCognito {
     #[new]
-    #[pyo3(signature = (endpoint, username, password = None, *, auth_flow = "user_password", totp_secret = None,
-        max_attempts = 3))]
+    #[pyo3(signature = (endpoint_url = None, username = None, password = None, *, auth_flow = "user_password",
+        totp_secret = None, max_code_attempts = 3, endpoint = None, max_attempts = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
-        endpoint: String,
-        username: String,
+        py: Python<'_>,
+        endpoint_url: Option<String>,
+        username: Option<String>,
         password: Option<String>,
         auth_flow: &str,
         totp_secret: Option<String>,
-        max_attempts: u32,
+        max_code_attempts: u32,
+        endpoint: Option<String>,
+        max_attempts: Option<u32>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        let endpoint = crate::renamed(py, ("endpoint_url", endpoint_url), ("endpoint", endpoint))?
+            .ok_or_else(|| configuration("endpoint_url is required (the Cognito service URL)"))?;
+        let username = username.ok_or_else(|| configuration("username is required"))?;
         let auth_flow = match auth_flow {
             "user_password" | "USER_PASSWORD_AUTH" => CognitoAuthFlow::UserPassword,
             "custom" | "CUSTOM_AUTH" => CognitoAuthFlow::Custom,
@@ -335,7 +402,7 @@ impl PyCognito {
             password: password.map(Secret::new),
             auth_flow,
             totp_secret: totp_secret.map(Secret::new),
-            max_attempts: attempts(max_attempts)?,
+            max_attempts: attempts(py, max_code_attempts, max_attempts)?,
         };
         Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyCognito))
     }
@@ -367,31 +434,42 @@ pub struct PyClientAuth {
 }
 
 pub(crate) fn client_auth(
+    py: Python<'_>,
     client_id: String,
     client_secret: Option<String>,
     method: Option<&str>,
 ) -> PyResult<ClientAuth> {
     let method = match (method, &client_secret) {
-        (None, Some(_)) | (Some("basic" | "client_secret_basic"), _) => ClientAuthMethod::Basic,
-        (Some("post" | "client_secret_post"), _) => ClientAuthMethod::Post,
+        (None, Some(_)) | (Some("client_secret_basic"), _) => ClientAuthMethod::Basic,
+        (Some("client_secret_post"), _) => ClientAuthMethod::Post,
         (None, None) | (Some("none"), _) => ClientAuthMethod::None,
+        (Some(old @ ("basic" | "post")), _) => {
+            let new = if old == "basic" { "client_secret_basic" } else { "client_secret_post" };
+            let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+            let message =
+                std::ffi::CString::new(format!("client_auth {old:?} is deprecated: use {new:?}")).unwrap_or_default();
+            PyErr::warn(py, &category, &message, 1)?;
+            if old == "basic" { ClientAuthMethod::Basic } else { ClientAuthMethod::Post }
+        }
         (Some(other), _) => {
-            return Err(configuration(format!("client_auth must be \"basic\", \"post\" or \"none\", not {other:?}")));
+            return Err(configuration(format!(
+                "client_auth must be \"client_secret_basic\", \"client_secret_post\" or \"none\", not {other:?}"
+            )));
         }
     };
-    if method != ClientAuthMethod::None && client_secret.is_none() {
-        return Err(configuration("client_auth \"basic\" and \"post\" need a client_secret"));
-    }
+    // A missing secret for basic/post is refused with every other front end's rule: see
+    // `ProviderConfig` / `Client` (provider_spec::validate_config).
     Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method })
 }
 
 #[pymethods]
 impl PyClientAuth {
-    /// `method`: `"basic"` (default with a secret), `"post"`, or `"none"` (public client, default without).
+    /// `method`: `"client_secret_basic"` (default with a secret), `"client_secret_post"`, or `"none"`
+    /// (public client, default without); `"basic"` and `"post"` are deprecated old names.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None))]
-    fn py_new(client_id: String, client_secret: Option<String>, method: Option<&str>) -> PyResult<Self> {
-        Ok(PyClientAuth { inner: client_auth(client_id, client_secret, method)? })
+    fn py_new(py: Python<'_>, client_id: String, client_secret: Option<String>, method: Option<&str>) -> PyResult<Self> {
+        Ok(PyClientAuth { inner: client_auth(py, client_id, client_secret, method)? })
     }
 
     /// A confidential client using `client_secret_basic`.
@@ -418,7 +496,7 @@ impl PyClientAuth {
         &self.inner.client_id
     }
 
-    /// `"basic"`, `"post"` or `"none"`.
+    /// `"client_secret_basic"`, `"client_secret_post"` or `"none"`.
     #[getter]
     fn method(&self) -> &'static str {
         method_name(self.inner.method)
@@ -436,8 +514,8 @@ impl PyClientAuth {
 
 fn method_name(method: ClientAuthMethod) -> &'static str {
     match method {
-        ClientAuthMethod::Basic => "basic",
-        ClientAuthMethod::Post => "post",
+        ClientAuthMethod::Basic => "client_secret_basic",
+        ClientAuthMethod::Post => "client_secret_post",
         ClientAuthMethod::None => "none",
     }
 }
@@ -457,11 +535,22 @@ impl PyEndpoints {
         PyEndpoints { inner: Endpoints::discover(issuer) }
     }
 
-    /// A token endpoint, and an RFC 7009 revocation endpoint when the server has one.
+    /// A token endpoint, and an RFC 7009 revocation endpoint when the server has one
+    /// (`token_url` / `revocation_url` are the deprecated old names).
     #[staticmethod]
-    #[pyo3(signature = (token_url, revocation_url = None))]
-    fn explicit(token_url: String, revocation_url: Option<String>) -> Self {
-        PyEndpoints { inner: Endpoints::Explicit { token_endpoint: token_url, revocation_endpoint: revocation_url } }
+    #[pyo3(signature = (token_endpoint = None, revocation_endpoint = None, *, token_url = None, revocation_url = None))]
+    fn explicit(
+        py: Python<'_>,
+        token_endpoint: Option<String>,
+        revocation_endpoint: Option<String>,
+        token_url: Option<String>,
+        revocation_url: Option<String>,
+    ) -> PyResult<Self> {
+        let token_endpoint = crate::renamed(py, ("token_endpoint", token_endpoint), ("token_url", token_url))?
+            .ok_or_else(|| configuration("token_endpoint is required"))?;
+        let revocation_endpoint =
+            crate::renamed(py, ("revocation_endpoint", revocation_endpoint), ("revocation_url", revocation_url))?;
+        Ok(PyEndpoints { inner: Endpoints::Explicit { token_endpoint, revocation_endpoint } })
     }
 
     fn __repr__(&self) -> String {
@@ -474,7 +563,7 @@ pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
         Endpoints::Discover { issuer } => format!("Endpoints.discover({})", crate::quote(issuer)),
         Endpoints::Explicit { token_endpoint, revocation_endpoint } => {
             format!(
-                "Endpoints.explicit({}, revocation_url={})",
+                "Endpoints.explicit({}, revocation_endpoint={})",
                 crate::quote(token_endpoint),
                 crate::quote_opt(revocation_endpoint.as_deref())
             )
@@ -500,15 +589,14 @@ impl PyProviderConfig {
         grant: PyRef<'_, PyGrant>,
         scope: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        Ok(PyProviderConfig {
-            inner: ProviderConfig {
-                client: client.inner.clone(),
-                endpoints: endpoints.inner.clone(),
-                scope: scope_arg(scope)?,
-                grant: grant.inner.clone(),
-            },
-            loopback: grant.loopback.clone(),
-        })
+        let inner = ProviderConfig {
+            client: client.inner.clone(),
+            endpoints: endpoints.inner.clone(),
+            scope: scope_arg(scope)?,
+            grant: grant.inner.clone(),
+        };
+        validate(&inner, "ProviderConfig")?;
+        Ok(PyProviderConfig { inner, loopback: grant.loopback.clone() })
     }
 
     fn __repr__(&self) -> String {
@@ -531,4 +619,10 @@ pub(crate) fn scope_arg(scope: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Str
     let parts: Vec<String> =
         scope.extract().map_err(|_| configuration("scope must be a string or a sequence of strings"))?;
     Ok(Some(parts.join(" ")))
+}
+
+/// The rules every front end applies to a provider ([`tessera::core::provider_spec::validate_config`]),
+/// as a `ConfigurationError` naming `place` and the field.
+pub(crate) fn validate(config: &ProviderConfig, place: &str) -> PyResult<()> {
+    tessera::core::provider_spec::validate_config(config).map_err(|error| crate::errors::to_pyerr(&error.at(place)))
 }

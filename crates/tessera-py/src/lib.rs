@@ -105,3 +105,24 @@ pub(crate) fn warn_deprecations(
     }
     Ok(())
 }
+
+/// The value of a renamed keyword argument: `new`, or the deprecated `old` spelling (with a
+/// `DeprecationWarning` naming the new one); both at once is an error.
+pub(crate) fn renamed<T>(
+    py: Python<'_>,
+    (new_name, new): (&str, Option<T>),
+    (old_name, old): (&str, Option<T>),
+) -> PyResult<Option<T>> {
+    match (new, old) {
+        (Some(_), Some(_)) => {
+            Err(errors::configuration(format!("{old_name} is the old name of {new_name}: give only {new_name}")))
+        }
+        (None, Some(old)) => {
+            let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+            let message = std::ffi::CString::new(format!("{old_name} is deprecated: use {new_name}")).unwrap_or_default();
+            PyErr::warn(py, &category, &message, 1)?;
+            Ok(Some(old))
+        }
+        (new, None) => Ok(new),
+    }
+}
