@@ -31,7 +31,7 @@ name = "demo"
 
 [[contexts.auth_providers]]
 name = "idp"
-provider = "password"
+type = "password"
 issuer = "$issuer"
 client_id = "confidential-client"
 client_secret = "env:DEMO_CLIENT_SECRET"

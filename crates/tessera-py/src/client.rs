@@ -135,7 +135,8 @@ fn build(
             if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
                 return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
             }
-            if scope.is_some_and(|scope| !scope.is_none()) || token_endpoint.is_some() || revocation_endpoint.is_some() {
+            if scope.is_some_and(|scope| !scope.is_none()) || token_endpoint.is_some() || revocation_endpoint.is_some()
+            {
                 return Err(configuration("give provider=, or scope/token_endpoint/revocation_endpoint, not both"));
             }
             provider.inner.clone()
@@ -155,21 +156,25 @@ fn build(
                 }
                 (Some(issuer), None) => {
                     if revocation_endpoint.is_some() {
-                        return Err(to_pyerr(&tessera::core::provider_spec::FieldError::new(
-                            "revocation_endpoint",
-                            "goes with token_endpoint; with issuer it is discovered",
-                        )
-                        .at(&place)));
+                        return Err(to_pyerr(
+                            &tessera::core::provider_spec::FieldError::new(
+                                "revocation_endpoint",
+                                "goes with token_endpoint; with issuer it is discovered",
+                            )
+                            .at(&place),
+                        ));
                     }
                     Endpoints::discover(issuer)
                 }
                 (None, Some(token_endpoint)) => Endpoints::Explicit { token_endpoint, revocation_endpoint },
                 (Some(_), Some(_)) => {
-                    return Err(to_pyerr(&tessera::core::provider_spec::FieldError::new(
-                        "token_endpoint",
-                        "give either issuer or token_endpoint, not both",
-                    )
-                    .at(&place)));
+                    return Err(to_pyerr(
+                        &tessera::core::provider_spec::FieldError::new(
+                            "token_endpoint",
+                            "give either issuer or token_endpoint, not both",
+                        )
+                        .at(&place),
+                    ));
                 }
                 (None, None) => return Err(configuration("give issuer (OIDC discovery) or token_endpoint")),
             };

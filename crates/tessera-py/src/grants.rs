@@ -468,7 +468,12 @@ impl PyClientAuth {
     /// (public client, default without); `"basic"` and `"post"` are deprecated old names.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None))]
-    fn py_new(py: Python<'_>, client_id: String, client_secret: Option<String>, method: Option<&str>) -> PyResult<Self> {
+    fn py_new(
+        py: Python<'_>,
+        client_id: String,
+        client_secret: Option<String>,
+        method: Option<&str>,
+    ) -> PyResult<Self> {
         Ok(PyClientAuth { inner: client_auth(py, client_id, client_secret, method)? })
     }
 

@@ -119,7 +119,8 @@ pub(crate) fn renamed<T>(
         }
         (None, Some(old)) => {
             let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
-            let message = std::ffi::CString::new(format!("{old_name} is deprecated: use {new_name}")).unwrap_or_default();
+            let message =
+                std::ffi::CString::new(format!("{old_name} is deprecated: use {new_name}")).unwrap_or_default();
             PyErr::warn(py, &category, &message, 1)?;
             Ok(Some(old))
         }

@@ -5,10 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use tessera::Error;
 use tessera::config::Config;
 use tessera::core::json::JsonEngine;
 use tessera::core::provider_spec::{ProviderKind, fields_reference_markdown};
-use tessera::Error;
 
 /// The invalid providers, as (TOML fields, JSON object, the error's field-and-problem suffix).
 fn invalid_providers() -> Vec<(&'static str, serde_json::Value, &'static str)> {
