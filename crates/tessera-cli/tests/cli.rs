@@ -195,7 +195,7 @@ fn a_misspelled_config_field_fails_naming_the_file_and_the_field() {
 
     let home = Home::new(&config(&[good.replace("provider = \"password\"", "provider = \"pasword\"")]));
     let stderr = home.run(&["token"]).failure(1).to_owned();
-    assert!(stderr.contains("provider \"peer\", field \"provider\"") && stderr.contains("pasword"), "{stderr}");
+    assert!(stderr.contains("provider \"peer\", field \"type\"") && stderr.contains("pasword"), "{stderr}");
     assert!(stderr.contains("password, client_credentials"), "lists the known types: {stderr}");
 }
 
