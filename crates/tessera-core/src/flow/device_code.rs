@@ -13,8 +13,9 @@
 use std::time::Duration;
 
 use super::Prompt;
+use crate::ClientAuth;
 use crate::protocol::{
-    ClientAuth, DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
+    DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
     token_request,
 };
 use crate::{Error, HttpRequest, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};

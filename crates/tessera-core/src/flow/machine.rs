@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use super::Grant;
 use super::refresh::{merge_refreshed, params as refresh_params};
-use crate::protocol::{ClientAuth, parse_token_response, token_request};
+use crate::ClientAuth;
+use crate::protocol::{parse_token_response, token_request};
 use crate::{Error, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet, TransportErrorKind};
 
 /// What a flow needs next.
