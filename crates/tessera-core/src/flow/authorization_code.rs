@@ -307,6 +307,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -326,6 +327,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -336,6 +338,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -348,6 +351,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -359,6 +363,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -490,6 +495,7 @@ mod tests {
                 metadata: Some(&harness.metadata),
                 tokens: None,
                 settings: &harness.settings,
+                jitter: 0.5,
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -563,13 +569,13 @@ mod tests {
         let explicit =
             ProviderConfig { endpoints: Endpoints::explicit("https://idp.example/token"), ..config("openid") };
         let mut flow = AuthorizationCodeFlow::new(Some("https://idp.example/authorize"), None, &[], &inputs()).unwrap();
-        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings };
+        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
         // No endpoint configured and none discovered.
         let mut flow = AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap();
         let api = ProviderConfig { scope: Some("api".into()), ..explicit };
-        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings };
+        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));
     }
