@@ -865,7 +865,9 @@ mod tests {
     }
 
     #[derive(Debug)]
-    struct CodeGrant;
+    struct CodeGrant {
+        interactive: bool,
+    }
 
     impl crate::FlowFactory for CodeGrant {
         fn name(&self) -> &'static str {
@@ -875,14 +877,18 @@ mod tests {
             Ok(Some(Box::new(CodeFlow { purpose, attempt: 0 })))
         }
         fn is_interactive(&self) -> bool {
-            true
+            self.interactive
         }
+    }
+
+    fn custom(factory: impl crate::FlowFactory + 'static) -> Grant {
+        Grant::Custom(crate::CustomGrant(std::sync::Arc::new(factory)))
     }
 
     #[test]
     fn pluggable_flows_prompt_for_answers_refresh_and_revoke() {
         let mut engine = Engine::default();
-        let grant = Grant::Custom(crate::CustomGrant(std::sync::Arc::new(CodeGrant)));
+        let grant = custom(CodeGrant { interactive: true });
         engine.register("otp", config(grant, explicit()));
         let silent = engine.ensure("otp", T0);
         assert!(matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
@@ -1013,5 +1019,117 @@ mod tests {
         assert!(matches!(&engine.ensure("nope", T0)[..], [Action::Failed { error: Error::Configuration { .. }, .. }]));
         engine.register("k", config(Grant::ClientCredentials, explicit()));
         assert!(matches!(&engine.logout("k", T0)[..], [Action::LoggedOut { revoked: false, .. }]));
+    }
+
+    #[test]
+    fn a_rejected_refresh_follows_one_rule_whichever_flow_spent_the_token() {
+        let device = Grant::DeviceCode { device_authorization_endpoint: Some("https://idp/d".into()) };
+        // (grant, the refresh it sends, whether it logs in again by itself)
+        for (grant, refresh_url, logs_in_again) in [
+            (password(), "https://idp/token", true),
+            (device, "https://idp/token", false),
+            (custom(CodeGrant { interactive: false }), "https://idp/renew", true),
+            (custom(CodeGrant { interactive: true }), "https://idp/renew", false),
+        ] {
+            let name = grant.name();
+            let mut engine = Engine::default();
+            engine.register("k", config(grant, explicit()));
+            let mut held = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+            held.refresh_token = Some(Secret::new("r0"));
+            engine.set_tokens("k", Some(held));
+            let refresh = engine.ensure("k", T0);
+            assert_eq!(sent(&refresh).url, refresh_url, "{name}");
+            let after = answer(&mut engine, sent(&refresh), 400, r#"{"error":"invalid_grant"}"#, T0);
+            assert!(engine.tokens("k").unwrap().refresh_token.is_none(), "{name}: the dead refresh token is dropped");
+            if logs_in_again {
+                let login = sent(&after);
+                let is_login = login.url == "https://idp/start" || body(login).starts_with("grant_type=password");
+                assert!(is_login, "{name}: {login:?}");
+                let done = answer(&mut engine, login, 200, r#"{"access_token":"a1","expires_in":100}"#, T0);
+                assert!(matches!(&done[..], [Action::Done { .. }]), "{name}: {done:?}");
+            } else {
+                let [Action::Failed { error, .. }] = &after[..] else { panic!("{name}: {after:?}") };
+                assert!(error.requires_reauthentication(), "{name}: {error}");
+                assert!(!engine.is_busy("k"));
+            }
+        }
+    }
+
+    /// A flow that breaks the seam's contract in one way.
+    #[derive(Debug)]
+    enum BrokenFlow {
+        /// Sends under an id it was not given.
+        StaleId,
+        /// Ends a login as if it were a logout.
+        RevokedLogin,
+        /// Prompts without expecting an answer, then gets one (the default `on_answer`).
+        AsksNothing,
+    }
+
+    impl Flow for BrokenFlow {
+        fn start(&mut self, _: &FlowContext<'_>, request_id: RequestId, _: Timestamp) -> Vec<FlowStep> {
+            match self {
+                BrokenFlow::StaleId => vec![FlowStep::Send(HttpRequest {
+                    id: RequestId(request_id.0 + 1_000),
+                    method: crate::Method::Post,
+                    url: "https://idp/start".into(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })],
+                BrokenFlow::RevokedLogin => vec![FlowStep::Revoked],
+                BrokenFlow::AsksNothing => vec![FlowStep::Wait(T0 + Duration::from_secs(60))],
+            }
+        }
+
+        fn on_response(&mut self, _: &FlowContext<'_>, _: &HttpResponse, _: RequestId, _: Timestamp) -> Vec<FlowStep> {
+            Vec::new()
+        }
+    }
+
+    #[derive(Debug)]
+    struct BrokenGrant(fn() -> BrokenFlow);
+
+    impl crate::FlowFactory for BrokenGrant {
+        fn name(&self) -> &'static str {
+            "broken"
+        }
+        fn flow(&self, _: FlowPurpose, _: &LoginInputs) -> Result<Option<Box<dyn Flow>>, Error> {
+            Ok(Some(Box::new((self.0)())))
+        }
+        fn is_interactive(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_flow_that_breaks_the_contract_fails_with_an_internal_error() {
+        for broken in [|| BrokenFlow::StaleId, || BrokenFlow::RevokedLogin] {
+            let mut engine = Engine::default();
+            engine.register("k", config(custom(BrokenGrant(broken)), explicit()));
+            let actions = engine.login("k", T0);
+            assert!(matches!(&actions[..], [Action::Failed { error: Error::Internal { .. }, .. }]), "{actions:?}");
+            assert!(!engine.is_busy("k"), "the flow is dropped");
+            assert!(engine.tokens("k").is_none());
+        }
+        let mut engine = Engine::default();
+        engine.register("k", config(custom(BrokenGrant(|| BrokenFlow::AsksNothing)), explicit()));
+        assert!(matches!(&engine.login("k", T0)[..], [Action::Wait { .. }]));
+        let stray = engine.handle(Event::Answer { key: "k".into(), answer: Secret::new("x") }, T0);
+        assert!(matches!(&stray[..], [Action::Failed { error: Error::Internal { .. }, .. }]), "{stray:?}");
+    }
+
+    #[test]
+    fn static_tokens_need_no_discovery_and_logout_without_revocation_drops_the_tokens() {
+        let mut engine = Engine::default();
+        let grant = Grant::Static { access_token: Secret::new("fixed"), expires_at: None };
+        engine.register("st", config(grant, Endpoints::discover("https://idp")));
+        let actions = engine.ensure("st", T0);
+        assert!(matches!(&actions[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("fixed")));
+
+        engine.register("cc", config(Grant::ClientCredentials, Endpoints::explicit("https://idp/token")));
+        engine.set_tokens("cc", Some(TokenSet::bearer("a", None, T0)));
+        let out = engine.logout("cc", T0);
+        assert!(matches!(&out[..], [Action::LoggedOut { revoked: false, error: None, .. }]), "{out:?}");
+        assert!(engine.tokens("cc").is_none());
     }
 }

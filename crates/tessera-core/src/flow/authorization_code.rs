@@ -131,7 +131,7 @@ fn wants_openid(scope: Option<&str>) -> bool {
 impl Flow for AuthorizationCodeFlow {
     fn start(&mut self, context: &FlowContext<'_>, _request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
         if !matches!(self.state, State::Ready) {
-            return self.fail(Error::configuration("browser login started twice"));
+            return self.fail(Error::internal("browser login started twice"));
         }
         let endpoint = self
             .authorization_endpoint
@@ -172,7 +172,7 @@ impl Flow for AuthorizationCodeFlow {
         _now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::AwaitingRedirect { authorization_endpoint } = &self.state else {
-            return self.fail(Error::configuration("the browser login got an answer it did not ask for"));
+            return self.fail(Error::internal("the browser login got an answer it did not ask for"));
         };
         let expected = ExpectedRedirect {
             redirect_uri: &self.redirect_uri,
@@ -184,8 +184,9 @@ impl Flow for AuthorizationCodeFlow {
             Ok(code) => code,
             Err(error) => return self.fail(error),
         };
-        let Some(token_endpoint) = context.token_endpoint().map(str::to_owned) else {
-            return self.fail(Error::configuration("no token endpoint"));
+        let token_endpoint = match context.require_token_endpoint() {
+            Ok(endpoint) => endpoint.to_owned(),
+            Err(error) => return self.fail(error),
         };
         let request = token_request(
             request_id,
