@@ -2,12 +2,27 @@
 //! token, and turns flow steps into [`Action`]s for whoever does the I/O.
 //!
 //! ```text
-//! ensure(key) ─► valid? ─yes─► []                     handle(Response | TransportFailed | Timer)
-//!                 └no─► refresh token? ─► refresh flow ─┐        │
-//!                        └no─► login flow (or static) ──┴► [Send | Wait | Done | Failed | LoggedOut]
-//! refresh rejected (invalid_grant) ─► unattended login if the grant allows, else ReauthenticationRequired
+//! ensure/refresh(key) ─► token valid? ─yes─► []
+//!   └no─► refresh token usable? ─yes─► Grant::flow(Refresh) ──────────┐
+//!          └no─► may a login start unasked? ─yes─► Grant::flow(Login) ─┤
+//!                 └no─► Failed(ReauthenticationRequired)               │
+//! login(key) ─► Grant::flow(Login) ────────────────────────────────────┤
+//! logout(key) ─► Grant::flow(Revoke) ──────────────────────────────────┤
+//!         (discovery first, once per key, when endpoints come from an issuer)
+//!                                                                      ▼
+//! handle(event) ─► the running Box<dyn Flow> ─► Vec<FlowStep> ─► after_steps:
+//!   Send | Wait | Prompt ─► actions; the flow keeps running
+//!   the first final step ─► finish:
+//!     Done ─► cached, Action::Done
+//!     at logout, Revoked | NotRevoked | Failed ─► tokens dropped, LoggedOut
+//!     Failed(invalid_grant) of a refresh ─► refresh token dropped ─► unattended login if the
+//!                                           grant allows, else ReauthenticationRequired
+//!     any other Failed ─► Action::Failed
 //! ```
-//! Discovery runs first, once per key, when endpoints come from an issuer.
+//! Every flow, built-in or custom, runs through the one [`Flow`] seam, and the engine matches no
+//! grant variant: it asks the [`Grant`] for the flow of a purpose and for a few properties
+//! (interactive, unattended). It owns no clock and no randomness: time comes with each call, and
+//! retry jitter from a generator seeded by [`EngineSettings::jitter_seed`].
 
 use std::collections::HashMap;
 use std::time::Duration;
