@@ -85,8 +85,10 @@ pub enum FlowStep {
 }
 
 /// A login, refresh or revocation conversation, as a state machine. Each method gets a fresh
-/// `request_id` to use if it sends a request, and returns what the runtime must do next. After a
-/// `Done`, `Revoked` or `Failed` step the flow is dropped.
+/// `request_id` to use if it sends a request (a request under any other id fails the flow with
+/// [`Error::Internal`]), and returns what the runtime must do next. After a final step (`Done`,
+/// `Revoked`, `NotRevoked`, `Failed`) the flow is dropped. A flow ignores (returns no steps for)
+/// events that are not its own, such as the answer to a request it no longer waits for.
 pub trait Flow: Send + Sync + fmt::Debug {
     /// True (the default) when the flow may read the provider's endpoints: for a provider
     /// configured by issuer, the engine then fetches the discovery document before [`Flow::start`].
@@ -124,8 +126,8 @@ pub trait Flow: Send + Sync + fmt::Debug {
     }
 
     /// A person answered a [`FlowStep::Prompt`]. Default: the flow asked nothing, so fail with
-    /// [`Error::Internal`] (the engine routed an answer to a flow that never asks: a bug, not a
-    /// setting to fix).
+    /// [`Error::Internal`] (an answer to a flow that never asks is a bug of the runtime or of the
+    /// flow, not a setting to fix). Built-in flows that never ask ignore stray answers instead.
     fn on_answer(
         &mut self,
         _context: &FlowContext<'_>,
