@@ -1,6 +1,6 @@
 //! The sans-I/O engine fed arbitrary events: responses with any status, content type and body,
 //! transport failures, timers, prompt answers and failures, and ensure/refresh/login/logout calls,
-//! as time moves on, for every built-in grant: the unattended ones (`TokenFlow`) and the interactive
+//! as time moves on, for every built-in grant: the unattended ones (token requests) and the interactive
 //! ones (device code, email OTP, Cognito, browser: pluggable flows behind the resend wrapper).
 //! Invariants: no panic; a `Done` leaves the tokens in the cache; every request id is new.
 #![no_main]

@@ -2,21 +2,33 @@
 //! token, and turns flow steps into [`Action`]s for whoever does the I/O.
 //!
 //! ```text
-//! ensure(key) ─► valid? ─yes─► []                     handle(Response | TransportFailed | Timer)
-//!                 └no─► refresh token? ─► refresh flow ─┐        │
-//!                        └no─► login flow (or static) ──┴► [Send | Wait | Done | Failed | LoggedOut]
-//! refresh rejected (invalid_grant) ─► unattended login if the grant allows, else ReauthenticationRequired
+//! ensure/refresh(key) ─► token valid? ─yes─► []
+//!   └no─► refresh token usable? ─yes─► Grant::flow(Refresh) ──────────┐
+//!          └no─► may a login start unasked? ─yes─► Grant::flow(Login) ─┤
+//!                 └no─► Failed(ReauthenticationRequired)               │
+//! login(key) ─► Grant::flow(Login) ────────────────────────────────────┤
+//! logout(key) ─► Grant::flow(Revoke) ──────────────────────────────────┤
+//!         (discovery first, once per key, when endpoints come from an issuer)
+//!                                                                      ▼
+//! handle(event) ─► the running Box<dyn Flow> ─► Vec<FlowStep> ─► after_steps:
+//!   Send | Wait | Prompt ─► actions; the flow keeps running
+//!   the first final step ─► finish:
+//!     Done ─► cached, Action::Done
+//!     at logout, Revoked | NotRevoked | Failed ─► tokens dropped, LoggedOut
+//!     Failed(invalid_grant) of a refresh ─► refresh token dropped ─► unattended login if the
+//!                                           grant allows, else ReauthenticationRequired
+//!     any other Failed ─► Action::Failed
 //! ```
-//! Discovery runs first, once per key, when endpoints come from an issuer.
+//! Every flow, built-in or custom, runs through the one [`Flow`] seam, and the engine matches no
+//! grant variant: it asks the [`Grant`] for the flow of a purpose and for a few properties
+//! (interactive, unattended). It owns no clock and no randomness: time comes with each call, and
+//! retry jitter from a generator seeded by [`EngineSettings::jitter_seed`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::flow::{
-    DeviceFlow, DeviceStep, Flow, FlowContext, FlowPurpose, FlowStep, Grant, LoginInputs, Prompt, RetrySettings, Step,
-    TokenFlow,
-};
-use crate::protocol::{discovery_request, parse_discovery, parse_revocation_response, revocation_request};
+use crate::flow::{Flow, FlowContext, FlowPurpose, FlowStep, Grant, LoginInputs, Prompt, RetrySettings};
+use crate::protocol::{discovery_request, parse_discovery};
 use crate::{
     Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId, Secret,
     Timestamp, TokenSet,
@@ -135,36 +147,28 @@ impl Event {
 }
 
 enum Operation {
-    /// Fetching the discovery document, attempt number `attempt` (a GET: safe to retry).
-    Discovering {
-        request_id: RequestId,
-        then: Box<Next>,
-        attempt: u32,
-    },
+    /// Fetching the discovery document, attempt number `attempt` (a GET: safe to retry). `then`
+    /// starts once it is known.
+    Discovering { request_id: RequestId, then: Box<Running>, attempt: u32 },
     /// Waiting to fetch it again after a transient failure.
-    DiscoveryBackoff {
-        until: Timestamp,
-        then: Box<Next>,
-        attempt: u32,
-    },
-    Token(TokenFlow),
-    Device(DeviceFlow),
-    Pluggable(PluggableFlow),
-    Revoking,
+    DiscoveryBackoff { until: Timestamp, then: Box<Running>, attempt: u32 },
+    /// A flow that has started and waits for an event.
+    Running(Running),
 }
 
-/// A running [`Flow`] and what it is for.
-struct PluggableFlow {
+/// A [`Flow`] and what it is for: the purpose decides what its end means (tokens to cache, a
+/// rejected refresh token, a logout).
+struct Running {
     flow: Box<dyn Flow>,
     purpose: FlowPurpose,
 }
 
-#[allow(clippy::large_enum_variant, reason = "short-lived, and boxed where it is stored")]
-enum Next {
-    Token(TokenFlow),
-    Device(DeviceFlow),
-    Pluggable(PluggableFlow),
-    Revoke,
+/// How a flow ended: its final [`FlowStep`].
+enum Ending {
+    Done(TokenSet),
+    Revoked,
+    NotRevoked,
+    Failed(Error),
 }
 
 struct Entry {
@@ -266,12 +270,12 @@ impl Engine {
                 }
             }
         }
-        self.start_token(key, false, now)
+        self.start(key, false, &LoginInputs::default(), now)
     }
 
     /// Gets a new token now, whatever the cache says (after a 401): refresh if possible, else log in.
     pub fn refresh(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
-        self.start_token(key, false, now)
+        self.start(key, false, &LoginInputs::default(), now)
     }
 
     /// Logs in afresh with the configured grant, ignoring any refresh token.
@@ -282,11 +286,11 @@ impl Engine {
     /// [`Engine::login`] with what only the runtime can bring: randomness and a redirect URI
     /// (browser logins need both).
     pub fn login_with(&mut self, key: &str, inputs: LoginInputs, now: Timestamp) -> Vec<Action> {
-        self.start_token_with(key, true, &inputs, now)
+        self.start(key, true, &inputs, now)
     }
 
     /// Revokes the refresh token (or else the access token) when the server has an RFC 7009
-    /// endpoint, then drops the tokens.
+    /// endpoint (or through the grant's own revocation), then drops the tokens.
     pub fn logout(&mut self, key: &str, now: Timestamp) -> Vec<Action> {
         // Whatever was in flight for this key is abandoned: its late answers must not reach the revocation.
         self.in_flight.retain(|_, owner| owner != key);
@@ -295,16 +299,7 @@ impl Engine {
         if entry.tokens.is_none() {
             return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
         }
-        match entry.config.grant.pluggable_flow(FlowPurpose::Revoke, &LoginInputs::default()) {
-            Ok(Some(flow)) => {
-                self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Revoke }), now)
-            }
-            Ok(None) => self.proceed(key, Next::Revoke, now),
-            Err(error) => {
-                entry.tokens = None;
-                vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) }]
-            }
-        }
+        self.start_flow(key, FlowPurpose::Revoke, &LoginInputs::default(), now)
     }
 
     /// Feeds back the outcome of an action.
@@ -344,50 +339,7 @@ impl Engine {
                 }
                 self.discover(&key, *then, attempt + 1)
             }
-            (Operation::Token(mut flow), Event::Response(response)) => {
-                let Some(endpoint) = token_endpoint(entry) else { return Vec::new() };
-                let step = flow.on_response(&response, &endpoint, now, &retry, jitter);
-                self.after_step(&key, flow, step, now)
-            }
-            (Operation::Token(mut flow), Event::TransportFailed { error, .. }) => {
-                let step = flow.on_transport_error(error, now, &retry, jitter);
-                self.after_step(&key, flow, step, now)
-            }
-            // Only a flow waiting out a backoff expects a timer; a stale one (from an abandoned
-            // operation) is ignored rather than failing the request in flight.
-            (Operation::Token(flow), Event::Timer { .. }) if flow.is_backing_off() => self.send_token(&key, flow, now),
-            (Operation::Device(mut flow), Event::Response(response)) => {
-                let endpoint = if flow.is_authorizing() { device_endpoint(entry) } else { token_endpoint(entry) };
-                let steps = flow.on_response(&response, &endpoint.unwrap_or_default(), now);
-                self.after_device_steps(&key, flow, steps)
-            }
-            (Operation::Device(mut flow), Event::TransportFailed { error, .. }) => {
-                let steps = flow.on_transport_error(error, now);
-                self.after_device_steps(&key, flow, steps)
-            }
-            (Operation::Device(flow), Event::Timer { .. }) => self.poll_device(&key, flow, now),
-            (
-                Operation::Pluggable(_) | Operation::Device(_) | Operation::Token(_),
-                Event::PromptFailed { error, .. },
-            ) => {
-                vec![Action::Failed { key, error }]
-            }
-            (Operation::Pluggable(running), event) => self.step_pluggable(&key, running, event, now),
-            (Operation::Revoking, event) => {
-                let error = match event {
-                    Event::Response(response) => {
-                        let endpoint = revocation_endpoint(entry).unwrap_or_default();
-                        parse_revocation_response(&response, &endpoint).err()
-                    }
-                    Event::TransportFailed { error, .. } => Some(error),
-                    Event::Timer { .. } | Event::Answer { .. } | Event::PromptFailed { .. } => {
-                        entry.operation = Some(Operation::Revoking);
-                        return Vec::new();
-                    }
-                };
-                entry.tokens = None;
-                vec![Action::LoggedOut { key, revoked: error.is_none(), error }]
-            }
+            (Operation::Running(running), event) => self.step(&key, running, event, jitter, now),
             (operation, _) => {
                 entry.operation = Some(operation); // an event that does not belong to this state
                 Vec::new()
@@ -395,245 +347,85 @@ impl Engine {
         }
     }
 
-    fn start_token(&mut self, key: &str, fresh_login: bool, now: Timestamp) -> Vec<Action> {
-        self.start_token_with(key, fresh_login, &LoginInputs::default(), now)
-    }
-
-    fn start_token_with(&mut self, key: &str, fresh_login: bool, inputs: &LoginInputs, now: Timestamp) -> Vec<Action> {
+    /// Starts what `key` needs: a refresh when a refresh token can be used (unless `asked` for a
+    /// login), else a login, if one may start (see [`Grant::logs_in_silently`]).
+    fn start(&mut self, key: &str, asked: bool, inputs: &LoginInputs, now: Timestamp) -> Vec<Action> {
         // A new operation replaces any in flight: late answers to the old one are dropped, never fed
         // to the new flow (a refresh's answer must not complete a login).
         self.in_flight.retain(|_, owner| owner != key);
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
-        let refresh_usable = !fresh_login
+        let refresh_usable = !asked
             && entry.tokens.as_ref().is_some_and(|t| t.refresh_token.is_some() && t.refresh_valid(now, Duration::ZERO));
-        let grant = &entry.config.grant;
         if refresh_usable {
-            return match grant.pluggable_flow(FlowPurpose::Refresh, inputs) {
-                Ok(Some(flow)) => {
-                    self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Refresh }), now)
-                }
-                Ok(None) => {
-                    let flow = entry.tokens.as_ref().and_then(TokenFlow::refresh).expect("refresh token checked above");
-                    self.proceed(key, Next::Token(flow), now)
-                }
-                Err(error) => vec![Action::Failed { key: key.to_owned(), error }],
-            };
+            return self.start_flow(key, FlowPurpose::Refresh, inputs, now);
         }
-        if grant.is_interactive() && !fresh_login {
-            // A login that needs a person starts only when asked for, never from a silent refresh.
+        let grant = &entry.config.grant;
+        if !asked && !grant.logs_in_silently(entry.tokens.is_some()) {
+            // A login that needs a person starts only when asked for, never from a silent refresh;
+            // nor does one that would spend again what the first login spent.
             return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, None) }];
         }
-        match grant.pluggable_flow(FlowPurpose::Login, inputs) {
-            Ok(Some(flow)) => {
-                return self.proceed(key, Next::Pluggable(PluggableFlow { flow, purpose: FlowPurpose::Login }), now);
-            }
-            Ok(None) => {}
-            Err(error) => return vec![Action::Failed { key: key.to_owned(), error }],
-        }
-        if matches!(grant, Grant::DeviceCode { .. }) {
-            return self.proceed(key, Next::Device(DeviceFlow::new()), now);
-        }
-        if matches!(grant, Grant::Custom(_)) {
-            let error = Error::configuration(format!("the {} grant has no login flow", grant.name()));
-            return vec![Action::Failed { key: key.to_owned(), error }];
-        }
-        let flow = match grant.static_tokens(now) {
-            Some(tokens) if tokens.is_expired(now) => {
-                return vec![Action::Failed {
-                    key: key.to_owned(),
-                    error: Error::ReauthenticationRequired { reason: "the static token has expired".into() },
-                }];
-            }
-            Some(tokens) => {
-                entry.tokens = Some(tokens.clone());
-                return vec![Action::Done { key: key.to_owned(), tokens }];
-            }
-            None if !fresh_login && entry.tokens.is_some() && !grant.logs_in_unattended() => {
-                return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, None) }];
-            }
-            None => TokenFlow::login(grant.clone()),
-        };
-        self.proceed(key, Next::Token(flow), now)
+        self.start_flow(key, FlowPurpose::Login, inputs, now)
     }
 
-    /// Runs `next` once endpoints are known (discovering them first if needed).
-    fn proceed(&mut self, key: &str, next: Next, now: Timestamp) -> Vec<Action> {
+    /// Runs the grant's flow for `purpose`.
+    fn start_flow(&mut self, key: &str, purpose: FlowPurpose, inputs: &LoginInputs, now: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.entries.get(key) else { return vec![unknown_key(key)] };
+        match entry.config.grant.flow(purpose, inputs) {
+            Ok(flow) => self.proceed(key, Running { flow, purpose }, now),
+            Err(error) => self.finish(key, purpose, Ending::Failed(error), now),
+        }
+    }
+
+    /// Starts `running` once endpoints are known (discovering them first if it needs them).
+    fn proceed(&mut self, key: &str, mut running: Running, now: Timestamp) -> Vec<Action> {
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        if matches!((&entry.config.endpoints, &entry.metadata), (Endpoints::Discover { .. }, None)) {
-            return self.discover(key, next, 1);
+        if running.flow.needs_discovery()
+            && matches!((&entry.config.endpoints, &entry.metadata), (Endpoints::Discover { .. }, None))
+        {
+            return self.discover(key, running, 1);
         }
-        match next {
-            Next::Token(flow) => self.send_token(key, flow, now),
-            Next::Device(mut flow) => {
-                let request_id = self.allocate_request_id(key);
-                let entry = self.entries.get_mut(key).expect("entry checked above");
-                let Some(endpoint) = device_endpoint(entry) else {
-                    self.in_flight.remove(&request_id);
-                    return vec![Action::Failed {
-                        key: key.to_owned(),
-                        error: Error::configuration(
-                            "the server publishes no device_authorization_endpoint; configure one",
-                        ),
-                    }];
-                };
-                let step = flow.start(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref());
-                self.after_device_steps(key, flow, vec![step])
-            }
-            Next::Pluggable(mut running) => {
-                let request_id = self.allocate_request_id(key);
-                let entry = self.entries.get_mut(key).expect("entry checked above");
-                let context = flow_context(entry, &self.settings);
-                let steps = running.flow.start(&context, request_id, now);
-                self.after_pluggable_steps(key, running, request_id, steps, now)
-            }
-            Next::Revoke => {
-                let entry = self.entries.get_mut(key).expect("entry checked above");
-                let Some(endpoint) = revocation_endpoint(entry) else {
-                    entry.tokens = None;
-                    return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
-                };
-                let Some(tokens) = entry.tokens.as_ref() else {
-                    return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
-                };
-                let (token, hint) = match &tokens.refresh_token {
-                    Some(refresh_token) => (refresh_token, "refresh_token"),
-                    None => (&tokens.access_token, "access_token"),
-                };
-                let request_id = RequestId(self.next_request_id);
-                self.next_request_id += 1;
-                let request = revocation_request(request_id, &endpoint, &entry.config.client, token, hint);
-                entry.operation = Some(Operation::Revoking);
-                self.in_flight.insert(request_id, key.to_owned());
-                vec![Action::Send(request)]
-            }
-        }
+        let request_id = self.allocate_request_id(key);
+        let jitter = self.next_jitter();
+        let Some(entry) = self.entries.get(key) else { return Vec::new() };
+        let steps = running.flow.start(&flow_context(entry, &self.settings, jitter), request_id, now);
+        self.after_steps(key, running, request_id, steps, now)
     }
 
-    /// Sends discovery attempt number `attempt`; `next` runs once it succeeds.
-    fn discover(&mut self, key: &str, next: Next, attempt: u32) -> Vec<Action> {
+    /// Sends discovery attempt number `attempt`; `then` starts once it succeeds.
+    fn discover(&mut self, key: &str, then: Running, attempt: u32) -> Vec<Action> {
         let request_id = self.allocate_request_id(key);
         let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
         let Endpoints::Discover { issuer } = &entry.config.endpoints else { return Vec::new() };
         let request = discovery_request(request_id, issuer);
-        entry.operation = Some(Operation::Discovering { request_id, then: Box::new(next), attempt });
+        entry.operation = Some(Operation::Discovering { request_id, then: Box::new(then), attempt });
         vec![Action::Send(request)]
     }
 
-    fn send_token(&mut self, key: &str, mut flow: TokenFlow, now: Timestamp) -> Vec<Action> {
-        let request_id = self.allocate_request_id(key);
-        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        let Some(endpoint) = token_endpoint(entry) else {
-            self.in_flight.remove(&request_id);
-            return vec![Action::Failed { key: key.to_owned(), error: Error::configuration("no token endpoint") }];
-        };
-        let step = flow.send(request_id, &endpoint, &entry.config.client, entry.config.scope.as_deref(), now);
-        if !matches!(step, Step::Send(_)) {
-            self.in_flight.remove(&request_id);
-        }
-        self.after_step(key, flow, step, now)
-    }
-
-    fn after_step(&mut self, key: &str, flow: TokenFlow, step: Step, now: Timestamp) -> Vec<Action> {
-        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        match step {
-            Step::Send(request) => {
-                entry.operation = Some(Operation::Token(flow));
-                vec![Action::Send(request)]
-            }
-            Step::Wait(until) => {
-                entry.operation = Some(Operation::Token(flow));
-                vec![Action::Wait { key: key.to_owned(), until }]
-            }
-            Step::Done(tokens) => {
-                entry.tokens = Some(tokens.clone());
-                vec![Action::Done { key: key.to_owned(), tokens }]
-            }
-            Step::Failed(error) if flow.is_refresh() && refresh_rejected(&error) => {
-                // The refresh token is dead (expired, revoked, or reused elsewhere). Drop it, then
-                // log in again if that needs nobody; otherwise the caller must reauthenticate.
-                if let Some(tokens) = entry.tokens.as_mut() {
-                    tokens.refresh_token = None;
-                    tokens.refresh_expires_at = None;
-                }
-                if entry.config.grant.logs_in_unattended() {
-                    let flow = TokenFlow::login(entry.config.grant.clone());
-                    self.send_token(key, flow, now)
-                } else {
-                    vec![Action::Failed {
-                        key: key.to_owned(),
-                        error: reauthentication(&entry.config.grant, Some(&error)),
-                    }]
-                }
-            }
-            Step::Failed(error)
-                if matches!(flow.grant(), Some(Grant::RefreshToken { .. })) && refresh_rejected(&error) =>
-            {
-                vec![Action::Failed { key: key.to_owned(), error: reauthentication(&entry.config.grant, Some(&error)) }]
-            }
-            Step::Failed(error) => vec![Action::Failed { key: key.to_owned(), error }],
-        }
-    }
-
-    fn poll_device(&mut self, key: &str, mut flow: DeviceFlow, now: Timestamp) -> Vec<Action> {
-        let request_id = self.allocate_request_id(key);
-        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        let Some(endpoint) = token_endpoint(entry) else {
-            self.in_flight.remove(&request_id);
-            return vec![Action::Failed { key: key.to_owned(), error: Error::configuration("no token endpoint") }];
-        };
-        let step = flow.on_timer(request_id, &endpoint, &entry.config.client, now);
-        if !matches!(step, DeviceStep::Send(_)) {
-            self.in_flight.remove(&request_id);
-        }
-        self.after_device_steps(key, flow, vec![step])
-    }
-
-    fn after_device_steps(&mut self, key: &str, flow: DeviceFlow, steps: Vec<DeviceStep>) -> Vec<Action> {
-        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        let mut actions = Vec::with_capacity(steps.len());
-        let mut running = true;
-        for step in steps {
-            actions.push(match step {
-                DeviceStep::Send(request) => Action::Send(request),
-                DeviceStep::Prompt(prompt) => Action::Prompt { key: key.to_owned(), prompt },
-                DeviceStep::Wait(until) => Action::Wait { key: key.to_owned(), until },
-                DeviceStep::Done(tokens) => {
-                    running = false;
-                    entry.tokens = Some(tokens.clone());
-                    Action::Done { key: key.to_owned(), tokens }
-                }
-                DeviceStep::Failed(error) => {
-                    running = false;
-                    Action::Failed { key: key.to_owned(), error }
-                }
-            });
-        }
-        if running {
-            entry.operation = Some(Operation::Device(flow));
-        }
-        actions
-    }
-
-    fn step_pluggable(&mut self, key: &str, mut running: PluggableFlow, event: Event, now: Timestamp) -> Vec<Action> {
+    /// Feeds `event` to the running flow.
+    fn step(&mut self, key: &str, mut running: Running, event: Event, jitter: f64, now: Timestamp) -> Vec<Action> {
         let request_id = self.allocate_request_id(key);
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        let context = flow_context(entry, &self.settings);
+        let context = flow_context(entry, &self.settings, jitter);
         let steps = match event {
             Event::Response(response) => running.flow.on_response(&context, &response, request_id, now),
             Event::TransportFailed { error, .. } => running.flow.on_transport_error(&context, error, request_id, now),
             Event::Timer { .. } => running.flow.on_timer(&context, request_id, now),
             Event::Answer { answer, .. } => running.flow.on_answer(&context, answer, request_id, now),
+            // Nobody will answer the flow's prompt: it ends with the runtime's reason.
             Event::PromptFailed { error, .. } => vec![FlowStep::Failed(error)],
         };
-        self.after_pluggable_steps(key, running, request_id, steps, now)
+        self.after_steps(key, running, request_id, steps, now)
     }
 
-    /// Turns a pluggable flow's steps into actions; keeps the flow while it has more to do.
-    fn after_pluggable_steps(
+    /// The one translator from steps to actions. `request_id` is the id the flow was given for
+    /// this call: a request under any other id is a flow bug. Keeps the flow while it has more to
+    /// do; its final step (the first one; later steps do not count) goes to [`Engine::finish`].
+    fn after_steps(
         &mut self,
         key: &str,
-        running: PluggableFlow,
+        running: Running,
         request_id: RequestId,
         steps: Vec<FlowStep>,
         now: Timestamp,
@@ -642,67 +434,89 @@ impl Engine {
             self.in_flight.remove(&request_id);
         }
         let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
-        let purpose = running.purpose;
         let mut actions = Vec::with_capacity(steps.len());
-        let mut finished = false;
+        let mut ending = None;
         for step in steps {
-            if finished {
-                break; // nothing after a final step counts
-            }
             match step {
-                FlowStep::Send(request) if request.id != request_id => {
-                    // A flow bug, not a server's: refuse rather than lose track of the answer.
-                    finished = true;
-                    let error = Error::configuration(format!(
-                        "the {} flow sent a request with a stale id",
-                        entry.config.grant.name()
-                    ));
-                    actions.push(Action::Failed { key: key.to_owned(), error });
+                FlowStep::Send(request) if request.id == request_id => actions.push(Action::Send(request)),
+                FlowStep::Send(_) => {
+                    // Refuse rather than lose track of the answer.
+                    let message = format!("the {} flow sent a request with a stale id", entry.config.grant.name());
+                    ending = Some(Ending::Failed(Error::internal(message)));
                 }
-                FlowStep::Send(request) => actions.push(Action::Send(request)),
                 FlowStep::Wait(until) => actions.push(Action::Wait { key: key.to_owned(), until }),
                 FlowStep::Prompt(prompt) => actions.push(Action::Prompt { key: key.to_owned(), prompt }),
-                FlowStep::Done(tokens) if purpose != FlowPurpose::Revoke => {
-                    finished = true;
-                    entry.tokens = Some(tokens.clone());
-                    actions.push(Action::Done { key: key.to_owned(), tokens });
-                }
-                FlowStep::Done(_) | FlowStep::Revoked => {
-                    finished = true;
-                    entry.tokens = None;
-                    actions.push(Action::LoggedOut { key: key.to_owned(), revoked: true, error: None });
-                }
-                FlowStep::Failed(error) if purpose == FlowPurpose::Revoke => {
-                    finished = true;
-                    entry.tokens = None; // dropped anyway, as with RFC 7009
-                    actions.push(Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) });
-                }
-                FlowStep::Failed(error) if purpose == FlowPurpose::Refresh && refresh_rejected(&error) => {
-                    finished = true;
+                FlowStep::Done(tokens) => ending = Some(Ending::Done(tokens)),
+                FlowStep::Revoked => ending = Some(Ending::Revoked),
+                FlowStep::NotRevoked => ending = Some(Ending::NotRevoked),
+                FlowStep::Failed(error) => ending = Some(Ending::Failed(error)),
+            }
+            if ending.is_some() {
+                break;
+            }
+        }
+        match ending {
+            None => {
+                entry.operation = Some(Operation::Running(running));
+                actions
+            }
+            Some(ending) => {
+                actions.extend(self.finish(key, running.purpose, ending, now));
+                actions
+            }
+        }
+    }
+
+    /// What the end of a flow means, for every flow: tokens are cached, a logout drops them
+    /// whatever happened, and a rejected refresh token follows one rule.
+    fn finish(&mut self, key: &str, purpose: FlowPurpose, ending: Ending, now: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.entries.get_mut(key) else { return Vec::new() };
+        let key = key.to_owned();
+        let grant = &entry.config.grant;
+        match (purpose, ending) {
+            (FlowPurpose::Login | FlowPurpose::Refresh, Ending::Done(tokens)) => {
+                entry.tokens = Some(tokens.clone());
+                vec![Action::Done { key, tokens }]
+            }
+            // The tokens go whatever the server said: a logout must not leave them usable here.
+            (FlowPurpose::Revoke, Ending::Revoked | Ending::Done(_)) => {
+                entry.tokens = None;
+                vec![Action::LoggedOut { key, revoked: true, error: None }]
+            }
+            (FlowPurpose::Revoke, Ending::NotRevoked) => {
+                entry.tokens = None;
+                vec![Action::LoggedOut { key, revoked: false, error: None }]
+            }
+            (FlowPurpose::Revoke, Ending::Failed(error)) => {
+                entry.tokens = None;
+                vec![Action::LoggedOut { key, revoked: false, error: Some(error) }]
+            }
+            // The refresh token is dead (expired, revoked, or reused elsewhere), whichever flow
+            // spent it: the standard refresh, a grant's own (Cognito, custom), or the refresh-token
+            // grant's login. A refresh drops it, then logs in again if that needs nobody; otherwise
+            // (and for the refresh-token grant, whose configured token it was) the caller must
+            // reauthenticate.
+            (purpose, Ending::Failed(error))
+                if refresh_rejected(&error)
+                    && (purpose == FlowPurpose::Refresh || grant.login_spends_refresh_token()) =>
+            {
+                if purpose == FlowPurpose::Refresh {
                     if let Some(tokens) = entry.tokens.as_mut() {
                         tokens.refresh_token = None;
                         tokens.refresh_expires_at = None;
                     }
-                    if entry.config.grant.logs_in_unattended() {
-                        // Unattended grants log in again, as after a rejected OAuth refresh.
-                        actions.extend(self.start_token(key, true, now));
-                        return actions;
+                    if grant.logs_in_unattended() {
+                        return self.start_flow(&key, FlowPurpose::Login, &LoginInputs::default(), now);
                     }
-                    actions.push(Action::Failed {
-                        key: key.to_owned(),
-                        error: reauthentication(&entry.config.grant, Some(&error)),
-                    });
                 }
-                FlowStep::Failed(error) => {
-                    finished = true;
-                    actions.push(Action::Failed { key: key.to_owned(), error });
-                }
+                vec![Action::Failed { key, error: reauthentication(grant, Some(&error)) }]
+            }
+            (_, Ending::Failed(error)) => vec![Action::Failed { key, error }],
+            (FlowPurpose::Login | FlowPurpose::Refresh, Ending::Revoked | Ending::NotRevoked) => {
+                let message = format!("the {} flow ended a {purpose:?} as a revocation", grant.name());
+                vec![Action::Failed { key, error: Error::internal(message) }]
             }
         }
-        if !finished && let Some(entry) = self.entries.get_mut(key) {
-            entry.operation = Some(Operation::Pluggable(running));
-        }
-        actions
     }
 
     fn allocate_request_id(&mut self, key: &str) -> RequestId {
@@ -728,7 +542,7 @@ impl Engine {
 fn retry_discovery(
     entry: &mut Entry,
     key: &str,
-    then: Box<Next>,
+    then: Box<Running>,
     attempt: u32,
     error: Error,
     now: Timestamp,
@@ -743,7 +557,7 @@ fn retry_discovery(
         entry.operation = Some(Operation::DiscoveryBackoff { until, then, attempt });
         return vec![Action::Wait { key: key.to_owned(), until }];
     }
-    if matches!(&*then, Next::Revoke | Next::Pluggable(PluggableFlow { purpose: FlowPurpose::Revoke, .. })) {
+    if then.purpose == FlowPurpose::Revoke {
         // A logout forgets the tokens even when the server cannot be found to revoke them.
         entry.tokens = None;
         return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: Some(error) }];
@@ -767,31 +581,13 @@ fn unknown_key(key: &str) -> Action {
     Action::Failed { key: key.to_owned(), error: Error::configuration(format!("no provider registered under {key:?}")) }
 }
 
-fn flow_context<'a>(entry: &'a Entry, settings: &'a EngineSettings) -> FlowContext<'a> {
-    FlowContext { config: &entry.config, metadata: entry.metadata.as_ref(), tokens: entry.tokens.as_ref(), settings }
-}
-
-fn token_endpoint(entry: &Entry) -> Option<String> {
-    match (&entry.config.endpoints, &entry.metadata) {
-        (Endpoints::Explicit { token_endpoint, .. }, _) => Some(token_endpoint.clone()),
-        (Endpoints::Discover { .. }, Some(metadata)) => Some(metadata.token_endpoint.clone()),
-        (Endpoints::Discover { .. }, None) => None,
-    }
-}
-
-fn device_endpoint(entry: &Entry) -> Option<String> {
-    match (&entry.config.grant, &entry.metadata) {
-        (Grant::DeviceCode { device_authorization_endpoint: Some(endpoint) }, _) => Some(endpoint.clone()),
-        (_, Some(metadata)) => metadata.device_authorization_endpoint.clone(),
-        _ => None,
-    }
-}
-
-fn revocation_endpoint(entry: &Entry) -> Option<String> {
-    match (&entry.config.endpoints, &entry.metadata) {
-        (Endpoints::Explicit { revocation_endpoint, .. }, _) => revocation_endpoint.clone(),
-        (Endpoints::Discover { .. }, Some(metadata)) => metadata.revocation_endpoint.clone(),
-        (Endpoints::Discover { .. }, None) => None,
+fn flow_context<'a>(entry: &'a Entry, settings: &'a EngineSettings, jitter: f64) -> FlowContext<'a> {
+    FlowContext {
+        config: &entry.config,
+        metadata: entry.metadata.as_ref(),
+        tokens: entry.tokens.as_ref(),
+        settings,
+        jitter,
     }
 }
 
@@ -1084,7 +880,9 @@ mod tests {
     }
 
     #[derive(Debug)]
-    struct CodeGrant;
+    struct CodeGrant {
+        interactive: bool,
+    }
 
     impl crate::FlowFactory for CodeGrant {
         fn name(&self) -> &'static str {
@@ -1094,14 +892,18 @@ mod tests {
             Ok(Some(Box::new(CodeFlow { purpose, attempt: 0 })))
         }
         fn is_interactive(&self) -> bool {
-            true
+            self.interactive
         }
+    }
+
+    fn custom(factory: impl crate::FlowFactory + 'static) -> Grant {
+        Grant::Custom(crate::CustomGrant(std::sync::Arc::new(factory)))
     }
 
     #[test]
     fn pluggable_flows_prompt_for_answers_refresh_and_revoke() {
         let mut engine = Engine::default();
-        let grant = Grant::Custom(crate::CustomGrant(std::sync::Arc::new(CodeGrant)));
+        let grant = custom(CodeGrant { interactive: true });
         engine.register("otp", config(grant, explicit()));
         let silent = engine.ensure("otp", T0);
         assert!(matches!(&silent[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
@@ -1232,5 +1034,117 @@ mod tests {
         assert!(matches!(&engine.ensure("nope", T0)[..], [Action::Failed { error: Error::Configuration { .. }, .. }]));
         engine.register("k", config(Grant::ClientCredentials, explicit()));
         assert!(matches!(&engine.logout("k", T0)[..], [Action::LoggedOut { revoked: false, .. }]));
+    }
+
+    #[test]
+    fn a_rejected_refresh_follows_one_rule_whichever_flow_spent_the_token() {
+        let device = Grant::DeviceCode { device_authorization_endpoint: Some("https://idp/d".into()) };
+        // (grant, the refresh it sends, whether it logs in again by itself)
+        for (grant, refresh_url, logs_in_again) in [
+            (password(), "https://idp/token", true),
+            (device, "https://idp/token", false),
+            (custom(CodeGrant { interactive: false }), "https://idp/renew", true),
+            (custom(CodeGrant { interactive: true }), "https://idp/renew", false),
+        ] {
+            let name = grant.name();
+            let mut engine = Engine::default();
+            engine.register("k", config(grant, explicit()));
+            let mut held = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+            held.refresh_token = Some(Secret::new("r0"));
+            engine.set_tokens("k", Some(held));
+            let refresh = engine.ensure("k", T0);
+            assert_eq!(sent(&refresh).url, refresh_url, "{name}");
+            let after = answer(&mut engine, sent(&refresh), 400, r#"{"error":"invalid_grant"}"#, T0);
+            assert!(engine.tokens("k").unwrap().refresh_token.is_none(), "{name}: the dead refresh token is dropped");
+            if logs_in_again {
+                let login = sent(&after);
+                let is_login = login.url == "https://idp/start" || body(login).starts_with("grant_type=password");
+                assert!(is_login, "{name}: {login:?}");
+                let done = answer(&mut engine, login, 200, r#"{"access_token":"a1","expires_in":100}"#, T0);
+                assert!(matches!(&done[..], [Action::Done { .. }]), "{name}: {done:?}");
+            } else {
+                let [Action::Failed { error, .. }] = &after[..] else { panic!("{name}: {after:?}") };
+                assert!(error.requires_reauthentication(), "{name}: {error}");
+                assert!(!engine.is_busy("k"));
+            }
+        }
+    }
+
+    /// A flow that breaks the seam's contract in one way.
+    #[derive(Debug)]
+    enum BrokenFlow {
+        /// Sends under an id it was not given.
+        StaleId,
+        /// Ends a login as if it were a logout.
+        RevokedLogin,
+        /// Prompts without expecting an answer, then gets one (the default `on_answer`).
+        AsksNothing,
+    }
+
+    impl Flow for BrokenFlow {
+        fn start(&mut self, _: &FlowContext<'_>, request_id: RequestId, _: Timestamp) -> Vec<FlowStep> {
+            match self {
+                BrokenFlow::StaleId => vec![FlowStep::Send(HttpRequest {
+                    id: RequestId(request_id.0 + 1_000),
+                    method: crate::Method::Post,
+                    url: "https://idp/start".into(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })],
+                BrokenFlow::RevokedLogin => vec![FlowStep::Revoked],
+                BrokenFlow::AsksNothing => vec![FlowStep::Wait(T0 + Duration::from_secs(60))],
+            }
+        }
+
+        fn on_response(&mut self, _: &FlowContext<'_>, _: &HttpResponse, _: RequestId, _: Timestamp) -> Vec<FlowStep> {
+            Vec::new()
+        }
+    }
+
+    #[derive(Debug)]
+    struct BrokenGrant(fn() -> BrokenFlow);
+
+    impl crate::FlowFactory for BrokenGrant {
+        fn name(&self) -> &'static str {
+            "broken"
+        }
+        fn flow(&self, _: FlowPurpose, _: &LoginInputs) -> Result<Option<Box<dyn Flow>>, Error> {
+            Ok(Some(Box::new((self.0)())))
+        }
+        fn is_interactive(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_flow_that_breaks_the_contract_fails_with_an_internal_error() {
+        for broken in [|| BrokenFlow::StaleId, || BrokenFlow::RevokedLogin] {
+            let mut engine = Engine::default();
+            engine.register("k", config(custom(BrokenGrant(broken)), explicit()));
+            let actions = engine.login("k", T0);
+            assert!(matches!(&actions[..], [Action::Failed { error: Error::Internal { .. }, .. }]), "{actions:?}");
+            assert!(!engine.is_busy("k"), "the flow is dropped");
+            assert!(engine.tokens("k").is_none());
+        }
+        let mut engine = Engine::default();
+        engine.register("k", config(custom(BrokenGrant(|| BrokenFlow::AsksNothing)), explicit()));
+        assert!(matches!(&engine.login("k", T0)[..], [Action::Wait { .. }]));
+        let stray = engine.handle(Event::Answer { key: "k".into(), answer: Secret::new("x") }, T0);
+        assert!(matches!(&stray[..], [Action::Failed { error: Error::Internal { .. }, .. }]), "{stray:?}");
+    }
+
+    #[test]
+    fn static_tokens_need_no_discovery_and_logout_without_revocation_drops_the_tokens() {
+        let mut engine = Engine::default();
+        let grant = Grant::Static { access_token: Secret::new("fixed"), expires_at: None };
+        engine.register("st", config(grant, Endpoints::discover("https://idp")));
+        let actions = engine.ensure("st", T0);
+        assert!(matches!(&actions[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("fixed")));
+
+        engine.register("cc", config(Grant::ClientCredentials, Endpoints::explicit("https://idp/token")));
+        engine.set_tokens("cc", Some(TokenSet::bearer("a", None, T0)));
+        let out = engine.logout("cc", T0);
+        assert!(matches!(&out[..], [Action::LoggedOut { revoked: false, error: None, .. }]), "{out:?}");
+        assert!(engine.tokens("cc").is_none());
     }
 }

@@ -32,17 +32,20 @@
 //! assert!(engine.ensure("svc", now).is_empty()); // cached and valid
 //! ```
 
+mod client_auth;
 mod engine;
 mod error;
 pub mod flow;
 mod http;
 pub mod json;
 pub mod protocol;
+mod provider;
 pub mod provider_spec;
 mod secret;
 mod time;
 mod token;
 
+pub use client_auth::{ClientAuth, ClientAuthMethod};
 pub use engine::{Action, Engine, EngineSettings, Event};
 pub use error::{Error, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
@@ -50,7 +53,8 @@ pub use flow::{
     LoginInputs, Prompt, TotpSource,
 };
 pub use http::{HttpRequest, HttpResponse, Method, RequestId};
-pub use protocol::{ClientAuth, ClientAuthMethod, Endpoints, ProviderConfig, ProviderMetadata};
+pub use protocol::ProviderMetadata;
+pub use provider::{Endpoints, ProviderConfig};
 pub use secret::Secret;
 pub use time::Timestamp;
 pub use token::{TokenSet, is_expired, is_near_expiry};

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use support::*;
 use tessera::config::Config;
-use tessera::core::protocol::{ClientAuth, token_request};
+use tessera::core::ClientAuth;
+use tessera::core::protocol::token_request;
 use tessera::core::{Engine, HttpResponse, RequestId};
 use tessera::store::{FileStore, TokenStore};
 use tessera::{Grant, ProviderConfig, Secret};

@@ -131,7 +131,7 @@ fn wants_openid(scope: Option<&str>) -> bool {
 impl Flow for AuthorizationCodeFlow {
     fn start(&mut self, context: &FlowContext<'_>, _request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
         if !matches!(self.state, State::Ready) {
-            return self.fail(Error::configuration("browser login started twice"));
+            return self.fail(Error::internal("browser login started twice"));
         }
         let endpoint = self
             .authorization_endpoint
@@ -172,7 +172,7 @@ impl Flow for AuthorizationCodeFlow {
         _now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::AwaitingRedirect { authorization_endpoint } = &self.state else {
-            return self.fail(Error::configuration("the browser login got an answer it did not ask for"));
+            return self.fail(Error::internal("the browser login got an answer it did not ask for"));
         };
         let expected = ExpectedRedirect {
             redirect_uri: &self.redirect_uri,
@@ -184,8 +184,9 @@ impl Flow for AuthorizationCodeFlow {
             Ok(code) => code,
             Err(error) => return self.fail(error),
         };
-        let Some(token_endpoint) = context.token_endpoint().map(str::to_owned) else {
-            return self.fail(Error::configuration("no token endpoint"));
+        let token_endpoint = match context.require_token_endpoint() {
+            Ok(endpoint) => endpoint.to_owned(),
+            Err(error) => return self.fail(error),
         };
         let request = token_request(
             request_id,
@@ -307,6 +308,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -326,6 +328,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -336,6 +339,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -348,6 +352,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -359,6 +364,7 @@ mod tests {
                 metadata: Some(&self.metadata),
                 tokens: None,
                 settings: &self.settings,
+                jitter: 0.5,
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -490,6 +496,7 @@ mod tests {
                 metadata: Some(&harness.metadata),
                 tokens: None,
                 settings: &harness.settings,
+                jitter: 0.5,
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -563,13 +570,13 @@ mod tests {
         let explicit =
             ProviderConfig { endpoints: Endpoints::explicit("https://idp.example/token"), ..config("openid") };
         let mut flow = AuthorizationCodeFlow::new(Some("https://idp.example/authorize"), None, &[], &inputs()).unwrap();
-        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings };
+        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
         // No endpoint configured and none discovered.
         let mut flow = AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap();
         let api = ProviderConfig { scope: Some("api".into()), ..explicit };
-        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings };
+        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));
     }

@@ -1,8 +1,15 @@
 //! Client credentials grant (RFC 6749 §4.4). The response carries no refresh token: when the
 //! access token expires, the engine simply asks again.
 
-use crate::Secret;
+use super::token_request::TokenForm;
+use crate::{Error, Secret, Timestamp};
 
-pub(crate) fn params() -> Vec<(&'static str, Secret)> {
-    vec![("grant_type", Secret::new("client_credentials"))]
+/// The client credentials grant's form: the client authenticates, nothing else is sent.
+#[derive(Debug)]
+pub(crate) struct ClientCredentialsForm;
+
+impl TokenForm for ClientCredentialsForm {
+    fn params(&self, _now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
+        Ok(vec![("grant_type", Secret::new("client_credentials"))])
+    }
 }

@@ -253,7 +253,9 @@ impl CognitoLogin {
             responses.push(("SECRET_HASH", hash.expose_secret()));
         }
         let Some(session) = pending.challenge.session.as_ref() else {
-            return self.fail(Error::configuration("a Cognito challenge without a Session cannot be answered"));
+            return self.fail(Error::internal(
+                "a Cognito challenge without a Session got this far (it is refused on arrival)",
+            ));
         };
         let request = respond_to_auth_challenge_request(
             request_id,
@@ -338,7 +340,7 @@ impl Flow for CognitoLogin {
             State::Initiating => None,
             State::Responding(pending) => Some(pending),
             State::Asking(_) | State::Finished => {
-                return self.fail(Error::configuration("the cognito login got a response it did not ask for"));
+                return self.fail(Error::internal("the cognito login got a response it did not ask for"));
             }
         };
         let code_mismatch = !(200..300).contains(&response.status)
@@ -398,7 +400,7 @@ impl Flow for CognitoLogin {
         _now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::Asking(pending) = std::mem::replace(&mut self.state, State::Finished) else {
-            return self.fail(Error::configuration("the cognito login got an answer it did not ask for"));
+            return self.fail(Error::internal("the cognito login got an answer it did not ask for"));
         };
         // People paste codes with spaces ("123 456") or a trailing newline; custom answers are sent as typed, trimmed.
         let code = if pending.challenge.name == "CUSTOM_CHALLENGE" {

@@ -12,157 +12,46 @@
 
 use std::time::Duration;
 
-use super::Prompt;
+use super::{Flow, FlowContext, FlowStep, Prompt};
 use crate::protocol::{
-    ClientAuth, DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
+    DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
     token_request,
 };
-use crate::{Error, HttpRequest, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
+use crate::{Error, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp};
 
-/// A step of the device flow.
-#[derive(Debug)]
-pub enum DeviceStep {
-    /// Send this request.
-    Send(HttpRequest),
-    /// Show this to the user (no answer needed), then carry on with the next step.
-    Prompt(Prompt),
-    /// Call back at this instant.
-    Wait(Timestamp),
-    /// Approved: tokens.
-    Done(TokenSet),
-    /// Denied, expired or broken.
-    Failed(Error),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Ready,
-    Authorizing { request_id: RequestId },
+    Authorizing { request_id: RequestId, endpoint: String },
     Waiting { until: Timestamp },
-    Polling { request_id: RequestId },
+    Polling { request_id: RequestId, endpoint: String },
     Finished,
 }
 
-/// The device flow's state.
+/// One device login.
 #[derive(Debug)]
-pub struct DeviceFlow {
+pub(crate) struct DeviceCodeFlow {
+    /// The configured device authorization endpoint; `None`: from discovery.
+    device_authorization_endpoint: Option<String>,
     state: State,
     device_code: Option<Secret>,
     interval: Duration,
     deadline: Timestamp,
 }
 
-impl Default for DeviceFlow {
-    fn default() -> Self {
-        DeviceFlow {
+impl DeviceCodeFlow {
+    /// A login for [`super::Grant::DeviceCode`].
+    pub(crate) fn new(device_authorization_endpoint: Option<String>) -> Self {
+        DeviceCodeFlow {
+            device_authorization_endpoint,
             state: State::Ready,
             device_code: None,
             interval: Duration::from_secs(5),
             deadline: Timestamp::EPOCH,
         }
     }
-}
 
-impl DeviceFlow {
-    /// A flow that has not started.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The id of the request in flight, if any.
-    pub fn request_id(&self) -> Option<RequestId> {
-        match self.state {
-            State::Authorizing { request_id } | State::Polling { request_id } => Some(request_id),
-            _ => None,
-        }
-    }
-
-    /// True while the device authorization request (not a poll) is in flight.
-    pub fn is_authorizing(&self) -> bool {
-        matches!(self.state, State::Authorizing { .. })
-    }
-
-    /// The current polling interval (grows on `slow_down`).
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// Starts: the device authorization request.
-    pub fn start(&mut self, id: RequestId, endpoint: &str, client: &ClientAuth, scope: Option<&str>) -> DeviceStep {
-        if self.state != State::Ready {
-            return self.fail(Error::configuration("device flow started twice"));
-        }
-        self.state = State::Authorizing { request_id: id };
-        DeviceStep::Send(device_authorization_request(id, endpoint, client, scope))
-    }
-
-    /// Feeds the answer to the request in flight (`endpoint` is the URL it was sent to).
-    pub fn on_response(&mut self, response: &HttpResponse, endpoint: &str, now: Timestamp) -> Vec<DeviceStep> {
-        match self.state {
-            State::Authorizing { request_id } if request_id == response.request_id => {
-                match parse_device_authorization(response, endpoint) {
-                    Ok(authorization) => {
-                        self.interval = Duration::from_secs(authorization.interval.clamp(1, 60));
-                        self.deadline = now + Duration::from_secs(authorization.expires_in);
-                        self.device_code = Some(authorization.device_code);
-                        let prompt = Prompt::DeviceCode {
-                            user_code: authorization.user_code,
-                            verification_uri: authorization.verification_uri,
-                            verification_uri_complete: authorization.verification_uri_complete,
-                            expires_at: self.deadline,
-                        };
-                        vec![DeviceStep::Prompt(prompt), self.wait(now)]
-                    }
-                    Err(error) => vec![self.fail(error)],
-                }
-            }
-            State::Polling { request_id } if request_id == response.request_id => {
-                match parse_token_response(response, endpoint, now) {
-                    Ok(tokens) => {
-                        self.state = State::Finished;
-                        vec![DeviceStep::Done(tokens)]
-                    }
-                    Err(error) => vec![self.on_poll_error(error, now)],
-                }
-            }
-            _ => Vec::new(), // not ours
-        }
-    }
-
-    /// Feeds a transport failure of the request in flight.
-    pub fn on_transport_error(&mut self, error: Error, now: Timestamp) -> Vec<DeviceStep> {
-        match self.state {
-            // Polling again is safe (see the module docs); the deadline bounds it.
-            State::Polling { .. } if error.is_transient() => vec![self.wait(now)],
-            _ => vec![self.fail(error)],
-        }
-    }
-
-    /// The wait elapsed: poll (or wait more, or give up past the deadline).
-    pub fn on_timer(&mut self, id: RequestId, token_endpoint: &str, client: &ClientAuth, now: Timestamp) -> DeviceStep {
-        match self.state {
-            State::Waiting { until } if now < until => DeviceStep::Wait(until),
-            State::Waiting { .. } if now >= self.deadline => self.fail(Error::ReauthenticationRequired {
-                reason: "the device code expired before the login was approved; start the login again".into(),
-            }),
-            State::Waiting { .. } => {
-                let Some(device_code) = &self.device_code else {
-                    return self.fail(Error::configuration("device flow polled without a device code"));
-                };
-                let request = token_request(
-                    id,
-                    token_endpoint,
-                    client,
-                    &[("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code.expose_secret())],
-                );
-                self.state = State::Polling { request_id: id };
-                DeviceStep::Send(request)
-            }
-            _ => DeviceStep::Wait(now),
-        }
-    }
-
-    fn on_poll_error(&mut self, error: Error, now: Timestamp) -> DeviceStep {
+    fn on_poll_error(&mut self, error: Error, now: Timestamp) -> Vec<FlowStep> {
         match error.oauth_code() {
             Some(OAuthErrorCode::AuthorizationPending) => self.wait(now),
             Some(OAuthErrorCode::SlowDown) => {
@@ -175,46 +64,164 @@ impl DeviceFlow {
         }
     }
 
-    fn wait(&mut self, now: Timestamp) -> DeviceStep {
+    fn wait(&mut self, now: Timestamp) -> Vec<FlowStep> {
         let until = now + self.interval;
         self.state = State::Waiting { until };
-        DeviceStep::Wait(until)
+        vec![FlowStep::Wait(until)]
     }
 
-    fn fail(&mut self, error: Error) -> DeviceStep {
+    fn fail(&mut self, error: Error) -> Vec<FlowStep> {
         self.state = State::Finished;
-        DeviceStep::Failed(error)
+        vec![FlowStep::Failed(error)]
+    }
+}
+
+impl Flow for DeviceCodeFlow {
+    /// The device authorization request.
+    fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
+        if self.state != State::Ready {
+            return self.fail(Error::internal("device flow started twice"));
+        }
+        let endpoint = self
+            .device_authorization_endpoint
+            .clone()
+            .or_else(|| context.metadata.and_then(|metadata| metadata.device_authorization_endpoint.clone()));
+        let Some(endpoint) = endpoint else {
+            return self
+                .fail(Error::configuration("the server publishes no device_authorization_endpoint; configure one"));
+        };
+        let request = device_authorization_request(
+            request_id,
+            &endpoint,
+            &context.config.client,
+            context.config.scope.as_deref(),
+        );
+        self.state = State::Authorizing { request_id, endpoint };
+        vec![FlowStep::Send(request)]
+    }
+
+    fn on_response(
+        &mut self,
+        _context: &FlowContext<'_>,
+        response: &HttpResponse,
+        _request_id: RequestId,
+        now: Timestamp,
+    ) -> Vec<FlowStep> {
+        match &self.state {
+            State::Authorizing { request_id, endpoint } if *request_id == response.request_id => {
+                match parse_device_authorization(response, endpoint) {
+                    Ok(authorization) => {
+                        self.interval = Duration::from_secs(authorization.interval.clamp(1, 60));
+                        self.deadline = now + Duration::from_secs(authorization.expires_in);
+                        self.device_code = Some(authorization.device_code);
+                        let prompt = Prompt::DeviceCode {
+                            user_code: authorization.user_code,
+                            verification_uri: authorization.verification_uri,
+                            verification_uri_complete: authorization.verification_uri_complete,
+                            expires_at: self.deadline,
+                        };
+                        let mut steps = vec![FlowStep::Prompt(prompt)];
+                        steps.extend(self.wait(now));
+                        steps
+                    }
+                    Err(error) => self.fail(error),
+                }
+            }
+            State::Polling { request_id, endpoint } if *request_id == response.request_id => {
+                match parse_token_response(response, endpoint, now) {
+                    Ok(tokens) => {
+                        self.state = State::Finished;
+                        vec![FlowStep::Done(tokens)]
+                    }
+                    Err(error) => self.on_poll_error(error, now),
+                }
+            }
+            _ => Vec::new(), // not ours
+        }
+    }
+
+    fn on_transport_error(
+        &mut self,
+        _context: &FlowContext<'_>,
+        error: Error,
+        _request_id: RequestId,
+        now: Timestamp,
+    ) -> Vec<FlowStep> {
+        match self.state {
+            // Polling again is safe (see the module docs); the deadline bounds it.
+            State::Polling { .. } if error.is_transient() => self.wait(now),
+            _ => self.fail(error),
+        }
+    }
+
+    /// The wait elapsed: poll (or wait more, or give up past the deadline).
+    fn on_timer(&mut self, context: &FlowContext<'_>, request_id: RequestId, now: Timestamp) -> Vec<FlowStep> {
+        match self.state {
+            State::Waiting { until } if now < until => vec![FlowStep::Wait(until)],
+            State::Waiting { .. } if now >= self.deadline => self.fail(Error::ReauthenticationRequired {
+                reason: "the device code expired before the login was approved; start the login again".into(),
+            }),
+            State::Waiting { .. } => {
+                let Some(device_code) = &self.device_code else {
+                    return self.fail(Error::internal("device flow polled without a device code"));
+                };
+                let endpoint = match context.require_token_endpoint() {
+                    Ok(endpoint) => endpoint.to_owned(),
+                    Err(error) => return self.fail(error),
+                };
+                let request = token_request(
+                    request_id,
+                    &endpoint,
+                    &context.config.client,
+                    &[("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code.expose_secret())],
+                );
+                self.state = State::Polling { request_id, endpoint };
+                vec![FlowStep::Send(request)]
+            }
+            // A timer while a request is in flight (a stale one): the answer will come.
+            _ => Vec::new(),
+        }
+    }
+
+    /// The device code prompt asks for no answer: a stray one is ignored.
+    fn on_answer(&mut self, _: &FlowContext<'_>, _: Secret, _: RequestId, _: Timestamp) -> Vec<FlowStep> {
+        Vec::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::token_request::tests::Provider;
     use super::*;
+    use crate::{ClientAuth, Endpoints, HttpRequest};
 
     const NOW: Timestamp = Timestamp::from_unix_secs(1_000);
 
-    fn client() -> ClientAuth {
-        ClientAuth::public("device-client")
+    /// A public client with scope `openid` and token endpoint `https://idp/token`.
+    fn provider() -> Provider {
+        let mut provider = Provider::new(None);
+        provider.config.client = ClientAuth::public("device-client");
+        provider.config.scope = Some("openid".into());
+        provider.config.endpoints = Endpoints::explicit("https://idp/token");
+        provider
     }
 
     fn body(request: &HttpRequest) -> &str {
         std::str::from_utf8(&request.body).unwrap()
     }
 
-    fn authorized(flow: &mut DeviceFlow) -> Timestamp {
-        let DeviceStep::Send(request) = flow.start(RequestId(1), "https://idp/device", &client(), Some("openid"))
-        else {
-            panic!()
-        };
-        assert_eq!(body(&request), "scope=openid&client_id=device-client");
+    fn authorized(flow: &mut DeviceCodeFlow, provider: &Provider) -> Timestamp {
+        let steps = flow.start(&provider.context(), RequestId(1), NOW);
+        let [FlowStep::Send(request)] = &steps[..] else { panic!("{steps:?}") };
+        assert_eq!(request.url, "https://idp/device");
+        assert_eq!(body(request), "scope=openid&client_id=device-client");
         let response = HttpResponse::json(
             RequestId(1),
             200,
             r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"https://idp/device","expires_in":60,"interval":2}"#,
         );
-        let steps = flow.on_response(&response, "https://idp/device", NOW);
-        let [DeviceStep::Prompt(Prompt::DeviceCode { user_code, expires_at, .. }), DeviceStep::Wait(until)] =
-            &steps[..]
+        let steps = flow.on_response(&provider.context(), &response, RequestId(9), NOW);
+        let [FlowStep::Prompt(Prompt::DeviceCode { user_code, expires_at, .. }), FlowStep::Wait(until)] = &steps[..]
         else {
             panic!("{steps:?}")
         };
@@ -223,16 +230,26 @@ mod tests {
         *until
     }
 
-    fn poll(flow: &mut DeviceFlow, id: u64, at: Timestamp, mut answer: HttpResponse) -> Vec<DeviceStep> {
-        let DeviceStep::Send(request) = flow.on_timer(RequestId(id), "https://idp/token", &client(), at) else {
-            panic!("expected a poll")
-        };
+    fn new_flow() -> DeviceCodeFlow {
+        DeviceCodeFlow::new(Some("https://idp/device".into()))
+    }
+
+    fn poll(
+        flow: &mut DeviceCodeFlow,
+        provider: &Provider,
+        id: u64,
+        at: Timestamp,
+        mut answer: HttpResponse,
+    ) -> Vec<FlowStep> {
+        let steps = flow.on_timer(&provider.context(), RequestId(id), at);
+        let [FlowStep::Send(request)] = &steps[..] else { panic!("expected a poll: {steps:?}") };
+        assert_eq!(request.url, "https://idp/token");
         assert!(
-            body(&request)
+            body(request)
                 .starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=dc")
         );
         answer.request_id = RequestId(id);
-        flow.on_response(&answer, "https://idp/token", at)
+        flow.on_response(&provider.context(), &answer, RequestId(id + 100), at)
     }
 
     fn error(code: &str) -> HttpResponse {
@@ -241,51 +258,75 @@ mod tests {
 
     #[test]
     fn pending_then_slow_down_then_tokens() {
-        let mut flow = DeviceFlow::new();
-        let until = authorized(&mut flow);
+        let provider = provider();
+        let mut flow = new_flow();
+        let until = authorized(&mut flow, &provider);
         assert_eq!(until, NOW + Duration::from_secs(2));
-        assert!(matches!(flow.on_timer(RequestId(2), "t", &client(), NOW), DeviceStep::Wait(_)), "too early: wait");
-        let steps = poll(&mut flow, 2, until, error("authorization_pending"));
-        assert!(matches!(steps[..], [DeviceStep::Wait(t)] if t == until + Duration::from_secs(2)));
+        let early = flow.on_timer(&provider.context(), RequestId(2), NOW);
+        assert!(matches!(early[..], [FlowStep::Wait(t)] if t == until), "too early: wait");
+        let steps = poll(&mut flow, &provider, 2, until, error("authorization_pending"));
+        assert!(matches!(steps[..], [FlowStep::Wait(t)] if t == until + Duration::from_secs(2)));
         let at = until + Duration::from_secs(2);
-        let steps = poll(&mut flow, 3, at, error("slow_down"));
-        assert!(matches!(steps[..], [DeviceStep::Wait(t)] if t == at + Duration::from_secs(7)), "{steps:?}");
-        assert_eq!(flow.interval(), Duration::from_secs(7));
+        let steps = poll(&mut flow, &provider, 3, at, error("slow_down"));
+        assert!(matches!(steps[..], [FlowStep::Wait(t)] if t == at + Duration::from_secs(7)), "{steps:?}");
+        assert_eq!(flow.interval, Duration::from_secs(7));
         let at = at + Duration::from_secs(7);
         let steps = poll(
             &mut flow,
+            &provider,
             4,
             at,
             HttpResponse::json(RequestId(0), 200, r#"{"access_token":"at","refresh_token":"rt"}"#),
         );
-        assert!(matches!(&steps[..], [DeviceStep::Done(tokens)] if tokens.refresh_token.is_some()));
+        assert!(matches!(&steps[..], [FlowStep::Done(tokens)] if tokens.refresh_token.is_some()));
     }
 
     #[test]
     fn denial_expiry_and_deadline_end_the_flow() {
+        let provider = provider();
         for code in ["access_denied", "expired_token"] {
-            let mut flow = DeviceFlow::new();
-            let until = authorized(&mut flow);
-            let steps = poll(&mut flow, 2, until, error(code));
-            assert!(matches!(&steps[..], [DeviceStep::Failed(e)] if e.oauth_code().map(|c| c.as_str()) == Some(code)));
+            let mut flow = new_flow();
+            let until = authorized(&mut flow, &provider);
+            let steps = poll(&mut flow, &provider, 2, until, error(code));
+            assert!(matches!(&steps[..], [FlowStep::Failed(e)] if e.oauth_code().map(|c| c.as_str()) == Some(code)));
         }
-        let mut flow = DeviceFlow::new();
-        authorized(&mut flow);
+        let mut flow = new_flow();
+        authorized(&mut flow, &provider);
         let late = NOW + Duration::from_secs(61);
-        let DeviceStep::Failed(error) = flow.on_timer(RequestId(2), "t", &client(), late) else { panic!() };
+        let steps = flow.on_timer(&provider.context(), RequestId(2), late);
+        let [FlowStep::Failed(error)] = &steps[..] else { panic!("{steps:?}") };
         assert!(error.requires_reauthentication());
     }
 
     #[test]
     fn transient_poll_failures_keep_polling() {
-        let mut flow = DeviceFlow::new();
-        let until = authorized(&mut flow);
-        let DeviceStep::Send(_) = flow.on_timer(RequestId(2), "t", &client(), until) else { panic!() };
+        let provider = provider();
+        let mut flow = new_flow();
+        let until = authorized(&mut flow, &provider);
+        let [FlowStep::Send(_)] = flow.on_timer(&provider.context(), RequestId(2), until)[..] else { panic!() };
+        // A stale timer while the poll is in flight changes nothing.
+        assert!(flow.on_timer(&provider.context(), RequestId(3), until).is_empty());
         let reset = Error::Transport {
             kind: crate::TransportErrorKind::ConnectionClosed,
             endpoint: "t".into(),
             message: String::new(),
         };
-        assert!(matches!(flow.on_transport_error(reset, until)[..], [DeviceStep::Wait(_)]));
+        assert!(matches!(
+            flow.on_transport_error(&provider.context(), reset, RequestId(4), until)[..],
+            [FlowStep::Wait(_)]
+        ));
+    }
+
+    #[test]
+    fn broken_invariants_are_internal_and_missing_endpoints_configuration() {
+        let provider = provider();
+        let mut flow = new_flow();
+        authorized(&mut flow, &provider);
+        let again = flow.start(&provider.context(), RequestId(5), NOW);
+        assert!(matches!(&again[..], [FlowStep::Failed(Error::Internal { .. })]), "{again:?}");
+        // Neither configured nor discovered: the user can fix that.
+        let steps = DeviceCodeFlow::new(None).start(&provider.context(), RequestId(1), NOW);
+        let [FlowStep::Failed(error @ Error::Configuration { .. })] = &steps[..] else { panic!("{steps:?}") };
+        assert!(error.to_string().contains("device_authorization_endpoint"));
     }
 }

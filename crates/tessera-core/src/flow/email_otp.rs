@@ -284,7 +284,7 @@ impl Flow for EmailOtpLogin {
                 )
             }
             State::Asking(_) | State::Finished => {
-                self.fail(Error::configuration("the email_otp login got a response it did not ask for"))
+                self.fail(Error::internal("the email_otp login got a response it did not ask for"))
             }
         }
     }
@@ -297,7 +297,7 @@ impl Flow for EmailOtpLogin {
         _now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::Asking(challenge) = std::mem::replace(&mut self.state, State::Finished) else {
-            return self.fail(Error::configuration("the email_otp login got an answer it did not ask for"));
+            return self.fail(Error::internal("the email_otp login got an answer it did not ask for"));
         };
         let endpoint = match self.endpoint(context, self.verify_endpoint.as_ref(), OTP_VERIFY_ENDPOINT_FIELD) {
             Ok(endpoint) => endpoint,

@@ -1,34 +1,50 @@
-//! One module per grant, and the state machine they share.
+//! Every flow the engine runs, one per file, and the [`Grant`]s that choose them.
 //!
-//! Every non-interactive grant has the same shape: (discover) → POST the token endpoint → parse,
-//! with retries only where they are safe. [`TokenFlow`] is that state machine; the grant modules
-//! say what goes in the form and how the answer is merged with what we had.
+//! ```text
+//!                       Grant::flow(purpose, inputs) ─► Box<dyn Flow>
+//!   Login   password, client_credentials, refresh_token ─► TokenRequest<form>   (token_request.rs +
+//!           device_code ─► DeviceCodeFlow                                        password.rs,
+//!           browser ─► AuthorizationCodeFlow ┐                                   client_credentials.rs,
+//!           email_otp ─► EmailOtpLogin       ├─ behind Resending (resend.rs)     refresh.rs)
+//!           cognito ─► CognitoLogin          ┘
+//!           static ─► StaticTokenFlow        custom ─► FlowFactory::flow
+//!   Refresh cognito ─► CognitoRefresh   custom ─► its own, or   others ─► TokenRequest<RefreshForm>
+//!   Revoke  cognito ─► CognitoRevoke    custom ─► its own, or   others ─► RevocationFlow (RFC 7009)
+//! ```
+//! Every flow implements [`Flow`] (seam.rs): the engine starts it, feeds it responses, transport
+//! failures, timers and answers, and turns the [`FlowStep`]s it returns into actions. A flow owns
+//! its states and its retry rules (safe retries for token requests, the resend rules of the
+//! interactive flows, polling for the device code); no flow does I/O, keeps a clock or draws random
+//! numbers: time, jitter ([`FlowContext::jitter`]) and login secrets ([`LoginInputs`]) come in.
 
 mod authorization_code;
 mod client_credentials;
 mod cognito;
 mod device_code;
 mod email_otp;
-mod machine;
 mod password;
-mod pluggable;
 mod prompt;
 mod refresh;
 mod resend;
+mod retry;
+mod revocation;
+mod seam;
+mod static_token;
+mod token_request;
 
 pub use cognito::CognitoAuthFlow;
-pub use device_code::{DeviceFlow, DeviceStep};
 pub use email_otp::{OTP_START_ENDPOINT_FIELD, OTP_VERIFY_ENDPOINT_FIELD};
-pub use machine::{RetrySettings, Step, TokenFlow};
 pub use password::totp_code;
-pub use pluggable::{Flow, FlowContext, FlowPurpose, FlowStep};
 pub use prompt::{CodeChannel, LoginInputs, Prompt};
 pub use refresh::merge_refreshed;
+pub use retry::RetrySettings;
+pub use seam::{Flow, FlowContext, FlowPurpose, FlowStep};
 
 use std::sync::Arc;
 
-use crate::{Error, Secret, Timestamp, TokenSet};
+use crate::{Error, Secret, Timestamp};
 use resend::Resending;
+use token_request::TokenRequest;
 
 /// How a provider logs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,8 +129,8 @@ pub enum Grant {
     },
 }
 
-/// Builds the flows of a grant that the token-endpoint machine does not cover (another wire
-/// protocol, a challenge/response login). Wrap it in [`CustomGrant`] to use it as a [`Grant`].
+/// Builds the flows of a grant that tessera does not have built in (another wire protocol, a
+/// challenge/response login). Wrap it in [`CustomGrant`] to use it as a [`Grant`].
 pub trait FlowFactory: Send + Sync + std::fmt::Debug {
     /// The grant's name in configuration and messages.
     fn name(&self) -> &'static str;
@@ -229,25 +245,62 @@ impl Grant {
         }
     }
 
-    /// The pluggable flow for `purpose`, when this grant has one; `None`: the built-in machinery.
-    pub(crate) fn pluggable_flow(
-        &self,
-        purpose: FlowPurpose,
-        inputs: &LoginInputs,
-    ) -> Result<Option<Box<dyn Flow>>, Error> {
-        match self {
-            Grant::Custom(custom) => custom.0.flow(purpose, inputs),
-            Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts } => Ok(match purpose {
-                FlowPurpose::Login => Some(Box::new(Resending::new(email_otp::EmailOtpLogin::new(
+    /// The flow for `purpose`: what the engine runs to log in, to renew the tokens held, or to revoke
+    /// them at logout. A grant without a refresh or revocation of its own gets the standard ones (the
+    /// OAuth refresh token grant, RFC 7009 revocation), as does a [`FlowFactory`] that returns `None`
+    /// for them; a factory's `None` for [`FlowPurpose::Login`] is a configuration error (the grant
+    /// cannot log in). `inputs` are for logins that need the runtime's randomness (browser).
+    pub fn flow(&self, purpose: FlowPurpose, inputs: &LoginInputs) -> Result<Box<dyn Flow>, Error> {
+        // The standard flows, for grants without their own.
+        let refresh = || -> Box<dyn Flow> { Box::new(TokenRequest::new(refresh::RefreshForm::held())) };
+        let revocation = || -> Box<dyn Flow> { Box::new(revocation::RevocationFlow::new()) };
+        Ok(match (self, purpose) {
+            (Grant::Custom(custom), purpose) => match (custom.0.flow(purpose, inputs)?, purpose) {
+                (Some(flow), _) => flow,
+                (None, FlowPurpose::Login) => {
+                    return Err(Error::configuration(format!("the {} grant has no login flow", self.name())));
+                }
+                (None, FlowPurpose::Refresh) => refresh(),
+                (None, FlowPurpose::Revoke) => revocation(),
+            },
+            (Grant::Password { username, password, totp }, FlowPurpose::Login) => {
+                Box::new(TokenRequest::new(password::PasswordForm {
+                    username: username.clone(),
+                    password: password.clone(),
+                    totp: totp.clone(),
+                }))
+            }
+            (Grant::ClientCredentials, FlowPurpose::Login) => {
+                Box::new(TokenRequest::new(client_credentials::ClientCredentialsForm))
+            }
+            (Grant::RefreshToken { refresh_token }, FlowPurpose::Login) => {
+                Box::new(TokenRequest::new(refresh::RefreshForm::configured(refresh_token.clone())))
+            }
+            (Grant::DeviceCode { device_authorization_endpoint }, FlowPurpose::Login) => {
+                Box::new(device_code::DeviceCodeFlow::new(device_authorization_endpoint.clone()))
+            }
+            (Grant::Static { access_token, expires_at }, FlowPurpose::Login) => {
+                Box::new(static_token::StaticTokenFlow { access_token: access_token.clone(), expires_at: *expires_at })
+            }
+            (Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts }, FlowPurpose::Login) => {
+                Box::new(Resending::new(email_otp::EmailOtpLogin::new(
                     email.clone(),
                     start_endpoint.clone(),
                     verify_endpoint.clone(),
                     *max_attempts,
-                )))),
-                FlowPurpose::Refresh | FlowPurpose::Revoke => None,
-            }),
-            Grant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts } => {
-                Ok(Some(match purpose {
+                )))
+            }
+            (Grant::Browser { authorization_endpoint, redirect_uri, extra_params }, FlowPurpose::Login) => {
+                let flow = authorization_code::AuthorizationCodeFlow::new(
+                    authorization_endpoint.as_deref(),
+                    redirect_uri.as_deref(),
+                    extra_params,
+                    inputs,
+                )?;
+                Box::new(Resending::new(flow))
+            }
+            (Grant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts }, purpose) => {
+                match purpose {
                     FlowPurpose::Login => {
                         Box::new(Resending::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
                             endpoint: endpoint.clone(),
@@ -265,45 +318,30 @@ impl Grant {
                     FlowPurpose::Revoke => {
                         Box::new(Resending::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }))
                     }
-                }))
+                }
             }
-            Grant::Browser { authorization_endpoint, redirect_uri, extra_params } if purpose == FlowPurpose::Login => {
-                let flow = authorization_code::AuthorizationCodeFlow::new(
-                    authorization_endpoint.as_deref(),
-                    redirect_uri.as_deref(),
-                    extra_params,
-                    inputs,
-                )?;
-                Ok(Some(Box::new(Resending::new(flow))))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The token-endpoint form for a login at `now` (`None` for static tokens, which need no request).
-    pub(crate) fn login_params(&self, now: Timestamp) -> Result<Option<Vec<(&'static str, Secret)>>, Error> {
-        Ok(match self {
-            Grant::Password { username, password, totp } => {
-                Some(password::params(username, password, totp.as_ref(), now)?)
-            }
-            Grant::ClientCredentials => Some(client_credentials::params()),
-            Grant::RefreshToken { refresh_token } => Some(refresh::params(refresh_token)),
-            Grant::Static { .. }
-            | Grant::DeviceCode { .. }
-            | Grant::Browser { .. }
-            | Grant::Custom(_)
-            | Grant::EmailOtp { .. }
-            | Grant::Cognito { .. } => None,
+            (_, FlowPurpose::Refresh) => refresh(),
+            (_, FlowPurpose::Revoke) => revocation(),
         })
     }
 
-    /// The tokens of a static grant.
-    pub(crate) fn static_tokens(&self, now: Timestamp) -> Option<TokenSet> {
+    /// True when a login may start without being asked for (from `ensure` or `refresh`, when no
+    /// refresh token can be used). Never when it needs a person. Once tokens were held, only when
+    /// repeating the login needs nobody: the first login spent a typed TOTP code, or the refresh
+    /// token of the refresh-token grant, and sending it again would be refused (or be reuse).
+    pub(crate) fn logs_in_silently(&self, tokens_held: bool) -> bool {
         match self {
-            Grant::Static { access_token, expires_at } => {
-                Some(TokenSet::bearer(access_token.clone(), *expires_at, now))
-            }
-            _ => None,
+            _ if self.is_interactive() => false,
+            // Static tokens are read again, not requested; a custom grant that needs no person
+            // logs in whenever needed (its factory knows what its login spends).
+            Grant::Static { .. } | Grant::Custom(_) => true,
+            _ => !tokens_held || self.logs_in_unattended(),
         }
+    }
+
+    /// True when a login spends a refresh token (the refresh-token grant): its rejection then
+    /// follows the rule for a rejected refresh (see the engine).
+    pub(crate) fn login_spends_refresh_token(&self) -> bool {
+        matches!(self, Grant::RefreshToken { .. })
     }
 }

@@ -4,25 +4,32 @@
 use totp_rs::{Builder, Secret as TotpSecret};
 
 use super::TotpSource;
+use super::token_request::TokenForm;
 use crate::{Error, Secret, Timestamp};
 
-pub(crate) fn params(
-    username: &str,
-    password: &Secret,
-    totp: Option<&TotpSource>,
-    now: Timestamp,
-) -> Result<Vec<(&'static str, Secret)>, Error> {
-    let mut params = vec![
-        ("grant_type", Secret::new("password")),
-        ("username", Secret::new(username)),
-        ("password", password.clone()),
-    ];
-    match totp {
-        Some(TotpSource::Code(code)) => params.push(("totp", code.clone())),
-        Some(TotpSource::Secret(secret)) => params.push(("totp", totp_code(secret, now)?)),
-        None => {}
+/// The password grant's form, sent by a [`super::token_request::TokenRequest`].
+#[derive(Debug)]
+pub(crate) struct PasswordForm {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
+    pub(crate) totp: Option<TotpSource>,
+}
+
+impl TokenForm for PasswordForm {
+    fn params(&self, now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
+        let mut params = vec![
+            ("grant_type", Secret::new("password")),
+            ("username", Secret::new(self.username.as_str())),
+            ("password", self.password.clone()),
+        ];
+        match &self.totp {
+            Some(TotpSource::Code(code)) => params.push(("totp", code.clone())),
+            // A fresh code per attempt: a retry after 30 s must not send an expired one.
+            Some(TotpSource::Secret(secret)) => params.push(("totp", totp_code(secret, now)?)),
+            None => {}
+        }
+        Ok(params)
     }
-    Ok(params)
 }
 
 /// The RFC 6238 code (SHA-1, 6 digits, 30-second steps) for a base32 secret at `now`.
@@ -61,9 +68,12 @@ mod tests {
 
     #[test]
     fn password_form_includes_totp() {
-        let params =
-            params("alice", &Secret::new("pw"), Some(&TotpSource::Code(Secret::new("123456"))), Timestamp::EPOCH)
-                .unwrap();
+        let form = PasswordForm {
+            username: "alice".into(),
+            password: Secret::new("pw"),
+            totp: Some(TotpSource::Code(Secret::new("123456"))),
+        };
+        let params = form.params(Timestamp::EPOCH).unwrap();
         let names: Vec<_> = params.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["grant_type", "username", "password", "totp"]);
     }

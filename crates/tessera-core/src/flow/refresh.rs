@@ -1,11 +1,70 @@
 //! Refresh token grant (RFC 6749 §6). A server that rotates returns a new refresh token (which we
 //! must store before anyone uses the old one again); a server that does not rotate returns none,
 //! and we keep the one we have.
+//!
+//! Two flows send this form: the standard refresh of the tokens held ([`RefreshForm::held`], the
+//! refresh of every grant without one of its own) and the refresh-token grant's login
+//! ([`RefreshForm::configured`], a refresh token obtained elsewhere). Both spend a refresh token, so
+//! both are retried only when the server cannot have consumed it (see `token_request.rs`).
 
-use crate::{Secret, TokenSet};
+use super::FlowContext;
+use super::token_request::TokenForm;
+use crate::{Error, Secret, Timestamp, TokenSet};
 
-pub(crate) fn params(refresh_token: &Secret) -> Vec<(&'static str, Secret)> {
-    vec![("grant_type", Secret::new("refresh_token")), ("refresh_token", refresh_token.clone())]
+/// The refresh token grant's form (RFC 6749 §6).
+#[derive(Debug)]
+pub(crate) enum RefreshForm {
+    /// Renews the tokens held: the refresh token and the set it renews are read when the flow starts.
+    Held { spent: Option<(Secret, TokenSet)> },
+    /// Logs in with a refresh token from the configuration.
+    Configured { refresh_token: Secret },
+}
+
+impl RefreshForm {
+    /// The standard refresh of the tokens held.
+    pub(crate) fn held() -> Self {
+        RefreshForm::Held { spent: None }
+    }
+
+    /// The refresh-token grant's login.
+    pub(crate) fn configured(refresh_token: Secret) -> Self {
+        RefreshForm::Configured { refresh_token }
+    }
+}
+
+impl TokenForm for RefreshForm {
+    fn prepare(&mut self, context: &FlowContext<'_>) -> Result<(), Error> {
+        if let RefreshForm::Held { spent } = self {
+            let held = context.tokens.and_then(|tokens| Some((tokens.refresh_token.clone()?, tokens.clone())));
+            // The engine starts a refresh only when it holds a usable refresh token.
+            *spent = Some(held.ok_or_else(|| Error::internal("a refresh started without a refresh token"))?);
+        }
+        Ok(())
+    }
+
+    fn params(&self, _now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
+        let refresh_token = match self {
+            RefreshForm::Held { spent: Some((refresh_token, _)) } | RefreshForm::Configured { refresh_token } => {
+                refresh_token
+            }
+            RefreshForm::Held { spent: None } => return Err(Error::internal("a refresh sent before it started")),
+        };
+        Ok(vec![("grant_type", Secret::new("refresh_token")), ("refresh_token", refresh_token.clone())])
+    }
+
+    fn spends_refresh_token(&self) -> bool {
+        true
+    }
+
+    fn finish(&self, tokens: TokenSet) -> TokenSet {
+        match self {
+            RefreshForm::Held { spent: Some((refresh_token, previous)) } => {
+                merge_refreshed(refresh_token, Some(previous), tokens)
+            }
+            RefreshForm::Configured { refresh_token } => merge_refreshed(refresh_token, None, tokens),
+            RefreshForm::Held { spent: None } => tokens,
+        }
+    }
 }
 
 /// Combines a refresh response with the set it refreshed: a missing refresh token, ID token or

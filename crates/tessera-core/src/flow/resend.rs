@@ -1,6 +1,6 @@
 //! Retries for the built-in interactive flows (browser, email OTP, Cognito).
 //!
-//! [`TokenFlow`](super::TokenFlow) retries the token requests of the unattended grants; the
+//! `TokenRequest` (token_request.rs) retries the token requests of the unattended grants; the
 //! interactive flows send other requests (a code exchange, a JWKS fetch, `/otp/verify`,
 //! `RespondToAuthChallenge`) whose safety differs per request, so each flow says, right after it
 //! sends one, which rule applies to it ([`Resendable::resend_rule`]). [`Resending`] wraps the flow,

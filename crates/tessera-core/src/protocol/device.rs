@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use super::ClientAuth;
 use super::token::parse_error_response;
+use crate::ClientAuth;
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, RequestId, Secret};
 

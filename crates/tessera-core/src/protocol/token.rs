@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::form_urlencoded;
 
-use super::ClientAuth;
+use crate::ClientAuth;
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
 

@@ -7,8 +7,8 @@
 
 use serde::Deserialize;
 
-use super::ClientAuth;
 use super::token::{parse_token_response, token_request};
+use crate::ClientAuth;
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, RequestId, Secret, Timestamp, TokenSet};
 

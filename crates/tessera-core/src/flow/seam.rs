@@ -1,7 +1,9 @@
-//! The seam for flows that do not fit the token-endpoint machine ([`super::TokenFlow`]): browser
-//! logins, one-time codes, other wire protocols (Cognito). A grant returns a [`Flow`] per
-//! [`FlowPurpose`]; the [`crate::Engine`] drives it with the same actions and events as the
-//! built-in flows, so the runtimes need nothing new.
+//! The one seam between the [`crate::Engine`] and every flow: built-in (token requests, device
+//! code, RFC 7009 revocation, static tokens, browser, email OTP, Cognito) and custom alike. A grant
+//! returns a [`Flow`] per [`FlowPurpose`] ([`super::Grant::flow`]); the engine feeds it events and
+//! turns the [`FlowStep`]s it returns into [`crate::Action`]s, in one place. A flow owns its state,
+//! its requests and its retry rules; what happens after it ends (caching the tokens, the rule for a
+//! rejected refresh token, dropping the tokens at logout) is the engine's.
 
 use std::fmt;
 
@@ -30,6 +32,9 @@ pub struct FlowContext<'a> {
     pub tokens: Option<&'a TokenSet>,
     /// Engine settings (retry limits, refresh skew).
     pub settings: &'a EngineSettings,
+    /// A fresh number in `[0, 1)` from the engine's seeded generator, to spread retry delays
+    /// ([`super::RetrySettings::delay_before_retry`]): the core has no randomness of its own.
+    pub jitter: f64,
 }
 
 impl FlowContext<'_> {
@@ -41,9 +46,25 @@ impl FlowContext<'_> {
             (crate::Endpoints::Discover { .. }, None) => None,
         }
     }
+
+    /// The RFC 7009 revocation endpoint: explicit, or from discovery; `None` when the server has none.
+    pub fn revocation_endpoint(&self) -> Option<&str> {
+        match (&self.config.endpoints, self.metadata) {
+            (crate::Endpoints::Explicit { revocation_endpoint, .. }, _) => revocation_endpoint.as_deref(),
+            (crate::Endpoints::Discover { .. }, Some(metadata)) => metadata.revocation_endpoint.as_deref(),
+            (crate::Endpoints::Discover { .. }, None) => None,
+        }
+    }
+
+    /// [`FlowContext::token_endpoint`], or an internal error: the engine discovers before it starts
+    /// a flow that needs endpoints, so a missing one is a bug, not a configuration to fix.
+    pub(crate) fn require_token_endpoint(&self) -> Result<&str, Error> {
+        self.token_endpoint().ok_or_else(|| Error::internal("no token endpoint: the flow started before discovery"))
+    }
 }
 
-/// One step of a pluggable flow; several may come at once (e.g. a prompt then a wait).
+/// One step of a flow; several may come at once (e.g. a prompt then a wait). `Done`, `Revoked`,
+/// `NotRevoked` and `Failed` end the flow: steps after them are ignored.
 #[derive(Debug)]
 pub enum FlowStep {
     /// Send this request; its id must be the `request_id` the engine passed in.
@@ -56,14 +77,26 @@ pub enum FlowStep {
     Done(TokenSet),
     /// Finished revoking (logout).
     Revoked,
+    /// Finished a logout without revoking, and without an error: the server has no revocation
+    /// endpoint, or nothing was held to revoke. The tokens are dropped all the same.
+    NotRevoked,
     /// Finished with this error.
     Failed(Error),
 }
 
 /// A login, refresh or revocation conversation, as a state machine. Each method gets a fresh
-/// `request_id` to use if it sends a request, and returns what the runtime must do next. After a
-/// `Done`, `Revoked` or `Failed` step the flow is dropped.
+/// `request_id` to use if it sends a request (a request under any other id fails the flow with
+/// [`Error::Internal`]), and returns what the runtime must do next. After a final step (`Done`,
+/// `Revoked`, `NotRevoked`, `Failed`) the flow is dropped. A flow ignores (returns no steps for)
+/// events that are not its own, such as the answer to a request it no longer waits for.
 pub trait Flow: Send + Sync + fmt::Debug {
+    /// True (the default) when the flow may read the provider's endpoints: for a provider
+    /// configured by issuer, the engine then fetches the discovery document before [`Flow::start`].
+    /// A flow that sends nothing to those endpoints (static tokens) says `false` and starts at once.
+    fn needs_discovery(&self) -> bool {
+        true
+    }
+
     /// The first steps.
     fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, now: Timestamp) -> Vec<FlowStep>;
 
@@ -92,7 +125,9 @@ pub trait Flow: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
-    /// A person answered a [`FlowStep::Prompt`]. Default: the flow asked nothing, so fail.
+    /// A person answered a [`FlowStep::Prompt`]. Default: the flow asked nothing, so fail with
+    /// [`Error::Internal`] (an answer to a flow that never asks is a bug of the runtime or of the
+    /// flow, not a setting to fix). Built-in flows that never ask ignore stray answers instead.
     fn on_answer(
         &mut self,
         _context: &FlowContext<'_>,
@@ -100,6 +135,6 @@ pub trait Flow: Send + Sync + fmt::Debug {
         _request_id: RequestId,
         _now: Timestamp,
     ) -> Vec<FlowStep> {
-        vec![FlowStep::Failed(Error::configuration("this login did not ask for an answer"))]
+        vec![FlowStep::Failed(Error::internal("this login did not ask for an answer"))]
     }
 }
