@@ -23,11 +23,9 @@ use tessera::store::{FileStore, TokenStore};
 use tessera::{AuthClient, Error};
 
 mod commands;
-mod config_cmd;
-mod idp;
-mod keys_cmd;
 mod output;
-mod secret_cmd;
+
+use commands::{auth, config as config_cmd, idp, keys as keys_cmd, secret as secret_cmd};
 
 use output::TokenFormat;
 
@@ -105,7 +103,7 @@ enum Command {
     /// The configured providers.
     Providers {
         #[command(subcommand)]
-        command: commands::ProvidersCommand,
+        command: auth::ProvidersCommand,
     },
     /// Contexts of the configuration file.
     Config {
@@ -259,23 +257,21 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
     let result = match cli.command {
         Command::Login { provider, all, with_token } => {
-            commands::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
+            auth::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
         Command::Token { provider, min_valid, format } => {
-            commands::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format)
-                .await
-                .map(|()| 0)
+            auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await.map(|()| 0)
         }
         Command::Refresh { provider, force } => {
-            commands::refresh(&workspace, provider.name().as_deref(), force).await.map(|()| 0)
+            auth::refresh(&workspace, provider.name().as_deref(), force).await.map(|()| 0)
         }
-        Command::Status { json } => commands::status(&workspace, json).await.map(|()| 0),
+        Command::Status { json } => auth::status(&workspace, json).await.map(|()| 0),
         Command::Logout { provider, all } => {
-            commands::logout(&workspace, provider.name().as_deref(), all).await.map(|()| 0)
+            auth::logout(&workspace, provider.name().as_deref(), all).await.map(|()| 0)
         }
-        Command::Providers { command } => commands::providers(&workspace, command).await.map(|()| 0),
+        Command::Providers { command } => auth::providers(&workspace, command).await.map(|()| 0),
         Command::Exec { provider, env, min_valid, command } => {
-            commands::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command).await
+            auth::exec(&workspace, provider.name().as_deref(), &env, min_valid.unwrap_or_default(), &command).await
         }
         Command::Keys(args) => keys_cmd::keys(&workspace, args).await.map(|()| 0),
         Command::Admin(args) => keys_cmd::admin(&workspace, args).await.map(|()| 0),

@@ -79,8 +79,20 @@ impl ProviderKind {
         ProviderKind::Browser,
     ];
 
+    /// The `type` values of [`ProviderKind::ALL`], in the same order.
+    pub const NAMES: [&'static str; 8] = [
+        ProviderKind::Password.as_str(),
+        ProviderKind::ClientCredentials.as_str(),
+        ProviderKind::RefreshToken.as_str(),
+        ProviderKind::Static.as_str(),
+        ProviderKind::DeviceCode.as_str(),
+        ProviderKind::EmailOtp.as_str(),
+        ProviderKind::Cognito.as_str(),
+        ProviderKind::Browser.as_str(),
+    ];
+
     /// The `type` value.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Password => "password",
             ProviderKind::ClientCredentials => "client_credentials",
@@ -100,7 +112,17 @@ impl ProviderKind {
 
     /// The kind of a core grant (`None` for custom grants).
     pub fn of(grant: &Grant) -> Option<Self> {
-        Self::from_name(grant.name()).filter(|_| !matches!(grant, Grant::Custom(_)))
+        Some(match grant {
+            Grant::Password { .. } => ProviderKind::Password,
+            Grant::ClientCredentials => ProviderKind::ClientCredentials,
+            Grant::RefreshToken { .. } => ProviderKind::RefreshToken,
+            Grant::Static { .. } => ProviderKind::Static,
+            Grant::DeviceCode { .. } => ProviderKind::DeviceCode,
+            Grant::EmailOtp { .. } => ProviderKind::EmailOtp,
+            Grant::Cognito { .. } => ProviderKind::Cognito,
+            Grant::Browser { .. } => ProviderKind::Browser,
+            _ => return None,
+        })
     }
 
     /// True when every login shows something to a person and waits (device code, email code,
@@ -151,8 +173,7 @@ impl std::str::FromStr for ProviderKind {
 }
 
 fn unknown_type(name: &str) -> String {
-    let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
-    format!("unknown type {} (expected one of: {})", quote_name(name), names.join(", "))
+    format!("unknown type {} (expected one of: {})", quote_name(name), ProviderKind::NAMES.join(", "))
 }
 
 /// A type name from the input, quoted, shortened and printable (it is not a secret, but it is
@@ -791,8 +812,10 @@ impl ProviderSpec {
             Some(Value::String(name)) => name.parse::<ProviderKind>()?,
             Some(other) => return Err(FieldError::new("type", format!("must be a string, not {}", json_type(other)))),
             None => {
-                let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
-                return Err(FieldError::new("type", format!("is required (one of: {})", names.join(", "))));
+                return Err(FieldError::new(
+                    "type",
+                    format!("is required (one of: {})", ProviderKind::NAMES.join(", ")),
+                ));
             }
         };
         if let Some(Value::String(method)) = object.get("client_auth") {

@@ -8,9 +8,9 @@
 //! name = "dev"
 //! [[contexts.auth_providers]]
 //! name = "peer"
-//! provider = "password"            # also: client_credentials, refresh_token, static, device_code, email_otp,
+//! type = "password"                # also: client_credentials, refresh_token, static, device_code, email_otp,
 //!                                  # cognito, browser, api_key (registered by Registry::default, see docs/api-keys.md)
-//! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_url = "..."
+//! issuer = "http://127.0.0.1:4010" # OIDC discovery; or token_endpoint = "..."
 //! client_id = "confidential-client"
 //! client_secret = "env:PEER_CLIENT_SECRET"   # env:NAME | file:PATH | keyring:<service>/<account> | literal
 //! username = "alice"
@@ -35,8 +35,7 @@ use tessera_core::provider_spec::{FIELDS, FieldError, FieldType, ProviderKind, P
 use tessera_core::{Error, ProviderConfig, Secret};
 
 /// Provider types this version understands (the [`ProviderKind`]s, by name).
-pub const PROVIDER_TYPES: &[&str] =
-    &["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito", "browser"];
+pub const PROVIDER_TYPES: &[&str] = &ProviderKind::NAMES;
 
 /// A parsed configuration file.
 #[derive(Clone, Debug)]

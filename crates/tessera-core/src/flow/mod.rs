@@ -199,19 +199,13 @@ impl Grant {
         }
     }
 
-    /// The grant's configuration name (`password`, `client_credentials`, `refresh_token`, `static`,
-    /// `email_otp`, `cognito`, ...).
+    /// The grant's configuration name: its [`ProviderKind`](crate::provider_spec::ProviderKind)'s
+    /// `type` (`password`, `client_credentials`, ...), or a custom factory's name.
     pub fn name(&self) -> &'static str {
-        match self {
-            Grant::EmailOtp { .. } => "email_otp",
-            Grant::Cognito { .. } => "cognito",
-            Grant::Password { .. } => "password",
-            Grant::ClientCredentials => "client_credentials",
-            Grant::RefreshToken { .. } => "refresh_token",
-            Grant::DeviceCode { .. } => "device_code",
-            Grant::Browser { .. } => "browser",
-            Grant::Custom(custom) => custom.0.name(),
-            Grant::Static { .. } => "static",
+        match (crate::provider_spec::ProviderKind::of(self), self) {
+            (Some(kind), _) => kind.as_str(),
+            (None, Grant::Custom(custom)) => custom.0.name(),
+            (None, _) => "custom",
         }
     }
 

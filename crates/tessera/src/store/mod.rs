@@ -9,7 +9,6 @@ mod config;
 mod file;
 mod memory;
 #[cfg(feature = "redis")]
-#[path = "redis.rs"]
 mod redis_store;
 
 pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};

@@ -13,7 +13,8 @@ use clap::{Args, Subcommand};
 use tessera::api_keys::{AdminApiKeyFilter, ApiKey, ApiKeyFilter, ApiKeyStatus, ApiKeys, is_permission_denied};
 use tessera::{Error, Secret};
 
-use crate::{Failure, Workspace, commands, output};
+use super::auth;
+use crate::{Failure, Workspace, output};
 
 /// Which provider's login to use and where the key API is.
 #[derive(Args)]
@@ -168,7 +169,7 @@ impl<'w> Client<'w> {
     }
 
     async fn api(&self) -> Result<ApiKeys, Failure> {
-        let tokens = commands::fresh_tokens(self.workspace, Some(&self.provider), Duration::ZERO).await?;
+        let tokens = auth::fresh_tokens(self.workspace, Some(&self.provider), Duration::ZERO).await?;
         Ok(ApiKeys::with_access_token(tokens.access_token, self.base_url.clone()))
     }
 

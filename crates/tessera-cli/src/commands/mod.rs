@@ -1,0 +1,9 @@
+//! One module per command group: `auth` (login, token, refresh, status, logout, providers, exec),
+//! `config`, `keys` (and `admin keys`), `secret`, `idp`. `main.rs` parses the command line and
+//! dispatches here; shared output helpers are in `crate::output`.
+
+pub(crate) mod auth;
+pub(crate) mod config;
+pub(crate) mod idp;
+pub(crate) mod keys;
+pub(crate) mod secret;
