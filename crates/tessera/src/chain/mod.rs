@@ -20,7 +20,9 @@
 //!   deriving a domain re-derives discovery; only when the network token itself is refused does
 //!   the network `Session` refresh (or log in again).
 //!
-//! No lock is held across a network call except each stage's own single-flight gate.
+//! No lock is held across a network call. Each stage's cache and single flight is a
+//! [`RefreshCell`] (refresh_cell.rs): failures are shared by the callers that waited, postponed,
+//! or final (the stage then sends nothing until new credentials arrive).
 //! Stages are declared in code ([`ChainConfig`]); see docs/token-chains.md.
 
 mod stage;
