@@ -40,6 +40,7 @@ pub mod middleware;
 pub mod policy;
 pub mod prompt;
 pub mod provider;
+mod refresh_cell;
 pub mod registry;
 mod session;
 pub mod store;

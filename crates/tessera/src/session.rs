@@ -5,13 +5,15 @@
 //! instant, one `Arc` clone. No lock, no allocation, no syscall beyond a vDSO clock read.
 //!
 //! Slow path (the token is due or gone), in this order — see docs/refresh-protocol.md:
-//! 1. the in-process gate (one refresh per session at a time; other callers wait, or keep using a
-//!    still-valid token);
+//! 1. the session's [`RefreshCell`] (one refresh per session at a time; other callers wait and
+//!    share its outcome, success or error, or keep using a still-valid token; after a failure the
+//!    next attempt is postponed; after a final one the cell is dead and nothing is sent until a
+//!    login, or until another process stores a new token);
 //! 2. re-read the store: another process may already have refreshed;
 //! 3. take the store's lock; 4. re-read under the lock;
 //! 5. refresh over the network with the *stored* refresh token; 6. save; release the lock.
 //!
-//! No lock other than the gate and the store lock is held across a network call.
+//! No lock other than the cell's attempt slot and the store lock is held across a network call.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,7 @@ use crate::policy::{
     DefaultRefreshPolicy, NoHooks, RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource,
 };
 use crate::prompt::Prompter;
+use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want};
 use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
 
@@ -113,6 +116,19 @@ struct Cached {
     serve_until: Timestamp,
 }
 
+impl Expiring for Cached {
+    fn expires_at(&self) -> Option<Timestamp> {
+        self.tokens.expires_at
+    }
+
+    /// The hot path serves a postponed (or dead but still valid) token until `until`.
+    fn served_until(&self, until: Timestamp) -> Option<Self> {
+        let expires_at = self.tokens.expires_at?;
+        let serve_until = until.min(expires_at - COARSE_CLOCK_MARGIN);
+        Some(Cached { header: self.header.clone(), tokens: self.tokens.clone(), serve_until })
+    }
+}
+
 impl AuthorizationHeader {
     /// The header value, e.g. `Bearer eyJ...`.
     pub fn expose_secret(&self) -> &str {
@@ -171,7 +187,8 @@ pub struct Session {
 struct Inner {
     key: String,
     cached: Arc<ArcSwapOption<Cached>>,
-    gate: tokio::sync::Mutex<()>,
+    /// Single flight over `cached`: refreshes, logins, logouts (see refresh_cell.rs).
+    cell: RefreshCell<Cached>,
     engine: Mutex<Engine>,
     store: Arc<dyn TokenStore>,
     transport: HttpTransport,
@@ -183,6 +200,12 @@ struct Inner {
     /// Prompts the engine asked for (answered or not): tells `refresh_locked` whether a failed
     /// attempt already involved a person.
     prompts: AtomicU64,
+    /// The refresh token the current attempt presented: if it is rejected, the store must stop
+    /// holding it.
+    presented: Mutex<Option<Secret>>,
+    /// After a final failure: the access token the store held then. A different one stored later
+    /// (a login in another process) revives the session.
+    dead_witness: Mutex<Option<Secret>>,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -285,11 +308,13 @@ impl SessionBuilder {
         // Reauthenticating can help only if the login needs nobody, or someone can be asked.
         let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();
         engine.register(self.key.clone(), self.config);
+        let cached = Arc::new(ArcSwapOption::empty());
+        let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         Session {
             inner: Arc::new(Inner {
                 key: self.key,
-                cached: Arc::new(ArcSwapOption::empty()),
-                gate: tokio::sync::Mutex::new(()),
+                cell: RefreshCell::new(Arc::clone(&cached), cell_clock),
+                cached,
                 engine: Mutex::new(engine),
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 transport: HttpTransport::new(self.settings.transport.clone()),
@@ -299,6 +324,8 @@ impl SessionBuilder {
                 policy: self.policy.unwrap_or_else(|| Arc::new(DefaultRefreshPolicy { can_prompt })),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 prompts: AtomicU64::new(0),
+                presented: Mutex::new(None),
+                dead_witness: Mutex::new(None),
             }),
         }
     }
@@ -327,6 +354,12 @@ impl Session {
     /// The store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.inner.store
+    }
+
+    /// True after a final failure (a dead refresh token, a refused password or client): nothing
+    /// is sent until [`Session::login`], or until another process stores a new token.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.inner.cell.is_dead()
     }
 
     /// The cached header if it may be served right now without any work; `None` otherwise.
@@ -377,32 +410,36 @@ impl Session {
     }
 
     async fn replace_token(&self, reason: RefreshReason) -> Result<AuthorizationHeader, Error> {
-        let seen = self.inner.cached.load_full();
-        let _gate = self.inner.gate.lock().await;
-        if let Some(current) = self.inner.cached.load_full()
-            && !seen.as_ref().is_some_and(|seen| Arc::ptr_eq(seen, &current))
-            && current.tokens.access_valid(self.inner.clock.now(), Duration::ZERO)
-        {
-            return Ok(AuthorizationHeader(current));
+        if self.inner.cell.is_dead() {
+            self.revive_from_store().await;
         }
         // Without a token of our own (a fresh process), the stored one is the one being replaced.
-        let rejected = match seen {
+        let rejected = match self.inner.cached.load_full() {
             Some(seen) => Some(seen.tokens.access_token.clone()),
             None => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
         };
-        self.refresh_locked(reason, rejected).await
+        let accept = |cached: &Cached| rejected.as_ref().is_none_or(|rejected| *rejected != cached.tokens.access_token);
+        // Another token than the rejected one, still valid: someone replaced it meanwhile.
+        let valid = |cached: &Cached, now| cached.tokens.access_valid(now, Duration::ZERO);
+        let want = Want { fresh: &valid, valid: &valid, accept: &accept };
+        self.inner.cell.get(&want, |_| self.attempt_in_cell(reason, rejected.clone())).await.map(AuthorizationHeader)
     }
 
     /// Logs in afresh with the configured grant (ignoring any refresh token) and stores the result.
+    /// Callers waiting for a token meanwhile get this login's outcome; a dead session lives again.
     pub async fn login(&self) -> Result<AuthorizationHeader, Error> {
-        let _gate = self.inner.gate.lock().await;
-        self.refresh_locked(RefreshReason::Login, None).await
+        let leader = self.inner.cell.exclusive().await;
+        let result = self.attempt_in_cell(RefreshReason::Login, None).await;
+        match leader.finish(result.map(Some), None)? {
+            Some(cached) => Ok(AuthorizationHeader(cached)),
+            None => Err(Error::internal("a login produced no token")),
+        }
     }
 
     /// Revokes the tokens at the server when it has an RFC 7009 endpoint, then clears them here
     /// and in the store. Local tokens are cleared even when revocation fails.
     pub async fn logout(&self) -> Result<LogoutOutcome, Error> {
-        let _gate = self.inner.gate.lock().await;
+        let leader = self.inner.cell.exclusive().await;
         let store = &self.inner.store;
         let lock = store.lock(&self.inner.key, self.inner.settings.lock_timeout).await?;
         let result = async {
@@ -425,15 +462,19 @@ impl Session {
         }
         .await;
         lock.release().await?;
+        // Whatever happened, the tokens are gone here and the cell starts afresh.
+        let _ = leader.finish(Ok(None), None);
         result
     }
 
     /// Forgets the tokens here and in the store, without telling the server.
     pub async fn clear(&self) -> Result<(), Error> {
-        let _gate = self.inner.gate.lock().await;
+        let leader = self.inner.cell.exclusive().await;
         self.inner.cached.store(None);
         self.engine().set_tokens(&self.inner.key, None);
-        self.inner.store.clear(&self.inner.key).await
+        let result = self.inner.store.clear(&self.inner.key).await;
+        let _ = leader.finish(Ok(None), None);
+        result
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
@@ -444,69 +485,133 @@ impl Session {
 
     #[cold]
     async fn slow_path(&self) -> Result<AuthorizationHeader, Error> {
+        if self.inner.cell.is_dead() {
+            self.revive_from_store().await;
+        }
+        let fresh = |cached: &Cached, now| now < cached.serve_until;
+        let valid = |cached: &Cached, now| cached.tokens.access_valid(now, COARSE_CLOCK_MARGIN);
+        let want = Want { fresh: &fresh, valid: &valid, accept: &|_| true };
+        let had_token = self.inner.cached.load().is_some();
+        self.inner
+            .cell
+            .get(&want, |held| {
+                // Still valid: one caller refreshes early while the others carry on (the cell serves
+                // them the held token, and keeps serving it if this refresh fails).
+                let reason = match (held, had_token) {
+                    (Some(_), _) => RefreshReason::NearExpiry,
+                    (None, true) => RefreshReason::Expired,
+                    (None, false) => RefreshReason::Startup,
+                };
+                self.attempt_in_cell(reason, None)
+            })
+            .await
+            .map(AuthorizationHeader)
+    }
+
+    /// One attempt of the cell: the protocol with the policy, then, on failure, a still-valid
+    /// stored token adopted (the cell serves it), and a dead credential dropped.
+    async fn attempt_in_cell(&self, reason: RefreshReason, rejected: Option<Secret>) -> Result<Arc<Cached>, Failed> {
+        *locked(&self.inner.presented) = None;
+        let error = match self.refresh_locked(reason, rejected.clone()).await {
+            Ok(header) => return Ok(header.0),
+            Err(error) => error,
+        };
+        // A session without a token of its own (a new process) may find one in the store that is
+        // due for an early refresh but still valid: like an early refresh, a failed refresh keeps
+        // serving it rather than failing the caller (the cell serves what the slot holds).
+        if reason != RefreshReason::Login
+            && self.inner.cached.load().is_none()
+            && let Ok(Some(stored)) = self.inner.store.load(&self.inner.key).await
+            && stored.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN)
+            && rejected.as_ref().is_none_or(|rejected| *rejected != stored.access_token)
+        {
+            warn!(key = %self.inner.key, %error, "refresh failed; still serving the valid stored token");
+            self.adopt(stored);
+        }
+        let mut failed = Failed::classify(error);
+        if failed.dead {
+            self.drop_dead_credential(&failed.error).await;
+            // An early refresh did not ask the policy (a valid token is still held): the cell is
+            // not dead yet. The dead refresh token is gone; the attempt after expiry asks the
+            // policy (reauthenticate?), and its final failure makes the cell dead.
+            failed.dead = reason != RefreshReason::NearExpiry;
+        } else {
+            warn!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
+        }
+        Err(failed)
+    }
+
+    /// After a final failure: forget the dead refresh token here (the still-valid access token,
+    /// if any, keeps being served) and in the store, so that no process presents it again, and
+    /// remember what the store holds (a different token stored later revives the session).
+    async fn drop_dead_credential(&self, error: &Error) {
+        warn!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
+        let presented = locked(&self.inner.presented).take();
+        let refresh_token_dead = error.requires_reauthentication()
+            || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
         let now = self.inner.clock.now();
-        let current = self.inner.cached.load_full();
-        if let Some(current) = current.as_ref().filter(|c| c.tokens.access_valid(now, COARSE_CLOCK_MARGIN)) {
-            // Due for an early refresh but still valid: one caller refreshes, the others carry on.
-            let Ok(_gate) = self.inner.gate.try_lock() else {
-                return Ok(AuthorizationHeader(Arc::clone(current)));
-            };
-            if !self.is_current(current) {
-                return self.cached_or_valid(now);
+        if refresh_token_dead && let Some(cached) = self.inner.cached.load_full() {
+            let mut tokens = cached.tokens.clone();
+            tokens.refresh_token = None;
+            tokens.refresh_expires_at = None;
+            self.engine().set_tokens(&self.inner.key, Some(tokens.clone()));
+            let replacement = tokens.access_valid(now, COARSE_CLOCK_MARGIN).then(|| {
+                let serve_until = tokens.expires_at.map_or(cached.serve_until, |at| at - COARSE_CLOCK_MARGIN);
+                Arc::new(Cached { header: cached.header.clone(), tokens, serve_until })
+            });
+            self.inner.cached.compare_and_swap(&cached, replacement);
+        }
+        let store = &self.inner.store;
+        let witness = async {
+            if refresh_token_dead && let Some(presented) = presented {
+                let lock = store.lock(&self.inner.key, self.inner.settings.lock_timeout).await?;
+                let result = async {
+                    let mut stored = store.load(&self.inner.key).await?;
+                    // Only if it is still the one that was refused: another process may have
+                    // stored a good one meanwhile.
+                    if let Some(tokens) = stored.as_mut().filter(|t| t.refresh_token.as_ref() == Some(&presented)) {
+                        tokens.refresh_token = None;
+                        tokens.refresh_expires_at = None;
+                        store.save(&self.inner.key, tokens).await?;
+                    }
+                    Ok::<_, Error>(stored)
+                }
+                .await;
+                lock.release().await?;
+                result
+            } else {
+                store.load(&self.inner.key).await
             }
-            return match self.refresh_locked(RefreshReason::NearExpiry, None).await {
-                Ok(header) => Ok(header),
-                Err(error) => {
-                    warn!(key = %self.inner.key, %error, "early refresh failed; still serving the valid token");
-                    self.postpone(current, self.inner.clock.now());
-                    Ok(AuthorizationHeader(Arc::clone(current)))
-                }
-            };
         }
-        let _gate = self.inner.gate.lock().await;
-        // Whoever held the gate before us may have done the work.
-        if let Some(header) = self.cached_header() {
-            return Ok(header);
-        }
-        let reason = if current.is_some() { RefreshReason::Expired } else { RefreshReason::Startup };
-        match self.refresh_locked(reason, None).await {
-            Ok(header) => Ok(header),
-            // A session without a token of its own (a new process) may find one in the store that
-            // is due for an early refresh but still valid: like the early-refresh path above, a
-            // failed refresh keeps serving it rather than failing the caller.
-            Err(error) => match self.inner.store.load(&self.inner.key).await {
-                Ok(Some(stored)) if stored.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN) => {
-                    warn!(key = %self.inner.key, %error, "early refresh failed; still serving the valid stored token");
-                    let header = self.adopt(stored);
-                    self.postpone(&header.0, self.inner.clock.now());
-                    Ok(header)
-                }
-                _ => Err(error),
-            },
+        .await;
+        match witness {
+            Ok(stored) => *locked(&self.inner.dead_witness) = stored.map(|tokens| tokens.access_token),
+            Err(store_error) => {
+                warn!(key = %self.inner.key, %store_error, "could not drop the dead refresh token from the store");
+                *locked(&self.inner.dead_witness) = None;
+            }
         }
     }
 
-    fn is_current(&self, cached: &Arc<Cached>) -> bool {
-        self.inner.cached.load().as_ref().is_some_and(|current| Arc::ptr_eq(current, cached))
-    }
-
-    fn cached_or_valid(&self, now: Timestamp) -> Result<AuthorizationHeader, Error> {
-        match self.inner.cached.load_full() {
-            Some(cached) if cached.tokens.access_valid(now, Duration::ZERO) => Ok(AuthorizationHeader(cached)),
-            _ => Err(Error::ReauthenticationRequired { reason: "no valid token".into() }),
+    /// A dead session reads (never sends) the store: a token another process stored since the
+    /// final failure (`tessera login` in another terminal) revives it.
+    async fn revive_from_store(&self) {
+        let Ok(Some(stored)) = self.inner.store.load(&self.inner.key).await else { return };
+        if locked(&self.inner.dead_witness).as_ref() == Some(&stored.access_token) {
+            return;
+        }
+        let now = self.inner.clock.now();
+        if stored.access_valid(now, COARSE_CLOCK_MARGIN) {
+            let leader = self.inner.cell.exclusive().await;
+            let header = self.adopt(stored);
+            let _ = leader.finish(Ok(Some(header.0)), None);
+        } else if stored.refresh_valid(now, Duration::ZERO) && stored.refresh_token.is_some() {
+            // A new refresh token: worth one attempt.
+            self.inner.cell.reset();
         }
     }
 
-    /// After a failed early refresh: keep serving, and try again after half the remaining time (at most 10 s).
-    fn postpone(&self, cached: &Arc<Cached>, now: Timestamp) {
-        let Some(expires_at) = cached.tokens.expires_at else { return };
-        let retry_in = (expires_at.duration_since(now) / 2).min(Duration::from_secs(10));
-        let serve_until = (now + retry_in).min(expires_at - COARSE_CLOCK_MARGIN);
-        let postponed = Arc::new(Cached { header: cached.header.clone(), tokens: cached.tokens.clone(), serve_until });
-        self.inner.cached.compare_and_swap(cached, Some(postponed));
-    }
-
-    /// Steps 2–6 of the protocol with hooks, and the refresh policy on failure. The caller holds the gate.
+    /// Steps 2–6 of the protocol with hooks, and the refresh policy on failure. The caller leads the cell's attempt.
     async fn refresh_locked(
         &self,
         reason: RefreshReason,
@@ -599,6 +704,9 @@ impl Session {
                 let (actions, source) = {
                     let mut engine = self.engine();
                     let refreshable = tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
+                    if !login && refreshable {
+                        *locked(&self.inner.presented) = tokens.as_ref().and_then(|t| t.refresh_token.clone());
+                    }
                     engine.set_tokens(&self.inner.key, tokens);
                     if let Some(inputs) = inputs {
                         (engine.login_with(&self.inner.key, inputs, now), TokenSource::Login)
@@ -609,7 +717,7 @@ impl Session {
                 };
                 let tokens = match self.drive(actions, loopback).await? {
                     Outcome::Tokens(tokens) => tokens,
-                    Outcome::LoggedOut { .. } => return Err(Error::configuration("unexpected logout outcome")),
+                    Outcome::LoggedOut { .. } => return Err(Error::internal("unexpected logout outcome")),
                 };
                 // 6. Save before releasing the lock: a rotated refresh token must be visible to the
                 // next process before it can take the lock. If saving fails the new tokens still
@@ -673,7 +781,7 @@ impl Session {
         let mut queue: VecDeque<Action> = actions.into();
         for _ in 0..MAX_STEPS {
             let Some(action) = queue.pop_front() else {
-                return Err(Error::configuration("the engine stopped without an outcome"));
+                return Err(Error::internal("the engine stopped without an outcome"));
             };
             let mut slept_until = None;
             let event = match action {
@@ -711,15 +819,20 @@ impl Session {
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),
                 Action::Failed { error, .. } => return Err(error),
                 Action::LoggedOut { revoked, error, .. } => return Ok(Outcome::LoggedOut { revoked, error }),
-                _ => return Err(Error::configuration("unsupported engine action")),
+                _ => return Err(Error::internal("unsupported engine action")),
             };
             // After sleeping the whole wait, its instant has come even if the wall clock lags,
             // stands still or stepped back meanwhile (otherwise the flow would wait again, and again).
             let now = self.inner.clock.now().max(slept_until.unwrap_or(Timestamp::EPOCH));
             queue.extend(self.engine().handle(event, now));
         }
-        Err(Error::configuration("token operation did not finish within its step limit"))
+        Err(Error::internal("token operation did not finish within its step limit"))
     }
+}
+
+/// Locks a std mutex whose data stays consistent even if a holder panicked.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The future of [`Session::authorization_header`].
@@ -735,9 +848,7 @@ impl Future for HeaderFuture<'_> {
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         match self.get_mut() {
             HeaderFuture::Ready(header) => std::task::Poll::Ready(
-                header
-                    .take()
-                    .ok_or_else(|| Error::configuration("authorization_header() future polled after completion")),
+                header.take().ok_or_else(|| Error::internal("authorization_header() future polled after completion")),
             ),
             HeaderFuture::Slow(future) => future.as_mut().poll(cx),
         }

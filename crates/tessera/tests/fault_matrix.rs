@@ -158,7 +158,17 @@ async fn run_expired(row: Row, case: Case) {
             };
             assert!(is(&error), "{label}: expected {what}, got {error:?}");
             assert_eq!(requests, expected, "{label}: token requests (no retry)");
-            assert_eq!(stored, cell.held, "{label}: the store is unchanged");
+            // A refresh token the server rejected is dropped from the store (no process presents it
+            // again); anything else leaves the store unchanged.
+            let refresh_dead = error.requires_reauthentication() || is_invalid_grant(&error);
+            let want_stored = cell.held.clone().map(|mut held| {
+                if refresh_dead {
+                    held.refresh_token = None;
+                    held.refresh_expires_at = None;
+                }
+                held
+            });
+            assert_eq!(stored, want_stored, "{label}: the store is unchanged but for a dead refresh token");
             if case == Case::Timeout {
                 // The server processed the lost refresh late; the session never presented the
                 // refresh token again, so there was no reuse.
@@ -192,7 +202,17 @@ async fn run_still_valid(row: Row, case: Case) {
         Want::Fails { requests: expected, .. } => {
             assert_eq!(header.access_token(), &held.access_token, "{label}: the valid token is served");
             assert_eq!(requests, expected, "{label}: token requests (no retry)");
-            assert_eq!(stored.as_ref(), Some(&held), "{label}: the store is unchanged");
+            // A rejected refresh token is dropped from the store; the valid access token stays.
+            let mut want_stored = held.clone();
+            if matches!(case, Case::InvalidGrant | Case::RefreshTokenReuse) {
+                want_stored.refresh_token = None;
+                want_stored.refresh_expires_at = None;
+            }
+            assert_eq!(
+                stored.as_ref(),
+                Some(&want_stored),
+                "{label}: the store is unchanged but for a dead refresh token"
+            );
             // The next call within the postponement serves it without another request.
             let again = cell.session.authorization_header().await.unwrap();
             assert_eq!(again.access_token(), &held.access_token, "{label}");
@@ -321,6 +341,10 @@ async fn discovery_retries_transient_faults_and_fails_typed_on_final_ones() {
             assert!(is_malformed(&error), "{fault:?}: {error:?}");
             assert_eq!((stats.discovery_requests, stats.token_requests), (1, 0), "{fault:?}: not retried");
             assert_eq!(store.load("machine").await.unwrap(), None, "{fault:?}: nothing stored");
+            // The next attempt is postponed (0.5–1 s after a first failure), then made.
+            assert!(is_malformed(&session.authorization_header().await.unwrap_err()), "{fault:?}: postponed");
+            assert_eq!(idp.stats().discovery_requests, 1, "{fault:?}: nothing sent while postponed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
             session.authorization_header().await.unwrap();
             assert_eq!(idp.stats().discovery_requests, 2, "{fault:?}: discovered again");
         }

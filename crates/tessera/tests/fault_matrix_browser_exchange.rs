@@ -23,7 +23,7 @@ use tessera::chain::{ChainConfig, DomainClient, Stage};
 use tessera::clock::{Clock, ManualClock, system_now};
 use tessera::core::protocol::TokenExchangeParams;
 use tessera::store::{FileStore, TokenStore};
-use tessera::{ClientAuth, Endpoints, Error, Grant, ProviderConfig, Secret, Session, SessionSettings};
+use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, SessionSettings};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpServer, demo};
 
 /// Upper bound for one login (the loopback receiver gives up after 10 s).
@@ -278,6 +278,21 @@ async fn token_exchange_stage() {
                     let error = result.err().unwrap_or_else(|| panic!("{label}: expected {what}, got a token"));
                     assert!(is(&error), "{label}: expected {what}, got {error:?}");
                     assert_eq!(requests, expected, "{label}: token requests (no retry)");
+                    // The failure is shared until the next attempt: nothing is sent meanwhile.
+                    let shared = domains.get_domain_access("alpha").await.expect_err("postponed or dead");
+                    assert_eq!(shared, error, "{label}: the same error");
+                    assert_eq!(idp.stats().token_requests - before.token_requests, expected, "{label}: nothing sent");
+                    let dead = error.requires_reauthentication()
+                        || matches!(
+                            error.oauth_code(),
+                            Some(OAuthErrorCode::InvalidGrant | OAuthErrorCode::InvalidClient)
+                        );
+                    if dead {
+                        // A final failure: the stage waits for new credentials.
+                        domains.set_network_session(domains.network_session().unwrap()).await.unwrap();
+                    } else {
+                        clock.advance(Duration::from_secs(1)); // past the first backoff (0.5–1 s)
+                    }
                     // Nothing was cached: the next call derives again (the fault is spent).
                     let again = domains.get_domain_access("alpha").await;
                     again.unwrap_or_else(|e| panic!("{label}: the next call derives again: {e}"));

@@ -487,7 +487,8 @@ async fn a_login_stopped_at_a_prompt_without_a_prompter_is_not_run_twice() {
             .expect_err("nobody to answer the code");
         assert!(error.requires_reauthentication() && error.to_string().contains("prompter"), "{error:?}");
         let mailed = idp.outbox().len() as u64;
-        assert_eq!((idp.stats().cognito_requests, mailed), (call, call), "call {call}: one InitiateAuth, one code");
+        // The first call's final failure is shared by the later ones: nothing more is sent or mailed.
+        assert_eq!((idp.stats().cognito_requests, mailed), (1, 1), "call {call}: one InitiateAuth, one code in all");
         assert_eq!(store.load("carol").await.unwrap(), None, "nothing stored");
     }
 
@@ -503,7 +504,11 @@ async fn a_login_stopped_at_a_prompt_without_a_prompter_is_not_run_twice() {
     assert!(error.requires_reauthentication(), "{error:?}");
     assert_eq!(idp.stats().cognito_requests - requests, 2, "the rejected refresh, then one InitiateAuth");
     assert_eq!(idp.outbox().len() - mailed, 1, "one code");
-    assert_eq!(store.load("carol").await.unwrap(), Some(held), "the store keeps the held set");
+    // The rejected refresh token leaves the store (no process presents it again); the rest stays.
+    let mut without_refresh = held;
+    without_refresh.refresh_token = None;
+    without_refresh.refresh_expires_at = None;
+    assert_eq!(store.load("carol").await.unwrap(), Some(without_refresh), "the store keeps the held set");
 }
 
 /// A server clock that *jumps* 5 minutes between the two requests of a login (unlike a standing

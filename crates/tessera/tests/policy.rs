@@ -228,7 +228,9 @@ async fn daemons_get_reauthentication_required_after_one_refresh_attempt_and_nev
     }
     assert_eq!(prompts.load(Ordering::SeqCst), 0, "never prompted");
     let stats = op.stats().await;
-    assert_eq!(stats.grant_type("refresh_token"), 2, "one refresh request per daemon: {stats:?}");
+    // The first daemon's rejected refresh token is dropped from the shared store: the second one
+    // finds nothing to present and fails without a request.
+    assert_eq!(stats.grant_type("refresh_token"), 1, "one refresh request for both daemons: {stats:?}");
     assert_eq!(stats.device_authorizations, 0, "no device code requested: {stats:?}");
 }
 

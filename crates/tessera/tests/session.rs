@@ -335,6 +335,8 @@ async fn unreadable_stores_are_typed_errors_and_are_not_overwritten() {
     assert_eq!(std::fs::read(store.path()).unwrap(), b"{ not json");
 
     std::fs::remove_file(store.path()).unwrap();
+    // The failed attempt postponed the next one (0.5–1 s after a first failure).
+    tokio::time::sleep(Duration::from_secs(1)).await;
     fresh.tokens().await.unwrap();
     std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let error = session_with_store("k", alice(&idp.issuer()), store.clone()).authorization_header().await.unwrap_err();

@@ -20,7 +20,9 @@
 //!   deriving a domain re-derives discovery; only when the network token itself is refused does
 //!   the network `Session` refresh (or log in again).
 //!
-//! No lock is held across a network call except each stage's own single-flight gate.
+//! No lock is held across a network call. Each stage's cache and single flight is a
+//! [`RefreshCell`] (refresh_cell.rs): failures are shared by the callers that waited, postponed,
+//! or final (the stage then sends nothing until new credentials arrive).
 //! Stages are declared in code ([`ChainConfig`]); see docs/token-chains.md.
 
 mod stage;
@@ -28,7 +30,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -40,6 +42,7 @@ pub use stage::{DOMAIN_ID_PLACEHOLDER, DomainAccess, DomainServer, HttpCallStage
 pub use state::{CHAIN_STATE_VERSION, ChainState};
 
 use crate::clock::{Clock, SystemClock};
+use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want, is_final};
 use crate::session::Session;
 use crate::transport::{HttpTransport, TransportSettings};
 
@@ -94,47 +97,20 @@ impl ChainConfig {
     }
 }
 
-/// One stage's cached value and its single-flight gate.
-struct Cell<T> {
-    value: ArcSwapOption<T>,
-    gate: tokio::sync::Mutex<()>,
-    /// After a failed early re-derivation, the held value is served without another attempt until
-    /// then (unix milliseconds; `i64::MIN`: no postponement): callers are not slowed down, and a
-    /// failing server is not asked again on every call.
-    postponed_until: AtomicI64,
-}
-
-impl<T> Default for Cell<T> {
-    fn default() -> Self {
-        Cell {
-            value: ArcSwapOption::empty(),
-            gate: tokio::sync::Mutex::new(()),
-            postponed_until: AtomicI64::new(i64::MIN),
-        }
+impl Expiring for TokenSet {
+    fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
     }
 }
 
-impl<T> Cell<T> {
-    fn is_postponed(&self, now: Timestamp) -> bool {
-        now.as_unix_millis() < self.postponed_until.load(Ordering::Acquire)
-    }
-
-    /// Stores a newly derived value (any postponement is over).
-    fn store(&self, value: Arc<T>) {
-        self.value.store(Some(value));
-        self.postponed_until.store(i64::MIN, Ordering::Release);
-    }
-
-    /// A re-derivation failed while the held value (valid until `expires_at`) is served: try again
-    /// after half the remaining time, at most 10 s, as a `Session` does after a failed early refresh.
-    fn postpone(&self, expires_at: Option<Timestamp>, now: Timestamp) {
-        let retry_in = expires_at.map_or(MAX_POSTPONEMENT, |at| (at.duration_since(now) / 2).min(MAX_POSTPONEMENT));
-        self.postponed_until.store((now + retry_in).as_unix_millis(), Ordering::Release);
+impl Expiring for DomainAccess {
+    fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
     }
 }
 
-/// The longest a failed early re-derivation postpones the next attempt.
-const MAX_POSTPONEMENT: Duration = Duration::from_secs(10);
+/// One stage's cached value and its single flight (see refresh_cell.rs).
+type Cell<T> = RefreshCell<T>;
 
 type DomainCells = HashMap<String, Arc<Cell<DomainAccess>>>;
 
@@ -171,6 +147,8 @@ struct Inner {
     domains: ArcSwap<DomainCells>,
     transport: HttpTransport,
     clock: Option<Arc<dyn Clock>>,
+    /// The clock of the stages' cells (`clock`, or the system clock).
+    cell_clock: Arc<dyn Clock>,
     network_key: String,
     next_request: AtomicU64,
 }
@@ -232,18 +210,14 @@ impl DomainClientBuilder {
 
     /// Builds the client. Nothing is sent until a token is needed.
     pub fn build(self) -> DomainClient {
+        let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let cells: DomainCells = self
             .state
             .domains
             .into_iter()
-            .map(|(id, access)| {
-                let cell = Cell::default();
-                cell.value.store(Some(Arc::new(access)));
-                (id, Arc::new(cell))
-            })
+            .map(|(id, access)| (id, Arc::new(new_cell(&cell_clock, Some(Arc::new(access))))))
             .collect();
-        let discovery = Cell::default();
-        discovery.value.store(self.state.discovery.map(Arc::new));
+        let discovery = new_cell(&cell_clock, self.state.discovery.map(Arc::new));
         DomainClient {
             inner: Arc::new(Inner {
                 chain: self.chain,
@@ -253,6 +227,7 @@ impl DomainClientBuilder {
                 domains: ArcSwap::from_pointee(cells),
                 transport: HttpTransport::new(self.transport),
                 clock: self.clock,
+                cell_clock,
                 network_key: self.network_key,
                 next_request: AtomicU64::new(1),
             }),
@@ -307,6 +282,11 @@ impl DomainClient {
             session.store().save(session.key(), &imported).await?;
         }
         self.inner.network.store(Some(Arc::new(session)));
+        // New credentials: stages that died with the old ones may try again.
+        self.inner.discovery.reset();
+        for cell in self.inner.domains.load().values() {
+            cell.reset();
+        }
         Ok(())
     }
 
@@ -340,14 +320,14 @@ impl DomainClient {
 
     fn fresh_cached(&self, domain_id: &str) -> Option<Arc<DomainAccess>> {
         let cells = self.inner.domains.load();
-        let access = cells.get(domain_id)?.value.load_full()?;
+        let access = cells.get(domain_id)?.load_full()?;
         self.fresh(access.expires_at, access.issued_at, self.now()).then_some(access)
     }
 
     /// The cached access to `domain_id` if it is still valid, without any request or lock.
     pub fn cached_domain_access(&self, domain_id: &str) -> Option<Arc<DomainAccess>> {
         let cells = self.inner.domains.load();
-        let access = cells.get(domain_id)?.value.load_full()?;
+        let access = cells.get(domain_id)?.load_full()?;
         access.is_valid(self.now(), Duration::ZERO).then_some(access)
     }
 
@@ -363,7 +343,7 @@ impl DomainClient {
     /// derives a new one.
     pub fn invalidate(&self, domain_id: &str) {
         if let Some(cell) = self.inner.domains.load().get(domain_id) {
-            cell.value.store(None);
+            cell.store(None);
         }
     }
 
@@ -371,7 +351,7 @@ impl DomainClient {
     pub fn cached_domain_ids(&self) -> Vec<String> {
         let cells = self.inner.domains.load();
         let mut ids: Vec<String> =
-            cells.iter().filter(|(_, cell)| cell.value.load().is_some()).map(|(id, _)| id.clone()).collect();
+            cells.iter().filter(|(_, cell)| cell.load_full().is_some()).map(|(id, _)| id.clone()).collect();
         ids.sort();
         ids
     }
@@ -391,9 +371,9 @@ impl DomainClient {
             .domains
             .load()
             .iter()
-            .filter_map(|(id, cell)| Some((id.clone(), (*cell.value.load_full()?).clone())))
+            .filter_map(|(id, cell)| Some((id.clone(), (*cell.load_full()?).clone())))
             .collect();
-        ChainState { network, discovery: self.inner.discovery.value.load_full().map(|t| (*t).clone()), domains }
+        ChainState { network, discovery: self.inner.discovery.load_full().map(|t| (*t).clone()), domains }
     }
 
     /// Exports the tokens of every stage and the cached domain accesses as versioned JSON (see
@@ -456,50 +436,25 @@ impl DomainClient {
     /// The discovery token: cached, or derived. `rejected`: the token a server just refused.
     async fn discovery_tokens(&self, rejected: Option<&Secret>) -> Result<Arc<TokenSet>, Error> {
         let cell = &self.inner.discovery;
-        let usable = |tokens: &Arc<TokenSet>, now| {
-            rejected.is_none_or(|r| *r != tokens.access_token)
-                && (self.fresh(tokens.expires_at, tokens.issued_at, now)
-                    || (cell.is_postponed(now) && tokens.access_valid(now, Duration::ZERO)))
-        };
-        if let Some(tokens) = cell.value.load_full().filter(|t| usable(t, self.now())) {
+        let accept = |tokens: &TokenSet| rejected.is_none_or(|r| *r != tokens.access_token);
+        let fresh = |tokens: &TokenSet, now| self.fresh(tokens.expires_at, tokens.issued_at, now);
+        if let Some(tokens) = cell.load_full().filter(|t| accept(t) && fresh(t, self.now())) {
             return Ok(tokens);
         }
-        let _gate = match cell.gate.try_lock() {
-            Ok(gate) => gate,
-            Err(_) => {
-                // Another caller is re-deriving (with its retries): a still-valid token is served
-                // meanwhile, as a Session serves its token during an early refresh.
-                let held = cell.value.load_full().filter(|t| t.access_valid(self.now(), Duration::ZERO));
-                if let Some(tokens) = held.filter(|_| rejected.is_none()) {
-                    return Ok(tokens);
+        let valid = |tokens: &TokenSet, now| tokens.access_valid(now, Duration::ZERO);
+        let want = Want { fresh: &fresh, valid: &valid, accept: &accept };
+        cell.get(&want, |held| async move {
+            match self.derive_discovery().await {
+                Ok(tokens) => Ok(Arc::new(tokens)),
+                Err(error) => {
+                    if held.is_some() {
+                        warn!(%error, "re-deriving the discovery token failed; still serving the valid one");
+                    }
+                    Err(self.failed(error))
                 }
-                cell.gate.lock().await
             }
-        };
-        let current = cell.value.load_full();
-        if let Some(tokens) = current.as_ref().filter(|t| usable(t, self.now())) {
-            return Ok(Arc::clone(tokens));
-        }
-        match self.derive_discovery().await {
-            Ok(tokens) => {
-                let tokens = Arc::new(tokens);
-                cell.store(Arc::clone(&tokens));
-                Ok(tokens)
-            }
-            // An early refresh failed: the token is still valid (and not refused), keep serving it.
-            Err(error) => match current {
-                Some(tokens)
-                    if rejected.is_none()
-                        && tokens.access_valid(self.now(), Duration::ZERO)
-                        && !error_is_final(&error) =>
-                {
-                    warn!(%error, "re-deriving the discovery token failed; still serving the valid one");
-                    cell.postpone(tokens.expires_at, self.now());
-                    Ok(tokens)
-                }
-                _ => Err(error),
-            },
-        }
+        })
+        .await
     }
 
     async fn derive_discovery(&self) -> Result<TokenSet, Error> {
@@ -523,57 +478,43 @@ impl DomainClient {
         let mut created = None;
         self.inner.domains.rcu(|cells| {
             let mut cells = DomainCells::clone(cells);
-            let cell = cells.entry(domain_id.to_owned()).or_default();
+            let cell =
+                cells.entry(domain_id.to_owned()).or_insert_with(|| Arc::new(new_cell(&self.inner.cell_clock, None)));
             created = Some(Arc::clone(cell));
             cells
         });
         // rcu ran the closure at least once; the last run's cell is the one installed.
-        created.unwrap_or_default()
+        created.unwrap_or_else(|| Arc::new(new_cell(&self.inner.cell_clock, None)))
+    }
+
+    /// Classifies a stage's failure. A final error makes the stage's cell dead (nothing sent until
+    /// `set_credentials` / `set_network_session`) unless it is the network session's own: that
+    /// session is dead itself, fails fast without sending, and lives again after its login.
+    fn failed(&self, error: Error) -> Failed {
+        let network_dead = self.inner.network.load().as_ref().is_some_and(|session| session.is_dead());
+        let dead = is_final(&error) && !network_dead;
+        Failed { dead, serve_held: !hides_problem(&error), error }
     }
 
     async fn domain_access(&self, domain_id: &str, rejected: Option<&Secret>) -> Result<Arc<DomainAccess>, Error> {
         stage::check_domain_id(domain_id)?;
         let cell = self.cell(domain_id);
-        let usable = |access: &Arc<DomainAccess>, now| {
-            rejected.is_none_or(|r| *r != access.access_token)
-                && (self.fresh(access.expires_at, access.issued_at, now)
-                    || (cell.is_postponed(now) && access.is_valid(now, Duration::ZERO)))
-        };
-        if let Some(access) = cell.value.load_full().filter(|a| usable(a, self.now())) {
-            return Ok(access);
-        }
-        let _gate = match cell.gate.try_lock() {
-            Ok(gate) => gate,
-            Err(_) => {
-                // Another caller is re-deriving (with its retries): a still-valid token is served meanwhile.
-                let held = cell.value.load_full().filter(|a| a.is_valid(self.now(), Duration::ZERO));
-                if let Some(access) = held.filter(|_| rejected.is_none()) {
-                    return Ok(access);
+        let accept = |access: &DomainAccess| rejected.is_none_or(|r| *r != access.access_token);
+        let fresh = |access: &DomainAccess, now| self.fresh(access.expires_at, access.issued_at, now);
+        let valid = |access: &DomainAccess, now| access.is_valid(now, Duration::ZERO);
+        let want = Want { fresh: &fresh, valid: &valid, accept: &accept };
+        cell.get(&want, |held| async move {
+            match self.derive_domain(domain_id).await {
+                Ok(access) => Ok(Arc::new(access)),
+                Err(error) => {
+                    if held.is_some() {
+                        warn!(domain = domain_id, %error, "re-deriving a domain token failed; still serving the valid one");
+                    }
+                    Err(self.failed(error))
                 }
-                cell.gate.lock().await
             }
-        };
-        let current = cell.value.load_full();
-        if let Some(access) = current.as_ref().filter(|a| usable(a, self.now())) {
-            return Ok(Arc::clone(access));
-        }
-        match self.derive_domain(domain_id).await {
-            Ok(access) => {
-                let access = Arc::new(access);
-                cell.store(Arc::clone(&access));
-                Ok(access)
-            }
-            Err(error) => match current {
-                Some(access)
-                    if rejected.is_none() && access.is_valid(self.now(), Duration::ZERO) && !error_is_final(&error) =>
-                {
-                    warn!(domain = domain_id, %error, "re-deriving a domain token failed; still serving the valid one");
-                    cell.postpone(access.expires_at, self.now());
-                    Ok(access)
-                }
-                _ => Err(error),
-            },
-        }
+        })
+        .await
     }
 
     async fn derive_domain(&self, domain_id: &str) -> Result<DomainAccess, Error> {
@@ -588,7 +529,7 @@ impl DomainClient {
             }
             result => result?.1,
         };
-        access.ok_or_else(|| Error::configuration("the domain stage produced no domain access"))
+        access.ok_or_else(|| Error::internal("the domain stage produced no domain access"))
     }
 
     async fn call(
@@ -620,7 +561,13 @@ impl DomainClient {
     }
 }
 
-/// Errors after which serving the old token would hide a real problem from the caller.
-fn error_is_final(error: &Error) -> bool {
-    matches!(error, Error::Configuration { .. })
+fn new_cell<T: Expiring>(clock: &Arc<dyn Clock>, value: Option<Arc<T>>) -> Cell<T> {
+    RefreshCell::new(Arc::new(ArcSwapOption::new(value)), Arc::clone(clock))
+}
+
+/// Errors after which serving the old token would hide a real problem from the caller: a
+/// configuration to fix, or a bug in tessera ([`Error::Internal`]). Which errors make a stage
+/// dead is [`is_final`]'s decision, not this one's.
+fn hides_problem(error: &Error) -> bool {
+    matches!(error, Error::Configuration { .. } | Error::Internal { .. })
 }
