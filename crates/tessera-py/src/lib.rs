@@ -6,15 +6,17 @@
 //! `python/tessera/`; maturin builds both into one abi3 wheel (see pyproject.toml).
 
 mod api_keys;
-mod auth;
+mod auth_client;
 mod callback;
 mod chain;
 mod client;
+mod credentials;
 mod errors;
 mod grants;
 mod logging;
 mod native;
 mod refresh;
+mod registry;
 mod runtime;
 mod store;
 mod time;
@@ -62,13 +64,13 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyRedisStore>()?;
     m.add_class::<store::PyOpaqueStore>()?;
     m.add_function(wrap_pyfunction!(store::open_store, m)?)?;
-    m.add_class::<auth::PyRegistry>()?;
-    m.add_class::<auth::PyProviderSettings>()?;
-    m.add_class::<auth::PyProviderInfo>()?;
-    m.add_class::<auth::PyBasicCredential>()?;
-    m.add_class::<auth::PyOAuthCredential>()?;
-    m.add_class::<auth::PyAuthClient>()?;
-    m.add_class::<auth::PySyncAuthClient>()?;
+    m.add_class::<registry::PyRegistry>()?;
+    m.add_class::<registry::PyProviderSettings>()?;
+    m.add_class::<credentials::PyProviderInfo>()?;
+    m.add_class::<credentials::PyBasicCredential>()?;
+    m.add_class::<credentials::PyOAuthCredential>()?;
+    m.add_class::<auth_client::PyAuthClient>()?;
+    m.add_class::<auth_client::PySyncAuthClient>()?;
     m.add_class::<grants::PyClientAuth>()?;
     m.add_class::<grants::PyEndpoints>()?;
     m.add_class::<grants::PyProviderConfig>()?;

@@ -27,12 +27,25 @@
 //! accepted by [`Config::from_toml_str_with_types`]; their sections are kept as raw TOML
 //! ([`ProviderEntry::settings`]) for their factory to check. This module never writes a secret:
 //! [`Config::masked`] hides literal secrets, and [`set_current_context`] edits one line.
+//!
+//! Layout: this module holds the file model (contexts, stores, `config view`, `use-context`) and
+//! [`Paths`]; [`entry`] reads one provider section into the one provider description
+//! ([`tessera_core::provider_spec`], which validates it); [`secret_ref`] parses and resolves secret
+//! references.
+
+mod entry;
+mod secret_ref;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tessera_core::provider_spec::{FIELDS, FieldError, FieldType, ProviderKind, ProviderSpec};
-use tessera_core::{Error, ProviderConfig, Secret};
+use tessera_core::Error;
+use tessera_core::provider_spec::{FieldError, ProviderKind, ProviderSpec};
+
+pub use entry::ProviderEntry;
+use entry::is_secret_field;
+pub use secret_ref::resolve_reference;
+use secret_ref::{is_reference, parse_reference};
 
 /// Provider types this version understands (the [`ProviderKind`]s, by name).
 pub const PROVIDER_TYPES: &[&str] = &ProviderKind::NAMES;
@@ -56,36 +69,6 @@ pub struct Context {
     pub providers: Vec<ProviderEntry>,
     /// Where its tokens live (`store = { kind = "redis", url = "env:REDIS_URL" }`); `None`: the default file store.
     pub store: Option<crate::store::StoreConfig>,
-}
-
-/// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
-///
-/// Built-in types are read into the one provider description ([`ProviderSpec`], shared with the
-/// JSON API and the Python constructors); every type keeps its raw section in
-/// [`ProviderEntry::settings`].
-#[derive(Clone)]
-pub struct ProviderEntry {
-    /// The provider's name in its context.
-    pub name: String,
-    /// Its `type` (a [`ProviderKind`] name, or a type registered from outside).
-    pub type_name: String,
-    /// The description, for built-in types.
-    spec: Option<ProviderSpec>,
-    /// The raw section (secrets unresolved), for factories of custom types and `config view`.
-    settings: toml::Table,
-}
-
-impl std::fmt::Debug for ProviderEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let client = self.spec.as_ref().map(|spec| &spec.client);
-        f.debug_struct("ProviderEntry")
-            .field("name", &self.name)
-            .field("type", &self.type_name)
-            .field("issuer", &client.and_then(|c| c.issuer.as_deref()))
-            .field("token_endpoint", &client.and_then(|c| c.token_endpoint.as_deref()))
-            .field("client_id", &client.and_then(|c| c.client_id.as_deref()))
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]
@@ -302,141 +285,6 @@ impl Location<'_> {
     }
 }
 
-impl ProviderEntry {
-    /// Reads one section: `name` and `type` for every type; built-in types into their
-    /// [`ProviderSpec`] (old field spellings are accepted with a logged deprecation warning).
-    fn from_table(
-        table: toml::Table,
-        origin: &str,
-        context: &str,
-        index: usize,
-        types: &[&str],
-    ) -> Result<Self, Error> {
-        let fallback = format!("#{}", index + 1);
-        let name = match table.get("name") {
-            Some(toml::Value::String(name)) => name.clone(),
-            Some(_) => return Err(Location { origin, context, provider: &fallback }.error("name", "must be a string")),
-            None => return Err(Location { origin, context, provider: &fallback }.error("name", "is required")),
-        };
-        let at = Location { origin, context, provider: &name };
-        let type_name = match (table.get("type"), table.get("provider")) {
-            (Some(_), Some(_)) => return Err(at.error("provider", "is the old name of type: give only type")),
-            (Some(toml::Value::String(type_name)), None) | (None, Some(toml::Value::String(type_name))) => {
-                type_name.clone()
-            }
-            (Some(_), None) | (None, Some(_)) => return Err(at.error("type", "must be a string")),
-            (None, None) => return Err(at.error("type", &format!("is required (one of: {})", types.join(", ")))),
-        };
-        if !types.contains(&type_name.as_str()) {
-            return Err(at.error(
-                "type",
-                &format!(
-                    "unknown type {} (expected one of: {})",
-                    toml::Value::String(short(&type_name)),
-                    types.join(", ")
-                ),
-            ));
-        }
-        let spec = match ProviderKind::from_name(&type_name) {
-            Some(_) => Some(at.spec(&table)?),
-            None => None,
-        };
-        Ok(ProviderEntry { name, type_name, spec, settings: table })
-    }
-
-    /// The raw section, secrets unresolved (e.g. `client_secret = "env:NAME"`). Factories of custom
-    /// types read their fields here; resolve secret fields with [`resolve_reference`].
-    pub fn settings(&self) -> &toml::Table {
-        &self.settings
-    }
-
-    /// The built-in type, `None` for types registered from outside.
-    pub fn kind(&self) -> Option<ProviderKind> {
-        self.spec.as_ref().map(ProviderSpec::kind)
-    }
-
-    /// The description of a built-in type (secrets unresolved).
-    pub fn spec(&self) -> Option<&ProviderSpec> {
-        self.spec.as_ref()
-    }
-
-    /// True for built-in types.
-    pub fn is_builtin(&self) -> bool {
-        self.spec.is_some()
-    }
-
-    /// True when logging in needs a person (device code, email code, browser; also `cognito` with
-    /// `auth_flow = "custom"`, whose challenge is a code sent to the person).
-    pub fn is_interactive(&self) -> bool {
-        self.spec.as_ref().is_some_and(|spec| spec.grant.is_interactive())
-    }
-
-    /// An error naming `origin`, `context`, this provider and `field`.
-    pub fn error(&self, origin: &str, context: &str, field: &str, problem: &str) -> Error {
-        Location { origin, context, provider: &self.name }.error(field, problem)
-    }
-
-    /// The raw section with literal secrets replaced by `"***"` (see [`Config::masked`]).
-    pub fn masked_settings(&self) -> toml::Table {
-        let builtin = self.is_builtin();
-        let mut table = self.settings.clone();
-        for (field, value) in table.iter_mut() {
-            let secret = if builtin {
-                is_secret_field(field)
-            } else {
-                ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
-            };
-            if let (true, toml::Value::String(text)) = (secret, &*value)
-                && !is_reference(text)
-            {
-                *value = toml::Value::String("***".into());
-            }
-        }
-        table
-    }
-
-    /// Browser providers: where the loopback listener listens and how long it waits (`None` for other
-    /// types, and for paste mode, where nothing listens).
-    pub fn loopback_settings(&self) -> Option<crate::browser::LoopbackSettings> {
-        let loopback = self.spec.as_ref()?.loopback()?;
-        let defaults = crate::browser::LoopbackSettings::default();
-        Some(crate::browser::LoopbackSettings {
-            port: loopback.port.unwrap_or(defaults.port),
-            path: loopback.path.unwrap_or(defaults.path),
-            timeout: loopback.timeout_secs.map(std::time::Duration::from_secs).unwrap_or(defaults.timeout),
-        })
-    }
-
-    /// Resolves secret references and builds the core configuration. `origin` and `context` name
-    /// the place in errors.
-    pub fn build(&self, origin: &str, context: &str) -> Result<ProviderConfig, Error> {
-        let at = Location { origin, context, provider: &self.name };
-        let Some(spec) = &self.spec else {
-            return Err(at.error("type", &format!("{:?} is built by its registered factory", self.type_name)));
-        };
-        if let tessera_core::provider_spec::GrantSpec::Static { access_token: None, .. } = &spec.grant {
-            return Err(Error::ReauthenticationRequired {
-                reason: format!(
-                    "static provider {:?} has no access_token: run `tessera login --with-token`",
-                    self.name
-                ),
-            });
-        }
-        spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
-    }
-}
-
-/// True for the fields that hold secrets (current or old spelling).
-fn is_secret_field(name: &str) -> bool {
-    let name = tessera_core::provider_spec::current_name(name).unwrap_or(name);
-    FIELDS.iter().any(|field| field.name == name && field.ty == FieldType::Secret)
-}
-
-/// A value from the file, shortened for an error message (type names only: never a secret field).
-fn short(value: &str) -> String {
-    value.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
-}
-
 /// A context's `store = { ... }` for `config view`: a literal Redis URL (it may hold a password) masked.
 fn masked_store(store: &crate::store::StoreConfig) -> toml::Table {
     use crate::store::StoreConfig;
@@ -466,10 +314,6 @@ fn masked_store(store: &crate::store::StoreConfig) -> toml::Table {
         _ => put("kind", "unknown".into()),
     }
     table
-}
-
-fn is_reference(value: &str) -> bool {
-    value.starts_with("env:") || value.starts_with("file:") || value.starts_with("keyring:")
 }
 
 /// Sets `current_context` in the file at `path` by editing that one line (or adding it at the
@@ -512,68 +356,6 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
     Ok(())
 }
 
-enum Reference<'a> {
-    Env(&'a str),
-    File(&'a str),
-    Keyring(crate::keyring::KeyringEntry),
-    Literal(&'a str),
-}
-
-fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
-    if let Some(name) = value.strip_prefix("env:") {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("env:{name} is not a valid environment variable name"));
-        }
-        Ok(Reference::Env(name))
-    } else if value.starts_with(crate::keyring::PREFIX) {
-        // Checked when the file is loaded; the keyring itself is read only when the secret is needed.
-        crate::keyring::KeyringEntry::parse(value).map(Reference::Keyring).map_err(|e| configuration_message(&e))
-    } else if let Some(path) = value.strip_prefix("file:") {
-        if path.is_empty() {
-            return Err("file: needs a path".into());
-        }
-        Ok(Reference::File(path))
-    } else {
-        Ok(Reference::Literal(value))
-    }
-}
-
-/// The message of a configuration error without the "configuration error: " of its `Display`,
-/// for nesting in another configuration error that names the place.
-fn configuration_message(error: &Error) -> String {
-    match error {
-        Error::Configuration { message } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed), `keyring:<service>/<account>` (see
-/// [`crate::keyring`]) or a literal. Errors never contain the value.
-pub fn resolve_reference(value: &str) -> Result<Secret, String> {
-    match parse_reference(value)? {
-        Reference::Env(name) => match std::env::var(name) {
-            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
-            Ok(_) => Err(format!("environment variable {name} is empty")),
-            Err(_) => Err(format!("environment variable {name} is not set")),
-        },
-        Reference::File(path) => {
-            let path = expand_home(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
-            if secret.is_empty() { Err(format!("{} is empty", path.display())) } else { Ok(secret) }
-        }
-        Reference::Keyring(entry) => entry.resolve().map_err(|e| configuration_message(&e)),
-        Reference::Literal(value) => Ok(Secret::new(value)),
-    }
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
-}
-
 /// Where the CLI keeps its configuration and tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
@@ -606,7 +388,7 @@ impl Paths {
 mod tests {
     use super::*;
     use tessera_core::provider_spec::DEFAULT_BROWSER_SCOPE;
-    use tessera_core::{ClientAuthMethod, Endpoints, Grant};
+    use tessera_core::{ClientAuthMethod, Endpoints, Grant, Secret};
 
     const GOOD: &str = r#"
 current_context = "dev"

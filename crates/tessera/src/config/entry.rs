@@ -1,0 +1,174 @@
+//! One `[[contexts.auth_providers]]` section: `name`, `type`, and for built-in types the one
+//! provider description ([`ProviderSpec`]) it is read into. Never reads a secret: references are
+//! checked for form here and resolved by [`ProviderEntry::build`].
+
+use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec};
+use tessera_core::{Error, ProviderConfig};
+
+use super::Location;
+use super::secret_ref::{is_reference, resolve_reference};
+
+/// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
+///
+/// Built-in types are read into the one provider description ([`ProviderSpec`], shared with the
+/// JSON API and the Python constructors); every type keeps its raw section in
+/// [`ProviderEntry::settings`].
+#[derive(Clone)]
+pub struct ProviderEntry {
+    /// The provider's name in its context.
+    pub name: String,
+    /// Its `type` (a [`ProviderKind`] name, or a type registered from outside).
+    pub type_name: String,
+    /// The description, for built-in types.
+    spec: Option<ProviderSpec>,
+    /// The raw section (secrets unresolved), for factories of custom types and `config view`.
+    settings: toml::Table,
+}
+
+impl std::fmt::Debug for ProviderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client = self.spec.as_ref().map(|spec| &spec.client);
+        f.debug_struct("ProviderEntry")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("issuer", &client.and_then(|c| c.issuer.as_deref()))
+            .field("token_endpoint", &client.and_then(|c| c.token_endpoint.as_deref()))
+            .field("client_id", &client.and_then(|c| c.client_id.as_deref()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderEntry {
+    /// Reads one section: `name` and `type` for every type; built-in types into their
+    /// [`ProviderSpec`] (old field spellings are accepted with a logged deprecation warning).
+    pub(super) fn from_table(
+        table: toml::Table,
+        origin: &str,
+        context: &str,
+        index: usize,
+        types: &[&str],
+    ) -> Result<Self, Error> {
+        let fallback = format!("#{}", index + 1);
+        let name = match table.get("name") {
+            Some(toml::Value::String(name)) => name.clone(),
+            Some(_) => return Err(Location { origin, context, provider: &fallback }.error("name", "must be a string")),
+            None => return Err(Location { origin, context, provider: &fallback }.error("name", "is required")),
+        };
+        let at = Location { origin, context, provider: &name };
+        let type_name = match (table.get("type"), table.get("provider")) {
+            (Some(_), Some(_)) => return Err(at.error("provider", "is the old name of type: give only type")),
+            (Some(toml::Value::String(type_name)), None) | (None, Some(toml::Value::String(type_name))) => {
+                type_name.clone()
+            }
+            (Some(_), None) | (None, Some(_)) => return Err(at.error("type", "must be a string")),
+            (None, None) => return Err(at.error("type", &format!("is required (one of: {})", types.join(", ")))),
+        };
+        if !types.contains(&type_name.as_str()) {
+            return Err(at.error(
+                "type",
+                &format!(
+                    "unknown type {} (expected one of: {})",
+                    toml::Value::String(short(&type_name)),
+                    types.join(", ")
+                ),
+            ));
+        }
+        let spec = match ProviderKind::from_name(&type_name) {
+            Some(_) => Some(at.spec(&table)?),
+            None => None,
+        };
+        Ok(ProviderEntry { name, type_name, spec, settings: table })
+    }
+
+    /// The raw section, secrets unresolved (e.g. `client_secret = "env:NAME"`). Factories of custom
+    /// types read their fields here; resolve secret fields with [`resolve_reference`].
+    pub fn settings(&self) -> &toml::Table {
+        &self.settings
+    }
+
+    /// The built-in type, `None` for types registered from outside.
+    pub fn kind(&self) -> Option<ProviderKind> {
+        self.spec.as_ref().map(ProviderSpec::kind)
+    }
+
+    /// The description of a built-in type (secrets unresolved).
+    pub fn spec(&self) -> Option<&ProviderSpec> {
+        self.spec.as_ref()
+    }
+
+    /// True for built-in types.
+    pub fn is_builtin(&self) -> bool {
+        self.spec.is_some()
+    }
+
+    /// True when logging in needs a person (device code, email code, browser; also `cognito` with
+    /// `auth_flow = "custom"`, whose challenge is a code sent to the person).
+    pub fn is_interactive(&self) -> bool {
+        self.spec.as_ref().is_some_and(|spec| spec.grant.is_interactive())
+    }
+
+    /// An error naming `origin`, `context`, this provider and `field`.
+    pub fn error(&self, origin: &str, context: &str, field: &str, problem: &str) -> Error {
+        Location { origin, context, provider: &self.name }.error(field, problem)
+    }
+
+    /// The raw section with literal secrets replaced by `"***"` (see [`Config::masked`]).
+    pub fn masked_settings(&self) -> toml::Table {
+        let builtin = self.is_builtin();
+        let mut table = self.settings.clone();
+        for (field, value) in table.iter_mut() {
+            let secret = if builtin {
+                is_secret_field(field)
+            } else {
+                ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
+            };
+            if let (true, toml::Value::String(text)) = (secret, &*value)
+                && !is_reference(text)
+            {
+                *value = toml::Value::String("***".into());
+            }
+        }
+        table
+    }
+
+    /// Browser providers: where the loopback listener listens and how long it waits (`None` for other
+    /// types, and for paste mode, where nothing listens).
+    pub fn loopback_settings(&self) -> Option<crate::browser::LoopbackSettings> {
+        let loopback = self.spec.as_ref()?.loopback()?;
+        let defaults = crate::browser::LoopbackSettings::default();
+        Some(crate::browser::LoopbackSettings {
+            port: loopback.port.unwrap_or(defaults.port),
+            path: loopback.path.unwrap_or(defaults.path),
+            timeout: loopback.timeout_secs.map(std::time::Duration::from_secs).unwrap_or(defaults.timeout),
+        })
+    }
+
+    /// Resolves secret references and builds the core configuration. `origin` and `context` name
+    /// the place in errors.
+    pub fn build(&self, origin: &str, context: &str) -> Result<ProviderConfig, Error> {
+        let at = Location { origin, context, provider: &self.name };
+        let Some(spec) = &self.spec else {
+            return Err(at.error("type", &format!("{:?} is built by its registered factory", self.type_name)));
+        };
+        if let tessera_core::provider_spec::GrantSpec::Static { access_token: None, .. } = &spec.grant {
+            return Err(Error::ReauthenticationRequired {
+                reason: format!(
+                    "static provider {:?} has no access_token: run `tessera login --with-token`",
+                    self.name
+                ),
+            });
+        }
+        spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
+    }
+}
+
+/// True for the fields that hold secrets (current or old spelling).
+pub(super) fn is_secret_field(name: &str) -> bool {
+    let name = tessera_core::provider_spec::current_name(name).unwrap_or(name);
+    FIELDS.iter().any(|field| field.name == name && field.ty == FieldType::Secret)
+}
+
+/// A value from the file, shortened for an error message (type names only: never a secret field).
+fn short(value: &str) -> String {
+    value.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
+}

@@ -1,0 +1,73 @@
+//! Secret references in the configuration: `env:NAME`, `file:PATH`, `keyring:<service>/<account>`
+//! or a literal. Parsed when the file is loaded, resolved only when a token must be requested;
+//! errors name the variable or path, never the value.
+
+use std::path::PathBuf;
+
+use tessera_core::{Error, Secret};
+
+pub(super) fn is_reference(value: &str) -> bool {
+    value.starts_with("env:") || value.starts_with("file:") || value.starts_with("keyring:")
+}
+
+pub(super) enum Reference<'a> {
+    Env(&'a str),
+    File(&'a str),
+    Keyring(crate::keyring::KeyringEntry),
+    Literal(&'a str),
+}
+
+pub(super) fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("env:{name} is not a valid environment variable name"));
+        }
+        Ok(Reference::Env(name))
+    } else if value.starts_with(crate::keyring::PREFIX) {
+        // Checked when the file is loaded; the keyring itself is read only when the secret is needed.
+        crate::keyring::KeyringEntry::parse(value).map(Reference::Keyring).map_err(|e| configuration_message(&e))
+    } else if let Some(path) = value.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err("file: needs a path".into());
+        }
+        Ok(Reference::File(path))
+    } else {
+        Ok(Reference::Literal(value))
+    }
+}
+
+/// The message of a configuration error without the "configuration error: " of its `Display`,
+/// for nesting in another configuration error that names the place.
+fn configuration_message(error: &Error) -> String {
+    match error {
+        Error::Configuration { message } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed), `keyring:<service>/<account>` (see
+/// [`crate::keyring`]) or a literal. Errors never contain the value.
+pub fn resolve_reference(value: &str) -> Result<Secret, String> {
+    match parse_reference(value)? {
+        Reference::Env(name) => match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            Ok(_) => Err(format!("environment variable {name} is empty")),
+            Err(_) => Err(format!("environment variable {name} is not set")),
+        },
+        Reference::File(path) => {
+            let path = expand_home(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
+            if secret.is_empty() { Err(format!("{} is empty", path.display())) } else { Ok(secret) }
+        }
+        Reference::Keyring(entry) => entry.resolve().map_err(|e| configuration_message(&e)),
+        Reference::Literal(value) => Ok(Secret::new(value)),
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
