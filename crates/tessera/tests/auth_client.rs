@@ -233,7 +233,7 @@ async fn a_custom_type_registered_outside_the_crate_is_configured_listed_and_log
 
     // Without the registration, the type is unknown; errors name file, context, provider, field.
     let error = Registry::default().parse_config(&f.text, "/etc/app.toml").unwrap_err().to_string();
-    for part in ["/etc/app.toml", "context \"dev\"", "provider \"catalog\"", "field \"provider\"", "\"catalog_key\""] {
+    for part in ["/etc/app.toml", "context \"dev\"", "provider \"catalog\"", "field \"type\"", "\"catalog_key\""] {
         assert!(error.contains(part), "{error} should contain {part}");
     }
     // A misspelt field of the custom type fails when the client is built, named the same way.
