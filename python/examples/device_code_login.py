@@ -21,7 +21,7 @@ async def main() -> None:
     async with tessera.Client(
         os.environ["TESSERA_ISSUER"],
         client_id=os.environ["CLIENT_ID"],
-        grant=tessera.DeviceCode(),  # device_authorization_url from discovery
+        grant=tessera.DeviceCode(),  # device_authorization_endpoint from discovery
         scope="openid offline_access api:read",
         store=tessera.FileStore(os.environ["TOKEN_DIR"]),
         prompter=show,

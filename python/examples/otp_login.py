@@ -14,7 +14,7 @@ import urllib.request
 import tessera
 
 store = tessera.FileStore(os.environ["TOKEN_DIR"])
-grant = tessera.EmailOtp(os.environ["EMAIL"], max_attempts=3)
+grant = tessera.EmailOtp(os.environ["EMAIL"], max_code_attempts=3)
 
 
 def type_the_code(prompt: tessera.CodePrompt) -> str:

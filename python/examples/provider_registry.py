@@ -14,7 +14,7 @@ current_context = "dev"
 name = "dev"
 [[contexts.auth_providers]]
 name = "peer"
-provider = "password"
+type = "password"
 issuer = "{os.environ['TESSERA_ISSUER']}"
 client_id = "confidential-client"
 client_secret = "env:CLIENT_SECRET"
@@ -22,14 +22,14 @@ username = "alice"
 password = "env:PEER_PASSWORD"
 [[contexts.auth_providers]]
 name = "catalog"
-provider = "api_key"
+type = "api_key"
 key = "env:CATALOG_KEY"
 
 [[contexts]]
 name = "prod"
 [[contexts.auth_providers]]
 name = "catalog"
-provider = "api_key"
+type = "api_key"
 key = "env:PROD_CATALOG_KEY"
 """
 

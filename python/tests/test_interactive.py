@@ -325,20 +325,25 @@ def test_cognito_password_then_emailed_code_with_a_secret_hash_and_logout(idp: I
     assert raised.value.code == "invalid_grant" and "not-the-secret" not in str(raised.value)
 
 
-def test_a_cognito_pool_asking_for_a_code_without_a_callback_mails_one_code_per_call(idp: Idp) -> None:
+def test_a_cognito_pool_asking_for_a_code_without_a_callback_mails_one_code_then_nothing_until_a_login(
+    idp: Idp,
+) -> None:
     """A Cognito password grant logs in without a person until the pool mails a code: without an
-    ``otp_callback`` the call fails with ReauthenticationRequired after one InitiateAuth, and the
-    refresh policy does not run the login again (it used to mail a second code every call)."""
+    ``otp_callback`` the call fails with ReauthenticationRequired after one InitiateAuth, the refresh
+    policy does not run the login again (it used to mail a second code every call), and later calls
+    get the same error without sending anything (one code in all) until a login that can answer."""
     carol_email = "carol@example.com"
     grant = tessera.Cognito(idp.url("/cognito"), "carol", "carol-password")
-    with tessera.SyncClient(client_id=COGNITO_CLIENT_ID, token_url=idp.url("/cognito"), grant=grant) as client:
-        for call in range(1, 3):
-            mailed_before = len(idp.outbox(carol_email))
-            requests_before = idp.stats()["cognito_requests"]
+    with tessera.SyncClient(client_id=COGNITO_CLIENT_ID, token_endpoint=idp.url("/cognito"), grant=grant) as client:
+        mailed_before = len(idp.outbox(carol_email))
+        requests_before = idp.stats()["cognito_requests"]
+        for call in range(1, 4):
             with pytest.raises(tessera.ReauthenticationRequired, match="otp_callback"):
                 client.authorization_header()
-            assert len(idp.outbox(carol_email)) == mailed_before + 1, f"call {call}: one code mailed"
-            assert idp.stats()["cognito_requests"] == requests_before + 1, f"call {call}: one InitiateAuth"
+            assert len(idp.outbox(carol_email)) == mailed_before + 1, f"call {call}: one code mailed in all"
+            assert idp.stats()["cognito_requests"] == requests_before + 1, f"call {call}: one InitiateAuth in all"
+        assert client.login(otp_callback=lambda prompt: idp.last_code(carol_email)).access_token
+        assert client.authorization_header().startswith("Bearer ")
 
 
 def test_each_grant_needs_its_own_callback_and_fails_before_sending(idp: Idp) -> None:

@@ -352,5 +352,5 @@ def test_policy_and_hooks_arguments_are_checked() -> None:
         tessera.Client("http://127.0.0.1:1", client_id="c", hooks=object())
     with pytest.raises(TypeError, match="prompter"):
         tessera.Client("http://127.0.0.1:1", client_id="c", prompter="not callable")
-    assert repr(tessera.DeviceCode()) == "DeviceCode(device_authorization_url=None)"
+    assert repr(tessera.DeviceCode()) == "DeviceCode(device_authorization_endpoint=None)"
     assert not tessera.DeviceCode("https://idp.example/device").unattended

@@ -32,7 +32,7 @@ fn config(providers: &[String]) -> String {
 /// alice with the password grant, secrets by `env:` reference.
 fn password_provider(name: &str, issuer: &str) -> String {
     format!(
-        "name = \"{name}\"\nprovider = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
+        "name = \"{name}\"\ntype = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
          client_secret = \"env:{CLIENT_SECRET_ENV}\"\nusername = \"alice\"\npassword = \"env:{PASSWORD_ENV}\"\n\
          scope = \"openid api:read\"\n"
     )
@@ -193,15 +193,44 @@ fn a_misspelled_config_field_fails_naming_the_file_and_the_field() {
         assert!(stderr.contains("usernme"), "names the field: {run:#?}");
     }
 
-    let home = Home::new(&config(&[good.replace("provider = \"password\"", "provider = \"pasword\"")]));
+    let home = Home::new(&config(&[good.replace("type = \"password\"", "type = \"pasword\"")]));
     let stderr = home.run(&["token"]).failure(1).to_owned();
     assert!(stderr.contains("provider \"peer\", field \"type\"") && stderr.contains("pasword"), "{stderr}");
     assert!(stderr.contains("password, client_credentials"), "lists the known types: {stderr}");
 }
 
+/// A configuration written before the field names were unified still works; every command says
+/// which field to rename (on stderr, so stdout stays data), naming the file, context and provider.
+#[test]
+fn old_field_spellings_still_work_and_say_what_to_rename() {
+    let old = "name = \"machine\"\nprovider = \"client_credentials\"\ntoken_url = \"http://127.0.0.1:9/token\"\n\
+               client_id = \"c\"\nclient_secret = \"s\"\nclient_auth = \"post\"\n";
+    let home = Home::new(&config(&[old.to_owned()]));
+    let run = home.run(&["providers", "list"]);
+    let listed = run.success().to_owned();
+    assert!(listed.contains("machine") && listed.contains("client_credentials"), "{run:#?}");
+    let path = home.config_path().display().to_string();
+    for (old, new) in [
+        ("provider", "type"),
+        ("token_url", "token_endpoint"),
+        ("client_auth = \"post\"", "client_auth = \"client_secret_post\""),
+    ] {
+        let line = format!("{path}: context \"dev\", provider \"machine\": {old} is deprecated: use {new}");
+        assert!(run.stderr.contains(&line), "{line} in {run:#?}");
+    }
+    // The current spelling says nothing.
+    let new = old
+        .replace("provider =", "type =")
+        .replace("token_url", "token_endpoint")
+        .replace("\"post\"", "\"client_secret_post\"");
+    let run = Home::new(&config(&[new])).run(&["providers", "list"]);
+    run.success();
+    assert!(!run.stderr.contains("deprecated"), "{run:#?}");
+}
+
 #[test]
 fn unknown_provider_or_context_names_fail_listing_the_known_ones_and_bad_usage_exits_2() {
-    let machine = "name = \"machine\"\nprovider = \"client_credentials\"\ntoken_url = \"http://127.0.0.1:9/token\"\n\
+    let machine = "name = \"machine\"\ntype = \"client_credentials\"\ntoken_endpoint = \"http://127.0.0.1:9/token\"\n\
                    client_id = \"c\"\nclient_secret = \"env:UNSET_TESSERA_TEST_SECRET\"\n";
     let home = Home::new(&config(&[password_provider("peer", "http://127.0.0.1:9"), machine.to_owned()]));
 
@@ -260,7 +289,7 @@ fn a_store_file_readable_by_others_is_refused_and_left_unchanged() {
 fn a_revoked_refresh_token_past_expiry_exits_4_authentication_required() {
     let idp = ReferenceIdp::start(3);
     let rt_provider = format!(
-        "name = \"rt\"\nprovider = \"refresh_token\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
+        "name = \"rt\"\ntype = \"refresh_token\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
          client_secret = \"env:{CLIENT_SECRET_ENV}\"\nrefresh_token = \"env:TESSERA_TEST_REFRESH_TOKEN\"\n",
         idp.issuer()
     );
@@ -374,7 +403,7 @@ fn sixteen_token_processes_log_in_once_then_refresh_once_early_at_oidc_provider(
 fn client_credentials_token_from_the_cli_is_active_at_oidc_provider() {
     let op = oidc_provider(60);
     let machine = format!(
-        "name = \"machine\"\nprovider = \"client_credentials\"\nissuer = \"{}\"\nclient_id = \"{}\"\n\
+        "name = \"machine\"\ntype = \"client_credentials\"\nissuer = \"{}\"\nclient_id = \"{}\"\n\
          client_secret = \"env:{CLIENT_SECRET_ENV}\"\nclient_auth = \"post\"\nscope = \"api:read\"\n",
         op.issuer(),
         oidc_provider::POST_CLIENT_ID
@@ -422,7 +451,7 @@ fn logout_from_the_cli_revokes_at_oidc_provider() {
 fn password_with_a_totp_secret_logs_in_at_oidc_provider_and_a_wrong_password_exits_1() {
     let op = oidc_provider(60);
     let bob = format!(
-        "name = \"bob\"\nprovider = \"password\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
+        "name = \"bob\"\ntype = \"password\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
          client_secret = \"env:{CLIENT_SECRET_ENV}\"\nusername = \"bob\"\npassword = \"env:{PASSWORD_ENV}\"\n\
          totp_secret = \"env:TESSERA_TEST_TOTP\"\nscope = \"openid api:read\"\n",
         op.issuer()

@@ -25,7 +25,7 @@ fn context(name: &str, providers: &[String]) -> String {
 
 fn password_provider(name: &str, issuer: &str, password_env: &str) -> String {
     format!(
-        "name = \"{name}\"\nprovider = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
+        "name = \"{name}\"\ntype = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
          client_secret = \"env:{CLIENT_SECRET_ENV}\"\nusername = \"alice\"\npassword = \"env:{password_env}\"\n\
          scope = \"openid api:read\"\n"
     )
@@ -33,12 +33,12 @@ fn password_provider(name: &str, issuer: &str, password_env: &str) -> String {
 
 fn machine_provider(issuer: &str) -> String {
     format!(
-        "name = \"machine\"\nprovider = \"client_credentials\"\nissuer = \"{issuer}\"\n\
+        "name = \"machine\"\ntype = \"client_credentials\"\nissuer = \"{issuer}\"\n\
          client_id = \"confidential-client\"\nclient_secret = \"env:{CLIENT_SECRET_ENV}\"\n"
     )
 }
 
-const STATIC_PROVIDER: &str = "name = \"given\"\nprovider = \"static\"\n";
+const STATIC_PROVIDER: &str = "name = \"given\"\ntype = \"static\"\n";
 
 fn home(text: &str) -> Home {
     Home::new(text)
@@ -287,7 +287,7 @@ fn status_exits_1_when_a_provider_is_in_error() {
 
 #[test]
 fn config_contexts_use_context_and_a_masked_view() {
-    let dev = "name = \"api\"\nprovider = \"client_credentials\"\ntoken_url = \"http://127.0.0.1:9/token\"\n\
+    let dev = "name = \"api\"\ntype = \"client_credentials\"\ntoken_endpoint = \"http://127.0.0.1:9/token\"\n\
                client_id = \"c\"\nclient_secret = \"literal-client-secret\"\n";
     let prod = password_provider("peer", "http://127.0.0.1:9", PASSWORD_ENV);
     let text = format!(

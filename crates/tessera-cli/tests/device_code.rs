@@ -38,7 +38,7 @@ fn provider(access_ttl_secs: u64) -> OidcProvider {
 fn home(op: &OidcProvider, scope: &str) -> Home {
     Home::new(&format!(
         "current_context = \"dev\"\n\n[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\n\
-         name = \"tv\"\nprovider = \"device_code\"\nissuer = \"{}\"\nclient_id = \"{DEVICE_CLIENT_ID}\"\n\
+         name = \"tv\"\ntype = \"device_code\"\nissuer = \"{}\"\nclient_id = \"{DEVICE_CLIENT_ID}\"\n\
          scope = \"{scope}\"\n",
         op.issuer()
     ))

@@ -27,7 +27,7 @@ fn home(sections: &[String]) -> Home {
 
 fn browser_section(idp: &ReferenceIdp, extra: &str) -> String {
     format!(
-        "name = \"web\"\nprovider = \"browser\"\nissuer = \"{}\"\nclient_id = \"{}\"\n{extra}",
+        "name = \"web\"\ntype = \"browser\"\nissuer = \"{}\"\nclient_id = \"{}\"\n{extra}",
         idp.issuer(),
         demo::BROWSER_CLIENT_ID
     )
@@ -35,7 +35,7 @@ fn browser_section(idp: &ReferenceIdp, extra: &str) -> String {
 
 fn email_section(idp: &ReferenceIdp) -> String {
     format!(
-        "name = \"mail\"\nprovider = \"email_otp\"\nissuer = \"{}\"\nclient_id = \"{}\"\nemail = \"{}\"\n",
+        "name = \"mail\"\ntype = \"email_otp\"\nissuer = \"{}\"\nclient_id = \"{}\"\nemail = \"{}\"\n",
         idp.issuer(),
         demo::BROWSER_CLIENT_ID,
         demo::ALICE_EMAIL
@@ -44,7 +44,7 @@ fn email_section(idp: &ReferenceIdp) -> String {
 
 fn cognito_section(idp: &ReferenceIdp, name: &str, extra: &str) -> String {
     format!(
-        "name = \"{name}\"\nprovider = \"cognito\"\nendpoint_url = \"{}\"\nclient_id = \"{}\"\n{extra}",
+        "name = \"{name}\"\ntype = \"cognito\"\nendpoint_url = \"{}\"\nclient_id = \"{}\"\n{extra}",
         idp.url("/cognito"),
         demo::COGNITO_CLIENT_ID
     )
@@ -194,7 +194,7 @@ fn browser_login_in_paste_mode_reads_the_final_url_from_stdin() {
 #[test]
 fn no_browser_from_the_environment_prints_the_url_and_the_login_times_out() {
     // No server: the browser never comes back, the listener gives up after login_timeout.
-    let section = "name = \"web\"\nprovider = \"browser\"\ntoken_url = \"http://127.0.0.1:9/token\"\n\
+    let section = "name = \"web\"\ntype = \"browser\"\ntoken_endpoint = \"http://127.0.0.1:9/token\"\n\
                    authorization_url = \"http://127.0.0.1:9/authorize\"\nclient_id = \"cli\"\nscope = \"api\"\n\
                    redirect_port = 0\nredirect_path = \"/cb\"\nlogin_timeout = 1\n";
     let home = home(&[section.to_owned()]).with_env("TESSERA_NO_BROWSER", "1");

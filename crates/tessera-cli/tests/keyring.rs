@@ -70,7 +70,7 @@ impl Drop for Cleanup<'_> {
 fn config(issuer: &str, client_secret: &str, password: &str) -> String {
     format!(
         "current_context = \"dev\"\n\n[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\n\
-         name = \"peer\"\nprovider = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
+         name = \"peer\"\ntype = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
          client_secret = \"{client_secret}\"\nusername = \"alice\"\npassword = \"{password}\"\nscope = \"openid api:read\"\n"
     )
 }

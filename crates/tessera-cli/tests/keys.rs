@@ -15,7 +15,7 @@ const BOB_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 fn home(idp: &ReferenceIdp) -> Home {
     let user = |name: &str, extra: &str| {
         format!(
-            "[[contexts.auth_providers]]\nname = \"{name}\"\nprovider = \"password\"\nissuer = \"{}\"\n\
+            "[[contexts.auth_providers]]\nname = \"{name}\"\ntype = \"password\"\nissuer = \"{}\"\n\
              client_id = \"confidential-client\"\nclient_secret = \"confidential-secret\"\n\
              username = \"{name}\"\npassword = \"{name}-password\"\n{extra}\n",
             idp.issuer()
@@ -23,7 +23,7 @@ fn home(idp: &ReferenceIdp) -> Home {
     };
     Home::new(&format!(
         "current_context = \"dev\"\n[[contexts]]\nname = \"dev\"\n{}{}\
-         [[contexts.auth_providers]]\nname = \"key\"\nprovider = \"api_key\"\n",
+         [[contexts.auth_providers]]\nname = \"key\"\ntype = \"api_key\"\n",
         user("alice", ""),
         user("bob", &format!("totp_secret = \"{BOB_TOTP_SECRET}\"")),
     ))

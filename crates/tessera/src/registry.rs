@@ -75,9 +75,13 @@ impl<'a> ProviderSettings<'a> {
         self.entry.error(self.origin, self.context, field, problem)
     }
 
-    /// Fails naming the first field of the section that is not `name`, `provider` or in `allowed`.
+    /// Fails naming the first field of the section that is not `name`, `type` (or its old name
+    /// `provider`) or in `allowed`.
     pub fn allow_fields(&self, allowed: &[&str]) -> Result<(), Error> {
-        match self.table().keys().find(|k| !matches!(k.as_str(), "name" | "provider") && !allowed.contains(&k.as_str()))
+        match self
+            .table()
+            .keys()
+            .find(|k| !matches!(k.as_str(), "name" | "type" | "provider") && !allowed.contains(&k.as_str()))
         {
             Some(field) => Err(self.error(
                 field,

@@ -525,7 +525,7 @@ impl Session {
             && stored.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN)
             && rejected.as_ref().is_none_or(|rejected| *rejected != stored.access_token)
         {
-            warn!(key = %self.inner.key, %error, "refresh failed; still serving the valid stored token");
+            warn!(key = %self.inner.key, %error, "early refresh failed; still serving the valid stored token");
             self.adopt(stored);
         }
         let mut failed = Failed::classify(error);
@@ -535,6 +535,8 @@ impl Session {
             // not dead yet. The dead refresh token is gone; the attempt after expiry asks the
             // policy (reauthenticate?), and its final failure makes the cell dead.
             failed.dead = reason != RefreshReason::NearExpiry;
+        } else if reason == RefreshReason::NearExpiry {
+            warn!(key = %self.inner.key, error = %failed.error, "early refresh failed; still serving the valid token, the next attempt is postponed");
         } else {
             warn!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
         }

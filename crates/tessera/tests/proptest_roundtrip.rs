@@ -92,7 +92,10 @@ proptest! {
     fn json_engine_exported_tokens_round_trip(tokens in token_set()) {
         let mut engine = JsonEngine::new();
         engine
-            .register("k", r#"{"client_id":"c","token_url":"https://idp.example/token","grant":{"type":"client_credentials"}}"#)
+            .register(
+                "k",
+                r#"{"type":"client_credentials","client_id":"c","client_secret":"s","token_endpoint":"https://idp.example/token"}"#,
+            )
             .unwrap();
         let json = serde_json::to_string(&tokens).unwrap();
         engine.set_tokens("k", Some(&json)).unwrap();
