@@ -113,12 +113,18 @@ pub(crate) struct Failed {
     /// Whether a still-valid held value may be served after this failure (false when serving it
     /// would hide a bug or a configuration error from the caller).
     pub serve_held: bool,
+    /// Whether the failure is this cell's own and postpones the next attempt (false: an error
+    /// passed through from elsewhere, e.g. a chain stage above, which postpones on its own).
+    pub record: bool,
+    /// With a still-valid held value: no new attempt before it expires (instead of half its
+    /// remaining lifetime), for a final failure that must not be retried early (a refused password).
+    pub until_expiry: bool,
 }
 
 impl Failed {
     /// `error`, final or not by [`is_final`].
     pub(crate) fn classify(error: Error) -> Self {
-        Failed { dead: is_final(&error), error, serve_held: true }
+        Failed { dead: is_final(&error), error, serve_held: true, record: true, until_expiry: false }
     }
 }
 
@@ -137,6 +143,9 @@ type Outcome<T> = Option<Result<Arc<T>, Error>>;
 struct State<T> {
     /// Attempts started so far: the generation of the newest.
     generation: u64,
+    /// Bumped by [`RefreshCell::reset`]: an attempt started before a reset (with the old
+    /// credentials) cannot record its failure afterwards.
+    epoch: u64,
     /// The running attempt's outcome, for its waiters.
     in_flight: Option<watch::Receiver<Outcome<T>>>,
     failure: Option<Failure>,
@@ -160,7 +169,11 @@ pub(crate) struct RefreshCell<T> {
 impl<T: Expiring> RefreshCell<T> {
     /// A cell over `slot` (which the owner may read directly on its hot path).
     pub(crate) fn new(slot: Arc<ArcSwapOption<T>>, clock: Arc<dyn Clock>) -> Self {
-        RefreshCell { slot, state: Mutex::new(State { generation: 0, in_flight: None, failure: None }), clock }
+        RefreshCell {
+            slot,
+            state: Mutex::new(State { generation: 0, epoch: 0, in_flight: None, failure: None }),
+            clock,
+        }
     }
 
     /// The held value, whatever its expiry.
@@ -182,7 +195,9 @@ impl<T: Expiring> RefreshCell<T> {
     /// Forgets any failure (new credentials arrived): the next caller without a usable value
     /// starts an attempt at once.
     pub(crate) fn reset(&self) {
-        self.lock().failure = None;
+        let mut state = self.lock();
+        state.failure = None;
+        state.epoch += 1;
     }
 
     /// Replaces the value (an import, an invalidation) without touching the attempt state.
@@ -240,7 +255,15 @@ impl<T: Expiring> RefreshCell<T> {
             };
             match outcome {
                 Some(Ok(value)) if (want.accept)(&value) => return Ok(value),
-                Some(Err(error)) => return Err(error),
+                Some(Err(error)) => {
+                    // The leader may have put a valid value in the slot while failing (a stored
+                    // token adopted, a dead refresh token dropped from a still-valid set).
+                    let now = self.clock.now();
+                    return match self.slot.load_full().filter(|v| (want.accept)(v) && (want.valid)(v, now)) {
+                        Some(value) => Ok(value),
+                        None => Err(error),
+                    };
+                }
                 _ => continue,
             }
         }
@@ -256,10 +279,9 @@ impl<T: Expiring> RefreshCell<T> {
                 let mut state = self.lock();
                 match &state.in_flight {
                     Some(receiver) => receiver.clone(),
-                    None => {
-                        state.failure = None;
-                        return self.start(&mut state).1;
-                    }
+                    // The failure stays until the operation finishes (a cancelled login or a
+                    // logout that could not take the store's lock leaves a dead cell dead).
+                    None => return self.start(&mut state).1,
                 }
             };
             let _ = waiting.wait_for(Option::is_some).await;
@@ -273,7 +295,7 @@ impl<T: Expiring> RefreshCell<T> {
         let (sender, receiver) = watch::channel(None);
         state.generation += 1;
         state.in_flight = Some(receiver.clone());
-        (receiver, Leader { cell: self, sender: Some(sender) })
+        (receiver, Leader { cell: self, sender: Some(sender), epoch: state.epoch })
     }
 
     /// How long to postpone after `streak` failures in a row, holding `held` (still valid) or not.
@@ -298,6 +320,8 @@ pub(crate) fn backoff(streak: u32, jitter: f64) -> Duration {
 pub(crate) struct Leader<'a, T: Expiring> {
     cell: &'a RefreshCell<T>,
     sender: Option<watch::Sender<Outcome<T>>>,
+    /// The cell's epoch when this attempt started (see [`RefreshCell::reset`]).
+    epoch: u64,
 }
 
 impl<T: Expiring> Leader<'_, T> {
@@ -320,7 +344,7 @@ impl<T: Expiring> Leader<'_, T> {
                 state.failure = None;
                 (value.clone().map(Ok), Ok(value))
             }
-            Err(Failed { error, dead, serve_held }) => {
+            Err(Failed { error, dead, serve_held, record, until_expiry }) => {
                 // The owner may have replaced the value while failing (adopted a stored one,
                 // dropped a dead refresh token): look at the slot now.
                 let held = cell
@@ -328,15 +352,23 @@ impl<T: Expiring> Leader<'_, T> {
                     .load_full()
                     .filter(|v| serve_held && want.is_none_or(|w| (w.accept)(v) && (w.valid)(v, now)));
                 let streak = state.failure.as_ref().map_or(0, |f| f.streak).saturating_add(1);
-                let until = (!dead).then(|| now + cell.postponement(held.as_deref(), &error, streak, now));
-                if let Some(held) = &held {
+                let until = match (&held, until_expiry) {
+                    (Some(held), true) => Some(held.expires_at().unwrap_or(now + MAX_POSTPONEMENT)),
+                    _ => (!dead).then(|| now + cell.postponement(held.as_deref(), &error, streak, now)),
+                };
+                // An error passed through from elsewhere, or an attempt that started before a
+                // reset (old credentials), says nothing about this cell now.
+                let record = record && self.epoch == state.epoch;
+                if let Some(held) = held.as_ref().filter(|_| record) {
                     // The owner's hot path keeps serving it without asking again before `until`.
                     let serve_until = until.or(held.expires_at()).unwrap_or(now);
                     if let Some(postponed) = held.served_until(serve_until) {
                         cell.slot.compare_and_swap(held, Some(Arc::new(postponed)));
                     }
                 }
-                state.failure = Some(Failure { error: error.clone(), until, streak });
+                if record {
+                    state.failure = Some(Failure { error: error.clone(), until, streak });
+                }
                 let returned = match held.filter(|_| want.is_some()) {
                     Some(held) => Ok(Some(held)),
                     None => Err(error.clone()),
@@ -353,8 +385,11 @@ impl<T: Expiring> Leader<'_, T> {
 
 impl<T: Expiring> Drop for Leader<'_, T> {
     fn drop(&mut self) {
-        if self.sender.take().is_some() {
+        if let Some(sender) = self.sender.take() {
+            // Free the slot first, then close the channel: a waiter woken by the close must find
+            // no attempt in flight (else it would wait on this closed one again).
             self.cell.lock().in_flight = None;
+            drop(sender);
         }
     }
 }
@@ -466,6 +501,42 @@ mod tests {
         let revived = concurrent(&cell, 8, &calls, || Ok(3)).await;
         assert!(revived.iter().all(|r| r.as_ref().unwrap().id == 3));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_exclusive_operation_dropped_unfinished_leaves_a_dead_cell_dead() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let cell = cell(&clock);
+        let calls = Arc::new(AtomicU32::new(0));
+        let dead = || Err(Failed::classify(Error::ReauthenticationRequired { reason: "revoked".into() }));
+        concurrent(&cell, 1, &calls, dead).await;
+        assert!(cell.is_dead());
+        // A login that was cancelled (or a logout that failed before finishing).
+        drop(cell.exclusive().await);
+        assert!(cell.is_dead(), "only a finished operation replaces the failure");
+        concurrent(&cell, 4, &calls, || Ok(2)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "still nothing sent");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_started_before_a_reset_cannot_kill_the_cell() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let cell = cell(&clock);
+        let want = want();
+        let old = cell.get(&want, |_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(Failed::classify(Error::ReauthenticationRequired { reason: "old credentials".into() }))
+        });
+        let reset = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            cell.reset(); // new credentials arrive while the old attempt runs
+        };
+        let (result, ()) = tokio::join!(old, reset);
+        assert!(result.unwrap_err().requires_reauthentication(), "its own caller still learns why");
+        assert!(!cell.is_dead(), "the old attempt's final error is not recorded");
+        let calls = Arc::new(AtomicU32::new(0));
+        let results = concurrent(&cell, 4, &calls, || Ok(2)).await;
+        assert!(results.iter().all(|r| r.as_ref().unwrap().id == 2));
     }
 
     #[tokio::test]

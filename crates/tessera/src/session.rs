@@ -356,12 +356,6 @@ impl Session {
         &self.inner.store
     }
 
-    /// True after a final failure (a dead refresh token, a refused password or client): nothing
-    /// is sent until [`Session::login`], or until another process stores a new token.
-    pub(crate) fn is_dead(&self) -> bool {
-        self.inner.cell.is_dead()
-    }
-
     /// The cached header if it may be served right now without any work; `None` otherwise.
     /// This is the whole hot path: no lock, no allocation, no future.
     #[inline]
@@ -531,10 +525,19 @@ impl Session {
         let mut failed = Failed::classify(error);
         if failed.dead {
             self.drop_dead_credential(&failed.error).await;
-            // An early refresh did not ask the policy (a valid token is still held): the cell is
-            // not dead yet. The dead refresh token is gone; the attempt after expiry asks the
-            // policy (reauthenticate?), and its final failure makes the cell dead.
-            failed.dead = reason != RefreshReason::NearExpiry;
+            if reason == RefreshReason::NearExpiry {
+                // An early refresh did not ask the policy (a valid token is still held): the cell
+                // is not dead yet, but nothing is tried again before the token expires (a refused
+                // password is never retried early). The attempt after expiry asks the policy
+                // (reauthenticate?), and its final failure makes the cell dead.
+                failed.dead = false;
+                failed.until_expiry = true;
+            } else if reason == RefreshReason::Login && self.holds_refresh_token() {
+                // A failed explicit login (a wrong code, a refused browser sign-in) says nothing
+                // about the refresh token the session still holds: it keeps refreshing, at once.
+                failed.dead = false;
+                failed.record = false;
+            }
         } else if reason == RefreshReason::NearExpiry {
             warn!(key = %self.inner.key, error = %failed.error, "early refresh failed; still serving the valid token, the next attempt is postponed");
         } else {
@@ -552,7 +555,12 @@ impl Session {
         let refresh_token_dead = error.requires_reauthentication()
             || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
         let now = self.inner.clock.now();
-        if refresh_token_dead && let Some(cached) = self.inner.cached.load_full() {
+        // Only the refresh token that was presented and refused is dead (a failed login presented none).
+        if refresh_token_dead
+            && let Some(cached) = self.inner.cached.load_full()
+            && presented.is_some()
+            && cached.tokens.refresh_token == presented
+        {
             let mut tokens = cached.tokens.clone();
             tokens.refresh_token = None;
             tokens.refresh_expires_at = None;
@@ -570,11 +578,16 @@ impl Session {
                 let result = async {
                     let mut stored = store.load(&self.inner.key).await?;
                     // Only if it is still the one that was refused: another process may have
-                    // stored a good one meanwhile.
-                    if let Some(tokens) = stored.as_mut().filter(|t| t.refresh_token.as_ref() == Some(&presented)) {
-                        tokens.refresh_token = None;
-                        tokens.refresh_expires_at = None;
-                        store.save(&self.inner.key, tokens).await?;
+                    // stored a good one meanwhile, and then the store holds no witness of our
+                    // failure (the next call adopts what it holds).
+                    match stored.as_mut() {
+                        Some(tokens) if tokens.refresh_token.as_ref() == Some(&presented) => {
+                            tokens.refresh_token = None;
+                            tokens.refresh_expires_at = None;
+                            store.save(&self.inner.key, tokens).await?;
+                        }
+                        Some(_) => return Ok(None),
+                        None => {}
                     }
                     Ok::<_, Error>(stored)
                 }
@@ -593,6 +606,14 @@ impl Session {
                 *locked(&self.inner.dead_witness) = None;
             }
         }
+    }
+
+    /// True when the session holds a refresh token it may still present.
+    fn holds_refresh_token(&self) -> bool {
+        let now = self.inner.clock.now();
+        self.inner.cached.load().as_ref().is_some_and(|cached| {
+            cached.tokens.refresh_token.is_some() && cached.tokens.refresh_valid(now, Duration::ZERO)
+        })
     }
 
     /// A dead session reads (never sends) the store: a token another process stored since the

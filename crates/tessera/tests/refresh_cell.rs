@@ -262,3 +262,163 @@ async fn oidc_provider_wrong_password_1000_calls_one_request_and_login_revives()
     wrong.authorization_header().await.expect("revived by the stored token");
     assert_eq!(op.stats().await.token_requests, 2);
 }
+
+// --- Regressions found by review: each failed before its fix. ---
+
+/// A memory store that, when armed, saves `inject` as the `nth` `lock()` call is made (another
+/// process storing its tokens at that moment).
+#[derive(Debug, Default)]
+struct Injecting {
+    inner: MemoryStore,
+    locks: std::sync::atomic::AtomicU32,
+    nth: std::sync::atomic::AtomicU32,
+    inject: std::sync::Mutex<Option<tessera::TokenSet>>,
+}
+
+#[async_trait::async_trait]
+impl TokenStore for Injecting {
+    async fn load(&self, key: &str) -> Result<Option<tessera::TokenSet>, Error> {
+        self.inner.load(key).await
+    }
+    async fn save(&self, key: &str, tokens: &tessera::TokenSet) -> Result<(), Error> {
+        self.inner.save(key, tokens).await
+    }
+    async fn clear(&self, key: &str) -> Result<(), Error> {
+        self.inner.clear(key).await
+    }
+    async fn lock(&self, key: &str, _timeout: Duration) -> Result<tessera::store::StoreLock, Error> {
+        use std::sync::atomic::Ordering;
+        let n = self.locks.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.nth.load(Ordering::SeqCst) {
+            let tokens = self.inject.lock().unwrap().take();
+            if let Some(tokens) = tokens {
+                self.inner.save(key, &tokens).await?;
+            }
+        }
+        Ok(tessera::store::StoreLock::none())
+    }
+    fn location(&self) -> String {
+        "injecting".into()
+    }
+}
+
+/// A failed explicit `login()` (a wrong code, a refused sign-in) must not stop a session that
+/// still holds a good refresh token: after expiry it refreshes.
+#[tokio::test]
+async fn a_failed_login_leaves_a_session_with_a_good_refresh_token_refreshing() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let session = Session::builder(KEY, alice(&idp.issuer())).store(Arc::clone(&store)).clock(clock.clone()).build();
+    assert!(session.tokens().await.unwrap().refresh_token.is_some());
+    idp.faults().push(FaultEndpoint::Token, faults::json_error(400, "invalid_grant"), 1);
+    assert!(session.login().await.is_err(), "the login is refused");
+    clock.advance(Duration::from_secs(301));
+    let before = idp.stats();
+    session.authorization_header().await.expect("the held refresh token still works");
+    assert_eq!(idp.stats().refresh_grants - before.refresh_grants, 1, "one refresh");
+    idp.shutdown().await;
+}
+
+/// When another process stores good tokens while a refused refresh is cleaned up, the store holds
+/// no witness of the failure: the next call adopts them (and sends nothing).
+#[tokio::test]
+async fn tokens_stored_by_another_process_during_the_clean_up_revive_the_session() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let injecting = Arc::new(Injecting::default());
+    let store: Arc<dyn TokenStore> = injecting.clone();
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap();
+    let config = ProviderConfig {
+        grant: Grant::RefreshToken { refresh_token: seed.refresh_token.unwrap() },
+        ..alice(&idp.issuer())
+    };
+    let daemon = Session::builder(KEY, config).store(Arc::clone(&store)).clock(clock.clone()).build();
+    daemon.authorization_header().await.unwrap();
+    idp.revoke_all_refresh_tokens_of(demo::ALICE_USERNAME);
+    clock.advance(Duration::from_secs(301));
+    let fresh = Session::builder("other", alice(&idp.issuer())).clock(clock.clone()).build().tokens().await.unwrap();
+    *injecting.inject.lock().unwrap() = Some(fresh.clone());
+    injecting.locks.store(0, std::sync::atomic::Ordering::SeqCst);
+    injecting.nth.store(2, std::sync::atomic::Ordering::SeqCst); // the clean-up's lock
+    assert!(daemon.authorization_header().await.unwrap_err().requires_reauthentication());
+    assert_eq!(store.load(KEY).await.unwrap().unwrap().access_token, fresh.access_token);
+    let before = idp.stats().token_requests;
+    let header = daemon.authorization_header().await.expect("the other process's token revives the daemon");
+    assert_eq!(header.access_token(), &fresh.access_token);
+    assert_eq!(idp.stats().token_requests, before, "adopted, nothing sent");
+    idp.shutdown().await;
+}
+
+/// Callers that waited on a failed early refresh are served the valid stored token the leader
+/// adopted, like the leader (not the refresh's error).
+#[tokio::test]
+async fn waiters_of_a_failed_refresh_get_the_valid_stored_token_too() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let first = Session::builder(KEY, alice(&idp.issuer())).store(Arc::clone(&store)).clock(clock.clone()).build();
+    first.tokens().await.unwrap();
+    // A new process; the stored token is due for its early refresh but valid for 20 s more.
+    clock.advance(Duration::from_secs(280));
+    let second = Session::builder(KEY, alice(&idp.issuer())).store(Arc::clone(&store)).clock(clock.clone()).build();
+    idp.faults().push(FaultEndpoint::Token, Fault::status(500, "down"), 100);
+    let results = at_once(&second, 50).await;
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failed.is_empty(), "{} of 50 callers got {:?}", failed.len(), failed.first());
+    idp.shutdown().await;
+}
+
+/// A refresh token and password refused during the early-refresh window are not sent again before
+/// the token expires (account lockout), then once more with the policy, then never.
+#[tokio::test]
+async fn a_refused_password_is_not_retried_during_the_early_window() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let session = Session::builder(KEY, alice(&idp.issuer())).clock(clock.clone()).build();
+    session.tokens().await.unwrap();
+    idp.faults().push(FaultEndpoint::Token, faults::json_error(400, "invalid_grant"), 1000);
+    clock.advance(Duration::from_secs(280));
+    let before = idp.stats().token_requests;
+    let mut served = 0;
+    for _ in 0..1000 {
+        if session.authorization_header().await.is_ok() {
+            served += 1;
+        }
+        clock.advance(Duration::from_millis(50)); // 50 s in all: through expiry and beyond
+    }
+    assert!(served > 300, "the valid token is served until it expires ({served})");
+    // The early refresh (refresh refused, then the password), then one attempt after expiry.
+    let sent = idp.stats().token_requests - before;
+    assert!(sent <= 3, "{sent} token requests");
+    idp.shutdown().await;
+}
+
+/// A chain stage does not keep an error that came from the stage above: once the network session
+/// is good again, a domain asked for the first time meanwhile works too.
+#[tokio::test]
+async fn a_stage_does_not_die_of_an_error_from_the_stage_above() {
+    let idp = idp(Duration::from_secs(300)).await;
+    let chain =
+        ChainConfig { retry: RetrySettings { max_attempts: 1, ..RetrySettings::default() }, ..http_chain(&idp) };
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let network = Session::builder("network", wrong_password(alice(&idp.issuer())))
+        .store(Arc::clone(&store))
+        .clock(clock.clone())
+        .build();
+    let client = DomainClient::builder(chain).network(network).clock(clock.clone()).build();
+    assert!(client.get_domain_access("alpha").await.is_err(), "the network login is refused");
+    // The right password in another process, same store: the network session revives from it.
+    Session::builder("network", alice(&idp.issuer()))
+        .store(Arc::clone(&store))
+        .clock(clock.clone())
+        .build()
+        .login()
+        .await
+        .unwrap();
+    client.authenticate().await.expect("the network session adopted the stored token");
+    client.get_domain_access("beta").await.expect("a domain asked for the first time works");
+    client.get_domain_access("alpha").await.expect("and the one that failed before");
+    idp.shutdown().await;
+}

@@ -446,28 +446,28 @@ impl DomainClient {
         cell.get(&want, |held| async move {
             match self.derive_discovery().await {
                 Ok(tokens) => Ok(Arc::new(tokens)),
-                Err(error) => {
+                Err(failure) => {
                     if held.is_some() {
-                        warn!(%error, "re-deriving the discovery token failed; still serving the valid one");
+                        warn!(error = %failure.error, "re-deriving the discovery token failed; still serving the valid one");
                     }
-                    Err(self.failed(error))
+                    Err(self.failed(failure))
                 }
             }
         })
         .await
     }
 
-    async fn derive_discovery(&self) -> Result<TokenSet, Error> {
+    async fn derive_discovery(&self) -> Result<TokenSet, StageFailure> {
         let stage = &self.inner.chain.discovery;
-        let network = self.network_tokens(None).await?;
+        let network = self.network_tokens(None).await.map_err(StageFailure::upstream)?;
         debug!(stage = "discovery", "deriving the discovery token");
         match self.call(stage, &network.access_token, None).await {
             Err(error) if stage::is_rejection(stage, &error) => {
                 debug!(%error, "the network token was refused; replacing it");
-                let network = self.network_tokens(Some(&network.access_token)).await?;
-                Ok(self.call(stage, &network.access_token, None).await?.0)
+                let network = self.network_tokens(Some(&network.access_token)).await.map_err(StageFailure::upstream)?;
+                Ok(self.call(stage, &network.access_token, None).await.map_err(StageFailure::own)?.0)
             }
-            result => Ok(result?.0),
+            result => Ok(result.map_err(StageFailure::own)?.0),
         }
     }
 
@@ -487,13 +487,20 @@ impl DomainClient {
         created.unwrap_or_else(|| Arc::new(new_cell(&self.inner.cell_clock, None)))
     }
 
-    /// Classifies a stage's failure. A final error makes the stage's cell dead (nothing sent until
-    /// `set_credentials` / `set_network_session`) unless it is the network session's own: that
-    /// session is dead itself, fails fast without sending, and lives again after its login.
-    fn failed(&self, error: Error) -> Failed {
-        let network_dead = self.inner.network.load().as_ref().is_some_and(|session| session.is_dead());
-        let dead = is_final(&error) && !network_dead;
-        Failed { dead, serve_held: !hides_problem(&error), error }
+    /// Classifies a stage's failure. Only the stage's own request can make its cell dead (a final
+    /// error: nothing sent until `set_credentials` / `set_network_session`) or postpone it; an
+    /// error from a stage above (the network session, the discovery stage) is passed through to
+    /// the callers as it is: that stage postpones or dies on its own, and lives again on its own
+    /// (a network login), so this one must not remember its error.
+    fn failed(&self, failure: StageFailure) -> Failed {
+        let StageFailure { error, own } = failure;
+        Failed {
+            dead: own && is_final(&error),
+            serve_held: !hides_problem(&error),
+            record: own,
+            until_expiry: false,
+            error,
+        }
     }
 
     async fn domain_access(&self, domain_id: &str, rejected: Option<&Secret>) -> Result<Arc<DomainAccess>, Error> {
@@ -506,30 +513,31 @@ impl DomainClient {
         cell.get(&want, |held| async move {
             match self.derive_domain(domain_id).await {
                 Ok(access) => Ok(Arc::new(access)),
-                Err(error) => {
+                Err(failure) => {
                     if held.is_some() {
-                        warn!(domain = domain_id, %error, "re-deriving a domain token failed; still serving the valid one");
+                        warn!(domain = domain_id, error = %failure.error, "re-deriving a domain token failed; still serving the valid one");
                     }
-                    Err(self.failed(error))
+                    Err(self.failed(failure))
                 }
             }
         })
         .await
     }
 
-    async fn derive_domain(&self, domain_id: &str) -> Result<DomainAccess, Error> {
+    async fn derive_domain(&self, domain_id: &str) -> Result<DomainAccess, StageFailure> {
         let stage = &self.inner.chain.domain;
-        let discovery = self.discovery_tokens(None).await?;
+        let discovery = self.discovery_tokens(None).await.map_err(StageFailure::upstream)?;
         debug!(stage = "domain", domain = domain_id, "deriving a domain token");
         let access = match self.call(stage, &discovery.access_token, Some(domain_id)).await {
             Err(error) if stage::is_rejection(stage, &error) => {
                 debug!(domain = domain_id, %error, "the discovery token was refused; re-deriving it");
-                let discovery = self.discovery_tokens(Some(&discovery.access_token)).await?;
-                self.call(stage, &discovery.access_token, Some(domain_id)).await?.1
+                let discovery =
+                    self.discovery_tokens(Some(&discovery.access_token)).await.map_err(StageFailure::upstream)?;
+                self.call(stage, &discovery.access_token, Some(domain_id)).await.map_err(StageFailure::own)?.1
             }
-            result => result?.1,
+            result => result.map_err(StageFailure::own)?.1,
         };
-        access.ok_or_else(|| Error::internal("the domain stage produced no domain access"))
+        access.ok_or_else(|| StageFailure::own(Error::internal("the domain stage produced no domain access")))
     }
 
     async fn call(
@@ -558,6 +566,23 @@ impl DomainClient {
             debug!(%error, attempt, ?delay, "a chain stage failed transiently; retrying");
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+/// Why deriving a stage's token failed, and whose request it was.
+struct StageFailure {
+    error: Error,
+    /// True when the stage's own request failed; false when a stage above it did.
+    own: bool,
+}
+
+impl StageFailure {
+    fn own(error: Error) -> Self {
+        StageFailure { error, own: true }
+    }
+
+    fn upstream(error: Error) -> Self {
+        StageFailure { error, own: false }
     }
 }
 
