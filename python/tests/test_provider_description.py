@@ -83,9 +83,30 @@ def test_old_keywords_still_work_and_warn_with_the_new_name() -> None:
         tessera.Browser(authorization_params={"prompt": "consent"}, redirect_port=8400, login_timeout=60)
         tessera.EmailOtp("a@example.com", max_code_attempts=2)
         tessera.ClientAuth("c", "s", method="client_secret_post")
-    # Both spellings at once are refused.
+    # Both spellings at once are refused (also for keywords that have a default).
     with pytest.raises(tessera.ConfigurationError, match="give only token_endpoint"):
         tessera.Endpoints.explicit("https://idp.example/token", token_url="https://idp.example/token")
+    with pytest.raises(tessera.ConfigurationError, match="give only redirect_port"):
+        tessera.Browser(redirect_port=8080, port=9090)
+    with pytest.raises(tessera.ConfigurationError, match="give only max_code_attempts"):
+        tessera.EmailOtp("a@example.com", max_code_attempts=5, max_attempts=2)
+
+
+def test_a_provider_built_from_classes_gets_every_rule_a_description_gets() -> None:
+    """Python builds a ProviderConfig from objects; the TOML/JSON description rules apply to it too."""
+    token = "https://idp.example/token"
+    cases = [
+        (tessera.DeviceCode(), {"type": "device_code", "client_id": "cli", "token_endpoint": token}),
+        (tessera.EmailOtp("a@example.com"), {"type": "email_otp", "client_id": "cli", "token_endpoint": token, "email": "a@example.com"}),
+        (tessera.ClientCredentials(), {"type": "client_credentials", "client_id": "cli", "token_endpoint": token}),
+    ]
+    for grant, description in cases:
+        with pytest.raises(tessera.ConfigurationError) as from_python:
+            tessera.ProviderConfig(tessera.ClientAuth("cli"), tessera.Endpoints.explicit(token), grant)
+        with pytest.raises(tessera.ConfigurationError) as from_json:
+            NativeEngine().register("peer", description)
+        suffix = str(from_json.value).split(", ", 1)[1]
+        assert str(from_python.value).endswith(suffix), (str(from_python.value), suffix)
 
 
 def test_the_json_engines_first_shape_warns() -> None:

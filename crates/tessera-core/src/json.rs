@@ -637,7 +637,7 @@ mod tests {
             (r#"{"type":"cognito","endpoint":"e","username":"u"}"#, r#"field "password": is required"#),
             (
                 r#"{"type":"cognito","endpoint":"e","username":"u","auth_flow":"srp"}"#,
-                r#"field "auth_flow": "srp" is not"#,
+                r#"field "auth_flow": is not one of"#,
             ),
             (
                 r#"{"type":"email_otp","email":"a@b","max_attempts":0}"#,

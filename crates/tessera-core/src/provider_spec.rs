@@ -173,15 +173,17 @@ impl std::str::FromStr for ProviderKind {
 }
 
 fn unknown_type(name: &str) -> String {
-    format!("unknown type {} (expected one of: {})", quote_name(name), ProviderKind::NAMES.join(", "))
+    format!("unknown type{} (expected one of: {})", echo_identifier(name), ProviderKind::NAMES.join(", "))
 }
 
-/// A type name from the input, quoted, shortened and printable (it is not a secret, but it is
-/// whatever the file holds).
-fn quote_name(name: &str) -> String {
-    let printable: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
-    let ellipsis = if name.chars().count() > 40 { "…" } else { "" };
-    format!("\"{printable}{ellipsis}\"")
+/// ` "name"` when `name` looks like a type name (lowercase letters, digits and `_`, at most 40),
+/// else nothing: a misspelt type is worth showing, anything else from the file is not repeated
+/// (it may be a pasted secret).
+pub fn echo_identifier(name: &str) -> String {
+    let identifier = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if identifier { format!(" \"{name}\"") } else { String::new() }
 }
 
 /// A problem with one field of a provider description. The message never contains the field's value.
@@ -807,7 +809,7 @@ impl ProviderSpec {
         };
         let mut deprecations = Vec::new();
         lift_nested_grant(&mut object, &mut deprecations)?;
-        rename_old_fields(&mut object, &mut deprecations)?;
+        rename_old_field(&mut object, &mut deprecations, "provider", "type")?;
         let kind = match object.get("type") {
             Some(Value::String(name)) => name.parse::<ProviderKind>()?,
             Some(other) => return Err(FieldError::new("type", format!("must be a string, not {}", json_type(other)))),
@@ -818,6 +820,7 @@ impl ProviderSpec {
                 ));
             }
         };
+        rename_old_fields(&mut object, &mut deprecations, kind)?;
         if let Some(Value::String(method)) = object.get("client_auth") {
             let renamed = match method.as_str() {
                 "basic" => {
@@ -847,10 +850,10 @@ impl ProviderSpec {
             Some("client_secret_basic") => Some(ClientAuthMethod::Basic),
             Some("client_secret_post") => Some(ClientAuthMethod::Post),
             Some("none") => Some(ClientAuthMethod::None),
-            Some(other) => {
+            Some(_) => {
                 return Err(FieldError::new(
                     "client_auth",
-                    format!("{} is not one of client_secret_basic, client_secret_post, none", quote_name(other)),
+                    "is not one of client_secret_basic, client_secret_post, none",
                 ));
             }
         };
@@ -918,11 +921,8 @@ impl ProviderSpec {
                 let auth_flow = match flat.auth_flow.as_deref() {
                     None | Some("user_password") => CognitoAuthFlow::UserPassword,
                     Some("custom") => CognitoAuthFlow::Custom,
-                    Some(other) => {
-                        return Err(FieldError::new(
-                            "auth_flow",
-                            format!("{} is not one of user_password, custom", quote_name(other)),
-                        ));
+                    Some(_) => {
+                        return Err(FieldError::new("auth_flow", "is not one of user_password, custom"));
                     }
                 };
                 let password = match auth_flow {
@@ -972,12 +972,6 @@ impl ProviderSpec {
     pub fn validate(&self) -> Result<(), FieldError> {
         let kind = self.kind();
         let client = &self.client;
-        if kind != K::Static && client.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
-            return Err(required("client_id", kind));
-        }
-        if kind == K::ClientCredentials && client.client_secret.is_none() {
-            return Err(required("client_secret", kind));
-        }
         if kind != K::Cognito && kind != K::Static {
             match (&client.issuer, &client.token_endpoint) {
                 (Some(_), Some(_)) => {
@@ -993,83 +987,41 @@ impl ProviderSpec {
                 "goes with token_endpoint; with issuer it is discovered",
             ));
         }
-        let method = client.client_auth.unwrap_or_default();
-        if client.client_auth.is_some() && method != ClientAuthMethod::None && client.client_secret.is_none() {
-            return Err(client_secret_needed(method));
-        }
-        for (name, url) in [
-            ("issuer", &client.issuer),
-            ("token_endpoint", &client.token_endpoint),
-            ("revocation_endpoint", &client.revocation_endpoint),
-        ] {
-            check_url(name, url.as_deref())?;
-        }
-        match &self.grant {
-            GrantSpec::DeviceCode { device_authorization_endpoint } => {
-                check_url("device_authorization_endpoint", device_authorization_endpoint.as_deref())?;
-                if client.issuer.is_none() && device_authorization_endpoint.is_none() {
-                    return Err(FieldError::new(
-                        "device_authorization_endpoint",
-                        "is required with token_endpoint (or give issuer to discover it)",
-                    ));
-                }
-            }
-            GrantSpec::EmailOtp { otp_start_endpoint, otp_verify_endpoint, .. } if client.issuer.is_none() => {
-                if otp_start_endpoint.is_none() {
-                    return Err(FieldError::new(
-                        "otp_start_endpoint",
-                        "is required with token_endpoint (or give issuer)",
-                    ));
-                }
-                if otp_verify_endpoint.is_none() {
-                    return Err(FieldError::new(
-                        "otp_verify_endpoint",
-                        "is required with token_endpoint (or give issuer)",
-                    ));
-                }
-            }
-            GrantSpec::Browser {
-                authorization_endpoint,
-                redirect_uri,
-                redirect_port,
-                redirect_path,
-                login_timeout,
-                ..
-            } => {
-                if client.issuer.is_none() && authorization_endpoint.is_none() {
-                    return Err(FieldError::new(
-                        "authorization_endpoint",
-                        "is required with token_endpoint (or give issuer to discover it)",
-                    ));
-                }
-                if redirect_uri.is_some() {
-                    let why = "redirect_uri is fixed: paste mode has no loopback listener";
-                    for (field, present) in [
-                        ("redirect_port", redirect_port.is_some()),
-                        ("redirect_path", redirect_path.is_some()),
-                        ("login_timeout", login_timeout.is_some()),
-                    ] {
-                        if present {
-                            return Err(FieldError::new(field, format!("does not apply ({why})")));
-                        }
+        if let GrantSpec::Browser { redirect_uri, redirect_port, redirect_path, login_timeout, .. } = &self.grant {
+            if redirect_uri.is_some() {
+                let why = "redirect_uri is fixed: paste mode has no loopback listener";
+                for (field, present) in [
+                    ("redirect_port", redirect_port.is_some()),
+                    ("redirect_path", redirect_path.is_some()),
+                    ("login_timeout", login_timeout.is_some()),
+                ] {
+                    if present {
+                        return Err(FieldError::new(field, format!("does not apply ({why})")));
                     }
                 }
-                if let Some(path) = redirect_path
-                    && (!path.starts_with('/') || path.contains(['?', '#']) || path.chars().any(char::is_whitespace))
-                {
-                    return Err(FieldError::new("redirect_path", "must start with '/' and hold no query or fragment"));
-                }
-                if *login_timeout == Some(0) {
-                    return Err(FieldError::new("login_timeout", "must be at least 1 (seconds)"));
-                }
             }
-            _ => {}
+            if let Some(path) = redirect_path
+                && (!path.starts_with('/') || path.contains(['?', '#']) || path.chars().any(char::is_whitespace))
+            {
+                return Err(FieldError::new("redirect_path", "must start with '/' and hold no query or fragment"));
+            }
+            if *login_timeout == Some(0) {
+                return Err(FieldError::new("login_timeout", "must be at least 1 (seconds)"));
+            }
         }
-        // The rules shared with every way of building a ProviderConfig, on the description as given
-        // (secrets are not read: they only have to be there). A static provider may get its token
-        // later (`tessera login --with-token`).
-        if !matches!(&self.grant, GrantSpec::Static { access_token: None, .. }) {
-            self.into_config(&mut |_, value| Ok(value.clone()))?;
+        // Everything else is a rule on the built configuration, shared with every way of building a
+        // ProviderConfig ([`validate_config`]), checked on the description as given (secrets are
+        // not read: they only have to be there). A static provider may get its token later
+        // (`tessera login --with-token`): its client rules are checked without a token.
+        match &self.grant {
+            GrantSpec::Static { access_token: None, .. } => {
+                let mut probe = self.clone();
+                probe.grant = GrantSpec::Static { access_token: Some(Secret::new("-")), expires_at: None };
+                probe.into_config(&mut |_, value| Ok(value.clone()))?;
+            }
+            _ => {
+                self.into_config(&mut |_, value| Ok(value.clone()))?;
+            }
         }
         Ok(())
     }
@@ -1169,9 +1121,18 @@ impl ProviderSpec {
 /// client authentication, endpoint URLs, and the grant's own settings. Field names are those of
 /// the description ([`FIELDS`]).
 pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
-    let ClientAuth { client_secret, method, .. } = &config.client;
+    let kind = ProviderKind::of(&config.grant);
+    let ClientAuth { client_id, client_secret, method } = &config.client;
+    if let Some(kind) = kind.filter(|kind| *kind != K::Static)
+        && client_id.trim().is_empty()
+    {
+        return Err(required("client_id", kind));
+    }
     if *method != ClientAuthMethod::None && client_secret.is_none() {
         return Err(client_secret_needed(*method));
+    }
+    if kind == Some(K::ClientCredentials) && client_secret.is_none() {
+        return Err(required("client_secret", K::ClientCredentials));
     }
     let discovered = matches!(config.endpoints, Endpoints::Discover { .. });
     match &config.endpoints {
@@ -1182,6 +1143,51 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
             }
             check_url("revocation_endpoint", revocation_endpoint.as_deref())?;
         }
+    }
+    let empty = |value: &str| value.trim().is_empty();
+    match &config.grant {
+        Grant::Password { username, password, .. } => {
+            if empty(username) {
+                return Err(required("username", K::Password));
+            }
+            if empty(password.expose_secret()) {
+                return Err(required("password", K::Password));
+            }
+        }
+        Grant::RefreshToken { refresh_token } if empty(refresh_token.expose_secret()) => {
+            return Err(required("refresh_token", K::RefreshToken));
+        }
+        Grant::EmailOtp { email, .. } if empty(email) => return Err(required("email", K::EmailOtp)),
+        Grant::Cognito { username, password, auth_flow, .. } => {
+            if empty(username) {
+                return Err(required("username", K::Cognito));
+            }
+            if *auth_flow == CognitoAuthFlow::UserPassword && password.as_ref().is_none_or(|p| empty(p.expose_secret()))
+            {
+                return Err(required("password", K::Cognito));
+            }
+        }
+        Grant::DeviceCode { device_authorization_endpoint: None } if !discovered => {
+            return Err(FieldError::new(
+                "device_authorization_endpoint",
+                "is required with token_endpoint (or give issuer to discover it)",
+            ));
+        }
+        Grant::EmailOtp { start_endpoint, verify_endpoint, .. } if !discovered => {
+            if start_endpoint.is_none() {
+                return Err(FieldError::new("otp_start_endpoint", "is required with token_endpoint (or give issuer)"));
+            }
+            if verify_endpoint.is_none() {
+                return Err(FieldError::new("otp_verify_endpoint", "is required with token_endpoint (or give issuer)"));
+            }
+        }
+        Grant::Browser { authorization_endpoint: None, .. } if !discovered => {
+            return Err(FieldError::new(
+                "authorization_endpoint",
+                "is required with token_endpoint (or give issuer to discover it)",
+            ));
+        }
+        _ => {}
     }
     match &config.grant {
         Grant::EmailOtp { start_endpoint, verify_endpoint, max_attempts, .. } => {
@@ -1285,17 +1291,39 @@ fn lift_nested_grant(object: &mut Map<String, Value>, deprecations: &mut Vec<Dep
     Ok(())
 }
 
-fn rename_old_fields(object: &mut Map<String, Value>, deprecations: &mut Vec<Deprecation>) -> Result<(), FieldError> {
+fn rename_old_field(
+    object: &mut Map<String, Value>,
+    deprecations: &mut Vec<Deprecation>,
+    old: &'static str,
+    new: &'static str,
+) -> Result<(), FieldError> {
+    let Some(value) = object.remove(old) else { return Ok(()) };
+    if object.contains_key(new) {
+        return Err(FieldError::new(old, format!("is the old name of {new}: give only {new}")));
+    }
+    deprecations.push(Deprecation { old, new });
+    object.insert(new.to_owned(), value);
+    Ok(())
+}
+
+/// Renames the old spellings of the fields that apply to `kind` (an old name that means nothing
+/// for this kind stays as written, so the error names what the user wrote).
+fn rename_old_fields(
+    object: &mut Map<String, Value>,
+    deprecations: &mut Vec<Deprecation>,
+    kind: ProviderKind,
+) -> Result<(), FieldError> {
     for (old, new) in ALIASES {
-        let Some(value) = object.remove(*old) else { continue };
-        if object.contains_key(*new) {
-            return Err(FieldError::new(*old, format!("is the old name of {new}: give only {new}")));
+        if *old != "provider" && field(new).is_some_and(|field| field.applies_to(kind)) {
+            rename_old_field(object, deprecations, old, new)?;
         }
-        deprecations.push(Deprecation { old, new });
-        object.insert((*new).to_owned(), value);
+    }
+    // The JSON API's first shape accepted (and ignored) a token URL beside a Cognito grant.
+    if kind == ProviderKind::Cognito && object.remove("token_url").is_some() {
+        deprecations.push(Deprecation { old: "token_url on a cognito provider (ignored)", new: "endpoint_url alone" });
     }
     // Milliseconds in the JSON API's first shape; seconds everywhere now.
-    if let Some(value) = object.remove("expires_at_ms") {
+    if let Some(value) = object.remove("expires_at_ms").filter(|_| kind == ProviderKind::Static) {
         if object.contains_key("expires_at") {
             return Err(FieldError::new("expires_at_ms", "is the old name of expires_at: give only expires_at"));
         }
@@ -1527,6 +1555,73 @@ mod tests {
             "client_auth": "client_secret_post", "username": "u", "password": "p"}))
         .unwrap_err();
         assert_eq!(from_config, from_spec);
+    }
+
+    #[test]
+    fn configs_built_in_code_get_every_rule_a_description_gets() {
+        // What Python (or Rust) can build directly, next to the same provider as a description.
+        let explicit = |grant: Grant, client: ClientAuth| ProviderConfig {
+            client,
+            endpoints: Endpoints::explicit("https://idp/token"),
+            scope: None,
+            grant,
+        };
+        let cases = [
+            (
+                explicit(Grant::DeviceCode { device_authorization_endpoint: None }, ClientAuth::public("c")),
+                json!({"type": "device_code", "client_id": "c", "token_endpoint": "https://idp/token"}),
+            ),
+            (
+                explicit(Grant::ClientCredentials, ClientAuth::public("c")),
+                json!({"type": "client_credentials", "client_id": "c", "token_endpoint": "https://idp/token"}),
+            ),
+            (
+                explicit(Grant::email_otp("a@b"), ClientAuth::public("c")),
+                json!({"type": "email_otp", "client_id": "c", "token_endpoint": "https://idp/token", "email": "a@b"}),
+            ),
+            (
+                explicit(
+                    Grant::Password { username: " ".into(), password: Secret::new("p"), totp: None },
+                    ClientAuth::public("c"),
+                ),
+                json!({"type": "password", "client_id": "c", "token_endpoint": "https://idp/token", "username": " ", "password": "p"}),
+            ),
+            (
+                explicit(Grant::ClientCredentials, ClientAuth::basic("", "s")),
+                json!({"type": "client_credentials", "client_id": "", "client_secret": "s", "token_endpoint": "https://idp/token"}),
+            ),
+        ];
+        for (config, description) in cases {
+            let from_config = validate_config(&config).unwrap_err();
+            let from_description = parse(description.clone()).unwrap_err();
+            assert_eq!(from_config, from_description, "{description}");
+        }
+    }
+
+    #[test]
+    fn old_names_are_renamed_only_where_they_mean_something_and_values_are_not_echoed() {
+        // `timeout` is the old name of a browser field: on a password provider it is just unknown.
+        let error = parse(json!({"type": "password", "client_id": "c", "issuer": "https://i",
+            "username": "u", "password": "p", "timeout": 5}))
+        .unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.problem.as_str()),
+            ("timeout", "unknown field for provider type \"password\"")
+        );
+        // The JSON API's first shape put a token URL beside a Cognito grant: still loads.
+        let parsed = parse(json!({"client_id": "c", "token_url": "https://idp/token",
+            "grant": {"type": "cognito", "endpoint": "https://cognito.example/", "username": "u", "password": "p"}}))
+        .unwrap();
+        assert!(parsed.deprecations.iter().any(|d| d.old.starts_with("token_url on a cognito")));
+        // A value that is not a type name is not repeated; a misspelt type name is.
+        for (value, echoed) in [("S3cr3t-value", false), ("passwrd", true)] {
+            let error = parse(json!({"type": value})).unwrap_err();
+            assert_eq!(error.to_string().contains(value), echoed, "{error}");
+        }
+        let error = parse(json!({"type": "password", "client_id": "c", "issuer": "https://i", "username": "u",
+            "password": "p", "client_auth": "S3cr3t-value"}))
+        .unwrap_err();
+        assert!(error.field == "client_auth" && !error.to_string().contains("S3cr3t"), "{error}");
     }
 
     #[test]

@@ -236,11 +236,25 @@ impl PyBrowser {
             ("authorization_params", authorization_params.filter(|params| !params.is_none())),
             ("extra_params", extra_params.filter(|params| !params.is_none())),
         )?;
-        // Defaulted keywords: the old spelling wins when given (there is no telling a default apart).
-        let port = crate::renamed(py, ("redirect_port", None), ("port", port))?.unwrap_or(redirect_port);
-        let callback_path =
-            crate::renamed(py, ("redirect_path", None), ("callback_path", callback_path))?.unwrap_or(redirect_path);
-        let timeout = crate::renamed(py, ("login_timeout", None), ("timeout", timeout))?.unwrap_or(login_timeout);
+        // Keywords with a default: the old spelling counts when the new one was left at its default
+        // (both given with different values is an error).
+        let login_timeout = login_timeout.duration()?;
+        let port = crate::renamed(py, ("redirect_port", (redirect_port != 0).then_some(redirect_port)), ("port", port))?
+            .unwrap_or(redirect_port);
+        let callback_path = crate::renamed(
+            py,
+            ("redirect_path", (redirect_path != "/callback").then_some(redirect_path)),
+            ("callback_path", callback_path),
+        )?
+        .unwrap_or(redirect_path);
+        let timeout = match crate::renamed(
+            py,
+            ("login_timeout", (login_timeout != std::time::Duration::from_secs(300)).then_some(login_timeout)),
+            ("timeout", timeout.map(|timeout| timeout.duration()).transpose()?),
+        )? {
+            Some(timeout) => timeout,
+            None => login_timeout,
+        };
         let extra_params = match extra_params {
             None => Vec::new(),
             Some(params) => {
@@ -258,7 +272,6 @@ impl PyBrowser {
         if !callback_path.starts_with('/') {
             return Err(configuration("redirect_path must start with '/' (callback_path is its old name)"));
         }
-        let timeout = timeout.duration()?;
         if timeout.is_zero() {
             return Err(configuration("login_timeout must be positive"));
         }
@@ -296,8 +309,12 @@ impl PyBrowser {
 const _: () = assert!(DEFAULT_MAX_CODE_ATTEMPTS == 3);
 
 fn attempts(py: Python<'_>, max_code_attempts: u32, max_attempts: Option<u32>) -> PyResult<u32> {
-    let attempts =
-        crate::renamed(py, ("max_code_attempts", None), ("max_attempts", max_attempts))?.unwrap_or(max_code_attempts);
+    let attempts = crate::renamed(
+        py,
+        ("max_code_attempts", (max_code_attempts != DEFAULT_MAX_CODE_ATTEMPTS).then_some(max_code_attempts)),
+        ("max_attempts", max_attempts),
+    )?
+    .unwrap_or(max_code_attempts);
     if attempts == 0 {
         return Err(configuration("max_code_attempts must be at least 1 (max_attempts is its old name)"));
     }
@@ -389,9 +406,7 @@ impl PyCognito {
         let auth_flow = match auth_flow {
             "user_password" | "USER_PASSWORD_AUTH" => CognitoAuthFlow::UserPassword,
             "custom" | "CUSTOM_AUTH" => CognitoAuthFlow::Custom,
-            other => {
-                return Err(configuration(format!("auth_flow must be \"user_password\" or \"custom\", not {other:?}")));
-            }
+            _ => return Err(configuration("auth_flow must be \"user_password\" or \"custom\"")),
         };
         if auth_flow == CognitoAuthFlow::UserPassword && password.is_none() {
             return Err(configuration("auth_flow \"user_password\" needs a password"));
@@ -451,10 +466,10 @@ pub(crate) fn client_auth(
             PyErr::warn(py, &category, &message, 1)?;
             if old == "basic" { ClientAuthMethod::Basic } else { ClientAuthMethod::Post }
         }
-        (Some(other), _) => {
-            return Err(configuration(format!(
-                "client_auth must be \"client_secret_basic\", \"client_secret_post\" or \"none\", not {other:?}"
-            )));
+        (Some(_), _) => {
+            return Err(configuration(
+                "client_auth must be \"client_secret_basic\", \"client_secret_post\" or \"none\"",
+            ));
         }
     };
     // A missing secret for basic/post is refused with every other front end's rule: see

@@ -255,7 +255,11 @@ impl Registry {
         let Some((_, factory)) = self.factories.iter().find(|(name, _)| *name == entry.type_name) else {
             return Err(settings.error(
                 "type",
-                &format!("unknown type {:?} (expected one of: {})", entry.type_name, self.type_names().join(", ")),
+                &format!(
+                    "unknown type{} (expected one of: {})",
+                    tessera_core::provider_spec::echo_identifier(&entry.type_name),
+                    self.type_names().join(", ")
+                ),
             ));
         };
         factory.build_from_settings(&context.name, &entry.name, &settings)

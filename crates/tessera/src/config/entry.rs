@@ -2,7 +2,7 @@
 //! provider description ([`ProviderSpec`]) it is read into. Never reads a secret: references are
 //! checked for form here and resolved by [`ProviderEntry::build`].
 
-use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec};
+use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec, echo_identifier};
 use tessera_core::{Error, ProviderConfig};
 
 use super::Location;
@@ -66,11 +66,7 @@ impl ProviderEntry {
         if !types.contains(&type_name.as_str()) {
             return Err(at.error(
                 "type",
-                &format!(
-                    "unknown type {} (expected one of: {})",
-                    toml::Value::String(short(&type_name)),
-                    types.join(", ")
-                ),
+                &format!("unknown type{} (expected one of: {})", echo_identifier(&type_name), types.join(", ")),
             ));
         }
         let spec = match ProviderKind::from_name(&type_name) {
@@ -166,9 +162,4 @@ impl ProviderEntry {
 pub(super) fn is_secret_field(name: &str) -> bool {
     let name = tessera_core::provider_spec::current_name(name).unwrap_or(name);
     FIELDS.iter().any(|field| field.name == name && field.ty == FieldType::Secret)
-}
-
-/// A value from the file, shortened for an error message (type names only: never a secret field).
-fn short(value: &str) -> String {
-    value.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
 }

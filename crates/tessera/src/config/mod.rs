@@ -450,7 +450,7 @@ client_auth = "post"
             (GOOD.replace("client_auth = \"post\"", "client_auth = \"jwt\""), "field \"client_auth\""),
             (GOOD.replace("current_context = \"dev\"", "current_context = \"prod\""), "names no context"),
             (GOOD.replace("scope = \"openid api:read\"", "scope = openid"), "line 13"),
-            (GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "env:"), "not a valid environment variable name"),
+            (GOOD.replace("env:TESSERA_TEST_CONFIG_PASSWORD", "env:"), "needs a valid environment variable name"),
             (GOOD.replace("http://127.0.0.1:4010\"", "ftp://x\""), "not an http(s) URL"),
         ];
         for (text, expected) in cases {

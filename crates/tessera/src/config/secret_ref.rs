@@ -20,7 +20,8 @@ pub(super) enum Reference<'a> {
 pub(super) fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
     if let Some(name) = value.strip_prefix("env:") {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("env:{name} is not a valid environment variable name"));
+            // The name is not repeated: a mistyped secret (`env: hunter2`) must not reach a log.
+            return Err("env:NAME needs a valid environment variable name (letters, digits and _)".into());
         }
         Ok(Reference::Env(name))
     } else if value.starts_with(crate::keyring::PREFIX) {
