@@ -599,16 +599,7 @@ pub fn current_name(name: &str) -> Option<&'static str> {
 
 /// Authorization request parameters that tessera sets itself for browser logins: they cannot be
 /// given in `authorization_params`.
-pub const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
+pub use crate::protocol::RESERVED_AUTHORIZATION_PARAMS;
 
 /// The scope of `browser` providers that name none (with `issuer`; with `token_endpoint`, none).
 pub const DEFAULT_BROWSER_SCOPE: &str = "openid";

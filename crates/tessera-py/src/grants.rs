@@ -239,8 +239,9 @@ impl PyBrowser {
         // Keywords with a default: the old spelling counts when the new one was left at its default
         // (both given with different values is an error).
         let login_timeout = login_timeout.duration()?;
-        let port = crate::renamed(py, ("redirect_port", (redirect_port != 0).then_some(redirect_port)), ("port", port))?
-            .unwrap_or(redirect_port);
+        let port =
+            crate::renamed(py, ("redirect_port", (redirect_port != 0).then_some(redirect_port)), ("port", port))?
+                .unwrap_or(redirect_port);
         let callback_path = crate::renamed(
             py,
             ("redirect_path", (redirect_path != "/callback").then_some(redirect_path)),

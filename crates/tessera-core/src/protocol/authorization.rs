@@ -79,8 +79,9 @@ pub struct AuthorizationRequest<'a> {
     pub extra_params: &'a [(String, String)],
 }
 
-/// Parameters this module sets itself; `extra_params` may not override them.
-const RESERVED_PARAMS: [&str; 8] = [
+/// Parameters this module sets itself; `extra_params` may not override them (the provider
+/// description refuses them as `authorization_params` too).
+pub const RESERVED_AUTHORIZATION_PARAMS: [&str; 8] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -106,7 +107,9 @@ impl AuthorizationRequest<'_> {
                 endpoint_of(self.authorization_endpoint)
             )));
         }
-        if let Some((name, _)) = self.extra_params.iter().find(|(name, _)| RESERVED_PARAMS.contains(&name.as_str())) {
+        if let Some((name, _)) =
+            self.extra_params.iter().find(|(name, _)| RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()))
+        {
             return Err(Error::configuration(format!(
                 "the extra authorization parameter {name:?} is set by tessera itself and cannot be overridden"
             )));

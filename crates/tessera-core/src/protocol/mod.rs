@@ -24,7 +24,7 @@ mod token_exchange;
 
 pub use authorization::{
     AUTHORIZATION_RANDOM_LEN, AuthorizationRequest, AuthorizationSecrets, ExpectedRedirect,
-    parse_authorization_response, pkce_s256_challenge,
+    RESERVED_AUTHORIZATION_PARAMS, parse_authorization_response, pkce_s256_challenge,
 };
 pub use device::{
     DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization,
