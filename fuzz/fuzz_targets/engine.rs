@@ -55,22 +55,22 @@ fuzz_target!(|data: &[u8]| {
         5 => Grant::DeviceCode { device_authorization_endpoint: Some("https://idp.example/device_authorization".into()) },
         6 => Grant::EmailOtp {
             email: "alice@example.com".into(),
-            start_endpoint: Some("https://idp.example/otp/start".into()),
-            verify_endpoint: Some("https://idp.example/otp/verify".into()),
-            max_attempts: 3,
+            otp_start_endpoint: Some("https://idp.example/otp/start".into()),
+            otp_verify_endpoint: Some("https://idp.example/otp/verify".into()),
+            max_code_attempts: 3,
         },
         7 => Grant::Cognito {
-            endpoint: "https://cognito.example/".into(),
+            endpoint_url: "https://cognito.example/".into(),
             username: "alice".into(),
             password: Some(Secret::new("pw")),
             auth_flow: if setup & 0x40 != 0 { CognitoAuthFlow::Custom } else { CognitoAuthFlow::UserPassword },
             totp_secret: (setup & 0x80 != 0).then(|| Secret::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")),
-            max_attempts: 3,
+            max_code_attempts: 3,
         },
         _ => Grant::Browser {
             authorization_endpoint: Some("https://idp.example/authorize".into()),
             redirect_uri: None,
-            extra_params: Vec::new(),
+            authorization_params: Vec::new(),
         },
     };
     let endpoints = if setup & 0x10 != 0 {

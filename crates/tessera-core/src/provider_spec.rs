@@ -1066,25 +1066,25 @@ impl ProviderSpec {
             GrantSpec::EmailOtp { email, otp_start_endpoint, otp_verify_endpoint, max_code_attempts } => {
                 Grant::EmailOtp {
                     email: email.clone(),
-                    start_endpoint: otp_start_endpoint.clone(),
-                    verify_endpoint: otp_verify_endpoint.clone(),
-                    max_attempts: *max_code_attempts,
+                    otp_start_endpoint: otp_start_endpoint.clone(),
+                    otp_verify_endpoint: otp_verify_endpoint.clone(),
+                    max_code_attempts: *max_code_attempts,
                 }
             }
             GrantSpec::Cognito {
                 endpoint_url, username, password, auth_flow, totp_secret, max_code_attempts, ..
             } => Grant::Cognito {
-                endpoint: endpoint_url.clone(),
+                endpoint_url: endpoint_url.clone(),
                 username: username.clone(),
                 password: secret("password", password)?,
                 auth_flow: *auth_flow,
                 totp_secret: secret("totp_secret", totp_secret)?,
-                max_attempts: *max_code_attempts,
+                max_code_attempts: *max_code_attempts,
             },
             GrantSpec::Browser { authorization_endpoint, redirect_uri, authorization_params, .. } => Grant::Browser {
                 authorization_endpoint: authorization_endpoint.clone(),
                 redirect_uri: redirect_uri.clone(),
-                extra_params: authorization_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                authorization_params: authorization_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             },
         };
         let endpoints = match (&client.issuer, &client.token_endpoint, &self.grant) {
@@ -1164,11 +1164,11 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
                 "is required with token_endpoint (or give issuer to discover it)",
             ));
         }
-        Grant::EmailOtp { start_endpoint, verify_endpoint, .. } if !discovered => {
-            if start_endpoint.is_none() {
+        Grant::EmailOtp { otp_start_endpoint, otp_verify_endpoint, .. } if !discovered => {
+            if otp_start_endpoint.is_none() {
                 return Err(FieldError::new("otp_start_endpoint", "is required with token_endpoint (or give issuer)"));
             }
-            if verify_endpoint.is_none() {
+            if otp_verify_endpoint.is_none() {
                 return Err(FieldError::new("otp_verify_endpoint", "is required with token_endpoint (or give issuer)"));
             }
         }
@@ -1181,19 +1181,19 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
         _ => {}
     }
     match &config.grant {
-        Grant::EmailOtp { start_endpoint, verify_endpoint, max_attempts, .. } => {
-            check_url("otp_start_endpoint", start_endpoint.as_deref())?;
-            check_url("otp_verify_endpoint", verify_endpoint.as_deref())?;
-            check_attempts(*max_attempts)?;
+        Grant::EmailOtp { otp_start_endpoint, otp_verify_endpoint, max_code_attempts, .. } => {
+            check_url("otp_start_endpoint", otp_start_endpoint.as_deref())?;
+            check_url("otp_verify_endpoint", otp_verify_endpoint.as_deref())?;
+            check_attempts(*max_code_attempts)?;
         }
-        Grant::Cognito { endpoint, max_attempts, .. } => {
-            check_url("endpoint_url", Some(endpoint))?;
-            check_attempts(*max_attempts)?;
+        Grant::Cognito { endpoint_url, max_code_attempts, .. } => {
+            check_url("endpoint_url", Some(endpoint_url))?;
+            check_attempts(*max_code_attempts)?;
         }
         Grant::DeviceCode { device_authorization_endpoint } => {
             check_url("device_authorization_endpoint", device_authorization_endpoint.as_deref())?;
         }
-        Grant::Browser { authorization_endpoint, redirect_uri, extra_params } => {
+        Grant::Browser { authorization_endpoint, redirect_uri, authorization_params } => {
             check_url("authorization_endpoint", authorization_endpoint.as_deref())?;
             check_url("redirect_uri", redirect_uri.as_deref())?;
             if let Some(redirect_uri) = redirect_uri
@@ -1209,7 +1209,7 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
                     "\"openid\" needs issuer (the ID token is verified with the discovered keys); with token_endpoint, leave it out",
                 ));
             }
-            for (name, value) in extra_params {
+            for (name, value) in authorization_params {
                 let field = format!("authorization_params.{name}");
                 if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
                     return Err(FieldError::new(
@@ -1440,7 +1440,7 @@ mod tests {
         let old: Vec<_> = parsed.deprecations.iter().map(|d| d.old).collect();
         assert_eq!(old, ["provider", "token_url", "otp_start_url", "verify_endpoint", "max_attempts"]);
         let config = parsed.spec.into_config(&mut literal).unwrap();
-        assert!(matches!(config.grant, Grant::EmailOtp { max_attempts: 5, .. }));
+        assert!(matches!(config.grant, Grant::EmailOtp { max_code_attempts: 5, .. }));
         let both = parse(json!({"type": "client_credentials", "client_id": "c", "client_secret": "s",
             "token_url": "https://a", "token_endpoint": "https://b"}));
         assert_eq!(both.unwrap_err().field, "token_url");

@@ -57,18 +57,18 @@ impl PyGrant {
                 "DeviceCode(device_authorization_endpoint={})",
                 crate::quote_opt(device_authorization_endpoint.as_deref())
             ),
-            Grant::Browser { authorization_endpoint, redirect_uri, extra_params } => format!(
+            Grant::Browser { authorization_endpoint, redirect_uri, authorization_params } => format!(
                 "Browser(authorization_endpoint={}, redirect_uri={}, authorization_params={:?})",
                 crate::quote_opt(authorization_endpoint.as_deref()),
                 crate::quote_opt(redirect_uri.as_deref()),
-                extra_params
+                authorization_params
             ),
-            Grant::EmailOtp { email, max_attempts, .. } => {
-                format!("EmailOtp(email={}, max_code_attempts={max_attempts})", crate::quote(email))
+            Grant::EmailOtp { email, max_code_attempts, .. } => {
+                format!("EmailOtp(email={}, max_code_attempts={max_code_attempts})", crate::quote(email))
             }
-            Grant::Cognito { endpoint, username, auth_flow, max_attempts, .. } => format!(
-                "Cognito(endpoint_url={}, username={}, auth_flow={}, max_code_attempts={max_attempts})",
-                crate::quote(endpoint),
+            Grant::Cognito { endpoint_url, username, auth_flow, max_code_attempts, .. } => format!(
+                "Cognito(endpoint_url={}, username={}, auth_flow={}, max_code_attempts={max_code_attempts})",
+                crate::quote(endpoint_url),
                 crate::quote(username),
                 crate::quote(auth_flow_name(*auth_flow))
             ),
@@ -276,7 +276,11 @@ impl PyBrowser {
         if timeout.is_zero() {
             return Err(configuration("login_timeout must be positive"));
         }
-        let grant = Grant::Browser { authorization_endpoint: authorization_url, redirect_uri, extra_params };
+        let grant = Grant::Browser {
+            authorization_endpoint: authorization_url,
+            redirect_uri,
+            authorization_params: extra_params,
+        };
         let loopback = LoopbackSettings { port, path: callback_path.to_owned(), timeout };
         Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback) }).add_subclass(PyBrowser))
     }
@@ -349,13 +353,13 @@ impl PyEmailOtp {
         }
         let grant = Grant::EmailOtp {
             email,
-            start_endpoint: crate::renamed(py, ("otp_start_endpoint", otp_start_endpoint), ("start_url", start_url))?,
-            verify_endpoint: crate::renamed(
+            otp_start_endpoint: crate::renamed(py, ("otp_start_endpoint", otp_start_endpoint), ("start_url", start_url))?,
+            otp_verify_endpoint: crate::renamed(
                 py,
                 ("otp_verify_endpoint", otp_verify_endpoint),
                 ("verify_url", verify_url),
             )?,
-            max_attempts: attempts(py, max_code_attempts, max_attempts)?,
+            max_code_attempts: attempts(py, max_code_attempts, max_attempts)?,
         };
         Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyEmailOtp))
     }
@@ -413,12 +417,12 @@ impl PyCognito {
             return Err(configuration("auth_flow \"user_password\" needs a password"));
         }
         let grant = Grant::Cognito {
-            endpoint,
+            endpoint_url: endpoint,
             username,
             password: password.map(Secret::new),
             auth_flow,
             totp_secret: totp_secret.map(Secret::new),
-            max_attempts: attempts(py, max_code_attempts, max_attempts)?,
+            max_code_attempts: attempts(py, max_code_attempts, max_attempts)?,
         };
         Ok(PyClassInitializer::from(PyGrant::of(grant)).add_subclass(PyCognito))
     }

@@ -28,7 +28,7 @@ fn browser_grant(redirect_uri: Option<String>) -> Grant {
     Grant::Browser {
         authorization_endpoint: None,
         redirect_uri,
-        extra_params: vec![("prompt".to_owned(), "consent".to_owned())],
+        authorization_params: vec![("prompt".to_owned(), "consent".to_owned())],
     }
 }
 
@@ -201,7 +201,7 @@ async fn nobody_coming_back_times_out_and_closes_the_listener() {
         grant: Grant::Browser {
             authorization_endpoint: Some("http://127.0.0.1:9/authorize".into()),
             redirect_uri: None,
-            extra_params: Vec::new(),
+            authorization_params: Vec::new(),
         },
     };
     let shown = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -297,7 +297,11 @@ mod reference_idp {
             client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
             endpoints: Endpoints::discover(issuer),
             scope: Some(scope.into()),
-            grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() },
+            grant: Grant::Browser {
+                authorization_endpoint: None,
+                redirect_uri: None,
+                authorization_params: Vec::new(),
+            },
         }
     }
 

@@ -93,12 +93,12 @@ async fn cognito_local_software_token_mfa_from_the_totp_secret_or_the_callback()
 
     // With the secret in the grant: no person involved.
     let grant = Grant::Cognito {
-        endpoint: server.endpoint().into(),
+        endpoint_url: server.endpoint().into(),
         username: "alice".into(),
         password: Some(Secret::new(PASSWORD)),
         auth_flow: CognitoAuthFlow::UserPassword,
         totp_secret: Some(Secret::new(totp_secret.as_str())),
-        max_attempts: 3,
+        max_code_attempts: 3,
     };
     let (_dir, store) = file_store();
     let session =
@@ -243,12 +243,12 @@ async fn cognito_local_logout_revokes_so_the_refresh_token_dies() {
     expired.expires_at = Some(tessera::clock::system_now() - Duration::from_secs(1));
     store.save("refresh-only", &expired).await.unwrap();
     let refresh_only = Grant::Cognito {
-        endpoint: server.endpoint().into(),
+        endpoint_url: server.endpoint().into(),
         username: "alice".into(),
         password: None,
         auth_flow: CognitoAuthFlow::UserPassword,
         totp_secret: None,
-        max_attempts: 3,
+        max_code_attempts: 3,
     };
     let session =
         Session::builder("refresh-only", config(server.endpoint(), &client, refresh_only)).store(store.clone()).build();
@@ -291,12 +291,12 @@ fn idp_config(server: &IdpServer, secret: Option<&str>, grant: Grant) -> Provide
 
 fn idp_grant(server: &IdpServer, username: &str, password: Option<&str>, auth_flow: CognitoAuthFlow) -> Grant {
     Grant::Cognito {
-        endpoint: server.url("/cognito"),
+        endpoint_url: server.url("/cognito"),
         username: username.into(),
         password: password.map(Secret::new),
         auth_flow,
         totp_secret: None,
-        max_attempts: 3,
+        max_code_attempts: 3,
     }
 }
 

@@ -131,9 +131,9 @@ async fn async_callback_with_explicit_endpoints() {
     };
     let grant = Grant::EmailOtp {
         email: demo::BOB_EMAIL.into(),
-        start_endpoint: Some(server.url("/otp/start")),
-        verify_endpoint: Some(server.url("/otp/verify")),
-        max_attempts: 3,
+        otp_start_endpoint: Some(server.url("/otp/start")),
+        otp_verify_endpoint: Some(server.url("/otp/verify")),
+        max_code_attempts: 3,
     };
     let config = ProviderConfig { endpoints: Endpoints::explicit(server.url("/token")), ..config(&server, grant) };
     let (_dir, store) = file_store();
@@ -178,9 +178,9 @@ async fn wrong_codes_until_no_attempts_are_left_is_a_typed_error() {
     };
     let grant = Grant::EmailOtp {
         email: demo::ALICE_EMAIL.into(),
-        start_endpoint: None,
-        verify_endpoint: None,
-        max_attempts: 1,
+        otp_start_endpoint: None,
+        otp_verify_endpoint: None,
+        max_code_attempts: 1,
     };
     let error = Session::builder("otp-1", config(&server, grant))
         .prompter(Arc::new(prompter))

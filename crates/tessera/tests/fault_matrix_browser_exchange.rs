@@ -62,7 +62,7 @@ fn browser_config(issuer: &str) -> ProviderConfig {
         client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
         endpoints: Endpoints::discover(issuer),
         scope: Some("openid offline_access".into()),
-        grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() },
+        grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, authorization_params: Vec::new() },
     }
 }
 

@@ -211,12 +211,12 @@ struct Cell {
 
 fn cognito_grant(idp: &IdpServer, username: &str, password: &str) -> Grant {
     Grant::Cognito {
-        endpoint: idp.url("/cognito"),
+        endpoint_url: idp.url("/cognito"),
         username: username.into(),
         password: Some(Secret::new(password)),
         auth_flow: CognitoAuthFlow::UserPassword,
         totp_secret: None,
-        max_attempts: 3,
+        max_code_attempts: 3,
     }
 }
 

@@ -60,7 +60,7 @@ fn browser_client(issuer: &str, scope: &str) -> ProviderConfig {
         client: ClientAuth::public(demo::BROWSER_CLIENT_ID),
         endpoints: Endpoints::discover(issuer),
         scope: Some(scope.into()),
-        grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() },
+        grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, authorization_params: Vec::new() },
     }
 }
 
@@ -203,7 +203,7 @@ async fn pkce_s256_and_the_verifier_reach_the_servers() {
         grant: Grant::Browser {
             authorization_endpoint: Some(server.url("/authorize")),
             redirect_uri: None,
-            extra_params: Vec::new(),
+            authorization_params: Vec::new(),
         },
     };
     let browser = HttpBrowser::honest();
@@ -268,7 +268,7 @@ async fn a_callback_without_state_or_with_another_state_never_reaches_the_token_
             grant: Grant::Browser {
                 authorization_endpoint: None,
                 redirect_uri: Some("http://127.0.0.1:9/callback".into()),
-                extra_params: Vec::new(),
+                authorization_params: Vec::new(),
             },
             ..browser_client(&server.issuer(), "openid")
         };

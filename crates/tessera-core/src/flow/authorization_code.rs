@@ -266,7 +266,11 @@ mod tests {
             client: ClientAuth::public("cli"),
             endpoints: Endpoints::discover(ISSUER),
             scope: Some(scope.into()),
-            grant: Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() },
+            grant: Grant::Browser {
+                authorization_endpoint: None,
+                redirect_uri: None,
+                authorization_params: Vec::new(),
+            },
         }
     }
 
@@ -590,7 +594,7 @@ mod tests {
             grant: Grant::Browser {
                 authorization_endpoint: Some("https://idp.example/authorize".into()),
                 redirect_uri: None,
-                extra_params: Vec::new(),
+                authorization_params: Vec::new(),
             },
             ..config("api")
         };

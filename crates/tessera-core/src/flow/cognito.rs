@@ -547,12 +547,12 @@ mod tests {
 
     fn grant(password: Option<&str>, auth_flow: CognitoAuthFlow, totp_secret: Option<&str>) -> Grant {
         Grant::Cognito {
-            endpoint: ENDPOINT.into(),
+            endpoint_url: ENDPOINT.into(),
             username: "alice".into(),
             password: password.map(Secret::new),
             auth_flow,
             totp_secret: totp_secret.map(Secret::new),
-            max_attempts: 3,
+            max_code_attempts: 3,
         }
     }
 

@@ -333,9 +333,9 @@ mod tests {
     fn grant(max_attempts: u32) -> Grant {
         Grant::EmailOtp {
             email: "alice@example.com".into(),
-            start_endpoint: Some("https://idp/otp/start".into()),
-            verify_endpoint: Some("https://idp/otp/verify".into()),
-            max_attempts,
+            otp_start_endpoint: Some("https://idp/otp/start".into()),
+            otp_verify_endpoint: Some("https://idp/otp/verify".into()),
+            max_code_attempts: max_attempts,
         }
     }
 

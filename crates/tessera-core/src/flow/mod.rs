@@ -79,11 +79,11 @@ pub enum Grant {
         /// Where the code is sent.
         email: String,
         /// `POST` here to send a code; `None`: the discovery field `otp_start_endpoint`.
-        start_endpoint: Option<String>,
+        otp_start_endpoint: Option<String>,
         /// `POST` the code here; `None`: the discovery field `otp_verify_endpoint`.
-        verify_endpoint: Option<String>,
+        otp_verify_endpoint: Option<String>,
         /// How many codes a person may try per login (the server's own limit applies too). Default 3.
-        max_attempts: u32,
+        max_code_attempts: u32,
     },
     /// Amazon Cognito user pools over Cognito's JSON protocol (`InitiateAuth`,
     /// `RespondToAuthChallenge`, `REFRESH_TOKEN_AUTH`, `RevokeToken`). The app client's id and secret
@@ -92,7 +92,7 @@ pub enum Grant {
     /// See docs/cognito.md.
     Cognito {
         /// The Cognito service URL, e.g. `https://cognito-idp.eu-west-1.amazonaws.com/` (or an emulator's).
-        endpoint: String,
+        endpoint_url: String,
         /// The username (or email / phone alias) to log in with.
         username: String,
         /// Required for [`CognitoAuthFlow::UserPassword`].
@@ -102,7 +102,7 @@ pub enum Grant {
         /// A base32 TOTP secret: `SOFTWARE_TOKEN_MFA` is then answered without a person.
         totp_secret: Option<Secret>,
         /// How many codes a person may try per challenge. Default 3.
-        max_attempts: u32,
+        max_code_attempts: u32,
     },
     /// Browser login: authorization code with PKCE S256 (RFC 6749 §4.1, RFC 7636, RFC 8252), `state`
     /// and `nonce` checked, the ID token verified against the issuer's JWKS. Interactive: started only
@@ -116,7 +116,7 @@ pub enum Grant {
         redirect_uri: Option<String>,
         /// More authorization request parameters, e.g. `("prompt", "consent")`, `("login_hint", ...)`.
         /// They cannot replace the ones tessera sets (state, nonce, PKCE, redirect_uri, scope).
-        extra_params: Vec<(String, String)>,
+        authorization_params: Vec<(String, String)>,
     },
     /// A flow brought by the caller: see [`FlowFactory`].
     Custom(CustomGrant),
@@ -177,9 +177,9 @@ impl Grant {
     pub fn email_otp(email: impl Into<String>) -> Self {
         Grant::EmailOtp {
             email: email.into(),
-            start_endpoint: None,
-            verify_endpoint: None,
-            max_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
+            otp_start_endpoint: None,
+            otp_verify_endpoint: None,
+            max_code_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
         }
     }
 
@@ -190,12 +190,12 @@ impl Grant {
         password: impl Into<Secret>,
     ) -> Self {
         Grant::Cognito {
-            endpoint: endpoint.into(),
+            endpoint_url: endpoint.into(),
             username: username.into(),
             password: Some(password.into()),
             auth_flow: CognitoAuthFlow::UserPassword,
             totp_secret: None,
-            max_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
+            max_code_attempts: DEFAULT_MAX_CODE_ATTEMPTS,
         }
     }
 
@@ -276,44 +276,44 @@ impl Grant {
             (Grant::Static { access_token, expires_at }, FlowPurpose::Login) => {
                 Box::new(static_token::StaticTokenFlow { access_token: access_token.clone(), expires_at: *expires_at })
             }
-            (Grant::EmailOtp { email, start_endpoint, verify_endpoint, max_attempts }, FlowPurpose::Login) => {
-                Box::new(Resending::new(email_otp::EmailOtpLogin::new(
-                    email.clone(),
-                    start_endpoint.clone(),
-                    verify_endpoint.clone(),
-                    *max_attempts,
-                )))
-            }
-            (Grant::Browser { authorization_endpoint, redirect_uri, extra_params }, FlowPurpose::Login) => {
+            (
+                Grant::EmailOtp { email, otp_start_endpoint, otp_verify_endpoint, max_code_attempts },
+                FlowPurpose::Login,
+            ) => Box::new(Resending::new(email_otp::EmailOtpLogin::new(
+                email.clone(),
+                otp_start_endpoint.clone(),
+                otp_verify_endpoint.clone(),
+                *max_code_attempts,
+            ))),
+            (Grant::Browser { authorization_endpoint, redirect_uri, authorization_params }, FlowPurpose::Login) => {
                 let flow = authorization_code::AuthorizationCodeFlow::new(
                     authorization_endpoint.as_deref(),
                     redirect_uri.as_deref(),
-                    extra_params,
+                    authorization_params,
                     inputs,
                 )?;
                 Box::new(Resending::new(flow))
             }
-            (Grant::Cognito { endpoint, username, password, auth_flow, totp_secret, max_attempts }, purpose) => {
-                match purpose {
-                    FlowPurpose::Login => {
-                        Box::new(Resending::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
-                            endpoint: endpoint.clone(),
-                            username: username.clone(),
-                            password: password.clone(),
-                            auth_flow: *auth_flow,
-                            totp_secret: totp_secret.clone(),
-                            max_attempts: *max_attempts,
-                        })))
-                    }
-                    FlowPurpose::Refresh => Box::new(Resending::new(cognito::CognitoRefresh {
-                        endpoint: endpoint.clone(),
-                        username: username.clone(),
-                    })),
-                    FlowPurpose::Revoke => {
-                        Box::new(Resending::new(cognito::CognitoRevoke { endpoint: endpoint.clone() }))
-                    }
+            (
+                Grant::Cognito { endpoint_url, username, password, auth_flow, totp_secret, max_code_attempts },
+                purpose,
+            ) => match purpose {
+                FlowPurpose::Login => Box::new(Resending::new(cognito::CognitoLogin::new(cognito::CognitoSettings {
+                    endpoint: endpoint_url.clone(),
+                    username: username.clone(),
+                    password: password.clone(),
+                    auth_flow: *auth_flow,
+                    totp_secret: totp_secret.clone(),
+                    max_attempts: *max_code_attempts,
+                }))),
+                FlowPurpose::Refresh => Box::new(Resending::new(cognito::CognitoRefresh {
+                    endpoint: endpoint_url.clone(),
+                    username: username.clone(),
+                })),
+                FlowPurpose::Revoke => {
+                    Box::new(Resending::new(cognito::CognitoRevoke { endpoint: endpoint_url.clone() }))
                 }
-            }
+            },
             (_, FlowPurpose::Refresh) => refresh(),
             (_, FlowPurpose::Revoke) => revocation(),
         })

@@ -528,12 +528,14 @@ client_auth = "post"
             "token_url = \"http://i/token\"\notp_start_url = \"http://i/otp/start\"\n\
              otp_verify_url = \"http://i/otp/verify\"\nemail = \"a@example.com\"\nmax_code_attempts = 5\n",
         ));
-        let Grant::EmailOtp { start_endpoint, verify_endpoint, max_attempts, .. } = explicit.grant else { panic!() };
+        let Grant::EmailOtp { otp_start_endpoint, otp_verify_endpoint, max_code_attempts, .. } = explicit.grant else {
+            panic!()
+        };
         assert_eq!(
-            (start_endpoint.as_deref(), verify_endpoint.as_deref()),
+            (otp_start_endpoint.as_deref(), otp_verify_endpoint.as_deref()),
             (Some("http://i/otp/start"), Some("http://i/otp/verify"))
         );
-        assert_eq!(max_attempts, 5);
+        assert_eq!(max_code_attempts, 5);
 
         let (interactive, cognito) = build(
             &section(
@@ -543,8 +545,8 @@ client_auth = "post"
             .replace("env:TESSERA_TEST_UNSET_OK", "literal-password"),
         );
         assert!(!interactive, "a password login asks only if the pool challenges");
-        let Grant::Cognito { endpoint, username, password, auth_flow, .. } = cognito.grant else { panic!() };
-        assert_eq!(endpoint, "https://cognito-idp.eu-west-1.amazonaws.com/");
+        let Grant::Cognito { endpoint_url, username, password, auth_flow, .. } = cognito.grant else { panic!() };
+        assert_eq!(endpoint_url, "https://cognito-idp.eu-west-1.amazonaws.com/");
         assert_eq!((username.as_str(), password), ("alice", Some(Secret::new("literal-password"))));
         assert_eq!(auth_flow, tessera_core::CognitoAuthFlow::UserPassword);
         let (interactive, custom) = build(&section(
@@ -617,7 +619,7 @@ client_auth = "post"
         assert_eq!(built.client.method, ClientAuthMethod::None);
         assert_eq!(
             built.grant,
-            Grant::Browser { authorization_endpoint: None, redirect_uri: None, extra_params: Vec::new() }
+            Grant::Browser { authorization_endpoint: None, redirect_uri: None, authorization_params: Vec::new() }
         );
 
         // Explicit endpoints, listener settings and extra parameters.
@@ -631,10 +633,12 @@ client_auth = "post"
         let built = explicit.build("c.toml", "dev").unwrap();
         assert_eq!(built.scope.as_deref(), Some("api"));
         assert_eq!(built.client.method, ClientAuthMethod::Basic);
-        let Grant::Browser { authorization_endpoint, redirect_uri, extra_params } = built.grant else { panic!() };
+        let Grant::Browser { authorization_endpoint, redirect_uri, authorization_params } = built.grant else {
+            panic!()
+        };
         assert_eq!((authorization_endpoint.as_deref(), redirect_uri), (Some("http://i/authorize"), None));
         assert_eq!(
-            extra_params,
+            authorization_params,
             vec![("login_hint".to_owned(), "alice".to_owned()), ("prompt".to_owned(), "consent".to_owned())]
         );
 
