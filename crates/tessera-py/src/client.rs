@@ -190,7 +190,9 @@ fn build(
             }
         }
     };
-    crate::grants::validate(&config, &format!("provider {key:?}"))?;
+    // The provider's rules are reported after every argument's type is checked (a TypeError for a
+    // wrong callback comes first, as it always did).
+    let invalid = crate::grants::validate(&config, &format!("provider {key:?}"));
     let (store, store_description) = crate::store::resolve(store)?;
     let description = format!(
         "key={}, client_id={}, endpoints={}, grant={}, store={store_description}",
@@ -236,6 +238,7 @@ fn build(
     if let Some(hooks) = callbacks.hooks.filter(|h| !h.is_none()) {
         builder = builder.hooks(Arc::new(PythonHooks::new(hooks)?));
     }
+    invalid?;
     Ok(Arc::new(Shared { session: builder.build(), description, raised, missing }))
 }
 

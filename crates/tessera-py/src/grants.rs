@@ -353,7 +353,11 @@ impl PyEmailOtp {
         }
         let grant = Grant::EmailOtp {
             email,
-            otp_start_endpoint: crate::renamed(py, ("otp_start_endpoint", otp_start_endpoint), ("start_url", start_url))?,
+            otp_start_endpoint: crate::renamed(
+                py,
+                ("otp_start_endpoint", otp_start_endpoint),
+                ("start_url", start_url),
+            )?,
             otp_verify_endpoint: crate::renamed(
                 py,
                 ("otp_verify_endpoint", otp_verify_endpoint),
