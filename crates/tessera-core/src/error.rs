@@ -84,6 +84,23 @@ pub enum Error {
     },
 }
 
+/// The longest message a configuration or store error carries: past it, the text is cut (on a
+/// character boundary) and says how much was left out.
+pub const MAX_MESSAGE_LEN: usize = 2000;
+
+fn capped(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_LEN {
+        let mut cut = MAX_MESSAGE_LEN;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let left_out = message.len() - cut;
+        message.truncate(cut);
+        message.push_str(&format!("… ({left_out} more bytes)"));
+    }
+    message
+}
+
 fn describe(description: &Option<String>) -> String {
     description.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
 }
@@ -125,9 +142,9 @@ impl Error {
         }
     }
 
-    /// A configuration error.
+    /// A configuration error (its message capped at [`MAX_MESSAGE_LEN`] bytes).
     pub fn configuration(message: impl Into<String>) -> Self {
-        Error::Configuration { message: message.into() }
+        Error::Configuration { message: capped(message.into()) }
     }
 
     /// An internal-invariant error (see [`Error::Internal`]).
@@ -137,7 +154,7 @@ impl Error {
 
     /// A store error.
     pub fn store(kind: StoreErrorKind, location: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Store { kind, location: location.into(), message: message.into() }
+        Error::Store { kind, location: capped(location.into()), message: capped(message.into()) }
     }
 }
 

@@ -47,7 +47,7 @@ mod token;
 
 pub use client_auth::{ClientAuth, ClientAuthMethod};
 pub use engine::{Action, Engine, EngineSettings, Event};
-pub use error::{Error, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
+pub use error::{Error, MAX_MESSAGE_LEN, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
     CodeChannel, CognitoAuthFlow, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant,
     LoginInputs, Prompt, TotpSource,

@@ -176,6 +176,29 @@ fn unknown_type(name: &str) -> String {
     format!("unknown type{} (expected one of: {})", echo_identifier(name), ProviderKind::NAMES.join(", "))
 }
 
+/// `message` with every quoted part (`"…"`, `` `…` ``) replaced by `…`: a parser's message
+/// quotes the input it refused, which may be a secret.
+pub fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(quote) if c == quote => {
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if matches!(c, '"' | '`') => {
+                out.push(c);
+                out.push('…');
+                open = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out.trim_end().to_owned()
+}
+
 /// ` "name"` when `name` looks like a type name (lowercase letters, digits and `_`, at most 40),
 /// else nothing: a misspelt type is worth showing, anything else from the file is not repeated
 /// (it may be a pasted secret).

@@ -35,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod keyring;
 mod local_cache;
+mod local_file;
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 pub mod middleware;
 pub mod policy;

@@ -100,8 +100,8 @@ impl Config {
     /// [`crate::registry::Registry::type_names`]). Sections of types that are not built in are
     /// checked for `name` and `provider` only; their factory checks the rest.
     pub fn from_toml_str_with_types(text: &str, origin: &str, types: &[&str]) -> Result<Config, Error> {
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| Error::configuration(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| Error::configuration(format!("{origin}: {}", toml_error(&e, text))))?;
         let mut contexts = Vec::with_capacity(raw.contexts.len());
         for c in raw.contexts {
             let providers = c
@@ -124,8 +124,7 @@ impl Config {
 
     /// Reads and parses a file, also accepting the provider types in `types`.
     pub fn load_with_types(path: &Path, types: &[&str]) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::configuration(format!("cannot read {}: {e}", path.display())))?;
+        let text = read_config_file(path)?;
         Self::from_toml_str_with_types(&text, &path.display().to_string(), types)
     }
 
@@ -182,8 +181,7 @@ impl Config {
     }
 
     fn context_names(&self) -> String {
-        let names: Vec<_> = self.contexts.iter().map(|c| c.name.as_str()).collect();
-        if names.is_empty() { "none".into() } else { names.join(", ") }
+        names_list(self.contexts.iter().map(|c| c.name.as_str()))
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -219,7 +217,7 @@ impl Config {
 impl Context {
     /// The named provider, else the only one.
     pub fn provider(&self, name: Option<&str>) -> Result<&ProviderEntry, Error> {
-        let names = || self.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+        let names = || names_list(self.providers.iter().map(|p| p.name.as_str()));
         match name {
             Some(name) => self.providers.iter().find(|p| p.name == name).ok_or_else(|| {
                 Error::configuration(format!(
@@ -321,7 +319,7 @@ fn masked_store(store: &crate::store::StoreConfig) -> toml::Table {
 /// before it replaces the file (atomically, keeping the file's permissions).
 pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result<(), Error> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::configuration(format!("cannot read {origin}: {e}")))?;
+    let text = read_config_file(path)?;
     let config = Config::from_toml_str_with_types(&text, &origin, types)?;
     if !config.contexts.iter().any(|c| c.name == context) {
         return Err(Error::configuration(format!(
@@ -354,6 +352,46 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// Names for an error message: at most ten, then how many more (a file with 600,000 providers
+/// must not make a megabyte-long message).
+fn names_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 10;
+    let total = names.len();
+    if total == 0 {
+        return "none".into();
+    }
+    let mut shown: Vec<&str> = names.take(SHOWN).collect();
+    let more = total - shown.len();
+    let mut text = std::mem::take(&mut shown).join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// The text of a configuration file, read with the checks of [`crate::local_file`] (a regular
+/// file of at most 1 MiB, owned by you or root, not writable by group or others).
+fn read_config_file(path: &Path) -> Result<String, Error> {
+    let origin = path.display();
+    let bytes = crate::local_file::read(path, crate::local_file::FileKind::Config)
+        .map_err(|refused| Error::configuration(format!("{origin} {}", refused.problem)))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::configuration(format!("{origin} is not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()))
+    })
+}
+
+/// A TOML error as the place (line, column) and what was expected, never the text of the line: it
+/// may hold a literal secret. Quoted parts of the parser's message are left out for the same reason.
+fn toml_error(error: &toml::de::Error, text: &str) -> String {
+    let place = error.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", place.unwrap_or_default(), tessera_core::provider_spec::without_quoted(error.message()))
 }
 
 /// Where the CLI keeps its configuration and tokens.

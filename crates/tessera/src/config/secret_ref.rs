@@ -57,7 +57,9 @@ pub fn resolve_reference(value: &str) -> Result<Secret, String> {
         },
         Reference::File(path) => {
             let path = expand_home(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bytes = crate::local_file::read(&path, crate::local_file::FileKind::Secret)
+                .map_err(|refused| format!("{} {}", path.display(), refused.problem))?;
+            let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
             let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
             if secret.is_empty() { Err(format!("{} is empty", path.display())) } else { Ok(secret) }
         }

@@ -77,10 +77,14 @@ impl FileStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(self.dir.as_path(), "cannot read directory", &e)),
         }
-        let bytes = match fs::read(&path) {
+        // A regular file of at most 16 MiB, owned by you or root: a FIFO or `/dev/zero` in its
+        // place is refused before anything is read.
+        let bytes = match crate::local_file::read(&path, crate::local_file::FileKind::Tokens) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&path, "cannot read", &e)),
+            Err(refused) if refused.not_found => return Ok(None),
+            Err(refused) => {
+                return Err(Error::store(StoreErrorKind::Io, path.display().to_string(), refused.problem));
+            }
         };
         let metadata = fs::metadata(&path).map_err(|e| io_error(&path, "cannot stat", &e))?;
         check_private(&path, &metadata, 0o600)?;
@@ -173,8 +177,10 @@ fn parse_document(bytes: &[u8], path: &Path) -> Result<Document, Error> {
         Error::store(
             StoreErrorKind::Corrupt,
             path.display().to_string(),
+            // serde's message quotes the offending value (it may be a token): only its place.
             format!(
-                "not a token store ({e:.0}at line {}, column {}); left untouched: fix or delete it",
+                "not a token store ({} at line {}, column {}); left untouched: fix or delete it",
+                json_problem(&e),
                 e.line(),
                 e.column()
             ),
@@ -190,6 +196,16 @@ fn parse_document(bytes: &[u8], path: &Path) -> Result<Document, Error> {
     Ok(document)
 }
 
+/// What kind of JSON problem `error` is, in words that quote nothing from the input.
+pub(crate) fn json_problem(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Eof => "JSON cut short",
+        serde_json::error::Category::Data => "a value of the wrong type or shape",
+        serde_json::error::Category::Io => "unreadable input",
+    }
+}
+
 fn store_location(dir: &Path) -> String {
     dir.join(FILE_NAME).display().to_string()
 }
@@ -200,6 +216,8 @@ fn open_lock_file(path: &Path) -> Result<File, Error> {
         .truncate(false)
         .write(true)
         .mode(0o600)
+        // Never through a symlink: a dangling `tokens.json.lock` link must not create its target.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(|e| io_error(path, "cannot open lock file", &e))
 }

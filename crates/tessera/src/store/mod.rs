@@ -14,6 +14,7 @@ mod redis_store;
 pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
 pub use config::{StoreConfig, open};
 pub use file::FileStore;
+pub(crate) use file::json_problem;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisSettings, RedisStore};

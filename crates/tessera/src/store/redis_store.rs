@@ -347,7 +347,12 @@ impl TokenStore for RedisStore {
             Error::store(
                 StoreErrorKind::Corrupt,
                 self.inner.location.clone(),
-                format!("{} is not a token set ({e:.0}at column {}); left untouched", self.tokens_key(key), e.column()),
+                format!(
+                    "{} is not a token set ({} at column {}); left untouched",
+                    self.tokens_key(key),
+                    crate::store::json_problem(&e),
+                    e.column()
+                ),
             )
         })
     }
