@@ -54,7 +54,8 @@ pub struct KeyringEntry {
 impl KeyringEntry {
     /// The entry `service`/`account`, validated (see the module documentation for the rules).
     pub fn new(service: &str, account: &str) -> Result<KeyringEntry, Error> {
-        let invalid = |problem: String| Error::configuration(format!("keyring:{service}/{account}: {problem}"));
+        // A malformed reference is not repeated: it may be a secret pasted in the wrong place.
+        let invalid = |problem: String| Error::configuration(format!("keyring reference: {problem}"));
         for (what, value) in [("service", service), ("account", account)] {
             if value.is_empty() {
                 return Err(invalid(format!(
@@ -83,9 +84,9 @@ impl KeyringEntry {
         let path = reference.strip_prefix(PREFIX).unwrap_or(reference);
         match path.split_once('/') {
             Some((service, account)) => KeyringEntry::new(service, account),
-            None => Err(Error::configuration(format!(
-                "{PREFIX}{path}: expected keyring:<service>/<account>, e.g. keyring:tessera/ci-client"
-            ))),
+            None => Err(Error::configuration(
+                "keyring reference: expected keyring:<service>/<account>, e.g. keyring:tessera/ci-client",
+            )),
         }
     }
 

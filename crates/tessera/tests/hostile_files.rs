@@ -185,3 +185,58 @@ fn error_messages_are_capped() {
         long.len()
     );
 }
+
+/// Every field of the provider description, given a value that is wrong (of the wrong type, or a
+/// string where a URL, a name from a list or a path was expected) holding a marker secret, through
+/// the TOML configuration and the JSON API, and as a token file's content: no error message
+/// contains a byte of the marker.
+#[test]
+fn no_error_message_repeats_a_value_from_a_file() {
+    use tessera::core::json::JsonEngine;
+    use tessera::core::provider_spec::{FIELDS, FieldType, ProviderKind};
+    const MARKER: &str = "S3CR3T-marker-value";
+    let mut messages = Vec::new();
+    for field in FIELDS {
+        let kinds: Vec<ProviderKind> = ProviderKind::ALL.into_iter().filter(|kind| field.applies_to(*kind)).collect();
+        for kind in kinds {
+            let wrong_type = match field.ty {
+                FieldType::Count | FieldType::Port | FieldType::Seconds | FieldType::UnixSeconds => {
+                    toml::Value::String(MARKER.into())
+                }
+                FieldType::Params => toml::Value::Array(vec![toml::Value::String(MARKER.into())]),
+                _ => toml::Value::Array(vec![toml::Value::String(MARKER.into())]),
+            };
+            for value in [wrong_type, toml::Value::String(MARKER.into())] {
+                let mut section = toml::Table::new();
+                section.insert("name".into(), "p".into());
+                section.insert("type".into(), kind.as_str().into());
+                section.insert("client_id".into(), "c".into());
+                section.insert(field.name.into(), value.clone());
+                let text = format!("[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\n{section}");
+                if let Err(error) = Config::from_toml_str(&text, "c.toml") {
+                    messages.push((field.name, error.to_string()));
+                }
+                let mut json = serde_json::to_value(&section).unwrap();
+                json.as_object_mut().unwrap().remove("name");
+                if let Err(error) = JsonEngine::new().register("k", &json.to_string()) {
+                    messages.push((field.name, error.to_string()));
+                }
+            }
+        }
+    }
+    // Token files with the marker where the parser stops.
+    for document in [
+        format!("{{\"version\":1,\"tokens\":{{\"k\":\"{MARKER}\"}}}}"),
+        format!("{{\"version\":1,\"tokens\":{{\"k\":{{\"access_token\":[\"{MARKER}\"]}}}}}}"),
+        format!("{{\"version\":\"{MARKER}\"}}"),
+        format!("{{\"version\":1,\"tokens\":{{\"k\":{{\"access_token\":\"{MARKER}\" {MARKER}"),
+    ] {
+        if let Err(error) = FileStore::parse_document(document.as_bytes(), Path::new("tokens.json")) {
+            messages.push(("tokens.json", error.to_string()));
+        }
+    }
+    assert!(messages.len() > 60, "the scan saw {} error messages", messages.len());
+    for (what, message) in &messages {
+        assert!(!message.contains("S3CR3T") && !message.contains("marker-value"), "{what}: {message}");
+    }
+}
