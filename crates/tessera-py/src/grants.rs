@@ -469,10 +469,7 @@ pub(crate) fn client_auth(
         (None, None) | (Some("none"), _) => ClientAuthMethod::None,
         (Some(old @ ("basic" | "post")), _) => {
             let new = if old == "basic" { "client_secret_basic" } else { "client_secret_post" };
-            let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
-            let message =
-                std::ffi::CString::new(format!("client_auth {old:?} is deprecated: use {new:?}")).unwrap_or_default();
-            PyErr::warn(py, &category, &message, 1)?;
+            crate::deprecated(py, &format!("client_auth {old:?} is deprecated: use {new:?}"))?;
             if old == "basic" { ClientAuthMethod::Basic } else { ClientAuthMethod::Post }
         }
         (Some(_), _) => {

@@ -100,12 +100,17 @@ pub(crate) fn warn_deprecations(
     place: &str,
     deprecations: &[tessera::core::provider_spec::Deprecation],
 ) -> PyResult<()> {
-    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
     for deprecation in deprecations {
-        let message = std::ffi::CString::new(format!("{place}: {deprecation}")).unwrap_or_default();
-        PyErr::warn(py, &category, &message, 1)?;
+        deprecated(py, &format!("{place}: {deprecation}"))?;
     }
     Ok(())
+}
+
+/// Raises a `DeprecationWarning` with `message` at the caller's line.
+pub(crate) fn deprecated(py: Python<'_>, message: &str) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+    let message = std::ffi::CString::new(message).unwrap_or_default();
+    PyErr::warn(py, &category, &message, 1)
 }
 
 /// The value of a renamed keyword argument: `new`, or the deprecated `old` spelling (with a
@@ -120,10 +125,7 @@ pub(crate) fn renamed<T>(
             Err(errors::configuration(format!("{old_name} is the old name of {new_name}: give only {new_name}")))
         }
         (None, Some(old)) => {
-            let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
-            let message =
-                std::ffi::CString::new(format!("{old_name} is deprecated: use {new_name}")).unwrap_or_default();
-            PyErr::warn(py, &category, &message, 1)?;
+            deprecated(py, &format!("{old_name} is deprecated: use {new_name}"))?;
             Ok(Some(old))
         }
         (new, None) => Ok(new),

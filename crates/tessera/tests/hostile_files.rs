@@ -203,7 +203,6 @@ fn no_error_message_repeats_a_value_from_a_file() {
                 FieldType::Count | FieldType::Port | FieldType::Seconds | FieldType::UnixSeconds => {
                     toml::Value::String(MARKER.into())
                 }
-                FieldType::Params => toml::Value::Array(vec![toml::Value::String(MARKER.into())]),
                 _ => toml::Value::Array(vec![toml::Value::String(MARKER.into())]),
             };
             for value in [wrong_type, toml::Value::String(MARKER.into())] {

@@ -202,10 +202,9 @@ impl Grant {
     /// The grant's configuration name: its [`ProviderKind`](crate::provider_spec::ProviderKind)'s
     /// `type` (`password`, `client_credentials`, ...), or a custom factory's name.
     pub fn name(&self) -> &'static str {
-        match (crate::provider_spec::ProviderKind::of(self), self) {
-            (Some(kind), _) => kind.as_str(),
-            (None, Grant::Custom(custom)) => custom.0.name(),
-            (None, _) => "custom",
+        match self {
+            Grant::Custom(custom) => custom.0.name(),
+            _ => crate::provider_spec::ProviderKind::of(self).map_or("custom", |kind| kind.as_str()),
         }
     }
 

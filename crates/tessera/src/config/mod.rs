@@ -362,9 +362,8 @@ fn names_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
     if total == 0 {
         return "none".into();
     }
-    let mut shown: Vec<&str> = names.take(SHOWN).collect();
-    let more = total - shown.len();
-    let mut text = std::mem::take(&mut shown).join(", ");
+    let mut text = names.take(SHOWN).collect::<Vec<_>>().join(", ");
+    let more = total.saturating_sub(SHOWN);
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }
