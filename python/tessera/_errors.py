@@ -28,7 +28,7 @@ class TesseraError(Exception):
     """Any error from tessera.
 
     ``kind`` names the Rust variant (``oauth``, ``unexpected_status``, ``transport``,
-    ``malformed_response``, ``reauthentication_required``, ``configuration``, ``store``,
+    ``outcome_unknown``, ``malformed_response``, ``reauthentication_required``, ``configuration``, ``store``,
     ``internal``);
     ``transient`` is True when retrying the same call later may succeed.
     """
@@ -95,7 +95,11 @@ class ConfigurationError(TesseraError, ValueError):
 
 class TransportError(TesseraError):
     """The request did not complete; ``transport_kind`` is ``connect``, ``timeout``,
-    ``connection_closed``, ``body_too_large``, ``redirect``, ``invalid_url`` or ``other``."""
+    ``connection_closed``, ``body_too_large``, ``redirect``, ``invalid_url`` or ``other``.
+
+    ``kind`` is ``outcome_unknown`` (and ``transient`` False) when a request that spends a refresh
+    token was sent and its answer lost: the server may have rotated the token, so presenting it
+    again could revoke the grant."""
 
 
 class UnexpectedStatusError(TesseraError):

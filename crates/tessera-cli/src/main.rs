@@ -19,8 +19,8 @@ use tessera::config::{Config, Context, Paths, ProviderEntry};
 use tessera::prompt::TerminalPrompter;
 use tessera::provider::{AuthProvider, OAuthProvider};
 use tessera::registry::{ProviderSettings, Registry};
-use tessera::store::{FileStore, TokenStore};
-use tessera::{AuthClient, Error};
+use tessera::store::{FileStore, LocalCopyStore, StoreConfig, TokenStore};
+use tessera::{AuthClient, Error, Secret};
 
 mod commands;
 mod output;
@@ -333,6 +333,13 @@ impl Workspace {
         let (paths, config) = load_config(&registry)?;
         let context_name = config.context(context)?.name.clone();
         let store = match &config.context(context)?.store {
+            // A shared store gets a local copy of its last answers: a still-valid token keeps being
+            // served through an outage (a fresh process has nothing in memory).
+            Some(store @ StoreConfig::Redis { .. }) => {
+                let shared = tessera::store::open(store, &paths.store_dir)?;
+                let copy_dir = paths.store_dir.join("shared-copy").join(Secret::new(shared.location()).fingerprint());
+                Arc::new(LocalCopyStore::new(shared, copy_dir))
+            }
             Some(store) => tessera::store::open(store, &paths.store_dir)?,
             None => Arc::new(FileStore::new(paths.store_dir)),
         };

@@ -15,8 +15,8 @@
 //!   the first final step ─► finish:
 //!     Done ─► cached, Action::Done
 //!     at logout, Revoked | NotRevoked | Failed ─► tokens dropped, LoggedOut
-//!     Failed(invalid_grant) of a refresh ─► refresh token dropped ─► unattended login if the
-//!                                           grant allows, else ReauthenticationRequired
+//!     Failed(invalid_grant | OutcomeUnknown) of a refresh ─► RefreshTokenDropped ─► unattended
+//!                                   login if the grant allows, else ReauthenticationRequired
 //!     any other Failed ─► Action::Failed
 //! ```
 //! Every flow, built-in or custom, runs through the one [`Flow`] seam, and the engine matches no
@@ -90,6 +90,15 @@ pub enum Action {
         /// Why.
         error: Error,
     },
+    /// The refresh token `key` held (or the refresh-token grant's configured one) was just
+    /// presented and must never be presented again: the runtime removes it from wherever it keeps
+    /// tokens, then carries on with the next action (a login that needs nobody, or the failure).
+    RefreshTokenDropped {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: DropReason,
+    },
     /// `key`'s tokens were dropped after a logout.
     LoggedOut {
         /// The key.
@@ -99,6 +108,28 @@ pub enum Action {
         /// Why revocation failed, when it did (the tokens are dropped anyway).
         error: Option<Error>,
     },
+}
+
+/// Why a refresh token was dropped ([`Action::RefreshTokenDropped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The server refused it (`invalid_grant`): expired, revoked, or reused elsewhere.
+    Rejected,
+    /// It was sent and the answer was lost ([`Error::OutcomeUnknown`]): the server may have
+    /// rotated it. Keep a fingerprint: presenting it again, even after the store is wiped, could
+    /// be taken for reuse and revoke the grant.
+    OutcomeUnknown,
+}
+
+impl DropReason {
+    /// `rejected` or `outcome_unknown` (JSON, Python).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Rejected => "rejected",
+            DropReason::OutcomeUnknown => "outcome_unknown",
+        }
+    }
 }
 
 /// What the runtime feeds back.
@@ -496,20 +527,25 @@ impl Engine {
             // grant's login. A refresh drops it, then logs in again if that needs nobody; otherwise
             // (and for the refresh-token grant, whose configured token it was) the caller must
             // reauthenticate.
+            // A refresh whose answer was lost is handled alike: the token may be spent.
             (purpose, Ending::Failed(error))
-                if refresh_rejected(&error)
+                if (refresh_rejected(&error) || error.is_outcome_unknown())
                     && (purpose == FlowPurpose::Refresh || grant.login_spends_refresh_token()) =>
             {
+                let reason = if error.is_outcome_unknown() { DropReason::OutcomeUnknown } else { DropReason::Rejected };
+                let mut actions = vec![Action::RefreshTokenDropped { key: key.clone(), reason }];
                 if purpose == FlowPurpose::Refresh {
                     if let Some(tokens) = entry.tokens.as_mut() {
                         tokens.refresh_token = None;
                         tokens.refresh_expires_at = None;
                     }
                     if grant.logs_in_unattended() {
-                        return self.start_flow(&key, FlowPurpose::Login, &LoginInputs::default(), now);
+                        actions.extend(self.start_flow(&key, FlowPurpose::Login, &LoginInputs::default(), now));
+                        return actions;
                     }
                 }
-                vec![Action::Failed { key, error: reauthentication(grant, Some(&error)) }]
+                actions.push(Action::Failed { key, error: reauthentication(grant, Some(&error)) });
+                actions
             }
             (_, Ending::Failed(error)) => vec![Action::Failed { key, error }],
             (FlowPurpose::Login | FlowPurpose::Refresh, Ending::Revoked | Ending::NotRevoked) => {
@@ -534,6 +570,16 @@ impl Engine {
         x ^= x >> 27;
         self.jitter_state = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Test helper: checks that `actions` starts with [`Action::RefreshTokenDropped`] for `reason`, and
+/// returns the actions after it.
+#[cfg(test)]
+pub(crate) fn after_drop(actions: &[Action], reason: DropReason) -> &[Action] {
+    match actions {
+        [Action::RefreshTokenDropped { reason: dropped, .. }, rest @ ..] if *dropped == reason => rest,
+        other => panic!("expected RefreshTokenDropped({reason:?}) first, got {other:?}"),
     }
 }
 
@@ -571,6 +617,9 @@ fn refresh_rejected(error: &Error) -> bool {
 
 fn reauthentication(grant: &Grant, cause: Option<&Error>) -> Error {
     let reason = match cause {
+        Some(cause @ Error::OutcomeUnknown { .. }) => format!(
+            "the answer to a refresh was lost ({cause}): the server may have rotated the refresh token, and presenting it again could be taken for reuse and revoke the grant; log in again"
+        ),
         Some(cause) => format!("the refresh token was rejected ({cause}); log in again"),
         None => format!("the token expired and a {} grant cannot renew it without you; log in again", grant.name()),
     };
@@ -594,7 +643,7 @@ fn flow_context<'a>(entry: &'a Entry, settings: &'a EngineSettings, jitter: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClientAuth, Secret, TotpSource, flow::Prompt};
+    use crate::{ClientAuth, Secret, TotpSource, TransportErrorKind, flow::Prompt};
 
     const T0: Timestamp = Timestamp::from_unix_secs(1_000_000);
 
@@ -661,10 +710,68 @@ mod tests {
         let refresh = sent(&actions);
         assert!(body(refresh).contains("refresh_token=burned"));
         let actions = answer(&mut engine, refresh, 400, r#"{"error":"invalid_grant"}"#, T0);
-        let login = sent(&actions);
+        let login = sent(after_drop(&actions, DropReason::Rejected));
         assert!(body(login).starts_with("grant_type=password"));
         let done = answer(&mut engine, login, 200, r#"{"access_token":"a1","expires_in":100}"#, T0);
         assert!(matches!(&done[..], [Action::Done { .. }]));
+    }
+
+    #[test]
+    fn a_refresh_whose_answer_is_lost_drops_the_token_and_is_never_resent() {
+        for (grant, logs_in_again) in
+            [(password(), true), (Grant::RefreshToken { refresh_token: Secret::new("r0") }, false)]
+        {
+            let mut engine = Engine::default();
+            engine.register("k", config(grant, explicit()));
+            let mut stale = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+            stale.refresh_token = Some(Secret::new("maybe-spent"));
+            engine.set_tokens("k", Some(stale));
+            let actions = engine.ensure("k", T0);
+            let refresh = sent(&actions);
+            assert!(body(refresh).contains("refresh_token=maybe-spent"));
+            let lost = Error::Transport {
+                kind: TransportErrorKind::Timeout,
+                endpoint: "https://idp/token".into(),
+                message: "no answer".into(),
+            };
+            let after = engine.handle(Event::TransportFailed { request_id: refresh.id, error: lost }, T0);
+            let after = after_drop(&after, DropReason::OutcomeUnknown);
+            assert!(engine.tokens("k").unwrap().refresh_token.is_none());
+            if logs_in_again {
+                assert!(body(sent(after)).starts_with("grant_type=password"), "{after:?}");
+            } else {
+                let [Action::Failed { error, .. }] = after else { panic!("{after:?}") };
+                assert!(error.requires_reauthentication() && !error.is_transient(), "{error}");
+                assert!(error.to_string().contains("answer to a refresh was lost"), "{error}");
+                assert!(!error.to_string().contains("maybe-spent"), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refresh_that_never_connected_is_retried_and_a_login_timeout_too() {
+        let mut engine = Engine::default();
+        engine.register("k", config(password(), explicit()));
+        let mut stale = TokenSet::bearer("a0", Some(T0), T0 - Duration::from_secs(60));
+        stale.refresh_token = Some(Secret::new("r1"));
+        engine.set_tokens("k", Some(stale));
+        let refresh = engine.ensure("k", T0);
+        let refused = |kind| Error::Transport { kind, endpoint: "https://idp/token".into(), message: String::new() };
+        let wait = engine.handle(
+            Event::TransportFailed { request_id: sent(&refresh).id, error: refused(TransportErrorKind::Connect) },
+            T0,
+        );
+        assert!(matches!(&wait[..], [Action::Wait { .. }]), "not sent: retried after a backoff, {wait:?}");
+        assert_eq!(engine.tokens("k").unwrap().refresh_token, Some(Secret::new("r1")));
+
+        let mut engine = Engine::default();
+        engine.register("k", config(password(), explicit()));
+        let login = engine.ensure("k", T0);
+        let wait = engine.handle(
+            Event::TransportFailed { request_id: sent(&login).id, error: refused(TransportErrorKind::Timeout) },
+            T0,
+        );
+        assert!(matches!(&wait[..], [Action::Wait { .. }]), "a password login may be repeated: {wait:?}");
     }
 
     #[test]
@@ -689,7 +796,9 @@ mod tests {
             let refresh = sent(&actions);
             let failed =
                 answer(&mut engine, refresh, 400, r#"{"error":"invalid_grant","error_description":"reused"}"#, later);
-            let [Action::Failed { error, .. }] = &failed[..] else { panic!("{failed:?}") };
+            let [Action::Failed { error, .. }] = after_drop(&failed, DropReason::Rejected) else {
+                panic!("{failed:?}")
+            };
             assert!(error.requires_reauthentication(), "{error}");
             assert!(error.to_string().contains("reused"));
         }
@@ -940,7 +1049,9 @@ mod tests {
         let much_later = later + Duration::from_secs(55);
         let renew = engine.ensure("otp", much_later);
         let failed = answer(&mut engine, sent(&renew), 400, r#"{"error":"invalid_grant"}"#, much_later);
-        assert!(matches!(&failed[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+        assert!(
+            matches!(after_drop(&failed, DropReason::Rejected), [Action::Failed { error, .. }] if error.requires_reauthentication())
+        );
         assert!(engine.tokens("otp").unwrap().refresh_token.is_none());
 
         // A prompt nobody answers ends the login with the runtime's error.
@@ -1056,14 +1167,15 @@ mod tests {
             assert_eq!(sent(&refresh).url, refresh_url, "{name}");
             let after = answer(&mut engine, sent(&refresh), 400, r#"{"error":"invalid_grant"}"#, T0);
             assert!(engine.tokens("k").unwrap().refresh_token.is_none(), "{name}: the dead refresh token is dropped");
+            let after = after_drop(&after, DropReason::Rejected);
             if logs_in_again {
-                let login = sent(&after);
+                let login = sent(after);
                 let is_login = login.url == "https://idp/start" || body(login).starts_with("grant_type=password");
                 assert!(is_login, "{name}: {login:?}");
                 let done = answer(&mut engine, login, 200, r#"{"access_token":"a1","expires_in":100}"#, T0);
                 assert!(matches!(&done[..], [Action::Done { .. }]), "{name}: {done:?}");
             } else {
-                let [Action::Failed { error, .. }] = &after[..] else { panic!("{name}: {after:?}") };
+                let [Action::Failed { error, .. }] = after else { panic!("{name}: {after:?}") };
                 assert!(error.requires_reauthentication(), "{name}: {error}");
                 assert!(!engine.is_busy("k"));
             }

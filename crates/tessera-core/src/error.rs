@@ -45,6 +45,20 @@ pub enum Error {
         /// Detail from the HTTP stack.
         message: String,
     },
+    /// A request that spends a refresh token was sent, but its answer never arrived (a timeout,
+    /// the connection closed before the whole answer): the server may have processed it and
+    /// rotated the token. Not transient: presenting the same refresh token again could be *reuse*,
+    /// which a server with reuse detection punishes by revoking the whole grant. The refresh token
+    /// it presented is dropped, never presented again (see docs/refresh-protocol.md).
+    #[error("{kind} calling {endpoint} after the request was sent: the outcome is unknown ({message})")]
+    OutcomeUnknown {
+        /// What went wrong.
+        kind: TransportErrorKind,
+        /// Which endpoint was called.
+        endpoint: String,
+        /// Detail from the HTTP stack.
+        message: String,
+    },
     /// A success status whose body is not what the protocol requires.
     #[error("malformed response from {endpoint}: {reason}")]
     MalformedResponse {
@@ -113,6 +127,8 @@ impl Error {
             Error::OAuth { code, .. } => code.is_transient(),
             Error::UnexpectedStatus { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Error::Transport { kind, .. } => kind.is_transient(),
+            // Retrying is exactly what could cost the grant.
+            Error::OutcomeUnknown { .. } => false,
             Error::MalformedResponse { .. } => false,
             Error::ReauthenticationRequired { .. } => false,
             Error::Configuration { .. } => false,
@@ -127,6 +143,11 @@ impl Error {
             Error::OAuth { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// True when a request that spent a refresh token got no answer: see [`Error::OutcomeUnknown`].
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
     }
 
     /// True when only a new login (with the user) can help.

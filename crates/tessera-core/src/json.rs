@@ -42,6 +42,7 @@ enum JsonAction<'a> {
     Done { key: &'a str, tokens: &'a TokenSet },
     Failed { key: &'a str, error: JsonError },
     LoggedOut { key: &'a str, revoked: bool, error: Option<JsonError> },
+    RefreshTokenDropped { key: &'a str, reason: &'static str },
 }
 
 /// A [`Prompt`] as JSON, tagged by `kind`.
@@ -108,6 +109,7 @@ impl From<&Error> for JsonError {
             Error::OAuth { code, status, .. } => ("oauth", Some(code.as_str().to_owned()), Some(*status)),
             Error::UnexpectedStatus { status, .. } => ("unexpected_status", None, Some(*status)),
             Error::Transport { .. } => ("transport", None, None),
+            Error::OutcomeUnknown { .. } => ("outcome_unknown", None, None),
             Error::MalformedResponse { .. } => ("malformed_response", None, None),
             Error::ReauthenticationRequired { .. } => ("reauthentication_required", None, None),
             Error::Configuration { .. } => ("configuration", None, None),
@@ -334,6 +336,9 @@ fn actions_json(actions: &[Action]) -> String {
                 },
                 Action::Done { key, tokens } => JsonAction::Done { key, tokens },
                 Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
+                Action::RefreshTokenDropped { key, reason } => {
+                    JsonAction::RefreshTokenDropped { key, reason: reason.as_str() }
+                }
                 Action::LoggedOut { key, revoked, error } => {
                     JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
                 }

@@ -46,7 +46,7 @@ mod time;
 mod token;
 
 pub use client_auth::{ClientAuth, ClientAuthMethod};
-pub use engine::{Action, Engine, EngineSettings, Event};
+pub use engine::{Action, DropReason, Engine, EngineSettings, Event};
 pub use error::{Error, MAX_MESSAGE_LEN, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
     CodeChannel, CognitoAuthFlow, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant,

@@ -24,6 +24,13 @@ impl Secret {
         &self.0
     }
 
+    /// A fingerprint that identifies the secret without revealing it: the first 128 bits of its
+    /// SHA-256, in hex. What tessera remembers of a refresh token it must never present again.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.0.as_bytes())[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     /// True for an empty secret.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -103,6 +103,11 @@ fn build(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
             kwargs.set_item("endpoint", endpoint)?;
             ("TransportError", "transport")
         }
+        Error::OutcomeUnknown { kind, endpoint, .. } => {
+            kwargs.set_item("transport_kind", transport_kind(kind))?;
+            kwargs.set_item("endpoint", endpoint)?;
+            ("TransportError", "outcome_unknown")
+        }
         Error::MalformedResponse { endpoint, .. } => {
             kwargs.set_item("endpoint", endpoint)?;
             ("MalformedResponseError", "malformed_response")

@@ -106,7 +106,7 @@ impl PyRedisStore {
     /// `url`: `redis://[user:password@]host[:port][/db]` or `rediss://...`. Nothing connects until
     /// the store is used. `ca_certificate`: PEM bytes or a path, to trust a private CA (rediss).
     #[new]
-    #[pyo3(signature = (url, *, prefix = "tessera:", lease = Seconds::Number(10.0), command_timeout = Seconds::Number(2.0),
+    #[pyo3(signature = (url, *, prefix = "tessera:", lease = Seconds::Number(3.0), command_timeout = Seconds::Number(2.0),
         min_ttl = Seconds::Number(300.0), ca_certificate = None))]
     fn py_new(
         url: &str,

@@ -44,12 +44,15 @@ pub mod provider;
 mod refresh_cell;
 pub mod registry;
 mod session;
+mod spent;
 pub mod store;
 pub mod transport;
 
 pub use auth_client::{AuthClient, ProviderInfo};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
+pub use spent::SpentRefreshTokens;
 pub use tessera_core::{
-    self as core, ClientAuth, ClientAuthMethod, Endpoints, Error, Grant, OAuthErrorCode, Prompt, ProviderConfig,
-    Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired, is_near_expiry,
+    self as core, ClientAuth, ClientAuthMethod, DropReason, Endpoints, Error, Grant, OAuthErrorCode, Prompt,
+    ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired,
+    is_near_expiry,
 };

@@ -21,7 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use tessera_core::{Action, Engine, EngineSettings, Error, Event, Prompt, ProviderConfig, Secret, Timestamp, TokenSet};
+use tessera_core::{
+    Action, DropReason, Engine, EngineSettings, Error, Event, Grant, Prompt, ProviderConfig, Secret, Timestamp,
+    TokenSet,
+};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::browser::{self, LoopbackReceiver, LoopbackSettings};
@@ -32,6 +35,7 @@ use crate::policy::{
 };
 use crate::prompt::Prompter;
 use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want};
+use crate::spent::SpentRefreshTokens;
 use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
 
@@ -206,6 +210,8 @@ struct Inner {
     /// After a final failure: the access token the store held then. A different one stored later
     /// (a login in another process) revives the session.
     dead_witness: Mutex<Option<Secret>>,
+    /// Refresh tokens never to be presented again (see spent.rs).
+    spent: Arc<SpentRefreshTokens>,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -252,9 +258,21 @@ pub struct SessionBuilder {
     prompter: Option<Arc<dyn Prompter>>,
     policy: Option<Arc<dyn RefreshPolicy>>,
     hooks: Option<Arc<dyn RefreshHooks>>,
+    spent: Option<Arc<SpentRefreshTokens>>,
 }
 
 impl SessionBuilder {
+    /// Where the session remembers the refresh tokens it must never present again (one whose
+    /// refresh lost its answer; the refresh-token grant's configured token once rotated). Default:
+    /// the store's ([`TokenStore::spent_refresh_tokens`]: a file beside a [`crate::store::FileStore`]'s
+    /// tokens), else in memory. Give every process that shares a store that can be wiped (Redis)
+    /// the same file ([`SpentRefreshTokens::file`]), so that none of them presents a spent token
+    /// after a wipe.
+    pub fn spent_refresh_tokens(mut self, spent: Arc<SpentRefreshTokens>) -> Self {
+        self.spent = Some(spent);
+        self
+    }
+
     /// How interactive logins reach a person (device codes). Without one, an interactive login
     /// fails with [`Error::ReauthenticationRequired`] instead of waiting for nobody.
     pub fn prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
@@ -310,13 +328,15 @@ impl SessionBuilder {
         engine.register(self.key.clone(), self.config);
         let cached = Arc::new(ArcSwapOption::empty());
         let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let spent = self.spent.or_else(|| store.spent_refresh_tokens()).unwrap_or_default();
         Session {
             inner: Arc::new(Inner {
                 key: self.key,
                 cell: RefreshCell::new(Arc::clone(&cached), cell_clock),
                 cached,
                 engine: Mutex::new(engine),
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                store,
                 transport: HttpTransport::new(self.settings.transport.clone()),
                 clock: self.clock.map_or(SessionClock::System, SessionClock::Custom),
                 settings: self.settings,
@@ -326,6 +346,7 @@ impl SessionBuilder {
                 prompts: AtomicU64::new(0),
                 presented: Mutex::new(None),
                 dead_witness: Mutex::new(None),
+                spent,
             }),
         }
     }
@@ -343,6 +364,7 @@ impl Session {
             prompter: None,
             policy: None,
             hooks: None,
+            spent: None,
         }
     }
 
@@ -442,7 +464,7 @@ impl Session {
             let had_tokens = tokens.is_some();
             self.engine().set_tokens(&self.inner.key, tokens);
             let actions = self.engine().logout(&self.inner.key, self.inner.clock.now());
-            let outcome = match self.drive(actions, None).await {
+            let outcome = match self.drive(actions, None, &mut None).await {
                 Ok(Outcome::LoggedOut { revoked, error }) => {
                     LogoutOutcome { revoked, revocation_error: error, had_tokens }
                 }
@@ -554,22 +576,9 @@ impl Session {
         let presented = locked(&self.inner.presented).take();
         let refresh_token_dead = error.requires_reauthentication()
             || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
-        let now = self.inner.clock.now();
         // Only the refresh token that was presented and refused is dead (a failed login presented none).
-        if refresh_token_dead
-            && let Some(cached) = self.inner.cached.load_full()
-            && presented.is_some()
-            && cached.tokens.refresh_token == presented
-        {
-            let mut tokens = cached.tokens.clone();
-            tokens.refresh_token = None;
-            tokens.refresh_expires_at = None;
-            self.engine().set_tokens(&self.inner.key, Some(tokens.clone()));
-            let replacement = tokens.access_valid(now, COARSE_CLOCK_MARGIN).then(|| {
-                let serve_until = tokens.expires_at.map_or(cached.serve_until, |at| at - COARSE_CLOCK_MARGIN);
-                Arc::new(Cached { header: cached.header.clone(), tokens, serve_until })
-            });
-            self.inner.cached.compare_and_swap(&cached, replacement);
+        if refresh_token_dead && let Some(presented) = &presented {
+            self.drop_cached_refresh_token(presented);
         }
         let store = &self.inner.store;
         let witness = async {
@@ -606,6 +615,75 @@ impl Session {
                 *locked(&self.inner.dead_witness) = None;
             }
         }
+    }
+
+    /// Forgets `refresh_token` if the cached set holds it; a still-valid access token keeps being served.
+    fn drop_cached_refresh_token(&self, refresh_token: &Secret) {
+        let Some(cached) = self.inner.cached.load_full() else { return };
+        if cached.tokens.refresh_token.as_ref() != Some(refresh_token) {
+            return;
+        }
+        let mut tokens = cached.tokens.clone();
+        tokens.refresh_token = None;
+        tokens.refresh_expires_at = None;
+        self.engine().set_tokens(&self.inner.key, Some(tokens.clone()));
+        let replacement = tokens.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN).then(|| {
+            let serve_until = tokens.expires_at.map_or(cached.serve_until, |at| at - COARSE_CLOCK_MARGIN);
+            Arc::new(Cached { header: cached.header.clone(), tokens, serve_until })
+        });
+        self.inner.cached.compare_and_swap(&cached, replacement);
+    }
+
+    /// The refresh-token grant's configured refresh token (what its login presents).
+    fn configured_refresh_token(&self) -> Option<Secret> {
+        match self.engine().config(&self.inner.key).map(|config| &config.grant) {
+            Some(Grant::RefreshToken { refresh_token }) => Some(refresh_token.clone()),
+            _ => None,
+        }
+    }
+
+    /// `tokens` without their refresh token when the ledger says it is spent (then the engine logs
+    /// in instead, or says that someone must).
+    async fn without_spent_refresh_token(&self, tokens: Option<TokenSet>) -> Result<Option<TokenSet>, Error> {
+        let Some(mut tokens) = tokens else { return Ok(None) };
+        if let Some(refresh_token) = &tokens.refresh_token
+            && self.inner.spent.contains(&self.inner.key, refresh_token).await?
+        {
+            debug!("the held refresh token is spent: not presented");
+            tokens.refresh_token = None;
+            tokens.refresh_expires_at = None;
+        }
+        Ok(Some(tokens))
+    }
+
+    /// The engine dropped the refresh token this attempt presented (refused, or its answer lost).
+    /// A lost answer goes in the ledger: the token may be spent, and nothing must present it again.
+    /// If no new tokens replace it (`failed`), it leaves the cache and the store (whose lock the
+    /// caller holds), so no process presents it again.
+    async fn forget_dropped_refresh_token(
+        &self,
+        reason: DropReason,
+        presented: &Secret,
+        failed: bool,
+    ) -> Result<(), Error> {
+        if reason == DropReason::OutcomeUnknown {
+            warn!(key = %self.inner.key, "a refresh lost its answer: its refresh token may be spent and is never presented again");
+            if let Err(error) = self.inner.spent.record(&self.inner.key, presented).await {
+                warn!(key = %self.inner.key, %error, "could not record the refresh token as spent");
+            }
+        }
+        if failed {
+            self.drop_cached_refresh_token(presented);
+            let store = &self.inner.store;
+            if let Some(mut stored) = store.load(&self.inner.key).await?
+                && stored.refresh_token.as_ref() == Some(presented)
+            {
+                stored.refresh_token = None;
+                stored.refresh_expires_at = None;
+                store.save(&self.inner.key, &stored).await?;
+            }
+        }
+        Ok(())
     }
 
     /// True when the session holds a refresh token it may still present.
@@ -724,12 +802,29 @@ impl Session {
                     (None, None)
                 };
                 let now = self.inner.clock.now();
+                let tokens = self.without_spent_refresh_token(tokens).await?;
+                let refreshable = !login && tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
+                // The refresh token this attempt presents: the one held, or the refresh-token grant's
+                // configured one when it logs in. A spent one is never sent.
+                let presented = if refreshable {
+                    tokens.as_ref().and_then(|t| t.refresh_token.clone())
+                } else {
+                    self.configured_refresh_token()
+                };
+                if !refreshable
+                    && let Some(configured) = &presented
+                    && self.inner.spent.contains(&self.inner.key, configured).await?
+                {
+                    return Err(Error::ReauthenticationRequired {
+                        reason: format!(
+                            "the refresh token configured for {} is spent (the server rotated it, or a refresh presenting it lost its answer); presenting it again could be taken for reuse and revoke the grant: configure a new one",
+                            self.inner.key
+                        ),
+                    });
+                }
+                *locked(&self.inner.presented) = presented.clone();
                 let (actions, source) = {
                     let mut engine = self.engine();
-                    let refreshable = tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
-                    if !login && refreshable {
-                        *locked(&self.inner.presented) = tokens.as_ref().and_then(|t| t.refresh_token.clone());
-                    }
                     engine.set_tokens(&self.inner.key, tokens);
                     if let Some(inputs) = inputs {
                         (engine.login_with(&self.inner.key, inputs, now), TokenSource::Login)
@@ -738,10 +833,24 @@ impl Session {
                         (engine.refresh(&self.inner.key, now), source)
                     }
                 };
-                let tokens = match self.drive(actions, loopback).await? {
+                let mut dropped = None;
+                let driven = self.drive(actions, loopback, &mut dropped).await;
+                if let (Some(reason), Some(presented)) = (dropped, presented.as_ref()) {
+                    self.forget_dropped_refresh_token(reason, presented, driven.is_err()).await?;
+                }
+                let tokens = match driven? {
                     Outcome::Tokens(tokens) => tokens,
                     Outcome::LoggedOut { .. } => return Err(Error::internal("unexpected logout outcome")),
                 };
+                // The configured refresh token came back rotated: it is spent for good (the store
+                // now holds its successor, but a store can be wiped, the configuration cannot).
+                if !refreshable
+                    && let Some(configured) = presented.as_ref().filter(|p| tokens.refresh_token.as_ref() != Some(*p))
+                    && Some(configured) == self.configured_refresh_token().as_ref()
+                    && let Err(error) = self.inner.spent.record(&self.inner.key, configured).await
+                {
+                    warn!(key = %self.inner.key, %error, "could not record the rotated configured refresh token as spent");
+                }
                 // 6. Save before releasing the lock: a rotated refresh token must be visible to the
                 // next process before it can take the lock. If saving fails the new tokens still
                 // serve this process, and the caller learns that the store is broken.
@@ -800,7 +909,13 @@ impl Session {
 
     /// Runs engine actions to completion, in order: sends requests, sleeps through waits, shows prompts.
     /// A browser prompt is answered by `loopback` when the login bound one, else by the prompter.
-    async fn drive(&self, actions: Vec<Action>, mut loopback: Option<LoopbackReceiver>) -> Result<Outcome, Error> {
+    /// `dropped` learns whether the engine dropped the refresh token it presented, and why.
+    async fn drive(
+        &self,
+        actions: Vec<Action>,
+        mut loopback: Option<LoopbackReceiver>,
+        dropped: &mut Option<DropReason>,
+    ) -> Result<Outcome, Error> {
         let mut queue: VecDeque<Action> = actions.into();
         for _ in 0..MAX_STEPS {
             let Some(action) = queue.pop_front() else {
@@ -838,6 +953,10 @@ impl Session {
                             Err(error) => Event::PromptFailed { key, error },
                         }
                     }
+                }
+                Action::RefreshTokenDropped { reason, .. } => {
+                    *dropped = Some(reason);
+                    continue;
                 }
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),
                 Action::Failed { error, .. } => return Err(error),

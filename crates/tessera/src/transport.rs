@@ -165,12 +165,13 @@ fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, String>
 }
 
 fn classify(error: &reqwest::Error, endpoint: &str) -> Error {
-    let kind = if error.is_timeout() {
+    // Connect first: a connection that timed out is also a timeout, but nothing was sent.
+    let kind = if error.is_connect() {
+        TransportErrorKind::Connect
+    } else if error.is_timeout() {
         TransportErrorKind::Timeout
     } else if error.is_redirect() {
         TransportErrorKind::Redirect
-    } else if error.is_connect() {
-        TransportErrorKind::Connect
     } else if error.is_body() || error.is_request() || error.is_decode() {
         TransportErrorKind::ConnectionClosed
     } else {

@@ -889,7 +889,8 @@ mod tests {
             400,
             r#"{"__type":"NotAuthorizedException","message":"Refresh Token has been revoked"}"#,
         );
-        assert!(body(sent(&relogin))["AuthFlow"] == "USER_PASSWORD_AUTH", "{relogin:?}");
+        let relogin = crate::engine::after_drop(&relogin, crate::DropReason::Rejected);
+        assert!(body(sent(relogin))["AuthFlow"] == "USER_PASSWORD_AUTH", "{relogin:?}");
 
         // Without a password (CUSTOM_AUTH): reauthentication required.
         let mut engine = new_engine(grant(None, CognitoAuthFlow::Custom, None));
@@ -899,7 +900,8 @@ mod tests {
         reply(&mut engine, sent(&respond), 200, TOKENS);
         let actions = engine.refresh("c", later);
         let failed = reply(&mut engine, sent(&actions), 400, r#"{"__type":"NotAuthorizedException"}"#);
-        assert!(matches!(&failed[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+        let failed = crate::engine::after_drop(&failed, crate::DropReason::Rejected);
+        assert!(matches!(failed, [Action::Failed { error, .. }] if error.requires_reauthentication()));
         assert!(engine.tokens("c").unwrap().refresh_token.is_none());
     }
 

@@ -14,6 +14,9 @@
 //! answer was lost (timeout, reset, 500), presenting the same refresh token again is *reuse*, and
 //! servers with reuse detection revoke the whole grant. So such a request is retried only when the
 //! server said it did not process it (connection refused, 429, 503, `temporarily_unavailable`).
+//! When it was sent and no answer came back (a timeout, a closed connection), the failure is
+//! [`Error::OutcomeUnknown`]: the engine then drops that refresh token for good
+//! ([`crate::Action::RefreshTokenDropped`]).
 
 use std::fmt;
 
@@ -107,6 +110,15 @@ impl<F: TokenForm> TokenRequest<F> {
             self.state = State::Backoff { until };
             return vec![FlowStep::Wait(until)];
         }
+        // A refresh token sent without an answer may be spent: say so, so that nobody presents it again.
+        let error = match error {
+            Error::Transport {
+                kind: kind @ (TransportErrorKind::Timeout | TransportErrorKind::ConnectionClosed),
+                endpoint,
+                message,
+            } if self.form.spends_refresh_token() => Error::OutcomeUnknown { kind, endpoint, message },
+            error => error,
+        };
         self.fail(error)
     }
 

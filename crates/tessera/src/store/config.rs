@@ -16,7 +16,7 @@ use super::{FileStore, MemoryStore, TokenStore};
 /// store = { kind = "file", dir = "/var/lib/app/tokens" }
 /// store = { kind = "memory" }
 /// store = { kind = "redis", url = "env:REDIS_URL" }           # env:NAME | file:PATH | literal
-/// store = { kind = "redis", url = "env:REDIS_URL", prefix = "billing:", lease_ms = 10000 }
+/// store = { kind = "redis", url = "env:REDIS_URL", prefix = "billing:", lease_ms = 3000 }
 /// store = { kind = "redis", url = "rediss://cache:6380", ca_file = "/etc/ssl/private-ca.pem" }
 /// ```
 ///
@@ -41,7 +41,7 @@ pub enum StoreConfig {
         /// Key prefix (namespace). Default `tessera:`.
         #[serde(default)]
         prefix: Option<String>,
-        /// Lease of the refresh lock, in milliseconds. Default 10 000.
+        /// Lease of the refresh lock, in milliseconds. Default 3 000 (renewed every third of it).
         #[serde(default)]
         lease_ms: Option<u64>,
         /// For `rediss://`: a PEM file with the CA certificate(s) to trust instead of the public roots.

@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{Error, StoreErrorKind, TokenSet};
 
 use super::{LockGuard, StoreLock, TokenStore};
+use crate::SpentRefreshTokens;
 
 const FILE_NAME: &str = "tokens.json";
+const SPENT_FILE_NAME: &str = "spent-refresh-tokens.json";
 const WRITE_LOCK_NAME: &str = "tokens.json.lock";
 const LOCK_DIR: &str = "locks";
 const FORMAT_VERSION: u32 = 1;
@@ -39,15 +41,21 @@ struct Document {
 }
 
 /// Tokens in a file, shared by every process of this user on this machine.
+///
+/// Beside `tokens.json`, `spent-refresh-tokens.json` remembers the refresh tokens no session may
+/// present again (see [`SpentRefreshTokens`]); it is written only when one is spent.
 #[derive(Clone, Debug)]
 pub struct FileStore {
     dir: Arc<PathBuf>,
+    spent: Arc<SpentRefreshTokens>,
 }
 
 impl FileStore {
     /// A store in `dir` (created with mode 0700 on first write). Nothing is touched until used.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileStore { dir: Arc::new(dir.into()) }
+        let dir = dir.into();
+        let spent = Arc::new(SpentRefreshTokens::file(dir.join(SPENT_FILE_NAME)));
+        FileStore { dir: Arc::new(dir), spent }
     }
 
     /// The directory.
@@ -283,6 +291,10 @@ impl TokenStore for FileStore {
             })
         })
         .await
+    }
+
+    fn spent_refresh_tokens(&self) -> Option<Arc<SpentRefreshTokens>> {
+        Some(Arc::clone(&self.spent))
     }
 
     async fn lock(&self, key: &str, timeout: Duration) -> Result<StoreLock, Error> {

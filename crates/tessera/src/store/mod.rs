@@ -7,6 +7,7 @@
 mod blocking;
 mod config;
 mod file;
+mod local_copy;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -15,10 +16,12 @@ pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
 pub use config::{StoreConfig, open};
 pub use file::FileStore;
 pub(crate) use file::json_problem;
+pub use local_copy::LocalCopyStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisSettings, RedisStore};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -72,6 +75,14 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
 
     /// Where the store is (path, URL or name), for messages.
     fn location(&self) -> String;
+
+    /// Where sessions using this store remember the refresh tokens they must never present again,
+    /// when the store has a place for that which outlives the process (a [`FileStore`]: a file
+    /// beside its tokens). Default `None`: each session remembers in memory. See
+    /// [`crate::SessionBuilder::spent_refresh_tokens`].
+    fn spent_refresh_tokens(&self) -> Option<Arc<crate::SpentRefreshTokens>> {
+        None
+    }
 }
 
 /// A held store lock. Call [`StoreLock::release`]; dropping it also releases (without reporting errors).

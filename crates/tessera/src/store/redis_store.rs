@@ -35,7 +35,8 @@ use super::{LockGuard, StoreLock, TokenStore};
 pub struct RedisSettings {
     /// Prepended to every Redis key (namespace). Default `tessera:`.
     pub prefix: String,
-    /// How long a refresh lock lives without renewal. Default 10 s; renewed every third of it.
+    /// How long a refresh lock lives without renewal. Default 3 s, renewed every second while the
+    /// holder works: a holder that dies delays the others by at most one lease.
     pub lease: Duration,
     /// Extend the lease while the holder works. Default true; turn off only to test stalls.
     pub renew_lease: bool,
@@ -53,7 +54,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
             prefix: "tessera:".to_owned(),
-            lease: Duration::from_secs(10),
+            lease: Duration::from_secs(3),
             renew_lease: true,
             min_ttl: Duration::from_secs(300),
             command_timeout: Duration::from_secs(2),
