@@ -167,6 +167,58 @@ async fn lease_is_renewed_while_the_holder_works() {
     again.release().await.unwrap();
 }
 
+/// Child mode of the next test: when `TESSERA_LEASE_HOLDER_URL` is set, this test binary takes
+/// the refresh lock of `crash` with the default settings, says so, and works until it is killed.
+#[test]
+fn lease_holder_child() {
+    let Ok(url) = std::env::var("TESSERA_LEASE_HOLDER_URL") else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let store = RedisStore::new(&url).unwrap();
+        let _lock = store.lock("crash", Duration::from_secs(5)).await.unwrap();
+        println!("locked");
+        std::io::Write::flush(&mut std::io::stdout()).unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await; // "mid-refresh" until killed
+    });
+}
+
+/// A process holding the refresh lock (default settings: a 3 s lease renewed every second) is
+/// killed with SIGKILL: the next waiter proceeds within one lease, not after a long one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_lease_holder_delays_the_next_waiter_by_at_most_one_lease() {
+    use std::io::BufRead;
+    let server = RedisServer::start(RedisOptions::default());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "lease_holder_child", "--nocapture", "--test-threads=1", "--quiet"])
+        .env("TESSERA_LEASE_HOLDER_URL", server.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim() == "locked" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("the child took the lock");
+    let waiter = RedisStore::new(&server.url()).unwrap();
+    // Held for longer than a lease while the holder lives: the heartbeat renews it.
+    let error = waiter.lock("crash", Duration::from_millis(4000)).await.unwrap_err();
+    assert!(matches!(error, Error::Store { kind: StoreErrorKind::LockTimeout, .. }), "{error}");
+
+    child.kill().unwrap(); // SIGKILL: no release, no more renewals
+    child.wait().unwrap();
+    let killed = Instant::now();
+    let lock = waiter.lock("crash", Duration::from_secs(10)).await.expect("the dead holder's lease ends");
+    let waited = killed.elapsed();
+    eprintln!("the next waiter proceeded {waited:?} after the holder was killed");
+    assert!(waited <= Duration::from_millis(3300), "within one 3 s lease (and a poll): {waited:?}");
+    lock.release().await.unwrap();
+}
+
 /// The holder stalls (its runtime thread is blocked, so nothing renews the lease): the next holder
 /// proceeds after the lease, and the stale holder's write is rejected by the fencing check and its
 /// release does not free the new holder's lock.

@@ -258,24 +258,30 @@ async fn bad_responses_are_typed_errors_and_leave_the_store_intact() {
         ..SessionSettings::default()
     };
     let seeded = Session::builder("intact", alice(&idp.issuer())).store(store.clone()).build();
-    let good = seeded.tokens().await.unwrap();
+    let mut good = seeded.tokens().await.unwrap();
 
-    let cases: Vec<(FaultKind, Option<Duration>, &str)> = vec![
-        (FaultKind::MalformedJson, None, "malformed response"),
-        (FaultKind::HtmlErrorPage { status: 502 }, None, "HTTP 502 (text/html)"),
-        (FaultKind::Status { status: 500, body: "oops".into(), content_type: "text/plain".into() }, None, "HTTP 500"),
-        // A timeout before the server processed anything (a late answer to a processed refresh, a
-        // lost rotation, is the Timeout cell of tests/fault_matrix.rs).
+    // `lost`: sent without an answer, the outcome is unknown: the refresh token is dropped for good
+    // and alice's password grant logs in again (tests/lost_answer.rs has the server's side).
+    let cases: Vec<(FaultKind, Option<Duration>, &str, bool)> = vec![
+        (FaultKind::MalformedJson, None, "malformed response", false),
+        (FaultKind::HtmlErrorPage { status: 502 }, None, "HTTP 502 (text/html)", false),
+        (
+            FaultKind::Status { status: 500, body: "oops".into(), content_type: "text/plain".into() },
+            None,
+            "HTTP 500",
+            false,
+        ),
         (
             FaultKind::Status { status: 503, body: "late".into(), content_type: "text/plain".into() },
             Some(Duration::from_secs(2)),
             "timed out",
+            true,
         ),
-        (FaultKind::Oversize { bytes: 200_000 }, None, "too large"),
-        (FaultKind::WrongContentType, None, "expected application/json, got text/plain"),
-        (FaultKind::DropConnection, None, "connection"),
+        (FaultKind::Oversize { bytes: 200_000 }, None, "too large", false),
+        (FaultKind::WrongContentType, None, "expected application/json, got text/plain", false),
+        (FaultKind::DropConnection, None, "connection", true),
     ];
-    for (kind, delay, expected) in cases {
+    for (kind, delay, expected, lost) in cases {
         let mut fault = Fault::new(kind.clone());
         if let Some(delay) = delay {
             fault = fault.with_delay(delay);
@@ -284,11 +290,22 @@ async fn bad_responses_are_typed_errors_and_leave_the_store_intact() {
         idp.faults().push(FaultEndpoint::Token, fault, 1);
         let session =
             Session::builder("intact", alice(&idp.issuer())).store(store.clone()).settings(settings.clone()).build();
-        let before = idp.stats().token_requests;
-        let error = session.force_refresh().await.unwrap_err();
-        assert!(error.to_string().contains(expected), "{kind:?}: {error} should mention {expected:?}");
-        assert_eq!(idp.stats().token_requests - before, 1, "{kind:?}: not retried");
-        assert_eq!(store.load("intact").await.unwrap().as_ref(), Some(&good), "{kind:?}: store untouched");
+        let before = idp.stats();
+        if lost {
+            let header = session.force_refresh().await.unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let after = idp.stats();
+            assert_eq!(after.token_requests - before.token_requests, 2, "{kind:?}: the refresh, then one login");
+            assert_eq!(after.password_grants - before.password_grants, 1, "{kind:?}");
+            let stored = store.load("intact").await.unwrap().unwrap();
+            assert_eq!(&stored, header.tokens(), "{kind:?}: the new login is stored");
+            assert_ne!(stored.refresh_token, good.refresh_token, "{kind:?}: the maybe-spent token is gone");
+            good = stored;
+        } else {
+            let error = session.force_refresh().await.unwrap_err();
+            assert!(error.to_string().contains(expected), "{kind:?}: {error} should mention {expected:?}");
+            assert_eq!(idp.stats().token_requests - before.token_requests, 1, "{kind:?}: not retried");
+            assert_eq!(store.load("intact").await.unwrap().as_ref(), Some(&good), "{kind:?}: store untouched");
+        }
         idp.faults().clear();
     }
     // After all that, the stored refresh token is still good.
