@@ -51,6 +51,8 @@ def run(engine: NativeEngine, actions: List[Action], http: httpx.Client, answer:
                 actions = engine.handle({"type": "prompt_answer", "key": action["key"], "answer": answer(action)})
         elif kind == "prompt":
             print("show:", action["prompt"])  # a device code: polling goes on by itself
+        elif kind == "refresh_token_dropped":
+            pass  # never present that refresh token again: delete it where you store tokens
         else:
             return action
     raise RuntimeError("the engine did not finish in 50 steps")

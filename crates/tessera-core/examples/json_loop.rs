@@ -34,6 +34,12 @@ pub fn drive_answering(
             return json!({"type": "cached"});
         };
         let event = match action["type"].as_str() {
+            // The refresh token just presented must never be presented again: a host that stores
+            // tokens deletes it there, then carries on with the next action.
+            Some("refresh_token_dropped") => {
+                actions.as_array_mut().expect("an array").remove(0);
+                continue;
+            }
             Some("http_request") => send(agent, &action),
             Some("wait") => {
                 let until = action["until_ms"].as_i64().unwrap_or(0);

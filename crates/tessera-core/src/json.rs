@@ -442,6 +442,32 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_whose_answer_is_lost_tells_the_host_to_drop_the_refresh_token() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "rt",
+                r#"{"type":"refresh_token","client_id":"c","token_endpoint":"https://idp/token","refresh_token":"configured"}"#,
+            )
+            .unwrap();
+        engine
+            .set_tokens(
+                "rt",
+                Some(r#"{"access_token":"a","expires_at":1000,"refresh_token":"held","issued_at":0}"#),
+            )
+            .unwrap();
+        let request = parse(&engine.ensure("rt", 2_000))[0].clone();
+        assert!(request["body"].as_str().unwrap().contains("refresh_token=held"), "{request}");
+        let event = json!({"type":"transport_error","request_id":request["id"],"kind":"timeout","message":"no answer"});
+        let actions = parse(&engine.handle(&event.to_string(), 2_000).unwrap());
+        assert_eq!(actions[0], json!({"type":"refresh_token_dropped","key":"rt","reason":"outcome_unknown"}));
+        assert_eq!(actions[1]["type"], "failed", "{actions:?}");
+        assert_eq!(actions[1]["error"]["kind"], "reauthentication_required");
+        assert_eq!(actions[1]["error"]["transient"], false);
+        assert!(!actions.to_string().contains("held"), "the dropped token is not repeated: {actions:?}");
+    }
+
+    #[test]
     fn malformed_input_is_a_typed_error_without_echoing_secrets() {
         let mut engine = JsonEngine::new();
         let error = engine
