@@ -659,13 +659,9 @@ impl Session {
     /// The engine dropped the refresh token this attempt presented (refused, or its answer lost).
     /// A lost answer goes in the ledger: the token may be spent, and nothing must present it again.
     /// If no new tokens replace it (`failed`), it leaves the cache and the store (whose lock the
-    /// caller holds), so no process presents it again.
-    async fn forget_dropped_refresh_token(
-        &self,
-        reason: DropReason,
-        presented: &Secret,
-        failed: bool,
-    ) -> Result<(), Error> {
+    /// caller holds), so no process presents it again. Store trouble is logged: the caller gets
+    /// the refresh's own outcome.
+    async fn forget_dropped_refresh_token(&self, reason: DropReason, presented: &Secret, failed: bool) {
         if reason == DropReason::OutcomeUnknown {
             warn!(key = %self.inner.key, "a refresh lost its answer: its refresh token may be spent and is never presented again");
             if let Err(error) = self.inner.spent.record(&self.inner.key, presented).await {
@@ -675,15 +671,20 @@ impl Session {
         if failed {
             self.drop_cached_refresh_token(presented);
             let store = &self.inner.store;
-            if let Some(mut stored) = store.load(&self.inner.key).await?
-                && stored.refresh_token.as_ref() == Some(presented)
-            {
-                stored.refresh_token = None;
-                stored.refresh_expires_at = None;
-                store.save(&self.inner.key, &stored).await?;
+            let dropped = async {
+                if let Some(mut stored) = store.load(&self.inner.key).await?
+                    && stored.refresh_token.as_ref() == Some(presented)
+                {
+                    stored.refresh_token = None;
+                    stored.refresh_expires_at = None;
+                    store.save(&self.inner.key, &stored).await?;
+                }
+                Ok::<_, Error>(())
+            };
+            if let Err(store_error) = dropped.await {
+                warn!(key = %self.inner.key, %store_error, "could not drop the spent refresh token from the store");
             }
         }
-        Ok(())
     }
 
     /// True when the session holds a refresh token it may still present.
@@ -836,7 +837,7 @@ impl Session {
                 let mut dropped = None;
                 let driven = self.drive(actions, loopback, &mut dropped).await;
                 if let (Some(reason), Some(presented)) = (dropped, presented.as_ref()) {
-                    self.forget_dropped_refresh_token(reason, presented, driven.is_err()).await?;
+                    self.forget_dropped_refresh_token(reason, presented, driven.is_err()).await;
                 }
                 let tokens = match driven? {
                     Outcome::Tokens(tokens) => tokens,
@@ -844,8 +845,7 @@ impl Session {
                 };
                 // The configured refresh token came back rotated: it is spent for good (the store
                 // now holds its successor, but a store can be wiped, the configuration cannot).
-                if !refreshable
-                    && let Some(configured) = presented.as_ref().filter(|p| tokens.refresh_token.as_ref() != Some(*p))
+                if let Some(configured) = presented.as_ref().filter(|p| tokens.refresh_token.as_ref() != Some(*p))
                     && Some(configured) == self.configured_refresh_token().as_ref()
                     && let Err(error) = self.inner.spent.record(&self.inner.key, configured).await
                 {

@@ -360,3 +360,37 @@ async fn unreadable_stores_are_typed_errors_and_are_not_overwritten() {
     assert!(matches!(error, Error::Store { kind: tessera::StoreErrorKind::InsecurePermissions, .. }), "{error}");
     assert!(error.to_string().contains("chmod 600"));
 }
+
+/// A refresh-token grant whose configured token was rotated never presents it again, even after the
+/// store was wiped (the spent-token ledger beside the FileStore remembers its fingerprint): the
+/// reference IdP would take it for reuse and revoke the grant.
+#[tokio::test]
+async fn a_rotated_configured_refresh_token_is_never_presented_again_after_a_wipe() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let seed = session("seed", alice(&idp.issuer())).tokens().await.unwrap().refresh_token.unwrap();
+    let config = ProviderConfig { grant: Grant::RefreshToken { refresh_token: seed.clone() }, ..alice(&idp.issuer()) };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let first = Session::builder("rt", config.clone()).store(store.clone()).build();
+    let tokens = first.tokens().await.unwrap();
+    assert_ne!(tokens.refresh_token.as_ref(), Some(&seed), "the reference IdP rotates");
+
+    store.clear("rt").await.unwrap(); // wiped
+    let before = idp.stats();
+    let after_wipe = Session::builder("rt", config).store(store.clone()).build();
+    let error = after_wipe.authorization_header().await.unwrap_err();
+    assert!(error.requires_reauthentication() && error.to_string().contains("spent"), "{error}");
+    assert!(!error.to_string().contains(seed.expose_secret()), "{error}");
+    let after = idp.stats();
+    assert_eq!(after.token_requests, before.token_requests, "nothing sent");
+    assert_eq!(after.refresh_token_reuse_detected, 0);
+    // The grant is alive: the rotated token still refreshes.
+    let (mut live, now) = (tokens.clone(), tessera::clock::system_now());
+    live.expires_at = Some(now);
+    store.save("live", &live).await.unwrap();
+    let holder = Session::builder("live", alice(&idp.issuer())).store(store).build();
+    holder.force_refresh().await.expect("the rotated refresh token is still good");
+    let last = idp.stats();
+    assert_eq!((last.refresh_grants, last.password_grants), (after.refresh_grants + 1, after.password_grants));
+    assert_eq!(last.refresh_token_reuse_detected, 0);
+}
