@@ -5,6 +5,7 @@ pub mod chain;
 pub mod faults;
 pub mod http_browser;
 pub mod oidc_provider;
+pub mod peer_process;
 
 use std::sync::Arc;
 use std::time::Duration;
