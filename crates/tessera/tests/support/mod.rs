@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod django_oauth_toolkit;
+pub mod fault_proxy;
 pub mod faults;
 pub mod http_browser;
 pub mod oidc_provider;
