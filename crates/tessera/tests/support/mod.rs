@@ -8,6 +8,7 @@ pub mod faults;
 pub mod http_browser;
 pub mod oidc_provider;
 pub mod peer_process;
+pub mod third_party;
 
 use std::sync::Arc;
 use std::time::Duration;
