@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::access_tokens_at_once;
 use support::django_oauth_toolkit::*;
 use support::fault_proxy::{FaultProxy, ProxyFault};
+use support::third_party::{Peer, ThirdParty, sessions_sharing_a_file_store_refresh_once_per_window};
 use tessera::store::{FileStore, TokenStore};
 use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,14 +38,6 @@ fn alice(dot: &DjangoOauthToolkit) -> ProviderConfig {
 async fn active(dot: &DjangoOauthToolkit, access_token: &Secret) -> bool {
     let body = dot.introspect(access_token.expose_secret()).await;
     body["active"].as_bool().unwrap_or_else(|| panic!("introspection without `active`: {body}"))
-}
-
-/// Sleeps until `expires_at` (as tessera saw it) has passed, plus a small margin.
-async fn sleep_past(expires_at: Option<tessera::Timestamp>) {
-    let expires_at = expires_at.expect("DOT sends expires_in");
-    let left = expires_at.duration_since(tessera::clock::system_now());
-    assert!(left <= Duration::from_secs(5), "token lives {left:?}: longer than this test expects");
-    tokio::time::sleep(left + Duration::from_millis(150)).await;
 }
 
 #[tokio::test]
@@ -135,33 +127,15 @@ async fn logout_revokes_at_the_revocation_endpoint_and_clears_the_store() {
     assert_eq!((stats.refresh_token_reuses, stats.grants_revoked, stats.live_refresh_tokens), (1, 0, 0), "{stats:?}");
 }
 
-/// Eight sessions, each with its own cache and gate, share one FileStore: they stand for eight
-/// processes on one machine sharing one rotating refresh token (the fleet test runs real processes).
+/// Eight sessions on one FileStore stand for eight processes sharing one rotating refresh token
+/// (the fleet test runs real processes): one refresh per window, no reuse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_sessions_sharing_a_file_store_refresh_once_per_window_without_reuse() {
-    let dot = dot(2);
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
-    let sessions: Vec<_> =
-        (0..8).map(|_| Session::builder("dev/shared", alice(&dot)).store(store.clone()).build()).collect();
-    let mut current = sessions[0].login().await.unwrap().tokens().clone();
-    for round in 1..=3 {
-        sleep_past(current.expires_at).await;
-        let access = access_tokens_at_once(&sessions).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(access.len(), 1, "round {round}: every session adopted the one refreshed token");
-        let stats = dot.stats().await;
-        assert_eq!(stats.grant_type("refresh_token"), round, "round {round}: one refresh per window: {stats:?}");
-        assert_eq!(stats.refresh_token_reuses, 0, "round {round}: {stats:?}");
-        let stored = store.load("dev/shared").await.unwrap().expect("stored");
-        assert!(access.contains(stored.access_token.expose_secret()), "round {round}: the store has it");
-        assert_ne!(stored.refresh_token, current.refresh_token, "round {round}: rotated");
-        current = stored;
-    }
+    let dot = ThirdParty::start(Peer::DjangoOauthToolkit, 2);
+    sessions_sharing_a_file_store_refresh_once_per_window(&dot, 8, 3).await;
+    let ThirdParty::DjangoOauthToolkit(dot) = dot else { unreachable!() };
     let stats = dot.stats().await;
-    assert_eq!(stats.grant_type("password"), 1, "never fell back to a new login: {stats:?}");
-    assert_eq!((stats.refresh_token_reuses, stats.grants_revoked, stats.live_refresh_tokens), (0, 0, 1), "{stats:?}");
-    let refresh = current.refresh_token.as_ref().unwrap();
-    assert_eq!(dot.refresh_token_state(refresh.expose_secret()).await, RefreshTokenState::Active, "the grant is alive");
+    assert_eq!((stats.grants_revoked, stats.live_refresh_tokens), (0, 1), "one live grant: {stats:?}");
 }
 
 fn refresh_form(refresh_token: &str) -> [(&str, &str); 2] {

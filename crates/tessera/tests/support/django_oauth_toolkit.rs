@@ -241,25 +241,13 @@ impl DjangoOauthToolkit {
     /// `GET /_stats`.
     pub async fn stats(&self) -> DotStats {
         let url = format!("{}/_stats", self.origin());
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("GET {url}: bad stats body: {e}"))
+        peer_process::json(self.http.get(&url), &format!("GET {url}")).await
     }
 
     /// `POST /_stats/reset`: zero every counter.
     pub async fn reset_stats(&self) {
         let url = format!("{}/_stats/reset", self.origin());
-        self.http
-            .post(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let _: serde_json::Value = peer_process::json(self.http.post(&url), &format!("POST {url}")).await;
     }
 
     /// What DOT would say of this refresh token now (`POST /_refresh_token`, the host script's
@@ -270,31 +258,21 @@ impl DjangoOauthToolkit {
             state: RefreshTokenState,
         }
         let url = format!("{}/_refresh_token", self.origin());
-        let response = self
-            .http
-            .post(&url)
-            .form(&[("token", refresh_token)])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        response.json::<Answer>().await.unwrap_or_else(|e| panic!("POST {url}: bad body: {e}")).state
+        let answer: Answer =
+            peer_process::json(self.http.post(&url).form(&[("token", refresh_token)]), &format!("POST {url}")).await;
+        answer.state
     }
 
     /// Introspects an access token (RFC 7662) as [`CONFIDENTIAL_CLIENT_ID`] (basic auth): the
     /// JSON body, `{"active": false}` or `{"active": true, "scope", "exp", "client_id", "username"}`.
     pub async fn introspect(&self, token: &str) -> serde_json::Value {
         let url = self.introspection_endpoint();
-        let response = self
+        let request = self
             .http
             .post(&url)
             .basic_auth(CONFIDENTIAL_CLIENT_ID, Some(CONFIDENTIAL_CLIENT_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("POST {url}: bad introspection body: {e}"))
+            .form(&[("token", token)]);
+        peer_process::json(request, &format!("POST {url}")).await
     }
 
     /// Raw token request to `url` (this server's token endpoint, or the same through a proxy) as

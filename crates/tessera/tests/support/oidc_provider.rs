@@ -311,26 +311,14 @@ impl OidcProvider {
     #[allow(dead_code)]
     pub async fn stats(&self) -> OidcStats {
         let url = format!("{}/_stats", self.issuer);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("GET {url}: bad stats body: {e}"))
+        peer_process::json(self.http.get(&url), &format!("GET {url}")).await
     }
 
     /// `POST /_stats/reset`: zero every counter.
     #[allow(dead_code)]
     pub async fn reset_stats(&self) {
         let url = format!("{}/_stats/reset", self.issuer);
-        self.http
-            .post(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let _: serde_json::Value = peer_process::json(self.http.post(&url), &format!("POST {url}")).await;
     }
 
     /// Introspects `token` (RFC 7662) as [`CONFIDENTIAL_CLIENT_ID`] (basic auth) and
@@ -339,16 +327,12 @@ impl OidcProvider {
     #[allow(dead_code)]
     pub async fn introspect(&self, token: &str) -> serde_json::Value {
         let url = self.introspection_endpoint();
-        let response = self
+        let request = self
             .http
             .post(&url)
             .basic_auth(CONFIDENTIAL_CLIENT_ID, Some(CONFIDENTIAL_CLIENT_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("POST {url}: bad introspection body: {e}"))
+            .form(&[("token", token)]);
+        peer_process::json(request, &format!("POST {url}")).await
     }
 
     /// Raw token request as [`CONFIDENTIAL_CLIENT_ID`] (basic auth), bypassing tessera:

@@ -153,3 +153,11 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("build reqwest client")
 }
+
+/// Sends `request` (`what` names it in panics, e.g. `GET <url>`), requires a 2xx status and
+/// returns the JSON answer.
+pub async fn json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder, what: &str) -> T {
+    let response =
+        request.send().await.and_then(reqwest::Response::error_for_status).unwrap_or_else(|e| panic!("{what}: {e}"));
+    response.json().await.unwrap_or_else(|e| panic!("{what}: unexpected body: {e}"))
+}

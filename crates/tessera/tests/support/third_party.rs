@@ -4,8 +4,13 @@
 //! refresh tokens and revoke the grant when a rotated one is presented again.
 #![allow(dead_code)]
 
-use tessera::{ClientAuth, Endpoints, Grant, ProviderConfig, Secret};
+use std::sync::Arc;
+use std::time::Duration;
 
+use tessera::store::{FileStore, TokenStore};
+use tessera::{ClientAuth, Endpoints, Grant, ProviderConfig, Secret, Session, Timestamp};
+
+use super::access_tokens_at_once;
 use super::django_oauth_toolkit::{self as dot, DjangoOauthToolkit, DotOptions, RefreshTokenState};
 use super::oidc_provider::{self as op, OidcProvider, OidcProviderOptions};
 
@@ -163,4 +168,41 @@ impl ThirdParty {
         };
         assert_eq!(status, 200, "spending a refresh token at {:?}: {}", self.peer(), body["error"]);
     }
+}
+
+/// Sleeps until `expires_at` (as tessera saw it) has passed, plus a small margin.
+pub async fn sleep_past(expires_at: Option<Timestamp>) {
+    let expires_at = expires_at.expect("the server sends expires_in");
+    let left = expires_at.duration_since(tessera::clock::system_now());
+    assert!(left <= Duration::from_secs(5), "token lives {left:?}: longer than this test expects");
+    tokio::time::sleep(left + Duration::from_millis(150)).await;
+}
+
+/// `count` sessions, each with its own cache and gate, share one FileStore: they stand for
+/// `count` processes on one machine sharing one rotating refresh token (alice, endpoints by
+/// discovery). For `rounds` expiry windows they all ask for a header at once, just past expiry:
+/// one refresh per window, every session gets its token, no reuse, never a new login, the grant
+/// alive at the end. Needs a server started with 2-s access tokens.
+pub async fn sessions_sharing_a_file_store_refresh_once_per_window(server: &ThirdParty, count: usize, rounds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let config = server.alice(Endpoints::discover(server.issuer()));
+    let sessions: Vec<_> =
+        (0..count).map(|_| Session::builder("dev/shared", config.clone()).store(store.clone()).build()).collect();
+    let mut current = sessions[0].login().await.unwrap().tokens().clone();
+    for round in 1..=rounds {
+        sleep_past(current.expires_at).await;
+        let access = access_tokens_at_once(&sessions).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(access.len(), 1, "round {round}: every session adopted the one refreshed token");
+        let counts = server.counts().await;
+        assert_eq!(counts.refresh, round, "round {round}: one refresh per window: {counts:?}");
+        assert_eq!(counts.reuses, 0, "round {round}: {counts:?}");
+        let stored = store.load("dev/shared").await.unwrap().expect("stored");
+        assert!(access.contains(stored.access_token.expose_secret()), "round {round}: the store has it");
+        assert_ne!(stored.refresh_token, current.refresh_token, "round {round}: rotated");
+        current = stored;
+    }
+    let counts = server.counts().await;
+    assert_eq!((counts.password, counts.reuses), (1, 0), "never fell back to a new login: {counts:?}");
+    assert!(server.refresh_token_alive(current.refresh_token.as_ref().unwrap()).await, "the grant is alive");
 }
