@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import socketserver
@@ -247,7 +248,7 @@ RefreshToken.revoke_family = classmethod(_counted_revoke_family)
 
 def refresh_token_state(raw):
     """'active', 'revoked' or 'unknown': what DOT's own validation would say of this refresh
-    token now, apart from the grace period (DOT 3.4.1 stores tokens in clear by default)."""
+    token now, grace period and age aside (looked up by checksum, as DOT does)."""
     checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     rows = list(RefreshToken.objects.filter(token_checksum=checksum).select_related("access_token"))
     if not rows:
@@ -399,8 +400,6 @@ try:
     server.serve_forever(poll_interval=0.2)
 finally:
     server.server_close()
-    import shutil
-
     shutil.rmtree(data_dir, ignore_errors=True)
     # Daemon threads may still hold a request: do not wait for them.
     os._exit(0)
