@@ -10,8 +10,8 @@ interop/oidc-provider/server.mjs:
   * exits on SIGTERM / SIGINT, and when stdin is a pipe or socket and it closes (so a crashed
     parent does not leave the server running).
 
-Everything lives in a SQLite database in a fresh temporary directory (migrated at start, deleted at
-exit). See README.md in this folder for the settings, clients, accounts and the /_stats endpoint.
+Everything lives in a SQLite database in a fresh temporary directory (tables created at start,
+deleted at exit) or in $DATA_DIR. See README.md in this folder for the settings, clients, accounts and the /_stats endpoint.
 """
 
 import hashlib
@@ -82,7 +82,11 @@ port = listener.getsockname()[1]
 origin = f"http://127.0.0.1:{port}"
 issuer = f"{origin}/o"
 
-data_dir = tempfile.mkdtemp(prefix="tessera-dot-")
+# The database's folder: $DATA_DIR when given (the caller owns it: the Rust harness passes a temp
+# directory it deletes itself, since a killed server cannot clean up), else a new temp directory
+# deleted at exit.
+own_data_dir = not os.environ.get("DATA_DIR")
+data_dir = tempfile.mkdtemp(prefix="tessera-dot-") if own_data_dir else os.environ["DATA_DIR"]
 
 # ---------------------------------------------------------------------------
 # Django settings, configured in code (no project on disk).
@@ -400,6 +404,7 @@ try:
     server.serve_forever(poll_interval=0.2)
 finally:
     server.server_close()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    if own_data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
     # Daemon threads may still hold a request: do not wait for them.
     os._exit(0)

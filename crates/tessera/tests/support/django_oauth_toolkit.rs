@@ -139,6 +139,8 @@ pub struct DjangoOauthToolkit {
     process: PeerProcess,
     ready: ReadyLine,
     http: reqwest::Client,
+    /// The database's folder (`DATA_DIR`): deleted here, after the server (declared after it).
+    _data: tempfile::TempDir,
 }
 
 /// `<workspace>/interop/django-oauth-toolkit`.
@@ -167,6 +169,7 @@ impl DjangoOauthToolkit {
                 dir.display()
             );
         }
+        let data = tempfile::Builder::new().prefix("tessera-dot-").tempdir().expect("a temp directory");
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut command = Command::new(&python);
         command
@@ -179,6 +182,7 @@ impl DjangoOauthToolkit {
             .env("ROTATE_REFRESH_TOKEN", flag(options.rotate))
             .env("REUSE_PROTECTION", flag(options.reuse_protection))
             .env("EXIT_ON_STDIN_CLOSE", "1")
+            .env("DATA_DIR", data.path())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("DJANGO_SETTINGS_MODULE")
             .env_remove("PYTHONPATH");
@@ -189,7 +193,7 @@ impl DjangoOauthToolkit {
             READY_TIMEOUT,
             "see interop/django-oauth-toolkit/README.md",
         );
-        DjangoOauthToolkit { process, ready, http: peer_process::http_client() }
+        DjangoOauthToolkit { process, ready, http: peer_process::http_client(), _data: data }
     }
 
     /// `http://127.0.0.1:<port>/o`: the issuer (OIDC discovery at
