@@ -15,7 +15,7 @@ use super::django_oauth_toolkit::{self as dot, DjangoOauthToolkit, DotOptions, R
 use super::oidc_provider::{self as op, OidcProvider, OidcProviderOptions};
 
 /// Which server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// panva's oidc-provider 8.8.1.
     OidcProvider,
