@@ -3,12 +3,14 @@
 //! of lost answers put it between tessera and the server.
 //!
 //! ```ignore
-//! let proxy = FaultProxy::start(dot.issuer());           // upstream base URL (any path)
-//! let token_endpoint = proxy.url_for(&dot.token_endpoint()); // the same endpoint, through the proxy
-//! proxy.fail_next("/o/token/", ProxyFault::DropAnswer, 1);   // the next token request only
-//! // ... tessera sends to `token_endpoint` ...
-//! assert_eq!(proxy.requests("/o/token/"), 1);                // every request that reached the proxy
-//! assert_eq!(proxy.forwarded("/o/token/"), 1);               // those the upstream received
+//! // oidc-provider: the upstream base URL is its issuer, the token endpoint's path `/token`.
+//! let proxy = FaultProxy::start(op.issuer());
+//! let endpoints = Endpoints::explicit(proxy.url_for(&op.token_endpoint())); // or discover(proxy.url())
+//! proxy.fail_next("/token", ProxyFault::DropAnswer, 1); // the next token request only
+//! // ... tessera refreshes through `endpoints`: the server rotates, tessera sees the connection close ...
+//! assert_eq!(proxy.requests("/token"), 1);  // every request that reached the proxy
+//! assert_eq!(proxy.forwarded("/token"), 1); // those the upstream received
+//! // django-oauth-toolkit: FaultProxy::start(dot.issuer()), path `/o/token/` (`dot.token_path()`).
 //! ```
 //!
 //! - [`FaultProxy::start`] binds `127.0.0.1:0` and serves from a thread of its own (its own tokio
@@ -20,7 +22,9 @@
 //!   path, query, headers but `Host` and hop-by-hop ones, body) to the upstream's origin, and its
 //!   answer is returned unchanged — except that in JSON answers the upstream's origin
 //!   (`http://127.0.0.1:<upstream port>`) is replaced by the proxy's, so that a discovery document
-//!   fetched through the proxy points through the proxy too.
+//!   fetched through the proxy points through the proxy too (`Endpoints::discover(proxy.url())`
+//!   works). Signed content is not rewritten: an ID token's `iss` still names the upstream, so
+//!   through a proxy ask for a scope without `openid`, or give explicit endpoints.
 //! - The faults ([`ProxyFault`]): only [`ProxyFault::DropAnswer`] reaches the upstream. Every other
 //!   one answers (or fails) in place of the upstream, which never sees the request: the client's
 //!   outcome is ambiguous to the client (did the server process it?) but known to the test.
