@@ -25,6 +25,18 @@ for dir in interop/*/; do
   fi
 done
 
+# django-oauth-toolkit (interop/django-oauth-toolkit) runs from its own venv there, the path the Rust
+# harness looks for (tests/support/django_oauth_toolkit.rs; $TESSERA_DOT_PYTHON overrides it). It is
+# made anew whenever requirements.txt changes, before any cargo test needs it.
+command -v python3 >/dev/null || { echo "python3 is required for interop tests (django-oauth-toolkit)" >&2; exit 1; }
+dot_dir=interop/django-oauth-toolkit
+want=$(sha256sum "$dot_dir/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$dot_dir/.venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  python3 -m venv --clear "$dot_dir/.venv"
+  "$dot_dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$dot_dir/requirements.txt"
+  echo "$want" >"$dot_dir/.venv/.requirements.sha256"
+fi
+
 # --- Debian packages the tests start or drive: redis-server (issue 4), chromium (browser logins,
 # issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5) ---
 echo "==> Debian packages"

@@ -6,7 +6,8 @@
 //! cargo run --release -p tessera --example fleet -- --server oidc-provider --store redis --groups 4 --processes 4 --tasks 8 --duration 60
 //! ```
 //!
-//! Needs `node` (with `npm ci` in interop/oidc-provider) for `--server oidc-provider`, and
+//! Needs `node` (with `npm ci` in interop/oidc-provider) for `--server oidc-provider`, the venv of
+//! interop/django-oauth-toolkit (see its README) for `--server django-oauth-toolkit`, and
 //! `redis-server` on PATH for `--store redis`. Prints a summary on stderr and the JSON report on
 //! stdout; exits 1 when a criterion fails (invalid_grant, reuse, dead grant, refreshes > windows + 1).
 

@@ -10,13 +10,19 @@
 //! In both, a failed token request leaves the store exactly as it was (never emptied, never
 //! corrupted: the FileStore still parses), and the number of token requests shows whether the
 //! request was retried.
+//!
+//! The two refresh rows also run against the third-party servers (django-oauth-toolkit and
+//! oidc-provider, see `interop/`) through a fault proxy (`support/fault_proxy.rs`), with the same
+//! expectations, and check at the server that the grant is still alive after every cell.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::fault_proxy::{FaultProxy, ProxyFault};
 use support::faults::*;
+use support::third_party::{Peer, ThirdParty};
 use support::*;
 use tessera::Timestamp;
 use tessera::clock::{Clock, ManualClock, system_now};
@@ -469,4 +475,175 @@ async fn device_code_polling() {
             Case::InvalidClient => typed(is_invalid_client, "invalid_client", result),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The refresh rows against third-party servers (docs/fault-matrix.md, "Third-party servers"):
+// django-oauth-toolkit and oidc-provider, whose code cannot be told to fail, behind a fault proxy
+// (tests/support/fault_proxy.rs). The same table (`want`), the same store rules; and at the end of
+// every cell the server still holds a live grant: no reuse detected but the one a cell provokes,
+// and the refresh token the store holds still refreshes there.
+
+/// The faults a proxy can put in front of a server, and the server's own reuse detection.
+const THIRD_PARTY_CASES: [Case; 8] = [
+    Case::Status500,
+    Case::Status503,
+    Case::TooManyRequests,
+    Case::Timeout,
+    Case::ConnectionReset,
+    Case::MalformedJson,
+    Case::HtmlErrorPage,
+    Case::RefreshTokenReuse,
+];
+
+/// How the proxy injects `case` (`None`: the server itself answers, for the reuse case). None of
+/// these reaches the server: the proxy answers (or fails) in its place.
+fn proxy_fault(case: Case) -> Option<ProxyFault> {
+    match case {
+        Case::Status500 => Some(ProxyFault::status(500)),
+        Case::Status503 => Some(ProxyFault::status(503)),
+        Case::TooManyRequests => Some(ProxyFault::too_many_requests(1)),
+        Case::Timeout => Some(ProxyFault::Timeout),
+        Case::ConnectionReset => Some(ProxyFault::ResetBeforeForwarding),
+        Case::MalformedJson => Some(ProxyFault::MalformedJson),
+        Case::HtmlErrorPage => Some(ProxyFault::HtmlErrorPage),
+        Case::RefreshTokenReuse => None,
+        other => unreachable!("{other:?} is not injected in front of a third-party server"),
+    }
+}
+
+/// The cells' settings, with a 1-s request limit: a server in another process answers in
+/// milliseconds, but a loaded 2-core machine must not turn a slow answer into a timeout cell.
+fn third_party_settings() -> tessera::SessionSettings {
+    let mut settings = settings();
+    settings.transport.timeout = Duration::from_secs(1);
+    settings.transport.connect_timeout = Duration::from_secs(1);
+    settings
+}
+
+async fn run_third_party_row(peer: Peer, row: Row) {
+    let server = ThirdParty::start(peer, ACCESS_TTL.as_secs());
+    let proxy = FaultProxy::start(&server.token_endpoint());
+    for case in THIRD_PARTY_CASES {
+        for still_valid in [false, true] {
+            run_third_party(&server, &proxy, row, case, still_valid).await;
+        }
+    }
+    // The two RefreshTokenReuse cells provoke one detection each; nothing else ever does.
+    assert_eq!(server.counts().await.reuses, 2, "{peer:?} {row:?}: reuse detected only where provoked");
+}
+
+async fn run_third_party(server: &ThirdParty, proxy: &FaultProxy, row: Row, case: Case, still_valid: bool) {
+    let column = if still_valid { "still valid" } else { "expired" };
+    let label = format!("{:?} {row:?} × {case:?} ({column})", server.peer());
+    eprintln!("cell {label}");
+    let path = server.token_path();
+    let alice = server.alice(tessera::Endpoints::explicit(proxy.url_for(&server.token_endpoint())));
+    let config = match row {
+        Row::PasswordRefresh => alice,
+        Row::RefreshToken => {
+            let seed = Session::builder("seed", alice.clone()).build().tokens().await.unwrap();
+            ProviderConfig { grant: Grant::RefreshToken { refresh_token: seed.refresh_token.unwrap() }, ..alice }
+        }
+        Row::PasswordLogin | Row::ClientCredentials => unreachable!("only the refresh rows"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let session = Session::builder(format!("{row:?}"), config)
+        .store(store.clone())
+        .clock(clock.clone())
+        .settings(third_party_settings())
+        .build();
+    let held = session.tokens().await.unwrap_or_else(|e| panic!("{label}: the first tokens: {e}"));
+    let held_refresh = held.refresh_token.clone().expect("both servers issue refresh tokens");
+
+    clock.advance(if still_valid { INTO_REFRESH_WINDOW } else { PAST_EXPIRY });
+    match proxy_fault(case) {
+        Some(fault) => proxy.fail_next(path, fault, 1),
+        // Someone else redeems the session's refresh token first: its copy is spent.
+        None => server.spend(&held_refresh).await,
+    }
+    let (before, proxied) = (server.counts().await, proxy.requests(path));
+    let started = Instant::now();
+    let result = session.authorization_header().await;
+    let elapsed = started.elapsed();
+    let requests = proxy.requests(path) - proxied;
+    let after = server.counts().await;
+    let stored = store.load(session.key()).await.expect("the store still parses");
+
+    let answered_by_proxy = u64::from(proxy_fault(case).is_some());
+    assert_eq!(
+        after.token_requests - before.token_requests,
+        requests - answered_by_proxy,
+        "{label}: reached the server"
+    );
+    let provoked = u64::from(case == Case::RefreshTokenReuse);
+    assert_eq!(after.reuses - before.reuses, provoked, "{label}: reuse detections at the server");
+    let refresh_dead = case == Case::RefreshTokenReuse;
+    match want(row, case) {
+        Want::Tokens { requests: expected } => {
+            let header = result.unwrap_or_else(|e| panic!("{label}: expected tokens, got {e}"));
+            assert_eq!(requests, expected, "{label}: token requests");
+            assert_ne!(header.access_token(), &held.access_token, "{label}: a new token");
+            assert_eq!(stored.as_ref(), Some(header.tokens()), "{label}: the new tokens are stored");
+            if case == Case::TooManyRequests {
+                assert!(elapsed >= Duration::from_secs(1), "{label}: Retry-After honoured ({elapsed:?})");
+            }
+            if case == Case::RefreshTokenReuse {
+                assert_eq!(after.password - before.password, 1, "{label}: refresh rejected, then one new login");
+            }
+            let refresh = header.tokens().refresh_token.as_ref().expect("a rotated refresh token");
+            assert!(server.refresh_token_alive(refresh).await, "{label}: the stored refresh token works");
+            assert!(!server.refresh_token_alive(&held_refresh).await, "{label}: the held one is spent");
+        }
+        Want::Fails { requests: expected, what, is } => {
+            match result {
+                Err(error) if !still_valid => assert!(is(&error), "{label}: expected {what}, got {error:?}"),
+                Ok(header) if still_valid => {
+                    assert_eq!(header.access_token(), &held.access_token, "{label}: the valid token is served")
+                }
+                other => {
+                    panic!("{label}: expected {what} ({column}), got {:?}", other.map(|h| h.access_token().clone()))
+                }
+            }
+            assert_eq!(requests, expected, "{label}: token requests (no retry)");
+            // A refresh token the server rejected is dropped from the store; nothing else changes.
+            let mut want_stored = held.clone();
+            if refresh_dead {
+                want_stored.refresh_token = None;
+                want_stored.refresh_expires_at = None;
+            } else {
+                // Not forwarded: the server never saw the refresh, the grant lives on with the held token.
+                assert!(server.refresh_token_alive(&held_refresh).await, "{label}: the held refresh token works");
+            }
+            assert_eq!(stored, Some(want_stored), "{label}: the store is unchanged but for a dead refresh token");
+            if still_valid {
+                let again = session.authorization_header().await.unwrap();
+                assert_eq!(again.access_token(), &held.access_token, "{label}");
+                assert_eq!(proxy.requests(path) - proxied, expected, "{label}: postponed, nothing sent");
+            }
+        }
+    }
+    proxy.clear();
+}
+
+#[tokio::test]
+async fn password_refresh_at_django_oauth_toolkit_through_a_fault_proxy() {
+    run_third_party_row(Peer::DjangoOauthToolkit, Row::PasswordRefresh).await;
+}
+
+#[tokio::test]
+async fn refresh_token_grant_at_django_oauth_toolkit_through_a_fault_proxy() {
+    run_third_party_row(Peer::DjangoOauthToolkit, Row::RefreshToken).await;
+}
+
+#[tokio::test]
+async fn password_refresh_at_oidc_provider_through_a_fault_proxy() {
+    run_third_party_row(Peer::OidcProvider, Row::PasswordRefresh).await;
+}
+
+#[tokio::test]
+async fn refresh_token_grant_at_oidc_provider_through_a_fault_proxy() {
+    run_third_party_row(Peer::OidcProvider, Row::RefreshToken).await;
 }

@@ -1,6 +1,7 @@
 //! A short fleet run (see examples/fleet.rs and benches/README.md for the 60-second ones): worker
 //! processes (this test binary re-executed) share one rotating refresh token through a FileStore,
-//! and through Redis across two groups that share nothing else, against the reference IdP with
+//! and through Redis across two groups that share nothing else, against the reference IdP and
+//! against django-oauth-toolkit (a third-party server with reuse protection, no grace period) with
 //! 2-second access tokens: no invalid_grant, no reuse, the grant alive, refreshes ≤ windows + 1.
 #![cfg(feature = "redis")]
 
@@ -27,12 +28,12 @@ fn worker() -> Command {
     command
 }
 
-async fn short_run(store: StoreKind, groups: usize, processes: usize) {
+async fn short_run(server: Server, store: StoreKind, groups: usize, processes: usize) {
     if std::env::var(fleet::WORKER_ENV).is_ok() {
         return;
     }
     let options = FleetOptions {
-        server: Server::Idp,
+        server,
         store,
         groups,
         processes,
@@ -50,10 +51,20 @@ async fn short_run(store: StoreKind, groups: usize, processes: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_share_one_login_through_a_file_store() {
-    short_run(StoreKind::File, 1, 4).await;
+    short_run(Server::Idp, StoreKind::File, 1, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_machines_of_two_processes_share_one_login_through_redis() {
-    short_run(StoreKind::Redis, 2, 2).await;
+    short_run(Server::Idp, StoreKind::Redis, 2, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_share_one_login_through_a_file_store_at_django_oauth_toolkit() {
+    short_run(Server::DjangoOauthToolkit, StoreKind::File, 1, 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_machines_of_two_processes_share_one_login_through_redis_at_django_oauth_toolkit() {
+    short_run(Server::DjangoOauthToolkit, StoreKind::Redis, 2, 2).await;
 }

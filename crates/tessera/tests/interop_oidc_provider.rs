@@ -10,10 +10,9 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use support::access_tokens_at_once;
 use support::oidc_provider::*;
+use support::third_party::{Peer, ThirdParty, sessions_sharing_a_file_store_refresh_once_per_window, sleep_past};
 use tessera::store::{FileStore, MemoryStore, TokenStore};
 use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, TotpSource};
 
@@ -54,14 +53,6 @@ fn session(key: &str, config: ProviderConfig) -> Session {
 async fn active(op: &OidcProvider, token: &Secret) -> bool {
     let body = op.introspect(token.expose_secret()).await;
     body["active"].as_bool().unwrap_or_else(|| panic!("introspection without `active`: {body}"))
-}
-
-/// Sleeps until `expires_at` (as tessera saw it) has passed, plus a small margin.
-async fn sleep_past(expires_at: Option<tessera::Timestamp>) {
-    let expires_at = expires_at.expect("oidc-provider sends expires_in");
-    let left = expires_at.duration_since(tessera::clock::system_now());
-    assert!(left <= Duration::from_secs(5), "token lives {left:?}: longer than this test expects");
-    tokio::time::sleep(left + Duration::from_millis(150)).await;
 }
 
 #[tokio::test]
@@ -172,32 +163,14 @@ async fn expired_tokens_refresh_once_with_rotation_and_the_grant_stays_alive() {
     assert_eq!((stats.refresh_token_reuses, stats.grants_revoked), (0, 0), "{stats:?}");
 }
 
-/// Eight sessions, each with its own cache and gate, share one FileStore: they stand for eight
-/// processes on one machine sharing one rotating refresh token.
+/// Eight sessions on one FileStore stand for eight processes on one machine sharing one rotating
+/// refresh token: one refresh per window, no reuse (the same test runs against django-oauth-toolkit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_sessions_sharing_a_file_store_refresh_once_per_window_without_reuse() {
-    let op = provider(2);
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
-    let sessions: Vec<_> =
-        (0..8).map(|_| Session::builder("dev/shared", alice(&op)).store(store.clone()).build()).collect();
-    let mut current = sessions[0].login().await.unwrap().tokens().clone();
-    for round in 1..=3 {
-        sleep_past(current.expires_at).await;
-        let access = access_tokens_at_once(&sessions).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(access.len(), 1, "round {round}: every session adopted the one refreshed token");
-        let stats = op.stats().await;
-        assert_eq!(stats.grant_type("refresh_token"), round, "round {round}: one refresh per window: {stats:?}");
-        assert_eq!(stats.refresh_token_reuses, 0, "round {round}: {stats:?}");
-        let stored = store.load("dev/shared").await.unwrap().expect("stored");
-        assert!(access.contains(stored.access_token.expose_secret()), "round {round}: the store has it");
-        assert_ne!(stored.refresh_token, current.refresh_token, "round {round}: rotated");
-        current = stored;
-    }
-    let stats = op.stats().await;
-    assert_eq!(stats.grant_type("password"), 1, "never fell back to a new login: {stats:?}");
-    assert_eq!((stats.refresh_token_reuses, stats.grants_revoked), (0, 0), "{stats:?}");
-    assert!(active(&op, current.refresh_token.as_ref().unwrap()).await, "the grant is alive");
+    let op = ThirdParty::start(Peer::OidcProvider, 2);
+    sessions_sharing_a_file_store_refresh_once_per_window(&op, 8, 3).await;
+    let ThirdParty::OidcProvider(op) = op else { unreachable!() };
+    assert_eq!(op.stats().await.grants_revoked, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

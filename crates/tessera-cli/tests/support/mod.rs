@@ -4,6 +4,8 @@
 
 #[path = "../../../tessera/tests/support/oidc_provider.rs"]
 pub mod oidc_provider;
+#[path = "../../../tessera/tests/support/peer_process.rs"]
+pub mod peer_process;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The fleet benchmark: P processes × T tasks per process (optionally G groups of P processes,
 //! "machines" that share nothing but Redis) use one login — one rotating refresh token — for a fixed
-//! duration, with short-lived access tokens, against oidc-provider (rotation + reuse detection) or
-//! the reference IdP. Reports requests served, refreshes made, expiry windows, invalid_grant count
+//! duration, with short-lived access tokens, against a third-party server (oidc-provider or
+//! django-oauth-toolkit: rotation + reuse detection) or the reference IdP. Reports requests served, refreshes made, expiry windows, invalid_grant count
 //! and p50/p99 header latency.
 //!
 //! Shared by `examples/fleet.rs` (the benchmark binary) and `tests/fleet.rs` (a short run in CI),
@@ -23,7 +23,7 @@ use tessera::store::{FileStore, RedisStore, TokenStore};
 use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session};
 
 use crate::redis_server::{RedisOptions, RedisServer};
-use crate::support::oidc_provider::{self, OidcProvider, OidcProviderOptions};
+use crate::support::third_party::{Peer, ThirdParty};
 
 /// Environment variable that turns the current binary into a worker.
 pub const WORKER_ENV: &str = "TESSERA_FLEET_WORKER";
@@ -36,6 +36,8 @@ const BUCKET_BASE: f64 = 1.1;
 pub enum Server {
     /// panva's oidc-provider (interop/oidc-provider), rotation + reuse detection.
     OidcProvider,
+    /// django-oauth-toolkit (interop/django-oauth-toolkit), rotation + reuse protection, no grace period.
+    DjangoOauthToolkit,
     /// tessera's reference IdP, in the coordinator process, rotation + reuse detection.
     Idp,
 }
@@ -96,6 +98,7 @@ pub struct WorkerSpec {
     client_secret: String,
     username: String,
     password: String,
+    scope: String,
     store: StoreSpec,
     tasks: usize,
     duration_ms: u64,
@@ -243,7 +246,7 @@ fn provider_config(spec: &WorkerSpec) -> ProviderConfig {
     ProviderConfig {
         client: ClientAuth::basic(spec.client_id.clone(), Secret::new(spec.client_secret.clone())),
         endpoints: Endpoints::discover(&spec.issuer),
-        scope: Some("openid api:read".into()),
+        scope: Some(spec.scope.clone()),
         grant: Grant::Password {
             username: spec.username.clone(),
             password: Secret::new(spec.password.clone()),
@@ -334,31 +337,31 @@ async fn worker(spec: WorkerSpec) -> WorkerReport {
 
 /// The identity server of a run.
 enum Running {
-    OidcProvider(OidcProvider),
+    ThirdParty(ThirdParty),
     Idp(tessera_idp::IdpServer),
 }
 
 impl Running {
     fn issuer(&self) -> String {
         match self {
-            Running::OidcProvider(op) => op.issuer().to_owned(),
+            Running::ThirdParty(server) => server.issuer(),
             Running::Idp(idp) => idp.issuer(),
         }
     }
 
-    fn credentials(&self) -> (String, String, String, String) {
+    /// (client_id, client_secret, username, password, scope)
+    fn credentials(&self) -> (String, String, String, String, String) {
         match self {
-            Running::OidcProvider(_) => (
-                oidc_provider::CONFIDENTIAL_CLIENT_ID.into(),
-                oidc_provider::CONFIDENTIAL_CLIENT_SECRET.into(),
-                oidc_provider::ALICE.into(),
-                oidc_provider::ALICE_PASSWORD.into(),
-            ),
+            Running::ThirdParty(server) => {
+                let (client_id, client_secret, username, password) = server.credentials();
+                (client_id.into(), client_secret.into(), username.into(), password.into(), server.scope().into())
+            }
             Running::Idp(_) => (
                 tessera_idp::demo::CONFIDENTIAL_CLIENT_ID.into(),
                 tessera_idp::demo::CONFIDENTIAL_CLIENT_SECRET.into(),
                 tessera_idp::demo::ALICE_USERNAME.into(),
                 tessera_idp::demo::ALICE_PASSWORD.into(),
+                "openid api:read".into(),
             ),
         }
     }
@@ -366,9 +369,9 @@ impl Running {
     /// (refreshes, logins, reuses)
     async fn counts(&self) -> (u64, u64, u64) {
         match self {
-            Running::OidcProvider(op) => {
-                let stats = op.stats().await;
-                (stats.grant_type("refresh_token"), stats.grant_type("password"), stats.refresh_token_reuses)
+            Running::ThirdParty(server) => {
+                let counts = server.counts().await;
+                (counts.refresh, counts.password, counts.reuses)
             }
             Running::Idp(idp) => {
                 let stats = idp.stats();
@@ -377,9 +380,10 @@ impl Running {
         }
     }
 
+    /// Would this refresh token refresh now?
     async fn active(&self, token: &Secret) -> bool {
         match self {
-            Running::OidcProvider(op) => op.introspect(token.expose_secret()).await["active"] == true,
+            Running::ThirdParty(server) => server.refresh_token_alive(token).await,
             Running::Idp(idp) => {
                 let body: serde_json::Value = crate::support::http_client()
                     .post(idp.url("/introspect"))
@@ -406,10 +410,8 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
     assert!(options.groups == 1 || options.store == StoreKind::Redis, "several groups share only Redis");
     let ttl_secs = options.access_ttl.as_secs().max(1);
     let server = match options.server {
-        Server::OidcProvider => Running::OidcProvider(OidcProvider::start(OidcProviderOptions {
-            access_ttl_secs: ttl_secs,
-            ..OidcProviderOptions::default()
-        })),
+        Server::OidcProvider => Running::ThirdParty(ThirdParty::start(Peer::OidcProvider, ttl_secs)),
+        Server::DjangoOauthToolkit => Running::ThirdParty(ThirdParty::start(Peer::DjangoOauthToolkit, ttl_secs)),
         Server::Idp => Running::Idp(
             tessera_idp::IdpServer::start(tessera_idp::IdpConfig {
                 access_token_ttl: Duration::from_secs(ttl_secs),
@@ -437,13 +439,14 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
         }
         _ => store_spec.clone(),
     };
-    let (client_id, client_secret, username, password) = server.credentials();
+    let (client_id, client_secret, username, password, scope) = server.credentials();
     let spec = WorkerSpec {
         issuer: server.issuer(),
         client_id,
         client_secret,
         username,
         password,
+        scope,
         store: store_spec.clone(),
         tasks: options.tasks,
         duration_ms: options.duration.as_millis() as u64,
@@ -553,8 +556,8 @@ async fn collect(mut child: Child, deadline: Instant) -> WorkerReport {
     serde_json::from_str(line).expect("a worker report")
 }
 
-/// Parses `--server oidc-provider|idp --store file|redis|isolated --groups G --processes P --tasks T
-/// --duration SECS --access-ttl SECS --interval-ms MS`.
+/// Parses `--server oidc-provider|django-oauth-toolkit|idp --store file|redis|isolated --groups G
+/// --processes P --tasks T --duration SECS --access-ttl SECS --interval-ms MS`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<FleetOptions, String> {
     let mut options = FleetOptions::default();
     let mut args = args.into_iter();
@@ -572,8 +575,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<FleetOptions
             "--server" => {
                 options.server = match value.as_str() {
                     "oidc-provider" => Server::OidcProvider,
+                    "django-oauth-toolkit" => Server::DjangoOauthToolkit,
                     "idp" => Server::Idp,
-                    other => return Err(format!("--server {other}: oidc-provider or idp")),
+                    other => return Err(format!("--server {other}: oidc-provider, django-oauth-toolkit or idp")),
                 }
             }
             "--store" => {

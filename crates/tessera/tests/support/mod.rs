@@ -2,9 +2,13 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod django_oauth_toolkit;
+pub mod fault_proxy;
 pub mod faults;
 pub mod http_browser;
 pub mod oidc_provider;
+pub mod peer_process;
+pub mod third_party;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Test harness for the third-party OAuth / OpenID Connect server in
 //! `interop/oidc-provider` (panva's `oidc-provider`, hosted by `server.mjs`).
 //!
-//! Include it from an integration test with
-//! `#[path = "support/oidc_provider.rs"] mod oidc_provider;` (or from a `support/mod.rs`).
+//! Include it from a `support/mod.rs` (`pub mod oidc_provider;`) that also includes its sibling
+//! `peer_process.rs` (`pub mod peer_process;`): the child-process plumbing both harnesses share.
 //! It needs `node` on `PATH` (or in `$NODE`) and `npm ci` run once in `interop/oidc-provider`.
 //!
 //! ```ignore
@@ -18,13 +18,11 @@
 //! Set `TESSERA_OIDC_PROVIDER_LOG=inherit` to send it to the test's stderr instead.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
+
+use super::peer_process::{self, PeerProcess};
 
 /// Password-grant account without TOTP.
 #[allow(dead_code)]
@@ -132,14 +130,12 @@ impl OidcStats {
 /// A running `node server.mjs` child process; killed when dropped.
 #[allow(dead_code)]
 pub struct OidcProvider {
-    child: Child,
-    /// Kept open: the server exits when its stdin closes, so it cannot outlive this
-    /// process even if the test crashes before `Drop` runs.
-    stdin: Option<ChildStdin>,
+    /// The child; its stdin is kept open: the server exits when it closes, so it cannot outlive
+    /// this process even if the test crashes before `Drop` runs.
+    process: PeerProcess,
     issuer: String,
     port: u16,
     http: reqwest::Client,
-    log_path: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -153,44 +149,6 @@ struct ReadyLine {
 pub fn interop_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
     dir.canonicalize().unwrap_or(dir)
-}
-
-#[allow(dead_code)]
-fn unique_log_path() -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "tessera-oidc-provider-{}-{}-{nanos}.log",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-    ))
-}
-
-/// The last `max` bytes of a log file, for panic messages.
-#[allow(dead_code)]
-fn log_tail(path: Option<&Path>, max: u64) -> String {
-    let Some(path) = path else {
-        return "(server stderr was inherited)".to_owned();
-    };
-    let Ok(mut file) = File::open(path) else {
-        return format!("(could not read {})", path.display());
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = file.read_to_end(&mut buf);
-    format!("--- {} ---\n{}", path.display(), String::from_utf8_lossy(&buf))
-}
-
-/// Kills a child that failed to start and panics with the tail of its log.
-#[allow(dead_code)]
-fn startup_failed(child: &mut Child, log_path: Option<&Path>, why: String) -> ! {
-    let _ = child.kill();
-    let status = child.wait();
-    panic!(
-        "oidc-provider interop server failed to start: {why} (exit status: {status:?})\n{}",
-        log_tail(log_path, 4096)
-    );
 }
 
 impl OidcProvider {
@@ -208,16 +166,8 @@ impl OidcProvider {
         }
 
         let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
-        let inherit = std::env::var("TESSERA_OIDC_PROVIDER_LOG").is_ok_and(|v| v == "inherit");
-        let (stderr, log_path) = if inherit {
-            (Stdio::inherit(), None)
-        } else {
-            let path = unique_log_path();
-            let file = File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-            (Stdio::from(file), Some(path))
-        };
-
-        let mut child = Command::new(&node)
+        let mut command = Command::new(&node);
+        command
             .arg("server.mjs")
             .current_dir(&dir)
             .env("PORT", "0")
@@ -226,66 +176,15 @@ impl OidcProvider {
             .env("DEVICE_CODE_TTL", options.device_code_ttl_secs.to_string())
             .env("DEVICE_INTERVAL", options.device_interval_secs.to_string())
             .env("EXIT_ON_STDIN_CLOSE", "1")
-            .env_remove("DEBUG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `{} server.mjs` in {}: {e} (is Node.js installed? set $NODE to its path)",
-                    node.to_string_lossy(),
-                    dir.display()
-                )
-            });
-
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("child stdout is piped");
-
-        // Read the ready line on a thread so the wait is bounded; then keep draining
-        // stdout until EOF so the server can never block on a full pipe.
-        let (tx, rx) = mpsc::channel::<Result<String, String>>();
-        std::thread::Builder::new()
-            .name("oidc-provider-stdout".to_owned())
-            .spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut line = String::new();
-                let first = match reader.read_line(&mut line) {
-                    Ok(0) => Err("server exited before printing its ready line".to_owned()),
-                    Ok(_) => Ok(line.trim().to_owned()),
-                    Err(e) => Err(format!("reading server stdout: {e}")),
-                };
-                let _ = tx.send(first);
-                let mut sink = Vec::new();
-                let _ = reader.read_to_end(&mut sink);
-            })
-            .expect("spawn stdout reader thread");
-
-        let ready = match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(Ok(line)) => line,
-            Ok(Err(why)) => startup_failed(&mut child, log_path.as_deref(), why),
-            Err(_) => {
-                startup_failed(&mut child, log_path.as_deref(), format!("no ready line within {READY_TIMEOUT:?}"))
-            }
-        };
-        let ReadyLine { issuer, port } = match serde_json::from_str::<ReadyLine>(&ready) {
-            Ok(ready) => ready,
-            Err(e) => startup_failed(&mut child, log_path.as_deref(), format!("unexpected ready line {ready:?}: {e}")),
-        };
-
-        // reqwest is built with `rustls-no-provider`: a provider must be installed even
-        // though only plain http is used here. Ignore "already installed".
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            // No pooled connections: a harness shared between tests may outlive the
-            // tokio runtime that opened a connection.
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("build reqwest client");
-
-        OidcProvider { child, stdin, issuer, port, http, log_path }
+            .env_remove("DEBUG");
+        let (process, ReadyLine { issuer, port }) = PeerProcess::start(
+            "oidc-provider",
+            command,
+            "TESSERA_OIDC_PROVIDER_LOG",
+            READY_TIMEOUT,
+            "is Node.js installed? set $NODE to its path",
+        );
+        OidcProvider { process, issuer, port, http: peer_process::http_client() }
     }
 
     /// `http://127.0.0.1:<port>` (no trailing slash).
@@ -399,7 +298,7 @@ impl OidcProvider {
     /// Where the server's stderr goes (`None` when inherited).
     #[allow(dead_code)]
     pub fn log_path(&self) -> Option<&Path> {
-        self.log_path.as_deref()
+        self.process.log_path()
     }
 
     /// A plain-http client suitable for talking to this server.
@@ -412,26 +311,14 @@ impl OidcProvider {
     #[allow(dead_code)]
     pub async fn stats(&self) -> OidcStats {
         let url = format!("{}/_stats", self.issuer);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("GET {url}: bad stats body: {e}"))
+        peer_process::json(self.http.get(&url), &format!("GET {url}")).await
     }
 
     /// `POST /_stats/reset`: zero every counter.
     #[allow(dead_code)]
     pub async fn reset_stats(&self) {
         let url = format!("{}/_stats/reset", self.issuer);
-        self.http
-            .post(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let _: serde_json::Value = peer_process::json(self.http.post(&url), &format!("POST {url}")).await;
     }
 
     /// Introspects `token` (RFC 7662) as [`CONFIDENTIAL_CLIENT_ID`] (basic auth) and
@@ -440,16 +327,12 @@ impl OidcProvider {
     #[allow(dead_code)]
     pub async fn introspect(&self, token: &str) -> serde_json::Value {
         let url = self.introspection_endpoint();
-        let response = self
+        let request = self
             .http
             .post(&url)
             .basic_auth(CONFIDENTIAL_CLIENT_ID, Some(CONFIDENTIAL_CLIENT_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        response.json().await.unwrap_or_else(|e| panic!("POST {url}: bad introspection body: {e}"))
+            .form(&[("token", token)]);
+        peer_process::json(request, &format!("POST {url}")).await
     }
 
     /// Raw token request as [`CONFIDENTIAL_CLIENT_ID`] (basic auth), bypassing tessera:
@@ -469,21 +352,6 @@ impl OidcProvider {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or_else(|e| panic!("POST {url}: non-JSON body: {e}"));
         (status, body)
-    }
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(path) = &self.log_path {
-            if std::thread::panicking() {
-                eprintln!("oidc-provider interop server log kept at {}", path.display());
-            } else {
-                let _ = std::fs::remove_file(path);
-            }
-        }
     }
 }
 
