@@ -120,7 +120,8 @@ impl ApiKeyProvider {
         if let Some(header) = header
             && http::HeaderName::from_bytes(header.as_bytes()).is_err()
         {
-            return Err(settings.error("header", &format!("{header:?} is not a valid HTTP header name")));
+            // Not repeated: whatever is in the file may be a misplaced secret.
+            return Err(settings.error("header", "is not a valid HTTP header name"));
         }
         let mut provider = Self::from_reference(settings.name(), reference).with_prefix(prefix);
         provider.header = header.map(str::to_owned);
