@@ -118,9 +118,9 @@ impl ProviderEntry {
             } else {
                 ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
             };
-            if let (true, toml::Value::String(text)) = (secret, &*value)
-                && !is_reference(text)
-            {
+            // Anything but a reference: a literal, or a value of the wrong type holding one.
+            let reference = matches!(&*value, toml::Value::String(text) if is_reference(text));
+            if secret && !reference {
                 *value = toml::Value::String("***".into());
             }
         }

@@ -730,7 +730,7 @@ client_auth = "post"
     fn custom_types_keep_their_raw_section_and_unknown_ones_are_named() {
         let text = format!(
             "{GOOD}\n[[contexts.auth_providers]]\nname = \"catalog\"\nprovider = \"api_key\"\nkey = \"k-literal\"\n\
-             api_secret = \"env:CATALOG\"\nregion = \"eu\"\n"
+             api_secret = \"env:CATALOG\"\nregion = \"eu\"\napi_token = [\"k-in-a-list\"]\n"
         );
         let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
         assert!(error.contains("provider \"catalog\", field \"type\": unknown type \"api_key\""), "{error}");
@@ -744,7 +744,8 @@ client_auth = "post"
 
         // `config view`: literal secrets masked, references and everything else shown.
         let masked = toml::to_string(&config.masked()).unwrap();
-        for hidden in ["literal-secret", "k-literal"] {
+        // A secret field of the wrong type (a custom type's section is not checked on load) too.
+        for hidden in ["literal-secret", "k-literal", "k-in-a-list"] {
             assert!(!masked.contains(hidden), "{masked}");
         }
         for shown in ["env:TESSERA_TEST_CONFIG_PASSWORD", "env:CATALOG", "region = \"eu\"", "username = \"alice\""] {
