@@ -6,7 +6,7 @@ use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec,
 use tessera_core::{Error, ProviderConfig};
 
 use super::Location;
-use super::secret_ref::{is_reference, resolve_reference};
+use super::secret_ref::{is_well_formed_reference, resolve_reference};
 
 /// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
 ///
@@ -118,8 +118,9 @@ impl ProviderEntry {
             } else {
                 ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
             };
-            // Anything but a reference: a literal, or a value of the wrong type holding one.
-            let reference = matches!(&*value, toml::Value::String(text) if is_reference(text));
+            // Anything but a well-formed reference: a literal, a malformed reference (a secret
+            // after `env:`?), or a value of the wrong type holding one.
+            let reference = matches!(&*value, toml::Value::String(text) if is_well_formed_reference(text));
             if secret && !reference {
                 *value = toml::Value::String("***".into());
             }
