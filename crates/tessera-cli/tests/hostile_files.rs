@@ -735,6 +735,13 @@ fn no_cli_output_repeats_a_secret_from_a_bad_config_file() {
     ] {
         cases.push((format!("client_secret = {reference:?}"), client_credentials_config(port, &reference)));
     }
+    // The `api_key` type reads its reference itself.
+    for reference in [format!("env:{MARKER}"), format!("keyring:{no_slash}")] {
+        let text = format!(
+            "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"api_key\"\napi_key = {reference:?}\n"
+        );
+        cases.push((format!("api_key = {reference:?}"), text));
+    }
     // `file:` secrets that hold the marker but cannot be used.
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, bytes: &[u8], mode: u32| {
