@@ -176,25 +176,35 @@ fn unknown_type(name: &str) -> String {
     format!("unknown type{} (expected one of: {})", echo_identifier(name), ProviderKind::NAMES.join(", "))
 }
 
-/// `message` with every quoted part (`"…"`, `` `…` ``) replaced by `…`: a parser's message
-/// quotes the input it refused, which may be a secret.
+/// `message` with every quoted part (`"…"`, `` `…` ``) replaced by `…`, except names in backticks
+/// ([`is_identifier`]): a parser's message quotes the input it refused, which may be a secret,
+/// while a misspelt name (`` `etcd` ``) and the names it expected are worth showing.
 pub fn without_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut open: Option<char> = None;
+    let mut quoted: Option<(char, String)> = None;
     for c in message.chars() {
-        match open {
-            Some(quote) if c == quote => {
+        match &mut quoted {
+            Some((quote, text)) if c == *quote => {
+                if *quote == '`' && is_identifier(text) {
+                    out.push_str(text);
+                } else {
+                    out.push('…');
+                }
                 out.push(c);
-                open = None;
+                quoted = None;
             }
-            Some(_) => {}
+            // Longer than any name: only its length matters from here on.
+            Some((_, text)) if text.len() > 40 => {}
+            Some((_, text)) => text.push(c),
             None if matches!(c, '"' | '`') => {
                 out.push(c);
-                out.push('…');
-                open = Some(c);
+                quoted = Some((c, String::new()));
             }
             None => out.push(c),
         }
+    }
+    if quoted.is_some() {
+        out.push('…');
     }
     out.trim_end().to_owned()
 }
@@ -1575,6 +1585,24 @@ mod tests {
             assert!(error.problem.contains(problem), "{value}: {error}");
             assert!(!error.to_string().contains("12345") && !error.to_string().contains("70000"), "{error}");
         }
+    }
+
+    #[test]
+    fn parser_messages_keep_names_and_lose_input() {
+        assert_eq!(
+            without_quoted("unknown variant `etcd`, expected one of `memory`, `file`, `redis` at line 1"),
+            "unknown variant `etcd`, expected one of `memory`, `file`, `redis` at line 1"
+        );
+        assert_eq!(
+            without_quoted("unknown variant `hunter2/S3CR3T`, expected `memory`"),
+            "unknown variant `…`, expected `memory`"
+        );
+        assert_eq!(
+            without_quoted("invalid type: string \"hunter2\", expected u32"),
+            "invalid type: string \"…\", expected u32"
+        );
+        assert_eq!(without_quoted("cut `short"), "cut `…");
+        assert_eq!(without_quoted(&format!("`{}`", "a".repeat(100))), "`…`");
     }
 
     #[test]
