@@ -118,10 +118,14 @@ impl ProviderEntry {
             } else {
                 ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
             };
-            // Anything but a well-formed reference: a literal, a malformed reference (a secret
-            // after `env:`?), or a value of the wrong type holding one.
-            let reference = matches!(&*value, toml::Value::String(text) if is_well_formed_reference(text));
-            if secret && !reference {
+            // A literal, a malformed reference (a secret after `env:`?), or a list or table that
+            // may hold one; numbers and booleans (a custom type's `token_ttl`) are shown.
+            let hidden = match &*value {
+                toml::Value::String(text) => !is_well_formed_reference(text),
+                toml::Value::Array(_) | toml::Value::Table(_) => true,
+                _ => false,
+            };
+            if secret && hidden {
                 *value = toml::Value::String("***".into());
             }
         }

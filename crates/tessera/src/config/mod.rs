@@ -732,7 +732,7 @@ client_auth = "post"
         let text = format!(
             "{GOOD}\n[[contexts.auth_providers]]\nname = \"catalog\"\nprovider = \"api_key\"\nkey = \"k-literal\"\n\
              api_secret = \"env:CATALOG\"\nregion = \"eu\"\napi_token = [\"k-in-a-list\"]\n\
-             api_password = \"env:k-after-env\"\n"
+             api_password = \"env:k-after-env\"\ntoken_ttl = 300\n"
         );
         let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
         assert!(error.contains("provider \"catalog\", field \"type\": unknown type \"api_key\""), "{error}");
@@ -751,7 +751,13 @@ client_auth = "post"
         for hidden in ["literal-secret", "k-literal", "k-in-a-list", "k-after-env"] {
             assert!(!masked.contains(hidden), "{masked}");
         }
-        for shown in ["env:TESSERA_TEST_CONFIG_PASSWORD", "env:CATALOG", "region = \"eu\"", "username = \"alice\""] {
+        for shown in [
+            "env:TESSERA_TEST_CONFIG_PASSWORD",
+            "env:CATALOG",
+            "region = \"eu\"",
+            "username = \"alice\"",
+            "token_ttl = 300",
+        ] {
             assert!(masked.contains(shown), "{shown} in {masked}");
         }
         let reparsed = Config::from_toml_str_with_types(&masked, "masked", &types).unwrap();
