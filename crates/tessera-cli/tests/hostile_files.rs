@@ -380,14 +380,7 @@ fn a_hostile_file_secret_is_refused_naming_it() {
 #[test]
 fn a_dangling_lock_symlink_is_refused_and_its_target_never_created() {
     let idp = ReferenceIdp::start(60);
-    let home = Home::new(&format!(
-        "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
-         issuer = \"{}\"\nclient_id = \"confidential-client\"\nclient_secret = \"env:TESSERA_TEST_CLIENT_SECRET\"\n\
-         username = \"alice\"\npassword = \"env:TESSERA_TEST_PASSWORD\"\n",
-        idp.issuer()
-    ))
-    .with_env("TESSERA_TEST_CLIENT_SECRET", "confidential-secret")
-    .with_env("TESSERA_TEST_PASSWORD", "alice-password");
+    let home = Home::alice(idp.issuer());
     let dir = store_dir(&home);
     let target = home.path().join("created-through-the-link");
     let write_lock = dir.join("tokens.json.lock");
@@ -438,12 +431,7 @@ fn a_dangling_lock_symlink_is_refused_and_its_target_never_created() {
 #[ignore = "known gap: a failed save after a refresh is reported as success (session.rs)"]
 fn refresh_force_fails_when_its_tokens_cannot_be_saved() {
     let idp = ReferenceIdp::start(60);
-    let home = Home::new(&format!(
-        "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
-         issuer = \"{}\"\nclient_id = \"confidential-client\"\nclient_secret = \"confidential-secret\"\n\
-         username = \"alice\"\npassword = \"alice-password\"\n",
-        idp.issuer()
-    ));
+    let home = Home::alice(idp.issuer());
     home.run(&["login"]).success();
     let write_lock = home.store_path().with_file_name("tokens.json.lock");
     fs::remove_file(&write_lock).unwrap();

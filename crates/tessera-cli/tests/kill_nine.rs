@@ -75,14 +75,7 @@ fn strays_and_temps(dir: &Path) -> (Vec<String>, usize) {
 #[test]
 fn token_and_refresh_killed_mid_run_leave_a_readable_store_and_no_held_lock() {
     let idp = ReferenceIdp::start(60);
-    let home = Home::new(&format!(
-        "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
-         issuer = \"{}\"\nclient_id = \"confidential-client\"\nclient_secret = \"env:TESSERA_TEST_CLIENT_SECRET\"\n\
-         username = \"alice\"\npassword = \"env:TESSERA_TEST_PASSWORD\"\n",
-        idp.issuer()
-    ))
-    .with_env("TESSERA_TEST_CLIENT_SECRET", "confidential-secret")
-    .with_env("TESSERA_TEST_PASSWORD", "alice-password");
+    let home = Home::alice(idp.issuer());
     home.run(&["login"]).success();
     let tokens = home.store_path();
     let dir = tokens.parent().unwrap().to_owned();
