@@ -176,38 +176,55 @@ fn unknown_type(name: &str) -> String {
     format!("unknown type{} (expected one of: {})", echo_identifier(name), ProviderKind::NAMES.join(", "))
 }
 
-/// `message` with every quoted part (`"…"`, `` `…` ``) replaced by `…`: a parser's message
-/// quotes the input it refused, which may be a secret.
+/// `message` with every quoted part (`"…"`, `` `…` ``) replaced by `…`, except names in backticks
+/// ([`is_identifier`]): a parser's message quotes the input it refused, which may be a secret,
+/// while a misspelt name (`` `etcd` ``) and the names it expected are worth showing.
 pub fn without_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut open: Option<char> = None;
+    let mut quoted: Option<(char, String)> = None;
     for c in message.chars() {
-        match open {
-            Some(quote) if c == quote => {
+        match &mut quoted {
+            Some((quote, text)) if c == *quote => {
+                if *quote == '`' && is_identifier(text) {
+                    out.push_str(text);
+                } else {
+                    out.push('…');
+                }
                 out.push(c);
-                open = None;
+                quoted = None;
             }
-            Some(_) => {}
+            // Longer than any name: only its length matters from here on.
+            Some((_, text)) if text.len() > 40 => {}
+            Some((_, text)) => text.push(c),
             None if matches!(c, '"' | '`') => {
                 out.push(c);
-                out.push('…');
-                open = Some(c);
+                quoted = Some((c, String::new()));
             }
             None => out.push(c),
         }
     }
+    if quoted.is_some() {
+        out.push('…');
+    }
     out.trim_end().to_owned()
 }
 
-/// ` "name"` when `name` looks like a type name (lowercase letters, digits and `_`, at most 40),
-/// else nothing: a misspelt type is worth showing, anything else from the file is not repeated
-/// (it may be a pasted secret).
-pub fn echo_identifier(name: &str) -> String {
-    let identifier = !name.is_empty()
+/// True when `name` looks like a name of this description — a type, a field, a parameter:
+/// lowercase letters, digits and `_`, at most 40. A misspelt name is worth showing in an error;
+/// anything else from the file is not repeated (it may be a pasted secret).
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 40
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if identifier { format!(" \"{name}\"") } else { String::new() }
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
+
+/// ` "name"` when `name` looks like a name ([`is_identifier`]), else nothing.
+pub fn echo_identifier(name: &str) -> String {
+    if is_identifier(name) { format!(" \"{name}\"") } else { String::new() }
+}
+
+/// What an error says in place of a key that is not repeated (see [`is_identifier`]).
+pub const UNNAMED_KEY: &str = "not named here: it does not look like a name, and may be a misplaced secret";
 
 /// A problem with one field of a provider description. The message never contains the field's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1233,21 +1250,31 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
                 ));
             }
             for (name, value) in authorization_params {
-                let field = format!("authorization_params.{name}");
                 if RESERVED_AUTHORIZATION_PARAMS.contains(&name.as_str()) {
-                    return Err(FieldError::new(
-                        field,
+                    return Err(param_error(
+                        "authorization_params",
+                        name,
                         "is set by tessera for every browser login and cannot be given",
                     ));
                 }
                 if name.is_empty() || value.is_empty() {
-                    return Err(FieldError::new(field, "names and values must not be empty"));
+                    return Err(param_error("authorization_params", name, "names and values must not be empty"));
                 }
             }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// A problem with the entry `key` of the table `field` (`authorization_params.prompt`), naming the
+/// entry only when its name looks like one.
+fn param_error(field: &str, key: &str, problem: &str) -> FieldError {
+    if is_identifier(key) {
+        FieldError::new(format!("{field}.{key}"), problem)
+    } else {
+        FieldError::new(field, format!("an entry ({UNNAMED_KEY}): {problem}"))
+    }
 }
 
 fn client_secret_needed(method: ClientAuthMethod) -> FieldError {
@@ -1354,7 +1381,11 @@ fn rename_old_fields(
 fn check_fields(object: &Map<String, Value>, kind: ProviderKind) -> Result<(), FieldError> {
     for (name, value) in object {
         let Some(doc) = field(name) else {
-            return Err(FieldError::new(name.as_str(), format!("unknown field for provider type \"{kind}\"")));
+            return Err(if is_identifier(name) {
+                FieldError::new(name.as_str(), format!("unknown field for provider type \"{kind}\""))
+            } else {
+                FieldError::new("", format!("unknown field for provider type \"{kind}\" ({UNNAMED_KEY})"))
+            });
         };
         if !doc.applies_to(kind) {
             return Err(FieldError::new(name.as_str(), format!("does not apply to provider type \"{kind}\"")));
@@ -1395,7 +1426,7 @@ fn check_fields(object: &Map<String, Value>, kind: ProviderKind) -> Result<(), F
             FieldType::Params => {
                 let Value::Object(params) = value else { return Err(wrong("a table")) };
                 if let Some((key, _)) = params.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(FieldError::new(format!("{name}.{key}"), "must be a string"));
+                    return Err(param_error(name, key, "must be a string"));
                 }
             }
         }
@@ -1553,6 +1584,52 @@ mod tests {
             assert_eq!(error.field, field, "{value}: {error}");
             assert!(error.problem.contains(problem), "{value}: {error}");
             assert!(!error.to_string().contains("12345") && !error.to_string().contains("70000"), "{error}");
+        }
+    }
+
+    #[test]
+    fn parser_messages_keep_names_and_lose_input() {
+        assert_eq!(
+            without_quoted("unknown variant `etcd`, expected one of `memory`, `file`, `redis` at line 1"),
+            "unknown variant `etcd`, expected one of `memory`, `file`, `redis` at line 1"
+        );
+        assert_eq!(
+            without_quoted("unknown variant `hunter2/S3CR3T`, expected `memory`"),
+            "unknown variant `…`, expected `memory`"
+        );
+        assert_eq!(
+            without_quoted("invalid type: string \"hunter2\", expected u32"),
+            "invalid type: string \"…\", expected u32"
+        );
+        assert_eq!(without_quoted("cut `short"), "cut `…");
+        assert_eq!(without_quoted(&format!("`{}`", "a".repeat(100))), "`…`");
+    }
+
+    #[test]
+    fn keys_that_do_not_look_like_names_are_not_repeated() {
+        let browser = |params: Value| json!({"type": "browser", "client_id": "c", "issuer": "https://i", "authorization_params": params});
+        let cases = [
+            (
+                json!({"type": "client_credentials", "client_id": "c", "issuer": "https://i", "client_secret": "s",
+                "hunter2/S3CR3T+x": "v"}),
+                "",
+                "unknown field",
+            ),
+            (browser(json!({"hunter2/S3CR3T+x": 1})), "authorization_params", "must be a string"),
+            (browser(json!({"hunter2/S3CR3T+x": ""})), "authorization_params", "must not be empty"),
+            // Names are still shown: a misspelling is worth seeing.
+            (
+                json!({"type": "client_credentials", "client_id": "c", "issuer": "https://i", "client_secret": "s",
+                "scopes": "x"}),
+                "scopes",
+                "unknown field",
+            ),
+            (browser(json!({"login_hint": 1})), "authorization_params.login_hint", "must be a string"),
+        ];
+        for (value, field, problem) in cases {
+            let error = parse(value.clone()).and_then(|p| p.spec.into_config(&mut literal).map(|_| p)).unwrap_err();
+            assert_eq!((error.field.as_str(), error.problem.contains(problem)), (field, true), "{value}: {error}");
+            assert!(!error.to_string().contains("S3CR3T"), "{error}");
         }
     }
 

@@ -199,7 +199,10 @@ pub(crate) fn open_store<'py>(
     default_dir: Option<std::path::PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let json: String = py.import("json")?.call_method1("dumps", (config,))?.extract()?;
-    let config: StoreConfig = serde_json::from_str(&json).map_err(|e| configuration(format!("store config: {e}")))?;
+    // serde quotes the value it refused (a store kind, a URL with a password): not repeated.
+    let config: StoreConfig = serde_json::from_str(&json).map_err(|e| {
+        configuration(format!("store config: {}", tessera::core::provider_spec::without_quoted(&e.to_string())))
+    })?;
     let default_dir = match default_dir {
         Some(dir) => dir,
         None => match &config {

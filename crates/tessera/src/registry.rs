@@ -83,6 +83,16 @@ impl<'a> ProviderSettings<'a> {
             .keys()
             .find(|k| !matches!(k.as_str(), "name" | "type" | "provider") && !allowed.contains(&k.as_str()))
         {
+            // A key that does not look like a name may be a misplaced secret: not repeated.
+            Some(field) if !tessera_core::provider_spec::is_identifier(field) => Err(self.error(
+                "",
+                &format!(
+                    "unknown field for provider type {:?} ({}; expected one of: {})",
+                    self.provider_type(),
+                    tessera_core::provider_spec::UNNAMED_KEY,
+                    allowed.join(", ")
+                ),
+            )),
             Some(field) => Err(self.error(
                 field,
                 &format!(

@@ -90,6 +90,19 @@ impl Home {
         Home { dir, env: Vec::new() }
     }
 
+    /// A home whose one provider, `peer` of context `dev`, is alice with the password grant at
+    /// `issuer` (the reference IdP's demo client), secrets through `env:` references set on the child.
+    pub fn alice(issuer: &str) -> Home {
+        Home::new(&format!(
+            "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
+             issuer = \"{issuer}\"\nclient_id = \"confidential-client\"\n\
+             client_secret = \"env:TESSERA_TEST_CLIENT_SECRET\"\nusername = \"alice\"\n\
+             password = \"env:TESSERA_TEST_PASSWORD\"\n"
+        ))
+        .with_env("TESSERA_TEST_CLIENT_SECRET", "confidential-secret")
+        .with_env("TESSERA_TEST_PASSWORD", "alice-password")
+    }
+
     /// Sets an environment variable on every child (secrets for `env:` references).
     pub fn with_env(mut self, name: &str, value: &str) -> Home {
         self.env.push((name.to_owned(), value.to_owned()));

@@ -6,7 +6,7 @@ use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec,
 use tessera_core::{Error, ProviderConfig};
 
 use super::Location;
-use super::secret_ref::{is_reference, resolve_reference};
+use super::secret_ref::{is_well_formed_reference, resolve_reference};
 
 /// One `[[contexts.auth_providers]]` section, validated but with secrets unresolved.
 ///
@@ -118,9 +118,14 @@ impl ProviderEntry {
             } else {
                 ["secret", "password", "token", "key"].iter().any(|word| field.contains(word))
             };
-            if let (true, toml::Value::String(text)) = (secret, &*value)
-                && !is_reference(text)
-            {
+            // A literal, a malformed reference (a secret after `env:`?), or a list or table that
+            // may hold one; numbers and booleans (a custom type's `token_ttl`) are shown.
+            let hidden = match &*value {
+                toml::Value::String(text) => !is_well_formed_reference(text),
+                toml::Value::Array(_) | toml::Value::Table(_) => true,
+                _ => false,
+            };
+            if secret && hidden {
                 *value = toml::Value::String("***".into());
             }
         }

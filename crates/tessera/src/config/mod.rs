@@ -44,8 +44,9 @@ use tessera_core::provider_spec::{FieldError, ProviderKind, ProviderSpec};
 
 pub use entry::ProviderEntry;
 use entry::is_secret_field;
+use secret_ref::parse_reference;
 pub use secret_ref::resolve_reference;
-use secret_ref::{is_reference, parse_reference};
+pub(crate) use secret_ref::{is_env_name, is_well_formed_reference};
 
 /// Provider types this version understands (the [`ProviderKind`]s, by name).
 pub const PROVIDER_TYPES: &[&str] = &ProviderKind::NAMES;
@@ -301,7 +302,7 @@ fn masked_store(store: &crate::store::StoreConfig) -> toml::Table {
         }
         StoreConfig::Redis { url, prefix, lease_ms, .. } => {
             put("kind", "redis".into());
-            put("url", if is_reference(url) { url.clone() } else { "***".to_owned() }.into());
+            put("url", if is_well_formed_reference(url) { url.clone() } else { "***".to_owned() }.into());
             if let Some(prefix) = prefix {
                 put("prefix", prefix.clone().into());
             }
@@ -730,7 +731,8 @@ client_auth = "post"
     fn custom_types_keep_their_raw_section_and_unknown_ones_are_named() {
         let text = format!(
             "{GOOD}\n[[contexts.auth_providers]]\nname = \"catalog\"\nprovider = \"api_key\"\nkey = \"k-literal\"\n\
-             api_secret = \"env:CATALOG\"\nregion = \"eu\"\n"
+             api_secret = \"env:CATALOG\"\nregion = \"eu\"\napi_token = [\"k-in-a-list\"]\n\
+             api_password = \"env:k-after-env\"\ntoken_ttl = 300\n"
         );
         let error = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
         assert!(error.contains("provider \"catalog\", field \"type\": unknown type \"api_key\""), "{error}");
@@ -744,10 +746,18 @@ client_auth = "post"
 
         // `config view`: literal secrets masked, references and everything else shown.
         let masked = toml::to_string(&config.masked()).unwrap();
-        for hidden in ["literal-secret", "k-literal"] {
+        // A secret field of the wrong type, or holding a malformed reference (a custom type's
+        // section is not checked on load), too.
+        for hidden in ["literal-secret", "k-literal", "k-in-a-list", "k-after-env"] {
             assert!(!masked.contains(hidden), "{masked}");
         }
-        for shown in ["env:TESSERA_TEST_CONFIG_PASSWORD", "env:CATALOG", "region = \"eu\"", "username = \"alice\""] {
+        for shown in [
+            "env:TESSERA_TEST_CONFIG_PASSWORD",
+            "env:CATALOG",
+            "region = \"eu\"",
+            "username = \"alice\"",
+            "token_ttl = 300",
+        ] {
             assert!(masked.contains(shown), "{shown} in {masked}");
         }
         let reparsed = Config::from_toml_str_with_types(&masked, "masked", &types).unwrap();

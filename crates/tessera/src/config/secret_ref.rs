@@ -10,6 +10,19 @@ pub(super) fn is_reference(value: &str) -> bool {
     value.starts_with("env:") || value.starts_with("file:") || value.starts_with("keyring:")
 }
 
+/// True when `name` may follow `env:` (letters, digits and `_`). Anything else is a malformed
+/// reference, whose text is never repeated (it may be a secret typed in the wrong place).
+pub(crate) fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// True when `value` is a reference that parses (`env:` with a valid name, `file:` with a path,
+/// `keyring:<service>/<account>`): such a reference may be shown; a malformed one may be a secret
+/// typed in the wrong place, and is treated like a literal.
+pub(crate) fn is_well_formed_reference(value: &str) -> bool {
+    is_reference(value) && parse_reference(value).is_ok()
+}
+
 pub(super) enum Reference<'a> {
     Env(&'a str),
     File(&'a str),
@@ -19,7 +32,7 @@ pub(super) enum Reference<'a> {
 
 pub(super) fn parse_reference(value: &str) -> Result<Reference<'_>, String> {
     if let Some(name) = value.strip_prefix("env:") {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !is_env_name(name) {
             // The name is not repeated: a mistyped secret (`env: hunter2`) must not reach a log.
             return Err("env:NAME needs a valid environment variable name (letters, digits and _)".into());
         }

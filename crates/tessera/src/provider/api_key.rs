@@ -22,7 +22,7 @@ use tessera_core::{Error, Secret, TokenSet};
 
 use super::{AuthProvider, BasicCredential, Credential, HttpHeaders, Login, ProviderStatus, TokenSource};
 use crate::clock::{Clock, SystemClock};
-use crate::config::resolve_reference;
+use crate::config::{is_env_name, is_well_formed_reference, resolve_reference};
 use crate::registry::ProviderSettings;
 use crate::session::LogoutOutcome;
 
@@ -120,7 +120,8 @@ impl ApiKeyProvider {
         if let Some(header) = header
             && http::HeaderName::from_bytes(header.as_bytes()).is_err()
         {
-            return Err(settings.error("header", &format!("{header:?} is not a valid HTTP header name")));
+            // Not repeated: whatever is in the file may be a misplaced secret.
+            return Err(settings.error("header", "is not a valid HTTP header name"));
         }
         let mut provider = Self::from_reference(settings.name(), reference).with_prefix(prefix);
         provider.header = header.map(str::to_owned);
@@ -174,7 +175,10 @@ impl ApiKeyProvider {
         let raw = match &self.source {
             KeySource::Given(key) => key.clone(),
             KeySource::Reference(reference) => {
+                // An unset variable means "no key yet"; a malformed name is `resolve_reference`'s
+                // error, which does not repeat it.
                 if let Some(variable) = reference.strip_prefix("env:")
+                    && is_env_name(variable)
                     && std::env::var_os(variable).is_none_or(|v| v.is_empty())
                 {
                     return Ok(None);
@@ -204,7 +208,11 @@ impl ApiKeyProvider {
     fn source_name(&self) -> String {
         match &self.source {
             KeySource::Given(_) => "argument".to_owned(),
-            KeySource::Reference(r) if ["env:", "file:", "keyring:"].iter().any(|p| r.starts_with(p)) => r.clone(),
+            KeySource::Reference(r) if is_well_formed_reference(r) => r.clone(),
+            // A malformed reference may be a key typed in the wrong place: not repeated.
+            KeySource::Reference(r) if r.starts_with("env:") || r.starts_with("keyring:") => {
+                "a malformed reference in the configuration".to_owned()
+            }
             KeySource::Reference(_) => "configuration".to_owned(),
         }
     }
@@ -340,6 +348,12 @@ mod tests {
         assert!(error.to_string().contains("env:TESSERA_TEST_API_KEY_NEVER_SET"), "{error}");
         let blank = ApiKeyProvider::new("ci", Secret::new("  \n"));
         assert!(blank.key().unwrap_err().requires_reauthentication());
+        // A malformed variable name (a key pasted after `env:`?) is a configuration error that
+        // does not repeat it.
+        let pasted = ApiKeyProvider::from_reference("ci", "env:qk_s3cret/value");
+        let error = pasted.key().unwrap_err();
+        assert!(matches!(error, Error::Configuration { .. }) && !error.to_string().contains("s3cret"), "{error}");
+        assert!(!pasted.description().contains("s3cret"), "{}", pasted.description());
     }
 
     /// A `file:` key is read on every use (through the blocking pool, which a current-thread
