@@ -397,7 +397,6 @@ fn a_dangling_lock_symlink_is_refused_and_its_target_never_created() {
     assert!(!target.exists(), "the link's target was created");
     assert!(!home.store_path().exists(), "nothing was stored");
     // `token` prints the token it obtained (valid, only not stored) and warns, naming the lock file.
-    // (Known gap, see `refresh_force_fails_when_its_tokens_cannot_be_saved` below.)
     let run = home.run(&["token"]);
     assert!(run.stderr.contains(&format!("{}: cannot open lock file", write_lock.display())), "{run:#?}");
     assert!(!target.exists() && !home.store_path().exists(), "{run:#?}");
@@ -424,11 +423,10 @@ fn a_dangling_lock_symlink_is_refused_and_its_target_never_created() {
 /// should fail: the server has rotated the refresh token, and the store still holds the spent one,
 /// which the next refresh presents (a reuse: a rotating server revokes the grant).
 ///
-/// Today `Session` serves the adopted tokens and the refresh cell hands them to the leader as a
-/// success, so `tessera refresh --force` says "fresh" and exits 0, and the next refresh is a reuse.
-/// The fix belongs in `crates/tessera/src/session.rs` (the save error must reach the caller).
+/// It used to be reported as a success (`refresh --force` said "fresh", exit 0), and the next
+/// refresh was a reuse. Now the caller gets the store's error, and the spent refresh token goes in
+/// the spent-token ledger, so the next process logs in again instead of presenting it.
 #[test]
-#[ignore = "known gap: a failed save after a refresh is reported as success (session.rs)"]
 fn refresh_force_fails_when_its_tokens_cannot_be_saved() {
     let idp = ReferenceIdp::start(60);
     let home = Home::alice(idp.issuer());

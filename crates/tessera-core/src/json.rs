@@ -451,10 +451,7 @@ mod tests {
             )
             .unwrap();
         engine
-            .set_tokens(
-                "rt",
-                Some(r#"{"access_token":"a","expires_at":1000,"refresh_token":"held","issued_at":0}"#),
-            )
+            .set_tokens("rt", Some(r#"{"access_token":"a","expires_at":1000,"refresh_token":"held","issued_at":0}"#))
             .unwrap();
         let request = parse(&engine.ensure("rt", 2_000))[0].clone();
         assert!(request["body"].as_str().unwrap().contains("refresh_token=held"), "{request}");

@@ -16,7 +16,7 @@
 //! No lock other than the cell's attempt slot and the store lock is held across a network call.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -212,6 +212,9 @@ struct Inner {
     dead_witness: Mutex<Option<Secret>>,
     /// Refresh tokens never to be presented again (see spent.rs).
     spent: Arc<SpentRefreshTokens>,
+    /// The current attempt rotated a refresh token but could not save the new one: its caller gets
+    /// the error even though the new tokens are served.
+    unsaved: AtomicBool,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -347,6 +350,7 @@ impl SessionBuilder {
                 presented: Mutex::new(None),
                 dead_witness: Mutex::new(None),
                 spent,
+                unsaved: AtomicBool::new(false),
             }),
         }
     }
@@ -528,6 +532,7 @@ impl Session {
     /// stored token adopted (the cell serves it), and a dead credential dropped.
     async fn attempt_in_cell(&self, reason: RefreshReason, rejected: Option<Secret>) -> Result<Arc<Cached>, Failed> {
         *locked(&self.inner.presented) = None;
+        self.inner.unsaved.store(false, Ordering::Relaxed);
         let error = match self.refresh_locked(reason, rejected.clone()).await {
             Ok(header) => return Ok(header.0),
             Err(error) => error,
@@ -545,6 +550,9 @@ impl Session {
             self.adopt(stored);
         }
         let mut failed = Failed::classify(error);
+        // A rotation that could not be saved is served to everyone else, but the caller who asked
+        // for this refresh hears that the store is broken (a `tessera refresh` exits 1).
+        failed.serve_held = !self.inner.unsaved.load(Ordering::Relaxed);
         if failed.dead {
             self.drop_dead_credential(&failed.error).await;
             if reason == RefreshReason::NearExpiry {
@@ -853,9 +861,18 @@ impl Session {
                 }
                 // 6. Save before releasing the lock: a rotated refresh token must be visible to the
                 // next process before it can take the lock. If saving fails the new tokens still
-                // serve this process, and the caller learns that the store is broken.
+                // serve this process, but the caller learns that the store is broken, and the
+                // refresh token the store still holds is spent: no process may present it again.
                 let header = self.adopt(tokens.clone());
-                store.save(&self.inner.key, &tokens).await?;
+                if let Err(error) = store.save(&self.inner.key, &tokens).await {
+                    if let Some(spent) = presented.as_ref().filter(|p| tokens.refresh_token.as_ref() != Some(*p)) {
+                        if let Err(ledger_error) = self.inner.spent.record(&self.inner.key, spent).await {
+                            warn!(key = %self.inner.key, %ledger_error, "could not record the rotated refresh token as spent");
+                        }
+                        self.inner.unsaved.store(true, Ordering::Relaxed);
+                    }
+                    return Err(error);
+                }
                 debug!(expires_at = ?tokens.expires_at, "token obtained and stored");
                 self.inner.hooks.on_refresh_success(&RefreshContext { source, ..context.clone() }, &tokens)?;
                 Ok(header)
