@@ -34,11 +34,16 @@ def run(engine: NativeEngine, actions: List[Action], http: httpx.Client, answer:
                     "type": "http_response", "request_id": action["id"], "status": response.status_code,
                     "headers": dict(response.headers), "body": response.text,
                 }
+            # `connect` only when nothing was sent: a refresh that failed after sending may have
+            # been processed, and the engine then never presents that refresh token again.
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                event = {"type": "transport_error", "request_id": action["id"], "kind": "connect",
+                         "message": str(error)}
             except httpx.TimeoutException as error:
                 event = {"type": "transport_error", "request_id": action["id"], "kind": "timeout",
                          "message": str(error)}
             except httpx.TransportError as error:
-                event = {"type": "transport_error", "request_id": action["id"], "kind": "connect",
+                event = {"type": "transport_error", "request_id": action["id"], "kind": "connection_closed",
                          "message": str(error)}
             actions = engine.handle(event)
         elif kind == "wait":
@@ -51,8 +56,6 @@ def run(engine: NativeEngine, actions: List[Action], http: httpx.Client, answer:
                 actions = engine.handle({"type": "prompt_answer", "key": action["key"], "answer": answer(action)})
         elif kind == "prompt":
             print("show:", action["prompt"])  # a device code: polling goes on by itself
-        elif kind == "refresh_token_dropped":
-            pass  # never present that refresh token again: delete it where you store tokens
         else:
             return action
     raise RuntimeError("the engine did not finish in 50 steps")

@@ -27,8 +27,8 @@ from ._tessera import JsonEngine, current_time_ms, is_expired, is_near_expiry
 
 __all__ = ["Action", "Event", "JsonEngine", "NativeEngine", "current_time_ms", "is_expired", "is_near_expiry"]
 
-#: An action (engine → host): ``http_request``, ``wait``, ``prompt``, ``done``, ``failed``,
-#: ``logged_out`` or ``refresh_token_dropped`` (delete the stored refresh token, then go on).
+#: An action (engine → host): ``http_request``, ``wait``, ``prompt``, ``done``, ``failed`` or
+#: ``logged_out``; any may carry ``refresh_token_dropped`` (delete the stored refresh token).
 Action = Dict[str, Any]
 #: An event (host → engine): ``http_response``, ``transport_error``, ``timer``, ``prompt_answer``
 #: (``key``, ``answer``: the code, or the URL the browser came back to) or ``prompt_failed``.

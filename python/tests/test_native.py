@@ -113,3 +113,23 @@ def test_failures_are_actions_and_bad_input_raises(idp: Idp) -> None:
     assert actions[0]["type"] == "done" and actions[0]["tokens"]["access_token"] == "abc"
 
 
+
+
+def test_a_lost_refresh_answer_tells_the_host_to_drop_the_refresh_token(idp: Idp) -> None:
+    engine = NativeEngine()
+    engine.register(
+        "rt",
+        {"type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+         "token_endpoint": idp.url("/token"), "refresh_token": "configured-refresh-token"},
+    )
+    engine.set_tokens("rt", {"access_token": "a", "expires_at": 1000, "refresh_token": "held-refresh-token",
+                             "issued_at": 0})
+    [request] = engine.ensure("rt")
+    assert request["type"] == "http_request" and "refresh_token=held-refresh-token" in request["body"]
+    # The request was sent; its answer never came back.
+    actions = engine.handle({"type": "transport_error", "request_id": request["id"], "kind": "timeout",
+                             "message": "no answer"})
+    [failed] = actions
+    assert (failed["type"], failed["refresh_token_dropped"]) == ("failed", "outcome_unknown")
+    assert (failed["error"]["kind"], failed["error"]["transient"]) == ("reauthentication_required", False)
+    assert "held-refresh-token" not in json.dumps(actions)

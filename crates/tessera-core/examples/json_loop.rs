@@ -33,13 +33,9 @@ pub fn drive_answering(
         let Some(action) = actions.as_array().and_then(|a| a.first()).cloned() else {
             return json!({"type": "cached"});
         };
+        // `refresh_token_dropped` on an action: the refresh token just presented must never be
+        // presented again; a host that stores tokens deletes it there (this one keeps none).
         let event = match action["type"].as_str() {
-            // The refresh token just presented must never be presented again: a host that stores
-            // tokens deletes it there, then carries on with the next action.
-            Some("refresh_token_dropped") => {
-                actions.as_array_mut().expect("an array").remove(0);
-                continue;
-            }
             Some("http_request") => send(agent, &action),
             Some("wait") => {
                 let until = action["until_ms"].as_i64().unwrap_or(0);
@@ -80,9 +76,13 @@ fn send(agent: &ureq::Agent, action: &Value) -> Value {
             json!({"type": "http_response", "request_id": id, "status": status,
                    "headers": {"content-type": content_type}, "body": String::from_utf8_lossy(&body)})
         }
-        Err(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => {
-            json!({"type": "transport_error", "request_id": id, "kind": "connect", "message": "connection failed"})
-        }
+        // `connect` only when nothing was sent: a refresh that failed after sending may have been
+        // processed, and the engine must know (it then never presents that refresh token again).
+        Err(
+            ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect),
+        ) => json!({"type": "transport_error", "request_id": id, "kind": "connect", "message": "connection failed"}),
         Err(ureq::Error::Timeout(_)) => {
             json!({"type": "transport_error", "request_id": id, "kind": "timeout", "message": "timed out"})
         }

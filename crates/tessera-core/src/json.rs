@@ -42,7 +42,6 @@ enum JsonAction<'a> {
     Done { key: &'a str, tokens: &'a TokenSet },
     Failed { key: &'a str, error: JsonError },
     LoggedOut { key: &'a str, revoked: bool, error: Option<JsonError> },
-    RefreshTokenDropped { key: &'a str, reason: &'static str },
 }
 
 /// A [`Prompt`] as JSON, tagged by `kind`.
@@ -314,39 +313,48 @@ impl JsonEngine {
     }
 }
 
-/// `max_attempts` of a code grant: default [`DEFAULT_MAX_CODE_ATTEMPTS`], at least 1.
+/// The actions as the JSON array hosts read.
+///
+/// [`Action::RefreshTokenDropped`] is not an action of its own here: hosts written before it would
+/// stop at an unknown action and never send the login that follows. It rides on the next action
+/// instead, as the field `refresh_token_dropped` (`rejected` | `outcome_unknown`), which such hosts
+/// ignore and newer ones act on (delete the stored refresh token).
 fn actions_json(actions: &[Action]) -> String {
-    let json: Vec<JsonAction<'_>> = actions
-        .iter()
-        .filter_map(|action| {
-            Some(match action {
-                Action::Send(request) => JsonAction::HttpRequest {
-                    id: request.id.0,
-                    method: request.method.as_str(),
-                    url: &request.url,
-                    headers: request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
-                    // Requests the core builds are forms and are always UTF-8.
-                    body: std::str::from_utf8(&request.body).unwrap_or_default(),
-                },
-                Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
-                Action::Prompt { key, prompt } => JsonAction::Prompt {
-                    key,
-                    expects_answer: prompt.expects_answer(),
-                    prompt: JsonPrompt::from_prompt(prompt)?,
-                },
-                Action::Done { key, tokens } => JsonAction::Done { key, tokens },
-                Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
-                Action::RefreshTokenDropped { key, reason } => {
-                    JsonAction::RefreshTokenDropped { key, reason: reason.as_str() }
-                }
-                Action::LoggedOut { key, revoked, error } => {
-                    JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
-                }
-                #[allow(unreachable_patterns, reason = "Action is non_exhaustive for other crates")]
-                _ => return None,
-            })
-        })
-        .collect();
+    let mut dropped = None;
+    let mut json: Vec<serde_json::Value> = Vec::with_capacity(actions.len());
+    for action in actions {
+        let action = match action {
+            Action::Send(request) => JsonAction::HttpRequest {
+                id: request.id.0,
+                method: request.method.as_str(),
+                url: &request.url,
+                headers: request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
+                // Requests the core builds are forms and are always UTF-8.
+                body: std::str::from_utf8(&request.body).unwrap_or_default(),
+            },
+            Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
+            Action::Prompt { key, prompt } => {
+                let Some(json_prompt) = JsonPrompt::from_prompt(prompt) else { continue };
+                JsonAction::Prompt { key, expects_answer: prompt.expects_answer(), prompt: json_prompt }
+            }
+            Action::Done { key, tokens } => JsonAction::Done { key, tokens },
+            Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
+            Action::RefreshTokenDropped { reason, .. } => {
+                dropped = Some(reason.as_str());
+                continue;
+            }
+            Action::LoggedOut { key, revoked, error } => {
+                JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
+            }
+            #[allow(unreachable_patterns, reason = "Action is non_exhaustive for other crates")]
+            _ => continue,
+        };
+        let Ok(mut value) = serde_json::to_value(action) else { continue };
+        if let (Some(reason), Some(object)) = (dropped.take(), value.as_object_mut()) {
+            object.insert("refresh_token_dropped".to_owned(), reason.into());
+        }
+        json.push(value);
+    }
     serde_json::to_string(&json).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -457,10 +465,11 @@ mod tests {
         assert!(request["body"].as_str().unwrap().contains("refresh_token=held"), "{request}");
         let event = json!({"type":"transport_error","request_id":request["id"],"kind":"timeout","message":"no answer"});
         let actions = parse(&engine.handle(&event.to_string(), 2_000).unwrap());
-        assert_eq!(actions[0], json!({"type":"refresh_token_dropped","key":"rt","reason":"outcome_unknown"}));
-        assert_eq!(actions[1]["type"], "failed", "{actions:?}");
-        assert_eq!(actions[1]["error"]["kind"], "reauthentication_required");
-        assert_eq!(actions[1]["error"]["transient"], false);
+        assert_eq!(actions.as_array().unwrap().len(), 1, "{actions:?}");
+        assert_eq!(actions[0]["type"], "failed", "{actions:?}");
+        assert_eq!(actions[0]["refresh_token_dropped"], "outcome_unknown", "{actions:?}");
+        assert_eq!(actions[0]["error"]["kind"], "reauthentication_required");
+        assert_eq!(actions[0]["error"]["transient"], false);
         assert!(!actions.to_string().contains("held"), "the dropped token is not repeated: {actions:?}");
     }
 

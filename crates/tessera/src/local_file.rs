@@ -20,6 +20,8 @@ pub(crate) enum FileKind {
     Secret,
     /// `tokens.json` (its 0600 rule is the store's own; here: kind of file, size, owner).
     Tokens,
+    /// `spent-refresh-tokens.json`: fingerprints, no secret (kind of file, size, owner).
+    SpentLedger,
 }
 
 impl FileKind {
@@ -30,6 +32,7 @@ impl FileKind {
             FileKind::Config => 1 << 20,
             FileKind::Secret => 64 << 10,
             FileKind::Tokens => 16 << 20,
+            FileKind::SpentLedger => 1 << 20,
         }
     }
 
@@ -38,6 +41,7 @@ impl FileKind {
             FileKind::Config => "configuration file",
             FileKind::Secret => "secret file",
             FileKind::Tokens => "token file",
+            FileKind::SpentLedger => "spent-token ledger",
         }
     }
 }
@@ -105,7 +109,7 @@ fn check(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
         )));
     }
     let mode = metadata.mode() & 0o7777;
-    if kind != FileKind::Tokens && mode & 0o022 != 0 {
+    if matches!(kind, FileKind::Config | FileKind::Secret) && mode & 0o022 != 0 {
         return Err(Refused::new(format!(
             "is writable by group or others (mode {mode:04o}): another user could change it; run chmod go-w on it"
         )));

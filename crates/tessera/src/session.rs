@@ -468,7 +468,7 @@ impl Session {
             let had_tokens = tokens.is_some();
             self.engine().set_tokens(&self.inner.key, tokens);
             let actions = self.engine().logout(&self.inner.key, self.inner.clock.now());
-            let outcome = match self.drive(actions, None, &mut None).await {
+            let outcome = match self.drive(actions, None).await {
                 Ok(Outcome::LoggedOut { revoked, error }) => {
                     LogoutOutcome { revoked, revocation_error: error, had_tokens }
                 }
@@ -550,9 +550,9 @@ impl Session {
             self.adopt(stored);
         }
         let mut failed = Failed::classify(error);
-        // A rotation that could not be saved is served to everyone else, but the caller who asked
-        // for this refresh hears that the store is broken (a `tessera refresh` exits 1).
-        failed.serve_held = !self.inner.unsaved.load(Ordering::Relaxed);
+        // A rotation that could not be saved is served, but whoever forced this refresh hears that
+        // the store is broken (`tessera refresh --force` exits 1).
+        failed.serve_held = !(self.inner.unsaved.load(Ordering::Relaxed) && reason == RefreshReason::Forced);
         if failed.dead {
             self.drop_dead_credential(&failed.error).await;
             if reason == RefreshReason::NearExpiry {
@@ -603,6 +603,8 @@ impl Session {
                             tokens.refresh_expires_at = None;
                             store.save(&self.inner.key, tokens).await?;
                         }
+                        // Already dropped by this attempt (`forget_dropped_refresh_token`): the witness.
+                        Some(tokens) if tokens.refresh_token.is_none() => {}
                         Some(_) => return Ok(None),
                         None => {}
                     }
@@ -650,48 +652,61 @@ impl Session {
         }
     }
 
-    /// `tokens` without their refresh token when the ledger says it is spent (then the engine logs
-    /// in instead, or says that someone must).
-    async fn without_spent_refresh_token(&self, tokens: Option<TokenSet>) -> Result<Option<TokenSet>, Error> {
-        let Some(mut tokens) = tokens else { return Ok(None) };
-        if let Some(refresh_token) = &tokens.refresh_token
-            && self.inner.spent.contains(&self.inner.key, refresh_token).await?
-        {
-            debug!("the held refresh token is spent: not presented");
-            tokens.refresh_token = None;
-            tokens.refresh_expires_at = None;
+    /// The set to refresh from: the stored one (else ours), without a refresh token the ledger says
+    /// is spent (then the engine logs in instead, or says that someone must) — unless ours holds
+    /// another one that is not (a rotation this process got but could not save).
+    async fn usable_tokens(
+        &self,
+        stored: Option<TokenSet>,
+        cached: Option<TokenSet>,
+    ) -> Result<Option<TokenSet>, Error> {
+        let Some(mut tokens) = stored.or(cached.clone()) else { return Ok(None) };
+        let spent = &self.inner.spent;
+        let Some(refresh_token) = &tokens.refresh_token else { return Ok(Some(tokens)) };
+        if !spent.contains(&self.inner.key, refresh_token).await? {
+            return Ok(Some(tokens));
         }
+        if let Some(ours) = cached
+            && let Some(own) = ours.refresh_token.as_ref().filter(|own| *own != refresh_token)
+            && !spent.contains(&self.inner.key, own).await?
+        {
+            debug!("the stored refresh token is spent: refreshing with ours");
+            return Ok(Some(ours));
+        }
+        debug!("the held refresh token is spent: not presented");
+        tokens.refresh_token = None;
+        tokens.refresh_expires_at = None;
         Ok(Some(tokens))
     }
 
-    /// The engine dropped the refresh token this attempt presented (refused, or its answer lost).
-    /// A lost answer goes in the ledger: the token may be spent, and nothing must present it again.
-    /// If no new tokens replace it (`failed`), it leaves the cache and the store (whose lock the
-    /// caller holds), so no process presents it again. Store trouble is logged: the caller gets
+    /// The engine dropped the refresh token this attempt presented (refused, or its answer lost),
+    /// and may now log in: forget it first, so that a crash during that login leaves nothing that
+    /// presents it. A lost answer goes in the ledger (the token may be spent); the token leaves the
+    /// cache and the store (whose lock the caller holds). Store trouble is logged: the caller gets
     /// the refresh's own outcome.
-    async fn forget_dropped_refresh_token(&self, reason: DropReason, presented: &Secret, failed: bool) {
+    async fn forget_dropped_refresh_token(&self, reason: DropReason) {
+        let Some(presented) = locked(&self.inner.presented).clone() else { return };
+        let presented = &presented;
         if reason == DropReason::OutcomeUnknown {
             warn!(key = %self.inner.key, "a refresh lost its answer: its refresh token may be spent and is never presented again");
             if let Err(error) = self.inner.spent.record(&self.inner.key, presented).await {
                 warn!(key = %self.inner.key, %error, "could not record the refresh token as spent");
             }
         }
-        if failed {
-            self.drop_cached_refresh_token(presented);
-            let store = &self.inner.store;
-            let dropped = async {
-                if let Some(mut stored) = store.load(&self.inner.key).await?
-                    && stored.refresh_token.as_ref() == Some(presented)
-                {
-                    stored.refresh_token = None;
-                    stored.refresh_expires_at = None;
-                    store.save(&self.inner.key, &stored).await?;
-                }
-                Ok::<_, Error>(())
-            };
-            if let Err(store_error) = dropped.await {
-                warn!(key = %self.inner.key, %store_error, "could not drop the spent refresh token from the store");
+        self.drop_cached_refresh_token(presented);
+        let store = &self.inner.store;
+        let dropped = async {
+            if let Some(mut stored) = store.load(&self.inner.key).await?
+                && stored.refresh_token.as_ref() == Some(presented)
+            {
+                stored.refresh_token = None;
+                stored.refresh_expires_at = None;
+                store.save(&self.inner.key, &stored).await?;
             }
+            Ok::<_, Error>(())
+        };
+        if let Err(store_error) = dropped.await {
+            warn!(key = %self.inner.key, %store_error, "could not drop the spent refresh token from the store");
         }
     }
 
@@ -799,8 +814,10 @@ impl Session {
                     debug!("adopted tokens refreshed by another process while we waited for the lock");
                     return self.succeed(context, TokenSource::Store, stored.clone());
                 }
-                // 5. The stored set holds the newest refresh token; fall back to ours only if the store is empty.
-                let tokens = stored.or_else(|| self.inner.cached.load().as_ref().map(|c| c.tokens.clone()));
+                // 5. The stored set holds the newest refresh token; fall back to ours only if the store is
+                // empty, or if the stored one is spent (a rotation this process could not save).
+                let cached = self.inner.cached.load().as_ref().map(|c| c.tokens.clone());
+                let tokens = if login { stored.or(cached) } else { self.usable_tokens(stored, cached).await? };
                 // A browser login binds its loopback receiver first: its URL is the redirect URI.
                 let (inputs, loopback) = if login {
                     let grant = self.engine().config(&self.inner.key).map(|config| config.grant.clone());
@@ -811,7 +828,6 @@ impl Session {
                     (None, None)
                 };
                 let now = self.inner.clock.now();
-                let tokens = self.without_spent_refresh_token(tokens).await?;
                 let refreshable = !login && tokens.as_ref().is_some_and(|t| t.refresh_valid(now, Duration::ZERO));
                 // The refresh token this attempt presents: the one held, or the refresh-token grant's
                 // configured one when it logs in. A spent one is never sent.
@@ -842,12 +858,7 @@ impl Session {
                         (engine.refresh(&self.inner.key, now), source)
                     }
                 };
-                let mut dropped = None;
-                let driven = self.drive(actions, loopback, &mut dropped).await;
-                if let (Some(reason), Some(presented)) = (dropped, presented.as_ref()) {
-                    self.forget_dropped_refresh_token(reason, presented, driven.is_err()).await;
-                }
-                let tokens = match driven? {
+                let tokens = match self.drive(actions, loopback).await? {
                     Outcome::Tokens(tokens) => tokens,
                     Outcome::LoggedOut { .. } => return Err(Error::internal("unexpected logout outcome")),
                 };
@@ -926,13 +937,8 @@ impl Session {
 
     /// Runs engine actions to completion, in order: sends requests, sleeps through waits, shows prompts.
     /// A browser prompt is answered by `loopback` when the login bound one, else by the prompter.
-    /// `dropped` learns whether the engine dropped the refresh token it presented, and why.
-    async fn drive(
-        &self,
-        actions: Vec<Action>,
-        mut loopback: Option<LoopbackReceiver>,
-        dropped: &mut Option<DropReason>,
-    ) -> Result<Outcome, Error> {
+    /// A refresh token the engine drops is forgotten at once, before the login that may follow.
+    async fn drive(&self, actions: Vec<Action>, mut loopback: Option<LoopbackReceiver>) -> Result<Outcome, Error> {
         let mut queue: VecDeque<Action> = actions.into();
         for _ in 0..MAX_STEPS {
             let Some(action) = queue.pop_front() else {
@@ -972,7 +978,7 @@ impl Session {
                     }
                 }
                 Action::RefreshTokenDropped { reason, .. } => {
-                    *dropped = Some(reason);
+                    self.forget_dropped_refresh_token(reason).await;
                     continue;
                 }
                 Action::Done { tokens, .. } => return Ok(Outcome::Tokens(tokens)),

@@ -11,7 +11,9 @@
 //! restart without persistence) and the configuration still holds the first token: so the ledger
 //! remembers them apart from the store, as fingerprints (128 bits of SHA-256, see
 //! [`tessera_core::Secret::fingerprint`]), never the tokens. In memory by default; in a file of its
-//! own (the CLI's `$TESSERA_HOME/spent-refresh-tokens.json`) to survive the process.
+//! own to survive the process: beside a `FileStore`'s `tokens.json` (the CLI's
+//! `$TESSERA_HOME/tokens/spent-refresh-tokens.json`, and one beside each local copy of a Redis
+//! store under `tokens/shared-copy/`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -28,6 +30,9 @@ use crate::local_file::{self, FileKind};
 /// Fingerprints kept per key (oldest forgotten first): a key spends one configured token per
 /// configuration change and one per lost answer, so this is years of history.
 const MAX_PER_KEY: usize = 64;
+/// Keys kept in the file (an arbitrary other one is forgotten first): keeps it far below its
+/// 1 MiB cap, so that it never stops every refresh by growing.
+const MAX_KEYS: usize = 256;
 const FORMAT_VERSION: u32 = 1;
 
 /// Fingerprints of refresh tokens never to be presented again, per store key.
@@ -100,6 +105,10 @@ impl SpentRefreshTokens {
             let mut document = read(&path)?.unwrap_or(Document { version: FORMAT_VERSION, ..Document::default() });
             let mut spent: VecDeque<String> = document.spent.remove(&key).unwrap_or_default().into();
             remember(&mut spent, &fingerprint);
+            while document.spent.len() >= MAX_KEYS && !document.spent.contains_key(&key) {
+                let Some(other) = document.spent.keys().next().cloned() else { break };
+                document.spent.remove(&other);
+            }
             document.spent.insert(key, spent.into());
             write(&path, &document)?;
             let _ = lock.unlock();
@@ -131,7 +140,7 @@ fn ledger_error(path: &Path, kind: StoreErrorKind, problem: String) -> Error {
 }
 
 fn read(path: &Path) -> Result<Option<Document>, Error> {
-    let bytes = match local_file::read(path, FileKind::Tokens) {
+    let bytes = match local_file::read(path, FileKind::SpentLedger) {
         Ok(bytes) => bytes,
         Err(refused) if refused.not_found => return Ok(None),
         Err(refused) => return Err(ledger_error(path, StoreErrorKind::Io, refused.problem)),
@@ -172,7 +181,8 @@ fn lock(path: &Path) -> Result<File, Error> {
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        // Never through a symlink; never waiting on a FIFO put in its place.
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(&lock_path)
         .map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
     file.lock().map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot lock it: {}", e.kind())))?;
@@ -192,6 +202,8 @@ fn write(path: &Path, document: &Document) -> Result<(), Error> {
     temporary.write_all(&bytes).map_err(|e| io("cannot write", e))?;
     temporary.as_file().sync_all().map_err(|e| io("cannot sync", e))?;
     temporary.persist(path).map_err(|e| io("cannot replace it", e.error))?;
+    // The rename is durable once the directory is.
+    File::open(dir).and_then(|dir| dir.sync_all()).map_err(|e| io("cannot sync its directory", e))?;
     Ok(())
 }
 

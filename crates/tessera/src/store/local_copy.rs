@@ -5,34 +5,38 @@
 //! The copy never holds more than the shared store: it is written after each successful read or
 //! write of the shared store, and cleared when the shared store says a key is gone (or is told
 //! to forget it). It is read only when the shared store is *unavailable* — an empty answer is
-//! authoritative. A refresh still needs the shared store's lock, so a copy is never used to
-//! present a refresh token that another machine may have rotated meanwhile.
+//! authoritative — and never while this store holds the key's refresh lock (the re-read under the
+//! lock must be the shared store's). A copy is served without its refresh token: another machine
+//! may have rotated it meanwhile, so it is never presented.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_core::{Error, StoreErrorKind, TokenSet};
 use tracing::{debug, warn};
 
-use super::{FileStore, StoreLock, TokenStore};
+use super::{FileStore, LockGuard, StoreLock, TokenStore};
 use crate::SpentRefreshTokens;
 
 /// `shared`, with a local copy ([`FileStore`] format: 0600 file in a 0700 directory) served when
 /// `shared` is unavailable.
 ///
-/// The CLI puts one in front of every Redis store, under `$TESSERA_HOME/shared-copy/`.
+/// The CLI puts one in front of every Redis store, under `$TESSERA_HOME/tokens/shared-copy/`.
 #[derive(Clone, Debug)]
 pub struct LocalCopyStore {
     shared: Arc<dyn TokenStore>,
     copy: FileStore,
+    /// Keys whose refresh lock this store holds.
+    locked: Arc<Mutex<HashSet<String>>>,
 }
 
 impl LocalCopyStore {
     /// `shared` with its copy in `dir` (created on first write). Nothing is touched until used.
     pub fn new(shared: Arc<dyn TokenStore>, dir: impl Into<PathBuf>) -> Self {
-        LocalCopyStore { shared, copy: FileStore::new(dir) }
+        LocalCopyStore { shared, copy: FileStore::new(dir), locked: Arc::default() }
     }
 
     /// The directory of the copy.
@@ -56,6 +60,34 @@ impl LocalCopyStore {
     }
 }
 
+fn held(locked: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    locked.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The shared store's lock, and the mark that keeps the copy out of reads while it is held.
+struct CopyLockGuard {
+    lock: Option<StoreLock>,
+    key: String,
+    locked: Arc<Mutex<HashSet<String>>>,
+}
+
+#[async_trait]
+impl LockGuard for CopyLockGuard {
+    async fn release(mut self: Box<Self>) -> Result<(), Error> {
+        held(&self.locked).remove(&self.key);
+        match self.lock.take() {
+            Some(lock) => lock.release().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CopyLockGuard {
+    fn drop(&mut self) {
+        held(&self.locked).remove(&self.key);
+    }
+}
+
 fn unavailable(error: &Error) -> bool {
     matches!(error, Error::Store { kind: StoreErrorKind::Unavailable, .. })
 }
@@ -68,9 +100,11 @@ impl TokenStore for LocalCopyStore {
                 self.follow(key, tokens.as_ref()).await;
                 Ok(tokens)
             }
-            Err(error) if unavailable(&error) => match self.copy.load(key).await {
-                Ok(Some(copy)) => {
+            Err(error) if unavailable(&error) && !held(&self.locked).contains(key) => match self.copy.load(key).await {
+                Ok(Some(mut copy)) => {
                     warn!(key, %error, "the shared store is unavailable: using the local copy of its last answer");
+                    copy.refresh_token = None;
+                    copy.refresh_expires_at = None;
                     Ok(Some(copy))
                 }
                 _ => Err(error),
@@ -93,7 +127,13 @@ impl TokenStore for LocalCopyStore {
     }
 
     async fn lock(&self, key: &str, timeout: Duration) -> Result<StoreLock, Error> {
-        self.shared.lock(key, timeout).await
+        let lock = self.shared.lock(key, timeout).await?;
+        held(&self.locked).insert(key.to_owned());
+        Ok(StoreLock::new(Box::new(CopyLockGuard {
+            lock: Some(lock),
+            key: key.to_owned(),
+            locked: Arc::clone(&self.locked),
+        })))
     }
 
     fn location(&self) -> String {
@@ -154,11 +194,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shared = Arc::new(Flaky::default());
         let store = LocalCopyStore::new(shared.clone(), dir.path().join("copy"));
-        let tokens = TokenSet::bearer("at-1", None, Timestamp::from_unix_secs(1));
+        let mut tokens = TokenSet::bearer("at-1", None, Timestamp::from_unix_secs(1));
+        tokens.refresh_token = Some(tessera_core::Secret::new("rt-1"));
         store.save("k", &tokens).await.unwrap();
 
         *shared.down.lock().unwrap() = true;
-        assert_eq!(store.load("k").await.unwrap(), Some(tokens.clone()), "the copy bridges the outage");
+        let mut served = tokens.clone();
+        served.refresh_token = None;
+        assert_eq!(
+            store.load("k").await.unwrap(),
+            Some(served),
+            "the copy bridges the outage, its refresh token never presented"
+        );
+        let lock = store.lock("k", Duration::from_secs(1)).await.unwrap();
+        assert!(store.load("k").await.is_err(), "under the refresh lock only the shared store answers");
+        lock.release().await.unwrap();
+        assert!(store.load("k").await.is_ok());
         assert!(store.load("other").await.is_err(), "no copy: the outage is reported");
         assert!(store.save("k", &tokens).await.is_err());
 
