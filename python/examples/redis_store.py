@@ -19,7 +19,7 @@ def worker() -> tessera.Client:
         client_id=os.environ["CLIENT_ID"],
         client_secret=os.environ["CLIENT_SECRET"],
         grant=tessera.Password(os.environ["USERNAME"], os.environ["PASSWORD"]),
-        store=store,  # or tessera.RedisStore(url, prefix="billing:", lease=10)
+        store=store,  # or tessera.RedisStore(url, prefix="billing:", lease=3)
         key="billing/alice",
     )
 
