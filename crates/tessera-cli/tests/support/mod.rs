@@ -40,16 +40,8 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
 }
 
-/// A plain-http client for loopback servers.
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client builds")
-}
+/// A plain-http client for loopback servers (the one the interop harnesses use).
+pub use peer_process::http_client;
 
 /// What one run of the binary did.
 #[derive(Debug)]
