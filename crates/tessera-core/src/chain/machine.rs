@@ -675,3 +675,361 @@ fn unknown_chain(key: &str, domain_id: &str) -> ChainAction {
         error: Error::configuration(format!("no chain registered under {key:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::flow::RetrySettings;
+    use crate::protocol::TokenExchangeParams;
+    use crate::{ClientAuth, Endpoints, Grant, HttpResponse, ProviderConfig};
+
+    const T0: Timestamp = Timestamp::from_unix_secs(1_000_000);
+
+    fn setup() -> (Engine, Chains) {
+        let mut engine = Engine::default();
+        engine.register(
+            "net",
+            ProviderConfig {
+                client: ClientAuth::basic("c", "client-secret-value"),
+                endpoints: Endpoints::explicit("https://idp/token"),
+                scope: None,
+                grant: Grant::Password { username: "alice".into(), password: Secret::new("pw-value"), totp: None },
+            },
+        );
+        let config = ChainConfig::new(
+            Stage::http_post("https://api/discovery"),
+            Stage::http_post("https://api/domains/{domain_id}/access"),
+        );
+        let mut chains = Chains::new();
+        chains.insert(ChainMachine::new("chain", "net", config));
+        (engine, chains)
+    }
+
+    /// A sent request, as the host saw it (HttpRequest is not Clone).
+    struct Req {
+        id: RequestId,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Req {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        }
+    }
+
+    fn sends(actions: &[ChainAction]) -> Vec<Req> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                ChainAction::Send(request) | ChainAction::Engine(Action::Send(request)) => Some(Req {
+                    id: request.id,
+                    url: request.url.clone(),
+                    headers: request.headers.clone(),
+                    body: request.body.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn one_send(actions: &[ChainAction]) -> Req {
+        let mut sent = sends(actions);
+        match sent.len() {
+            1 if actions.len() == 1 => sent.remove(0),
+            _ => panic!("expected one request, got {actions:?}"),
+        }
+    }
+
+    fn reply(
+        engine: &mut Engine,
+        chains: &mut Chains,
+        request: &Req,
+        status: u16,
+        body: &str,
+        now: Timestamp,
+    ) -> Vec<ChainAction> {
+        chains.handle(engine, Event::Response(HttpResponse::json(request.id, status, body)), now)
+    }
+
+    fn ready(actions: &[ChainAction]) -> &DomainAccess {
+        match actions {
+            [ChainAction::Ready { key, access }] if key == "chain" => access,
+            other => panic!("expected Ready, got {other:?}"),
+        }
+    }
+
+    fn login(n: u32, expires_in: u64) -> String {
+        format!(r#"{{"access_token":"net-{n}","expires_in":{expires_in},"refresh_token":"rt-{n}"}}"#)
+    }
+
+    fn discovery(n: u32, expires_in: u64) -> String {
+        format!(r#"{{"access_token":"disc-{n}","expires_in":{expires_in}}}"#)
+    }
+
+    fn domain(id: &str, n: u32, expires_in: u64) -> String {
+        format!(
+            r#"{{"id":"{id}","name":"{id} name","domain_server":{{"url":"https://{id}.example"}},"access_token":"{id}-{n}","expires_in":{expires_in}}}"#
+        )
+    }
+
+    /// Drives alpha from nothing to Ready: login, discovery, alpha.
+    fn first_access(engine: &mut Engine, chains: &mut Chains) -> DomainAccess {
+        let request = one_send(&chains.domain_access(engine, "chain", "alpha", T0));
+        assert_eq!(request.url, "https://idp/token");
+        let request = one_send(&reply(engine, chains, &request, 200, &login(1, 3600), T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/discovery", Some("Bearer net-1"))
+        );
+        let request = one_send(&reply(engine, chains, &request, 200, &discovery(1, 600), T0));
+        assert_eq!(request.url, "https://api/domains/alpha/access");
+        assert_eq!(request.header("authorization"), Some("Bearer disc-1"));
+        ready(&reply(engine, chains, &request, 200, &domain("alpha", 1, 300), T0)).clone()
+    }
+
+    #[test]
+    fn one_network_login_serves_two_domains_then_the_cache_serves_them() {
+        let (mut engine, mut chains) = setup();
+        let alpha = first_access(&mut engine, &mut chains);
+        assert_eq!((alpha.id.as_str(), alpha.name.as_str()), ("alpha", "alpha name"));
+        assert_eq!(alpha.domain_server.url, "https://alpha.example");
+        assert_eq!(alpha.access_token.expose_secret(), "alpha-1");
+        assert_eq!(alpha.expires_at, Some(T0 + Duration::from_secs(300)));
+
+        // beta: the network and discovery tokens are fresh, so only beta's own request goes out.
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/domains/beta/access", Some("Bearer disc-1"))
+        );
+        let beta = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("beta", 1, 300), T0)).clone();
+        assert_eq!(beta.access_token.expose_secret(), "beta-1");
+
+        // Fresh accesses come back at once, without a request, and are readable without asking.
+        let later = T0 + Duration::from_secs(60);
+        assert_eq!(ready(&chains.domain_access(&mut engine, "chain", "alpha", later)), &alpha);
+        let machine = chains.get("chain").unwrap();
+        assert_eq!(machine.cached_domain_access("alpha", later), Some(&alpha));
+        assert_eq!(machine.cached_domain_access("beta", later), Some(&beta));
+        assert_eq!(machine.cached_domain_access("gamma", later), None);
+        assert_eq!(machine.cached_domain_access("alpha", T0 + Duration::from_secs(300)), None, "expired");
+        assert!(!machine.is_busy());
+    }
+
+    #[test]
+    fn two_domains_asked_at_once_share_one_login_and_one_discovery_call() {
+        let (mut engine, mut chains) = setup();
+        let login_request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
+        assert!(chains.domain_access(&mut engine, "chain", "beta", T0).is_empty(), "beta waits for the same login");
+        assert!(chains.domain_access(&mut engine, "chain", "alpha", T0).is_empty(), "alpha is in flight");
+        let discovery_request = one_send(&reply(&mut engine, &mut chains, &login_request, 200, &login(1, 3600), T0));
+        let domain_requests = reply(&mut engine, &mut chains, &discovery_request, 200, &discovery(1, 600), T0);
+        let requests = sends(&domain_requests);
+        let urls: Vec<&str> = requests.iter().map(|request| request.url.as_str()).collect();
+        assert_eq!(urls, ["https://api/domains/alpha/access", "https://api/domains/beta/access"]);
+        // Answers in either order reach the right domain.
+        let beta = ready(&reply(&mut engine, &mut chains, &requests[1], 200, &domain("beta", 1, 300), T0)).clone();
+        let alpha = ready(&reply(&mut engine, &mut chains, &requests[0], 200, &domain("alpha", 1, 300), T0)).clone();
+        assert_eq!((alpha.id.as_str(), beta.id.as_str()), ("alpha", "beta"));
+    }
+
+    #[test]
+    fn each_stage_is_re_derived_alone_near_its_expiry() {
+        let (mut engine, mut chains) = setup();
+        first_access(&mut engine, &mut chains);
+        // alpha expires at +300 s: inside the 30 s threshold at +271 s, only alpha is re-derived.
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0 + Duration::from_secs(271)));
+        assert_eq!(request.url, "https://api/domains/alpha/access");
+        reply(&mut engine, &mut chains, &request, 200, &domain("alpha", 2, 300), T0 + Duration::from_secs(271));
+        let beta_time = T0 + Duration::from_secs(575);
+        // The discovery token (600 s) is within 30 s of expiry at +575 s: re-derived from the still
+        // fresh network token, then beta is derived.
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", beta_time));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/discovery", Some("Bearer net-1"))
+        );
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(2, 600), beta_time));
+        assert_eq!(request.header("authorization"), Some("Bearer disc-2"));
+        // The threshold is capped at half a token's lifetime: a 40 s access is fresh for 20 s.
+        let beta = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("beta", 1, 40), beta_time)).clone();
+        assert!(
+            matches!(&chains.domain_access(&mut engine, "chain", "beta", beta_time + Duration::from_secs(19))[..], [ChainAction::Ready { access, .. }] if *access == beta)
+        );
+        let request =
+            one_send(&chains.domain_access(&mut engine, "chain", "beta", beta_time + Duration::from_secs(21)));
+        assert_eq!(request.url, "https://api/domains/beta/access");
+    }
+
+    #[test]
+    fn a_refused_discovery_token_is_re_derived_and_a_refused_network_token_refreshed() {
+        let (mut engine, mut chains) = setup();
+        first_access(&mut engine, &mut chains);
+        let refused = r#"{"error":"invalid_token"}"#;
+        // The domain stage refuses the discovery token: discovery is re-derived, beta sent again.
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/discovery", Some("Bearer net-1"))
+        );
+        // The discovery stage refuses the network token: the engine refreshes it (not a new login).
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
+        assert_eq!(request.url, "https://idp/token");
+        assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=refresh_token&refresh_token=rt-1");
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &login(2, 3600), T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/discovery", Some("Bearer net-2"))
+        );
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(2, 600), T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/domains/beta/access", Some("Bearer disc-2"))
+        );
+        let beta = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("beta", 1, 300), T0)).clone();
+        assert_eq!(beta.access_token.expose_secret(), "beta-1");
+        assert_eq!(engine.tokens("net").unwrap().access_token.expose_secret(), "net-2");
+    }
+
+    #[test]
+    fn a_second_refusal_fails_at_its_stage_and_a_host_401_re_derives_one_domain() {
+        let (mut engine, mut chains) = setup();
+        let alpha = first_access(&mut engine, &mut chains);
+        let refused = r#"{"error":"invalid_token"}"#;
+        // The domain's own server refused alpha: only alpha is derived again.
+        let request = one_send(&chains.refresh_domain_access(&mut engine, "chain", "alpha", T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/domains/alpha/access", Some("Bearer disc-1"))
+        );
+        assert_eq!(chains.get("chain").unwrap().cached_domain_access("alpha", T0), None, "the refused access is gone");
+        // Refused twice (before and after a new discovery token): the domain stage's error stands.
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(2, 600), T0));
+        let failed = reply(&mut engine, &mut chains, &request, 401, refused, T0);
+        match &failed[..] {
+            [ChainAction::Failed { key, domain_id, stage: ChainStage::Domain, error }] => {
+                assert_eq!((key.as_str(), domain_id.as_str()), ("chain", "alpha"));
+                assert_eq!(error.oauth_code(), Some(&crate::OAuthErrorCode::InvalidToken));
+                let text = format!("{error} {failed:?}");
+                for secret in ["disc-2", "net-1", "alpha-1", "pw-value", "client-secret-value"] {
+                    assert!(!text.contains(secret), "{secret} in {text}");
+                }
+            }
+            other => panic!("expected Failed at the domain stage, got {other:?}"),
+        }
+        assert_ne!(alpha.access_token.expose_secret(), "");
+    }
+
+    #[test]
+    fn a_transient_failure_waits_then_retries_and_a_final_one_fails_at_its_stage() {
+        let (mut engine, mut chains) = setup();
+        first_access(&mut engine, &mut chains);
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
+        let wait = reply(&mut engine, &mut chains, &request, 503, "", T0);
+        let until = match &wait[..] {
+            [ChainAction::Wait { key, until }] if key == "chain" => *until,
+            other => panic!("expected Wait, got {other:?}"),
+        };
+        assert!(until > T0 && until <= T0 + Duration::from_secs(1), "{until:?}");
+        // An early timer only asks again for the same instant.
+        let early = chains.handle(&mut engine, Event::Timer { key: "chain".into() }, T0);
+        assert!(matches!(&early[..], [ChainAction::Wait { until: again, .. }] if *again == until), "{early:?}");
+        let request = one_send(&chains.handle(&mut engine, Event::Timer { key: "chain".into() }, until));
+        assert_eq!(request.url, "https://api/domains/beta/access");
+        // Unknown domain: 404 is final, reported at the domain stage.
+        let failed = reply(&mut engine, &mut chains, &request, 404, r#"{"error":"unknown_domain"}"#, until);
+        assert!(
+            matches!(&failed[..], [ChainAction::Failed { stage: ChainStage::Domain, domain_id, .. }] if domain_id == "beta"),
+            "{failed:?}"
+        );
+        // A bad id fails before any request.
+        let bad = chains.domain_access(&mut engine, "chain", "a/b", T0);
+        assert!(matches!(&bad[..], [ChainAction::Failed { error: Error::Configuration { .. }, .. }]), "{bad:?}");
+        let unknown = chains.domain_access(&mut engine, "nope", "alpha", T0);
+        assert!(
+            matches!(&unknown[..], [ChainAction::Failed { error: Error::Configuration { .. }, .. }]),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_network_login_fails_every_waiting_domain_at_the_network_stage() {
+        let (mut engine, mut chains) = setup();
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
+        assert!(chains.domain_access(&mut engine, "chain", "beta", T0).is_empty());
+        let failed = reply(&mut engine, &mut chains, &request, 400, r#"{"error":"invalid_grant"}"#, T0);
+        let stages: Vec<(&str, ChainStage)> = failed
+            .iter()
+            .map(|action| match action {
+                ChainAction::Failed { domain_id, stage, .. } => (domain_id.as_str(), *stage),
+                other => panic!("expected Failed, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(stages, [("alpha", ChainStage::Network), ("beta", ChainStage::Network)]);
+        assert!(!chains.get("chain").unwrap().is_busy());
+        // The engine's own outcome was the chain's: no network Done/Failed reached the host.
+        assert!(!failed.iter().any(|action| matches!(action, ChainAction::Engine(_))));
+    }
+
+    #[test]
+    fn a_failed_early_re_derivation_serves_the_still_valid_access() {
+        let (mut engine, mut chains) = setup();
+        let alpha = first_access(&mut engine, &mut chains);
+        let near = T0 + Duration::from_secs(280);
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", near));
+        let served = reply(&mut engine, &mut chains, &request, 400, r#"{"error":"invalid_request"}"#, near);
+        assert_eq!(ready(&served), &alpha);
+    }
+
+    #[test]
+    fn token_exchange_stages_send_rfc_8693_requests_and_state_round_trips() {
+        let mut engine = Engine::default();
+        engine.register(
+            "net",
+            ProviderConfig {
+                client: ClientAuth::basic("c", "s"),
+                endpoints: Endpoints::explicit("https://idp/token"),
+                scope: None,
+                grant: Grant::ClientCredentials,
+            },
+        );
+        let exchange =
+            |params| Stage::token_exchange("https://idp/token", ClientAuth::basic("gw", "gw-secret"), params);
+        let config = ChainConfig::new(
+            exchange(TokenExchangeParams::default().audience("discovery")),
+            exchange(TokenExchangeParams::default().audience("https://{domain_id}.example")),
+        )
+        .retry(RetrySettings { max_attempts: 1, ..RetrySettings::default() });
+        let mut chains = Chains::new();
+        chains.insert(ChainMachine::new("chain", "net", config));
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &login(1, 3600), T0));
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        assert!(body.contains("subject_token=net-1") && body.contains("audience=discovery"), "{body}");
+        let issued = r#""issued_token_type":"urn:ietf:params:oauth:token-type:access_token""#;
+        let answer = format!(r#"{{"access_token":"disc-1","expires_in":600,{issued}}}"#);
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &answer, T0));
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        assert!(
+            body.contains("subject_token=disc-1") && body.contains("audience=https%3A%2F%2Falpha.example"),
+            "{body}"
+        );
+        let answer = format!(r#"{{"access_token":"alpha-1","expires_in":300,{issued}}}"#);
+        let alpha = ready(&reply(&mut engine, &mut chains, &request, 200, &answer, T0)).clone();
+        assert_eq!(alpha.domain_server.url, "https://alpha.example");
+
+        // The state document restores into another engine and chain: alpha is served at once.
+        let json = chains.get("chain").unwrap().state(&engine).to_json().unwrap();
+        let (mut engine2, mut chains2) = setup();
+        let state = ChainState::from_json(&json).unwrap();
+        chains2.get_mut("chain").unwrap().restore(&mut engine2, state);
+        assert_eq!(ready(&chains2.domain_access(&mut engine2, "chain", "alpha", T0)), &alpha);
+        assert_eq!(engine2.tokens("net").unwrap().access_token.expose_secret(), "net-1");
+    }
+}
