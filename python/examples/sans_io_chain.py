@@ -8,7 +8,7 @@ USERNAME, PASSWORD.
 
 import os
 import time
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import httpx
 
@@ -66,7 +66,7 @@ def get_domain_access(http: httpx.Client, domain_id: str) -> Action:
 
 
 with httpx.Client(timeout=10, follow_redirects=False) as http:
-    accesses = {}
+    accesses: Dict[str, Any] = {}
     for domain_id in ("alpha", "beta"):
         outcome = get_domain_access(http, domain_id)
         if outcome["type"] == "failed":
