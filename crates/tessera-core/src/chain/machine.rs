@@ -294,9 +294,14 @@ impl ChainMachine {
             return Vec::new();
         }
         match outcome {
-            Action::Done { key, .. } if *key == self.network_key => {
+            Action::Done { key, tokens } if *key == self.network_key => {
                 self.network_pending = false;
-                self.advance(engine, now)
+                // The new token is used as it is: asking the engine again could start another
+                // refresh at once if the server issued a token already inside its refresh window.
+                match self.discovery_op.as_ref().map(|op| &op.phase) {
+                    Some(Phase::Above) => vec![self.send(engine, Target::Discovery, tokens.access_token.clone())],
+                    _ => self.advance(engine, now),
+                }
             }
             Action::Failed { key, error } if *key == self.network_key => {
                 self.network_pending = false;
@@ -355,6 +360,11 @@ impl ChainMachine {
             }
         }
         // The discovery derivation waiting for the network token.
+        if self.network_pending && !engine.is_busy(&self.network_key) {
+            // The engine dropped the operation we waited for (its provider was registered again,
+            // or the host started another one that has ended): ask again.
+            self.network_pending = false;
+        }
         let Some(op) = self.discovery_op.as_mut() else { return actions };
         if !matches!(op.phase, Phase::Above) || self.network_pending {
             return actions;
@@ -415,8 +425,20 @@ impl ChainMachine {
         let Phase::Sent { bearer, .. } = std::mem::replace(&mut op.phase, Phase::Above) else { return Vec::new() };
         let error = match result {
             Ok(tokens) => {
+                // The domains waiting for it use it as it is (even one issued inside its refresh
+                // window: deriving again at once would loop).
+                let bearer = tokens.access_token.clone();
                 self.discovery = Some(tokens);
-                return self.advance(engine, now);
+                let waiting: Vec<String> = self
+                    .domain_ops
+                    .iter()
+                    .filter(|(_, op)| matches!(op.phase, Phase::Above))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                return waiting
+                    .into_iter()
+                    .map(|domain_id| self.send(engine, Target::Domain(domain_id), bearer.clone()))
+                    .collect();
             }
             Err(error) => error,
         };
@@ -975,6 +997,37 @@ mod tests {
         assert!(!chains.get("chain").unwrap().is_busy());
         // The engine's own outcome was the chain's: no network Done/Failed reached the host.
         assert!(!failed.iter().any(|action| matches!(action, ChainAction::Engine(_))));
+    }
+
+    #[test]
+    fn tokens_issued_inside_their_refresh_window_are_used_once_not_derived_again_in_a_loop() {
+        let (mut engine, mut chains) = setup();
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
+        // expires_in 0: every stage's token is "due" the moment it arrives.
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &login(1, 0), T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/discovery", Some("Bearer net-1"))
+        );
+        let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(1, 0), T0));
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            ("https://api/domains/alpha/access", Some("Bearer disc-1"))
+        );
+        let access = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("alpha", 1, 0), T0)).clone();
+        assert_eq!(access.access_token.expose_secret(), "alpha-1");
+        assert!(!chains.get("chain").unwrap().is_busy());
+    }
+
+    #[test]
+    fn a_network_operation_the_engine_dropped_is_asked_for_again() {
+        let (mut engine, mut chains) = setup();
+        one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
+        // The host registers the network provider again: the engine forgets the login in flight.
+        let config = engine.config("net").unwrap().clone();
+        engine.register("net", config);
+        let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
+        assert_eq!(request.url, "https://idp/token", "a new login, instead of waiting forever");
     }
 
     #[test]
