@@ -326,6 +326,11 @@ impl ChainMachine {
         }
     }
 
+    /// The domains whose derivation waits for a discovery token.
+    fn waiting_domains(&self) -> Vec<String> {
+        self.domain_ops.iter().filter(|(_, op)| matches!(op.phase, Phase::Above)).map(|(id, _)| id.clone()).collect()
+    }
+
     fn op_mut(&mut self, target: &Target) -> Option<&mut StageOp> {
         match target {
             Target::Discovery => self.discovery_op.as_mut(),
@@ -337,12 +342,7 @@ impl ChainMachine {
     fn advance(&mut self, engine: &mut Engine, now: Timestamp) -> Vec<ChainAction> {
         let mut actions = Vec::new();
         // Domains waiting for a discovery token: a fresh one is used at once, else one is derived.
-        let waiting: Vec<String> = self
-            .domain_ops
-            .iter()
-            .filter(|(_, op)| matches!(op.phase, Phase::Above))
-            .map(|(id, _)| id.clone())
-            .collect();
+        let waiting = self.waiting_domains();
         let fresh = self
             .discovery
             .as_ref()
@@ -429,13 +429,8 @@ impl ChainMachine {
                 // window: deriving again at once would loop).
                 let bearer = tokens.access_token.clone();
                 self.discovery = Some(tokens);
-                let waiting: Vec<String> = self
-                    .domain_ops
-                    .iter()
-                    .filter(|(_, op)| matches!(op.phase, Phase::Above))
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                return waiting
+                return self
+                    .waiting_domains()
                     .into_iter()
                     .map(|domain_id| self.send(engine, Target::Domain(domain_id), bearer.clone()))
                     .collect();
@@ -540,12 +535,7 @@ impl ChainMachine {
             .as_ref()
             .filter(|tokens| tokens.access_valid(now, std::time::Duration::ZERO) && !hides_problem(&error))
             .map(|tokens| tokens.access_token.clone());
-        let waiting: Vec<String> = self
-            .domain_ops
-            .iter()
-            .filter(|(_, op)| matches!(op.phase, Phase::Above))
-            .map(|(id, _)| id.clone())
-            .collect();
+        let waiting = self.waiting_domains();
         let mut actions = Vec::new();
         for domain_id in waiting {
             let refused = self.domain_ops.get(&domain_id).and_then(|op| op.rejected.as_ref());
@@ -766,6 +756,14 @@ mod tests {
         }
     }
 
+    /// Checks a stage's request: where it goes and which bearer it carries.
+    fn expect(request: &Req, url: &str, bearer: &str) {
+        assert_eq!(
+            (request.url.as_str(), request.header("authorization")),
+            (url, Some(format!("Bearer {bearer}").as_str()))
+        );
+    }
+
     fn reply(
         engine: &mut Engine,
         chains: &mut Chains,
@@ -803,10 +801,7 @@ mod tests {
         let request = one_send(&chains.domain_access(engine, "chain", "alpha", T0));
         assert_eq!(request.url, "https://idp/token");
         let request = one_send(&reply(engine, chains, &request, 200, &login(1, 3600), T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/discovery", Some("Bearer net-1"))
-        );
+        expect(&request, "https://api/discovery", "net-1");
         let request = one_send(&reply(engine, chains, &request, 200, &discovery(1, 600), T0));
         assert_eq!(request.url, "https://api/domains/alpha/access");
         assert_eq!(request.header("authorization"), Some("Bearer disc-1"));
@@ -824,10 +819,7 @@ mod tests {
 
         // beta: the network and discovery tokens are fresh, so only beta's own request goes out.
         let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/domains/beta/access", Some("Bearer disc-1"))
-        );
+        expect(&request, "https://api/domains/beta/access", "disc-1");
         let beta = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("beta", 1, 300), T0)).clone();
         assert_eq!(beta.access_token.expose_secret(), "beta-1");
 
@@ -871,10 +863,7 @@ mod tests {
         // The discovery token (600 s) is within 30 s of expiry at +575 s: re-derived from the still
         // fresh network token, then beta is derived.
         let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", beta_time));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/discovery", Some("Bearer net-1"))
-        );
+        expect(&request, "https://api/discovery", "net-1");
         let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(2, 600), beta_time));
         assert_eq!(request.header("authorization"), Some("Bearer disc-2"));
         // The threshold is capped at half a token's lifetime: a 40 s access is fresh for 20 s.
@@ -895,24 +884,15 @@ mod tests {
         // The domain stage refuses the discovery token: discovery is re-derived, beta sent again.
         let request = one_send(&chains.domain_access(&mut engine, "chain", "beta", T0));
         let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/discovery", Some("Bearer net-1"))
-        );
+        expect(&request, "https://api/discovery", "net-1");
         // The discovery stage refuses the network token: the engine refreshes it (not a new login).
         let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
         assert_eq!(request.url, "https://idp/token");
         assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=refresh_token&refresh_token=rt-1");
         let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &login(2, 3600), T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/discovery", Some("Bearer net-2"))
-        );
+        expect(&request, "https://api/discovery", "net-2");
         let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(2, 600), T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/domains/beta/access", Some("Bearer disc-2"))
-        );
+        expect(&request, "https://api/domains/beta/access", "disc-2");
         let beta = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("beta", 1, 300), T0)).clone();
         assert_eq!(beta.access_token.expose_secret(), "beta-1");
         assert_eq!(engine.tokens("net").unwrap().access_token.expose_secret(), "net-2");
@@ -925,10 +905,7 @@ mod tests {
         let refused = r#"{"error":"invalid_token"}"#;
         // The domain's own server refused alpha: only alpha is derived again.
         let request = one_send(&chains.refresh_domain_access(&mut engine, "chain", "alpha", T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/domains/alpha/access", Some("Bearer disc-1"))
-        );
+        expect(&request, "https://api/domains/alpha/access", "disc-1");
         assert_eq!(chains.get("chain").unwrap().cached_domain_access("alpha", T0), None, "the refused access is gone");
         // Refused twice (before and after a new discovery token): the domain stage's error stands.
         let request = one_send(&reply(&mut engine, &mut chains, &request, 401, refused, T0));
@@ -1005,15 +982,9 @@ mod tests {
         let request = one_send(&chains.domain_access(&mut engine, "chain", "alpha", T0));
         // expires_in 0: every stage's token is "due" the moment it arrives.
         let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &login(1, 0), T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/discovery", Some("Bearer net-1"))
-        );
+        expect(&request, "https://api/discovery", "net-1");
         let request = one_send(&reply(&mut engine, &mut chains, &request, 200, &discovery(1, 0), T0));
-        assert_eq!(
-            (request.url.as_str(), request.header("authorization")),
-            ("https://api/domains/alpha/access", Some("Bearer disc-1"))
-        );
+        expect(&request, "https://api/domains/alpha/access", "disc-1");
         let access = ready(&reply(&mut engine, &mut chains, &request, 200, &domain("alpha", 1, 0), T0)).clone();
         assert_eq!(access.access_token.expose_secret(), "alpha-1");
         assert!(!chains.get("chain").unwrap().is_busy());
