@@ -21,6 +21,9 @@
 //! answer to a discovery request: the same, one stage up (a refused network token ─► Engine::refresh)
 //! ```
 //!
+//! A token the stage above has just issued is used as it is, even one born inside its refresh
+//! window (deriving it again at once would loop); freshness is checked only for held tokens.
+//!
 //! Differences from the async `tessera::chain::DomainClient`, which shares the stages, parsers,
 //! freshness rule and state format: one host thread drives it (no single flight is needed: a second
 //! `domain_access` for a domain in flight returns no action, its outcome comes with the first), and
