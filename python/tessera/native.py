@@ -28,7 +28,8 @@ from ._tessera import JsonEngine, current_time_ms, is_expired, is_near_expiry
 __all__ = ["Action", "Event", "JsonEngine", "NativeEngine", "current_time_ms", "is_expired", "is_near_expiry"]
 
 #: An action (engine → host): ``http_request``, ``wait``, ``prompt``, ``done``, ``failed`` or
-#: ``logged_out``; any may carry ``refresh_token_dropped`` (delete the stored refresh token).
+#: ``logged_out``; any may carry ``refresh_token_dropped`` (delete the stored refresh token); a
+#: chain's ``done`` / ``failed`` also carry ``domain_id`` (and ``domain_access`` / ``stage``).
 Action = Dict[str, Any]
 #: An event (host → engine): ``http_response``, ``transport_error``, ``timer``, ``prompt_answer``
 #: (``key``, ``answer``: the code, or the URL the browser came back to) or ``prompt_failed``.
@@ -86,6 +87,39 @@ class NativeEngine:
     def set_tokens(self, key: str, tokens: Union[str, Mapping[str, Any], None]) -> None:
         """Restores (or with None forgets) the tokens of ``key``."""
         self._engine.set_tokens(key, None if tokens is None else _text(tokens))
+
+    def register_chain(self, key: str, chain: Union[str, Mapping[str, Any]]) -> None:
+        """Registers a token chain under ``key``: ``{"network": <a registered provider's key>,
+        "discovery": stage, "domain": stage, "refresh_threshold_ms"?: ..., "max_attempts"?: ...}``,
+        each stage ``{"type": "http_call", "url": ...}`` or ``{"type": "token_exchange", ...}``
+        (``{domain_id}`` in the domain stage is replaced). Raises ConfigurationError when malformed."""
+        self._engine.register_chain(key, _text(chain))
+
+    def domain_access(self, key: str, domain_id: str, now_ms: Optional[int] = None) -> List[Action]:
+        """The whole chain's actions for access to ``domain_id`` (network login, discovery, domain:
+        each only when its own token needs it), ending in ``done`` (with ``domain_id`` and
+        ``domain_access``) or ``failed`` (with ``domain_id`` and ``stage``). A fresh cached access
+        is ``[done]`` at once; ``[]`` means one for that domain is in flight already."""
+        return self._actions(self._engine.domain_access(key, domain_id, now_ms))
+
+    def refresh_domain_access(self, key: str, domain_id: str, now_ms: Optional[int] = None) -> List[Action]:
+        """After the domain's server answered 401: a new access (the stages above are renewed only
+        if they are refused too)."""
+        return self._actions(self._engine.refresh_domain_access(key, domain_id, now_ms))
+
+    def cached_domain_access(self, key: str, domain_id: str, now_ms: Optional[int] = None) -> Optional[Dict[str, Any]]:
+        """The cached access to ``domain_id`` while valid (``id``, ``name``, ``domain_server``,
+        ``access_token``, ``token_type``, ``expires_at``, ``issued_at``), without any request."""
+        text = self._engine.cached_domain_access(key, domain_id, now_ms)
+        return None if text is None else dict(json.loads(text))
+
+    def chain_state(self, key: str) -> Optional[str]:
+        """Every stage's tokens of chain ``key`` as a JSON document (no credentials; tokens in clear)."""
+        return self._engine.chain_state(key)
+
+    def set_chain_state(self, key: str, state: str) -> None:
+        """Restores a document of ``chain_state`` (or ``DomainClient.save_state``) into chain ``key``."""
+        self._engine.set_chain_state(key, state)
 
     @staticmethod
     def _actions(text: str) -> List[Action]:

@@ -31,6 +31,7 @@ PAGES = {
     "python-browser-and-api-keys.md": ["browser_then_api_key.py"],
     "python-domain-chain.md": ["domain_chain.py"],
     "python-sans-io-httpx.md": ["sans_io_httpx.py"],
+    "python-sans-io-chain.md": ["sans_io_chain.py"],
     "python-password-totp.md": ["password_totp_401.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
@@ -244,6 +245,26 @@ def test_sans_io_httpx(idp: Idp) -> None:
     ], done.stdout
     stats = idp.stats()
     assert (stats["password_grants"], stats["refresh_grants"]) == (2, 1), stats
+
+
+def test_sans_io_chain(idp: Idp) -> None:
+    done = run("sans_io_chain.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "alpha: Alpha Domain, resource answered 200",
+        "beta: Beta Domain, resource answered 200",
+        "cached alpha: True",
+        "cached beta: True",
+    ], done.stdout
+    stats = idp.stats()
+    assert (stats["password_grants"], stats["refresh_grants"]) == (1, 0), stats
+    assert (stats["chain_discovery_requests"], stats["chain_domain_access_requests"]) == (1, 2), stats
+    # Like auki's loop: after setup, nothing but actions and events (and the cache read at the end).
+    source = (EXAMPLES / "sans_io_chain.py").read_text()
+    calls = set(re.findall(r"\bengine\.(\w+)\(", source))
+    assert calls == {"register", "register_chain", "domain_access", "handle", "cached_domain_access"}, calls
+    for secret in (ALICE[1], CLIENT_SECRET):
+        assert secret not in done.stdout + done.stderr
 
 
 def test_password_totp_401(idp: Idp, tmp_path: Path) -> None:

@@ -133,3 +133,52 @@ def test_a_lost_refresh_answer_tells_the_host_to_drop_the_refresh_token(idp: Idp
     assert (failed["type"], failed["refresh_token_dropped"]) == ("failed", "outcome_unknown")
     assert (failed["error"]["kind"], failed["error"]["transient"]) == ("reauthentication_required", False)
     assert "held-refresh-token" not in json.dumps(actions)
+
+
+def test_the_whole_chain_with_urllib_and_a_401_from_a_domain(idp: Idp) -> None:
+    engine = NativeEngine()
+    engine.register("network", {"type": "password", "issuer": idp.issuer, "client_id": CLIENT_ID,
+                                "client_secret": CLIENT_SECRET, "username": ALICE[0], "password": ALICE[1]})
+    engine.register_chain("domains", {
+        "network": "network",
+        "discovery": {"type": "http_call", "url": idp.url("/chain/discovery")},
+        "domain": {"type": "http_call", "url": idp.url("/chain/domains/{domain_id}/access")},
+    })
+
+    def access(actions: List[Dict[str, Any]]) -> Dict[str, Any]:
+        while actions:
+            action = actions.pop(0)
+            if action["type"] == "http_request":
+                actions += engine.handle(send(action))
+            else:
+                return action
+        raise AssertionError("no outcome")
+
+    alpha = access(engine.domain_access("domains", "alpha"))
+    assert (alpha["type"], alpha["domain_id"], alpha["domain_access"]["name"]) == ("done", "alpha", "Alpha Domain"), alpha
+    assert engine.domain_access("domains", "alpha") == [alpha], "a fresh access comes back at once"
+    # The domain's server refused alpha's token: alpha alone is derived again.
+    before = idp.stats()
+    again = access(engine.refresh_domain_access("domains", "alpha"))
+    assert again["domain_access"]["access_token"] != alpha["domain_access"]["access_token"]
+    after = idp.stats()
+    assert (after["chain_domain_access_requests"] - before["chain_domain_access_requests"],
+            after["chain_discovery_requests"] - before["chain_discovery_requests"],
+            after["password_grants"] - before["password_grants"]) == (1, 0, 0), after
+    assert engine.cached_domain_access("domains", "alpha") == again["domain_access"]
+    # Unknown domain: failed at the domain stage, typed; bad input raises.
+    unknown = access(engine.domain_access("domains", "omega"))
+    assert (unknown["type"], unknown["stage"], unknown["error"]["kind"]) == ("failed", "domain", "oauth"), unknown
+    with pytest.raises(tessera.ConfigurationError, match="network"):
+        engine.register_chain("other", {"network": "nope", "discovery": {"type": "http_call", "url": "u"},
+                                        "domain": {"type": "http_call", "url": "u"}})
+    # The state document restores into a new engine, which serves alpha without a request.
+    state = engine.chain_state("domains")
+    assert state is not None and ALICE[1] not in state and CLIENT_SECRET not in state
+    fresh = NativeEngine()
+    fresh.register("network", {"type": "client_credentials", "issuer": idp.issuer, "client_id": CLIENT_ID,
+                               "client_secret": CLIENT_SECRET})
+    fresh.register_chain("domains", {"network": "network", "discovery": {"type": "http_call", "url": "u"},
+                                     "domain": {"type": "http_call", "url": "u/{domain_id}"}})
+    fresh.set_chain_state("domains", state)
+    assert fresh.domain_access("domains", "alpha")[0]["domain_access"] == again["domain_access"]

@@ -136,6 +136,47 @@ pub fn email_otp_login(issuer: &str, ask_code: &mut dyn FnMut(&Value) -> Option<
     drive_answering(&mut engine, &agent, actions, ask_code)
 }
 
+/// The whole token chain as `alice` at `issuer` (the reference IdP's `/chain/*` endpoints, or RFC
+/// 8693 exchanges at its token endpoint when `exchange`): access to `alpha`, then `beta`, through
+/// actions and events only; then what `cached_domain_access` serves. Returns the two `done`s and
+/// the two cached accesses.
+pub fn chain_demo(issuer: &str, exchange: bool) -> Vec<Value> {
+    let mut engine = JsonEngine::new();
+    let provider = json!({
+        "type": "password", "client_id": "confidential-client", "client_secret": "confidential-secret",
+        "issuer": issuer, "scope": "openid", "username": "alice", "password": "alice-password"
+    });
+    engine.register("network", &provider.to_string()).expect("valid provider");
+    let token_endpoint = format!("{issuer}/token");
+    let stage = |url: String, audience: &str| match exchange {
+        true => json!({"type": "token_exchange", "token_endpoint": token_endpoint, "client_id": "confidential-client",
+                       "client_secret": "confidential-secret", "audience": audience}),
+        false => json!({"type": "http_call", "url": url}),
+    };
+    let chain = json!({
+        "network": "network",
+        "discovery": stage(format!("{issuer}/chain/discovery"), "discovery"),
+        "domain": stage(format!("{issuer}/chain/domains/{{domain_id}}/access"), "https://domains.example/{domain_id}"),
+    });
+    engine.register_chain("domains", &chain.to_string()).expect("valid chain");
+    let agent = agent();
+    let mut outcomes = Vec::new();
+    for domain_id in ["alpha", "beta"] {
+        let actions = engine.domain_access("domains", domain_id, now_ms());
+        outcomes.push(drive(&mut engine, &agent, actions));
+    }
+    for domain_id in ["alpha", "beta"] {
+        let cached = engine.cached_domain_access("domains", domain_id, now_ms());
+        outcomes.push(cached.map(|json| serde_json::from_str(&json).expect("JSON")).unwrap_or(Value::Null));
+    }
+    outcomes
+}
+
+/// GETs `url` with `authorization`; the status.
+pub fn get_status(url: &str, authorization: &str) -> u16 {
+    agent().get(url).header("authorization", authorization).call().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
 #[allow(dead_code, reason = "main is the example's entry point; tests include this file for `demo`")]
 fn main() {
     let issuer = std::env::args().nth(1).expect("usage: json_loop ISSUER_URL");

@@ -562,8 +562,18 @@ impl Engine {
         id
     }
 
-    /// xorshift64*: deterministic given the seed, good enough to spread retries.
-    fn next_jitter(&mut self) -> f64 {
+    /// A request id that no request of this engine has or will have, for a machine that sends
+    /// requests beside it and shares its event stream (the chain's stages, [`crate::chain::ChainMachine`]).
+    /// The engine does not wait for its answer: an event carrying it is ignored here.
+    pub fn reserve_request_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_request_id);
+        self.next_request_id += 1;
+        id
+    }
+
+    /// The next retry jitter in `[0, 1)` (xorshift64*: deterministic given
+    /// [`EngineSettings::jitter_seed`], good enough to spread retries).
+    pub fn next_jitter(&mut self) -> f64 {
         let mut x = self.jitter_state;
         x ^= x >> 12;
         x ^= x << 25;

@@ -18,6 +18,13 @@
 //! `answer`: the code, or the URL the browser came back to) and `prompt_failed` (`key`, `message`:
 //! nobody can answer). Times are milliseconds since the Unix epoch.
 //!
+//! Token chains (network login → discovery → per-domain access, [`crate::chain`]) go through the
+//! same loop: `register_chain(key, json)`, then `domain_access(key, domain_id, now_ms)` gives the
+//! whole chain's requests and ends in a `done` carrying `domain_id` and `domain_access` (or a
+//! `failed` carrying `domain_id` and `stage`); `cached_domain_access` reads the result,
+//! `refresh_domain_access` follows a domain server's 401, `chain_state` / `set_chain_state` save and
+//! restore every stage's tokens.
+//!
 //! Actions carry secrets where the host needs them (a request body with a password, the tokens of a
 //! `done`): treat the JSON like the secrets it holds.
 
@@ -27,10 +34,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::chain::{ChainAction, ChainConfig, ChainMachine, ChainState, Chains, DomainAccess, Stage};
+use crate::protocol::TokenExchangeParams;
 use crate::provider_spec::{Deprecation, ProviderSpec};
 use crate::{
-    Action, Engine, EngineSettings, Error, Event, HttpResponse, LoginInputs, RequestId, Secret, Timestamp, TokenSet,
-    TransportErrorKind, flow::Prompt,
+    Action, ClientAuth, ClientAuthMethod, Engine, EngineSettings, Error, Event, HttpResponse, LoginInputs, RequestId,
+    Secret, Timestamp, TokenSet, TransportErrorKind, flow::Prompt,
 };
 
 #[derive(Serialize)]
@@ -164,6 +173,8 @@ struct JsonLoginInputs {
 #[derive(Debug, Default)]
 pub struct JsonEngine {
     engine: Engine,
+    /// Token chains ([`JsonEngine::register_chain`]); every event and engine outcome goes through them.
+    chains: Chains,
 }
 
 impl JsonEngine {
@@ -174,7 +185,7 @@ impl JsonEngine {
 
     /// An engine with these settings.
     pub fn with_settings(settings: EngineSettings) -> Self {
-        JsonEngine { engine: Engine::new(settings) }
+        JsonEngine { engine: Engine::new(settings), chains: Chains::new() }
     }
 
     /// Registers a provider under `key` from JSON: the one provider description of
@@ -193,6 +204,9 @@ impl JsonEngine {
     /// an [`Error::Configuration`] naming `key` and the field, and changes nothing.
     pub fn register(&mut self, key: &str, provider_json: &str) -> Result<Vec<Deprecation>, Error> {
         let place = format!("provider {key:?}");
+        if self.chains.contains(key) {
+            return Err(Error::configuration(format!("{place}: a chain is registered under that key")));
+        }
         let value: serde_json::Value = serde_json::from_str(provider_json)
             .map_err(|e| Error::configuration(format!("{place}: {}", redacted(&e))))?;
         let parsed = ProviderSpec::from_value(value).map_err(|e| e.at(&place))?;
@@ -203,20 +217,23 @@ impl JsonEngine {
 
     /// [`Engine::ensure`], as a JSON array of actions (`[]`: the cached token is valid).
     pub fn ensure(&mut self, key: &str, now_ms: i64) -> String {
-        let actions = self.engine.ensure(key, Timestamp::from_unix_millis(now_ms));
-        actions_json(&actions)
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.engine.ensure(key, now);
+        self.routed(actions, now)
     }
 
     /// [`Engine::refresh`] (e.g. after a 401), as JSON actions.
     pub fn refresh(&mut self, key: &str, now_ms: i64) -> String {
-        let actions = self.engine.refresh(key, Timestamp::from_unix_millis(now_ms));
-        actions_json(&actions)
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.engine.refresh(key, now);
+        self.routed(actions, now)
     }
 
     /// [`Engine::login`], as JSON actions.
     pub fn login(&mut self, key: &str, now_ms: i64) -> String {
-        let actions = self.engine.login(key, Timestamp::from_unix_millis(now_ms));
-        actions_json(&actions)
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.engine.login(key, now);
+        self.routed(actions, now)
     }
 
     /// [`Engine::login_with`], as JSON actions. `inputs_json`: `{"random_base64"?: 64 random bytes,
@@ -231,14 +248,16 @@ impl JsonEngine {
             .map_err(|_| Error::configuration(format!("login inputs for {key:?}: random_base64 is not base64")))?
             .map(zeroize::Zeroizing::new);
         let inputs = LoginInputs { random, redirect_uri: inputs.redirect_uri };
-        let actions = self.engine.login_with(key, inputs, Timestamp::from_unix_millis(now_ms));
-        Ok(actions_json(&actions))
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.engine.login_with(key, inputs, now);
+        Ok(self.routed(actions, now))
     }
 
     /// [`Engine::logout`], as JSON actions.
     pub fn logout(&mut self, key: &str, now_ms: i64) -> String {
-        let actions = self.engine.logout(key, Timestamp::from_unix_millis(now_ms));
-        actions_json(&actions)
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.engine.logout(key, now);
+        self.routed(actions, now)
     }
 
     /// Feeds a JSON event; returns the next JSON actions. A malformed event is a typed error and
@@ -288,7 +307,7 @@ impl JsonEngine {
                 },
             },
         };
-        let actions = self.engine.handle(event, Timestamp::from_unix_millis(now_ms));
+        let actions = self.chains.handle(&mut self.engine, event, Timestamp::from_unix_millis(now_ms));
         Ok(actions_json(&actions))
     }
 
@@ -307,6 +326,101 @@ impl JsonEngine {
         Ok(())
     }
 
+    /// Registers a token chain under `key` (see the module docs and docs/sans-io-json.md):
+    ///
+    /// ```text
+    /// {"network": "<key of a provider registered with register()>",
+    ///  "discovery": STAGE, "domain": STAGE,            // "{domain_id}" is replaced at the domain stage
+    ///  "refresh_threshold_ms"?: 30000, "max_attempts"?: 3}
+    /// STAGE: {"type": "http_call", "url": "…", "method"?: "POST" | "GET"}
+    ///      | {"type": "token_exchange", "token_endpoint": "…", "client_id": "…", "client_secret"?: "…",
+    ///         "client_auth"?: "client_secret_basic" | "client_secret_post" | "none",
+    ///         "audience"?: "…" | ["…"], "resource"?: "…" | ["…"], "scope"?: "…",
+    ///         "requested_token_type"?: "…", "subject_token_type"?: "…"}
+    /// ```
+    ///
+    /// The key must differ from every provider key (a chain's `wait` and `timer` carry it). A
+    /// chain registered again starts empty. A malformed description is an [`Error::Configuration`]
+    /// naming `key` (never a value) and changes nothing.
+    pub fn register_chain(&mut self, key: &str, chain_json: &str) -> Result<(), Error> {
+        let place = format!("chain {key:?}");
+        let invalid = |message: String| Error::configuration(format!("{place}: {message}"));
+        let description: JsonChain =
+            serde_json::from_str(chain_json).map_err(|e| invalid(names_only(&redacted(&e))))?;
+        if self.engine.config(key).is_some() {
+            return Err(invalid("a provider is registered under that key: give the chain its own".into()));
+        }
+        if self.engine.config(&description.network).is_none() {
+            return Err(invalid(format!(
+                "network {:?} is not a registered provider (register it first)",
+                description.network
+            )));
+        }
+        let discovery = description.discovery.into_stage().map_err(|e| invalid(format!("discovery: {e}")))?;
+        let domain = description.domain.into_stage().map_err(|e| invalid(format!("domain: {e}")))?;
+        let mut config = ChainConfig::new(discovery, domain);
+        if let Some(threshold) = description.refresh_threshold_ms {
+            config = config.refresh_threshold(Duration::from_millis(threshold));
+        }
+        if let Some(max_attempts) = description.max_attempts {
+            if max_attempts == 0 {
+                return Err(invalid("max_attempts: must be at least 1".into()));
+            }
+            config.retry.max_attempts = max_attempts;
+        }
+        self.chains.insert(ChainMachine::new(key, description.network, config));
+        Ok(())
+    }
+
+    /// What must happen for the chain `key` to hold access to `domain_id`, as JSON actions: the
+    /// whole chain's requests (network login, discovery, domain: each only when its own token
+    /// needs it), ending in `done` (with `domain_id` and `domain_access`) or `failed` (with
+    /// `domain_id` and `stage`). A fresh cached access is `[done]` at once; `[]` means a
+    /// derivation for that domain is in flight already.
+    pub fn domain_access(&mut self, key: &str, domain_id: &str, now_ms: i64) -> String {
+        let actions = self.chains.domain_access(&mut self.engine, key, domain_id, Timestamp::from_unix_millis(now_ms));
+        actions_json(&actions)
+    }
+
+    /// After the domain's server refused its access (401): forgets it and derives a new one, as
+    /// JSON actions (the stages above are renewed only if they are refused too).
+    pub fn refresh_domain_access(&mut self, key: &str, domain_id: &str, now_ms: i64) -> String {
+        let now = Timestamp::from_unix_millis(now_ms);
+        let actions = self.chains.refresh_domain_access(&mut self.engine, key, domain_id, now);
+        actions_json(&actions)
+    }
+
+    /// The cached access of chain `key` to `domain_id` while it is valid, as JSON (the
+    /// `domain_access` object of a `done`, token in clear), without any request.
+    pub fn cached_domain_access(&self, key: &str, domain_id: &str, now_ms: i64) -> Option<String> {
+        let access = self.chains.get(key)?.cached_domain_access(domain_id, Timestamp::from_unix_millis(now_ms))?;
+        serde_json::to_string(access).ok()
+    }
+
+    /// The tokens of every stage of chain `key` (network tokens from the engine), as the versioned
+    /// document `DomainClient::save_state` writes. Never a credential; tokens in clear.
+    pub fn chain_state(&self, key: &str) -> Option<String> {
+        self.chains.get(key)?.state(&self.engine).to_json().ok()
+    }
+
+    /// Restores a document of [`JsonEngine::chain_state`] (or `DomainClient::save_state`) into
+    /// chain `key` and its network provider. Another version, or malformed JSON, is an
+    /// [`Error::Configuration`] that changes nothing.
+    pub fn set_chain_state(&mut self, key: &str, state_json: &str) -> Result<(), Error> {
+        let state = ChainState::from_json(state_json)?;
+        let machine = self
+            .chains
+            .get_mut(key)
+            .ok_or_else(|| Error::configuration(format!("no chain registered under {key:?}")))?;
+        machine.restore(&mut self.engine, state);
+        Ok(())
+    }
+
+    /// The engine's actions for the host, after the chains took the outcomes they wait for.
+    fn routed(&mut self, actions: Vec<Action>, now: Timestamp) -> String {
+        actions_json(&self.chains.route(&mut self.engine, actions, now))
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -319,37 +433,37 @@ impl JsonEngine {
 /// stop at an unknown action and never send the login that follows. It rides on the next action
 /// instead, as the field `refresh_token_dropped` (`rejected` | `outcome_unknown`), which such hosts
 /// ignore and newer ones act on (delete the stored refresh token).
-fn actions_json(actions: &[Action]) -> String {
+///
+/// A chain's outcome is the same kind of action for the same reason: its access is a `done` whose
+/// `tokens` are the domain's (what an old host reads) with `domain_id` and `domain_access` beside
+/// them, and its failure a `failed` with `domain_id` and `stage`. The network login's own outcome
+/// never reaches the host while a chain waits for it ([`Chains::route`]): an old host would stop at
+/// that `done`, which is only the chain's first step.
+fn actions_json(actions: &[ChainAction]) -> String {
     let mut dropped = None;
     let mut json: Vec<serde_json::Value> = Vec::with_capacity(actions.len());
     for action in actions {
-        let action = match action {
-            Action::Send(request) => JsonAction::HttpRequest {
-                id: request.id.0,
-                method: request.method.as_str(),
-                url: &request.url,
-                headers: request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
-                // Requests the core builds are forms and are always UTF-8.
-                body: std::str::from_utf8(&request.body).unwrap_or_default(),
-            },
-            Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
-            Action::Prompt { key, prompt } => {
-                let Some(json_prompt) = JsonPrompt::from_prompt(prompt) else { continue };
-                JsonAction::Prompt { key, expects_answer: prompt.expects_answer(), prompt: json_prompt }
+        let value = match action {
+            ChainAction::Engine(action) => engine_action_json(action, &mut dropped),
+            ChainAction::Send(request) => serde_json::to_value(http_request_json(request)).ok(),
+            ChainAction::Wait { key, until } => {
+                serde_json::to_value(JsonAction::Wait { key, until_ms: until.as_unix_millis() }).ok()
             }
-            Action::Done { key, tokens } => JsonAction::Done { key, tokens },
-            Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
-            Action::RefreshTokenDropped { reason, .. } => {
-                dropped = Some(reason.as_str());
-                continue;
+            ChainAction::Ready { key, access } => {
+                let tokens = access.as_token_set();
+                with_fields(
+                    serde_json::to_value(JsonAction::Done { key, tokens: &tokens }).ok(),
+                    [("domain_id", access.id.as_str().into()), ("domain_access", domain_access_json(access))],
+                )
             }
-            Action::LoggedOut { key, revoked, error } => {
-                JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
-            }
-            #[allow(unreachable_patterns, reason = "Action is non_exhaustive for other crates")]
-            _ => continue,
+            ChainAction::Failed { key, domain_id, stage, error } => with_fields(
+                serde_json::to_value(JsonAction::Failed { key, error: error.into() }).ok(),
+                [("domain_id", domain_id.as_str().into()), ("stage", stage.as_str().into())],
+            ),
+            #[allow(unreachable_patterns, reason = "ChainAction is non_exhaustive for other crates")]
+            _ => None,
         };
-        let Ok(mut value) = serde_json::to_value(action) else { continue };
+        let Some(mut value) = value else { continue };
         if let (Some(reason), Some(object)) = (dropped.take(), value.as_object_mut()) {
             object.insert("refresh_token_dropped".to_owned(), reason.into());
         }
@@ -358,12 +472,183 @@ fn actions_json(actions: &[Action]) -> String {
     serde_json::to_string(&json).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// One engine action as JSON; `None` for [`Action::RefreshTokenDropped`] (its reason goes into
+/// `dropped`, for the next action) and for what JSON hosts cannot see.
+fn engine_action_json(action: &Action, dropped: &mut Option<&'static str>) -> Option<serde_json::Value> {
+    let action = match action {
+        Action::Send(request) => http_request_json(request),
+        Action::Wait { key, until } => JsonAction::Wait { key, until_ms: until.as_unix_millis() },
+        Action::Prompt { key, prompt } => {
+            let json_prompt = JsonPrompt::from_prompt(prompt)?;
+            JsonAction::Prompt { key, expects_answer: prompt.expects_answer(), prompt: json_prompt }
+        }
+        Action::Done { key, tokens } => JsonAction::Done { key, tokens },
+        Action::Failed { key, error } => JsonAction::Failed { key, error: error.into() },
+        Action::RefreshTokenDropped { reason, .. } => {
+            *dropped = Some(reason.as_str());
+            return None;
+        }
+        Action::LoggedOut { key, revoked, error } => {
+            JsonAction::LoggedOut { key, revoked: *revoked, error: error.as_ref().map(JsonError::from) }
+        }
+        #[allow(unreachable_patterns, reason = "Action is non_exhaustive for other crates")]
+        _ => return None,
+    };
+    serde_json::to_value(action).ok()
+}
+
+fn http_request_json(request: &crate::HttpRequest) -> JsonAction<'_> {
+    JsonAction::HttpRequest {
+        id: request.id.0,
+        method: request.method.as_str(),
+        url: &request.url,
+        headers: request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
+        // Requests the core builds are forms (or empty) and are always UTF-8.
+        body: std::str::from_utf8(&request.body).unwrap_or_default(),
+    }
+}
+
+/// A domain access as JSON: `id`, `name`, `domain_server` (`url` and the server's other fields),
+/// `access_token` (in clear), `token_type`, `expires_at` and `issued_at` (ms).
+fn domain_access_json(access: &DomainAccess) -> serde_json::Value {
+    serde_json::to_value(access).unwrap_or_default()
+}
+
+fn with_fields<const N: usize>(
+    value: Option<serde_json::Value>,
+    fields: [(&str, serde_json::Value); N],
+) -> Option<serde_json::Value> {
+    let mut value = value?;
+    if let Some(object) = value.as_object_mut() {
+        for (name, field) in fields {
+            object.insert(name.to_owned(), field);
+        }
+    }
+    Some(value)
+}
+
+/// A chain as `register_chain` reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonChain {
+    network: String,
+    discovery: JsonStage,
+    domain: JsonStage,
+    refresh_threshold_ms: Option<u64>,
+    max_attempts: Option<u32>,
+}
+
+/// A stage as `register_chain` reads it (the shapes of [`Stage`]).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum JsonStage {
+    HttpCall {
+        url: String,
+        method: Option<String>,
+    },
+    TokenExchange {
+        token_endpoint: String,
+        client_id: String,
+        client_secret: Option<Secret>,
+        client_auth: Option<String>,
+        audience: Option<serde_json::Value>,
+        resource: Option<serde_json::Value>,
+        scope: Option<String>,
+        requested_token_type: Option<String>,
+        subject_token_type: Option<String>,
+    },
+}
+
+impl JsonStage {
+    /// The [`Stage`]; an error names the field, never its value.
+    fn into_stage(self) -> Result<Stage, String> {
+        match self {
+            JsonStage::HttpCall { url, method } => match method.as_deref() {
+                None | Some("POST" | "post") => Ok(Stage::http_post(url)),
+                Some("GET" | "get") => Ok(Stage::http_get(url)),
+                Some(_) => Err("method: must be POST or GET".into()),
+            },
+            JsonStage::TokenExchange {
+                token_endpoint,
+                client_id,
+                client_secret,
+                client_auth,
+                audience,
+                resource,
+                scope,
+                requested_token_type,
+                subject_token_type,
+            } => {
+                let method = match client_auth.as_deref() {
+                    None if client_secret.is_some() => ClientAuthMethod::Basic,
+                    None | Some("none") => ClientAuthMethod::None,
+                    Some("client_secret_basic") => ClientAuthMethod::Basic,
+                    Some("client_secret_post") => ClientAuthMethod::Post,
+                    Some(_) => {
+                        return Err("client_auth: is not one of client_secret_basic, client_secret_post, none".into());
+                    }
+                };
+                if method != ClientAuthMethod::None && client_secret.is_none() {
+                    return Err(
+                        "client_secret: is required with client_auth client_secret_basic or client_secret_post".into(),
+                    );
+                }
+                let mut params = TokenExchangeParams {
+                    audience: strings("audience", audience)?,
+                    resource: strings("resource", resource)?,
+                    scope,
+                    requested_token_type,
+                    ..TokenExchangeParams::default()
+                };
+                if let Some(subject_token_type) = subject_token_type {
+                    params.subject_token_type = subject_token_type;
+                }
+                let client = ClientAuth { client_id, client_secret, method };
+                Ok(Stage::token_exchange(token_endpoint, client, params))
+            }
+        }
+    }
+}
+
+/// A string or a list of strings (`audience`, `resource`).
+fn strings(field: &str, value: Option<serde_json::Value>) -> Result<Vec<String>, String> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::String(one)) => Ok(vec![one]),
+        Some(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(item) => Ok(item),
+                _ => Err(format!("{field}: must be a string or a list of strings")),
+            })
+            .collect(),
+        Some(_) => Err(format!("{field}: must be a string or a list of strings")),
+    }
+}
+
 /// serde_json's message without the offending value (it could be a secret).
 fn redacted(error: &serde_json::Error) -> String {
     let message = error.to_string();
     // serde_json quotes values as `invalid type: string "..."`; keep only the part before any quote.
     let cut = message.find('"').map(|i| &message[..i]).unwrap_or(&message);
     format!("{} (line {}, column {})", cut.trim_end().trim_end_matches(':'), error.line(), error.column())
+}
+
+/// `message` with every backquoted word that does not look like a name (a field, a stage type)
+/// replaced by `…`: serde quotes unknown fields and variants, and a misplaced value could be a secret.
+fn names_only(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('`').enumerate() {
+        if i % 2 == 1 {
+            let shown = if crate::provider_spec::is_identifier(part) { part } else { "…" };
+            out.push('`');
+            out.push_str(shown);
+            out.push('`');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// True when `expires_at_ms` is known and not after `now_ms` (for hosts without a clock type).
@@ -697,6 +982,185 @@ mod tests {
                 "{error}: {expected}"
             );
         }
+    }
+
+    #[test]
+    fn a_host_drives_a_whole_chain_with_actions_and_events_only() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "net",
+                r#"{"type":"password","client_id":"c","client_secret":"client-zz-secret","token_endpoint":"https://idp/token",
+                    "username":"alice","password":"alice-zz-password"}"#,
+            )
+            .unwrap();
+        let chain = json!({"network": "net", "refresh_threshold_ms": 10_000,
+            "discovery": {"type": "http_call", "url": "https://api/discovery"},
+            "domain": {"type": "http_call", "url": "https://api/domains/{domain_id}/access"}});
+        engine.register_chain("domains", &chain.to_string()).unwrap();
+
+        // Only actions and events from here on: the host loop of an auki-style client.
+        let mut sent = Vec::new();
+        let mut outcomes = Vec::new();
+        for domain_id in ["alpha", "beta"] {
+            let mut queue: Vec<Value> =
+                parse(&engine.domain_access("domains", domain_id, 1_000)).as_array().unwrap().clone();
+            while let Some(action) = (!queue.is_empty()).then(|| queue.remove(0)) {
+                match action["type"].as_str().unwrap() {
+                    "http_request" => {
+                        let url = action["url"].as_str().unwrap().to_owned();
+                        let body = match url.as_str() {
+                            "https://idp/token" => {
+                                json!({"access_token": "net-1", "expires_in": 3600, "refresh_token": "rt-1"})
+                            }
+                            "https://api/discovery" => json!({"access_token": "disc-1", "expires_in": 600}),
+                            other => {
+                                let id = other.trim_start_matches("https://api/domains/").trim_end_matches("/access");
+                                json!({"id": id, "name": id.to_uppercase(), "domain_server": {"url": format!("https://{id}.example"), "region": "eu"},
+                                    "access_token": format!("{id}-token"), "expires_in": 300})
+                            }
+                        };
+                        sent.push(url);
+                        queue.extend(respond(&mut engine, &action, 200, body, 1_000).as_array().unwrap().clone());
+                    }
+                    _ => outcomes.push(action),
+                }
+            }
+        }
+        assert_eq!(
+            sent,
+            [
+                "https://idp/token",
+                "https://api/discovery",
+                "https://api/domains/alpha/access",
+                "https://api/domains/beta/access"
+            ],
+            "one login and one discovery call serve both domains"
+        );
+        assert_eq!(outcomes.len(), 2, "no done of the network login reached the host: {outcomes:?}");
+        for (done, id) in outcomes.iter().zip(["alpha", "beta"]) {
+            assert_eq!(
+                (&done["type"], &done["key"], &done["domain_id"]),
+                (&json!("done"), &json!("domains"), &json!(id))
+            );
+            assert_eq!(done["tokens"]["access_token"], format!("{id}-token"));
+            assert_eq!(done["tokens"]["expires_at"], 301_000);
+            let access = &done["domain_access"];
+            assert_eq!((&access["id"], &access["name"]), (&json!(id), &json!(id.to_uppercase())));
+            assert_eq!(access["domain_server"], json!({"url": format!("https://{id}.example"), "region": "eu"}));
+            assert_eq!(
+                (&access["access_token"], &access["expires_at"]),
+                (&json!(format!("{id}-token")), &json!(301_000))
+            );
+        }
+
+        // Served from the cache afterwards: no request, the same access.
+        let cached = parse(&engine.cached_domain_access("domains", "beta", 2_000).unwrap());
+        assert_eq!(cached, outcomes[1]["domain_access"]);
+        assert_eq!(engine.cached_domain_access("domains", "gamma", 2_000), None);
+        assert_eq!(engine.cached_domain_access("domains", "beta", 301_000), None, "expired");
+        let again = parse(&engine.domain_access("domains", "alpha", 2_000));
+        assert_eq!((&again[0]["type"], &again[0]["domain_id"]), (&json!("done"), &json!("alpha")));
+
+        // The state document: every stage, no credential; it restores into a new engine.
+        let state = engine.chain_state("domains").unwrap();
+        assert!(!state.contains("zz-secret") && !state.contains("zz-password"), "{state}");
+        let mut restored = JsonEngine::new();
+        restored.register("net", r#"{"type":"client_credentials","client_id":"c","client_secret":"s","token_endpoint":"https://idp/token"}"#).unwrap();
+        restored.register_chain("domains", &chain.to_string()).unwrap();
+        restored.set_chain_state("domains", &state).unwrap();
+        assert_eq!(
+            parse(&restored.cached_domain_access("domains", "alpha", 2_000).unwrap()),
+            outcomes[0]["domain_access"]
+        );
+
+        // A 401 from alpha's own server: alpha alone is derived again; a 404 fails at its stage.
+        let request = parse(&engine.refresh_domain_access("domains", "alpha", 3_000));
+        assert_eq!(
+            (&request[0]["url"], request.as_array().unwrap().len()),
+            (&json!("https://api/domains/alpha/access"), 1)
+        );
+        assert_eq!(request[0]["headers"]["authorization"], "Bearer disc-1");
+        let failed = respond(&mut engine, &request[0], 404, json!({"error": "unknown_domain"}), 3_000);
+        assert_eq!(
+            (&failed[0]["type"], &failed[0]["key"], &failed[0]["domain_id"], &failed[0]["stage"]),
+            (&json!("failed"), &json!("domains"), &json!("alpha"), &json!("domain")),
+            "{failed}"
+        );
+        assert_eq!(failed[0]["error"]["kind"], "oauth");
+        assert!(!failed.to_string().contains("disc-1"), "{failed}");
+    }
+
+    #[test]
+    fn chain_descriptions_are_checked_and_network_drops_ride_on_chain_actions() {
+        let mut engine = JsonEngine::new();
+        engine
+            .register(
+                "net",
+                r#"{"type":"password","client_id":"c","token_endpoint":"https://idp/token","username":"a","password":"p"}"#,
+            )
+            .unwrap();
+        let stage = json!({"type": "http_call", "url": "https://api/x"});
+        for (chain, expected) in [
+            (
+                json!({"network": "nope", "discovery": stage, "domain": stage}),
+                "network \"nope\" is not a registered provider",
+            ),
+            (
+                json!({"network": "net", "discovery": {"type": "ftp", "url": "u"}, "domain": stage}),
+                "unknown variant `ftp`",
+            ),
+            (
+                json!({"network": "net", "discovery": {"type": "zz-secret/1", "url": "u"}, "domain": stage}),
+                "unknown variant `…`",
+            ),
+            (json!({"network": "net", "discovery": stage, "domain": stage, "max_attempts": 0}), "max_attempts"),
+            (
+                json!({"network": "net", "discovery": {"type": "token_exchange", "token_endpoint": "e", "client_id": "c",
+                "client_auth": "client_secret_post"}, "domain": stage}),
+                "discovery: client_secret: is required",
+            ),
+            (
+                json!({"network": "net", "discovery": {"type": "http_call", "url": "u", "method": "zz-secret"}, "domain": stage}),
+                "method",
+            ),
+            (
+                json!({"network": "net", "discovery": stage, "domain": stage, "extra": "zz-secret"}),
+                "unknown field `extra`",
+            ),
+        ] {
+            let error = engine.register_chain("c1", &chain.to_string()).unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, Error::Configuration { .. }) && text.contains(expected), "{text}: {expected}");
+            assert!(text.contains("chain \"c1\"") && !text.contains("zz-secret"), "{text}");
+        }
+        let ok = json!({"network": "net", "discovery": stage, "domain": {"type": "http_call", "url": "https://api/{domain_id}"}});
+        assert!(engine.register_chain("net", &ok.to_string()).is_err(), "a provider's key");
+        engine.register_chain("c1", &ok.to_string()).unwrap();
+        assert!(engine.register("c1", r#"{"type":"static","access_token":"t"}"#).is_err(), "a chain's key");
+
+        // An expired network token with a refresh token: the chain's first request is the refresh;
+        // its answer is lost, so the engine drops the refresh token and logs in again: the host
+        // sees the login request carrying refresh_token_dropped, not an action of its own.
+        engine
+            .set_tokens("net", Some(r#"{"access_token":"old","expires_at":500,"refresh_token":"held","issued_at":0}"#))
+            .unwrap();
+        let refresh = parse(&engine.domain_access("c1", "alpha", 1_000));
+        assert!(refresh[0]["body"].as_str().unwrap().contains("grant_type=refresh_token"), "{refresh}");
+        let event =
+            json!({"type": "transport_error", "request_id": refresh[0]["id"], "kind": "timeout", "message": "lost"});
+        let login = parse(&engine.handle(&event.to_string(), 1_000).unwrap());
+        assert_eq!(login.as_array().unwrap().len(), 1, "{login}");
+        assert_eq!(
+            (&login[0]["type"], &login[0]["refresh_token_dropped"]),
+            (&json!("http_request"), &json!("outcome_unknown"))
+        );
+        assert!(login[0]["body"].as_str().unwrap().contains("grant_type=password"), "{login}");
+        // The login is refused: the chain fails at the network stage, with a typed error.
+        let failed = respond(&mut engine, &login[0], 400, json!({"error": "invalid_grant"}), 1_000);
+        assert_eq!((&failed[0]["stage"], &failed[0]["domain_id"]), (&json!("network"), &json!("alpha")), "{failed}");
+        assert_eq!(failed[0]["error"]["code"], "invalid_grant");
+        assert!(!failed.to_string().contains("held"), "{failed}");
     }
 
     #[test]

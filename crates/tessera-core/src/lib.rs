@@ -32,6 +32,7 @@
 //! assert!(engine.ensure("svc", now).is_empty()); // cached and valid
 //! ```
 
+pub mod chain;
 mod client_auth;
 mod engine;
 mod error;

@@ -69,3 +69,39 @@ fn json_engine_logs_in_with_an_emailed_code_answered_through_prompts() {
     assert_eq!(idp.outbox().len(), 1, "one mail: the wrong code was retried on the same challenge");
     runtime.block_on(idp.shutdown());
 }
+
+#[test]
+fn json_engine_plans_the_whole_chain_two_domains_from_one_login() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let idp = runtime.block_on(IdpServer::start(IdpConfig::demo())).unwrap();
+    for exchange in [false, true] {
+        idp.reset();
+        let issuer = idp.issuer();
+        let outcomes = std::thread::spawn(move || json_loop::chain_demo(&issuer, exchange)).join().unwrap();
+        let [alpha, beta, cached_alpha, cached_beta] = &outcomes[..] else { panic!("{outcomes:?}") };
+        for (done, cached, id) in [(alpha, cached_alpha, "alpha"), (beta, cached_beta, "beta")] {
+            assert_eq!(
+                (&done["type"], &done["key"], &done["domain_id"]),
+                (&"done".into(), &"domains".into(), &id.into()),
+                "{done}"
+            );
+            assert_eq!(cached, &done["domain_access"], "the cache serves what the chain obtained");
+            assert_eq!(done["tokens"]["access_token"], done["domain_access"]["access_token"]);
+        }
+        let stats = idp.stats();
+        assert_eq!(stats.password_grants, 1, "one network login for both domains (exchange: {exchange})");
+        if exchange {
+            assert_eq!(stats.token_exchange_grants, 3, "one discovery and two domain exchanges");
+            assert_eq!(alpha["domain_access"]["domain_server"]["url"], "https://domains.example/alpha");
+        } else {
+            assert_eq!((stats.chain_discovery_requests, stats.chain_domain_access_requests), (1, 2));
+            // Each domain's server accepts its own token and refuses the other domain's.
+            let alpha_url = format!("{}/resource", alpha["domain_access"]["domain_server"]["url"].as_str().unwrap());
+            let bearer =
+                |done: &serde_json::Value| format!("Bearer {}", done["tokens"]["access_token"].as_str().unwrap());
+            assert_eq!(json_loop::get_status(&alpha_url, &bearer(alpha)), 200);
+            assert_eq!(json_loop::get_status(&alpha_url, &bearer(beta)), 401);
+        }
+    }
+    runtime.block_on(idp.shutdown());
+}

@@ -77,6 +77,41 @@ impl PyJsonEngine {
         self.inner.set_tokens(key, tokens_json).map_err(|error| to_pyerr(&error))
     }
 
+    /// Registers a token chain (JSON: `network` (a registered provider's key), `discovery`,
+    /// `domain`, `refresh_threshold_ms`?, `max_attempts`?) under `key`.
+    fn register_chain(&mut self, key: &str, chain_json: &str) -> PyResult<()> {
+        self.inner.register_chain(key, chain_json).map_err(|error| to_pyerr(&error))
+    }
+
+    /// The actions (JSON array) of the whole chain for access to `domain_id`: `done` (with
+    /// `domain_id` and `domain_access`) at once when it is cached and fresh.
+    #[pyo3(signature = (key, domain_id, now_ms = None))]
+    fn domain_access(&mut self, key: &str, domain_id: &str, now_ms: Option<i64>) -> String {
+        self.inner.domain_access(key, domain_id, now(now_ms))
+    }
+
+    /// The actions that replace a domain access its server refused (401).
+    #[pyo3(signature = (key, domain_id, now_ms = None))]
+    fn refresh_domain_access(&mut self, key: &str, domain_id: &str, now_ms: Option<i64>) -> String {
+        self.inner.refresh_domain_access(key, domain_id, now(now_ms))
+    }
+
+    /// The cached, still valid access to `domain_id` as JSON (token in clear), if any.
+    #[pyo3(signature = (key, domain_id, now_ms = None))]
+    fn cached_domain_access(&self, key: &str, domain_id: &str, now_ms: Option<i64>) -> Option<String> {
+        self.inner.cached_domain_access(key, domain_id, now(now_ms))
+    }
+
+    /// The tokens of every stage of chain `key` as a versioned JSON document (no credentials).
+    fn chain_state(&self, key: &str) -> Option<String> {
+        self.inner.chain_state(key)
+    }
+
+    /// Restores a document of `chain_state` (or `DomainClient.save_state`) into chain `key`.
+    fn set_chain_state(&mut self, key: &str, state_json: &str) -> PyResult<()> {
+        self.inner.set_chain_state(key, state_json).map_err(|error| to_pyerr(&error))
+    }
+
     fn __repr__(&self) -> &'static str {
         "JsonEngine()"
     }

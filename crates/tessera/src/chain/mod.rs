@@ -25,21 +25,22 @@
 //! or final (the stage then sends nothing until new credentials arrive).
 //! Stages are declared in code ([`ChainConfig`]); see docs/token-chains.md.
 
-mod stage;
-mod state;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use tessera_core::flow::RetrySettings;
 use tessera_core::{Error, ProviderConfig, RequestId, Secret, Timestamp, TokenSet};
 use tracing::{debug, warn};
 
-pub use stage::{DOMAIN_ID_PLACEHOLDER, DomainAccess, DomainServer, HttpCallStage, Stage, TokenExchangeStage};
-pub use state::{CHAIN_STATE_VERSION, ChainState};
+// The stages, their requests and answers, the exported state and the configuration are the core's
+// (tessera_core::chain), shared with the sans-I/O ChainMachine that the JSON engine drives.
+use tessera_core::chain as stage;
+pub use tessera_core::chain::{
+    CHAIN_STATE_VERSION, ChainConfig, ChainState, DOMAIN_ID_PLACEHOLDER, DomainAccess, DomainServer, HttpCallStage,
+    Stage, TokenExchangeStage,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want, is_final};
@@ -48,54 +49,6 @@ use crate::transport::{HttpTransport, TransportSettings};
 
 /// The store key of the network session built by [`DomainClient::set_credentials`].
 pub const DEFAULT_NETWORK_KEY: &str = "chain-network";
-
-/// The stages below the network login, and when to refresh them.
-///
-/// ```
-/// use std::time::Duration;
-/// use tessera::chain::{ChainConfig, Stage};
-///
-/// let chain = ChainConfig::new(
-///     Stage::http_post("https://api.example/discovery"),
-///     Stage::http_post("https://api.example/domains/{domain_id}/access"),
-/// )
-/// .refresh_threshold(Duration::from_secs(60));
-/// assert_eq!(chain.refresh_threshold, Duration::from_secs(60));
-/// ```
-#[derive(Clone, Debug)]
-pub struct ChainConfig {
-    /// Derives the discovery token from the network access token.
-    pub discovery: Stage,
-    /// Derives a domain's access token from the discovery token (`{domain_id}` is replaced).
-    pub domain: Stage,
-    /// Re-derive a stage's token this long before it expires (capped at half its lifetime).
-    /// Default 30 s.
-    pub refresh_threshold: Duration,
-    /// How a stage's request is retried after a transient failure (5xx, 429, 408, timeouts,
-    /// resets), with `Retry-After` honoured. Deriving a token redeems nothing (the bearer stays
-    /// valid for the next derivation), so every transient failure is safe to retry. Default: the
-    /// login retries (3 attempts, 200 ms doubling, × [0.5, 1.5) jitter).
-    pub retry: RetrySettings,
-}
-
-impl ChainConfig {
-    /// A chain with these stages, a 30 s refresh threshold and the default retries.
-    pub fn new(discovery: Stage, domain: Stage) -> Self {
-        ChainConfig { discovery, domain, refresh_threshold: Duration::from_secs(30), retry: RetrySettings::default() }
-    }
-
-    /// Sets the retries of a stage's request (`max_attempts: 1`: never retried).
-    pub fn retry(mut self, retry: RetrySettings) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Sets the refresh threshold.
-    pub fn refresh_threshold(mut self, threshold: Duration) -> Self {
-        self.refresh_threshold = threshold;
-        self
-    }
-}
 
 impl Expiring for TokenSet {
     fn expires_at(&self) -> Option<Timestamp> {
@@ -392,9 +345,7 @@ impl DomainClient {
 
     /// True when `expires_at` is further away than the refresh threshold (capped at half the lifetime).
     fn fresh(&self, expires_at: Option<Timestamp>, issued_at: Timestamp, now: Timestamp) -> bool {
-        let Some(expires_at) = expires_at else { return true };
-        let window = self.inner.chain.refresh_threshold.min(expires_at.duration_since(issued_at) / 2);
-        now + window < expires_at
+        self.inner.chain.is_fresh(expires_at, issued_at, now)
     }
 
     async fn network_tokens(&self, rejected: Option<&Secret>) -> Result<TokenSet, Error> {

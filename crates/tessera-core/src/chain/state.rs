@@ -1,18 +1,18 @@
-//! The exported state of a [`DomainClient`](super::DomainClient): a versioned JSON document with
+//! The exported state of a `tessera::chain::DomainClient` (or [`super::ChainMachine`]): a versioned JSON document with
 //! the tokens of every stage and the cached domain accesses, and never a credential (no password,
 //! client secret or TOTP secret: those are configuration, given again after import).
 
 use std::collections::BTreeMap;
 
+use crate::{Error, TokenSet};
 use serde::{Deserialize, Serialize};
-use tessera_core::{Error, TokenSet};
 
 use super::DomainAccess;
 
 /// The state format version written by this tessera, and the only one it reads.
 pub const CHAIN_STATE_VERSION: u32 = 1;
 
-/// Tokens of a chain, as exported by [`DomainClient::save_state`](super::DomainClient::save_state).
+/// Tokens of a chain, as exported by `DomainClient::save_state` (or the JSON engine's `chain_state`).
 ///
 /// JSON: `{"version": 1, "network": TokenSet | null, "discovery": TokenSet | null,
 /// "domains": {"<id>": DomainAccess, ...}}`. `Debug` shows no token.

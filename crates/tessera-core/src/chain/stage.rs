@@ -1,11 +1,11 @@
 //! Chain stages: how one stage's token is obtained from the previous stage's token, as data
-//! ([`Stage`]) and as pure request builders / response parsers. Sending is `DomainClient`'s job.
+//! ([`Stage`]) and as pure request builders / response parsers. Sending is the runtime's job: [`super::ChainMachine`] plans it, `tessera::chain::DomainClient` does it.
 
-use serde::{Deserialize, Serialize};
-use tessera_core::protocol::{TokenExchangeParams, parse_token_exchange_response, token_exchange_request};
-use tessera_core::{
+use crate::protocol::{TokenExchangeParams, parse_token_exchange_response, token_exchange_request};
+use crate::{
     ClientAuth, Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet,
 };
+use serde::{Deserialize, Serialize};
 
 /// The placeholder replaced by the domain id in a domain stage's URL, audience, resource and scope.
 pub const DOMAIN_ID_PLACEHOLDER: &str = "{domain_id}";
@@ -116,7 +116,8 @@ impl DomainAccess {
         self.expires_at.is_none_or(|expires_at| now + skew < expires_at)
     }
 
-    pub(crate) fn as_token_set(&self) -> TokenSet {
+    /// The access as a [`TokenSet`] (no refresh token: a domain token is re-derived, not refreshed).
+    pub fn as_token_set(&self) -> TokenSet {
         TokenSet {
             token_type: self.token_type.clone(),
             ..TokenSet::bearer(self.access_token.clone(), self.expires_at, self.issued_at)
@@ -124,8 +125,8 @@ impl DomainAccess {
     }
 }
 
-/// Rejects domain ids that cannot go into a URL path segment unescaped.
-pub(crate) fn check_domain_id(domain_id: &str) -> Result<(), Error> {
+/// Rejects domain ids that cannot go into a URL path segment unescaped (an [`Error::Configuration`]).
+pub fn check_domain_id(domain_id: &str) -> Result<(), Error> {
     let ok = !domain_id.is_empty()
         && domain_id.len() <= 200
         && domain_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
@@ -148,7 +149,7 @@ fn fill(template: &str, domain_id: Option<&str>) -> String {
 }
 
 /// The request that derives a stage's token from `bearer` (the stage above's access token).
-pub(crate) fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: Option<&str>) -> HttpRequest {
+pub fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: Option<&str>) -> HttpRequest {
     match stage {
         Stage::TokenExchange(stage) => {
             let params = TokenExchangeParams {
@@ -181,7 +182,7 @@ struct WireDomain {
 
 /// Parses a stage's answer received at `now`: the token, and (at the domain stage, `domain_id`
 /// given) the domain's description.
-pub(crate) fn parse_stage_response(
+pub fn parse_stage_response(
     stage: &Stage,
     response: &HttpResponse,
     domain_id: Option<&str>,
@@ -201,7 +202,7 @@ pub(crate) fn parse_stage_response(
             (exchanged.tokens, wire)
         }
         Stage::HttpCall(_) => {
-            let tokens = tessera_core::protocol::parse_token_response(response, &endpoint, now)?;
+            let tokens = crate::protocol::parse_token_response(response, &endpoint, now)?;
             let wire = match domain_id {
                 // The token parser accepted the body as a JSON object; never echo it in errors.
                 Some(_) => serde_json::from_slice::<WireDomain>(&response.body).map_err(|_| {
@@ -232,7 +233,7 @@ pub(crate) fn parse_stage_response(
 
 /// True when `error` says the bearer (the stage above's token) was refused: 401 (not `invalid_client`), `invalid_token`,
 /// or, for a token exchange, `invalid_grant` (the subject token is not accepted).
-pub(crate) fn is_rejection(stage: &Stage, error: &Error) -> bool {
+pub fn is_rejection(stage: &Stage, error: &Error) -> bool {
     match error {
         // Our own client credentials were refused (a 401 too): a new bearer would not help.
         Error::OAuth { code: OAuthErrorCode::InvalidClient, .. } => false,
