@@ -608,6 +608,37 @@ class AuthClient:
     def is_authenticated(self, name: Optional[str] = None) -> Awaitable[bool]: ...
     def credential(self, name: str) -> Awaitable[_Credential]: ...
     def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Awaitable[Dict[str, bool]]: ...
+    def headers(self, name: str) -> Awaitable[Dict[str, str]]:
+        """The HTTP headers to send for provider ``name``, refreshed as needed (values are secrets).
+
+        Args:
+            name: the provider's name in the context (required).
+
+        A Python provider's own ``get_headers()`` is used as is; a provider with a token and no
+        headers gives ``{"authorization": "Bearer <token>"}``. Raises ``ConfigurationError`` for an
+        unknown name or a provider with neither, else the provider's own error.
+        """
+    def token(self, name: str, *, min_valid: _Seconds = 0) -> Awaitable[TokenSet]:
+        """The ``TokenSet`` of provider ``name``.
+
+        Args:
+            name: the provider's name in the context (required).
+            min_valid: seconds (or a ``timedelta``) the access token must stay valid; default ``0``.
+                A token with less left is refreshed (or obtained again when that needs nobody).
+
+        Raises ``ConfigurationError`` for an unknown name or a provider without tokens. A Python
+        provider's ``token()`` may return a ``str`` (no expiry: ``min_valid`` is not checked).
+        """
+    def logged_in(self, name: Optional[str] = None) -> Awaitable[Optional[str]]:
+        """quilt3's ``logged_in()``: where a provider is logged in, else ``None``.
+
+        Args:
+            name: the provider; default ``None``: the first authenticated one, in configuration order.
+
+        The answer is the ``url``, ``issuer`` or ``token_endpoint`` of its ``auth_context()``, or
+        its name for a provider that talks to no server (a static token). No network; errors and
+        unknown names give ``None``.
+        """
     def __aenter__(self) -> Awaitable[AuthClient]: ...
     def __aexit__(self, *_exc_info: object) -> Awaitable[None]: ...
 
@@ -641,6 +672,25 @@ class SyncAuthClient:
     def is_authenticated(self, name: Optional[str] = None) -> bool: ...
     def credential(self, name: str) -> _Credential: ...
     def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Dict[str, bool]: ...
+    def headers(self, name: str) -> Dict[str, str]:
+        """The HTTP headers to send for provider ``name``; see ``AuthClient.headers``.
+
+        Args:
+            name: the provider's name in the context (required).
+        """
+    def token(self, name: str, *, min_valid: _Seconds = 0) -> TokenSet:
+        """The ``TokenSet`` of provider ``name``; see ``AuthClient.token``.
+
+        Args:
+            name: the provider's name in the context (required).
+            min_valid: seconds (or a ``timedelta``) the access token must stay valid; default ``0``.
+        """
+    def logged_in(self, name: Optional[str] = None) -> Optional[str]:
+        """quilt3's ``logged_in()``; see ``AuthClient.logged_in``.
+
+        Args:
+            name: the provider; default ``None``: the first authenticated one.
+        """
     def __enter__(self) -> SyncAuthClient: ...
     def __exit__(self, *_exc_info: object) -> None: ...
 

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use tessera::{Error, StoreErrorKind};
 
-use crate::errors::from_python;
+use crate::errors::from_python_raised_in;
 use crate::runtime::LOOP;
 
 type PyFuture = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
@@ -50,12 +50,21 @@ pub(crate) struct Callback {
     is_async: bool,
     /// Names the callback in errors (`MyStore.load`, `prompter`).
     pub(crate) location: String,
+    /// The function as first named (`MyStore.load`), kept by [`Callback::named`]: where a listing
+    /// says its exception was raised.
+    raised_in: String,
 }
 
 impl Callback {
     /// `function`, described as `location` in errors.
     pub(crate) fn new(function: &Bound<'_, PyAny>, location: impl Into<String>) -> PyResult<Self> {
-        Ok(Callback { function: function.clone().unbind(), is_async: is_async(function)?, location: location.into() })
+        let location = location.into();
+        Ok(Callback {
+            function: function.clone().unbind(),
+            is_async: is_async(function)?,
+            raised_in: location.clone(),
+            location,
+        })
     }
 
     /// The method `name` of `object`, if it has a callable one.
@@ -69,13 +78,13 @@ impl Callback {
         }
     }
 
-    /// The same callback, described as `location` in errors.
+    /// The same callback, described as `location` in errors (a listing still names the method).
     pub(crate) fn named(self, location: String) -> Self {
         Callback { location, ..self }
     }
 
     fn fail(&self, error: PyErr) -> Error {
-        from_python(&self.location, error)
+        from_python_raised_in(&self.location, &self.raised_in, error)
     }
 
     /// Calls it from async Rust with the arguments `args` builds (under the GIL).
