@@ -351,7 +351,14 @@ class MemoryStore:
 
 @final
 class FileStore:
-    def __new__(cls, path: Union[str, PathLike[str]]) -> FileStore: ...
+    def __new__(cls, path: Union[str, PathLike[str]]) -> FileStore:
+        """Tokens in ``tokens.json`` in the directory ``path``.
+
+        Args:
+            path: the directory (``str`` or ``os.PathLike``); a leading ``~`` is the home
+                directory, as ``os.path.expanduser`` reads it (``"~/.cache/my-app"``). Created
+                with mode 0700 on first write; nothing is touched until then.
+        """
     @property
     def path(self) -> Any: ...
     def load(self, key: str) -> Optional[TokenSet]: ...
