@@ -745,7 +745,16 @@ class ApiKeys:
     def base_url(self) -> str: ...
     @property
     def sync(self) -> SyncApiKeys: ...
-    def create(self, name: str, expires_in_days: int = 90) -> Awaitable[Tuple[ApiKey, str]]: ...
+    def create(self, name: str, expires_in_days: Optional[int] = 90) -> Awaitable[Tuple[ApiKey, str]]:
+        """Creates a key; returns ``(ApiKey, secret)``: the secret is never shown again.
+
+        Args:
+            name: the key's name (required, not empty).
+            expires_in_days: its lifetime, an ``int`` from 1 to 365; default ``90``.
+
+        A lifetime outside 1–365 raises ``ConfigurationError`` (a ``ValueError``) before anything
+        is sent; a value that is not an ``int`` raises ``TypeError``.
+        """
     def list(
         self,
         *,
@@ -763,7 +772,16 @@ class SyncApiKeys:
     def __new__(cls, credentials: Union[Client, SyncClient, str], base_url: str) -> SyncApiKeys: ...
     @property
     def base_url(self) -> str: ...
-    def create(self, name: str, expires_in_days: int = 90) -> Tuple[ApiKey, str]: ...
+    def create(self, name: str, expires_in_days: Optional[int] = 90) -> Tuple[ApiKey, str]:
+        """Creates a key; returns ``(ApiKey, secret)``: the secret is never shown again.
+
+        Args:
+            name: the key's name (required, not empty).
+            expires_in_days: its lifetime, an ``int`` from 1 to 365; default ``90``.
+
+        A lifetime outside 1–365 raises ``ConfigurationError`` (a ``ValueError``) before anything
+        is sent; a value that is not an ``int`` raises ``TypeError``.
+        """
     def list(
         self,
         *,
