@@ -882,6 +882,15 @@ class DomainClient:
     def save_state(self) -> str: ...
     @property
     def sync(self) -> SyncDomainClient: ...
+    def close(self) -> None:
+        """Closes the client: drops the derived tokens it holds (discovery, every domain), its HTTP
+        connections and a network login it made itself (``set_credentials(ProviderConfig)``). A
+        ``Client`` you passed in stays open. Afterwards every method that could send raises
+        ``RuntimeError``; ``cached_domain_access`` answers ``None``. Idempotent; sends nothing (it
+        is not a logout). Its ``sync`` view is closed with it."""
+    def __aenter__(self) -> Awaitable[DomainClient]: ...
+    def __aexit__(self, *_exc_info: object) -> Awaitable[None]:
+        """Closes the client (``close()``)."""
 
 @final
 class SyncDomainClient:
@@ -898,3 +907,8 @@ class SyncDomainClient:
     def save_state(self) -> str: ...
     @property
     def aio(self) -> DomainClient: ...
+    def close(self) -> None:
+        """Closes the client; see ``DomainClient.close``."""
+    def __enter__(self) -> SyncDomainClient: ...
+    def __exit__(self, *_exc_info: object) -> None:
+        """Closes the client (``close()``)."""
