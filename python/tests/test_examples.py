@@ -190,8 +190,10 @@ def test_otp_login(idp: Idp, tmp_path: Path) -> None:
         "terminal login: refresh token: True",
         "bot login: header starts with: Bearer ",
         "later: cached: True",
+        "mailbox: header starts with: Bearer ",
+        "daemon: reauthentication required, no code mailed",
     ], out
-    assert len(idp.outbox(email)) == mailed_before + 2, "one code per login"
+    assert len(idp.outbox(email)) == mailed_before + 3, "one code per login; none for the daemon"
     assert (tmp_path / "tokens.json").exists()
 
 
