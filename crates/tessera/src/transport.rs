@@ -1,11 +1,79 @@
-//! Sends the core's [`HttpRequest`]s with reqwest, and nothing else: timeouts, a response-size
-//! limit, no redirects to another origin. Retries are the core's decision, not this layer's.
+//! Sends the core's [`HttpRequest`]s, and nothing else: timeouts, a response-size limit, no
+//! redirects to another origin. Retries are the core's decision, not this layer's.
+//!
+//! [`Transport`] is the seam: [`HttpTransport`] (reqwest) is tessera's own implementation; an
+//! application brings another HTTP stack by implementing the trait and handing it to
+//! [`crate::SessionBuilder::transport`], or a reqwest client of its own to
+//! [`crate::SessionBuilder::http_client`].
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tessera_core::{Error, HttpRequest, HttpResponse, Method, TransportErrorKind};
+
+/// The attribute for implementing [`Transport`] (re-exported: no `async-trait` dependency needed).
+pub use async_trait::async_trait;
+
+/// Sends one of the core's requests and returns the whole response: the seam for an HTTP stack
+/// other than tessera's own ([`HttpTransport`]).
+///
+/// A session calls `execute` for every request its engine plans (token, discovery, device
+/// authorization, revocation, ...), one at a time per session. Retries, backoff and the
+/// refresh-token rules are the engine's; an implementation sends the request once.
+///
+/// Around a custom transport the session keeps two of tessera's rules itself: the URL is checked
+/// *before* the call (`https`, or `http` only to loopback unless
+/// [`TransportSettings::allow_insecure_http`]), and the body is checked *after* it (at most
+/// [`TransportSettings::max_response_bytes`]). The rest is the implementation's contract:
+///
+/// - **No redirect to another origin** (scheme, host and port). The request carries credentials (a
+///   form with a password or a refresh token, an `Authorization` header): the simplest is to
+///   follow no redirect at all, and return the 3xx as it is.
+/// - **A time limit** on the whole request.
+/// - **A bounded body**: stop reading past a limit rather than buffering anything a server sends.
+/// - **Honest error kinds** in [`Error::Transport`] (`endpoint`: [`HttpRequest::endpoint`], which
+///   has no query string; `message`: never the request's body or headers):
+///   - [`TransportErrorKind::Connect`] **only when nothing of the request can have reached the
+///     server** (name resolution, connection refused, TLS handshake). A refresh that fails so is
+///     retried with the same refresh token.
+///   - [`TransportErrorKind::Timeout`] or [`TransportErrorKind::ConnectionClosed`] when the request
+///     may have been sent. The engine then treats a refresh as *outcome unknown*
+///     ([`Error::OutcomeUnknown`]): the server may have rotated the refresh token, so it is never
+///     presented again. When unsure, say `ConnectionClosed`: it costs at most a login, while a
+///     wrong `Connect` can present a spent refresh token, which servers with reuse detection punish
+///     by revoking the whole grant.
+///   - [`TransportErrorKind::Other`] only for failures before sending (a client that cannot be
+///     built, a header value the stack refuses).
+/// - **Echo** the request's [`HttpRequest::id`] in [`HttpResponse::request_id`] (the session also
+///   sets it), and return at least the `content-type`, `retry-after` and `www-authenticate`
+///   headers: the core reads no others.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tessera::core::{Error, HttpRequest, HttpResponse};
+/// use tessera::transport::Transport;
+///
+/// /// Answers every request itself (a test double; a real one would send it).
+/// struct Canned;
+///
+/// #[async_trait::async_trait]
+/// impl Transport for Canned {
+///     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+///         let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#;
+///         Ok(HttpResponse::json(request.id, 200, body))
+///     }
+/// }
+///
+/// let transport: Arc<dyn Transport> = Arc::new(Canned);
+/// # let _ = transport;
+/// ```
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends `request` once and reads the whole response (any status: a 400 or a 503 is a response,
+    /// not an error).
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error>;
+}
 
 /// Limits for every request.
 #[derive(Clone, Debug)]
@@ -36,7 +104,7 @@ impl Default for TransportSettings {
     }
 }
 
-/// An HTTP client for the core's requests. The reqwest client (and its TLS setup) is built on
+/// tessera's own [`Transport`], over reqwest. The reqwest client (and its TLS setup) is built on
 /// first use, so that serving a cached token never pays for it.
 #[derive(Debug, Default)]
 pub struct HttpTransport {
@@ -48,6 +116,17 @@ impl HttpTransport {
     /// A transport with these limits.
     pub fn new(settings: TransportSettings) -> Self {
         HttpTransport { settings, client: OnceLock::new() }
+    }
+
+    /// A transport that sends through `client`, the application's own (proxy, roots, client
+    /// certificate, connection pool shared with its API calls). Of `settings`, only
+    /// `max_response_bytes` and `allow_insecure_http` apply: timeouts, the user agent and the
+    /// redirect policy are the client's. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` (or a same-origin policy): tessera cannot
+    /// change a built client's, and refuses an answer that ended on another origin, but only after
+    /// the client followed the redirect.
+    pub fn with_client(client: reqwest::Client, settings: TransportSettings) -> Self {
+        HttpTransport { settings, client: OnceLock::from(Ok(client)) }
     }
 
     /// The limits.
@@ -69,6 +148,7 @@ impl HttpTransport {
         let fail = |kind, message: String| Error::Transport { kind, endpoint: endpoint.clone(), message };
         let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
         check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
+        let origin = url.origin();
         let client = self.client(&endpoint)?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -87,6 +167,10 @@ impl HttpTransport {
             builder = builder.body(request.body.clone());
         }
         let response = builder.send().await.map_err(|e| classify(&e, &endpoint))?;
+        if response.url().origin() != origin {
+            // Only an application's own client can get here (ours follows no such redirect).
+            return Err(fail(TransportErrorKind::Redirect, "the answer came from another origin (a redirect)".into()));
+        }
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -107,6 +191,43 @@ impl HttpTransport {
             body.extend_from_slice(&chunk);
         }
         Ok(HttpResponse { request_id: request.id, status, headers, body })
+    }
+}
+
+#[async_trait]
+impl Transport for HttpTransport {
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        HttpTransport::execute(self, request).await
+    }
+}
+
+/// A custom [`Transport`] inside the rules tessera keeps for any transport: the URL check before,
+/// the body size cap after, the request id echoed.
+pub(crate) struct Checked {
+    inner: Arc<dyn Transport>,
+    settings: TransportSettings,
+}
+
+impl Checked {
+    pub(crate) fn new(inner: Arc<dyn Transport>, settings: TransportSettings) -> Self {
+        Checked { inner, settings }
+    }
+}
+
+#[async_trait]
+impl Transport for Checked {
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        let endpoint = request.endpoint();
+        let id = request.id;
+        let fail = |kind, message: String| Error::Transport { kind, endpoint: endpoint.clone(), message };
+        let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
+        check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
+        let mut response = self.inner.execute(request).await?;
+        if response.body.len() > self.settings.max_response_bytes {
+            return Err(too_large(&endpoint, self.settings.max_response_bytes));
+        }
+        response.request_id = id;
+        Ok(response)
     }
 }
 
