@@ -30,6 +30,7 @@ from ._types import (
     RefreshPolicy,
     TokenStore,
 )
+from ._transport import Transport
 
 __version__: str
 __all__ = [
@@ -432,9 +433,40 @@ class Client:
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        transport: Optional[Transport] = None,
         token_url: Optional[str] = None,
         revocation_url: Optional[str] = None,
-    ) -> Client: ...
+    ) -> Client:
+        """An async client over one token session (``async with tessera.Client(...) as client``).
+
+        Args:
+            issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
+                ``token_endpoint``. Default ``None``.
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_secret: the client's secret; default ``None`` (a public client).
+            grant: how to log in; default ``None``: ``ClientCredentials()``.
+            scope: a string or a list of scopes; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None``.
+            revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
+            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
+            store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
+            key: the store key; default ``"default"``.
+            refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
+            timeout: seconds per request; default ``30`` (with ``transport=``, handed to a callable in
+                ``HttpRequest.timeout``; an httpx client keeps its own timeouts).
+            prompter: shows device codes and browser URLs (sync or async); default ``None``.
+            otp_callback: returns one-time codes (sync or async); default ``None``.
+            refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
+                default ``None``: reauthenticate when that needs nobody or a callback can reach a person.
+            hooks: refresh observers; default ``None``.
+            transport: your own HTTP stack for every request (discovery, token, revocation):
+                an ``httpx.AsyncClient`` (awaited on your loop), an ``httpx.Client``, or a callable
+                ``(HttpRequest) -> HttpResponse``, sync or ``async def``; default ``None``: tessera's own (reqwest). Single flight, stores and
+                policies stay tessera's. See docs/python-transport.md.
+            token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
+            revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
+        """
     @property
     def key(self) -> str: ...
     @property
@@ -472,9 +504,40 @@ class SyncClient:
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        transport: Optional[Transport] = None,
         token_url: Optional[str] = None,
         revocation_url: Optional[str] = None,
-    ) -> SyncClient: ...
+    ) -> SyncClient:
+        """A sync client over one token session (``with tessera.SyncClient(...) as client``).
+
+        Args:
+            issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
+                ``token_endpoint``. Default ``None``.
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_secret: the client's secret; default ``None`` (a public client).
+            grant: how to log in; default ``None``: ``ClientCredentials()``.
+            scope: a string or a list of scopes; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None``.
+            revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
+            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
+            store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
+            key: the store key; default ``"default"``.
+            refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
+            timeout: seconds per request; default ``30`` (with ``transport=``, handed to a callable in
+                ``HttpRequest.timeout``; an httpx client keeps its own timeouts).
+            prompter: shows device codes and browser URLs (sync or async); default ``None``.
+            otp_callback: returns one-time codes (sync or async); default ``None``.
+            refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
+                default ``None``: reauthenticate when that needs nobody or a callback can reach a person.
+            hooks: refresh observers; default ``None``.
+            transport: your own HTTP stack for every request (discovery, token, revocation):
+                an ``httpx.Client`` or a callable ``(HttpRequest) -> HttpResponse``
+                (an ``httpx.AsyncClient`` raises ``ConfigurationError``: it needs the async ``Client``); default ``None``: tessera's own (reqwest). Single flight, stores and
+                policies stay tessera's. See docs/python-transport.md.
+            token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
+            revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
+        """
     @property
     def key(self) -> str: ...
     @property

@@ -16,7 +16,7 @@ use std::pin::Pin;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use tessera::{Error, StoreErrorKind};
+use tessera::Error;
 
 use crate::errors::from_python_raised_in;
 use crate::runtime::LOOP;
@@ -92,9 +92,18 @@ impl Callback {
     where
         A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
     {
+        self.call_async_raw(args).await.map_err(|error| self.fail(error))
+    }
+
+    /// [`Callback::call_async`], with the Python exception as it was raised (for a caller that
+    /// maps it itself: the transport reads a `TransportError`'s kind).
+    pub(crate) async fn call_async_raw<A>(&self, args: A) -> PyResult<Py<PyAny>>
+    where
+        A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
+    {
         let function = Python::attach(|py| self.function.clone_ref(py));
         if !self.is_async {
-            return self.blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
+            return blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
         }
         let plan = Python::attach(|py| -> PyResult<Plan> {
             let coroutine = function.bind(py).call1(args(py)?)?;
@@ -102,23 +111,15 @@ impl Callback {
                 Ok(locals) => Plan::OnLoop(Box::pin(pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)?)),
                 Err(_) => Plan::Run(coroutine.unbind()),
             })
-        })
-        .map_err(|error| self.fail(error))?;
+        })?;
         match plan {
-            Plan::OnLoop(future) => future.await.map_err(|error| self.fail(error)),
+            Plan::OnLoop(future) => future.await,
             Plan::Run(coroutine) => {
-                self.blocking(move || {
+                blocking(move || {
                     Python::attach(|py| Ok(py.import("asyncio")?.call_method1("run", (coroutine,))?.unbind()))
                 })
                 .await
             }
-        }
-    }
-
-    async fn blocking(&self, call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> Result<Py<PyAny>, Error> {
-        match tokio::task::spawn_blocking(call).await {
-            Ok(result) => result.map_err(|error| self.fail(error)),
-            Err(_) => Err(Error::store(StoreErrorKind::Io, &self.location, "the Python callback panicked")),
         }
     }
 
@@ -159,5 +160,13 @@ impl Callback {
             _ => run(),
         };
         result.map_err(|error| self.fail(error))
+    }
+}
+
+/// Runs a sync call on a blocking thread (never on the event loop, never on a tokio worker).
+async fn blocking(call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> PyResult<Py<PyAny>> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(result) => result,
+        Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err("the Python callback panicked")),
     }
 }

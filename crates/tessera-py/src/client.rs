@@ -214,7 +214,19 @@ fn build(
     let interactive = config.grant.is_interactive();
     let asks_for = PersonNeeded::of(&config.grant);
     let may_ask_code = matches!(config.grant, tessera::Grant::Cognito { .. });
+    let transport = match callbacks.transport.filter(|transport| !transport.is_none()) {
+        Some(transport) => Some(crate::transport::PythonTransport::new(
+            transport,
+            settings.transport.timeout.as_secs_f64(),
+            settings.transport.max_response_bytes,
+            callbacks.is_async,
+        )?),
+        None => None,
+    };
     let mut builder = Session::builder(key, config).store(store).settings(settings);
+    if let Some(transport) = transport {
+        builder = builder.transport(Arc::new(transport));
+    }
     let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
     let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
     let missing = match asks_for {
@@ -268,6 +280,10 @@ impl PersonNeeded {
 
 /// The Python objects a session calls back.
 struct Callbacks<'a, 'py> {
+    /// `transport=`: the caller's HTTP stack (an httpx client or a callable).
+    transport: Option<&'a Bound<'py, PyAny>>,
+    /// Whether the front end is the async `Client` (an `httpx.AsyncClient` needs its event loop).
+    is_async: bool,
     prompter: Option<&'a Bound<'py, PyAny>>,
     otp_callback: Option<&'a Bound<'py, PyAny>>,
     refresh_policy: Option<&'a Bound<'py, PyAny>>,
@@ -306,8 +322,8 @@ impl PyClient {
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
-        revocation_url = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
+        token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -328,6 +344,7 @@ impl PyClient {
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        transport: Option<&Bound<'_, PyAny>>,
         token_url: Option<String>,
         revocation_url: Option<String>,
     ) -> PyResult<Self> {
@@ -349,7 +366,7 @@ impl PyClient {
             key.to_owned(),
             refresh_skew,
             timeout,
-            Callbacks { prompter, otp_callback, refresh_policy, hooks },
+            Callbacks { transport, is_async: true, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
     }
@@ -454,8 +471,8 @@ impl PySyncClient {
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
-        revocation_url = None))]
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
+        token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -476,6 +493,7 @@ impl PySyncClient {
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        transport: Option<&Bound<'_, PyAny>>,
         token_url: Option<String>,
         revocation_url: Option<String>,
     ) -> PyResult<Self> {
@@ -497,7 +515,7 @@ impl PySyncClient {
             key.to_owned(),
             refresh_skew,
             timeout,
-            Callbacks { prompter, otp_callback, refresh_policy, hooks },
+            Callbacks { transport, is_async: false, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PySyncClient { shared })
     }
