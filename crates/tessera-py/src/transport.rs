@@ -83,25 +83,28 @@ impl tessera::transport::Transport for PythonTransport {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
         let endpoint = request.endpoint();
         let id = request.id;
-        let method = request.method.as_str();
-        let url = request.url.clone();
-        let headers = request.headers.clone();
-        let body = (!request.body.is_empty()).then(|| request.body.clone());
+        // Python copies of the request, made here: the Rust request (password, client secret or
+        // refresh token in its body or headers) is zeroed when it drops below, as everywhere.
+        let args = Python::attach(|py| -> PyResult<Py<PyTuple>> {
+            let body = (!request.body.is_empty()).then(|| PyBytes::new(py, &request.body).into_any());
+            let items = [
+                request.method.as_str().into_pyobject(py)?.into_any(),
+                request.url.as_str().into_pyobject(py)?.into_any(),
+                request.headers.as_slice().into_pyobject(py)?,
+                body.into_pyobject(py)?,
+            ];
+            Ok(PyTuple::new(py, items)?.unbind())
+        })
+        // Nothing was sent yet.
+        .map_err(|error| Error::Transport {
+            kind: TransportErrorKind::Other,
+            endpoint: endpoint.clone(),
+            message: format!("the request could not be handed to the transport: {error}"),
+        })?;
         drop(request);
         let answer = self
             .send
-            .call_async_raw(move |py| {
-                let body = body.as_deref().map(|body| PyBytes::new(py, body).into_any());
-                PyTuple::new(
-                    py,
-                    [
-                        method.into_pyobject(py)?.into_any(),
-                        url.into_pyobject(py)?.into_any(),
-                        headers.into_pyobject(py)?,
-                        body.into_pyobject(py)?,
-                    ],
-                )
-            })
+            .call_async_raw(move |py| Ok(args.into_bound(py)))
             .await
             .map_err(|error| transport_error(&endpoint, error))?;
         let (status, headers, body) = Python::attach(|py| -> PyResult<(u16, Vec<(String, String)>, Vec<u8>)> {
