@@ -215,7 +215,7 @@ fn build(
     let asks_for = PersonNeeded::of(&config.grant);
     let may_ask_code = matches!(config.grant, tessera::Grant::Cognito { .. });
     let transport = match callbacks.transport.filter(|transport| !transport.is_none()) {
-        Some(transport) => Some(crate::transport::PythonTransport::new(
+        Some(transport) => Some(crate::own_transport::PythonTransport::new(
             transport,
             settings.transport.timeout.as_secs_f64(),
             settings.transport.max_response_bytes,

@@ -21,7 +21,7 @@ mod runtime;
 mod store;
 mod time;
 mod tokens;
-mod transport;
+mod own_transport;
 
 use pyo3::prelude::*;
 
