@@ -132,7 +132,8 @@ fn open_redis(
     Err(Error::configuration("store kind \"redis\" needs tessera built with the `redis` feature"))
 }
 
-fn expand_home(path: &Path) -> PathBuf {
+/// `~/x` → `$HOME/x` (other paths as they are).
+pub(crate) fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),

@@ -13,6 +13,7 @@ mod memory;
 mod redis_store;
 
 pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
+pub(crate) use config::expand_home;
 pub use config::{StoreConfig, open};
 pub use file::FileStore;
 pub(crate) use file::json_problem;
