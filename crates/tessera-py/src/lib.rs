@@ -21,6 +21,7 @@ mod runtime;
 mod store;
 mod time;
 mod tokens;
+mod transport;
 
 use pyo3::prelude::*;
 
