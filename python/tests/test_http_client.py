@@ -303,3 +303,23 @@ def test_the_standard_environment_variables(tls_idp: TlsIdp, proxy: LoggingProxy
     before = len(proxy.log)
     assert _child(tls_idp.issuer, {"SSL_CERT_FILE": ca, "HTTPS_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"}) == "ok"
     assert len(proxy.log) == before
+
+
+def test_a_bad_transport_setting_is_the_same_error_as_from_toml_and_json() -> None:
+    from tessera.native import NativeEngine
+
+    expected = "field \"ca_file_only\": needs ca_file (the roots to trust instead of the system's)"
+    endpoint = "https://idp.example/token"
+    errors = []
+    for build in (
+        lambda: tessera.SyncClient(token_endpoint=endpoint, client_id="cli", client_secret="s",
+                                   ca_file_only=True, key="peer"),
+        lambda: tessera.ProviderConfig(tessera.ClientAuth.basic("cli", "s"), tessera.Endpoints.explicit(endpoint),
+                                       tessera.ClientCredentials(), ca_file_only=True),
+        lambda: NativeEngine().register("peer", {"type": "client_credentials", "token_endpoint": endpoint,
+                                                 "client_id": "cli", "client_secret": "s", "ca_file_only": True}),
+    ):
+        with pytest.raises(tessera.ConfigurationError) as raised:
+            build()
+        errors.append(str(raised.value))
+    assert all(error.endswith(expected) for error in errors), errors
