@@ -323,3 +323,27 @@ def test_a_bad_transport_setting_is_the_same_error_as_from_toml_and_json() -> No
             build()
         errors.append(str(raised.value))
     assert all(error.endswith(expected) for error in errors), errors
+
+
+def test_the_http_client_page_example(tls_idp: TlsIdp) -> None:
+    """docs/http-client.md's example (python/examples/http_client.py; test_examples.py checks that
+    the page includes it verbatim), run against the TLS IdP through a proxy that wants a password."""
+    from conftest import ROOT
+
+    expected = "Basic " + base64.b64encode(b"billing:S3cr3t-corp-pw").decode()
+    proxy = LoggingProxy(required_auth=expected)
+    try:
+        env = {
+            **os.environ, "TESSERA_ISSUER": tls_idp.issuer, "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET,
+            "USERNAME": ALICE[0], "PASSWORD": ALICE[1], "CA_FILE": str(tls_idp.ca_file),
+            "PROXY_URL": f"http://billing:S3cr3t-corp-pw@127.0.0.1:{proxy.port}",
+        }
+        done = subprocess.run([sys.executable, str(ROOT / "python" / "examples" / "http_client.py")], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "token obtained: True" in done.stdout and "billing:***@127.0.0.1" in done.stdout, done.stdout
+        assert "S3cr3t-corp-pw" not in done.stdout + done.stderr
+        assert proxy.log and all(m == "CONNECT" and a == expected for m, _, a, _ in proxy.log), proxy.log
+        assert tls_idp.stats()["token_requests"] == 1
+    finally:
+        proxy.close()
