@@ -341,6 +341,13 @@ class ProviderConfig:
         grant: Grant,
         *,
         scope: Union[str, Sequence[str], None] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        timeout: Optional[_Seconds] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
     ) -> ProviderConfig: ...
 
 @final
@@ -428,7 +435,13 @@ class Client:
         store: Optional[_Store] = None,
         key: str = "default",
         refresh_skew: _Seconds = ...,
-        timeout: _Seconds = ...,
+        timeout: Optional[_Seconds] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
         prompter: Optional[_AnyPrompter] = None,
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
@@ -453,8 +466,17 @@ class Client:
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
             refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
-            timeout: seconds per request; default ``30`` (with ``transport=``, handed to a callable in
-                ``HttpRequest.timeout``; an httpx client keeps its own timeouts).
+            timeout: seconds (or ``timedelta``) per request; default ``None``: the provider's, else
+                ``30`` (with ``transport=``, handed to a callable in ``HttpRequest.timeout``; an
+                httpx client keeps its own timeouts).
+            ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
+                default ``None``.
+            ca_file_only: trust ``ca_file`` alone; default ``False``.
+            proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
+                ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
+            no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.
+            allow_insecure_http: plain ``http://`` to hosts other than loopback; default ``False``.
+            user_agent: the ``User-Agent``; default ``None``: ``"tessera/<version>"``.
             prompter: shows device codes and browser URLs (sync or async); default ``None``.
             otp_callback: returns one-time codes (sync or async); default ``None``.
             refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
@@ -463,7 +485,9 @@ class Client:
             transport: your own HTTP stack for every request (discovery, token, revocation):
                 an ``httpx.AsyncClient`` (awaited on your loop), an ``httpx.Client``, or a callable
                 ``(HttpRequest) -> HttpResponse``, sync or ``async def``; default ``None``: tessera's own (reqwest). Single flight, stores and
-                policies stay tessera's. See docs/python-transport.md.
+                policies stay tessera's; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
+                ``user_agent`` are then refused (``ConfigurationError``: configure your client).
+                See docs/python-transport.md.
             token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
             revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
         """
@@ -499,7 +523,13 @@ class SyncClient:
         store: Optional[_Store] = None,
         key: str = "default",
         refresh_skew: _Seconds = ...,
-        timeout: _Seconds = ...,
+        timeout: Optional[_Seconds] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
         prompter: Optional[_AnyPrompter] = None,
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
@@ -524,8 +554,17 @@ class SyncClient:
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
             refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
-            timeout: seconds per request; default ``30`` (with ``transport=``, handed to a callable in
-                ``HttpRequest.timeout``; an httpx client keeps its own timeouts).
+            timeout: seconds (or ``timedelta``) per request; default ``None``: the provider's, else
+                ``30`` (with ``transport=``, handed to a callable in ``HttpRequest.timeout``; an
+                httpx client keeps its own timeouts).
+            ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
+                default ``None``.
+            ca_file_only: trust ``ca_file`` alone; default ``False``.
+            proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
+                ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
+            no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.
+            allow_insecure_http: plain ``http://`` to hosts other than loopback; default ``False``.
+            user_agent: the ``User-Agent``; default ``None``: ``"tessera/<version>"``.
             prompter: shows device codes and browser URLs (sync or async); default ``None``.
             otp_callback: returns one-time codes (sync or async); default ``None``.
             refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
@@ -534,7 +573,9 @@ class SyncClient:
             transport: your own HTTP stack for every request (discovery, token, revocation):
                 an ``httpx.Client`` or a callable ``(HttpRequest) -> HttpResponse``
                 (an ``httpx.AsyncClient`` raises ``ConfigurationError``: it needs the async ``Client``); default ``None``: tessera's own (reqwest). Single flight, stores and
-                policies stay tessera's. See docs/python-transport.md.
+                policies stay tessera's; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
+                ``user_agent`` are then refused (``ConfigurationError``: configure your client).
+                See docs/python-transport.md.
             token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
             revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
         """

@@ -32,6 +32,7 @@ PAGES = {
     "python-domain-chain.md": ["domain_chain.py"],
     "python-sans-io-httpx.md": ["sans_io_httpx.py"],
     "python-password-totp.md": ["password_totp_401.py"],
+    "http-client.md": ["http_client.py"],
     "python-transport.md": ["transport_httpx.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)

@@ -283,3 +283,14 @@ def test_tesseras_rules_still_hold_around_a_transport(idp: Idp) -> None:
     assert raised.value.transport_kind == "body_too_large"
     with pytest.raises(TypeError, match="transport must be"):
         tessera.SyncClient(idp.issuer, transport=42, **idp.client_kwargs())  # type: ignore[arg-type]
+
+
+def test_keywords_for_tesseras_own_client_are_refused_next_to_a_transport(idp: Idp) -> None:
+    with httpx.Client() as http:
+        for keyword in ({"proxy": "http://proxy.invalid:3128"}, {"ca_file": "/nonexistent.pem"}, {"no_proxy": "*"},
+                        {"user_agent": "x/1"}):
+            with pytest.raises(tessera.ConfigurationError, match=f"{next(iter(keyword))} configures tessera's own"):
+                tessera.SyncClient(idp.issuer, transport=http, **keyword, **idp.client_kwargs())  # type: ignore[arg-type]
+        # These still apply around any transport.
+        client = tessera.SyncClient(idp.issuer, transport=http, timeout=5, allow_insecure_http=True, **idp.client_kwargs())
+        assert client.authorization_header().startswith("Bearer ")

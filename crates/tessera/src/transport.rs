@@ -6,11 +6,15 @@
 //! [`crate::SessionBuilder::transport`], or a reqwest client of its own to
 //! [`crate::SessionBuilder::http_client`].
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tessera_core::provider_spec::{TransportSpec, redact_url};
 use tessera_core::{Error, HttpRequest, HttpResponse, Method, TransportErrorKind};
+
+use crate::local_file::{self, FileKind};
 
 /// The attribute for implementing [`Transport`] (re-exported: no `async-trait` dependency needed).
 pub use async_trait::async_trait;
@@ -75,8 +79,19 @@ pub trait Transport: Send + Sync {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error>;
 }
 
-/// Limits for every request.
-#[derive(Clone, Debug)]
+/// How requests travel: limits, roots, proxy. One per provider (the `timeout`, `ca_file`,
+/// `ca_file_only`, `proxy`, `no_proxy`, `allow_insecure_http` and `user_agent` fields of its
+/// description: [`TransportSettings::from_spec`]) or per [`crate::Session`]
+/// ([`crate::SessionSettings::transport`]).
+///
+/// The standard environment variables apply where a setting is not given: `HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY` (and their lowercase forms) choose a proxy, `NO_PROXY` the hosts
+/// reached directly; `SSL_CERT_FILE` / `SSL_CERT_DIR` *replace* the system's roots (as with
+/// OpenSSL). `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` are not read: they belong to other programs;
+/// give their file as `ca_file`.
+///
+/// `Debug` shows the proxy URL without its password.
+#[derive(Clone)]
 pub struct TransportSettings {
     /// Whole-request limit (connect + send + receive). Default 30 s.
     pub timeout: Duration,
@@ -90,6 +105,18 @@ pub struct TransportSettings {
     /// Default false: tokens, passwords and client secrets travel only over TLS, except to this
     /// machine (the reference IdP, local development servers, loopback redirects).
     pub allow_insecure_http: bool,
+    /// A PEM file of CA certificates trusted in addition to the system's roots (a private CA).
+    /// Read when the HTTP client is built (on the first request). Default none.
+    pub ca_file: Option<PathBuf>,
+    /// Trust `ca_file` alone, not the system's roots. Default false.
+    pub ca_file_only: bool,
+    /// A proxy for every request, `http://[user:password@]host:port` (or `https://`). Default
+    /// none: the environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`).
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, `NO_PROXY` syntax (`a.example,.corp.example,10.0.0.0/8`,
+    /// `*` for all). Default none: the environment's `NO_PROXY`. Applies to `proxy` and to the
+    /// environment's proxies alike.
+    pub no_proxy: Option<String>,
 }
 
 impl Default for TransportSettings {
@@ -100,8 +127,149 @@ impl Default for TransportSettings {
             max_response_bytes: 1 << 20,
             user_agent: concat!("tessera/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_insecure_http: false,
+            ca_file: None,
+            ca_file_only: false,
+            proxy: None,
+            no_proxy: None,
         }
     }
+}
+
+impl std::fmt::Debug for TransportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportSettings")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("user_agent", &self.user_agent)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("ca_file", &self.ca_file)
+            .field("ca_file_only", &self.ca_file_only)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl TransportSettings {
+    /// The settings a provider's description asks for, over the defaults: `timeout` (connecting
+    /// is limited to the shorter of it and 10 s), `ca_file` (`~/` is the home directory),
+    /// `ca_file_only`, `proxy`, `no_proxy`, `allow_insecure_http`, `user_agent`.
+    pub fn from_spec(spec: &TransportSpec) -> Self {
+        let defaults = TransportSettings::default();
+        let timeout = spec.timeout_secs.map_or(defaults.timeout, Duration::from_secs);
+        TransportSettings {
+            timeout,
+            connect_timeout: defaults.connect_timeout.min(timeout),
+            user_agent: spec.user_agent.clone().unwrap_or(defaults.user_agent),
+            allow_insecure_http: spec.allow_insecure_http,
+            ca_file: spec.ca_file.as_deref().map(crate::config::expand_home),
+            ca_file_only: spec.ca_file_only,
+            proxy: spec.proxy.clone(),
+            no_proxy: spec.no_proxy.clone(),
+            ..defaults
+        }
+    }
+
+    /// Replaces the password of the proxy URL (if any) by `***` in `message`: what reqwest and
+    /// hyper say never repeats it.
+    fn scrub(&self, mut message: String) -> String {
+        if let Some(password) = self
+            .proxy
+            .as_deref()
+            .and_then(|proxy| url::Url::parse(proxy).ok())
+            .and_then(|url| url.password().filter(|password| !password.is_empty()).map(str::to_owned))
+        {
+            message = message.replace(&password, "***");
+        }
+        message
+    }
+}
+
+/// A reqwest client builder with tessera's rules and `settings` applied: time limits, user agent,
+/// same-origin redirects only, the roots (`ca_file`, `ca_file_only`) and the proxy (`proxy`,
+/// `no_proxy`, else the environment's). Start here to add what tessera does not configure (a
+/// client certificate, a connection pool shared with the application), then hand the built client
+/// to [`crate::SessionBuilder::http_client`].
+///
+/// Installs rustls's `ring` crypto provider as the process default when the application has not
+/// installed one. Reads `ca_file` now: an unreadable or empty bundle is an
+/// [`Error::Configuration`] naming the file (never quoting it).
+pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBuilder, Error> {
+    // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
+    // time). Install ring only when the application has not installed a provider of its own.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.connect_timeout)
+        .user_agent(settings.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            // Same origin only: a redirect must never carry a form with credentials to another host.
+            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+            if attempt.previous().len() >= 3 || !same_origin {
+                attempt.error("redirect to another origin refused")
+            } else {
+                attempt.follow()
+            }
+        }));
+    if let Some(path) = &settings.ca_file {
+        let fail = |problem: &str| Error::configuration(format!("ca_file {}: {problem}", path.display()));
+        let pem = local_file::read(path, FileKind::CaBundle).map_err(|refused| fail(&refused.problem))?;
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| fail("is not a PEM bundle of certificates"))?;
+        if certificates.is_empty() {
+            return Err(fail("holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")"));
+        }
+        builder = if settings.ca_file_only {
+            builder.tls_certs_only(certificates)
+        } else {
+            builder.tls_certs_merge(certificates)
+        };
+    } else if settings.ca_file_only {
+        return Err(Error::configuration("ca_file_only needs ca_file (the roots to trust instead of the system's)"));
+    }
+    match proxies(settings)? {
+        None => {}
+        // No proxy anywhere: say so, so that reqwest does not read NO_PROXY over `no_proxy`.
+        Some(proxies) if proxies.is_empty() => builder = builder.no_proxy(),
+        Some(proxies) => {
+            for proxy in proxies {
+                builder = builder.proxy(proxy);
+            }
+        }
+    }
+    Ok(builder)
+}
+
+/// The proxies to set on the client; `None`: reqwest's own reading of the environment (`*_PROXY`,
+/// `NO_PROXY`).
+fn proxies(settings: &TransportSettings) -> Result<Option<Vec<reqwest::Proxy>>, Error> {
+    let refused = || Error::configuration("proxy is not a usable proxy URL (http://[user:password@]host:port)");
+    let no_proxy = |list: Option<&str>| match list {
+        Some(list) => reqwest::NoProxy::from_string(list),
+        None => reqwest::NoProxy::from_env(),
+    };
+    if let Some(url) = &settings.proxy {
+        let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| refused())?;
+        return Ok(Some(vec![proxy.no_proxy(no_proxy(settings.no_proxy.as_deref()))]));
+    }
+    let Some(list) = settings.no_proxy.as_deref() else { return Ok(None) };
+    // `no_proxy` without `proxy`: the environment's proxies, with this list in place of NO_PROXY.
+    let from_env = |names: [&str; 2]| names.iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let mut proxies = Vec::new();
+    let env_error = || Error::configuration("a *_PROXY environment variable is not a usable proxy URL");
+    if let Some(url) = from_env(["HTTPS_PROXY", "https_proxy"]) {
+        proxies.push(reqwest::Proxy::https(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    if let Some(url) = from_env(["HTTP_PROXY", "http_proxy"]) {
+        proxies.push(reqwest::Proxy::http(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    if let Some(url) = from_env(["ALL_PROXY", "all_proxy"]) {
+        proxies.push(reqwest::Proxy::all(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    Ok(Some(proxies))
 }
 
 /// tessera's own [`Transport`], over reqwest. The reqwest client (and its TLS setup) is built on
@@ -134,12 +302,15 @@ impl HttpTransport {
         &self.settings
     }
 
-    fn client(&self, endpoint: &str) -> Result<&reqwest::Client, Error> {
-        self.client.get_or_init(|| build_client(&self.settings)).as_ref().map_err(|message| Error::Transport {
-            kind: TransportErrorKind::Other,
-            endpoint: endpoint.to_owned(),
-            message: message.clone(),
-        })
+    fn client(&self) -> Result<&reqwest::Client, Error> {
+        // A failure (an unreadable ca_file) is not remembered: a file fixed later is picked up.
+        if let Some(client) = self.client.get() {
+            return client.as_ref().map_err(|message| Error::configuration(message.clone()));
+        }
+        let built = client_builder(&self.settings)?
+            .build()
+            .map_err(|e| Error::configuration(self.settings.scrub(format!("cannot build the HTTP client: {e}"))))?;
+        Ok(self.client.get_or_init(|| Ok(built)).as_ref().expect("just built"))
     }
 
     /// Sends one request and reads the whole (bounded) response.
@@ -149,7 +320,7 @@ impl HttpTransport {
         let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
         check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
         let origin = url.origin();
-        let client = self.client(&endpoint)?;
+        let client = self.client()?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -166,7 +337,7 @@ impl HttpTransport {
         if !request.body.is_empty() {
             builder = builder.body(request.body.clone());
         }
-        let response = builder.send().await.map_err(|e| classify(&e, &endpoint))?;
+        let response = builder.send().await.map_err(|e| classify(&e, &endpoint, &self.settings))?;
         if response.url().origin() != origin {
             // Only an application's own client can get here (ours follows no such redirect).
             return Err(fail(TransportErrorKind::Redirect, "the answer came from another origin (a redirect)".into()));
@@ -184,7 +355,7 @@ impl HttpTransport {
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| classify(&e, &endpoint))?;
+            let chunk = chunk.map_err(|e| classify(&e, &endpoint, &self.settings))?;
             if body.len() + chunk.len() > self.settings.max_response_bytes {
                 return Err(too_large(&endpoint, self.settings.max_response_bytes));
             }
@@ -262,30 +433,7 @@ fn too_large(endpoint: &str, limit: usize) -> Error {
     }
 }
 
-fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, String> {
-    // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
-    // time). Install ring only when the application has not installed a provider of its own.
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    reqwest::Client::builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.connect_timeout)
-        .user_agent(settings.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            // Same origin only: a redirect must never carry a form with credentials to another host.
-            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-            if attempt.previous().len() >= 3 || !same_origin {
-                attempt.error("redirect to another origin refused")
-            } else {
-                attempt.follow()
-            }
-        }))
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
-}
-
-fn classify(error: &reqwest::Error, endpoint: &str) -> Error {
+fn classify(error: &reqwest::Error, endpoint: &str, settings: &TransportSettings) -> Error {
     // Connect first: a connection that timed out is also a timeout, but nothing was sent.
     let kind = if error.is_connect() {
         TransportErrorKind::Connect
@@ -298,7 +446,7 @@ fn classify(error: &reqwest::Error, endpoint: &str) -> Error {
     } else {
         TransportErrorKind::Other
     };
-    Error::Transport { kind, endpoint: endpoint.to_owned(), message: describe(error) }
+    Error::Transport { kind, endpoint: endpoint.to_owned(), message: settings.scrub(describe(error)) }
 }
 
 /// reqwest's message plus its causes, without the URL (which may carry a query string).
