@@ -474,10 +474,11 @@ mod tests {
 
     #[test]
     fn issuer_uses_loopback_for_unspecified_addresses() {
-        assert_eq!(issuer_for("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
-        assert_eq!(issuer_for("[::]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(issuer_for("[::1]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(issuer_for("127.0.0.1:1".parse().unwrap()), "http://127.0.0.1:1");
+        assert_eq!(issuer_for("http", "0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(issuer_for("http", "[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("http", "[::1]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("http", "127.0.0.1:1".parse().unwrap()), "http://127.0.0.1:1");
+        assert_eq!(issuer_for("https", "127.0.0.1:1".parse().unwrap()), "https://127.0.0.1:1");
     }
 
     #[test]

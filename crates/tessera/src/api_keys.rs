@@ -33,7 +33,7 @@ use tessera_core::protocol::parse_error_response;
 use tessera_core::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp};
 
 use crate::session::Session;
-use crate::transport::{HttpTransport, TransportSettings};
+use crate::transport::{HttpTransport, Transport, TransportSettings};
 
 /// Where a key stands now. Revoked wins over expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -147,7 +147,7 @@ enum Credentials {
 pub struct ApiKeys {
     base_url: String,
     credentials: Credentials,
-    transport: Arc<HttpTransport>,
+    transport: Arc<dyn Transport>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -202,9 +202,11 @@ pub fn check_expires_in_days(days: i64) -> Result<u32, Error> {
 
 impl ApiKeys {
     /// The API at `base_url` (the server root, e.g. the IdP's issuer: requests go to
-    /// `{base_url}/api/keys...`), authenticated with `session`'s access token.
+    /// `{base_url}/api/keys...`), authenticated with `session`'s access token, and sent the way
+    /// the session sends its own (its proxy, roots, limits, or its custom transport).
     pub fn new(session: Session, base_url: impl Into<String>) -> Self {
-        Self::with_credentials(Credentials::Session(session), base_url.into())
+        let transport = session.shared_transport();
+        ApiKeys { transport, ..Self::with_credentials(Credentials::Session(session), base_url.into()) }
     }
 
     /// The API at `base_url`, authenticated with a fixed OAuth access token (no refresh).

@@ -414,6 +414,11 @@ impl Session {
         &self.inner.key
     }
 
+    /// How this session sends requests (for calls made on its behalf: the key API).
+    pub(crate) fn shared_transport(&self) -> Arc<dyn Transport> {
+        Arc::clone(&self.inner.transport)
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.inner.store
