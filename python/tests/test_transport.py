@@ -56,6 +56,11 @@ def test_an_httpx_client_with_an_event_hook_sees_every_token_request(idp: Idp) -
     assert seen[0] == ("GET", "/.well-known/openid-configuration")
     assert token_posts(seen) == 2 == idp.stats()["token_requests"], seen
     assert seen[-1] == ("POST", "/revoke") and len(seen) == 4, seen
+    # The key API, built from the client, sends the same way.
+    with hooked(seen) as http:
+        client = tessera.SyncClient(idp.issuer, transport=http, **idp.client_kwargs(scope="openid api:read"))
+        key, _ = tessera.SyncApiKeys(client, idp.issuer).create("via-transport", expires_in_days=1)
+    assert ("POST", "/api/keys") in seen and key.name == "via-transport", seen
 
 
 def test_the_async_client_takes_an_httpx_async_client(idp: Idp) -> None:
