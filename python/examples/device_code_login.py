@@ -26,7 +26,7 @@ async def main() -> None:
         store=tessera.FileStore(os.environ["TOKEN_DIR"]),
         prompter=show,
     ) as client:
-        tokens = await client.login()  # only an explicit login prompts; refreshes never do
+        tokens = await client.login()  # shows a code; a silent refresh never does
         print("logged in; refresh token:", tokens.refresh_token is not None)
         print("header starts with:", (await client.authorization_header())[:7])
 

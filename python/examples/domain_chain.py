@@ -26,13 +26,16 @@ state_file = Path(os.environ["STATE_FILE"])
 
 
 async def first_process() -> None:
-    client = tessera.DomainClient(network, chain)
-    for domain_id in ("alpha", "beta", "gamma"):
-        access = await client.get_domain_access(domain_id)  # one login, one discovery, one call each
-        print(f"{access.id}: {access.name} at {access.domain_server.url}, expires {access.expires_at:%H:%M}")
-    # Tokens only, never the password or client secret; still, keep it like a token (mode 0600).
-    state_file.write_text(client.save_state())
-    state_file.chmod(0o600)
+    # Like auki's Client: `async with` closes it on exit (its derived tokens and connections are
+    # dropped; the network client, which is ours, stays open).
+    async with tessera.DomainClient(network, chain) as client:
+        for domain_id in ("alpha", "beta", "gamma"):
+            access = await client.get_domain_access(domain_id)  # one login, one discovery, one call each
+            print(f"{access.id}: {access.name} at {access.domain_server.url}, expires {access.expires_at:%H:%M}")
+        # Tokens only, never the password or client secret; still, keep it like a token (mode 0600).
+        state_file.write_text(client.save_state())
+        state_file.chmod(0o600)
+    print("closed:", client.cached_domain_ids())
 
 
 async def next_process() -> None:

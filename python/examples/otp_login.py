@@ -1,5 +1,7 @@
 """Email one-time-code login: the server mails a code, a callback returns it. Tokens go to a file
-store, so the next run (and every other process) reuses them without asking for a code.
+store, so the next run (and every other process) reuses them without asking for a code. A client
+with a callback logs in by itself when it must (stored token, else a silent refresh, else a code);
+a daemon opts out with RAISE.
 
 Environment: TESSERA_ISSUER, CLIENT_ID (a public client allowed the email_otp grant), EMAIL,
 TOKEN_DIR, and OUTBOX_URL (where the async callback finds codes: here the test IdP's outbox).
@@ -61,3 +63,27 @@ with tessera.SyncClient(
     os.environ["TESSERA_ISSUER"], client_id=os.environ["CLIENT_ID"], grant=grant, store=store, key="otp/terminal"
 ) as later:
     print("later: cached:", later.authorization_header() == "Bearer " + tokens.access_token)
+
+
+# 4. A client with a callback needs no login() call: with nothing stored (or a refresh token that
+#    no longer works), authorization_header() mails a code and asks the callback.
+async def header_logs_in() -> None:
+    async with tessera.Client(
+        os.environ["TESSERA_ISSUER"], client_id=os.environ["CLIENT_ID"], grant=grant, store=store,
+        key="otp/mailbox", otp_callback=read_the_mailbox,
+    ) as client:
+        header = await client.authorization_header()
+        print("mailbox: header starts with:", header[:7])
+
+
+asyncio.run(header_logs_in())
+
+# 5. A daemon opts out: with RAISE it never mails a code that nobody would type.
+with tessera.SyncClient(
+    os.environ["TESSERA_ISSUER"], client_id=os.environ["CLIENT_ID"], grant=grant, store=store,
+    key="otp/daemon", otp_callback=type_the_code, refresh_policy=tessera.RefreshFailureAction.RAISE,
+) as daemon:
+    try:
+        daemon.authorization_header()
+    except tessera.ReauthenticationRequired:
+        print("daemon: reauthentication required, no code mailed")

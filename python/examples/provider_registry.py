@@ -62,6 +62,11 @@ class ApiKeyProvider:
         status = "authenticated" if self.key else "available"
         return tessera.BasicCredential(self.settings.name, status, auth_source=self.settings.string("key") or "")
 
+    def get_headers(self) -> dict:  # qlam_core style: what client.headers("catalog") returns
+        if self.key is None:
+            raise tessera.ReauthenticationRequired("log in to the catalog first")
+        return {"x-api-key": self.key}
+
 
 registry = tessera.Registry()  # the built-in types ...
 registry.register_factory("api_key", ApiKeyProvider)  # ... and ours
@@ -74,4 +79,9 @@ for row in client.list_providers():
 print(client.credential("catalog"))
 print(client.credential("peer"))  # OAuthCredential: tokens redacted in its repr
 print("refresh:", client.refresh_credentials())  # best effort for all; one name raises its error
+# Credentials by provider name: header names only here (the values are secrets).
+print("catalog headers:", sorted(client.headers("catalog")), "peer headers:", sorted(client.headers("peer")))
+print("peer token valid 60 s more:", client.token("peer", min_valid=60).access_valid(60))
+print("logged in to the issuer:", client.logged_in() == os.environ["TESSERA_ISSUER"])  # quilt3's logged_in()
 print("logout:", client.logout())
+print("logged in after logout:", client.logged_in())

@@ -92,10 +92,15 @@ if TYPE_CHECKING:
         RefreshPolicy,
         TokenStore,
     )
+    from ._transport import HttpRequest, HttpResponse, Transport
 
 _PROTOCOLS = frozenset(
     {"AsyncTokenStore", "BrowserPrompter", "LoadedTokens", "OtpCallback", "Prompter", "Provider", "RefreshHooks", "RefreshPolicy", "TokenStore"}
 )
+
+
+# `transport=` (docs/python-transport.md): its request and response types, loaded on first use.
+_TRANSPORT = frozenset({"HttpRequest", "HttpResponse", "Transport"})
 
 
 def __getattr__(name: str) -> object:
@@ -103,6 +108,10 @@ def __getattr__(name: str) -> object:
         from . import _types
 
         return getattr(_types, name)
+    if name in _TRANSPORT:
+        from . import _transport
+
+        return getattr(_transport, name)
     raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 
 __all__ = [
@@ -133,6 +142,8 @@ __all__ = [
     "Endpoints",
     "FileStore",
     "Grant",
+    "HttpRequest",
+    "HttpResponse",
     "LoadedTokens",
     "LogoutResult",
     "MalformedResponseError",
@@ -165,6 +176,7 @@ __all__ = [
     "TesseraError",
     "TokenSet",
     "TokenStore",
+    "Transport",
     "TransportError",
     "UnexpectedStatusError",
     "__version__",

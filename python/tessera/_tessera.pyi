@@ -30,6 +30,7 @@ from ._types import (
     RefreshPolicy,
     TokenStore,
 )
+from ._transport import Transport
 
 __version__: str
 __all__ = [
@@ -340,6 +341,13 @@ class ProviderConfig:
         grant: Grant,
         *,
         scope: Union[str, Sequence[str], None] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        timeout: Optional[_Seconds] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
     ) -> ProviderConfig: ...
 
 @final
@@ -351,7 +359,14 @@ class MemoryStore:
 
 @final
 class FileStore:
-    def __new__(cls, path: Union[str, PathLike[str]]) -> FileStore: ...
+    def __new__(cls, path: Union[str, PathLike[str]]) -> FileStore:
+        """Tokens in ``tokens.json`` in the directory ``path``.
+
+        Args:
+            path: the directory (``str`` or ``os.PathLike``); a leading ``~`` is the home
+                directory, as ``os.path.expanduser`` reads it (``"~/.cache/my-app"``). Created
+                with mode 0700 on first write; nothing is touched until then.
+        """
     @property
     def path(self) -> Any: ...
     def load(self, key: str) -> Optional[TokenSet]: ...
@@ -420,14 +435,62 @@ class Client:
         store: Optional[_Store] = None,
         key: str = "default",
         refresh_skew: _Seconds = ...,
-        timeout: _Seconds = ...,
+        timeout: Optional[_Seconds] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
         prompter: Optional[_AnyPrompter] = None,
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        transport: Optional[Transport] = None,
         token_url: Optional[str] = None,
         revocation_url: Optional[str] = None,
-    ) -> Client: ...
+    ) -> Client:
+        """An async client over one token session (``async with tessera.Client(...) as client``).
+
+        Args:
+            issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
+                ``token_endpoint``. Default ``None``.
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_secret: the client's secret; default ``None`` (a public client).
+            grant: how to log in; default ``None``: ``ClientCredentials()``.
+            scope: a string or a list of scopes; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None``.
+            revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
+            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
+            store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
+            key: the store key; default ``"default"``.
+            refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
+            timeout: seconds (or ``timedelta``) per request; default ``None``: the provider's, else
+                ``30`` (with ``transport=``, handed to a callable in ``HttpRequest.timeout``; an
+                httpx client keeps its own timeouts).
+            ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
+                default ``None``.
+            ca_file_only: trust ``ca_file`` alone; default ``False``.
+            proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
+                ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
+            no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.
+            allow_insecure_http: plain ``http://`` to hosts other than loopback; default ``False``.
+            user_agent: the ``User-Agent``; default ``None``: ``"tessera/<version>"``.
+            prompter: shows device codes and browser URLs (sync or async); default ``None``.
+            otp_callback: returns one-time codes (sync or async); default ``None``.
+            refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
+                default ``None``: reauthenticate when that needs nobody or a callback can reach a person.
+            hooks: refresh observers; default ``None``.
+            transport: your own HTTP stack for every request (discovery, token, revocation):
+                an ``httpx.AsyncClient`` (awaited on your loop), an ``httpx.Client``, or a callable
+                ``(HttpRequest) -> HttpResponse``, sync or ``async def``; default ``None``: tessera's own (reqwest). Single flight, stores and
+                policies stay tessera's; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
+                ``user_agent`` are then refused (``ConfigurationError``: configure your client).
+                See docs/python-transport.md.
+            token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
+            revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
+        """
     @property
     def key(self) -> str: ...
     @property
@@ -460,14 +523,62 @@ class SyncClient:
         store: Optional[_Store] = None,
         key: str = "default",
         refresh_skew: _Seconds = ...,
-        timeout: _Seconds = ...,
+        timeout: Optional[_Seconds] = None,
+        ca_file: Union[str, PathLike[str], None] = None,
+        ca_file_only: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
+        allow_insecure_http: bool = False,
+        user_agent: Optional[str] = None,
         prompter: Optional[_AnyPrompter] = None,
         otp_callback: Optional[OtpCallback] = None,
         refresh_policy: Optional[_Policy] = None,
         hooks: Optional[RefreshHooks] = None,
+        transport: Optional[Transport] = None,
         token_url: Optional[str] = None,
         revocation_url: Optional[str] = None,
-    ) -> SyncClient: ...
+    ) -> SyncClient:
+        """A sync client over one token session (``with tessera.SyncClient(...) as client``).
+
+        Args:
+            issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
+                ``token_endpoint``. Default ``None``.
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_secret: the client's secret; default ``None`` (a public client).
+            grant: how to log in; default ``None``: ``ClientCredentials()``.
+            scope: a string or a list of scopes; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None``.
+            revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
+            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
+            store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
+            key: the store key; default ``"default"``.
+            refresh_skew: seconds (or ``timedelta``) before expiry to refresh; default ``30``.
+            timeout: seconds (or ``timedelta``) per request; default ``None``: the provider's, else
+                ``30`` (with ``transport=``, handed to a callable in ``HttpRequest.timeout``; an
+                httpx client keeps its own timeouts).
+            ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
+                default ``None``.
+            ca_file_only: trust ``ca_file`` alone; default ``False``.
+            proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
+                ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
+            no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.
+            allow_insecure_http: plain ``http://`` to hosts other than loopback; default ``False``.
+            user_agent: the ``User-Agent``; default ``None``: ``"tessera/<version>"``.
+            prompter: shows device codes and browser URLs (sync or async); default ``None``.
+            otp_callback: returns one-time codes (sync or async); default ``None``.
+            refresh_policy: what a failed silent refresh does (``RefreshFailureAction.RAISE``, ...);
+                default ``None``: reauthenticate when that needs nobody or a callback can reach a person.
+            hooks: refresh observers; default ``None``.
+            transport: your own HTTP stack for every request (discovery, token, revocation):
+                an ``httpx.Client`` or a callable ``(HttpRequest) -> HttpResponse``
+                (an ``httpx.AsyncClient`` raises ``ConfigurationError``: it needs the async ``Client``); default ``None``: tessera's own (reqwest). Single flight, stores and
+                policies stay tessera's; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
+                ``user_agent`` are then refused (``ConfigurationError``: configure your client).
+                See docs/python-transport.md.
+            token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
+            revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
+        """
     @property
     def key(self) -> str: ...
     @property
@@ -608,6 +719,37 @@ class AuthClient:
     def is_authenticated(self, name: Optional[str] = None) -> Awaitable[bool]: ...
     def credential(self, name: str) -> Awaitable[_Credential]: ...
     def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Awaitable[Dict[str, bool]]: ...
+    def headers(self, name: str) -> Awaitable[Dict[str, str]]:
+        """The HTTP headers to send for provider ``name``, refreshed as needed (values are secrets).
+
+        Args:
+            name: the provider's name in the context (required).
+
+        A Python provider's own ``get_headers()`` is used as is; a provider with a token and no
+        headers gives ``{"authorization": "Bearer <token>"}``. Raises ``ConfigurationError`` for an
+        unknown name or a provider with neither, else the provider's own error.
+        """
+    def token(self, name: str, *, min_valid: _Seconds = 0) -> Awaitable[TokenSet]:
+        """The ``TokenSet`` of provider ``name``.
+
+        Args:
+            name: the provider's name in the context (required).
+            min_valid: seconds (or a ``timedelta``) the access token must stay valid; default ``0``.
+                A token with less left is refreshed (or obtained again when that needs nobody).
+
+        Raises ``ConfigurationError`` for an unknown name or a provider without tokens. A Python
+        provider's ``token()`` may return a ``str`` (no expiry: ``min_valid`` is not checked).
+        """
+    def logged_in(self, name: Optional[str] = None) -> Awaitable[Optional[str]]:
+        """quilt3's ``logged_in()``: where a provider is logged in, else ``None``.
+
+        Args:
+            name: the provider; default ``None``: the first authenticated one, in configuration order.
+
+        The answer is the ``url``, ``issuer`` or ``token_endpoint`` of its ``auth_context()``, or
+        its name for a provider that talks to no server (a static token). No network; errors and
+        unknown names give ``None``.
+        """
     def __aenter__(self) -> Awaitable[AuthClient]: ...
     def __aexit__(self, *_exc_info: object) -> Awaitable[None]: ...
 
@@ -641,6 +783,25 @@ class SyncAuthClient:
     def is_authenticated(self, name: Optional[str] = None) -> bool: ...
     def credential(self, name: str) -> _Credential: ...
     def refresh_credentials(self, name: Optional[str] = None, *, force: bool = False) -> Dict[str, bool]: ...
+    def headers(self, name: str) -> Dict[str, str]:
+        """The HTTP headers to send for provider ``name``; see ``AuthClient.headers``.
+
+        Args:
+            name: the provider's name in the context (required).
+        """
+    def token(self, name: str, *, min_valid: _Seconds = 0) -> TokenSet:
+        """The ``TokenSet`` of provider ``name``; see ``AuthClient.token``.
+
+        Args:
+            name: the provider's name in the context (required).
+            min_valid: seconds (or a ``timedelta``) the access token must stay valid; default ``0``.
+        """
+    def logged_in(self, name: Optional[str] = None) -> Optional[str]:
+        """quilt3's ``logged_in()``; see ``AuthClient.logged_in``.
+
+        Args:
+            name: the provider; default ``None``: the first authenticated one.
+        """
     def __enter__(self) -> SyncAuthClient: ...
     def __exit__(self, *_exc_info: object) -> None: ...
 
@@ -694,7 +855,16 @@ class ApiKeys:
     def base_url(self) -> str: ...
     @property
     def sync(self) -> SyncApiKeys: ...
-    def create(self, name: str, expires_in_days: int = 90) -> Awaitable[Tuple[ApiKey, str]]: ...
+    def create(self, name: str, expires_in_days: Optional[int] = 90) -> Awaitable[Tuple[ApiKey, str]]:
+        """Creates a key; returns ``(ApiKey, secret)``: the secret is never shown again.
+
+        Args:
+            name: the key's name (required, not empty).
+            expires_in_days: its lifetime, an ``int`` from 1 to 365; default ``90``.
+
+        A lifetime outside 1–365 raises ``ConfigurationError`` (a ``ValueError``) before anything
+        is sent; a value that is not an ``int`` raises ``TypeError``.
+        """
     def list(
         self,
         *,
@@ -712,7 +882,16 @@ class SyncApiKeys:
     def __new__(cls, credentials: Union[Client, SyncClient, str], base_url: str) -> SyncApiKeys: ...
     @property
     def base_url(self) -> str: ...
-    def create(self, name: str, expires_in_days: int = 90) -> Tuple[ApiKey, str]: ...
+    def create(self, name: str, expires_in_days: Optional[int] = 90) -> Tuple[ApiKey, str]:
+        """Creates a key; returns ``(ApiKey, secret)``: the secret is never shown again.
+
+        Args:
+            name: the key's name (required, not empty).
+            expires_in_days: its lifetime, an ``int`` from 1 to 365; default ``90``.
+
+        A lifetime outside 1–365 raises ``ConfigurationError`` (a ``ValueError``) before anything
+        is sent; a value that is not an ``int`` raises ``TypeError``.
+        """
     def list(
         self,
         *,
@@ -813,6 +992,15 @@ class DomainClient:
     def save_state(self) -> str: ...
     @property
     def sync(self) -> SyncDomainClient: ...
+    def close(self) -> None:
+        """Closes the client: drops the derived tokens it holds (discovery, every domain), its HTTP
+        connections and a network login it made itself (``set_credentials(ProviderConfig)``). A
+        ``Client`` you passed in stays open. Afterwards every method that could send raises
+        ``RuntimeError``; ``cached_domain_access`` answers ``None``. Idempotent; sends nothing (it
+        is not a logout). Its ``sync`` view is closed with it."""
+    def __aenter__(self) -> Awaitable[DomainClient]: ...
+    def __aexit__(self, *_exc_info: object) -> Awaitable[None]:
+        """Closes the client (``close()``)."""
 
 @final
 class SyncDomainClient:
@@ -829,3 +1017,8 @@ class SyncDomainClient:
     def save_state(self) -> str: ...
     @property
     def aio(self) -> DomainClient: ...
+    def close(self) -> None:
+        """Closes the client; see ``DomainClient.close``."""
+    def __enter__(self) -> SyncDomainClient: ...
+    def __exit__(self, *_exc_info: object) -> None:
+        """Closes the client (``close()``)."""

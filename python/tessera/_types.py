@@ -115,8 +115,11 @@ class OtpCallback(Protocol):
 class Provider(Protocol):
     """A provider type written in Python, returned by a factory given to
     ``Registry.register_factory``. Required: ``is_authenticated()`` and ``credential()``. Optional:
-    ``description()``, ``status()``, ``auth_context()``, ``extra_info()``, ``login()``,
-    ``logout()``, ``refresh(force)``, ``can_refresh()``. Any may be ``async def``."""
+    ``description()``, ``status()``, ``auth_context()`` (its ``url``, ``issuer`` or
+    ``token_endpoint`` is what ``AuthClient.logged_in`` reports), ``extra_info()``, ``login()``,
+    ``logout()``, ``refresh(force)``, ``can_refresh()``, ``get_headers()`` (a mapping of header
+    names to values: ``AuthClient.headers(name)``) and ``token()`` (a ``str`` or a ``TokenSet``:
+    ``AuthClient.token(name)``). Any may be ``async def``."""
 
     def is_authenticated(self) -> Union[bool, Awaitable[bool]]: ...
 

@@ -57,11 +57,47 @@ def test_async_create_list_get_revoke(idp: Idp) -> None:
         active_ids = [k.id for k in await keys.list(status="ACTIVE")]
         assert key.id in revoked_ids and key.id not in active_ids and other.id in active_ids
 
-        with pytest.raises(tessera.AuthenticationError) as raised:
+        with pytest.raises(tessera.ConfigurationError, match="between 1 and 365"):
             await keys.create("ci", expires_in_days=366)
-        assert raised.value.status == 400  # type: ignore[attr-defined]
 
     asyncio.run(main())
+
+
+BOUNDS = "configuration error: expires_in_days must be between 1 and 365 days"
+
+
+@pytest.mark.parametrize("days", [-1, 0, 366, 10**30, -(10**30)])
+def test_a_lifetime_outside_1_to_365_days_is_refused_before_sending(idp: Idp, days: int) -> None:
+    # The same typed error as the Rust client's, for any int (never an OverflowError), sync and async;
+    # the server at 127.0.0.1:1 is never reached.
+    nowhere = tessera.SyncApiKeys("unused-token", "http://127.0.0.1:1")
+    with pytest.raises(tessera.ConfigurationError) as raised:
+        nowhere.create("ci", expires_in_days=days)
+    assert str(raised.value) == BOUNDS and isinstance(raised.value, ValueError)
+
+    async def main() -> None:
+        with pytest.raises(tessera.ConfigurationError, match="between 1 and 365"):
+            await tessera.ApiKeys("unused-token", "http://127.0.0.1:1").create("ci", expires_in_days=days)
+
+    asyncio.run(main())
+    # A real server: refused before the request too (nothing is created).
+    keys = tessera.SyncApiKeys(user(idp), idp.issuer)
+    name = f"bounds-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(tessera.ConfigurationError, match="between 1 and 365"):
+        keys.create(name, expires_in_days=days)
+    assert keys.list(name=name) == []
+
+
+def test_lifetime_bounds_and_types(idp: Idp) -> None:
+    keys = tessera.SyncApiKeys(user(idp), idp.issuer)
+    for days in (1, 365):
+        key, _ = keys.create(f"edge-{days}", expires_in_days=days)
+        assert key.expires_at - key.created_at == timedelta(days=days)
+    key, _ = keys.create("default", expires_in_days=None)
+    assert key.expires_at - key.created_at == timedelta(days=90), "None: the default"
+    for wrong in ("30", 30.0, True):
+        with pytest.raises(TypeError, match="must be an int"):
+            keys.create("ci", expires_in_days=wrong)  # type: ignore[arg-type]
 
 
 def test_a_key_works_as_a_grant_until_revoked_by_its_secret(idp: Idp, monkeypatch: pytest.MonkeyPatch) -> None:

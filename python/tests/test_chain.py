@@ -138,3 +138,54 @@ def test_the_sync_front_end_shares_the_chain(idp: Idp) -> None:
     )
     assert restored.get_domain_access("beta").id == "beta"
     assert counts(idp) == (1, 0, 1, 3), "the imported network and discovery tokens served beta"
+
+
+def test_domain_client_is_an_async_context_manager_that_closes_what_it_owns(idp: Idp) -> None:
+    async def main() -> None:
+        net = network(idp)
+        async with tessera.DomainClient(net, chain(idp)) as client:
+            assert isinstance(client, tessera.DomainClient)
+            access = await client.get_domain_access("alpha")
+            assert client.cached_domain_access("alpha") is not None
+            state = client.save_state()
+            view = client.sync
+        # Closed on exit: nothing it derived is held or served, every call that could send raises,
+        # and its sync view is closed with it.
+        assert client.cached_domain_access("alpha") is None and client.cached_domain_ids() == []
+        assert view.cached_domain_ids() == [] and "closed" in repr(client)
+        for call in (lambda: client.get_domain_access("alpha"), client.authenticate, client.save_state,
+                     view.authenticate_discovery, lambda: view.get_domain_access("alpha")):
+            with pytest.raises(RuntimeError, match="closed"):
+                call()
+        client.close()  # idempotent
+        # The network Client passed in is the caller's: still open, its tokens still served.
+        assert await net.authorization_header() and counts(idp) == (1, 0, 1, 1)
+        # What was saved before closing restores without a request.
+        restored = tessera.DomainClient.from_state(state, chain(idp))
+        assert (await restored.get_domain_access("alpha")).access_token == access.access_token
+        assert counts(idp) == (1, 0, 1, 1)
+
+        # An exception in the block still closes it, and propagates.
+        with pytest.raises(KeyError):
+            async with tessera.DomainClient(net, chain(idp)) as failing:
+                await failing.get_domain_access("beta")
+                raise KeyError("boom")
+        assert failing.cached_domain_ids() == []
+
+    asyncio.run(main())
+
+
+def test_sync_domain_client_is_a_context_manager(idp: Idp) -> None:
+    net = tessera.SyncClient(
+        idp.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, grant=tessera.Password(*ALICE), scope="openid"
+    )
+    with tessera.SyncDomainClient(net, chain(idp)) as client:
+        assert isinstance(client, tessera.SyncDomainClient)
+        assert client.get_domain_access("alpha").id == "alpha"
+        aio = client.aio
+    assert client.cached_domain_ids() == [] and aio.cached_domain_access("alpha") is None
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get_domain_access("alpha")
+    with pytest.raises(RuntimeError, match="closed"):
+        client.set_credentials(net)
+    assert net.authorization_header().startswith("Bearer ")

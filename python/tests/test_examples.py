@@ -33,6 +33,8 @@ PAGES = {
     "python-sans-io-httpx.md": ["sans_io_httpx.py"],
     "python-sans-io-chain.md": ["sans_io_chain.py"],
     "python-password-totp.md": ["password_totp_401.py"],
+    "http-client.md": ["http_client.py"],
+    "python-transport.md": ["transport_httpx.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
@@ -121,7 +123,14 @@ def test_provider_registry(idp: Idp) -> None:
     assert re.match(r"catalog +api_key +authenticated +API key from env:CATALOG_KEY", lines[3]), lines
     assert "BasicCredential(name='catalog', status='authenticated'" in lines[4]
     assert "OAuthCredential(name='peer'" in lines[5] and "access_token=<redacted>" in lines[5]
-    assert lines[6] == "refresh: {'peer': True}" and lines[7] == "logout: {'catalog': True, 'peer': True}", lines
+    assert lines[6] == "refresh: {'peer': True}", lines
+    assert lines[7] == "catalog headers: ['x-api-key'] peer headers: ['authorization']", lines
+    assert lines[8:] == [
+        "peer token valid 60 s more: True",
+        "logged in to the issuer: True",
+        "logout: {'catalog': True, 'peer': True}",
+        "logged in after logout: None",
+    ], lines
     assert "qk_test_1234" not in done.stdout
 
 
@@ -191,8 +200,10 @@ def test_otp_login(idp: Idp, tmp_path: Path) -> None:
         "terminal login: refresh token: True",
         "bot login: header starts with: Bearer ",
         "later: cached: True",
+        "mailbox: header starts with: Bearer ",
+        "daemon: reauthentication required, no code mailed",
     ], out
-    assert len(idp.outbox(email)) == mailed_before + 2, "one code per login"
+    assert len(idp.outbox(email)) == mailed_before + 3, "one code per login; none for the daemon"
     assert (tmp_path / "tokens.json").exists()
 
 
@@ -221,12 +232,25 @@ def test_domain_chain(idp: Idp, tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     for line, domain in zip(lines, ("alpha", "beta", "gamma")):
         assert line.startswith(f"{domain}: ") and f"/chain/domains/{domain}, expires" in line, lines
-    assert lines[3] == "restored: beta Bearer ", lines
+    assert lines[3:] == ["closed: []", "restored: beta Bearer "], lines
     stats = idp.stats()
     assert (stats["password_grants"], stats["chain_discovery_requests"], stats["chain_domain_access_requests"]) == (1, 1, 3)
     text = state.read_text()
     assert ALICE[1] not in text and CLIENT_SECRET not in text
     assert state.stat().st_mode & 0o777 == 0o600
+
+
+def test_transport_httpx(idp: Idp) -> None:
+    done = run("transport_httpx.py", {**idp_env(idp), "USERNAME": ALICE[0], "PASSWORD": ALICE[1]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "sync sent: ['GET /.well-known/openid-configuration', 'POST /token', 'POST /token']",
+        "async: 100 callers, headers: 1 token requests: 1",
+        "callable: header starts with: Bearer ",
+    ], done.stdout
+    stats = idp.stats()
+    assert (stats["password_grants"], stats["refresh_grants"]) == (3, 1), stats
+    assert ALICE[1] not in done.stdout + done.stderr
 
 
 def test_sans_io_httpx(idp: Idp) -> None:

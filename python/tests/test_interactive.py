@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -106,6 +107,81 @@ def test_an_exception_from_the_callback_propagates_and_no_callback_is_a_typed_er
         # A silent header never starts an interactive login.
         with pytest.raises(tessera.ReauthenticationRequired):
             client.authorization_header()
+
+
+def revoke_alices_refresh_tokens(idp: Idp) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        idp.url("/_test/revoke_user"), data=json.dumps({"username": "alice"}).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_with_an_otp_callback_a_header_reuses_then_refreshes_then_mails_a_code(idp: Idp) -> None:
+    # quilt_hp's order, the documented default: a stored token is reused, an expired one refreshed
+    # silently, and only when no token can be had without the person is a code mailed and asked for.
+    asked: List[int] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        asked.append(prompt.attempt)
+        return idp.last_code(ALICE_EMAIL)
+
+    idp.access_token_ttl(2)
+    store = tessera.MemoryStore()
+    mailed = len(idp.outbox(ALICE_EMAIL))
+    with otp_client(idp, sync=True, otp_callback=otp_callback, store=store, refresh_skew=0.5) as client:  # type: ignore[attr-defined]
+        # No token at all: authorization_header() logs in, mailing one code.
+        first = client.authorization_header()
+        assert asked == [1] and len(idp.outbox(ALICE_EMAIL)) == mailed + 1
+        # Reuse: no request, no code.
+        requests = idp.stats()["token_requests"]
+        assert client.authorization_header() == first and idp.stats()["token_requests"] == requests
+        # Expired access token, live refresh token: a silent refresh, no code.
+        time.sleep(2.1)
+        second = client.authorization_header()
+        assert second != first and idp.stats()["refresh_grants"] == 1
+        assert asked == [1] and len(idp.outbox(ALICE_EMAIL)) == mailed + 1, "a refresh mails no code"
+        # The refresh token revoked: the default policy logs in again, mailing a new code.
+        revoke_alices_refresh_tokens(idp)
+        client.force_refresh()
+        assert asked == [1, 1] and len(idp.outbox(ALICE_EMAIL)) == mailed + 2
+
+
+def test_a_daemon_opts_out_with_raise_and_no_code_is_ever_mailed(idp: Idp) -> None:
+    asked: List[int] = []
+
+    def otp_callback(prompt: tessera.CodePrompt) -> str:
+        asked.append(prompt.attempt)
+        return idp.last_code(ALICE_EMAIL)
+
+    raise_ = tessera.RefreshFailureAction.RAISE
+    store = tessera.MemoryStore()
+    mailed = len(idp.outbox(ALICE_EMAIL))
+    with otp_client(idp, sync=True, otp_callback=otp_callback, refresh_policy=raise_, store=store) as client:  # type: ignore[attr-defined]
+        # No token: RAISE, before anything is sent.
+        with pytest.raises(tessera.ReauthenticationRequired):
+            client.authorization_header()
+        assert asked == [] and len(idp.outbox(ALICE_EMAIL)) == mailed and idp.stats()["token_requests"] == 0
+        # An explicit login() still mails a code and asks (the policy is not consulted for it).
+        client.login()
+        assert asked == [1] and len(idp.outbox(ALICE_EMAIL)) == mailed + 1
+        # A rejected refresh: RAISE again, no code.
+        revoke_alices_refresh_tokens(idp)
+        with pytest.raises(tessera.ReauthenticationRequired):
+            client.force_refresh()
+        assert asked == [1] and len(idp.outbox(ALICE_EMAIL)) == mailed + 1
+
+
+async def test_async_client_with_an_otp_callback_logs_in_from_the_header(idp: Idp) -> None:
+    async def otp_callback(prompt: tessera.CodePrompt) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, idp.last_code, ALICE_EMAIL)
+
+    mailed = len(idp.outbox(ALICE_EMAIL))
+    async with otp_client(idp, otp_callback=otp_callback) as client:  # type: ignore[attr-defined]
+        header = await client.authorization_header()
+        assert header.startswith("Bearer ") and len(idp.outbox(ALICE_EMAIL)) == mailed + 1
 
 
 def test_wrong_codes_until_no_attempts_are_left_is_a_typed_error(idp: Idp) -> None:

@@ -200,3 +200,201 @@ def test_credential_models_redact_and_validate() -> None:
     assert basic.login_time is not None and basic.login_time.year == 2023
     with pytest.raises(tessera.ConfigurationError, match="status"):
         tessera.BasicCredential("k", "fine", auth_source="env:K")  # type: ignore[arg-type]
+
+
+# --- Headers and tokens by provider name (qlam_core style), quilt3's logged_in() ------------------
+
+HEADERS_CONFIG = """
+[[contexts]]
+name = "dev"
+[[contexts.auth_providers]]
+name = "peer"
+type = "password"
+issuer = "{issuer}"
+client_id = "{client_id}"
+client_secret = "env:TESSERA_TEST_CLIENT_SECRET"
+username = "{username}"
+password = "env:TESSERA_TEST_PASSWORD"
+[[contexts.auth_providers]]
+name = "catalog"
+type = "header_key"
+[[contexts.auth_providers]]
+name = "search"
+type = "token_only"
+[[contexts.auth_providers]]
+name = "bare"
+type = "bare"
+"""
+
+
+class HeaderKeyProvider:
+    """qlam_core style: the provider knows its own headers (an async ``get_headers()`` here)."""
+
+    def __init__(self, settings: tessera.ProviderSettings) -> None:
+        self.name = settings.name
+        self.calls = 0
+
+    def is_authenticated(self) -> bool:
+        return True
+
+    def auth_context(self) -> Dict[str, str]:
+        return {"url": "https://catalog.example"}
+
+    def credential(self) -> tessera.BasicCredential:
+        return tessera.BasicCredential(self.name, "authenticated", auth_source="env:CATALOG_KEY")
+
+    async def get_headers(self) -> Dict[str, str]:
+        self.calls += 1
+        return {"X-Api-Key": CATALOG_KEY, "X-Account": "team-42"}
+
+
+class TokenOnlyProvider:
+    """A provider with ``token()`` (a plain string) and no headers of its own."""
+
+    def __init__(self, settings: tessera.ProviderSettings) -> None:
+        self.name = settings.name
+
+    def is_authenticated(self) -> bool:
+        return False
+
+    def credential(self) -> tessera.BasicCredential:
+        return tessera.BasicCredential(self.name, "available", auth_source="none")
+
+    def token(self) -> str:
+        return "search-token"
+
+
+class BareProvider:
+    """Neither headers nor a token; its status() fails with an exception of its own."""
+
+    class CatalogDown(Exception):
+        pass
+
+    def __init__(self, settings: tessera.ProviderSettings) -> None:
+        self.name = settings.name
+
+    def is_authenticated(self) -> bool:
+        return False
+
+    def status(self) -> str:
+        raise BareProvider.CatalogDown("catalog.example answered 503")
+
+    def credential(self) -> tessera.BasicCredential:
+        return tessera.BasicCredential(self.name, "available", auth_source="none")
+
+
+def headers_registry(built: Dict[str, object]) -> tessera.Registry:
+    reg = tessera.Registry()
+    for type_name, cls in (("header_key", HeaderKeyProvider), ("token_only", TokenOnlyProvider), ("bare", BareProvider)):
+        def factory(settings: tessera.ProviderSettings, cls: type = cls) -> object:
+            built[settings.name] = provider = cls(settings)
+            return provider
+
+        reg.register_factory(type_name, factory)
+    return reg
+
+
+def headers_config(idp: Idp) -> str:
+    return HEADERS_CONFIG.format(issuer=idp.issuer, client_id=CLIENT_ID, username=ALICE[0])
+
+
+async def test_headers_and_tokens_by_provider_name(idp: Idp, secrets: None) -> None:
+    built: Dict[str, object] = {}
+    store = tessera.MemoryStore()
+    client = tessera.AuthClient.from_toml(headers_config(idp), registry=headers_registry(built), store=store)
+
+    # A built-in OAuth provider: its bearer header, logged in on first use (a grant that needs nobody).
+    headers = await client.headers("peer")
+    stored = store.load("dev/peer")
+    assert stored is not None and headers == {"authorization": f"Bearer {stored.access_token}"}
+    assert await client.headers("peer") == headers and idp.stats()["token_requests"] == 1, "served from the cache"
+
+    # A Python provider's own get_headers() is honoured as is (names as it wrote them).
+    assert await client.headers("catalog") == {"X-Api-Key": CATALOG_KEY, "X-Account": "team-42"}
+    assert built["catalog"].calls == 1  # type: ignore[attr-defined]
+    rows = {row.name: row for row in await client.list_providers()}
+    assert rows["catalog"].capabilities == ["http_headers"] and rows["search"].capabilities == ["token"]
+
+    # A provider with a token and no headers: a bearer header from its token.
+    assert await client.headers("search") == {"authorization": "Bearer search-token"}
+    search = await client.token("search")
+    assert (search.access_token, search.expires_at) == ("search-token", None)
+
+    # token(name, min_valid=...): the TokenSet; a 300-s token is replaced when 10 minutes are asked for.
+    peer = await client.token("peer")
+    assert peer.access_token == stored.access_token
+    assert (await client.token("peer", min_valid=60)).access_token == peer.access_token, "valid long enough"
+    longer = await client.token("peer", min_valid=600)
+    assert longer.access_token != peer.access_token and idp.stats()["token_requests"] == 2
+
+    # Errors: a provider with neither, a provider without tokens, an unknown name.
+    with pytest.raises(tessera.ConfigurationError, match="does not support HTTP headers or tokens"):
+        await client.headers("bare")
+    with pytest.raises(tessera.ConfigurationError, match="does not support tokens"):
+        await client.token("catalog")
+    with pytest.raises(tessera.ConfigurationError, match=r"no provider named \"nope\" \(have: peer, catalog"):
+        await client.headers("nope")
+    with pytest.raises(tessera.ConfigurationError, match="non-negative"):
+        await client.token("peer", min_valid=-1)
+
+
+def test_sync_headers_tokens_and_the_providers_own_exceptions(idp: Idp, secrets: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    assert client.headers("catalog")["X-Api-Key"] == CATALOG_KEY
+    peer = client.token("peer", min_valid=0)
+    assert client.headers("peer") == {"authorization": f"Bearer {peer.access_token}"}
+
+    # An exception raised by get_headers() reaches the caller unchanged; a wrong answer is a TypeError.
+    class Unreachable(Exception):
+        pass
+
+    def unreachable(self: HeaderKeyProvider) -> Dict[str, str]:
+        raise Unreachable("vault sealed")
+
+    monkeypatch.setattr(HeaderKeyProvider, "get_headers", unreachable)
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    with pytest.raises(Unreachable, match="vault sealed"):
+        client.headers("catalog")
+    monkeypatch.setattr(HeaderKeyProvider, "get_headers", lambda self: ["not", "a", "mapping"])
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    with pytest.raises(TypeError, match="mapping"):
+        client.headers("catalog")
+    monkeypatch.setattr(TokenOnlyProvider, "token", lambda self: 42)
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    with pytest.raises(TypeError, match="str or a tessera.TokenSet"):
+        client.token("search")
+
+
+def test_a_python_providers_exception_is_listed_as_it_was_raised(idp: Idp, secrets: None) -> None:
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    rows = {row.name: row for row in client.list_providers()}
+    assert rows["bare"].status == "error"
+    assert rows["bare"].error == "BareProvider.status raised CatalogDown: catalog.example answered 503"
+    assert rows["peer"].error is None and rows["catalog"].error is None
+
+    # A Python store's exception under a built-in provider: named the same way, not as a store I/O error.
+    class Disk:
+        def load(self, key: str) -> None:
+            raise OSError(28, "No space left on device")
+
+        def save(self, key: str, tokens: tessera.TokenSet) -> None:
+            pass
+
+    client = tessera.SyncAuthClient.from_toml(headers_config(idp), registry=headers_registry({}), store=Disk())
+    peer = {row.name: row for row in client.list_providers()}["peer"]
+    assert (peer.status, peer.error) == ("error", "Disk.load raised OSError: [Errno 28] No space left on device")
+
+
+async def test_logged_in_names_the_server_or_none(idp: Idp, secrets: None) -> None:
+    client = tessera.AuthClient.from_toml(headers_config(idp), registry=headers_registry({}))
+    assert await client.logged_in("peer") is None, "not logged in yet"
+    assert await client.logged_in("search") is None and await client.logged_in("bare") is None
+    assert await client.logged_in("catalog") == "https://catalog.example", "the url of its auth_context()"
+    assert await client.logged_in() == "https://catalog.example", "the first authenticated provider"
+    assert await client.login("peer") == {"peer": True}
+    assert await client.logged_in("peer") == idp.issuer
+    assert await client.logged_in() == idp.issuer, "configuration order: peer comes first"
+    assert client.sync.logged_in("peer") == idp.issuer
+    assert await client.logged_in("nope") is None
+    await client.logout("peer")
+    assert client.sync.logged_in("peer") is None

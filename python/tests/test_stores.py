@@ -203,6 +203,35 @@ async def test_file_store_persists_with_private_permissions(idp: Idp, tmp_path: 
     assert store.load("dev/alice") is None
 
 
+def test_file_store_expands_a_leading_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tessera's own pages write FileStore("~/.cache/my-app"): that is the home directory, as in a shell,
+    # never a directory named "~" under the current one.
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    tokens = tessera.TokenSet("at-1", expires_in=60)
+    for given in ("~/.cache/my-app", Path("~/.cache/my-app")):
+        store = tessera.FileStore(given)
+        assert Path(store.path) == home / ".cache" / "my-app"
+        store.save("k", tokens)
+        assert (home / ".cache" / "my-app" / "tokens.json").is_file()
+        loaded = store.load("k")
+        assert loaded is not None and loaded.access_token == "at-1"
+    assert not (elsewhere / "~").exists(), "no literal ./~ directory"
+    assert Path(tessera.FileStore("~").path) == home
+    # Only a leading ~: a ~ further in is a plain name.
+    assert Path(tessera.FileStore("data/~/x").path) == Path("data/~/x")
+    # The same for a store described like the configuration's `store = { kind = "file", dir = ... }`.
+    described = tessera.open_store({"kind": "file", "dir": "~/described"})
+    described.save("k", tokens)
+    assert (home / "described" / "tokens.json").is_file() and not (elsewhere / "~").exists()
+    defaulted = tessera.open_store({"kind": "file"}, default_dir="~/default")
+    defaulted.save("k", tokens)
+    assert (home / "default" / "tokens.json").is_file()
+
+
 def test_file_store_refuses_a_readable_file(tmp_path: Path) -> None:
     directory = tmp_path / "lax"
     directory.mkdir(mode=0o755)

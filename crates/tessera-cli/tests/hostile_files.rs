@@ -582,7 +582,9 @@ fn marker_values(ty: FieldType) -> Vec<toml::Value> {
     let mut table = toml::Table::new();
     table.insert(MARKER.into(), array.clone());
     match ty {
-        FieldType::Count | FieldType::Port | FieldType::Seconds | FieldType::UnixSeconds => vec![string, array],
+        FieldType::Count | FieldType::Port | FieldType::Seconds | FieldType::UnixSeconds | FieldType::Bool => {
+            vec![string, array]
+        }
         FieldType::Params => vec![string, array, toml::Value::Table(table)],
         FieldType::Text | FieldType::Url | FieldType::Secret => vec![array, string],
     }

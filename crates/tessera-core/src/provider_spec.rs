@@ -293,6 +293,8 @@ pub enum FieldType {
     UnixSeconds,
     /// A table of string values.
     Params,
+    /// `true` or `false`.
+    Bool,
 }
 
 impl FieldType {
@@ -306,6 +308,7 @@ impl FieldType {
             FieldType::Seconds => "seconds",
             FieldType::UnixSeconds => "Unix seconds",
             FieldType::Params => "table of strings",
+            FieldType::Bool => "boolean",
         }
     }
 }
@@ -592,8 +595,8 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[K::Browser],
         required: "no",
         default: "300",
-        doc: "how long to wait for the browser to come back",
-        old_names: &["timeout"],
+        doc: "how long to wait for the browser to come back (`timeout` is the HTTP time limit, not this)",
+        old_names: &[],
     },
     FieldDoc {
         name: "authorization_params",
@@ -603,6 +606,69 @@ pub const FIELDS: &[FieldDoc] = &[
         default: "",
         doc: "more authorization request parameters (`prompt`, `login_hint`, `acr_values`, ...)",
         old_names: &["extra_params"],
+    },
+    FieldDoc {
+        name: "ca_file",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` replace them)",
+        doc: "a PEM file of CA certificates trusted **in addition to** the system's roots (a private CA); `~/` is the home directory",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "ca_file_only",
+        ty: FieldType::Bool,
+        kinds: &[],
+        required: "no (needs `ca_file`)",
+        default: "false",
+        doc: "trust `ca_file` **only**, not the system's roots (pinning to a private CA)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "proxy",
+        ty: FieldType::Url,
+        kinds: &[],
+        required: "no",
+        default: "`HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`",
+        doc: "an HTTP(S) proxy for every request of this provider, `http://[user:password@]host:port` (the password is never shown)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "no_proxy",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "`NO_PROXY`",
+        doc: "hosts reached directly, comma separated (`NO_PROXY` syntax: `idp.internal,.corp.example,10.0.0.0/8`; `*`: never a proxy)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "timeout",
+        ty: FieldType::Seconds,
+        kinds: &[],
+        required: "no",
+        default: "30",
+        doc: "time limit of one HTTP request (connect, send, receive); connecting alone is limited to 10 s or this, if shorter",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "allow_insecure_http",
+        ty: FieldType::Bool,
+        kinds: &[],
+        required: "no",
+        default: "false",
+        doc: "allow plain `http://` to hosts other than loopback (credentials then travel in clear)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "user_agent",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "`tessera/<version>`",
+        doc: "the `User-Agent` header of every request",
+        old_names: &[],
     },
 ];
 
@@ -628,7 +694,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("authorization_url", "authorization_endpoint"),
     ("port", "redirect_port"),
     ("callback_path", "redirect_path"),
-    ("timeout", "login_timeout"),
     ("extra_params", "authorization_params"),
 ];
 
@@ -774,14 +839,97 @@ pub struct LoopbackSpec {
     pub timeout_secs: Option<u64>,
 }
 
-/// One provider, described: the client, the server and the grant. Secrets are held as given
-/// (literals, or references that the front end's resolver reads in [`ProviderSpec::into_config`]).
+/// How a provider's requests travel, as described (`None` / `false`: the runtime's default). The
+/// core sends nothing: a runtime maps this onto its HTTP client (tessera:
+/// `tessera::transport::TransportSettings`; a JSON host: its own client).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TransportSpec {
+    /// `ca_file`: a PEM bundle trusted in addition to the system's roots (as written: `~/` is the
+    /// runtime's to expand).
+    pub ca_file: Option<String>,
+    /// `ca_file_only`: trust `ca_file` alone.
+    pub ca_file_only: bool,
+    /// `proxy`: may hold a password; `Debug` shows it redacted ([`redact_url`]).
+    pub proxy: Option<String>,
+    /// `no_proxy`, `NO_PROXY` syntax.
+    pub no_proxy: Option<String>,
+    /// `timeout`, seconds.
+    pub timeout_secs: Option<u64>,
+    /// `allow_insecure_http`.
+    pub allow_insecure_http: bool,
+    /// `user_agent`.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for TransportSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportSpec")
+            .field("ca_file", &self.ca_file)
+            .field("ca_file_only", &self.ca_file_only)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("no_proxy", &self.no_proxy)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl TransportSpec {
+    /// The rules of the transport fields, shared by every front end (TOML, JSON, Python).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.ca_file_only && self.ca_file.is_none() {
+            return Err(FieldError::new("ca_file_only", "needs ca_file (the roots to trust instead of the system's)"));
+        }
+        if self.ca_file.as_deref().is_some_and(|path| path.trim().is_empty()) {
+            return Err(FieldError::new("ca_file", "must not be empty"));
+        }
+        if let Some(proxy) = &self.proxy {
+            match url::Url::parse(proxy) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => return Err(FieldError::new("proxy", "is not an http(s) URL with a host")),
+            }
+        }
+        if self.no_proxy.as_deref().is_some_and(|hosts| hosts.chars().any(char::is_control)) {
+            return Err(FieldError::new("no_proxy", "must not contain control characters"));
+        }
+        if self.timeout_secs == Some(0) {
+            return Err(FieldError::new("timeout", "must be at least 1 (seconds)"));
+        }
+        if let Some(agent) = &self.user_agent
+            && (agent.trim().is_empty() || agent.chars().any(|c| c.is_control() || !c.is_ascii()))
+        {
+            return Err(FieldError::new("user_agent", "must be non-empty printable ASCII"));
+        }
+        Ok(())
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`: what may be shown of a proxy URL. A value
+/// that does not parse is not shown at all.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
+    }
+}
+
+/// One provider, described: the client, the server, the grant and the transport. Secrets are held
+/// as given (literals, or references that the front end's resolver reads in
+/// [`ProviderSpec::into_config`]).
 #[derive(Clone, Debug)]
 pub struct ProviderSpec {
     /// Client and endpoints.
     pub client: ClientSpec,
     /// The grant.
     pub grant: GrantSpec,
+    /// How its requests travel (proxy, roots, time limit).
+    pub transport: TransportSpec,
 }
 
 /// A description read by [`ProviderSpec::from_value`], and the old spellings it used.
@@ -827,6 +975,13 @@ struct Flat {
     redirect_path: Option<String>,
     login_timeout: Option<u64>,
     authorization_params: Option<BTreeMap<String, String>>,
+    ca_file: Option<String>,
+    ca_file_only: Option<bool>,
+    proxy: Option<String>,
+    no_proxy: Option<String>,
+    timeout: Option<u64>,
+    allow_insecure_http: Option<bool>,
+    user_agent: Option<String>,
 }
 
 impl ProviderSpec {
@@ -979,7 +1134,16 @@ impl ProviderSpec {
                 authorization_params: flat.authorization_params.unwrap_or_default(),
             },
         };
-        Ok(ProviderSpec { client, grant })
+        let transport = TransportSpec {
+            ca_file: flat.ca_file,
+            ca_file_only: flat.ca_file_only.unwrap_or(false),
+            proxy: flat.proxy,
+            no_proxy: flat.no_proxy,
+            timeout_secs: flat.timeout,
+            allow_insecure_http: flat.allow_insecure_http.unwrap_or(false),
+            user_agent: flat.user_agent,
+        };
+        Ok(ProviderSpec { client, grant, transport })
     }
 
     /// The provider type.
@@ -1001,6 +1165,7 @@ impl ProviderSpec {
     /// The rules that need the description itself (the rest, shared with every way of building a
     /// [`ProviderConfig`], is [`validate_config`], which [`ProviderSpec::into_config`] runs too).
     pub fn validate(&self) -> Result<(), FieldError> {
+        self.transport.validate()?;
         let kind = self.kind();
         let client = &self.client;
         if kind != K::Cognito && kind != K::Static {
@@ -1423,6 +1588,11 @@ fn check_fields(object: &Map<String, Value>, kind: ProviderKind) -> Result<(), F
                     return Err(wrong("an integer (Unix seconds)"));
                 }
             }
+            FieldType::Bool => {
+                if !value.is_boolean() {
+                    return Err(wrong("a boolean"));
+                }
+            }
             FieldType::Params => {
                 let Value::Object(params) = value else { return Err(wrong("a table")) };
                 if let Some((key, _)) = params.iter().find(|(_, v)| !v.is_string()) {
@@ -1691,13 +1861,13 @@ mod tests {
 
     #[test]
     fn old_names_are_renamed_only_where_they_mean_something_and_values_are_not_echoed() {
-        // `timeout` is the old name of a browser field: on a password provider it is just unknown.
+        // `redirect_port`'s old name `port` means nothing on a password provider: just unknown.
         let error = parse(json!({"type": "password", "client_id": "c", "issuer": "https://i",
-            "username": "u", "password": "p", "timeout": 5}))
+            "username": "u", "password": "p", "port": 5}))
         .unwrap_err();
         assert_eq!(
             (error.field.as_str(), error.problem.as_str()),
-            ("timeout", "unknown field for provider type \"password\"")
+            ("port", "unknown field for provider type \"password\"")
         );
         // The JSON API's first shape put a token URL beside a Cognito grant: still loads.
         let parsed = parse(json!({"client_id": "c", "token_url": "https://idp/token",
@@ -1723,6 +1893,54 @@ mod tests {
         assert_eq!(config.scope.as_deref(), Some(DEFAULT_BROWSER_SCOPE));
     }
 
+    #[test]
+    fn transport_fields_apply_to_every_type_and_are_checked_without_echoing_values() {
+        let with = |extra: Value| {
+            let mut object = json!({"type": "client_credentials", "client_id": "c", "client_secret": "s",
+                "token_endpoint": "https://idp/token"});
+            object.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(object)
+        };
+        let parsed = with(json!({"ca_file": "~/ca.pem", "ca_file_only": true, "proxy": "http://me:S3cr3t@proxy:3128",
+            "no_proxy": "localhost,.corp.example", "timeout": 5, "allow_insecure_http": true, "user_agent": "app/1"}))
+        .unwrap();
+        let expected = TransportSpec {
+            ca_file: Some("~/ca.pem".into()),
+            ca_file_only: true,
+            proxy: Some("http://me:S3cr3t@proxy:3128".into()),
+            no_proxy: Some("localhost,.corp.example".into()),
+            timeout_secs: Some(5),
+            allow_insecure_http: true,
+            user_agent: Some("app/1".into()),
+        };
+        assert_eq!(parsed.spec.transport, expected);
+        let shown = format!("{:?}", parsed.spec);
+        assert!(!shown.contains("S3cr3t") && shown.contains("http://me:***@proxy:3128/"), "{shown}");
+        assert_eq!(with(json!({})).unwrap().spec.transport, TransportSpec::default());
+
+        for (extra, field) in [
+            (json!({"ca_file_only": true}), "ca_file_only"),
+            (json!({"ca_file": " "}), "ca_file"),
+            (json!({"proxy": "socks5://me:S3cr3t@proxy:1080"}), "proxy"),
+            (json!({"proxy": "S3cr3t"}), "proxy"),
+            (json!({"timeout": 0}), "timeout"),
+            (json!({"timeout": 1.5}), "timeout"),
+            (json!({"allow_insecure_http": "S3cr3t"}), "allow_insecure_http"),
+            (json!({"user_agent": "S3cr3t\r\nx-injected: 1"}), "user_agent"),
+            (json!({"no_proxy": 3}), "no_proxy"),
+        ] {
+            let error = with(extra.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{extra}: {error}");
+            assert!(!error.to_string().contains("S3cr3t"), "{error}");
+        }
+
+        // `timeout` was once the old name of a browser's `login_timeout`: it is the HTTP limit now.
+        let parsed = parse(json!({"type": "browser", "client_id": "c", "issuer": "https://i", "timeout": 7})).unwrap();
+        assert_eq!(parsed.spec.transport.timeout_secs, Some(7));
+        assert_eq!(parsed.spec.loopback(), Some(LoopbackSpec::default()));
+        assert!(parsed.deprecations.is_empty());
+    }
+
     /// Every field of the serde model is in [`FIELDS`], and every entry of [`FIELDS`] is read.
     #[test]
     fn the_table_and_the_model_name_the_same_fields() {
@@ -1732,6 +1950,7 @@ mod tests {
                 FieldType::Count | FieldType::Seconds | FieldType::UnixSeconds => json!(1),
                 FieldType::Port => json!(0),
                 FieldType::Params => json!({}),
+                FieldType::Bool => json!(false),
                 _ => json!("x"),
             };
             let mut object = Map::new();

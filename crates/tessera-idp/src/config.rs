@@ -203,6 +203,9 @@ pub struct IdpConfig {
     pub device_poll_interval: Duration,
     /// What every API key secret starts with (`/api/keys`). Default `qk_`.
     pub api_key_prefix: String,
+    /// Serve HTTPS with this certificate and key (the issuer is then `https://...`); e.g. one
+    /// signed by a [`TestCa`](crate::TestCa) made at run time. Default `None`: plain HTTP.
+    pub tls: Option<crate::TlsIdentity>,
 }
 
 impl IdpConfig {
@@ -254,6 +257,7 @@ impl IdpConfig {
             device_code_ttl: Duration::from_secs(600),
             device_poll_interval: Duration::from_secs(5),
             api_key_prefix: crate::api_keys::DEFAULT_PREFIX.to_owned(),
+            tls: None,
         }
     }
 

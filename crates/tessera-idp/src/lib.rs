@@ -63,6 +63,8 @@ mod server;
 mod stats;
 mod store;
 mod test_api;
+pub mod test_proxy;
+mod tls;
 
 pub use chain::{ACCESS_TOKEN_TYPE, ChainControl, ChainDomain, TOKEN_EXCHANGE_GRANT_TYPE};
 pub use config::{Client, IdpConfig, User, grant_types};
@@ -72,3 +74,4 @@ pub use keys::AccessTokenClaims;
 pub use outbox::OutboxMessage;
 pub use server::{IdpError, IdpServer};
 pub use stats::Stats;
+pub use tls::{TestCa, TlsIdentity};

@@ -58,6 +58,9 @@ pub enum IdpError {
     /// The signing key could not be generated.
     #[error("cannot create the signing key: {0}")]
     Key(String),
+    /// The TLS identity (certificate, key) could not be made or used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Seconds since the Unix epoch.
@@ -222,21 +225,38 @@ impl IdpServer {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| IdpError::NoRuntime)?;
         let bind = config.bind;
         let test_endpoints = config.test_endpoints;
+        let acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let listener = TcpListener::bind(bind).await.map_err(|source| IdpError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| IdpError::Bind { addr: bind, source })?;
-        let shared = Arc::new(Shared::new(config, issuer_for(addr))?);
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        let shared = Arc::new(Shared::new(config, issuer_for(scheme, addr))?);
 
         let app = router(shared.clone(), test_endpoints).into_make_service_with_connect_info::<ConnHandle>();
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = axum::serve(KillSwitchListener(listener), app).with_graceful_shutdown(async {
-            // Fires on `shutdown` and when the sender is dropped with the server.
+        // Fires on `shutdown` and when the sender is dropped with the server.
+        let stopped = async {
             let _ = stopped.await;
-        });
-        let task = runtime.spawn(async move {
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "identity server stopped with an error");
+        };
+        let listener = KillSwitchListener(listener);
+        let task = match acceptor {
+            None => {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                runtime.spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "identity server stopped with an error");
+                    }
+                })
             }
-        });
+            Some(acceptor) => {
+                let listener = crate::tls::TlsListener { inner: listener, acceptor };
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                runtime.spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "identity server stopped with an error");
+                    }
+                })
+            }
+        };
         tracing::info!(issuer = %shared.issuer, "identity server listening");
         Ok(IdpServer { addr, shared, stop: Some(stop), task })
     }
@@ -341,7 +361,7 @@ impl IdpServer {
 
 /// The issuer for a bound address; an unspecified address (`0.0.0.0`, `::`) is reached
 /// through loopback.
-fn issuer_for(addr: SocketAddr) -> String {
+fn issuer_for(scheme: &str, addr: SocketAddr) -> String {
     let ip = addr.ip();
     let host = if ip.is_unspecified() {
         match ip {
@@ -353,7 +373,7 @@ fn issuer_for(addr: SocketAddr) -> String {
     } else {
         ip.to_string()
     };
-    format!("http://{host}:{}", addr.port())
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// Every route. Protocol endpoints sit behind [`instrument`]; `/_test/*` only when enabled.
@@ -454,10 +474,11 @@ mod tests {
 
     #[test]
     fn issuer_uses_loopback_for_unspecified_addresses() {
-        assert_eq!(issuer_for("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
-        assert_eq!(issuer_for("[::]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(issuer_for("[::1]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(issuer_for("127.0.0.1:1".parse().unwrap()), "http://127.0.0.1:1");
+        assert_eq!(issuer_for("http", "0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(issuer_for("http", "[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("http", "[::1]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(issuer_for("http", "127.0.0.1:1".parse().unwrap()), "http://127.0.0.1:1");
+        assert_eq!(issuer_for("https", "127.0.0.1:1".parse().unwrap()), "https://127.0.0.1:1");
     }
 
     #[test]

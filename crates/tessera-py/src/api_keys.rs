@@ -11,7 +11,7 @@ use tessera::provider::ApiKeyProvider;
 use tessera::{Error, Grant, Secret, Timestamp};
 
 use crate::client::{PyClient, PySyncClient};
-use crate::errors::{configuration, to_pyerr};
+use crate::errors::to_pyerr;
 use crate::grants::PyGrant;
 use crate::runtime::{block_on, spawn};
 use crate::time::to_datetime;
@@ -132,11 +132,22 @@ impl<'py> IntoPyObject<'py> for Created {
     }
 }
 
-fn check_days(expires_in_days: u32) -> PyResult<Option<u32>> {
-    if expires_in_days == 0 {
-        return Err(configuration("expires_in_days must be at least 1"));
+/// Any Python int (a huge one too) checked against the API's bounds, with the Rust client's
+/// `ConfigurationError`; anything else is a `TypeError`.
+fn check_days(expires_in_days: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u32>> {
+    let Some(expires_in_days) = expires_in_days.filter(|days| !days.is_none()) else { return Ok(None) };
+    if !expires_in_days.is_instance_of::<pyo3::types::PyInt>()
+        || expires_in_days.is_instance_of::<pyo3::types::PyBool>()
+    {
+        return Err(pyo3::exceptions::PyTypeError::new_err("expires_in_days must be an int"));
     }
-    Ok(Some(expires_in_days))
+    let days = match expires_in_days.extract::<i64>() {
+        Ok(days) => days,
+        // Beyond i64: out of bounds either way; the sign says which end.
+        Err(_) if expires_in_days.gt(0)? => i64::MAX,
+        Err(_) => i64::MIN,
+    };
+    tessera::api_keys::check_expires_in_days(days).map(Some).map_err(|error| to_pyerr(&error))
 }
 
 /// The caller's API keys, async: `keys = tessera.ApiKeys(client, issuer)`, then
@@ -168,8 +179,19 @@ impl PyApiKeys {
     }
 
     /// Awaitable: creates a key, returns `(ApiKey, secret)`. The secret is never shown again.
-    #[pyo3(signature = (name, expires_in_days = 90))]
-    fn create<'py>(&self, py: Python<'py>, name: String, expires_in_days: u32) -> PyResult<Bound<'py, PyAny>> {
+    ///
+    /// - `name`: the key's name (required, not empty).
+    /// - `expires_in_days`: its lifetime, an int from 1 to 365; default `90` (`None`: the same).
+    ///
+    /// A lifetime outside 1–365 raises `ConfigurationError` before anything is sent; a value
+    /// that is not an int raises `TypeError`.
+    #[pyo3(signature = (name, expires_in_days = None), text_signature = "($self, name, expires_in_days=90)")]
+    fn create<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        expires_in_days: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let days = check_days(expires_in_days)?;
         let api = self.api.clone();
         spawn(py, async move { api.create(&name, days).await.map(|(record, secret)| Created(record, secret)) })
@@ -239,8 +261,19 @@ impl PySyncApiKeys {
     }
 
     /// Creates a key, returns `(ApiKey, secret)`. The secret is never shown again.
-    #[pyo3(signature = (name, expires_in_days = 90))]
-    fn create(&self, py: Python<'_>, name: String, expires_in_days: u32) -> PyResult<(PyApiKey, String)> {
+    ///
+    /// - `name`: the key's name (required, not empty).
+    /// - `expires_in_days`: its lifetime, an int from 1 to 365; default `90` (`None`: the same).
+    ///
+    /// A lifetime outside 1–365 raises `ConfigurationError` before anything is sent; a value
+    /// that is not an int raises `TypeError`.
+    #[pyo3(signature = (name, expires_in_days = None), text_signature = "($self, name, expires_in_days=90)")]
+    fn create(
+        &self,
+        py: Python<'_>,
+        name: String,
+        expires_in_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(PyApiKey, String)> {
         let days = check_days(expires_in_days)?;
         let (record, secret) = block_on(py, self.api.create(&name, days))?;
         Ok((key(record), secret.expose_secret().to_owned()))

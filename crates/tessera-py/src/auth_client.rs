@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use tessera::config::Config;
 use tessera::provider::Credential;
 use tessera::registry::Registry;
 use tessera::store::{MemoryStore, TokenStore};
-use tessera::{AuthClient, ProviderInfo};
+use tessera::{AuthClient, ProviderInfo, Secret};
 
 use crate::credentials::{PyProviderInfo, credential_to_python};
 use crate::errors::{configuration, to_pyerr};
 use crate::registry::PyRegistry;
 use crate::runtime::{Ready, block_on, spawn};
+use crate::time::Seconds;
+use crate::tokens::PyTokenSet;
 
 /// What both facades share.
 struct SharedClient {
@@ -82,6 +84,23 @@ impl<'py> IntoPyObject<'py> for Infos {
         let rows =
             self.0.into_iter().map(|info| Bound::new(py, PyProviderInfo::new(info))).collect::<PyResult<Vec<_>>>()?;
         Ok(rows.into_pyobject(py)?.into_any())
+    }
+}
+
+/// Header names and values, as a `dict[str, str]`.
+struct Headers(Vec<(String, Secret)>);
+
+impl<'py> IntoPyObject<'py> for Headers {
+    type Target = PyDict;
+    type Output = Bound<'py, PyDict>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        let dict = PyDict::new(py);
+        for (name, value) in &self.0 {
+            dict.set_item(name, value.expose_secret())?;
+        }
+        Ok(dict)
     }
 }
 
@@ -206,6 +225,44 @@ facade!(PyAuthClient {
         spawn(py, async move { shared.client.refresh_credentials(name.as_deref(), force).await })
     }
 
+    /// Awaitable: the HTTP headers to send for provider `name`, as `dict[str, str]` (values are
+    /// secrets: never log them), refreshed as needed. A Python provider's own `get_headers()` is
+    /// used as is; a provider without headers but with a token gives `{"authorization": "Bearer <token>"}`.
+    ///
+    /// - `name`: the provider's name in the context (required).
+    ///
+    /// Raises `ConfigurationError` for an unknown name or a provider with neither headers nor a
+    /// token, else the provider's own error (e.g. `ReauthenticationRequired`).
+    fn headers<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+        let shared = Arc::clone(&self.shared);
+        spawn(py, async move { shared.client.headers(&name).await.map(Headers) })
+    }
+
+    /// Awaitable: the `TokenSet` of provider `name`, its access token valid for at least
+    /// `min_valid` from now when the server allows it (refreshed, or logged in again when that
+    /// needs nobody).
+    ///
+    /// - `name`: the provider's name in the context (required).
+    /// - `min_valid`: seconds (or a `timedelta`) the access token must stay valid; default `0`.
+    ///
+    /// Raises `ConfigurationError` for an unknown name or a provider without tokens.
+    #[pyo3(signature = (name, *, min_valid = Seconds::ZERO), text_signature = "($self, name, *, min_valid=0)")]
+    fn token<'py>(&self, py: Python<'py>, name: String, min_valid: Seconds<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let min_valid = min_valid.duration()?;
+        let shared = Arc::clone(&self.shared);
+        spawn(py, async move { shared.client.token(&name, min_valid).await.map(PyTokenSet::new) })
+    }
+
+    /// Awaitable: quilt3's `logged_in()`. Where provider `name` (default `None`: the first
+    /// authenticated provider, in configuration order) is logged in, else `None`: its `url`,
+    /// `issuer` or `token_endpoint` (from `auth_context()`), or its name for a provider that talks
+    /// to no server (a static token). No network; errors and unknown names give `None`.
+    #[pyo3(signature = (name = None))]
+    fn logged_in<'py>(&self, py: Python<'py>, name: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let shared = Arc::clone(&self.shared);
+        spawn(py, async move { Ok(shared.client.logged_in(name.as_deref()).await) })
+    }
+
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         Ready::awaitable(slf.py(), slf.clone().into_any())
     }
@@ -262,6 +319,32 @@ facade!(PySyncAuthClient {
         force: bool,
     ) -> PyResult<BTreeMap<String, bool>> {
         block_on(py, self.shared.client.refresh_credentials(name.as_deref(), force))
+    }
+
+    /// The HTTP headers to send for provider `name`, as `dict[str, str]` (values are secrets),
+    /// refreshed as needed; see `AuthClient.headers`.
+    ///
+    /// - `name`: the provider's name in the context (required).
+    fn headers<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyDict>> {
+        let headers = block_on(py, self.shared.client.headers(&name))?;
+        Headers(headers).into_pyobject(py)
+    }
+
+    /// The `TokenSet` of provider `name`, valid for at least `min_valid`; see `AuthClient.token`.
+    ///
+    /// - `name`: the provider's name in the context (required).
+    /// - `min_valid`: seconds (or a `timedelta`) the access token must stay valid; default `0`.
+    #[pyo3(signature = (name, *, min_valid = Seconds::ZERO), text_signature = "($self, name, *, min_valid=0)")]
+    fn token(&self, py: Python<'_>, name: String, min_valid: Seconds<'_>) -> PyResult<PyTokenSet> {
+        let min_valid = min_valid.duration()?;
+        Ok(PyTokenSet::new(block_on(py, self.shared.client.token(&name, min_valid))?))
+    }
+
+    /// quilt3's `logged_in()`: where provider `name` (default `None`: the first authenticated
+    /// one) is logged in, else `None`; see `AuthClient.logged_in`.
+    #[pyo3(signature = (name = None))]
+    fn logged_in(&self, py: Python<'_>, name: Option<String>) -> PyResult<Option<String>> {
+        block_on(py, async { Ok(self.shared.client.logged_in(name.as_deref()).await) })
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {

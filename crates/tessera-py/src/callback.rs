@@ -16,9 +16,9 @@ use std::pin::Pin;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use tessera::{Error, StoreErrorKind};
+use tessera::Error;
 
-use crate::errors::from_python;
+use crate::errors::from_python_raised_in;
 use crate::runtime::LOOP;
 
 type PyFuture = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
@@ -50,12 +50,21 @@ pub(crate) struct Callback {
     is_async: bool,
     /// Names the callback in errors (`MyStore.load`, `prompter`).
     pub(crate) location: String,
+    /// The function as first named (`MyStore.load`), kept by [`Callback::named`]: where a listing
+    /// says its exception was raised.
+    raised_in: String,
 }
 
 impl Callback {
     /// `function`, described as `location` in errors.
     pub(crate) fn new(function: &Bound<'_, PyAny>, location: impl Into<String>) -> PyResult<Self> {
-        Ok(Callback { function: function.clone().unbind(), is_async: is_async(function)?, location: location.into() })
+        let location = location.into();
+        Ok(Callback {
+            function: function.clone().unbind(),
+            is_async: is_async(function)?,
+            raised_in: location.clone(),
+            location,
+        })
     }
 
     /// The method `name` of `object`, if it has a callable one.
@@ -69,13 +78,13 @@ impl Callback {
         }
     }
 
-    /// The same callback, described as `location` in errors.
+    /// The same callback, described as `location` in errors (a listing still names the method).
     pub(crate) fn named(self, location: String) -> Self {
         Callback { location, ..self }
     }
 
     fn fail(&self, error: PyErr) -> Error {
-        from_python(&self.location, error)
+        from_python_raised_in(&self.location, &self.raised_in, error)
     }
 
     /// Calls it from async Rust with the arguments `args` builds (under the GIL).
@@ -83,9 +92,18 @@ impl Callback {
     where
         A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
     {
+        self.call_async_raw(args).await.map_err(|error| self.fail(error))
+    }
+
+    /// [`Callback::call_async`], with the Python exception as it was raised (for a caller that
+    /// maps it itself: the transport reads a `TransportError`'s kind).
+    pub(crate) async fn call_async_raw<A>(&self, args: A) -> PyResult<Py<PyAny>>
+    where
+        A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
+    {
         let function = Python::attach(|py| self.function.clone_ref(py));
         if !self.is_async {
-            return self.blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
+            return blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
         }
         let plan = Python::attach(|py| -> PyResult<Plan> {
             let coroutine = function.bind(py).call1(args(py)?)?;
@@ -93,23 +111,15 @@ impl Callback {
                 Ok(locals) => Plan::OnLoop(Box::pin(pyo3_async_runtimes::into_future_with_locals(&locals, coroutine)?)),
                 Err(_) => Plan::Run(coroutine.unbind()),
             })
-        })
-        .map_err(|error| self.fail(error))?;
+        })?;
         match plan {
-            Plan::OnLoop(future) => future.await.map_err(|error| self.fail(error)),
+            Plan::OnLoop(future) => future.await,
             Plan::Run(coroutine) => {
-                self.blocking(move || {
+                blocking(move || {
                     Python::attach(|py| Ok(py.import("asyncio")?.call_method1("run", (coroutine,))?.unbind()))
                 })
                 .await
             }
-        }
-    }
-
-    async fn blocking(&self, call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> Result<Py<PyAny>, Error> {
-        match tokio::task::spawn_blocking(call).await {
-            Ok(result) => result.map_err(|error| self.fail(error)),
-            Err(_) => Err(Error::store(StoreErrorKind::Io, &self.location, "the Python callback panicked")),
         }
     }
 
@@ -150,5 +160,13 @@ impl Callback {
             _ => run(),
         };
         result.map_err(|error| self.fail(error))
+    }
+}
+
+/// Runs a sync call on a blocking thread (never on the event loop, never on a tokio worker).
+async fn blocking(call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> PyResult<Py<PyAny>> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(result) => result,
+        Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err("the Python callback panicked")),
     }
 }

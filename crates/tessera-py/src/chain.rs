@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use tessera::chain::{ChainConfig, DomainAccess, DomainClient, Stage};
 use tessera::core::protocol::TokenExchangeParams;
 
 use crate::client::{PyClient, PySyncClient};
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyClientAuth, PyProviderConfig, scope_arg};
-use crate::runtime::{block_on, spawn};
+use crate::runtime::{Ready, block_on, spawn};
 use crate::time::{Seconds, to_datetime};
 use crate::tokens::PyTokenSet;
 
@@ -206,11 +207,55 @@ impl PyDomainAccess {
     }
 }
 
+/// The chain a `DomainClient` and its `sync` view share: `None` once closed.
+#[derive(Clone, Default)]
+struct Slot(Arc<std::sync::RwLock<Option<DomainClient>>>);
+
+impl Slot {
+    fn new(client: DomainClient) -> Self {
+        Slot(Arc::new(std::sync::RwLock::new(Some(client))))
+    }
+
+    fn read(&self) -> Option<DomainClient> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// The chain, or a `RuntimeError` once closed (as httpx does for a closed client).
+    fn client(&self) -> PyResult<DomainClient> {
+        self.read().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("this DomainClient is closed (create a new one to derive tokens)")
+        })
+    }
+
+    /// Drops this handle's chain: its derived tokens (discovery, every domain; zeroed when the last
+    /// request in flight ends), its HTTP connections, and a network login made by
+    /// `set_credentials(ProviderConfig)`. A `Client` given by the caller stays open.
+    fn close(&self) {
+        drop(self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
+    }
+
+    fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
+        self.read()?.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+    }
+
+    fn cached_domain_ids(&self) -> Vec<String> {
+        self.read().map(|client| client.cached_domain_ids()).unwrap_or_default()
+    }
+
+    fn repr(&self, class: &str) -> String {
+        match self.read() {
+            Some(client) => format!("{class}(cached_domains={:?})", client.cached_domain_ids()),
+            None => format!("{class}(closed)"),
+        }
+    }
+}
+
 /// A chain of tokens: `client = tessera.DomainClient(network_client, chain)`, then
 /// `access = await client.get_domain_access("alpha")`. Concurrent callers share one request per stage.
+/// `async with tessera.DomainClient(...) as client:` closes it on exit (see `close`).
 #[pyclass(name = "DomainClient", module = "tessera._tessera", frozen)]
 pub struct PyDomainClient {
-    inner: DomainClient,
+    slot: Slot,
 }
 
 fn network_session(client: &Bound<'_, PyAny>) -> PyResult<Option<tessera::Session>> {
@@ -223,13 +268,19 @@ fn network_session(client: &Bound<'_, PyAny>) -> PyResult<Option<tessera::Sessio
     Ok(None)
 }
 
+fn no_credentials_type() -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(
+        "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
+    )
+}
+
 #[pymethods]
 impl PyDomainClient {
     /// `network_client`: the `Client` (or `SyncClient`) of the network login.
     #[new]
     fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
         let session = network_session(network_client)?.ok_or_else(no_network_client)?;
-        Ok(PyDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
+        Ok(PyDomainClient { slot: Slot::new(DomainClient::new(session, chain.inner.clone())) })
     }
 
     /// A client restored from `save_state()` output, without credentials: valid tokens serve at
@@ -237,72 +288,89 @@ impl PyDomainClient {
     #[staticmethod]
     fn from_state(state: &str, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
         let inner = DomainClient::from_state(state, chain.inner.clone()).map_err(|error| to_pyerr(&error))?;
-        Ok(PyDomainClient { inner })
+        Ok(PyDomainClient { slot: Slot::new(inner) })
     }
 
     /// Awaitable: gives the network login (after `from_state`): a `ProviderConfig`, or a
     /// `Client`/`SyncClient` whose session is used as is. Imported network tokens are handed over.
     fn set_credentials<'py>(&self, py: Python<'py>, network: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.inner.clone();
+        let client = self.slot.client()?;
         if let Some(session) = network_session(network)? {
             return spawn(py, async move { client.set_network_session(session).await });
         }
-        let Ok(config) = network.cast::<PyProviderConfig>() else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
-            ));
-        };
+        let Ok(config) = network.cast::<PyProviderConfig>() else { return Err(no_credentials_type()) };
         let config = config.get().inner.clone();
         spawn(py, async move { client.set_credentials(config).await })
     }
 
     /// Awaitable: access to `domain_id` (cached, or derived through the chain).
     fn get_domain_access<'py>(&self, py: Python<'py>, domain_id: String) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.inner.clone();
+        let client = self.slot.client()?;
         spawn(py, async move { client.get_domain_access(&domain_id).await.map(|inner| PyDomainAccess { inner }) })
     }
 
-    /// The cached access to `domain_id` if it is still fresh, else `None`. Never does I/O.
+    /// The cached access to `domain_id` if it is still fresh, else `None` (always `None` once
+    /// closed). Never does I/O.
     fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
-        self.inner.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+        self.slot.cached_domain_access(domain_id)
     }
 
-    /// The ids of the domains with a cached access.
+    /// The ids of the domains with a cached access (none once closed).
     fn cached_domain_ids(&self) -> Vec<String> {
-        self.inner.cached_domain_ids()
+        self.slot.cached_domain_ids()
     }
 
     /// Forgets the cached access to `domain_id` (after its server refused it).
-    fn invalidate(&self, domain_id: &str) {
-        self.inner.invalidate(domain_id);
+    fn invalidate(&self, domain_id: &str) -> PyResult<()> {
+        self.slot.client()?.invalidate(domain_id);
+        Ok(())
     }
 
     /// Awaitable: the network login's tokens (the network stage alone).
     fn authenticate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.inner.clone();
+        let client = self.slot.client()?;
         spawn(py, async move { client.authenticate().await.map(PyTokenSet::new) })
     }
 
     /// Awaitable: the discovery token (the chain down to the discovery stage).
     fn authenticate_discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.inner.clone();
+        let client = self.slot.client()?;
         spawn(py, async move { client.authenticate_discovery().await.map(PyTokenSet::new) })
     }
 
     /// The state as JSON: every stage's tokens, never a password or client secret. Keep it like
-    /// a token (it holds them).
+    /// a token (it holds them). Save it before closing.
     fn save_state(&self) -> PyResult<String> {
-        self.inner.save_state().map_err(|error| to_pyerr(&error))
+        self.slot.client()?.save_state().map_err(|error| to_pyerr(&error))
     }
 
-    /// A `SyncDomainClient` over the same chain (same caches).
+    /// A `SyncDomainClient` over the same chain (same caches; closing one closes both).
     #[getter]
     fn sync(&self) -> PySyncDomainClient {
-        PySyncDomainClient { inner: self.inner.clone() }
+        PySyncDomainClient { slot: self.slot.clone() }
+    }
+
+    /// Closes the client: drops the derived tokens it holds (discovery and every domain), its HTTP
+    /// connections, and a network login it made itself (`set_credentials(ProviderConfig)`); a
+    /// `Client` you passed in stays open, its tokens in its store. Afterwards every method that
+    /// could send raises `RuntimeError`. Idempotent; sends nothing (no logout).
+    fn close(&self) {
+        self.slot.close();
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Ready::awaitable(slf.py(), slf.clone().into_any())
+    }
+
+    /// Closes the client (`close()`), whatever happened in the block.
+    #[pyo3(signature = (*_exc_info))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc_info: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        self.slot.close();
+        Ready::awaitable(py, py.None().into_bound(py))
     }
 
     fn __repr__(&self) -> String {
-        format!("DomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
+        self.slot.repr("DomainClient")
     }
 }
 
@@ -313,9 +381,10 @@ fn no_network_client() -> PyErr {
 }
 
 /// The sync front end of `DomainClient`: the same methods, without `await`.
+/// `with tessera.SyncDomainClient(...) as client:` closes it on exit (see `close`).
 #[pyclass(name = "SyncDomainClient", module = "tessera._tessera", frozen)]
 pub struct PySyncDomainClient {
-    inner: DomainClient,
+    slot: Slot,
 }
 
 #[pymethods]
@@ -324,74 +393,90 @@ impl PySyncDomainClient {
     #[new]
     fn py_new(network_client: &Bound<'_, PyAny>, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
         let session = network_session(network_client)?.ok_or_else(no_network_client)?;
-        Ok(PySyncDomainClient { inner: DomainClient::new(session, chain.inner.clone()) })
+        Ok(PySyncDomainClient { slot: Slot::new(DomainClient::new(session, chain.inner.clone())) })
     }
 
     /// See `DomainClient.from_state`.
     #[staticmethod]
     fn from_state(state: &str, chain: PyRef<'_, PyChainConfig>) -> PyResult<Self> {
         let inner = DomainClient::from_state(state, chain.inner.clone()).map_err(|error| to_pyerr(&error))?;
-        Ok(PySyncDomainClient { inner })
+        Ok(PySyncDomainClient { slot: Slot::new(inner) })
     }
 
     /// Gives the network login: a `ProviderConfig`, a `Client` or a `SyncClient`.
     fn set_credentials(&self, py: Python<'_>, network: &Bound<'_, PyAny>) -> PyResult<()> {
+        let client = self.slot.client()?;
         if let Some(session) = network_session(network)? {
-            return block_on(py, self.inner.set_network_session(session));
+            return block_on(py, client.set_network_session(session));
         }
-        let Ok(config) = network.cast::<PyProviderConfig>() else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "set_credentials takes a tessera.ProviderConfig, a tessera.Client or a tessera.SyncClient",
-            ));
-        };
+        let Ok(config) = network.cast::<PyProviderConfig>() else { return Err(no_credentials_type()) };
         let config = config.get().inner.clone();
-        block_on(py, self.inner.set_credentials(config))
+        block_on(py, client.set_credentials(config))
     }
 
     /// Access to `domain_id` (cached, or derived through the chain).
     fn get_domain_access(&self, py: Python<'_>, domain_id: &str) -> PyResult<PyDomainAccess> {
+        let client = self.slot.client()?;
         // Always through get_domain_access: its cached path is lock-free and, unlike
         // cached_domain_access, re-derives a token that is within the refresh threshold.
-        Ok(PyDomainAccess { inner: block_on(py, self.inner.get_domain_access(domain_id))? })
+        Ok(PyDomainAccess { inner: block_on(py, client.get_domain_access(domain_id))? })
     }
 
     /// The cached access to `domain_id` if it is still fresh, else `None`. Never does I/O.
     fn cached_domain_access(&self, domain_id: &str) -> Option<PyDomainAccess> {
-        self.inner.cached_domain_access(domain_id).map(|inner| PyDomainAccess { inner })
+        self.slot.cached_domain_access(domain_id)
     }
 
     /// The ids of the domains with a cached access.
     fn cached_domain_ids(&self) -> Vec<String> {
-        self.inner.cached_domain_ids()
+        self.slot.cached_domain_ids()
     }
 
     /// Forgets the cached access to `domain_id`.
-    fn invalidate(&self, domain_id: &str) {
-        self.inner.invalidate(domain_id);
+    fn invalidate(&self, domain_id: &str) -> PyResult<()> {
+        self.slot.client()?.invalidate(domain_id);
+        Ok(())
     }
 
     /// The network login's tokens.
     fn authenticate(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
-        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate())?))
+        let client = self.slot.client()?;
+        Ok(PyTokenSet::new(block_on(py, client.authenticate())?))
     }
 
     /// The discovery token.
     fn authenticate_discovery(&self, py: Python<'_>) -> PyResult<PyTokenSet> {
-        Ok(PyTokenSet::new(block_on(py, self.inner.authenticate_discovery())?))
+        let client = self.slot.client()?;
+        Ok(PyTokenSet::new(block_on(py, client.authenticate_discovery())?))
     }
 
     /// The state as JSON (tokens only, never credentials).
     fn save_state(&self) -> PyResult<String> {
-        self.inner.save_state().map_err(|error| to_pyerr(&error))
+        self.slot.client()?.save_state().map_err(|error| to_pyerr(&error))
     }
 
     /// A `DomainClient` (async) over the same chain.
     #[getter]
     fn aio(&self) -> PyDomainClient {
-        PyDomainClient { inner: self.inner.clone() }
+        PyDomainClient { slot: self.slot.clone() }
+    }
+
+    /// See `DomainClient.close`.
+    fn close(&self) {
+        self.slot.close();
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Closes the client (`close()`), whatever happened in the block.
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, _exc_info: Bound<'_, PyTuple>) {
+        self.slot.close();
     }
 
     fn __repr__(&self) -> String {
-        format!("SyncDomainClient(cached_domains={:?})", self.inner.cached_domain_ids())
+        self.slot.repr("SyncDomainClient")
     }
 }

@@ -4,12 +4,10 @@
 //! a thread hop or a GIL release. Only a miss goes to the tokio runtime.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use tessera::policy::DefaultRefreshPolicy;
-use tessera::transport::TransportSettings;
 use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
 
 use crate::callback::Callback;
@@ -19,6 +17,7 @@ use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter,
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
 use crate::tokens::PyTokenSet;
+use crate::transport::Transport;
 
 /// What both front ends share.
 struct Shared {
@@ -125,13 +124,15 @@ fn build(
     store: Option<&Bound<'_, PyAny>>,
     key: String,
     refresh_skew: Seconds<'_>,
-    timeout: Seconds<'_>,
+    mut transport: Transport,
     callbacks: Callbacks<'_, '_>,
 ) -> PyResult<Arc<Shared>> {
     let mut loopback = grant.as_ref().and_then(|grant| grant.loopback.clone());
     let config = match provider {
         Some(provider) => {
             loopback = provider.loopback.clone();
+            // A transport keyword given to the client replaces the provider's.
+            transport = transport.over(&provider.transport);
             if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
                 return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
             }
@@ -204,17 +205,31 @@ fn build(
     let settings = SessionSettings {
         loopback: loopback.unwrap_or_default(),
         refresh_skew: refresh_skew.duration()?,
-        transport: TransportSettings { timeout: timeout.duration()?, ..TransportSettings::default() },
+        transport: transport.settings(&format!("provider {key:?}"))?,
         ..SessionSettings::default()
     };
-    if settings.transport.timeout < Duration::from_millis(1) {
-        return Err(configuration("timeout must be positive"));
-    }
     let raised = PolicyErrorSlot::default();
     let interactive = config.grant.is_interactive();
     let asks_for = PersonNeeded::of(&config.grant);
     let may_ask_code = matches!(config.grant, tessera::Grant::Cognito { .. });
+    let own = match callbacks.transport.filter(|own| !own.is_none()) {
+        Some(own) => Some(crate::own_transport::PythonTransport::new(
+            own,
+            settings.transport.timeout.as_secs_f64(),
+            settings.transport.max_response_bytes,
+            callbacks.is_async,
+        )?),
+        None => None,
+    };
     let mut builder = Session::builder(key, config).store(store).settings(settings);
+    if let Some(own) = own {
+        if let Some(field) = transport.only_for_tessera_client() {
+            return Err(configuration(format!(
+                "{field} configures tessera's own HTTP client: with transport=, configure yours"
+            )));
+        }
+        builder = builder.transport(Arc::new(own));
+    }
     let show = callable(callbacks.prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?;
     let code = callable(callbacks.otp_callback, "otp_callback", "CodePrompt")?;
     let missing = match asks_for {
@@ -268,19 +283,56 @@ impl PersonNeeded {
 
 /// The Python objects a session calls back.
 struct Callbacks<'a, 'py> {
+    /// `transport=`: the caller's HTTP stack (an httpx client or a callable).
+    transport: Option<&'a Bound<'py, PyAny>>,
+    /// Whether the front end is the async `Client` (an `httpx.AsyncClient` needs its event loop).
+    is_async: bool,
     prompter: Option<&'a Bound<'py, PyAny>>,
     otp_callback: Option<&'a Bound<'py, PyAny>>,
     refresh_policy: Option<&'a Bound<'py, PyAny>>,
     hooks: Option<&'a Bound<'py, PyAny>>,
 }
 
-/// The async client: `async with tessera.Client(...) as client: await client.authorization_header()`.
+/// The async client: ``async with tessera.Client(...) as client: await client.authorization_header()``.
+///
+/// Parameters (all keyword-only but ``issuer``):
+///
+/// - ``issuer=None``: OpenID Connect discovery; or ``token_endpoint=None`` (+ ``revocation_endpoint=None``).
+/// - ``client_id=None``, ``client_secret=None``, ``client_auth=None`` (``"basic"`` with a secret, else
+///   ``"none"``; or ``"post"``), ``scope=None`` (string or sequence), ``grant=None`` (client credentials).
+/// - ``provider=None``: a ``ProviderConfig`` in place of the arguments above.
+/// - ``store=None`` (in memory), ``key="default"`` (the store key), ``refresh_skew=30`` (seconds or
+///   ``timedelta``: refresh this long before expiry).
+/// - How requests travel (with ``provider=``, one given here replaces the provider's):
+///   ``timeout=None`` (seconds per request; ``None``: 30), ``ca_file=None`` (a PEM file of CA
+///   certificates trusted in addition to the system's roots), ``ca_file_only=False`` (trust
+///   ``ca_file`` alone), ``proxy=None`` (``"http://[user:password@]host:port"``; ``None``:
+///   ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY``; the password is never shown),
+///   ``no_proxy=None`` (``NO_PROXY`` syntax; ``None``: ``NO_PROXY``), ``allow_insecure_http=False``
+///   (plain ``http://`` to hosts other than loopback), ``user_agent=None`` (``"tessera/<version>"``).
+///   ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace the system's roots; ``REQUESTS_CA_BUNDLE`` is not read.
+/// - ``prompter=None`` (shows device codes and browser URLs), ``otp_callback=None`` (returns one-time
+///   codes), ``refresh_policy=None``, ``hooks=None``.
+/// - ``transport=None``: your own HTTP stack for every request (an ``httpx.AsyncClient``, an
+///   ``httpx.Client``, or a callable ``(HttpRequest) -> HttpResponse``, sync or async; see
+///   docs/python-transport.md). With it, ``timeout`` is handed to a callable and
+///   ``allow_insecure_http`` still applies; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
+///   ``user_agent`` configure tessera's own client and are refused (configure yours).
+/// - ``token_url=None``, ``revocation_url=None``: old names of ``token_endpoint`` / ``revocation_endpoint``.
 #[pyclass(name = "Client", module = "tessera._tessera", frozen)]
 pub struct PyClient {
     shared: Arc<Shared>,
 }
 
-/// The sync client, same shape: `with tessera.SyncClient(...) as client: client.authorization_header()`.
+/// The sync client, same shape: ``with tessera.SyncClient(...) as client: client.authorization_header()``.
+///
+/// Takes exactly the parameters of ``Client`` (see ``help(tessera.Client)``), with the same defaults:
+/// ``issuer=None``, ``client_id=None``, ``client_secret=None``, ``grant=None``, ``scope=None``,
+/// ``token_endpoint=None``, ``revocation_endpoint=None``, ``client_auth=None``, ``provider=None``,
+/// ``store=None``, ``key="default"``, ``refresh_skew=30``, ``timeout=None`` (30 s), ``ca_file=None``,
+/// ``ca_file_only=False``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
+/// ``user_agent=None``, ``prompter=None``, ``otp_callback=None``, ``refresh_policy=None``, ``hooks=None``,
+/// ``transport=None`` (an ``httpx.Client`` or a callable; an ``httpx.AsyncClient`` needs ``Client``).
 #[pyclass(name = "SyncClient", module = "tessera._tessera", frozen)]
 pub struct PySyncClient {
     shared: Arc<Shared>,
@@ -305,9 +357,10 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
-        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
-        revocation_url = None))]
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
+        ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
+        token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -323,11 +376,18 @@ impl PyClient {
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
         refresh_skew: Seconds<'_>,
-        timeout: Seconds<'_>,
+        timeout: Option<Seconds<'_>>,
+        ca_file: Option<std::path::PathBuf>,
+        ca_file_only: bool,
+        proxy: Option<String>,
+        no_proxy: Option<String>,
+        allow_insecure_http: bool,
+        user_agent: Option<String>,
         prompter: Option<&Bound<'_, PyAny>>,
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        transport: Option<&Bound<'_, PyAny>>,
         token_url: Option<String>,
         revocation_url: Option<String>,
     ) -> PyResult<Self> {
@@ -348,8 +408,8 @@ impl PyClient {
             store,
             key.to_owned(),
             refresh_skew,
-            timeout,
-            Callbacks { prompter, otp_callback, refresh_policy, hooks },
+            Transport::new(ca_file, ca_file_only, proxy, no_proxy, timeout, allow_insecure_http, user_agent)?,
+            Callbacks { transport, is_async: true, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
     }
@@ -453,9 +513,10 @@ impl PySyncClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
-        key = "default", refresh_skew = Seconds::Number(30.0), timeout = Seconds::Number(30.0),
-        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, token_url = None,
-        revocation_url = None))]
+        key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
+        ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
+        prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
+        token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -471,11 +532,18 @@ impl PySyncClient {
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
         refresh_skew: Seconds<'_>,
-        timeout: Seconds<'_>,
+        timeout: Option<Seconds<'_>>,
+        ca_file: Option<std::path::PathBuf>,
+        ca_file_only: bool,
+        proxy: Option<String>,
+        no_proxy: Option<String>,
+        allow_insecure_http: bool,
+        user_agent: Option<String>,
         prompter: Option<&Bound<'_, PyAny>>,
         otp_callback: Option<&Bound<'_, PyAny>>,
         refresh_policy: Option<&Bound<'_, PyAny>>,
         hooks: Option<&Bound<'_, PyAny>>,
+        transport: Option<&Bound<'_, PyAny>>,
         token_url: Option<String>,
         revocation_url: Option<String>,
     ) -> PyResult<Self> {
@@ -496,8 +564,8 @@ impl PySyncClient {
             store,
             key.to_owned(),
             refresh_skew,
-            timeout,
-            Callbacks { prompter, otp_callback, refresh_policy, hooks },
+            Transport::new(ca_file, ca_file_only, proxy, no_proxy, timeout, allow_insecure_http, user_agent)?,
+            Callbacks { transport, is_async: false, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PySyncClient { shared })
     }

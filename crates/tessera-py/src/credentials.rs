@@ -230,7 +230,8 @@ pub struct PyProviderInfo {
     /// What it can do: a subset of `login`, `refresh`, `http_headers`, `token`.
     #[pyo3(get)]
     capabilities: Vec<&'static str>,
-    /// Why the status is `error`.
+    /// Why the status is `error`: the error's message, or for an exception raised by a Python
+    /// provider or store, `"<Class>.<method> raised <ExceptionType>: <its message>"`.
     #[pyo3(get)]
     error: Option<String>,
 }
@@ -250,7 +251,8 @@ impl PyProviderInfo {
             description: info.description,
             extra: info.extra,
             capabilities,
-            error: info.error,
+            // A Python provider's (or store's) own exception, as it was raised.
+            error: info.error.map(|error| crate::errors::describe_python_error(&error).unwrap_or(error)),
         }
     }
 }

@@ -15,16 +15,23 @@ const MARK: &str = "[python exception #";
 const KEEP: usize = 64;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static RAISED: Mutex<Vec<(u64, PyErr)>> = Mutex::new(Vec::new());
+/// Each kept exception with its id and where it was raised (`MyStore.load`, `MyProvider.status`).
+static RAISED: Mutex<Vec<(u64, String, PyErr)>> = Mutex::new(Vec::new());
 static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-fn raised() -> std::sync::MutexGuard<'static, Vec<(u64, PyErr)>> {
+fn raised() -> std::sync::MutexGuard<'static, Vec<(u64, String, PyErr)>> {
     RAISED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Wraps an exception raised by a Python store method in a store error that
 /// [`to_pyerr`] turns back into the very same exception.
 pub(crate) fn from_python(location: &str, err: PyErr) -> Error {
+    from_python_raised_in(location, location, err)
+}
+
+/// [`from_python`], for a callback whose errors name the object (`MyStore()`) and whose exception
+/// a listing attributes to the method (`raised_in`: `MyStore.load`).
+pub(crate) fn from_python_raised_in(location: &str, raised_in: &str, err: PyErr) -> Error {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let type_name = Python::attach(|py| {
         err.get_type(py).name().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".to_owned())
@@ -34,15 +41,38 @@ pub(crate) fn from_python(location: &str, err: PyErr) -> Error {
         if kept.len() >= KEEP {
             kept.remove(0);
         }
-        kept.push((id, err));
+        kept.push((id, raised_in.to_owned(), err));
     }
     Error::store(StoreErrorKind::Io, location, format!("{type_name} raised by a Python callback {MARK}{id}]"))
 }
 
-fn original(py: Python<'_>, message: &str) -> Option<PyErr> {
+fn kept(py: Python<'_>, message: &str) -> Option<(String, PyErr)> {
     let start = message.find(MARK)? + MARK.len();
     let id: u64 = message[start..].split(']').next()?.parse().ok()?;
-    raised().iter().find(|(kept, _)| *kept == id).map(|(_, err)| err.clone_ref(py))
+    raised().iter().find(|(kept, _, _)| *kept == id).map(|(_, location, err)| (location.clone(), err.clone_ref(py)))
+}
+
+fn original(py: Python<'_>, message: &str) -> Option<PyErr> {
+    kept(py, message).map(|(_, err)| err)
+}
+
+/// For an error message that stands for a Python callback's exception: what it really was,
+/// `MyProvider.status raised ValueError: <its message>` (a listing shows this, not the store error
+/// that carried it across the session). `None` for any other message, or one no longer kept.
+pub(crate) fn describe_python_error(message: &str) -> Option<String> {
+    if !message.contains(MARK) {
+        return None;
+    }
+    Python::attach(|py| {
+        let (location, err) = kept(py, message)?;
+        let type_name = err.get_type(py).name().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".into());
+        let text = err.value(py).str().map(|text| text.to_string()).unwrap_or_default();
+        Some(if text.is_empty() {
+            format!("{location} raised {type_name}")
+        } else {
+            format!("{location} raised {type_name}: {text}")
+        })
+    })
 }
 
 /// The Python exception for `error`: the original one for a Python callback's exception, else an

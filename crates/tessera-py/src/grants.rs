@@ -597,23 +597,50 @@ pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
     }
 }
 
-/// Everything needed to obtain tokens: client, endpoints, grant, scope.
+/// Everything needed to obtain tokens: client, endpoints, grant, scope, and how requests travel.
+///
+/// ``ProviderConfig(client, endpoints, grant, *, scope=None, ca_file=None, ca_file_only=False,
+/// proxy=None, no_proxy=None, timeout=None, allow_insecure_http=False, user_agent=None)``
+///
+/// - ``client``: a ``ClientAuth``; ``endpoints``: an ``Endpoints``; ``grant``: a grant object.
+/// - ``scope``: a space-separated string or a sequence of strings; ``None``: the grant's default.
+/// - ``ca_file``: a PEM file of CA certificates trusted in addition to the system's roots (a private
+///   CA); ``None``: the system's roots (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace them;
+///   ``REQUESTS_CA_BUNDLE`` is not read).
+/// - ``ca_file_only``: trust ``ca_file`` alone, not the system's roots. Default ``False``.
+/// - ``proxy``: ``"http://[user:password@]host:port"`` for every request; ``None``: ``HTTPS_PROXY`` /
+///   ``HTTP_PROXY`` / ``ALL_PROXY``. The password is never shown (``repr``, errors).
+/// - ``no_proxy``: hosts reached directly, ``NO_PROXY`` syntax; ``None``: ``NO_PROXY``.
+/// - ``timeout``: seconds (or a ``timedelta``) per HTTP request; ``None``: 30.
+/// - ``allow_insecure_http``: allow plain ``http://`` to hosts other than loopback. Default ``False``.
+/// - ``user_agent``: the ``User-Agent`` header; ``None``: ``"tessera/<version>"``.
 #[pyclass(name = "ProviderConfig", module = "tessera._tessera", frozen)]
 pub struct PyProviderConfig {
     pub(crate) inner: ProviderConfig,
     /// The `Browser` grant's loopback receiver settings.
     pub(crate) loopback: Option<LoopbackSettings>,
+    /// The transport keywords (a `Client` may replace some).
+    pub(crate) transport: crate::transport::Transport,
 }
 
 #[pymethods]
 impl PyProviderConfig {
     #[new]
-    #[pyo3(signature = (client, endpoints, grant, *, scope = None))]
+    #[pyo3(signature = (client, endpoints, grant, *, scope = None, ca_file = None, ca_file_only = false,
+        proxy = None, no_proxy = None, timeout = None, allow_insecure_http = false, user_agent = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         client: PyRef<'_, PyClientAuth>,
         endpoints: PyRef<'_, PyEndpoints>,
         grant: PyRef<'_, PyGrant>,
         scope: Option<&Bound<'_, PyAny>>,
+        ca_file: Option<std::path::PathBuf>,
+        ca_file_only: bool,
+        proxy: Option<String>,
+        no_proxy: Option<String>,
+        timeout: Option<Seconds<'_>>,
+        allow_insecure_http: bool,
+        user_agent: Option<String>,
     ) -> PyResult<Self> {
         let inner = ProviderConfig {
             client: client.inner.clone(),
@@ -622,16 +649,27 @@ impl PyProviderConfig {
             grant: grant.inner.clone(),
         };
         validate(&inner, "ProviderConfig")?;
-        Ok(PyProviderConfig { inner, loopback: grant.loopback.clone() })
+        let transport = crate::transport::Transport::new(
+            ca_file,
+            ca_file_only,
+            proxy,
+            no_proxy,
+            timeout,
+            allow_insecure_http,
+            user_agent,
+        )?;
+        transport.settings("ProviderConfig")?;
+        Ok(PyProviderConfig { inner, loopback: grant.loopback.clone(), transport })
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "ProviderConfig(client_id={}, endpoints={}, grant={}, scope={})",
+            "ProviderConfig(client_id={}, endpoints={}, grant={}, scope={}{})",
             crate::quote(&self.inner.client.client_id),
             endpoints_repr(&self.inner.endpoints),
             crate::quote(self.inner.grant.name()),
-            crate::quote_opt(self.inner.scope.as_deref())
+            crate::quote_opt(self.inner.scope.as_deref()),
+            self.transport.repr()
         )
     }
 }

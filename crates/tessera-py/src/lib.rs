@@ -15,12 +15,14 @@ mod errors;
 mod grants;
 mod logging;
 mod native;
+mod own_transport;
 mod refresh;
 mod registry;
 mod runtime;
 mod store;
 mod time;
 mod tokens;
+mod transport;
 
 use pyo3::prelude::*;
 

@@ -2,19 +2,22 @@
 //!
 //! A Python provider is any object with `is_authenticated()` and `credential()` (sync or async),
 //! and optionally `description()`, `status()`, `auth_context()`, `extra_info()`, `login()`,
-//! `logout()`, `refresh(force)` and `can_refresh()`. Its factory receives a `ProviderSettings`
-//! (the section, secrets unresolved) and should check every field there.
+//! `logout()`, `refresh(force)`, `can_refresh()`, `get_headers()` (a mapping of header names to
+//! values: the `http_headers` capability) and `token()` (a `str` or a `TokenSet`: the `token`
+//! capability). Its factory receives a `ProviderSettings` (the section, secrets unresolved) and
+//! should check every field there.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use tessera::clock::{Clock, SystemClock};
 use tessera::config::ProviderEntry;
-use tessera::provider::{AuthProvider, Credential, Login, ProviderStatus, Refreshable};
+use tessera::provider::{AuthProvider, Credential, HttpHeaders, Login, ProviderStatus, Refreshable, TokenSource};
 use tessera::registry::{ProviderFactory, ProviderSettings, Registry};
 use tessera::store::TokenStore;
-use tessera::{Error, LogoutOutcome};
+use tessera::{Error, LogoutOutcome, Secret, TokenSet};
 
 use crate::callback::Callback;
 use crate::credentials::{PyBasicCredential, PyOAuthCredential, json_to_python, python_to_json, status_from};
@@ -156,6 +159,8 @@ struct PythonProvider {
     logout: Option<Callback>,
     refresh: Option<Callback>,
     can_refresh: Option<Callback>,
+    get_headers: Option<Callback>,
+    token: Option<Callback>,
 }
 
 impl std::fmt::Debug for PythonProvider {
@@ -189,6 +194,8 @@ impl PythonProvider {
             logout: Callback::method(object, "logout")?,
             refresh: Callback::method(object, "refresh")?,
             can_refresh: Callback::method(object, "can_refresh")?,
+            get_headers: Callback::method(object, "get_headers")?,
+            token: Callback::method(object, "token")?,
             object: object.clone().unbind(),
             name,
             provider_type,
@@ -285,6 +292,62 @@ impl AuthProvider for PythonProvider {
 
     fn as_refreshable(&self) -> Option<&dyn Refreshable> {
         self.refresh.as_ref().map(|_| self as &dyn Refreshable)
+    }
+
+    fn as_http_headers(&self) -> Option<&dyn HttpHeaders> {
+        self.get_headers.as_ref().map(|_| self as &dyn HttpHeaders)
+    }
+
+    fn as_token_source(&self) -> Option<&dyn TokenSource> {
+        self.token.as_ref().map(|_| self as &dyn TokenSource)
+    }
+}
+
+#[async_trait]
+impl HttpHeaders for PythonProvider {
+    /// The provider's own `get_headers()`: a mapping (a dict, httpx's `Headers`, ...) of names to values.
+    async fn headers(&self) -> Result<Vec<(String, Secret)>, Error> {
+        let Some(get_headers) = &self.get_headers else { return Ok(Vec::new()) };
+        let answer = get_headers.call_async(no_args).await?;
+        Python::attach(|py| -> PyResult<Vec<(String, Secret)>> {
+            let answer = answer.bind(py);
+            let items = answer.call_method0("items").map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err("get_headers() must return a mapping of header names to values")
+            })?;
+            let mut headers = Vec::new();
+            for item in items.try_iter()? {
+                let (name, value): (String, String) = item?.extract().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err("get_headers() must map str header names to str values")
+                })?;
+                headers.push((name, Secret::new(value)));
+            }
+            Ok(headers)
+        })
+        .map_err(|error| from_python(&get_headers.location, error))
+    }
+}
+
+#[async_trait]
+impl TokenSource for PythonProvider {
+    /// The provider's own `token()` (no arguments): a `str` (a bearer token without expiry, so
+    /// `min_valid` cannot be checked) or a `TokenSet`.
+    async fn token(&self, _min_valid: std::time::Duration) -> Result<TokenSet, Error> {
+        let Some(token) = &self.token else { return Err(Error::configuration("this provider has no token()")) };
+        let answer = token.call_async(no_args).await?;
+        Python::attach(|py| -> PyResult<TokenSet> {
+            let answer = answer.bind(py);
+            if let Ok(tokens) = answer.extract::<PyRef<'_, crate::tokens::PyTokenSet>>() {
+                return Ok(tokens.inner.clone());
+            }
+            match answer.extract::<String>() {
+                Ok(text) if !text.trim().is_empty() => Ok(TokenSet::bearer(Secret::new(text), None, SystemClock.now())),
+                Ok(_) => Err(pyo3::exceptions::PyValueError::new_err("token() returned an empty token")),
+                Err(_) => {
+                    Err(pyo3::exceptions::PyTypeError::new_err("token() must return a str or a tessera.TokenSet"))
+                }
+            }
+        })
+        .map_err(|error| from_python(&token.location, error))
     }
 }
 

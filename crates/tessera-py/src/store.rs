@@ -60,14 +60,25 @@ pub struct PyFileStore {
     dir: std::path::PathBuf,
 }
 
+/// A path given by a Python caller (`str` or `os.PathLike`), `~` expanded as `os.path.expanduser`
+/// does: `FileStore("~/.cache/my-app")` is in the home directory, as in a shell.
+pub(crate) fn user_path(path: &Bound<'_, PyAny>) -> PyResult<std::path::PathBuf> {
+    let os = path.py().import("os")?;
+    let path = os.call_method1("fspath", (path,))?;
+    os.getattr("path")?.call_method1("expanduser", (path,))?.extract()
+}
+
 #[pymethods]
 impl PyFileStore {
+    /// A store in the directory `path` (`str` or `os.PathLike`; a leading `~` is the home
+    /// directory), created with mode 0700 on first write. Nothing is touched until used.
     #[new]
-    fn py_new(path: std::path::PathBuf) -> Self {
-        PyFileStore { store: Arc::new(FileStore::new(path.clone())), dir: path }
+    fn py_new(path: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let path = user_path(path)?;
+        Ok(PyFileStore { store: Arc::new(FileStore::new(path.clone())), dir: path })
     }
 
-    /// The directory.
+    /// The directory (`~` expanded).
     #[getter]
     fn path(&self) -> std::path::PathBuf {
         self.dir.clone()
@@ -129,8 +140,7 @@ impl PyRedisStore {
             Some(value) => Some(match value.extract::<Vec<u8>>() {
                 Ok(pem) if value.is_instance_of::<pyo3::types::PyBytes>() => pem,
                 _ => {
-                    let path: std::path::PathBuf = value
-                        .extract()
+                    let path = user_path(value)
                         .map_err(|_| configuration("ca_certificate must be PEM bytes or the path of a PEM file"))?;
                     std::fs::read(&path)
                         .map_err(|e| configuration(format!("ca_certificate {}: {e}", path.display())))?
@@ -196,8 +206,9 @@ impl PyRedisStore {
 pub(crate) fn open_store<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyAny>,
-    default_dir: Option<std::path::PathBuf>,
+    default_dir: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let default_dir = default_dir.filter(|dir| !dir.is_none()).map(user_path).transpose()?;
     let json: String = py.import("json")?.call_method1("dumps", (config,))?.extract()?;
     // serde quotes the value it refused (a store kind, a URL with a password): not repeated.
     let config: StoreConfig = serde_json::from_str(&json).map_err(|e| {

@@ -17,8 +17,8 @@
 //!
 //! Requests carry the user's `Authorization` header (from a [`Session`], refreshed as needed and
 //! retried once after a 401, or a fixed access token). Errors are [`Error`]s: the server's JSON
-//! errors become [`Error::OAuth`] with its code — `invalid_request` (HTTP 400, e.g. a lifetime
-//! outside 1..=365 days), `access_denied` (HTTP 403: the admin API for a non-admin), `not_found`
+//! errors become [`Error::OAuth`] with its code — `invalid_request` (HTTP 400, e.g. an empty
+//! name), `access_denied` (HTTP 403: the admin API for a non-admin), `not_found`
 //! (HTTP 404), `invalid_token` (HTTP 401). [`is_permission_denied`] and [`is_not_found`] classify
 //! them without matching on codes.
 //!
@@ -33,7 +33,7 @@ use tessera_core::protocol::parse_error_response;
 use tessera_core::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp};
 
 use crate::session::Session;
-use crate::transport::{HttpTransport, TransportSettings};
+use crate::transport::{HttpTransport, Transport, TransportSettings};
 
 /// Where a key stands now. Revoked wins over expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -147,7 +147,7 @@ enum Credentials {
 pub struct ApiKeys {
     base_url: String,
     credentials: Credentials,
-    transport: Arc<HttpTransport>,
+    transport: Arc<dyn Transport>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -183,11 +183,30 @@ struct KeyList {
     keys: Vec<ApiKey>,
 }
 
+/// The lifetimes, in days, a key may be created with (the API's bounds; the default is 90).
+pub const EXPIRES_IN_DAYS: std::ops::RangeInclusive<i64> = 1..=365;
+
+/// `days` as a lifetime [`ApiKeys::create`] accepts, or [`Error::Configuration`] when it is outside
+/// [`EXPIRES_IN_DAYS`]: checked before any request, by every front end (the Python binding passes
+/// any integer it is given, saturated to `i64`).
+pub fn check_expires_in_days(days: i64) -> Result<u32, Error> {
+    match u32::try_from(days) {
+        Ok(days) if EXPIRES_IN_DAYS.contains(&i64::from(days)) => Ok(days),
+        _ => Err(Error::configuration(format!(
+            "expires_in_days must be between {} and {} days",
+            EXPIRES_IN_DAYS.start(),
+            EXPIRES_IN_DAYS.end()
+        ))),
+    }
+}
+
 impl ApiKeys {
     /// The API at `base_url` (the server root, e.g. the IdP's issuer: requests go to
-    /// `{base_url}/api/keys...`), authenticated with `session`'s access token.
+    /// `{base_url}/api/keys...`), authenticated with `session`'s access token, and sent the way
+    /// the session sends its own (its proxy, roots, limits, or its custom transport).
     pub fn new(session: Session, base_url: impl Into<String>) -> Self {
-        Self::with_credentials(Credentials::Session(session), base_url.into())
+        let transport = session.shared_transport();
+        ApiKeys { transport, ..Self::with_credentials(Credentials::Session(session), base_url.into()) }
     }
 
     /// The API at `base_url`, authenticated with a fixed OAuth access token (no refresh).
@@ -214,12 +233,16 @@ impl ApiKeys {
         &self.base_url
     }
 
-    /// Creates a key named `name` that expires in `expires_in_days` (1..=365, enforced by the
-    /// server; `None`: 90). Returns the key and its secret: keep the secret now, it is never
-    /// shown again (the server stores only its hash).
+    /// Creates a key named `name` that expires in `expires_in_days` ([`EXPIRES_IN_DAYS`]: 1..=365;
+    /// `None`: 90). Returns the key and its secret: keep the secret now, it is never shown again
+    /// (the server stores only its hash).
     ///
-    /// A lifetime out of bounds or an empty name: [`Error::OAuth`] `invalid_request` (HTTP 400).
+    /// A lifetime out of bounds: [`Error::Configuration`], before anything is sent (see
+    /// [`check_expires_in_days`]). An empty name: [`Error::OAuth`] `invalid_request` (HTTP 400).
     pub async fn create(&self, name: &str, expires_in_days: Option<u32>) -> Result<(ApiKey, Secret), Error> {
+        if let Some(days) = expires_in_days {
+            check_expires_in_days(i64::from(days))?;
+        }
         let body = json_body(&CreateRequest { name, expires_in_days })?;
         let created: Created = self.call(Method::Post, &["api", "keys"], &[], Some(body)).await?;
         Ok((created.key, created.secret))

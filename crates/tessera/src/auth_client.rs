@@ -3,12 +3,17 @@
 //!
 //! Operations on one named provider return its typed error; operations on all of them are best
 //! effort: a failing provider is reported as `false` (and logged at `info`), never raised.
+//!
+//! Consumers ask for credentials by provider name: [`AuthClient::headers`] (ready-made HTTP
+//! headers), [`AuthClient::token`] (a token set valid for at least a given time) and
+//! [`AuthClient::logged_in`] (the server a provider is logged in to, or `None`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
-use tessera_core::Error;
+use tessera_core::{Error, Secret, TokenSet};
 use tracing::info;
 
 use crate::config::Config;
@@ -231,7 +236,67 @@ impl AuthClient {
         Ok(results)
     }
 
+    /// The HTTP headers to send for `name` (refreshed as needed; values are secrets): the
+    /// provider's own ([`AuthProvider::as_http_headers`]), else `authorization: Bearer <token>`
+    /// from its token ([`AuthProvider::as_token_source`]). A provider with neither, or an unknown
+    /// name, is a configuration error; a failed refresh is its typed error.
+    ///
+    /// ```no_run
+    /// # async fn example(client: tessera::AuthClient) -> Result<(), tessera::Error> {
+    /// let headers = client.headers("catalog").await?;
+    /// let mut request = reqwest::Client::new().get("https://catalog.example/api/packages");
+    /// for (name, value) in &headers {
+    ///     request = request.header(name.as_str(), value.expose_secret());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn headers(&self, name: &str) -> Result<Vec<(String, Secret)>, Error> {
+        let provider = self.provider(name)?;
+        if let Some(headers) = provider.as_http_headers() {
+            return headers.headers().await;
+        }
+        let source = provider.as_token_source().ok_or_else(|| self.unsupported(name, "HTTP headers or tokens"))?;
+        let tokens = source.token(Duration::ZERO).await?;
+        Ok(vec![("authorization".to_owned(), Secret::new(format!("Bearer {}", tokens.access_token.expose_secret())))])
+    }
+
+    /// The token set of `name`, its access token valid for at least `min_valid` from now when the
+    /// server allows it (refreshed, or logged in again when that needs nobody). A provider without
+    /// the token capability, or an unknown name, is a configuration error.
+    pub async fn token(&self, name: &str, min_valid: Duration) -> Result<TokenSet, Error> {
+        let provider = self.provider(name)?;
+        let source = provider.as_token_source().ok_or_else(|| self.unsupported(name, "tokens"))?;
+        source.token(min_valid).await
+    }
+
+    /// quilt3's `logged_in()`: where `name` (or, without a name, the first provider in
+    /// configuration order) is logged in, or `None` when it is not authenticated. The answer is
+    /// the server from the provider's [`AuthProvider::auth_context`] (`url`, else `issuer`, else
+    /// `token_endpoint`), else the provider's name for one that talks to no server (a static
+    /// token). Never uses the network; errors (and unknown names) count as not logged in.
+    pub async fn logged_in(&self, name: Option<&str>) -> Option<String> {
+        let candidates: Vec<&Arc<dyn AuthProvider>> = match name {
+            Some(name) => vec![self.provider(name).ok()?],
+            None => self.providers.iter().collect(),
+        };
+        for provider in candidates {
+            if provider.is_authenticated().await.unwrap_or(false) {
+                return Some(server_of(provider.as_ref()));
+            }
+        }
+        None
+    }
+
     fn to_flags<T>(results: Vec<(String, Result<T, Error>)>) -> BTreeMap<String, bool> {
         results.into_iter().map(|(name, result)| (name, result.is_ok())).collect()
     }
+}
+
+/// The server a provider authenticates against, as [`AuthClient::logged_in`] reports it.
+fn server_of(provider: &dyn AuthProvider) -> String {
+    let context = provider.auth_context();
+    ["url", "issuer", "token_endpoint"]
+        .iter()
+        .find_map(|field| context.get(*field).and_then(|value| value.as_str()).filter(|value| !value.is_empty()))
+        .map_or_else(|| provider.name().to_owned(), str::to_owned)
 }

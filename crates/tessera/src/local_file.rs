@@ -22,6 +22,8 @@ pub(crate) enum FileKind {
     Tokens,
     /// `spent-refresh-tokens.json`: fingerprints, no secret (kind of file, size, owner).
     SpentLedger,
+    /// A provider's `ca_file`: who may change it may add a root and read every request.
+    CaBundle,
 }
 
 impl FileKind {
@@ -33,6 +35,7 @@ impl FileKind {
             FileKind::Secret => 64 << 10,
             FileKind::Tokens => 16 << 20,
             FileKind::SpentLedger => 1 << 20,
+            FileKind::CaBundle => 4 << 20,
         }
     }
 
@@ -42,6 +45,7 @@ impl FileKind {
             FileKind::Secret => "secret file",
             FileKind::Tokens => "token file",
             FileKind::SpentLedger => "spent-token ledger",
+            FileKind::CaBundle => "CA bundle",
         }
     }
 }
@@ -109,7 +113,7 @@ fn check(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
         )));
     }
     let mode = metadata.mode() & 0o7777;
-    if matches!(kind, FileKind::Config | FileKind::Secret) && mode & 0o022 != 0 {
+    if matches!(kind, FileKind::Config | FileKind::Secret | FileKind::CaBundle) && mode & 0o022 != 0 {
         return Err(Refused::new(format!(
             "is writable by group or others (mode {mode:04o}): another user could change it; run chmod go-w on it"
         )));

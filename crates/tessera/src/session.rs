@@ -37,7 +37,7 @@ use crate::prompt::Prompter;
 use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want};
 use crate::spent::SpentRefreshTokens;
 use crate::store::{MemoryStore, TokenStore};
-use crate::transport::{HttpTransport, TransportSettings};
+use crate::transport::{Checked, HttpTransport, Transport, TransportSettings};
 
 /// The Coarse clock can lag by one scheduler tick; a cached header is retired at least this long before expiry.
 const COARSE_CLOCK_MARGIN: Duration = Duration::from_millis(20);
@@ -195,7 +195,7 @@ struct Inner {
     cell: RefreshCell<Cached>,
     engine: Mutex<Engine>,
     store: Arc<dyn TokenStore>,
-    transport: HttpTransport,
+    transport: Arc<dyn Transport>,
     clock: SessionClock,
     settings: SessionSettings,
     prompter: Option<Arc<dyn Prompter>>,
@@ -262,9 +262,37 @@ pub struct SessionBuilder {
     policy: Option<Arc<dyn RefreshPolicy>>,
     hooks: Option<Arc<dyn RefreshHooks>>,
     spent: Option<Arc<SpentRefreshTokens>>,
+    transport: Option<CustomTransport>,
+}
+
+/// What [`SessionBuilder::transport`] or [`SessionBuilder::http_client`] gave.
+enum CustomTransport {
+    Transport(Arc<dyn Transport>),
+    Reqwest(reqwest::Client),
 }
 
 impl SessionBuilder {
+    /// Sends the session's requests through another HTTP stack (see [`Transport`] for what an
+    /// implementation must do: no cross-origin redirects, a time limit, a bounded body, and
+    /// [`tessera_core::TransportErrorKind::Connect`] only when nothing was sent). The session still
+    /// refuses plain `http` off loopback (unless [`TransportSettings::allow_insecure_http`]) before
+    /// calling it, and bodies over [`TransportSettings::max_response_bytes`] after. The last of
+    /// `transport` and [`SessionBuilder::http_client`] wins.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(CustomTransport::Transport(transport));
+        self
+    }
+
+    /// Sends the session's requests through the application's own reqwest client (its proxy,
+    /// roots, client certificate, pool). Build it with `.redirect(reqwest::redirect::Policy::none())`:
+    /// see [`HttpTransport::with_client`], which of the session's [`TransportSettings`] still apply
+    /// (the body cap and `allow_insecure_http`), and which are the client's (timeouts, user agent,
+    /// proxy, roots). The last of `http_client` and [`SessionBuilder::transport`] wins.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.transport = Some(CustomTransport::Reqwest(client));
+        self
+    }
+
     /// Where the session remembers the refresh tokens it must never present again (one whose
     /// refresh lost its answer; the refresh-token grant's configured token once rotated). Default:
     /// the store's ([`TokenStore::spent_refresh_tokens`]: a file beside a [`crate::store::FileStore`]'s
@@ -340,7 +368,15 @@ impl SessionBuilder {
                 cached,
                 engine: Mutex::new(engine),
                 store,
-                transport: HttpTransport::new(self.settings.transport.clone()),
+                transport: match self.transport {
+                    None => Arc::new(HttpTransport::new(self.settings.transport.clone())),
+                    Some(CustomTransport::Reqwest(client)) => {
+                        Arc::new(HttpTransport::with_client(client, self.settings.transport.clone()))
+                    }
+                    Some(CustomTransport::Transport(transport)) => {
+                        Arc::new(Checked::new(transport, self.settings.transport.clone()))
+                    }
+                },
                 clock: self.clock.map_or(SessionClock::System, SessionClock::Custom),
                 settings: self.settings,
                 prompter: self.prompter,
@@ -369,12 +405,18 @@ impl Session {
             policy: None,
             hooks: None,
             spent: None,
+            transport: None,
         }
     }
 
     /// The store key.
     pub fn key(&self) -> &str {
         &self.inner.key
+    }
+
+    /// How this session sends requests (for calls made on its behalf: the key API).
+    pub(crate) fn shared_transport(&self) -> Arc<dyn Transport> {
+        Arc::clone(&self.inner.transport)
     }
 
     /// The store.

@@ -1,14 +1,97 @@
-//! Sends the core's [`HttpRequest`]s with reqwest, and nothing else: timeouts, a response-size
-//! limit, no redirects to another origin. Retries are the core's decision, not this layer's.
+//! Sends the core's [`HttpRequest`]s, and nothing else: timeouts, a response-size limit, no
+//! redirects to another origin. Retries are the core's decision, not this layer's.
+//!
+//! [`Transport`] is the seam: [`HttpTransport`] (reqwest) is tessera's own implementation; an
+//! application brings another HTTP stack by implementing the trait and handing it to
+//! [`crate::SessionBuilder::transport`], or a reqwest client of its own to
+//! [`crate::SessionBuilder::http_client`].
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tessera_core::provider_spec::{TransportSpec, redact_url};
 use tessera_core::{Error, HttpRequest, HttpResponse, Method, TransportErrorKind};
 
-/// Limits for every request.
-#[derive(Clone, Debug)]
+use crate::local_file::{self, FileKind};
+
+/// The attribute for implementing [`Transport`] (re-exported: no `async-trait` dependency needed).
+pub use async_trait::async_trait;
+
+/// Sends one of the core's requests and returns the whole response: the seam for an HTTP stack
+/// other than tessera's own ([`HttpTransport`]).
+///
+/// A session calls `execute` for every request its engine plans (token, discovery, device
+/// authorization, revocation, ...), one at a time per session. Retries, backoff and the
+/// refresh-token rules are the engine's; an implementation sends the request once.
+///
+/// Around a custom transport the session keeps two of tessera's rules itself: the URL is checked
+/// *before* the call (`https`, or `http` only to loopback unless
+/// [`TransportSettings::allow_insecure_http`]), and the body is checked *after* it (at most
+/// [`TransportSettings::max_response_bytes`]). The rest is the implementation's contract:
+///
+/// - **No redirect to another origin** (scheme, host and port). The request carries credentials (a
+///   form with a password or a refresh token, an `Authorization` header): the simplest is to
+///   follow no redirect at all, and return the 3xx as it is.
+/// - **A time limit** on the whole request.
+/// - **A bounded body**: stop reading past a limit rather than buffering anything a server sends.
+/// - **Honest error kinds** in [`Error::Transport`] (`endpoint`: [`HttpRequest::endpoint`], which
+///   has no query string; `message`: never the request's body or headers):
+///   - [`TransportErrorKind::Connect`] **only when nothing of the request can have reached the
+///     server** (name resolution, connection refused, TLS handshake). A refresh that fails so is
+///     retried with the same refresh token.
+///   - [`TransportErrorKind::Timeout`] or [`TransportErrorKind::ConnectionClosed`] when the request
+///     may have been sent. The engine then treats a refresh as *outcome unknown*
+///     ([`Error::OutcomeUnknown`]): the server may have rotated the refresh token, so it is never
+///     presented again. When unsure, say `ConnectionClosed`: it costs at most a login, while a
+///     wrong `Connect` can present a spent refresh token, which servers with reuse detection punish
+///     by revoking the whole grant.
+///   - [`TransportErrorKind::Other`] only for failures before sending (a client that cannot be
+///     built, a header value the stack refuses).
+/// - **Echo** the request's [`HttpRequest::id`] in [`HttpResponse::request_id`] (the session also
+///   sets it), and return at least the `content-type`, `retry-after` and `www-authenticate`
+///   headers: the core reads no others.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tessera::core::{Error, HttpRequest, HttpResponse};
+/// use tessera::transport::Transport;
+///
+/// /// Answers every request itself (a test double; a real one would send it).
+/// struct Canned;
+///
+/// #[async_trait::async_trait]
+/// impl Transport for Canned {
+///     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+///         let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#;
+///         Ok(HttpResponse::json(request.id, 200, body))
+///     }
+/// }
+///
+/// let transport: Arc<dyn Transport> = Arc::new(Canned);
+/// # let _ = transport;
+/// ```
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends `request` once and reads the whole response (any status: a 400 or a 503 is a response,
+    /// not an error).
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error>;
+}
+
+/// How requests travel: limits, roots, proxy. One per provider (the `timeout`, `ca_file`,
+/// `ca_file_only`, `proxy`, `no_proxy`, `allow_insecure_http` and `user_agent` fields of its
+/// description: [`TransportSettings::from_spec`]) or per [`crate::Session`]
+/// ([`crate::SessionSettings::transport`]).
+///
+/// The standard environment variables apply where a setting is not given: `HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY` (and their lowercase forms) choose a proxy, `NO_PROXY` the hosts
+/// reached directly; `SSL_CERT_FILE` / `SSL_CERT_DIR` *replace* the system's roots (as with
+/// OpenSSL). `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` are not read: they belong to other programs;
+/// give their file as `ca_file`.
+///
+/// `Debug` shows the proxy URL without its password.
+#[derive(Clone)]
 pub struct TransportSettings {
     /// Whole-request limit (connect + send + receive). Default 30 s.
     pub timeout: Duration,
@@ -22,6 +105,18 @@ pub struct TransportSettings {
     /// Default false: tokens, passwords and client secrets travel only over TLS, except to this
     /// machine (the reference IdP, local development servers, loopback redirects).
     pub allow_insecure_http: bool,
+    /// A PEM file of CA certificates trusted in addition to the system's roots (a private CA).
+    /// Read when the HTTP client is built (on the first request). Default none.
+    pub ca_file: Option<PathBuf>,
+    /// Trust `ca_file` alone, not the system's roots. Default false.
+    pub ca_file_only: bool,
+    /// A proxy for every request, `http://[user:password@]host:port` (or `https://`). Default
+    /// none: the environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`).
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, `NO_PROXY` syntax (`a.example,.corp.example,10.0.0.0/8`,
+    /// `*` for all). Default none: the environment's `NO_PROXY`. Applies to `proxy` and to the
+    /// environment's proxies alike.
+    pub no_proxy: Option<String>,
 }
 
 impl Default for TransportSettings {
@@ -32,11 +127,152 @@ impl Default for TransportSettings {
             max_response_bytes: 1 << 20,
             user_agent: concat!("tessera/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_insecure_http: false,
+            ca_file: None,
+            ca_file_only: false,
+            proxy: None,
+            no_proxy: None,
         }
     }
 }
 
-/// An HTTP client for the core's requests. The reqwest client (and its TLS setup) is built on
+impl std::fmt::Debug for TransportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportSettings")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("user_agent", &self.user_agent)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("ca_file", &self.ca_file)
+            .field("ca_file_only", &self.ca_file_only)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl TransportSettings {
+    /// The settings a provider's description asks for, over the defaults: `timeout` (connecting
+    /// is limited to the shorter of it and 10 s), `ca_file` (`~/` is the home directory),
+    /// `ca_file_only`, `proxy`, `no_proxy`, `allow_insecure_http`, `user_agent`.
+    pub fn from_spec(spec: &TransportSpec) -> Self {
+        let defaults = TransportSettings::default();
+        let timeout = spec.timeout_secs.map_or(defaults.timeout, Duration::from_secs);
+        TransportSettings {
+            timeout,
+            connect_timeout: defaults.connect_timeout.min(timeout),
+            user_agent: spec.user_agent.clone().unwrap_or(defaults.user_agent),
+            allow_insecure_http: spec.allow_insecure_http,
+            ca_file: spec.ca_file.as_deref().map(crate::config::expand_home),
+            ca_file_only: spec.ca_file_only,
+            proxy: spec.proxy.clone(),
+            no_proxy: spec.no_proxy.clone(),
+            ..defaults
+        }
+    }
+
+    /// Replaces the password of the proxy URL (if any) by `***` in `message`: what reqwest and
+    /// hyper say never repeats it.
+    fn scrub(&self, mut message: String) -> String {
+        if let Some(password) = self
+            .proxy
+            .as_deref()
+            .and_then(|proxy| url::Url::parse(proxy).ok())
+            .and_then(|url| url.password().filter(|password| !password.is_empty()).map(str::to_owned))
+        {
+            message = message.replace(&password, "***");
+        }
+        message
+    }
+}
+
+/// A reqwest client builder with tessera's rules and `settings` applied: time limits, user agent,
+/// same-origin redirects only, the roots (`ca_file`, `ca_file_only`) and the proxy (`proxy`,
+/// `no_proxy`, else the environment's). Start here to add what tessera does not configure (a
+/// client certificate, a connection pool shared with the application), then hand the built client
+/// to [`crate::SessionBuilder::http_client`].
+///
+/// Installs rustls's `ring` crypto provider as the process default when the application has not
+/// installed one. Reads `ca_file` now: an unreadable or empty bundle is an
+/// [`Error::Configuration`] naming the file (never quoting it).
+pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBuilder, Error> {
+    // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
+    // time). Install ring only when the application has not installed a provider of its own.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.connect_timeout)
+        .user_agent(settings.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            // Same origin only: a redirect must never carry a form with credentials to another host.
+            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+            if attempt.previous().len() >= 3 || !same_origin {
+                attempt.error("redirect to another origin refused")
+            } else {
+                attempt.follow()
+            }
+        }));
+    if let Some(path) = &settings.ca_file {
+        let fail = |problem: &str| Error::configuration(format!("ca_file {}: {problem}", path.display()));
+        let pem = local_file::read(path, FileKind::CaBundle).map_err(|refused| fail(&refused.problem))?;
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| fail("is not a PEM bundle of certificates"))?;
+        if certificates.is_empty() {
+            return Err(fail("holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")"));
+        }
+        builder = if settings.ca_file_only {
+            builder.tls_certs_only(certificates)
+        } else {
+            builder.tls_certs_merge(certificates)
+        };
+    } else if settings.ca_file_only {
+        return Err(Error::configuration("ca_file_only needs ca_file (the roots to trust instead of the system's)"));
+    }
+    match proxies(settings)? {
+        None => {}
+        // No proxy anywhere: say so, so that reqwest does not read NO_PROXY over `no_proxy`.
+        Some(proxies) if proxies.is_empty() => builder = builder.no_proxy(),
+        Some(proxies) => {
+            for proxy in proxies {
+                builder = builder.proxy(proxy);
+            }
+        }
+    }
+    Ok(builder)
+}
+
+/// The proxies to set on the client; `None`: reqwest's own reading of the environment (`*_PROXY`,
+/// `NO_PROXY`).
+fn proxies(settings: &TransportSettings) -> Result<Option<Vec<reqwest::Proxy>>, Error> {
+    let refused = || Error::configuration("proxy is not a usable proxy URL (http://[user:password@]host:port)");
+    let no_proxy = |list: Option<&str>| match list {
+        Some(list) => reqwest::NoProxy::from_string(list),
+        None => reqwest::NoProxy::from_env(),
+    };
+    if let Some(url) = &settings.proxy {
+        let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| refused())?;
+        return Ok(Some(vec![proxy.no_proxy(no_proxy(settings.no_proxy.as_deref()))]));
+    }
+    let Some(list) = settings.no_proxy.as_deref() else { return Ok(None) };
+    // `no_proxy` without `proxy`: the environment's proxies, with this list in place of NO_PROXY.
+    let from_env = |names: [&str; 2]| names.iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let mut proxies = Vec::new();
+    let env_error = || Error::configuration("a *_PROXY environment variable is not a usable proxy URL");
+    if let Some(url) = from_env(["HTTPS_PROXY", "https_proxy"]) {
+        proxies.push(reqwest::Proxy::https(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    if let Some(url) = from_env(["HTTP_PROXY", "http_proxy"]) {
+        proxies.push(reqwest::Proxy::http(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    if let Some(url) = from_env(["ALL_PROXY", "all_proxy"]) {
+        proxies.push(reqwest::Proxy::all(url.as_str()).map_err(|_| env_error())?.no_proxy(no_proxy(Some(list))));
+    }
+    Ok(Some(proxies))
+}
+
+/// tessera's own [`Transport`], over reqwest. The reqwest client (and its TLS setup) is built on
 /// first use, so that serving a cached token never pays for it.
 #[derive(Debug, Default)]
 pub struct HttpTransport {
@@ -50,17 +286,31 @@ impl HttpTransport {
         HttpTransport { settings, client: OnceLock::new() }
     }
 
+    /// A transport that sends through `client`, the application's own (proxy, roots, client
+    /// certificate, connection pool shared with its API calls). Of `settings`, only
+    /// `max_response_bytes` and `allow_insecure_http` apply: timeouts, the user agent and the
+    /// redirect policy are the client's. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` (or a same-origin policy): tessera cannot
+    /// change a built client's, and refuses an answer that ended on another origin, but only after
+    /// the client followed the redirect.
+    pub fn with_client(client: reqwest::Client, settings: TransportSettings) -> Self {
+        HttpTransport { settings, client: OnceLock::from(Ok(client)) }
+    }
+
     /// The limits.
     pub fn settings(&self) -> &TransportSettings {
         &self.settings
     }
 
-    fn client(&self, endpoint: &str) -> Result<&reqwest::Client, Error> {
-        self.client.get_or_init(|| build_client(&self.settings)).as_ref().map_err(|message| Error::Transport {
-            kind: TransportErrorKind::Other,
-            endpoint: endpoint.to_owned(),
-            message: message.clone(),
-        })
+    fn client(&self) -> Result<&reqwest::Client, Error> {
+        // A failure (an unreadable ca_file) is not remembered: a file fixed later is picked up.
+        if let Some(client) = self.client.get() {
+            return client.as_ref().map_err(|message| Error::configuration(message.clone()));
+        }
+        let built = client_builder(&self.settings)?
+            .build()
+            .map_err(|e| Error::configuration(self.settings.scrub(format!("cannot build the HTTP client: {e}"))))?;
+        Ok(self.client.get_or_init(|| Ok(built)).as_ref().expect("just built"))
     }
 
     /// Sends one request and reads the whole (bounded) response.
@@ -69,7 +319,8 @@ impl HttpTransport {
         let fail = |kind, message: String| Error::Transport { kind, endpoint: endpoint.clone(), message };
         let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
         check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
-        let client = self.client(&endpoint)?;
+        let origin = url.origin();
+        let client = self.client()?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -86,7 +337,11 @@ impl HttpTransport {
         if !request.body.is_empty() {
             builder = builder.body(request.body.clone());
         }
-        let response = builder.send().await.map_err(|e| classify(&e, &endpoint))?;
+        let response = builder.send().await.map_err(|e| classify(&e, &endpoint, &self.settings))?;
+        if response.url().origin() != origin {
+            // Only an application's own client can get here (ours follows no such redirect).
+            return Err(fail(TransportErrorKind::Redirect, "the answer came from another origin (a redirect)".into()));
+        }
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -100,13 +355,50 @@ impl HttpTransport {
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| classify(&e, &endpoint))?;
+            let chunk = chunk.map_err(|e| classify(&e, &endpoint, &self.settings))?;
             if body.len() + chunk.len() > self.settings.max_response_bytes {
                 return Err(too_large(&endpoint, self.settings.max_response_bytes));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(HttpResponse { request_id: request.id, status, headers, body })
+    }
+}
+
+#[async_trait]
+impl Transport for HttpTransport {
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        HttpTransport::execute(self, request).await
+    }
+}
+
+/// A custom [`Transport`] inside the rules tessera keeps for any transport: the URL check before,
+/// the body size cap after, the request id echoed.
+pub(crate) struct Checked {
+    inner: Arc<dyn Transport>,
+    settings: TransportSettings,
+}
+
+impl Checked {
+    pub(crate) fn new(inner: Arc<dyn Transport>, settings: TransportSettings) -> Self {
+        Checked { inner, settings }
+    }
+}
+
+#[async_trait]
+impl Transport for Checked {
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        let endpoint = request.endpoint();
+        let id = request.id;
+        let fail = |kind, message: String| Error::Transport { kind, endpoint: endpoint.clone(), message };
+        let url = reqwest::Url::parse(&request.url).map_err(|e| fail(TransportErrorKind::InvalidUrl, e.to_string()))?;
+        check_url(&url, &self.settings).map_err(|message| fail(TransportErrorKind::InvalidUrl, message))?;
+        let mut response = self.inner.execute(request).await?;
+        if response.body.len() > self.settings.max_response_bytes {
+            return Err(too_large(&endpoint, self.settings.max_response_bytes));
+        }
+        response.request_id = id;
+        Ok(response)
     }
 }
 
@@ -141,30 +433,7 @@ fn too_large(endpoint: &str, limit: usize) -> Error {
     }
 }
 
-fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, String> {
-    // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
-    // time). Install ring only when the application has not installed a provider of its own.
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    reqwest::Client::builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.connect_timeout)
-        .user_agent(settings.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            // Same origin only: a redirect must never carry a form with credentials to another host.
-            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-            if attempt.previous().len() >= 3 || !same_origin {
-                attempt.error("redirect to another origin refused")
-            } else {
-                attempt.follow()
-            }
-        }))
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
-}
-
-fn classify(error: &reqwest::Error, endpoint: &str) -> Error {
+fn classify(error: &reqwest::Error, endpoint: &str, settings: &TransportSettings) -> Error {
     // Connect first: a connection that timed out is also a timeout, but nothing was sent.
     let kind = if error.is_connect() {
         TransportErrorKind::Connect
@@ -177,7 +446,7 @@ fn classify(error: &reqwest::Error, endpoint: &str) -> Error {
     } else {
         TransportErrorKind::Other
     };
-    Error::Transport { kind, endpoint: endpoint.to_owned(), message: describe(error) }
+    Error::Transport { kind, endpoint: endpoint.to_owned(), message: settings.scrub(describe(error)) }
 }
 
 /// reqwest's message plus its causes, without the URL (which may carry a query string).

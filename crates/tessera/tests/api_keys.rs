@@ -36,15 +36,21 @@ async fn whoami_with(server: &IdpServer, provider: &dyn AuthProvider) -> u16 {
 async fn create_checks_the_lifetime_and_returns_the_secret_once() {
     let server = idp(Duration::from_secs(300)).await;
     let keys = alice_keys(&server);
-    for days in [0, 366] {
-        let error = keys.create("ci", Some(days)).await.unwrap_err();
-        match &error {
-            Error::OAuth { code: OAuthErrorCode::InvalidRequest, status: 400, description: Some(d), .. } => {
-                assert!(d.contains("between 1 and 365"), "{error}")
-            }
-            other => panic!("{days} days: {other:?}"),
+    // Out of 1..=365: a configuration error before anything is sent (the server's own 400 is
+    // tested in tessera-idp), the same one from every front end. Even an unreachable server says so.
+    let nowhere = ApiKeys::with_access_token(Secret::new("unused"), "http://127.0.0.1:1");
+    for days in [0, 366, u32::MAX] {
+        for client in [&keys, &nowhere] {
+            let error = client.create("ci", Some(days)).await.unwrap_err();
+            assert!(matches!(error, Error::Configuration { .. }), "{days} days: {error:?}");
+            assert_eq!(error.to_string(), "configuration error: expires_in_days must be between 1 and 365 days");
         }
     }
+    assert!(
+        tessera::api_keys::check_expires_in_days(-1).is_err()
+            && tessera::api_keys::check_expires_in_days(i64::MAX).is_err()
+    );
+    assert_eq!(tessera::api_keys::check_expires_in_days(365).unwrap(), 365);
     for days in [1, 365] {
         let (key, secret) = keys.create("ci", Some(days)).await.unwrap();
         assert_eq!(key.expires_at.as_unix_millis() - key.created_at.as_unix_millis(), i64::from(days) * DAY_MS);

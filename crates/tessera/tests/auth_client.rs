@@ -439,3 +439,112 @@ fn the_static_type_accepts_a_token_and_other_types_refuse_it() {
         assert!(refused.to_string().contains("static"), "{refused}");
     });
 }
+
+/// A provider that hands out a bearer token and nothing else (no headers of its own).
+#[derive(Debug)]
+struct TokenOnly;
+
+#[async_trait]
+impl AuthProvider for TokenOnly {
+    fn name(&self) -> &str {
+        "token-only"
+    }
+    fn provider_type(&self) -> &str {
+        "token_only"
+    }
+    fn description(&self) -> String {
+        "a token, no headers".into()
+    }
+    async fn is_authenticated(&self) -> Result<bool, Error> {
+        Ok(true)
+    }
+    fn auth_context(&self) -> serde_json::Value {
+        serde_json::json!({ "type": "token_only", "url": "https://catalog.example" })
+    }
+    async fn credential(&self) -> Result<Credential, Error> {
+        Err(Error::configuration("no credential"))
+    }
+    fn as_token_source(&self) -> Option<&dyn tessera::provider::TokenSource> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl tessera::provider::TokenSource for TokenOnly {
+    async fn token(&self, _min_valid: Duration) -> Result<TokenSet, Error> {
+        Ok(TokenSet::bearer(Secret::new("token-only-value"), None, SystemClock.now()))
+    }
+}
+
+fn header_pairs(headers: &[(String, Secret)]) -> Vec<(String, String)> {
+    headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect()
+}
+
+#[tokio::test]
+async fn headers_and_tokens_by_provider_name() {
+    let f = fixture().await;
+
+    // An OAuth provider: its bearer header, obtained on first use (a login that needs nobody).
+    let alice = f.client.headers("alice").await.unwrap();
+    let stored_alice = stored(&f.store, "dev/alice").await.expect("logged in on first use");
+    let bearer = format!("Bearer {}", stored_alice.access_token.expose_secret());
+    assert_eq!(header_pairs(&alice), [("authorization".to_owned(), bearer.clone())]);
+    assert_eq!(f.idp.stats().password_grants, 1);
+    assert_eq!(header_pairs(&f.client.headers("alice").await.unwrap()), [("authorization".to_owned(), bearer)]);
+    assert_eq!(f.idp.stats().token_requests, 1, "the second call is served from the cache");
+
+    // A custom type's own headers (its header name, its key), once it is logged in.
+    let error = f.client.headers("catalog").await.unwrap_err();
+    assert!(error.requires_reauthentication(), "{error}");
+    f.client.login(Some("catalog")).await.unwrap();
+    assert_eq!(header_pairs(&f.client.headers("catalog").await.unwrap()), [("x-catalog-key".into(), API_KEY.into())]);
+
+    // A refused login is the provider's typed error; an unknown name a configuration error naming the known ones.
+    let error = f.client.headers("broken").await.unwrap_err();
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant), "{error}");
+    assert!(!error.to_string().contains("not-alices-password"), "{error}");
+    let error = f.client.headers("nope").await.unwrap_err();
+    assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("alice, machine"), "{error}");
+
+    // token(name, min_valid): the token set; a 60-s token is replaced when 10 minutes are asked for.
+    let machine = f.client.token("machine", Duration::ZERO).await.unwrap();
+    assert_eq!(machine.access_token, stored(&f.store, "dev/machine").await.unwrap().access_token);
+    let same = f.client.token("machine", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(same.access_token, machine.access_token, "valid for 10 s more: no request");
+    let longer = f.client.token("machine", Duration::from_secs(600)).await.unwrap();
+    assert_ne!(longer.access_token, machine.access_token, "less than 10 minutes left: a new token");
+    assert_eq!(f.client.token("pinned", Duration::ZERO).await.unwrap().access_token.expose_secret(), "pinned-token");
+    let error = f.client.token("catalog", Duration::ZERO).await.unwrap_err();
+    assert!(error.to_string().contains("does not support tokens"), "{error}");
+
+    // A provider with a token and no headers of its own: a bearer header from its token.
+    let client = AuthClient::new("dev", vec![Arc::new(TokenOnly) as Arc<dyn AuthProvider>]).unwrap();
+    let headers = header_pairs(&client.headers("token-only").await.unwrap());
+    assert_eq!(headers, [("authorization".to_owned(), "Bearer token-only-value".to_owned())]);
+}
+
+#[tokio::test]
+async fn logged_in_names_the_server_or_none() {
+    let f = fixture().await;
+    assert_eq!(f.client.logged_in(Some("alice")).await, None, "not logged in yet");
+    assert_eq!(f.client.logged_in(Some("catalog")).await, None);
+    assert_eq!(f.client.logged_in(None).await, None, "nobody is logged in");
+    // A static token talks to no server: it names its provider.
+    f.client.login(Some("pinned")).await.unwrap();
+    assert_eq!(f.client.logged_in(Some("pinned")).await.as_deref(), Some("pinned"));
+    assert_eq!(f.client.logged_in(None).await.as_deref(), Some("pinned"), "the only one logged in");
+
+    // Without a name: the first authenticated provider in configuration order.
+    f.client.login(Some("alice")).await.unwrap();
+    assert_eq!(f.client.logged_in(Some("alice")).await, Some(f.idp.issuer()), "the issuer it is logged in to");
+    assert_eq!(f.client.logged_in(None).await, Some(f.idp.issuer()));
+    f.client.login(Some("catalog")).await.unwrap();
+    assert_eq!(f.client.logged_in(Some("catalog")).await.as_deref(), Some("catalog"), "no server in its context");
+    assert_eq!(f.client.logged_in(Some("nope")).await, None, "an unknown name is not logged in");
+
+    f.client.logout(Some("alice")).await.unwrap();
+    assert_eq!(f.client.logged_in(Some("alice")).await, None, "logged out");
+
+    let client = AuthClient::new("dev", vec![Arc::new(TokenOnly) as Arc<dyn AuthProvider>]).unwrap();
+    assert_eq!(client.logged_in(None).await.as_deref(), Some("https://catalog.example"), "its url");
+}

@@ -34,6 +34,13 @@ fn invalid_providers() -> Vec<(&'static str, serde_json::Value, &'static str)> {
                 "authorization_params": {"state": "mine"}}),
             "field \"authorization_params.state\": is set by tessera for every browser login and cannot be given",
         ),
+        (
+            "type = \"client_credentials\"\ntoken_endpoint = \"https://idp.example/token\"\nclient_id = \"cli\"\n\
+             client_secret = \"s\"\nca_file_only = true\nproxy = \"http://me:pw@proxy:3128\"\n",
+            serde_json::json!({"type": "client_credentials", "token_endpoint": "https://idp.example/token",
+                "client_id": "cli", "client_secret": "s", "ca_file_only": true, "proxy": "http://me:pw@proxy:3128"}),
+            "field \"ca_file_only\": needs ca_file (the roots to trust instead of the system's)",
+        ),
     ]
 }
 

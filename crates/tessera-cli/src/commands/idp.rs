@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Subcommand;
-use tessera_idp::{IdpConfig, IdpServer};
+use tessera_idp::{IdpConfig, IdpServer, TestCa};
 
 #[derive(Subcommand)]
 pub enum IdpCommand {
@@ -28,17 +28,31 @@ pub enum IdpCommand {
         /// Serve the /_test/* control endpoints (fault injection, stats).
         #[arg(long)]
         test_endpoints: bool,
+        /// Serve HTTPS with a certificate from a private CA made at start (for localhost,
+        /// 127.0.0.1 and ::1), and write that CA's certificate (PEM) here: the file to give
+        /// clients as `ca_file`.
+        #[arg(long, value_name = "PATH")]
+        tls_ca_out: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn run(command: IdpCommand) -> Result<(), String> {
-    let IdpCommand::Serve { host, port, access_ttl, refresh_ttl, no_rotation, test_endpoints } = command;
+    let IdpCommand::Serve { host, port, access_ttl, refresh_ttl, no_rotation, test_endpoints, tls_ca_out } = command;
+    let tls = match tls_ca_out {
+        None => None,
+        Some(path) => {
+            let ca = TestCa::generate("tessera reference IdP test CA").map_err(|e| e.to_string())?;
+            std::fs::write(&path, ca.ca_pem()).map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
+            Some(ca.loopback_identity().map_err(|e| e.to_string())?)
+        }
+    };
     let config = IdpConfig {
         bind: SocketAddr::new(host, port),
         access_token_ttl: Duration::from_secs(access_ttl),
         refresh_token_ttl: Duration::from_secs(refresh_ttl),
         rotate_refresh_tokens: !no_rotation,
         test_endpoints,
+        tls,
         ..IdpConfig::demo()
     };
     let server = IdpServer::start(config).await.map_err(|e| format!("cannot start the IdP: {e}"))?;

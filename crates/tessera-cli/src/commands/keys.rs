@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use tessera::api_keys::{AdminApiKeyFilter, ApiKey, ApiKeyFilter, ApiKeyStatus, ApiKeys, is_permission_denied};
+use tessera::transport::TransportSettings;
 use tessera::{Error, Secret};
 
 use super::auth;
@@ -170,7 +171,13 @@ impl<'w> Client<'w> {
 
     async fn api(&self) -> Result<ApiKeys, Failure> {
         let tokens = auth::fresh_tokens(self.workspace, Some(&self.provider), Duration::ZERO).await?;
-        Ok(ApiKeys::with_access_token(tokens.access_token, self.base_url.clone()))
+        let api = ApiKeys::with_access_token(tokens.access_token, self.base_url.clone());
+        // The provider's proxy, roots and limits apply to its key API too.
+        let entry = self.workspace.provider(Some(&self.provider))?;
+        Ok(match entry.spec() {
+            Some(spec) => api.transport_settings(TransportSettings::from_spec(&spec.transport)),
+            None => api,
+        })
     }
 
     /// Runs `op`; after a 401 (the server refused a token that looked valid here: revoked, or the

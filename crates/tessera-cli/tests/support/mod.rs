@@ -254,8 +254,24 @@ impl ReferenceIdp {
     /// Starts `tessera idp serve --access-ttl <secs> --test-endpoints` and reads the issuer URL
     /// from the first line of its stdout (waiting at most 20 s).
     pub fn start(access_ttl_secs: u64) -> ReferenceIdp {
+        ReferenceIdp::spawn(access_ttl_secs, None)
+    }
+
+    /// Like [`ReferenceIdp::start`], over HTTPS (`--tls-ca-out`): the private CA's certificate is
+    /// written to `ca_file`, and the test's own client trusts it.
+    pub fn start_tls(access_ttl_secs: u64, ca_file: &Path) -> ReferenceIdp {
+        ReferenceIdp::spawn(access_ttl_secs, Some(ca_file))
+    }
+
+    fn spawn(access_ttl_secs: u64, ca_file: Option<&Path>) -> ReferenceIdp {
+        let mut args = vec!["idp".to_owned(), "serve".into(), "--access-ttl".into(), access_ttl_secs.to_string()];
+        args.push("--test-endpoints".into());
+        if let Some(ca_file) = ca_file {
+            args.extend(["--tls-ca-out".to_owned(), ca_file.display().to_string()]);
+        }
+        let prefix = if ca_file.is_some() { "https://127.0.0.1:" } else { "http://127.0.0.1:" };
         let mut child = Command::new(BIN)
-            .args(["idp", "serve", "--access-ttl", &access_ttl_secs.to_string(), "--test-endpoints"])
+            .args(&args)
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env_remove("TESSERA_LOG")
             .stdin(Stdio::null())
@@ -272,14 +288,23 @@ impl ReferenceIdp {
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let issuer = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(Ok(line)) if line.starts_with("http://127.0.0.1:") => line,
+            Ok(Ok(line)) if line.starts_with(prefix) => line,
             other => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("`tessera idp serve` did not print its issuer: {other:?}");
             }
         };
-        ReferenceIdp { child, issuer, http: http_client() }
+        let http = match ca_file {
+            None => http_client(),
+            Some(ca_file) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let pem = std::fs::read(ca_file).expect("the IdP wrote its CA");
+                let roots = reqwest::Certificate::from_pem_bundle(&pem).expect("PEM");
+                reqwest::Client::builder().no_proxy().tls_certs_merge(roots).build().expect("client builds")
+            }
+        };
+        ReferenceIdp { child, issuer, http }
     }
 
     pub fn issuer(&self) -> &str {

@@ -127,6 +127,12 @@ impl ProviderEntry {
             };
             if secret && hidden {
                 *value = toml::Value::String("***".into());
+            } else if builtin
+                && field == "proxy"
+                && let toml::Value::String(url) = &*value
+            {
+                // A proxy URL may carry a password: shown without it.
+                *value = toml::Value::String(tessera_core::provider_spec::redact_url(url));
             }
         }
         table

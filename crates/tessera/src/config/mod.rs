@@ -45,7 +45,7 @@ use tessera_core::provider_spec::{FieldError, ProviderKind, ProviderSpec};
 pub use entry::ProviderEntry;
 use entry::is_secret_field;
 use secret_ref::parse_reference;
-pub use secret_ref::resolve_reference;
+pub use secret_ref::{expand_home, resolve_reference};
 pub(crate) use secret_ref::{is_env_name, is_well_formed_reference};
 
 /// Provider types this version understands (the [`ProviderKind`]s, by name).

@@ -2,7 +2,7 @@
 //! or a literal. Parsed when the file is loaded, resolved only when a token must be requested;
 //! errors name the variable or path, never the value.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tessera_core::{Error, Secret};
 
@@ -81,9 +81,17 @@ pub fn resolve_reference(value: &str) -> Result<Secret, String> {
     }
 }
 
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
+/// `path` with a leading `~` (alone, or followed by `/`) replaced by `$HOME`, as a shell does for
+/// `~/x`; any other path (`~user/x` included) is returned as it is, and so is every path when
+/// `HOME` is unset or empty. What the configuration does for a store `dir`, a `ca_file` and
+/// `file:` references, and what the Python constructors do (with `os.path.expanduser`).
+/// [`crate::store::FileStore::new`] takes its directory literally, as `std::fs` does.
+pub fn expand_home(path: impl AsRef<Path>) -> PathBuf {
+    let path = path.as_ref();
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty());
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) if rest.as_os_str().is_empty() => PathBuf::from(home),
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
     }
 }

@@ -61,6 +61,8 @@ impl OAuthProvider {
             settings: SessionSettings {
                 // Browser logins: the listener's port, path and timeout from the section.
                 loopback: entry.loopback_settings().unwrap_or_default(),
+                // Proxy, roots, time limit, user agent, allow_insecure_http.
+                transport: crate::transport::TransportSettings::from_spec(&spec.transport),
                 ..SessionSettings::default()
             },
             prompter: None,

@@ -29,7 +29,7 @@ pub enum StoreConfig {
     Memory,
     /// [`FileStore`] in `dir`, or in the default directory of whoever opens it.
     File {
-        /// The directory; `~/` is the home directory.
+        /// The directory; a leading `~` is the home directory ([`crate::config::expand_home`]).
         #[serde(default)]
         dir: Option<PathBuf>,
     },
@@ -82,7 +82,7 @@ pub fn open(config: &StoreConfig, default_dir: &Path) -> Result<Arc<dyn TokenSto
         StoreConfig::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreConfig::File { dir } => {
             let dir = match dir {
-                Some(dir) => expand_home(dir),
+                Some(dir) => crate::config::expand_home(dir),
                 None => default_dir.to_path_buf(),
             };
             Ok(Arc::new(FileStore::new(dir)))
@@ -113,7 +113,7 @@ fn open_redis(
         settings.lease = Duration::from_millis(lease_ms);
     }
     if let Some(ca_file) = ca_file {
-        let path = expand_home(ca_file);
+        let path = crate::config::expand_home(ca_file);
         let pem =
             std::fs::read(&path).map_err(|e| Error::configuration(format!("store ca_file {}: {e}", path.display())))?;
         settings.ca_certificate_pem = Some(pem);
@@ -130,13 +130,6 @@ fn open_redis(
 ) -> Result<Arc<dyn TokenStore>, Error> {
     let _ = Duration::ZERO;
     Err(Error::configuration("store kind \"redis\" needs tessera built with the `redis` feature"))
-}
-
-fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => path.to_path_buf(),
-    }
 }
 
 #[cfg(test)]
@@ -198,5 +191,24 @@ mod tests {
             assert!(store.location().contains("u:***@127.0.0.1:1/4"), "{}", store.location());
             assert!(store.location().contains("ns:"), "{}", store.location());
         }
+    }
+
+    #[test]
+    fn a_file_store_dir_starting_with_a_tilde_is_in_the_home_directory() {
+        let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty()) else { return };
+        let home = PathBuf::from(home);
+        let dir = Path::new("/nonexistent/tessera-default");
+        let at = |path: &str| open(&StoreConfig::File { dir: Some(path.into()) }, dir).unwrap().location();
+        assert!(
+            at("~/.cache/my-app").starts_with(home.join(".cache/my-app").to_str().unwrap()),
+            "{}",
+            at("~/.cache/my-app")
+        );
+        assert!(at("~").starts_with(home.to_str().unwrap()) && !at("~").starts_with("~"), "{}", at("~"));
+        // Only a leading `~` component: `~user` and a `~` further in are kept as written.
+        assert!(at("~nobody/x").starts_with("~nobody/x"), "{}", at("~nobody/x"));
+        assert!(at("/srv/~/x").starts_with("/srv/~/x"), "{}", at("/srv/~/x"));
+        assert_eq!(crate::config::expand_home("~"), home);
+        assert_eq!(crate::config::expand_home("~/a/b"), home.join("a/b"));
     }
 }
