@@ -270,7 +270,8 @@ def test_bad_transport_keywords_are_configuration_errors_that_quote_no_value(tmp
                                 client_secret=CLIENT_SECRET, ca_file=garbage)
     with pytest.raises(tessera.ConfigurationError) as error:
         client.authorization_header()
-    assert "not-a-bundle.pem" in str(error.value) and "S3cr3t" not in str(error.value)
+    assert "ca_file" in str(error.value) and "S3cr3t" not in str(error.value)
+    assert "not-a-bundle.pem" not in str(error.value), "a value from the configuration is never quoted"
 
 
 _CHILD = """

@@ -194,7 +194,7 @@ impl TransportSettings {
 ///
 /// Installs rustls's `ring` crypto provider as the process default when the application has not
 /// installed one. Reads `ca_file` now: an unreadable or empty bundle is an
-/// [`Error::Configuration`] naming the file (never quoting it).
+/// [`Error::Configuration`] naming the field (neither the path nor the content).
 pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBuilder, Error> {
     // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
     // time). Install ring only when the application has not installed a provider of its own.
@@ -215,7 +215,8 @@ pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBui
             }
         }));
     if let Some(path) = &settings.ca_file {
-        let fail = |problem: &str| Error::configuration(format!("ca_file {}: {problem}", path.display()));
+        // The field, not its value: a path is a value from the configuration like any other.
+        let fail = |problem: &str| Error::configuration(format!("ca_file: {problem}"));
         let pem = local_file::read(path, FileKind::CaBundle).map_err(|refused| fail(&refused.problem))?;
         let certificates =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| fail("is not a PEM bundle of certificates"))?;
