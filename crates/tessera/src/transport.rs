@@ -512,6 +512,34 @@ mod tests {
         assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
     }
 
+    #[tokio::test]
+    async fn an_application_client_that_follows_a_cross_origin_redirect_gets_no_answer_accepted() {
+        // Its own policy follows anything; tessera refuses an answer from another origin.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let lax =
+            reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::limited(3)).build().unwrap();
+        let transport = HttpTransport::with_client(lax, TransportSettings::default());
+        let port = redirecting_server(|port| format!("http://localhost:{port}/next")).await;
+        let error = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
+        // Same origin: accepted.
+        let lax = reqwest::Client::builder().no_proxy().build().unwrap();
+        let transport = HttpTransport::with_client(lax, TransportSettings::default());
+        let port = redirecting_server(|port| format!("http://127.0.0.1:{port}/next")).await;
+        assert_eq!(transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap().status, 200);
+    }
+
+    #[test]
+    fn settings_debug_and_errors_hide_the_proxy_password() {
+        let settings = TransportSettings {
+            proxy: Some("http://me:S3cr3t-pw@proxy.example:3128".into()),
+            ..TransportSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("S3cr3t-pw") && shown.contains("me:***@proxy.example"), "{shown}");
+        assert_eq!(settings.scrub("tunnel to me:S3cr3t-pw@proxy failed".into()), "tunnel to me:***@proxy failed");
+    }
+
     #[test]
     fn https_is_required_except_for_loopback_unless_allowed() {
         let strict = TransportSettings::default();
