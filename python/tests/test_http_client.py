@@ -270,7 +270,8 @@ def test_bad_transport_keywords_are_configuration_errors_that_quote_no_value(tmp
                                 client_secret=CLIENT_SECRET, ca_file=garbage)
     with pytest.raises(tessera.ConfigurationError) as error:
         client.authorization_header()
-    assert "not-a-bundle.pem" in str(error.value) and "S3cr3t" not in str(error.value)
+    assert "ca_file" in str(error.value) and "S3cr3t" not in str(error.value)
+    assert "not-a-bundle.pem" not in str(error.value), "a value from the configuration is never quoted"
 
 
 _CHILD = """
@@ -347,3 +348,20 @@ def test_the_http_client_page_example(tls_idp: TlsIdp) -> None:
         assert tls_idp.stats()["token_requests"] == 1
     finally:
         proxy.close()
+
+
+def test_every_field_of_every_provider_type_is_a_keyword_of_the_constructors() -> None:
+    """The fields that apply to every type (the generated table of docs/configuration.md, from the
+    one provider description) are keywords of ProviderConfig, Client and SyncClient, by the same name."""
+    from conftest import ROOT
+
+    table = (ROOT / "docs" / "configuration.md").read_text().split("<!-- BEGIN provider fields")[1]
+    every_type = [row.split("|")[1].strip().strip("`") for row in table.splitlines()
+                  if row.startswith("| `") and row.split("|")[2].strip() == "all"]
+    # Given as objects (ClientAuth, the grant) or by its own keyword on the clients.
+    transport = [name for name in every_type if name not in ("type", "client_id", "client_secret", "client_auth", "scope")]
+    assert transport == ["ca_file", "ca_file_only", "proxy", "no_proxy", "timeout", "allow_insecure_http", "user_agent"]
+    for constructor in (tessera.ProviderConfig, tessera.Client, tessera.SyncClient):
+        signature = constructor.__text_signature__ or ""
+        for name in transport:
+            assert f" {name}=" in signature, (constructor.__name__, name)

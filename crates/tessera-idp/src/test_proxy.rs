@@ -145,29 +145,15 @@ async fn serve(mut client: TcpStream, log: Arc<Mutex<Vec<ProxiedRequest>>>, requ
             .await;
         return;
     }
-    if method == "CONNECT" {
-        let Some(port) = port_of(target) else { return record(entry) };
-        let Ok(mut upstream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
-            record(entry);
-            let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n").await;
-            return;
-        };
-        entry.forwarded = true;
-        record(entry);
-        if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
-            return;
-        }
-        if !body_start.is_empty() && upstream.write_all(&body_start).await.is_err() {
-            return;
-        }
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-        return;
-    }
-    // Absolute form: `http://host:port/path?query`.
-    let Some(rest) = target.strip_prefix("http://") else { return record(entry) };
-    let (authority, path) = match rest.find('/') {
+    // CONNECT's target is `host:port`; the absolute form's is `http://host:port/path?query`.
+    let absolute = target.strip_prefix("http://").map(|rest| match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
+    });
+    let authority = match (method, absolute) {
+        ("CONNECT", _) => target,
+        (_, Some((authority, _))) => authority,
+        _ => return record(entry),
     };
     let Some(port) = port_of(authority) else { return record(entry) };
     let Ok(mut upstream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
@@ -177,6 +163,17 @@ async fn serve(mut client: TcpStream, log: Arc<Mutex<Vec<ProxiedRequest>>>, requ
     };
     entry.forwarded = true;
     record(entry);
+    if method == "CONNECT" {
+        if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+            return;
+        }
+        if !body_start.is_empty() && upstream.write_all(&body_start).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        return;
+    }
+    let path = absolute.map_or("/", |(_, path)| path);
     let mut forwarded = format!("{method} {path} {version}\r\n");
     for (name, value) in &headers {
         let lower = name.to_ascii_lowercase();

@@ -194,7 +194,7 @@ impl TransportSettings {
 ///
 /// Installs rustls's `ring` crypto provider as the process default when the application has not
 /// installed one. Reads `ca_file` now: an unreadable or empty bundle is an
-/// [`Error::Configuration`] naming the file (never quoting it).
+/// [`Error::Configuration`] naming the field (neither the path nor the content).
 pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBuilder, Error> {
     // reqwest is built without a bundled crypto provider (ring builds in a fraction of aws-lc's
     // time). Install ring only when the application has not installed a provider of its own.
@@ -215,7 +215,8 @@ pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBui
             }
         }));
     if let Some(path) = &settings.ca_file {
-        let fail = |problem: &str| Error::configuration(format!("ca_file {}: {problem}", path.display()));
+        // The field, not its value: a path is a value from the configuration like any other.
+        let fail = |problem: &str| Error::configuration(format!("ca_file: {problem}"));
         let pem = local_file::read(path, FileKind::CaBundle).map_err(|refused| fail(&refused.problem))?;
         let certificates =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| fail("is not a PEM bundle of certificates"))?;
@@ -509,6 +510,34 @@ mod tests {
         let port = redirecting_server(|port| format!("http://localhost:{port}/next")).await;
         let error = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap_err();
         assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_application_client_that_follows_a_cross_origin_redirect_gets_no_answer_accepted() {
+        // Its own policy follows anything; tessera refuses an answer from another origin.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let lax =
+            reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::limited(3)).build().unwrap();
+        let transport = HttpTransport::with_client(lax, TransportSettings::default());
+        let port = redirecting_server(|port| format!("http://localhost:{port}/next")).await;
+        let error = transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Redirect, .. }), "{error}");
+        // Same origin: accepted.
+        let lax = reqwest::Client::builder().no_proxy().build().unwrap();
+        let transport = HttpTransport::with_client(lax, TransportSettings::default());
+        let port = redirecting_server(|port| format!("http://127.0.0.1:{port}/next")).await;
+        assert_eq!(transport.execute(post(format!("http://127.0.0.1:{port}/start"))).await.unwrap().status, 200);
+    }
+
+    #[test]
+    fn settings_debug_and_errors_hide_the_proxy_password() {
+        let settings = TransportSettings {
+            proxy: Some("http://me:S3cr3t-pw@proxy.example:3128".into()),
+            ..TransportSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("S3cr3t-pw") && shown.contains("me:***@proxy.example"), "{shown}");
+        assert_eq!(settings.scrub("tunnel to me:S3cr3t-pw@proxy failed".into()), "tunnel to me:***@proxy failed");
     }
 
     #[test]

@@ -246,12 +246,7 @@ fn install_crypto_provider() {
 /// The URL with its password (if any) replaced by `***`; unparsable URLs are not echoed at all.
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
+        Ok(_) => tessera_core::provider_spec::redact_url(url),
         Err(_) => "<unparsable Redis URL>".to_owned(),
     }
 }
