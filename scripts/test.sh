@@ -14,7 +14,8 @@ export CI="${CI:-1}"
 
 echo "==> third-party servers (interop/)"
 command -v node >/dev/null || { echo "node is required for interop tests (oidc-provider, cognito-local, browser)" >&2; exit 1; }
-for dir in interop/*/; do
+# scripts/docs-diagrams: mermaid, to parse the docs' diagrams (below).
+for dir in interop/*/ scripts/docs-diagrams/; do
   dir=${dir%/}
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.package-lock.sha256"
@@ -55,6 +56,9 @@ fi
 echo "==> format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "==> docs diagrams"
+node scripts/docs-diagrams/check.mjs docs/*.md README.md
 
 echo "==> tests"
 # A failing suite must not stop the script here: the Python suite still runs and the summary is printed.
