@@ -1,5 +1,6 @@
-//! `tessera config get-contexts | use-context | view`: the configuration file's contexts.
-//! `view` masks every literal secret; `use-context` edits one line of the file and nothing else.
+//! `tessera config get-contexts | use-context | use-provider | view`: the configuration file's
+//! contexts. `view` masks every literal secret; `use-context` and `use-provider` edit one line of
+//! the file and nothing else.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -17,6 +18,12 @@ pub enum ConfigCommand {
     /// Make NAME the current context (edits `current_context` in the file).
     UseContext {
         /// The context.
+        name: String,
+    },
+    /// Make NAME the default provider of the context in effect (edits its `current_provider`):
+    /// commands without --provider then use it when the context has several.
+    UseProvider {
+        /// The provider.
         name: String,
     },
     /// Print the configuration with literal secrets masked (references such as env:NAME are shown).
@@ -39,19 +46,31 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>) -> Result<(),
                 .iter()
                 .map(|c| {
                     let providers: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
-                    (current.as_deref() == Some(c.name.as_str()), c.name.as_str(), providers)
+                    (
+                        current.as_deref() == Some(c.name.as_str()),
+                        c.name.as_str(),
+                        providers,
+                        c.current_provider.as_deref(),
+                    )
                 })
                 .collect();
             let text = if json {
                 let value: Vec<_> = rows
                     .iter()
-                    .map(|(current, name, providers)| json!({ "name": name, "current": current, "providers": providers }))
+                    .map(|(current, name, providers, current_provider)| {
+                        json!({ "name": name, "current": current, "providers": providers, "current_provider": current_provider })
+                    })
                     .collect();
                 serde_json::to_string_pretty(&value).map_err(|e| Failure::error(e.to_string()))? + "\n"
             } else {
                 let cells: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|(current, name, providers)| {
+                    .map(|(current, name, providers, current_provider)| {
+                        // The default provider is marked with `*`, like the current context.
+                        let providers: Vec<String> = providers
+                            .iter()
+                            .map(|p| if Some(*p) == *current_provider { format!("{p}*") } else { (*p).to_owned() })
+                            .collect();
                         vec![if *current { "*".into() } else { String::new() }, name.to_string(), providers.join(",")]
                     })
                     .collect();
@@ -62,6 +81,12 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>) -> Result<(),
         ConfigCommand::UseContext { name } => {
             tessera::config::set_current_context(&paths.config_file, &name, &registry.type_names())?;
             eprintln!("Switched to context {name:?} ({})", paths.config_file.display());
+        }
+        ConfigCommand::UseProvider { name } => {
+            // The context in effect: --context / TESSERA_CONTEXT, else current_context, else the only one.
+            let context = config.context(context_override)?.name.clone();
+            tessera::config::set_current_provider(&paths.config_file, &context, &name, &registry.type_names())?;
+            eprintln!("Default provider of context {context:?} is now {name:?} ({})", paths.config_file.display());
         }
         ConfigCommand::View { json } => {
             let masked = config.masked();
