@@ -240,7 +240,10 @@ fn unknown_provider_or_context_names_fail_listing_the_known_ones_and_bad_usage_e
     assert_eq!(run.stdout, "");
 
     let run = home.run(&["token"]);
-    assert!(run.failure(1).contains("pass --provider (one of: peer, machine)"), "{run:#?}");
+    assert!(
+        run.failure(1).contains("several providers: pass --provider") && run.stderr.contains("(one of: peer, machine)"),
+        "{run:#?}"
+    );
 
     let run = home.run(&["--context", "prod", "status"]);
     assert!(run.failure(1).contains("no context named \"prod\" (have: dev)"), "{run:#?}");

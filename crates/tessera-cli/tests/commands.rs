@@ -301,8 +301,8 @@ fn config_contexts_use_context_and_a_masked_view() {
     assert_eq!(
         contexts,
         json!([
-            { "name": "dev", "current": true, "providers": ["api"] },
-            { "name": "prod", "current": false, "providers": ["peer"] },
+            { "name": "dev", "current": true, "providers": ["api"], "current_provider": null },
+            { "name": "prod", "current": false, "providers": ["peer"], "current_provider": null },
         ])
     );
     let table = stdout(&cmd(&home, &["config", "get-contexts"], "").success());

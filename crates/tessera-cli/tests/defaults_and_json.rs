@@ -134,3 +134,54 @@ fn collect_run(mut command: std::process::Command) -> Run {
     let status = wait_until(&mut child, std::time::Instant::now() + RUN_TIMEOUT).expect("finishes");
     collect(child, status)
 }
+
+#[test]
+fn status_shows_the_account_scopes_and_expiry_never_a_token() {
+    let idp = ReferenceIdp::start(300);
+    let (home, _) = two_provider_home(idp.issuer());
+    home.run(&["login", "--all"]).success();
+    let id_token = home.stored_field("dev/peer", "id_token");
+    assert!(id_token.split('.').count() == 3, "the IdP issued an ID token for scope openid");
+
+    let run = home.run(&["status"]);
+    let table = run.success();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "context: dev", "{table}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "TYPE", "STATUS", "ACCOUNT", "EXPIRES", "SCOPE"]
+    );
+    let peer: Vec<&str> = lines[2].split_whitespace().collect();
+    // alice's preferred_username from the ID token, the granted scope, the expiry.
+    assert_eq!(peer[..4], ["peer", "password", "authenticated", "alice"], "{table}");
+    assert!(lines[2].contains(" in 4m") || lines[2].contains(" in 5m00s"), "{table}");
+    assert!(lines[2].ends_with("openid api:read"), "{table}");
+    // A machine login names no person: no ID token, no account.
+    let machine: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(machine[..4], ["machine", "client_credentials", "authenticated", "-"], "{table}");
+
+    let rows = json_of(&home.run(&["status", "--json"]));
+    let peer = rows.as_array().and_then(|rows| rows.iter().find(|r| r["name"] == "peer")).expect("peer row");
+    assert_eq!(
+        peer["account"],
+        json!({ "subject": "alice", "username": "alice", "email": "alice@example.com" }),
+        "{peer}"
+    );
+    assert_eq!(peer["scope"], "openid api:read", "{peer}");
+    let machine = rows.as_array().and_then(|rows| rows.iter().find(|r| r["name"] == "machine")).expect("machine row");
+    assert_eq!(machine["account"], Value::Null, "{machine}");
+
+    // No token of any kind in either output.
+    for secret in
+        [id_token, home.stored_field("dev/peer", "access_token"), home.stored_field("dev/peer", "refresh_token")]
+    {
+        let piece = &secret[secret.len() - 16..];
+        assert!(!table.contains(piece) && !rows.to_string().contains(piece), "a token was printed");
+    }
+
+    // Logged out: no account, no scope.
+    home.run(&["logout", "-p", "peer"]).success();
+    let rows = json_of(&home.run(&["status", "--json"]));
+    let peer = rows.as_array().and_then(|rows| rows.iter().find(|r| r["name"] == "peer")).expect("peer row");
+    assert_eq!((&peer["account"], &peer["scope"], &peer["status"]), (&Value::Null, &Value::Null, &json!("available")));
+}

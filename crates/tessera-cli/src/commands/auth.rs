@@ -217,6 +217,10 @@ struct StatusRow {
     key: String,
     status: ProviderStatus,
     description: String,
+    /// Who is logged in, from the stored ID token's claims (display only; never a token).
+    account: Option<tessera::core::protocol::Account>,
+    /// The granted scope, when the server said.
+    scope: Option<String>,
     expires_at: Option<i64>,
     expires_in_secs: Option<i64>,
     refreshable: bool,
@@ -237,12 +241,20 @@ pub async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
             (None, Some(refreshable)) => refreshable.can_refresh().await,
             _ => false,
         };
+        let key = workspace.context().store_key(entry);
+        // What the store holds (read only when the provider could be read: its error says the rest).
+        let stored = match &error {
+            None => workspace.store.load(&key).await.ok().flatten(),
+            Some(_) => None,
+        };
         rows.push(StatusRow {
             name: provider.name().to_owned(),
             provider: provider.provider_type().to_owned(),
-            key: workspace.context().store_key(entry),
+            key,
             status: credential.as_ref().map_or(ProviderStatus::Error, Credential::status),
             description: provider.description(),
+            account: stored.as_ref().and_then(TokenSet::account),
+            scope: stored.and_then(|tokens| tokens.scope),
             expires_at: expires_at.map(Timestamp::as_unix_secs),
             expires_in_secs: expires_at.map(|at| output::seconds_between(now, at)),
             refreshable,
@@ -256,11 +268,13 @@ pub async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
             .iter()
             .map(|row| {
                 let expires = row.error.clone().unwrap_or_else(|| output::relative(row.expires_in_secs));
-                vec![row.name.clone(), row.provider.clone(), row.status.to_string(), expires]
+                let account = row.account.as_ref().and_then(|a| a.display()).unwrap_or("-").to_owned();
+                let scope = row.scope.clone().unwrap_or_else(|| "-".into());
+                vec![row.name.clone(), row.provider.clone(), row.status.to_string(), account, expires, scope]
             })
             .collect();
         let mut text = format!("context: {}\n", workspace.context_name);
-        text.push_str(&output::table(&["NAME", "TYPE", "STATUS", "EXPIRES"], &cells));
+        text.push_str(&output::table(&["NAME", "TYPE", "STATUS", "ACCOUNT", "EXPIRES", "SCOPE"], &cells));
         print(&text)?;
     }
     let invalid = rows.iter().filter(|row| row.status == ProviderStatus::Error).count();
