@@ -77,6 +77,9 @@ enum Command {
         /// Output format: raw token, JSON, an Authorization header, or a Kubernetes ExecCredential.
         #[arg(long, value_enum, default_value = "raw")]
         format: TokenFormat,
+        /// Print JSON (the same as --format json).
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
     },
     /// Refresh the token now if it is due (or always, with --force).
     Refresh {
@@ -259,7 +262,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Login { provider, all, with_token } => {
             auth::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
-        Command::Token { provider, min_valid, format } => {
+        Command::Token { provider, min_valid, format, json } => {
+            let format = if json { TokenFormat::Json } else { format };
             auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await.map(|()| 0)
         }
         Command::Refresh { provider, force } => {

@@ -185,3 +185,170 @@ fn status_shows_the_account_scopes_and_expiry_never_a_token() {
     let peer = rows.as_array().and_then(|rows| rows.iter().find(|r| r["name"] == "peer")).expect("peer row");
     assert_eq!((&peer["account"], &peer["scope"], &peer["status"]), (&Value::Null, &Value::Null, &json!("available")));
 }
+
+/// The JSON schema table of docs/cli.md: for each output (named by the first command in its
+/// cell, e.g. `status --json`), its keys (dotted for an object's members) and their types.
+fn documented_schemas() -> Vec<(String, Vec<(String, String)>)> {
+    const BEGIN: &str = "<!-- BEGIN json schema";
+    const END: &str = "<!-- END json schema -->";
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
+    let start = doc.find(BEGIN).expect("the schema table's begin marker");
+    let end = doc[start..].find(END).expect("its end marker") + start;
+    let mut schemas: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for line in doc[start..end].lines().filter(|l| l.starts_with('|')).skip(2) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 3, "three cells: {line}");
+        let unquote = |cell: &str| cell.split('`').nth(1).unwrap_or_else(|| panic!("a `name` in {line}")).to_owned();
+        if !cells[0].is_empty() {
+            schemas.push((unquote(cells[0]), Vec::new()));
+        }
+        let (_, keys) = schemas.last_mut().expect("a row naming the output comes first");
+        keys.push((unquote(cells[1]), cells[2].to_owned()));
+    }
+    schemas
+}
+
+fn schema<'a>(schemas: &'a [(String, Vec<(String, String)>)], output: &str) -> &'a [(String, String)] {
+    &schemas.iter().find(|(name, _)| name == output).unwrap_or_else(|| panic!("{output} is not documented")).1
+}
+
+/// Asserts that `value` has exactly the documented keys (members of documented objects too),
+/// each of its documented type.
+#[track_caller]
+fn check(value: &Value, keys: &[(String, String)], what: &str) {
+    fn check_object(value: &Value, keys: &[(String, String)], prefix: &str, what: &str) {
+        let object = value.as_object().unwrap_or_else(|| panic!("{what}: {prefix:?} is not an object: {value}"));
+        let documented: Vec<&(String, String)> = keys
+            .iter()
+            .filter(|(key, _)| key.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('.')))
+            .collect();
+        let mut expected: Vec<&str> = documented.iter().map(|(key, _)| &key[prefix.len()..]).collect();
+        let mut actual: Vec<&str> = object.keys().map(String::as_str).collect();
+        expected.sort_unstable();
+        actual.sort_unstable();
+        assert_eq!(actual, expected, "{what}: the keys of {prefix:?} are not the documented ones: {value}");
+        for (key, kind) in documented {
+            let member = &object[&key[prefix.len()..]];
+            let (kind, nullable) = match kind.strip_suffix('?') {
+                Some(kind) => (kind, true),
+                None => (kind.as_str(), false),
+            };
+            let fits = match (kind, member) {
+                (_, Value::Null) => nullable,
+                ("string", Value::String(_)) | ("boolean", Value::Bool(_)) | ("array", Value::Array(_)) => true,
+                ("integer", Value::Number(n)) => n.is_i64(),
+                ("time", Value::String(text)) => {
+                    parse_rfc3339(text);
+                    true
+                }
+                ("object", Value::Object(_)) => {
+                    // Members are checked when the table lists them (`extra` is free-form).
+                    if keys.iter().any(|(k, _)| k.starts_with(&format!("{key}."))) {
+                        check_object(member, keys, &format!("{key}."), what);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            assert!(fits, "{what}: {key} should be {kind}{}: {value}", if nullable { " or null" } else { "" });
+        }
+    }
+    check_object(value, keys, "", what);
+}
+
+/// The rules every JSON output keeps, whatever its keys: the type is `type` (never `provider`),
+/// no unit in a key's name, every `*_at` an RFC 3339 instant.
+fn check_rules(value: &Value, what: &str) {
+    match value {
+        Value::Object(object) => {
+            for (key, member) in object {
+                assert!(key != "provider" && !key.ends_with("_secs") && !key.ends_with("_ms"), "{what}: key {key}");
+                if key.ends_with("_at") && !member.is_null() {
+                    parse_rfc3339(member.as_str().unwrap_or_else(|| panic!("{what}: {key} is not a string")));
+                }
+                check_rules(member, what);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| check_rules(item, what)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_json_output_follows_the_schema_documented_in_cli_md() {
+    let schemas = documented_schemas();
+    let documented: Vec<&str> = schemas.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        documented,
+        [
+            "status --json",
+            "providers list --json",
+            "token --json",
+            "config get-contexts --json",
+            "keys list --json",
+            "keys create --json"
+        ]
+    );
+    let idp = ReferenceIdp::start(300);
+    let (home, _) = two_provider_home(idp.issuer());
+    home.run(&["config", "use-provider", "peer"]).success();
+    home.run(&["login", "--all"]).success();
+    let mut checked = 0;
+    let mut checked_run = |args: &[&str], output: &str, rows: bool| -> Value {
+        let run = home.run(args);
+        run.success();
+        let value = json_of(&run);
+        let what = args.join(" ");
+        check_rules(&value, &what);
+        let keys = schema(&schemas, output);
+        if rows {
+            let rows = value.as_array().unwrap_or_else(|| panic!("{what}: not an array: {value}"));
+            assert!(!rows.is_empty(), "{what}: no rows");
+            rows.iter().for_each(|row| check(row, keys, &what));
+        } else {
+            check(&value, keys, &what);
+        }
+        checked += 1;
+        value
+    };
+
+    // Logged in (account, scope, times) and not (nulls): both shapes are in the schema.
+    checked_run(&["status", "--json"], "status --json", true);
+    checked_run(&["providers", "list", "--json"], "providers list --json", true);
+    checked_run(&["token", "--json"], "token --json", false);
+    checked_run(&["token", "-p", "machine", "--format", "json"], "token --json", false);
+    checked_run(&["config", "get-contexts", "--json"], "config get-contexts --json", true);
+
+    let created = checked_run(&["keys", "create", "ci", "--json"], "keys create --json", false);
+    check(&created["key"], schema(&schemas, "keys list --json"), "keys create --json: key");
+    let id = created["key"]["id"].as_str().expect("an id").to_owned();
+    let secret = created["secret"].as_str().expect("a secret").to_owned();
+    assert_eq!(idp.whoami(&secret).0, 200, "used once: last_used_at is set");
+    let listed = checked_run(&["keys", "list", "--json"], "keys list --json", true);
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    checked_run(&["keys", "get", &id, "--json"], "keys list --json", false);
+    checked_run(&["admin", "keys", "list", "--json"], "keys list --json", true);
+    checked_run(&["admin", "keys", "get", &id, "--json"], "keys list --json", false);
+    checked_run(&["keys", "revoke", &id, "--json"], "keys list --json", false);
+    let other = checked_run(&["keys", "create", "other", "--json"], "keys create --json", false);
+    let other = other["key"]["id"].as_str().expect("an id").to_owned();
+    let revoked = checked_run(&["admin", "keys", "revoke", &other, "--json"], "keys list --json", false);
+    assert_eq!(revoked["last_used_at"], Value::Null, "{revoked}");
+
+    home.run(&["logout", "--all"]).success();
+    checked_run(&["status", "--json"], "status --json", true);
+    checked_run(&["providers", "list", "--json"], "providers list --json", true);
+    assert_eq!(checked, 15);
+
+    // A check that can fail: an undocumented key, a wrong type, a number for a time.
+    let keys = schema(&schemas, "token --json");
+    for broken in [
+        json!({ "context": "dev", "name": "p", "type": "t", "access_token": "a", "token_type": "Bearer",
+                "expires_at": null, "expires_in": null, "scope": null, "extra": 1 }),
+        json!({ "context": "dev", "name": "p", "type": "t", "access_token": "a", "token_type": "Bearer",
+                "expires_at": 1_767_225_600, "expires_in": null, "scope": null }),
+    ] {
+        let result = std::panic::catch_unwind(|| check(&broken, keys, "broken"));
+        assert!(result.is_err(), "{broken} passed the check");
+    }
+}
