@@ -326,7 +326,7 @@ fn completions_for_every_shell_and_missing_config() {
 
     std::fs::remove_file(home.config_path()).unwrap();
     let run = cmd(&home, &["status"], "").code(1).stdout("");
-    assert!(stderr(&run).contains("no configuration at"), "{}", stderr(&run));
+    assert!(stderr(&run).contains("no configuration file at"), "{}", stderr(&run));
 }
 
 #[test]

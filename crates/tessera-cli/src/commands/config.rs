@@ -1,6 +1,7 @@
-//! `tessera config get-contexts | use-context | use-provider | view`: the configuration file's
-//! contexts. `view` masks every literal secret; `use-context` and `use-provider` edit one line of
-//! the file and nothing else.
+//! `tessera config init | get-contexts | use-context | use-provider | view`: the configuration
+//! file. `init` writes a commented starter (never over an existing file without `--force`), `view`
+//! masks every literal secret; `use-context` and `use-provider` edit one line of the file and
+//! nothing else.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -9,6 +10,18 @@ use crate::{Failure, load_config, output, registry};
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
+    /// Write a commented starter config.toml where tessera looks for it (TESSERA_CONFIG, else
+    /// TESSERA_HOME, else the platform's config directory): a context and example providers to
+    /// uncomment, or, with --interactive, one provider you describe.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Ask for one provider (type, name, issuer, client id, ...) on the terminal. Never asks
+        /// without one (use --prompt always to answer through pipes).
+        #[arg(long)]
+        interactive: bool,
+    },
     /// List the contexts (the current one is marked with `*`).
     GetContexts {
         /// Print JSON instead of a table.
@@ -34,10 +47,15 @@ pub enum ConfigCommand {
     },
 }
 
-pub fn run(command: ConfigCommand, context_override: Option<&str>) -> Result<(), Failure> {
+/// Runs a `config` command; `may_prompt`: whether a person may be asked (`--prompt`).
+pub fn run(command: ConfigCommand, context_override: Option<&str>, may_prompt: bool) -> Result<(), Failure> {
+    if let ConfigCommand::Init { force, interactive } = command {
+        return super::config_init::run(force, interactive, may_prompt);
+    }
     let registry = registry();
     let (paths, config) = load_config(&registry)?;
     match command {
+        ConfigCommand::Init { .. } => unreachable!("handled above"),
         ConfigCommand::GetContexts { json } => {
             // The context in effect: --context / TESSERA_CONTEXT, else current_context.
             let current = context_override.map(str::to_owned).or_else(|| config.current_context.clone());
