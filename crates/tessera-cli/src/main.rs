@@ -23,14 +23,15 @@ use tessera::store::{FileStore, LocalCopyStore, StoreConfig, TokenStore};
 use tessera::{AuthClient, Error, Secret};
 
 mod commands;
+mod help;
 mod output;
 
-use commands::{auth, config as config_cmd, idp, keys as keys_cmd, secret as secret_cmd};
+use commands::{auth, config as config_cmd, idp, keys as keys_cmd, man, secret as secret_cmd};
 
 use output::TokenFormat;
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens")]
+#[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens", after_help = help::TOP)]
 struct Cli {
     /// Configuration context to use (default: current_context of the config file).
     #[arg(long, global = true, env = "TESSERA_CONTEXT")]
@@ -50,13 +51,15 @@ struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     no_browser: bool,
+    /// None: `tessera` alone prints the help and exits 0, as gh and kubectl do.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Log in with the provider's configured grant (or a token on stdin) and store the tokens.
+    #[command(after_help = help::LOGIN)]
     Login {
         #[command(flatten)]
         provider: ProviderArg,
@@ -68,6 +71,7 @@ enum Command {
         with_token: bool,
     },
     /// Print a valid access token (refreshing or logging in again as needed).
+    #[command(after_help = help::TOKEN)]
     Token {
         #[command(flatten)]
         provider: ProviderArg,
@@ -77,6 +81,9 @@ enum Command {
         /// Output format: raw token, JSON, an Authorization header, or a Kubernetes ExecCredential.
         #[arg(long, value_enum, default_value = "raw")]
         format: TokenFormat,
+        /// Print JSON (the same as --format json).
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
     },
     /// Refresh the token now if it is due (or always, with --force).
     Refresh {
@@ -87,12 +94,14 @@ enum Command {
         force: bool,
     },
     /// Show every provider of the context and the state of its tokens (exit 1 if one is in error).
+    #[command(after_help = help::STATUS)]
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke the tokens at the server (when it supports it) and forget them.
+    #[command(after_help = help::LOGOUT)]
     Logout {
         #[command(flatten)]
         provider: ProviderArg,
@@ -105,12 +114,14 @@ enum Command {
         #[command(subcommand)]
         command: auth::ProvidersCommand,
     },
-    /// Contexts of the configuration file.
+    /// The configuration file: create it (init), view it, switch contexts and providers.
+    #[command(after_help = help::CONFIG)]
     Config {
         #[command(subcommand)]
         command: config_cmd::ConfigCommand,
     },
     /// Run a command with a fresh token in its environment; exits with the command's exit code.
+    #[command(after_help = help::EXEC)]
     Exec {
         #[command(flatten)]
         provider: ProviderArg,
@@ -125,6 +136,7 @@ enum Command {
         command: Vec<String>,
     },
     /// Your API keys at the provider's server: create (the secret is shown once), list, get, revoke.
+    #[command(after_help = help::KEYS)]
     Keys(keys_cmd::KeysArgs),
     /// Administration: every user's API keys (`tessera admin keys list|get|revoke`; admins only).
     Admin(keys_cmd::AdminArgs),
@@ -142,6 +154,14 @@ enum Command {
     Idp {
         #[command(subcommand)]
         command: idp::IdpCommand,
+    },
+    /// Write the man pages (roff): tessera.1 on stdout, or with --dir every page
+    /// (tessera.1, tessera-login.1, ...) into DIR, e.g. ~/.local/share/man/man1.
+    #[command(hide = true)]
+    Man {
+        /// The directory to write every page into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -239,14 +259,24 @@ fn main() -> ExitCode {
 
 /// Runs a command; `Ok` carries the exit code (0, or the child's for `exec`).
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        // stdout, coloured only on a terminal; exit 0: asking what tessera does is not a mistake.
+        <Cli as clap::CommandFactory>::command()
+            .print_help()
+            .map_err(|e| Failure::error(format!("cannot print the help: {e}")))?;
+        return Ok(0);
+    };
+    match command {
+        Command::Man { dir } => return man::run(<Cli as clap::CommandFactory>::command(), dir).map(|()| 0),
         Command::Idp { command } => return idp::run(command).await.map(|()| 0).map_err(Failure::error),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "tessera", &mut std::io::stdout());
             return Ok(0);
         }
-        Command::Config { command } => return config_cmd::run(command, cli.context.as_deref()).map(|()| 0),
+        Command::Config { command } => {
+            return config_cmd::run(command, cli.context.as_deref(), cli.prompt.allows_prompt()).map(|()| 0);
+        }
         Command::Secret { command } => return secret_cmd::run(command).map(|()| 0),
         _ => {}
     }
@@ -255,11 +285,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         if cli.no_browser { prompter.no_browser() } else { prompter }
     });
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
-    let result = match cli.command {
+    let result = match command {
         Command::Login { provider, all, with_token } => {
             auth::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
-        Command::Token { provider, min_valid, format } => {
+        Command::Token { provider, min_valid, format, json } => {
+            let format = if json { TokenFormat::Json } else { format };
             auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await.map(|()| 0)
         }
         Command::Refresh { provider, force } => {
@@ -275,7 +306,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Keys(args) => keys_cmd::keys(&workspace, args).await.map(|()| 0),
         Command::Admin(args) => keys_cmd::admin(&workspace, args).await.map(|()| 0),
-        Command::Idp { .. } | Command::Completions { .. } | Command::Config { .. } | Command::Secret { .. } => {
+        Command::Idp { .. }
+        | Command::Completions { .. }
+        | Command::Config { .. }
+        | Command::Secret { .. }
+        | Command::Man { .. } => {
             unreachable!("handled above")
         }
     };
@@ -308,13 +343,29 @@ pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
 pub fn load_config(registry: &Registry) -> Result<(Paths, Config), Failure> {
     let paths = Paths::from_env()?;
     if !paths.config_file.exists() {
+        // The path actually looked at and why there, and the command that creates it: a user
+        // who installed a binary has no source tree to look things up in.
         return Err(Failure::error(format!(
-            "no configuration at {} (set TESSERA_HOME or TESSERA_CONFIG; see docs/configuration.md)",
-            paths.config_file.display()
+            "no configuration file at {} ({})\nhint: run `tessera config init` to create one, \
+             or set TESSERA_HOME (a directory) or TESSERA_CONFIG (a file)",
+            paths.config_file.display(),
+            config_origin()
         )));
     }
     let config = registry.load_config(&paths.config_file)?;
     Ok((paths, config))
+}
+
+/// Why the configuration file is where [`Paths::from_env`] says, for messages.
+pub fn config_origin() -> &'static str {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if set("TESSERA_CONFIG") {
+        "named by TESSERA_CONFIG"
+    } else if set("TESSERA_HOME") {
+        "in TESSERA_HOME"
+    } else {
+        "the default location; TESSERA_HOME is not set"
+    }
 }
 
 /// The loaded configuration, its chosen context and the token store.

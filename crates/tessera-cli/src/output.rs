@@ -1,5 +1,10 @@
 //! Formatting for people and scripts: durations, RFC 3339 instants, token output formats.
 //! Pure functions; nothing here prints.
+//!
+//! Every `--json` output follows one schema (docs/cli.md, "JSON output"): the provider type is
+//! `type`, instants are RFC 3339 strings in UTC (`expires_at`, `created_at`, ...), with
+//! `expires_in` (whole seconds from now, negative when past) beside an `expires_at` where a script
+//! wants to compare.
 
 use std::time::Duration;
 
@@ -11,7 +16,7 @@ use tessera::{Timestamp, TokenSet};
 pub enum TokenFormat {
     /// The access token alone.
     Raw,
-    /// `{"access_token", "token_type", "expires_at", "expires_in_secs"}`.
+    /// `{"context", "name", "type", "access_token", "token_type", "expires_at", "expires_in", "scope"}`.
     Json,
     /// `Authorization: Bearer ...` (for `curl -H`).
     Header,
@@ -19,18 +24,31 @@ pub enum TokenFormat {
     K8s,
 }
 
+/// Whose token `tessera token` prints, for its JSON output.
+pub struct TokenOwner<'a> {
+    /// The context.
+    pub context: &'a str,
+    /// The provider's name.
+    pub name: &'a str,
+    /// The provider's type.
+    pub provider_type: &'a str,
+}
+
 /// The text `tessera token` prints (with a trailing newline).
-pub fn format_token(tokens: &TokenSet, format: TokenFormat, now: Timestamp) -> String {
+pub fn format_token(tokens: &TokenSet, format: TokenFormat, now: Timestamp, owner: &TokenOwner<'_>) -> String {
     let token = tokens.access_token.expose_secret();
     match format {
         TokenFormat::Raw => format!("{token}\n"),
         TokenFormat::Header => format!("Authorization: {}\n", tokens.authorization_value().expose_secret()),
         TokenFormat::Json => {
             let value = json!({
+                "context": owner.context,
+                "name": owner.name,
+                "type": owner.provider_type,
                 "access_token": token,
                 "token_type": tokens.token_type,
-                "expires_at": tokens.expires_at.map(Timestamp::as_unix_secs),
-                "expires_in_secs": tokens.expires_at.map(|at| seconds_between(now, at)),
+                "expires_at": tokens.expires_at.map(rfc3339),
+                "expires_in": tokens.expires_at.map(|at| seconds_between(now, at)),
                 "scope": tokens.scope,
             });
             format!("{value}\n")
@@ -177,11 +195,20 @@ mod tests {
     fn k8s_exec_credential_has_the_schema_fields() {
         let now = Timestamp::from_unix_secs(1_000);
         let tokens = TokenSet::bearer("tok", Some(Timestamp::from_unix_secs(1_300)), now);
-        let value: serde_json::Value = serde_json::from_str(&format_token(&tokens, TokenFormat::K8s, now)).unwrap();
+        let owner = TokenOwner { context: "dev", name: "peer", provider_type: "password" };
+        let value: serde_json::Value =
+            serde_json::from_str(&format_token(&tokens, TokenFormat::K8s, now, &owner)).unwrap();
         assert_eq!(value["apiVersion"], "client.authentication.k8s.io/v1");
         assert_eq!(value["kind"], "ExecCredential");
         assert_eq!(value["status"]["token"], "tok");
         assert_eq!(value["status"]["expirationTimestamp"], "1970-01-01T00:21:40Z");
-        assert_eq!(format_token(&tokens, TokenFormat::Header, now), "Authorization: Bearer tok\n");
+        assert_eq!(format_token(&tokens, TokenFormat::Header, now, &owner), "Authorization: Bearer tok\n");
+        let value: serde_json::Value =
+            serde_json::from_str(&format_token(&tokens, TokenFormat::Json, now, &owner)).unwrap();
+        assert_eq!(
+            value,
+            json!({ "context": "dev", "name": "peer", "type": "password", "access_token": "tok", "token_type": "Bearer",
+                    "expires_at": "1970-01-01T00:21:40Z", "expires_in": 300, "scope": null })
+        );
     }
 }

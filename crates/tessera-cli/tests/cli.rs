@@ -107,9 +107,10 @@ fn login_token_status_refresh_and_logout_against_the_reference_idp() {
     let rows = status_json(&home);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = &rows[0];
-    assert_eq!((&row["name"], &row["provider"], &row["key"]), (&json!("peer"), &json!("password"), &json!("dev/peer")));
+    assert_eq!((&row["name"], &row["type"], &row["key"]), (&json!("peer"), &json!("password"), &json!("dev/peer")));
+    assert_eq!(row["context"], "dev", "{row}");
     assert_eq!(row["status"], "authenticated", "{row}");
-    let expires_in = row["expires_in_secs"].as_i64().unwrap_or_else(|| panic!("{row}"));
+    let expires_in = row["expires_in"].as_i64().unwrap_or_else(|| panic!("{row}"));
     assert!((50..=60).contains(&expires_in), "{row}");
     assert_eq!((&row["refreshable"], &row["error"]), (&json!(true), &Value::Null), "{row}");
     assert!(!row.to_string().contains(&first), "status never shows a token");
@@ -127,7 +128,7 @@ fn login_token_status_refresh_and_logout_against_the_reference_idp() {
     home.sleep_past_expiry("dev/peer");
     let expired = &status_json(&home)[0];
     assert_eq!(expired["status"], "expired", "{expired}");
-    assert!(expired["expires_in_secs"].as_i64().is_some_and(|s| s <= 0), "{expired}");
+    assert!(expired["expires_in"].as_i64().is_some_and(|s| s <= 0), "{expired}");
     let third = token(&home, &[]);
     assert_ne!(third, second);
     assert_eq!((idp.stat("refresh_grants"), idp.stat("token_requests")), (2, 3));
@@ -142,7 +143,7 @@ fn login_token_status_refresh_and_logout_against_the_reference_idp() {
     assert!(!idp.active(&refresh_token), "the refresh token is revoked");
     assert!(home.stored("dev/peer").is_none(), "forgotten");
     let row = &status_json(&home)[0];
-    assert_eq!((&row["status"], &row["expires_in_secs"]), (&json!("available"), &Value::Null), "{row}");
+    assert_eq!((&row["status"], &row["expires_in"]), (&json!("available"), &Value::Null), "{row}");
 
     let stats = idp.stats();
     assert_eq!(stats["refresh_token_reuse_detected"], 0, "{stats}");
@@ -240,7 +241,10 @@ fn unknown_provider_or_context_names_fail_listing_the_known_ones_and_bad_usage_e
     assert_eq!(run.stdout, "");
 
     let run = home.run(&["token"]);
-    assert!(run.failure(1).contains("pass --provider (one of: peer, machine)"), "{run:#?}");
+    assert!(
+        run.failure(1).contains("several providers: pass --provider") && run.stderr.contains("(one of: peer, machine)"),
+        "{run:#?}"
+    );
 
     let run = home.run(&["--context", "prod", "status"]);
     assert!(run.failure(1).contains("no context named \"prod\" (have: dev)"), "{run:#?}");

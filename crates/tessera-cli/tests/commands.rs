@@ -65,34 +65,6 @@ fn json_of(assert: &Assert) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant), to check RFC 3339 output independently.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` into Unix seconds, asserting the shape.
-fn parse_rfc3339(text: &str) -> i64 {
-    let bytes = text.as_bytes();
-    assert!(
-        text.len() == 20
-            && bytes[4] == b'-'
-            && bytes[7] == b'-'
-            && bytes[10] == b'T'
-            && bytes[13] == b':'
-            && bytes[16] == b':'
-            && bytes[19] == b'Z',
-        "not RFC 3339 UTC: {text}"
-    );
-    let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap_or_else(|_| panic!("digits: {text}"));
-    days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
-}
-
 #[test]
 fn token_formats_and_a_kubectl_exec_credential_and_min_valid() {
     let idp = ReferenceIdp::start(300);
@@ -110,8 +82,16 @@ fn token_formats_and_a_kubectl_exec_credential_and_min_valid() {
     let value = json_of(&cmd(&home, &["token", "--format", "json"], "").success());
     assert_eq!(value["access_token"], stored.as_str(), "{value}");
     assert_eq!(value["token_type"], "Bearer");
-    assert_eq!(value["expires_at"], expires_at_ms / 1000);
-    assert!(value["expires_in_secs"].as_i64().is_some_and(|s| (280..=300).contains(&s)), "{value}");
+    assert_eq!(parse_rfc3339(value["expires_at"].as_str().expect("RFC 3339")), expires_at_ms / 1000, "{value}");
+    assert!(value["expires_in"].as_i64().is_some_and(|s| (280..=300).contains(&s)), "{value}");
+    assert_eq!(
+        (&value["context"], &value["name"], &value["type"]),
+        (&json!("dev"), &json!("peer"), &json!("password"))
+    );
+    // --json is --format json.
+    let same = json_of(&cmd(&home, &["token", "--json"], "").success());
+    assert_eq!((&same["access_token"], &same["expires_at"]), (&value["access_token"], &value["expires_at"]));
+    cmd(&home, &["token", "--json", "--format", "k8s"], "").code(2).stdout("");
 
     // kubectl's client.authentication.k8s.io/v1 ExecCredential: apiVersion, kind, status.token,
     // status.expirationTimestamp (RFC 3339); nothing else at the top level but an optional spec.
@@ -301,8 +281,8 @@ fn config_contexts_use_context_and_a_masked_view() {
     assert_eq!(
         contexts,
         json!([
-            { "name": "dev", "current": true, "providers": ["api"] },
-            { "name": "prod", "current": false, "providers": ["peer"] },
+            { "name": "dev", "current": true, "providers": ["api"], "current_provider": null },
+            { "name": "prod", "current": false, "providers": ["peer"], "current_provider": null },
         ])
     );
     let table = stdout(&cmd(&home, &["config", "get-contexts"], "").success());
@@ -346,7 +326,7 @@ fn completions_for_every_shell_and_missing_config() {
 
     std::fs::remove_file(home.config_path()).unwrap();
     let run = cmd(&home, &["status"], "").code(1).stdout("");
-    assert!(stderr(&run).contains("no configuration at"), "{}", stderr(&run));
+    assert!(stderr(&run).contains("no configuration file at"), "{}", stderr(&run));
 }
 
 #[test]

@@ -71,7 +71,8 @@ fn create_prints_the_secret_once_and_checks_the_lifetime() {
     }
     for (days, lifetime_days) in [("1", 1), ("365", 365)] {
         let (key, _) = create(&home, "bounded", days);
-        let lifetime = key["expires_at"].as_i64().unwrap() - key["created_at"].as_i64().unwrap();
+        let time = |field: &str| parse_rfc3339(key[field].as_str().unwrap_or_else(|| panic!("{field}: {key}")));
+        let lifetime = (time("expires_at") - time("created_at")) * 1000;
         assert_eq!(lifetime, lifetime_days * 24 * 60 * 60 * 1000, "{key}");
     }
 

@@ -40,6 +40,12 @@ fn default_token_type() -> String {
 }
 
 impl TokenSet {
+    /// Who the ID token names (subject, user name, e-mail), read for display only, unverified:
+    /// see [`crate::protocol::unverified_account`]. `None` without an ID token.
+    pub fn account(&self) -> Option<crate::protocol::Account> {
+        self.id_token.as_ref().and_then(|token| crate::protocol::unverified_account(token.expose_secret()))
+    }
+
     /// A bearer token with an optional expiry, issued at `now` (static tokens, tests).
     pub fn bearer(access_token: impl Into<Secret>, expires_at: Option<Timestamp>, now: Timestamp) -> Self {
         TokenSet {

@@ -141,7 +141,10 @@ pub async fn token(
     format: TokenFormat,
 ) -> Result<(), Failure> {
     let tokens = fresh_tokens(workspace, name, min_valid).await?;
-    print(&output::format_token(&tokens, format, SystemClock.now()))
+    let entry = workspace.provider(name)?;
+    let owner =
+        output::TokenOwner { context: &workspace.context_name, name: &entry.name, provider_type: &entry.type_name };
+    print(&output::format_token(&tokens, format, SystemClock.now(), &owner))
 }
 
 pub async fn exec(
@@ -210,15 +213,24 @@ fn describe_logout(outcome: &LogoutOutcome) -> String {
     }
 }
 
+/// One row of `status --json` (docs/cli.md, "JSON output").
 #[derive(serde::Serialize)]
 struct StatusRow {
+    context: String,
     name: String,
-    provider: String,
+    #[serde(rename = "type")]
+    provider_type: String,
     key: String,
     status: ProviderStatus,
     description: String,
-    expires_at: Option<i64>,
-    expires_in_secs: Option<i64>,
+    /// Who is logged in, from the stored ID token's claims (display only; never a token).
+    account: Option<tessera::core::protocol::Account>,
+    /// The granted scope, when the server said.
+    scope: Option<String>,
+    /// RFC 3339.
+    expires_at: Option<String>,
+    /// Seconds from now (negative when past).
+    expires_in: Option<i64>,
     refreshable: bool,
     error: Option<String>,
 }
@@ -237,14 +249,23 @@ pub async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
             (None, Some(refreshable)) => refreshable.can_refresh().await,
             _ => false,
         };
+        let key = workspace.context().store_key(entry);
+        // What the store holds (read only when the provider could be read: its error says the rest).
+        let stored = match &error {
+            None => workspace.store.load(&key).await.ok().flatten(),
+            Some(_) => None,
+        };
         rows.push(StatusRow {
+            context: workspace.context_name.clone(),
             name: provider.name().to_owned(),
-            provider: provider.provider_type().to_owned(),
-            key: workspace.context().store_key(entry),
+            provider_type: provider.provider_type().to_owned(),
+            key,
             status: credential.as_ref().map_or(ProviderStatus::Error, Credential::status),
             description: provider.description(),
-            expires_at: expires_at.map(Timestamp::as_unix_secs),
-            expires_in_secs: expires_at.map(|at| output::seconds_between(now, at)),
+            account: stored.as_ref().and_then(TokenSet::account),
+            scope: stored.and_then(|tokens| tokens.scope),
+            expires_at: expires_at.map(output::rfc3339),
+            expires_in: expires_at.map(|at| output::seconds_between(now, at)),
             refreshable,
             error,
         });
@@ -255,12 +276,14 @@ pub async fn status(workspace: &Workspace, json: bool) -> Result<(), Failure> {
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|row| {
-                let expires = row.error.clone().unwrap_or_else(|| output::relative(row.expires_in_secs));
-                vec![row.name.clone(), row.provider.clone(), row.status.to_string(), expires]
+                let expires = row.error.clone().unwrap_or_else(|| output::relative(row.expires_in));
+                let account = row.account.as_ref().and_then(|a| a.display()).unwrap_or("-").to_owned();
+                let scope = row.scope.clone().unwrap_or_else(|| "-".into());
+                vec![row.name.clone(), row.provider_type.clone(), row.status.to_string(), account, expires, scope]
             })
             .collect();
         let mut text = format!("context: {}\n", workspace.context_name);
-        text.push_str(&output::table(&["NAME", "TYPE", "STATUS", "EXPIRES"], &cells));
+        text.push_str(&output::table(&["NAME", "TYPE", "STATUS", "ACCOUNT", "EXPIRES", "SCOPE"], &cells));
         print(&text)?;
     }
     let invalid = rows.iter().filter(|row| row.status == ProviderStatus::Error).count();
@@ -274,6 +297,14 @@ pub async fn providers(workspace: &Workspace, command: ProvidersCommand) -> Resu
     let ProvidersCommand::List { json } = command;
     let rows = workspace.client()?.list_providers().await;
     if json {
+        /// One row of `providers list --json`: the library's row and the context.
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            context: &'a str,
+            #[serde(flatten)]
+            info: &'a tessera::ProviderInfo,
+        }
+        let rows: Vec<Row<'_>> = rows.iter().map(|info| Row { context: &workspace.context_name, info }).collect();
         return print(&to_json(&rows)?);
     }
     let cells: Vec<Vec<String>> = rows

@@ -224,9 +224,37 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     print(&(text + "\n"))
 }
 
+/// An API key in every `--json` output (docs/cli.md, "JSON output"): instants in RFC 3339.
+#[derive(serde::Serialize)]
+struct KeyJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    fingerprint: &'a str,
+    status: ApiKeyStatus,
+    created_at: String,
+    expires_at: String,
+    last_used_at: Option<String>,
+    created_by_email: &'a str,
+}
+
+impl<'a> From<&'a ApiKey> for KeyJson<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        KeyJson {
+            id: &key.id,
+            name: &key.name,
+            fingerprint: &key.fingerprint,
+            status: key.status,
+            created_at: output::rfc3339(key.created_at),
+            expires_at: output::rfc3339(key.expires_at),
+            last_used_at: key.last_used_at.map(output::rfc3339),
+            created_by_email: &key.created_by_email,
+        }
+    }
+}
+
 fn print_keys(keys: &[ApiKey], json: bool) -> Result<(), Failure> {
     if json {
-        return print_json(&keys);
+        return print_json(&keys.iter().map(KeyJson::from).collect::<Vec<_>>());
     }
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -247,7 +275,7 @@ fn print_keys(keys: &[ApiKey], json: bool) -> Result<(), Failure> {
 
 fn print_key(key: &ApiKey, json: bool) -> Result<(), Failure> {
     if json {
-        return print_json(key);
+        return print_json(&KeyJson::from(key));
     }
     print_keys(std::slice::from_ref(key), false)
 }
@@ -272,7 +300,7 @@ pub async fn keys(workspace: &Workspace, args: KeysArgs) -> Result<(), Failure> 
                 output::rfc3339(key.expires_at)
             );
             if json {
-                print_json(&serde_json::json!({ "key": key, "secret": secret.expose_secret() }))
+                print_json(&serde_json::json!({ "key": KeyJson::from(&key), "secret": secret.expose_secret() }))
             } else {
                 print(&format!("{}\n", secret.expose_secret()))
             }

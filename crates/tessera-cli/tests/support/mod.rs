@@ -492,3 +492,31 @@ impl Drop for Interactive {
         }
     }
 }
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant), to check RFC 3339 output independently.
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` into Unix seconds, asserting the shape.
+pub fn parse_rfc3339(text: &str) -> i64 {
+    let bytes = text.as_bytes();
+    assert!(
+        text.len() == 20
+            && bytes[4] == b'-'
+            && bytes[7] == b'-'
+            && bytes[10] == b'T'
+            && bytes[13] == b':'
+            && bytes[16] == b':'
+            && bytes[19] == b'Z',
+        "not RFC 3339 UTC: {text}"
+    );
+    let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap_or_else(|_| panic!("digits: {text}"));
+    days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}

@@ -271,6 +271,53 @@ fn trim_slash(value: &str) -> &str {
     value.strip_suffix('/').unwrap_or(value)
 }
 
+/// Who an ID token names, for people to read (`tessera status`). Every field is optional: a
+/// server puts in what it likes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Account {
+    /// `sub`: the user at the issuer.
+    pub subject: Option<String>,
+    /// `preferred_username` (Cognito: `cognito:username`).
+    pub username: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+}
+
+impl Account {
+    /// One word for a table: the user name, else the e-mail, else the subject.
+    pub fn display(&self) -> Option<&str> {
+        self.username.as_deref().or(self.email.as_deref()).or(self.subject.as_deref())
+    }
+}
+
+/// The [`Account`] an ID token names, read from its payload **without checking its signature or
+/// its times**: for display only, never to decide anything (the token was verified, where the
+/// login verifies ID tokens, when it was received). `None` when `id_token` is not a JWT with a JSON
+/// object payload, is larger than 64 KiB, or names nobody. Nothing of the token is ever returned
+/// but these three claims.
+pub fn unverified_account(id_token: &str) -> Option<Account> {
+    const MAX_LEN: usize = 64 * 1024;
+    if id_token.len() > MAX_LEN {
+        return None;
+    }
+    let mut parts = id_token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    let text =
+        |name: &str| claims.get(name).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let account = Account {
+        subject: text("sub"),
+        username: text("preferred_username").or_else(|| text("cognito:username")),
+        email: text("email"),
+    };
+    account.display().is_some().then_some(account)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -470,5 +517,38 @@ pub(crate) mod tests {
         let error = parse_jwks(&HttpResponse::json(RequestId(1), 500, "{}"), "https://idp/jwks").unwrap_err();
         assert!(matches!(error, Error::UnexpectedStatus { status: 500, .. }), "{error}");
         assert_eq!(jwks_request(RequestId(3), "https://idp/jwks").method, Method::Get);
+    }
+
+    #[test]
+    fn the_account_of_an_id_token_is_read_for_display_and_garbage_is_none() {
+        let payload = |claims: serde_json::Value| {
+            format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(claims.to_string()))
+        };
+        let account = unverified_account(&payload(serde_json::json!({
+            "sub": "u-123", "preferred_username": "alice", "email": "alice@example.com", "aud": "x"
+        })))
+        .unwrap();
+        assert_eq!(
+            (account.subject.as_deref(), account.username.as_deref(), account.email.as_deref()),
+            (Some("u-123"), Some("alice"), Some("alice@example.com"))
+        );
+        assert_eq!(account.display(), Some("alice"));
+        let cognito =
+            unverified_account(&payload(serde_json::json!({ "sub": "s", "cognito:username": "bob" }))).unwrap();
+        assert_eq!(cognito.display(), Some("bob"));
+        let email_only =
+            unverified_account(&payload(serde_json::json!({ "email": "c@example.com", "sub": 7 }))).unwrap();
+        assert_eq!((email_only.display(), email_only.subject.as_deref()), (Some("c@example.com"), None));
+        for garbage in [
+            "not-a-jwt".to_owned(),
+            "a.b".to_owned(),
+            "a.!!!.c".to_owned(),
+            payload(serde_json::json!(["sub"])),
+            payload(serde_json::json!({ "sub": "" })),
+            format!("{}.x", payload(serde_json::json!({ "sub": "s" }))),
+            format!("a.{}.c", "A".repeat(70_000)),
+        ] {
+            assert_eq!(unverified_account(&garbage), None, "{garbage:.40}");
+        }
     }
 }

@@ -31,7 +31,8 @@ pub use device::{
 };
 pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
 pub use id_token::{
-    ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenExpectations, JsonWebKeySet, jwks_request, parse_jwks, verify_id_token,
+    Account, ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenExpectations, JsonWebKeySet, jwks_request, parse_jwks,
+    unverified_account, verify_id_token,
 };
 pub use token::{
     MAX_DESCRIPTION_LEN, parse_error_response, parse_revocation_response, parse_token_response, revocation_request,

@@ -70,6 +70,9 @@ pub struct Context {
     pub providers: Vec<ProviderEntry>,
     /// Where its tokens live (`store = { kind = "redis", url = "env:REDIS_URL" }`); `None`: the default file store.
     pub store: Option<crate::store::StoreConfig>,
+    /// The provider used when none is named and the context has several
+    /// (`current_provider = "peer"`, set by `tessera config use-provider`).
+    pub current_provider: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,7 @@ struct RawContext {
     auth_providers: Vec<toml::Table>,
     #[serde(default)]
     store: Option<crate::store::StoreConfig>,
+    current_provider: Option<String>,
 }
 
 impl Config {
@@ -111,7 +115,7 @@ impl Config {
                 .enumerate()
                 .map(|(index, table)| ProviderEntry::from_table(table, origin, &c.name, index, types))
                 .collect::<Result<Vec<_>, _>>()?;
-            contexts.push(Context { name: c.name, providers, store: c.store });
+            contexts.push(Context { name: c.name, providers, store: c.store, current_provider: c.current_provider });
         }
         let config = Config { origin: origin.to_owned(), current_context: raw.current_context, contexts };
         config.validate()?;
@@ -144,6 +148,9 @@ impl Config {
             .map(|context| {
                 let mut table = toml::Table::new();
                 table.insert("name".into(), toml::Value::String(context.name.clone()));
+                if let Some(current) = &context.current_provider {
+                    table.insert("current_provider".into(), toml::Value::String(current.clone()));
+                }
                 if let Some(store) = &context.store {
                     table.insert("store".into(), toml::Value::Table(masked_store(store)));
                 }
@@ -201,6 +208,16 @@ impl Config {
                     return Err(at.error("", "is defined twice in this context"));
                 }
             }
+            if let Some(current) = &context.current_provider
+                && !context.providers.iter().any(|p| &p.name == current)
+            {
+                return Err(Error::configuration(format!(
+                    "{}: context {:?}: current_provider {current:?} names no provider of this context (have: {})",
+                    self.origin,
+                    context.name,
+                    context.provider_names()
+                )));
+            }
         }
         if let Some(current) = &self.current_context
             && !self.contexts.iter().any(|c| &c.name == current)
@@ -216,10 +233,10 @@ impl Config {
 }
 
 impl Context {
-    /// The named provider, else the only one.
+    /// The named provider, else the only one, else `current_provider`.
     pub fn provider(&self, name: Option<&str>) -> Result<&ProviderEntry, Error> {
-        let names = || names_list(self.providers.iter().map(|p| p.name.as_str()));
-        match name {
+        let names = || self.provider_names();
+        match name.or(if self.providers.len() == 1 { None } else { self.current_provider.as_deref() }) {
             Some(name) => self.providers.iter().find(|p| p.name == name).ok_or_else(|| {
                 Error::configuration(format!(
                     "context {:?} has no provider named {name:?} (have: {})",
@@ -232,11 +249,17 @@ impl Context {
                 Err(Error::configuration(format!("context {:?} has no auth_providers", self.name)))
             }
             None => Err(Error::configuration(format!(
-                "context {:?} has several providers: pass --provider (one of: {})",
+                "context {:?} has several providers: pass --provider, or choose a default with \
+                 'tessera config use-provider NAME' (one of: {})",
                 self.name,
                 names()
             ))),
         }
+    }
+
+    /// Its providers' names, for messages (at most ten, then how many more).
+    pub fn provider_names(&self) -> String {
+        names_list(self.providers.iter().map(|p| p.name.as_str()))
     }
 
     /// The store key of a provider of this context.
@@ -344,10 +367,68 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
     if check.current_context.as_deref() != Some(context) {
         return Err(Error::configuration(format!("{origin}: could not set current_context; edit the file by hand")));
     }
+    replace_file(path, &edited)
+}
+
+/// Sets `current_provider` of `context` in the file at `path` by editing one line of that
+/// context's `[[contexts]]` table (or adding it after its `name`), so comments, layout and secret
+/// references stay as they were. The result is parsed before it replaces the file (atomically,
+/// keeping the file's permissions); a layout this cannot edit (a context written as an inline
+/// table) is refused with a message saying to edit the file by hand.
+pub fn set_current_provider(path: &Path, context: &str, provider: &str, types: &[&str]) -> Result<(), Error> {
+    let origin = path.display().to_string();
+    let text = read_config_file(path)?;
+    let config = Config::from_toml_str_with_types(&text, &origin, types)?;
+    let index = config.contexts.iter().position(|c| c.name == context).ok_or_else(|| {
+        Error::configuration(format!("{origin}: no context named {context:?} (have: {})", config.context_names()))
+    })?;
+    let wanted = &config.contexts[index];
+    if !wanted.providers.iter().any(|p| p.name == provider) {
+        return Err(Error::configuration(format!(
+            "{origin}: context {context:?} has no provider named {provider:?} (have: {})",
+            wanted.provider_names()
+        )));
+    }
+    let by_hand = || Error::configuration(format!("{origin}: could not set current_provider; edit the file by hand"));
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let is_header = |line: &str| line.trim_start().starts_with('[');
+    let headers: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.trim() == "[[contexts]]").map(|(i, _)| i).collect();
+    // The n-th `[[contexts]]` header is the n-th context only when every context is written so.
+    if headers.len() != config.contexts.len() {
+        return Err(by_hand());
+    }
+    let start = headers[index] + 1;
+    let end = lines[start..].iter().position(|l| is_header(l)).map_or(lines.len(), |n| start + n);
+    let key_of = |line: &str| line.split('=').next().map(|k| k.trim().to_owned()).unwrap_or_default();
+    let line = format!("current_provider = {}", toml::Value::String(provider.to_owned()));
+    match lines[start..end].iter().position(|l| key_of(l) == "current_provider") {
+        Some(n) => lines[start + n] = line,
+        None => {
+            let after = lines[start..end].iter().position(|l| key_of(l) == "name").map_or(start, |n| start + n + 1);
+            lines.insert(after, line);
+        }
+    }
+    let mut edited = lines.join("\n");
+    edited.push('\n');
+    let check = Config::from_toml_str_with_types(&edited, &origin, types)?;
+    let unchanged = check.contexts.iter().zip(&config.contexts).enumerate().all(|(i, (after, before))| {
+        after.name == before.name && (i == index || after.current_provider == before.current_provider)
+    });
+    if !unchanged || check.contexts[index].current_provider.as_deref() != Some(provider) {
+        return Err(by_hand());
+    }
+    replace_file(path, &edited)
+}
+
+/// Replaces the file at `path` with `text` atomically (a temporary file beside it, renamed over
+/// it), keeping the file's permissions.
+fn replace_file(path: &Path, text: &str) -> Result<(), Error> {
+    let origin = path.display();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |e: std::io::Error| Error::configuration(format!("cannot write {origin}: {e}"));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    std::io::Write::write_all(&mut temp, edited.as_bytes()).map_err(io)?;
+    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io)?;
     let permissions = std::fs::metadata(path).map_err(io)?.permissions();
     std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
     temp.as_file().sync_all().map_err(io)?;
@@ -827,6 +908,55 @@ client_auth = "post"
         set_current_context(&path, "dev", PROVIDER_TYPES).unwrap();
         let after = std::fs::read_to_string(&path).unwrap();
         assert!(after.starts_with("current_context = \"dev\"\n# my comment\n"), "{after}");
+    }
+
+    #[test]
+    fn current_provider_is_the_default_of_its_context_and_use_provider_edits_one_line() {
+        use std::os::unix::fs::PermissionsExt;
+        let several = Config::from_toml_str(GOOD, "c.toml").unwrap();
+        let error = several.context(None).unwrap().provider(None).unwrap_err().to_string();
+        assert!(
+            error.contains("several providers")
+                && error.contains("tessera config use-provider NAME")
+                && error.contains("(one of: peer, machine)"),
+            "{error}"
+        );
+        let with_default = GOOD.replace("name = \"dev\"\n", "name = \"dev\"\ncurrent_provider = \"machine\"\n");
+        let config = Config::from_toml_str(&with_default, "c.toml").unwrap();
+        let dev = config.context(None).unwrap();
+        assert_eq!(dev.provider(None).unwrap().name, "machine");
+        assert_eq!(dev.provider(Some("peer")).unwrap().name, "peer", "a name given wins");
+        assert!(toml::to_string(&config.masked()).unwrap().contains("current_provider = \"machine\""));
+        let unknown = with_default.replace("current_provider = \"machine\"", "current_provider = \"nobody\"");
+        let error = Config::from_toml_str(&unknown, "c.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("c.toml: context \"dev\": current_provider \"nobody\" names no provider")
+                && error.contains("(have: peer, machine)"),
+            "{error}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!(
+            "# my comment\n{GOOD}\n[[contexts]]\nname = \"prod\" # prod\n[[contexts.auth_providers]]\nname = \"ci\"\ntype = \"static\"\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        set_current_provider(&path, "dev", "machine", PROVIDER_TYPES).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(after, text.replacen("name = \"dev\"\n", "name = \"dev\"\ncurrent_provider = \"machine\"\n", 1));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        set_current_provider(&path, "dev", "peer", PROVIDER_TYPES).unwrap();
+        let again = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(again, after.replace("current_provider = \"machine\"", "current_provider = \"peer\""));
+        set_current_provider(&path, "prod", "ci", PROVIDER_TYPES).unwrap();
+        let config = Config::load(&path).unwrap();
+        let defaults: Vec<_> = config.contexts.iter().map(|c| c.current_provider.as_deref()).collect();
+        assert_eq!(defaults, [Some("peer"), Some("ci")]);
+        let error = set_current_provider(&path, "dev", "ci", PROVIDER_TYPES).unwrap_err().to_string();
+        assert!(error.contains("context \"dev\" has no provider named \"ci\" (have: peer, machine)"), "{error}");
+        let error = set_current_provider(&path, "staging", "ci", PROVIDER_TYPES).unwrap_err().to_string();
+        assert!(error.contains("no context named \"staging\" (have: dev, prod)"), "{error}");
     }
 
     #[test]
