@@ -29,8 +29,21 @@ use commands::{auth, config as config_cmd, idp, keys as keys_cmd, secret as secr
 
 use output::TokenFormat;
 
+/// The exit codes, shown by `--help` (docs/cli.md has the same table).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done
+  1    an error: a refused login or refused credentials (the message names the secret reference to fix),
+       a server or network failure, a bad configuration, a logout whose revocation failed
+  2    usage: unknown command or flag, a bad value
+  4    authentication required: a login would help (the message names the command to run)
+  126  exec: the command cannot be executed
+  127  exec: the command was not found
+  141  stdout was closed before everything was written (e.g. `| head -1`)
+  other  exec: the command's own exit code";
+
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens")]
+#[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens", after_help = EXIT_CODES)]
 struct Cli {
     /// Configuration context to use (default: current_context of the config file).
     #[arg(long, global = true, env = "TESSERA_CONTEXT")]
@@ -198,18 +211,19 @@ impl Failure {
 }
 
 impl From<Error> for Failure {
+    /// Without a provider to name, no login command can be given: 4 when only a login can help,
+    /// else 1. Errors about one provider go through [`Workspace::failure`], which names the fix.
     fn from(error: Error) -> Self {
-        let code = if needs_login(&error) { 4 } else { 1 };
-        let mut message = error.to_string();
-        if code == 4 {
-            message.push_str("\nhint: run `tessera login`");
-        }
-        Failure { code, message }
+        let code = if error.requires_reauthentication() { 4 } else { 1 };
+        Failure { code, message: error.to_string() }
     }
 }
 
-fn needs_login(error: &Error) -> bool {
-    error.requires_reauthentication() || matches!(error.oauth_code(), Some(tessera::OAuthErrorCode::InvalidGrant))
+/// True when the server refused the configured credentials themselves (a wrong password, a missing
+/// TOTP code, an unknown client): logging in would send them again, so only fixing them helps.
+fn credentials_refused(error: &Error) -> bool {
+    use tessera::OAuthErrorCode as C;
+    matches!(error.oauth_code(), Some(C::InvalidGrant | C::InvalidClient | C::UnauthorizedClient))
 }
 
 fn main() -> ExitCode {
@@ -325,6 +339,8 @@ pub struct Workspace {
     registry: Registry,
     /// Shows interactive logins; `None` when nobody can be asked.
     prompter: Option<TerminalPrompter>,
+    /// `--context` (or `TESSERA_CONTEXT`) as given, repeated in hints.
+    context_given: Option<String>,
 }
 
 impl Workspace {
@@ -343,7 +359,7 @@ impl Workspace {
             Some(store) => tessera::store::open(store, &paths.store_dir)?,
             None => Arc::new(FileStore::new(paths.store_dir)),
         };
-        Ok(Workspace { config, context_name, store, registry, prompter })
+        Ok(Workspace { config, context_name, store, registry, prompter, context_given: context.map(str::to_owned) })
     }
 
     /// The login (if any) has ended: stops the countdown so that what follows starts on a clean line.
@@ -353,16 +369,111 @@ impl Workspace {
         }
     }
 
-    /// Exit code 4 when `error` means only a login can help, with the command that logs in to
-    /// `entry` (run in a terminal when its login needs a person); otherwise as `Failure::from`.
+    /// The command that logs in to `entry`, with `--context` repeated when one was given (flag or
+    /// `TESSERA_CONTEXT`) and `--provider` always: the hint must work where it is shown.
+    pub(crate) fn login_command(&self, entry: &ProviderEntry, extra: &str) -> String {
+        let mut command = String::from("tessera");
+        if let Some(context) = &self.context_given {
+            command.push_str(&format!(" --context {}", output::shell_word(context)));
+        }
+        command.push_str(&format!(" login --provider {}{extra}", output::shell_word(&entry.name)));
+        command
+    }
+
+    /// The failure for `error` from `entry`, with an exit code and a hint that fit the provider's type:
+    /// - the server refused the configured credentials (wrong password, missing TOTP code, unknown
+    ///   client): exit 1, naming the secret references to fix (never their values);
+    /// - only a new login helps: exit 4 with the login command (in a terminal when it needs a person;
+    ///   `--with-token` for a static provider without a token);
+    /// - a refresh-token provider whose refresh token is dead, a static token that expired: exit 1,
+    ///   naming the reference that needs a new token (no login can help);
+    /// - anything else: exit 1.
     fn failure(&self, entry: &ProviderEntry, error: Error) -> Failure {
-        if !needs_login(&error) {
+        use tessera::core::provider_spec::ProviderKind as K;
+        if credentials_refused(&error) {
+            let (what, fields): (&str, &[&str]) = match (error.oauth_code(), entry.kind()) {
+                (Some(tessera::OAuthErrorCode::InvalidGrant), Some(K::Password | K::Cognito)) => {
+                    ("", &["password", "totp", "totp_secret"])
+                }
+                _ => ("client_id and ", &["client_secret"]),
+            };
+            let mut hint = format!(
+                "hint: the server refused the credentials of {}: check {what}{}",
+                entry.name,
+                self.secrets(entry, fields)
+            );
+            if entry.kind() == Some(K::Password)
+                && !self.secret_fields(entry).iter().any(|(f, _)| f.starts_with("totp"))
+            {
+                hint.push_str(" (an account that asks for a TOTP code needs totp_secret)");
+            }
+            return Failure::error(format!("{error}\n{hint}"));
+        }
+        if !error.requires_reauthentication() {
             return error.into();
         }
-        let command = format!("tessera login --provider {}", entry.name);
-        let hint =
-            if entry.is_interactive() { format!("run '{command}' in a terminal") } else { format!("run '{command}'") };
+        let configured = |field: &str| self.secret_fields(entry).into_iter().any(|(name, _)| name == field);
+        let hint = match entry.kind() {
+            Some(K::RefreshToken) => {
+                return Failure::error(format!(
+                    "{error}\nhint: the refresh token of {} is dead and no login here can renew it: put a new \
+                     refresh token in {}, then run '{}'",
+                    entry.name,
+                    self.secrets(entry, &["refresh_token"]),
+                    self.login_command(entry, "")
+                ));
+            }
+            Some(K::Static) if configured("access_token") => {
+                return Failure::error(format!(
+                    "{error}\nhint: the static token of {} cannot be renewed: put a new token in {}",
+                    entry.name,
+                    self.secrets(entry, &["access_token"])
+                ));
+            }
+            Some(K::Static) => format!("run '{}' with the token on stdin", self.login_command(entry, " --with-token")),
+            _ if entry.is_interactive() => format!("run '{}' in a terminal", self.login_command(entry, "")),
+            _ => format!("run '{}'", self.login_command(entry, "")),
+        };
         Failure { code: 4, message: format!("{error}\nhint: {hint}") }
+    }
+
+    /// The secret fields of `entry` as written in the file (current names), each with its reference
+    /// (`env:NAME`, `file:PATH`, `keyring:...`) or `"***"` for a literal: never a secret's value.
+    fn secret_fields(&self, entry: &ProviderEntry) -> Vec<(String, String)> {
+        let spec_fields = tessera::core::provider_spec::FIELDS;
+        entry
+            .masked_settings()
+            .into_iter()
+            .filter_map(|(field, value)| {
+                let name = tessera::core::provider_spec::current_name(&field).unwrap_or(&field).to_owned();
+                let secret = spec_fields
+                    .iter()
+                    .any(|f| f.name == name && f.ty == tessera::core::provider_spec::FieldType::Secret);
+                let value = value.as_str()?.to_owned();
+                secret.then_some((name, value))
+            })
+            .collect()
+    }
+
+    /// `password (env:PEER_PASSWORD)`, `client_secret (a literal in the configuration file)`, ...:
+    /// those of `fields` that `entry` configures, in that order (`fields[0]` when none is).
+    fn secrets(&self, entry: &ProviderEntry, fields: &[&str]) -> String {
+        let configured = self.secret_fields(entry);
+        let named: Vec<String> = fields
+            .iter()
+            .filter_map(|field| configured.iter().find(|(name, _)| name == field))
+            .map(|(name, reference)| {
+                if reference == "***" {
+                    format!("{name} (a literal in the configuration file)")
+                } else {
+                    format!("{name} ({reference})")
+                }
+            })
+            .collect();
+        if named.is_empty() {
+            return format!("{} (not set in the configuration)", fields[0]);
+        }
+        named.join(" and ")
     }
 
     fn context(&self) -> &Context {

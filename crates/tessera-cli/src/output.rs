@@ -125,6 +125,12 @@ pub fn relative(expires_in_secs: Option<i64>) -> String {
     }
 }
 
+/// `word` as one shell word: as it is when it needs no quoting, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -162,6 +168,14 @@ mod tests {
         assert_eq!(rfc3339(Timestamp::from_unix_secs(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(Timestamp::from_unix_secs(1_767_225_599)), "2025-12-31T23:59:59Z");
         assert_eq!(rfc3339(Timestamp::from_unix_secs(4_102_444_800)), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("peer"), "peer");
+        assert_eq!(shell_word("my ctx"), "'my ctx'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use tessera::clock::{Clock, SystemClock};
+use tessera::core::provider_spec::ProviderKind;
 use tessera::provider::{Credential, ProviderStatus};
 use tessera::{LogoutOutcome, Secret, SessionSettings, Timestamp, TokenSet};
 
@@ -44,6 +45,19 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
                     };
                     eprintln!("Logged in to {name} ({}){expiry}", workspace.context_name);
                 }
+                // A static provider without a token is not a failed login: it waits for one.
+                Err(error)
+                    if error.requires_reauthentication()
+                        && workspace
+                            .provider(Some(&name))
+                            .is_ok_and(|entry| entry.kind() == Some(ProviderKind::Static)) =>
+                {
+                    let entry = workspace.provider(Some(&name))?;
+                    eprintln!(
+                        "Skipped {name}: a static provider without a token (give one with '{}')",
+                        workspace.login_command(entry, " --with-token")
+                    );
+                }
                 Err(error) => {
                     failed += 1;
                     eprintln!("error: login to {name} failed: {error}");
@@ -66,6 +80,7 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     }
     if entry.is_interactive() && workspace.prompter.is_none() {
         return Err(no_prompt_failure(
+            workspace,
             entry,
             &format!("logging in to {} needs a person ({})", entry.name, needs(entry)),
         ));
@@ -76,11 +91,16 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     result.map_err(|error| {
         // A login that turned out to need a person (a Cognito pool asking for a code) when nobody
         // can be asked: exit 4, like the interactive types above.
-        if workspace.prompter.is_none() && error.requires_reauthentication() {
-            no_prompt_failure(entry, &format!("login to {} failed: {error}", entry.name))
-        } else {
-            Failure::error(format!("login to {} failed: {error}", entry.name))
+        if workspace.prompter.is_none()
+            && error.requires_reauthentication()
+            && entry.kind().is_some_and(ProviderKind::may_prompt)
+        {
+            return no_prompt_failure(workspace, entry, &format!("login to {} failed: {error}", entry.name));
         }
+        // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
+        let mut failure = workspace.failure(entry, error);
+        failure.message = format!("login to {} failed: {}", entry.name, failure.message);
+        failure
     })?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
@@ -89,7 +109,6 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
 
 /// What a person does to log in to `entry`, for messages.
 fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
-    use tessera::core::provider_spec::ProviderKind;
     match entry.kind() {
         Some(kind @ (ProviderKind::Browser | ProviderKind::DeviceCode)) => kind.describe(),
         _ => "a code sent to them",
@@ -97,14 +116,14 @@ fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
 }
 
 /// Exit 4: logging in to `entry` needs a person and nobody can be asked here.
-fn no_prompt_failure(entry: &tessera::config::ProviderEntry, what: &str) -> Failure {
+fn no_prompt_failure(workspace: &Workspace, entry: &tessera::config::ProviderEntry, what: &str) -> Failure {
     Failure {
         code: 4,
         message: format!(
             "{what}, and prompting is off here (stdin or stderr is not a terminal, or --prompt never)\n\
-             hint: run 'tessera login --provider {}' in a terminal, or pass --prompt always \
+             hint: run '{}' in a terminal, or pass --prompt always \
              (TESSERA_PROMPT=always) to prompt on stderr anyway",
-            entry.name
+            workspace.login_command(entry, "")
         ),
     }
 }
@@ -162,7 +181,10 @@ pub async fn exec(
     let error = std::os::unix::process::CommandExt::exec(
         std::process::Command::new(program).args(args).env(env, tokens.access_token.expose_secret()),
     );
-    Err(Failure::error(format!("cannot run {program:?}: {error}")))
+    // The shells' codes: 127 when the command is not found, 126 when it cannot be executed.
+    let code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+    let what = if code == 127 { "command not found" } else { "cannot execute" };
+    Err(Failure { code, message: format!("{program}: {what} ({error})") })
 }
 
 pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> Result<(), Failure> {
