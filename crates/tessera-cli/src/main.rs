@@ -23,6 +23,7 @@ use tessera::store::{FileStore, LocalCopyStore, StoreConfig, TokenStore};
 use tessera::{AuthClient, Error, Secret};
 
 mod commands;
+mod complete;
 mod output;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, secret as secret_cmd};
@@ -46,7 +47,7 @@ Exit codes:
 #[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens", after_help = EXIT_CODES)]
 struct Cli {
     /// Configuration context to use (default: current_context of the config file).
-    #[arg(long, global = true, env = "TESSERA_CONTEXT")]
+    #[arg(long, global = true, env = "TESSERA_CONTEXT", add = complete::context_names())]
     context: Option<String>,
     /// When interactive logins (device codes, browser sign-ins, emailed codes) may prompt on stderr and
     /// wait for a person: `auto` when stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
@@ -146,7 +147,8 @@ enum Command {
         #[command(subcommand)]
         command: secret_cmd::SecretCommand,
     },
-    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
+    /// Print a shell completion script: commands, flags, and provider and context names from your
+    /// configuration (e.g. `source <(tessera completions bash)`; docs/cli.md has zsh and fish).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -185,7 +187,7 @@ impl PromptMode {
 #[derive(Args)]
 struct ProviderArg {
     /// Provider name (default: $TESSERA_PROVIDER, else the context's only provider).
-    #[arg(long, short = 'p')]
+    #[arg(long, short = 'p', add = complete::provider_names())]
     provider: Option<String>,
 }
 
@@ -208,6 +210,11 @@ impl Failure {
     pub fn error(message: impl Into<String>) -> Self {
         Failure { code: 1, message: message.into() }
     }
+
+    /// Exit `code` without a message (stdout closed by its reader).
+    pub fn quiet(code: u8) -> Self {
+        Failure { code, message: String::new() }
+    }
 }
 
 impl From<Error> for Failure {
@@ -226,13 +233,24 @@ fn credentials_refused(error: &Error) -> bool {
     matches!(error.oauth_code(), Some(C::InvalidGrant | C::InvalidClient | C::UnauthorizedClient))
 }
 
+/// Log lines shown without `TESSERA_LOG`: tessera's own warnings. Dependencies' logs (a TLS
+/// verifier's, an HTTP stack's) repeat what tessera's error says; `TESSERA_LOG=debug` shows them.
+const DEFAULT_LOG_FILTER: &str = "off,tessera=warn,tessera_core=warn,tessera_cli=warn,tessera_idp=warn";
+
 fn main() -> ExitCode {
+    // Shell completion (`COMPLETE=bash tessera -- <words>`, what the script of `tessera completions`
+    // runs on TAB): answers and exits before anything else runs.
+    complete::complete_env().complete();
     let cli = Cli::parse();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
         .with_writer(std::io::stderr)
-        // Colours only on a terminal: scripts capture stderr and must not get escape codes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colours only on a terminal, and never with NO_COLOR (no-color.org): scripts capture
+        // stderr and must not get escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
         .init();
     // One thread: `tessera token` on a valid stored token must start fast.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -245,7 +263,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            if !failure.message.is_empty() {
+                // Not `eprintln!`: it panics when stderr is a closed pipe.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -255,11 +277,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Idp { command } => return idp::run(command).await.map(|()| 0).map_err(Failure::error),
-        Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "tessera", &mut std::io::stdout());
-            return Ok(0);
-        }
+        Command::Completions { shell } => return output::stdout(&complete::registration(shell)?).map(|()| 0),
         Command::Config { command } => return config_cmd::run(command, cli.context.as_deref()).map(|()| 0),
         Command::Secret { command } => return secret_cmd::run(command).map(|()| 0),
         _ => {}

@@ -1,10 +1,31 @@
-//! Formatting for people and scripts: durations, RFC 3339 instants, token output formats.
-//! Pure functions; nothing here prints.
+//! Formatting for people and scripts: durations, RFC 3339 instants, token output formats — pure
+//! functions — and [`stdout`], the one way data reaches stdout.
 
 use std::time::Duration;
 
 use serde_json::json;
 use tessera::{Timestamp, TokenSet};
+
+use crate::Failure;
+
+/// The exit code when stdout was closed before everything was written (`| head -1`): 128 + SIGPIPE,
+/// what a shell reports for a program that SIGPIPE killed, so `set -o pipefail` scripts see the same.
+pub const CLOSED_STDOUT: u8 = 141;
+
+/// Writes `text` to stdout and flushes it. A reader that went away (`| head -1`) is not an error
+/// worth a message: the command stops quietly with [`CLOSED_STDOUT`] (Rust ignores SIGPIPE, so
+/// without this the write would fail, and `print!` would panic).
+pub fn stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::quiet(CLOSED_STDOUT)
+        } else {
+            Failure::error(format!("cannot write to stdout: {error}"))
+        }
+    })
+}
 
 /// How `tessera token` prints the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

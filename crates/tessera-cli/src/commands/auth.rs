@@ -1,7 +1,7 @@
 //! The commands that work on a context's providers: login, token, refresh, status, logout,
 //! providers, exec. Each prints data on stdout and messages on stderr.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -24,8 +24,7 @@ pub enum ProvidersCommand {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| Failure::error(format!("stdout: {e}")))
+    output::stdout(text)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
@@ -100,6 +99,9 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
         let mut failure = workspace.failure(entry, error);
         failure.message = format!("login to {} failed: {}", entry.name, failure.message);
+        // A login that failed (a browser that never came back) is a plain failure: exit 4 means
+        // "a login would help", and this was one.
+        failure.code = if failure.code == 4 { 1 } else { failure.code };
         failure
     })?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
@@ -201,6 +203,9 @@ pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> 
     Ok(())
 }
 
+/// Logs out of one provider or all: revokes at the server (with the client's credentials only, so a
+/// login secret that is unset cannot keep the grant alive) and forgets the tokens here. A revocation
+/// that failed leaves the grant alive at the server until it expires: said, and exit 1.
 pub async fn logout(workspace: &Workspace, name: Option<&str>, all: bool) -> Result<(), Failure> {
     let client = workspace.client()?;
     let results = if all {
@@ -209,26 +214,42 @@ pub async fn logout(workspace: &Workspace, name: Option<&str>, all: bool) -> Res
         let entry = workspace.provider(name)?;
         client.logout_each(Some(&entry.name)).await?
     };
-    let mut failed = 0;
+    let mut failures = Vec::new();
     for (name, result) in results {
+        let is_static = workspace.provider(Some(&name)).is_ok_and(|entry| entry.kind() == Some(ProviderKind::Static));
         match result {
-            Ok(outcome) => eprintln!("Logged out of {name} ({})", describe_logout(&outcome)),
-            Err(error) if !all => return Err(error.into()),
-            Err(error) => {
-                failed += 1;
-                eprintln!("error: logout of {name} failed: {error}");
+            // Forgotten here, alive at the server: a logout that did not do what it says.
+            Ok(LogoutOutcome { had_tokens: true, revoked: false, revocation_error: Some(error) }) => {
+                failures.push(format!(
+                    "logout of {name}: revocation failed ({error}); the tokens were forgotten here, but the grant \
+                     is still alive at the server until it expires"
+                ))
             }
+            Ok(outcome) => eprintln!("Logged out of {name} ({})", describe_logout(&outcome, is_static)),
+            Err(error) => failures.push(format!("logout of {name} failed: {error}")),
         }
     }
-    if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} logout(s) failed"))) }
+    match failures.len() {
+        0 => Ok(()),
+        1 if !all => Err(Failure::error(failures.remove(0))),
+        count => {
+            for failure in &failures {
+                eprintln!("error: {failure}");
+            }
+            Err(Failure::error(format!("{count} logout(s) failed")))
+        }
+    }
 }
 
-fn describe_logout(outcome: &LogoutOutcome) -> String {
-    match (outcome.had_tokens, outcome.revoked, &outcome.revocation_error) {
-        (false, _, _) => "was not logged in".to_owned(),
-        (true, true, _) => "token revoked".to_owned(),
-        (true, false, None) => "the server has no revocation endpoint; tokens forgotten".to_owned(),
-        (true, false, Some(error)) => format!("revocation failed ({error}); tokens forgotten"),
+fn describe_logout(outcome: &LogoutOutcome, is_static: bool) -> String {
+    match (outcome.had_tokens, outcome.revoked) {
+        (false, _) => "was not logged in".to_owned(),
+        (true, true) => "token revoked".to_owned(),
+        (true, false) if is_static => "token forgotten; a static token is not revoked".to_owned(),
+        (true, false) => {
+            "the server has no revocation endpoint: tokens forgotten here, valid at the server until they expire"
+                .to_owned()
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub enum ConfigCommand {
     /// Make NAME the current context (edits `current_context` in the file).
     UseContext {
         /// The context.
+        #[arg(add = crate::complete::context_names())]
         name: String,
     },
     /// Print the configuration with literal secrets masked (references such as env:NAME are shown).
@@ -57,7 +58,7 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>) -> Result<(),
                     .collect();
                 output::table(&["CURRENT", "NAME", "PROVIDERS"], &cells)
             };
-            print!("{text}");
+            output::stdout(&text)?;
         }
         ConfigCommand::UseContext { name } => {
             tessera::config::set_current_context(&paths.config_file, &name, &registry.type_names())?;
@@ -70,7 +71,7 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>) -> Result<(),
             } else {
                 toml::to_string_pretty(&masked).map_err(|e| Failure::error(e.to_string()))?
             };
-            print!("{text}");
+            output::stdout(&text)?;
         }
     }
     Ok(())
