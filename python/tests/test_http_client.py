@@ -186,6 +186,19 @@ def test_a_private_ca_given_only_as_ca_file_is_trusted(tls_idp: TlsIdp) -> None:
     assert tls_idp.stats()["token_requests"] == 2
 
 
+def test_an_httpx_transport_that_does_not_trust_the_ca_fails_once_with_the_certificate_kind(tls_idp: TlsIdp) -> None:
+    import httpx
+
+    attempts: List[str] = []
+    with httpx.Client(timeout=10, event_hooks={"request": [lambda request: attempts.append(request.url.path)]}) as http:
+        client = tessera.SyncClient(tls_idp.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                    grant=tessera.Password(*ALICE), transport=http)
+        with pytest.raises(tessera.TransportError) as refused:
+            client.authorization_header()
+    assert refused.value.transport_kind == "certificate" and not refused.value.transient
+    assert attempts == ["/.well-known/openid-configuration"], "one attempt, not retried"
+
+
 async def test_https_goes_through_the_proxy_and_its_password_is_never_shown(tls_idp: TlsIdp) -> None:
     password = "S3cr3t-proxy-pw"
     expected = "Basic " + base64.b64encode(f"me:{password}".encode()).decode()
