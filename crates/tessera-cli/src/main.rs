@@ -22,9 +22,11 @@ use tessera::registry::{ProviderSettings, Registry};
 use tessera::store::{FileStore, LocalCopyStore, StoreConfig, TokenStore};
 use tessera::{AuthClient, Error, Secret};
 
+// First: its `eprintln!`/`eprint!` (which do not panic on a closed stderr) serve the modules below.
+#[macro_use]
+mod output;
 mod commands;
 mod complete;
-mod output;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, secret as secret_cmd};
 
@@ -264,9 +266,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if !failure.message.is_empty() {
-                // Not `eprintln!`: it panics when stderr is a closed pipe.
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "error: {}", failure.message);
+                eprintln!("error: {}", failure.message);
             }
             ExitCode::from(failure.code)
         }

@@ -8,6 +8,24 @@ use tessera::{Timestamp, TokenSet};
 
 use crate::Failure;
 
+/// `eprintln!` for this crate (it shadows std's in every module declared after `output`): a message
+/// that cannot be written because stderr is a closed pipe (`2>&1 | head -1`) is dropped, where
+/// std's panics. The command goes on; its exit code tells what happened.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` likewise (a prompt without a newline).
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The exit code when stdout was closed before everything was written (`| head -1`): 128 + SIGPIPE,
 /// what a shell reports for a program that SIGPIPE killed, so `set -o pipefail` scripts see the same.
 pub const CLOSED_STDOUT: u8 = 141;

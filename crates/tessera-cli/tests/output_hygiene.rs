@@ -64,6 +64,28 @@ fn a_closed_stdout_ends_every_command_quietly_with_141() {
     assert!(!run.stderr.contains("panicked"), "{run:#?}");
 }
 
+/// Runs `command` with a stderr whose reader is already gone; returns the exit code.
+fn code_with_closed_stderr(mut command: Command) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    command.stderr(writer);
+    let mut child = command.spawn().expect("spawn");
+    drop(command);
+    wait_until(&mut child, Instant::now() + RUN_TIMEOUT).expect("finished").code()
+}
+
+#[test]
+fn a_closed_stderr_loses_the_messages_but_not_the_exit_code() {
+    // std's `eprintln!` panics (exit 101) when stderr is a closed pipe: messages are dropped instead.
+    let idp = ReferenceIdp::start(300);
+    let home = Home::alice(idp.issuer());
+    assert_eq!(code_with_closed_stderr(home.command(&["login"])), Some(0), "Logged in to ... on stderr");
+    assert!(home.stored("dev/peer").is_some());
+    assert_eq!(code_with_closed_stderr(home.command(&["logout"])), Some(0), "Logged out of ... on stderr");
+    assert_eq!(code_with_closed_stderr(home.command(&["token", "-p", "nope"])), Some(1), "error: ... on stderr");
+    assert_eq!(code_with_closed_stderr(home.command(&["config", "use-context", "nope"])), Some(1));
+}
+
 #[test]
 fn head_through_a_shell_sees_no_panic() {
     // The report: `tessera completions zsh | head -1` panicked.
