@@ -39,12 +39,15 @@ if [ "$(cat "$dot_dir/.venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; th
 fi
 
 # --- Debian packages the tests start or drive: redis-server (issue 4), chromium (browser logins,
-# issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5) ---
+# issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5), zsh and
+# fish (shell completion, issue 16) ---
 echo "==> Debian packages"
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v keyctl >/dev/null || missing+=(keyutils)
+command -v zsh >/dev/null || missing+=(zsh)    # tests/completions.rs drives zsh and fish (issue 16)
+command -v fish >/dev/null || missing+=(fish)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -95,7 +95,9 @@ class ConfigurationError(TesseraError, ValueError):
 
 class TransportError(TesseraError):
     """The request did not complete; ``transport_kind`` is ``connect``, ``timeout``,
-    ``connection_closed``, ``body_too_large``, ``redirect``, ``invalid_url`` or ``other``.
+    ``connection_closed``, ``body_too_large``, ``redirect``, ``invalid_url``, ``certificate`` (the
+    server's TLS certificate is not trusted: not transient, never retried; ``ca_file`` trusts a
+    private CA) or ``other``.
 
     ``kind`` is ``outcome_unknown`` (and ``transient`` False) when a request that spends a refresh
     token was sent and its answer lost: the server may have rotated the token, so presenting it

@@ -11,7 +11,8 @@ who sends. It takes:
   ``HttpResponse`` (or any object with ``status_code``, ``headers`` and ``content``, such as an
   ``httpx.Response`` or a ``requests.Response``).
 
-Errors: httpx's exceptions are mapped by phase. ``ConnectError``, ``ConnectTimeout`` and
+Errors: httpx's exceptions are mapped by phase (a ``ConnectError`` caused by an untrusted certificate
+is ``certificate``, never retried). ``ConnectError``, ``ConnectTimeout`` and
 ``PoolTimeout`` (nothing reached the server) are ``connect``: a refresh is retried with the same
 refresh token. Anything that can happen after the request was sent (``ReadTimeout``,
 ``WriteTimeout``: ``timeout``; ``ReadError``, ``WriteError``, ``RemoteProtocolError``, any other
@@ -98,6 +99,9 @@ def _kind(error: BaseException) -> Optional[str]:
     httpx = _httpx()
     if httpx is None or not isinstance(error, httpx.HTTPError):
         return None
+    # The server's certificate is not trusted: final (a retry meets the same certificate).
+    if isinstance(error, httpx.ConnectError) and _untrusted_certificate(error):
+        return "certificate"
     # Nothing was sent: the connection (or a pooled one) was never had.
     if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return "connect"
@@ -110,6 +114,20 @@ def _kind(error: BaseException) -> Optional[str]:
         return "timeout"
     # ReadError, WriteError, RemoteProtocolError, ProxyError, ...: when unsure, the outcome is unknown.
     return "connection_closed"
+
+
+def _untrusted_certificate(error: BaseException) -> bool:
+    """True when ``ssl`` refused the server's certificate somewhere in ``error``'s causes (httpx
+    wraps httpcore's error, which wraps the ``ssl.SSLCertVerificationError``)."""
+    import ssl
+
+    seen = 0
+    cause: Optional[BaseException] = error
+    while cause is not None and seen < 16:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 def _reraise(error: BaseException) -> None:

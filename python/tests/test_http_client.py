@@ -176,12 +176,27 @@ def alice(issuer: str, **transport: Any) -> tessera.SyncClient:
 def test_a_private_ca_given_only_as_ca_file_is_trusted(tls_idp: TlsIdp) -> None:
     with pytest.raises(tessera.TransportError) as refused:
         alice(tls_idp.issuer).authorization_header()
-    assert refused.value.transport_kind == "connect" and "certificate" in str(refused.value).lower()
+    # Final: no retry meets another certificate, and the message names the fix.
+    assert refused.value.transport_kind == "certificate" and not refused.value.transient
+    assert "certificate is not trusted" in str(refused.value) and "ca_file" in str(refused.value)
     assert tls_idp.stats()["token_requests"] == 0
 
     assert alice(tls_idp.issuer, ca_file=tls_idp.ca_file).authorization_header().startswith("Bearer ")
     assert alice(tls_idp.issuer, ca_file=str(tls_idp.ca_file), ca_file_only=True).authorization_header()
     assert tls_idp.stats()["token_requests"] == 2
+
+
+def test_an_httpx_transport_that_does_not_trust_the_ca_fails_once_with_the_certificate_kind(tls_idp: TlsIdp) -> None:
+    import httpx
+
+    attempts: List[str] = []
+    with httpx.Client(timeout=10, event_hooks={"request": [lambda request: attempts.append(request.url.path)]}) as http:
+        client = tessera.SyncClient(tls_idp.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                    grant=tessera.Password(*ALICE), transport=http)
+        with pytest.raises(tessera.TransportError) as refused:
+            client.authorization_header()
+    assert refused.value.transport_kind == "certificate" and not refused.value.transient
+    assert attempts == ["/.well-known/openid-configuration"], "one attempt, not retried"
 
 
 async def test_https_goes_through_the_proxy_and_its_password_is_never_shown(tls_idp: TlsIdp) -> None:

@@ -22,19 +22,40 @@ use tessera::registry::{ProviderSettings, Registry};
 use tessera::store::{FileStore, LocalCopyStore, StoreConfig, TokenStore};
 use tessera::{AuthClient, Error, Secret};
 
-mod commands;
-mod help;
+// First: its `eprintln!`/`eprint!` (which do not panic on a closed stderr) serve the modules below.
+#[macro_use]
 mod output;
+mod commands;
+mod complete;
+mod help;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, man, secret as secret_cmd};
 
 use output::TokenFormat;
 
+/// The exit codes, shown by `--help` (docs/cli.md has the same table).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done
+  1    an error: a refused login or refused credentials (the message names the secret reference to fix),
+       a server or network failure, a bad configuration, a logout whose revocation failed
+  2    usage: unknown command or flag, a bad value
+  4    authentication required: a login would help (the message names the command to run)
+  126  exec: the command cannot be executed
+  127  exec: the command was not found
+  141  stdout was closed before everything was written (e.g. `| head -1`)
+  other  exec: the command's own exit code";
+
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Obtain, cache, refresh and revoke API tokens", after_help = help::TOP)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Obtain, cache, refresh and revoke API tokens",
+    after_help = format!("{}\n{EXIT_CODES}", help::TOP)
+)]
 struct Cli {
     /// Configuration context to use (default: current_context of the config file).
-    #[arg(long, global = true, env = "TESSERA_CONTEXT")]
+    #[arg(long, global = true, env = "TESSERA_CONTEXT", add = complete::context_names())]
     context: Option<String>,
     /// When interactive logins (device codes, browser sign-ins, emailed codes) may prompt on stderr and
     /// wait for a person: `auto` when stdin and stderr are terminals, `always`, or `never` (exit 4 instead).
@@ -145,7 +166,8 @@ enum Command {
         #[command(subcommand)]
         command: secret_cmd::SecretCommand,
     },
-    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
+    /// Print a shell completion script: commands, flags, and provider and context names from your
+    /// configuration (e.g. `source <(tessera completions bash)`; docs/cli.md has zsh and fish).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -192,7 +214,7 @@ impl PromptMode {
 #[derive(Args)]
 struct ProviderArg {
     /// Provider name (default: $TESSERA_PROVIDER, else the context's only provider).
-    #[arg(long, short = 'p')]
+    #[arg(long, short = 'p', add = complete::provider_names())]
     provider: Option<String>,
 }
 
@@ -215,30 +237,47 @@ impl Failure {
     pub fn error(message: impl Into<String>) -> Self {
         Failure { code: 1, message: message.into() }
     }
-}
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        let code = if needs_login(&error) { 4 } else { 1 };
-        let mut message = error.to_string();
-        if code == 4 {
-            message.push_str("\nhint: run `tessera login`");
-        }
-        Failure { code, message }
+    /// Exit `code` without a message (stdout closed by its reader).
+    pub fn quiet(code: u8) -> Self {
+        Failure { code, message: String::new() }
     }
 }
 
-fn needs_login(error: &Error) -> bool {
-    error.requires_reauthentication() || matches!(error.oauth_code(), Some(tessera::OAuthErrorCode::InvalidGrant))
+impl From<Error> for Failure {
+    /// Without a provider to name, no login command can be given: 4 when only a login can help,
+    /// else 1. Errors about one provider go through [`Workspace::failure`], which names the fix.
+    fn from(error: Error) -> Self {
+        let code = if error.requires_reauthentication() { 4 } else { 1 };
+        Failure { code, message: error.to_string() }
+    }
 }
 
+/// True when the server refused the configured credentials themselves (a wrong password, a missing
+/// TOTP code, an unknown client): logging in would send them again, so only fixing them helps.
+fn credentials_refused(error: &Error) -> bool {
+    use tessera::OAuthErrorCode as C;
+    matches!(error.oauth_code(), Some(C::InvalidGrant | C::InvalidClient | C::UnauthorizedClient))
+}
+
+/// Log lines shown without `TESSERA_LOG`: tessera's own warnings. Dependencies' logs (a TLS
+/// verifier's, an HTTP stack's) repeat what tessera's error says; `TESSERA_LOG=debug` shows them.
+const DEFAULT_LOG_FILTER: &str = "off,tessera=warn,tessera_core=warn,tessera_cli=warn,tessera_idp=warn";
+
 fn main() -> ExitCode {
+    // Shell completion (`COMPLETE=bash tessera -- <words>`, what the script of `tessera completions`
+    // runs on TAB): answers and exits before anything else runs.
+    complete::complete_env().complete();
     let cli = Cli::parse();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
         .with_writer(std::io::stderr)
-        // Colours only on a terminal: scripts capture stderr and must not get escape codes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colours only on a terminal, and never with NO_COLOR (no-color.org): scripts capture
+        // stderr and must not get escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
         .init();
     // One thread: `tessera token` on a valid stored token must start fast.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -251,7 +290,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -260,20 +301,18 @@ fn main() -> ExitCode {
 /// Runs a command; `Ok` carries the exit code (0, or the child's for `exec`).
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let Some(command) = cli.command else {
-        // stdout, coloured only on a terminal; exit 0: asking what tessera does is not a mistake.
-        <Cli as clap::CommandFactory>::command()
-            .print_help()
-            .map_err(|e| Failure::error(format!("cannot print the help: {e}")))?;
-        return Ok(0);
+        // stdout, coloured only on a terminal (and without NO_COLOR); exit 0: asking what tessera
+        // does is not a mistake. Through output::stdout, so a closed pipe exits 141 quietly.
+        let help = <Cli as clap::CommandFactory>::command().render_help();
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let text = if colour { help.ansi().to_string() } else { help.to_string() };
+        return output::stdout(&text).map(|()| 0);
     };
     match command {
         Command::Man { dir } => return man::run(<Cli as clap::CommandFactory>::command(), dir).map(|()| 0),
         Command::Idp { command } => return idp::run(command).await.map(|()| 0).map_err(Failure::error),
-        Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "tessera", &mut std::io::stdout());
-            return Ok(0);
-        }
+        Command::Completions { shell } => return output::stdout(&complete::registration(shell)?).map(|()| 0),
         Command::Config { command } => {
             return config_cmd::run(command, cli.context.as_deref(), cli.prompt.allows_prompt()).map(|()| 0);
         }
@@ -376,6 +415,8 @@ pub struct Workspace {
     registry: Registry,
     /// Shows interactive logins; `None` when nobody can be asked.
     prompter: Option<TerminalPrompter>,
+    /// `--context` (or `TESSERA_CONTEXT`) as given, repeated in hints.
+    context_given: Option<String>,
 }
 
 impl Workspace {
@@ -394,7 +435,7 @@ impl Workspace {
             Some(store) => tessera::store::open(store, &paths.store_dir)?,
             None => Arc::new(FileStore::new(paths.store_dir)),
         };
-        Ok(Workspace { config, context_name, store, registry, prompter })
+        Ok(Workspace { config, context_name, store, registry, prompter, context_given: context.map(str::to_owned) })
     }
 
     /// The login (if any) has ended: stops the countdown so that what follows starts on a clean line.
@@ -404,16 +445,111 @@ impl Workspace {
         }
     }
 
-    /// Exit code 4 when `error` means only a login can help, with the command that logs in to
-    /// `entry` (run in a terminal when its login needs a person); otherwise as `Failure::from`.
+    /// The command that logs in to `entry`, with `--context` repeated when one was given (flag or
+    /// `TESSERA_CONTEXT`) and `--provider` always: the hint must work where it is shown.
+    pub(crate) fn login_command(&self, entry: &ProviderEntry, extra: &str) -> String {
+        let mut command = String::from("tessera");
+        if let Some(context) = &self.context_given {
+            command.push_str(&format!(" --context {}", output::shell_word(context)));
+        }
+        command.push_str(&format!(" login --provider {}{extra}", output::shell_word(&entry.name)));
+        command
+    }
+
+    /// The failure for `error` from `entry`, with an exit code and a hint that fit the provider's type:
+    /// - the server refused the configured credentials (wrong password, missing TOTP code, unknown
+    ///   client): exit 1, naming the secret references to fix (never their values);
+    /// - only a new login helps: exit 4 with the login command (in a terminal when it needs a person;
+    ///   `--with-token` for a static provider without a token);
+    /// - a refresh-token provider whose refresh token is dead, a static token that expired: exit 1,
+    ///   naming the reference that needs a new token (no login can help);
+    /// - anything else: exit 1.
     fn failure(&self, entry: &ProviderEntry, error: Error) -> Failure {
-        if !needs_login(&error) {
+        use tessera::core::provider_spec::ProviderKind as K;
+        if credentials_refused(&error) {
+            let (what, fields): (&str, &[&str]) = match (error.oauth_code(), entry.kind()) {
+                (Some(tessera::OAuthErrorCode::InvalidGrant), Some(K::Password | K::Cognito)) => {
+                    ("", &["password", "totp", "totp_secret"])
+                }
+                _ => ("client_id and ", &["client_secret"]),
+            };
+            let mut hint = format!(
+                "hint: the server refused the credentials of {}: check {what}{}",
+                entry.name,
+                self.secrets(entry, fields)
+            );
+            if entry.kind() == Some(K::Password)
+                && !self.secret_fields(entry).iter().any(|(f, _)| f.starts_with("totp"))
+            {
+                hint.push_str(" (an account that asks for a TOTP code needs totp_secret)");
+            }
+            return Failure::error(format!("{error}\n{hint}"));
+        }
+        if !error.requires_reauthentication() {
             return error.into();
         }
-        let command = format!("tessera login --provider {}", entry.name);
-        let hint =
-            if entry.is_interactive() { format!("run '{command}' in a terminal") } else { format!("run '{command}'") };
+        let configured = |field: &str| self.secret_fields(entry).into_iter().any(|(name, _)| name == field);
+        let hint = match entry.kind() {
+            Some(K::RefreshToken) => {
+                return Failure::error(format!(
+                    "{error}\nhint: the refresh token of {} is dead and no login here can renew it: put a new \
+                     refresh token in {}, then run '{}'",
+                    entry.name,
+                    self.secrets(entry, &["refresh_token"]),
+                    self.login_command(entry, "")
+                ));
+            }
+            Some(K::Static) if configured("access_token") => {
+                return Failure::error(format!(
+                    "{error}\nhint: the static token of {} cannot be renewed: put a new token in {}",
+                    entry.name,
+                    self.secrets(entry, &["access_token"])
+                ));
+            }
+            Some(K::Static) => format!("run '{}' with the token on stdin", self.login_command(entry, " --with-token")),
+            _ if entry.is_interactive() => format!("run '{}' in a terminal", self.login_command(entry, "")),
+            _ => format!("run '{}'", self.login_command(entry, "")),
+        };
         Failure { code: 4, message: format!("{error}\nhint: {hint}") }
+    }
+
+    /// The secret fields of `entry` as written in the file (current names), each with its reference
+    /// (`env:NAME`, `file:PATH`, `keyring:...`) or `"***"` for a literal: never a secret's value.
+    fn secret_fields(&self, entry: &ProviderEntry) -> Vec<(String, String)> {
+        let spec_fields = tessera::core::provider_spec::FIELDS;
+        entry
+            .masked_settings()
+            .into_iter()
+            .filter_map(|(field, value)| {
+                let name = tessera::core::provider_spec::current_name(&field).unwrap_or(&field).to_owned();
+                let secret = spec_fields
+                    .iter()
+                    .any(|f| f.name == name && f.ty == tessera::core::provider_spec::FieldType::Secret);
+                let value = value.as_str()?.to_owned();
+                secret.then_some((name, value))
+            })
+            .collect()
+    }
+
+    /// `password (env:PEER_PASSWORD)`, `client_secret (a literal in the configuration file)`, ...:
+    /// those of `fields` that `entry` configures, in that order (`fields[0]` when none is).
+    fn secrets(&self, entry: &ProviderEntry, fields: &[&str]) -> String {
+        let configured = self.secret_fields(entry);
+        let named: Vec<String> = fields
+            .iter()
+            .filter_map(|field| configured.iter().find(|(name, _)| name == field))
+            .map(|(name, reference)| {
+                if reference == "***" {
+                    format!("{name} (a literal in the configuration file)")
+                } else {
+                    format!("{name} ({reference})")
+                }
+            })
+            .collect();
+        if named.is_empty() {
+            return format!("{} (not set in the configuration)", fields[0]);
+        }
+        named.join(" and ")
     }
 
     fn context(&self) -> &Context {

@@ -1,5 +1,5 @@
-//! Formatting for people and scripts: durations, RFC 3339 instants, token output formats.
-//! Pure functions; nothing here prints.
+//! Formatting for people and scripts: durations, RFC 3339 instants, token output formats — pure
+//! functions — and [`stdout`], the one way data reaches stdout.
 //!
 //! Every `--json` output follows one schema (docs/cli.md, "JSON output"): the provider type is
 //! `type`, instants are RFC 3339 strings in UTC (`expires_at`, `created_at`, ...), with
@@ -10,6 +10,45 @@ use std::time::Duration;
 
 use serde_json::json;
 use tessera::{Timestamp, TokenSet};
+
+use crate::Failure;
+
+/// `eprintln!` for this crate (it shadows std's in every module declared after `output`): a message
+/// that cannot be written because stderr is a closed pipe (`2>&1 | head -1`) is dropped, where
+/// std's panics. The command goes on; its exit code tells what happened.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` likewise (a prompt without a newline).
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// The exit code when stdout was closed before everything was written (`| head -1`): 128 + SIGPIPE,
+/// what a shell reports for a program that SIGPIPE killed, so `set -o pipefail` scripts see the same.
+pub const CLOSED_STDOUT: u8 = 141;
+
+/// Writes `text` to stdout and flushes it. A reader that went away (`| head -1`) is not an error
+/// worth a message: the command stops quietly with [`CLOSED_STDOUT`] (Rust ignores SIGPIPE, so
+/// without this the write would fail, and `print!` would panic).
+pub fn stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::quiet(CLOSED_STDOUT)
+        } else {
+            Failure::error(format!("cannot write to stdout: {error}"))
+        }
+    })
+}
 
 /// How `tessera token` prints the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -143,6 +182,12 @@ pub fn relative(expires_in_secs: Option<i64>) -> String {
     }
 }
 
+/// `word` as one shell word: as it is when it needs no quoting, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -180,6 +225,14 @@ mod tests {
         assert_eq!(rfc3339(Timestamp::from_unix_secs(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(Timestamp::from_unix_secs(1_767_225_599)), "2025-12-31T23:59:59Z");
         assert_eq!(rfc3339(Timestamp::from_unix_secs(4_102_444_800)), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("peer"), "peer");
+        assert_eq!(shell_word("my ctx"), "'my ctx'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

@@ -290,7 +290,7 @@ fn a_store_file_readable_by_others_is_refused_and_left_unchanged() {
 }
 
 #[test]
-fn a_revoked_refresh_token_past_expiry_exits_4_authentication_required() {
+fn a_revoked_refresh_token_past_expiry_exits_1_naming_the_reference_that_needs_a_new_one() {
     let idp = ReferenceIdp::start(3);
     let rt_provider = format!(
         "name = \"rt\"\ntype = \"refresh_token\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
@@ -314,10 +314,15 @@ fn a_revoked_refresh_token_past_expiry_exits_4_authentication_required() {
     home.sleep_past_expiry("dev/rt");
 
     let run = home.run(&["token", "-p", "rt"]);
-    let stderr = run.failure(4);
+    // No login can renew a refresh-token provider: it needs a new refresh token, so not exit 4.
+    let stderr = run.failure(1);
     assert_eq!(run.stdout, "", "{run:#?}");
     assert!(stderr.contains("reauthentication required"), "{run:#?}");
-    assert!(stderr.contains("tessera login"), "hints at the fix: {run:#?}");
+    assert!(
+        stderr.contains("refresh_token (env:TESSERA_TEST_REFRESH_TOKEN)"),
+        "names where the new one goes: {run:#?}"
+    );
+    assert!(stderr.contains("'tessera login --provider rt'") && !stderr.contains("terminal"), "{run:#?}");
     assert!(!stderr.contains(&seed) && !stderr.contains(&first), "no secret in messages: {run:#?}");
     let stats = idp.stats();
     assert_eq!((&stats["refresh_grants"], &stats["password_grants"]), (&json!(1), &json!(1)), "{stats}");

@@ -152,7 +152,14 @@ fn exec_puts_the_token_in_the_childs_environment_and_passes_its_exit_code() {
     assert!(stderr(&run).contains("--with-token"), "{}", stderr(&run));
     assert!(!marker.exists(), "the child did not run");
 
-    cmd(&home, &["exec", "-p", "peer", "--", "/nonexistent/program"], "").code(1);
+    // The shells' codes: 127 for a command that is not found, 126 for one that cannot be executed.
+    let run = cmd(&home, &["exec", "-p", "peer", "--", "nosuchcmd-tessera-test"], "").code(127);
+    assert!(stderr(&run).contains("nosuchcmd-tessera-test: command not found"), "{}", stderr(&run));
+    cmd(&home, &["exec", "-p", "peer", "--", "/nonexistent/program"], "").code(127);
+    let not_executable = home.path().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\necho hi\n").unwrap();
+    let run = cmd(&home, &["exec", "-p", "peer", "--", not_executable.to_str().unwrap()], "").code(126);
+    assert!(stderr(&run).contains("cannot execute"), "{}", stderr(&run));
     cmd(&home, &["exec", "-p", "peer"], "").code(2);
     cmd(&home, &["exec", "-p", "peer", "sh"], "").code(2);
 }
@@ -320,7 +327,8 @@ fn completions_for_every_shell_and_missing_config() {
     let home = Home::new("");
     for shell in ["bash", "zsh", "fish"] {
         let out = stdout(&cmd(&home, &["completions", shell], "").success());
-        assert!(out.contains("tessera") && out.contains("use-context") && out.contains("min-valid"), "{shell}: {out}");
+        // Dynamic scripts: on TAB they ask the binary (tests/completions.rs drives them).
+        assert!(out.contains("tessera") && out.contains("COMPLETE"), "{shell}: {out}");
     }
     cmd(&home, &["completions", "tcsh"], "").code(2).stdout("");
 

@@ -554,7 +554,12 @@ fn run_page(page_name: &str, config_at: &str, extra_env: &[(&str, &str)]) -> (us
         failures.extend(check_block(block, &stdout, &stderr, idp.issuer(), &block_home));
         commands += block.examples.len();
     }
-    assert!(failures.is_empty(), "{} example(s) of docs/{page_name} fail:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} example(s) of docs/{page_name} fail:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     (commands, check_handed_tokens(&log, &idp))
 }
 
@@ -591,6 +596,9 @@ fn the_output_matcher_takes_wildcards_and_numbers_but_not_other_text() {
     assert_eq!(normalize("qk_3f9...      (stdout: the secret, shown once)"), "qk_0f0...");
     assert!(matches("...", "anything at all"));
     assert!(terminal_only("⠹ Waiting for approval") && !terminal_only("Waiting for approval"));
-    assert_eq!(command_text("tessera config use-context prod   # rewrites the line"), "tessera config use-context prod");
+    assert_eq!(
+        command_text("tessera config use-context prod   # rewrites the line"),
+        "tessera config use-context prod"
+    );
     assert_eq!(command_text("echo 'a # b'"), "echo 'a # b'");
 }

@@ -395,7 +395,9 @@ impl Engine {
         if !asked && !grant.logs_in_silently(entry.tokens.is_some()) {
             // A login that needs a person starts only when asked for, never from a silent refresh;
             // nor does one that would spend again what the first login spent.
-            return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, None) }];
+            let cause =
+                if entry.tokens.is_some() { Reauthentication::Expired } else { Reauthentication::NeverLoggedIn };
+            return vec![Action::Failed { key: key.to_owned(), error: reauthentication(grant, cause) }];
         }
         self.start_flow(key, FlowPurpose::Login, inputs, now)
     }
@@ -544,7 +546,7 @@ impl Engine {
                         return actions;
                     }
                 }
-                actions.push(Action::Failed { key, error: reauthentication(grant, Some(&error)) });
+                actions.push(Action::Failed { key, error: reauthentication(grant, Reauthentication::Refused(&error)) });
                 actions
             }
             (_, Ending::Failed(error)) => vec![Action::Failed { key, error }],
@@ -625,13 +627,31 @@ fn refresh_rejected(error: &Error) -> bool {
     error.oauth_code() == Some(&OAuthErrorCode::InvalidGrant)
 }
 
-fn reauthentication(grant: &Grant, cause: Option<&Error>) -> Error {
+/// Why only a person can help: what [`reauthentication`] explains.
+enum Reauthentication<'a> {
+    /// Nothing was ever stored for this key.
+    NeverLoggedIn,
+    /// Tokens were held, and the grant cannot renew them without a person.
+    Expired,
+    /// The refresh token was refused, or the answer to its refresh was lost.
+    Refused(&'a Error),
+}
+
+fn reauthentication(grant: &Grant, cause: Reauthentication<'_>) -> Error {
+    // "a device code entered on another device", not "a device_code grant": for people.
+    let login = match crate::provider_spec::ProviderKind::of(grant) {
+        Some(kind) => format!("a login with {}", kind.describe()),
+        None => format!("a login with the {} grant", grant.name()),
+    };
     let reason = match cause {
-        Some(cause @ Error::OutcomeUnknown { .. }) => format!(
+        Reauthentication::Refused(cause @ Error::OutcomeUnknown { .. }) => format!(
             "the answer to a refresh was lost ({cause}): the server may have rotated the refresh token, and presenting it again could be taken for reuse and revoke the grant; log in again"
         ),
-        Some(cause) => format!("the refresh token was rejected ({cause}); log in again"),
-        None => format!("the token expired and a {} grant cannot renew it without you; log in again", grant.name()),
+        Reauthentication::Refused(cause) => format!("the refresh token was rejected ({cause}); log in again"),
+        Reauthentication::NeverLoggedIn => format!("not logged in: {login} needs you"),
+        Reauthentication::Expired => {
+            format!("the token expired and cannot be renewed without you ({login}); log in again")
+        }
     };
     Error::ReauthenticationRequired { reason }
 }
@@ -811,6 +831,34 @@ mod tests {
             };
             assert!(error.requires_reauthentication(), "{error}");
             assert!(error.to_string().contains("reused"));
+        }
+    }
+
+    #[test]
+    fn a_silent_refresh_of_an_interactive_grant_says_why_for_people() {
+        let email_otp = Grant::EmailOtp {
+            email: "a@example.com".into(),
+            otp_start_endpoint: None,
+            otp_verify_endpoint: None,
+            max_code_attempts: 3,
+        };
+        let device_code = Grant::DeviceCode { device_authorization_endpoint: None };
+        for (grant, held, expected) in [
+            (device_code.clone(), false, "not logged in: a login with a code entered on another device needs you"),
+            (email_otp.clone(), false, "not logged in: a login with an emailed code needs you"),
+            (email_otp, true, "the token expired and cannot be renewed without you (a login with an emailed code)"),
+            (device_code, true, "the token expired"),
+        ] {
+            let mut engine = Engine::default();
+            engine.register("k", config(grant, explicit()));
+            engine.set_tokens("k", held.then(|| TokenSet::bearer("old", Some(T0), T0 - Duration::from_secs(60))));
+            let actions = engine.ensure("k", T0 + Duration::from_secs(1));
+            let [Action::Failed { error, .. }] = &actions[..] else { panic!("{actions:?}") };
+            let message = error.to_string();
+            assert!(error.requires_reauthentication() && message.contains(expected), "{message}");
+            // Never the wire names ("a email_otp grant"), and never "expired" for what never was.
+            assert!(!message.contains("_otp") && !message.contains("device_code"), "{message}");
+            assert_eq!(message.contains("expired"), held, "{message}");
         }
     }
 

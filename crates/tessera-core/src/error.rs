@@ -282,6 +282,9 @@ pub enum TransportErrorKind {
     Redirect,
     /// The URL is not allowed (bad scheme, plain HTTP to a non-loopback host).
     InvalidUrl,
+    /// The server's TLS certificate is not trusted (unknown issuer, expired, wrong name). Not
+    /// transient: retrying meets the same certificate; trusting its CA (`ca_file`) is the fix.
+    Certificate,
     /// Anything else from the HTTP stack.
     Other,
 }
@@ -302,6 +305,7 @@ impl fmt::Display for TransportErrorKind {
             Self::BodyTooLarge => "response body too large",
             Self::Redirect => "redirect refused",
             Self::InvalidUrl => "URL not allowed",
+            Self::Certificate => "TLS certificate not trusted",
             Self::Other => "HTTP error",
         })
     }

@@ -290,6 +290,7 @@ impl JsonEngine {
                     "body_too_large" => TransportErrorKind::BodyTooLarge,
                     "redirect" => TransportErrorKind::Redirect,
                     "invalid_url" => TransportErrorKind::InvalidUrl,
+                    "certificate" => TransportErrorKind::Certificate,
                     _ => TransportErrorKind::Other,
                 };
                 let endpoint = "host transport".to_owned();

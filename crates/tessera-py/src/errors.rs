@@ -89,6 +89,7 @@ fn transport_kind(kind: &TransportErrorKind) -> &'static str {
         TransportErrorKind::BodyTooLarge => "body_too_large",
         TransportErrorKind::Redirect => "redirect",
         TransportErrorKind::InvalidUrl => "invalid_url",
+        TransportErrorKind::Certificate => "certificate",
         _ => "other",
     }
 }

@@ -73,6 +73,7 @@ fn kind_named(kind: Option<&str>) -> TransportErrorKind {
         Some("body_too_large") => TransportErrorKind::BodyTooLarge,
         Some("redirect") => TransportErrorKind::Redirect,
         Some("invalid_url") => TransportErrorKind::InvalidUrl,
+        Some("certificate") => TransportErrorKind::Certificate,
         // `connection_closed`, `other`, or nothing said: the outcome is unknown.
         _ => TransportErrorKind::ConnectionClosed,
     }

@@ -612,8 +612,20 @@ impl Session {
             }
         } else if reason == RefreshReason::NearExpiry {
             warn!(key = %self.inner.key, error = %failed.error, "early refresh failed; still serving the valid token, the next attempt is postponed");
-        } else {
+        } else if failed.serve_held
+            && self
+                .inner
+                .cached
+                .load()
+                .as_ref()
+                .is_some_and(|c| c.tokens.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN))
+        {
+            // A valid token is served instead (e.g. new tokens that could not be saved): the
+            // callers do not hear of this failure, so it is logged.
             warn!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
+        } else {
+            // Not a warning: the callers get this error itself (a CLI printed it twice, once as a log line).
+            debug!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
         }
         Err(failed)
     }

@@ -435,6 +435,17 @@ fn too_large(endpoint: &str, limit: usize) -> Error {
 }
 
 fn classify(error: &reqwest::Error, endpoint: &str, settings: &TransportSettings) -> Error {
+    // A certificate that is not trusted fails the same way on every attempt: final, never retried,
+    // and the message says what fixes it (a connect error would be retried, and say neither).
+    if let Some(problem) = certificate_problem(error) {
+        let message = match problem {
+            rustls::CertificateError::UnknownIssuer => "the server's certificate is not trusted: no trusted CA \
+                signed it; if a private CA did, set ca_file to that CA's PEM file in the provider's configuration"
+                .to_owned(),
+            other => format!("the server's certificate is not trusted: {other}"),
+        };
+        return Error::Transport { kind: TransportErrorKind::Certificate, endpoint: endpoint.to_owned(), message };
+    }
     // Connect first: a connection that timed out is also a timeout, but nothing was sent.
     let kind = if error.is_connect() {
         TransportErrorKind::Connect
@@ -450,11 +461,33 @@ fn classify(error: &reqwest::Error, endpoint: &str, settings: &TransportSettings
     Error::Transport { kind, endpoint: endpoint.to_owned(), message: settings.scrub(describe(error)) }
 }
 
-/// reqwest's message plus its causes, without the URL (which may carry a query string).
+/// rustls's verdict on the server's certificate, when that is why `error` happened. The TLS error
+/// sits inside `io::Error`s of the connector, whose `source()` skips what they wrap: look inside
+/// those too (`get_ref`), at every level.
+fn certificate_problem(error: &reqwest::Error) -> Option<rustls::CertificateError> {
+    fn visit(error: &(dyn std::error::Error + 'static), depth: usize) -> Option<rustls::CertificateError> {
+        if depth > 16 {
+            return None;
+        }
+        if let Some(rustls::Error::InvalidCertificate(problem)) = error.downcast_ref::<rustls::Error>() {
+            return Some(problem.clone());
+        }
+        if let Some(inner) = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref)
+            && let Some(problem) = visit(inner, depth + 1)
+        {
+            return Some(problem);
+        }
+        visit(error.source()?, depth + 1)
+    }
+    visit(error, 0)
+}
+
+/// reqwest's message plus its causes, without the URL (which may carry a query string): the
+/// endpoint is named by the error itself, so reqwest's " for url (...)" goes, not just the URL.
 fn describe(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     if let Some(url) = error.url() {
-        message = message.replace(url.as_str(), "");
+        message = message.replace(&format!(" for url ({url})"), "").replace(url.as_str(), "");
     }
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -568,6 +601,20 @@ mod tests {
         let error = HttpTransport::default().execute(post("http://idp.example/token".into())).await.unwrap_err();
         assert!(matches!(error, Error::Transport { kind: TransportErrorKind::InvalidUrl, .. }), "{error}");
         assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_transient_and_its_message_has_no_empty_url() {
+        // Nothing listens on this port once the listener is dropped.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let error =
+            HttpTransport::default().execute(post(format!("http://127.0.0.1:{port}/token?x=1"))).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Connect, .. }), "{error}");
+        assert!(error.is_transient());
+        let message = error.to_string();
+        // The endpoint is named once, by the error; reqwest's " for url (...)" is gone, not emptied.
+        assert!(message.contains(&format!("http://127.0.0.1:{port}/token")), "{message}");
+        assert!(!message.contains("url (") && !message.contains("()") && !message.contains("x=1"), "{message}");
     }
 
     #[tokio::test]

@@ -154,10 +154,15 @@ async fn plain_http_token_requests_go_through_the_configured_proxy() {
 async fn a_private_ca_given_only_as_ca_file_is_trusted_and_nothing_else_is() {
     let (idp, dir, ca_file) = tls_idp().await;
 
-    // The system's roots alone do not know the private CA: refused before anything is sent.
+    // The system's roots alone do not know the private CA: refused before anything is sent, for
+    // good (not transient: no retry meets another certificate), and the message names the fix.
     let error = session("alice", alice(&idp.issuer())).authorization_header().await.unwrap_err();
-    assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Connect, .. }), "{error}");
-    assert!(error.to_string().to_lowercase().contains("certificate"), "{error}");
+    assert!(matches!(error, Error::Transport { kind: TransportErrorKind::Certificate, .. }), "{error}");
+    assert!(!error.is_transient(), "{error}");
+    assert!(
+        error.to_string().contains("certificate is not trusted") && error.to_string().contains("ca_file"),
+        "{error}"
+    );
     assert_eq!(idp.stats().token_requests, 0);
 
     // Added to the system's roots, and alone (`ca_file_only`).
@@ -181,7 +186,7 @@ async fn a_private_ca_given_only_as_ca_file_is_trusted_and_nothing_else_is() {
     std::fs::write(&other, TestCa::generate("another CA").unwrap().ca_pem()).unwrap();
     let settings = with_transport(TransportSettings { ca_file: Some(other), ..TransportSettings::default() });
     let error = Session::builder("alice", alice(&idp.issuer())).settings(settings).build().authorization_header().await;
-    assert!(matches!(error, Err(Error::Transport { kind: TransportErrorKind::Connect, .. })), "{error:?}");
+    assert!(matches!(error, Err(Error::Transport { kind: TransportErrorKind::Certificate, .. })), "{error:?}");
 
     // A file that is not a CA bundle is a configuration error naming the file, not quoting it.
     let garbage = dir.path().join("not-a-bundle.pem");

@@ -1,11 +1,12 @@
 //! The commands that work on a context's providers: login, token, refresh, status, logout,
 //! providers, exec. Each prints data on stdout and messages on stderr.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 use clap::Subcommand;
 use tessera::clock::{Clock, SystemClock};
+use tessera::core::provider_spec::ProviderKind;
 use tessera::provider::{Credential, ProviderStatus};
 use tessera::{LogoutOutcome, Secret, SessionSettings, Timestamp, TokenSet};
 
@@ -23,8 +24,7 @@ pub enum ProvidersCommand {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| Failure::error(format!("stdout: {e}")))
+    output::stdout(text)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
@@ -43,6 +43,19 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
                         Err(_) => String::new(),
                     };
                     eprintln!("Logged in to {name} ({}){expiry}", workspace.context_name);
+                }
+                // A static provider without a token is not a failed login: it waits for one.
+                Err(error)
+                    if error.requires_reauthentication()
+                        && workspace
+                            .provider(Some(&name))
+                            .is_ok_and(|entry| entry.kind() == Some(ProviderKind::Static)) =>
+                {
+                    let entry = workspace.provider(Some(&name))?;
+                    eprintln!(
+                        "Skipped {name}: a static provider without a token (give one with '{}')",
+                        workspace.login_command(entry, " --with-token")
+                    );
                 }
                 Err(error) => {
                     failed += 1;
@@ -66,6 +79,7 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     }
     if entry.is_interactive() && workspace.prompter.is_none() {
         return Err(no_prompt_failure(
+            workspace,
             entry,
             &format!("logging in to {} needs a person ({})", entry.name, needs(entry)),
         ));
@@ -76,11 +90,19 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     result.map_err(|error| {
         // A login that turned out to need a person (a Cognito pool asking for a code) when nobody
         // can be asked: exit 4, like the interactive types above.
-        if workspace.prompter.is_none() && error.requires_reauthentication() {
-            no_prompt_failure(entry, &format!("login to {} failed: {error}", entry.name))
-        } else {
-            Failure::error(format!("login to {} failed: {error}", entry.name))
+        if workspace.prompter.is_none()
+            && error.requires_reauthentication()
+            && entry.kind().is_some_and(ProviderKind::may_prompt)
+        {
+            return no_prompt_failure(workspace, entry, &format!("login to {} failed: {error}", entry.name));
         }
+        // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
+        let mut failure = workspace.failure(entry, error);
+        failure.message = format!("login to {} failed: {}", entry.name, failure.message);
+        // A login that failed (a browser that never came back) is a plain failure: exit 4 means
+        // "a login would help", and this was one.
+        failure.code = if failure.code == 4 { 1 } else { failure.code };
+        failure
     })?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
@@ -89,7 +111,6 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
 
 /// What a person does to log in to `entry`, for messages.
 fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
-    use tessera::core::provider_spec::ProviderKind;
     match entry.kind() {
         Some(kind @ (ProviderKind::Browser | ProviderKind::DeviceCode)) => kind.describe(),
         _ => "a code sent to them",
@@ -97,14 +118,14 @@ fn needs(entry: &tessera::config::ProviderEntry) -> &'static str {
 }
 
 /// Exit 4: logging in to `entry` needs a person and nobody can be asked here.
-fn no_prompt_failure(entry: &tessera::config::ProviderEntry, what: &str) -> Failure {
+fn no_prompt_failure(workspace: &Workspace, entry: &tessera::config::ProviderEntry, what: &str) -> Failure {
     Failure {
         code: 4,
         message: format!(
             "{what}, and prompting is off here (stdin or stderr is not a terminal, or --prompt never)\n\
-             hint: run 'tessera login --provider {}' in a terminal, or pass --prompt always \
+             hint: run '{}' in a terminal, or pass --prompt always \
              (TESSERA_PROMPT=always) to prompt on stderr anyway",
-            entry.name
+            workspace.login_command(entry, "")
         ),
     }
 }
@@ -165,7 +186,10 @@ pub async fn exec(
     let error = std::os::unix::process::CommandExt::exec(
         std::process::Command::new(program).args(args).env(env, tokens.access_token.expose_secret()),
     );
-    Err(Failure::error(format!("cannot run {program:?}: {error}")))
+    // The shells' codes: 127 when the command is not found, 126 when it cannot be executed.
+    let code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+    let what = if code == 127 { "command not found" } else { "cannot execute" };
+    Err(Failure { code, message: format!("{program}: {what} ({error})") })
 }
 
 pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> Result<(), Failure> {
@@ -182,6 +206,9 @@ pub async fn refresh(workspace: &Workspace, name: Option<&str>, force: bool) -> 
     Ok(())
 }
 
+/// Logs out of one provider or all: revokes at the server (with the client's credentials only, so a
+/// login secret that is unset cannot keep the grant alive) and forgets the tokens here. A revocation
+/// that failed leaves the grant alive at the server until it expires: said, and exit 1.
 pub async fn logout(workspace: &Workspace, name: Option<&str>, all: bool) -> Result<(), Failure> {
     let client = workspace.client()?;
     let results = if all {
@@ -190,26 +217,42 @@ pub async fn logout(workspace: &Workspace, name: Option<&str>, all: bool) -> Res
         let entry = workspace.provider(name)?;
         client.logout_each(Some(&entry.name)).await?
     };
-    let mut failed = 0;
+    let mut failures = Vec::new();
     for (name, result) in results {
+        let is_static = workspace.provider(Some(&name)).is_ok_and(|entry| entry.kind() == Some(ProviderKind::Static));
         match result {
-            Ok(outcome) => eprintln!("Logged out of {name} ({})", describe_logout(&outcome)),
-            Err(error) if !all => return Err(error.into()),
-            Err(error) => {
-                failed += 1;
-                eprintln!("error: logout of {name} failed: {error}");
+            // Forgotten here, alive at the server: a logout that did not do what it says.
+            Ok(LogoutOutcome { had_tokens: true, revoked: false, revocation_error: Some(error) }) => {
+                failures.push(format!(
+                    "logout of {name}: revocation failed ({error}); the tokens were forgotten here, but the grant \
+                     is still alive at the server until it expires"
+                ))
             }
+            Ok(outcome) => eprintln!("Logged out of {name} ({})", describe_logout(&outcome, is_static)),
+            Err(error) => failures.push(format!("logout of {name} failed: {error}")),
         }
     }
-    if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} logout(s) failed"))) }
+    match failures.len() {
+        0 => Ok(()),
+        1 if !all => Err(Failure::error(failures.remove(0))),
+        count => {
+            for failure in &failures {
+                eprintln!("error: {failure}");
+            }
+            Err(Failure::error(format!("{count} logout(s) failed")))
+        }
+    }
 }
 
-fn describe_logout(outcome: &LogoutOutcome) -> String {
-    match (outcome.had_tokens, outcome.revoked, &outcome.revocation_error) {
-        (false, _, _) => "was not logged in".to_owned(),
-        (true, true, _) => "token revoked".to_owned(),
-        (true, false, None) => "the server has no revocation endpoint; tokens forgotten".to_owned(),
-        (true, false, Some(error)) => format!("revocation failed ({error}); tokens forgotten"),
+fn describe_logout(outcome: &LogoutOutcome, is_static: bool) -> String {
+    match (outcome.had_tokens, outcome.revoked) {
+        (false, _) => "was not logged in".to_owned(),
+        (true, true) => "token revoked".to_owned(),
+        (true, false) if is_static => "token forgotten; a static token is not revoked".to_owned(),
+        (true, false) => {
+            "the server has no revocation endpoint: tokens forgotten here, valid at the server until they expire"
+                .to_owned()
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub enum ConfigCommand {
     /// Make NAME the current context (edits `current_context` in the file).
     UseContext {
         /// The context.
+        #[arg(add = crate::complete::context_names())]
         name: String,
     },
     /// Make NAME the default provider of the context in effect (edits its `current_provider`):
@@ -94,7 +95,7 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>, may_prompt: b
                     .collect();
                 output::table(&["CURRENT", "NAME", "PROVIDERS"], &cells)
             };
-            print!("{text}");
+            output::stdout(&text)?;
         }
         ConfigCommand::UseContext { name } => {
             tessera::config::set_current_context(&paths.config_file, &name, &registry.type_names())?;
@@ -113,7 +114,7 @@ pub fn run(command: ConfigCommand, context_override: Option<&str>, may_prompt: b
             } else {
                 toml::to_string_pretty(&masked).map_err(|e| Failure::error(e.to_string()))?
             };
-            print!("{text}");
+            output::stdout(&text)?;
         }
     }
     Ok(())

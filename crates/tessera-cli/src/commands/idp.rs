@@ -56,7 +56,9 @@ pub async fn run(command: IdpCommand) -> Result<(), String> {
         ..IdpConfig::demo()
     };
     let server = IdpServer::start(config).await.map_err(|e| format!("cannot start the IdP: {e}"))?;
-    println!("{}", server.issuer());
+    // A reader that took the first line and left must not stop the server (nor panic it): the
+    // issuer is on stderr too.
+    let _ = crate::output::stdout(&format!("{}\n", server.issuer()));
     eprintln!(
         "tessera reference IdP listening at {} (demo users alice/alice-password, bob/bob-password+TOTP; client confidential-client/confidential-secret). Ctrl-C to stop.",
         server.issuer()

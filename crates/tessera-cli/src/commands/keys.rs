@@ -6,7 +6,7 @@
 //! the new secret (once), a table, or JSON with `--json`; messages go to stderr. A refusal for
 //! lack of rights (HTTP 403) exits 1 with "permission denied: ...".
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -21,7 +21,7 @@ use crate::{Failure, Workspace, output};
 #[derive(Args)]
 pub struct Target {
     /// Provider whose login is used (default: $TESSERA_PROVIDER, else the context's only provider).
-    #[arg(long, short = 'p', global = true)]
+    #[arg(long, short = 'p', global = true, add = crate::complete::provider_names())]
     provider: Option<String>,
     /// Root URL of the key API (default: the provider's issuer).
     #[arg(long, global = true, value_name = "URL")]
@@ -215,8 +215,7 @@ fn failure(error: Error) -> Failure {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| Failure::error(format!("stdout: {e}")))
+    output::stdout(text)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {

@@ -15,11 +15,8 @@ pub fn run(command: clap::Command, dir: Option<PathBuf>) -> Result<(), Failure> 
     command.build();
     let Some(dir) = dir else {
         let page = render(&command).map_err(|e| Failure::error(format!("cannot render the man page: {e}")))?;
-        let mut stdout = std::io::stdout().lock();
-        return stdout
-            .write_all(&page)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::error(format!("stdout: {e}")));
+        let page = String::from_utf8(page).map_err(|e| Failure::error(format!("the man page is not UTF-8: {e}")))?;
+        return crate::output::stdout(&page);
     };
     let io = |e: std::io::Error| Failure::error(format!("cannot write the man pages to {}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(io)?;

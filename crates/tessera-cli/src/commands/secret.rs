@@ -6,7 +6,7 @@
 //! stdout gets the reference to put in the configuration (data); messages go to stderr. Nothing
 //! here ever prints the secret.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 use tessera::Secret;
@@ -55,8 +55,7 @@ pub fn run(command: SecretCommand) -> Result<(), Failure> {
             let reference = entry.reference();
             eprintln!("Stored {reference} in the OS keyring. Use it in the configuration, e.g.:");
             eprintln!("  client_secret = \"{reference}\"");
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{reference}").map_err(|e| Failure::error(format!("stdout: {e}")))
+            crate::output::stdout(&format!("{reference}\n"))
         }
         SecretCommand::Delete { reference } => {
             let entry = KeyringEntry::parse(&reference).map_err(|e| usage(e.to_string()))?;

@@ -3,7 +3,7 @@
 //! checked for form here and resolved by [`ProviderEntry::build`].
 
 use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec, echo_identifier};
-use tessera_core::{Error, ProviderConfig};
+use tessera_core::{Error, ProviderConfig, Secret};
 
 use super::Location;
 use super::secret_ref::{is_well_formed_reference, resolve_reference};
@@ -166,6 +166,29 @@ impl ProviderEntry {
             });
         }
         spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
+    }
+
+    /// Like [`ProviderEntry::build`], for revoking at logout: only the client's own secret is read,
+    /// since RFC 7009 authenticates the client and nothing else. The login secrets (a password, a
+    /// TOTP secret, a configured refresh or static token) are not resolved, so that one that is
+    /// missing (an unset variable) cannot keep a grant alive at the server; placeholders stand in
+    /// for them, and are never sent (a revocation sends the stored token, never a login secret).
+    pub fn build_for_revocation(&self, origin: &str, context: &str) -> Result<ProviderConfig, Error> {
+        use tessera_core::provider_spec::GrantSpec;
+        const NOT_READ: &str = "not-read-at-logout";
+        let at = Location { origin, context, provider: &self.name };
+        let Some(spec) = &self.spec else {
+            return Err(at.error("type", &format!("{:?} is built by its registered factory", self.type_name)));
+        };
+        let mut spec = spec.clone();
+        if let GrantSpec::Static { access_token: access_token @ None, .. } = &mut spec.grant {
+            *access_token = Some(Secret::new(NOT_READ));
+        }
+        spec.into_config(&mut |field, value| match field {
+            "client_secret" => resolve_reference(value.expose_secret()),
+            _ => Ok(Secret::new(NOT_READ)),
+        })
+        .map_err(|e| at.field_error(&e))
     }
 }
 

@@ -98,6 +98,16 @@ impl OAuthProvider {
         Ok(self.session.get_or_init(|| session).clone())
     }
 
+    /// A session for logout only (see [`ProviderEntry::build_for_revocation`]): not kept, so that a
+    /// later login in this process resolves every secret.
+    fn revocation_session(&self) -> Result<Session, Error> {
+        let config = self.entry.build_for_revocation(&self.origin, &self.context)?;
+        Ok(Session::builder(self.key.clone(), config)
+            .store(Arc::clone(&self.store))
+            .settings(self.settings.clone())
+            .build())
+    }
+
     async fn stored(&self) -> Result<Option<TokenSet>, Error> {
         self.store.load(&self.key).await
     }
@@ -247,9 +257,15 @@ impl Login for OAuthProvider {
     }
 
     async fn logout(&self) -> Result<LogoutOutcome, Error> {
-        match self.session() {
+        // A session this process already built revokes what it holds; otherwise one that reads the
+        // client's secret only: a login secret that is missing must not keep the grant alive.
+        let session = match self.session.get() {
+            Some(session) => Ok(session.clone()),
+            None => self.revocation_session(),
+        };
+        match session {
             Ok(session) => session.logout().await,
-            // Forgetting tokens needs no secret; revoking does.
+            // Forgetting tokens needs no secret; revoking needs the client's.
             Err(error) => {
                 let had_tokens = self.stored().await?.is_some();
                 self.store.clear(&self.key).await?;
