@@ -88,6 +88,9 @@ fn bash_completes_context_names_and_still_commands() {
     assert_eq!(bash(&home, &["status", "--context", "p"]), ["prod"]);
     assert_eq!(values(bash(&home, &["config", "use-context", ""])), ["dev", "prod", "staging"]);
     assert_eq!(bash(&home, &["config", "use-context", "st"]), ["staging"]);
+    // `config use-provider` takes a provider of the context in effect.
+    assert_eq!(values(bash(&home, &["config", "use-provider", ""])), ["given", "peer", "robot"]);
+    assert_eq!(bash(&home, &["--context", "prod", "config", "use-provider", "prod-a"]), ["prod-api"]);
     assert_eq!(bash(&home, &["lo"]), ["login", "logout"]);
     assert!(bash(&home, &["token", "--f"]).contains(&"--format".to_owned()));
 }

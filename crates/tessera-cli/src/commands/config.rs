@@ -38,6 +38,7 @@ pub enum ConfigCommand {
     /// commands without --provider then use it when the context has several.
     UseProvider {
         /// The provider.
+        #[arg(add = crate::complete::provider_names())]
         name: String,
     },
     /// Print the configuration with literal secrets masked (references such as env:NAME are shown).
