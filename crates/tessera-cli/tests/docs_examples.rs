@@ -49,6 +49,8 @@ struct Example {
 #[derive(Debug)]
 struct Block {
     at: String,
+    /// The shell it runs in: `bash` (for ```sh, ```bash and transcripts), `zsh` or `fish`.
+    shell: &'static str,
     examples: Vec<Example>,
 }
 
@@ -74,7 +76,7 @@ fn read_page(name: &str) -> Page {
             "toml" if config.is_none() => config = Some(body.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n")),
             // Not shell: configuration, code, diagrams, messages shown as text.
             "toml" | "rust" | "python" | "json" | "yaml" | "mermaid" | "text" => {}
-            "sh" | "" => {
+            "sh" | "bash" | "zsh" | "fish" | "" => {
                 if let Some(block) = parse_block(name, &lang, &at, &body) {
                     blocks.push(block);
                 }
@@ -140,7 +142,7 @@ fn parse_block(page: &str, lang: &str, at: &str, body: &[(usize, &str)]) -> Opti
             }
         } else {
             assert!(
-                lang == "sh",
+                !lang.is_empty(),
                 "{at}: a block with `tessera` commands but no `$ ` lines must be ```sh (or ```text if it is output)"
             );
             let command = command_text(line);
@@ -154,7 +156,12 @@ fn parse_block(page: &str, lang: &str, at: &str, body: &[(usize, &str)]) -> Opti
             }
         }
     }
-    Some(Block { at: at.to_owned(), examples })
+    let shell = match lang {
+        "zsh" => "zsh",
+        "fish" => "fish",
+        _ => "bash",
+    };
+    Some(Block { at: at.to_owned(), shell, examples })
 }
 
 /// The page's text for the test's reference IdP and `HOME`.
@@ -269,13 +276,13 @@ fn exit_code(stdout: &str, index: usize) -> Option<i32> {
 /// The bash script of a block: each command between markers, its exit code recorded, never
 /// stopping at a failure (the test reports it against the page's line).
 fn script(block: &Block, issuer: &str, home: &Path) -> String {
-    // zsh's `$fpath[1]` in bash: element 1 of this array.
-    let mut script = String::from("set -uo pipefail\nfpath=(\"$HOME/.zfunc\" \"$HOME/.zfunc\")\n");
+    let mut script = String::from(if block.shell == "bash" { "set -uo pipefail\n" } else { "" });
+    let status = if block.shell == "fish" { "$status" } else { "\"$?\"" };
     for (index, example) in block.examples.iter().enumerate() {
         let m = marker(index);
         script.push_str(&format!("printf '\\n{m}\\n'; printf '\\n{m}\\n' >&2\n"));
         script.push_str(&localize(&example.command, issuer, home));
-        script.push_str(&format!("\nprintf '\\n@@@docs-exit {index} %s@@@\\n' \"$?\"\n"));
+        script.push_str(&format!("\nprintf '\\n@@@docs-exit {index} %s@@@\\n' {status}\n"));
     }
     let last = marker(block.examples.len());
     script.push_str(&format!("printf '\\n{last}\\n'; printf '\\n{last}\\n' >&2\n"));
@@ -415,12 +422,17 @@ impl Runner<'_> {
         // `tessera secret` needs a session keyring (Debian's keyutils).
         let mut command = if block.examples.iter().any(|e| e.command.contains("tessera secret")) {
             let mut command = Command::new("keyctl");
-            command.args(["session", &format!("tessera-docs-{}", std::process::id()), "bash"]);
+            command.args(["session", &format!("tessera-docs-{}", std::process::id()), block.shell]);
             command
         } else {
-            Command::new("bash")
+            Command::new(block.shell)
         };
-        command.args(["--norc", "--noprofile", "-c", &script]).env_clear();
+        let options: &[&str] = match block.shell {
+            "zsh" => &["-f"],
+            "fish" => &["--no-config"],
+            _ => &["--norc", "--noprofile"],
+        };
+        command.args(options).args(["-c", &script]).env_clear();
         command.envs(self.env.iter().map(|(k, v)| (k, v))).env("HOME", home);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("bash runs");
