@@ -50,6 +50,16 @@ struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     no_browser: bool,
+    /// Device-code logins: no QR code, only the URL and the code (a QR code is drawn only when the
+    /// terminal is tall enough anyway). `TESSERA_NO_QR` takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_NO_QR",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    no_qr: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -216,7 +226,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
+        // A log line during a login first clears the spinner line it would otherwise follow.
+        .with_writer(|| {
+            TerminalPrompter::clear_spinner_line();
+            std::io::stderr()
+        })
         // Colours only on a terminal: scripts capture stderr and must not get escape codes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -252,7 +266,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
     let prompter = cli.prompt.allows_prompt().then(|| {
         let prompter = TerminalPrompter::new();
-        if cli.no_browser { prompter.no_browser() } else { prompter }
+        let prompter = if cli.no_browser { prompter.no_browser() } else { prompter };
+        if cli.no_qr { prompter.without_qr_code() } else { prompter }
     });
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
     let result = match cli.command {
@@ -296,7 +311,12 @@ pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
         for kind in tessera::core::provider_spec::ProviderKind::ALL.into_iter().filter(|kind| kind.may_prompt()) {
             let prompter = prompter.clone();
             registry.register_factory(kind.as_str(), move |settings: &ProviderSettings<'_>| {
-                let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter.clone()));
+                // Browser sign-ins count down from the provider's own login_timeout.
+                let prompter = match settings.entry().loopback_settings() {
+                    Some(loopback) => prompter.clone().with_login_timeout(loopback.timeout),
+                    None => prompter.clone(),
+                };
+                let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter));
                 Ok(Arc::new(provider) as Arc<dyn AuthProvider>)
             });
         }
@@ -356,6 +376,9 @@ impl Workspace {
     /// Exit code 4 when `error` means only a login can help, with the command that logs in to
     /// `entry` (run in a terminal when its login needs a person); otherwise as `Failure::from`.
     fn failure(&self, entry: &ProviderEntry, error: Error) -> Failure {
+        if let Some(text) = self.explain(entry, &error) {
+            return Failure::error(format!("login to {} failed: {text}", entry.name));
+        }
         if !needs_login(&error) {
             return error.into();
         }
@@ -363,6 +386,13 @@ impl Workspace {
         let hint =
             if entry.is_interactive() { format!("run '{command}' in a terminal") } else { format!("run '{command}'") };
         Failure { code: 4, message: format!("{error}\nhint: {hint}") }
+    }
+
+    /// Words for a person when `error` ended a device login of `entry` that showed a code (expired,
+    /// denied), instead of the protocol's (`expired_token (HTTP 400)`).
+    fn explain(&self, entry: &ProviderEntry, error: &Error) -> Option<String> {
+        let command = format!("tessera login --provider {}", entry.name);
+        self.prompter.as_ref()?.explain(&self.context().store_key(entry), error, &command)
     }
 
     fn context(&self) -> &Context {

@@ -78,6 +78,8 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         // can be asked: exit 4, like the interactive types above.
         if workspace.prompter.is_none() && error.requires_reauthentication() {
             no_prompt_failure(entry, &format!("login to {} failed: {error}", entry.name))
+        } else if let Some(text) = workspace.explain(entry, &error) {
+            Failure::error(format!("login to {} failed: {text}", entry.name))
         } else {
             Failure::error(format!("login to {} failed: {error}", entry.name))
         }
