@@ -6,7 +6,8 @@
 //! is compact, left out with a note when the terminal is too small, and never drawn with
 //! `--no-qr`/`TESSERA_NO_QR`); an expired or denied code is told in words (no protocol text), and
 //! `slow_down` only slows the polling; a browser sign-in counts down its `login_timeout`; an
-//! empty answer to a code prompt is asked again.
+//! empty answer to a code prompt is asked again; a password the configuration does not give is
+//! asked for without echo on a terminal, and without one the login fails at once.
 
 mod support;
 
@@ -274,4 +275,64 @@ fn an_empty_code_is_asked_again() {
     let (exit, text) = terminal.finish();
     assert_eq!(exit, 1, "{text}");
     assert!(text.contains("no answer was entered for dev/mail (3 empty answers)"), "{text}");
+}
+
+/// alice's password provider at `idp`, without a password in the configuration.
+fn passwordless_home(idp: &ReferenceIdp) -> Home {
+    home(&format!(
+        "name = \"peer\"\ntype = \"password\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
+         client_secret = \"env:TESSERA_TEST_CLIENT_SECRET\"\nusername = \"alice\"\n",
+        idp.issuer()
+    ))
+    .with_env("TESSERA_TEST_CLIENT_SECRET", "confidential-secret")
+}
+
+#[test]
+fn a_missing_password_is_asked_for_without_echo_on_a_terminal() {
+    let idp = idp(&[]);
+    let home = passwordless_home(&idp);
+    let terminal = Terminal::start(&home, &["login"], 100, 24);
+    let text = terminal.wait_for("input is hidden):");
+    assert!(text.contains(&format!("Password for alice at {} (dev/peer; input is hidden):", idp.issuer())), "{text}");
+    // An empty answer is asked again; then the password, typed and not shown.
+    terminal.press("Enter");
+    terminal.wait_for("Nothing was entered (Ctrl-C cancels). Password for alice");
+    terminal.type_text(demo::ALICE_PASSWORD);
+    std::thread::sleep(Duration::from_millis(300));
+    let typing = terminal.text();
+    assert!(!typing.contains(demo::ALICE_PASSWORD), "the password is not echoed:\n{typing}");
+    terminal.press("Enter");
+    let (exit, text) = terminal.finish();
+    assert_eq!(exit, 0, "{text}");
+    assert!(text.contains("Logged in to peer (dev)"), "{text}");
+    assert!(!text.contains(demo::ALICE_PASSWORD), "{text}");
+    let token = home.stored_field("dev/peer", "access_token");
+    assert_eq!(idp.whoami(&token).0, 200);
+}
+
+#[test]
+fn a_missing_password_without_a_terminal_fails_at_once() {
+    let idp = idp(&[]);
+    let home = passwordless_home(&idp);
+    // Everything else still works: the configuration loads.
+    let list = home.run(&["providers", "list"]);
+    assert!(list.success().contains("password grant for alice"), "{list:#?}");
+
+    let started = Instant::now();
+    let run = home.run(&["login"]);
+    let stderr = run.failure(4);
+    assert!(
+        stderr.contains("logging in to peer needs its password, which the configuration does not give")
+            && stderr.contains("run 'tessera login --provider peer' in a terminal"),
+        "{run:#?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "no wait");
+    let run = home.run(&["token"]);
+    assert!(run.failure(4).contains("has no password in the configuration"), "{run:#?}");
+    assert_eq!(idp.stat("token_requests"), 0, "nothing sent");
+
+    // `--prompt always` reads it from stdin (a wrapper that relays a person's answer).
+    let run = home.run_wrapped(&[], &["login", "--prompt", "always"], Some(&format!("{}\n", demo::ALICE_PASSWORD)));
+    assert!(run.failure(0).contains("Logged in to peer (dev)"), "{run:#?}");
+    assert!(!run.stderr.contains(demo::ALICE_PASSWORD));
 }

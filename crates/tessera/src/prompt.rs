@@ -185,6 +185,31 @@ struct ShownCode {
     expires_at: tessera_core::Timestamp,
 }
 
+/// Terminal echo switched off until dropped (a password being typed).
+#[cfg(feature = "terminal")]
+struct EchoOff {
+    saved: rustix::termios::Termios,
+}
+
+#[cfg(feature = "terminal")]
+impl EchoOff {
+    fn new(stdin: &std::io::Stdin) -> Option<EchoOff> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let saved = tcgetattr(stdin).ok()?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        tcsetattr(stdin, OptionalActions::Now, &quiet).ok()?;
+        Some(EchoOff { saved })
+    }
+}
+
+#[cfg(feature = "terminal")]
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
+    }
+}
+
 /// A spinner task; aborted when dropped.
 #[cfg(feature = "terminal")]
 #[derive(Debug)]
@@ -494,6 +519,48 @@ impl TerminalPrompter {
         if let Ok(mut slot) = self.countdown.lock() {
             *slot = Some(Countdown(task));
         }
+    }
+
+    /// Asks `question` on stderr and reads one line from stdin, not echoed when stdin is a
+    /// terminal: a password typed for `key`. Only the line ending is cut (a password may end with
+    /// a space). An empty answer is asked again, at most [`Self::MAX_EMPTY_ANSWERS`] times; the
+    /// end of input gives up at once. Blocking: call it before the login starts, or off the async
+    /// runtime.
+    pub fn ask_hidden(&self, key: &str, question: &str) -> Result<Secret, Error> {
+        use std::io::{BufRead as _, IsTerminal as _, Write as _};
+        let write = |text: &str| {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text.as_bytes());
+            let _ = stderr.flush();
+        };
+        let stdin = std::io::stdin();
+        write(question);
+        for asked in 1..=Self::MAX_EMPTY_ANSWERS {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            let read = {
+                let quiet = if stdin.is_terminal() { EchoOff::new(&stdin) } else { None };
+                let read = stdin.lock().read_line(&mut line);
+                if quiet.is_some() {
+                    write("\n"); // the Enter was not echoed either
+                }
+                read.map_err(|error| Error::configuration(format!("reading the terminal failed: {error}")))?
+            };
+            if read == 0 {
+                return Err(Error::ReauthenticationRequired {
+                    reason: format!("no answer was entered for {key} (end of input)"),
+                });
+            }
+            let answer = line.trim_end_matches(['\n', '\r']);
+            if !answer.is_empty() {
+                return Ok(Secret::new(answer));
+            }
+            if asked < Self::MAX_EMPTY_ANSWERS {
+                write(&format!("Nothing was entered (Ctrl-C cancels). {question}"));
+            }
+        }
+        Err(Error::ReauthenticationRequired {
+            reason: format!("no answer was entered for {key} ({} empty answers)", Self::MAX_EMPTY_ANSWERS),
+        })
     }
 
     /// Reads one line from stdin off the async runtime's threads. `None` at the end of input.

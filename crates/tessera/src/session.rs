@@ -612,10 +612,12 @@ impl Session {
             }
         } else if reason == RefreshReason::NearExpiry {
             warn!(key = %self.inner.key, error = %failed.error, "early refresh failed; still serving the valid token, the next attempt is postponed");
+        } else if reason == RefreshReason::Login {
+            // A refused login is its caller's own result (the CLI prints it in words): a warning
+            // would say it twice, the second time in protocol terms (`expired_token (HTTP 400)`).
+            debug!(key = %self.inner.key, error = %failed.error, "login failed");
         } else {
-            // Not a warning: every caller waiting for this attempt gets the error itself (a CLI
-            // printed it twice, once as a log line); a stored token served instead was warned above.
-            debug!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
+            warn!(key = %self.inner.key, error = %failed.error, "refresh failed; the next attempt is postponed");
         }
         Err(failed)
     }

@@ -53,7 +53,11 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         return if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} login(s) failed"))) };
     }
     let entry = workspace.provider(name)?;
-    let provider = workspace.build(entry)?;
+    let provider = if entry.password_missing() && !with_token {
+        with_typed_password(workspace, entry)?
+    } else {
+        workspace.build(entry)?
+    };
     let login = provider.as_login().ok_or_else(|| Failure::error(format!("{} does not support login", entry.name)))?;
     if with_token {
         let mut text = String::new();
@@ -87,6 +91,41 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
     Ok(())
+}
+
+/// A `password` provider whose section gives no password, built with the password the person
+/// types now (hidden on a terminal), as gh and az ask for one. Nobody to ask: exit 4 at once.
+fn with_typed_password(
+    workspace: &Workspace,
+    entry: &tessera::config::ProviderEntry,
+) -> Result<std::sync::Arc<dyn tessera::provider::AuthProvider>, Failure> {
+    use tessera::core::provider_spec::GrantSpec;
+    let Some(prompter) = &workspace.prompter else {
+        return Err(no_prompt_failure(
+            entry,
+            &format!("logging in to {} needs its password, which the configuration does not give", entry.name),
+        ));
+    };
+    let key = workspace.context().store_key(entry);
+    let user = match entry.spec().map(|spec| (&spec.grant, &spec.client)) {
+        Some((GrantSpec::Password { username, .. }, client)) => {
+            match client.issuer.as_deref().or(client.token_endpoint.as_deref()) {
+                Some(server) => format!("{username} at {server}"),
+                None => username.clone(),
+            }
+        }
+        _ => entry.name.clone(),
+    };
+    let password = prompter
+        .ask_hidden(&key, &format!("Password for {user} ({key}; input is hidden): "))
+        .map_err(|error| Failure::error(format!("login to {} failed: {error}", entry.name)))?;
+    let settings = tessera::registry::ProviderSettings::new(
+        workspace.config.origin(),
+        &workspace.context_name,
+        entry,
+        std::sync::Arc::clone(&workspace.store),
+    );
+    Ok(std::sync::Arc::new(tessera::provider::OAuthProvider::from_settings(&settings)?.with_password(password)))
 }
 
 /// What a person does to log in to `entry`, for messages.

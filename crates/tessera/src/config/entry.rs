@@ -3,7 +3,7 @@
 //! checked for form here and resolved by [`ProviderEntry::build`].
 
 use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec, echo_identifier};
-use tessera_core::{Error, ProviderConfig};
+use tessera_core::{Error, ProviderConfig, Secret};
 
 use super::Location;
 use super::secret_ref::{is_well_formed_reference, resolve_reference};
@@ -165,7 +165,45 @@ impl ProviderEntry {
                 ),
             });
         }
+        if self.password_missing() {
+            return Err(Error::ReauthenticationRequired {
+                reason: format!(
+                    "password provider {:?} has no password in the configuration: type it at `tessera login` in a terminal",
+                    self.name
+                ),
+            });
+        }
         spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
+    }
+
+    /// True for a `password` provider whose section gives no `password`: a person types it at login
+    /// ([`ProviderEntry::build_with_password`]); [`ProviderEntry::build`] says so.
+    pub fn password_missing(&self) -> bool {
+        matches!(
+            self.spec.as_ref().map(|spec| &spec.grant),
+            Some(tessera_core::provider_spec::GrantSpec::Password { password: None, .. })
+        )
+    }
+
+    /// Like [`ProviderEntry::build`], with `password` typed by a person for a `password` provider
+    /// whose section has none. It is taken literally (never read as an `env:`, `file:` or
+    /// `keyring:` reference) and is not kept anywhere but in the returned configuration. Any other
+    /// entry is built as [`ProviderEntry::build`] does.
+    pub fn build_with_password(&self, origin: &str, context: &str, password: &Secret) -> Result<ProviderConfig, Error> {
+        use tessera_core::provider_spec::GrantSpec;
+        let Some(spec) = self.spec.as_ref().filter(|_| self.password_missing()) else {
+            return self.build(origin, context);
+        };
+        let mut typed = spec.clone();
+        if let GrantSpec::Password { password: slot, .. } = &mut typed.grant {
+            *slot = Some(password.clone());
+        }
+        let at = Location { origin, context, provider: &self.name };
+        typed
+            .into_config(&mut |field, value| {
+                if field == "password" { Ok(value.clone()) } else { resolve_reference(value.expose_secret()) }
+            })
+            .map_err(|e| at.field_error(&e))
     }
 }
 

@@ -639,6 +639,47 @@ client_auth = "post"
     }
 
     #[test]
+    fn a_password_provider_without_a_password_loads_and_needs_one_typed() {
+        let section = |fields: &str| {
+            format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
+                 client_id = \"c\"\nissuer = \"http://127.0.0.1:4010\"\nusername = \"alice\"\n{fields}"
+            )
+        };
+        let entry = Config::from_toml_str(&section(""), "c.toml").unwrap().contexts[0].providers[0].clone();
+        assert!(entry.password_missing() && !entry.is_interactive());
+        // Without the typed password: the login needs a person (as a static provider without a token).
+        let error = entry.build("c.toml", "dev").unwrap_err();
+        assert!(
+            error.requires_reauthentication() && error.to_string().contains("type it at `tessera login`"),
+            "{error}"
+        );
+        // Typed: taken literally, never read as a reference.
+        let built = entry.build_with_password("c.toml", "dev", &Secret::new("env:NOT_A_VARIABLE ")).unwrap();
+        let Grant::Password { username, password, .. } = built.grant else { panic!("a password grant") };
+        assert_eq!((username.as_str(), password.expose_secret()), ("alice", "env:NOT_A_VARIABLE "));
+        // A configured password is used as before, and a typed one is ignored.
+        let given =
+            Config::from_toml_str(&section("password = \"p\"\n"), "c.toml").unwrap().contexts[0].providers[0].clone();
+        assert!(!given.password_missing());
+        let Grant::Password { password, .. } =
+            given.build_with_password("c.toml", "dev", &Secret::new("x")).unwrap().grant
+        else {
+            panic!()
+        };
+        assert_eq!(password.expose_secret(), "p");
+        // Given but blank is still a mistake; other rules are still checked without a password.
+        for (fields, expected) in [
+            ("password = \" \"\n", "field \"password\": is required"),
+            ("totp = \"1\"\ntotp_secret = \"2\"\n", "give either totp"),
+            ("client_auth = \"client_secret_post\"\n", "client_secret"),
+        ] {
+            let error = Config::from_toml_str(&section(fields), "c.toml").unwrap_err();
+            assert!(error.to_string().contains(expected), "{fields}: {error}");
+        }
+    }
+
+    #[test]
     fn browser_providers_build_their_grant_and_loopback_settings_and_name_bad_fields() {
         let section = |fields: &str| {
             format!(

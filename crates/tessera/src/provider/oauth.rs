@@ -31,6 +31,8 @@ pub struct OAuthProvider {
     store: Arc<dyn TokenStore>,
     settings: SessionSettings,
     prompter: Option<Arc<dyn Prompter>>,
+    /// The password a person typed, for a `password` section that gives none.
+    typed_password: Option<Secret>,
     session: OnceLock<Session>,
 }
 
@@ -66,6 +68,7 @@ impl OAuthProvider {
                 ..SessionSettings::default()
             },
             prompter: None,
+            typed_password: None,
             session: OnceLock::new(),
         })
     }
@@ -74,6 +77,14 @@ impl OAuthProvider {
     /// person fails with `ReauthenticationRequired` before anything is sent.
     pub fn with_prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
         self.prompter = Some(prompter);
+        self
+    }
+
+    /// Logs in with `password`, typed by a person, when the section gives none (see
+    /// [`ProviderEntry::password_missing`]); ignored otherwise. Without it such a provider fails
+    /// with `ReauthenticationRequired` when it needs its session, before anything is sent.
+    pub fn with_password(mut self, password: Secret) -> Self {
+        self.typed_password = Some(password);
         self
     }
 
@@ -88,7 +99,10 @@ impl OAuthProvider {
         if let Some(session) = self.session.get() {
             return Ok(session.clone());
         }
-        let config = self.entry.build(&self.origin, &self.context)?;
+        let config = match &self.typed_password {
+            Some(password) => self.entry.build_with_password(&self.origin, &self.context, password)?,
+            None => self.entry.build(&self.origin, &self.context)?,
+        };
         let mut builder =
             Session::builder(self.key.clone(), config).store(Arc::clone(&self.store)).settings(self.settings.clone());
         if let Some(prompter) = &self.prompter {
@@ -112,7 +126,12 @@ impl OAuthProvider {
 
     /// True when the type can get a new token without the user whatever is stored.
     fn renews_by_itself(&self) -> bool {
-        matches!(self.kind, ProviderKind::ClientCredentials | ProviderKind::Password)
+        match self.kind {
+            ProviderKind::ClientCredentials => true,
+            // Only with a password it may send again without asking.
+            ProviderKind::Password => !self.entry.password_missing(),
+            _ => false,
+        }
     }
 
     /// The description (every `OAuthProvider` is of a built-in type).
