@@ -308,6 +308,24 @@ fn a_missing_password_is_asked_for_without_echo_on_a_terminal() {
     assert!(!text.contains(demo::ALICE_PASSWORD), "{text}");
     let token = home.stored_field("dev/peer", "access_token");
     assert_eq!(idp.whoami(&token).0, 200);
+    assert!(terminal.echoes(), "the terminal echoes again");
+
+    // Backspace edits the hidden answer; Ctrl-C cancels and leaves the terminal echoing.
+    let terminal = Terminal::start(&home, &["logout"], 100, 24);
+    assert_eq!(terminal.finish().0, 0);
+    let terminal = Terminal::start(&home, &["login"], 100, 24);
+    terminal.wait_for("input is hidden):");
+    terminal.type_text(&format!("{}x", demo::ALICE_PASSWORD));
+    terminal.press("BSpace");
+    terminal.press("Enter");
+    assert_eq!(terminal.finish().0, 0, "{}", terminal.text());
+    let terminal = Terminal::start(&home, &["login"], 100, 24);
+    terminal.wait_for("input is hidden):");
+    terminal.type_text("half");
+    terminal.press("C-c");
+    let (exit, text) = terminal.finish();
+    assert_eq!(exit, 130, "ended by SIGINT, as Ctrl-C does:\n{text}");
+    assert!(terminal.echoes(), "Ctrl-C at the hidden prompt leaves the terminal echoing");
 }
 
 #[test]

@@ -185,29 +185,80 @@ struct ShownCode {
     expires_at: tessera_core::Timestamp,
 }
 
-/// Terminal echo switched off until dropped (a password being typed).
+/// The terminal on stdin without echo, line editing or signal keys, until dropped: a password
+/// being typed, read key by key (see [`read_hidden_line`]).
 #[cfg(feature = "terminal")]
-struct EchoOff {
+struct Quiet {
     saved: rustix::termios::Termios,
 }
 
 #[cfg(feature = "terminal")]
-impl EchoOff {
-    fn new(stdin: &std::io::Stdin) -> Option<EchoOff> {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+impl Quiet {
+    fn new(stdin: &std::io::Stdin) -> Option<Quiet> {
+        use rustix::termios::{LocalModes, OptionalActions, SpecialCodeIndex, tcgetattr, tcsetattr};
         let saved = tcgetattr(stdin).ok()?;
         let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO);
+        // Without ISIG, Ctrl-C arrives as a key: the terminal is restored before the process
+        // ends (a process killed with echo off leaves the shell without echo).
+        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+        quiet.special_codes[SpecialCodeIndex::VMIN] = 1;
+        quiet.special_codes[SpecialCodeIndex::VTIME] = 0;
         tcsetattr(stdin, OptionalActions::Now, &quiet).ok()?;
-        Some(EchoOff { saved })
+        Some(Quiet { saved })
     }
 }
 
 #[cfg(feature = "terminal")]
-impl Drop for EchoOff {
+impl Drop for Quiet {
     fn drop(&mut self) {
         let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
     }
+}
+
+/// One line from stdin: on a terminal without echo, key by key — Enter ends it, Backspace erases,
+/// Ctrl-U clears, Ctrl-D on an empty line is the end of input, and Ctrl-C restores the terminal
+/// and then interrupts the process as the key would have. `None` at the end of input.
+#[cfg(feature = "terminal")]
+fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
+    use std::io::{BufRead as _, IsTerminal as _, Read as _};
+    let quiet = if stdin.is_terminal() { Quiet::new(stdin) } else { None };
+    if quiet.is_none() {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        let read = stdin.lock().read_line(&mut line)?;
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        return Ok((read > 0).then_some(line));
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    let mut key = [0u8; 1];
+    let mut input = stdin.lock();
+    loop {
+        if input.read(&mut key)? == 0 {
+            return Ok(None);
+        }
+        match key[0] {
+            b'\r' | b'\n' => break,
+            0x03 => {
+                drop(quiet);
+                let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::INT);
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
+            }
+            0x04 if bytes.is_empty() => return Ok(None),
+            0x7f | 0x08 => {
+                // Back one character, not one byte.
+                while let Some(byte) = bytes.pop() {
+                    if byte & 0xC0 != 0x80 {
+                        break;
+                    }
+                }
+            }
+            0x15 => bytes.clear(),
+            byte => bytes.push(byte),
+        }
+    }
+    let text = String::from_utf8(std::mem::take(&mut *bytes))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the answer is not UTF-8 text"))?;
+    Ok(Some(zeroize::Zeroizing::new(text)))
 }
 
 /// A spinner task; aborted when dropped.
@@ -527,7 +578,7 @@ impl TerminalPrompter {
     /// end of input gives up at once. Blocking: call it before the login starts, or off the async
     /// runtime.
     pub fn ask_hidden(&self, key: &str, question: &str) -> Result<Secret, Error> {
-        use std::io::{BufRead as _, IsTerminal as _, Write as _};
+        use std::io::{IsTerminal as _, Write as _};
         let write = |text: &str| {
             let mut stderr = std::io::stderr().lock();
             let _ = stderr.write_all(text.as_bytes());
@@ -536,23 +587,18 @@ impl TerminalPrompter {
         let stdin = std::io::stdin();
         write(question);
         for asked in 1..=Self::MAX_EMPTY_ANSWERS {
-            let mut line = zeroize::Zeroizing::new(String::new());
-            let read = {
-                let quiet = if stdin.is_terminal() { EchoOff::new(&stdin) } else { None };
-                let read = stdin.lock().read_line(&mut line);
-                if quiet.is_some() {
-                    write("\n"); // the Enter was not echoed either
-                }
-                read.map_err(|error| Error::configuration(format!("reading the terminal failed: {error}")))?
-            };
-            if read == 0 {
+            let line = read_hidden_line(&stdin);
+            if stdin.is_terminal() {
+                write("\n"); // the Enter was not echoed either
+            }
+            let line = line.map_err(|error| Error::configuration(format!("reading the terminal failed: {error}")))?;
+            let Some(answer) = line else {
                 return Err(Error::ReauthenticationRequired {
                     reason: format!("no answer was entered for {key} (end of input)"),
                 });
-            }
-            let answer = line.trim_end_matches(['\n', '\r']);
+            };
             if !answer.is_empty() {
-                return Ok(Secret::new(answer));
+                return Ok(Secret::new(answer.as_str()));
             }
             if asked < Self::MAX_EMPTY_ANSWERS {
                 write(&format!("Nothing was entered (Ctrl-C cancels). {question}"));

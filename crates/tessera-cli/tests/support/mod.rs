@@ -534,8 +534,12 @@ impl Terminal {
             script.push_str(&format!("export {name}={}\n", shell_quote(value)));
         }
         let command: Vec<String> = std::iter::once(BIN).chain(args.iter().copied()).map(shell_quote).collect();
-        // The exit code lands in a file (written whole, then renamed); the pane stays as it was.
-        script.push_str(&format!("{}\necho $? > exit.tmp && mv exit.tmp exit\nexec sleep 600\n", command.join(" ")));
+        // The exit code lands in a file (written whole, then renamed), after the terminal's modes
+        // as the binary left them; the pane stays as it was.
+        script.push_str(&format!(
+            "{}\ncode=$?\nstty -a > stty.txt 2>&1\necho $code > exit.tmp && mv exit.tmp exit\nexec sleep 600\n",
+            command.join(" ")
+        ));
         std::fs::write(dir.path().join("run.sh"), script).expect("write the script");
         let socket = format!("tessera-test-{}-{}", std::process::id(), SESSIONS.fetch_add(1, Ordering::Relaxed));
         let terminal = Terminal { socket, dir, args: args.join(" ") };
@@ -607,6 +611,14 @@ impl Terminal {
     pub fn exit_code(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.dir.path().join("exit")).ok()?;
         text.trim().parse().ok()
+    }
+
+    /// After the exit: whether the terminal echoes typed keys (as a shell expects to find it).
+    pub fn echoes(&self) -> bool {
+        let modes = std::fs::read_to_string(self.dir.path().join("stty.txt")).expect("stty -a ran after the exit");
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        assert!(words.contains(&"echo") || words.contains(&"-echo"), "{modes}");
+        words.contains(&"echo")
     }
 
     /// Waits (at most `RUN_TIMEOUT`) for the exit; returns its code and the final screen.
