@@ -9,6 +9,8 @@
 //! `--prompt always|never` or `TESSERA_PROMPT` decide otherwise. A command that needs one when none
 //! may be shown exits with 4 and names the command to run in a terminal. Browser sign-ins open the
 //! system browser unless `--no-browser` (`TESSERA_NO_BROWSER=1`): then the URL is only printed.
+//! Device codes come with a QR code when the terminal is tall enough, never with `--no-qr`
+//! (`TESSERA_NO_QR=1`).
 
 use std::process::ExitCode;
 use std::sync::Arc;

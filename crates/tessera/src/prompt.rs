@@ -769,6 +769,22 @@ mod tests {
         assert_eq!((width, lines.len()), (33, 17), "{lines:#?}");
         assert!(lines.iter().all(|line| line.chars().count() == width));
         assert!(lines[0].chars().all(|c| c == '█'), "the top margin is light: {}", lines[0]);
+        // Read back module by module: the code's own modules, light drawn as blocks, inside the margin.
+        let code = qrcode::QrCode::with_error_correction_level(
+            "https://idp.example/device?user_code=WDJB-MJHT".as_bytes(),
+            qrcode::EcLevel::L,
+        )
+        .unwrap();
+        let colors = code.to_colors();
+        let grid: Vec<Vec<char>> = lines.iter().map(|line| line.chars().collect()).collect();
+        for y in 0..code.width() {
+            for x in 0..code.width() {
+                let cell = grid[(y + 2) / 2][x + 2];
+                let light =
+                    if (y + 2) % 2 == 0 { matches!(cell, '█' | '▀') } else { matches!(cell, '█' | '▄') };
+                assert_eq!(light, colors[y * code.width() + x] == qrcode::Color::Light, "module ({x}, {y})");
+            }
+        }
     }
 
     #[test]
