@@ -354,3 +354,44 @@ fn a_missing_password_without_a_terminal_fails_at_once() {
     assert!(run.failure(0).contains("Logged in to peer (dev)"), "{run:#?}");
     assert!(!run.stderr.contains(demo::ALICE_PASSWORD));
 }
+
+#[test]
+fn an_unreadable_totp_secret_is_replaced_by_the_current_code_typed_hidden() {
+    let idp = idp(&[]);
+    let home = home(&format!(
+        "name = \"bob\"\ntype = \"password\"\nissuer = \"{}\"\nclient_id = \"confidential-client\"\n\
+         client_secret = \"env:TESSERA_TEST_CLIENT_SECRET\"\nusername = \"{}\"\npassword = \"env:BOB_PASSWORD\"\n\
+         totp_secret = \"env:TESSERA_TEST_BOB_TOTP\"\n",
+        idp.issuer(),
+        demo::BOB_USERNAME
+    ))
+    .with_env("TESSERA_TEST_CLIENT_SECRET", "confidential-secret")
+    .with_env("BOB_PASSWORD", demo::BOB_PASSWORD);
+
+    // Nobody to ask: the configuration error, as before (exit 1), nothing sent.
+    let run = home.run(&["login"]);
+    assert!(run.failure(1).contains("environment variable TESSERA_TEST_BOB_TOTP is not set"), "{run:#?}");
+    assert_eq!(idp.stat("token_requests"), 0);
+
+    let terminal = Terminal::start(&home, &["login"], 160, 24);
+    let text = terminal.wait_for("input is hidden):");
+    assert!(
+        text.contains(
+            "Code from the authenticator app of bob for dev/bob (totp_secret: environment variable \
+             TESSERA_TEST_BOB_TOTP is not set; input is hidden):"
+        ),
+        "{text}"
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let code = tessera::core::flow::totp_code(
+        &tessera::Secret::new(demo::BOB_TOTP_SECRET),
+        tessera::Timestamp::from_unix_secs(now as i64),
+    )
+    .unwrap();
+    terminal.type_text(code.expose_secret());
+    terminal.press("Enter");
+    let (exit, text) = terminal.finish();
+    assert_eq!(exit, 0, "{text}");
+    assert!(text.contains("Logged in to bob (dev)") && !text.contains(code.expose_secret()), "{text}");
+    assert_eq!(idp.stat("password_grants"), 1);
+}

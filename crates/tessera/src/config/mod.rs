@@ -42,8 +42,8 @@ use serde::Deserialize;
 use tessera_core::Error;
 use tessera_core::provider_spec::{FieldError, ProviderKind, ProviderSpec};
 
-pub use entry::ProviderEntry;
 use entry::is_secret_field;
+pub use entry::{ProviderEntry, TypedSecrets};
 use secret_ref::parse_reference;
 pub use secret_ref::{expand_home, resolve_reference};
 pub(crate) use secret_ref::{is_env_name, is_well_formed_reference};
@@ -655,19 +655,38 @@ client_auth = "post"
             "{error}"
         );
         // Typed: taken literally, never read as a reference.
-        let built = entry.build_with_password("c.toml", "dev", &Secret::new("env:NOT_A_VARIABLE ")).unwrap();
+        let typed = |password: &str| TypedSecrets { password: Some(Secret::new(password)), totp: None };
+        let built = entry.build_with_typed("c.toml", "dev", &typed("env:NOT_A_VARIABLE ")).unwrap();
         let Grant::Password { username, password, .. } = built.grant else { panic!("a password grant") };
         assert_eq!((username.as_str(), password.expose_secret()), ("alice", "env:NOT_A_VARIABLE "));
         // A configured password is used as before, and a typed one is ignored.
         let given =
             Config::from_toml_str(&section("password = \"p\"\n"), "c.toml").unwrap().contexts[0].providers[0].clone();
         assert!(!given.password_missing());
-        let Grant::Password { password, .. } =
-            given.build_with_password("c.toml", "dev", &Secret::new("x")).unwrap().grant
+        let Grant::Password { password, .. } = given.build_with_typed("c.toml", "dev", &typed("x")).unwrap().grant
         else {
             panic!()
         };
         assert_eq!(password.expose_secret(), "p");
+        // A totp_secret that cannot be read: named (not shown); a typed code takes its place.
+        let unset = Config::from_toml_str(
+            &section("password = \"p\"\ntotp_secret = \"env:TESSERA_TEST_UNSET_TOTP\"\n"),
+            "c.toml",
+        )
+        .unwrap()
+        .contexts[0]
+            .providers[0]
+            .clone();
+        assert_eq!(
+            unset.totp_unavailable().as_deref(),
+            Some("totp_secret: environment variable TESSERA_TEST_UNSET_TOTP is not set")
+        );
+        assert!(given.totp_unavailable().is_none());
+        let code = TypedSecrets { password: None, totp: Some(Secret::new("123456")) };
+        let Grant::Password { totp, .. } = unset.build_with_typed("c.toml", "dev", &code).unwrap().grant else {
+            panic!()
+        };
+        assert!(matches!(totp, Some(tessera_core::TotpSource::Code(code)) if code.expose_secret() == "123456"));
         // Given but blank is still a mistake; other rules are still checked without a password.
         for (fields, expected) in [
             ("password = \" \"\n", "field \"password\": is required"),

@@ -31,8 +31,8 @@ pub struct OAuthProvider {
     store: Arc<dyn TokenStore>,
     settings: SessionSettings,
     prompter: Option<Arc<dyn Prompter>>,
-    /// The password a person typed, for a `password` section that gives none.
-    typed_password: Option<Secret>,
+    /// What a person typed at login (a password the section does not give, a TOTP code).
+    typed: Option<crate::config::TypedSecrets>,
     session: OnceLock<Session>,
 }
 
@@ -68,7 +68,7 @@ impl OAuthProvider {
                 ..SessionSettings::default()
             },
             prompter: None,
-            typed_password: None,
+            typed: None,
             session: OnceLock::new(),
         })
     }
@@ -80,11 +80,12 @@ impl OAuthProvider {
         self
     }
 
-    /// Logs in with `password`, typed by a person, when the section gives none (see
-    /// [`ProviderEntry::password_missing`]); ignored otherwise. Without it such a provider fails
-    /// with `ReauthenticationRequired` when it needs its session, before anything is sent.
-    pub fn with_password(mut self, password: Secret) -> Self {
-        self.typed_password = Some(password);
+    /// Logs in with what a person typed: the password when the section gives none (see
+    /// [`ProviderEntry::password_missing`]; without it such a provider fails with
+    /// `ReauthenticationRequired` when it needs its session, before anything is sent), the current
+    /// TOTP code when its `totp_secret` cannot be read ([`ProviderEntry::totp_unavailable`]).
+    pub fn with_typed(mut self, typed: crate::config::TypedSecrets) -> Self {
+        self.typed = Some(typed);
         self
     }
 
@@ -99,8 +100,8 @@ impl OAuthProvider {
         if let Some(session) = self.session.get() {
             return Ok(session.clone());
         }
-        let config = match &self.typed_password {
-            Some(password) => self.entry.build_with_password(&self.origin, &self.context, password)?,
+        let config = match &self.typed {
+            Some(typed) => self.entry.build_with_typed(&self.origin, &self.context, typed)?,
             None => self.entry.build(&self.origin, &self.context)?,
         };
         let mut builder =
