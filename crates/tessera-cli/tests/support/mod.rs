@@ -502,7 +502,7 @@ impl Drop for Interactive {
 }
 
 /// A `tessera` run on a real terminal, as a person sees it: a tmux session on a tmux server of its
-/// own (own socket, no user configuration), `columns`×`rows`, running the binary with the same
+/// own (its socket in the run's temporary directory, no user configuration), `columns`×`rows`, running the binary with the same
 /// environment as [`Home::command`]. The test reads the visible screen and types keys. The
 /// server (and with it the run) is killed on drop.
 pub struct Terminal {
@@ -519,8 +519,6 @@ fn shell_quote(text: &str) -> String {
 impl Terminal {
     /// Starts `tessera <args>` in `home` on a `columns`×`rows` terminal.
     pub fn start(home: &Home, args: &[&str], columns: u16, rows: u16) -> Terminal {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static SESSIONS: AtomicUsize = AtomicUsize::new(0);
         let dir = tempfile::Builder::new().prefix("tessera-tty-").tempdir().expect("temp dir");
         // A trap (not an ignore, which the binary would inherit) keeps the script alive through a
         // Ctrl-C that ends the binary, so that it still writes the exit code.
@@ -541,7 +539,7 @@ impl Terminal {
             command.join(" ")
         ));
         std::fs::write(dir.path().join("run.sh"), script).expect("write the script");
-        let socket = format!("tessera-test-{}-{}", std::process::id(), SESSIONS.fetch_add(1, Ordering::Relaxed));
+        let socket = dir.path().join("tmux.sock").display().to_string();
         let terminal = Terminal { socket, dir, args: args.join(" ") };
         let (columns, rows) = (columns.to_string(), rows.to_string());
         let script = terminal.dir.path().join("run.sh").display().to_string();
@@ -550,11 +548,11 @@ impl Terminal {
         terminal
     }
 
-    /// Runs `tmux -L <socket> -f /dev/null ARGS`, asserting success; returns its stdout.
+    /// Runs `tmux -S <socket> -f /dev/null ARGS`, asserting success; returns its stdout.
     #[track_caller]
     fn tmux(&self, args: &[&str]) -> String {
         let output = Command::new("tmux")
-            .args(["-u", "-L", &self.socket, "-f", "/dev/null"])
+            .args(["-u", "-S", &self.socket, "-f", "/dev/null"])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -640,7 +638,7 @@ impl Terminal {
 impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
