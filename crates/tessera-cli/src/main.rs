@@ -9,6 +9,8 @@
 //! `--prompt always|never` or `TESSERA_PROMPT` decide otherwise. A command that needs one when none
 //! may be shown exits with 4 and names the command to run in a terminal. Browser sign-ins open the
 //! system browser unless `--no-browser` (`TESSERA_NO_BROWSER=1`): then the URL is only printed.
+//! Device codes come with a QR code when the terminal is tall enough, never with `--no-qr`
+//! (`TESSERA_NO_QR=1`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,6 +74,16 @@ struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     no_browser: bool,
+    /// Device-code logins: no QR code, only the URL and the code (a QR code is drawn only when the
+    /// terminal is tall enough anyway). `TESSERA_NO_QR` takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_NO_QR",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    no_qr: bool,
     /// None: `tessera` alone prints the help and exits 0, as gh and kubectl do.
     #[command(subcommand)]
     command: Option<Command>,
@@ -274,7 +286,11 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
-        .with_writer(std::io::stderr)
+        // A log line during a login first clears the spinner line it would otherwise follow.
+        .with_writer(|| {
+            TerminalPrompter::clear_spinner_line();
+            std::io::stderr()
+        })
         // Colours only on a terminal, and never with NO_COLOR (no-color.org): scripts capture
         // stderr and must not get escape codes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
@@ -321,7 +337,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
     let prompter = cli.prompt.allows_prompt().then(|| {
         let prompter = TerminalPrompter::new();
-        if cli.no_browser { prompter.no_browser() } else { prompter }
+        let prompter = if cli.no_browser { prompter.no_browser() } else { prompter };
+        if cli.no_qr { prompter.without_qr_code() } else { prompter }
     });
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
     let result = match command {
@@ -370,7 +387,12 @@ pub fn registry_with_prompter(prompter: Option<TerminalPrompter>) -> Registry {
         for kind in tessera::core::provider_spec::ProviderKind::ALL.into_iter().filter(|kind| kind.may_prompt()) {
             let prompter = prompter.clone();
             registry.register_factory(kind.as_str(), move |settings: &ProviderSettings<'_>| {
-                let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter.clone()));
+                // Browser sign-ins count down from the provider's own login_timeout.
+                let prompter = match settings.entry().loopback_settings() {
+                    Some(loopback) => prompter.clone().with_login_timeout(loopback.timeout),
+                    None => prompter.clone(),
+                };
+                let provider = OAuthProvider::from_settings(settings)?.with_prompter(Arc::new(prompter));
                 Ok(Arc::new(provider) as Arc<dyn AuthProvider>)
             });
         }
@@ -465,6 +487,10 @@ impl Workspace {
     ///   naming the reference that needs a new token (no login can help);
     /// - anything else: exit 1.
     fn failure(&self, entry: &ProviderEntry, error: Error) -> Failure {
+        // An expired or denied device code, in words (the prompter knows the code it showed).
+        if let Some(text) = self.explain(entry, &error) {
+            return Failure::error(format!("login to {} failed: {text}", entry.name));
+        }
         use tessera::core::provider_spec::ProviderKind as K;
         if credentials_refused(&error) {
             let (what, fields): (&str, &[&str]) = match (error.oauth_code(), entry.kind()) {
@@ -550,6 +576,13 @@ impl Workspace {
             return format!("{} (not set in the configuration)", fields[0]);
         }
         named.join(" and ")
+    }
+
+    /// Words for a person when `error` ended a device login of `entry` that showed a code (expired,
+    /// denied), instead of the protocol's (`expired_token (HTTP 400)`).
+    fn explain(&self, entry: &ProviderEntry, error: &Error) -> Option<String> {
+        let command = format!("tessera login --provider {}", entry.name);
+        self.prompter.as_ref()?.explain(&self.context().store_key(entry), error, &command)
     }
 
     fn context(&self) -> &Context {

@@ -8,7 +8,7 @@
 //!
 //! Checked: the code, URLs and expiry go to stderr only and stdout stays empty; the approved
 //! login's tokens land in the store and `tessera token` prints them (active at the server, for
-//! alice); a denied code fails with exit 1 and says so; without a terminal, `login` sends nothing
+//! alice); a denied code fails with exit 1 and says so in words; without a terminal, `login` sends nothing
 //! and exits 4, and `token` with an expired token and no refresh token exits 4 naming the command
 //! to run in a terminal (and, where a person can be asked, logs in again and prints the new token).
 
@@ -143,7 +143,14 @@ fn a_denied_code_fails_with_a_clear_error() {
     block_on(op.deny_device(&user_code));
     let run = login.finish();
     let stderr = run.failure(1);
-    assert!(stderr.contains("login to tv failed") && stderr.contains("access_denied"), "{run:#?}");
+    assert!(
+        stderr.contains(&format!(
+            "login to tv failed: the sign-in was denied at {} (code {user_code})",
+            op.verification_uri()
+        )),
+        "said in words: {run:#?}"
+    );
+    assert!(!stderr.contains("access_denied"), "no protocol text: {run:#?}");
     assert_eq!(run.stdout, "");
     assert!(home.stored("dev/tv").is_none(), "nothing stored");
 }

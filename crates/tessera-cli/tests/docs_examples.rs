@@ -191,7 +191,31 @@ fn normalize(line: &str) -> String {
             in_digits = false;
         }
     }
-    out.replace('…', "...")
+    user_codes_alike(&out.replace('…', "..."))
+}
+
+/// A device login's user code (`WDJB-MJHT`: four capitals, a dash, four capitals) is new each run:
+/// any one stands for any other.
+fn user_codes_alike(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let code = chars.len() - at >= 9
+            && chars[at..at + 4].iter().all(char::is_ascii_uppercase)
+            && chars[at + 4] == '-'
+            && chars[at + 5..at + 9].iter().all(char::is_ascii_uppercase)
+            && (at == 0 || !chars[at - 1].is_ascii_alphanumeric())
+            && chars.get(at + 9).is_none_or(|c| !c.is_ascii_alphanumeric());
+        if code {
+            out.push_str("XXXX-XXXX");
+            at += 9;
+        } else {
+            out.push(chars[at]);
+            at += 1;
+        }
+    }
+    out
 }
 
 /// Glob match where `...` in `pattern` stands for anything.
@@ -607,6 +631,8 @@ fn the_output_matcher_takes_wildcards_and_numbers_but_not_other_text() {
     assert!(!matches(&pattern, &normalize("key_01HZX ci qk_3f9abc…a1 revoked in 29d23h - alice@example.com")));
     assert_eq!(normalize("qk_3f9...      (stdout: the secret, shown once)"), "qk_0f0...");
     assert!(matches("...", "anything at all"));
+    assert_eq!(normalize("enter WDJB-MJHT at x"), normalize("enter PCFZ-ZCFC at x"));
+    assert_ne!(normalize("enter WDJB-MJHT at x"), normalize("enter WDJB-MJH at x"));
     assert!(terminal_only("⠹ Waiting for approval") && !terminal_only("Waiting for approval"));
     assert_eq!(
         command_text("tessera config use-context prod   # rewrites the line"),

@@ -431,7 +431,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "password",
         ty: FieldType::Secret,
         kinds: &[K::Password, K::Cognito],
-        required: "yes (`cognito`: with `auth_flow` `user_password`)",
+        required: "yes (`password`: or typed at `tessera login` on a terminal; `cognito`: with `auth_flow` `user_password`)",
         default: "",
         doc: "the user's password",
         old_names: &[],
@@ -736,8 +736,9 @@ pub enum GrantSpec {
     Password {
         /// `username`.
         username: String,
-        /// `password`.
-        password: Secret,
+        /// `password`; `None`: not in the description, typed by a person at login (the CLI asks on
+        /// a terminal). [`ProviderSpec::into_config`] without one fails as a missing field.
+        password: Option<Secret>,
         /// `totp`.
         totp: Option<Secret>,
         /// `totp_secret`.
@@ -1068,7 +1069,8 @@ impl ProviderSpec {
                 }
                 GrantSpec::Password {
                     username: required_text("username", flat.username)?,
-                    password: required_secret("password", flat.password)?,
+                    // Left out: typed at login. Given but blank: a mistake, said as before.
+                    password: flat.password.map(|password| required_secret("password", Some(password))).transpose()?,
                     totp: flat.totp,
                     totp_secret: flat.totp_secret,
                 }
@@ -1209,10 +1211,22 @@ impl ProviderSpec {
         // ProviderConfig ([`validate_config`]), checked on the description as given (secrets are
         // not read: they only have to be there). A static provider may get its token later
         // (`tessera login --with-token`): its client rules are checked without a token.
+        // A password provider without a password is checked the same way (the password is typed at
+        // login).
         match &self.grant {
             GrantSpec::Static { access_token: None, .. } => {
                 let mut probe = self.clone();
                 probe.grant = GrantSpec::Static { access_token: Some(Secret::new("-")), expires_at: None };
+                probe.into_config(&mut |_, value| Ok(value.clone()))?;
+            }
+            GrantSpec::Password { password: None, username, totp, totp_secret } => {
+                let mut probe = self.clone();
+                probe.grant = GrantSpec::Password {
+                    username: username.clone(),
+                    password: Some(Secret::new("-")),
+                    totp: totp.clone(),
+                    totp_secret: totp_secret.clone(),
+                };
                 probe.into_config(&mut |_, value| Ok(value.clone()))?;
             }
             _ => {
@@ -1247,8 +1261,7 @@ impl ProviderSpec {
         let grant = match &self.grant {
             GrantSpec::Password { username, password, totp, totp_secret } => Grant::Password {
                 username: username.clone(),
-                password: secret("password", &Some(password.clone()))?
-                    .ok_or_else(|| required("password", K::Password))?,
+                password: secret("password", password)?.ok_or_else(|| required("password", K::Password))?,
                 totp: match (secret("totp_secret", totp_secret)?, secret("totp", totp)?) {
                     (Some(shared), _) => Some(TotpSource::Secret(shared)),
                     (None, Some(code)) => Some(TotpSource::Code(code)),

@@ -596,7 +596,7 @@ impl Session {
         // the store is broken (`tessera refresh --force` exits 1).
         failed.serve_held = !(self.inner.unsaved.load(Ordering::Relaxed) && reason == RefreshReason::Forced);
         if failed.dead {
-            self.drop_dead_credential(&failed.error).await;
+            self.drop_dead_credential(&failed.error, reason).await;
             if reason == RefreshReason::NearExpiry {
                 // An early refresh did not ask the policy (a valid token is still held): the cell
                 // is not dead yet, but nothing is tried again before the token expires (a refused
@@ -633,8 +633,14 @@ impl Session {
     /// After a final failure: forget the dead refresh token here (the still-valid access token,
     /// if any, keeps being served) and in the store, so that no process presents it again, and
     /// remember what the store holds (a different token stored later revives the session).
-    async fn drop_dead_credential(&self, error: &Error) {
-        warn!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
+    async fn drop_dead_credential(&self, error: &Error, reason: RefreshReason) {
+        if reason == RefreshReason::Login {
+            // A refused login is its caller's own result (the CLI prints it in words): a warning
+            // would say it twice, the second time in protocol terms.
+            debug!(key = %self.inner.key, %error, "login failed: nothing more is sent until a new login");
+        } else {
+            warn!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
+        }
         let presented = locked(&self.inner.presented).take();
         let refresh_token_dead = error.requires_reauthentication()
             || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
@@ -1003,7 +1009,14 @@ impl Session {
                 Action::Send(request) => {
                     let request_id = request.id;
                     match self.inner.transport.execute(request).await {
-                        Ok(response) => Event::Response(response),
+                        Ok(response) => {
+                            if is_slow_down(&response) {
+                                // The flow waits 5 s longer between polls from now on (RFC 8628 §3.5):
+                                // nothing for the person to do, so only a debug line.
+                                debug!(key = %self.inner.key, "the server asked to poll less often (slow_down)");
+                            }
+                            Event::Response(response)
+                        }
                         Err(error) => Event::TransportFailed { request_id, error },
                     }
                 }
@@ -1047,6 +1060,13 @@ impl Session {
         }
         Err(Error::internal("token operation did not finish within its step limit"))
     }
+}
+
+/// True for a device-flow poll answered `slow_down` (RFC 8628 §3.5).
+fn is_slow_down(response: &tessera_core::HttpResponse) -> bool {
+    response.status == 400
+        && serde_json::from_slice::<serde_json::Value>(&response.body)
+            .is_ok_and(|body| body.get("error").and_then(serde_json::Value::as_str) == Some("slow_down"))
 }
 
 /// Locks a std mutex whose data stays consistent even if a holder panicked.

@@ -66,7 +66,11 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         return if failed == 0 { Ok(()) } else { Err(Failure::error(format!("{failed} login(s) failed"))) };
     }
     let entry = workspace.provider(name)?;
-    let provider = workspace.build(entry)?;
+    let typed = if with_token { None } else { with_typed_secrets(workspace, entry)? };
+    let provider = match typed {
+        Some(provider) => provider,
+        None => workspace.build(entry)?,
+    };
     let login = provider.as_login().ok_or_else(|| Failure::error(format!("{} does not support login", entry.name)))?;
     if with_token {
         let mut text = String::new();
@@ -96,6 +100,10 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
         {
             return no_prompt_failure(workspace, entry, &format!("login to {} failed: {error}", entry.name));
         }
+        // An expired or denied device code, in words (the prompter knows the code it showed).
+        if let Some(text) = workspace.explain(entry, &error) {
+            return Failure::error(format!("login to {} failed: {text}", entry.name));
+        }
         // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
         let mut failure = workspace.failure(entry, error);
         failure.message = format!("login to {} failed: {}", entry.name, failure.message);
@@ -107,6 +115,60 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
     Ok(())
+}
+
+/// A `password` provider built with what the person types now, hidden on a terminal, as gh and az
+/// ask: its password when the section gives none, the current code from their authenticator app
+/// when the section's `totp_secret` cannot be read (an unset `env:` variable...). `None` when
+/// nothing is to be typed, or nobody can be asked and only the TOTP source is missing (its
+/// configuration error follows); nobody to ask for a missing password: exit 4 at once.
+fn with_typed_secrets(
+    workspace: &Workspace,
+    entry: &tessera::config::ProviderEntry,
+) -> Result<Option<std::sync::Arc<dyn tessera::provider::AuthProvider>>, Failure> {
+    use tessera::core::provider_spec::GrantSpec;
+    let totp_problem = entry.totp_unavailable();
+    if !entry.password_missing() && totp_problem.is_none() {
+        return Ok(None);
+    }
+    let Some(prompter) = &workspace.prompter else {
+        if !entry.password_missing() {
+            return Ok(None);
+        }
+        return Err(no_prompt_failure(
+            workspace,
+            entry,
+            &format!("logging in to {} needs its password, which the configuration does not give", entry.name),
+        ));
+    };
+    let key = workspace.context().store_key(entry);
+    let (username, user) = match entry.spec().map(|spec| (&spec.grant, &spec.client)) {
+        Some((GrantSpec::Password { username, .. }, client)) => {
+            match client.issuer.as_deref().or(client.token_endpoint.as_deref()) {
+                Some(server) => (username.clone(), format!("{username} at {server}")),
+                None => (username.clone(), username.clone()),
+            }
+        }
+        _ => (entry.name.clone(), entry.name.clone()),
+    };
+    let refused = |error: tessera::Error| Failure::error(format!("login to {} failed: {error}", entry.name));
+    let mut typed = tessera::config::TypedSecrets::default();
+    if entry.password_missing() {
+        let question = format!("Password for {user} ({key}; input is hidden): ");
+        typed.password = Some(prompter.ask_hidden(&key, &question).map_err(refused)?);
+    }
+    if let Some(problem) = totp_problem {
+        let question =
+            format!("Code from the authenticator app of {username} for {key} ({problem}; input is hidden): ");
+        typed.totp = Some(prompter.ask_hidden(&key, &question).map_err(refused)?);
+    }
+    let settings = tessera::registry::ProviderSettings::new(
+        workspace.config.origin(),
+        &workspace.context_name,
+        entry,
+        std::sync::Arc::clone(&workspace.store),
+    );
+    Ok(Some(std::sync::Arc::new(tessera::provider::OAuthProvider::from_settings(&settings)?.with_typed(typed))))
 }
 
 /// What a person does to log in to `entry`, for messages.

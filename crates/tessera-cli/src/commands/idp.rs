@@ -25,6 +25,12 @@ pub enum IdpCommand {
         /// Keep refresh tokens on refresh instead of rotating them.
         #[arg(long)]
         no_rotation: bool,
+        /// Device codes: how long one stays valid, in seconds (`expires_in`).
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        device_code_ttl: u64,
+        /// Device codes: the polling interval the server asks for, in seconds (`interval`).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        device_poll_interval: u64,
         /// Serve the /_test/* control endpoints (fault injection, stats).
         #[arg(long)]
         test_endpoints: bool,
@@ -37,7 +43,17 @@ pub enum IdpCommand {
 }
 
 pub async fn run(command: IdpCommand) -> Result<(), String> {
-    let IdpCommand::Serve { host, port, access_ttl, refresh_ttl, no_rotation, test_endpoints, tls_ca_out } = command;
+    let IdpCommand::Serve {
+        host,
+        port,
+        access_ttl,
+        refresh_ttl,
+        no_rotation,
+        device_code_ttl,
+        device_poll_interval,
+        test_endpoints,
+        tls_ca_out,
+    } = command;
     let tls = match tls_ca_out {
         None => None,
         Some(path) => {
@@ -51,6 +67,8 @@ pub async fn run(command: IdpCommand) -> Result<(), String> {
         access_token_ttl: Duration::from_secs(access_ttl),
         refresh_token_ttl: Duration::from_secs(refresh_ttl),
         rotate_refresh_tokens: !no_rotation,
+        device_code_ttl: Duration::from_secs(device_code_ttl),
+        device_poll_interval: Duration::from_secs(device_poll_interval),
         test_endpoints,
         tls,
         ..IdpConfig::demo()

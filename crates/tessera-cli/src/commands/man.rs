@@ -2,7 +2,6 @@
 //! as `--help` (clap_mangen), so that they cannot disagree with the binary. Packagers and users
 //! run it at install time (docs/cli.md, "Man pages"); nothing here reads the configuration.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Failure;

@@ -27,6 +27,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "TESSERA_LOG",
     "TESSERA_PROMPT",
     "TESSERA_NO_BROWSER",
+    "TESSERA_NO_QR",
     "http_proxy",
     "HTTP_PROXY",
     "https_proxy",
@@ -254,17 +255,24 @@ impl ReferenceIdp {
     /// Starts `tessera idp serve --access-ttl <secs> --test-endpoints` and reads the issuer URL
     /// from the first line of its stdout (waiting at most 20 s).
     pub fn start(access_ttl_secs: u64) -> ReferenceIdp {
-        ReferenceIdp::spawn(access_ttl_secs, None)
+        ReferenceIdp::spawn(access_ttl_secs, None, &[])
+    }
+
+    /// Like [`ReferenceIdp::start`], with more `tessera idp serve` arguments (e.g.
+    /// `["--device-poll-interval", "1"]`).
+    pub fn start_with(access_ttl_secs: u64, extra: &[&str]) -> ReferenceIdp {
+        ReferenceIdp::spawn(access_ttl_secs, None, extra)
     }
 
     /// Like [`ReferenceIdp::start`], over HTTPS (`--tls-ca-out`): the private CA's certificate is
     /// written to `ca_file`, and the test's own client trusts it.
     pub fn start_tls(access_ttl_secs: u64, ca_file: &Path) -> ReferenceIdp {
-        ReferenceIdp::spawn(access_ttl_secs, Some(ca_file))
+        ReferenceIdp::spawn(access_ttl_secs, Some(ca_file), &[])
     }
 
-    fn spawn(access_ttl_secs: u64, ca_file: Option<&Path>) -> ReferenceIdp {
+    fn spawn(access_ttl_secs: u64, ca_file: Option<&Path>, extra: &[&str]) -> ReferenceIdp {
         let mut args = vec!["idp".to_owned(), "serve".into(), "--access-ttl".into(), access_ttl_secs.to_string()];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         args.push("--test-endpoints".into());
         if let Some(ca_file) = ca_file {
             args.extend(["--tls-ca-out".to_owned(), ca_file.display().to_string()]);
@@ -519,4 +527,149 @@ pub fn parse_rfc3339(text: &str) -> i64 {
     );
     let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap_or_else(|_| panic!("digits: {text}"));
     days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+/// A `tessera` run on a real terminal, as a person sees it: a tmux session on a tmux server of its
+/// own (its socket in the run's temporary directory, no user configuration), `columns`×`rows`, running the binary with the same
+/// environment as [`Home::command`]. The test reads the visible screen and types keys. The
+/// server (and with it the run) is killed on drop.
+pub struct Terminal {
+    socket: String,
+    dir: tempfile::TempDir,
+    args: String,
+}
+
+/// Quotes `text` for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+impl Terminal {
+    /// Starts `tessera <args>` in `home` on a `columns`×`rows` terminal.
+    pub fn start(home: &Home, args: &[&str], columns: u16, rows: u16) -> Terminal {
+        let dir = tempfile::Builder::new().prefix("tessera-tty-").tempdir().expect("temp dir");
+        // A trap (not an ignore, which the binary would inherit) keeps the script alive through a
+        // Ctrl-C that ends the binary, so that it still writes the exit code.
+        let mut script = String::from("#!/bin/sh\ntrap true INT\n");
+        for name in SCRUBBED_ENV {
+            script.push_str(&format!("unset {name}\n"));
+        }
+        script.push_str(&format!("export TESSERA_HOME={}\n", shell_quote(&home.path().display().to_string())));
+        script.push_str("export NO_PROXY=127.0.0.1,localhost\n");
+        for (name, value) in &home.env {
+            script.push_str(&format!("export {name}={}\n", shell_quote(value)));
+        }
+        let command: Vec<String> = std::iter::once(BIN).chain(args.iter().copied()).map(shell_quote).collect();
+        // The exit code lands in a file (written whole, then renamed), after the terminal's modes
+        // as the binary left them; the pane stays as it was.
+        script.push_str(&format!(
+            "{}\ncode=$?\nstty -a > stty.txt 2>&1\necho $code > exit.tmp && mv exit.tmp exit\nexec sleep 600\n",
+            command.join(" ")
+        ));
+        std::fs::write(dir.path().join("run.sh"), script).expect("write the script");
+        let socket = dir.path().join("tmux.sock").display().to_string();
+        let terminal = Terminal { socket, dir, args: args.join(" ") };
+        let (columns, rows) = (columns.to_string(), rows.to_string());
+        let script = terminal.dir.path().join("run.sh").display().to_string();
+        let cwd = terminal.dir.path().display().to_string();
+        terminal.tmux(&["new-session", "-d", "-s", "t", "-x", &columns, "-y", &rows, "-c", &cwd, "sh", &script]);
+        terminal
+    }
+
+    /// Runs `tmux -S <socket> -f /dev/null ARGS`, asserting success; returns its stdout.
+    #[track_caller]
+    fn tmux(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .args(["-u", "-S", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("tmux runs (apt-get install tmux)");
+        assert!(output.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The visible screen, one string per row (all rows, blank ones included).
+    pub fn screen(&self) -> Vec<String> {
+        self.tmux(&["capture-pane", "-p", "-t", "t"]).lines().map(str::to_owned).collect()
+    }
+
+    /// The visible screen without its trailing blank rows, as text, lines that the terminal
+    /// wrapped joined again.
+    pub fn text(&self) -> String {
+        let mut rows: Vec<String> =
+            self.tmux(&["capture-pane", "-p", "-J", "-t", "t"]).lines().map(|row| row.trim_end().to_owned()).collect();
+        while rows.last().is_some_and(|row| row.trim().is_empty()) {
+            rows.pop();
+        }
+        rows.join("\n")
+    }
+
+    /// Waits (at most `RUN_TIMEOUT`) until the screen shows `needle`; returns the screen's text.
+    #[track_caller]
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline && self.exit_code().is_none(),
+                "`tessera {}` never showed {needle:?}; the screen:\n{text}",
+                self.args
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `text` (literally, no Enter).
+    pub fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Presses a key by its tmux name (`Enter`, `C-c`).
+    pub fn press(&self, key: &str) {
+        self.tmux(&["send-keys", "-t", "t", key]);
+    }
+
+    /// The exit code, once the run has ended.
+    pub fn exit_code(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.dir.path().join("exit")).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// After the exit: whether the terminal echoes typed keys (as a shell expects to find it).
+    pub fn echoes(&self) -> bool {
+        let modes = std::fs::read_to_string(self.dir.path().join("stty.txt")).expect("stty -a ran after the exit");
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        assert!(words.contains(&"echo") || words.contains(&"-echo"), "{modes}");
+        words.contains(&"echo")
+    }
+
+    /// Waits (at most `RUN_TIMEOUT`) for the exit; returns its code and the final screen.
+    #[track_caller]
+    pub fn finish(&self) -> (i32, String) {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            if let Some(code) = self.exit_code() {
+                // The last output reaches the screen a moment after the exit.
+                std::thread::sleep(Duration::from_millis(100));
+                return (code, self.text());
+            }
+            assert!(Instant::now() < deadline, "`tessera {}` did not finish; the screen:\n{}", self.args, self.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-S", &self.socket, "kill-server"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }

@@ -165,6 +165,14 @@ impl ProviderEntry {
                 ),
             });
         }
+        if self.password_missing() {
+            return Err(Error::ReauthenticationRequired {
+                reason: format!(
+                    "password provider {:?} has no password in the configuration: type it at `tessera login` in a terminal",
+                    self.name
+                ),
+            });
+        }
         spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
     }
 
@@ -190,6 +198,76 @@ impl ProviderEntry {
         })
         .map_err(|e| at.field_error(&e))
     }
+
+    /// True for a `password` provider whose section gives no `password`: a person types it at login
+    /// ([`ProviderEntry::build_with_typed`]); [`ProviderEntry::build`] says so.
+    pub fn password_missing(&self) -> bool {
+        matches!(
+            self.spec.as_ref().map(|spec| &spec.grant),
+            Some(tessera_core::provider_spec::GrantSpec::Password { password: None, .. })
+        )
+    }
+
+    /// For a `password` provider whose `totp_secret` (or `totp`) reference cannot be read now (an
+    /// `env:` variable that is not set, a missing file or keyring entry): which field and why,
+    /// never its value. A person may type the current code instead ([`TypedSecrets::totp`]).
+    pub fn totp_unavailable(&self) -> Option<String> {
+        use tessera_core::provider_spec::GrantSpec;
+        let GrantSpec::Password { totp, totp_secret, .. } = &self.spec.as_ref()?.grant else { return None };
+        let (field, value) = match (totp_secret, totp) {
+            (Some(secret), _) => ("totp_secret", secret),
+            (None, Some(code)) => ("totp", code),
+            (None, None) => return None,
+        };
+        resolve_reference(value.expose_secret()).err().map(|problem| format!("{field}: {problem}"))
+    }
+
+    /// Like [`ProviderEntry::build`], with what a person typed for a `password` provider: its
+    /// password when the section has none, the current TOTP code in place of a `totp_secret` or
+    /// `totp` that cannot be read. Typed values are taken literally (never read as `env:`,
+    /// `file:` or `keyring:` references) and kept nowhere but in the returned configuration; a
+    /// typed TOTP code makes the login one that needs a person. Other entries, and fields not
+    /// typed, are built as [`ProviderEntry::build`] does.
+    pub fn build_with_typed(&self, origin: &str, context: &str, typed: &TypedSecrets) -> Result<ProviderConfig, Error> {
+        use tessera_core::provider_spec::GrantSpec;
+        let Some(spec) = self.spec.as_ref().filter(|spec| matches!(spec.grant, GrantSpec::Password { .. })) else {
+            return self.build(origin, context);
+        };
+        let mut with_typed = spec.clone();
+        if let GrantSpec::Password { password, totp, totp_secret, .. } = &mut with_typed.grant {
+            if let Some(typed) = typed.password.as_ref().filter(|_| password.is_none()) {
+                *password = Some(typed.clone());
+            }
+            if let Some(code) = &typed.totp {
+                *totp = Some(code.clone());
+                *totp_secret = None;
+            }
+        }
+        if self.password_missing() && typed.password.is_none() {
+            return self.build(origin, context);
+        }
+        let literal = |field: &str| match field {
+            "password" => self.password_missing(),
+            "totp" => typed.totp.is_some(),
+            _ => false,
+        };
+        let at = Location { origin, context, provider: &self.name };
+        with_typed
+            .into_config(&mut |field, value| {
+                if literal(field) { Ok(value.clone()) } else { resolve_reference(value.expose_secret()) }
+            })
+            .map_err(|e| at.field_error(&e))
+    }
+}
+
+/// What a person typed at login for a `password` provider ([`ProviderEntry::build_with_typed`]).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct TypedSecrets {
+    /// The password, when the section gives none.
+    pub password: Option<Secret>,
+    /// The current TOTP code, when the section's `totp_secret` (or `totp`) cannot be read.
+    pub totp: Option<Secret>,
 }
 
 /// True for the fields that hold secrets (current or old spelling).

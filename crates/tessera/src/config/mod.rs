@@ -42,8 +42,8 @@ use serde::Deserialize;
 use tessera_core::Error;
 use tessera_core::provider_spec::{FieldError, ProviderKind, ProviderSpec};
 
-pub use entry::ProviderEntry;
 use entry::is_secret_field;
+pub use entry::{ProviderEntry, TypedSecrets};
 use secret_ref::parse_reference;
 pub use secret_ref::{expand_home, resolve_reference};
 pub(crate) use secret_ref::{is_env_name, is_well_formed_reference};
@@ -716,6 +716,66 @@ client_auth = "post"
         for (text, expected) in cases {
             let message = Config::from_toml_str(&text, "c.toml").unwrap_err().to_string();
             assert!(message.contains("provider \"p\"") && message.contains(expected), "{message}: {expected}");
+        }
+    }
+
+    #[test]
+    fn a_password_provider_without_a_password_loads_and_needs_one_typed() {
+        let section = |fields: &str| {
+            format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
+                 client_id = \"c\"\nissuer = \"http://127.0.0.1:4010\"\nusername = \"alice\"\n{fields}"
+            )
+        };
+        let entry = Config::from_toml_str(&section(""), "c.toml").unwrap().contexts[0].providers[0].clone();
+        assert!(entry.password_missing() && !entry.is_interactive());
+        // Without the typed password: the login needs a person (as a static provider without a token).
+        let error = entry.build("c.toml", "dev").unwrap_err();
+        assert!(
+            error.requires_reauthentication() && error.to_string().contains("type it at `tessera login`"),
+            "{error}"
+        );
+        // Typed: taken literally, never read as a reference.
+        let typed = |password: &str| TypedSecrets { password: Some(Secret::new(password)), totp: None };
+        let built = entry.build_with_typed("c.toml", "dev", &typed("env:NOT_A_VARIABLE ")).unwrap();
+        let Grant::Password { username, password, .. } = built.grant else { panic!("a password grant") };
+        assert_eq!((username.as_str(), password.expose_secret()), ("alice", "env:NOT_A_VARIABLE "));
+        // A configured password is used as before, and a typed one is ignored.
+        let given =
+            Config::from_toml_str(&section("password = \"p\"\n"), "c.toml").unwrap().contexts[0].providers[0].clone();
+        assert!(!given.password_missing());
+        let Grant::Password { password, .. } = given.build_with_typed("c.toml", "dev", &typed("x")).unwrap().grant
+        else {
+            panic!()
+        };
+        assert_eq!(password.expose_secret(), "p");
+        // A totp_secret that cannot be read: named (not shown); a typed code takes its place.
+        let unset = Config::from_toml_str(
+            &section("password = \"p\"\ntotp_secret = \"env:TESSERA_TEST_UNSET_TOTP\"\n"),
+            "c.toml",
+        )
+        .unwrap()
+        .contexts[0]
+            .providers[0]
+            .clone();
+        assert_eq!(
+            unset.totp_unavailable().as_deref(),
+            Some("totp_secret: environment variable TESSERA_TEST_UNSET_TOTP is not set")
+        );
+        assert!(given.totp_unavailable().is_none());
+        let code = TypedSecrets { password: None, totp: Some(Secret::new("123456")) };
+        let Grant::Password { totp, .. } = unset.build_with_typed("c.toml", "dev", &code).unwrap().grant else {
+            panic!()
+        };
+        assert!(matches!(totp, Some(tessera_core::TotpSource::Code(code)) if code.expose_secret() == "123456"));
+        // Given but blank is still a mistake; other rules are still checked without a password.
+        for (fields, expected) in [
+            ("password = \" \"\n", "field \"password\": is required"),
+            ("totp = \"1\"\ntotp_secret = \"2\"\n", "give either totp"),
+            ("client_auth = \"client_secret_post\"\n", "client_secret"),
+        ] {
+            let error = Config::from_toml_str(&section(fields), "c.toml").unwrap_err();
+            assert!(error.to_string().contains(expected), "{fields}: {error}");
         }
     }
 

@@ -31,6 +31,8 @@ pub struct OAuthProvider {
     store: Arc<dyn TokenStore>,
     settings: SessionSettings,
     prompter: Option<Arc<dyn Prompter>>,
+    /// What a person typed at login (a password the section does not give, a TOTP code).
+    typed: Option<crate::config::TypedSecrets>,
     session: OnceLock<Session>,
 }
 
@@ -66,6 +68,7 @@ impl OAuthProvider {
                 ..SessionSettings::default()
             },
             prompter: None,
+            typed: None,
             session: OnceLock::new(),
         })
     }
@@ -74,6 +77,15 @@ impl OAuthProvider {
     /// person fails with `ReauthenticationRequired` before anything is sent.
     pub fn with_prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
         self.prompter = Some(prompter);
+        self
+    }
+
+    /// Logs in with what a person typed: the password when the section gives none (see
+    /// [`ProviderEntry::password_missing`]; without it such a provider fails with
+    /// `ReauthenticationRequired` when it needs its session, before anything is sent), the current
+    /// TOTP code when its `totp_secret` cannot be read ([`ProviderEntry::totp_unavailable`]).
+    pub fn with_typed(mut self, typed: crate::config::TypedSecrets) -> Self {
+        self.typed = Some(typed);
         self
     }
 
@@ -88,7 +100,10 @@ impl OAuthProvider {
         if let Some(session) = self.session.get() {
             return Ok(session.clone());
         }
-        let config = self.entry.build(&self.origin, &self.context)?;
+        let config = match &self.typed {
+            Some(typed) => self.entry.build_with_typed(&self.origin, &self.context, typed)?,
+            None => self.entry.build(&self.origin, &self.context)?,
+        };
         let mut builder =
             Session::builder(self.key.clone(), config).store(Arc::clone(&self.store)).settings(self.settings.clone());
         if let Some(prompter) = &self.prompter {
@@ -122,7 +137,12 @@ impl OAuthProvider {
 
     /// True when the type can get a new token without the user whatever is stored.
     fn renews_by_itself(&self) -> bool {
-        matches!(self.kind, ProviderKind::ClientCredentials | ProviderKind::Password)
+        match self.kind {
+            ProviderKind::ClientCredentials => true,
+            // Only with a password it may send again without asking.
+            ProviderKind::Password => !self.entry.password_missing(),
+            _ => false,
+        }
     }
 
     /// The description (every `OAuthProvider` is of a built-in type).
