@@ -108,3 +108,26 @@ fn logout_revokes_at_oidc_provider_without_the_password() {
     }
     assert!(!active(&refresh), "the refresh token is revoked at oidc-provider");
 }
+
+#[test]
+fn a_provider_whose_password_is_typed_at_login_is_revoked_at_logout() {
+    let idp = ReferenceIdp::start(300);
+    // No `password` in the section: the person types it at login.
+    let home = Home::new(&format!(
+        "[[contexts]]\nname = \"dev\"\n\n[[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\n\
+         issuer = \"{}\"\nclient_id = \"confidential-client\"\nclient_secret = \"env:{CLIENT_SECRET_ENV}\"\n\
+         username = \"alice\"\n",
+        idp.issuer()
+    ))
+    .with_env(CLIENT_SECRET_ENV, "confidential-secret");
+    let typed = format!("{}\n", tessera_idp::demo::ALICE_PASSWORD);
+    home.run_wrapped(&[], &["login", "--prompt", "always"], Some(&typed)).success();
+    let refresh = home.stored_field("dev/peer", "refresh_token");
+    assert!(idp.active(&refresh));
+
+    let run = home.run(&["logout"]);
+    assert_eq!(run.success(), "", "{run:#?}");
+    assert!(run.stderr.contains("token revoked"), "{run:#?}");
+    assert!(!idp.active(&refresh), "the refresh token is revoked at the server");
+    assert!(home.stored("dev/peer").is_none());
+}

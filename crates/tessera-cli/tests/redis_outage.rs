@@ -113,13 +113,14 @@ fn a_redis_outage_costs_no_call_and_an_empty_restart_revokes_no_grant() {
         assert!(!run.success().trim().is_empty(), "{provider}: a new login");
     }
     // The configured refresh token was rotated at the first call: presenting it again would be
-    // reuse, so the CLI says a login (a new refresh token) is needed, and sends nothing.
+    // reuse, so the CLI says a new refresh token is needed (exit 1: a login cannot give one to a
+    // refresh_token provider), and sends nothing.
     let run = home.run(&["token", "--provider", "rt"]);
-    let stderr = run.failure(4);
+    let stderr = run.failure(1);
     assert!(stderr.contains("spent"), "{stderr}");
     assert!(!stderr.contains(&seed), "{stderr}");
     let again = home.run(&["token", "--provider", "rt"]);
-    again.failure(4);
+    again.failure(1);
     let stats = block_on(op.stats());
     eprintln!("after the empty restart ({:?}): {stats:?}", started.elapsed());
     assert_eq!(stats.grant_type("refresh_token"), 0, "no refresh token presented: {stats:?}");

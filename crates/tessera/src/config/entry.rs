@@ -189,8 +189,14 @@ impl ProviderEntry {
             return Err(at.error("type", &format!("{:?} is built by its registered factory", self.type_name)));
         };
         let mut spec = spec.clone();
-        if let GrantSpec::Static { access_token: access_token @ None, .. } = &mut spec.grant {
-            *access_token = Some(Secret::new(NOT_READ));
+        // Fields a login may leave out (a static token given later, a password typed at login):
+        // placeholders, so that building does not stop at their absence either.
+        match &mut spec.grant {
+            GrantSpec::Static { access_token: missing @ None, .. }
+            | GrantSpec::Password { password: missing @ None, .. } => {
+                *missing = Some(Secret::new(NOT_READ));
+            }
+            _ => {}
         }
         spec.into_config(&mut |field, value| match field {
             "client_secret" => resolve_reference(value.expose_secret()),
