@@ -83,6 +83,7 @@ fn the_login_hint_repeats_context_and_provider_and_then_works() {
     assert!(stderr.contains("hint: run 'tessera --context prod login --provider tv' in a terminal"), "{run:#?}");
     assert!(stderr.contains("not logged in") && !stderr.contains("expired"), "{run:#?}");
     assert!(!stderr.contains("device_code grant"), "in words, not wire names: {run:#?}");
+    assert!(!stderr.contains("WARN"), "the error once, no log line repeating it: {run:#?}");
 
     // A static provider without a token: the hint is `login --with-token`, with the context.
     let run = home.run(&["--context", "prod", "token", "-p", "given"]);

@@ -634,14 +634,18 @@ impl Session {
     /// if any, keeps being served) and in the store, so that no process presents it again, and
     /// remember what the store holds (a different token stored later revives the session).
     async fn drop_dead_credential(&self, error: &Error, reason: RefreshReason) {
+        let presented = locked(&self.inner.presented).take();
         if reason == RefreshReason::Login {
             // A refused login is its caller's own result (the CLI prints it in words): a warning
             // would say it twice, the second time in protocol terms.
             debug!(key = %self.inner.key, %error, "login failed: nothing more is sent until a new login");
-        } else {
+        } else if presented.is_some() {
+            // A grant ended (its refresh token was refused): worth a line in a daemon's log.
             warn!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
+        } else {
+            // Nothing held was lost (e.g. never logged in): the caller's error says it all.
+            debug!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
         }
-        let presented = locked(&self.inner.presented).take();
         let refresh_token_dead = error.requires_reauthentication()
             || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
         // Only the refresh token that was presented and refused is dead (a failed login presented none).
