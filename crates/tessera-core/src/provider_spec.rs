@@ -1924,7 +1924,7 @@ mod tests {
         let build = |value: Value| parse(value).and_then(|p| p.spec.into_config(&mut |_, v| Ok(v.clone())));
         // A key alone means private_key_jwt, and no client_secret is needed.
         for (file, kid) in
-            [("rsa.pem", None), ("ec.pem", None), ("ed25519.pem", None), ("ec.jwk.json", Some("test-ec-jwk"))]
+            [("rsa.pem", None), ("ec.pem", None), ("ed25519.pem", None), ("ec.jwk.json", Some("test-ec"))]
         {
             let config = build(base(json!({"client_assertion_key": key(file)}))).unwrap();
             assert_eq!(config.client.method, ClientAuthMethod::PrivateKeyJwt, "{file}");
