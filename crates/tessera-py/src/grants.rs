@@ -515,7 +515,7 @@ impl PyClientAuth {
         let mut inner = client_auth(py, client_id, client_secret, method)?;
         if client_assertion_key.is_none() && (client_assertion_alg.is_some() || client_assertion_kid.is_some()) {
             let field = if client_assertion_alg.is_some() { "client_assertion_alg" } else { "client_assertion_kid" };
-            return Err(configuration(&format!("{field}: goes with client_assertion_key (private_key_jwt)")));
+            return Err(configuration(format!("{field}: goes with client_assertion_key (private_key_jwt)")));
         }
         inner.assertion_key = client_assertion_key.map(|key| tessera::core::ClientAssertionKey {
             key: Secret::new(key),
