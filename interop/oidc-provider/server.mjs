@@ -118,6 +118,42 @@ const CLIENTS = [
   },
 ];
 
+// Client assertions (RFC 7523, OIDC private_key_jwt / client_secret_jwt). The private keys are
+// test-only fixtures in testdata/client-assertion/ (tessera signs with them); the server gets
+// their public halves. testdata/client-assertion/wrong-ec.pem is registered nowhere.
+const ASSERTION_KEYS = new URL('../../testdata/client-assertion/', import.meta.url);
+const publicJwk = (file, kid) => ({
+  ...crypto.createPublicKey(fs.readFileSync(new URL(file, ASSERTION_KEYS))).export({ format: 'jwk' }),
+  kid,
+  use: 'sig',
+});
+CLIENTS.push(
+  {
+    client_id: 'jwt-client',
+    token_endpoint_auth_method: 'private_key_jwt',
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+    jwks: {
+      keys: [
+        publicJwk('rsa.pem', 'test-rsa'),
+        publicJwk('ec.pem', 'test-ec'),
+        publicJwk('ed25519.pem', 'test-ed'),
+      ],
+    },
+  },
+  {
+    client_id: 'secret-jwt-client',
+    client_secret: 'secret-jwt-client-secret-of-at-least-32-bytes',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+  },
+);
+
 // Every accountId resolves (the dev login form accepts any login name); credentials
 // are only checked by the password grant below.
 function accountFor(accountId) {
@@ -147,6 +183,11 @@ function freshStats() {
     grants_revoked: 0,
     // reuse detections only: a consumed (rotated-away) refresh token was presented again.
     refresh_token_reuses: 0,
+    // the `jti` of every client assertion received at the token and revocation endpoints, in order
+    // (tests check that no assertion is sent twice), and the `aud` and `alg` of each.
+    assertion_jtis: [],
+    assertion_auds: [],
+    assertion_algs: [],
   };
 }
 
@@ -172,6 +213,18 @@ async function statsMiddleware(ctx, next) {
     // by oidc-provider itself; errors are rendered by the route's own error handler, so
     // failed requests reach this point too.
     const route = ctx.method === 'POST' ? ctx.oidc?.route : undefined;
+    const assertion = ctx.oidc?.params?.client_assertion;
+    if (typeof assertion === 'string' && (route === 'token' || route === 'revocation')) {
+      try {
+        const [header, payload] = assertion.split('.').slice(0, 2)
+          .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+        stats.assertion_jtis.push(String(payload.jti));
+        stats.assertion_auds.push(String(payload.aud));
+        stats.assertion_algs.push(String(header.alg));
+      } catch {
+        stats.assertion_jtis.push('(undecodable)');
+      }
+    }
     if (route === 'token') {
       stats.token_requests += 1;
       const grantType = ctx.oidc.params?.grant_type;
@@ -457,6 +510,9 @@ provider.on('grant.error', (ctx, err) => {
   if (err?.error_detail === 'refresh token already used') {
     stats.refresh_token_reuses += 1;
   }
+});
+provider.on('revocation.error', (ctx, err) => {
+  log(`revocation error: ${err?.error}: ${err?.error_detail ?? err?.error_description}`);
 });
 provider.on('server_error', (ctx, err) => {
   log('server_error', ctx?.method, ctx?.path, err);

@@ -93,7 +93,9 @@ _Store = Union[MemoryStore, FileStore, RedisStore, OpaqueStore, TokenStore, Asyn
 _Policy = Union[RefreshFailureAction, RefreshPolicy]
 _Status = Literal["authenticated", "expired", "available", "error"]
 _Json = Union[None, bool, int, float, str, List["_Json"], Dict[str, "_Json"]]
-_ClientAuthMethod = Literal["basic", "post", "none", "client_secret_basic", "client_secret_post"]
+_ClientAuthMethod = Literal[
+    "basic", "post", "none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"
+]
 _AnyPrompter = Union[Prompter, BrowserPrompter]
 _KeyStatus = Literal["ACTIVE", "EXPIRED", "REVOKED"]
 _KeyStatusFilter = Literal["ACTIVE", "EXPIRED", "REVOKED", "active", "expired", "revoked"]
@@ -306,7 +308,14 @@ class RefreshFailureAction:
 @final
 class ClientAuth:
     def __new__(
-        cls, client_id: str, client_secret: Optional[str] = None, *, method: Optional[_ClientAuthMethod] = None
+        cls,
+        client_id: str,
+        client_secret: Optional[str] = None,
+        *,
+        method: Optional[_ClientAuthMethod] = None,
+        client_assertion_key: Optional[str] = None,
+        client_assertion_alg: Optional[str] = None,
+        client_assertion_kid: Optional[str] = None,
     ) -> ClientAuth: ...
     @staticmethod
     def basic(client_id: str, client_secret: str) -> ClientAuth: ...

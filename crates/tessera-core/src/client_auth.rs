@@ -1,12 +1,28 @@
-//! Who the client is at the authorization server, and how it proves it (RFC 6749 §2.3.1).
+//! Who the client is at the authorization server, and how it proves it (RFC 6749 §2.3.1; client
+//! assertions: RFC 7523 §2.2 and OpenID Connect Core §9, `client_secret_jwt` / `private_key_jwt`).
 //!
 //! A leaf: the wire protocol ([`crate::protocol`]) builds requests with it, the provider
-//! configuration ([`crate::ProviderConfig`]) holds it. Nothing here knows grants or flows.
+//! configuration ([`crate::ProviderConfig`]) holds it. Nothing here knows grants or flows. A
+//! client assertion needs a time and fresh randomness: both come from the caller
+//! ([`AssertionInputs`]), the core reads no clock and draws no randomness.
 
 use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
 use url::form_urlencoded;
 
-use crate::Secret;
+use crate::{Error, Secret, Timestamp};
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is valid after its `iat`: long enough for a slow network, short
+/// enough that a captured one is soon useless (servers keep its `jti` until it expires).
+pub const ASSERTION_LIFETIME_SECS: i64 = 60;
+
+/// The signing algorithms accepted in `client_assertion_alg`.
+/// (`client_secret_jwt` signs HS256.)
+pub const ASSERTION_ALGS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -18,6 +34,285 @@ pub enum ClientAuthMethod {
     Post,
     /// Public client: only `client_id` in the body.
     None,
+    /// A JWT signed with the client secret (HMAC, `HS256` by default) in `client_assertion`
+    /// (`client_secret_jwt`): the secret itself never travels.
+    SecretJwt,
+    /// A JWT signed with the client's private key in `client_assertion` (`private_key_jwt`):
+    /// the server holds only the public key.
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    /// The RFC 8414 / OpenID name (`client_secret_basic`, ..., `private_key_jwt`, `none`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuthMethod::Basic => "client_secret_basic",
+            ClientAuthMethod::Post => "client_secret_post",
+            ClientAuthMethod::None => "none",
+            ClientAuthMethod::SecretJwt => "client_secret_jwt",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    /// Every method, by name: what `client_auth` accepts.
+    pub const NAMES: &'static [&'static str] =
+        &["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"];
+
+    /// The method called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Basic, Self::Post, Self::SecretJwt, Self::PrivateKeyJwt, Self::None]
+            .into_iter()
+            .find(|method| method.name() == name)
+    }
+
+    /// True for the methods that send a signed JWT (`client_secret_jwt`, `private_key_jwt`).
+    pub fn uses_assertion(self) -> bool {
+        matches!(self, ClientAuthMethod::SecretJwt | ClientAuthMethod::PrivateKeyJwt)
+    }
+}
+
+/// The private key of `private_key_jwt`: its text (a PKCS#8 or PKCS#1 PEM, or a JWK with `d`),
+/// the signing algorithm (`client_assertion_alg`; by default from the key: RSA → `RS256`, EC
+/// P-256 → `ES256`, Ed25519 → `EdDSA`) and the `kid` to put in the header
+/// (`client_assertion_kid`; by default the JWK's `kid`, else none). `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientAssertionKey {
+    /// The key's text, as read (PEM or JWK JSON).
+    pub key: Secret,
+    /// `client_assertion_alg`, when set.
+    pub alg: Option<String>,
+    /// `client_assertion_kid`, when set.
+    pub kid: Option<String>,
+}
+
+impl std::fmt::Debug for ClientAssertionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertionKey")
+            .field("key", &"[redacted]")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+impl ClientAssertionKey {
+    /// A key from its text (PEM or JWK), with the algorithm and `kid` taken from the key.
+    pub fn new(key: impl Into<Secret>) -> Self {
+        ClientAssertionKey { key: key.into(), alg: None, kid: None }
+    }
+
+    /// Reads the key and checks it against the algorithm; the problem, never the key, on failure
+    /// (`Err((field, problem))`, `field` being `client_assertion_key` or `client_assertion_alg`).
+    pub(crate) fn signer(&self) -> Result<Signer, (&'static str, String)> {
+        let parsed = parse_private_key(self.key.expose_secret())?;
+        let alg = match self.alg.as_deref() {
+            None => parsed.family.default_alg(),
+            Some(name) => {
+                let alg = parse_alg(name)?;
+                if !parsed.family.signs(alg) {
+                    return Err((
+                        "client_assertion_alg",
+                        format!("does not match the key ({} keys sign {})", parsed.family.name(), parsed.family.algs()),
+                    ));
+                }
+                alg
+            }
+        };
+        let kid = self.kid.clone().or(parsed.kid);
+        let signer = Signer { key: parsed.key, alg, kid };
+        // Sign once now: a key that parses but cannot sign (a P-384 key for ES256, an RSA key
+        // under 2048 bits) is a configuration error, not a failed request later.
+        signer
+            .sign(&claims_for_check())
+            .map_err(|_| ("client_assertion_key", format!("cannot sign {alg:?} with this key")))?;
+        Ok(signer)
+    }
+}
+
+/// What a client assertion needs from outside the core: the time it is made at, fresh random
+/// bytes for its `jti` (one set per request: a server refuses an assertion it has seen), and its
+/// audience (the token endpoint, RFC 7523 §3).
+#[derive(Clone, Copy, Debug)]
+pub struct AssertionInputs<'a> {
+    /// When the request is made (`iat`; `exp` is 60 s later).
+    pub now: Timestamp,
+    /// 128 random bits from the driver's generator ([`crate::EngineSettings::entropy`]);
+    /// `None` when the driver gave none (assertion methods then fail as a configuration error).
+    pub jti: Option<[u8; 16]>,
+    /// `aud`: the token endpoint.
+    pub audience: &'a str,
+}
+
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: String,
+    iat: i64,
+    exp: i64,
+}
+
+fn claims_for_check() -> AssertionClaims<'static> {
+    AssertionClaims { iss: "check", sub: "check", aud: "check", jti: "check".into(), iat: 0, exp: 0 }
+}
+
+/// A ready signing key (parsed once per use; `EncodingKey` zeroes itself and redacts its Debug).
+pub(crate) struct Signer {
+    key: EncodingKey,
+    alg: Algorithm,
+    pub(crate) kid: Option<String>,
+}
+
+impl Signer {
+    fn sign(&self, claims: &AssertionClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, claims, &self.key)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyFamily {
+    Rsa,
+    EcP256,
+    Ed25519,
+}
+
+impl KeyFamily {
+    fn default_alg(self) -> Algorithm {
+        match self {
+            KeyFamily::Rsa => Algorithm::RS256,
+            KeyFamily::EcP256 => Algorithm::ES256,
+            KeyFamily::Ed25519 => Algorithm::EdDSA,
+        }
+    }
+
+    fn signs(self, alg: Algorithm) -> bool {
+        use Algorithm as A;
+        match self {
+            KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
+            KeyFamily::EcP256 => alg == A::ES256,
+            KeyFamily::Ed25519 => alg == A::EdDSA,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KeyFamily::Rsa => "RSA",
+            KeyFamily::EcP256 => "EC P-256",
+            KeyFamily::Ed25519 => "Ed25519",
+        }
+    }
+
+    fn algs(self) -> &'static str {
+        match self {
+            KeyFamily::Rsa => "RS256, RS384, RS512, PS256, PS384, PS512",
+            KeyFamily::EcP256 => "ES256",
+            KeyFamily::Ed25519 => "EdDSA",
+        }
+    }
+}
+
+fn parse_alg(name: &str) -> Result<Algorithm, (&'static str, String)> {
+    let unknown = || ("client_assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", ")));
+    if !ASSERTION_ALGS.contains(&name) {
+        return Err(unknown());
+    }
+    name.parse::<Algorithm>().map_err(|_| unknown())
+}
+
+struct ParsedKey {
+    key: EncodingKey,
+    family: KeyFamily,
+    kid: Option<String>,
+}
+
+const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with \"d\")";
+
+/// Reads a PEM or a JWK. Errors say what is wrong with the key, never what is in it.
+fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
+    let field = "client_assertion_key";
+    let text = text.trim();
+    if text.starts_with('{') {
+        return parse_jwk(text);
+    }
+    if !text.starts_with("-----BEGIN ") {
+        return Err((field, NOT_A_PRIVATE_KEY.into()));
+    }
+    if text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY") {
+        return Err((field, "is an encrypted PEM: decrypt it first (openssl pkcs8 -topk8 -nocrypt)".into()));
+    }
+    if !text.starts_with("-----BEGIN PRIVATE KEY") && !text.starts_with("-----BEGIN RSA PRIVATE KEY") {
+        return Err((field, NOT_A_PRIVATE_KEY.into()));
+    }
+    let bytes = text.as_bytes();
+    if let Ok(key) = EncodingKey::from_rsa_pem(bytes) {
+        return Ok(ParsedKey { key, family: KeyFamily::Rsa, kid: None });
+    }
+    if let Ok(key) = EncodingKey::from_ec_pem(bytes) {
+        return Ok(ParsedKey { key, family: KeyFamily::EcP256, kid: None });
+    }
+    if let Ok(key) = EncodingKey::from_ed_pem(bytes) {
+        return Ok(ParsedKey { key, family: KeyFamily::Ed25519, kid: None });
+    }
+    Err((field, NOT_A_PRIVATE_KEY.into()))
+}
+
+/// PKCS#8 `PrivateKeyInfo` prefixes for a bare private scalar/seed: P-256 (RFC 5915 inside RFC
+/// 5208, no public key) and Ed25519 (RFC 8410 §7). The 32 key bytes follow.
+const P256_PKCS8_PREFIX: &[u8] = &[
+    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
+];
+const ED25519_PKCS8_PREFIX: &[u8] =
+    &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
+fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
+    let field = "client_assertion_key";
+    let not_jwk = || (field, NOT_A_PRIVATE_KEY.to_owned());
+    let jwk: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).map_err(|_| not_jwk())?;
+    let member = |name: &str| -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
+        let value = jwk.get(name).and_then(|v| v.as_str()).ok_or_else(not_jwk)?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value.trim_end_matches('='))
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| not_jwk())
+    };
+    let kid = jwk.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
+    let text_member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    let with_prefix = |prefix: &[u8], d: &[u8]| {
+        let mut der = zeroize::Zeroizing::new(prefix.to_vec());
+        der.extend_from_slice(d);
+        der
+    };
+    match (text_member("kty"), text_member("crv")) {
+        (Some("EC"), Some("P-256")) => {
+            let d = member("d")?;
+            if d.len() != 32 {
+                return Err(not_jwk());
+            }
+            let der = with_prefix(P256_PKCS8_PREFIX, &d);
+            Ok(ParsedKey { key: EncodingKey::from_ec_der(&der), family: KeyFamily::EcP256, kid })
+        }
+        (Some("OKP"), Some("Ed25519")) => {
+            let d = member("d")?;
+            if d.len() != 32 {
+                return Err(not_jwk());
+            }
+            let der = with_prefix(ED25519_PKCS8_PREFIX, &d);
+            Ok(ParsedKey { key: EncodingKey::from_ed_der(&der), family: KeyFamily::Ed25519, kid })
+        }
+        (Some("RSA"), _) => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let int = |name: &str| member(name).map(|bytes| rsa::BigUint::from_bytes_be(&bytes));
+            let key = rsa::RsaPrivateKey::from_components(int("n")?, int("e")?, int("d")?, vec![int("p")?, int("q")?])
+                .map_err(|_| not_jwk())?;
+            let der = key.to_pkcs1_der().map_err(|_| not_jwk())?;
+            Ok(ParsedKey { key: EncodingKey::from_rsa_der(der.as_bytes()), family: KeyFamily::Rsa, kid })
+        }
+        _ => Err((field, "is a JWK of a kind tessera cannot sign with (RSA, EC P-256 or Ed25519 with \"d\")".into())),
+    }
 }
 
 /// The client's identity at the authorization server.
@@ -29,6 +324,9 @@ pub struct ClientAuth {
     pub client_secret: Option<Secret>,
     /// How to send them.
     pub method: ClientAuthMethod,
+    /// The private key of `private_key_jwt` (`client_assertion_key`, with `client_assertion_alg`
+    /// and `client_assertion_kid`); `client_secret_jwt` signs HS256 with `client_secret`.
+    pub assertion_key: Option<ClientAssertionKey>,
 }
 
 impl ClientAuth {
@@ -38,6 +336,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             client_secret: Some(client_secret.into()),
             method: ClientAuthMethod::Basic,
+            assertion_key: None,
         }
     }
 
@@ -47,20 +346,76 @@ impl ClientAuth {
             client_id: client_id.into(),
             client_secret: Some(client_secret.into()),
             method: ClientAuthMethod::Post,
+            assertion_key: None,
         }
     }
 
     /// A public client.
     pub fn public(client_id: impl Into<String>) -> Self {
-        ClientAuth { client_id: client_id.into(), client_secret: None, method: ClientAuthMethod::None }
+        ClientAuth {
+            client_id: client_id.into(),
+            client_secret: None,
+            method: ClientAuthMethod::None,
+            assertion_key: None,
+        }
     }
 
-    /// Adds the client's credentials to a request being built.
+    /// A confidential client using `client_secret_jwt` (an HS256 assertion signed with the secret).
+    pub fn secret_jwt(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
+        ClientAuth {
+            client_id: client_id.into(),
+            client_secret: Some(client_secret.into()),
+            method: ClientAuthMethod::SecretJwt,
+            assertion_key: None,
+        }
+    }
+
+    /// A confidential client using `private_key_jwt` with this key.
+    pub fn private_key_jwt(client_id: impl Into<String>, key: ClientAssertionKey) -> Self {
+        ClientAuth {
+            client_id: client_id.into(),
+            client_secret: None,
+            method: ClientAuthMethod::PrivateKeyJwt,
+            assertion_key: Some(key),
+        }
+    }
+
+    /// The signer of an assertion method, checked (key readable, algorithm matching); `None`
+    /// for the other methods. `Err((field, problem))` never contains key material.
+    pub(crate) fn assertion_signer(&self) -> Result<Option<Signer>, (&'static str, String)> {
+        match self.method {
+            ClientAuthMethod::PrivateKeyJwt => match &self.assertion_key {
+                Some(key) => key.signer().map(Some),
+                None => Err(("client_assertion_key", "is required with client_auth \"private_key_jwt\"".into())),
+            },
+            ClientAuthMethod::SecretJwt => {
+                let Some(secret) = &self.client_secret else {
+                    return Err(("client_secret", "is required with client_auth \"client_secret_jwt\"".into()));
+                };
+                let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+                Ok(Some(Signer { key, alg: Algorithm::HS256, kid: None }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Adds the client's credentials to a request being built. An assertion method signs a fresh
+    /// JWT with `inputs` (RFC 7523 §3: `iss` = `sub` = `client_id`, `aud` = the token endpoint,
+    /// a random `jti`, `iat`, `exp` 60 s later); it fails as a configuration error without
+    /// randomness or with an unusable key, and the error never holds key material.
     pub(crate) fn apply(
         &self,
         headers: &mut Vec<(String, String)>,
         form: &mut form_urlencoded::Serializer<'_, String>,
-    ) {
+        inputs: &AssertionInputs<'_>,
+    ) -> Result<(), Error> {
+        if self.method.uses_assertion() {
+            let assertion = self.assertion(inputs)?;
+            form.append_pair("client_id", &self.client_id);
+            form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
+            form.append_pair("client_assertion", assertion.expose_secret());
+            return Ok(());
+        }
         match (&self.method, &self.client_secret) {
             (ClientAuthMethod::Basic, Some(secret)) => {
                 // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
@@ -78,5 +433,33 @@ impl ClientAuth {
                 form.append_pair("client_id", &self.client_id);
             }
         }
+        Ok(())
+    }
+
+    /// A signed client assertion for one request.
+    fn assertion(&self, inputs: &AssertionInputs<'_>) -> Result<Secret, Error> {
+        let method = self.method.name();
+        let Some(random) = inputs.jti else {
+            return Err(Error::configuration(format!(
+                "client_auth \"{method}\" needs fresh randomness for each assertion's jti: the driver gives none \
+                 (EngineSettings::entropy)"
+            )));
+        };
+        let signer = self
+            .assertion_signer()
+            .map_err(|(field, problem)| Error::configuration(format!("{field}: {problem}")))?
+            .ok_or_else(|| Error::internal("an assertion for a method without one"))?;
+        let iat = inputs.now.as_unix_secs();
+        let claims = AssertionClaims {
+            iss: &self.client_id,
+            sub: &self.client_id,
+            aud: inputs.audience,
+            jti: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random),
+            iat,
+            exp: iat + ASSERTION_LIFETIME_SECS,
+        };
+        signer.sign(&claims).map(Secret::new).map_err(|_| {
+            Error::configuration(format!("client_auth \"{method}\": the client assertion could not be signed"))
+        })
     }
 }

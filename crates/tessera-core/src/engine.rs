@@ -43,6 +43,22 @@ pub struct EngineSettings {
     pub retry: RetrySettings,
     /// Seed for retry jitter (the core has no randomness of its own).
     pub jitter_seed: u64,
+    /// 256 bits from the driver's cryptographically secure generator, from which the engine
+    /// derives each client assertion's `jti` (HMAC-SHA-256 of a counter: 128 bits per request,
+    /// unique across processes because every engine gets its own). `None` (the default): client
+    /// assertions (`client_secret_jwt`, `private_key_jwt`) fail as a configuration error; the
+    /// other methods need none. `tessera::Session` always sets it.
+    pub entropy: Option<Entropy>,
+}
+
+/// Random bytes from the driver for [`EngineSettings::entropy`]. `Debug` does not show them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Entropy(pub [u8; 32]);
+
+impl std::fmt::Debug for Entropy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Entropy([redacted])")
+    }
 }
 
 impl Default for EngineSettings {
@@ -51,6 +67,7 @@ impl Default for EngineSettings {
             refresh_skew: Duration::from_secs(30),
             retry: RetrySettings::default(),
             jitter_seed: 0x9E37_79B9_7F4A_7C15,
+            entropy: None,
         }
     }
 }
@@ -216,6 +233,8 @@ pub struct Engine {
     in_flight: HashMap<RequestId, String>,
     next_request_id: u64,
     jitter_state: u64,
+    /// How many assertion ids were drawn from [`EngineSettings::entropy`].
+    assertion_counter: u64,
 }
 
 impl Default for Engine {
@@ -242,6 +261,7 @@ impl Engine {
             in_flight: HashMap::new(),
             next_request_id: 1,
             jitter_state: settings.jitter_seed | 1,
+            assertion_counter: 0,
         }
     }
 
@@ -421,8 +441,9 @@ impl Engine {
         }
         let request_id = self.allocate_request_id(key);
         let jitter = self.next_jitter();
+        let jti = self.next_assertion_id();
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        let steps = running.flow.start(&flow_context(entry, &self.settings, jitter), request_id, now);
+        let steps = running.flow.start(&flow_context(entry, &self.settings, jitter, jti), request_id, now);
         self.after_steps(key, running, request_id, steps, now)
     }
 
@@ -439,8 +460,9 @@ impl Engine {
     /// Feeds `event` to the running flow.
     fn step(&mut self, key: &str, mut running: Running, event: Event, jitter: f64, now: Timestamp) -> Vec<Action> {
         let request_id = self.allocate_request_id(key);
+        let jti = self.next_assertion_id();
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        let context = flow_context(entry, &self.settings, jitter);
+        let context = flow_context(entry, &self.settings, jitter, jti);
         let steps = match event {
             Event::Response(response) => running.flow.on_response(&context, &response, request_id, now),
             Event::TransportFailed { error, .. } => running.flow.on_transport_error(&context, error, request_id, now),
@@ -573,6 +595,21 @@ impl Engine {
         id
     }
 
+    /// 128 fresh bits for a client assertion's `jti`: HMAC-SHA-256, keyed with
+    /// [`EngineSettings::entropy`], of a counter (a PRF: distinct inputs, unpredictable outputs).
+    /// `None` without entropy. Drawn only for providers that send assertions.
+    fn next_assertion_id(&mut self) -> Option<[u8; 16]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let Entropy(seed) = self.settings.entropy?;
+        self.assertion_counter += 1;
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&seed).ok()?;
+        mac.update(&self.assertion_counter.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        Some(id)
+    }
+
     /// The next retry jitter in `[0, 1)` (xorshift64*: deterministic given
     /// [`EngineSettings::jitter_seed`], good enough to spread retries).
     pub fn next_jitter(&mut self) -> f64 {
@@ -660,13 +697,19 @@ fn unknown_key(key: &str) -> Action {
     Action::Failed { key: key.to_owned(), error: Error::configuration(format!("no provider registered under {key:?}")) }
 }
 
-fn flow_context<'a>(entry: &'a Entry, settings: &'a EngineSettings, jitter: f64) -> FlowContext<'a> {
+fn flow_context<'a>(
+    entry: &'a Entry,
+    settings: &'a EngineSettings,
+    jitter: f64,
+    assertion_id: Option<[u8; 16]>,
+) -> FlowContext<'a> {
     FlowContext {
         config: &entry.config,
         metadata: entry.metadata.as_ref(),
         tokens: entry.tokens.as_ref(),
         settings,
         jitter,
+        assertion_id,
     }
 }
 

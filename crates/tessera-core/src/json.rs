@@ -604,7 +604,7 @@ impl JsonStage {
                 if let Some(subject_token_type) = subject_token_type {
                     params.subject_token_type = subject_token_type;
                 }
-                let client = ClientAuth { client_id, client_secret, method };
+                let client = ClientAuth { client_id, client_secret, method, assertion_key: None };
                 Ok(Stage::token_exchange(token_endpoint, client, params))
             }
         }

@@ -46,8 +46,11 @@ mod secret;
 mod time;
 mod token;
 
-pub use client_auth::{ClientAuth, ClientAuthMethod};
-pub use engine::{Action, DropReason, Engine, EngineSettings, Event};
+pub use client_auth::{
+    ASSERTION_ALGS, ASSERTION_LIFETIME_SECS, AssertionInputs, ClientAssertionKey, ClientAuth, ClientAuthMethod,
+    JWT_BEARER_ASSERTION_TYPE,
+};
+pub use engine::{Action, DropReason, Engine, EngineSettings, Entropy, Event};
 pub use error::{Error, MAX_MESSAGE_LEN, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
     CodeChannel, CognitoAuthFlow, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant,

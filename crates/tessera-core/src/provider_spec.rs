@@ -41,7 +41,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS};
-use crate::{ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret, Timestamp, TotpSource};
+use crate::{
+    ASSERTION_ALGS, ClientAssertionKey, ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret,
+    Timestamp, TotpSource,
+};
 
 /// The built-in provider types. Custom types (from a registry) are not listed: their
 /// description is theirs to check.
@@ -368,7 +371,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "client_secret",
         ty: FieldType::Secret,
         kinds: &[],
-        required: "`client_credentials`; with `client_auth` `client_secret_basic`/`client_secret_post`",
+        required: "`client_credentials` (unless `private_key_jwt`); with `client_auth` `client_secret_basic`/`client_secret_post`/`client_secret_jwt`",
         default: "",
         doc: "confidential clients (Cognito: every call then carries `SECRET_HASH`)",
         old_names: &[],
@@ -378,8 +381,35 @@ pub const FIELDS: &[FieldDoc] = &[
         ty: FieldType::Text,
         kinds: &[],
         required: "no",
-        default: "`client_secret_basic` with a secret, else `none`",
-        doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `none`",
+        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret, else `none`",
+        doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (an HS256 assertion signed with the secret), `private_key_jwt` (an assertion signed with `client_assertion_key`), `none`; see [client-assertions.md](client-assertions.md)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "client_assertion_key",
+        ty: FieldType::Secret,
+        kinds: &[],
+        required: "with `client_auth` `private_key_jwt`",
+        default: "",
+        doc: "the private key of `private_key_jwt`: a PKCS#8 PEM (RSA, EC P-256, Ed25519), an RSA PKCS#1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "client_assertion_alg",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "from the key: RSA `RS256`, EC P-256 `ES256`, Ed25519 `EdDSA`",
+        doc: "signing algorithm of `private_key_jwt` assertions: `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512` (RSA), `ES256`, `EdDSA`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "client_assertion_kid",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "no",
+        default: "the JWK's `kid`, else none",
+        doc: "`kid` in the header of `private_key_jwt` assertions (the key's id at the server, e.g. a certificate thumbprint)",
         old_names: &[],
     },
     FieldDoc {
@@ -718,6 +748,12 @@ pub struct ClientSpec {
     pub client_secret: Option<Secret>,
     /// `client_auth`.
     pub client_auth: Option<ClientAuthMethod>,
+    /// `client_assertion_key` (literal, or a reference for the resolver).
+    pub client_assertion_key: Option<Secret>,
+    /// `client_assertion_alg`.
+    pub client_assertion_alg: Option<String>,
+    /// `client_assertion_kid`.
+    pub client_assertion_kid: Option<String>,
     /// `issuer`.
     pub issuer: Option<String>,
     /// `token_endpoint`.
@@ -951,6 +987,9 @@ struct Flat {
     client_id: Option<String>,
     client_secret: Option<Secret>,
     client_auth: Option<String>,
+    client_assertion_key: Option<Secret>,
+    client_assertion_alg: Option<String>,
+    client_assertion_kid: Option<String>,
     issuer: Option<String>,
     token_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
@@ -1034,20 +1073,17 @@ impl ProviderSpec {
     fn from_flat(kind: ProviderKind, flat: Flat) -> Result<Self, FieldError> {
         let client_auth = match flat.client_auth.as_deref() {
             None => None,
-            Some("client_secret_basic") => Some(ClientAuthMethod::Basic),
-            Some("client_secret_post") => Some(ClientAuthMethod::Post),
-            Some("none") => Some(ClientAuthMethod::None),
-            Some(_) => {
-                return Err(FieldError::new(
-                    "client_auth",
-                    "is not one of client_secret_basic, client_secret_post, none",
-                ));
-            }
+            Some(name) => Some(ClientAuthMethod::from_name(name).ok_or_else(|| {
+                FieldError::new("client_auth", format!("is not one of {}", ClientAuthMethod::NAMES.join(", ")))
+            })?),
         };
         let client = ClientSpec {
             client_id: flat.client_id,
             client_secret: flat.client_secret,
             client_auth,
+            client_assertion_key: flat.client_assertion_key,
+            client_assertion_alg: flat.client_assertion_alg,
+            client_assertion_kid: flat.client_assertion_kid,
             issuer: flat.issuer,
             token_endpoint: flat.token_endpoint,
             revocation_endpoint: flat.revocation_endpoint,
@@ -1179,6 +1215,24 @@ impl ProviderSpec {
                 _ => {}
             }
         }
+        if client.client_assertion_key.is_none() {
+            for (field, present) in [
+                ("client_assertion_alg", client.client_assertion_alg.is_some()),
+                ("client_assertion_kid", client.client_assertion_kid.is_some()),
+            ] {
+                if present {
+                    return Err(FieldError::new(field, "goes with client_assertion_key (private_key_jwt)"));
+                }
+            }
+        }
+        if let Some(alg) = &client.client_assertion_alg
+            && !ASSERTION_ALGS.contains(&alg.as_str())
+        {
+            return Err(FieldError::new(
+                "client_assertion_alg",
+                format!("is not one of {}", ASSERTION_ALGS.join(", ")),
+            ));
+        }
         if client.issuer.is_some() && client.revocation_endpoint.is_some() {
             return Err(FieldError::new(
                 "revocation_endpoint",
@@ -1217,7 +1271,7 @@ impl ProviderSpec {
             GrantSpec::Static { access_token: None, .. } => {
                 let mut probe = self.clone();
                 probe.grant = GrantSpec::Static { access_token: Some(Secret::new("-")), expires_at: None };
-                probe.into_config(&mut |_, value| Ok(value.clone()))?;
+                probe.build_config(&mut |_, value| Ok(value.clone()), KeyCheck::Skip)?;
             }
             GrantSpec::Password { password: None, username, totp, totp_secret } => {
                 let mut probe = self.clone();
@@ -1230,7 +1284,7 @@ impl ProviderSpec {
                 probe.into_config(&mut |_, value| Ok(value.clone()))?;
             }
             _ => {
-                self.into_config(&mut |_, value| Ok(value.clone()))?;
+                self.build_config(&mut |_, value| Ok(value.clone()), KeyCheck::Skip)?;
             }
         }
         Ok(())
@@ -1243,6 +1297,16 @@ impl ProviderSpec {
         &self,
         resolve: &mut dyn FnMut(&'static str, &Secret) -> Result<Secret, String>,
     ) -> Result<ProviderConfig, FieldError> {
+        self.build_config(resolve, KeyCheck::Read)
+    }
+
+    /// [`ProviderSpec::into_config`]; with [`KeyCheck::Skip`] (validating the description, whose
+    /// `client_assertion_key` may still be a reference) the key is not read.
+    fn build_config(
+        &self,
+        resolve: &mut dyn FnMut(&'static str, &Secret) -> Result<Secret, String>,
+        key_check: KeyCheck,
+    ) -> Result<ProviderConfig, FieldError> {
         type Resolve<'a> = dyn FnMut(&'static str, &Secret) -> Result<Secret, String> + 'a;
         fn one(resolve: &mut Resolve<'_>, field: &'static str, value: &Secret) -> Result<Secret, FieldError> {
             resolve(field, value).map_err(|problem| FieldError::new(field, problem))
@@ -1252,12 +1316,27 @@ impl ProviderSpec {
         };
         let client = &self.client;
         let client_secret = secret("client_secret", &client.client_secret)?;
-        let method = client.client_auth.unwrap_or(if client_secret.is_some() {
+        let assertion_key =
+            secret("client_assertion_key", &client.client_assertion_key)?.map(|key| ClientAssertionKey {
+                key,
+                alg: client.client_assertion_alg.clone(),
+                kid: client.client_assertion_kid.clone(),
+            });
+        // A key means private_key_jwt; a secret alone, client_secret_basic (RFC 6749's default
+        // that every server supports); neither, a public client.
+        let method = client.client_auth.unwrap_or(if assertion_key.is_some() {
+            ClientAuthMethod::PrivateKeyJwt
+        } else if client_secret.is_some() {
             ClientAuthMethod::Basic
         } else {
             ClientAuthMethod::None
         });
-        let client_auth = ClientAuth { client_id: client.client_id.clone().unwrap_or_default(), client_secret, method };
+        let client_auth = ClientAuth {
+            client_id: client.client_id.clone().unwrap_or_default(),
+            client_secret,
+            method,
+            assertion_key,
+        };
         let grant = match &self.grant {
             GrantSpec::Password { username, password, totp, totp_secret } => Grant::Password {
                 username: username.clone(),
@@ -1321,7 +1400,7 @@ impl ProviderSpec {
             _ => client.scope.clone(),
         };
         let config = ProviderConfig { client: client_auth, endpoints, scope, grant };
-        validate_config(&config)?;
+        validate_config_with(&config, key_check)?;
         Ok(config)
     }
 }
@@ -1330,18 +1409,52 @@ impl ProviderSpec {
 /// client authentication, endpoint URLs, and the grant's own settings. Field names are those of
 /// the description ([`FIELDS`]).
 pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
+    validate_config_with(config, KeyCheck::Read)
+}
+
+/// Whether validation reads `client_assertion_key` (it may still be an unresolved reference while
+/// a description is checked).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyCheck {
+    Read,
+    Skip,
+}
+
+fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<(), FieldError> {
     let kind = ProviderKind::of(&config.grant);
-    let ClientAuth { client_id, client_secret, method } = &config.client;
+    let ClientAuth { client_id, client_secret, method, assertion_key } = &config.client;
     if let Some(kind) = kind.filter(|kind| *kind != K::Static)
         && client_id.trim().is_empty()
     {
         return Err(required("client_id", kind));
     }
-    if *method != ClientAuthMethod::None && client_secret.is_none() {
-        return Err(client_secret_needed(*method));
+    match method {
+        ClientAuthMethod::PrivateKeyJwt => {
+            if assertion_key.is_none() {
+                return Err(FieldError::new(
+                    "client_assertion_key",
+                    "is required with client_auth \"private_key_jwt\"",
+                ));
+            }
+            if client_secret.is_some() {
+                return Err(FieldError::new("client_secret", "is not used with client_auth \"private_key_jwt\""));
+            }
+        }
+        ClientAuthMethod::None => {}
+        _ if client_secret.is_none() => return Err(client_secret_needed(*method)),
+        _ => {}
     }
-    if kind == Some(K::ClientCredentials) && client_secret.is_none() {
+    if assertion_key.is_some() && *method != ClientAuthMethod::PrivateKeyJwt {
+        return Err(FieldError::new(
+            "client_assertion_key",
+            format!("goes with client_auth \"private_key_jwt\", not \"{}\"", method.name()),
+        ));
+    }
+    if kind == Some(K::ClientCredentials) && client_secret.is_none() && *method != ClientAuthMethod::PrivateKeyJwt {
         return Err(required("client_secret", K::ClientCredentials));
+    }
+    if key_check == KeyCheck::Read {
+        config.client.assertion_signer().map_err(|(field, problem)| FieldError::new(field, problem))?;
     }
     let discovered = matches!(config.endpoints, Endpoints::Discover { .. });
     match &config.endpoints {
@@ -1456,11 +1569,7 @@ fn param_error(field: &str, key: &str, problem: &str) -> FieldError {
 }
 
 fn client_secret_needed(method: ClientAuthMethod) -> FieldError {
-    let name = match method {
-        ClientAuthMethod::Post => "client_secret_post",
-        _ => "client_secret_basic",
-    };
-    FieldError::new("client_secret", format!("is required with client_auth \"{name}\""))
+    FieldError::new("client_secret", format!("is required with client_auth \"{}\"", method.name()))
 }
 
 fn check_attempts(attempts: u32) -> Result<(), FieldError> {
@@ -1817,9 +1926,72 @@ mod tests {
     }
 
     #[test]
+    fn client_assertion_fields_are_checked_without_quoting_the_key() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/");
+        let key = |file: &str| std::fs::read_to_string(format!("{dir}{file}")).unwrap();
+        let base = |extra: Value| {
+            let mut value = json!({"type": "client_credentials", "client_id": "svc", "token_endpoint": "https://i/t"});
+            value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            value
+        };
+        let build = |value: Value| parse(value).and_then(|p| p.spec.into_config(&mut |_, v| Ok(v.clone())));
+        // A key alone means private_key_jwt, and no client_secret is needed.
+        for (file, kid) in
+            [("rsa.pem", None), ("ec.pem", None), ("ed25519.pem", None), ("ec.jwk.json", Some("test-ec"))]
+        {
+            let config = build(base(json!({"client_assertion_key": key(file)}))).unwrap();
+            assert_eq!(config.client.method, ClientAuthMethod::PrivateKeyJwt, "{file}");
+            assert!(config.client.assertion_signer().unwrap().unwrap().kid == kid.map(str::to_owned), "{file}");
+        }
+        for file in ["rsa.jwk.json", "ed25519.jwk.json"] {
+            build(base(json!({"client_assertion_key": key(file)}))).unwrap();
+        }
+        build(base(json!({"client_assertion_key": key("rsa.pem"), "client_assertion_alg": "PS256"}))).unwrap();
+        // A reference is not read while the description is checked.
+        parse(base(json!({"client_assertion_key": "file:/nowhere/key.pem"}))).unwrap();
+        let secret_in_key = "-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZ\n-----END PRIVATE KEY-----";
+        for (extra, field, problem) in [
+            (
+                json!({"client_assertion_key": key("ec.pem"), "client_assertion_alg": "RS256"}),
+                "client_assertion_alg",
+                "does not match",
+            ),
+            (
+                json!({"client_assertion_key": key("ec.pem"), "client_assertion_alg": "HS256"}),
+                "client_assertion_alg",
+                "is not one of",
+            ),
+            (json!({"client_assertion_key": key("p384.pem")}), "client_assertion_key", "cannot sign"),
+            (json!({"client_assertion_key": secret_in_key}), "client_assertion_key", "not a private key"),
+            (json!({"client_assertion_key": "SECRETKEY"}), "client_assertion_key", "not a private key"),
+            (json!({"client_auth": "private_key_jwt", "client_secret": "s"}), "client_assertion_key", "is required"),
+            (json!({"client_assertion_key": key("ec.pem"), "client_secret": "s"}), "client_secret", "is not used"),
+            (
+                json!({"client_assertion_key": key("ec.pem"), "client_auth": "client_secret_post", "client_secret": "s"}),
+                "client_assertion_key",
+                "goes with",
+            ),
+            (json!({"client_assertion_alg": "ES256", "client_secret": "s"}), "client_assertion_alg", "goes with"),
+            (json!({"client_auth": "client_secret_jwt"}), "client_secret", "client_secret_jwt"),
+        ] {
+            let error = build(base(extra.clone())).unwrap_err();
+            assert_eq!((error.field.as_str(), error.problem.contains(problem)), (field, true), "{extra}: {error}");
+            assert!(!error.to_string().contains("U0VDUkVU") && !error.to_string().contains("SECRETKEY"), "{error}");
+        }
+        let config = build(base(json!({"client_auth": "client_secret_jwt", "client_secret": "s"}))).unwrap();
+        assert_eq!(config.client.method, ClientAuthMethod::SecretJwt);
+        assert!(!format!("{config:?}").contains(key("ec.pem").lines().nth(1).unwrap()));
+    }
+
+    #[test]
     fn python_style_configs_get_the_same_rules() {
         let config = ProviderConfig {
-            client: ClientAuth { client_id: "c".into(), client_secret: None, method: ClientAuthMethod::Post },
+            client: ClientAuth {
+                client_id: "c".into(),
+                client_secret: None,
+                method: ClientAuthMethod::Post,
+                assertion_key: None,
+            },
             endpoints: Endpoints::discover("https://i"),
             scope: None,
             grant: Grant::ClientCredentials,

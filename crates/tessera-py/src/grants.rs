@@ -466,6 +466,8 @@ pub(crate) fn client_auth(
     let method = match (method, &client_secret) {
         (None, Some(_)) | (Some("client_secret_basic"), _) => ClientAuthMethod::Basic,
         (Some("client_secret_post"), _) => ClientAuthMethod::Post,
+        (Some("client_secret_jwt"), _) => ClientAuthMethod::SecretJwt,
+        (Some("private_key_jwt"), _) => ClientAuthMethod::PrivateKeyJwt,
         (None, None) | (Some("none"), _) => ClientAuthMethod::None,
         (Some(old @ ("basic" | "post")), _) => {
             let new = if old == "basic" { "client_secret_basic" } else { "client_secret_post" };
@@ -474,28 +476,53 @@ pub(crate) fn client_auth(
         }
         (Some(_), _) => {
             return Err(configuration(
-                "client_auth must be \"client_secret_basic\", \"client_secret_post\" or \"none\"",
+                "client_auth must be \"client_secret_basic\", \"client_secret_post\", \"client_secret_jwt\", \
+                 \"private_key_jwt\" or \"none\"",
             ));
         }
     };
     // A missing secret for basic/post is refused with every other front end's rule: see
     // `ProviderConfig` / `Client` (provider_spec::validate_config).
-    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method })
+    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None })
 }
 
 #[pymethods]
 impl PyClientAuth {
-    /// `method`: `"client_secret_basic"` (default with a secret), `"client_secret_post"`, or `"none"`
-    /// (public client, default without); `"basic"` and `"post"` are deprecated old names.
+    /// `method`: `"client_secret_basic"` (default with a secret), `"client_secret_post"`,
+    /// `"client_secret_jwt"` (an HS256 assertion signed with the secret), `"private_key_jwt"`
+    /// (default with `client_assertion_key`), or `"none"` (public client, default without
+    /// either); `"basic"` and `"post"` are deprecated old names. `client_assertion_key`: the
+    /// private key's text (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM,
+    /// or a JWK with `d`; default `None`); `client_assertion_alg` (default `None`: from the key,
+    /// `RS256` / `ES256` / `EdDSA`) and `client_assertion_kid` (default `None`: the JWK's `kid`,
+    /// else no `kid`). The key is checked when the provider is built, never shown in `repr`.
     #[new]
-    #[pyo3(signature = (client_id, client_secret = None, *, method = None))]
+    #[pyo3(signature = (client_id, client_secret = None, *, method = None, client_assertion_key = None,
+        client_assertion_alg = None, client_assertion_kid = None))]
     fn py_new(
         py: Python<'_>,
         client_id: String,
         client_secret: Option<String>,
         method: Option<&str>,
+        client_assertion_key: Option<String>,
+        client_assertion_alg: Option<String>,
+        client_assertion_kid: Option<String>,
     ) -> PyResult<Self> {
-        Ok(PyClientAuth { inner: client_auth(py, client_id, client_secret, method)? })
+        let method = match (method, &client_assertion_key) {
+            (None, Some(_)) => Some("private_key_jwt"),
+            (method, _) => method,
+        };
+        let mut inner = client_auth(py, client_id, client_secret, method)?;
+        if client_assertion_key.is_none() && (client_assertion_alg.is_some() || client_assertion_kid.is_some()) {
+            let field = if client_assertion_alg.is_some() { "client_assertion_alg" } else { "client_assertion_kid" };
+            return Err(configuration(format!("{field}: goes with client_assertion_key (private_key_jwt)")));
+        }
+        inner.assertion_key = client_assertion_key.map(|key| tessera::core::ClientAssertionKey {
+            key: Secret::new(key),
+            alg: client_assertion_alg,
+            kid: client_assertion_kid,
+        });
+        Ok(PyClientAuth { inner })
     }
 
     /// A confidential client using `client_secret_basic`.
@@ -522,7 +549,7 @@ impl PyClientAuth {
         &self.inner.client_id
     }
 
-    /// `"client_secret_basic"`, `"client_secret_post"` or `"none"`.
+    /// `"client_secret_basic"`, `"client_secret_post"`, `"client_secret_jwt"`, `"private_key_jwt"` or `"none"`.
     #[getter]
     fn method(&self) -> &'static str {
         method_name(self.inner.method)
@@ -543,6 +570,8 @@ fn method_name(method: ClientAuthMethod) -> &'static str {
         ClientAuthMethod::Basic => "client_secret_basic",
         ClientAuthMethod::Post => "client_secret_post",
         ClientAuthMethod::None => "none",
+        ClientAuthMethod::SecretJwt => "client_secret_jwt",
+        ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
     }
 }
 

@@ -353,6 +353,15 @@ impl SessionBuilder {
         let mut engine_settings = self.settings.engine;
         engine_settings.refresh_skew = self.settings.refresh_skew;
         engine_settings.jitter_seed = fastrand::u64(..);
+        // Client assertions' jti values come from this (the core draws no randomness). Without the
+        // operating system's generator they cannot be made: those providers then fail with a
+        // configuration error; every other provider works.
+        if engine_settings.entropy.is_none() {
+            let mut seed = [0u8; 32];
+            if getrandom::fill(&mut seed).is_ok() {
+                engine_settings.entropy = Some(tessera_core::Entropy(seed));
+            }
+        }
         let mut engine = Engine::new(engine_settings);
         // Reauthenticating can help only if the login needs nobody, or someone can be asked.
         let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();

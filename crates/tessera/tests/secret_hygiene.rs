@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use support::*;
 use tessera::config::Config;
-use tessera::core::ClientAuth;
 use tessera::core::protocol::token_request;
+use tessera::core::{AssertionInputs, ClientAssertionKey, ClientAuth, Timestamp};
 use tessera::core::{Engine, HttpResponse, RequestId};
 use tessera::store::{FileStore, TokenStore};
 use tessera::{Grant, ProviderConfig, Secret};
@@ -127,13 +127,69 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
     let error = lax.load("k").await.unwrap_err();
     formatted.push(format!("{error:?} {error}"));
 
+    // Client assertions: a private key (read from a file by the configuration, given directly to
+    // a session), the assertions it signs (sent to a server that refuses them, built by the core),
+    // and a client_secret_jwt secret. The key's base64 lines, every assertion and the (fixed)
+    // header segment of the session's assertions must never show.
+    let no_assertion = AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "https://idp/token" };
+    let key_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem");
+    let pem = std::fs::read_to_string(key_path).unwrap();
+    secrets.extend(pem.lines().filter(|line| !line.starts_with("-----")).map(str::to_owned));
+    let key = ClientAssertionKey { kid: Some("hygiene-kid".into()), ..ClientAssertionKey::new(pem.clone()) };
+    let signed = ClientAuth::private_key_jwt(demo::CONFIDENTIAL_CLIENT_ID, key.clone());
+    let with_assertion = AssertionInputs { jti: Some([9; 16]), ..no_assertion };
+    let request = token_request(RequestId(2), "https://idp/token", &signed, &with_assertion, &[]).unwrap();
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    let assertion = body.split("client_assertion=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    secrets.push(assertion.split('.').next().unwrap().to_owned());
+    secrets.push(assertion.clone());
+    formatted.push(format!("{request:?} {signed:?} {key:?}"));
+    let mut asserting = machine(&idp.issuer());
+    asserting.client = signed.clone();
+    formatted.push(format!("{asserting:?}"));
+    let error = session("asserting", asserting).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let mut secret_jwt = machine(&idp.issuer());
+    secret_jwt.client = ClientAuth::secret_jwt(demo::CONFIDENTIAL_CLIENT_ID, "secret-jwt-shared-secret");
+    secrets.push("secret-jwt-shared-secret".into());
+    formatted.push(format!("{secret_jwt:?}"));
+    let error = session("secret-jwt", secret_jwt).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let mut wrong_key = machine(&idp.issuer());
+    wrong_key.client = ClientAuth::private_key_jwt(
+        "c",
+        ClientAssertionKey::new("-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LXNlY3JldA==\n-----END PRIVATE KEY-----"),
+    );
+    secrets.push("bm90LWEta2V5LXNlY3JldA".into());
+    let error = session("wrong-key", wrong_key).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let config = Config::from_toml_str(
+        &format!(
+            r#"[[contexts]]
+name = "dev"
+[[contexts.auth_providers]]
+name = "p"
+type = "client_credentials"
+token_endpoint = "http://127.0.0.1:9/token"
+client_id = "c"
+client_assertion_key = "file:{key_path}"
+"#
+        ),
+        "config.toml",
+    )
+    .unwrap();
+    let built = config.context(None).unwrap().provider(None).unwrap().build("config.toml", "dev").unwrap();
+    formatted.push(format!("{config:?} {built:?}"));
+
     // Core types directly: requests with client secrets, responses with tokens, the engine.
     let request = token_request(
         RequestId(1),
         "https://idp/token",
         &ClientAuth::basic("c", "core-client-secret"),
+        &no_assertion,
         &[("password", "core-password")],
-    );
+    )
+    .unwrap();
     secrets.extend(["core-client-secret".into(), "core-password".into(), "Y29yZS1jbGllbnQtc2VjcmV0".into()]);
     formatted.push(format!("{request:?}"));
     let response = HttpResponse::json(RequestId(1), 200, r#"{"access_token":"core-access-token"}"#);

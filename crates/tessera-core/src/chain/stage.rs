@@ -13,6 +13,8 @@ pub const DOMAIN_ID_PLACEHOLDER: &str = "{domain_id}";
 /// How a stage obtains its token from the token of the stage above it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+// A handful per chain, built once from configuration: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Stage {
     /// RFC 8693 token exchange at an authorization server's token endpoint.
     TokenExchange(TokenExchangeStage),
@@ -158,7 +160,26 @@ pub fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: O
                 scope: stage.params.scope.as_deref().map(|s| fill(s, domain_id)),
                 ..stage.params.clone()
             };
-            token_exchange_request(id, &fill(&stage.token_endpoint, domain_id), &stage.client, bearer, &params)
+            let endpoint = fill(&stage.token_endpoint, domain_id);
+            // Chains authenticate with client_secret_basic/_post or none: they get no randomness
+            // for a client assertion, so a stage given an assertion method is sent with its
+            // client_id only (the server refuses it as invalid_client).
+            let inputs = crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: &endpoint };
+            match token_exchange_request(id, &endpoint, &stage.client, &inputs, bearer, &params) {
+                Ok(request) => request,
+                Err(_) => {
+                    let public = ClientAuth::public(stage.client.client_id.clone());
+                    token_exchange_request(id, &endpoint, &public, &inputs, bearer, &params).unwrap_or_else(|_| {
+                        HttpRequest {
+                            id,
+                            method: Method::Post,
+                            url: endpoint.clone(),
+                            headers: Vec::new(),
+                            body: Vec::new(),
+                        }
+                    })
+                }
+            }
         }
         Stage::HttpCall(stage) => HttpRequest {
             id,

@@ -169,7 +169,7 @@ impl Flow for AuthorizationCodeFlow {
         context: &FlowContext<'_>,
         answer: Secret,
         request_id: RequestId,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::AwaitingRedirect { authorization_endpoint } = &self.state else {
             return self.fail(Error::internal("the browser login got an answer it did not ask for"));
@@ -192,6 +192,7 @@ impl Flow for AuthorizationCodeFlow {
             request_id,
             &token_endpoint,
             &context.config.client,
+            &context.assertion_inputs(now),
             &[
                 ("grant_type", GRANT_TYPE),
                 ("code", code.expose_secret()),
@@ -199,6 +200,10 @@ impl Flow for AuthorizationCodeFlow {
                 ("code_verifier", self.secrets.code_verifier.expose_secret()),
             ],
         );
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => return self.fail(error),
+        };
         self.state = State::Exchanging { request_id, token_endpoint };
         vec![FlowStep::Send(request)]
     }
@@ -313,6 +318,7 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -333,6 +339,7 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -344,6 +351,7 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -357,6 +365,7 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -369,6 +378,7 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -501,6 +511,7 @@ mod tests {
                 tokens: None,
                 settings: &harness.settings,
                 jitter: 0.5,
+                assertion_id: None,
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -574,13 +585,27 @@ mod tests {
         let explicit =
             ProviderConfig { endpoints: Endpoints::explicit("https://idp.example/token"), ..config("openid") };
         let mut flow = AuthorizationCodeFlow::new(Some("https://idp.example/authorize"), None, &[], &inputs()).unwrap();
-        let context = FlowContext { config: &explicit, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
+        let context = FlowContext {
+            config: &explicit,
+            metadata: None,
+            tokens: None,
+            settings: &settings,
+            jitter: 0.5,
+            assertion_id: None,
+        };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
         // No endpoint configured and none discovered.
         let mut flow = AuthorizationCodeFlow::new(None, None, &[], &inputs()).unwrap();
         let api = ProviderConfig { scope: Some("api".into()), ..explicit };
-        let context = FlowContext { config: &api, metadata: None, tokens: None, settings: &settings, jitter: 0.5 };
+        let context = FlowContext {
+            config: &api,
+            metadata: None,
+            tokens: None,
+            settings: &settings,
+            jitter: 0.5,
+            assertion_id: None,
+        };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));
     }

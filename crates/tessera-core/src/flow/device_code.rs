@@ -78,7 +78,7 @@ impl DeviceCodeFlow {
 
 impl Flow for DeviceCodeFlow {
     /// The device authorization request.
-    fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
+    fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, now: Timestamp) -> Vec<FlowStep> {
         if self.state != State::Ready {
             return self.fail(Error::internal("device flow started twice"));
         }
@@ -94,8 +94,13 @@ impl Flow for DeviceCodeFlow {
             request_id,
             &endpoint,
             &context.config.client,
+            &context.assertion_inputs(now),
             context.config.scope.as_deref(),
         );
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => return self.fail(error),
+        };
         self.state = State::Authorizing { request_id, endpoint };
         vec![FlowStep::Send(request)]
     }
@@ -173,8 +178,13 @@ impl Flow for DeviceCodeFlow {
                     request_id,
                     &endpoint,
                     &context.config.client,
+                    &context.assertion_inputs(now),
                     &[("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code.expose_secret())],
                 );
+                let request = match request {
+                    Ok(request) => request,
+                    Err(error) => return self.fail(error),
+                };
                 self.state = State::Polling { request_id, endpoint };
                 vec![FlowStep::Send(request)]
             }

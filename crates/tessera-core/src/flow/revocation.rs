@@ -34,7 +34,7 @@ impl RevocationFlow {
 }
 
 impl Flow for RevocationFlow {
-    fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, _now: Timestamp) -> Vec<FlowStep> {
+    fn start(&mut self, context: &FlowContext<'_>, request_id: RequestId, now: Timestamp) -> Vec<FlowStep> {
         if self.state != State::Ready {
             self.state = State::Finished;
             return vec![FlowStep::Failed(crate::Error::internal("revocation started twice"))];
@@ -47,7 +47,20 @@ impl Flow for RevocationFlow {
             Some(refresh_token) => (refresh_token, "refresh_token"),
             None => (&tokens.access_token, "access_token"),
         };
-        let request = revocation_request(request_id, endpoint, &context.config.client, token, hint);
+        let request = match revocation_request(
+            request_id,
+            endpoint,
+            &context.config.client,
+            &context.assertion_inputs(now),
+            token,
+            hint,
+        ) {
+            Ok(request) => request,
+            Err(error) => {
+                self.state = State::Finished;
+                return vec![FlowStep::Failed(error)];
+            }
+        };
         self.state = State::Sent { request_id, endpoint: endpoint.to_owned() };
         vec![FlowStep::Send(request)]
     }

@@ -35,6 +35,9 @@ pub struct FlowContext<'a> {
     /// A fresh number in `[0, 1)` from the engine's seeded generator, to spread retry delays
     /// ([`super::RetrySettings::delay_before_retry`]): the core has no randomness of its own.
     pub jitter: f64,
+    /// 128 fresh random bits for a client assertion's `jti` in a request sent in this step
+    /// (from [`crate::EngineSettings::entropy`]); `None` when the driver gave no entropy.
+    pub assertion_id: Option<[u8; 16]>,
 }
 
 impl FlowContext<'_> {
@@ -54,6 +57,13 @@ impl FlowContext<'_> {
             (crate::Endpoints::Discover { .. }, Some(metadata)) => metadata.revocation_endpoint.as_deref(),
             (crate::Endpoints::Discover { .. }, None) => None,
         }
+    }
+
+    /// What a request built in this step needs for a client assertion: `now`, this step's random
+    /// `jti`, and the token endpoint as audience (RFC 7523 §3; oidc-provider, Keycloak and Okta
+    /// accept it at every endpoint that authenticates clients).
+    pub fn assertion_inputs(&self, now: Timestamp) -> crate::AssertionInputs<'_> {
+        crate::AssertionInputs { now, jti: self.assertion_id, audience: self.token_endpoint().unwrap_or_default() }
     }
 
     /// [`FlowContext::token_endpoint`], or an internal error: the engine discovers before it starts

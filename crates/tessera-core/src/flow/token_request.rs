@@ -94,7 +94,12 @@ impl<F: TokenForm> TokenRequest<F> {
             params.push(("scope", Secret::new(scope)));
         }
         let fields: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.expose_secret())).collect();
-        let request = token_request(request_id, &endpoint, &context.config.client, &fields);
+        let request =
+            match token_request(request_id, &endpoint, &context.config.client, &context.assertion_inputs(now), &fields)
+            {
+                Ok(request) => request,
+                Err(error) => return self.fail(error),
+            };
         self.attempt += 1;
         self.state = State::Sent { request_id, endpoint };
         vec![FlowStep::Send(request)]
@@ -247,6 +252,7 @@ pub(crate) mod tests {
                 tokens: self.tokens.as_ref(),
                 settings: &self.settings,
                 jitter: self.jitter,
+                assertion_id: None,
             }
         }
     }

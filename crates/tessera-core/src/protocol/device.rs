@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use super::token::parse_error_response;
-use crate::ClientAuth;
 use crate::http::endpoint_of;
+use crate::{AssertionInputs, ClientAuth};
 use crate::{Error, HttpRequest, HttpResponse, RequestId, Secret};
 
 /// The grant type a device polls the token endpoint with (RFC 8628 §3.4).
@@ -44,13 +44,14 @@ pub fn device_authorization_request(
     id: RequestId,
     endpoint: &str,
     client: &ClientAuth,
+    assertion: &AssertionInputs<'_>,
     scope: Option<&str>,
-) -> HttpRequest {
+) -> Result<HttpRequest, Error> {
     let mut params = Vec::new();
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         params.push(("scope", scope));
     }
-    super::token::token_request(id, endpoint, client, &params)
+    super::token::token_request(id, endpoint, client, assertion, &params)
 }
 
 /// Parses the device authorization response.

@@ -5,16 +5,24 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::form_urlencoded;
 
-use crate::ClientAuth;
 use crate::http::endpoint_of;
+use crate::{AssertionInputs, ClientAuth};
 use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
 
 /// Server-provided error descriptions are cut to this many characters.
 pub const MAX_DESCRIPTION_LEN: usize = 300;
 
-/// Builds a token endpoint request: `params` (grant_type and its fields) plus client authentication.
-pub fn token_request(id: RequestId, endpoint: &str, client: &ClientAuth, params: &[(&str, &str)]) -> HttpRequest {
-    form_post(id, endpoint, client, params)
+/// Builds a token endpoint request: `params` (grant_type and its fields) plus client authentication
+/// (a client assertion is made with `assertion`; it fails only for an assertion method without
+/// randomness or with an unusable key).
+pub fn token_request(
+    id: RequestId,
+    endpoint: &str,
+    client: &ClientAuth,
+    assertion: &AssertionInputs<'_>,
+    params: &[(&str, &str)],
+) -> Result<HttpRequest, Error> {
+    form_post(id, endpoint, client, assertion, params)
 }
 
 /// Builds an RFC 7009 revocation request.
@@ -22,13 +30,20 @@ pub fn revocation_request(
     id: RequestId,
     endpoint: &str,
     client: &ClientAuth,
+    assertion: &AssertionInputs<'_>,
     token: &Secret,
     hint: &str,
-) -> HttpRequest {
-    form_post(id, endpoint, client, &[("token", token.expose_secret()), ("token_type_hint", hint)])
+) -> Result<HttpRequest, Error> {
+    form_post(id, endpoint, client, assertion, &[("token", token.expose_secret()), ("token_type_hint", hint)])
 }
 
-fn form_post(id: RequestId, endpoint: &str, client: &ClientAuth, params: &[(&str, &str)]) -> HttpRequest {
+fn form_post(
+    id: RequestId,
+    endpoint: &str,
+    client: &ClientAuth,
+    assertion: &AssertionInputs<'_>,
+    params: &[(&str, &str)],
+) -> Result<HttpRequest, Error> {
     let mut headers = vec![
         ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
         ("accept".to_owned(), "application/json".to_owned()),
@@ -37,8 +52,8 @@ fn form_post(id: RequestId, endpoint: &str, client: &ClientAuth, params: &[(&str
     for (name, value) in params {
         form.append_pair(name, value);
     }
-    client.apply(&mut headers, &mut form);
-    HttpRequest { id, method: Method::Post, url: endpoint.to_owned(), headers, body: form.finish().into_bytes() }
+    client.apply(&mut headers, &mut form, assertion)?;
+    Ok(HttpRequest { id, method: Method::Post, url: endpoint.to_owned(), headers, body: form.finish().into_bytes() })
 }
 
 #[derive(Deserialize)]
@@ -173,11 +188,109 @@ mod tests {
         }
     }
 
+    const NO_RANDOM: AssertionInputs<'static> = AssertionInputs { now: NOW, jti: None, audience: "https://idp/token" };
+
+    fn form_of(request: &HttpRequest) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&request.body).into_owned().collect()
+    }
+
+    fn claims_of(assertion: &str) -> serde_json::Value {
+        let payload = assertion.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn header_of(assertion: &str) -> serde_json::Value {
+        let header = assertion.split('.').next().unwrap();
+        serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn assertion_request(client: &ClientAuth, jti: [u8; 16]) -> Result<HttpRequest, Error> {
+        let inputs = AssertionInputs { now: NOW, jti: Some(jti), audience: "https://idp/token" };
+        token_request(RequestId(3), "https://idp/token", client, &inputs, &[("grant_type", "client_credentials")])
+    }
+
+    #[test]
+    fn private_key_jwt_sends_a_signed_assertion_per_rfc_7523() {
+        use crate::ClientAssertionKey;
+        for (file, alg) in [("rsa.pem", "RS256"), ("ec.pem", "ES256"), ("ed25519.pem", "EdDSA")] {
+            let pem = std::fs::read_to_string(format!(
+                "{}/../../testdata/client-assertion/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let key = ClientAssertionKey { kid: Some("k1".into()), ..ClientAssertionKey::new(pem.clone()) };
+            let client = ClientAuth::private_key_jwt("svc", key);
+            let request = assertion_request(&client, [7; 16]).unwrap();
+            let form = form_of(&request);
+            let get = |name: &str| form.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+            assert_eq!(get("client_assertion_type"), crate::JWT_BEARER_ASSERTION_TYPE);
+            assert_eq!(get("client_id"), "svc");
+            assert!(request.header("authorization").is_none());
+            let assertion = get("client_assertion");
+            let header = header_of(&assertion);
+            assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some(alg), Some("k1")), "{file}");
+            let claims = claims_of(&assertion);
+            assert_eq!(claims["iss"], "svc");
+            assert_eq!(claims["sub"], "svc");
+            assert_eq!(claims["aud"], "https://idp/token");
+            assert_eq!(claims["iat"], NOW.as_unix_secs());
+            assert_eq!(claims["exp"], NOW.as_unix_secs() + 60);
+            assert_eq!(claims["jti"].as_str().map(str::len), Some(22), "128 bits, base64url");
+            // Another jti, another assertion; and the key never shows in Debug.
+            let other = assertion_request(&client, [8; 16]).unwrap();
+            assert_ne!(
+                claims_of(&form_of(&other).into_iter().find(|(n, _)| n == "client_assertion").unwrap().1)["jti"],
+                claims["jti"]
+            );
+            let debug = format!("{client:?} {request:?}");
+            assert!(!debug.contains(pem.lines().nth(1).unwrap()) && !debug.contains(&assertion), "{debug}");
+        }
+    }
+
+    #[test]
+    fn client_secret_jwt_signs_hs256_with_the_secret_and_never_sends_it() {
+        let client = ClientAuth::secret_jwt("svc", Secret::new("a-shared-secret-of-32-bytes-or-more!"));
+        let request = assertion_request(&client, [1; 16]).unwrap();
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        assert!(!body.contains("a-shared-secret") && !body.contains("client_secret="), "{body}");
+        let assertion = form_of(&request).into_iter().find(|(n, _)| n == "client_assertion").unwrap().1;
+        assert_eq!(header_of(&assertion)["alg"], "HS256");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_audience(&["https://idp/token"]);
+        let key = jsonwebtoken::DecodingKey::from_secret(b"a-shared-secret-of-32-bytes-or-more!");
+        jsonwebtoken::decode::<serde_json::Value>(&assertion, &key, &validation).unwrap();
+    }
+
+    #[test]
+    fn assertions_without_randomness_or_with_a_bad_key_are_configuration_errors() {
+        use crate::ClientAssertionKey;
+        let client = ClientAuth::secret_jwt("svc", Secret::new("s"));
+        let error = token_request(RequestId(1), "https://idp/token", &client, &NO_RANDOM, &[]).unwrap_err();
+        assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("jti"), "{error}");
+        let key_text = "-----BEGIN PRIVATE KEY-----\nTk9UQUtFWQ==\n-----END PRIVATE KEY-----\n";
+        let client = ClientAuth::private_key_jwt("svc", ClientAssertionKey::new(key_text));
+        let error = assertion_request(&client, [1; 16]).unwrap_err();
+        assert!(error.to_string().contains("client_assertion_key") && !error.to_string().contains("Tk9U"), "{error}");
+    }
+
     #[test]
     fn basic_auth_form_encodes_before_base64() {
         let client = ClientAuth::basic("my client", Secret::new("s3cr:t"));
-        let request =
-            token_request(RequestId(7), "https://idp/token?x=1", &client, &[("grant_type", "client_credentials")]);
+        let request = token_request(
+            RequestId(7),
+            "https://idp/token?x=1",
+            &client,
+            &NO_RANDOM,
+            &[("grant_type", "client_credentials")],
+        )
+        .unwrap();
         assert_eq!(request.header("authorization"), Some("Basic bXkrY2xpZW50OnMzY3IlM0F0"));
         assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=client_credentials");
         assert_eq!(request.endpoint(), "https://idp/token");
@@ -188,10 +301,12 @@ mod tests {
     #[test]
     fn post_and_public_auth_put_client_in_body() {
         let post = ClientAuth { method: ClientAuthMethod::Post, ..ClientAuth::basic("c", Secret::new("s&x")) };
-        let request = token_request(RequestId(1), "https://idp/token", &post, &[("grant_type", "password")]);
+        let request =
+            token_request(RequestId(1), "https://idp/token", &post, &NO_RANDOM, &[("grant_type", "password")]).unwrap();
         assert_eq!(std::str::from_utf8(&request.body).unwrap(), "grant_type=password&client_id=c&client_secret=s%26x");
         assert!(request.header("authorization").is_none());
-        let public = token_request(RequestId(1), "https://idp/token", &ClientAuth::public("p"), &[]);
+        let public =
+            token_request(RequestId(1), "https://idp/token", &ClientAuth::public("p"), &NO_RANDOM, &[]).unwrap();
         assert_eq!(std::str::from_utf8(&public.body).unwrap(), "client_id=p");
     }
 

@@ -8,8 +8,8 @@
 use serde::Deserialize;
 
 use super::token::{parse_token_response, token_request};
-use crate::ClientAuth;
 use crate::http::endpoint_of;
+use crate::{AssertionInputs, ClientAuth};
 use crate::{Error, HttpRequest, HttpResponse, RequestId, Secret, Timestamp, TokenSet};
 
 /// `grant_type` of a token exchange request (RFC 8693 §2.1).
@@ -92,9 +92,10 @@ pub fn token_exchange_request(
     id: RequestId,
     endpoint: &str,
     client: &ClientAuth,
+    assertion: &AssertionInputs<'_>,
     subject_token: &Secret,
     params: &TokenExchangeParams,
-) -> HttpRequest {
+) -> Result<HttpRequest, Error> {
     let mut form: Vec<(&str, &str)> = vec![
         ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
         ("subject_token", subject_token.expose_secret()),
@@ -108,7 +109,7 @@ pub fn token_exchange_request(
     if let Some(scope) = &params.scope {
         form.push(("scope", scope));
     }
-    token_request(id, endpoint, client, &form)
+    token_request(id, endpoint, client, assertion, &form)
 }
 
 /// The answer to a successful token exchange.
@@ -175,7 +176,9 @@ mod tests {
             .requested_token_type(token_types::ACCESS_TOKEN);
         let client = ClientAuth::basic("c", Secret::new("s"));
         let subject = Secret::new("subject-token-value");
-        let request = token_exchange_request(RequestId(9), "https://idp/token", &client, &subject, &params);
+        let inputs = crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "" };
+        let request =
+            token_exchange_request(RequestId(9), "https://idp/token", &client, &inputs, &subject, &params).unwrap();
         assert_eq!(request.id, RequestId(9));
         assert_eq!(request.url, "https://idp/token");
         assert!(request.header("authorization").is_some_and(|v| v.starts_with("Basic ")));
@@ -197,9 +200,11 @@ mod tests {
             RequestId(1),
             "https://idp/token",
             &ClientAuth::public("p"),
+            &crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "" },
             &Secret::new("t"),
             &TokenExchangeParams::default(),
-        );
+        )
+        .unwrap();
         let names: Vec<String> = form(&request).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["grant_type", "subject_token", "subject_token_type", "client_id"]);
     }

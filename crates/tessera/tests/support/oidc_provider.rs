@@ -61,6 +61,25 @@ pub const PUBLIC_CLIENT_ID: &str = "public-client";
 /// (RFC 8628) and `refresh_token`. A refresh token is issued only when `offline_access` is asked for.
 #[allow(dead_code)]
 pub const DEVICE_CLIENT_ID: &str = "device-client";
+/// Client authenticating with `private_key_jwt`; its registered public keys are those of
+/// `testdata/client-assertion/{rsa,ec,ed25519}.pem` (kids `test-rsa`, `test-ec`, `test-ed`);
+/// grant types `password`, `client_credentials`, `refresh_token`.
+#[allow(dead_code)]
+pub const JWT_CLIENT_ID: &str = "jwt-client";
+/// Client authenticating with `client_secret_jwt` (same grant types as [`JWT_CLIENT_ID`]).
+#[allow(dead_code)]
+pub const SECRET_JWT_CLIENT_ID: &str = "secret-jwt-client";
+/// Secret of [`SECRET_JWT_CLIENT_ID`].
+#[allow(dead_code)]
+pub const SECRET_JWT_CLIENT_SECRET: &str = "secret-jwt-client-secret-of-at-least-32-bytes";
+
+/// The test-only key `testdata/client-assertion/{name}` (`rsa.pem`, `ec.pem`, `ed25519.pem`,
+/// `ec.jwk.json`, ...; `wrong-ec.pem` is registered nowhere).
+#[allow(dead_code)]
+pub fn assertion_key_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/client-assertion").join(name)
+}
+
 /// Redirect URI registered for the confidential clients (authorization_code).
 #[allow(dead_code)]
 pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
@@ -117,6 +136,15 @@ pub struct OidcStats {
     /// Reuse detections only: a consumed (rotated) refresh token was presented again.
     #[serde(default)]
     pub refresh_token_reuses: u64,
+    /// The `jti` of every client assertion received at the token and revocation endpoints.
+    #[serde(default)]
+    pub assertion_jtis: Vec<String>,
+    /// Their `aud`, in the same order.
+    #[serde(default)]
+    pub assertion_auds: Vec<String>,
+    /// Their header's `alg`, in the same order.
+    #[serde(default)]
+    pub assertion_algs: Vec<String>,
 }
 
 impl OidcStats {

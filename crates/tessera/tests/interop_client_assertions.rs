@@ -1,0 +1,139 @@
+//! Client assertions (RFC 7523 §2.2; OpenID Connect `private_key_jwt` and `client_secret_jwt`)
+//! against a third-party server: panva's `oidc-provider` (8.8.1, `interop/oidc-provider`), which
+//! verifies the signature against the client's registered keys, checks `iss`/`sub`/`aud`/`exp`
+//! and refuses a `jti` it has seen. The server records every assertion's `jti`, `aud` and `alg`
+//! (`GET /_stats`), so "never the same assertion twice" is checked where it matters.
+//!
+//! Keys: test-only fixtures in `testdata/client-assertion/`. Needs `node` and `npm ci` in
+//! `interop/oidc-provider` (see its README).
+
+mod support;
+
+use std::collections::HashSet;
+
+use support::oidc_provider::*;
+use tessera::core::ClientAssertionKey;
+use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session};
+
+fn key(file: &str) -> String {
+    std::fs::read_to_string(assertion_key_path(file)).unwrap()
+}
+
+fn signed_by(file: &str, kid: Option<&str>, alg: Option<&str>) -> ClientAuth {
+    let key =
+        ClientAssertionKey { key: Secret::new(key(file)), alg: alg.map(str::to_owned), kid: kid.map(str::to_owned) };
+    ClientAuth::private_key_jwt(JWT_CLIENT_ID, key)
+}
+
+fn machine(op: &OidcProvider, client: ClientAuth) -> ProviderConfig {
+    ProviderConfig {
+        client,
+        endpoints: Endpoints::discover(op.issuer()),
+        scope: Some("api:read".into()),
+        grant: Grant::ClientCredentials,
+    }
+}
+
+fn alice(op: &OidcProvider, client: ClientAuth) -> ProviderConfig {
+    ProviderConfig {
+        scope: Some("openid api:read".into()),
+        grant: Grant::Password { username: ALICE.into(), password: Secret::new(ALICE_PASSWORD), totp: None },
+        ..machine(op, client)
+    }
+}
+
+fn session(key: &str, config: ProviderConfig) -> Session {
+    Session::builder(key, config).build()
+}
+
+/// Every assertion the server saw had a distinct `jti` and the token endpoint as audience.
+async fn assertions_were_fresh(op: &OidcProvider, expected: usize) -> OidcStats {
+    let stats = op.stats().await;
+    assert_eq!(stats.assertion_jtis.len(), expected, "{stats:?}");
+    let distinct: HashSet<&String> = stats.assertion_jtis.iter().collect();
+    assert_eq!(distinct.len(), expected, "an assertion was sent twice: {:?}", stats.assertion_jtis);
+    assert!(stats.assertion_jtis.iter().all(|jti| jti.len() >= 22), "128-bit jti: {:?}", stats.assertion_jtis);
+    assert!(stats.assertion_auds.iter().all(|aud| *aud == op.token_endpoint()), "{:?}", stats.assertion_auds);
+    stats
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_rsa_ec_and_ed25519_keys_for_client_credentials() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    for (file, kid, alg, expected_alg) in [
+        ("rsa.pem", Some("test-rsa"), None, "RS256"),
+        ("rsa.pem", Some("test-rsa"), Some("PS256"), "PS256"),
+        ("ec.pem", Some("test-ec"), None, "ES256"),
+        ("ed25519.pem", Some("test-ed"), None, "EdDSA"),
+        // Without a kid, the server tries every registered key of the right type.
+        ("ec.pem", None, None, "ES256"),
+    ] {
+        op.reset_stats().await;
+        let client = signed_by(file, kid, alg);
+        let tokens = session("machine", machine(&op, client.clone())).tokens().await.unwrap();
+        let body = op.introspect(tokens.access_token.expose_secret()).await;
+        assert_eq!((body["active"].as_bool(), body["client_id"].as_str()), (Some(true), Some(JWT_CLIENT_ID)), "{body}");
+        // A second session, a second login: a new assertion.
+        session("machine-2", machine(&op, client)).tokens().await.unwrap();
+        let stats = assertions_were_fresh(&op, 2).await;
+        assert_eq!(stats.assertion_algs, [expected_alg, expected_alg], "{file}");
+        assert_eq!(stats.grant_type("client_credentials"), 2);
+    }
+}
+
+#[tokio::test]
+async fn private_key_jwt_password_refresh_and_revocation_each_send_a_new_assertion() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    // A JWK with its kid, read as the configuration would (the JWK's kid is used).
+    let client = ClientAuth::private_key_jwt(JWT_CLIENT_ID, ClientAssertionKey::new(key("ec.jwk.json")));
+    let alice_session = session("alice", alice(&op, client));
+    let first = alice_session.tokens().await.unwrap();
+    assert!(first.refresh_token.is_some());
+    let second = alice_session.force_refresh().await.unwrap();
+    assert_ne!(first.access_token, second.tokens().access_token);
+    let outcome = alice_session.logout().await.unwrap();
+    assert!(outcome.revoked && outcome.revocation_error.is_none(), "{outcome:?}");
+    let stats = assertions_were_fresh(&op, 3).await;
+    assert_eq!((stats.grant_type("password"), stats.grant_type("refresh_token"), stats.revocations), (1, 1, 1));
+    assert_eq!(stats.refresh_token_reuses, 0);
+    // The revocation was authenticated: the grant is gone.
+    let body = op.introspect(second.tokens().refresh_token.as_ref().unwrap().expose_secret()).await;
+    assert_eq!(body["active"], false, "{body}");
+}
+
+#[tokio::test]
+async fn client_secret_jwt_logs_in_and_refreshes() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let client = ClientAuth::secret_jwt(SECRET_JWT_CLIENT_ID, Secret::new(SECRET_JWT_CLIENT_SECRET));
+    let tokens = session("machine", machine(&op, client.clone())).tokens().await.unwrap();
+    assert_eq!(op.introspect(tokens.access_token.expose_secret()).await["client_id"], SECRET_JWT_CLIENT_ID);
+    let alice_session = session("alice", alice(&op, client));
+    alice_session.tokens().await.unwrap();
+    alice_session.force_refresh().await.unwrap();
+    let stats = assertions_were_fresh(&op, 3).await;
+    assert!(stats.assertion_algs.iter().all(|alg| alg == "HS256"), "{:?}", stats.assertion_algs);
+
+    // The wrong secret: invalid_client, and the secret is not in the error.
+    let wrong = ClientAuth::secret_jwt(SECRET_JWT_CLIENT_ID, Secret::new("not-the-secret-but-32-bytes-long-x"));
+    let error = session("wrong", machine(&op, wrong)).authorization_header().await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
+    assert!(!format!("{error:?} {error}").contains("not-the-secret"), "{error}");
+}
+
+#[tokio::test]
+async fn a_key_the_server_does_not_know_is_refused_as_invalid_client_without_the_key_in_the_error() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let pem = key("wrong-ec.pem");
+    for kid in [Some("test-ec"), None] {
+        let client = signed_by("wrong-ec.pem", kid, None);
+        let error = session("wrong", machine(&op, client)).authorization_header().await.unwrap_err();
+        assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
+        let shown = format!("{error:?} {error}");
+        for line in pem.lines().filter(|line| !line.starts_with("-----")) {
+            assert!(!shown.contains(line), "the key is in the error: {error}");
+        }
+        assert!(!shown.contains("eyJ"), "an assertion is in the error: {error}");
+    }
+    // Refused once each: invalid_client is final, not retried.
+    assert_eq!(op.stats().await.grant_type("client_credentials"), 2);
+}
