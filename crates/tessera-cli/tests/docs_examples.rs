@@ -19,10 +19,8 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -313,25 +311,9 @@ fn script(block: &Block, issuer: &str, home: &Path) -> String {
     script
 }
 
-fn pump(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buffer) {
-            if n == 0 {
-                return;
-            }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    });
-    text
-}
-
 /// The person at the keyboard: answers what a login or `config init` asks on stderr.
 struct Person<'a> {
     idp: &'a ReferenceIdp,
-    http: reqwest::Client,
     /// How much of stderr has been acted on.
     seen: usize,
     /// Email codes answered so far in this block (the page shows a wrong one first).
@@ -385,31 +367,10 @@ impl Person<'_> {
         self.seen = seen;
     }
 
-    /// The browser: the login page, the form posted as alice, the redirect followed to the
-    /// loopback listener.
+    /// The browser: signs in as alice and follows the redirect to the loopback listener.
     fn sign_in(&self, url: &str) {
-        let http = &self.http;
-        let idp = self.idp;
-        block_on(async {
-            let page = http.get(url).send().await.unwrap().error_for_status().unwrap().text().await.unwrap();
-            let request_id = page
-                .split("name=\"request_id\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_else(|| panic!("no request_id on the login page: {page}"))
-                .to_owned();
-            let form = [
-                ("request_id", request_id.as_str()),
-                ("username", demo::ALICE_USERNAME),
-                ("password", demo::ALICE_PASSWORD),
-                ("totp", ""),
-                ("action", "sign-in"),
-            ];
-            let response = http.post(idp.url("/authorize")).form(&form).send().await.unwrap();
-            assert!(response.status().is_redirection(), "{:?}", response.status());
-            let callback = response.headers()["location"].to_str().unwrap().to_owned();
-            http.get(&callback).send().await.unwrap().error_for_status().unwrap();
-        });
+        let callback = sign_in_as_alice(self.idp, url);
+        block_on(async { http_client().get(&callback).send().await }).unwrap().error_for_status().unwrap();
     }
 }
 
@@ -463,18 +424,7 @@ impl Runner<'_> {
         let mut stdin = child.stdin.take().expect("piped stdin");
         let stdout = pump(child.stdout.take().expect("piped stdout"));
         let stderr = pump(child.stderr.take().expect("piped stderr"));
-        let mut person = Person {
-            idp: self.idp,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-            seen: 0,
-            email_answers: 0,
-            typed: typed_answers(block),
-        };
+        let mut person = Person { idp: self.idp, seen: 0, email_answers: 0, typed: typed_answers(block) };
         let deadline = Instant::now() + BLOCK_TIMEOUT;
         loop {
             let text = stderr.lock().unwrap().clone();

@@ -156,31 +156,7 @@ fn browser_login_in_paste_mode_reads_the_final_url_from_stdin() {
     assert!(!stderr.contains("Use a browser on this machine"), "paste mode: any browser will do: {stderr}");
 
     // The person: the login page, the form posted, the redirect's Location is the URL to paste.
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let callback = block_on(async {
-        let page = http.get(&url).send().await.unwrap().error_for_status().unwrap().text().await.unwrap();
-        let request_id = page
-            .split("name=\"request_id\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("no request_id on the login page: {page}"))
-            .to_owned();
-        let form = [
-            ("request_id", request_id.as_str()),
-            ("username", demo::ALICE_USERNAME),
-            ("password", demo::ALICE_PASSWORD),
-            ("totp", ""),
-            ("action", "sign-in"),
-        ];
-        let response = http.post(idp.url("/authorize")).form(&form).send().await.unwrap();
-        assert!(response.status().is_redirection(), "{:?}", response.status());
-        response.headers()["location"].to_str().unwrap().to_owned()
-    });
+    let callback = sign_in_as_alice(&idp, &url);
     assert!(callback.starts_with(&format!("{fixed}?")) && callback.contains("code="), "{callback}");
     login.answer(&callback);
     let run = login.finish();

@@ -400,6 +400,37 @@ impl ReferenceIdp {
     }
 }
 
+/// The person in the browser: opens the reference IdP's login page at `url`, signs in as alice,
+/// and returns where the IdP redirects the browser (the `redirect_uri` with `code` and `state`),
+/// without following it.
+pub fn sign_in_as_alice(idp: &ReferenceIdp, url: &str) -> String {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client builds");
+    block_on(async {
+        let page = http.get(url).send().await.unwrap().error_for_status().unwrap().text().await.unwrap();
+        let request_id = page
+            .split("name=\"request_id\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no request_id on the login page: {page}"))
+            .to_owned();
+        let form = [
+            ("request_id", request_id.as_str()),
+            ("username", tessera_idp::demo::ALICE_USERNAME),
+            ("password", tessera_idp::demo::ALICE_PASSWORD),
+            ("totp", ""),
+            ("action", "sign-in"),
+        ];
+        let response = http.post(idp.url("/authorize")).form(&form).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{:?}", response.status());
+        response.headers()["location"].to_str().unwrap().to_owned()
+    })
+}
+
 impl Drop for ReferenceIdp {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -417,7 +448,9 @@ pub struct Interactive {
     args: String,
 }
 
-fn pump(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+/// Collects what `pipe` yields, as it comes, into a shared string (prompts end without a newline,
+/// so not by lines).
+pub fn pump(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
     let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = std::sync::Arc::clone(&text);
     std::thread::spawn(move || {
