@@ -395,3 +395,18 @@ fn an_unreadable_totp_secret_is_replaced_by_the_current_code_typed_hidden() {
     assert!(text.contains("Logged in to bob (dev)") && !text.contains(code.expose_secret()), "{text}");
     assert_eq!(idp.stat("password_grants"), 1);
 }
+
+#[test]
+fn ctrl_c_at_the_hidden_secret_prompt_leaves_the_terminal_echoing() {
+    let idp = idp(&[]);
+    let home = passwordless_home(&idp);
+    let terminal = Terminal::start(&home, &["secret", "set", "tessera/docs-test"], 100, 24);
+    terminal.wait_for("input is hidden):");
+    terminal.type_text("half-typed");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!terminal.text().contains("half-typed"), "the secret is not echoed:\n{}", terminal.text());
+    terminal.press("C-c");
+    let (exit, text) = terminal.finish();
+    assert_eq!(exit, 130, "ended by SIGINT, as Ctrl-C does:\n{text}");
+    assert!(terminal.echoes(), "Ctrl-C at the hidden prompt leaves the terminal echoing");
+}

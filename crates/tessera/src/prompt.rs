@@ -217,9 +217,10 @@ impl Drop for Quiet {
 
 /// One line from stdin: on a terminal without echo, key by key — Enter ends it, Backspace erases,
 /// Ctrl-U clears, Ctrl-D on an empty line is the end of input, and Ctrl-C restores the terminal
-/// and then interrupts the process as the key would have. `None` at the end of input.
+/// and then interrupts the process as the key would have. `None` at the end of input. Not on a
+/// terminal (a pipe): one line as it comes. Blocking: call it off the async runtime.
 #[cfg(feature = "terminal")]
-fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
+pub fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
     use std::io::{BufRead as _, IsTerminal as _, Read as _};
     let quiet = if stdin.is_terminal() { Quiet::new(stdin) } else { None };
     if quiet.is_none() {

@@ -6,7 +6,7 @@
 //! stdout gets the reference to put in the configuration (data); messages go to stderr. Nothing
 //! here ever prints the secret.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use clap::Subcommand;
 use tessera::Secret;
@@ -69,49 +69,25 @@ pub fn run(command: SecretCommand) -> Result<(), Failure> {
     }
 }
 
-/// One line from stdin, without its line ending. On a terminal: a prompt on stderr and no echo.
+/// One line from stdin, without its line ending. On a terminal: a prompt on stderr and no echo
+/// (the library's hidden-input reader: Ctrl-C leaves the terminal echoing again).
 fn read_secret_line(entry: &KeyringEntry) -> Result<Secret, Failure> {
     let stdin = std::io::stdin();
-    let _echo_off = if stdin.is_terminal() {
+    let terminal = stdin.is_terminal();
+    if terminal {
         eprint!("Secret for {entry} (input is hidden): ");
-        EchoOff::new(&stdin)
-    } else {
-        None
-    };
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
-    if _echo_off.is_some() {
+    }
+    let line =
+        tessera::prompt::read_hidden_line(&stdin).map_err(|e| Failure::error(format!("cannot read stdin: {e}")))?;
+    if terminal {
         eprintln!();
     }
     // Moved, not copied, into the Secret (which zeroes it on drop).
-    line.truncate(line.trim_end_matches(['\n', '\r']).len());
-    let secret = Secret::new(line);
+    let secret = Secret::new(line.map(|mut line| std::mem::take(&mut *line)).unwrap_or_default());
     if secret.is_empty() {
         return Err(Failure::error(
             "no secret on stdin (pipe one line, e.g. `printf '%s\\n' \"$SECRET\" | tessera secret set ...`)",
         ));
     }
     Ok(secret)
-}
-
-/// Terminal echo switched off until dropped.
-struct EchoOff {
-    saved: rustix::termios::Termios,
-}
-
-impl EchoOff {
-    fn new(stdin: &std::io::Stdin) -> Option<EchoOff> {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let saved = tcgetattr(stdin).ok()?;
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO);
-        tcsetattr(stdin, OptionalActions::Now, &quiet).ok()?;
-        Some(EchoOff { saved })
-    }
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
-    }
 }
