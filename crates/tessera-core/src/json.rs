@@ -224,18 +224,23 @@ impl JsonEngine {
     /// methods need none. Too few bytes, or not base64, is an [`Error::Configuration`] that changes
     /// nothing (the bytes are never in it).
     pub fn set_entropy(&mut self, entropy_base64: &str) -> Result<(), Error> {
-        use sha2::Digest;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(entropy_base64.trim())
             .map(zeroize::Zeroizing::new)
             .map_err(|_| Error::configuration("entropy: is not base64"))?;
+        self.set_entropy_bytes(&bytes)
+    }
+
+    /// [`JsonEngine::set_entropy`] for hosts in Rust: the bytes themselves.
+    pub fn set_entropy_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        use sha2::Digest;
         if bytes.len() < 32 {
             return Err(Error::configuration(format!(
                 "entropy: needs at least 32 random bytes, got {} (e.g. base64 of os.urandom(32))",
                 bytes.len()
             )));
         }
-        self.engine.set_entropy(Entropy(sha2::Sha256::digest(bytes.as_slice()).into()));
+        self.engine.set_entropy(Entropy(sha2::Sha256::digest(bytes).into()));
         Ok(())
     }
 
