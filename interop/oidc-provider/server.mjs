@@ -379,7 +379,8 @@ const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchan
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const TOKEN_EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope'];
 
-for (const client of CLIENTS.filter((c) => c.client_id === 'confidential-client')) {
+// jwt-client too: chain stages authenticated with private_key_jwt (interop_client_assertions.rs).
+for (const client of CLIENTS.filter((c) => ['confidential-client', 'jwt-client'].includes(c.client_id))) {
   client.grant_types.push(TOKEN_EXCHANGE_GRANT_TYPE);
 }
 

@@ -316,7 +316,20 @@ class ClientAuth:
         client_assertion_key: Optional[str] = None,
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
-    ) -> ClientAuth: ...
+    ) -> ClientAuth:
+        """The client's identity at the authorization server.
+
+        Args:
+            client_id: the OAuth client.
+            client_secret: its secret; default ``None``.
+            method: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
+                ``"client_secret_jwt"``, ``"private_key_jwt"`` (the default with
+                ``client_assertion_key``) or ``"none"`` (the default without either); default ``None``.
+            client_assertion_key: ``private_key_jwt``'s private key, as text (PEM or JWK with ``d``);
+                default ``None``.
+            client_assertion_alg: default ``None``: from the key (``RS256``, ``ES256``, ``EdDSA``).
+            client_assertion_kid: default ``None``: the JWK's ``kid``, else no ``kid``.
+        """
     @staticmethod
     def basic(client_id: str, client_secret: str) -> ClientAuth: ...
     @staticmethod
@@ -440,6 +453,9 @@ class Client:
         token_endpoint: Optional[str] = None,
         revocation_endpoint: Optional[str] = None,
         client_auth: Optional[_ClientAuthMethod] = None,
+        client_assertion_key: Optional[str] = None,
+        client_assertion_alg: Optional[str] = None,
+        client_assertion_kid: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -470,7 +486,15 @@ class Client:
             scope: a string or a list of scopes; default ``None``.
             token_endpoint: the token endpoint, without discovery; default ``None``.
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
-            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
+                secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
+                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``) or
+                ``"none"`` (the default without either). Default ``None``: chosen as said.
+            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
+                PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+            client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
+                ``ES256``, ``EdDSA``).
+            client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
@@ -528,6 +552,9 @@ class SyncClient:
         token_endpoint: Optional[str] = None,
         revocation_endpoint: Optional[str] = None,
         client_auth: Optional[_ClientAuthMethod] = None,
+        client_assertion_key: Optional[str] = None,
+        client_assertion_alg: Optional[str] = None,
+        client_assertion_kid: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -558,7 +585,15 @@ class SyncClient:
             scope: a string or a list of scopes; default ``None``.
             token_endpoint: the token endpoint, without discovery; default ``None``.
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
-            client_auth: ``"basic"`` (default with a secret), ``"post"`` or ``"none"``.
+            client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
+                secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
+                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``) or
+                ``"none"`` (the default without either). Default ``None``: chosen as said.
+            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
+                PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+            client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
+                ``ES256``, ``EdDSA``).
+            client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
@@ -832,6 +867,7 @@ class JsonEngine:
     def cached_domain_access(self, key: str, domain_id: str, now_ms: Optional[int] = None) -> Optional[str]: ...
     def chain_state(self, key: str) -> Optional[str]: ...
     def set_chain_state(self, key: str, state_json: str) -> None: ...
+    def set_entropy(self, entropy_base64: str) -> None: ...
 
 def current_time_ms() -> int: ...
 def is_expired(expires_at_ms: Optional[int], now_ms: Optional[int] = None) -> bool: ...

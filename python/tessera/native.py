@@ -20,6 +20,7 @@ with only the standard library::
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Dict, List, Mapping, Optional, Union
 
@@ -50,6 +51,12 @@ class NativeEngine:
     def register(self, key: str, provider: Union[str, Mapping[str, Any]]) -> None:
         """Registers a provider under ``key`` (raises ConfigurationError when it is malformed)."""
         self._engine.register(key, _text(provider))
+
+    def set_entropy(self, entropy: bytes) -> None:
+        """Replaces the random bytes (at least 32, from a cryptographically secure generator)
+        that client assertions' ``jti`` values are derived from. Not needed: the engine draws 32
+        from the operating system (what ``os.urandom`` reads) when it is created."""
+        self._engine.set_entropy(base64.b64encode(entropy).decode("ascii"))
 
     def ensure(self, key: str, now_ms: Optional[int] = None) -> List[Action]:
         """What must happen for ``key`` to hold a valid token; ``[]`` when it does."""

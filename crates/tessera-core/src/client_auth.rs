@@ -399,6 +399,16 @@ impl ClientAuth {
         }
     }
 
+    /// Checks what an assertion method needs before any request: the key is readable, private and
+    /// matches `client_assertion_alg` (`private_key_jwt`), the secret is there
+    /// (`client_secret_jwt`). For front ends that build a `ClientAuth` outside a provider
+    /// description (token-chain stages); the error names the field, never the key.
+    pub fn check_assertion_key(&self) -> Result<(), Error> {
+        self.assertion_signer()
+            .map(|_| ())
+            .map_err(|(field, problem)| Error::configuration(format!("{field}: {problem}")))
+    }
+
     /// Adds the client's credentials to a request being built. An assertion method signs a fresh
     /// JWT with `inputs` (RFC 7523 §3: `iss` = `sub` = `client_id`, `aud` = the token endpoint,
     /// a random `jti`, `iat`, `exp` 60 s later); it fails as a configuration error without

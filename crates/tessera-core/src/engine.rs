@@ -270,6 +270,13 @@ impl Engine {
         &self.settings
     }
 
+    /// Replaces [`EngineSettings::entropy`] (for hosts that create the engine before they have
+    /// random bytes, such as the JSON API's `set_entropy`). Assertion ids drawn afterwards come
+    /// from the new key; the counter goes on, so even the same bytes given twice repeat no id.
+    pub fn set_entropy(&mut self, entropy: Entropy) {
+        self.settings.entropy = Some(entropy);
+    }
+
     /// Adds or replaces the provider behind `key` (cached tokens are kept; an operation in flight is dropped).
     pub fn register(&mut self, key: impl Into<String>, config: ProviderConfig) {
         let key = key.into();
@@ -597,8 +604,9 @@ impl Engine {
 
     /// 128 fresh bits for a client assertion's `jti`: HMAC-SHA-256, keyed with
     /// [`EngineSettings::entropy`], of a counter (a PRF: distinct inputs, unpredictable outputs).
-    /// `None` without entropy. Drawn only for providers that send assertions.
-    fn next_assertion_id(&mut self) -> Option<[u8; 16]> {
+    /// `None` without entropy. Public for drivers that build requests of their own from the
+    /// engine's randomness (token-chain stages).
+    pub fn next_assertion_id(&mut self) -> Option<[u8; 16]> {
         use hmac::{Hmac, KeyInit, Mac};
         let Entropy(seed) = self.settings.entropy?;
         self.assertion_counter += 1;

@@ -38,8 +38,8 @@ use crate::chain::{ChainAction, ChainConfig, ChainMachine, ChainState, Chains, D
 use crate::protocol::TokenExchangeParams;
 use crate::provider_spec::{Deprecation, ProviderSpec};
 use crate::{
-    Action, ClientAuth, ClientAuthMethod, Engine, EngineSettings, Error, Event, HttpResponse, LoginInputs, RequestId,
-    Secret, Timestamp, TokenSet, TransportErrorKind, flow::Prompt,
+    Action, ClientAuth, ClientAuthMethod, Engine, EngineSettings, Entropy, Error, Event, HttpResponse, LoginInputs,
+    RequestId, Secret, Timestamp, TokenSet, TransportErrorKind, flow::Prompt,
 };
 
 #[derive(Serialize)]
@@ -213,6 +213,35 @@ impl JsonEngine {
         let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(|e| e.at(&place))?;
         self.engine.register(key, config);
         Ok(parsed.deprecations)
+    }
+
+    /// Gives the engine random bytes for client assertions (`client_secret_jwt`,
+    /// `private_key_jwt`): `entropy_base64` is base64 of at least 32 bytes from the host's
+    /// cryptographically secure generator (e.g. `os.urandom(32)`, `crypto.getRandomValues`),
+    /// drawn once per engine. Each assertion's `jti` is derived from them
+    /// ([`crate::EngineSettings::entropy`]: their SHA-256 keys an HMAC of a counter). Without it,
+    /// providers and chain stages with those methods fail with a configuration error; the other
+    /// methods need none. Too few bytes, or not base64, is an [`Error::Configuration`] that changes
+    /// nothing (the bytes are never in it).
+    pub fn set_entropy(&mut self, entropy_base64: &str) -> Result<(), Error> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(entropy_base64.trim())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| Error::configuration("entropy: is not base64"))?;
+        self.set_entropy_bytes(&bytes)
+    }
+
+    /// [`JsonEngine::set_entropy`] for hosts in Rust: the bytes themselves.
+    pub fn set_entropy_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        use sha2::Digest;
+        if bytes.len() < 32 {
+            return Err(Error::configuration(format!(
+                "entropy: needs at least 32 random bytes, got {} (e.g. base64 of os.urandom(32))",
+                bytes.len()
+            )));
+        }
+        self.engine.set_entropy(Entropy(sha2::Sha256::digest(bytes).into()));
+        Ok(())
     }
 
     /// [`Engine::ensure`], as a JSON array of actions (`[]`: the cached token is valid).
@@ -541,6 +570,8 @@ struct JsonChain {
 
 /// A stage as `register_chain` reads it (the shapes of [`Stage`]).
 #[derive(Deserialize)]
+// Two per chain, read once: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum JsonStage {
     HttpCall {
@@ -552,6 +583,9 @@ enum JsonStage {
         client_id: String,
         client_secret: Option<Secret>,
         client_auth: Option<String>,
+        client_assertion_key: Option<Secret>,
+        client_assertion_alg: Option<String>,
+        client_assertion_kid: Option<String>,
         audience: Option<serde_json::Value>,
         resource: Option<serde_json::Value>,
         scope: Option<String>,
@@ -574,26 +608,50 @@ impl JsonStage {
                 client_id,
                 client_secret,
                 client_auth,
+                client_assertion_key,
+                client_assertion_alg,
+                client_assertion_kid,
                 audience,
                 resource,
                 scope,
                 requested_token_type,
                 subject_token_type,
             } => {
+                // The provider description's defaults: a key means private_key_jwt, a secret alone
+                // client_secret_basic.
                 let method = match client_auth.as_deref() {
+                    None if client_assertion_key.is_some() => ClientAuthMethod::PrivateKeyJwt,
                     None if client_secret.is_some() => ClientAuthMethod::Basic,
-                    None | Some("none") => ClientAuthMethod::None,
-                    Some("client_secret_basic") => ClientAuthMethod::Basic,
-                    Some("client_secret_post") => ClientAuthMethod::Post,
-                    Some(_) => {
-                        return Err("client_auth: is not one of client_secret_basic, client_secret_post, none".into());
-                    }
+                    None => ClientAuthMethod::None,
+                    Some(name) => ClientAuthMethod::from_name(name).ok_or(
+                        "client_auth: is not one of client_secret_basic, client_secret_post, client_secret_jwt, \
+                         private_key_jwt, none",
+                    )?,
                 };
-                if method != ClientAuthMethod::None && client_secret.is_none() {
-                    return Err(
-                        "client_secret: is required with client_auth client_secret_basic or client_secret_post".into(),
-                    );
+                if matches!(method, ClientAuthMethod::Basic | ClientAuthMethod::Post | ClientAuthMethod::SecretJwt)
+                    && client_secret.is_none()
+                {
+                    return Err(format!("client_secret: is required with client_auth {}", method.name()));
                 }
+                let without_key =
+                    [("client_assertion_alg", &client_assertion_alg), ("client_assertion_kid", &client_assertion_kid)]
+                        .into_iter()
+                        .find_map(|(field, value)| value.is_some().then_some(field))
+                        .filter(|_| client_assertion_key.is_none());
+                if let Some(field) = without_key {
+                    return Err(format!("{field}: goes with client_assertion_key (private_key_jwt)"));
+                }
+                if client_assertion_key.is_some() && method != ClientAuthMethod::PrivateKeyJwt {
+                    return Err(format!(
+                        "client_assertion_key: is used only with client_auth private_key_jwt, not {}",
+                        method.name()
+                    ));
+                }
+                let assertion_key = client_assertion_key.map(|key| crate::ClientAssertionKey {
+                    key,
+                    alg: client_assertion_alg,
+                    kid: client_assertion_kid,
+                });
                 let mut params = TokenExchangeParams {
                     audience: strings("audience", audience)?,
                     resource: strings("resource", resource)?,
@@ -604,7 +662,9 @@ impl JsonStage {
                 if let Some(subject_token_type) = subject_token_type {
                     params.subject_token_type = subject_token_type;
                 }
-                let client = ClientAuth { client_id, client_secret, method, assertion_key: None };
+                let client = ClientAuth { client_id, client_secret, method, assertion_key };
+                // A key that cannot sign is refused now, naming the field, not at the first request.
+                client.assertion_signer().map_err(|(field, problem)| format!("{field}: {problem}"))?;
                 Ok(Stage::token_exchange(token_endpoint, client, params))
             }
         }
@@ -699,6 +759,100 @@ mod tests {
         assert_eq!(done[0]["tokens"]["expires_at"], 61_000);
         assert_eq!(engine.ensure("k", 2_000), "[]");
         assert!(engine.tokens("k").unwrap().contains("\"rt\""));
+    }
+
+    /// The `jti` of the client assertion in a JSON `http_request` action.
+    fn assertion_jti(request: &Value) -> String {
+        let body = request["body"].as_str().unwrap();
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        let payload = form["client_assertion"].split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["aud"], "https://idp/token");
+        claims["jti"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn client_assertions_need_the_hosts_entropy_and_get_a_new_jti_per_request() {
+        let pem =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem"))
+                .unwrap();
+        let provider = json!({"type": "client_credentials", "client_id": "c", "token_endpoint": "https://idp/token",
+            "client_assertion_key": pem, "client_assertion_kid": "test-ec"})
+        .to_string();
+        let mut engine = JsonEngine::new();
+        engine.register("k", &provider).unwrap();
+        // No entropy yet: a configuration error that says what to do, and nothing is sent.
+        let failed = parse(&engine.ensure("k", 1_000));
+        assert_eq!(
+            (failed[0]["type"].as_str(), failed[0]["error"]["kind"].as_str()),
+            (Some("failed"), Some("configuration")),
+            "{failed}"
+        );
+        assert!(failed[0]["error"]["message"].as_str().unwrap().contains("entropy"), "{failed}");
+
+        // Too few bytes, or not base64: refused, and the value is not quoted.
+        let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+        let error = engine.set_entropy(&short).unwrap_err();
+        assert!(matches!(&error, Error::Configuration { .. }) && error.to_string().contains("32"), "{error}");
+        assert!(!error.to_string().contains(&short));
+        assert!(engine.set_entropy("not base64!").is_err());
+
+        engine.set_entropy(&base64::engine::general_purpose::STANDARD.encode([42u8; 32])).unwrap();
+        let first = parse(&engine.ensure("k", 1_000))[0].clone();
+        assert_eq!(first["type"], "http_request", "{first}");
+        let answer = |id: &Value| {
+            json!({"type":"http_response","request_id":id,"status":200,"headers":{"content-type":"application/json"},
+                "body":"{\"access_token\":\"at\",\"token_type\":\"Bearer\",\"expires_in\":60}"})
+            .to_string()
+        };
+        assert_eq!(parse(&engine.handle(&answer(&first["id"]), 1_000).unwrap())[0]["type"], "done");
+        let second = parse(&engine.login("k", 2_000))[0].clone();
+        let (jti1, jti2) = (assertion_jti(&first), assertion_jti(&second));
+        assert_ne!(jti1, jti2);
+        assert!(jti1.len() >= 22 && jti2.len() >= 22, "128 bits: {jti1} {jti2}");
+
+        // Another engine with other bytes draws other ids (the same bytes would repeat them: hosts
+        // must draw fresh ones per engine).
+        let mut other = JsonEngine::new();
+        other.register("k", &provider).unwrap();
+        other.set_entropy(&base64::engine::general_purpose::STANDARD.encode([43u8; 40])).unwrap();
+        let third = parse(&other.ensure("k", 1_000))[0].clone();
+        assert!(![&jti1, &jti2].contains(&&assertion_jti(&third)));
+    }
+
+    #[test]
+    fn a_token_exchange_stage_may_sign_client_assertions() {
+        let pem =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem"))
+                .unwrap();
+        let mut engine = JsonEngine::new();
+        engine.set_entropy(&base64::engine::general_purpose::STANDARD.encode([9u8; 32])).unwrap();
+        engine.register("net", r#"{"type":"static","access_token":"net-token"}"#).unwrap();
+        let stage = json!({"type": "token_exchange", "token_endpoint": "https://idp/token", "client_id": "x",
+            "client_assertion_key": pem});
+        let chain = json!({"network": "net", "discovery": stage, "domain": {"type": "http_call", "url": "https://api/{domain_id}"}});
+        engine.register_chain("chain", &chain.to_string()).unwrap();
+        let actions = parse(&engine.domain_access("chain", "alpha", 1_000));
+        let request = actions.as_array().unwrap().iter().find(|a| a["type"] == "http_request").unwrap().clone();
+        assert!(request["body"].as_str().unwrap().contains("subject_token=net-token"), "{request}");
+        assert_eq!(assertion_jti(&request).len(), 22);
+
+        // An unusable key or an assertion field without a key: refused when registered, naming
+        // the field and not the value.
+        for (bad, field) in [
+            (json!({"client_assertion_key": "SECRETKEYTEXT"}), "client_assertion_key"),
+            (json!({"client_secret": "SECRETKEYTEXT", "client_assertion_kid": "k"}), "client_assertion_kid"),
+            (json!({"client_auth": "client_secret_jwt"}), "client_secret"),
+        ] {
+            let mut stage = json!({"type": "token_exchange", "token_endpoint": "https://idp/token", "client_id": "x"});
+            stage.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+            let chain =
+                json!({"network": "net", "discovery": stage, "domain": {"type": "http_call", "url": "https://api"}});
+            let error = engine.register_chain("bad", &chain.to_string()).unwrap_err().to_string();
+            assert!(error.contains(field) && !error.contains("SECRETKEYTEXT"), "{error}");
+        }
     }
 
     #[test]

@@ -48,7 +48,9 @@ impl PyStage {
         PyStage { inner: Stage::http_get(url) }
     }
 
-    /// An RFC 8693 token exchange at `token_url`, authenticated as `client`.
+    /// An RFC 8693 token exchange at `token_url`, authenticated as `client` (any `ClientAuth`
+    /// method, `private_key_jwt` and `client_secret_jwt` included: each request signs a new
+    /// assertion).
     #[staticmethod]
     #[pyo3(signature = (token_url, client, *, audience = None, resource = None, scope = None,
         requested_token_type = None))]
@@ -67,6 +69,9 @@ impl PyStage {
             requested_token_type,
             ..TokenExchangeParams::default()
         };
+        // A client assertion's key is checked now (a ConfigurationError naming the field, never
+        // the key), not at the first request.
+        client.inner.check_assertion_key().map_err(|error| to_pyerr(&error))?;
         Ok(PyStage { inner: Stage::token_exchange(token_url, client.inner.clone(), params) })
     }
 

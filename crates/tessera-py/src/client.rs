@@ -12,7 +12,7 @@ use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Ses
 
 use crate::callback::Callback;
 use crate::errors::{configuration, to_pyerr};
-use crate::grants::{PyGrant, PyProviderConfig, client_auth, endpoints_repr, scope_arg};
+use crate::grants::{AssertionArgs, PyGrant, PyProviderConfig, client_auth_with_assertion, endpoints_repr, scope_arg};
 use crate::refresh::{PolicyErrorSlot, PythonHooks, PythonPolicy, PythonPrompter, callable, with_login_code};
 use crate::runtime::{Ready, block_on, spawn};
 use crate::time::Seconds;
@@ -120,6 +120,7 @@ fn build(
     token_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
     client_auth_method: Option<&str>,
+    assertion: AssertionArgs,
     provider: Option<PyRef<'_, PyProviderConfig>>,
     store: Option<&Bound<'_, PyAny>>,
     key: String,
@@ -135,6 +136,10 @@ fn build(
             transport = transport.over(&provider.transport);
             if issuer.is_some() || client_id.is_some() || client_secret.is_some() || grant.is_some() {
                 return Err(configuration("give provider=, or issuer/client_id/grant..., not both"));
+            }
+            if client_auth_method.is_some() || assertion.given().is_some() {
+                let field = assertion.given().unwrap_or("client_auth");
+                return Err(configuration(format!("give provider= (its ClientAuth), or {field}, not both")));
             }
             if scope.is_some_and(|scope| !scope.is_none()) || token_endpoint.is_some() || revocation_endpoint.is_some()
             {
@@ -184,7 +189,7 @@ fn build(
                 None => tessera::Grant::ClientCredentials,
             };
             ProviderConfig {
-                client: client_auth(py, client_id, client_secret, client_auth_method)?,
+                client: client_auth_with_assertion(py, client_id, client_secret, client_auth_method, assertion)?,
                 endpoints,
                 scope: scope_arg(scope)?,
                 grant,
@@ -298,8 +303,15 @@ struct Callbacks<'a, 'py> {
 /// Parameters (all keyword-only but ``issuer``):
 ///
 /// - ``issuer=None``: OpenID Connect discovery; or ``token_endpoint=None`` (+ ``revocation_endpoint=None``).
-/// - ``client_id=None``, ``client_secret=None``, ``client_auth=None`` (``"basic"`` with a secret, else
-///   ``"none"``; or ``"post"``), ``scope=None`` (string or sequence), ``grant=None`` (client credentials).
+/// - ``client_id=None``, ``client_secret=None``, ``client_auth=None`` (how the client authenticates:
+///   ``"client_secret_basic"``, the default with a secret; ``"client_secret_post"``;
+///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``; or
+///   ``"none"``, the default without either), ``scope=None`` (string or sequence), ``grant=None``
+///   (client credentials).
+/// - ``client_assertion_key=None`` (``private_key_jwt``: the private key's text, a PEM or a JWK with
+///   ``d``; never shown), ``client_assertion_alg=None`` (from the key: ``RS256`` / ``ES256`` /
+///   ``EdDSA``), ``client_assertion_kid=None`` (the JWK's ``kid``, else none); see
+///   docs/client-assertions.md.
 /// - ``provider=None``: a ``ProviderConfig`` in place of the arguments above.
 /// - ``store=None`` (in memory), ``key="default"`` (the store key), ``refresh_skew=30`` (seconds or
 ///   ``timedelta``: refresh this long before expiry).
@@ -328,7 +340,9 @@ pub struct PyClient {
 ///
 /// Takes exactly the parameters of ``Client`` (see ``help(tessera.Client)``), with the same defaults:
 /// ``issuer=None``, ``client_id=None``, ``client_secret=None``, ``grant=None``, ``scope=None``,
-/// ``token_endpoint=None``, ``revocation_endpoint=None``, ``client_auth=None``, ``provider=None``,
+/// ``token_endpoint=None``, ``revocation_endpoint=None``, ``client_auth=None`` (``"client_secret_basic"``
+/// with a secret, ``"private_key_jwt"`` with a key, else ``"none"``), ``client_assertion_key=None``,
+/// ``client_assertion_alg=None`` (from the key), ``client_assertion_kid=None`` (the JWK's), ``provider=None``,
 /// ``store=None``, ``key="default"``, ``refresh_skew=30``, ``timeout=None`` (30 s), ``ca_file=None``,
 /// ``ca_file_only=False``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
 /// ``user_agent=None``, ``prompter=None``, ``otp_callback=None``, ``refresh_policy=None``, ``hooks=None``,
@@ -356,7 +370,8 @@ impl PySyncClient {
 impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
-        token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
+        token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
+        client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
@@ -372,6 +387,9 @@ impl PyClient {
         token_endpoint: Option<String>,
         revocation_endpoint: Option<String>,
         client_auth: Option<&str>,
+        client_assertion_key: Option<String>,
+        client_assertion_alg: Option<String>,
+        client_assertion_kid: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -404,6 +422,7 @@ impl PyClient {
             token_endpoint,
             revocation_endpoint,
             client_auth,
+            AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid },
             provider,
             store,
             key.to_owned(),
@@ -512,7 +531,8 @@ impl PyClient {
 impl PySyncClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
-        token_endpoint = None, revocation_endpoint = None, client_auth = None, provider = None, store = None,
+        token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
+        client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
@@ -528,6 +548,9 @@ impl PySyncClient {
         token_endpoint: Option<String>,
         revocation_endpoint: Option<String>,
         client_auth: Option<&str>,
+        client_assertion_key: Option<String>,
+        client_assertion_alg: Option<String>,
+        client_assertion_kid: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -560,6 +583,7 @@ impl PySyncClient {
             token_endpoint,
             revocation_endpoint,
             client_auth,
+            AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid },
             provider,
             store,
             key.to_owned(),

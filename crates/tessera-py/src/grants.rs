@@ -450,7 +450,24 @@ impl PyCognito {
     }
 }
 
-/// The client's identity at the authorization server (RFC 6749 §2.3.1).
+/// The client's identity at the authorization server (RFC 6749 §2.3.1; client assertions:
+/// RFC 7523, docs/client-assertions.md).
+///
+/// ``ClientAuth(client_id, client_secret=None, *, method=None, client_assertion_key=None,
+/// client_assertion_alg=None, client_assertion_kid=None)``:
+///
+/// - ``method=None``: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
+///   ``"client_secret_jwt"`` (an HS256 assertion signed with the secret), ``"private_key_jwt"``
+///   (the default with ``client_assertion_key``), or ``"none"`` (a public client: the default
+///   without either). ``"basic"`` and ``"post"`` are deprecated old names.
+/// - ``client_assertion_key=None``: the private key's text (not a path): a PKCS#8 PEM of an RSA
+///   (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with ``d``.
+/// - ``client_assertion_alg=None``: from the key (``RS256`` / ``ES256`` / ``EdDSA``); or
+///   ``PS256``, ``RS384``, ... for RSA keys.
+/// - ``client_assertion_kid=None``: the JWK's ``kid``, else no ``kid`` header.
+///
+/// The key is checked when the provider is built (a ``ConfigurationError`` naming the field,
+/// never quoting the key) and never shown by ``repr``.
 #[pyclass(name = "ClientAuth", module = "tessera._tessera", frozen)]
 #[derive(Clone)]
 pub struct PyClientAuth {
@@ -486,16 +503,58 @@ pub(crate) fn client_auth(
     Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None })
 }
 
+/// The `client_assertion_*` keywords of `ClientAuth`, `Client` and `SyncClient` (the TOML names).
+#[derive(Default)]
+pub(crate) struct AssertionArgs {
+    pub(crate) client_assertion_key: Option<String>,
+    pub(crate) client_assertion_alg: Option<String>,
+    pub(crate) client_assertion_kid: Option<String>,
+}
+
+impl AssertionArgs {
+    /// The first keyword given, by name.
+    pub(crate) fn given(&self) -> Option<&'static str> {
+        [
+            ("client_assertion_key", self.client_assertion_key.is_some()),
+            ("client_assertion_alg", self.client_assertion_alg.is_some()),
+            ("client_assertion_kid", self.client_assertion_kid.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
+}
+
+/// [`client_auth`] with the assertion keywords: a key implies `private_key_jwt` (as in TOML);
+/// `_alg`/`_kid` without a key are refused. The key itself is checked with the provider's other
+/// rules (`validate`), naming the field and never quoting the key.
+pub(crate) fn client_auth_with_assertion(
+    py: Python<'_>,
+    client_id: String,
+    client_secret: Option<String>,
+    method: Option<&str>,
+    assertion: AssertionArgs,
+) -> PyResult<ClientAuth> {
+    let AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid } = assertion;
+    let method = match (method, &client_assertion_key) {
+        (None, Some(_)) => Some("private_key_jwt"),
+        (method, _) => method,
+    };
+    let mut inner = client_auth(py, client_id, client_secret, method)?;
+    if client_assertion_key.is_none() && (client_assertion_alg.is_some() || client_assertion_kid.is_some()) {
+        let field = if client_assertion_alg.is_some() { "client_assertion_alg" } else { "client_assertion_kid" };
+        return Err(configuration(format!("{field}: goes with client_assertion_key (private_key_jwt)")));
+    }
+    inner.assertion_key = client_assertion_key.map(|key| tessera::core::ClientAssertionKey {
+        key: Secret::new(key),
+        alg: client_assertion_alg,
+        kid: client_assertion_kid,
+    });
+    Ok(inner)
+}
+
 #[pymethods]
 impl PyClientAuth {
-    /// `method`: `"client_secret_basic"` (default with a secret), `"client_secret_post"`,
-    /// `"client_secret_jwt"` (an HS256 assertion signed with the secret), `"private_key_jwt"`
-    /// (default with `client_assertion_key`), or `"none"` (public client, default without
-    /// either); `"basic"` and `"post"` are deprecated old names. `client_assertion_key`: the
-    /// private key's text (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM,
-    /// or a JWK with `d`; default `None`); `client_assertion_alg` (default `None`: from the key,
-    /// `RS256` / `ES256` / `EdDSA`) and `client_assertion_kid` (default `None`: the JWK's `kid`,
-    /// else no `kid`). The key is checked when the provider is built, never shown in `repr`.
+    /// See the class documentation.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None, client_assertion_key = None,
         client_assertion_alg = None, client_assertion_kid = None))]
@@ -508,21 +567,8 @@ impl PyClientAuth {
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
     ) -> PyResult<Self> {
-        let method = match (method, &client_assertion_key) {
-            (None, Some(_)) => Some("private_key_jwt"),
-            (method, _) => method,
-        };
-        let mut inner = client_auth(py, client_id, client_secret, method)?;
-        if client_assertion_key.is_none() && (client_assertion_alg.is_some() || client_assertion_kid.is_some()) {
-            let field = if client_assertion_alg.is_some() { "client_assertion_alg" } else { "client_assertion_kid" };
-            return Err(configuration(format!("{field}: goes with client_assertion_key (private_key_jwt)")));
-        }
-        inner.assertion_key = client_assertion_key.map(|key| tessera::core::ClientAssertionKey {
-            key: Secret::new(key),
-            alg: client_assertion_alg,
-            kid: client_assertion_kid,
-        });
-        Ok(PyClientAuth { inner })
+        let assertion = AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid };
+        Ok(PyClientAuth { inner: client_auth_with_assertion(py, client_id, client_secret, method, assertion)? })
     }
 
     /// A confidential client using `client_secret_basic`.

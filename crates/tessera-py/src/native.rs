@@ -16,9 +16,24 @@ pub struct PyJsonEngine {
 
 #[pymethods]
 impl PyJsonEngine {
+    /// An engine seeded with 32 bytes from the operating system's generator (getrandom, what
+    /// `os.urandom` reads) for client assertions' `jti`: `set_entropy` replaces them.
     #[new]
     fn py_new() -> Self {
-        PyJsonEngine { inner: JsonEngine::new() }
+        let mut inner = JsonEngine::new();
+        let mut seed = [0u8; 32];
+        if getrandom::fill(&mut seed).is_ok() {
+            // Cannot fail: 32 bytes.
+            let _ = inner.set_entropy_bytes(&seed);
+        }
+        PyJsonEngine { inner }
+    }
+
+    /// Replaces the random bytes client assertions' `jti` values are derived from:
+    /// `entropy_base64` is base64 of at least 32 bytes from a cryptographically secure generator
+    /// (a `ConfigurationError`, without the value, otherwise). The engine draws its own at creation.
+    fn set_entropy(&mut self, entropy_base64: &str) -> PyResult<()> {
+        self.inner.set_entropy(entropy_base64).map_err(|error| to_pyerr(&error))
     }
 
     /// Registers a provider (JSON) under `key`. Old field spellings load with a `DeprecationWarning`

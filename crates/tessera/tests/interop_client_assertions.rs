@@ -12,7 +12,9 @@ mod support;
 use std::collections::HashSet;
 
 use support::oidc_provider::*;
+use tessera::chain::{ChainConfig, DomainClient, Stage};
 use tessera::core::ClientAssertionKey;
+use tessera::core::protocol::TokenExchangeParams;
 use tessera::{ClientAuth, Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session};
 
 fn key(file: &str) -> String {
@@ -136,4 +138,37 @@ async fn a_key_the_server_does_not_know_is_refused_as_invalid_client_without_the
     }
     // Refused once each: invalid_client is final, not retried.
     assert_eq!(op.stats().await.grant_type("client_credentials"), 2);
+}
+
+#[tokio::test]
+async fn token_exchange_stages_authenticate_with_private_key_jwt() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let client = signed_by("rsa.pem", Some("test-rsa"), None);
+    let token_endpoint = op.token_endpoint();
+    let chain = ChainConfig::new(
+        Stage::token_exchange(&token_endpoint, client.clone(), TokenExchangeParams::default().audience("discovery")),
+        Stage::token_exchange(
+            &token_endpoint,
+            client.clone(),
+            TokenExchangeParams::default().audience("https://domains.example/{domain_id}"),
+        ),
+    );
+    let domains = DomainClient::new(session("alice", alice(&op, client)), chain);
+    let alpha = domains.get_domain_access("alpha").await.unwrap();
+    domains.get_domain_access("beta").await.unwrap();
+    let body = op.introspect(alpha.access_token.expose_secret()).await;
+    assert_eq!((body["active"].as_bool(), body["client_id"].as_str()), (Some(true), Some(JWT_CLIENT_ID)), "{body}");
+    // The login, the discovery exchange, two domain exchanges: four assertions, none twice.
+    let stats = assertions_were_fresh(&op, 4).await;
+    assert_eq!(stats.grant_type("urn:ietf:params:oauth:grant-type:token-exchange"), 3, "{stats:?}");
+
+    // A stage with a key the server does not know: refused as invalid_client at that stage.
+    let wrong = signed_by("wrong-ec.pem", Some("test-ec"), None);
+    let chain = ChainConfig::new(
+        Stage::token_exchange(&token_endpoint, wrong, TokenExchangeParams::default().audience("discovery")),
+        Stage::http_post("http://127.0.0.1:9/unused/{domain_id}"),
+    );
+    let domains = DomainClient::new(session("alice-2", alice(&op, signed_by("ec.pem", Some("test-ec"), None))), chain);
+    let error = domains.get_domain_access("alpha").await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
 }

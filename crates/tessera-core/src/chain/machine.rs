@@ -302,7 +302,7 @@ impl ChainMachine {
                 // The new token is used as it is: asking the engine again could start another
                 // refresh at once if the server issued a token already inside its refresh window.
                 match self.discovery_op.as_ref().map(|op| &op.phase) {
-                    Some(Phase::Above) => vec![self.send(engine, Target::Discovery, tokens.access_token.clone())],
+                    Some(Phase::Above) => self.send(engine, Target::Discovery, tokens.access_token.clone(), now),
                     _ => self.advance(engine, now),
                 }
             }
@@ -355,7 +355,7 @@ impl ChainMachine {
             let refused = self.domain_ops.get(&domain_id).and_then(|op| op.rejected.as_ref());
             match &fresh {
                 Some(bearer) if refused != Some(bearer) => {
-                    actions.push(self.send(engine, Target::Domain(domain_id), bearer.clone()));
+                    actions.extend(self.send(engine, Target::Domain(domain_id), bearer.clone(), now));
                 }
                 _ => {
                     self.discovery_op.get_or_insert_with(StageOp::new);
@@ -397,7 +397,7 @@ impl ChainMachine {
         } else {
             // Nothing to do for the engine: its token is valid beyond its own refresh window.
             match engine.tokens(&self.network_key).map(|tokens| tokens.access_token.clone()) {
-                Some(bearer) => actions.push(self.send(engine, Target::Discovery, bearer)),
+                Some(bearer) => actions.extend(self.send(engine, Target::Discovery, bearer, now)),
                 None => {
                     let error = Error::internal("the network login ended without a token or an error");
                     actions.extend(self.discovery_failed(engine, ChainStage::Network, error, now));
@@ -407,15 +407,27 @@ impl ChainMachine {
         actions
     }
 
-    /// Sends `target`'s request with `bearer`.
-    fn send(&mut self, engine: &mut Engine, target: Target, bearer: Secret) -> ChainAction {
+    /// Sends `target`'s request with `bearer`; a request that cannot be built (a client
+    /// assertion without entropy, an unusable key) fails the stage with its configuration error.
+    fn send(&mut self, engine: &mut Engine, target: Target, bearer: Secret, now: Timestamp) -> Vec<ChainAction> {
         let request_id = engine.reserve_request_id();
+        // The engine's randomness, drawn only for a stage that signs a client assertion.
+        let uses_assertion = matches!(self.stage_of(&target).0,
+            Stage::TokenExchange(exchange) if exchange.client.method.uses_assertion());
+        let assertion_id = if uses_assertion { engine.next_assertion_id() } else { None };
         let (stage, domain_id) = self.stage_of(&target);
-        let request = stage_request(request_id, stage, &bearer, domain_id);
-        if let Some(op) = self.op_mut(&target) {
-            op.phase = Phase::Sent { request_id, bearer };
+        match stage_request(request_id, stage, &bearer, domain_id, now, assertion_id) {
+            Ok(request) => {
+                if let Some(op) = self.op_mut(&target) {
+                    op.phase = Phase::Sent { request_id, bearer };
+                }
+                vec![ChainAction::Send(request)]
+            }
+            Err(error) => match target {
+                Target::Discovery => self.discovery_failed(engine, ChainStage::Discovery, error, now),
+                Target::Domain(domain_id) => vec![self.domain_failed(&domain_id, ChainStage::Domain, error, now)],
+            },
         }
-        ChainAction::Send(request)
     }
 
     fn on_discovery_answer(
@@ -432,11 +444,11 @@ impl ChainMachine {
                 // window: deriving again at once would loop).
                 let bearer = tokens.access_token.clone();
                 self.discovery = Some(tokens);
-                return self
-                    .waiting_domains()
-                    .into_iter()
-                    .map(|domain_id| self.send(engine, Target::Domain(domain_id), bearer.clone()))
-                    .collect();
+                let mut actions = Vec::new();
+                for domain_id in self.waiting_domains() {
+                    actions.extend(self.send(engine, Target::Domain(domain_id), bearer.clone(), now));
+                }
+                return actions;
             }
             Err(error) => error,
         };
@@ -544,7 +556,7 @@ impl ChainMachine {
             let refused = self.domain_ops.get(&domain_id).and_then(|op| op.rejected.as_ref());
             match &held {
                 Some(bearer) if refused != Some(bearer) => {
-                    actions.push(self.send(engine, Target::Domain(domain_id), bearer.clone()));
+                    actions.extend(self.send(engine, Target::Domain(domain_id), bearer.clone(), now));
                 }
                 _ => actions.push(self.domain_failed(&domain_id, stage, error.clone(), now)),
             }

@@ -151,8 +151,21 @@ fn fill(template: &str, domain_id: Option<&str>) -> String {
 }
 
 /// The request that derives a stage's token from `bearer` (the stage above's access token).
-pub fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: Option<&str>) -> HttpRequest {
-    match stage {
+///
+/// A token-exchange stage whose client authenticates with a client assertion
+/// (`client_secret_jwt`, `private_key_jwt`) signs one with `now` and `assertion_id` (128 fresh
+/// random bits for its `jti`: [`crate::Engine::next_assertion_id`], or the driver's own
+/// generator), audience the stage's token endpoint. It fails, as a configuration error naming the
+/// field, only for such a client without `assertion_id` or with an unusable key.
+pub fn stage_request(
+    id: RequestId,
+    stage: &Stage,
+    bearer: &Secret,
+    domain_id: Option<&str>,
+    now: Timestamp,
+    assertion_id: Option<[u8; 16]>,
+) -> Result<HttpRequest, Error> {
+    Ok(match stage {
         Stage::TokenExchange(stage) => {
             let params = TokenExchangeParams {
                 audience: stage.params.audience.iter().map(|a| fill(a, domain_id)).collect(),
@@ -161,25 +174,8 @@ pub fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: O
                 ..stage.params.clone()
             };
             let endpoint = fill(&stage.token_endpoint, domain_id);
-            // Chains authenticate with client_secret_basic/_post or none: they get no randomness
-            // for a client assertion, so a stage given an assertion method is sent with its
-            // client_id only (the server refuses it as invalid_client).
-            let inputs = crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: &endpoint };
-            match token_exchange_request(id, &endpoint, &stage.client, &inputs, bearer, &params) {
-                Ok(request) => request,
-                Err(_) => {
-                    let public = ClientAuth::public(stage.client.client_id.clone());
-                    token_exchange_request(id, &endpoint, &public, &inputs, bearer, &params).unwrap_or_else(|_| {
-                        HttpRequest {
-                            id,
-                            method: Method::Post,
-                            url: endpoint.clone(),
-                            headers: Vec::new(),
-                            body: Vec::new(),
-                        }
-                    })
-                }
-            }
+            let inputs = crate::AssertionInputs { now, jti: assertion_id, audience: &endpoint };
+            token_exchange_request(id, &endpoint, &stage.client, &inputs, bearer, &params)?
         }
         Stage::HttpCall(stage) => HttpRequest {
             id,
@@ -191,7 +187,7 @@ pub fn stage_request(id: RequestId, stage: &Stage, bearer: &Secret, domain_id: O
             ],
             body: Vec::new(),
         },
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -274,11 +270,41 @@ mod tests {
     #[test]
     fn http_call_request_fills_the_domain_and_sends_the_bearer() {
         let stage = Stage::http_post("https://api.example/domains/{domain_id}/access");
-        let request = stage_request(RequestId(4), &stage, &Secret::new("disc"), Some("alpha"));
+        let request = stage_request(RequestId(4), &stage, &Secret::new("disc"), Some("alpha"), NOW, None).unwrap();
         assert_eq!(request.url, "https://api.example/domains/alpha/access");
         assert_eq!(request.method, Method::Post);
         assert_eq!(request.header("authorization"), Some("Bearer disc"));
         assert!(!format!("{request:?}").contains("disc\""));
+    }
+
+    #[test]
+    fn a_token_exchange_stage_sends_a_client_assertion_with_its_own_endpoint_as_audience() {
+        use crate::ClientAssertionKey;
+        let pem =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem"))
+                .unwrap();
+        let client = ClientAuth::private_key_jwt("stage-client", ClientAssertionKey::new(pem));
+        let stage = Stage::token_exchange("https://{domain_id}.example/token", client, TokenExchangeParams::default());
+        let bearer = Secret::new("disc");
+        let request = stage_request(RequestId(4), &stage, &bearer, Some("alpha"), NOW, Some([7; 16])).unwrap();
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&request.body).into_owned().collect();
+        assert_eq!(form["client_id"], "stage-client");
+        assert_eq!(form["client_assertion_type"], crate::JWT_BEARER_ASSERTION_TYPE);
+        let payload = form["client_assertion"].split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["aud"], "https://alpha.example/token");
+        assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("stage-client"), Some("stage-client")));
+        assert_eq!(claims["iat"], 1_000);
+
+        // Without randomness: a configuration error naming what is missing, not a request with
+        // the client_id alone (which the server refuses as invalid_client).
+        let error = stage_request(RequestId(5), &stage, &bearer, Some("alpha"), NOW, None).unwrap_err();
+        assert!(matches!(&error, Error::Configuration { .. }), "{error:?}");
+        assert!(error.to_string().contains("private_key_jwt"), "{error}");
     }
 
     #[test]

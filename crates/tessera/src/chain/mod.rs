@@ -502,7 +502,11 @@ impl DomainClient {
         loop {
             attempt += 1;
             let id = RequestId(self.inner.next_request.fetch_add(1, Ordering::Relaxed));
-            let request = stage::stage_request(id, stage, bearer, domain_id);
+            // A client assertion's jti: 128 bits from the operating system, per request (a stage
+            // is retried with a new one: servers refuse a jti they have seen).
+            let mut assertion_id = [0u8; 16];
+            let assertion_id = getrandom::fill(&mut assertion_id).ok().map(|()| assertion_id);
+            let request = stage::stage_request(id, stage, bearer, domain_id, self.now(), assertion_id)?;
             let result = match self.inner.transport.execute(request).await {
                 Ok(response) => stage::parse_stage_response(stage, &response, domain_id, self.now()),
                 Err(error) => Err(error),
