@@ -199,7 +199,11 @@ impl ProviderEntry {
             _ => {}
         }
         spec.into_config(&mut |field, value| match field {
-            "client_secret" => resolve_reference(value.expose_secret()),
+            // What authenticates the client, and a service-account key file (it names the client
+            // and the token endpoint): a jwt_bearer provider is built with them and its key.
+            "client_secret" | "client_assertion_key" | "assertion_key" | "service_account_key" => {
+                resolve_reference(value.expose_secret())
+            }
             _ => Ok(Secret::new(NOT_READ)),
         })
         .map_err(|e| at.field_error(&e))
