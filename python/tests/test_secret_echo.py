@@ -95,7 +95,20 @@ class Scan:
 # ---------------------------------------------------------------------------------------------
 # Provider descriptions: TOML and JSON.
 
-KINDS = ["password", "client_credentials", "refresh_token", "static", "device_code", "email_otp", "cognito", "browser"]
+KINDS = [
+    "password",
+    "client_credentials",
+    "refresh_token",
+    "static",
+    "device_code",
+    "email_otp",
+    "cognito",
+    "browser",
+    "jwt_bearer",
+]
+ROOT_DIR = Path(__file__).resolve().parents[2]
+# The reference IdP's demo service account key (a public test fixture).
+DEMO_KEY = (ROOT_DIR / "testdata" / "service-account" / "demo-private-key.pem").read_text()
 
 
 def _fields() -> List[Tuple[str, List[str], str]]:
@@ -137,6 +150,7 @@ def _base(kind: str) -> Dict[str, Any]:
             },
             "cognito": {"endpoint_url": f"{CLOSED}/", "username": "u", "password": "p"},
             "browser": {**token, "authorization_endpoint": f"{CLOSED}/authorize"},
+            "jwt_bearer": {**token, "assertion_key": DEMO_KEY},
         }[kind]
     )
     if kind == "static":

@@ -555,6 +555,10 @@ fn base_section(kind: ProviderKind, server: &str) -> toml::Table {
             vec![("endpoint_url", url("/")), ("username", "u".into()), ("password", "p".into())]
         }
         ProviderKind::Browser => vec![("token_endpoint", url("/token")), ("authorization_endpoint", url("/authorize"))],
+        ProviderKind::JwtBearer => vec![
+            ("token_endpoint", url("/token")),
+            ("assertion_key", tessera_idp::demo::SERVICE_ACCOUNT_PRIVATE_KEY.into()),
+        ],
         other => panic!("a new provider type, {other:?}: give it a valid section here"),
     };
     for (name, value) in fields {

@@ -165,7 +165,9 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
-    fn sign(&self, claims: &AssertionClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+    /// A JWT of `claims` with this key (`alg` and `kid` in the header): a client assertion, or a
+    /// JWT bearer grant's assertion (`flow/jwt_bearer.rs`).
+    pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
         jsonwebtoken::encode(&header, claims, &self.key)
@@ -439,6 +441,9 @@ impl ClientAuth {
                 form.append_pair("client_id", &self.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
             }
+            // A client without an id sends none: a JWT bearer grant without client
+            // authentication, whose assertion says who it is (RFC 7523 §3.1).
+            _ if self.client_id.is_empty() => {}
             _ => {
                 form.append_pair("client_id", &self.client_id);
             }

@@ -67,11 +67,13 @@ pub enum ProviderKind {
     Cognito,
     /// Browser login: authorization code + PKCE.
     Browser,
+    /// JWT bearer (RFC 7523 §2.1): a signed assertion is the grant (Google service accounts).
+    JwtBearer,
 }
 
 impl ProviderKind {
     /// Every built-in type, in documentation order.
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 9] = [
         ProviderKind::Password,
         ProviderKind::ClientCredentials,
         ProviderKind::RefreshToken,
@@ -80,10 +82,11 @@ impl ProviderKind {
         ProviderKind::EmailOtp,
         ProviderKind::Cognito,
         ProviderKind::Browser,
+        ProviderKind::JwtBearer,
     ];
 
     /// The `type` values of [`ProviderKind::ALL`], in the same order.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         ProviderKind::Password.as_str(),
         ProviderKind::ClientCredentials.as_str(),
         ProviderKind::RefreshToken.as_str(),
@@ -92,6 +95,7 @@ impl ProviderKind {
         ProviderKind::EmailOtp.as_str(),
         ProviderKind::Cognito.as_str(),
         ProviderKind::Browser.as_str(),
+        ProviderKind::JwtBearer.as_str(),
     ];
 
     /// The `type` value.
@@ -105,6 +109,7 @@ impl ProviderKind {
             ProviderKind::EmailOtp => "email_otp",
             ProviderKind::Cognito => "cognito",
             ProviderKind::Browser => "browser",
+            ProviderKind::JwtBearer => "jwt_bearer",
         }
     }
 
@@ -124,6 +129,7 @@ impl ProviderKind {
             Grant::EmailOtp { .. } => ProviderKind::EmailOtp,
             Grant::Cognito { .. } => ProviderKind::Cognito,
             Grant::Browser { .. } => ProviderKind::Browser,
+            Grant::JwtBearer { .. } => ProviderKind::JwtBearer,
             _ => return None,
         })
     }
@@ -157,6 +163,7 @@ impl ProviderKind {
             ProviderKind::EmailOtp => "an emailed code",
             ProviderKind::Cognito => "a Cognito sign-in",
             ProviderKind::Browser => "a browser sign-in",
+            ProviderKind::JwtBearer => "a signed assertion",
         }
     }
 }
@@ -344,8 +351,16 @@ impl FieldDoc {
 
 use ProviderKind as K;
 
-const OAUTH_KINDS: &[ProviderKind] =
-    &[K::Password, K::ClientCredentials, K::RefreshToken, K::Static, K::DeviceCode, K::EmailOtp, K::Browser];
+const OAUTH_KINDS: &[ProviderKind] = &[
+    K::Password,
+    K::ClientCredentials,
+    K::RefreshToken,
+    K::Static,
+    K::DeviceCode,
+    K::EmailOtp,
+    K::Browser,
+    K::JwtBearer,
+];
 
 /// Every field of a provider description, in reference order.
 pub const FIELDS: &[FieldDoc] = &[
@@ -355,16 +370,16 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[],
         required: "yes",
         default: "",
-        doc: "`password`, `client_credentials`, `refresh_token`, `static`, `device_code`, `email_otp`, `cognito`, `browser` (or a registered type)",
+        doc: "`password`, `client_credentials`, `refresh_token`, `static`, `device_code`, `email_otp`, `cognito`, `browser`, `jwt_bearer` (or a registered type)",
         old_names: &["provider"],
     },
     FieldDoc {
         name: "client_id",
         ty: FieldType::Text,
         kinds: &[],
-        required: "yes (not for `static`)",
-        default: "",
-        doc: "the OAuth client (Cognito: the app client id)",
+        required: "yes (not for `static`; `jwt_bearer`: not with `service_account_key`)",
+        default: "`jwt_bearer`: the `client_email` of `service_account_key`",
+        doc: "the OAuth client (Cognito: the app client id; `jwt_bearer`: the assertion's `iss`)",
         old_names: &[],
     },
     FieldDoc {
@@ -425,8 +440,8 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "token_endpoint",
         ty: FieldType::Url,
         kinds: OAUTH_KINDS,
-        required: "this or `issuer`",
-        default: "",
+        required: "this or `issuer` (`jwt_bearer` with `service_account_key`: neither)",
+        default: "`jwt_bearer`: the `token_uri` of `service_account_key`",
         doc: "the token endpoint, when not discovered",
         old_names: &["token_url"],
     },
@@ -638,6 +653,78 @@ pub const FIELDS: &[FieldDoc] = &[
         old_names: &["extra_params"],
     },
     FieldDoc {
+        name: "assertion_key",
+        ty: FieldType::Secret,
+        kinds: &[K::JwtBearer],
+        required: "yes, unless `service_account_key`",
+        default: "",
+        doc: "the private key that signs the grant's assertion (the same forms as `client_assertion_key`: PKCS#8 or RSA PKCS#1 PEM, or a JWK with `d`); see [service-accounts.md](service-accounts.md)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "assertion_alg",
+        ty: FieldType::Text,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "from the key: RSA `RS256`, EC P-256 `ES256`, Ed25519 `EdDSA`",
+        doc: "signing algorithm of the grant's assertion (the values of `client_assertion_alg`)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "assertion_kid",
+        ty: FieldType::Text,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "the JWK's `kid` (`service_account_key`: its `private_key_id`), else none",
+        doc: "`kid` in the header of the grant's assertion",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "service_account_key",
+        ty: FieldType::Secret,
+        kinds: &[K::JwtBearer],
+        required: "no (instead of `client_id` and `assertion_key`)",
+        default: "",
+        doc: "a Google service-account JSON key (`file:key.json`, or the JSON itself in `env:`/`keyring:`): `client_email` is `client_id`, `private_key` the `assertion_key`, `private_key_id` its `kid`, `token_uri` the token endpoint unless `token_endpoint` or `issuer` is given",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject",
+        ty: FieldType::Text,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "`client_id`",
+        doc: "the assertion's `sub`: whom the token is for (a user, for Google domain-wide delegation)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "audience",
+        ty: FieldType::Text,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "the token endpoint",
+        doc: "the assertion's `aud` (some servers want their issuer URL)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "assertion_lifetime",
+        ty: FieldType::Seconds,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "3600",
+        doc: "seconds from the assertion's `iat` to its `exp` (Google allows at most 3600, Salesforce 180)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "scope_in_assertion",
+        ty: FieldType::Bool,
+        kinds: &[K::JwtBearer],
+        required: "no",
+        default: "`true` with `service_account_key`, else `false`",
+        doc: "send `scope` as a claim of the assertion (what Google reads) instead of a form field",
+        old_names: &[],
+    },
+    FieldDoc {
         name: "ca_file",
         ty: FieldType::Text,
         kinds: &[],
@@ -842,6 +929,25 @@ pub enum GrantSpec {
         /// `authorization_params`.
         authorization_params: BTreeMap<String, String>,
     },
+    /// `jwt_bearer`.
+    JwtBearer {
+        /// `assertion_key` (literal, or a reference for the resolver).
+        assertion_key: Option<Secret>,
+        /// `assertion_alg`.
+        assertion_alg: Option<String>,
+        /// `assertion_kid`.
+        assertion_kid: Option<String>,
+        /// `service_account_key` (literal JSON, or a reference for the resolver).
+        service_account_key: Option<Secret>,
+        /// `subject`.
+        subject: Option<String>,
+        /// `audience`.
+        audience: Option<String>,
+        /// `assertion_lifetime`, seconds.
+        assertion_lifetime: Option<u64>,
+        /// `scope_in_assertion`; `None`: `true` with `service_account_key`.
+        scope_in_assertion: Option<bool>,
+    },
 }
 
 impl GrantSpec {
@@ -856,6 +962,7 @@ impl GrantSpec {
             GrantSpec::EmailOtp { .. } => K::EmailOtp,
             GrantSpec::Cognito { .. } => K::Cognito,
             GrantSpec::Browser { .. } => K::Browser,
+            GrantSpec::JwtBearer { .. } => K::JwtBearer,
         }
     }
 
@@ -1015,6 +1122,14 @@ struct Flat {
     redirect_path: Option<String>,
     login_timeout: Option<u64>,
     authorization_params: Option<BTreeMap<String, String>>,
+    assertion_key: Option<Secret>,
+    assertion_alg: Option<String>,
+    assertion_kid: Option<String>,
+    service_account_key: Option<Secret>,
+    subject: Option<String>,
+    audience: Option<String>,
+    assertion_lifetime: Option<u64>,
+    scope_in_assertion: Option<bool>,
     ca_file: Option<String>,
     ca_file_only: Option<bool>,
     proxy: Option<String>,
@@ -1171,6 +1286,16 @@ impl ProviderSpec {
                 login_timeout: flat.login_timeout,
                 authorization_params: flat.authorization_params.unwrap_or_default(),
             },
+            K::JwtBearer => GrantSpec::JwtBearer {
+                assertion_key: flat.assertion_key,
+                assertion_alg: flat.assertion_alg,
+                assertion_kid: flat.assertion_kid,
+                service_account_key: flat.service_account_key,
+                subject: flat.subject,
+                audience: flat.audience,
+                assertion_lifetime: flat.assertion_lifetime,
+                scope_in_assertion: flat.scope_in_assertion,
+            },
         };
         let transport = TransportSpec {
             ca_file: flat.ca_file,
@@ -1206,14 +1331,23 @@ impl ProviderSpec {
         self.transport.validate()?;
         let kind = self.kind();
         let client = &self.client;
+        // A service-account key file names its token endpoint (`token_uri`).
+        let endpoint_in_key = matches!(self.grant, GrantSpec::JwtBearer { service_account_key: Some(_), .. });
         if kind != K::Cognito && kind != K::Static {
             match (&client.issuer, &client.token_endpoint) {
                 (Some(_), Some(_)) => {
                     return Err(FieldError::new("token_endpoint", "give either issuer or token_endpoint, not both"));
                 }
-                (None, None) => return Err(FieldError::new("issuer", "is required (or token_endpoint)")),
+                (None, None) if !endpoint_in_key => {
+                    return Err(FieldError::new("issuer", "is required (or token_endpoint)"));
+                }
                 _ => {}
             }
+        }
+        if let GrantSpec::JwtBearer { assertion_key, assertion_alg, assertion_kid, service_account_key, .. } =
+            &self.grant
+        {
+            validate_jwt_bearer_spec(client, assertion_key, assertion_alg, assertion_kid, service_account_key)?;
         }
         if client.client_assertion_key.is_none() {
             for (field, present) in [
@@ -1331,7 +1465,9 @@ impl ProviderSpec {
         } else {
             ClientAuthMethod::None
         });
-        let client_auth = ClientAuth {
+        // A service-account key's `token_uri`: the token endpoint unless one is configured.
+        let mut service_account_token_uri: Option<Option<String>> = None;
+        let mut client_auth = ClientAuth {
             client_id: client.client_id.clone().unwrap_or_default(),
             client_secret,
             method,
@@ -1383,6 +1519,41 @@ impl ProviderSpec {
                 redirect_uri: redirect_uri.clone(),
                 authorization_params: authorization_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             },
+            GrantSpec::JwtBearer {
+                assertion_key,
+                assertion_alg,
+                assertion_kid,
+                service_account_key,
+                subject,
+                audience,
+                assertion_lifetime,
+                scope_in_assertion,
+            } => {
+                let mut key = ClientAssertionKey {
+                    key: secret("assertion_key", assertion_key)?.unwrap_or_else(|| Secret::new("")),
+                    alg: assertion_alg.clone(),
+                    kid: assertion_kid.clone(),
+                };
+                if let Some(reference) = service_account_key {
+                    // Checking a description: the reference is not read (placeholders stand in).
+                    let account = match key_check {
+                        KeyCheck::Read => ServiceAccountKey::parse(&one(resolve, "service_account_key", reference)?)?,
+                        KeyCheck::Skip => ServiceAccountKey::placeholder(),
+                    };
+                    key.key = account.private_key;
+                    key.kid = account.private_key_id;
+                    client_auth.client_id = account.client_email;
+                    service_account_token_uri = Some(account.token_uri);
+                }
+                Grant::JwtBearer {
+                    key,
+                    subject: subject.clone(),
+                    audience: audience.clone(),
+                    scope_in_assertion: scope_in_assertion.unwrap_or(service_account_key.is_some()),
+                    lifetime: assertion_lifetime
+                        .map_or(crate::flow::DEFAULT_ASSERTION_LIFETIME, std::time::Duration::from_secs),
+                }
+            }
         };
         let endpoints = match (&client.issuer, &client.token_endpoint, &self.grant) {
             (Some(issuer), _, _) => Endpoints::discover(issuer.clone()),
@@ -1392,6 +1563,16 @@ impl ProviderSpec {
             },
             // Cognito speaks its own protocol at its endpoint: the OAuth endpoints are not used.
             (None, None, GrantSpec::Cognito { endpoint_url, .. }) => Endpoints::explicit(endpoint_url.clone()),
+            (None, None, GrantSpec::JwtBearer { .. }) => match service_account_token_uri {
+                Some(Some(token_uri)) => Endpoints::explicit(token_uri),
+                Some(None) => {
+                    return Err(FieldError::new(
+                        "service_account_key",
+                        "has no \"token_uri\": give token_endpoint (or issuer)",
+                    ));
+                }
+                None => Endpoints::explicit(""),
+            },
             (None, None, _) => Endpoints::explicit(""),
         };
         let scope = match (&self.grant, &client.scope, &client.issuer) {
@@ -1402,6 +1583,105 @@ impl ProviderSpec {
         let config = ProviderConfig { client: client_auth, endpoints, scope, grant };
         validate_config_with(&config, key_check)?;
         Ok(config)
+    }
+}
+
+/// The rules of a `jwt_bearer` description that need the description itself: a key, from
+/// `assertion_key` or `service_account_key` (not both, and no `client_id`/`assertion_kid` beside a
+/// key file, which holds them).
+fn validate_jwt_bearer_spec(
+    client: &ClientSpec,
+    assertion_key: &Option<Secret>,
+    assertion_alg: &Option<String>,
+    assertion_kid: &Option<String>,
+    service_account_key: &Option<Secret>,
+) -> Result<(), FieldError> {
+    if service_account_key.is_some() {
+        let from_file = "comes from service_account_key: give one or the other";
+        for (field, present) in [
+            ("assertion_key", assertion_key.is_some()),
+            ("assertion_kid", assertion_kid.is_some()),
+            ("client_id", client.client_id.is_some()),
+        ] {
+            if present {
+                return Err(FieldError::new(field, from_file));
+            }
+        }
+    } else if assertion_key.is_none() {
+        return Err(FieldError::new(
+            "assertion_key",
+            "is required for provider type \"jwt_bearer\" (or service_account_key)",
+        ));
+    }
+    if let Some(alg) = assertion_alg
+        && !ASSERTION_ALGS.contains(&alg.as_str())
+    {
+        return Err(FieldError::new("assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", "))));
+    }
+    Ok(())
+}
+
+/// What tessera reads of a Google service-account JSON key (the file the Cloud console's "Create
+/// key" downloads; google-auth's `from_service_account_file`). Other members (`project_id`,
+/// `client_id`, `auth_uri`, ...) are not used.
+struct ServiceAccountKey {
+    client_email: String,
+    private_key: Secret,
+    private_key_id: Option<String>,
+    token_uri: Option<String>,
+}
+
+impl ServiceAccountKey {
+    /// Reads the JSON. Errors name `service_account_key` and the member, never a value (the
+    /// parser's own messages quote the input, so they are not used).
+    fn parse(text: &Secret) -> Result<Self, FieldError> {
+        let field = "service_account_key";
+        let json: Map<String, Value> = serde_json::from_str(text.expose_secret())
+            .map_err(|_| FieldError::new(field, "is not a JSON object (a service-account key file)"))?;
+        let text_member = |name: &str| -> Result<Option<&str>, FieldError> {
+            match json.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(value)) if value.trim().is_empty() => Ok(None),
+                Some(Value::String(value)) => Ok(Some(value.as_str())),
+                Some(other) => {
+                    Err(FieldError::new(field, format!("\"{name}\" must be a string, not {}", json_type(other))))
+                }
+            }
+        };
+        let required = |name: &str| -> Result<&str, FieldError> {
+            text_member(name)?.ok_or_else(|| FieldError::new(field, format!("has no \"{name}\"")))
+        };
+        match text_member("type")? {
+            Some("service_account") => {}
+            Some(other) => {
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "\"type\" is{} where \"service_account\" was expected (an authorized_user or external_account file is not a service-account key)",
+                        echo_identifier(other)
+                    ),
+                ));
+            }
+            None => return Err(FieldError::new(field, "has no \"type\" (\"service_account\")")),
+        }
+        let client_email = required("client_email")?.to_owned();
+        let private_key = Secret::new(required("private_key")?);
+        let token_uri = text_member("token_uri")?.map(str::to_owned);
+        if let Some(uri) = &token_uri {
+            check_url(field, Some(uri)).map_err(|_| FieldError::new(field, "\"token_uri\" is not an http(s) URL"))?;
+        }
+        let private_key_id = text_member("private_key_id")?.map(str::to_owned);
+        Ok(ServiceAccountKey { client_email, private_key, private_key_id, token_uri })
+    }
+
+    /// What stands in for an unread key file while a description is only checked.
+    fn placeholder() -> Self {
+        ServiceAccountKey {
+            client_email: "service-account".into(),
+            private_key: Secret::new("-"),
+            private_key_id: None,
+            token_uri: Some("https://token-uri.invalid/".into()),
+        }
     }
 }
 
@@ -1455,6 +1735,22 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
     }
     if key_check == KeyCheck::Read {
         config.client.assertion_signer().map_err(|(field, problem)| FieldError::new(field, problem))?;
+    }
+    if let Grant::JwtBearer { key, subject, audience, lifetime, .. } = &config.grant {
+        if key_check == KeyCheck::Read {
+            crate::flow::grant_signer(key).map_err(|(field, problem)| FieldError::new(field, problem))?;
+        }
+        if key.alg.as_deref().is_some_and(|alg| !ASSERTION_ALGS.contains(&alg)) {
+            return Err(FieldError::new("assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", "))));
+        }
+        for (field, value) in [("subject", subject), ("audience", audience)] {
+            if value.as_deref().is_some_and(|value| value.trim().is_empty()) {
+                return Err(FieldError::new(field, "must not be empty"));
+            }
+        }
+        if lifetime.as_secs() == 0 {
+            return Err(FieldError::new("assertion_lifetime", "must be at least 1 (seconds)"));
+        }
     }
     let discovered = matches!(config.endpoints, Endpoints::Discover { .. });
     match &config.endpoints {
@@ -2124,6 +2420,149 @@ mod tests {
         assert_eq!(parsed.spec.transport.timeout_secs, Some(7));
         assert_eq!(parsed.spec.loopback(), Some(LoopbackSpec::default()));
         assert!(parsed.deprecations.is_empty());
+    }
+
+    const RSA_KEY: &str = include_str!("../../../testdata/client-assertion/rsa.pem");
+
+    fn service_account(overrides: Value) -> String {
+        let mut key = json!({
+            "type": "service_account",
+            "project_id": "demo",
+            "private_key_id": "kid-1",
+            "private_key": RSA_KEY,
+            "client_email": "robot@demo.iam.example",
+            "client_id": "1234",
+            "token_uri": "https://oauth2.example/token",
+        });
+        for (name, value) in overrides.as_object().unwrap() {
+            if value.is_null() {
+                key.as_object_mut().unwrap().remove(name);
+            } else {
+                key[name] = value.clone();
+            }
+        }
+        key.to_string()
+    }
+
+    #[test]
+    fn jwt_bearer_with_a_key_defaults_sub_aud_and_scope_placement() {
+        let parsed = parse(json!({
+            "type": "jwt_bearer", "token_endpoint": "https://idp/token", "client_id": "svc",
+            "assertion_key": RSA_KEY, "scope": "api",
+        }))
+        .unwrap();
+        let config = parsed.spec.into_config(&mut literal).unwrap();
+        assert_eq!(config.grant.name(), "jwt_bearer");
+        let Grant::JwtBearer { key, subject, audience, scope_in_assertion, lifetime } = &config.grant else {
+            panic!("{:?}", config.grant)
+        };
+        assert_eq!((subject, audience, *scope_in_assertion), (&None, &None, false));
+        assert_eq!(lifetime.as_secs(), 3600);
+        assert_eq!(key.kid, None);
+        assert_eq!(config.client.method, ClientAuthMethod::None);
+        assert_eq!(config.client.client_id, "svc");
+
+        for (value, field) in [
+            (json!({"type": "jwt_bearer", "token_endpoint": "https://idp/token", "client_id": "svc"}), "assertion_key"),
+            (
+                json!({"type": "jwt_bearer", "token_endpoint": "https://idp/token", "assertion_key": RSA_KEY}),
+                "client_id",
+            ),
+            (
+                json!({"type": "jwt_bearer", "token_endpoint": "https://idp/token", "client_id": "s",
+                       "assertion_key": RSA_KEY, "assertion_alg": "ES256"}),
+                "assertion_alg",
+            ),
+            (
+                json!({"type": "jwt_bearer", "token_endpoint": "https://idp/token", "client_id": "s",
+                       "assertion_key": RSA_KEY, "assertion_lifetime": 0}),
+                "assertion_lifetime",
+            ),
+            (
+                json!({"type": "client_credentials", "token_endpoint": "https://idp/token", "client_id": "s",
+                       "client_secret": "x", "subject": "alice"}),
+                "subject",
+            ),
+        ] {
+            let error = parse(value.clone())
+                .and_then(|parsed| parsed.spec.into_config(&mut literal).map(|_| parsed))
+                .expect_err(&value.to_string());
+            assert_eq!(error.field, field, "{error}");
+            assert!(!error.to_string().contains("PRIVATE KEY"), "{error}");
+        }
+        let not_a_key = parse(json!({
+            "type": "jwt_bearer", "token_endpoint": "https://idp/token", "client_id": "svc",
+            "assertion_key": "-----BEGIN PRIVATE KEY-----\nMARKER\n-----END PRIVATE KEY-----",
+        }))
+        .expect("a reference is not read while a description is checked");
+        let error = not_a_key.spec.into_config(&mut literal).unwrap_err();
+        assert_eq!(error.field, "assertion_key");
+        assert!(!error.to_string().contains("MARKER"), "{error}");
+    }
+
+    #[test]
+    fn a_service_account_key_gives_issuer_key_kid_token_uri_and_scope_in_assertion() {
+        let parsed = parse(json!({
+            "type": "jwt_bearer", "service_account_key": "file:/keys/robot.json", "scope": "cloud",
+        }))
+        .expect("a reference is checked, not read, and holds the token endpoint");
+        let resolve = &mut |field: &'static str, value: &Secret| -> Result<Secret, String> {
+            assert_eq!((field, value.expose_secret()), ("service_account_key", "file:/keys/robot.json"));
+            Ok(Secret::new(service_account(json!({}))))
+        };
+        let config = parsed.spec.into_config(resolve).unwrap();
+        assert_eq!(config.client.client_id, "robot@demo.iam.example");
+        assert_eq!(config.client.method, ClientAuthMethod::None);
+        assert_eq!(config.endpoints, Endpoints::explicit("https://oauth2.example/token"));
+        let Grant::JwtBearer { key, scope_in_assertion, .. } = &config.grant else { panic!() };
+        assert!(*scope_in_assertion, "Google reads the scope in the assertion");
+        assert_eq!(key.kid.as_deref(), Some("kid-1"));
+        assert_eq!(key.key.expose_secret(), RSA_KEY);
+
+        // token_endpoint replaces token_uri (tests point it at their own server); scope_in_assertion can be turned off.
+        let parsed = parse(json!({
+            "type": "jwt_bearer", "service_account_key": service_account(json!({})),
+            "token_endpoint": "http://127.0.0.1:9/token", "scope_in_assertion": false,
+        }))
+        .unwrap();
+        let config = parsed.spec.into_config(&mut literal).unwrap();
+        assert_eq!(config.endpoints, Endpoints::explicit("http://127.0.0.1:9/token"));
+        assert!(matches!(config.grant, Grant::JwtBearer { scope_in_assertion: false, .. }));
+    }
+
+    #[test]
+    fn service_account_key_errors_name_the_member_never_a_value() {
+        let base = |file: String| json!({"type": "jwt_bearer", "service_account_key": file});
+        for (file, expected) in [
+            ("not json MARKER".to_owned(), "is not a JSON object"),
+            (service_account(json!({"type": "authorized_user"})), "\"type\" is \"authorized_user\""),
+            (service_account(json!({"type": null})), "has no \"type\""),
+            (service_account(json!({"client_email": null})), "has no \"client_email\""),
+            (service_account(json!({"private_key": null})), "has no \"private_key\""),
+            (service_account(json!({"private_key": 7})), "\"private_key\" must be a string"),
+            (service_account(json!({"token_uri": null})), "has no \"token_uri\": give token_endpoint"),
+            (service_account(json!({"token_uri": "MARKER"})), "\"token_uri\" is not an http(s) URL"),
+            (
+                service_account(
+                    json!({"private_key": "-----BEGIN PRIVATE KEY-----\nMARKER\n-----END PRIVATE KEY-----"}),
+                ),
+                "is not a private key",
+            ),
+        ] {
+            let parsed = parse(base(file)).unwrap();
+            let error = parsed.spec.into_config(&mut literal).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains(expected), "{text} should say {expected}");
+            assert!(!text.contains("MARKER") && !text.contains("BEGIN"), "{text}");
+            assert!(["service_account_key", "assertion_key"].contains(&error.field.as_str()), "{text}");
+        }
+        for (field, value) in
+            [("assertion_key", json!(RSA_KEY)), ("client_id", json!("x")), ("assertion_kid", json!("k"))]
+        {
+            let mut description = base(service_account(json!({})));
+            description[field] = value;
+            assert_eq!(parse(description).unwrap_err().field, field);
+        }
     }
 
     /// Every field of the serde model is in [`FIELDS`], and every entry of [`FIELDS`] is read.

@@ -28,9 +28,12 @@ pub mod grant_types {
     /// Email one-time-code login (`/otp/start` + `/otp/verify`, and Cognito `CUSTOM_AUTH` /
     /// `EMAIL_OTP`). Not a `/token` grant type: it only says a client may use those endpoints.
     pub const EMAIL_OTP: &str = "email_otp";
+    /// JWT bearer grant (RFC 7523 §2.1), for [`ServiceAccount`](crate::ServiceAccount)s (not
+    /// a client's grant type: the assertion is the credential).
+    pub const JWT_BEARER: &str = crate::JWT_BEARER_GRANT_TYPE;
     /// Grant types accepted at `POST /token`, in the order the discovery document lists them.
-    pub const TOKEN_ENDPOINT: [&str; 5] =
-        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE];
+    pub const TOKEN_ENDPOINT: [&str; 6] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, JWT_BEARER];
     /// Every name a [`Client`](crate::Client) may list in its `grant_types`.
     pub const ALL: [&str; 6] =
         [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP];
@@ -206,6 +209,8 @@ pub struct IdpConfig {
     /// Serve HTTPS with this certificate and key (the issuer is then `https://...`); e.g. one
     /// signed by a [`TestCa`](crate::TestCa) made at run time. Default `None`: plain HTTP.
     pub tls: Option<crate::TlsIdentity>,
+    /// Accounts that may use the JWT bearer grant. Default: [`ServiceAccount::demo`](crate::ServiceAccount::demo).
+    pub service_accounts: Vec<crate::ServiceAccount>,
 }
 
 impl IdpConfig {
@@ -258,6 +263,7 @@ impl IdpConfig {
             device_poll_interval: Duration::from_secs(5),
             api_key_prefix: crate::api_keys::DEFAULT_PREFIX.to_owned(),
             tls: None,
+            service_accounts: vec![crate::ServiceAccount::demo()],
         }
     }
 

@@ -24,7 +24,7 @@ use crate::store::{Grant, RedeemError};
 
 type AppState = State<Arc<Shared>>;
 
-const DEFAULT_SCOPE: &str = "openid";
+pub(crate) const DEFAULT_SCOPE: &str = "openid";
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
@@ -89,6 +89,10 @@ pub(crate) struct LoginContext {
 pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
     // RFC 8693 token exchange is answered by the chain module (its response has `issued_token_type`).
     if let Some(response) = crate::chain::token_exchange(&s, &headers, &body) {
+        return response;
+    }
+    // RFC 7523 JWT bearer assertions: the assertion, not a client, is the credential.
+    if let Some(response) = crate::jwt_bearer::jwt_bearer(&s, &headers, &body) {
         return response;
     }
     match token_response(&s, &headers, &body) {

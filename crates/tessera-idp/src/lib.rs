@@ -7,7 +7,8 @@
 //! - `GET /.well-known/openid-configuration` and `GET /jwks` (EdDSA key generated at start);
 //! - `POST /token`: `password` (with a `totp` code for users who have a TOTP secret),
 //!   `refresh_token` (rotation with reuse detection: presenting a rotated token revokes its
-//!   whole family), `client_credentials`, `authorization_code` and the device code grant; client authentication by HTTP Basic, by
+//!   whole family), `client_credentials`, `authorization_code`, the device code grant and the JWT
+//!   bearer grant (RFC 7523, for the [`ServiceAccount`]s configured); client authentication by HTTP Basic, by
 //!   `client_secret` in the body, or by `client_id` alone for public clients;
 //! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662);
 //! - `GET /userinfo` and the protected resource `GET /api/whoami`;
@@ -55,6 +56,7 @@ mod device;
 mod faults;
 mod handlers;
 mod html;
+mod jwt_bearer;
 mod keys;
 mod oauth;
 mod otp;
@@ -70,6 +72,7 @@ pub use chain::{ACCESS_TOKEN_TYPE, ChainControl, ChainDomain, TOKEN_EXCHANGE_GRA
 pub use config::{Client, IdpConfig, User, grant_types};
 pub use device::DeviceHookError;
 pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};
+pub use jwt_bearer::{JWT_BEARER_GRANT_TYPE, ServiceAccount};
 pub use keys::AccessTokenClaims;
 pub use outbox::OutboxMessage;
 pub use server::{IdpError, IdpServer};

@@ -95,6 +95,7 @@ pub(crate) struct Shared {
     pub(crate) outbox: Outbox,
     pub(crate) cognito: CognitoState,
     pub(crate) chain: ChainState,
+    pub(crate) jwt_bearer: crate::jwt_bearer::JwtBearerState,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) refresh_token_ttl: u64,
     /// Configured access token lifetime, restored by `/_test/reset`.
@@ -119,6 +120,8 @@ impl Shared {
             users.insert(user.username.clone(), UserEntry { user, totp });
         }
         let clients = config.clients.into_iter().map(|c| (c.client_id.clone(), c)).collect();
+        let jwt_bearer =
+            crate::jwt_bearer::JwtBearerState::new(config.service_accounts).map_err(IdpError::InvalidConfig)?;
         let access_ttl = config.access_token_ttl.as_secs();
         Ok(Self {
             issuer,
@@ -135,6 +138,7 @@ impl Shared {
             outbox: Outbox::default(),
             cognito: CognitoState::default(),
             chain: ChainState::default(),
+            jwt_bearer,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             refresh_token_ttl: config.refresh_token_ttl.as_secs(),
             default_access_token_ttl: access_ttl,

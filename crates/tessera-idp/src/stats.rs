@@ -54,6 +54,8 @@ pub struct Stats {
     pub cognito_refreshes: u64,
     /// Token responses issued by RFC 8693 token exchange.
     pub token_exchange_grants: u64,
+    /// Token responses issued by the JWT bearer grant (RFC 7523 §2.1).
+    pub jwt_bearer_grants: u64,
     /// Requests that reached `POST /chain/discovery`.
     pub chain_discovery_requests: u64,
     /// Requests that reached `GET /chain/domains`.

@@ -34,7 +34,8 @@ async fn discovery_document_lists_endpoints() {
             "refresh_token",
             "client_credentials",
             "authorization_code",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
         ])
     );
     assert_eq!(

@@ -11,8 +11,8 @@ use std::time::Duration;
 use support::*;
 use tessera::config::Config;
 use tessera::core::protocol::token_request;
+use tessera::core::{Action, Engine, EngineSettings, Entropy, HttpResponse, RequestId};
 use tessera::core::{AssertionInputs, ClientAssertionKey, ClientAuth, Timestamp};
-use tessera::core::{Engine, HttpResponse, RequestId};
 use tessera::store::{FileStore, TokenStore};
 use tessera::{Grant, ProviderConfig, Secret};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpConfig, demo};
@@ -180,6 +180,80 @@ client_assertion_key = "file:{key_path}"
     .unwrap();
     let built = config.context(None).unwrap().provider(None).unwrap().build("config.toml", "dev").unwrap();
     formatted.push(format!("{config:?} {built:?}"));
+
+    // JWT bearer grant: the demo service account's key (given to a session, and inside a key file
+    // the configuration reads), the grant assertions (one the engine builds, whose header segment
+    // the session's assertions share: same alg and kid), a refused assertion, a broken key file.
+    secrets.extend(demo::SERVICE_ACCOUNT_PRIVATE_KEY.lines().filter(|l| !l.starts_with("-----")).map(str::to_owned));
+    let robot_key = ClientAssertionKey {
+        kid: Some(demo::SERVICE_ACCOUNT_KEY_ID.into()),
+        ..ClientAssertionKey::new(demo::SERVICE_ACCOUNT_PRIVATE_KEY)
+    };
+    let robot = ProviderConfig {
+        client: ClientAuth::public(demo::SERVICE_ACCOUNT_EMAIL),
+        endpoints: tessera::Endpoints::discover(idp.issuer()),
+        scope: Some("api:read".into()),
+        grant: Grant::jwt_bearer(robot_key.clone()),
+    };
+    let mut engine = Engine::new(EngineSettings { entropy: Some(Entropy([5; 32])), ..EngineSettings::default() });
+    engine.register(
+        "robot",
+        ProviderConfig { endpoints: tessera::Endpoints::explicit(idp.url("/token")), ..robot.clone() },
+    );
+    let actions = engine.ensure("robot", Timestamp::from_unix_secs(1_700_000_000));
+    let Some(Action::Send(request)) = actions.first() else { panic!("{actions:?}") };
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    let grant_assertion = body.split("assertion=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert_eq!(grant_assertion.split('.').count(), 3, "a JWT");
+    secrets.push(grant_assertion.split('.').next().unwrap().to_owned());
+    secrets.push(grant_assertion.clone());
+    formatted.push(format!("{request:?} {robot:?} {robot_key:?} {actions:?}"));
+    let robot_session = session("robot", robot.clone());
+    let first = robot_session.authorization_header().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let second = robot_session.authorization_header().await.unwrap();
+    let third = robot_session.force_refresh().await.unwrap();
+    for header in [&first, &second, &third] {
+        collect(&mut secrets, header.tokens());
+        formatted.push(format!("{header:?} {:?}", header.tokens()));
+    }
+    assert_eq!(idp.stats().jwt_bearer_grants, 3, "login, a new assertion on expiry, a forced one");
+    formatted.push(format!("{robot_session:?} {:?}", robot_session.logout().await.unwrap()));
+    let mut impostor = robot.clone();
+    impostor.grant = Grant::jwt_bearer(ClientAssertionKey::new(pem.clone()));
+    let error = session("impostor", impostor).authorization_header().await.unwrap_err();
+    formatted.push(format!("{error:?} {error}"));
+    let key_file = dir.path().join("robot.json");
+    std::fs::write(&key_file, demo::service_account_key_file(&idp.url("/token"))).unwrap();
+    let broken_file = dir.path().join("broken.json");
+    let broken_key = demo::service_account_key_file("not a url").replace("BEGIN PRIVATE KEY", "BEGIN NOTHING");
+    std::fs::write(&broken_file, &broken_key).unwrap();
+    for file in [&key_file, &broken_file] {
+        let config = Config::from_toml_str(
+            &format!(
+                "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"robot\"\ntype = \"jwt_bearer\"\n\
+                 service_account_key = \"file:{}\"\n",
+                file.display()
+            ),
+            "config.toml",
+        )
+        .unwrap();
+        let built = config.context(None).unwrap().provider(None).unwrap().build("config.toml", "dev");
+        formatted.push(format!("{config:?} {built:?}"));
+        if let Ok(built) = built {
+            let header = session("robot-file", built).authorization_header().await.unwrap();
+            collect(&mut secrets, header.tokens());
+            formatted.push(format!("{header:?}"));
+        }
+    }
+    let json_error = tessera::core::provider_spec::ProviderSpec::from_value(serde_json::json!({
+        "type": "jwt_bearer", "service_account_key": broken_key,
+    }))
+    .unwrap()
+    .spec
+    .into_config(&mut |_, value| Ok(value.clone()))
+    .unwrap_err();
+    formatted.push(format!("{json_error:?} {json_error}"));
 
     // Core types directly: requests with client secrets, responses with tokens, the engine.
     let request = token_request(

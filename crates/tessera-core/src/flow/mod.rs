@@ -2,10 +2,11 @@
 //!
 //! ```text
 //!                       Grant::flow(purpose, inputs) ─► Box<dyn Flow>
-//!   Login   password, client_credentials, refresh_token ─► TokenRequest<form>   (token_request.rs +
-//!           device_code ─► DeviceCodeFlow                                        password.rs,
-//!           browser ─► AuthorizationCodeFlow ┐                                   client_credentials.rs,
-//!           email_otp ─► EmailOtpLogin       ├─ behind Resending (resend.rs)     refresh.rs)
+//!   Login   password, client_credentials, refresh_token, ─► TokenRequest<form>  (token_request.rs +
+//!           jwt_bearer                                                           password.rs,
+//!           device_code ─► DeviceCodeFlow                                        client_credentials.rs,
+//!           browser ─► AuthorizationCodeFlow ┐                                   refresh.rs,
+//!           email_otp ─► EmailOtpLogin       ├─ behind Resending (resend.rs)     jwt_bearer.rs)
 //!           cognito ─► CognitoLogin          ┘
 //!           static ─► StaticTokenFlow        custom ─► FlowFactory::flow
 //!   Refresh cognito ─► CognitoRefresh   custom ─► its own, or   others ─► TokenRequest<RefreshForm>
@@ -22,6 +23,7 @@ mod client_credentials;
 mod cognito;
 mod device_code;
 mod email_otp;
+mod jwt_bearer;
 mod password;
 mod prompt;
 mod refresh;
@@ -34,6 +36,8 @@ mod token_request;
 
 pub use cognito::CognitoAuthFlow;
 pub use email_otp::{OTP_START_ENDPOINT_FIELD, OTP_VERIFY_ENDPOINT_FIELD};
+pub(crate) use jwt_bearer::grant_signer;
+pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE};
 pub use password::totp_code;
 pub use prompt::{CodeChannel, LoginInputs, Prompt};
 pub use refresh::merge_refreshed;
@@ -42,7 +46,7 @@ pub use seam::{Flow, FlowContext, FlowPurpose, FlowStep};
 
 use std::sync::Arc;
 
-use crate::{Error, Secret, Timestamp};
+use crate::{ClientAssertionKey, Error, Secret, Timestamp};
 use resend::Resending;
 use token_request::TokenRequest;
 
@@ -61,6 +65,22 @@ pub enum Grant {
     },
     /// Client credentials (RFC 6749 §4.4): no refresh token, a new request on expiry.
     ClientCredentials,
+    /// JWT bearer (RFC 7523 §2.1): a JWT signed with the client's `key` is the grant (Google
+    /// service accounts, Okta, Keycloak, Salesforce). `iss` is the client id; no refresh token, a
+    /// new assertion on expiry. Client authentication is optional (a public [`crate::ClientAuth`]
+    /// sends no `client_id`). See docs/service-accounts.md.
+    JwtBearer {
+        /// The key that signs the assertion (`assertion_key`, `assertion_alg`, `assertion_kid`).
+        key: ClientAssertionKey,
+        /// `sub`; `None`: the client id.
+        subject: Option<String>,
+        /// `aud`; `None`: the token endpoint.
+        audience: Option<String>,
+        /// `scope` as a claim of the assertion instead of a form field (Google service accounts).
+        scope_in_assertion: bool,
+        /// From `iat` to `exp` ([`DEFAULT_ASSERTION_LIFETIME`]: 1 h).
+        lifetime: std::time::Duration,
+    },
     /// Start from a refresh token obtained elsewhere (RFC 6749 §6). The session ends when it expires.
     RefreshToken {
         /// The initial refresh token.
@@ -183,6 +203,18 @@ impl Grant {
         }
     }
 
+    /// [`Grant::JwtBearer`] signed with `key`: `sub` the client id, `aud` the token endpoint,
+    /// scope in the form, 1 h assertions.
+    pub fn jwt_bearer(key: ClientAssertionKey) -> Self {
+        Grant::JwtBearer {
+            key,
+            subject: None,
+            audience: None,
+            scope_in_assertion: false,
+            lifetime: DEFAULT_ASSERTION_LIFETIME,
+        }
+    }
+
     /// [`Grant::Cognito`] with `USER_PASSWORD_AUTH`, no TOTP secret and 3 attempts per challenge.
     pub fn cognito_password(
         endpoint: impl Into<String>,
@@ -213,7 +245,7 @@ impl Grant {
     pub fn logs_in_unattended(&self) -> bool {
         match self {
             Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
-            Grant::ClientCredentials => true,
+            Grant::ClientCredentials | Grant::JwtBearer { .. } => true,
             // With a password, a Cognito login needs nobody unless the pool asks for a code (SMS,
             // email): then the session's prompter is asked, or the login fails without one.
             Grant::Cognito { password, auth_flow, .. } => {
@@ -266,6 +298,9 @@ impl Grant {
             (Grant::ClientCredentials, FlowPurpose::Login) => {
                 Box::new(TokenRequest::new(client_credentials::ClientCredentialsForm))
             }
+            (grant @ Grant::JwtBearer { .. }, FlowPurpose::Login) => Box::new(TokenRequest::new(
+                jwt_bearer::JwtBearerForm::of(grant).ok_or_else(|| Error::internal("not a jwt_bearer grant"))?,
+            )),
             (Grant::RefreshToken { refresh_token }, FlowPurpose::Login) => {
                 Box::new(TokenRequest::new(refresh::RefreshForm::configured(refresh_token.clone())))
             }

@@ -3,8 +3,8 @@
 
 use totp_rs::{Builder, Secret as TotpSecret};
 
-use super::TotpSource;
 use super::token_request::TokenForm;
+use super::{FlowContext, TotpSource};
 use crate::{Error, Secret, Timestamp};
 
 /// The password grant's form, sent by a [`super::token_request::TokenRequest`].
@@ -16,7 +16,7 @@ pub(crate) struct PasswordForm {
 }
 
 impl TokenForm for PasswordForm {
-    fn params(&self, now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
+    fn params(&self, _context: &FlowContext<'_>, now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
         let mut params = vec![
             ("grant_type", Secret::new("password")),
             ("username", Secret::new(self.username.as_str())),
@@ -73,7 +73,8 @@ mod tests {
             password: Secret::new("pw"),
             totp: Some(TotpSource::Code(Secret::new("123456"))),
         };
-        let params = form.params(Timestamp::EPOCH).unwrap();
+        let provider = super::super::token_request::tests::Provider::new(None);
+        let params = form.params(&provider.context(), Timestamp::EPOCH).unwrap();
         let names: Vec<_> = params.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["grant_type", "username", "password", "totp"]);
     }

@@ -42,7 +42,7 @@ impl TokenForm for RefreshForm {
         Ok(())
     }
 
-    fn params(&self, _now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
+    fn params(&self, _context: &FlowContext<'_>, _now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
         let refresh_token = match self {
             RefreshForm::Held { spent: Some((refresh_token, _)) } | RefreshForm::Configured { refresh_token } => {
                 refresh_token

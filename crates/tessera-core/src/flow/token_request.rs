@@ -22,7 +22,10 @@ use std::fmt;
 
 use super::{Flow, FlowContext, FlowStep};
 use crate::protocol::{parse_token_response, token_request};
-use crate::{Error, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet, TransportErrorKind};
+use crate::{
+    ClientAuth, ClientAuthMethod, Error, HttpResponse, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet,
+    TransportErrorKind,
+};
 
 /// What one grant sends to the token endpoint, and how it keeps the answer.
 pub(crate) trait TokenForm: Send + Sync + fmt::Debug + 'static {
@@ -32,8 +35,21 @@ pub(crate) trait TokenForm: Send + Sync + fmt::Debug + 'static {
     }
 
     /// The form fields for a request sent at `now` (scope excluded: see [`TokenRequest`]). Built
-    /// per attempt, so that a generated TOTP code is fresh on every retry.
-    fn params(&self, now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error>;
+    /// per attempt, so that a generated TOTP code (or a signed assertion, with the step's random
+    /// `jti`) is fresh on every retry.
+    fn params(&self, context: &FlowContext<'_>, now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error>;
+
+    /// False when the grant carries the scope elsewhere (a JWT bearer assertion's `scope` claim,
+    /// as Google reads it): `scope` is then not a form field.
+    fn scope_in_form(&self) -> bool {
+        true
+    }
+
+    /// False when the grant identifies the client itself (a JWT bearer assertion's `iss`): a
+    /// client without authentication (`client_auth = "none"`) then sends no `client_id`.
+    fn sends_client_id(&self) -> bool {
+        true
+    }
 
     /// True when the request spends a refresh token: it is then retried only when the server cannot
     /// have consumed the token, and sent without `scope` (a refresh without scope keeps the
@@ -83,23 +99,29 @@ impl<F: TokenForm> TokenRequest<F> {
             Ok(endpoint) => endpoint.to_owned(),
             Err(error) => return self.fail(error),
         };
-        let mut params = match self.form.params(now) {
+        let mut params = match self.form.params(context, now) {
             Ok(params) => params,
             Err(error) => return self.fail(error),
         };
         // Scope on the initial grant only: a refresh without scope keeps the original (RFC 6749 §6).
         if let Some(scope) = context.config.scope.as_deref().filter(|s| !s.is_empty())
             && !self.form.spends_refresh_token()
+            && self.form.scope_in_form()
         {
             params.push(("scope", Secret::new(scope)));
         }
         let fields: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.expose_secret())).collect();
-        let request =
-            match token_request(request_id, &endpoint, &context.config.client, &context.assertion_inputs(now), &fields)
-            {
-                Ok(request) => request,
-                Err(error) => return self.fail(error),
-            };
+        let anonymous;
+        let client = if !self.form.sends_client_id() && context.config.client.method == ClientAuthMethod::None {
+            anonymous = ClientAuth { client_id: String::new(), ..context.config.client.clone() };
+            &anonymous
+        } else {
+            &context.config.client
+        };
+        let request = match token_request(request_id, &endpoint, client, &context.assertion_inputs(now), &fields) {
+            Ok(request) => request,
+            Err(error) => return self.fail(error),
+        };
         self.attempt += 1;
         self.state = State::Sent { request_id, endpoint };
         vec![FlowStep::Send(request)]

@@ -2,7 +2,7 @@
 //! provider description ([`ProviderSpec`]) it is read into. Never reads a secret: references are
 //! checked for form here and resolved by [`ProviderEntry::build`].
 
-use tessera_core::provider_spec::{FIELDS, FieldType, ProviderKind, ProviderSpec, echo_identifier};
+use tessera_core::provider_spec::{FIELDS, FieldError, FieldType, ProviderKind, ProviderSpec, echo_identifier};
 use tessera_core::{Error, ProviderConfig, Secret};
 
 use super::Location;
@@ -173,7 +173,8 @@ impl ProviderEntry {
                 ),
             });
         }
-        spec.into_config(&mut |_, value| resolve_reference(value.expose_secret())).map_err(|e| at.field_error(&e))
+        spec.into_config(&mut |_, value| resolve_reference(value.expose_secret()))
+            .map_err(|e| at.field_error(&in_key_file(spec, e)))
     }
 
     /// Like [`ProviderEntry::build`], for revoking at logout: only the client's own secret is read,
@@ -199,10 +200,14 @@ impl ProviderEntry {
             _ => {}
         }
         spec.into_config(&mut |field, value| match field {
-            "client_secret" => resolve_reference(value.expose_secret()),
+            // What authenticates the client, and a service-account key file (it names the client
+            // and the token endpoint): a jwt_bearer provider is built with them and its key.
+            "client_secret" | "client_assertion_key" | "assertion_key" | "service_account_key" => {
+                resolve_reference(value.expose_secret())
+            }
             _ => Ok(Secret::new(NOT_READ)),
         })
-        .map_err(|e| at.field_error(&e))
+        .map_err(|e| at.field_error(&in_key_file(&spec, e)))
     }
 
     /// True for a `password` provider whose section gives no `password`: a person types it at login
@@ -274,6 +279,24 @@ pub struct TypedSecrets {
     pub password: Option<Secret>,
     /// The current TOTP code, when the section's `totp_secret` (or `totp`) cannot be read.
     pub totp: Option<Secret>,
+}
+
+/// A problem with what a `service_account_key = "file:…"` holds, saying which file: the section
+/// names only the reference, and the person has to open the file to fix it. Other errors as they are.
+fn in_key_file(spec: &ProviderSpec, mut error: FieldError) -> FieldError {
+    use tessera_core::provider_spec::GrantSpec;
+    if error.field == "service_account_key"
+        && let GrantSpec::JwtBearer { service_account_key: Some(reference), .. } = &spec.grant
+        && let Ok(super::secret_ref::Reference::File(path)) =
+            super::secret_ref::parse_reference(reference.expose_secret())
+    {
+        let path = super::secret_ref::expand_home(path);
+        // A file that cannot be read already says which one.
+        if !error.problem.contains(&*path.to_string_lossy()) {
+            error.problem = format!("the key file {}: {}", path.display(), error.problem);
+        }
+    }
+    error
 }
 
 /// True for the fields that hold secrets (current or old spelling).

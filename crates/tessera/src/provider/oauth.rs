@@ -1,5 +1,5 @@
 //! The built-in provider types (`password`, `client_credentials`, `refresh_token`, `static`, `device_code`,
-//! `email_otp`, `cognito`, `browser`):
+//! `email_otp`, `cognito`, `browser`, `jwt_bearer`):
 //! an [`AuthProvider`] around a [`Session`].
 //!
 //! The session (and with it the secrets and the HTTP client) is built on first network use only:
@@ -138,7 +138,7 @@ impl OAuthProvider {
     /// True when the type can get a new token without the user whatever is stored.
     fn renews_by_itself(&self) -> bool {
         match self.kind {
-            ProviderKind::ClientCredentials => true,
+            ProviderKind::ClientCredentials | ProviderKind::JwtBearer => true,
             // Only with a password it may send again without asking.
             ProviderKind::Password => !self.entry.password_missing(),
             _ => false,
@@ -172,6 +172,10 @@ impl AuthProvider for OAuthProvider {
         match self.entry.spec().map(|spec| &spec.grant) {
             Some(GrantSpec::Password { username, .. }) => format!("password grant for {username} at {at}"),
             Some(GrantSpec::ClientCredentials) => format!("client credentials for {client_id} at {at}"),
+            Some(GrantSpec::JwtBearer { service_account_key: Some(_), .. }) => {
+                format!("service-account assertion (key file) at {}", self.server().unwrap_or("its token_uri"))
+            }
+            Some(GrantSpec::JwtBearer { .. }) => format!("JWT bearer assertion for {client_id} at {at}"),
             Some(GrantSpec::RefreshToken { .. }) => format!("configured refresh token at {at}"),
             Some(GrantSpec::DeviceCode { .. }) => format!("device code for {client_id} at {at}"),
             Some(GrantSpec::Browser { .. }) => format!("browser sign-in for {client_id} at {at}"),
