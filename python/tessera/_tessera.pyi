@@ -58,6 +58,7 @@ __all__ = [
     "FileStore",
     "Grant",
     "JsonEngine",
+    "JwtBearer",
     "LogoutResult",
     "MemoryStore",
     "OAuthCredential",
@@ -162,6 +163,46 @@ class Password(Grant):
 @final
 class ClientCredentials(Grant):
     def __new__(cls) -> ClientCredentials: ...
+
+@final
+class JwtBearer(Grant):
+    """The JWT bearer grant (RFC 7523 §2.1): a service account signs a short JWT as the grant.
+
+    Args:
+        assertion_key: the private key's text (not a path): a PKCS#8 PEM of an RSA (>= 2048 bits),
+            EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with ``d``. Required unless
+            ``service_account_key``; the client's ``client_id`` is the assertion's ``iss``.
+        service_account_key: a Google service-account JSON key: the JSON itself, or
+            ``"file:PATH"`` / ``"env:NAME"`` / ``"keyring:service/account"`` (read here). Its
+            ``client_email`` is the client id (give no ``client_id``), ``private_key`` the key,
+            ``private_key_id`` the ``kid``, ``token_uri`` the token endpoint unless the client
+            gives ``issuer`` or ``token_endpoint``. Default ``None``.
+        assertion_alg: default ``None``: from the key (``RS256``, ``ES256``, ``EdDSA``).
+        assertion_kid: default ``None``: the JWK's ``kid`` (the key file's ``private_key_id``),
+            else no ``kid``.
+        subject: the assertion's ``sub``; default ``None``: the client id.
+        audience: the assertion's ``aud``; default ``None``: the token endpoint.
+        assertion_lifetime: seconds (or a ``timedelta``) from ``iat`` to ``exp``; default 3600.
+        scope_in_assertion: the scope as a claim instead of a form field; default ``None``:
+            ``True`` with ``service_account_key``, else ``False``.
+    """
+
+    def __new__(
+        cls,
+        assertion_key: Optional[str] = None,
+        *,
+        service_account_key: Optional[str] = None,
+        assertion_alg: Optional[str] = None,
+        assertion_kid: Optional[str] = None,
+        subject: Optional[str] = None,
+        audience: Optional[str] = None,
+        assertion_lifetime: _Seconds = 3600,
+        scope_in_assertion: Optional[bool] = None,
+    ) -> JwtBearer: ...
+    @property
+    def client_id(self) -> Optional[str]: ...
+    @property
+    def token_endpoint(self) -> Optional[str]: ...
 
 @final
 class RefreshToken(Grant):

@@ -150,16 +150,34 @@ fn build(
         None => {
             // A static token or an API key never talks to a server: no client or endpoint needed.
             let is_static = grant.as_ref().is_some_and(|grant| matches!(grant.inner, tessera::Grant::Static { .. }));
-            let client_id = match client_id {
-                Some(client_id) => client_id,
-                None if is_static => String::new(),
-                None => return Err(configuration("client_id is required")),
-            };
             let place = format!("provider {key:?}");
+            let field_error = |field: &str, problem: &str| {
+                to_pyerr(&tessera::core::provider_spec::FieldError::new(field, problem).at(&place))
+            };
+            // A service-account key file holds the client id and (usually) the token endpoint.
+            let account = grant.as_ref().and_then(|grant| grant.service_account.clone());
+            let client_id = match (client_id, &account) {
+                (Some(_), Some(_)) => {
+                    return Err(field_error("client_id", "comes from service_account_key: give one or the other"));
+                }
+                (Some(client_id), None) => client_id,
+                (None, Some(account)) => account.client_id.clone(),
+                (None, None) if is_static => String::new(),
+                (None, None) => return Err(configuration("client_id is required")),
+            };
             let endpoints = match (issuer, token_endpoint) {
                 (None, None) if is_static => {
                     Endpoints::Explicit { token_endpoint: String::new(), revocation_endpoint: None }
                 }
+                (None, None) if account.is_some() => match account.and_then(|account| account.token_endpoint) {
+                    Some(token_endpoint) => Endpoints::Explicit { token_endpoint, revocation_endpoint },
+                    None => {
+                        return Err(field_error(
+                            "service_account_key",
+                            "has no \"token_uri\": give token_endpoint (or issuer)",
+                        ));
+                    }
+                },
                 (Some(issuer), None) => {
                     if revocation_endpoint.is_some() {
                         return Err(to_pyerr(

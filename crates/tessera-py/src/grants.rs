@@ -8,18 +8,31 @@ use tessera::{ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Se
 use crate::errors::configuration;
 use crate::time::{Seconds, instant};
 
-/// How a client logs in: `Password`, `ClientCredentials`, `RefreshToken` or `StaticToken`.
+/// How a client logs in: `Password`, `ClientCredentials`, `RefreshToken`, `StaticToken`,
+/// `JwtBearer`, ...
 #[pyclass(name = "Grant", module = "tessera._tessera", subclass, frozen)]
 pub struct PyGrant {
     pub(crate) inner: Grant,
     /// Where a browser login's loopback receiver listens (`Browser` only).
     pub(crate) loopback: Option<LoopbackSettings>,
+    /// What a service-account key file says about the client (`JwtBearer` only).
+    pub(crate) service_account: Option<ServiceAccount>,
+}
+
+/// The client id and token endpoint a `JwtBearer` grant's `service_account_key` holds: a client
+/// built with the grant takes them, as a TOML section does.
+#[derive(Clone)]
+pub(crate) struct ServiceAccount {
+    /// `client_email`: the assertion's `iss`, the provider's `client_id`.
+    pub(crate) client_id: String,
+    /// `token_uri`, when the file has one.
+    pub(crate) token_endpoint: Option<String>,
 }
 
 impl PyGrant {
     /// A grant without loopback settings.
     pub(crate) fn of(inner: Grant) -> Self {
-        PyGrant { inner, loopback: None }
+        PyGrant { inner, loopback: None, service_account: None }
     }
 }
 
@@ -71,6 +84,16 @@ impl PyGrant {
                 crate::quote(endpoint_url),
                 crate::quote(username),
                 crate::quote(auth_flow_name(*auth_flow))
+            ),
+            Grant::JwtBearer { key, subject, audience, scope_in_assertion, lifetime } => format!(
+                "JwtBearer(assertion_key=<redacted>, assertion_alg={}, assertion_kid={}, subject={}, audience={}, \
+                 assertion_lifetime={}, scope_in_assertion={})",
+                crate::quote_opt(key.alg.as_deref()),
+                crate::quote_opt(key.kid.as_deref()),
+                crate::quote_opt(subject.as_deref()),
+                crate::quote_opt(audience.as_deref()),
+                lifetime.as_secs(),
+                if *scope_in_assertion { "True" } else { "False" }
             ),
             #[allow(unreachable_patterns, reason = "Grant may grow")]
             _ => format!("Grant({})", crate::quote(self.inner.name())),
@@ -282,7 +305,8 @@ impl PyBrowser {
             authorization_params: extra_params,
         };
         let loopback = LoopbackSettings { port, path: callback_path.to_owned(), timeout };
-        Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback) }).add_subclass(PyBrowser))
+        Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback), service_account: None })
+            .add_subclass(PyBrowser))
     }
 
     /// The authorization endpoint, when given (else discovered).
@@ -307,6 +331,133 @@ impl PyBrowser {
             Grant::Browser { redirect_uri, .. } => redirect_uri.clone(),
             _ => None,
         }
+    }
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1): the client signs a short JWT with its private key and
+/// presents it as the grant; a service account (Google, Okta, Keycloak, Salesforce). Unattended:
+/// a new assertion is signed whenever a token is needed. See docs/service-accounts.md.
+///
+/// ``JwtBearer(assertion_key=None, *, service_account_key=None, assertion_alg=None,
+/// assertion_kid=None, subject=None, audience=None, assertion_lifetime=3600,
+/// scope_in_assertion=None)`` — the names of the TOML fields:
+///
+/// - ``assertion_key=None``: the private key's text (not a path), as ``client_assertion_key``
+///   takes it: a PKCS#8 PEM of an RSA (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 PEM,
+///   or a JWK with ``d``. Required unless ``service_account_key``. The client's ``client_id`` is
+///   the assertion's ``iss``.
+/// - ``service_account_key=None``: a Google service-account JSON key: the JSON itself, or a
+///   reference ``"file:PATH"`` / ``"env:NAME"`` / ``"keyring:service/account"`` (read here).
+///   Its ``client_email`` is the client's ``client_id`` (give no ``client_id``), ``private_key``
+///   the key, ``private_key_id`` the ``kid``, and ``token_uri`` the token endpoint unless the
+///   client gives ``issuer`` or ``token_endpoint``.
+/// - ``assertion_alg=None``: from the key: ``RS256`` (RSA), ``ES256`` (EC P-256), ``EdDSA``
+///   (Ed25519); or ``PS256``, ``RS384``, ... for RSA keys.
+/// - ``assertion_kid=None``: the JWK's ``kid`` (with ``service_account_key``: its
+///   ``private_key_id``), else no ``kid`` header.
+/// - ``subject=None``: the assertion's ``sub`` (``None``: the client id); a user, for Google
+///   domain-wide delegation.
+/// - ``audience=None``: the assertion's ``aud`` (``None``: the token endpoint).
+/// - ``assertion_lifetime=3600``: seconds (or a ``timedelta``) from ``iat`` to ``exp``.
+/// - ``scope_in_assertion=None``: send the scope as a claim of the assertion instead of a form
+///   field (``None``: ``True`` with ``service_account_key``, else ``False``).
+///
+/// The key (and the key file) is checked here by signing once: a ``ConfigurationError`` names the
+/// field and the JSON member, never a value. ``repr`` never shows the key.
+#[pyclass(name = "JwtBearer", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyJwtBearer;
+
+#[pymethods]
+impl PyJwtBearer {
+    #[new]
+    #[pyo3(signature = (assertion_key = None, *, service_account_key = None, assertion_alg = None,
+        assertion_kid = None, subject = None, audience = None, assertion_lifetime = Seconds::Number(3600.0),
+        scope_in_assertion = None),
+        text_signature = "(assertion_key=None, *, service_account_key=None, assertion_alg=None, \
+            assertion_kid=None, subject=None, audience=None, assertion_lifetime=3600, scope_in_assertion=None)")]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        assertion_key: Option<String>,
+        service_account_key: Option<String>,
+        assertion_alg: Option<String>,
+        assertion_kid: Option<String>,
+        subject: Option<String>,
+        audience: Option<String>,
+        assertion_lifetime: Seconds<'_>,
+        scope_in_assertion: Option<bool>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        use serde_json::{Map, Value};
+        const PLACE: &str = "JwtBearer";
+        let lifetime = assertion_lifetime.duration()?;
+        if lifetime.is_zero() || lifetime.subsec_nanos() != 0 {
+            return Err(configuration(
+                "JwtBearer, field \"assertion_lifetime\": must be a positive whole number of seconds",
+            ));
+        }
+        // A reference is read here, as the TOML front end reads it: errors name the field and the
+        // path or variable, never the contents.
+        let service_account_key = service_account_key
+            .map(|value| {
+                tessera::config::resolve_reference(&value).map_err(|problem| {
+                    crate::errors::to_pyerr(
+                        &tessera::core::provider_spec::FieldError::new("service_account_key", problem).at(PLACE),
+                    )
+                })
+            })
+            .transpose()?;
+        // One description, checked by the rules every front end applies (the same errors as TOML).
+        // The client and the endpoint are stand-ins: the client that takes the grant gives them.
+        let mut spec = Map::new();
+        let mut put = |field: &str, value: Value| {
+            spec.insert(field.to_owned(), value);
+        };
+        put("type", Value::from("jwt_bearer"));
+        put("token_endpoint", Value::from("https://token-endpoint.invalid/token"));
+        if service_account_key.is_none() {
+            put("client_id", Value::from("client"));
+        }
+        for (field, value) in [
+            ("assertion_key", assertion_key),
+            ("service_account_key", service_account_key.as_ref().map(|key| key.expose_secret().to_owned())),
+            ("assertion_alg", assertion_alg),
+            ("assertion_kid", assertion_kid),
+            ("subject", subject),
+            ("audience", audience),
+        ] {
+            if let Some(value) = value {
+                put(field, Value::from(value));
+            }
+        }
+        put("assertion_lifetime", Value::from(lifetime.as_secs()));
+        if let Some(scope_in_assertion) = scope_in_assertion {
+            put("scope_in_assertion", Value::from(scope_in_assertion));
+        }
+        let field_error = |error: tessera::core::provider_spec::FieldError| crate::errors::to_pyerr(&error.at(PLACE));
+        let parsed =
+            tessera::core::provider_spec::ProviderSpec::from_value(Value::Object(spec)).map_err(field_error)?;
+        let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(field_error)?;
+        let service_account = service_account_key.map(|key| ServiceAccount {
+            client_id: config.client.client_id.clone(),
+            // Already read once by the description (which refused a malformed file).
+            token_endpoint: serde_json::from_str::<Map<String, Value>>(key.expose_secret())
+                .ok()
+                .and_then(|json| json.get("token_uri").and_then(Value::as_str).map(str::to_owned))
+                .filter(|uri| !uri.trim().is_empty()),
+        });
+        let grant = PyGrant { inner: config.grant, loopback: None, service_account };
+        Ok(PyClassInitializer::from(grant).add_subclass(PyJwtBearer))
+    }
+
+    /// With ``service_account_key``: its ``client_email`` (the client id a client takes); else ``None``.
+    #[getter]
+    fn client_id(slf: PyRef<'_, Self>) -> Option<String> {
+        slf.as_super().service_account.as_ref().map(|account| account.client_id.clone())
+    }
+
+    /// With ``service_account_key``: its ``token_uri``, when it has one; else ``None``.
+    #[getter]
+    fn token_endpoint(slf: PyRef<'_, Self>) -> Option<String> {
+        slf.as_super().service_account.as_ref().and_then(|account| account.token_endpoint.clone())
     }
 }
 
@@ -723,6 +874,18 @@ impl PyProviderConfig {
             scope: scope_arg(scope)?,
             grant: grant.inner.clone(),
         };
+        if let Some(account) = &grant.service_account
+            && account.client_id != inner.client.client_id
+        {
+            // The key file names the client: another client id would sign as one and claim another.
+            return Err(crate::errors::to_pyerr(
+                &tessera::core::provider_spec::FieldError::new(
+                    "client_id",
+                    "comes from service_account_key: use ClientAuth(grant.client_id)",
+                )
+                .at("ProviderConfig"),
+            ));
+        }
         validate(&inner, "ProviderConfig")?;
         let transport = crate::transport::Transport::new(
             ca_file,
