@@ -18,6 +18,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -267,6 +268,18 @@ def test_no_error_repeats_a_secret_from_a_bad_configuration(tmp_path: Path) -> N
 # Constructors.
 
 
+_WRITTEN: List[str] = []
+
+
+def _written(text: str) -> str:
+    """A private temporary file holding `text`: its path (removed at the end of the test)."""
+    handle, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    _WRITTEN.append(path)
+    return path
+
+
 def test_no_constructor_error_repeats_a_marker_argument() -> None:
     calls: Dict[str, Callable[[Any], Any]] = {
         "Password(username)": lambda v: tessera.Password(v, "pw"),
@@ -292,6 +305,21 @@ def test_no_constructor_error_repeats_a_marker_argument() -> None:
         "Cognito(password)": lambda v: tessera.Cognito(CLOSED, "u", v),
         "Cognito(auth_flow)": lambda v: tessera.Cognito(CLOSED, "u", "p", auth_flow=v),
         "Cognito(totp_secret)": lambda v: tessera.Cognito(CLOSED, "u", "p", totp_secret=v),
+        "JwtBearer(assertion_key)": lambda v: tessera.JwtBearer(v),
+        "JwtBearer(service_account_key)": lambda v: tessera.JwtBearer(service_account_key=v),
+        # A file reference names its path (not a secret): here the file's contents are the marker.
+        "JwtBearer(service_account_key file)": lambda v: tessera.JwtBearer(
+            service_account_key="file:" + _written(str(v))
+        ),
+        "JwtBearer(service_account_key JSON)": lambda v: tessera.JwtBearer(
+            service_account_key=json.dumps({"type": "service_account", "client_email": "a@b", "private_key": v})
+        ),
+        "JwtBearer(assertion_alg)": lambda v: tessera.JwtBearer(DEMO_KEY, assertion_alg=v),
+        "JwtBearer(assertion_kid)": lambda v: tessera.JwtBearer(DEMO_KEY, assertion_kid=v),
+        "JwtBearer(subject)": lambda v: tessera.JwtBearer(DEMO_KEY, subject=v),
+        "JwtBearer(audience)": lambda v: tessera.JwtBearer(DEMO_KEY, audience=v),
+        "JwtBearer(assertion_lifetime)": lambda v: tessera.JwtBearer(DEMO_KEY, assertion_lifetime=v),
+        "JwtBearer(scope_in_assertion)": lambda v: tessera.JwtBearer(DEMO_KEY, scope_in_assertion=v),
         "ApiKeyGrant(key)": lambda v: tessera.ApiKeyGrant(v),
         "ApiKeyGrant(env)": lambda v: tessera.ApiKeyGrant(env=v),
         "ApiKeyGrant(prefix)": lambda v: tessera.ApiKeyGrant(prefix=v),
@@ -340,6 +368,8 @@ def test_no_constructor_error_repeats_a_marker_argument() -> None:
                     f"{what} with {value!r} in a Client",
                     lambda: tessera.SyncClient(CLOSED, client_id="c", client_secret="s", grant=grant),
                 )
+    for path in _WRITTEN:
+        os.unlink(path)
     scan.finish(at_least=len(calls) * 3)
 
 
