@@ -521,11 +521,13 @@ class Client:
         Args:
             issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
                 ``token_endpoint``. Default ``None``.
-            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``, and
+                for ``JwtBearer(service_account_key=...)``, whose key file gives it).
             client_secret: the client's secret; default ``None`` (a public client).
             grant: how to log in; default ``None``: ``ClientCredentials()``.
             scope: a string or a list of scopes; default ``None``.
-            token_endpoint: the token endpoint, without discovery; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None`` (with
+                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``).
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
                 secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
@@ -620,11 +622,13 @@ class SyncClient:
         Args:
             issuer: the server's issuer URL (OIDC discovery finds its endpoints); or give
                 ``token_endpoint``. Default ``None``.
-            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``).
+            client_id: the OAuth client (required, except for ``StaticToken`` / ``ApiKeyGrant``, and
+                for ``JwtBearer(service_account_key=...)``, whose key file gives it).
             client_secret: the client's secret; default ``None`` (a public client).
             grant: how to log in; default ``None``: ``ClientCredentials()``.
             scope: a string or a list of scopes; default ``None``.
-            token_endpoint: the token endpoint, without discovery; default ``None``.
+            token_endpoint: the token endpoint, without discovery; default ``None`` (with
+                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``).
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
                 secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed

@@ -154,3 +154,17 @@ def test_an_expired_token_gets_a_new_assertion(idp: Idp) -> None:
     second = client.authorization_header()
     assert first != second, "a new assertion (its jti not replayed) bought a new token"
     assert whoami(idp, second)["sub"] == DEMO_EMAIL
+
+
+def test_a_file_reference_expands_home_and_an_env_reference_holds_the_json(
+    idp: Idp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = key_file(tmp_path / "robot.json", idp.url("/token"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TESSERA_TEST_SA_JSON", path.read_text())
+    for reference in ["file:~/robot.json", "env:TESSERA_TEST_SA_JSON"]:
+        client = tessera.SyncClient(grant=tessera.JwtBearer(service_account_key=reference), scope="api:read")
+        assert whoami(idp, client.authorization_header())["sub"] == DEMO_EMAIL, reference
+    monkeypatch.delenv("TESSERA_TEST_SA_JSON")
+    with pytest.raises(tessera.ConfigurationError, match="environment variable TESSERA_TEST_SA_JSON is not set"):
+        tessera.JwtBearer(service_account_key="env:TESSERA_TEST_SA_JSON")

@@ -321,7 +321,8 @@ struct Callbacks<'a, 'py> {
 /// Parameters (all keyword-only but ``issuer``):
 ///
 /// - ``issuer=None``: OpenID Connect discovery; or ``token_endpoint=None`` (+ ``revocation_endpoint=None``).
-/// - ``client_id=None``, ``client_secret=None``, ``client_auth=None`` (how the client authenticates:
+///   With ``grant=JwtBearer(service_account_key=...)`` and neither: the key file's ``token_uri``.
+/// - ``client_id=None`` (with ``JwtBearer(service_account_key=...)``: the key file's ``client_email``), ``client_secret=None``, ``client_auth=None`` (how the client authenticates:
 ///   ``"client_secret_basic"``, the default with a secret; ``"client_secret_post"``;
 ///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``; or
 ///   ``"none"``, the default without either), ``scope=None`` (string or sequence), ``grant=None``
