@@ -2,8 +2,9 @@
 //! urn:ietf:params:oauth:grant-type:jwt-bearer`): a registered [`ServiceAccount`] signs a JWT and
 //! presents it as the grant, as a Google service account does at `oauth2.googleapis.com/token`.
 //!
-//! Checked, in this order (each failure is `invalid_grant`, RFC 7523 §3.1, and its description
-//! names the claim, never the assertion): the JWT's `iss` is a registered service account; the
+//! The signature and claim checks are [`crate::assertion::verify`], shared with `private_key_jwt`
+//! client authentication. Checked, in this order (each failure is `invalid_grant`, RFC 7523
+//! §3.1, and its description names the claim, never the assertion): the JWT's `iss` is a registered service account; the
 //! header's `kid`, when both sides have one, is the registered one; the signature verifies with
 //! its public key and the header's `alg` suits that key; `aud` is the token endpoint or the
 //! issuer; `exp` is in the future but at most one hour ahead (Google's limit), `iat` and `nbf`
