@@ -167,3 +167,36 @@ async fn wrong_key_audience_expiry_replay_and_identity_are_invalid_client() {
     assert!(!body.to_string().contains(&form[1].1[..40]));
     assert!(h.server.stats().failed_token_requests > 0);
 }
+
+#[tokio::test]
+async fn a_client_registered_with_a_public_jwk_authenticates_and_a_bad_key_is_a_config_error() {
+    // The public members of the test-only Ed25519 JWK (its `kid` is "test-ed").
+    let jwk: Value = serde_json::from_str(include_str!("../../../testdata/client-assertion/ed25519.jwk.json")).unwrap();
+    let public = json!({ "kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": jwk["kid"] }).to_string();
+    let mut config = tessera_idp::IdpConfig::demo();
+    config.clients.push(tessera_idp::Client::private_key_jwt("jwk-client", public, &["client_credentials"]));
+    let h = common::start_with(config).await;
+    let mut c = claims(&h.url("/token"));
+    c["iss"] = json!("jwk-client");
+    c["sub"] = json!("jwk-client");
+    let form = [
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &sign(&c, OTHER_KEY, Some("test-ed"))),
+        ("grant_type", "client_credentials"),
+    ];
+    let (status, body) = json(h.http.post(h.url("/token")).form(&form).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c["jti"] = json!("another");
+    let form = [
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &sign(&c, OTHER_KEY, Some("not-test-ed"))),
+        ("grant_type", "client_credentials"),
+    ];
+    let (status, body) = json(h.http.post(h.url("/token")).form(&form).send().await.unwrap()).await;
+    assert_invalid_client(status, &body, "kid");
+
+    let mut broken = tessera_idp::IdpConfig::demo();
+    broken.clients.push(tessera_idp::Client::private_key_jwt("broken", "not a key", &["client_credentials"]));
+    let error = tessera_idp::IdpServer::start(broken).await.err().expect("refused");
+    assert!(error.to_string().contains("public_key"), "{error}");
+}
