@@ -197,6 +197,6 @@ async fn a_client_registered_with_a_public_jwk_authenticates_and_a_bad_key_is_a_
 
     let mut broken = tessera_idp::IdpConfig::demo();
     broken.clients.push(tessera_idp::Client::private_key_jwt("broken", "not a key", &["client_credentials"]));
-    let error = tessera_idp::IdpServer::start(broken).await.err().expect("refused");
+    let Err(error) = tessera_idp::IdpServer::start(broken).await else { panic!("a bad public_key is refused") };
     assert!(error.to_string().contains("public_key"), "{error}");
 }
