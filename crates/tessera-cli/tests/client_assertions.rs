@@ -1,6 +1,8 @@
 //! `tessera token` with client assertions (`private_key_jwt`, `client_secret_jwt`) against
 //! oidc-provider (`interop/oidc-provider`), configured as a user would: the key by `file:`
 //! reference in config.toml. The keys are test-only fixtures in `testdata/client-assertion/`.
+//! The last test runs `tessera token` and `tessera logout` against `tessera idp serve` with its
+//! demo `private_key_jwt` client (`assertion-client`).
 
 mod support;
 
@@ -83,4 +85,47 @@ fn tessera_token_with_private_key_jwt_and_client_secret_jwt_at_oidc_provider() {
     assert_ne!(run.code, Some(0), "{run:#?}");
     assert!(run.stderr.contains("client_assertion_key"), "{run:#?}");
     assert!(!run.stderr.contains("hunter2"), "{run:#?}");
+}
+
+#[test]
+fn tessera_token_and_logout_with_private_key_jwt_at_the_reference_idp() {
+    let idp = ReferenceIdp::start(60);
+    let issuer = idp.issuer().to_owned();
+    // The demo client's key written to a file, as a user would keep it.
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), tessera_idp::demo::ASSERTION_CLIENT_PRIVATE_KEY).unwrap();
+    let user = home(&format!(
+        "type = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"{}\"\nclient_assertion_key = \"file:{}\"\n\
+         client_assertion_kid = \"{}\"\nusername = \"alice\"\npassword = \"env:TESSERA_TEST_PASSWORD\"\n",
+        tessera_idp::demo::ASSERTION_CLIENT_ID,
+        key_file.path().display(),
+        tessera_idp::demo::ASSERTION_CLIENT_KEY_ID,
+    ))
+    .with_env("TESSERA_TEST_PASSWORD", tessera_idp::demo::ALICE_PASSWORD);
+
+    let access = token(&user);
+    assert!(idp.active(&access));
+    assert_eq!(idp.whoami(&access).1["client_id"], tessera_idp::demo::ASSERTION_CLIENT_ID);
+    let refresh_token = user.stored_field("dev/svc", "refresh_token");
+    assert!(idp.active(&refresh_token));
+
+    // logout authenticates its revocation with a new assertion (the server refuses a reused jti).
+    let logout = user.run(&["logout"]);
+    assert_eq!(logout.success(), "", "{logout:#?}");
+    assert!(logout.stderr.contains("token revoked"), "{logout:#?}");
+    assert_eq!(idp.stat("revocations"), 1);
+    assert!(!idp.active(&refresh_token), "the refresh token is revoked");
+    assert!(!idp.active(&access), "its access token too");
+    assert!(user.stored("dev/svc").is_none(), "forgotten");
+
+    // Without the key the client cannot authenticate: invalid_client, nothing stored.
+    let keyless = home(&format!(
+        "type = \"password\"\nissuer = \"{issuer}\"\nclient_id = \"{}\"\nusername = \"alice\"\n\
+         password = \"env:TESSERA_TEST_PASSWORD\"\n",
+        tessera_idp::demo::ASSERTION_CLIENT_ID,
+    ))
+    .with_env("TESSERA_TEST_PASSWORD", tessera_idp::demo::ALICE_PASSWORD);
+    let run = keyless.run(&["token"]);
+    assert_ne!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("invalid_client"), "{run:#?}");
 }

@@ -292,8 +292,8 @@ pub(crate) fn token_exchange(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Op
     if form.get("grant_type") != Some(TOKEN_EXCHANGE_GRANT_TYPE) {
         return None;
     }
-    let result = oauth::authenticate_client(&s.clients, headers, &form)
-        .and_then(|client| token_exchange_grant(s, client, &form));
+    let result =
+        oauth::authenticate_client(s, headers, &form).and_then(|client| token_exchange_grant(s, client, &form));
     Some(match result {
         Ok(response) => {
             s.stats.update(|st| st.token_exchange_grants += 1);

@@ -123,6 +123,15 @@ pub struct Client {
     /// (RFC 8252 §7.3). `http://localhost` gets no such exception.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// The public key of a `private_key_jwt` client (RFC 7523 §2.2): an SPKI PEM
+    /// (`-----BEGIN PUBLIC KEY-----`) or a public JWK, RSA, EC P-256 or Ed25519. When set, the
+    /// client may authenticate with `client_assertion_type` + `client_assertion` signed by the
+    /// private half; a client with a key and no secret must.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// The `kid` of [`Client::public_key`]; when set, an assertion naming another `kid` is refused.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 impl Client {
@@ -133,6 +142,8 @@ impl Client {
             client_secret: Some(secret.into()),
             grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
             redirect_uris: Vec::new(),
+            public_key: None,
+            key_id: None,
         }
     }
 
@@ -143,7 +154,21 @@ impl Client {
             client_secret: None,
             grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
             redirect_uris: Vec::new(),
+            public_key: None,
+            key_id: None,
         }
+    }
+
+    /// A confidential client authenticated by `private_key_jwt` only: assertions signed with the
+    /// private half of `public_key` (see [`Client::public_key`]), no secret.
+    pub fn private_key_jwt(client_id: impl Into<String>, public_key: impl Into<String>, grant_types: &[&str]) -> Self {
+        Self { public_key: Some(public_key.into()), ..Self::public(client_id, grant_types) }
+    }
+
+    /// Sets the `kid` of the client's public key (see [`Client::key_id`]).
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
     }
 
     /// Registers `uris` as this client's redirect URIs (see [`Client::redirect_uris`]).
@@ -165,6 +190,8 @@ impl fmt::Debug for Client {
             .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
             .field("grant_types", &self.grant_types)
             .field("redirect_uris", &self.redirect_uris)
+            .field("public_key", &self.public_key.as_ref().map(|_| "<public key>"))
+            .field("key_id", &self.key_id)
             .finish()
     }
 }
@@ -216,7 +243,8 @@ pub struct IdpConfig {
 impl IdpConfig {
     /// The demo configuration: alice (no TOTP, admin), bob (TOTP), carol (email one-time-code
     /// MFA), the confidential and public password clients, the browser/device/OTP client
-    /// `tessera-cli`, a confidential web client and two Cognito app clients (see [`demo`]);
+    /// `tessera-cli`, a confidential web client, two Cognito app clients and the `private_key_jwt` client
+    /// `assertion-client` (see [`demo`]);
     /// ephemeral loopback port, 300 s access tokens, 30 day rotating refresh tokens, 600 s device
     /// codes polled every 5 s.
     pub fn demo() -> Self {
@@ -257,6 +285,12 @@ impl IdpConfig {
                     demo::COGNITO_CLIENT_SECRET,
                     &[PASSWORD, EMAIL_OTP, REFRESH_TOKEN],
                 ),
+                Client::private_key_jwt(
+                    demo::ASSERTION_CLIENT_ID,
+                    demo::ASSERTION_CLIENT_PUBLIC_KEY,
+                    &[PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS],
+                )
+                .with_key_id(demo::ASSERTION_CLIENT_KEY_ID),
             ],
             test_endpoints: false,
             device_code_ttl: Duration::from_secs(600),
@@ -298,9 +332,12 @@ impl IdpConfig {
                     grant_types::ALL.join(", ")
                 ));
             }
-            if client.client_secret.is_none() && client.allows(grant_types::CLIENT_CREDENTIALS) {
+            if client.client_secret.is_none()
+                && client.public_key.is_none()
+                && client.allows(grant_types::CLIENT_CREDENTIALS)
+            {
                 return Err(format!(
-                    "client `{}`: client_credentials needs a confidential client (set a secret)",
+                    "client `{}`: client_credentials needs a confidential client (set a secret or a public key)",
                     client.client_id
                 ));
             }

@@ -62,6 +62,29 @@ pub const COGNITO_SECRET_CLIENT_ID: &str = "cognitosecretclient000002";
 /// Client secret of [`COGNITO_SECRET_CLIENT_ID`].
 pub const COGNITO_CLIENT_SECRET: &str = "cognito-client-secret";
 
+/// Client id of the demo `private_key_jwt` client (RFC 7523 §2.2): no secret, it authenticates
+/// with client assertions signed by [`ASSERTION_CLIENT_PRIVATE_KEY`] (grants: password,
+/// refresh_token, client_credentials). Its key pair is its own, not the service account's, so a
+/// service-account assertion can never pass as this client.
+pub const ASSERTION_CLIENT_ID: &str = "assertion-client";
+/// The `kid` registered for [`ASSERTION_CLIENT_PUBLIC_KEY`] (assertions without a `kid` are
+/// accepted too).
+pub const ASSERTION_CLIENT_KEY_ID: &str = "assertion-client-key-1";
+/// The private key of [`ASSERTION_CLIENT_ID`]: Ed25519 (EdDSA), PKCS#8 PEM; also
+/// `testdata/client-assertion/demo-assertion-client.pem`. A public test fixture: anyone can
+/// sign as the demo assertion client with it.
+pub const ASSERTION_CLIENT_PRIVATE_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAB6re/KGKTFrG82WX4QOE1GWZ0t5fLDzkWmfWkH0OjT
+-----END PRIVATE KEY-----
+";
+/// The public half of [`ASSERTION_CLIENT_PRIVATE_KEY`] (SPKI PEM), registered with the server.
+pub const ASSERTION_CLIENT_PUBLIC_KEY: &str = "\
+-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAOuWXMxNmdbFn7z7SdMW5/ORgKvNYGW4VwFxEDq3jddw=
+-----END PUBLIC KEY-----
+";
+
 /// The demo service account of the JWT bearer grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`,
 /// RFC 7523 §2.1): the `iss` of its assertions, and the `client_email` of a Google-style
 /// service-account key file made from [`SERVICE_ACCOUNT_PRIVATE_KEY`].
@@ -138,5 +161,11 @@ mod tests {
     fn the_testdata_copy_of_the_service_account_key_is_the_same() {
         let file = include_str!("../../../testdata/service-account/demo-private-key.pem");
         assert_eq!(file.trim(), super::SERVICE_ACCOUNT_PRIVATE_KEY.trim());
+    }
+
+    #[test]
+    fn the_testdata_copy_of_the_assertion_client_key_is_the_same() {
+        let file = include_str!("../../../testdata/client-assertion/demo-assertion-client.pem");
+        assert_eq!(file.trim(), super::ASSERTION_CLIENT_PRIVATE_KEY.trim());
     }
 }

@@ -259,7 +259,7 @@ fn random_user_code() -> String {
 pub(crate) async fn device_authorization(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
     let result = (|| {
         let form = Form::parse(&headers, &body)?;
-        let client = oauth::authenticate_client(&s.clients, &headers, &form)?;
+        let client = oauth::authenticate_client(&s, &headers, &form)?;
         if !client.allows(grant_types::DEVICE_CODE) {
             return Err(OAuthError::unauthorized_client(format!(
                 "client `{}` may not use the device authorization grant",

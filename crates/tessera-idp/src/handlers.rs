@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_SCOPE: &str = "openid";
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
     Json(json!({
         "issuer": s.issuer,
         "authorization_endpoint": s.url("/authorize"),
@@ -118,7 +118,7 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
 fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'static str, TokenResponse), OAuthError> {
     let form = Form::parse(headers, body)?;
     let requested = form.require("grant_type")?;
-    let client = oauth::authenticate_client(&s.clients, headers, &form)?;
+    let client = oauth::authenticate_client(s, headers, &form)?;
     let Some(grant_type) = grant_types::TOKEN_ENDPOINT.into_iter().find(|g| *g == requested) else {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type `{requested}` is not supported (supported: {})",
@@ -334,7 +334,7 @@ pub(crate) fn active_access_token(s: &Shared, token: &str) -> Option<AccessToken
 pub(crate) async fn revoke(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
     let result = (|| {
         let form = Form::parse(&headers, &body)?;
-        let client = oauth::authenticate_client(&s.clients, &headers, &form)?;
+        let client = oauth::authenticate_client(&s, &headers, &form)?;
         let token = form.require("token")?;
         if !s.store.revoke_refresh(token, &client.client_id)
             && let Some(claims) = s.keys.verify_access(token, &s.issuer, s.now(), false)
@@ -355,7 +355,7 @@ pub(crate) async fn revoke(State(s): AppState, headers: HeaderMap, body: Bytes) 
 pub(crate) async fn introspect(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
     let result = (|| {
         let form = Form::parse(&headers, &body)?;
-        oauth::authenticate_client(&s.clients, &headers, &form)?;
+        oauth::authenticate_client(&s, &headers, &form)?;
         let token = form.require("token")?;
         let now = s.now();
         let answer = if let Some(info) = s.store.active_refresh(token, now) {

@@ -2,8 +2,9 @@
 //! urn:ietf:params:oauth:grant-type:jwt-bearer`): a registered [`ServiceAccount`] signs a JWT and
 //! presents it as the grant, as a Google service account does at `oauth2.googleapis.com/token`.
 //!
-//! Checked, in this order (each failure is `invalid_grant`, RFC 7523 §3.1, and its description
-//! names the claim, never the assertion): the JWT's `iss` is a registered service account; the
+//! The signature and claim checks are [`crate::assertion::verify`], shared with `private_key_jwt`
+//! client authentication. Checked, in this order (each failure is `invalid_grant`, RFC 7523
+//! §3.1, and its description names the claim, never the assertion): the JWT's `iss` is a registered service account; the
 //! header's `kid`, when both sides have one, is the registered one; the signature verifies with
 //! its public key and the header's `alg` suits that key; `aud` is the token endpoint or the
 //! issuer; `exp` is in the future but at most one hour ahead (Google's limit), `iat` and `nbf`
@@ -15,28 +16,19 @@
 //! one, it must be valid. The answer has no refresh token (RFC 7521 §4.1).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use http::{HeaderMap, header};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use crate::assertion::{self, AssertionKey, Expected, JtiCache};
 use crate::handlers::{TokenResponse, mint_access_token, requested_scope};
 use crate::oauth::{self, Form, OAuthError};
 use crate::server::Shared;
 
 /// `grant_type` of the JWT bearer grant.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// How far ahead of now an assertion's `exp` may be (Google's limit).
-pub(crate) const MAX_ASSERTION_LIFETIME_SECS: u64 = 3600;
-
-/// Leeway for `iat`, `nbf` and `exp` against the server's clock.
-const LEEWAY_SECS: u64 = 30;
 
 /// An account that may use the JWT bearer grant: the `iss` of its assertions and the public key
 /// they are signed with. `Debug` shows everything (a public key is not a secret).
@@ -72,38 +64,8 @@ impl ServiceAccount {
 
 /// The registered accounts, their keys read once, and the `jti`s seen.
 pub(crate) struct JwtBearerState {
-    accounts: HashMap<String, (ServiceAccount, DecodingKey, KeyFamily)>,
-    /// `(iss, jti)` → the assertion's `exp`: a replay is refused until then.
-    seen: Mutex<HashMap<(String, String), u64>>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum KeyFamily {
-    Rsa,
-    EcP256,
-    Ed25519,
-}
-
-impl KeyFamily {
-    fn signs(self, alg: Algorithm) -> bool {
-        use Algorithm as A;
-        match self {
-            KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
-            KeyFamily::EcP256 => alg == A::ES256,
-            KeyFamily::Ed25519 => alg == A::EdDSA,
-        }
-    }
-}
-
-fn decoding_key(pem: &str) -> Option<(DecodingKey, KeyFamily)> {
-    let pem = pem.as_bytes();
-    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-        return Some((key, KeyFamily::Rsa));
-    }
-    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
-        return Some((key, KeyFamily::EcP256));
-    }
-    DecodingKey::from_ed_pem(pem).ok().map(|key| (key, KeyFamily::Ed25519))
+    accounts: HashMap<String, (ServiceAccount, AssertionKey)>,
+    seen: JtiCache,
 }
 
 impl JwtBearerState {
@@ -111,27 +73,15 @@ impl JwtBearerState {
     pub(crate) fn new(accounts: Vec<ServiceAccount>) -> Result<Self, String> {
         let mut by_id = HashMap::new();
         for account in accounts {
-            let (key, family) = decoding_key(&account.public_key)
+            let key = AssertionKey::parse(&account.public_key, account.key_id.as_deref())
                 .ok_or_else(|| format!("service account `{}`: public_key is not an SPKI PEM", account.id))?;
             if by_id.contains_key(&account.id) {
                 return Err(format!("duplicate service account `{}`", account.id));
             }
-            by_id.insert(account.id.clone(), (account, key, family));
+            by_id.insert(account.id.clone(), (account, key));
         }
-        Ok(JwtBearerState { accounts: by_id, seen: Mutex::new(HashMap::new()) })
+        Ok(JwtBearerState { accounts: by_id, seen: JtiCache::default() })
     }
-}
-
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Value>,
-    exp: Option<u64>,
-    iat: Option<u64>,
-    nbf: Option<u64>,
-    jti: Option<String>,
-    scope: Option<String>,
 }
 
 /// Answers a JWT bearer token request, or `None` for any other grant type.
@@ -156,71 +106,22 @@ pub(crate) fn jwt_bearer(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Option
 fn jwt_bearer_grant(s: &Shared, headers: &HeaderMap, form: &Form) -> Result<TokenResponse, OAuthError> {
     // Optional client authentication (RFC 7523 §3.1): checked when present.
     if headers.contains_key(header::AUTHORIZATION) || form.get("client_id").is_some() {
-        oauth::authenticate_client(&s.clients, headers, form)?;
+        oauth::authenticate_client(s, headers, form)?;
     }
     let assertion = form.require("assertion")?;
     let refused = OAuthError::invalid_grant;
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("the assertion is not a JWT"))?;
+    jsonwebtoken::decode_header(assertion).map_err(|_| refused("the assertion is not a JWT"))?;
     // The issuer picks the key: read it before the signature can be checked.
-    let unverified_iss = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|payload| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok())
-        .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
-        .and_then(|claims| claims.get("iss").and_then(Value::as_str).map(str::to_owned))
-        .ok_or_else(|| refused("the assertion has no iss"))?;
-    let (account, key, family) = s
+    let unverified_iss =
+        assertion::unverified_claim(assertion, "iss").ok_or_else(|| refused("the assertion has no iss"))?;
+    let (account, key) = s
         .jwt_bearer
         .accounts
         .get(&unverified_iss)
         .ok_or_else(|| refused("the assertion's iss is not a known service account"))?;
-    if let (Some(expected), Some(kid)) = (&account.key_id, &header.kid)
-        && expected != kid
-    {
-        return Err(refused("the assertion's kid is not the service account's key"));
-    }
-    if !family.signs(header.alg) {
-        return Err(refused("the assertion's alg does not suit the service account's key"));
-    }
-    let mut validation = Validation::new(header.alg);
-    // Time and audience are checked below, against the server's own (offset-able) clock.
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation)
-        .map_err(|_| refused("the assertion's signature does not verify with the service account's key"))?
-        .claims;
-    if claims.iss.as_deref() != Some(account.id.as_str()) {
-        return Err(refused("the assertion's iss is not a known service account"));
-    }
-    let token_endpoint = format!("{}/token", s.issuer);
-    let audiences: Vec<&str> = match &claims.aud {
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !audiences.iter().any(|aud| *aud == token_endpoint || *aud == s.issuer) {
-        return Err(refused("the assertion's aud is neither the token endpoint nor the issuer"));
-    }
     let now = s.now();
-    let exp = claims.exp.ok_or_else(|| refused("the assertion has no exp"))?;
-    if exp + LEEWAY_SECS <= now {
-        return Err(refused("the assertion has expired (exp)"));
-    }
-    if exp > now + MAX_ASSERTION_LIFETIME_SECS + LEEWAY_SECS {
-        return Err(refused("the assertion's exp is more than one hour ahead"));
-    }
-    if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) || claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
-        return Err(refused("the assertion is not valid yet (iat or nbf in the future)"));
-    }
-    let jti = claims.jti.filter(|jti| !jti.is_empty()).ok_or_else(|| refused("the assertion has no jti"))?;
-    {
-        let mut seen = s.jwt_bearer.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.retain(|_, expires| *expires + LEEWAY_SECS > now);
-        if seen.insert((account.id.clone(), jti), exp).is_some() {
-            return Err(refused("the assertion was already used (jti)"));
-        }
-    }
+    let expected = Expected { party: &account.id, kind: "service account", issuer: &s.issuer, now };
+    let claims = assertion::verify(assertion, key, &expected, &s.jwt_bearer.seen).map_err(OAuthError::invalid_grant)?;
     let subject = claims.sub.unwrap_or_else(|| account.id.clone());
     if subject != account.id && !(account.may_act_for_users && s.users.contains_key(&subject)) {
         return Err(refused("the assertion's sub is neither the service account nor a user it may act for"));

@@ -46,6 +46,7 @@
 //! within their window, and the signing key lives only as long as the process.
 
 mod api_keys;
+mod assertion;
 mod authorize;
 mod chain;
 mod cognito;

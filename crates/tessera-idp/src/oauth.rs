@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::Client;
+use crate::server::Shared;
 
 /// Realm named in `WWW-Authenticate` challenges.
 pub(crate) const REALM: &str = "tessera-idp";
@@ -169,10 +170,91 @@ pub(crate) fn secrets_match(a: &str, b: &str) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Authenticates the client of a token, revocation or introspection request: HTTP Basic
-/// (`client_secret_basic`), `client_id` + `client_secret` in the body (`client_secret_post`),
-/// or `client_id` alone for a public client (`none`).
-pub(crate) fn authenticate_client<'c>(
+/// `client_assertion_type` of a `private_key_jwt` client assertion (RFC 7523 §2.2).
+pub(crate) const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Authenticates the client of a token, revocation, introspection or device authorization
+/// request: a client assertion (`private_key_jwt`: `client_assertion_type` + `client_assertion`,
+/// checked against the client's registered public key), HTTP Basic (`client_secret_basic`),
+/// `client_id` + `client_secret` in the body (`client_secret_post`), or `client_id` alone for a
+/// public client (`none`). Needs the server's state: an assertion is checked against the issuer,
+/// the server clock and the `jti`s already seen.
+pub(crate) fn authenticate_client<'s>(
+    s: &'s Shared,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<&'s Client, OAuthError> {
+    if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
+        return authenticate_client_assertion(s, headers, form);
+    }
+    authenticate_client_secret(&s.clients, headers, form)
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2 and §3): the assertion's `iss` and `sub` are the client,
+/// signed with its registered key; every refusal is `invalid_client`.
+fn authenticate_client_assertion<'s>(
+    s: &'s Shared,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<&'s Client, OAuthError> {
+    if headers.contains_key(header::AUTHORIZATION) || form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not a client assertion and a secret",
+        ));
+    }
+    if form.get("client_assertion_type") != Some(CLIENT_ASSERTION_TYPE) {
+        return Err(OAuthError::invalid_client(format!("client_assertion_type must be `{CLIENT_ASSERTION_TYPE}`")));
+    }
+    let assertion = form.require("client_assertion")?;
+    // The client picks the key: `client_id` when sent, else the assertion's (unverified) `sub`.
+    let client_id = match form.get("client_id") {
+        Some(id) => id.to_owned(),
+        None => crate::assertion::unverified_claim(assertion, "sub")
+            .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?,
+    };
+    let client = s.clients.get(&client_id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let key = s
+        .client_keys
+        .keys
+        .get(&client_id)
+        .ok_or_else(|| OAuthError::invalid_client("the client has no public key for private_key_jwt"))?;
+    let expected =
+        crate::assertion::Expected { party: &client.client_id, kind: "client", issuer: &s.issuer, now: s.now() };
+    let claims = crate::assertion::verify(assertion, key, &expected, &s.client_keys.jtis)
+        .map_err(|e| OAuthError::invalid_client(format!("client assertion refused: {e}")))?;
+    if claims.sub.as_deref() != Some(client.client_id.as_str()) {
+        return Err(OAuthError::invalid_client("client assertion refused: its sub is not the client_id"));
+    }
+    Ok(client)
+}
+
+/// The registered public keys of `private_key_jwt` clients and the `jti`s of their assertions.
+#[derive(Default)]
+pub(crate) struct ClientKeys {
+    keys: HashMap<String, crate::assertion::AssertionKey>,
+    jtis: crate::assertion::JtiCache,
+}
+
+impl ClientKeys {
+    /// Reads every client's `public_key`; one that is not a public key is a configuration error.
+    pub(crate) fn new<'c>(clients: impl IntoIterator<Item = &'c Client>) -> Result<Self, String> {
+        let mut keys = HashMap::new();
+        for client in clients {
+            if let Some(text) = &client.public_key {
+                let key = crate::assertion::AssertionKey::parse(text, client.key_id.as_deref()).ok_or_else(|| {
+                    format!("client `{}`: public_key is neither an SPKI PEM nor a public JWK", client.client_id)
+                })?;
+                keys.insert(client.client_id.clone(), key);
+            }
+        }
+        Ok(ClientKeys { keys, jtis: Default::default() })
+    }
+}
+
+/// Secret-based (or no) client authentication: HTTP Basic (`client_secret_basic`),
+/// `client_id` + `client_secret` in the body (`client_secret_post`), or `client_id` alone for a
+/// public client (`none`). A client with only a public key must send an assertion.
+pub(crate) fn authenticate_client_secret<'c>(
     clients: &'c HashMap<String, Client>,
     headers: &HeaderMap,
     form: &Form,
@@ -199,7 +281,7 @@ pub(crate) fn authenticate_client<'c>(
     let client = clients.get(&client_id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     let authenticated = match (&client.client_secret, &secret) {
         (Some(expected), Some(presented)) => secrets_match(expected, presented),
-        (None, None) => true,
+        (None, None) => client.public_key.is_none(),
         _ => false,
     };
     if authenticated { Ok(client) } else { Err(OAuthError::invalid_client("client authentication failed")) }
@@ -277,18 +359,18 @@ mod tests {
         let creds = STANDARD.encode("confidential-client:confidential-secret");
         basic.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {creds}")).unwrap());
         let empty = Form::default();
-        assert_eq!(authenticate_client(&clients, &basic, &empty).unwrap().client_id, "confidential-client");
+        assert_eq!(authenticate_client_secret(&clients, &basic, &empty).unwrap().client_id, "confidential-client");
 
         let post = Form::parse(&form_headers(), b"client_id=confidential-client&client_secret=wrong").unwrap();
-        let err = authenticate_client(&clients, &HeaderMap::new(), &post).unwrap_err();
+        let err = authenticate_client_secret(&clients, &HeaderMap::new(), &post).unwrap_err();
         assert_eq!((err.status, err.error), (StatusCode::UNAUTHORIZED, "invalid_client"));
 
         let public = Form::parse(&form_headers(), b"client_id=public-client").unwrap();
-        assert!(authenticate_client(&clients, &HeaderMap::new(), &public).is_ok());
+        assert!(authenticate_client_secret(&clients, &HeaderMap::new(), &public).is_ok());
 
         let missing_secret = Form::parse(&form_headers(), b"client_id=confidential-client").unwrap();
-        assert!(authenticate_client(&clients, &HeaderMap::new(), &missing_secret).is_err());
-        assert!(authenticate_client(&clients, &HeaderMap::new(), &empty).is_err());
+        assert!(authenticate_client_secret(&clients, &HeaderMap::new(), &missing_secret).is_err());
+        assert!(authenticate_client_secret(&clients, &HeaderMap::new(), &empty).is_err());
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(crate) async fn start(State(s): AppState, headers: HeaderMap, body: Bytes) -
             ("client_id", request.client_id.as_deref()),
             ("client_secret", request.client_secret.as_deref()),
         ]);
-        let client = oauth::authenticate_client(&s.clients, &headers, &form)?;
+        let client = oauth::authenticate_client(&s, &headers, &form)?;
         if !client.allows(grant_types::EMAIL_OTP) {
             return Err(OAuthError::unauthorized_client(format!(
                 "client `{}` may not use email one-time codes",

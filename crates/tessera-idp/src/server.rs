@@ -96,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) cognito: CognitoState,
     pub(crate) chain: ChainState,
     pub(crate) jwt_bearer: crate::jwt_bearer::JwtBearerState,
+    /// Public keys of `private_key_jwt` clients, and the `jti`s of their assertions.
+    pub(crate) client_keys: crate::oauth::ClientKeys,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) refresh_token_ttl: u64,
     /// Configured access token lifetime, restored by `/_test/reset`.
@@ -119,6 +121,7 @@ impl Shared {
                 .map_err(|e| IdpError::InvalidConfig(format!("user `{}`: {e}", user.username)))?;
             users.insert(user.username.clone(), UserEntry { user, totp });
         }
+        let client_keys = crate::oauth::ClientKeys::new(&config.clients).map_err(IdpError::InvalidConfig)?;
         let clients = config.clients.into_iter().map(|c| (c.client_id.clone(), c)).collect();
         let jwt_bearer =
             crate::jwt_bearer::JwtBearerState::new(config.service_accounts).map_err(IdpError::InvalidConfig)?;
@@ -139,6 +142,7 @@ impl Shared {
             cognito: CognitoState::default(),
             chain: ChainState::default(),
             jwt_bearer,
+            client_keys,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             refresh_token_ttl: config.refresh_token_ttl.as_secs(),
             default_access_token_ttl: access_ttl,
