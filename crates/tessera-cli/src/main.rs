@@ -225,7 +225,7 @@ impl PromptMode {
 
 #[derive(Args)]
 struct ProviderArg {
-    /// Provider name (default: $TESSERA_PROVIDER, else the context's only provider).
+    /// Provider name (default: $TESSERA_PROVIDER, else the context's only provider, else its current_provider).
     #[arg(long, short = 'p', add = complete::provider_names())]
     provider: Option<String>,
 }
@@ -581,7 +581,7 @@ impl Workspace {
     /// Words for a person when `error` ended a device login of `entry` that showed a code (expired,
     /// denied), instead of the protocol's (`expired_token (HTTP 400)`).
     fn explain(&self, entry: &ProviderEntry, error: &Error) -> Option<String> {
-        let command = format!("tessera login --provider {}", entry.name);
+        let command = self.login_command(entry, "");
         self.prompter.as_ref()?.explain(&self.context().store_key(entry), error, &command)
     }
 

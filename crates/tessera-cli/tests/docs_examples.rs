@@ -418,7 +418,8 @@ impl Runner<'_> {
             _ => &["--norc", "--noprofile"],
         };
         command.args(options).args(["-c", &script]).env_clear();
-        command.envs(self.env.iter().map(|(k, v)| (k, v))).env("HOME", home);
+        // In HOME, as a reader would be: files the examples write (`tessera man > tessera.1`) land there.
+        command.envs(self.env.iter().map(|(k, v)| (k, v))).env("HOME", home).current_dir(home);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("bash runs");
         let mut stdin = child.stdin.take().expect("piped stdin");

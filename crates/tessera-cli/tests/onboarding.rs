@@ -222,6 +222,22 @@ fn config_init_interactive_asks_for_one_provider_and_never_prompts_without_a_per
     let token = home.run(&["token"]);
     assert_eq!(idp.whoami(token.success().trim()).0, 200, "{token:#?}");
 
+    // The suggested name (Enter) is taken as it is, '-' included.
+    let defaults = empty_home();
+    let mut session = Interactive::start(&defaults, &["--prompt", "always", "config", "init", "--interactive"]);
+    session.wait_for("Provider type", 1);
+    session.answer("device_code");
+    session.wait_for("Name [device-code]: ", 1);
+    session.answer("");
+    session.wait_for("Issuer URL (OpenID Connect discovery): ", 1);
+    session.answer(idp.issuer());
+    session.wait_for("Client id: ", 1);
+    session.answer("tessera-cli");
+    let run = session.finish();
+    assert_eq!(run.success(), "", "{run:#?}");
+    let text = std::fs::read_to_string(defaults.config_path()).unwrap();
+    assert!(text.contains("name = \"device-code\""), "{text}");
+
     // End of input before the last answer: nothing written.
     let again = empty_home();
     let mut session = Interactive::start(&again, &["--prompt", "always", "config", "init", "--interactive"]);

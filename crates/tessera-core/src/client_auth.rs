@@ -4,7 +4,9 @@
 //! A leaf: the wire protocol ([`crate::protocol`]) builds requests with it, the provider
 //! configuration ([`crate::ProviderConfig`]) holds it. Nothing here knows grants or flows. A
 //! client assertion needs a time and fresh randomness: both come from the caller
-//! ([`AssertionInputs`]), the core reads no clock and draws no randomness.
+//! ([`AssertionInputs`]): the core reads no clock, and the `jti` comes from the driver's entropy.
+//! (The RSA signer itself, inside jsonwebtoken's `rust_crypto` backend, draws its blinding and PSS
+//! salt from the OS generator: the one place the core touches randomness, and it is never reused.)
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -233,6 +235,22 @@ struct ParsedKey {
 const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with \"d\")";
 
 /// Reads a PEM or a JWK. Errors say what is wrong with the key, never what is in it.
+/// The smallest RSA modulus tessera signs with (NIST SP 800-131A; servers such as oidc-provider
+/// refuse smaller keys too, later and less clearly).
+const MIN_RSA_BITS: usize = 2048;
+
+fn check_rsa_size(key: &rsa::RsaPrivateKey) -> Result<(), (&'static str, String)> {
+    use rsa::traits::PublicKeyParts as _;
+    let bits = key.n().bits();
+    if bits < MIN_RSA_BITS {
+        return Err((
+            "client_assertion_key",
+            format!("is an RSA key of {bits} bits: at least {MIN_RSA_BITS} are needed"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     let field = "client_assertion_key";
     let text = text.trim();
@@ -250,6 +268,12 @@ fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     }
     let bytes = text.as_bytes();
     if let Ok(key) = EncodingKey::from_rsa_pem(bytes) {
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+        let parsed = rsa::RsaPrivateKey::from_pkcs8_pem(text).or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(text));
+        if let Ok(parsed) = parsed {
+            check_rsa_size(&parsed)?;
+        }
         return Ok(ParsedKey { key, family: KeyFamily::Rsa, kid: None });
     }
     if let Ok(key) = EncodingKey::from_ec_pem(bytes) {
@@ -310,6 +334,7 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
             let int = |name: &str| member(name).map(|bytes| rsa::BigUint::from_bytes_be(&bytes));
             let key = rsa::RsaPrivateKey::from_components(int("n")?, int("e")?, int("d")?, vec![int("p")?, int("q")?])
                 .map_err(|_| not_jwk())?;
+            check_rsa_size(&key)?;
             let der = key.to_pkcs1_der().map_err(|_| not_jwk())?;
             Ok(ParsedKey { key: EncodingKey::from_rsa_der(der.as_bytes()), family: KeyFamily::Rsa, kid })
         }

@@ -45,7 +45,8 @@ pub struct EngineSettings {
     pub jitter_seed: u64,
     /// 256 bits from the driver's cryptographically secure generator, from which the engine
     /// derives each client assertion's `jti` (HMAC-SHA-256 of a counter: 128 bits per request,
-    /// unique across processes because every engine gets its own). `None` (the default): client
+    /// unique across processes because every engine gets its own; a process that forks after the
+    /// engine was made must give the child new entropy). `None` (the default): client
     /// assertions (`client_secret_jwt`, `private_key_jwt`) fail as a configuration error; the
     /// other methods need none. `tessera::Session` always sets it.
     pub entropy: Option<Entropy>,

@@ -2258,6 +2258,7 @@ mod tests {
                 "is not one of",
             ),
             (json!({"client_assertion_key": key("p384.pem")}), "client_assertion_key", "cannot sign"),
+            (json!({"client_assertion_key": key("rsa-1024.pem")}), "client_assertion_key", "at least 2048"),
             (json!({"client_assertion_key": secret_in_key}), "client_assertion_key", "not a private key"),
             (json!({"client_assertion_key": "SECRETKEY"}), "client_assertion_key", "not a private key"),
             (json!({"client_auth": "private_key_jwt", "client_secret": "s"}), "client_assertion_key", "is required"),

@@ -119,7 +119,9 @@ fn ask_provider(input: &mut impl BufRead) -> Result<String, Failure> {
         }
     })?;
     let name = ask(input, "Name", Some(&kind.replace('_', "-")), |answer| {
-        if tessera::core::provider_spec::is_identifier(answer) {
+        // A provider name goes into store keys and command lines: plain ASCII, as the message says.
+        let plain = answer.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !answer.is_empty() && answer.len() <= 64 && plain {
             Ok(())
         } else {
             Err("letters, digits, '-' and '_'".into())
