@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import weakref
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from ._tessera import JsonEngine, current_time_ms, is_expired, is_near_expiry
@@ -41,12 +43,30 @@ def _text(value: Union[str, Mapping[str, Any]]) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+#: Every live NativeEngine, re-seeded in a forked child (below).
+_ENGINES: "weakref.WeakSet[NativeEngine]" = weakref.WeakSet()
+
+
+def _reseed_after_fork() -> None:
+    # A forked child (gunicorn --preload, multiprocessing's fork) starts with its parent's seed and
+    # counter: without new entropy it would send the parent's next client-assertion jti values,
+    # which the server refuses as replays.
+    for engine in list(_ENGINES):
+        engine.set_entropy(os.urandom(32))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
 class NativeEngine:
     """The token engine as dicts in, lists of action dicts out. Times are Unix milliseconds;
-    ``now_ms`` defaults to the current time. Not thread-safe: drive it from one thread."""
+    ``now_ms`` defaults to the current time. Not thread-safe: drive it from one thread. A forked
+    child process gets new entropy for client assertions by itself."""
 
     def __init__(self) -> None:
         self._engine = JsonEngine()
+        _ENGINES.add(self)
 
     def register(self, key: str, provider: Union[str, Mapping[str, Any]]) -> None:
         """Registers a provider under ``key`` (raises ConfigurationError when it is malformed)."""

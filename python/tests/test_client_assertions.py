@@ -205,3 +205,47 @@ async def test_a_token_exchange_stage_signs_with_its_client_assertion_key(oidc_p
     fresh_assertions(oidc_provider, 3)
     with pytest.raises(tessera.ConfigurationError, match="client_assertion_key"):
         tessera.Stage.token_exchange(token_endpoint, tessera.ClientAuth(JWT_CLIENT_ID, client_assertion_key="nope"))
+
+
+def _assertion_jti(actions: List[Dict[str, Any]]) -> str:
+    """The jti of the client assertion in the first request of `actions`."""
+    import base64
+    import urllib.parse
+
+    request = actions[0]
+    assert request["type"] == "http_request", request
+    form = urllib.parse.parse_qs(request["body"])
+    payload = form["client_assertion"][0].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["jti"])
+
+
+def test_a_forked_child_never_repeats_the_parents_jti() -> None:
+    """A NativeEngine made before os.fork (gunicorn --preload): the child gets new entropy, so its
+    assertions' jti values differ from the parent's (the same seed and counter would repeat them)."""
+    import os
+
+    engine = NativeEngine()
+    engine.register(
+        "svc",
+        {
+            "type": "client_credentials",
+            "token_endpoint": "http://127.0.0.1:9/token",
+            "client_id": JWT_CLIENT_ID,
+            "client_assertion_key": key("ec.pem"),
+        },
+    )
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first request's jti, to the parent
+        try:
+            os.write(write_end, _assertion_jti(engine.ensure("svc")).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child_jti = os.read(read_end, 200).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent_jti = _assertion_jti(engine.ensure("svc"))
+    assert len(child_jti) >= 22 and len(parent_jti) >= 22, (child_jti, parent_jti)
+    assert child_jti != parent_jti
