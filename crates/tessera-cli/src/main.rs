@@ -493,17 +493,24 @@ impl Workspace {
         }
         use tessera::core::provider_spec::ProviderKind as K;
         if credentials_refused(&error) {
-            let (what, fields): (&str, &[&str]) = match (error.oauth_code(), entry.kind()) {
-                (Some(tessera::OAuthErrorCode::InvalidGrant), Some(K::Password | K::Cognito)) => {
-                    ("", &["password", "totp", "totp_secret"])
-                }
+            let grant_refused = error.oauth_code() == Some(&tessera::OAuthErrorCode::InvalidGrant);
+            let configured = |field: &str| self.secret_fields(entry).iter().any(|(name, _)| name == field);
+            // What proves who the user or the client is, for this provider: the fix to name.
+            let (what, fields): (&str, &[&str]) = match entry.kind() {
+                Some(K::Password | K::Cognito) if grant_refused => ("", &["password", "totp", "totp_secret"]),
+                Some(K::JwtBearer) if grant_refused => ("", &["service_account_key", "assertion_key"]),
+                _ if configured("client_assertion_key") => ("client_id and ", &["client_assertion_key"]),
                 _ => ("client_id and ", &["client_secret"]),
             };
-            let mut hint = format!(
-                "hint: the server refused the credentials of {}: check {what}{}",
-                entry.name,
-                self.secrets(entry, fields)
-            );
+            let mut hint = if grant_refused && entry.kind() == Some(K::Password) && entry.password_missing() {
+                format!("hint: the server refused the credentials of {}: the password typed was refused", entry.name)
+            } else {
+                format!(
+                    "hint: the server refused the credentials of {}: check {what}{}",
+                    entry.name,
+                    self.secrets(entry, fields)
+                )
+            };
             if entry.kind() == Some(K::Password)
                 && !self.secret_fields(entry).iter().any(|(f, _)| f.starts_with("totp"))
             {

@@ -68,6 +68,9 @@ fn tessera_token_with_private_key_jwt_and_client_secret_jwt_at_oidc_provider() {
     let run = wrong.run(&["token"]);
     assert_ne!(run.code, Some(0), "{run:#?}");
     assert!(run.stderr.contains("invalid_client"), "{run:#?}");
+    // The hint names the key to fix, not a client_secret this provider does not have.
+    assert!(run.stderr.contains("check client_id and client_assertion_key (file:"), "{run:#?}");
+    assert!(!run.stderr.contains("client_secret"), "{run:#?}");
     let pem = std::fs::read_to_string(oidc_provider::assertion_key_path("wrong-ec.pem")).unwrap();
     for line in pem.lines().filter(|line| !line.starts_with("-----")) {
         assert!(!run.stderr.contains(line) && !run.stdout.contains(line), "{run:#?}");

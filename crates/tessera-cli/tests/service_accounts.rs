@@ -80,6 +80,8 @@ fn the_plain_form_a_refused_key_and_a_file_that_is_not_a_key() {
     let run = refused.run(&["token"]);
     assert_ne!(run.code, Some(0), "{run:#?}");
     assert!(run.stderr.contains("invalid_grant"), "{run:#?}");
+    assert!(run.stderr.contains("check assertion_key (file:"), "the hint names the key to fix: {run:#?}");
+    assert!(!run.stderr.contains("client_secret"), "{run:#?}");
     let other_pem = std::fs::read_to_string(other).unwrap();
     let other_lines = other_pem.lines().filter(|line| !line.starts_with("-----"));
     for line in key_lines().map(str::to_owned).chain(other_lines.map(str::to_owned)) {

@@ -349,6 +349,13 @@ fn a_missing_password_without_a_terminal_fails_at_once() {
     assert!(run.failure(4).contains("has no password in the configuration"), "{run:#?}");
     assert_eq!(idp.stat("token_requests"), 0, "nothing sent");
 
+    // A wrong password typed: refused (exit 1), and the hint says so rather than pointing at a
+    // configuration that has no password.
+    let run = home.run_wrapped(&[], &["login", "--prompt", "always"], Some("not-her-password\n"));
+    let stderr = run.failure(1);
+    assert!(stderr.contains("the password typed was refused"), "{run:#?}");
+    assert!(!stderr.contains("not set in the configuration") && !stderr.contains("not-her-password"), "{run:#?}");
+
     // `--prompt always` reads it from stdin (a wrapper that relays a person's answer).
     let run = home.run_wrapped(&[], &["login", "--prompt", "always"], Some(&format!("{}\n", demo::ALICE_PASSWORD)));
     assert!(run.failure(0).contains("Logged in to peer (dev)"), "{run:#?}");
