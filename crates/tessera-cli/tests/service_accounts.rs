@@ -106,4 +106,22 @@ fn the_plain_form_a_refused_key_and_a_file_that_is_not_a_key() {
     }
     assert!(!run.stderr.contains("hunter2-secret") && !run.stderr.contains("1//rt"), "{run:#?}");
     assert_eq!(idp.stat("token_requests"), before);
+
+    // A key file whose "private_key" is not a key: the file's field and path, nothing of its value.
+    let broken_file = dir.path().join("broken-key.json");
+    let broken = serde_json::json!({
+        "type": "service_account",
+        "client_email": demo::SERVICE_ACCOUNT_EMAIL,
+        "private_key": "-----BEGIN PRIVATE KEY-----\nTm90QUtleU1BUktFUg==\n-----END PRIVATE KEY-----\n",
+        "token_uri": idp.url("/token"),
+    });
+    std::fs::write(&broken_file, broken.to_string()).unwrap();
+    let config = format!("type = \"jwt_bearer\"\nservice_account_key = \"file:{}\"\n", broken_file.display());
+    let run = home(&config).run(&["token"]);
+    assert_ne!(run.code, Some(0), "{run:#?}");
+    for expected in ["service_account_key", "broken-key.json", "\"private_key\""] {
+        assert!(run.stderr.contains(expected), "{expected}: {run:#?}");
+    }
+    assert!(!run.stderr.contains("assertion_key") && !run.stderr.contains("Tm90QUtleU1BUktFUg"), "{run:#?}");
+    assert_eq!(idp.stat("token_requests"), before);
 }

@@ -1544,6 +1544,13 @@ impl ProviderSpec {
                     key.kid = account.private_key_id;
                     client_auth.client_id = account.client_email;
                     service_account_token_uri = Some(account.token_uri);
+                    // A key from the file is the file's fault: its error names the file's field
+                    // (and the front end adds the path), not an `assertion_key` nobody wrote.
+                    if key_check == KeyCheck::Read {
+                        crate::flow::grant_signer(&key).map_err(|(_, problem)| {
+                            FieldError::new("service_account_key", format!("its \"private_key\" {problem}"))
+                        })?;
+                    }
                 }
                 Grant::JwtBearer {
                     key,
@@ -2555,7 +2562,7 @@ mod tests {
             let text = error.to_string();
             assert!(text.contains(expected), "{text} should say {expected}");
             assert!(!text.contains("MARKER") && !text.contains("BEGIN"), "{text}");
-            assert!(["service_account_key", "assertion_key"].contains(&error.field.as_str()), "{text}");
+            assert_eq!(error.field, "service_account_key", "{text}");
         }
         for (field, value) in
             [("assertion_key", json!(RSA_KEY)), ("client_id", json!("x")), ("assertion_kid", json!("k"))]
