@@ -373,8 +373,16 @@ def test_every_field_of_every_provider_type_is_a_keyword_of_the_constructors() -
     table = (ROOT / "docs" / "configuration.md").read_text().split("<!-- BEGIN provider fields")[1]
     every_type = [row.split("|")[1].strip().strip("`") for row in table.splitlines()
                   if row.startswith("| `") and row.split("|")[2].strip() == "all"]
+    # How the client authenticates: a ClientAuth object (ProviderConfig) or keywords (Client, SyncClient).
+    assertion = ["client_assertion_key", "client_assertion_alg", "client_assertion_kid"]
+    assert [name for name in every_type if name in assertion] == assertion
+    for constructor in (tessera.ClientAuth, tessera.Client, tessera.SyncClient):
+        signature = constructor.__text_signature__ or ""
+        for name in assertion:
+            assert f" {name}=" in signature, (constructor.__name__, name)
     # Given as objects (ClientAuth, the grant) or by its own keyword on the clients.
-    transport = [name for name in every_type if name not in ("type", "client_id", "client_secret", "client_auth", "scope")]
+    client = ["type", "client_id", "client_secret", "client_auth", "scope", *assertion]
+    transport = [name for name in every_type if name not in client]
     assert transport == ["ca_file", "ca_file_only", "proxy", "no_proxy", "timeout", "allow_insecure_http", "user_agent"]
     for constructor in (tessera.ProviderConfig, tessera.Client, tessera.SyncClient):
         signature = constructor.__text_signature__ or ""
