@@ -238,3 +238,12 @@ def redis_server() -> Iterator[Redis]:
 def redis(redis_server: Redis) -> Redis:
     redis_server.command("FLUSHALL")
     return redis_server
+
+
+def no_key_material(text: str, *keys: str) -> None:
+    """Asserts that `text` holds no line of a PEM key in `keys` and no JWT (an assertion)."""
+    for pem in keys:
+        for line in pem.splitlines():
+            if line and not line.startswith("-----"):
+                assert line not in text, "key material in the error"
+    assert "eyJ" not in text, "an assertion in the error"

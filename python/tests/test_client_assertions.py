@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import tessera
-from conftest import ALICE, ROOT, OidcProvider
+from conftest import ALICE, ROOT, OidcProvider, no_key_material
 from tessera.native import NativeEngine
 from test_native import drive
 
@@ -35,14 +35,6 @@ def fresh_assertions(op: OidcProvider, expected: int) -> Dict[str, Any]:
     assert all(len(jti) >= 22 for jti in jtis), jtis
     assert set(stats["assertion_auds"]) == {op.issuer + "/token"}, stats["assertion_auds"]
     return stats
-
-
-def no_key_material(text: str, *keys: str) -> None:
-    for pem in keys:
-        for line in pem.splitlines():
-            if line and not line.startswith("-----"):
-                assert line not in text, "key material in the error"
-    assert "eyJ" not in text, "an assertion in the error"
 
 
 async def test_client_keywords_take_a_jwk_and_each_request_sends_a_new_assertion(oidc_provider: OidcProvider) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Dict
 import pytest
 
 import tessera
-from conftest import ROOT, Idp
+from conftest import ROOT, Idp, no_key_material
 
 # The reference IdP's demo service account (tessera_idp::demo::SERVICE_ACCOUNT_*): a public test
 # fixture, registered with every `tessera idp serve`.
@@ -49,14 +49,6 @@ def whoami(idp: Idp, header: str) -> Dict[str, Any]:
     request = urllib.request.Request(idp.url("/api/whoami"), headers={"authorization": header})
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read()))
-
-
-def no_key_material(text: str, *keys: str) -> None:
-    for pem in keys:
-        for line in pem.splitlines():
-            if line and not line.startswith("-----"):
-                assert line not in text, "key material in the error"
-    assert "eyJ" not in text, "an assertion in the error"
 
 
 def test_a_key_file_gives_the_client_id_and_token_endpoint_and_the_idp_accepts_the_token(
