@@ -40,7 +40,7 @@ fi
 
 # --- Debian packages the tests start or drive: redis-server (issue 4), chromium (browser logins,
 # issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5), zsh and
-# fish (shell completion, issue 16) ---
+# fish (shell completion, issue 16), tmux and man-db (terminal screens and man pages, issue 16) ---
 echo "==> Debian packages"
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -48,6 +48,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v keyctl >/dev/null || missing+=(keyutils)
 command -v zsh >/dev/null || missing+=(zsh)    # tests/completions.rs drives zsh and fish (issue 16)
 command -v fish >/dev/null || missing+=(fish)
+command -v tmux >/dev/null || missing+=(tmux)   # tests/terminal.rs: the screens a person sees (80x24)
+command -v man >/dev/null || missing+=(man-db)  # tests/onboarding.rs renders the man pages with man -l
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
