@@ -105,6 +105,7 @@ impl ClientAssertionKey {
 
     /// Reads the key and checks it against the algorithm; the problem, never the key, on failure
     /// (`Err((field, problem))`, `field` being `client_assertion_key` or `client_assertion_alg`).
+    /// What each request does; [`ClientAssertionKey::checked_signer`] is for checking a description.
     pub(crate) fn signer(&self) -> Result<Signer, (&'static str, String)> {
         let parsed = parse_private_key(self.key.expose_secret())?;
         let alg = match self.alg.as_deref() {
@@ -121,13 +122,14 @@ impl ClientAssertionKey {
             }
         };
         let kid = self.kid.clone().or(parsed.kid);
-        let signer = Signer { key: parsed.key, alg, kid };
-        // Sign once now: a key that parses but cannot sign (a P-384 key for ES256, an RSA key
-        // under 2048 bits) is a configuration error, not a failed request later.
-        signer
-            .sign(&claims_for_check())
-            .map_err(|_| ("client_assertion_key", format!("cannot sign {alg:?} with this key")))?;
-        Ok(signer)
+        Ok(Signer { key: parsed.key, alg, kid })
+    }
+
+    /// [`ClientAssertionKey::signer`], and one signature made now: a key that parses but cannot
+    /// sign (a P-384 key for ES256) is a configuration error when the description is checked, not a
+    /// failed request later. Requests skip this second signature.
+    pub(crate) fn checked_signer(&self) -> Result<Signer, (&'static str, String)> {
+        self.signer()?.checked()
     }
 }
 
@@ -167,6 +169,14 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
+    /// This signer, once it has signed a throwaway claim set (see [`ClientAssertionKey::checked_signer`]).
+    fn checked(self) -> Result<Signer, (&'static str, String)> {
+        let alg = self.alg;
+        self.sign(&claims_for_check())
+            .map_err(|_| ("client_assertion_key", format!("cannot sign {alg:?} with this key")))?;
+        Ok(self)
+    }
+
     /// A JWT of `claims` with this key (`alg` and `kid` in the header): a client assertion, or a
     /// JWT bearer grant's assertion (`flow/jwt_bearer.rs`).
     pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
@@ -407,8 +417,14 @@ impl ClientAuth {
         }
     }
 
-    /// The signer of an assertion method, checked (key readable, algorithm matching); `None`
-    /// for the other methods. `Err((field, problem))` never contains key material.
+    /// [`ClientAuth::assertion_signer`], with a signature made now (see
+    /// [`ClientAssertionKey::checked_signer`]): for checking a description, not for each request.
+    pub(crate) fn checked_assertion_signer(&self) -> Result<Option<Signer>, (&'static str, String)> {
+        self.assertion_signer()?.map(Signer::checked).transpose()
+    }
+
+    /// The signer of an assertion method (key readable, algorithm matching); `None` for the other
+    /// methods. `Err((field, problem))` never contains key material.
     pub(crate) fn assertion_signer(&self) -> Result<Option<Signer>, (&'static str, String)> {
         match self.method {
             ClientAuthMethod::PrivateKeyJwt => match &self.assertion_key {
@@ -431,7 +447,7 @@ impl ClientAuth {
     /// (`client_secret_jwt`). For front ends that build a `ClientAuth` outside a provider
     /// description (token-chain stages); the error names the field, never the key.
     pub fn check_assertion_key(&self) -> Result<(), Error> {
-        self.assertion_signer()
+        self.checked_assertion_signer()
             .map(|_| ())
             .map_err(|(field, problem)| Error::configuration(format!("{field}: {problem}")))
     }

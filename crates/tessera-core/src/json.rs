@@ -664,7 +664,7 @@ impl JsonStage {
                 }
                 let client = ClientAuth { client_id, client_secret, method, assertion_key };
                 // A key that cannot sign is refused now, naming the field, not at the first request.
-                client.assertion_signer().map_err(|(field, problem)| format!("{field}: {problem}"))?;
+                client.checked_assertion_signer().map_err(|(field, problem)| format!("{field}: {problem}"))?;
                 Ok(Stage::token_exchange(token_endpoint, client, params))
             }
         }

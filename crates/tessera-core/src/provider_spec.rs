@@ -1547,7 +1547,7 @@ impl ProviderSpec {
                     // A key from the file is the file's fault: its error names the file's field
                     // (and the front end adds the path), not an `assertion_key` nobody wrote.
                     if key_check == KeyCheck::Read {
-                        crate::flow::grant_signer(&key).map_err(|(_, problem)| {
+                        crate::flow::checked_grant_signer(&key).map_err(|(_, problem)| {
                             FieldError::new("service_account_key", format!("its \"private_key\" {problem}"))
                         })?;
                     }
@@ -1741,11 +1741,11 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
         return Err(required("client_secret", K::ClientCredentials));
     }
     if key_check == KeyCheck::Read {
-        config.client.assertion_signer().map_err(|(field, problem)| FieldError::new(field, problem))?;
+        config.client.checked_assertion_signer().map_err(|(field, problem)| FieldError::new(field, problem))?;
     }
     if let Grant::JwtBearer { key, subject, audience, lifetime, .. } = &config.grant {
         if key_check == KeyCheck::Read {
-            crate::flow::grant_signer(key).map_err(|(field, problem)| FieldError::new(field, problem))?;
+            crate::flow::checked_grant_signer(key).map_err(|(field, problem)| FieldError::new(field, problem))?;
         }
         if key.alg.as_deref().is_some_and(|alg| !ASSERTION_ALGS.contains(&alg)) {
             return Err(FieldError::new("assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", "))));

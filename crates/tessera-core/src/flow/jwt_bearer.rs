@@ -69,16 +69,26 @@ struct GrantClaims<'a> {
     scope: Option<&'a str>,
 }
 
-/// The grant assertion's key, checked; errors name the grant's fields (`assertion_key`,
-/// `assertion_alg`), never the key.
+/// The grant assertion's key, as each request reads it; errors name the grant's fields
+/// (`assertion_key`, `assertion_alg`), never the key.
 pub(crate) fn grant_signer(key: &ClientAssertionKey) -> Result<crate::client_auth::Signer, (&'static str, String)> {
-    key.signer().map_err(|(field, problem)| {
-        let field = match field {
-            "client_assertion_alg" => "assertion_alg",
-            _ => "assertion_key",
-        };
-        (field, problem)
-    })
+    key.signer().map_err(grant_field)
+}
+
+/// [`grant_signer`] with a signature made now, for checking a description.
+pub(crate) fn checked_grant_signer(
+    key: &ClientAssertionKey,
+) -> Result<crate::client_auth::Signer, (&'static str, String)> {
+    key.checked_signer().map_err(grant_field)
+}
+
+/// A key problem in the grant's own field names.
+fn grant_field((field, problem): (&'static str, String)) -> (&'static str, String) {
+    let field = match field {
+        "client_assertion_alg" => "assertion_alg",
+        _ => "assertion_key",
+    };
+    (field, problem)
 }
 
 /// The grant assertion's `jti`: a hash of the step's random id under a label of its own, so that
