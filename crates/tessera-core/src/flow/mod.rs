@@ -36,8 +36,8 @@ mod token_request;
 
 pub use cognito::CognitoAuthFlow;
 pub use email_otp::{OTP_START_ENDPOINT_FIELD, OTP_VERIFY_ENDPOINT_FIELD};
-pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE};
 pub(crate) use jwt_bearer::checked_grant_signer;
+pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE};
 pub use password::totp_code;
 pub use prompt::{CodeChannel, LoginInputs, Prompt};
 pub use refresh::merge_refreshed;
