@@ -3,7 +3,8 @@
 // Protocol with the test harness (crates/tessera/tests/support/oidc_provider.rs):
 //   * listens on 127.0.0.1:$PORT (default 0 = ephemeral port);
 //   * prints exactly ONE line of JSON to stdout once ready:
-//       {"issuer":"http://127.0.0.1:NNNNN","port":NNNNN}
+//       {"issuer":"http://127.0.0.1:NNNNN","port":NNNNN,"mtls_base":"https://127.0.0.1:MMMMM"}
+//     (`mtls_base`: the HTTPS listener that asks for client certificates, RFC 8705);
 //     and nothing else ever goes to stdout (all logging goes to stderr);
 //   * exits on SIGTERM / SIGINT, and when stdin is a pipe or socket and it closes
 //     (so a crashed parent does not leave the server running).
@@ -13,6 +14,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 
 // oidc-provider prints some NOTICEs with console.info (stdout). Keep stdout for the
 // ready line only: route every console method that writes to stdout to stderr, and
@@ -153,6 +155,51 @@ CLIENTS.push(
     scope: SCOPES.join(' '),
   },
 );
+
+// Mutual TLS (RFC 8705): clients that authenticate with their TLS client certificate and get
+// certificate-bound tokens. The certificates are testdata/mtls/ (regenerate.sh there): a test CA,
+// the loopback server certificate, a CA-issued client certificate (CN=mtls-client) and a
+// self-signed one registered by its x5c. Their requests go to the HTTPS listener published as
+// `mtls_endpoint_aliases` (below); the issuer's own endpoints stay plain HTTP on loopback.
+const MTLS_FILES = new URL('../../testdata/mtls/', import.meta.url);
+const mtlsFile = (name) => fs.readFileSync(new URL(name, MTLS_FILES));
+const selfSignedCert = new crypto.X509Certificate(mtlsFile('self-signed.pem'));
+CLIENTS.push(
+  {
+    client_id: 'mtls-client',
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_subject_dn: 'CN=mtls-client',
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+  },
+  {
+    client_id: 'self-signed-mtls-client',
+    token_endpoint_auth_method: 'self_signed_tls_client_auth',
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: ['password', 'client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+    jwks: {
+      keys: [{
+        ...selfSignedCert.publicKey.export({ format: 'jwk' }),
+        use: 'sig',
+        x5c: [selfSignedCert.raw.toString('base64')],
+      }],
+    },
+  },
+);
+
+// The client certificate of this request, when it came over the mTLS listener with one.
+function peerCertificate(ctx) {
+  const socket = ctx.req.socket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const peer = socket.getPeerCertificate();
+  return peer && peer.raw ? new crypto.X509Certificate(peer.raw) : undefined;
+}
 
 // Every accountId resolves (the dev login form accepts any login name); credentials
 // are only checked by the password grant below.
@@ -320,6 +367,12 @@ async function passwordGrant(ctx, next) {
     gty,
   });
   at.scope = grant.getOIDCScopeFiltered(new Set(requested));
+  // RFC 8705 §3: bound to the client certificate, as the built-in grants do.
+  if (client.tlsClientCertificateBoundAccessTokens) {
+    const cert = peerCertificate(ctx);
+    if (!cert) throw new errors.InvalidGrant('mutual TLS client certificate not provided');
+    at.setThumbprint('x5t', cert);
+  }
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
 
@@ -471,6 +524,10 @@ const provider = new Provider(issuer, {
   jwks: { keys: [{ ...signingKey, kid: 'interop-rs256', alg: 'RS256', use: 'sig' }] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   findAccount: async (ctx, accountId) => (accountId ? accountFor(accountId) : undefined),
+  clientAuthMethods: [
+    'none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
+    'tls_client_auth', 'self_signed_tls_client_auth',
+  ],
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
@@ -482,6 +539,29 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     // RFC 8628: POST /device/auth, verification page GET/POST /device (see README.md).
     deviceFlow: { enabled: true },
+    // RFC 8705, over the HTTPS listener (see mtlsServer).
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      tlsClientAuth: true,
+      selfSignedTlsClientAuth: true,
+      getCertificate: peerCertificate,
+      // Issued by the test CA (the listener checks the chain, and lets unverified ones through
+      // so that the self-signed method can match them to the client's registration).
+      certificateAuthorized: (ctx) => ctx.req.socket.authorized === true,
+      certificateSubjectMatches: (ctx, property, expected) => {
+        const cert = peerCertificate(ctx);
+        if (!cert) return false;
+        switch (property) {
+          case 'tls_client_auth_subject_dn':
+            return cert.subject.trim() === expected;
+          case 'tls_client_auth_san_dns':
+            return (cert.subjectAltName ?? '').split(', ').includes(`DNS:${expected}`);
+          default:
+            return false;
+        }
+      },
+    },
   },
   // Always rotate: presenting a consumed refresh token again revokes the whole grant
   // (its access tokens and its latest refresh token), see refresh_token.js.
@@ -502,6 +582,36 @@ const provider = new Provider(issuer, {
 provider.registerGrantType('password', passwordGrant, PASSWORD_GRANT_PARAMS);
 provider.registerGrantType(TOKEN_EXCHANGE_GRANT_TYPE, tokenExchangeGrant, TOKEN_EXCHANGE_PARAMS);
 provider.use(statsMiddleware);
+
+// RFC 8705 §5: the endpoints a client authenticating with its certificate uses, on the HTTPS
+// listener that asks for one.
+const mtlsServer = https.createServer({
+  key: mtlsFile('server-key.pem'),
+  cert: mtlsFile('server.pem'),
+  ca: [mtlsFile('ca.pem')],
+  requestCert: true,
+  rejectUnauthorized: false,
+}, (req, res) => handler(req, res));
+await new Promise((resolve, reject) => {
+  mtlsServer.once('error', reject);
+  mtlsServer.listen(0, '127.0.0.1', () => {
+    mtlsServer.off('error', reject);
+    resolve();
+  });
+});
+const mtlsBase = `https://127.0.0.1:${mtlsServer.address().port}`;
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.path === '/.well-known/openid-configuration' && ctx.body && typeof ctx.body === 'object') {
+    ctx.body.mtls_endpoint_aliases = {
+      token_endpoint: `${mtlsBase}/token`,
+      revocation_endpoint: `${mtlsBase}/token/revocation`,
+      introspection_endpoint: `${mtlsBase}/token/introspection`,
+      device_authorization_endpoint: `${mtlsBase}/device/auth`,
+      userinfo_endpoint: `${mtlsBase}/me`,
+    };
+  }
+});
 
 provider.on('grant.revoked', () => {
   stats.grants_revoked += 1;
@@ -530,6 +640,8 @@ function shutdown(reason) {
   shuttingDown = true;
   log(`shutting down (${reason})`);
   setTimeout(() => process.exit(0), 2000).unref();
+  mtlsServer.close();
+  mtlsServer.closeAllConnections();
   server.close(() => process.exit(0));
   server.closeAllConnections();
 }
@@ -555,5 +667,5 @@ if (watchStdin) {
   process.stdin.resume();
 }
 
-writeStdout(`${JSON.stringify({ issuer, port })}\n`);
+writeStdout(`${JSON.stringify({ issuer, port, mtls_base: mtlsBase })}\n`);
 log(`ready: ${issuer} (access ttl ${ACCESS_TTL}s, refresh ttl ${REFRESH_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, device interval ${DEVICE_INTERVAL || 'none'}, stdin watch ${watchStdin})`);

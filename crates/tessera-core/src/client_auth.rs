@@ -42,6 +42,13 @@ pub enum ClientAuthMethod {
     /// A JWT signed with the client's private key in `client_assertion` (`private_key_jwt`):
     /// the server holds only the public key.
     PrivateKeyJwt,
+    /// The TLS client certificate, issued by a CA the server trusts and matched to the client by
+    /// its subject (`tls_client_auth`, RFC 8705 §2.1): `client_id` in the body, no secret. The
+    /// certificate is the transport's (`tls_client_certificate`, `tls_client_key`).
+    TlsClientAuth,
+    /// A self-signed TLS client certificate registered with the client (its JWKS, RFC 8705 §2.2,
+    /// `self_signed_tls_client_auth`). On the wire the same as [`ClientAuthMethod::TlsClientAuth`].
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuthMethod {
@@ -53,18 +60,48 @@ impl ClientAuthMethod {
             ClientAuthMethod::None => "none",
             ClientAuthMethod::SecretJwt => "client_secret_jwt",
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::TlsClientAuth => "tls_client_auth",
+            ClientAuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
     /// Every method, by name: what `client_auth` accepts.
-    pub const NAMES: &'static [&'static str] =
-        &["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"];
+    pub const NAMES: &'static [&'static str] = &[
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+        "none",
+    ];
 
     /// The method called `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Basic, Self::Post, Self::SecretJwt, Self::PrivateKeyJwt, Self::None]
-            .into_iter()
-            .find(|method| method.name() == name)
+        [
+            Self::Basic,
+            Self::Post,
+            Self::SecretJwt,
+            Self::PrivateKeyJwt,
+            Self::TlsClientAuth,
+            Self::SelfSignedTlsClientAuth,
+            Self::None,
+        ]
+        .into_iter()
+        .find(|method| method.name() == name)
+    }
+
+    /// True for the methods that prove the client with its TLS certificate (RFC 8705:
+    /// `tls_client_auth`, `self_signed_tls_client_auth`): they send no secret, and their requests
+    /// go to the server's `mtls_endpoint_aliases` when it publishes them.
+    pub fn uses_certificate(self) -> bool {
+        matches!(self, ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth)
+    }
+
+    /// True for the methods that need `client_secret` (`client_secret_basic`,
+    /// `client_secret_post`, `client_secret_jwt`).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, ClientAuthMethod::Basic | ClientAuthMethod::Post | ClientAuthMethod::SecretJwt)
     }
 
     /// True for the methods that send a signed JWT (`client_secret_jwt`, `private_key_jwt`).

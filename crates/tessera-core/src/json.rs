@@ -623,14 +623,10 @@ impl JsonStage {
                     None if client_assertion_key.is_some() => ClientAuthMethod::PrivateKeyJwt,
                     None if client_secret.is_some() => ClientAuthMethod::Basic,
                     None => ClientAuthMethod::None,
-                    Some(name) => ClientAuthMethod::from_name(name).ok_or(
-                        "client_auth: is not one of client_secret_basic, client_secret_post, client_secret_jwt, \
-                         private_key_jwt, none",
-                    )?,
+                    Some(name) => ClientAuthMethod::from_name(name)
+                        .ok_or_else(|| format!("client_auth: is not one of {}", ClientAuthMethod::NAMES.join(", ")))?,
                 };
-                if matches!(method, ClientAuthMethod::Basic | ClientAuthMethod::Post | ClientAuthMethod::SecretJwt)
-                    && client_secret.is_none()
-                {
+                if method.uses_secret() && client_secret.is_none() {
                     return Err(format!("client_secret: is required with client_auth {}", method.name()));
                 }
                 let without_key =

@@ -386,7 +386,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "client_secret",
         ty: FieldType::Secret,
         kinds: &[],
-        required: "`client_credentials` (unless `private_key_jwt`); with `client_auth` `client_secret_basic`/`client_secret_post`/`client_secret_jwt`",
+        required: "`client_credentials` (unless `private_key_jwt` or a TLS client certificate); with `client_auth` `client_secret_basic`/`client_secret_post`/`client_secret_jwt`",
         default: "",
         doc: "confidential clients (Cognito: every call then carries `SECRET_HASH`)",
         old_names: &[],
@@ -396,8 +396,8 @@ pub const FIELDS: &[FieldDoc] = &[
         ty: FieldType::Text,
         kinds: &[],
         required: "no",
-        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret, else `none`",
-        doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (an HS256 assertion signed with the secret), `private_key_jwt` (an assertion signed with `client_assertion_key`), `none`; see [client-assertions.md](client-assertions.md)",
+        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret, `tls_client_auth` with `tls_client_certificate` alone, else `none`",
+        doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (an HS256 assertion signed with the secret), `private_key_jwt` (an assertion signed with `client_assertion_key`), `tls_client_auth` / `self_signed_tls_client_auth` (the TLS client certificate, RFC 8705; see [mtls.md](mtls.md)), `none`; see [client-assertions.md](client-assertions.md)",
         old_names: &[],
     },
     FieldDoc {
@@ -743,6 +743,24 @@ pub const FIELDS: &[FieldDoc] = &[
         old_names: &[],
     },
     FieldDoc {
+        name: "tls_client_certificate",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "with `client_auth` `tls_client_auth` / `self_signed_tls_client_auth` (and `tls_client_key`)",
+        default: "",
+        doc: "a PEM file with the TLS client certificate (and its chain) shown to the server on every request of this provider: mutual TLS client authentication and certificate-bound tokens (RFC 8705); `~/` is the home directory",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "tls_client_key",
+        ty: FieldType::Text,
+        kinds: &[],
+        required: "with `tls_client_certificate`",
+        default: "",
+        doc: "a PEM file with the private key of `tls_client_certificate` (PKCS#8, PKCS#1 RSA or SEC1 EC); never shown",
+        old_names: &[],
+    },
+    FieldDoc {
         name: "proxy",
         ty: FieldType::Url,
         kinds: &[],
@@ -993,6 +1011,10 @@ pub struct TransportSpec {
     pub ca_file: Option<String>,
     /// `ca_file_only`: trust `ca_file` alone.
     pub ca_file_only: bool,
+    /// `tls_client_certificate`: a PEM file, the TLS client certificate (and chain).
+    pub tls_client_certificate: Option<String>,
+    /// `tls_client_key`: a PEM file, its private key (the path; the key is read by the runtime).
+    pub tls_client_key: Option<String>,
     /// `proxy`: may hold a password; `Debug` shows it redacted ([`redact_url`]).
     pub proxy: Option<String>,
     /// `no_proxy`, `NO_PROXY` syntax.
@@ -1010,6 +1032,8 @@ impl fmt::Debug for TransportSpec {
         f.debug_struct("TransportSpec")
             .field("ca_file", &self.ca_file)
             .field("ca_file_only", &self.ca_file_only)
+            .field("tls_client_certificate", &self.tls_client_certificate)
+            .field("tls_client_key", &self.tls_client_key)
             .field("proxy", &self.proxy.as_deref().map(redact_url))
             .field("no_proxy", &self.no_proxy)
             .field("timeout_secs", &self.timeout_secs)
@@ -1025,8 +1049,26 @@ impl TransportSpec {
         if self.ca_file_only && self.ca_file.is_none() {
             return Err(FieldError::new("ca_file_only", "needs ca_file (the roots to trust instead of the system's)"));
         }
-        if self.ca_file.as_deref().is_some_and(|path| path.trim().is_empty()) {
-            return Err(FieldError::new("ca_file", "must not be empty"));
+        for (field, path) in [
+            ("ca_file", &self.ca_file),
+            ("tls_client_certificate", &self.tls_client_certificate),
+            ("tls_client_key", &self.tls_client_key),
+        ] {
+            if path.as_deref().is_some_and(|path| path.trim().is_empty()) {
+                return Err(FieldError::new(field, "must not be empty"));
+            }
+        }
+        match (&self.tls_client_certificate, &self.tls_client_key) {
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    "tls_client_key",
+                    "is required with tls_client_certificate (its private key)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(FieldError::new("tls_client_key", "goes with tls_client_certificate"));
+            }
+            _ => {}
         }
         if let Some(proxy) = &self.proxy {
             match url::Url::parse(proxy) {
@@ -1132,6 +1174,8 @@ struct Flat {
     scope_in_assertion: Option<bool>,
     ca_file: Option<String>,
     ca_file_only: Option<bool>,
+    tls_client_certificate: Option<String>,
+    tls_client_key: Option<String>,
     proxy: Option<String>,
     no_proxy: Option<String>,
     timeout: Option<u64>,
@@ -1300,6 +1344,8 @@ impl ProviderSpec {
         let transport = TransportSpec {
             ca_file: flat.ca_file,
             ca_file_only: flat.ca_file_only.unwrap_or(false),
+            tls_client_certificate: flat.tls_client_certificate,
+            tls_client_key: flat.tls_client_key,
             proxy: flat.proxy,
             no_proxy: flat.no_proxy,
             timeout_secs: flat.timeout,
@@ -1365,6 +1411,17 @@ impl ProviderSpec {
             return Err(FieldError::new(
                 "client_assertion_alg",
                 format!("is not one of {}", ASSERTION_ALGS.join(", ")),
+            ));
+        }
+        if client.client_auth.is_some_and(ClientAuthMethod::uses_certificate)
+            && self.transport.tls_client_certificate.is_none()
+        {
+            return Err(FieldError::new(
+                "tls_client_certificate",
+                format!(
+                    "is required with client_auth \"{}\" (the certificate is the credential)",
+                    client.client_auth.map_or("", ClientAuthMethod::name)
+                ),
             ));
         }
         if client.issuer.is_some() && client.revocation_endpoint.is_some() {
@@ -1458,10 +1515,14 @@ impl ProviderSpec {
             });
         // A key means private_key_jwt; a secret alone, client_secret_basic (RFC 6749's default
         // that every server supports); neither, a public client.
+        // A certificate alone, tls_client_auth (on the wire the same as the self-signed method:
+        // the client id in the body, the certificate in the handshake).
         let method = client.client_auth.unwrap_or(if assertion_key.is_some() {
             ClientAuthMethod::PrivateKeyJwt
         } else if client_secret.is_some() {
             ClientAuthMethod::Basic
+        } else if self.transport.tls_client_certificate.is_some() {
+            ClientAuthMethod::TlsClientAuth
         } else {
             ClientAuthMethod::None
         });
@@ -1728,6 +1789,13 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
             }
         }
         ClientAuthMethod::None => {}
+        ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth if client_secret.is_some() => {
+            return Err(FieldError::new(
+                "client_secret",
+                format!("is not used with client_auth \"{}\" (the certificate is the credential)", method.name()),
+            ));
+        }
+        ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {}
         _ if client_secret.is_none() => return Err(client_secret_needed(*method)),
         _ => {}
     }
@@ -1737,7 +1805,11 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
             format!("goes with client_auth \"private_key_jwt\", not \"{}\"", method.name()),
         ));
     }
-    if kind == Some(K::ClientCredentials) && client_secret.is_none() && *method != ClientAuthMethod::PrivateKeyJwt {
+    if kind == Some(K::ClientCredentials)
+        && client_secret.is_none()
+        && *method != ClientAuthMethod::PrivateKeyJwt
+        && !method.uses_certificate()
+    {
         return Err(required("client_secret", K::ClientCredentials));
     }
     if key_check == KeyCheck::Read {
@@ -2383,6 +2455,38 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_client_certificate_is_a_credential_of_its_own() {
+        let with = |extra: Value| {
+            let mut object = json!({"type": "client_credentials", "client_id": "c", "issuer": "https://idp"});
+            object.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(object).and_then(|parsed| parsed.spec.into_config(&mut |_, value| Ok(value.clone())))
+        };
+        let certificate = json!({"tls_client_certificate": "/c.pem", "tls_client_key": "/k.pem"});
+        // Alone, it is tls_client_auth (no secret needed, even for client credentials).
+        assert_eq!(with(certificate.clone()).unwrap().client.method, ClientAuthMethod::TlsClientAuth);
+        let mut self_signed = certificate.clone();
+        self_signed["client_auth"] = json!("self_signed_tls_client_auth");
+        assert_eq!(with(self_signed).unwrap().client.method, ClientAuthMethod::SelfSignedTlsClientAuth);
+        // With a secret, the secret authenticates; the certificate still travels (bound tokens).
+        let mut basic = certificate.clone();
+        basic["client_secret"] = json!("s");
+        assert_eq!(with(basic).unwrap().client.method, ClientAuthMethod::Basic);
+        for (extra, field) in [
+            (json!({"client_auth": "tls_client_auth"}), "tls_client_certificate"),
+            (json!({"client_auth": "self_signed_tls_client_auth", "client_secret": "s"}), "tls_client_certificate"),
+            (
+                json!({"client_auth": "tls_client_auth", "client_secret": "S3cr3t", "tls_client_certificate": "/c.pem",
+                    "tls_client_key": "/k.pem"}),
+                "client_secret",
+            ),
+        ] {
+            let error = with(extra.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{extra}: {error}");
+            assert!(!error.to_string().contains("S3cr3t"), "{error}");
+        }
+    }
+
+    #[test]
     fn transport_fields_apply_to_every_type_and_are_checked_without_echoing_values() {
         let with = |extra: Value| {
             let mut object = json!({"type": "client_credentials", "client_id": "c", "client_secret": "s",
@@ -2391,11 +2495,14 @@ mod tests {
             parse(object)
         };
         let parsed = with(json!({"ca_file": "~/ca.pem", "ca_file_only": true, "proxy": "http://me:S3cr3t@proxy:3128",
-            "no_proxy": "localhost,.corp.example", "timeout": 5, "allow_insecure_http": true, "user_agent": "app/1"}))
+            "no_proxy": "localhost,.corp.example", "timeout": 5, "allow_insecure_http": true, "user_agent": "app/1",
+            "tls_client_certificate": "~/me.pem", "tls_client_key": "~/me-key.pem"}))
         .unwrap();
         let expected = TransportSpec {
             ca_file: Some("~/ca.pem".into()),
             ca_file_only: true,
+            tls_client_certificate: Some("~/me.pem".into()),
+            tls_client_key: Some("~/me-key.pem".into()),
             proxy: Some("http://me:S3cr3t@proxy:3128".into()),
             no_proxy: Some("localhost,.corp.example".into()),
             timeout_secs: Some(5),
@@ -2417,6 +2524,9 @@ mod tests {
             (json!({"allow_insecure_http": "S3cr3t"}), "allow_insecure_http"),
             (json!({"user_agent": "S3cr3t\r\nx-injected: 1"}), "user_agent"),
             (json!({"no_proxy": 3}), "no_proxy"),
+            (json!({"tls_client_certificate": "/S3cr3t.pem"}), "tls_client_key"),
+            (json!({"tls_client_key": "/S3cr3t.pem"}), "tls_client_key"),
+            (json!({"tls_client_certificate": " ", "tls_client_key": "/k.pem"}), "tls_client_certificate"),
         ] {
             let error = with(extra.clone()).unwrap_err();
             assert_eq!(error.field, field, "{extra}: {error}");

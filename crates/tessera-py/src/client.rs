@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
+use tessera::core::ClientAuthMethod;
 use tessera::policy::DefaultRefreshPolicy;
 use tessera::{AuthorizationHeader, Endpoints, LogoutOutcome, ProviderConfig, Session, SessionSettings};
 
@@ -129,7 +130,7 @@ fn build(
     callbacks: Callbacks<'_, '_>,
 ) -> PyResult<Arc<Shared>> {
     let mut loopback = grant.as_ref().and_then(|grant| grant.loopback.clone());
-    let config = match provider {
+    let mut config = match provider {
         Some(provider) => {
             loopback = provider.loopback.clone();
             // A transport keyword given to the client replaces the provider's.
@@ -214,9 +215,30 @@ fn build(
             }
         }
     };
+    // A certificate and no other credential: the certificate authenticates (as in TOML).
+    if client_auth_method.is_none() && config.client.method == ClientAuthMethod::None && transport.has_certificate() {
+        config.client.method = ClientAuthMethod::TlsClientAuth;
+    }
     // The provider's rules are reported after every argument's type is checked (a TypeError for a
     // wrong callback comes first, as it always did).
-    let invalid = crate::grants::validate(&config, &format!("provider {key:?}"));
+    let invalid = crate::grants::validate(&config, &format!("provider {key:?}")).and_then(|()| {
+        if config.client.method.uses_certificate()
+            && !transport.has_certificate()
+            && callbacks.transport.is_none_or(|own| own.is_none())
+        {
+            return Err(to_pyerr(
+                &tessera::core::provider_spec::FieldError::new(
+                    "tls_client_certificate",
+                    format!(
+                        "is required with client_auth {:?} (the certificate is the credential)",
+                        config.client.method.name()
+                    ),
+                )
+                .at(&format!("provider {key:?}")),
+            ));
+        }
+        Ok(())
+    });
     let (store, store_description) = crate::store::resolve(store)?;
     let description = format!(
         "key={}, client_id={}, endpoints={}, grant={}, store={store_description}",
@@ -324,8 +346,9 @@ struct Callbacks<'a, 'py> {
 ///   With ``grant=JwtBearer(service_account_key=...)`` and neither: the key file's ``token_uri``.
 /// - ``client_id=None`` (with ``JwtBearer(service_account_key=...)``: the key file's ``client_email``), ``client_secret=None``, ``client_auth=None`` (how the client authenticates:
 ///   ``"client_secret_basic"``, the default with a secret; ``"client_secret_post"``;
-///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``; or
-///   ``"none"``, the default without either), ``scope=None`` (string or sequence), ``grant=None``
+///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``;
+///   ``"tls_client_auth"``, the default with ``tls_client_certificate`` alone;
+///   ``"self_signed_tls_client_auth"``; or ``"none"``, the default without any), ``scope=None`` (string or sequence), ``grant=None``
 ///   (client credentials).
 /// - ``client_assertion_key=None`` (``private_key_jwt``: the private key's text, a PEM or a JWK with
 ///   ``d``; never shown), ``client_assertion_alg=None`` (from the key: ``RS256`` / ``ES256`` /
@@ -337,7 +360,11 @@ struct Callbacks<'a, 'py> {
 /// - How requests travel (with ``provider=``, one given here replaces the provider's):
 ///   ``timeout=None`` (seconds per request; ``None``: 30), ``ca_file=None`` (a PEM file of CA
 ///   certificates trusted in addition to the system's roots), ``ca_file_only=False`` (trust
-///   ``ca_file`` alone), ``proxy=None`` (``"http://[user:password@]host:port"``; ``None``:
+///   ``ca_file`` alone), ``tls_client_certificate=None`` and ``tls_client_key=None`` (PEM files of a
+///   TLS client certificate and its key, presented on every request: RFC 8705 mutual TLS, the
+///   client's credential with ``client_auth="tls_client_auth"`` or ``"self_signed_tls_client_auth"``
+///   (the default when a certificate is the only credential) and certificate-bound tokens; see
+///   docs/mtls.md), ``proxy=None`` (``"http://[user:password@]host:port"``; ``None``:
 ///   ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY``; the password is never shown),
 ///   ``no_proxy=None`` (``NO_PROXY`` syntax; ``None``: ``NO_PROXY``), ``allow_insecure_http=False``
 ///   (plain ``http://`` to hosts other than loopback), ``user_agent=None`` (``"tessera/<version>"``).
@@ -347,8 +374,9 @@ struct Callbacks<'a, 'py> {
 /// - ``transport=None``: your own HTTP stack for every request (an ``httpx.AsyncClient``, an
 ///   ``httpx.Client``, or a callable ``(HttpRequest) -> HttpResponse``, sync or async; see
 ///   docs/python-transport.md). With it, ``timeout`` is handed to a callable and
-///   ``allow_insecure_http`` still applies; ``ca_file``, ``ca_file_only``, ``proxy``, ``no_proxy`` and
-///   ``user_agent`` configure tessera's own client and are refused (configure yours).
+///   ``allow_insecure_http`` still applies; ``ca_file``, ``ca_file_only``, ``tls_client_certificate``,
+///   ``tls_client_key``, ``proxy``, ``no_proxy`` and ``user_agent`` configure tessera's own client and
+///   are refused (configure yours).
 /// - ``token_url=None``, ``revocation_url=None``: old names of ``token_endpoint`` / ``revocation_endpoint``.
 #[pyclass(name = "Client", module = "tessera._tessera", frozen)]
 pub struct PyClient {
@@ -360,10 +388,11 @@ pub struct PyClient {
 /// Takes exactly the parameters of ``Client`` (see ``help(tessera.Client)``), with the same defaults:
 /// ``issuer=None``, ``client_id=None``, ``client_secret=None``, ``grant=None``, ``scope=None``,
 /// ``token_endpoint=None``, ``revocation_endpoint=None``, ``client_auth=None`` (``"client_secret_basic"``
-/// with a secret, ``"private_key_jwt"`` with a key, else ``"none"``), ``client_assertion_key=None``,
+/// with a secret, ``"private_key_jwt"`` with a key, ``"tls_client_auth"`` with a certificate alone, else
+/// ``"none"``), ``client_assertion_key=None``,
 /// ``client_assertion_alg=None`` (from the key), ``client_assertion_kid=None`` (the JWK's), ``provider=None``,
 /// ``store=None``, ``key="default"``, ``refresh_skew=30``, ``timeout=None`` (30 s), ``ca_file=None``,
-/// ``ca_file_only=False``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
+/// ``ca_file_only=False``, ``tls_client_certificate=None``, ``tls_client_key=None``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
 /// ``user_agent=None``, ``prompter=None``, ``otp_callback=None``, ``refresh_policy=None``, ``hooks=None``,
 /// ``transport=None`` (an ``httpx.Client`` or a callable; an ``httpx.AsyncClient`` needs ``Client``).
 #[pyclass(name = "SyncClient", module = "tessera._tessera", frozen)]
@@ -392,7 +421,7 @@ impl PyClient {
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
         client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
-        ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
+        ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
         token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
@@ -416,6 +445,8 @@ impl PyClient {
         timeout: Option<Seconds<'_>>,
         ca_file: Option<std::path::PathBuf>,
         ca_file_only: bool,
+        tls_client_certificate: Option<std::path::PathBuf>,
+        tls_client_key: Option<std::path::PathBuf>,
         proxy: Option<String>,
         no_proxy: Option<String>,
         allow_insecure_http: bool,
@@ -446,7 +477,16 @@ impl PyClient {
             store,
             key.to_owned(),
             refresh_skew,
-            Transport::new(ca_file, ca_file_only, proxy, no_proxy, timeout, allow_insecure_http, user_agent)?,
+            Transport::new(
+                ca_file,
+                ca_file_only,
+                (tls_client_certificate, tls_client_key),
+                proxy,
+                no_proxy,
+                timeout,
+                allow_insecure_http,
+                user_agent,
+            )?,
             Callbacks { transport, is_async: true, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
@@ -553,7 +593,7 @@ impl PySyncClient {
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
         client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
-        ca_file_only = false, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
+        ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
         token_url = None, revocation_url = None))]
     #[allow(clippy::too_many_arguments)]
@@ -577,6 +617,8 @@ impl PySyncClient {
         timeout: Option<Seconds<'_>>,
         ca_file: Option<std::path::PathBuf>,
         ca_file_only: bool,
+        tls_client_certificate: Option<std::path::PathBuf>,
+        tls_client_key: Option<std::path::PathBuf>,
         proxy: Option<String>,
         no_proxy: Option<String>,
         allow_insecure_http: bool,
@@ -607,7 +649,16 @@ impl PySyncClient {
             store,
             key.to_owned(),
             refresh_skew,
-            Transport::new(ca_file, ca_file_only, proxy, no_proxy, timeout, allow_insecure_http, user_agent)?,
+            Transport::new(
+                ca_file,
+                ca_file_only,
+                (tls_client_certificate, tls_client_key),
+                proxy,
+                no_proxy,
+                timeout,
+                allow_insecure_http,
+                user_agent,
+            )?,
             Callbacks { transport, is_async: false, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PySyncClient { shared })

@@ -632,22 +632,17 @@ pub(crate) fn client_auth(
     method: Option<&str>,
 ) -> PyResult<ClientAuth> {
     let method = match (method, &client_secret) {
-        (None, Some(_)) | (Some("client_secret_basic"), _) => ClientAuthMethod::Basic,
-        (Some("client_secret_post"), _) => ClientAuthMethod::Post,
-        (Some("client_secret_jwt"), _) => ClientAuthMethod::SecretJwt,
-        (Some("private_key_jwt"), _) => ClientAuthMethod::PrivateKeyJwt,
-        (None, None) | (Some("none"), _) => ClientAuthMethod::None,
+        (None, Some(_)) => ClientAuthMethod::Basic,
+        (None, None) => ClientAuthMethod::None,
         (Some(old @ ("basic" | "post")), _) => {
             let new = if old == "basic" { "client_secret_basic" } else { "client_secret_post" };
             crate::deprecated(py, &format!("client_auth {old:?} is deprecated: use {new:?}"))?;
             if old == "basic" { ClientAuthMethod::Basic } else { ClientAuthMethod::Post }
         }
-        (Some(_), _) => {
-            return Err(configuration(
-                "client_auth must be \"client_secret_basic\", \"client_secret_post\", \"client_secret_jwt\", \
-                 \"private_key_jwt\" or \"none\"",
-            ));
-        }
+        (Some(name), _) => ClientAuthMethod::from_name(name).ok_or_else(|| {
+            let names: Vec<String> = ClientAuthMethod::NAMES.iter().map(|name| format!("{name:?}")).collect();
+            configuration(format!("client_auth must be one of {}", names.join(", ")))
+        })?,
     };
     // A missing secret for basic/post is refused with every other front end's rule: see
     // `ProviderConfig` / `Client` (provider_spec::validate_config).
@@ -746,10 +741,11 @@ impl PyClientAuth {
         &self.inner.client_id
     }
 
-    /// `"client_secret_basic"`, `"client_secret_post"`, `"client_secret_jwt"`, `"private_key_jwt"` or `"none"`.
+    /// `"client_secret_basic"`, `"client_secret_post"`, `"client_secret_jwt"`, `"private_key_jwt"`,
+    /// `"tls_client_auth"`, `"self_signed_tls_client_auth"` or `"none"`.
     #[getter]
     fn method(&self) -> &'static str {
-        method_name(self.inner.method)
+        self.inner.method.name()
     }
 
     fn __repr__(&self) -> String {
@@ -757,18 +753,8 @@ impl PyClientAuth {
         format!(
             "ClientAuth(client_id={}, client_secret={secret}, method={})",
             crate::quote(&self.inner.client_id),
-            crate::quote(method_name(self.inner.method))
+            crate::quote(self.inner.method.name())
         )
-    }
-}
-
-fn method_name(method: ClientAuthMethod) -> &'static str {
-    match method {
-        ClientAuthMethod::Basic => "client_secret_basic",
-        ClientAuthMethod::Post => "client_secret_post",
-        ClientAuthMethod::None => "none",
-        ClientAuthMethod::SecretJwt => "client_secret_jwt",
-        ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
     }
 }
 
@@ -826,7 +812,8 @@ pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
 /// Everything needed to obtain tokens: client, endpoints, grant, scope, and how requests travel.
 ///
 /// ``ProviderConfig(client, endpoints, grant, *, scope=None, ca_file=None, ca_file_only=False,
-/// proxy=None, no_proxy=None, timeout=None, allow_insecure_http=False, user_agent=None)``
+/// tls_client_certificate=None, tls_client_key=None, proxy=None, no_proxy=None, timeout=None,
+/// allow_insecure_http=False, user_agent=None)``
 ///
 /// - ``client``: a ``ClientAuth``; ``endpoints``: an ``Endpoints``; ``grant``: a grant object.
 /// - ``scope``: a space-separated string or a sequence of strings; ``None``: the grant's default.
@@ -834,6 +821,11 @@ pub(crate) fn endpoints_repr(endpoints: &Endpoints) -> String {
 ///   CA); ``None``: the system's roots (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace them;
 ///   ``REQUESTS_CA_BUNDLE`` is not read).
 /// - ``ca_file_only``: trust ``ca_file`` alone, not the system's roots. Default ``False``.
+/// - ``tls_client_certificate``, ``tls_client_key``: PEM files of a TLS client certificate (and
+///   chain) and its private key, presented on every request (RFC 8705 mutual TLS: the client's
+///   credential with ``method="tls_client_auth"`` or ``"self_signed_tls_client_auth"``, and
+///   certificate-bound tokens). A public client (``method="none"``) given a certificate
+///   authenticates with it (``tls_client_auth``). Default ``None``; see docs/mtls.md.
 /// - ``proxy``: ``"http://[user:password@]host:port"`` for every request; ``None``: ``HTTPS_PROXY`` /
 ///   ``HTTP_PROXY`` / ``ALL_PROXY``. The password is never shown (``repr``, errors).
 /// - ``no_proxy``: hosts reached directly, ``NO_PROXY`` syntax; ``None``: ``NO_PROXY``.
@@ -853,7 +845,8 @@ pub struct PyProviderConfig {
 impl PyProviderConfig {
     #[new]
     #[pyo3(signature = (client, endpoints, grant, *, scope = None, ca_file = None, ca_file_only = false,
-        proxy = None, no_proxy = None, timeout = None, allow_insecure_http = false, user_agent = None))]
+        tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, timeout = None,
+        allow_insecure_http = false, user_agent = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         client: PyRef<'_, PyClientAuth>,
@@ -862,13 +855,15 @@ impl PyProviderConfig {
         scope: Option<&Bound<'_, PyAny>>,
         ca_file: Option<std::path::PathBuf>,
         ca_file_only: bool,
+        tls_client_certificate: Option<std::path::PathBuf>,
+        tls_client_key: Option<std::path::PathBuf>,
         proxy: Option<String>,
         no_proxy: Option<String>,
         timeout: Option<Seconds<'_>>,
         allow_insecure_http: bool,
         user_agent: Option<String>,
     ) -> PyResult<Self> {
-        let inner = ProviderConfig {
+        let mut inner = ProviderConfig {
             client: client.inner.clone(),
             endpoints: endpoints.inner.clone(),
             scope: scope_arg(scope)?,
@@ -886,10 +881,16 @@ impl PyProviderConfig {
                 .at("ProviderConfig"),
             ));
         }
+        // A certificate and no other credential: the certificate authenticates (as in TOML).
+        if inner.client.method == ClientAuthMethod::None && tls_client_certificate.is_some() {
+            inner.client.method = ClientAuthMethod::TlsClientAuth;
+        }
+        let certificate_needed = inner.client.method.uses_certificate() && tls_client_certificate.is_none();
         validate(&inner, "ProviderConfig")?;
         let transport = crate::transport::Transport::new(
             ca_file,
             ca_file_only,
+            (tls_client_certificate, tls_client_key),
             proxy,
             no_proxy,
             timeout,
@@ -897,6 +898,18 @@ impl PyProviderConfig {
             user_agent,
         )?;
         transport.settings("ProviderConfig")?;
+        if certificate_needed {
+            return Err(crate::errors::to_pyerr(
+                &tessera::core::provider_spec::FieldError::new(
+                    "tls_client_certificate",
+                    format!(
+                        "is required with client_auth {:?} (the certificate is the credential)",
+                        inner.client.method.name()
+                    ),
+                )
+                .at("ProviderConfig"),
+            ));
+        }
         Ok(PyProviderConfig { inner, loopback: grant.loopback.clone(), transport })
     }
 

@@ -1,5 +1,5 @@
 //! The transport keywords of `ProviderConfig`, `Client` and `SyncClient` (`ca_file`, `ca_file_only`,
-//! `proxy`, `no_proxy`, `timeout`, `allow_insecure_http`, `user_agent`): the transport fields of the
+//! `tls_client_certificate`, `tls_client_key`, `proxy`, `no_proxy`, `timeout`, `allow_insecure_http`, `user_agent`): the transport fields of the
 //! one provider description, checked by its rules ([`TransportSpec::validate`]), mapped onto the
 //! session's [`TransportSettings`].
 
@@ -18,6 +18,8 @@ use crate::time::Seconds;
 pub(crate) struct Transport {
     ca_file: Option<PathBuf>,
     ca_file_only: bool,
+    tls_client_certificate: Option<PathBuf>,
+    tls_client_key: Option<PathBuf>,
     proxy: Option<String>,
     no_proxy: Option<String>,
     timeout: Option<Duration>,
@@ -30,6 +32,7 @@ impl Transport {
     pub(crate) fn new(
         ca_file: Option<PathBuf>,
         ca_file_only: bool,
+        (tls_client_certificate, tls_client_key): (Option<PathBuf>, Option<PathBuf>),
         proxy: Option<String>,
         no_proxy: Option<String>,
         timeout: Option<Seconds<'_>>,
@@ -40,14 +43,38 @@ impl Transport {
         if timeout.is_some_and(|timeout| timeout < Duration::from_millis(1)) {
             return Err(configuration("timeout must be positive"));
         }
-        Ok(Transport { ca_file, ca_file_only, proxy, no_proxy, timeout, allow_insecure_http, user_agent })
+        Ok(Transport {
+            ca_file,
+            ca_file_only,
+            tls_client_certificate,
+            tls_client_key,
+            proxy,
+            no_proxy,
+            timeout,
+            allow_insecure_http,
+            user_agent,
+        })
+    }
+
+    /// True when a TLS client certificate is given.
+    pub(crate) fn has_certificate(&self) -> bool {
+        self.tls_client_certificate.is_some()
     }
 
     /// These keywords over `base` (a `ProviderConfig`'s): what is given here wins.
     pub(crate) fn over(self, base: &Transport) -> Transport {
+        // The certificate and its key go together: both from here, or both from `base`.
+        let (tls_client_certificate, tls_client_key) =
+            if self.tls_client_certificate.is_some() || self.tls_client_key.is_some() {
+                (self.tls_client_certificate, self.tls_client_key)
+            } else {
+                (base.tls_client_certificate.clone(), base.tls_client_key.clone())
+            };
         Transport {
             ca_file: self.ca_file.or_else(|| base.ca_file.clone()),
             ca_file_only: self.ca_file_only || base.ca_file_only,
+            tls_client_certificate,
+            tls_client_key,
             proxy: self.proxy.or_else(|| base.proxy.clone()),
             no_proxy: self.no_proxy.or_else(|| base.no_proxy.clone()),
             timeout: self.timeout.or(base.timeout),
@@ -62,6 +89,11 @@ impl Transport {
         let spec = TransportSpec {
             ca_file: self.ca_file.as_ref().map(|path| path.to_string_lossy().into_owned()),
             ca_file_only: self.ca_file_only,
+            tls_client_certificate: self
+                .tls_client_certificate
+                .as_ref()
+                .map(|path| path.to_string_lossy().into_owned()),
+            tls_client_key: self.tls_client_key.as_ref().map(|path| path.to_string_lossy().into_owned()),
             proxy: self.proxy.clone(),
             no_proxy: self.no_proxy.clone(),
             timeout_secs: None,
@@ -83,6 +115,8 @@ impl Transport {
         [
             ("ca_file", self.ca_file.is_some()),
             ("ca_file_only", self.ca_file_only),
+            ("tls_client_certificate", self.tls_client_certificate.is_some()),
+            ("tls_client_key", self.tls_client_key.is_some()),
             ("proxy", self.proxy.is_some()),
             ("no_proxy", self.no_proxy.is_some()),
             ("user_agent", self.user_agent.is_some()),
@@ -99,6 +133,12 @@ impl Transport {
         }
         if self.ca_file_only {
             out.push_str(", ca_file_only=True");
+        }
+        if let Some(path) = &self.tls_client_certificate {
+            out.push_str(&format!(", tls_client_certificate={}", crate::quote(&path.to_string_lossy())));
+        }
+        if let Some(path) = &self.tls_client_key {
+            out.push_str(&format!(", tls_client_key={}", crate::quote(&path.to_string_lossy())));
         }
         if let Some(proxy) = &self.proxy {
             out.push_str(&format!(", proxy={}", crate::quote(&tessera::core::provider_spec::redact_url(proxy))));

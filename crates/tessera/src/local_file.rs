@@ -24,6 +24,8 @@ pub(crate) enum FileKind {
     SpentLedger,
     /// A provider's `ca_file`: who may change it may add a root and read every request.
     CaBundle,
+    /// A provider's `tls_client_certificate` (its key is a [`FileKind::Secret`]).
+    ClientCertificate,
 }
 
 impl FileKind {
@@ -36,6 +38,7 @@ impl FileKind {
             FileKind::Tokens => 16 << 20,
             FileKind::SpentLedger => 1 << 20,
             FileKind::CaBundle => 4 << 20,
+            FileKind::ClientCertificate => 1 << 20,
         }
     }
 
@@ -46,6 +49,7 @@ impl FileKind {
             FileKind::Tokens => "token file",
             FileKind::SpentLedger => "spent-token ledger",
             FileKind::CaBundle => "CA bundle",
+            FileKind::ClientCertificate => "TLS client certificate",
         }
     }
 }
@@ -113,7 +117,9 @@ fn check(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
         )));
     }
     let mode = metadata.mode() & 0o7777;
-    if matches!(kind, FileKind::Config | FileKind::Secret | FileKind::CaBundle) && mode & 0o022 != 0 {
+    if matches!(kind, FileKind::Config | FileKind::Secret | FileKind::CaBundle | FileKind::ClientCertificate)
+        && mode & 0o022 != 0
+    {
         return Err(Refused::new(format!(
             "is writable by group or others (mode {mode:04o}): another user could change it; run chmod go-w on it"
         )));

@@ -110,6 +110,14 @@ pub struct TransportSettings {
     pub ca_file: Option<PathBuf>,
     /// Trust `ca_file` alone, not the system's roots. Default false.
     pub ca_file_only: bool,
+    /// A PEM file with the TLS client certificate (and its chain) presented on every request:
+    /// mutual TLS client authentication (`tls_client_auth`, `self_signed_tls_client_auth`) and
+    /// certificate-bound tokens (RFC 8705). Read, with [`TransportSettings::tls_client_key`], when
+    /// the HTTP client is built. Default none.
+    pub tls_client_certificate: Option<PathBuf>,
+    /// A PEM file with the private key of `tls_client_certificate` (PKCS#8, PKCS#1 RSA or SEC1
+    /// EC). Default none.
+    pub tls_client_key: Option<PathBuf>,
     /// A proxy for every request, `http://[user:password@]host:port` (or `https://`). Default
     /// none: the environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`).
     pub proxy: Option<String>,
@@ -129,6 +137,8 @@ impl Default for TransportSettings {
             allow_insecure_http: false,
             ca_file: None,
             ca_file_only: false,
+            tls_client_certificate: None,
+            tls_client_key: None,
             proxy: None,
             no_proxy: None,
         }
@@ -145,6 +155,8 @@ impl std::fmt::Debug for TransportSettings {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("ca_file", &self.ca_file)
             .field("ca_file_only", &self.ca_file_only)
+            .field("tls_client_certificate", &self.tls_client_certificate)
+            .field("tls_client_key", &self.tls_client_key)
             .field("proxy", &self.proxy.as_deref().map(redact_url))
             .field("no_proxy", &self.no_proxy)
             .finish()
@@ -154,7 +166,8 @@ impl std::fmt::Debug for TransportSettings {
 impl TransportSettings {
     /// The settings a provider's description asks for, over the defaults: `timeout` (connecting
     /// is limited to the shorter of it and 10 s), `ca_file` (`~/` is the home directory),
-    /// `ca_file_only`, `proxy`, `no_proxy`, `allow_insecure_http`, `user_agent`.
+    /// `ca_file_only`, `tls_client_certificate`, `tls_client_key`, `proxy`, `no_proxy`,
+    /// `allow_insecure_http`, `user_agent`.
     pub fn from_spec(spec: &TransportSpec) -> Self {
         let defaults = TransportSettings::default();
         let timeout = spec.timeout_secs.map_or(defaults.timeout, Duration::from_secs);
@@ -165,6 +178,8 @@ impl TransportSettings {
             allow_insecure_http: spec.allow_insecure_http,
             ca_file: spec.ca_file.as_deref().map(crate::config::expand_home),
             ca_file_only: spec.ca_file_only,
+            tls_client_certificate: spec.tls_client_certificate.as_deref().map(crate::config::expand_home),
+            tls_client_key: spec.tls_client_key.as_deref().map(crate::config::expand_home),
             proxy: spec.proxy.clone(),
             no_proxy: spec.no_proxy.clone(),
             ..defaults
@@ -187,10 +202,12 @@ impl TransportSettings {
 }
 
 /// A reqwest client builder with tessera's rules and `settings` applied: time limits, user agent,
-/// same-origin redirects only, the roots (`ca_file`, `ca_file_only`) and the proxy (`proxy`,
-/// `no_proxy`, else the environment's). Start here to add what tessera does not configure (a
-/// client certificate, a connection pool shared with the application), then hand the built client
-/// to [`crate::SessionBuilder::http_client`].
+/// same-origin redirects only, the roots (`ca_file`, `ca_file_only`), the TLS client certificate
+/// (`tls_client_certificate`, `tls_client_key`) and the proxy (`proxy`, `no_proxy`, else the
+/// environment's). Start here to add what tessera does not configure (a connection pool shared
+/// with the application), then hand the built client to [`crate::SessionBuilder::http_client`];
+/// or build the application's own API client from it, so that its requests present the same
+/// certificate (RFC 8705 certificate-bound tokens are accepted only with it).
 ///
 /// Installs rustls's `ring` crypto provider as the process default when the application has not
 /// installed one. Reads `ca_file` now: an unreadable or empty bundle is an
@@ -231,6 +248,9 @@ pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBui
     } else if settings.ca_file_only {
         return Err(Error::configuration("ca_file_only needs ca_file (the roots to trust instead of the system's)"));
     }
+    if let Some(identity) = client_identity(settings)? {
+        builder = builder.identity(identity);
+    }
     match proxies(settings)? {
         None => {}
         // No proxy anywhere: say so, so that reqwest does not read NO_PROXY over `no_proxy`.
@@ -242,6 +262,48 @@ pub fn client_builder(settings: &TransportSettings) -> Result<reqwest::ClientBui
         }
     }
     Ok(builder)
+}
+
+/// The TLS client certificate and key of `settings`, read now (both files, or neither). Errors
+/// name the field and the problem: never the path's content, and never a word of the key.
+fn client_identity(settings: &TransportSettings) -> Result<Option<reqwest::Identity>, Error> {
+    let (certificate, key) = match (&settings.tls_client_certificate, &settings.tls_client_key) {
+        (None, None) => return Ok(None),
+        (Some(certificate), Some(key)) => (certificate, key),
+        (Some(_), None) => {
+            return Err(Error::configuration(
+                "tls_client_key: is required with tls_client_certificate (its private key)",
+            ));
+        }
+        (None, Some(_)) => return Err(Error::configuration("tls_client_key: goes with tls_client_certificate")),
+    };
+    let fail = |field: &str, problem: &str| Error::configuration(format!("{field}: {problem}"));
+    let certificate_pem = local_file::read(certificate, FileKind::ClientCertificate)
+        .map_err(|refused| fail("tls_client_certificate", &refused.problem))?;
+    if !certificate_pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(fail("tls_client_certificate", "holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")"));
+    }
+    // The key is a secret: held in a zeroizing buffer, and its problems are told without it.
+    let key_pem = zeroize::Zeroizing::new(
+        local_file::read(key, FileKind::Secret).map_err(|refused| fail("tls_client_key", &refused.problem))?,
+    );
+    if !key_pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(fail(
+            "tls_client_key",
+            "holds no PEM private key (\"-----BEGIN PRIVATE KEY-----\", RSA or EC PRIVATE KEY)",
+        ));
+    }
+    let mut both = zeroize::Zeroizing::new(Vec::with_capacity(certificate_pem.len() + key_pem.len() + 1));
+    both.extend_from_slice(&certificate_pem);
+    both.push(b'\n');
+    both.extend_from_slice(&key_pem);
+    reqwest::Identity::from_pem(&both).map(Some).map_err(|_| {
+        fail(
+            "tls_client_key",
+            "and tls_client_certificate are not a usable certificate and private key (PEM: a certificate, and a \
+             PKCS#8, PKCS#1 RSA or SEC1 EC key)",
+        )
+    })
 }
 
 /// The proxies to set on the client; `None`: reqwest's own reading of the environment (`*_PROXY`,

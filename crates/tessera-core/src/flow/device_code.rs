@@ -82,10 +82,13 @@ impl Flow for DeviceCodeFlow {
         if self.state != State::Ready {
             return self.fail(Error::internal("device flow started twice"));
         }
-        let endpoint = self
-            .device_authorization_endpoint
-            .clone()
-            .or_else(|| context.metadata.and_then(|metadata| metadata.device_authorization_endpoint.clone()));
+        let endpoint = self.device_authorization_endpoint.clone().or_else(|| {
+            let metadata = context.metadata?;
+            context
+                .mtls_alias(metadata, "device_authorization_endpoint")
+                .or(metadata.device_authorization_endpoint.as_deref())
+                .map(str::to_owned)
+        });
         let Some(endpoint) = endpoint else {
             return self
                 .fail(Error::configuration("the server publishes no device_authorization_endpoint; configure one"));

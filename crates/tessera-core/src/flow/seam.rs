@@ -41,22 +41,34 @@ pub struct FlowContext<'a> {
 }
 
 impl FlowContext<'_> {
-    /// The token endpoint: explicit, or from discovery.
+    /// The token endpoint: explicit, or from discovery (its RFC 8705 `mtls_endpoint_aliases` entry
+    /// for a client that authenticates with its TLS certificate).
     pub fn token_endpoint(&self) -> Option<&str> {
         match (&self.config.endpoints, self.metadata) {
             (crate::Endpoints::Explicit { token_endpoint, .. }, _) => Some(token_endpoint),
-            (crate::Endpoints::Discover { .. }, Some(metadata)) => Some(&metadata.token_endpoint),
+            (crate::Endpoints::Discover { .. }, Some(metadata)) => {
+                Some(self.mtls_alias(metadata, "token_endpoint").unwrap_or(&metadata.token_endpoint))
+            }
             (crate::Endpoints::Discover { .. }, None) => None,
         }
     }
 
-    /// The RFC 7009 revocation endpoint: explicit, or from discovery; `None` when the server has none.
+    /// The RFC 7009 revocation endpoint: explicit, or from discovery (or its mTLS alias, as for
+    /// [`FlowContext::token_endpoint`]); `None` when the server has none.
     pub fn revocation_endpoint(&self) -> Option<&str> {
         match (&self.config.endpoints, self.metadata) {
             (crate::Endpoints::Explicit { revocation_endpoint, .. }, _) => revocation_endpoint.as_deref(),
-            (crate::Endpoints::Discover { .. }, Some(metadata)) => metadata.revocation_endpoint.as_deref(),
+            (crate::Endpoints::Discover { .. }, Some(metadata)) => {
+                self.mtls_alias(metadata, "revocation_endpoint").or(metadata.revocation_endpoint.as_deref())
+            }
             (crate::Endpoints::Discover { .. }, None) => None,
         }
+    }
+
+    /// RFC 8705 §5: a client that authenticates with its certificate sends its requests to the
+    /// endpoints the server lists for that (where it asks for the certificate), when it lists them.
+    pub(crate) fn mtls_alias<'m>(&self, metadata: &'m ProviderMetadata, name: &str) -> Option<&'m str> {
+        self.config.client.method.uses_certificate().then(|| metadata.mtls_alias(name)).flatten()
     }
 
     /// What a request built in this step needs for a client assertion: `now`, this step's random
@@ -146,5 +158,49 @@ pub trait Flow: Send + Sync + fmt::Debug {
         _now: Timestamp,
     ) -> Vec<FlowStep> {
         vec![FlowStep::Failed(Error::internal("this login did not ask for an answer"))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientAuth, ClientAuthMethod, Endpoints, Grant, HttpResponse, RequestId};
+
+    #[test]
+    fn a_client_with_a_certificate_uses_the_mtls_endpoint_aliases() {
+        let body = r#"{"issuer":"https://idp","token_endpoint":"https://idp/token","revocation_endpoint":"https://idp/revoke",
+            "device_authorization_endpoint":"https://idp/device",
+            "mtls_endpoint_aliases":{"token_endpoint":"https://mtls.idp/token","revocation_endpoint":"https://mtls.idp/revoke"}}"#;
+        let metadata =
+            crate::protocol::parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://idp").unwrap();
+        let settings = EngineSettings::default();
+        let endpoints = |method: ClientAuthMethod| {
+            let config = ProviderConfig {
+                client: ClientAuth { method, ..ClientAuth::public("c") },
+                endpoints: Endpoints::discover("https://idp"),
+                scope: None,
+                grant: Grant::ClientCredentials,
+            };
+            let context = FlowContext {
+                config: &config,
+                metadata: Some(&metadata),
+                tokens: None,
+                settings: &settings,
+                jitter: 0.0,
+                assertion_id: None,
+            };
+            (
+                context.token_endpoint().map(str::to_owned),
+                context.revocation_endpoint().map(str::to_owned),
+                context.mtls_alias(&metadata, "device_authorization_endpoint").map(str::to_owned),
+            )
+        };
+        let aliased = (Some("https://mtls.idp/token".into()), Some("https://mtls.idp/revoke".into()), None);
+        assert_eq!(endpoints(ClientAuthMethod::TlsClientAuth), aliased);
+        assert_eq!(endpoints(ClientAuthMethod::SelfSignedTlsClientAuth), aliased);
+        for method in [ClientAuthMethod::None, ClientAuthMethod::Basic, ClientAuthMethod::PrivateKeyJwt] {
+            let plain = (Some("https://idp/token".into()), Some("https://idp/revoke".into()), None);
+            assert_eq!(endpoints(method), plain, "{method:?}");
+        }
     }
 }

@@ -48,6 +48,13 @@ impl ProviderMetadata {
     pub fn extra_str(&self, name: &str) -> Option<&str> {
         self.extra.get(name).and_then(serde_json::Value::as_str)
     }
+
+    /// The RFC 8705 §5 alias of endpoint `name` (`token_endpoint`, `revocation_endpoint`, ...) in
+    /// `mtls_endpoint_aliases`: where a client that authenticates with its TLS certificate sends
+    /// its requests, when the server publishes one.
+    pub fn mtls_alias(&self, name: &str) -> Option<&str> {
+        self.extra.get("mtls_endpoint_aliases")?.get(name)?.as_str()
+    }
 }
 
 fn trim_issuer(issuer: &str) -> &str {

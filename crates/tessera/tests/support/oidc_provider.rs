@@ -73,6 +73,25 @@ pub const SECRET_JWT_CLIENT_ID: &str = "secret-jwt-client";
 #[allow(dead_code)]
 pub const SECRET_JWT_CLIENT_SECRET: &str = "secret-jwt-client-secret-of-at-least-32-bytes";
 
+/// Client authenticating with `tls_client_auth` (RFC 8705 §2.1): a certificate issued by
+/// `testdata/mtls/ca.pem` with subject `CN=mtls-client` (`client.pem`, `client-key.pem`); its
+/// access tokens are bound to the certificate. Grant types `password`, `client_credentials`,
+/// `refresh_token`.
+#[allow(dead_code)]
+pub const MTLS_CLIENT_ID: &str = "mtls-client";
+/// Client authenticating with `self_signed_tls_client_auth` (RFC 8705 §2.2): the self-signed
+/// `testdata/mtls/self-signed.pem` is registered in its JWKS (`x5c`). Same grants and binding as
+/// [`MTLS_CLIENT_ID`].
+#[allow(dead_code)]
+pub const SELF_SIGNED_MTLS_CLIENT_ID: &str = "self-signed-mtls-client";
+
+/// The test-only certificate or key `testdata/mtls/{name}` (`ca.pem`, `client.pem`,
+/// `client-key.pem`, `self-signed.pem`, `self-signed-key.pem`, `wrong.pem`, `wrong-key.pem`).
+#[allow(dead_code)]
+pub fn mtls_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mtls").join(name)
+}
+
 /// The test-only key `testdata/client-assertion/{name}` (`rsa.pem`, `ec.pem`, `ed25519.pem`,
 /// `ec.jwk.json`, ...; `wrong-ec.pem` is registered nowhere).
 #[allow(dead_code)]
@@ -163,6 +182,7 @@ pub struct OidcProvider {
     process: PeerProcess,
     issuer: String,
     port: u16,
+    mtls_base: String,
     http: reqwest::Client,
 }
 
@@ -170,6 +190,7 @@ pub struct OidcProvider {
 struct ReadyLine {
     issuer: String,
     port: u16,
+    mtls_base: String,
 }
 
 /// `<workspace>/interop/oidc-provider`.
@@ -205,20 +226,28 @@ impl OidcProvider {
             .env("DEVICE_INTERVAL", options.device_interval_secs.to_string())
             .env("EXIT_ON_STDIN_CLOSE", "1")
             .env_remove("DEBUG");
-        let (process, ReadyLine { issuer, port }) = PeerProcess::start(
+        let (process, ReadyLine { issuer, port, mtls_base }) = PeerProcess::start(
             "oidc-provider",
             command,
             "TESSERA_OIDC_PROVIDER_LOG",
             READY_TIMEOUT,
             "is Node.js installed? set $NODE to its path",
         );
-        OidcProvider { process, issuer, port, http: peer_process::http_client() }
+        OidcProvider { process, issuer, port, mtls_base, http: peer_process::http_client() }
     }
 
     /// `http://127.0.0.1:<port>` (no trailing slash).
     #[allow(dead_code)]
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// `https://127.0.0.1:<port>`: the listener that asks for TLS client certificates (RFC 8705),
+    /// published in discovery as `mtls_endpoint_aliases`; its certificate is issued by
+    /// `testdata/mtls/ca.pem` ([`mtls_file`]).
+    #[allow(dead_code)]
+    pub fn mtls_base(&self) -> &str {
+        &self.mtls_base
     }
 
     /// The TCP port on 127.0.0.1.
