@@ -95,7 +95,15 @@ _Policy = Union[RefreshFailureAction, RefreshPolicy]
 _Status = Literal["authenticated", "expired", "available", "error"]
 _Json = Union[None, bool, int, float, str, List["_Json"], Dict[str, "_Json"]]
 _ClientAuthMethod = Literal[
-    "basic", "post", "none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"
+    "basic",
+    "post",
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
 ]
 _AnyPrompter = Union[Prompter, BrowserPrompter]
 _KeyStatus = Literal["ACTIVE", "EXPIRED", "REVOKED"]
@@ -406,6 +414,8 @@ class ProviderConfig:
         scope: Union[str, Sequence[str], None] = None,
         ca_file: Union[str, PathLike[str], None] = None,
         ca_file_only: bool = False,
+        tls_client_certificate: Union[str, PathLike[str], None] = None,
+        tls_client_key: Union[str, PathLike[str], None] = None,
         proxy: Optional[str] = None,
         no_proxy: Optional[str] = None,
         timeout: Optional[_Seconds] = None,
@@ -504,6 +514,8 @@ class Client:
         timeout: Optional[_Seconds] = None,
         ca_file: Union[str, PathLike[str], None] = None,
         ca_file_only: bool = False,
+        tls_client_certificate: Union[str, PathLike[str], None] = None,
+        tls_client_key: Union[str, PathLike[str], None] = None,
         proxy: Optional[str] = None,
         no_proxy: Optional[str] = None,
         allow_insecure_http: bool = False,
@@ -531,8 +543,10 @@ class Client:
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
                 secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
-                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``) or
-                ``"none"`` (the default without either). Default ``None``: chosen as said.
+                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``),
+                ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
+                ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
+                ``None``: chosen as said.
             client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
                 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
@@ -548,6 +562,12 @@ class Client:
             ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
                 default ``None``.
             ca_file_only: trust ``ca_file`` alone; default ``False``.
+            tls_client_certificate: a PEM file with a TLS client certificate (and chain), presented on
+                every request (RFC 8705 mutual TLS: ``client_auth="tls_client_auth"`` or
+                ``"self_signed_tls_client_auth"``, the former being the default when the certificate is
+                the only credential; certificate-bound tokens); default ``None``.
+            tls_client_key: a PEM file with its private key (PKCS#8, PKCS#1 RSA or SEC1 EC); default
+                ``None``.
             proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
                 ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
             no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.
@@ -605,6 +625,8 @@ class SyncClient:
         timeout: Optional[_Seconds] = None,
         ca_file: Union[str, PathLike[str], None] = None,
         ca_file_only: bool = False,
+        tls_client_certificate: Union[str, PathLike[str], None] = None,
+        tls_client_key: Union[str, PathLike[str], None] = None,
         proxy: Optional[str] = None,
         no_proxy: Optional[str] = None,
         allow_insecure_http: bool = False,
@@ -632,8 +654,10 @@ class SyncClient:
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
                 secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
-                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``) or
-                ``"none"`` (the default without either). Default ``None``: chosen as said.
+                with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``),
+                ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
+                ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
+                ``None``: chosen as said.
             client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
                 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
@@ -649,6 +673,12 @@ class SyncClient:
             ca_file: a PEM file of CA certificates trusted in addition to the system's roots;
                 default ``None``.
             ca_file_only: trust ``ca_file`` alone; default ``False``.
+            tls_client_certificate: a PEM file with a TLS client certificate (and chain), presented on
+                every request (RFC 8705 mutual TLS: ``client_auth="tls_client_auth"`` or
+                ``"self_signed_tls_client_auth"``, the former being the default when the certificate is
+                the only credential; certificate-bound tokens); default ``None``.
+            tls_client_key: a PEM file with its private key (PKCS#8, PKCS#1 RSA or SEC1 EC); default
+                ``None``.
             proxy: ``"http://[user:password@]host:port"`` for every request; default ``None``:
                 ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` (the password is never shown).
             no_proxy: hosts reached directly (``NO_PROXY`` syntax); default ``None``: ``NO_PROXY``.

@@ -142,7 +142,10 @@ def idp(idp_server: _Server) -> Iterator[Idp]:
 class OidcProvider:
     def __init__(self, server: _Server) -> None:
         self.server = server
-        self.issuer = json.loads(server.first_line)["issuer"]
+        ready = json.loads(server.first_line)
+        self.issuer = ready["issuer"]
+        # The HTTPS listener that asks for TLS client certificates (RFC 8705; testdata/mtls/).
+        self.mtls_base = ready["mtls_base"]
         self.verification_uri = self.issuer + "/device"
 
     def grant_type(self, grant_type: str) -> int:

@@ -500,6 +500,16 @@ impl Workspace {
                 Some(K::Password | K::Cognito) if grant_refused => ("", &["password", "totp", "totp_secret"]),
                 Some(K::JwtBearer) if grant_refused => ("", &["service_account_key", "assertion_key"]),
                 _ if configured("client_assertion_key") => ("client_id and ", &["client_assertion_key"]),
+                _ if !configured("client_secret")
+                    && let Some(certificate) = self.client_certificate(entry) =>
+                {
+                    return Failure::error(format!(
+                        "{error}\nhint: the server refused the credentials of {}: check client_id and \
+                         tls_client_certificate ({certificate}): the server must trust its issuer or have it \
+                         registered",
+                        entry.name
+                    ));
+                }
                 _ => ("client_id and ", &["client_secret"]),
             };
             let mut hint = if grant_refused && entry.kind() == Some(K::Password) && entry.password_missing() {
@@ -566,6 +576,11 @@ impl Workspace {
 
     /// `password (env:PEER_PASSWORD)`, `client_secret (a literal in the configuration file)`, ...:
     /// those of `fields` that `entry` configures, in that order (`fields[0]` when none is).
+    /// The provider's `tls_client_certificate` path, when it has one (mutual TLS).
+    fn client_certificate(&self, entry: &ProviderEntry) -> Option<String> {
+        entry.spec()?.transport.tls_client_certificate.clone()
+    }
+
     fn secrets(&self, entry: &ProviderEntry, fields: &[&str]) -> String {
         let configured = self.secret_fields(entry);
         let named: Vec<String> = fields

@@ -56,3 +56,8 @@ pub use tessera_core::{
     ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired,
     is_near_expiry,
 };
+
+/// The Rust examples of docs/mtls.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/mtls.md")]
+pub struct MtlsDocExamples;
