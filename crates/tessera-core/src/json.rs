@@ -57,6 +57,10 @@ enum JsonAction<'a> {
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum JsonPrompt<'a> {
+    /// For the host, not a person: read the workload's platform token and answer with it.
+    SubjectToken {
+        source: JsonTokenSource<'a>,
+    },
     DeviceCode {
         user_code: &'a str,
         verification_uri: &'a str,
@@ -75,9 +79,44 @@ enum JsonPrompt<'a> {
     },
 }
 
+/// A [`crate::flow::TokenSource`] as JSON, tagged by `from`.
+#[derive(Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+enum JsonTokenSource<'a> {
+    File { path: &'a str },
+    Env { name: &'a str },
+    Url { url: &'a str, headers: BTreeMap<&'a str, &'a str>, field: Option<&'a str> },
+    Exec { command: &'a str, timeout_ms: u64 },
+    GithubActions { audience: Option<&'a str> },
+}
+
+impl<'a> JsonTokenSource<'a> {
+    fn from_source(source: &'a crate::flow::TokenSource) -> Option<Self> {
+        use crate::flow::TokenSource as S;
+        Some(match source {
+            S::File(path) => JsonTokenSource::File { path },
+            S::Env(name) => JsonTokenSource::Env { name },
+            S::Url { url, headers, field } => JsonTokenSource::Url {
+                url,
+                headers: headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
+                field: field.as_deref(),
+            },
+            S::Exec { command, timeout } => {
+                JsonTokenSource::Exec { command, timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) }
+            }
+            S::GithubActions { audience } => JsonTokenSource::GithubActions { audience: audience.as_deref() },
+            #[allow(unreachable_patterns, reason = "TokenSource is non_exhaustive")]
+            _ => return None,
+        })
+    }
+}
+
 impl<'a> JsonPrompt<'a> {
     fn from_prompt(prompt: &'a Prompt) -> Option<Self> {
         match prompt {
+            Prompt::SubjectToken { source } => {
+                Some(JsonPrompt::SubjectToken { source: JsonTokenSource::from_source(source)? })
+            }
             Prompt::DeviceCode { user_code, verification_uri, verification_uri_complete, expires_at } => {
                 Some(JsonPrompt::DeviceCode {
                     user_code,

@@ -69,11 +69,14 @@ pub enum ProviderKind {
     Browser,
     /// JWT bearer (RFC 7523 §2.1): a signed assertion is the grant (Google service accounts).
     JwtBearer,
+    /// Workload identity federation: a platform token (a file, a variable, a URL, a command, GitHub
+    /// Actions) exchanged (RFC 8693) or presented as the client assertion.
+    WorkloadIdentity,
 }
 
 impl ProviderKind {
     /// Every built-in type, in documentation order.
-    pub const ALL: [ProviderKind; 9] = [
+    pub const ALL: [ProviderKind; 10] = [
         ProviderKind::Password,
         ProviderKind::ClientCredentials,
         ProviderKind::RefreshToken,
@@ -83,10 +86,11 @@ impl ProviderKind {
         ProviderKind::Cognito,
         ProviderKind::Browser,
         ProviderKind::JwtBearer,
+        ProviderKind::WorkloadIdentity,
     ];
 
     /// The `type` values of [`ProviderKind::ALL`], in the same order.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         ProviderKind::Password.as_str(),
         ProviderKind::ClientCredentials.as_str(),
         ProviderKind::RefreshToken.as_str(),
@@ -96,6 +100,7 @@ impl ProviderKind {
         ProviderKind::Cognito.as_str(),
         ProviderKind::Browser.as_str(),
         ProviderKind::JwtBearer.as_str(),
+        ProviderKind::WorkloadIdentity.as_str(),
     ];
 
     /// The `type` value.
@@ -110,6 +115,7 @@ impl ProviderKind {
             ProviderKind::Cognito => "cognito",
             ProviderKind::Browser => "browser",
             ProviderKind::JwtBearer => "jwt_bearer",
+            ProviderKind::WorkloadIdentity => "workload_identity",
         }
     }
 
@@ -130,6 +136,7 @@ impl ProviderKind {
             Grant::Cognito { .. } => ProviderKind::Cognito,
             Grant::Browser { .. } => ProviderKind::Browser,
             Grant::JwtBearer { .. } => ProviderKind::JwtBearer,
+            Grant::WorkloadIdentity { .. } => ProviderKind::WorkloadIdentity,
             _ => return None,
         })
     }
@@ -164,6 +171,7 @@ impl ProviderKind {
             ProviderKind::Cognito => "a Cognito sign-in",
             ProviderKind::Browser => "a browser sign-in",
             ProviderKind::JwtBearer => "a signed assertion",
+            ProviderKind::WorkloadIdentity => "a workload's platform token",
         }
     }
 }
@@ -360,6 +368,7 @@ const OAUTH_KINDS: &[ProviderKind] = &[
     K::EmailOtp,
     K::Browser,
     K::JwtBearer,
+    K::WorkloadIdentity,
 ];
 
 /// Every field of a provider description, in reference order.
@@ -700,10 +709,10 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc {
         name: "audience",
         ty: FieldType::Text,
-        kinds: &[K::JwtBearer],
+        kinds: &[K::JwtBearer, K::WorkloadIdentity],
         required: "no",
-        default: "the token endpoint",
-        doc: "the assertion's `aud` (some servers want their issuer URL)",
+        default: "`jwt_bearer`: the token endpoint; `workload_identity`: none",
+        doc: "`jwt_bearer`: the assertion's `aud` (some servers want their issuer URL); `workload_identity`: the token exchange's `audience` (RFC 8693), e.g. Google's workload identity provider name",
         old_names: &[],
     },
     FieldDoc {
@@ -722,6 +731,87 @@ pub const FIELDS: &[FieldDoc] = &[
         required: "no",
         default: "`true` with `service_account_key`, else `false`",
         doc: "send `scope` as a claim of the assertion (what Google reads) instead of a form field",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "yes",
+        default: "",
+        doc: "where the workload's platform token is read, at every login: `file:PATH` (a projected service-account token, `AZURE_FEDERATED_TOKEN_FILE`), `env:NAME`, `url:URL` (a `GET`), `exec:COMMAND` (run by `sh -c`, stdout) or `github-actions` (the job's OIDC token); see [workload-identity.md](workload-identity.md)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token_type",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no",
+        default: "`urn:ietf:params:oauth:token-type:jwt`",
+        doc: "the RFC 8693 `subject_token_type` (`...:id_token`, `...:access_token`, ...)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token_headers",
+        ty: FieldType::Params,
+        kinds: &[K::WorkloadIdentity],
+        required: "no (`url:` only)",
+        default: "",
+        doc: "request headers of a `url:` source; a value `env:NAME` is read from the environment (never shown)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token_field",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no (`url:` only)",
+        default: "the whole body is the token",
+        doc: "the JSON field of a `url:` answer that holds the token (`value` for GitHub Actions, `access_token` for metadata servers)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token_timeout",
+        ty: FieldType::Seconds,
+        kinds: &[K::WorkloadIdentity],
+        required: "no (`exec:` only)",
+        default: "30",
+        doc: "how long an `exec:` command may run before it is killed",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "subject_token_audience",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no (`github-actions` only)",
+        default: "`audience`, else GitHub's default",
+        doc: "the `aud` asked of GitHub Actions for its token (Azure: `api://AzureADTokenExchange`)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "exchange",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no",
+        default: "`token_exchange`",
+        doc: "`token_exchange` (RFC 8693: Google, STS servers) or `client_assertion` (client credentials with the token as the client assertion: Azure workload identity)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "resource",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no",
+        default: "",
+        doc: "the token exchange's `resource` (RFC 8693, an absolute URI)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "requested_token_type",
+        ty: FieldType::Text,
+        kinds: &[K::WorkloadIdentity],
+        required: "no",
+        default: "the server's choice",
+        doc: "the token exchange's `requested_token_type` (Google: `urn:ietf:params:oauth:token-type:access_token`)",
         old_names: &[],
     },
     FieldDoc {
@@ -966,6 +1056,16 @@ pub enum GrantSpec {
         /// `scope_in_assertion`; `None`: `true` with `service_account_key`.
         scope_in_assertion: Option<bool>,
     },
+    /// `workload_identity`.
+    WorkloadIdentity {
+        /// `subject_token` with its settings (`subject_token_headers`, `_field`, `_timeout`,
+        /// `_audience`), read.
+        source: crate::flow::TokenSource,
+        /// `subject_token_type`.
+        subject_token_type: Option<String>,
+        /// `exchange`, with `audience`, `resource`, `requested_token_type`.
+        exchange: crate::flow::Exchange,
+    },
 }
 
 impl GrantSpec {
@@ -981,6 +1081,7 @@ impl GrantSpec {
             GrantSpec::Cognito { .. } => K::Cognito,
             GrantSpec::Browser { .. } => K::Browser,
             GrantSpec::JwtBearer { .. } => K::JwtBearer,
+            GrantSpec::WorkloadIdentity { .. } => K::WorkloadIdentity,
         }
     }
 
@@ -1172,6 +1273,15 @@ struct Flat {
     audience: Option<String>,
     assertion_lifetime: Option<u64>,
     scope_in_assertion: Option<bool>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    subject_token_headers: Option<BTreeMap<String, String>>,
+    subject_token_field: Option<String>,
+    subject_token_timeout: Option<u64>,
+    subject_token_audience: Option<String>,
+    exchange: Option<String>,
+    resource: Option<String>,
+    requested_token_type: Option<String>,
     ca_file: Option<String>,
     ca_file_only: Option<bool>,
     tls_client_certificate: Option<String>,
@@ -1340,6 +1450,18 @@ impl ProviderSpec {
                 assertion_lifetime: flat.assertion_lifetime,
                 scope_in_assertion: flat.scope_in_assertion,
             },
+            K::WorkloadIdentity => workload_identity_spec(&mut WorkloadFields {
+                subject_token: flat.subject_token,
+                subject_token_type: flat.subject_token_type,
+                subject_token_headers: flat.subject_token_headers,
+                subject_token_field: flat.subject_token_field,
+                subject_token_timeout: flat.subject_token_timeout,
+                subject_token_audience: flat.subject_token_audience,
+                exchange: flat.exchange,
+                audience: flat.audience,
+                resource: flat.resource,
+                requested_token_type: flat.requested_token_type,
+            })?,
         };
         let transport = TransportSpec {
             ca_file: flat.ca_file,
@@ -1622,6 +1744,13 @@ impl ProviderSpec {
                         .map_or(crate::flow::DEFAULT_ASSERTION_LIFETIME, std::time::Duration::from_secs),
                 }
             }
+            GrantSpec::WorkloadIdentity { source, subject_token_type, exchange } => Grant::WorkloadIdentity {
+                source: source.clone(),
+                subject_token_type: subject_token_type
+                    .clone()
+                    .unwrap_or_else(|| crate::protocol::token_types::JWT.to_owned()),
+                exchange: exchange.clone(),
+            },
         };
         let endpoints = match (&client.issuer, &client.token_endpoint, &self.grant) {
             (Some(issuer), _, _) => Endpoints::discover(issuer.clone()),
@@ -1657,6 +1786,88 @@ impl ProviderSpec {
 /// The rules of a `jwt_bearer` description that need the description itself: a key, from
 /// `assertion_key` or `service_account_key` (not both, and no `client_id`/`assertion_kid` beside a
 /// key file, which holds them).
+/// The `workload_identity` fields as given.
+struct WorkloadFields {
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    subject_token_headers: Option<BTreeMap<String, String>>,
+    subject_token_field: Option<String>,
+    subject_token_timeout: Option<u64>,
+    subject_token_audience: Option<String>,
+    exchange: Option<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+    requested_token_type: Option<String>,
+}
+
+/// A `workload_identity` description's grant: the source read (its settings checked against its
+/// kind), the exchange chosen. Errors name the field, never a header value.
+fn workload_identity_spec(fields: &mut WorkloadFields) -> Result<GrantSpec, FieldError> {
+    use crate::flow::{DEFAULT_SOURCE_TIMEOUT, Exchange, TokenSource};
+    let value = fields.subject_token.take().filter(|value| !value.trim().is_empty());
+    let Some(value) = value else { return Err(required("subject_token", K::WorkloadIdentity)) };
+    let kind = value.split_once(':').map_or(value.as_str(), |(scheme, _)| scheme).to_owned();
+    let only = |field: &'static str, present: bool, with: &str| -> Result<(), FieldError> {
+        if present && kind != with {
+            Err(FieldError::new(
+                field,
+                format!("applies only to a {with}{} subject_token", if with == "github-actions" { "" } else { ":" }),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only("subject_token_headers", fields.subject_token_headers.is_some(), "url")?;
+    only("subject_token_field", fields.subject_token_field.is_some(), "url")?;
+    only("subject_token_timeout", fields.subject_token_timeout.is_some(), "exec")?;
+    only("subject_token_audience", fields.subject_token_audience.is_some(), "github-actions")?;
+    if fields.subject_token_timeout == Some(0) {
+        return Err(FieldError::new("subject_token_timeout", "must be at least 1 (seconds)"));
+    }
+    if let Some(headers) = &fields.subject_token_headers
+        && let Some(name) = headers.iter().find_map(|(name, value)| {
+            let bad = |text: &str| text.is_empty() || text.chars().any(|c| c.is_control());
+            (bad(name) || bad(value)).then_some(name)
+        })
+    {
+        return Err(FieldError::new(
+            "subject_token_headers",
+            format!("{name:?}: names and values must be non-empty, without control characters"),
+        ));
+    }
+    let headers = fields.subject_token_headers.take().unwrap_or_default().into_iter().collect();
+    let timeout = fields.subject_token_timeout.map_or(DEFAULT_SOURCE_TIMEOUT, std::time::Duration::from_secs);
+    let audience_of_token = fields.subject_token_audience.take().or_else(|| fields.audience.clone());
+    let source = TokenSource::parse(&value, headers, fields.subject_token_field.take(), timeout, audience_of_token)
+        .map_err(|problem| FieldError::new("subject_token", problem))?;
+    let exchange = match fields.exchange.as_deref() {
+        None | Some("token_exchange") => Exchange::TokenExchange {
+            audience: fields.audience.take(),
+            resource: fields.resource.take(),
+            requested_token_type: fields.requested_token_type.take(),
+        },
+        Some("client_assertion") => {
+            for (field, present) in [
+                ("audience", fields.audience.is_some() && kind != "github-actions"),
+                ("resource", fields.resource.is_some()),
+                ("requested_token_type", fields.requested_token_type.is_some()),
+            ] {
+                if present {
+                    return Err(FieldError::new(field, "applies to exchange \"token_exchange\" only"));
+                }
+            }
+            Exchange::ClientAssertion
+        }
+        Some(_) => return Err(FieldError::new("exchange", "must be \"token_exchange\" or \"client_assertion\"")),
+    };
+    for (field, value) in [("subject_token_type", &fields.subject_token_type)] {
+        if value.as_deref().is_some_and(|value| value.trim().is_empty()) {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+    }
+    Ok(GrantSpec::WorkloadIdentity { source, subject_token_type: fields.subject_token_type.take(), exchange })
+}
+
 fn validate_jwt_bearer_spec(
     client: &ClientSpec,
     assertion_key: &Option<Secret>,
@@ -1814,6 +2025,15 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
     }
     if key_check == KeyCheck::Read {
         config.client.checked_assertion_signer().map_err(|(field, problem)| FieldError::new(field, problem))?;
+    }
+    if let Grant::WorkloadIdentity { exchange: crate::flow::Exchange::ClientAssertion, .. } = &config.grant
+        && *method != ClientAuthMethod::None
+    {
+        let field = if client_secret.is_some() { "client_secret" } else { "client_auth" };
+        return Err(FieldError::new(
+            field,
+            "does not apply with exchange \"client_assertion\": the subject token authenticates the client",
+        ));
     }
     if let Grant::JwtBearer { key, subject, audience, lifetime, .. } = &config.grant {
         if key_check == KeyCheck::Read {
@@ -2711,6 +2931,63 @@ mod tests {
         assert_eq!(names.len(), FIELDS.len(), "{listed}");
         for name in names {
             assert!(field(name).is_some(), "{name} is in the model but not in FIELDS");
+        }
+    }
+
+    #[test]
+    fn workload_identity_reads_its_source_and_exchange_and_refuses_what_does_not_apply() {
+        use crate::flow::{Exchange, TokenSource};
+        let with = |extra: Value| {
+            let mut object =
+                json!({"type": "workload_identity", "client_id": "c", "token_endpoint": "https://sts/token"});
+            object.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(object).and_then(|parsed| parsed.spec.into_config(&mut |_, value| Ok(value.clone())))
+        };
+        let config = with(json!({"subject_token": "file:/var/run/token", "audience": "//iam/pool",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:access_token"}))
+        .unwrap();
+        let Grant::WorkloadIdentity { source, subject_token_type, exchange } = &config.grant else { panic!() };
+        assert_eq!(source, &TokenSource::File("/var/run/token".into()));
+        assert_eq!(subject_token_type, crate::protocol::token_types::JWT);
+        assert!(
+            matches!(exchange, Exchange::TokenExchange { audience: Some(a), resource: None, .. } if a == "//iam/pool")
+        );
+        let config =
+            with(json!({"subject_token": "github-actions", "subject_token_audience": "api://AzureADTokenExchange",
+            "exchange": "client_assertion"}))
+            .unwrap();
+        assert!(matches!(&config.grant, Grant::WorkloadIdentity { exchange: Exchange::ClientAssertion,
+            source: TokenSource::GithubActions { audience: Some(a) }, .. } if a == "api://AzureADTokenExchange"));
+        let config = with(json!({"subject_token": "url:http://127.0.0.1:9/t", "subject_token_field": "value",
+            "subject_token_headers": {"Authorization": "env:TOKEN"}}))
+        .unwrap();
+        assert!(
+            matches!(&config.grant, Grant::WorkloadIdentity { source: TokenSource::Url { headers, field: Some(f), .. }, .. }
+            if f == "value" && headers == &[("Authorization".to_owned(), "env:TOKEN".to_owned())])
+        );
+
+        for (extra, field) in [
+            (json!({}), "subject_token"),
+            (json!({"subject_token": "keyring:S3cr3t"}), "subject_token"),
+            (json!({"subject_token": "file:/t", "subject_token_field": "value"}), "subject_token_field"),
+            (json!({"subject_token": "file:/t", "subject_token_timeout": 5}), "subject_token_timeout"),
+            (json!({"subject_token": "exec:x", "subject_token_timeout": 0}), "subject_token_timeout"),
+            (json!({"subject_token": "env:T", "subject_token_audience": "a"}), "subject_token_audience"),
+            (
+                json!({"subject_token": "url:https://x/t", "subject_token_headers": {"A": "S3cr3t\n"}}),
+                "subject_token_headers",
+            ),
+            (json!({"subject_token": "file:/t", "exchange": "swap"}), "exchange"),
+            (json!({"subject_token": "file:/t", "exchange": "client_assertion", "resource": "https://r"}), "resource"),
+            (
+                json!({"subject_token": "file:/t", "exchange": "client_assertion", "client_secret": "S3cr3t"}),
+                "client_secret",
+            ),
+            (json!({"subject_token": "file:/t", "username": "u"}), "username"),
+        ] {
+            let error = with(extra.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{extra}: {error}");
+            assert!(!error.to_string().contains("S3cr3t"), "{error}");
         }
     }
 }

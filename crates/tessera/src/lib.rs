@@ -47,6 +47,7 @@ mod session;
 mod spent;
 pub mod store;
 pub mod transport;
+mod workload_identity;
 
 pub use auth_client::{AuthClient, ProviderInfo};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};

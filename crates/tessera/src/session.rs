@@ -1039,6 +1039,13 @@ impl Session {
                     slept_until = Some(until);
                     Event::Timer { key }
                 }
+                // Not for a person: the workload's platform token, read afresh.
+                Action::Prompt { key, prompt: Prompt::SubjectToken { source } } => {
+                    match crate::workload_identity::read_subject_token(&source, self.inner.transport.as_ref()).await {
+                        Ok(answer) => Event::Answer { key, answer },
+                        Err(error) => Event::PromptFailed { key, error },
+                    }
+                }
                 Action::Prompt { key, prompt } => {
                     self.inner.prompts.fetch_add(1, Ordering::Relaxed);
                     let Some(prompter) = &self.inner.prompter else {

@@ -33,6 +33,7 @@ mod revocation;
 mod seam;
 mod static_token;
 mod token_request;
+mod workload_identity;
 
 pub use cognito::CognitoAuthFlow;
 pub use email_otp::{OTP_START_ENDPOINT_FIELD, OTP_VERIFY_ENDPOINT_FIELD};
@@ -43,6 +44,7 @@ pub use prompt::{CodeChannel, LoginInputs, Prompt};
 pub use refresh::merge_refreshed;
 pub use retry::RetrySettings;
 pub use seam::{Flow, FlowContext, FlowPurpose, FlowStep};
+pub use workload_identity::{DEFAULT_SOURCE_TIMEOUT, Exchange, TokenSource};
 
 use std::sync::Arc;
 
@@ -137,6 +139,18 @@ pub enum Grant {
         /// More authorization request parameters, e.g. `("prompt", "consent")`, `("login_hint", ...)`.
         /// They cannot replace the ones tessera sets (state, nonce, PKCE, redirect_uri, scope).
         authorization_params: Vec<(String, String)>,
+    },
+    /// Workload identity federation: a platform token read from `source` at every login (the
+    /// runtime reads it: [`Prompt::SubjectToken`]) is traded for an access token, by RFC 8693 token
+    /// exchange or as the client assertion of the client credentials grant ([`Exchange`]). No
+    /// refresh token: on expiry, a new login reads the source again. See docs/workload-identity.md.
+    WorkloadIdentity {
+        /// Where the subject token comes from.
+        source: TokenSource,
+        /// `subject_token_type` (RFC 8693 §3), default `urn:ietf:params:oauth:token-type:jwt`.
+        subject_token_type: String,
+        /// What the token is traded for, and how.
+        exchange: Exchange,
     },
     /// A flow brought by the caller: see [`FlowFactory`].
     Custom(CustomGrant),
@@ -245,7 +259,7 @@ impl Grant {
     pub fn logs_in_unattended(&self) -> bool {
         match self {
             Grant::Password { totp, .. } => !matches!(totp, Some(TotpSource::Code(_))),
-            Grant::ClientCredentials | Grant::JwtBearer { .. } => true,
+            Grant::ClientCredentials | Grant::JwtBearer { .. } | Grant::WorkloadIdentity { .. } => true,
             // With a password, a Cognito login needs nobody unless the pool asks for a code (SMS,
             // email): then the session's prompter is asked, or the login fails without one.
             Grant::Cognito { password, auth_flow, .. } => {
@@ -301,6 +315,13 @@ impl Grant {
             (grant @ Grant::JwtBearer { .. }, FlowPurpose::Login) => Box::new(TokenRequest::new(
                 jwt_bearer::JwtBearerForm::of(grant).ok_or_else(|| Error::internal("not a jwt_bearer grant"))?,
             )),
+            (Grant::WorkloadIdentity { source, subject_token_type, exchange }, FlowPurpose::Login) => {
+                Box::new(workload_identity::WorkloadIdentityLogin::new(
+                    source.clone(),
+                    subject_token_type.clone(),
+                    exchange.clone(),
+                ))
+            }
             (Grant::RefreshToken { refresh_token }, FlowPurpose::Login) => {
                 Box::new(TokenRequest::new(refresh::RefreshForm::configured(refresh_token.clone())))
             }

@@ -41,9 +41,21 @@ pub enum Prompt {
         /// Why the previous code was refused, on attempts after the first.
         previous_error: Option<String>,
     },
+    /// Not for a person: the runtime reads the workload's platform token from `source` (a file,
+    /// a variable, a URL, a command) and answers with it ([`crate::Grant::WorkloadIdentity`]);
+    /// `Event::PromptFailed` when it cannot (the error names the source, never the token).
+    SubjectToken {
+        /// Where to read it.
+        source: super::TokenSource,
+    },
 }
 
 impl Prompt {
+    /// True when the runtime itself answers, without a person: [`Prompt::SubjectToken`].
+    pub fn is_for_runtime(&self) -> bool {
+        matches!(self, Prompt::SubjectToken { .. })
+    }
+
     /// True when the runtime must answer with [`crate::Event::Answer`] before the login goes on.
     pub fn expects_answer(&self) -> bool {
         !matches!(self, Prompt::DeviceCode { .. })
