@@ -81,6 +81,7 @@ __all__ = [
     "SyncClient",
     "SyncDomainClient",
     "TokenSet",
+    "WorkloadIdentity",
     "__version__",
     "current_time_ms",
     "is_expired",
@@ -171,6 +172,44 @@ class Password(Grant):
 @final
 class ClientCredentials(Grant):
     def __new__(cls) -> ClientCredentials: ...
+
+@final
+class WorkloadIdentity(Grant):
+    """Workload identity federation: the workload's platform token, read at every login, traded for
+    an access token (RFC 8693 token exchange, or the client assertion of client credentials).
+
+    Args:
+        subject_token: where the token is read: ``"file:PATH"``, ``"env:NAME"``, ``"url:URL"``,
+            ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``.
+        subject_token_type: the RFC 8693 ``subject_token_type``; default
+            ``"urn:ietf:params:oauth:token-type:jwt"``.
+        subject_token_headers: ``url:`` only: request headers (a value ``"env:NAME"`` is read from
+            the environment); default ``None``.
+        subject_token_field: ``url:`` only: the JSON field holding the token; default ``None``: the
+            whole body.
+        subject_token_timeout: ``exec:`` only: seconds (or a ``timedelta``); default ``30``.
+        subject_token_audience: ``github-actions`` only: the ``aud`` asked of GitHub; default
+            ``None``: ``audience``.
+        exchange: ``"token_exchange"`` (the default) or ``"client_assertion"``.
+        audience: the exchange's ``audience``; default ``None``.
+        resource: the exchange's ``resource``; default ``None``.
+        requested_token_type: the exchange's ``requested_token_type``; default ``None``.
+    """
+
+    def __new__(
+        cls,
+        subject_token: str,
+        *,
+        subject_token_type: str = "urn:ietf:params:oauth:token-type:jwt",
+        subject_token_headers: Optional[Mapping[str, str]] = None,
+        subject_token_field: Optional[str] = None,
+        subject_token_timeout: _Seconds = 30,
+        subject_token_audience: Optional[str] = None,
+        exchange: Literal["token_exchange", "client_assertion"] = "token_exchange",
+        audience: Optional[str] = None,
+        resource: Optional[str] = None,
+        requested_token_type: Optional[str] = None,
+    ) -> WorkloadIdentity: ...
 
 @final
 class JwtBearer(Grant):

@@ -383,7 +383,17 @@ def test_every_field_of_every_provider_type_is_a_keyword_of_the_constructors() -
     # Given as objects (ClientAuth, the grant) or by its own keyword on the clients.
     client = ["type", "client_id", "client_secret", "client_auth", "scope", *assertion]
     transport = [name for name in every_type if name not in client]
-    assert transport == ["ca_file", "ca_file_only", "proxy", "no_proxy", "timeout", "allow_insecure_http", "user_agent"]
+    assert transport == [
+        "ca_file",
+        "ca_file_only",
+        "tls_client_certificate",
+        "tls_client_key",
+        "proxy",
+        "no_proxy",
+        "timeout",
+        "allow_insecure_http",
+        "user_agent",
+    ]
     for constructor in (tessera.ProviderConfig, tessera.Client, tessera.SyncClient):
         signature = constructor.__text_signature__ or ""
         for name in transport:

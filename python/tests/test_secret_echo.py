@@ -106,6 +106,7 @@ KINDS = [
     "cognito",
     "browser",
     "jwt_bearer",
+    "workload_identity",
 ]
 ROOT_DIR = Path(__file__).resolve().parents[2]
 # The reference IdP's demo service account key (a public test fixture).
@@ -152,6 +153,7 @@ def _base(kind: str) -> Dict[str, Any]:
             "cognito": {"endpoint_url": f"{CLOSED}/", "username": "u", "password": "p"},
             "browser": {**token, "authorization_endpoint": f"{CLOSED}/authorize"},
             "jwt_bearer": {**token, "assertion_key": DEMO_KEY},
+            "workload_identity": {**token, "subject_token": "env:TESSERA_TEST_NEVER_SET"},
         }[kind]
     )
     if kind == "static":

@@ -95,6 +95,12 @@ impl PyGrant {
                 lifetime.as_secs(),
                 if *scope_in_assertion { "True" } else { "False" }
             ),
+            Grant::WorkloadIdentity { source, subject_token_type, exchange } => format!(
+                "WorkloadIdentity(subject_token={}, subject_token_type={}, exchange={})",
+                crate::quote(&source.describe()),
+                crate::quote(subject_token_type),
+                crate::quote(exchange.name())
+            ),
             #[allow(unreachable_patterns, reason = "Grant may grow")]
             _ => format!("Grant({})", crate::quote(self.inner.name())),
         }
@@ -331,6 +337,107 @@ impl PyBrowser {
             Grant::Browser { redirect_uri, .. } => redirect_uri.clone(),
             _ => None,
         }
+    }
+}
+
+/// Workload identity federation: the workload's platform token (a Kubernetes projected
+/// service-account token, GitHub Actions' OIDC token, what a command prints) is read at every login
+/// and traded for an access token, by RFC 8693 token exchange or as the client assertion of the
+/// client credentials grant (Azure workload identity). Unattended: no refresh token; on expiry the
+/// source is read again and exchanged again. See docs/workload-identity.md.
+///
+/// ``WorkloadIdentity(subject_token, *, subject_token_type="urn:ietf:params:oauth:token-type:jwt",
+/// subject_token_headers=None, subject_token_field=None, subject_token_timeout=30,
+/// subject_token_audience=None, exchange="token_exchange", audience=None, resource=None,
+/// requested_token_type=None)`` — the names of the TOML fields:
+///
+/// - ``subject_token``: where the token is read: ``"file:PATH"``, ``"env:NAME"``, ``"url:URL"``,
+///   ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``.
+/// - ``subject_token_type``: the RFC 8693 ``subject_token_type``.
+/// - ``subject_token_headers=None`` (``url:`` only): a dict of request headers; a value
+///   ``"env:NAME"`` is read from the environment.
+/// - ``subject_token_field=None`` (``url:`` only): the JSON field holding the token; ``None``: the
+///   whole body.
+/// - ``subject_token_timeout=30`` (``exec:`` only): seconds (or a ``timedelta``) the command may run.
+/// - ``subject_token_audience=None`` (``github-actions`` only): the ``aud`` asked of GitHub;
+///   ``None``: ``audience``.
+/// - ``exchange="token_exchange"``: or ``"client_assertion"``.
+/// - ``audience=None``, ``resource=None``, ``requested_token_type=None``: the token exchange's
+///   parameters (``token_exchange`` only).
+///
+/// Checked here by the rules every front end applies (a ``ConfigurationError`` names the field);
+/// nothing is read until the first login.
+#[pyclass(name = "WorkloadIdentity", module = "tessera._tessera", extends = PyGrant, frozen)]
+pub struct PyWorkloadIdentity;
+
+#[pymethods]
+impl PyWorkloadIdentity {
+    #[new]
+    #[pyo3(signature = (subject_token, *, subject_token_type = None, subject_token_headers = None,
+        subject_token_field = None, subject_token_timeout = None, subject_token_audience = None, exchange = None,
+        audience = None, resource = None, requested_token_type = None),
+        text_signature = "(subject_token, *, subject_token_type='urn:ietf:params:oauth:token-type:jwt', \
+            subject_token_headers=None, subject_token_field=None, subject_token_timeout=30, \
+            subject_token_audience=None, exchange='token_exchange', audience=None, resource=None, \
+            requested_token_type=None)")]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        subject_token: String,
+        subject_token_type: Option<String>,
+        subject_token_headers: Option<std::collections::BTreeMap<String, String>>,
+        subject_token_field: Option<String>,
+        subject_token_timeout: Option<Seconds<'_>>,
+        subject_token_audience: Option<String>,
+        exchange: Option<String>,
+        audience: Option<String>,
+        resource: Option<String>,
+        requested_token_type: Option<String>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        use serde_json::{Map, Value};
+        const PLACE: &str = "WorkloadIdentity";
+        let mut spec = Map::new();
+        let mut put = |field: &str, value: Value| {
+            spec.insert(field.to_owned(), value);
+        };
+        // The client and the endpoint are stand-ins: the client that takes the grant gives them.
+        put("type", Value::from("workload_identity"));
+        put("token_endpoint", Value::from("https://token-endpoint.invalid/token"));
+        put("client_id", Value::from("client"));
+        put("subject_token", Value::from(subject_token));
+        if let Some(timeout) = subject_token_timeout {
+            let timeout = timeout.duration()?;
+            if timeout.is_zero() || timeout.subsec_nanos() != 0 {
+                return Err(configuration(
+                    "WorkloadIdentity, field \"subject_token_timeout\": must be a positive whole number of seconds",
+                ));
+            }
+            put("subject_token_timeout", Value::from(timeout.as_secs()));
+        }
+        if let Some(headers) = subject_token_headers {
+            put(
+                "subject_token_headers",
+                Value::Object(headers.into_iter().map(|(name, value)| (name, Value::from(value))).collect()),
+            );
+        }
+        for (field, value) in [
+            ("subject_token_type", subject_token_type),
+            ("subject_token_field", subject_token_field),
+            ("subject_token_audience", subject_token_audience),
+            ("exchange", exchange),
+            ("audience", audience),
+            ("resource", resource),
+            ("requested_token_type", requested_token_type),
+        ] {
+            if let Some(value) = value {
+                put(field, Value::from(value));
+            }
+        }
+        let field_error = |error: tessera::core::provider_spec::FieldError| crate::errors::to_pyerr(&error.at(PLACE));
+        let parsed =
+            tessera::core::provider_spec::ProviderSpec::from_value(Value::Object(spec)).map_err(field_error)?;
+        let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(field_error)?;
+        let grant = PyGrant { inner: config.grant, loopback: None, service_account: None };
+        Ok(PyClassInitializer::from(grant).add_subclass(PyWorkloadIdentity))
     }
 }
 

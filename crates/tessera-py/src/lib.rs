@@ -41,6 +41,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<grants::PyPassword>()?;
     m.add_class::<grants::PyClientCredentials>()?;
     m.add_class::<grants::PyJwtBearer>()?;
+    m.add_class::<grants::PyWorkloadIdentity>()?;
     m.add_class::<grants::PyRefreshToken>()?;
     m.add_class::<grants::PyStaticToken>()?;
     m.add_class::<grants::PyDeviceCode>()?;
