@@ -38,7 +38,10 @@ fn tessera_token_exchanges_a_platform_token_from_the_environment() {
     let token = home.run(&["token"]).success().trim_end().to_owned();
     assert_ne!(token, platform);
     let body = block_on(op.introspect(&token));
-    assert_eq!((&body["active"], &body["aud"]), (&serde_json::json!(true), &serde_json::json!("https://cloud.example")));
+    assert_eq!(
+        (&body["active"], &body["aud"]),
+        (&serde_json::json!(true), &serde_json::json!("https://cloud.example"))
+    );
     // Cached: the second run sends nothing.
     assert_eq!(home.run(&["token"]).success().trim_end(), token);
     assert_eq!(block_on(op.stats()).grant_type(TOKEN_EXCHANGE), 1);
