@@ -386,7 +386,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "client_id",
         ty: FieldType::Text,
         kinds: &[],
-        required: "yes (not for `static`; `jwt_bearer`: not with `service_account_key`)",
+        required: "yes (not for `static`; `jwt_bearer`: not with `service_account_key`; `workload_identity`: not for a token exchange without client authentication)",
         default: "`jwt_bearer`: the `client_email` of `service_account_key`",
         doc: "the OAuth client (Cognito: the app client id; `jwt_bearer`: the assertion's `iss`)",
         old_names: &[],
@@ -734,10 +734,19 @@ pub const FIELDS: &[FieldDoc] = &[
         old_names: &[],
     },
     FieldDoc {
+        name: "external_account",
+        ty: FieldType::Secret,
+        kinds: &[K::WorkloadIdentity],
+        required: "no (instead of `subject_token`)",
+        default: "",
+        doc: "a Google `external_account` credential file (`file:creds.json`, or the JSON in `env:`): its `credential_source` (`file`, or `url` with `headers` and `format`) is the `subject_token`, its `audience`, `subject_token_type` and `token_url` (the token endpoint) are used; no impersonation, AWS or executable sources",
+        old_names: &[],
+    },
+    FieldDoc {
         name: "subject_token",
         ty: FieldType::Text,
         kinds: &[K::WorkloadIdentity],
-        required: "yes",
+        required: "yes, unless `external_account`",
         default: "",
         doc: "where the workload's platform token is read, at every login: `file:PATH` (a projected service-account token, `AZURE_FEDERATED_TOKEN_FILE`), `env:NAME`, `url:URL` (a `GET`), `exec:COMMAND` (run by `sh -c`, stdout) or `github-actions` (the job's OIDC token); see [workload-identity.md](workload-identity.md)",
         old_names: &[],
@@ -1059,8 +1068,11 @@ pub enum GrantSpec {
     /// `workload_identity`.
     WorkloadIdentity {
         /// `subject_token` with its settings (`subject_token_headers`, `_field`, `_timeout`,
-        /// `_audience`), read.
-        source: crate::flow::TokenSource,
+        /// `_audience`), read; `None` with `external_account`.
+        source: Option<crate::flow::TokenSource>,
+        /// `external_account` (a Google credential file's JSON, or a reference for the resolver):
+        /// the source, the token type, the audience and the token endpoint come from it.
+        external_account: Option<Secret>,
         /// `subject_token_type`.
         subject_token_type: Option<String>,
         /// `exchange`, with `audience`, `resource`, `requested_token_type`.
@@ -1282,6 +1294,7 @@ struct Flat {
     exchange: Option<String>,
     resource: Option<String>,
     requested_token_type: Option<String>,
+    external_account: Option<Secret>,
     ca_file: Option<String>,
     ca_file_only: Option<bool>,
     tls_client_certificate: Option<String>,
@@ -1451,6 +1464,7 @@ impl ProviderSpec {
                 scope_in_assertion: flat.scope_in_assertion,
             },
             K::WorkloadIdentity => workload_identity_spec(&mut WorkloadFields {
+                external_account: flat.external_account,
                 subject_token: flat.subject_token,
                 subject_token_type: flat.subject_token_type,
                 subject_token_headers: flat.subject_token_headers,
@@ -1500,7 +1514,11 @@ impl ProviderSpec {
         let kind = self.kind();
         let client = &self.client;
         // A service-account key file names its token endpoint (`token_uri`).
-        let endpoint_in_key = matches!(self.grant, GrantSpec::JwtBearer { service_account_key: Some(_), .. });
+        let endpoint_in_key = matches!(
+            self.grant,
+            GrantSpec::JwtBearer { service_account_key: Some(_), .. }
+                | GrantSpec::WorkloadIdentity { external_account: Some(_), .. }
+        );
         if kind != K::Cognito && kind != K::Static {
             match (&client.issuer, &client.token_endpoint) {
                 (Some(_), Some(_)) => {
@@ -1650,6 +1668,8 @@ impl ProviderSpec {
         });
         // A service-account key's `token_uri`: the token endpoint unless one is configured.
         let mut service_account_token_uri: Option<Option<String>> = None;
+        // An external_account file's `token_url`, likewise.
+        let mut external_token_url: Option<String> = None;
         let mut client_auth = ClientAuth {
             client_id: client.client_id.clone().unwrap_or_default(),
             client_secret,
@@ -1744,13 +1764,46 @@ impl ProviderSpec {
                         .map_or(crate::flow::DEFAULT_ASSERTION_LIFETIME, std::time::Duration::from_secs),
                 }
             }
-            GrantSpec::WorkloadIdentity { source, subject_token_type, exchange } => Grant::WorkloadIdentity {
-                source: source.clone(),
-                subject_token_type: subject_token_type
-                    .clone()
-                    .unwrap_or_else(|| crate::protocol::token_types::JWT.to_owned()),
-                exchange: exchange.clone(),
-            },
+            GrantSpec::WorkloadIdentity { source, external_account, subject_token_type, exchange } => {
+                match (source, external_account) {
+                    (Some(source), _) => Grant::WorkloadIdentity {
+                        source: source.clone(),
+                        subject_token_type: subject_token_type
+                            .clone()
+                            .unwrap_or_else(|| crate::protocol::token_types::JWT.to_owned()),
+                        exchange: exchange.clone(),
+                    },
+                    (None, Some(reference)) => {
+                        // Checking a description: the reference is not read (a placeholder stands in).
+                        let account = match key_check {
+                            KeyCheck::Read => ExternalAccount::parse(&one(resolve, "external_account", reference)?)?,
+                            KeyCheck::Skip => ExternalAccount::placeholder(),
+                        };
+                        if client.client_id.is_none()
+                            && let Some(client_id) = &account.client_id
+                        {
+                            client_auth.client_id = client_id.clone();
+                        }
+                        if client_auth.client_secret.is_none() && account.client_secret.is_some() {
+                            client_auth.client_secret = account.client_secret.clone();
+                            if client.client_auth.is_none() {
+                                client_auth.method = ClientAuthMethod::Basic;
+                            }
+                        }
+                        external_token_url = Some(account.token_url.clone());
+                        Grant::WorkloadIdentity {
+                            source: account.source,
+                            subject_token_type: account.subject_token_type,
+                            exchange: crate::flow::Exchange::TokenExchange {
+                                audience: Some(account.audience),
+                                resource: None,
+                                requested_token_type: Some(crate::protocol::token_types::ACCESS_TOKEN.to_owned()),
+                            },
+                        }
+                    }
+                    (None, None) => return Err(required("subject_token", K::WorkloadIdentity)),
+                }
+            }
         };
         let endpoints = match (&client.issuer, &client.token_endpoint, &self.grant) {
             (Some(issuer), _, _) => Endpoints::discover(issuer.clone()),
@@ -1770,6 +1823,9 @@ impl ProviderSpec {
                 }
                 None => Endpoints::explicit(""),
             },
+            (None, None, GrantSpec::WorkloadIdentity { .. }) => {
+                Endpoints::explicit(external_token_url.clone().unwrap_or_default())
+            }
             (None, None, _) => Endpoints::explicit(""),
         };
         let scope = match (&self.grant, &client.scope, &client.issuer) {
@@ -1788,6 +1844,7 @@ impl ProviderSpec {
 /// key file, which holds them).
 /// The `workload_identity` fields as given.
 struct WorkloadFields {
+    external_account: Option<Secret>,
     subject_token: Option<String>,
     subject_token_type: Option<String>,
     subject_token_headers: Option<BTreeMap<String, String>>,
@@ -1804,6 +1861,31 @@ struct WorkloadFields {
 /// kind), the exchange chosen. Errors name the field, never a header value.
 fn workload_identity_spec(fields: &mut WorkloadFields) -> Result<GrantSpec, FieldError> {
     use crate::flow::{DEFAULT_SOURCE_TIMEOUT, Exchange, TokenSource};
+    if let Some(account) = fields.external_account.take() {
+        // The file says where the token comes from and what it is traded for.
+        for (field, present) in [
+            ("subject_token", fields.subject_token.is_some()),
+            ("subject_token_type", fields.subject_token_type.is_some()),
+            ("subject_token_headers", fields.subject_token_headers.is_some()),
+            ("subject_token_field", fields.subject_token_field.is_some()),
+            ("subject_token_timeout", fields.subject_token_timeout.is_some()),
+            ("subject_token_audience", fields.subject_token_audience.is_some()),
+            ("exchange", fields.exchange.is_some()),
+            ("audience", fields.audience.is_some()),
+            ("resource", fields.resource.is_some()),
+            ("requested_token_type", fields.requested_token_type.is_some()),
+        ] {
+            if present {
+                return Err(FieldError::new(field, "comes from external_account: give one or the other"));
+            }
+        }
+        return Ok(GrantSpec::WorkloadIdentity {
+            source: None,
+            external_account: Some(account),
+            subject_token_type: None,
+            exchange: Exchange::TokenExchange { audience: None, resource: None, requested_token_type: None },
+        });
+    }
     let value = fields.subject_token.take().filter(|value| !value.trim().is_empty());
     let Some(value) = value else { return Err(required("subject_token", K::WorkloadIdentity)) };
     let kind = value.split_once(':').map_or(value.as_str(), |(scheme, _)| scheme).to_owned();
@@ -1866,7 +1948,12 @@ fn workload_identity_spec(fields: &mut WorkloadFields) -> Result<GrantSpec, Fiel
             return Err(FieldError::new(field, "must not be empty"));
         }
     }
-    Ok(GrantSpec::WorkloadIdentity { source, subject_token_type: fields.subject_token_type.take(), exchange })
+    Ok(GrantSpec::WorkloadIdentity {
+        source: Some(source),
+        external_account: None,
+        subject_token_type: fields.subject_token_type.take(),
+        exchange,
+    })
 }
 
 fn validate_jwt_bearer_spec(
@@ -1899,6 +1986,143 @@ fn validate_jwt_bearer_spec(
         return Err(FieldError::new("assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", "))));
     }
     Ok(())
+}
+
+/// What tessera reads of a Google `external_account` credential file (workload identity
+/// federation with an identity pool: google-auth's `identity_pool.Credentials`): the STS
+/// `token_url`, the `audience` (the pool provider), the `subject_token_type`, and the
+/// `credential_source` (a `file`, or a `url` with `headers` and a `format`). Impersonation, AWS and
+/// executable sources are refused by name: tessera does not do them.
+struct ExternalAccount {
+    audience: String,
+    subject_token_type: String,
+    token_url: String,
+    source: crate::flow::TokenSource,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+}
+
+impl ExternalAccount {
+    /// Google's security token service: where an `external_account` file without `token_url` goes.
+    const GOOGLE_STS: &'static str = "https://sts.googleapis.com/v1/token";
+
+    /// Reads the JSON. Errors name `external_account` and the member, never a value.
+    fn parse(text: &Secret) -> Result<Self, FieldError> {
+        use crate::flow::TokenSource;
+        let field = "external_account";
+        let json: Map<String, Value> = serde_json::from_str(text.expose_secret())
+            .map_err(|_| FieldError::new(field, "is not a JSON object (an external_account credential file)"))?;
+        let member = |object: &Map<String, Value>, name: &str| -> Result<Option<String>, FieldError> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(value)) if value.trim().is_empty() => Ok(None),
+                Some(Value::String(value)) => Ok(Some(value.clone())),
+                Some(other) => {
+                    Err(FieldError::new(field, format!("\"{name}\" must be a string, not {}", json_type(other))))
+                }
+            }
+        };
+        match member(&json, "type")?.as_deref() {
+            Some("external_account") => {}
+            Some(other) => {
+                return Err(FieldError::new(
+                    field,
+                    format!("\"type\" is{} where \"external_account\" was expected", echo_identifier(other)),
+                ));
+            }
+            None => return Err(FieldError::new(field, "has no \"type\" (\"external_account\")")),
+        }
+        for unsupported in ["service_account_impersonation_url", "workforce_pool_user_project"] {
+            if json.get(unsupported).is_some_and(|value| !value.is_null()) {
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "has \"{unsupported}\": tessera does not do that step (grant the pool's principal access itself)"
+                    ),
+                ));
+            }
+        }
+        let audience = member(&json, "audience")?.ok_or_else(|| FieldError::new(field, "has no \"audience\""))?;
+        let subject_token_type = member(&json, "subject_token_type")?
+            .ok_or_else(|| FieldError::new(field, "has no \"subject_token_type\""))?;
+        let token_url = member(&json, "token_url")?.unwrap_or_else(|| Self::GOOGLE_STS.to_owned());
+        check_url(field, Some(&token_url))
+            .map_err(|_| FieldError::new(field, "\"token_url\" is not an http(s) URL"))?;
+        let Some(Value::Object(credential_source)) = json.get("credential_source") else {
+            return Err(FieldError::new(field, "has no \"credential_source\" object"));
+        };
+        let field_name = match credential_source.get("format") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(format)) => match member(format, "type")?.as_deref() {
+                None | Some("text") => None,
+                Some("json") => Some(member(format, "subject_token_field_name")?.ok_or_else(|| {
+                    FieldError::new(field, "\"credential_source.format\" has no \"subject_token_field_name\"")
+                })?),
+                Some(_) => {
+                    return Err(FieldError::new(
+                        field,
+                        "\"credential_source.format.type\" must be \"text\" or \"json\"",
+                    ));
+                }
+            },
+            Some(_) => return Err(FieldError::new(field, "\"credential_source.format\" must be an object")),
+        };
+        let source = if let Some(path) = member(credential_source, "file")? {
+            if field_name.is_some() {
+                return Err(FieldError::new(
+                    field,
+                    "a \"file\" source in JSON format is not read by tessera (text only)",
+                ));
+            }
+            TokenSource::File(path)
+        } else if let Some(url) = member(credential_source, "url")? {
+            let headers = match credential_source.get("headers") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Object(headers)) => headers
+                    .iter()
+                    .map(|(name, value)| match value {
+                        Value::String(value) => Ok((name.clone(), value.clone())),
+                        _ => Err(FieldError::new(field, "\"credential_source.headers\" values must be strings")),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(FieldError::new(field, "\"credential_source.headers\" must be an object")),
+            };
+            TokenSource::parse(&format!("url:{url}"), headers, field_name, crate::flow::DEFAULT_SOURCE_TIMEOUT, None)
+                .map_err(|problem| FieldError::new(field, format!("\"credential_source.url\" {problem}")))?
+        } else if credential_source.contains_key("environment_id") {
+            return Err(FieldError::new(
+                field,
+                "has an AWS \"credential_source\": tessera reads file and url sources only",
+            ));
+        } else if credential_source.contains_key("executable") {
+            return Err(FieldError::new(
+                field,
+                "has an \"executable\" credential_source: use subject_token = \"exec:COMMAND\" instead",
+            ));
+        } else {
+            return Err(FieldError::new(field, "\"credential_source\" has neither \"file\" nor \"url\""));
+        };
+        Ok(ExternalAccount {
+            audience,
+            subject_token_type,
+            token_url,
+            source,
+            client_id: member(&json, "client_id")?,
+            client_secret: member(&json, "client_secret")?.map(Secret::new),
+        })
+    }
+
+    /// What stands in for an unread file while a description is only checked.
+    fn placeholder() -> Self {
+        ExternalAccount {
+            audience: "audience".into(),
+            subject_token_type: crate::protocol::token_types::JWT.into(),
+            token_url: "https://token-url.invalid/".into(),
+            source: crate::flow::TokenSource::Env("TESSERA_PLACEHOLDER".into()),
+            client_id: None,
+            client_secret: None,
+        }
+    }
 }
 
 /// What tessera reads of a Google service-account JSON key (the file the Cloud console's "Create
@@ -1983,7 +2207,11 @@ enum KeyCheck {
 fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<(), FieldError> {
     let kind = ProviderKind::of(&config.grant);
     let ClientAuth { client_id, client_secret, method, assertion_key } = &config.client;
-    if let Some(kind) = kind.filter(|kind| *kind != K::Static)
+    // RFC 8693 does not require client authentication: a token exchange may come from nobody.
+    let anonymous_exchange =
+        matches!(config.grant, Grant::WorkloadIdentity { exchange: crate::flow::Exchange::TokenExchange { .. }, .. })
+            && *method == ClientAuthMethod::None;
+    if let Some(kind) = kind.filter(|kind| *kind != K::Static && !anonymous_exchange)
         && client_id.trim().is_empty()
     {
         return Err(required("client_id", kind));
@@ -2990,5 +3218,64 @@ mod tests {
             assert_eq!(error.field, field, "{extra}: {error}");
             assert!(!error.to_string().contains("S3cr3t"), "{error}");
         }
+    }
+
+    #[test]
+    fn an_external_account_file_describes_the_source_audience_and_endpoint() {
+        use crate::flow::{Exchange, TokenSource};
+        let account = |credential_source: Value, extra: Value| {
+            let mut json = json!({"type": "external_account", "audience": "//iam/pools/p/providers/k8s",
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": "https://sts.test/v1/token",
+                "credential_source": credential_source});
+            json.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let object = json!({"type": "workload_identity", "external_account": json.to_string(), "scope": "s"});
+            parse(object).and_then(|parsed| parsed.spec.into_config(&mut |_, value| Ok(value.clone())))
+        };
+        let config = account(json!({"file": "/var/run/token"}), json!({})).unwrap();
+        assert!(
+            matches!(&config.endpoints, Endpoints::Explicit { token_endpoint, .. } if token_endpoint == "https://sts.test/v1/token")
+        );
+        assert_eq!(config.client.client_id, "", "no client authentication");
+        let Grant::WorkloadIdentity { source, subject_token_type, exchange } = &config.grant else { panic!() };
+        assert_eq!(source, &TokenSource::File("/var/run/token".into()));
+        assert_eq!(subject_token_type, crate::protocol::token_types::JWT);
+        assert!(matches!(exchange, Exchange::TokenExchange { audience: Some(a), requested_token_type: Some(r), .. }
+            if a == "//iam/pools/p/providers/k8s" && r == crate::protocol::token_types::ACCESS_TOKEN));
+        let config = account(
+            json!({"url": "http://169.254.169.254/token", "headers": {"Metadata": "True"},
+                "format": {"type": "json", "subject_token_field_name": "access_token"}}),
+            json!({"client_id": "sts-client", "client_secret": "S3cr3t"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(&config.grant, Grant::WorkloadIdentity { source: TokenSource::Url { field: Some(f), headers, .. }, .. }
+            if f == "access_token" && headers.len() == 1)
+        );
+        assert_eq!((config.client.client_id.as_str(), config.client.method), ("sts-client", ClientAuthMethod::Basic));
+
+        for (source, extra, problem) in [
+            (json!({"environment_id": "aws1"}), json!({}), "AWS"),
+            (json!({"executable": {"command": "x"}}), json!({}), "exec:COMMAND"),
+            (
+                json!({"file": "/t"}),
+                json!({"service_account_impersonation_url": "https://S3cr3t"}),
+                "service_account_impersonation_url",
+            ),
+            (
+                json!({"file": "/t", "format": {"type": "json", "subject_token_field_name": "v"}}),
+                json!({}),
+                "text only",
+            ),
+            (json!({}), json!({}), "neither"),
+            (json!({"file": "/t"}), json!({"type": "service_account"}), "\"external_account\" was expected"),
+            (json!({"file": "/t"}), json!({"token_url": "S3cr3t"}), "token_url"),
+        ] {
+            let error = account(source.clone(), extra.clone()).unwrap_err();
+            assert_eq!(error.field, "external_account", "{source} {extra}: {error}");
+            assert!(error.problem.contains(problem) && !error.to_string().contains("S3cr3t"), "{error}");
+        }
+        let error = parse(json!({"type": "workload_identity", "external_account": "{}", "subject_token": "file:/t"}))
+            .unwrap_err();
+        assert_eq!(error.field, "subject_token");
     }
 }

@@ -204,3 +204,32 @@ async fn the_token_as_a_client_assertion_for_client_credentials() {
         (1, &["federated-1".to_owned()][..])
     );
 }
+
+#[tokio::test]
+async fn a_google_external_account_file_is_a_provider() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    write_private(&token_file, &platform_token(&op).await);
+    // What `gcloud iam workload-identity-pools create-cred-config` writes, pointed at oidc-provider
+    // (its STS client credentials stand in for Google's optional client_id / client_secret).
+    let credentials = dir.path().join("external-account.json");
+    let json = serde_json::json!({
+        "type": "external_account",
+        "audience": "https://api.example",
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "token_url": op.token_endpoint(),
+        "credential_source": {"file": token_file.display().to_string(), "format": {"type": "text"}},
+        "client_id": CONFIDENTIAL_CLIENT_ID,
+        "client_secret": CONFIDENTIAL_CLIENT_SECRET,
+    });
+    write_private(&credentials, &json.to_string());
+    let wi = client(&format!(
+        "type = \"workload_identity\"\nexternal_account = \"file:{}\"\nscope = \"api:read\"\n",
+        credentials.display()
+    ));
+    let tokens = wi.token("wi", Duration::ZERO).await.unwrap();
+    let body = op.introspect(tokens.access_token.expose_secret()).await;
+    assert_eq!((body["active"].as_bool(), body["aud"].as_str()), (Some(true), Some("https://api.example")), "{body}");
+    assert_eq!(op.stats().await.grant_type(TOKEN_EXCHANGE), 1);
+}
