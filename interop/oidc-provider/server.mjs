@@ -235,6 +235,10 @@ function freshStats() {
     assertion_jtis: [],
     assertion_auds: [],
     assertion_algs: [],
+    // the `x5t` header of each (null when absent), and whether `x5t` and `x5t#S256` are the
+    // thumbprints of the first `x5c` certificate (null without `x5c`).
+    assertion_x5ts: [],
+    assertion_x5c_consistent: [],
   };
 }
 
@@ -268,6 +272,14 @@ async function statsMiddleware(ctx, next) {
         stats.assertion_jtis.push(String(payload.jti));
         stats.assertion_auds.push(String(payload.aud));
         stats.assertion_algs.push(String(header.alg));
+        stats.assertion_x5ts.push(header.x5t ?? null);
+        if (Array.isArray(header.x5c) && header.x5c.length > 0) {
+          const der = Buffer.from(header.x5c[0], 'base64');
+          const digest = (alg) => crypto.createHash(alg).update(der).digest('base64url');
+          stats.assertion_x5c_consistent.push(header.x5t === digest('sha1') && header['x5t#S256'] === digest('sha256'));
+        } else {
+          stats.assertion_x5c_consistent.push(null);
+        }
       } catch {
         stats.assertion_jtis.push('(undecodable)');
       }

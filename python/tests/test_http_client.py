@@ -374,7 +374,7 @@ def test_every_field_of_every_provider_type_is_a_keyword_of_the_constructors() -
     every_type = [row.split("|")[1].strip().strip("`") for row in table.splitlines()
                   if row.startswith("| `") and row.split("|")[2].strip() == "all"]
     # How the client authenticates: a ClientAuth object (ProviderConfig) or keywords (Client, SyncClient).
-    assertion = ["client_assertion_key", "client_assertion_alg", "client_assertion_kid"]
+    assertion = ["client_assertion_key", "client_assertion_alg", "client_assertion_kid", "client_assertion_certificate"]
     assert [name for name in every_type if name in assertion] == assertion
     for constructor in (tessera.ClientAuth, tessera.Client, tessera.SyncClient):
         signature = constructor.__text_signature__ or ""

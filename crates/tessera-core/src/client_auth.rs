@@ -113,7 +113,9 @@ impl ClientAuthMethod {
 /// The private key of `private_key_jwt`: its text (a PKCS#8 or PKCS#1 PEM, or a JWK with `d`),
 /// the signing algorithm (`client_assertion_alg`; by default from the key: RSA → `RS256`, EC
 /// P-256 → `ES256`, Ed25519 → `EdDSA`) and the `kid` to put in the header
-/// (`client_assertion_kid`; by default the JWK's `kid`, else none). `Debug` never shows the key.
+/// (`client_assertion_kid`; by default the JWK's `kid`, else none), and the key's certificate
+/// (`client_assertion_certificate`: its thumbprints and chain go in the `x5t`, `x5t#S256` and `x5c`
+/// headers, as msal sends them and Azure AD requires). `Debug` never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientAssertionKey {
     /// The key's text, as read (PEM or JWK JSON).
@@ -122,6 +124,8 @@ pub struct ClientAssertionKey {
     pub alg: Option<String>,
     /// `client_assertion_kid`, when set.
     pub kid: Option<String>,
+    /// `client_assertion_certificate`: the PEM certificate of the key (the chain may follow).
+    pub certificate: Option<Secret>,
 }
 
 impl std::fmt::Debug for ClientAssertionKey {
@@ -130,6 +134,7 @@ impl std::fmt::Debug for ClientAssertionKey {
             .field("key", &"[redacted]")
             .field("alg", &self.alg)
             .field("kid", &self.kid)
+            .field("certificate", &self.certificate.as_ref().map(|_| "[given]"))
             .finish()
     }
 }
@@ -137,7 +142,7 @@ impl std::fmt::Debug for ClientAssertionKey {
 impl ClientAssertionKey {
     /// A key from its text (PEM or JWK), with the algorithm and `kid` taken from the key.
     pub fn new(key: impl Into<Secret>) -> Self {
-        ClientAssertionKey { key: key.into(), alg: None, kid: None }
+        ClientAssertionKey { key: key.into(), alg: None, kid: None, certificate: None }
     }
 
     /// Reads the key and checks it against the algorithm; the problem, never the key, on failure
@@ -159,7 +164,8 @@ impl ClientAssertionKey {
             }
         };
         let kid = self.kid.clone().or(parsed.kid);
-        Ok(Signer { key: parsed.key, alg, kid })
+        let certificate = self.certificate.as_ref().map(certificate_headers).transpose()?;
+        Ok(Signer { key: parsed.key, alg, kid, certificate })
     }
 
     /// [`ClientAssertionKey::signer`], and one signature made now: a key that parses but cannot
@@ -203,6 +209,35 @@ pub(crate) struct Signer {
     key: EncodingKey,
     alg: Algorithm,
     pub(crate) kid: Option<String>,
+    certificate: Option<CertificateHeaders>,
+}
+
+/// `x5t` (SHA-1 thumbprint, what msal sends and Azure AD matches), `x5t#S256` and `x5c` (the chain,
+/// standard base64 DER) of a client assertion, from `client_assertion_certificate`.
+#[derive(Clone)]
+struct CertificateHeaders {
+    x5t: String,
+    x5t_s256: String,
+    x5c: Vec<String>,
+}
+
+/// The headers of a PEM certificate (chain); the problem, never the text, on failure.
+fn certificate_headers(pem_text: &Secret) -> Result<CertificateHeaders, (&'static str, String)> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use sha2::Digest as _;
+    let field = "client_assertion_certificate";
+    let blocks = pem::parse_many(pem_text.expose_secret().as_bytes())
+        .map_err(|_| (field, "is not PEM (\"-----BEGIN CERTIFICATE-----\")".to_owned()))?;
+    let chain: Vec<Vec<u8>> =
+        blocks.into_iter().filter(|block| block.tag() == "CERTIFICATE").map(pem::Pem::into_contents).collect();
+    let Some(leaf) = chain.first() else {
+        return Err((field, "holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")".to_owned()));
+    };
+    Ok(CertificateHeaders {
+        x5t: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(leaf)),
+        x5t_s256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(leaf)),
+        x5c: chain.iter().map(|der| STANDARD.encode(der)).collect(),
+    })
 }
 
 impl Signer {
@@ -219,6 +254,11 @@ impl Signer {
     pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
+        if let Some(certificate) = &self.certificate {
+            header.x5t = Some(certificate.x5t.clone());
+            header.x5t_s256 = Some(certificate.x5t_s256.clone());
+            header.x5c = Some(certificate.x5c.clone());
+        }
         jsonwebtoken::encode(&header, claims, &self.key)
     }
 }
@@ -473,7 +513,7 @@ impl ClientAuth {
                     return Err(("client_secret", "is required with client_auth \"client_secret_jwt\"".into()));
                 };
                 let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
-                Ok(Some(Signer { key, alg: Algorithm::HS256, kid: None }))
+                Ok(Some(Signer { key, alg: Algorithm::HS256, kid: None, certificate: None }))
             }
             _ => Ok(None),
         }

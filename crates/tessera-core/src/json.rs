@@ -686,6 +686,7 @@ impl JsonStage {
                     key,
                     alg: client_assertion_alg,
                     kid: client_assertion_kid,
+                    certificate: None,
                 });
                 let mut params = TokenExchangeParams {
                     audience: strings("audience", audience)?,

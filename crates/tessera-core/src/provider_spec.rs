@@ -437,6 +437,15 @@ pub const FIELDS: &[FieldDoc] = &[
         old_names: &[],
     },
     FieldDoc {
+        name: "client_assertion_certificate",
+        ty: FieldType::Secret,
+        kinds: &[],
+        required: "no (with `client_assertion_key`)",
+        default: "",
+        doc: "the PEM certificate of `client_assertion_key` (its chain may follow), usually `file:`: assertions then carry `x5t` (SHA-1 thumbprint), `x5t#S256` and `x5c`, as msal's certificate credentials do (Azure AD requires `x5t`)",
+        old_names: &[],
+    },
+    FieldDoc {
         name: "issuer",
         ty: FieldType::Url,
         kinds: OAUTH_KINDS,
@@ -958,6 +967,8 @@ pub struct ClientSpec {
     pub client_assertion_alg: Option<String>,
     /// `client_assertion_kid`.
     pub client_assertion_kid: Option<String>,
+    /// `client_assertion_certificate` (literal PEM, or a reference for the resolver).
+    pub client_assertion_certificate: Option<Secret>,
     /// `issuer`.
     pub issuer: Option<String>,
     /// `token_endpoint`.
@@ -1252,6 +1263,7 @@ struct Flat {
     client_assertion_key: Option<Secret>,
     client_assertion_alg: Option<String>,
     client_assertion_kid: Option<String>,
+    client_assertion_certificate: Option<Secret>,
     issuer: Option<String>,
     token_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
@@ -1366,6 +1378,7 @@ impl ProviderSpec {
             client_assertion_key: flat.client_assertion_key,
             client_assertion_alg: flat.client_assertion_alg,
             client_assertion_kid: flat.client_assertion_kid,
+            client_assertion_certificate: flat.client_assertion_certificate,
             issuer: flat.issuer,
             token_endpoint: flat.token_endpoint,
             revocation_endpoint: flat.revocation_endpoint,
@@ -1539,6 +1552,7 @@ impl ProviderSpec {
             for (field, present) in [
                 ("client_assertion_alg", client.client_assertion_alg.is_some()),
                 ("client_assertion_kid", client.client_assertion_kid.is_some()),
+                ("client_assertion_certificate", client.client_assertion_certificate.is_some()),
             ] {
                 if present {
                     return Err(FieldError::new(field, "goes with client_assertion_key (private_key_jwt)"));
@@ -1647,11 +1661,13 @@ impl ProviderSpec {
         };
         let client = &self.client;
         let client_secret = secret("client_secret", &client.client_secret)?;
+        let certificate = secret("client_assertion_certificate", &client.client_assertion_certificate)?;
         let assertion_key =
             secret("client_assertion_key", &client.client_assertion_key)?.map(|key| ClientAssertionKey {
                 key,
                 alg: client.client_assertion_alg.clone(),
                 kid: client.client_assertion_kid.clone(),
+                certificate,
             });
         // A key means private_key_jwt; a secret alone, client_secret_basic (RFC 6749's default
         // that every server supports); neither, a public client.
@@ -1736,6 +1752,7 @@ impl ProviderSpec {
                     key: secret("assertion_key", assertion_key)?.unwrap_or_else(|| Secret::new("")),
                     alg: assertion_alg.clone(),
                     kid: assertion_kid.clone(),
+                    certificate: None,
                 };
                 if let Some(reference) = service_account_key {
                     // Checking a description: the reference is not read (placeholders stand in).

@@ -352,8 +352,9 @@ struct Callbacks<'a, 'py> {
 ///   (client credentials).
 /// - ``client_assertion_key=None`` (``private_key_jwt``: the private key's text, a PEM or a JWK with
 ///   ``d``; never shown), ``client_assertion_alg=None`` (from the key: ``RS256`` / ``ES256`` /
-///   ``EdDSA``), ``client_assertion_kid=None`` (the JWK's ``kid``, else none); see
-///   docs/client-assertions.md.
+///   ``EdDSA``), ``client_assertion_kid=None`` (the JWK's ``kid``, else none),
+///   ``client_assertion_certificate=None`` (the key's PEM certificate as text: ``x5t``,
+///   ``x5t#S256`` and ``x5c`` headers, as msal sends them); see docs/client-assertions.md.
 /// - ``provider=None``: a ``ProviderConfig`` in place of the arguments above.
 /// - ``store=None`` (in memory), ``key="default"`` (the store key), ``refresh_skew=30`` (seconds or
 ///   ``timedelta``: refresh this long before expiry).
@@ -390,7 +391,8 @@ pub struct PyClient {
 /// ``token_endpoint=None``, ``revocation_endpoint=None``, ``client_auth=None`` (``"client_secret_basic"``
 /// with a secret, ``"private_key_jwt"`` with a key, ``"tls_client_auth"`` with a certificate alone, else
 /// ``"none"``), ``client_assertion_key=None``,
-/// ``client_assertion_alg=None`` (from the key), ``client_assertion_kid=None`` (the JWK's), ``provider=None``,
+/// ``client_assertion_alg=None`` (from the key), ``client_assertion_kid=None`` (the JWK's),
+/// ``client_assertion_certificate=None``, ``provider=None``,
 /// ``store=None``, ``key="default"``, ``refresh_skew=30``, ``timeout=None`` (30 s), ``ca_file=None``,
 /// ``ca_file_only=False``, ``tls_client_certificate=None``, ``tls_client_key=None``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
 /// ``user_agent=None``, ``prompter=None``, ``otp_callback=None``, ``refresh_policy=None``, ``hooks=None``,
@@ -419,7 +421,8 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
-        client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
+        client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None,
+        provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
@@ -438,6 +441,7 @@ impl PyClient {
         client_assertion_key: Option<String>,
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
+        client_assertion_certificate: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -472,7 +476,12 @@ impl PyClient {
             token_endpoint,
             revocation_endpoint,
             client_auth,
-            AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid },
+            AssertionArgs {
+                client_assertion_key,
+                client_assertion_alg,
+                client_assertion_kid,
+                client_assertion_certificate,
+            },
             provider,
             store,
             key.to_owned(),
@@ -591,7 +600,8 @@ impl PySyncClient {
     #[new]
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
-        client_assertion_alg = None, client_assertion_kid = None, provider = None, store = None,
+        client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None,
+        provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
         prompter = None, otp_callback = None, refresh_policy = None, hooks = None, transport = None,
@@ -610,6 +620,7 @@ impl PySyncClient {
         client_assertion_key: Option<String>,
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
+        client_assertion_certificate: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -644,7 +655,12 @@ impl PySyncClient {
             token_endpoint,
             revocation_endpoint,
             client_auth,
-            AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid },
+            AssertionArgs {
+                client_assertion_key,
+                client_assertion_alg,
+                client_assertion_kid,
+                client_assertion_certificate,
+            },
             provider,
             store,
             key.to_owned(),

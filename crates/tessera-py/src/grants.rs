@@ -712,7 +712,7 @@ impl PyCognito {
 /// RFC 7523, docs/client-assertions.md).
 ///
 /// ``ClientAuth(client_id, client_secret=None, *, method=None, client_assertion_key=None,
-/// client_assertion_alg=None, client_assertion_kid=None)``:
+/// client_assertion_alg=None, client_assertion_kid=None, client_assertion_certificate=None)``:
 ///
 /// - ``method=None``: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
 ///   ``"client_secret_jwt"`` (an HS256 assertion signed with the secret), ``"private_key_jwt"``
@@ -723,6 +723,9 @@ impl PyCognito {
 /// - ``client_assertion_alg=None``: from the key (``RS256`` / ``ES256`` / ``EdDSA``); or
 ///   ``PS256``, ``RS384``, ... for RSA keys.
 /// - ``client_assertion_kid=None``: the JWK's ``kid``, else no ``kid`` header.
+/// - ``client_assertion_certificate=None``: the key's PEM certificate as text (its chain may
+///   follow): assertions then carry ``x5t``, ``x5t#S256`` and ``x5c`` (msal's certificate
+///   credentials; Azure AD requires ``x5t``).
 ///
 /// The key is checked when the provider is built (a ``ConfigurationError`` naming the field,
 /// never quoting the key) and never shown by ``repr``.
@@ -762,6 +765,7 @@ pub(crate) struct AssertionArgs {
     pub(crate) client_assertion_key: Option<String>,
     pub(crate) client_assertion_alg: Option<String>,
     pub(crate) client_assertion_kid: Option<String>,
+    pub(crate) client_assertion_certificate: Option<String>,
 }
 
 impl AssertionArgs {
@@ -771,6 +775,7 @@ impl AssertionArgs {
             ("client_assertion_key", self.client_assertion_key.is_some()),
             ("client_assertion_alg", self.client_assertion_alg.is_some()),
             ("client_assertion_kid", self.client_assertion_kid.is_some()),
+            ("client_assertion_certificate", self.client_assertion_certificate.is_some()),
         ]
         .into_iter()
         .find_map(|(name, given)| given.then_some(name))
@@ -787,20 +792,34 @@ pub(crate) fn client_auth_with_assertion(
     method: Option<&str>,
     assertion: AssertionArgs,
 ) -> PyResult<ClientAuth> {
-    let AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid } = assertion;
+    let AssertionArgs {
+        client_assertion_key,
+        client_assertion_alg,
+        client_assertion_kid,
+        client_assertion_certificate,
+    } = assertion;
     let method = match (method, &client_assertion_key) {
         (None, Some(_)) => Some("private_key_jwt"),
         (method, _) => method,
     };
     let mut inner = client_auth(py, client_id, client_secret, method)?;
-    if client_assertion_key.is_none() && (client_assertion_alg.is_some() || client_assertion_kid.is_some()) {
-        let field = if client_assertion_alg.is_some() { "client_assertion_alg" } else { "client_assertion_kid" };
+    if client_assertion_key.is_none()
+        && (client_assertion_alg.is_some() || client_assertion_kid.is_some() || client_assertion_certificate.is_some())
+    {
+        let field = if client_assertion_alg.is_some() {
+            "client_assertion_alg"
+        } else if client_assertion_kid.is_some() {
+            "client_assertion_kid"
+        } else {
+            "client_assertion_certificate"
+        };
         return Err(configuration(format!("{field}: goes with client_assertion_key (private_key_jwt)")));
     }
     inner.assertion_key = client_assertion_key.map(|key| tessera::core::ClientAssertionKey {
         key: Secret::new(key),
         alg: client_assertion_alg,
         kid: client_assertion_kid,
+        certificate: client_assertion_certificate.map(Secret::new),
     });
     Ok(inner)
 }
@@ -810,7 +829,8 @@ impl PyClientAuth {
     /// See the class documentation.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None, client_assertion_key = None,
-        client_assertion_alg = None, client_assertion_kid = None))]
+        client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
         client_id: String,
@@ -819,8 +839,14 @@ impl PyClientAuth {
         client_assertion_key: Option<String>,
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
+        client_assertion_certificate: Option<String>,
     ) -> PyResult<Self> {
-        let assertion = AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid };
+        let assertion = AssertionArgs {
+            client_assertion_key,
+            client_assertion_alg,
+            client_assertion_kid,
+            client_assertion_certificate,
+        };
         Ok(PyClientAuth { inner: client_auth_with_assertion(py, client_id, client_secret, method, assertion)? })
     }
 

@@ -22,8 +22,11 @@ fn key(file: &str) -> String {
 }
 
 fn signed_by(file: &str, kid: Option<&str>, alg: Option<&str>) -> ClientAuth {
-    let key =
-        ClientAssertionKey { key: Secret::new(key(file)), alg: alg.map(str::to_owned), kid: kid.map(str::to_owned) };
+    let key = ClientAssertionKey {
+        alg: alg.map(str::to_owned),
+        kid: kid.map(str::to_owned),
+        ..ClientAssertionKey::new(key(file))
+    };
     ClientAuth::private_key_jwt(JWT_CLIENT_ID, key)
 }
 
@@ -171,4 +174,85 @@ async fn token_exchange_stages_authenticate_with_private_key_jwt() {
     let domains = DomainClient::new(session("alice-2", alice(&op, signed_by("ec.pem", Some("test-ec"), None))), chain);
     let error = domains.get_domain_access("alpha").await.unwrap_err();
     assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_certificate_puts_x5t_x5t_s256_and_x5c_in_the_header_as_msal_does() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let certificate = assertion_key_path("ec-cert.pem");
+    // The TOML form, the certificate by file: reference (as msal users hold it: a PEM beside the key).
+    let text = format!(
+        "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"svc\"\ntype = \"client_credentials\"\n\
+         issuer = \"{}\"\nclient_id = \"{JWT_CLIENT_ID}\"\nclient_assertion_key = \"file:{}\"\n\
+         client_assertion_certificate = \"file:{}\"\nscope = \"api:read\"\n",
+        op.issuer(),
+        assertion_key_path("ec.pem").display(),
+        certificate.display(),
+    );
+    let registry = tessera::registry::Registry::default();
+    let config = registry.parse_config(&text, "msal.toml").unwrap();
+    let client = tessera::AuthClient::from_config(
+        &registry,
+        &config,
+        None,
+        std::sync::Arc::new(tessera::store::MemoryStore::new()),
+    )
+    .unwrap();
+    client.token("svc", std::time::Duration::ZERO).await.unwrap();
+    let stats = assertions_were_fresh(&op, 1).await;
+    // The SHA-1 thumbprint of the certificate's DER, as `openssl x509 -fingerprint -sha1` prints it.
+    let output = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(output.stdout).unwrap();
+    let hex: String = fingerprint.trim().rsplit('=').next().unwrap().split(':').collect();
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let expected = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    assert_eq!(stats.assertion_x5ts, [Some(expected)]);
+    assert_eq!(stats.assertion_x5c_consistent, [Some(true)], "x5t#S256 and x5c agree");
+
+    // Without a certificate, no x5t; a certificate without a key, and a file that is no
+    // certificate, are configuration errors naming the field.
+    op.reset_stats().await;
+    session("plain", machine(&op, signed_by("ec.pem", Some("test-ec"), None))).tokens().await.unwrap();
+    assert_eq!(op.stats().await.assertion_x5ts, [None]);
+    for (extra, field) in [
+        (
+            format!("client_assertion_certificate = \"file:{}\"\nclient_secret = \"s\"\n", certificate.display()),
+            "client_assertion_certificate",
+        ),
+        (
+            format!(
+                "client_assertion_key = \"file:{}\"\nclient_assertion_certificate = \"file:{}\"\n",
+                assertion_key_path("ec.pem").display(),
+                assertion_key_path("ec.pem").display()
+            ),
+            "client_assertion_certificate",
+        ),
+    ] {
+        let text = format!(
+            "[[contexts]]\nname = \"dev\"\n[[contexts.auth_providers]]\nname = \"svc\"\ntype = \"client_credentials\"\n\
+             issuer = \"{}\"\nclient_id = \"{JWT_CLIENT_ID}\"\n{extra}",
+            op.issuer()
+        );
+        let error = match registry.parse_config(&text, "msal.toml") {
+            Err(error) => error,
+            Ok(config) => {
+                let client = tessera::AuthClient::from_config(
+                    &registry,
+                    &config,
+                    None,
+                    std::sync::Arc::new(tessera::store::MemoryStore::new()),
+                );
+                match client {
+                    Err(error) => error,
+                    Ok(client) => client.token("svc", std::time::Duration::ZERO).await.unwrap_err(),
+                }
+            }
+        };
+        assert!(error.to_string().contains(field), "{extra}: {error}");
+        assert!(!error.to_string().contains("PRIVATE KEY"), "{error}");
+    }
 }

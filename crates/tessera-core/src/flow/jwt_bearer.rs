@@ -160,7 +160,7 @@ mod tests {
         provider.config.endpoints = Endpoints::explicit("https://idp.example/token");
         provider.config.scope = Some("api:read api:write".into());
         provider.config.grant = Grant::JwtBearer {
-            key: ClientAssertionKey { key: Secret::new(KEY), alg: None, kid: Some("k1".into()) },
+            key: ClientAssertionKey { kid: Some("k1".into()), ..ClientAssertionKey::new(KEY) },
             subject: None,
             audience: None,
             scope_in_assertion,

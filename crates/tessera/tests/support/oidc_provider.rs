@@ -164,6 +164,13 @@ pub struct OidcStats {
     /// Their header's `alg`, in the same order.
     #[serde(default)]
     pub assertion_algs: Vec<String>,
+    /// The `x5t` header of each assertion (`None` when absent).
+    #[serde(default)]
+    pub assertion_x5ts: Vec<Option<String>>,
+    /// Per assertion: `x5t` and `x5t#S256` are the thumbprints of the first `x5c` certificate
+    /// (`None` without `x5c`).
+    #[serde(default)]
+    pub assertion_x5c_consistent: Vec<Option<bool>>,
 }
 
 impl OidcStats {
