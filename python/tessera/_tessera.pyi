@@ -404,6 +404,7 @@ class ClientAuth:
         client_assertion_key: Optional[str] = None,
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
+        client_assertion_certificate: Optional[str] = None,
     ) -> ClientAuth:
         """The client's identity at the authorization server.
 
@@ -417,6 +418,8 @@ class ClientAuth:
                 default ``None``.
             client_assertion_alg: default ``None``: from the key (``RS256``, ``ES256``, ``EdDSA``).
             client_assertion_kid: default ``None``: the JWK's ``kid``, else no ``kid``.
+            client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
+                assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
         """
     @staticmethod
     def basic(client_id: str, client_secret: str) -> ClientAuth: ...
@@ -546,6 +549,7 @@ class Client:
         client_assertion_key: Optional[str] = None,
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
+        client_assertion_certificate: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -591,6 +595,8 @@ class Client:
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
+            client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
+                assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
@@ -657,6 +663,7 @@ class SyncClient:
         client_assertion_key: Optional[str] = None,
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
+        client_assertion_certificate: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -702,6 +709,8 @@ class SyncClient:
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
+            client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
+                assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.

@@ -241,3 +241,19 @@ def test_a_forked_child_never_repeats_the_parents_jti() -> None:
     parent_jti = _assertion_jti(engine.ensure("svc"))
     assert len(child_jti) >= 22 and len(parent_jti) >= 22, (child_jti, parent_jti)
     assert child_jti != parent_jti
+
+
+def test_a_certificate_adds_x5t_x5t_s256_and_x5c(oidc_provider: OidcProvider) -> None:
+    client = tessera.SyncClient(
+        oidc_provider.issuer,
+        client_id=JWT_CLIENT_ID,
+        client_assertion_key=key("ec.pem"),
+        client_assertion_certificate=key("ec-cert.pem"),
+        scope="api:read",
+    )
+    assert client.authorization_header().startswith("Bearer ")
+    stats = fresh_assertions(oidc_provider, 1)
+    assert stats["assertion_x5c_consistent"] == [True]
+    assert stats["assertion_x5ts"][0] and len(stats["assertion_x5ts"][0]) == 27  # base64url of 20 bytes
+    with pytest.raises(tessera.ConfigurationError, match="client_assertion_certificate"):
+        tessera.ClientAuth(JWT_CLIENT_ID, client_assertion_certificate=key("ec-cert.pem"))
