@@ -31,6 +31,8 @@ enum KeyFamily {
     Rsa,
     EcP256,
     Ed25519,
+    /// The client's secret (`client_secret_jwt`).
+    Hmac,
 }
 
 impl KeyFamily {
@@ -40,6 +42,7 @@ impl KeyFamily {
             KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
             KeyFamily::EcP256 => alg == A::ES256,
             KeyFamily::Ed25519 => alg == A::EdDSA,
+            KeyFamily::Hmac => matches!(alg, A::HS256 | A::HS384 | A::HS512),
         }
     }
 }
@@ -52,6 +55,11 @@ pub(crate) struct AssertionKey {
 }
 
 impl AssertionKey {
+    /// A client's secret, as the key of `client_secret_jwt` assertions (HMAC: HS256/384/512).
+    pub(crate) fn shared_secret(secret: &str) -> Self {
+        AssertionKey { key: DecodingKey::from_secret(secret.as_bytes()), family: KeyFamily::Hmac, kid: None }
+    }
+
     /// Reads an SPKI PEM (`-----BEGIN PUBLIC KEY-----`) or a public JWK (RSA, EC P-256, OKP
     /// Ed25519): `None` when it is neither. `kid` is the registered one; for a JWK without it,
     /// the JWK's own `kid` is used.

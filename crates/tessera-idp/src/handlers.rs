@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_SCOPE: &str = "openid";
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
-    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"];
     Json(json!({
         "issuer": s.issuer,
         "authorization_endpoint": s.url("/authorize"),

@@ -190,8 +190,9 @@ pub(crate) fn authenticate_client<'s>(
     authenticate_client_secret(&s.clients, headers, form)
 }
 
-/// `private_key_jwt` (RFC 7523 §2.2 and §3): the assertion's `iss` and `sub` are the client,
-/// signed with its registered key; every refusal is `invalid_client`.
+/// `private_key_jwt` and `client_secret_jwt` (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the
+/// assertion's `iss` and `sub` are the client, signed with its registered key (or, with an HMAC
+/// `alg`, its secret); every refusal is `invalid_client`.
 fn authenticate_client_assertion<'s>(
     s: &'s Shared,
     headers: &HeaderMap,
@@ -213,11 +214,28 @@ fn authenticate_client_assertion<'s>(
             .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?,
     };
     let client = s.clients.get(&client_id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    let key = s
-        .client_keys
-        .keys
-        .get(&client_id)
-        .ok_or_else(|| OAuthError::invalid_client("the client has no public key for private_key_jwt"))?;
+    // An HMAC alg names the client's secret as the key (client_secret_jwt); anything else its
+    // registered public key (private_key_jwt).
+    let hmac = jsonwebtoken::decode_header(assertion).is_ok_and(|header| {
+        matches!(
+            header.alg,
+            jsonwebtoken::Algorithm::HS256 | jsonwebtoken::Algorithm::HS384 | jsonwebtoken::Algorithm::HS512
+        )
+    });
+    let shared;
+    let key = if hmac {
+        let secret = client
+            .client_secret
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_client("the client has no secret for client_secret_jwt"))?;
+        shared = crate::assertion::AssertionKey::shared_secret(secret);
+        &shared
+    } else {
+        s.client_keys
+            .keys
+            .get(&client_id)
+            .ok_or_else(|| OAuthError::invalid_client("the client has no public key for private_key_jwt"))?
+    };
     let expected =
         crate::assertion::Expected { party: &client.client_id, kind: "client", issuer: &s.issuer, now: s.now() };
     let claims = crate::assertion::verify(assertion, key, &expected, &s.client_keys.jtis)

@@ -200,3 +200,43 @@ async fn a_client_registered_with_a_public_jwk_authenticates_and_a_bad_key_is_a_
     let Err(error) = tessera_idp::IdpServer::start(broken).await else { panic!("a bad public_key is refused") };
     assert!(error.to_string().contains("public_key"), "{error}");
 }
+
+#[tokio::test]
+async fn client_secret_jwt_is_an_hs256_assertion_signed_with_the_clients_secret() {
+    let h = start().await;
+    let mut claims = claims(&h.url("/token"));
+    claims["iss"] = json!(demo::CONFIDENTIAL_CLIENT_ID);
+    claims["sub"] = json!(demo::CONFIDENTIAL_CLIENT_ID);
+    let signed = |claims: &Value, secret: &str| {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
+    };
+    let form = |assertion: &str| {
+        vec![
+            ("client_id".to_owned(), demo::CONFIDENTIAL_CLIENT_ID.to_owned()),
+            ("client_assertion_type".to_owned(), ASSERTION_TYPE.to_owned()),
+            ("client_assertion".to_owned(), assertion.to_owned()),
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+        ]
+    };
+    let good = signed(&claims, demo::CONFIDENTIAL_CLIENT_SECRET);
+    let (status, body) = json(h.http.post(h.url("/token")).form(&form(&good)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+    // The same assertion again (jti replay), and one signed with another secret: invalid_client.
+    let (status, body) = json(h.http.post(h.url("/token")).form(&form(&good)).send().await.unwrap()).await;
+    assert_invalid_client(status, &body, "jti");
+    claims["jti"] = json!("another");
+    let wrong = signed(&claims, "not-the-secret");
+    let (status, body) = json(h.http.post(h.url("/token")).form(&form(&wrong)).send().await.unwrap()).await;
+    assert_invalid_client(status, &body, "signature");
+    // A public client has no secret to sign with.
+    claims["iss"] = json!(demo::PUBLIC_CLIENT_ID);
+    claims["sub"] = json!(demo::PUBLIC_CLIENT_ID);
+    claims["jti"] = json!("third");
+    let public = signed(&claims, "anything");
+    let mut public_form = form(&public);
+    public_form[0].1 = demo::PUBLIC_CLIENT_ID.to_owned();
+    let (status, body) = json(h.http.post(h.url("/token")).form(&public_form).send().await.unwrap()).await;
+    assert_invalid_client(status, &body, "secret");
+}

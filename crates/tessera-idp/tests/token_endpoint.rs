@@ -40,7 +40,13 @@ async fn discovery_document_lists_endpoints() {
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["EdDSA"]));
     assert_eq!(h.server.stats().discovery_requests, 1);

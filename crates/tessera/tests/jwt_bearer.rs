@@ -166,3 +166,27 @@ scope = "cloud-platform api:read"
     assert!(message.contains("user.json"), "names the file: {message}");
     assert!(!message.contains("SECRET-REFRESH-TOKEN") && !message.contains(&text[..40]), "{message}");
 }
+
+/// Client authentication with `client_secret_jwt` (an HS256 assertion signed with the secret) at
+/// the reference IdP, for a login, a refresh and a revocation: each a new assertion.
+#[tokio::test]
+async fn client_secret_jwt_authenticates_at_the_reference_idp() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let config = ProviderConfig {
+        client: ClientAuth::secret_jwt(demo::CONFIDENTIAL_CLIENT_ID, Secret::new(demo::CONFIDENTIAL_CLIENT_SECRET)),
+        endpoints: Endpoints::discover(idp.issuer()),
+        scope: Some("api:read".into()),
+        grant: Grant::Password { username: "alice".into(), password: Secret::new("alice-password"), totp: None },
+    };
+    let alice = session("alice", config.clone());
+    alice.tokens().await.unwrap();
+    alice.force_refresh().await.unwrap();
+    assert!(alice.logout().await.unwrap().revoked);
+    let wrong = ProviderConfig {
+        client: ClientAuth::secret_jwt(demo::CONFIDENTIAL_CLIENT_ID, Secret::new("not-the-secret")),
+        ..config
+    };
+    let error = session("wrong", wrong).tokens().await.unwrap_err();
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidClient), "{error:?}");
+    assert!(!error.to_string().contains("not-the-secret"), "{error}");
+}
