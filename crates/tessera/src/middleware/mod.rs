@@ -7,6 +7,9 @@
 //! Both follow the same rules (docs/http-integration.md):
 //!
 //! 1. The header comes from [`Session::authorization_header`]: cached, refreshed once when due.
+//!    A cached header is the calling thread's own copy, and its
+//!    [`AuthorizationHeader::to_header_value`] is built once per copy: a request costs a clone of
+//!    the header value, not its validation and copy.
 //! 2. A response is a *rejection* when its status is 401, when it carries
 //!    `WWW-Authenticate: Bearer error="invalid_token"`, or (gRPC) when its headers carry
 //!    `grpc-status: 16` (UNAUTHENTICATED).
