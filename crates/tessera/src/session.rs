@@ -119,9 +119,13 @@ pub enum RefreshReason {
 #[derive(Clone)]
 pub struct AuthorizationHeader(Arc<Local>);
 
-/// One thread's handle on a cached header. Aligned to a cache line so that its reference count
-/// never shares a line with another thread's data (the allocation is 128 bytes).
-#[repr(align(64))]
+/// One thread's handle on a cached header: a reference count that only its thread writes (while
+/// the headers it hands out stay on that thread), around the shared, read-only token data.
+///
+/// Not padded to a cache line (80 bytes with the allocator's header): padded (128 bytes, aligned
+/// allocations), a round-robin over 10,000 sessions cost 2–3× more. Copies made by two threads
+/// still do not share a line in practice: each thread allocates from its own arena (glibc,
+/// jemalloc and mimalloc all give threads their own). See docs/DECISIONS.md.
 struct Local {
     shared: Arc<Cached>,
     /// [`AuthorizationHeader::to_header_value`], built on first use by this copy's thread.
@@ -537,24 +541,39 @@ impl Session {
     /// Callers that saw the same rejected token share one refresh: if another caller (or process)
     /// replaced it meanwhile, that newer token is returned without a request.
     pub async fn force_refresh(&self) -> Result<AuthorizationHeader, Error> {
-        self.replace_token(RefreshReason::Forced).await
+        self.replace_token(RefreshReason::Forced, None).await
+    }
+
+    /// [`Session::force_refresh`] after an API rejected `sent`: a token other than `sent` that is
+    /// still valid is returned without a request. Unlike `force_refresh`, which takes the
+    /// session's current token for the rejected one, this cannot take a token that another task
+    /// obtained meanwhile for the rejected one (and refresh it again); that matters while a refresh
+    /// is being published, when this thread may still hold its copy of the old header for a moment.
+    pub(crate) async fn replace_rejected(&self, sent: &AuthorizationHeader) -> Result<AuthorizationHeader, Error> {
+        self.replace_token(RefreshReason::Forced, Some(sent.access_token().clone())).await
     }
 
     /// [`Session::force_refresh`] after an API answered 401 (or `WWW-Authenticate: Bearer
     /// error="invalid_token"`): the same single-flight replacement, reported as
     /// [`RefreshReason::Unauthorized`] to the policy, hooks and traces.
     pub async fn handle_unauthorized(&self) -> Result<AuthorizationHeader, Error> {
-        self.replace_token(RefreshReason::Unauthorized).await
+        self.replace_token(RefreshReason::Unauthorized, None).await
     }
 
-    async fn replace_token(&self, reason: RefreshReason) -> Result<AuthorizationHeader, Error> {
+    /// Replaces `rejected`, or (`None`) the session's current token.
+    async fn replace_token(
+        &self,
+        reason: RefreshReason,
+        rejected: Option<Secret>,
+    ) -> Result<AuthorizationHeader, Error> {
         if self.inner.cell.is_dead() {
             self.revive_from_store().await;
         }
         // Without a token of our own (a fresh process), the stored one is the one being replaced.
-        let rejected = match self.inner.cell.slot().load_full() {
-            Some(seen) => Some(seen.tokens.access_token.clone()),
-            None => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
+        let rejected = match (rejected, self.inner.cell.slot().load_full()) {
+            (Some(rejected), _) => Some(rejected),
+            (None, Some(seen)) => Some(seen.tokens.access_token.clone()),
+            (None, None) => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
         };
         let accept = |cached: &Cached| rejected.as_ref().is_none_or(|rejected| *rejected != cached.tokens.access_token);
         // Another token than the rejected one, still valid: someone replaced it meanwhile.
