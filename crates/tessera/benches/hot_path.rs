@@ -1,6 +1,8 @@
 //! Hot-path and herd benchmarks for `Session`. Results and how to reproduce them: benches/README.md.
 //!
-//! - `cached_header`: the whole hot path on a valid token (ArcSwap load + coarse clock + Arc clone).
+//! - `cached_header`: the whole hot path on a valid token (this thread's copy + coarse clock + clone
+//!   of an `Arc` only this thread counts). Next to yup-oauth2, with threads and many sessions:
+//!   benches/peers (its own crate, outside the workspace).
 //! - `authorization_header_ready`: the async API on a valid token, polled once (no runtime involved).
 //! - `baseline_rwlock_systemtime`: what a typical hand-written cache costs (RwLock + SystemTime::now()).
 //! - `herd/N`: N concurrent callers on an expired session against the in-process reference IdP;

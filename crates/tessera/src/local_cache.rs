@@ -1,47 +1,389 @@
-//! A per-thread cache in front of a session's `ArcSwapOption`, so that the hot path costs one
-//! plain atomic load (has the value changed?) instead of ArcSwap's debt-slot protocol (two atomic
-//! read-modify-writes). Measured on the 2-core CI machine: 12 ns → ~2 ns for the load.
+//! Per-thread copies of published values: what lets `Session::cached_header` serve a header from
+//! memory that no other core writes, for any number of sessions per thread.
 //!
-//! Each thread keeps at most [`MAX_ENTRIES`] sessions; entries of dropped sessions are evicted on
-//! the next miss. A thread keeps the last value it saw of a session until it next looks at that
-//! session (or exits): after `logout()` that old value is never *served* (the next load sees the
-//! cleared slot), but it stays in memory a little longer, as it would in any caller's clone.
+//! It owns: [`Published`] (a value slot whose every write bumps the slot's generation and a
+//! process-wide epoch), session [`Registration`]s (a process-unique id and a small recycled slot
+//! number per live session), and each thread's [`Table`]: a vector indexed by slot number whose
+//! entry holds the thread's own copy of the value (made by the caller's `make`, e.g. an `Arc` that
+//! only this thread clones), the generation and epoch it was taken at, and its serve-until instant.
+//!
+//! It must never: take a lock, allocate or write shared memory on a hit; serve a copy after its
+//! slot was written (a hit requires the epoch it was checked at to be the current one, and a new
+//! epoch sends the reader back to the slot's generation); serve one entry for another session (an
+//! entry matches only its session's id, never reused); keep entries of dropped sessions without
+//! bound (see [`Table`]'s sweep).
+//!
+//! A hit reads: the caller's [`Key`] (in the `Session` value itself), this thread's entry for
+//! that slot (sessions built one after another have neighbouring slots: a round-robin over them
+//! reads the table sequentially), and the epoch (one cache line written only when some slot
+//! changes, so it stays in every core's cache). Why not `arc_swap::Cache` (the previous design): it
+//! kept 8 sessions per thread (a ninth thrashed: 97 ns) and handed out clones of the one shared
+//! `Arc`, whose count bounced between cores (2 threads: 100 ns). See docs/DECISIONS.md.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::LocalKey;
 
-use arc_swap::{ArcSwapOption, Cache};
+use arc_swap::{ArcSwapOption, Guard};
+use tessera_core::Timestamp;
 
-const MAX_ENTRIES: usize = 8;
+/// Bumped after every write of any [`Published`] slot. On its own cache line: readers on every
+/// core keep it cached until a write.
+#[repr(align(64))]
+struct Epoch(AtomicU64);
 
-type Slot<T> = Arc<ArcSwapOption<T>>;
+static EPOCH: Epoch = Epoch(AtomicU64::new(1));
 
-/// One session's slot and this thread's cache of it.
-pub(crate) struct Entry<T> {
-    slot: Slot<T>,
-    cache: Cache<Slot<T>, Option<Arc<T>>>,
+/// A value with the instant until which a per-thread copy may be served without asking again.
+pub(crate) trait Servable: Send + Sync + 'static {
+    /// Served before this instant (on the caller's clock), never at or after it.
+    fn serve_until(&self) -> Timestamp;
 }
 
-/// Loads `slot`'s current value through this thread's cache. Falls back to a direct load while
-/// the thread is being torn down.
-pub(crate) fn load<T>(slot: &Slot<T>, local: &'static LocalKey<RefCell<Vec<Entry<T>>>>) -> Option<Arc<T>> {
-    local
-        .try_with(|entries| {
-            let Ok(mut entries) = entries.try_borrow_mut() else { return slot.load_full() };
-            let index = match entries.iter().position(|entry| Arc::ptr_eq(&entry.slot, slot)) {
-                Some(index) => index,
-                None => {
-                    // Entries whose session is gone hold the only other references to their slot.
-                    entries.retain(|entry| Arc::strong_count(&entry.slot) > 2);
-                    if entries.len() >= MAX_ENTRIES {
-                        entries.remove(0);
-                    }
-                    entries.push(Entry { slot: Arc::clone(slot), cache: Cache::new(Arc::clone(slot)) });
-                    entries.len() - 1
-                }
-            };
-            entries[index].cache.load().clone()
+/// A value slot read through per-thread copies: every write bumps its generation and the epoch.
+pub(crate) struct Published<T> {
+    value: ArcSwapOption<T>,
+    generation: AtomicU64,
+}
+
+impl<T> Published<T> {
+    /// A slot holding `value`.
+    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+        Published { value: ArcSwapOption::new(value), generation: AtomicU64::new(1) }
+    }
+
+    /// The current value (an `Arc` clone: a shared write; not for hot paths).
+    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+        self.value.load_full()
+    }
+
+    /// A short-lived guard on the current value.
+    pub(crate) fn load(&self) -> Guard<Option<Arc<T>>> {
+        self.value.load()
+    }
+
+    /// Replaces the value; per-thread copies of the old one are not served again.
+    pub(crate) fn store(&self, value: Option<Arc<T>>) {
+        self.value.store(value);
+        self.changed();
+    }
+
+    /// Replaces the value if it is still `current`.
+    pub(crate) fn compare_and_swap(&self, current: &Arc<T>, new: Option<Arc<T>>) {
+        let previous = self.value.compare_and_swap(current, new);
+        if previous.as_ref().is_some_and(|previous| Arc::ptr_eq(previous, current)) {
+            self.changed();
+        }
+    }
+
+    /// The generation first, then the epoch: a reader that sees the new epoch sees the new
+    /// generation (release/acquire), so it cannot record the new epoch beside the old value.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+        EPOCH.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Which entry of a thread's [`Table`] belongs to a session: copied into every `Session` value so
+/// that a hit does not read the session's shared state at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    /// Unique in the process, never reused (0 marks an empty entry).
+    id: u64,
+    /// Index in every thread's table; reused after the session is dropped (the id tells apart).
+    slot: u32,
+}
+
+/// Live sessions' ids by slot, and the free slots (lowest first, to keep tables short).
+struct Slots {
+    ids: Vec<u64>,
+    free: BinaryHeap<Reverse<u32>>,
+    next_id: u64,
+}
+
+static SLOTS: Mutex<Slots> = Mutex::new(Slots { ids: Vec::new(), free: BinaryHeap::new(), next_id: 1 });
+/// Slots released so far: a thread sweeps its table once enough were released (see [`Table`]).
+static RELEASED: AtomicU64 = AtomicU64::new(0);
+
+fn slots() -> MutexGuard<'static, Slots> {
+    // Nothing panics under this lock; the table is consistent even if a holder did.
+    SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A session's key, held for the session's lifetime; dropping it frees the slot.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    key: Key,
+}
+
+impl Registration {
+    /// Takes the lowest free slot and a new id.
+    pub(crate) fn new() -> Self {
+        let mut slots = slots();
+        let id = slots.next_id;
+        slots.next_id += 1;
+        let slot = match slots.free.pop() {
+            Some(Reverse(slot)) => slot,
+            None => {
+                slots.ids.push(0);
+                u32::try_from(slots.ids.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        if let Some(entry) = slots.ids.get_mut(slot as usize) {
+            *entry = id;
+        }
+        Registration { key: Key { id, slot } }
+    }
+
+    /// The key to copy into session values.
+    pub(crate) fn key(&self) -> Key {
+        self.key
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut slots = slots();
+        if let Some(entry) = slots.ids.get_mut(self.key.slot as usize) {
+            *entry = 0;
+            slots.free.push(Reverse(self.key.slot));
+        }
+        drop(slots);
+        RELEASED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One thread's copies, indexed by slot.
+///
+/// Memory: one entry per slot up to the highest slot this thread has looked at (slots are reused
+/// lowest first, so that is about the peak number of live sessions), plus the copies themselves.
+/// Entries of dropped sessions are cleared by a sweep, run on this thread's next miss once the
+/// sessions released since the last sweep are at least a quarter of the table (so its cost, one
+/// pass, is spread over as many drops); a thread that never misses again keeps them until it
+/// exits, as any caller's clone would keep a header.
+pub(crate) struct Table<L> {
+    entries: Vec<Entry<L>>,
+    occupied: usize,
+    released_seen: u64,
+}
+
+struct Entry<L> {
+    id: u64,
+    epoch: u64,
+    generation: u64,
+    serve_until: Timestamp,
+    local: Option<L>,
+}
+
+impl<L> Entry<L> {
+    const EMPTY: Entry<L> =
+        Entry { id: 0, epoch: 0, generation: 0, serve_until: Timestamp::from_unix_millis(i64::MIN), local: None };
+}
+
+impl<L> Table<L> {
+    /// An empty table (for `thread_local!`).
+    pub(crate) const fn new() -> Self {
+        Table { entries: Vec::new(), occupied: 0, released_seen: 0 }
+    }
+
+    /// Entries holding a session's copy (live or not yet swept).
+    #[cfg(test)]
+    pub(crate) fn occupied(&self) -> usize {
+        self.occupied
+    }
+
+    /// Entries, empty or not (the table's length).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Makes `key`'s entry current and returns it.
+    fn refill<T: Servable>(&mut self, key: Key, published: &Published<T>, make: impl FnOnce(Arc<T>) -> L) -> &Entry<L> {
+        // Epoch before generation: see `Published::changed`.
+        let epoch = EPOCH.0.load(Ordering::Acquire);
+        let generation = published.generation.load(Ordering::Acquire);
+        self.maybe_sweep();
+        let slot = key.slot as usize;
+        if self.entries.len() <= slot {
+            self.entries.resize_with(slot + 1, || Entry::EMPTY);
+        }
+        let entry = &mut self.entries[slot];
+        if entry.id == key.id && entry.generation == generation {
+            entry.epoch = epoch; // another slot changed; this one did not
+            return entry;
+        }
+        if entry.id == 0 {
+            self.occupied += 1;
+        }
+        let value = published.load_full();
+        *entry = Entry {
+            id: key.id,
+            epoch,
+            generation,
+            serve_until: value.as_ref().map_or(Entry::<L>::EMPTY.serve_until, |value| value.serve_until()),
+            local: value.map(make),
+        };
+        entry
+    }
+
+    fn maybe_sweep(&mut self) {
+        let released = RELEASED.load(Ordering::Relaxed);
+        let since = released.wrapping_sub(self.released_seen);
+        if since == 0 || since.saturating_mul(4) < self.entries.len() as u64 {
+            return;
+        }
+        self.released_seen = released;
+        let slots = slots();
+        for (slot, entry) in self.entries.iter_mut().enumerate() {
+            if entry.id != 0 && slots.ids.get(slot) != Some(&entry.id) {
+                *entry = Entry::EMPTY;
+                self.occupied -= 1;
+            }
+        }
+        drop(slots);
+        while self.entries.last().is_some_and(|entry| entry.id == 0) {
+            self.entries.pop();
+        }
+        if self.entries.capacity() > 2 * self.entries.len() + 16 {
+            self.entries.shrink_to_fit();
+        }
+    }
+}
+
+/// Calls `f` with this thread's copy of `published`'s value if it may be served at `now()`
+/// (before its serve-until instant), making the copy with `make` when this thread has none of
+/// the current value. `None`: no value, or not before its serve-until instant.
+///
+/// A hit: no lock, no allocation, no write outside this thread's table. `f` runs while the
+/// table is borrowed: if it reads another session that this thread must refill, that read falls
+/// back to the slot (correct, slower, a copy made for the one call).
+#[inline]
+pub(crate) fn with<T: Servable, L, R>(
+    table: &'static LocalKey<RefCell<Table<L>>>,
+    key: Key,
+    published: &Published<T>,
+    now: impl Fn() -> Timestamp,
+    make: impl FnOnce(Arc<T>) -> L,
+    f: impl FnOnce(&L) -> R,
+) -> Option<R> {
+    let mut f = Some(f);
+    let hit = table.try_with(|table| {
+        let table = table.try_borrow().ok()?;
+        let entry = table.entries.get(key.slot as usize)?;
+        if entry.id != key.id || entry.epoch != EPOCH.0.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(match &entry.local {
+            Some(local) if now() < entry.serve_until => f.take().map(|f| f(local)),
+            _ => None,
         })
-        .unwrap_or_else(|_| slot.load_full())
+    });
+    match (hit, f) {
+        (Ok(Some(served)), _) => served,
+        (_, Some(f)) => miss(table, key, published, now, make, f),
+        (_, None) => None,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn miss<T: Servable, L, R>(
+    table: &'static LocalKey<RefCell<Table<L>>>,
+    key: Key,
+    published: &Published<T>,
+    now: impl Fn() -> Timestamp,
+    make: impl FnOnce(Arc<T>) -> L,
+    f: impl FnOnce(&L) -> R,
+) -> Option<R> {
+    let mut args = Some((make, f));
+    let served = table.try_with(|table| {
+        let mut table = table.try_borrow_mut().ok()?;
+        let (make, f) = args.take()?;
+        let entry = table.refill(key, published, make);
+        Some(match &entry.local {
+            Some(local) if now() < entry.serve_until => Some(f(local)),
+            _ => None,
+        })
+    });
+    if let Ok(Some(served)) = served {
+        return served;
+    }
+    // The thread is exiting, or `f` of an outer call is running on this table: the slot itself.
+    let (make, f) = args?;
+    let value = published.load_full().filter(|value| now() < value.serve_until())?;
+    Some(f(&make(value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Value {
+        n: u64,
+        until: Timestamp,
+    }
+
+    impl Servable for Value {
+        fn serve_until(&self) -> Timestamp {
+            self.until
+        }
+    }
+
+    thread_local! {
+        static TABLE: RefCell<Table<Arc<Value>>> = const { RefCell::new(Table::new()) };
+    }
+
+    const NOW: Timestamp = Timestamp::from_unix_millis(1_000_000);
+    const LATER: Timestamp = Timestamp::from_unix_millis(2_000_000);
+
+    fn read(key: Key, published: &Published<Value>, now: Timestamp) -> Option<u64> {
+        with(&TABLE, key, published, || now, |value| value, |value| value.n)
+    }
+
+    #[test]
+    fn a_write_is_seen_and_the_serve_until_instant_is_kept() {
+        let registration = Registration::new();
+        let published = Published::new(Some(Arc::new(Value { n: 1, until: LATER })));
+        assert_eq!(read(registration.key(), &published, NOW), Some(1));
+        assert_eq!(read(registration.key(), &published, NOW), Some(1));
+        published.store(Some(Arc::new(Value { n: 2, until: LATER })));
+        assert_eq!(read(registration.key(), &published, NOW), Some(2));
+        assert_eq!(read(registration.key(), &published, LATER), None, "not at its serve-until instant");
+        published.store(None);
+        assert_eq!(read(registration.key(), &published, NOW), None);
+    }
+
+    #[test]
+    fn a_reused_slot_never_serves_the_dropped_session_copy() {
+        let first = Registration::new();
+        let old = Published::new(Some(Arc::new(Value { n: 1, until: LATER })));
+        assert_eq!(read(first.key(), &old, NOW), Some(1));
+        let slot = first.key().slot;
+        drop(first);
+        // Take slots until the freed one comes back (other tests may hold lower ones).
+        let mut held = Vec::new();
+        let reused = loop {
+            let registration = Registration::new();
+            if registration.key().slot == slot {
+                break registration;
+            }
+            held.push(registration);
+        };
+        let new = Published::new(Some(Arc::new(Value { n: 2, until: LATER })));
+        assert_eq!(read(reused.key(), &new, NOW), Some(2));
+    }
+
+    #[test]
+    fn a_read_inside_a_read_falls_back_to_the_slot() {
+        let (outer, inner) = (Registration::new(), Registration::new());
+        let a = Published::new(Some(Arc::new(Value { n: 1, until: LATER })));
+        let b = Published::new(Some(Arc::new(Value { n: 2, until: LATER })));
+        let nested =
+            with(&TABLE, outer.key(), &a, || NOW, |value| value, |value| (value.n, read(inner.key(), &b, NOW)));
+        assert_eq!(nested, Some((1, Some(2))));
+    }
 }

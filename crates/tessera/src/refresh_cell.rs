@@ -1,7 +1,8 @@
 //! [`RefreshCell`]: the one single-flight refresh primitive of tessera. `Session` and both derived
 //! stages of the token chain keep their value in one and refresh it through it.
 //!
-//! It owns: the value slot (an `ArcSwapOption`, read without a lock by callers' hot paths), the
+//! It owns: the value slot (a [`Published`] `ArcSwapOption`, read without a lock by callers' hot
+//! paths, directly or through per-thread copies that every write invalidates), the
 //! rule "one attempt at a time", handing an attempt's outcome — success *or* error — to every
 //! caller that waited on it, serving a still-valid value instead of waiting, postponing the next
 //! attempt after a failure, and the *dead* state after a final failure.
@@ -45,11 +46,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use tessera_core::{Error, OAuthErrorCode, Timestamp};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::local_cache::Published;
 
 /// After a failed early refresh, the held value is served and the next attempt waits at most this long.
 pub(crate) const MAX_POSTPONEMENT: Duration = Duration::from_secs(10);
@@ -161,19 +162,25 @@ struct Failure {
 
 /// A cached value and its single-flight refresh (see the module docs).
 pub(crate) struct RefreshCell<T> {
-    slot: Arc<ArcSwapOption<T>>,
+    /// Inline (not behind an `Arc`): a session's hot path finds it without reading a pointer.
+    slot: Published<T>,
     state: Mutex<State<T>>,
     clock: Arc<dyn Clock>,
 }
 
 impl<T: Expiring> RefreshCell<T> {
-    /// A cell over `slot` (which the owner may read directly on its hot path).
-    pub(crate) fn new(slot: Arc<ArcSwapOption<T>>, clock: Arc<dyn Clock>) -> Self {
+    /// A cell holding `value`.
+    pub(crate) fn new(value: Option<Arc<T>>, clock: Arc<dyn Clock>) -> Self {
         RefreshCell {
-            slot,
+            slot: Published::new(value),
             state: Mutex::new(State { generation: 0, epoch: 0, in_flight: None, failure: None }),
             clock,
         }
+    }
+
+    /// The value slot, for the owner's hot path (read it directly, or through per-thread copies).
+    pub(crate) fn slot(&self) -> &Published<T> {
+        &self.slot
     }
 
     /// The held value, whatever its expiry.
@@ -425,7 +432,7 @@ mod tests {
     }
 
     fn cell(clock: &Arc<ManualClock>) -> Arc<RefreshCell<Value>> {
-        Arc::new(RefreshCell::new(Arc::new(ArcSwapOption::empty()), Arc::clone(clock) as Arc<dyn Clock>))
+        Arc::new(RefreshCell::new(None, Arc::clone(clock) as Arc<dyn Clock>))
     }
 
     fn value(id: u32, now: Timestamp) -> Arc<Value> {

@@ -1,8 +1,11 @@
 //! [`Session`]: one credential's hot path, single-flight refresh, and the cross-process refresh
 //! protocol over a [`TokenStore`].
 //!
-//! Hot path: one `ArcSwap` load, one comparison of a coarse clock reading with a precomputed
-//! instant, one `Arc` clone. No lock, no allocation, no syscall beyond a vDSO clock read.
+//! Hot path: this thread's own copy of the header (an entry of a per-thread table indexed by the
+//! session's slot, valid while a process-wide epoch is unchanged, see local_cache.rs), one
+//! comparison of a coarse clock reading with a precomputed instant, one clone of an `Arc` that
+//! only this thread counts ([`Session::with_cached_header`]: not even that). No lock, no
+//! allocation, no write to memory another thread writes, no syscall beyond a vDSO clock read.
 //!
 //! Slow path (the token is due or gone), in this order — see docs/refresh-protocol.md:
 //! 1. the session's [`RefreshCell`] (one refresh per session at a time; other callers wait and
@@ -15,12 +18,12 @@
 //!
 //! No lock other than the cell's attempt slot and the store lock is held across a network call.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use tessera_core::{
     Action, DropReason, Engine, EngineSettings, Error, Event, Grant, Prompt, ProviderConfig, Secret, Timestamp,
     TokenSet,
@@ -29,7 +32,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::browser::{self, LoopbackReceiver, LoopbackSettings};
 use crate::clock::{Clock, SystemClock};
-use crate::local_cache;
+use crate::local_cache::{self, Registration, Servable, Table};
 use crate::policy::{
     DefaultRefreshPolicy, NoHooks, RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource,
 };
@@ -42,7 +45,8 @@ use crate::transport::{Checked, HttpTransport, Transport, TransportSettings};
 /// The Coarse clock can lag by one scheduler tick; a cached header is retired at least this long before expiry.
 const COARSE_CLOCK_MARGIN: Duration = Duration::from_millis(20);
 thread_local! {
-    static CACHED_HEADERS: std::cell::RefCell<Vec<local_cache::Entry<Cached>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's copies of every session's header it has served (see local_cache.rs).
+    static HEADERS: RefCell<Table<AuthorizationHeader>> = const { RefCell::new(Table::new()) };
 }
 
 /// Upper bound on engine round trips in one operation. The engine's own limits (retry counts, a
@@ -109,9 +113,24 @@ pub enum RefreshReason {
 
 /// A cached, ready-to-send `Authorization` header and the token set behind it.
 ///
-/// Cloning is an `Arc` clone. `Debug` shows no secret.
+/// Cloning is an `Arc` clone. A header from [`Session::cached_header`] is this thread's own copy:
+/// cloning and dropping it on this thread writes no memory that another thread writes (the token
+/// data behind it is shared, read only). `Debug` shows no secret.
 #[derive(Clone)]
-pub struct AuthorizationHeader(Arc<Cached>);
+pub struct AuthorizationHeader(Arc<Local>);
+
+/// One thread's handle on a cached header: a reference count that only its thread writes (while
+/// the headers it hands out stay on that thread), around the shared, read-only token data.
+///
+/// Not padded to a cache line (80 bytes with the allocator's header): padded (128 bytes, aligned
+/// allocations), a round-robin over 10,000 sessions cost 2–3× more. Copies made by two threads
+/// still do not share a line in practice: each thread allocates from its own arena (glibc,
+/// jemalloc and mimalloc all give threads their own). See docs/DECISIONS.md.
+struct Local {
+    shared: Arc<Cached>,
+    /// [`AuthorizationHeader::to_header_value`], built on first use by this copy's thread.
+    value: OnceLock<http::HeaderValue>,
+}
 
 struct Cached {
     header: Secret,
@@ -133,32 +152,52 @@ impl Expiring for Cached {
     }
 }
 
+impl Servable for Cached {
+    fn serve_until(&self) -> Timestamp {
+        self.serve_until
+    }
+}
+
 impl AuthorizationHeader {
+    fn new(cached: Arc<Cached>) -> Self {
+        AuthorizationHeader(Arc::new(Local { shared: cached, value: OnceLock::new() }))
+    }
+
     /// The header value, e.g. `Bearer eyJ...`.
     pub fn expose_secret(&self) -> &str {
-        self.0.header.expose_secret()
+        self.0.shared.header.expose_secret()
     }
 
     /// The header value as an `http` header, marked sensitive (hidden from logs by hyper and friends).
+    ///
+    /// Built once per copy, then cloned: for a header from [`Session::cached_header`] (or
+    /// [`Session::with_cached_header`]) that is once per thread per token, and each call is a
+    /// clone of bytes that only this thread counts, with no allocation or validation.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        let mut value = http::HeaderValue::from_str(self.expose_secret()).unwrap_or(http::HeaderValue::from_static(""));
-        value.set_sensitive(true);
-        value
+        self.0
+            .value
+            .get_or_init(|| {
+                let mut value =
+                    http::HeaderValue::from_str(self.expose_secret()).unwrap_or(http::HeaderValue::from_static(""));
+                value.set_sensitive(true);
+                value
+            })
+            .clone()
     }
 
     /// The access token alone.
     pub fn access_token(&self) -> &Secret {
-        &self.0.tokens.access_token
+        &self.0.shared.tokens.access_token
     }
 
     /// When the access token expires, when known.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.0.tokens.expires_at
+        self.0.shared.tokens.expires_at
     }
 
     /// The whole token set.
     pub fn tokens(&self) -> &TokenSet {
-        &self.0.tokens
+        &self.0.shared.tokens
     }
 }
 
@@ -186,12 +225,25 @@ pub struct LogoutOutcome {
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
+    /// Copied here so that the hot path reads nothing of `inner` (see local_cache.rs).
+    local: LocalKey,
+}
+
+/// What the hot path needs to know about a session without reading its shared state.
+#[derive(Clone, Copy)]
+struct LocalKey {
+    key: local_cache::Key,
+    /// The system clock (called inline), not an injected one (read through `inner`).
+    system_clock: bool,
 }
 
 struct Inner {
     key: String,
-    cached: Arc<ArcSwapOption<Cached>>,
-    /// Single flight over `cached`: refreshes, logins, logouts (see refresh_cell.rs).
+    /// This session's entry in every thread's header table: held, never read (dropping it frees
+    /// the slot; the key is copied into every `Session` value).
+    _registration: Registration,
+    /// The cached header (`cell.slot()`) and the single flight over it: refreshes, logins,
+    /// logouts (see refresh_cell.rs).
     cell: RefreshCell<Cached>,
     engine: Mutex<Engine>,
     store: Arc<dyn TokenStore>,
@@ -366,15 +418,17 @@ impl SessionBuilder {
         // Reauthenticating can help only if the login needs nobody, or someone can be asked.
         let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();
         engine.register(self.key.clone(), self.config);
-        let cached = Arc::new(ArcSwapOption::empty());
         let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let spent = self.spent.or_else(|| store.spent_refresh_tokens()).unwrap_or_default();
+        let registration = Registration::new();
+        let local = LocalKey { key: registration.key(), system_clock: self.clock.is_none() };
         Session {
+            local,
             inner: Arc::new(Inner {
                 key: self.key,
-                cell: RefreshCell::new(Arc::clone(&cached), cell_clock),
-                cached,
+                _registration: registration,
+                cell: RefreshCell::new(None, cell_clock),
                 engine: Mutex::new(engine),
                 store,
                 transport: match self.transport {
@@ -434,11 +488,28 @@ impl Session {
     }
 
     /// The cached header if it may be served right now without any work; `None` otherwise.
-    /// This is the whole hot path: no lock, no allocation, no future.
+    /// This is the whole hot path: no lock, no allocation, no future, no write to memory that
+    /// another thread writes. The header is this thread's copy (see [`AuthorizationHeader`]); the
+    /// first call on a thread after a refresh makes that copy (one small allocation).
     #[inline]
     pub fn cached_header(&self) -> Option<AuthorizationHeader> {
-        let cached = local_cache::load(&self.inner.cached, &CACHED_HEADERS)?;
-        (self.inner.clock.now_coarse() < cached.serve_until).then_some(AuthorizationHeader(cached))
+        self.with_cached_header(AuthorizationHeader::clone)
+    }
+
+    /// Calls `f` with the cached header if it may be served right now without any work (the same
+    /// rule as [`Session::cached_header`]), lending this thread's copy instead of cloning it:
+    /// `None` (and `f` not called) otherwise. The fastest way to read the header, e.g. to copy it
+    /// into a request (`session.with_cached_header(|h| h.to_header_value())`) or into a string
+    /// of another runtime.
+    ///
+    /// `f` runs while this thread's header table is borrowed: a session read inside `f` is still
+    /// served correctly, but without the per-thread copy (one allocation) if it needs a refill.
+    #[inline]
+    pub fn with_cached_header<R>(&self, f: impl FnOnce(&AuthorizationHeader) -> R) -> Option<R> {
+        let now = || {
+            if self.local.system_clock { SystemClock.now_coarse() } else { self.inner.clock.now_coarse() }
+        };
+        local_cache::with(&HEADERS, self.local.key, self.inner.cell.slot(), now, AuthorizationHeader::new, f)
     }
 
     /// A valid `Authorization` header: cached, or refreshed (once, whatever the number of callers).
@@ -470,30 +541,49 @@ impl Session {
     /// Callers that saw the same rejected token share one refresh: if another caller (or process)
     /// replaced it meanwhile, that newer token is returned without a request.
     pub async fn force_refresh(&self) -> Result<AuthorizationHeader, Error> {
-        self.replace_token(RefreshReason::Forced).await
+        self.replace_token(RefreshReason::Forced, None).await
+    }
+
+    /// [`Session::force_refresh`] after an API rejected `sent`: a token other than `sent` that is
+    /// still valid is returned without a request. Unlike `force_refresh`, which takes the
+    /// session's current token for the rejected one, this cannot take a token that another task
+    /// obtained meanwhile for the rejected one (and refresh it again); that matters while a refresh
+    /// is being published, when this thread may still hold its copy of the old header for a moment.
+    pub(crate) async fn replace_rejected(&self, sent: &AuthorizationHeader) -> Result<AuthorizationHeader, Error> {
+        self.replace_token(RefreshReason::Forced, Some(sent.access_token().clone())).await
     }
 
     /// [`Session::force_refresh`] after an API answered 401 (or `WWW-Authenticate: Bearer
     /// error="invalid_token"`): the same single-flight replacement, reported as
     /// [`RefreshReason::Unauthorized`] to the policy, hooks and traces.
     pub async fn handle_unauthorized(&self) -> Result<AuthorizationHeader, Error> {
-        self.replace_token(RefreshReason::Unauthorized).await
+        self.replace_token(RefreshReason::Unauthorized, None).await
     }
 
-    async fn replace_token(&self, reason: RefreshReason) -> Result<AuthorizationHeader, Error> {
+    /// Replaces `rejected`, or (`None`) the session's current token.
+    async fn replace_token(
+        &self,
+        reason: RefreshReason,
+        rejected: Option<Secret>,
+    ) -> Result<AuthorizationHeader, Error> {
         if self.inner.cell.is_dead() {
             self.revive_from_store().await;
         }
         // Without a token of our own (a fresh process), the stored one is the one being replaced.
-        let rejected = match self.inner.cached.load_full() {
-            Some(seen) => Some(seen.tokens.access_token.clone()),
-            None => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
+        let rejected = match (rejected, self.inner.cell.slot().load_full()) {
+            (Some(rejected), _) => Some(rejected),
+            (None, Some(seen)) => Some(seen.tokens.access_token.clone()),
+            (None, None) => self.inner.store.load(&self.inner.key).await?.map(|stored| stored.access_token),
         };
         let accept = |cached: &Cached| rejected.as_ref().is_none_or(|rejected| *rejected != cached.tokens.access_token);
         // Another token than the rejected one, still valid: someone replaced it meanwhile.
         let valid = |cached: &Cached, now| cached.tokens.access_valid(now, Duration::ZERO);
         let want = Want { fresh: &valid, valid: &valid, accept: &accept };
-        self.inner.cell.get(&want, |_| self.attempt_in_cell(reason, rejected.clone())).await.map(AuthorizationHeader)
+        self.inner
+            .cell
+            .get(&want, |_| self.attempt_in_cell(reason, rejected.clone()))
+            .await
+            .map(AuthorizationHeader::new)
     }
 
     /// Logs in afresh with the configured grant (ignoring any refresh token) and stores the result.
@@ -502,7 +592,7 @@ impl Session {
         let leader = self.inner.cell.exclusive().await;
         let result = self.attempt_in_cell(RefreshReason::Login, None).await;
         match leader.finish(result.map(Some), None)? {
-            Some(cached) => Ok(AuthorizationHeader(cached)),
+            Some(cached) => Ok(AuthorizationHeader::new(cached)),
             None => Err(Error::internal("a login produced no token")),
         }
     }
@@ -515,7 +605,7 @@ impl Session {
         let lock = store.lock(&self.inner.key, self.inner.settings.lock_timeout).await?;
         let result = async {
             let stored = store.load(&self.inner.key).await?;
-            let tokens = stored.or_else(|| self.inner.cached.load().as_ref().map(|c| c.tokens.clone()));
+            let tokens = stored.or_else(|| self.inner.cell.slot().load().as_ref().map(|c| c.tokens.clone()));
             let had_tokens = tokens.is_some();
             self.engine().set_tokens(&self.inner.key, tokens);
             let actions = self.engine().logout(&self.inner.key, self.inner.clock.now());
@@ -526,7 +616,7 @@ impl Session {
                 Ok(Outcome::Tokens(_)) => LogoutOutcome { revoked: false, revocation_error: None, had_tokens },
                 Err(error) => LogoutOutcome { revoked: false, revocation_error: Some(error), had_tokens },
             };
-            self.inner.cached.store(None);
+            self.inner.cell.slot().store(None);
             self.engine().set_tokens(&self.inner.key, None);
             store.clear(&self.inner.key).await?;
             Ok(outcome)
@@ -541,7 +631,7 @@ impl Session {
     /// Forgets the tokens here and in the store, without telling the server.
     pub async fn clear(&self) -> Result<(), Error> {
         let leader = self.inner.cell.exclusive().await;
-        self.inner.cached.store(None);
+        self.inner.cell.slot().store(None);
         self.engine().set_tokens(&self.inner.key, None);
         let result = self.inner.store.clear(&self.inner.key).await;
         let _ = leader.finish(Ok(None), None);
@@ -562,7 +652,7 @@ impl Session {
         let fresh = |cached: &Cached, now| now < cached.serve_until;
         let valid = |cached: &Cached, now| cached.tokens.access_valid(now, COARSE_CLOCK_MARGIN);
         let want = Want { fresh: &fresh, valid: &valid, accept: &|_| true };
-        let had_token = self.inner.cached.load().is_some();
+        let had_token = self.inner.cell.slot().load().is_some();
         self.inner
             .cell
             .get(&want, |held| {
@@ -576,7 +666,7 @@ impl Session {
                 self.attempt_in_cell(reason, None)
             })
             .await
-            .map(AuthorizationHeader)
+            .map(AuthorizationHeader::new)
     }
 
     /// One attempt of the cell: the protocol with the policy, then, on failure, a still-valid
@@ -585,14 +675,14 @@ impl Session {
         *locked(&self.inner.presented) = None;
         self.inner.unsaved.store(false, Ordering::Relaxed);
         let error = match self.refresh_locked(reason, rejected.clone()).await {
-            Ok(header) => return Ok(header.0),
+            Ok(header) => return Ok(Arc::clone(&header.0.shared)),
             Err(error) => error,
         };
         // A session without a token of its own (a new process) may find one in the store that is
         // due for an early refresh but still valid: like an early refresh, a failed refresh keeps
         // serving it rather than failing the caller (the cell serves what the slot holds).
         if reason != RefreshReason::Login
-            && self.inner.cached.load().is_none()
+            && self.inner.cell.slot().load().is_none()
             && let Ok(Some(stored)) = self.inner.store.load(&self.inner.key).await
             && stored.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN)
             && rejected.as_ref().is_none_or(|rejected| *rejected != stored.access_token)
@@ -624,7 +714,8 @@ impl Session {
         } else if failed.serve_held
             && self
                 .inner
-                .cached
+                .cell
+                .slot()
                 .load()
                 .as_ref()
                 .is_some_and(|c| c.tokens.access_valid(self.inner.clock.now(), COARSE_CLOCK_MARGIN))
@@ -702,7 +793,7 @@ impl Session {
 
     /// Forgets `refresh_token` if the cached set holds it; a still-valid access token keeps being served.
     fn drop_cached_refresh_token(&self, refresh_token: &Secret) {
-        let Some(cached) = self.inner.cached.load_full() else { return };
+        let Some(cached) = self.inner.cell.slot().load_full() else { return };
         if cached.tokens.refresh_token.as_ref() != Some(refresh_token) {
             return;
         }
@@ -714,7 +805,7 @@ impl Session {
             let serve_until = tokens.expires_at.map_or(cached.serve_until, |at| at - COARSE_CLOCK_MARGIN);
             Arc::new(Cached { header: cached.header.clone(), tokens, serve_until })
         });
-        self.inner.cached.compare_and_swap(&cached, replacement);
+        self.inner.cell.slot().compare_and_swap(&cached, replacement);
     }
 
     /// The refresh-token grant's configured refresh token (what its login presents).
@@ -786,7 +877,7 @@ impl Session {
     /// True when the session holds a refresh token it may still present.
     fn holds_refresh_token(&self) -> bool {
         let now = self.inner.clock.now();
-        self.inner.cached.load().as_ref().is_some_and(|cached| {
+        self.inner.cell.slot().load().as_ref().is_some_and(|cached| {
             cached.tokens.refresh_token.is_some() && cached.tokens.refresh_valid(now, Duration::ZERO)
         })
     }
@@ -802,7 +893,7 @@ impl Session {
         if stored.access_valid(now, COARSE_CLOCK_MARGIN) {
             let leader = self.inner.cell.exclusive().await;
             let header = self.adopt(stored);
-            let _ = leader.finish(Ok(Some(header.0)), None);
+            let _ = leader.finish(Ok(Some(Arc::clone(&header.0.shared))), None);
         } else if stored.refresh_valid(now, Duration::ZERO) && stored.refresh_token.is_some() {
             // A new refresh token: worth one attempt.
             self.inner.cell.reset();
@@ -889,7 +980,7 @@ impl Session {
                 }
                 // 5. The stored set holds the newest refresh token; fall back to ours only if the store is
                 // empty, or if the stored one is spent (a rotation this process could not save).
-                let cached = self.inner.cached.load().as_ref().map(|c| c.tokens.clone());
+                let cached = self.inner.cell.slot().load().as_ref().map(|c| c.tokens.clone());
                 let tokens = if login { stored.or(cached) } else { self.usable_tokens(stored, cached).await? };
                 // A browser login binds its loopback receiver first: its URL is the redirect URI.
                 let (inputs, loopback) = if login {
@@ -1004,8 +1095,8 @@ impl Session {
         };
         self.engine().set_tokens(&self.inner.key, Some(tokens.clone()));
         let cached = Arc::new(Cached { header: tokens.authorization_value(), tokens, serve_until });
-        self.inner.cached.store(Some(Arc::clone(&cached)));
-        AuthorizationHeader(cached)
+        self.inner.cell.slot().store(Some(Arc::clone(&cached)));
+        AuthorizationHeader::new(cached)
     }
 
     /// Runs engine actions to completion, in order: sends requests, sleeps through waits, shows prompts.
@@ -1117,4 +1208,62 @@ impl Future for HeaderFuture<'_> {
 enum Outcome {
     Tokens(TokenSet),
     LoggedOut { revoked: bool, error: Option<Error> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::{ClientAuth, Endpoints};
+
+    fn static_session(i: usize) -> Session {
+        let config = ProviderConfig {
+            client: ClientAuth::public("t"),
+            endpoints: Endpoints::explicit("http://127.0.0.1:9/token"),
+            scope: None,
+            grant: Grant::Static {
+                access_token: Secret::new(format!("token-{i}")),
+                expires_at: Some(SystemClock.now() + Duration::from_secs(3600)),
+            },
+        };
+        let session = Session::builder(format!("drop-{i}"), config).build();
+        futures_util::FutureExt::now_or_never(session.authorization_header()).unwrap().unwrap();
+        session
+    }
+
+    fn occupied() -> usize {
+        HEADERS.with(|table| table.borrow().occupied())
+    }
+
+    #[test]
+    fn dropped_sessions_leave_no_per_thread_copies_behind() {
+        let sessions: Vec<Session> = (0..10_000).map(static_session).collect();
+        let mut tokens = Vec::new();
+        for session in &sessions {
+            let header = session.cached_header().unwrap();
+            tokens.push(Arc::downgrade(&header.0.shared));
+        }
+        assert_eq!(occupied(), 10_000, "one copy per session on this thread");
+        drop(sessions);
+        // The next miss on this thread (a new session) sweeps the entries of the dropped ones.
+        let survivor = static_session(10_000);
+        assert_eq!(survivor.cached_header().unwrap().expose_secret(), "Bearer token-10000");
+        assert_eq!(occupied(), 1, "only the live session's copy is left");
+        assert!(tokens.iter().all(|token| token.upgrade().is_none()), "the dropped sessions' tokens are freed");
+        HEADERS.with(|table| {
+            assert!(table.borrow().len() < 1_000, "the table shrinks (slots are reused lowest first)");
+        });
+    }
+
+    #[test]
+    fn a_header_is_this_threads_copy_and_each_thread_has_its_own() {
+        let session = static_session(0);
+        let here = session.cached_header().unwrap();
+        let again = session.cached_header().unwrap();
+        assert!(Arc::ptr_eq(&here.0, &again.0), "served from this thread's copy");
+        let there = std::thread::scope(|scope| scope.spawn(|| session.cached_header().unwrap()).join().unwrap());
+        assert!(!Arc::ptr_eq(&here.0, &there.0), "another thread has its own copy");
+        assert!(Arc::ptr_eq(&here.0.shared, &there.0.shared), "of the same token");
+        assert_eq!(here.to_header_value(), there.to_header_value());
+        assert!(here.to_header_value().is_sensitive());
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
+use tessera::clock::Clock;
 use tessera::store::{FileStore, TokenStore};
 use tessera::{Endpoints, Error, Grant, OAuthErrorCode, ProviderConfig, Secret, Session, SessionSettings};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind};
@@ -393,4 +394,125 @@ async fn a_rotated_configured_refresh_token_is_never_presented_again_after_a_wip
     let last = idp.stats();
     assert_eq!((last.refresh_grants, last.password_grants), (after.refresh_grants + 1, after.password_grants));
     assert_eq!(last.refresh_token_reuse_detected, 0);
+}
+
+/// A thread that keeps its own per-thread header copies alive between reads: `read()` asks it
+/// for `session.cached_header()` and returns the access token it got.
+struct Reader {
+    ask: std::sync::mpsc::Sender<()>,
+    answer: std::sync::mpsc::Receiver<Option<String>>,
+}
+
+impl Reader {
+    fn start(session: Session) -> Reader {
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for () in asked {
+                let header = session.cached_header();
+                // The borrowed form must agree with the owned one.
+                let lent = session.with_cached_header(|h| h.access_token().expose_secret().to_owned());
+                let token = header.map(|h| h.access_token().expose_secret().to_owned());
+                assert_eq!(lent, token, "with_cached_header and cached_header disagree");
+                if answered.send(token).is_err() {
+                    return;
+                }
+            }
+        });
+        Reader { ask, answer }
+    }
+
+    fn read(&self) -> Option<String> {
+        self.ask.send(()).unwrap();
+        self.answer.recv_timeout(Duration::from_secs(10)).expect("the reader thread answers")
+    }
+}
+
+#[tokio::test]
+async fn every_thread_copy_sees_a_refresh_and_none_is_served_past_its_serve_until_instant() {
+    let idp = idp(Duration::from_secs(60)).await;
+    let clock = Arc::new(tessera::clock::ManualClock::new(tessera::clock::SystemClock.now()));
+    // No jitter: a 60-s token is served until 30 s before expiry (the refresh window), exactly.
+    let settings = SessionSettings { jitter: false, ..SessionSettings::default() };
+    let session =
+        Session::builder("per-thread", machine(&idp.issuer())).clock(clock.clone()).settings(settings).build();
+    let token = |header: tessera::AuthorizationHeader| header.access_token().expose_secret().to_owned();
+    let first = token(session.authorization_header().await.unwrap());
+    let readers = [Reader::start(session.clone()), Reader::start(session.clone())];
+    for reader in &readers {
+        assert_eq!(reader.read().as_deref(), Some(first.as_str()), "each thread makes its copy");
+        assert_eq!(reader.read().as_deref(), Some(first.as_str()), "and serves it again");
+    }
+
+    // A refresh made on another thread replaces every thread's copy.
+    let second = token(session.force_refresh().await.unwrap());
+    assert_ne!(second, first);
+    for reader in &readers {
+        assert_eq!(reader.read().as_deref(), Some(second.as_str()), "a thread that held the old header");
+    }
+
+    // Up to the serve-until instant the copies are served; at it, none is (nothing changed in
+    // the session meanwhile: the copies are retired by their own instant).
+    clock.advance(Duration::from_millis(29_990));
+    for reader in &readers {
+        assert_eq!(reader.read().as_deref(), Some(second.as_str()));
+    }
+    clock.advance(Duration::from_millis(10));
+    for reader in &readers {
+        assert_eq!(reader.read(), None, "never served at or past its serve-until instant");
+    }
+    assert!(session.cached_header().is_none());
+
+    // The refresh that follows reaches every thread; a clear empties every copy.
+    let third = token(session.authorization_header().await.unwrap());
+    assert_ne!(third, second);
+    for reader in &readers {
+        assert_eq!(reader.read().as_deref(), Some(third.as_str()));
+    }
+    session.clear().await.unwrap();
+    for reader in &readers {
+        assert_eq!(reader.read(), None, "cleared: no thread serves its copy");
+    }
+    assert_eq!(idp.stats().client_credentials_grants, 3);
+}
+
+#[tokio::test]
+async fn ten_thousand_sessions_round_robin_each_serve_their_own_token() {
+    let expires_at = tessera::clock::SystemClock.now() + Duration::from_secs(3600);
+    let token = |i: usize| format!("token-{i}");
+    let sessions: Vec<Session> = (0..10_000)
+        .map(|i| {
+            let config = ProviderConfig {
+                grant: Grant::Static { access_token: Secret::new(token(i)), expires_at: Some(expires_at) },
+                ..machine("http://127.0.0.1:9")
+            };
+            Session::builder(format!("rr-{i}"), config).build()
+        })
+        .collect();
+    for session in &sessions {
+        session.authorization_header().await.unwrap();
+    }
+    let served = |session: &Session| session.cached_header().map(|h| h.access_token().expose_secret().to_owned());
+    for _round in 0..3 {
+        for (i, session) in sessions.iter().enumerate() {
+            assert_eq!(served(session), Some(token(i)), "session {i}");
+        }
+    }
+    // Every 7th session cleared: those serve nothing, the others their own token, on this
+    // thread (which holds copies of all of them) and on a thread that never read them before.
+    for session in sessions.iter().step_by(7) {
+        session.clear().await.unwrap();
+    }
+    let expected = move |i: usize| (!i.is_multiple_of(7)).then(|| token(i));
+    for (i, session) in sessions.iter().enumerate() {
+        assert_eq!(served(session), expected(i), "session {i} after the clears");
+    }
+    let elsewhere = sessions.clone();
+    std::thread::spawn(move || {
+        for (i, session) in elsewhere.iter().enumerate() {
+            assert_eq!(served(session), expected(i), "session {i} on another thread");
+        }
+    })
+    .join()
+    .unwrap();
 }

@@ -542,7 +542,7 @@ impl StageFailure {
 }
 
 fn new_cell<T: Expiring>(clock: &Arc<dyn Clock>, value: Option<Arc<T>>) -> Cell<T> {
-    RefreshCell::new(Arc::new(ArcSwapOption::new(value)), Arc::clone(clock))
+    RefreshCell::new(value, Arc::clone(clock))
 }
 
 /// Errors after which serving the old token would hide a real problem from the caller: a

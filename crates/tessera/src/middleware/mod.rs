@@ -7,11 +7,14 @@
 //! Both follow the same rules (docs/http-integration.md):
 //!
 //! 1. The header comes from [`Session::authorization_header`]: cached, refreshed once when due.
+//!    A cached header is the calling thread's own copy, and its
+//!    [`AuthorizationHeader::to_header_value`] is built once per copy: a request costs a clone of
+//!    the header value, not its validation and copy.
 //! 2. A response is a *rejection* when its status is 401, when it carries
 //!    `WWW-Authenticate: Bearer error="invalid_token"`, or (gRPC) when its headers carry
 //!    `grpc-status: 16` (UNAUTHENTICATED).
 //! 3. On a rejection, a new token is obtained once: the session's current one if another task
-//!    already replaced the rejected token, else [`Session::force_refresh`] (callers that saw the
+//!    already replaced the rejected token, else a [`Session::force_refresh`] of the rejected token (callers that saw the
 //!    same rejected token share one refresh).
 //! 4. A request whose body can be replayed is sent again, once, with the new token. If that answer
 //!    is a rejection too, the result is the typed error [`Error::OAuth`] with
@@ -81,7 +84,9 @@ pub(crate) async fn replacement_token(
     {
         return Ok(Some(current));
     }
-    let refreshed = session.force_refresh().await?;
+    // The token sent is the rejected one (not the session's current token, which another task
+    // may have replaced already).
+    let refreshed = session.replace_rejected(sent).await?;
     Ok((refreshed.expose_secret() != sent.expose_secret()).then_some(refreshed))
 }
 
