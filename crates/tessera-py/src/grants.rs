@@ -651,7 +651,7 @@ pub(crate) fn client_auth(
     };
     // A missing secret for basic/post is refused with every other front end's rule: see
     // `ProviderConfig` / `Client` (provider_spec::validate_config).
-    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None })
+    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None, dpop: None })
 }
 
 /// The `client_assertion_*` keywords of `ClientAuth`, `Client` and `SyncClient` (the TOML names).

@@ -131,7 +131,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
     // a session), the assertions it signs (sent to a server that refuses them, built by the core),
     // and a client_secret_jwt secret. The key's base64 lines, every assertion and the (fixed)
     // header segment of the session's assertions must never show.
-    let no_assertion = AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "https://idp/token" };
+    let no_assertion = AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "https://idp/token", dpop: None };
     let key_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem");
     let pem = std::fs::read_to_string(key_path).unwrap();
     secrets.extend(pem.lines().filter(|line| !line.starts_with("-----")).map(str::to_owned));

@@ -29,7 +29,7 @@ enum State {
     Ready,
     AwaitingRedirect { authorization_endpoint: String },
     Exchanging { request_id: RequestId, token_endpoint: String },
-    FetchingKeys { request_id: RequestId, jwks_uri: String, token_endpoint: String, tokens: TokenSet },
+    FetchingKeys { request_id: RequestId, jwks_uri: String, token_endpoint: String, tokens: Box<TokenSet> },
     Finished,
 }
 
@@ -238,14 +238,19 @@ impl Flow for AuthorizationCodeFlow {
                         "the server sent an ID token and publishes no jwks_uri to verify it with",
                     ));
                 };
-                self.state = State::FetchingKeys { request_id, jwks_uri: jwks_uri.clone(), token_endpoint, tokens };
+                self.state = State::FetchingKeys {
+                    request_id,
+                    jwks_uri: jwks_uri.clone(),
+                    token_endpoint,
+                    tokens: Box::new(tokens),
+                };
                 vec![FlowStep::Send(jwks_request(request_id, &jwks_uri))]
             }
             State::FetchingKeys { request_id: sent, jwks_uri, token_endpoint, tokens }
                 if sent == response.request_id =>
             {
                 match parse_jwks(response, &jwks_uri) {
-                    Ok(keys) => self.verify(context, tokens, &keys, &token_endpoint, now),
+                    Ok(keys) => self.verify(context, *tokens, &keys, &token_endpoint, now),
                     Err(error) => self.fail(error),
                 }
             }
@@ -319,6 +324,7 @@ mod tests {
                 settings: &self.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -340,6 +346,7 @@ mod tests {
                 settings: &self.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -352,6 +359,7 @@ mod tests {
                 settings: &self.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -366,6 +374,7 @@ mod tests {
                 settings: &self.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -379,6 +388,7 @@ mod tests {
                 settings: &self.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -512,6 +522,7 @@ mod tests {
                 settings: &harness.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -592,6 +603,7 @@ mod tests {
             settings: &settings,
             jitter: 0.5,
             assertion_id: None,
+            dpop: None,
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
@@ -605,6 +617,7 @@ mod tests {
             settings: &settings,
             jitter: 0.5,
             assertion_id: None,
+            dpop: None,
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));
