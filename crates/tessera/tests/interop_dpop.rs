@@ -173,3 +173,54 @@ async fn a_user_supplied_key_is_used_and_never_stored() {
     let (status, body) = userinfo_with_tessera(&op, &session).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn the_reqwest_middleware_sends_a_proof_per_request_and_answers_the_nonce_challenge_once() {
+    use tessera::middleware::AuthMiddleware;
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthMiddleware::new(session.clone()))
+        .build();
+    session.authorization_header().await.unwrap();
+    op.reset_stats().await;
+    for _ in 0..3 {
+        let response = client.get(op.userinfo_endpoint()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(r#""sub":"alice""#), "{body}");
+    }
+    let stats = op.stats().await;
+    // 3 calls: the first met use_dpop_nonce once, then each request carried its own proof.
+    assert_eq!(stats.dpop_nonce_demands.get("userinfo"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dpop_proofs.get("userinfo"), Some(&4), "{stats:?}");
+    assert_eq!(stats.token_requests, 0, "no refresh: {stats:?}");
+}
+
+#[tokio::test]
+async fn the_tower_layer_sends_a_proof_per_request_and_answers_the_nonce_challenge_once() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tessera::middleware::AuthLayer;
+    use tower::{Layer, Service};
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut service = AuthLayer::new(session.clone()).layer(client);
+    session.authorization_header().await.unwrap();
+    op.reset_stats().await;
+    for _ in 0..2 {
+        let request = http::Request::get(op.userinfo_endpoint()).body(Full::new(Bytes::new())).unwrap();
+        std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+        let response = service.call(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(status, 200, "{body:?}");
+        assert!(String::from_utf8_lossy(&body).contains(r#""sub":"alice""#));
+    }
+    let stats = op.stats().await;
+    assert_eq!(stats.dpop_nonce_demands.get("userinfo"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dpop_proofs.get("userinfo"), Some(&3), "{stats:?}");
+}
