@@ -605,7 +605,7 @@ impl PyCognito {
 /// RFC 7523, docs/client-assertions.md).
 ///
 /// ``ClientAuth(client_id, client_secret=None, *, method=None, client_assertion_key=None,
-/// client_assertion_alg=None, client_assertion_kid=None)``:
+/// client_assertion_alg=None, client_assertion_kid=None, dpop=False, dpop_key=None, dpop_alg=None)``:
 ///
 /// - ``method=None``: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
 ///   ``"client_secret_jwt"`` (an HS256 assertion signed with the secret), ``"private_key_jwt"``
@@ -616,6 +616,12 @@ impl PyCognito {
 /// - ``client_assertion_alg=None``: from the key (``RS256`` / ``ES256`` / ``EdDSA``); or
 ///   ``PS256``, ``RS384``, ... for RSA keys.
 /// - ``client_assertion_kid=None``: the JWK's ``kid``, else no ``kid`` header.
+/// - ``dpop=False``: DPoP (RFC 9449, docs/dpop.md): tokens bound to a key, a proof on every token
+///   request and (through ``request_headers`` and the adapters) on every API request.
+/// - ``dpop_key=None``: the DPoP private key's text (PEM or JWK with ``d``); ``None``: a key
+///   generated per provider and kept in the store with the tokens.
+/// - ``dpop_alg=None``: ``ES256`` (generated), or from ``dpop_key`` (``ES256`` / ``EdDSA`` /
+///   ``RS256``; ``PS256`` ... for RSA keys).
 ///
 /// The key is checked when the provider is built (a ``ConfigurationError`` naming the field,
 /// never quoting the key) and never shown by ``repr``.
@@ -654,12 +660,16 @@ pub(crate) fn client_auth(
     Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None, dpop: None })
 }
 
-/// The `client_assertion_*` keywords of `ClientAuth`, `Client` and `SyncClient` (the TOML names).
+/// The `client_assertion_*` and `dpop*` keywords of `ClientAuth`, `Client` and `SyncClient` (the
+/// TOML names): how the client proves who it is, and which key its tokens are bound to.
 #[derive(Default)]
 pub(crate) struct AssertionArgs {
     pub(crate) client_assertion_key: Option<String>,
     pub(crate) client_assertion_alg: Option<String>,
     pub(crate) client_assertion_kid: Option<String>,
+    pub(crate) dpop: bool,
+    pub(crate) dpop_key: Option<String>,
+    pub(crate) dpop_alg: Option<String>,
 }
 
 impl AssertionArgs {
@@ -669,6 +679,9 @@ impl AssertionArgs {
             ("client_assertion_key", self.client_assertion_key.is_some()),
             ("client_assertion_alg", self.client_assertion_alg.is_some()),
             ("client_assertion_kid", self.client_assertion_kid.is_some()),
+            ("dpop", self.dpop),
+            ("dpop_key", self.dpop_key.is_some()),
+            ("dpop_alg", self.dpop_alg.is_some()),
         ]
         .into_iter()
         .find_map(|(name, given)| given.then_some(name))
@@ -685,7 +698,8 @@ pub(crate) fn client_auth_with_assertion(
     method: Option<&str>,
     assertion: AssertionArgs,
 ) -> PyResult<ClientAuth> {
-    let AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid } = assertion;
+    let AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid, dpop, dpop_key, dpop_alg } =
+        assertion;
     let method = match (method, &client_assertion_key) {
         (None, Some(_)) => Some("private_key_jwt"),
         (method, _) => method,
@@ -700,6 +714,11 @@ pub(crate) fn client_auth_with_assertion(
         alg: client_assertion_alg,
         kid: client_assertion_kid,
     });
+    if !dpop && (dpop_key.is_some() || dpop_alg.is_some()) {
+        let field = if dpop_key.is_some() { "dpop_key" } else { "dpop_alg" };
+        return Err(configuration(format!("{field}: goes with dpop=True")));
+    }
+    inner.dpop = dpop.then(|| tessera::DpopSettings { key: dpop_key.map(Secret::new), alg: dpop_alg });
     Ok(inner)
 }
 
@@ -708,7 +727,8 @@ impl PyClientAuth {
     /// See the class documentation.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None, client_assertion_key = None,
-        client_assertion_alg = None, client_assertion_kid = None))]
+        client_assertion_alg = None, client_assertion_kid = None, dpop = false, dpop_key = None, dpop_alg = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
         client_id: String,
@@ -717,8 +737,18 @@ impl PyClientAuth {
         client_assertion_key: Option<String>,
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
+        dpop: bool,
+        dpop_key: Option<String>,
+        dpop_alg: Option<String>,
     ) -> PyResult<Self> {
-        let assertion = AssertionArgs { client_assertion_key, client_assertion_alg, client_assertion_kid };
+        let assertion = AssertionArgs {
+            client_assertion_key,
+            client_assertion_alg,
+            client_assertion_kid,
+            dpop,
+            dpop_key,
+            dpop_alg,
+        };
         Ok(PyClientAuth { inner: client_auth_with_assertion(py, client_id, client_secret, method, assertion)? })
     }
 

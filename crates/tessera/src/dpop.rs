@@ -39,13 +39,7 @@ impl DpopState {
     /// The prover of the key `tokens` are bound to: the user's `dpop_key`, or the generated key
     /// kept with the tokens.
     fn prover_for(&self, tokens: &TokenSet) -> Result<Arc<DpopProver>, Error> {
-        let (text, alg) = match (&self.settings.key, &tokens.dpop_key) {
-            (Some(user), _) => (user, self.settings.alg.as_deref()),
-            (None, Some(generated)) => (generated, None),
-            (None, None) => {
-                return Err(Error::internal("DPoP tokens without the key they are bound to"));
-            }
-        };
+        let (text, alg) = bound_key(&self.settings, tokens)?;
         let fingerprint = text.fingerprint();
         let mut slot = self.prover.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some((held, prover)) = slot.as_ref()
@@ -71,6 +65,41 @@ impl DpopState {
             self.nonces.lock().unwrap_or_else(|poison| poison.into_inner()).insert(origin, nonce.to_owned());
         }
     }
+}
+
+/// The key `tokens` are bound to, and its `dpop_alg`: the user's `dpop_key`, or the generated key
+/// kept with the tokens (its algorithm is the key's own).
+fn bound_key<'a>(settings: &'a DpopSettings, tokens: &'a TokenSet) -> Result<(&'a Secret, Option<&'a str>), Error> {
+    match (&settings.key, &tokens.dpop_key) {
+        (Some(user), _) => Ok((user, settings.alg.as_deref())),
+        (None, Some(generated)) => Ok((generated, None)),
+        (None, None) => Err(Error::configuration(
+            "dpop: these tokens were not obtained with DPoP (no key is kept with them): log in again",
+        )),
+    }
+}
+
+/// A DPoP proof for one request carrying `tokens`' access token (`ath`), outside a [`Session`]:
+/// what `tessera token --dpop-url` prints for curl. `settings` are the provider's; `nonce` is the
+/// one the server gave last (a process that has none meets one `use_dpop_nonce` first).
+pub fn dpop_proof_for(
+    settings: &DpopSettings,
+    tokens: &TokenSet,
+    method: &str,
+    url: &str,
+    nonce: Option<&str>,
+    now: tessera_core::Timestamp,
+) -> Result<Secret, Error> {
+    let (text, alg) = bound_key(settings, tokens)?;
+    let prover = DpopProver::from_key(text.expose_secret(), alg)?;
+    prover.proof(&ProofInputs {
+        method,
+        url,
+        now,
+        jti: fresh_jti()?,
+        nonce,
+        access_token: Some(tokens.access_token.expose_secret()),
+    })
 }
 
 /// `scheme://host:port` of a URL (nonces are per server, RFC 9449 §9).

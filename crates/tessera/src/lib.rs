@@ -50,7 +50,7 @@ pub mod store;
 pub mod transport;
 
 pub use auth_client::{AuthClient, ProviderInfo};
-pub use dpop::RequestAuth;
+pub use dpop::{RequestAuth, dpop_proof_for};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use spent::SpentRefreshTokens;
 pub use tessera_core::{
