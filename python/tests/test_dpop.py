@@ -135,3 +135,31 @@ def test_keys_and_proofs_never_reach_the_logs(oidc_provider: OidcProvider, caplo
     # The header of a proof names the public key only.
     header = json.loads(__import__("base64").urlsafe_b64decode(proof.split(".")[0] + "==="))
     assert header["typ"] == "dpop+jwt" and "d" not in header["jwk"]
+
+
+def test_the_sans_io_engine_proves_token_requests_and_hands_the_key_to_the_host(oidc_provider: OidcProvider) -> None:
+    from tessera.native import NativeEngine
+    from test_native import drive
+
+    description = {
+        "type": "password",
+        "issuer": oidc_provider.issuer,
+        "client_id": DPOP_CLIENT_ID,
+        "username": ALICE[0],
+        "password": ALICE[1],
+        "scope": SCOPE,
+        "dpop": True,
+    }
+    engine = NativeEngine()
+    engine.register("api", description)
+    done = drive(engine, engine.ensure("api"))
+    assert done["type"] == "done" and done["tokens"]["token_type"] == "DPoP", done
+    key = done["tokens"]["dpop_key"]  # the host stores it with the tokens
+    assert '"d":' in key
+    # Another engine (another process) given those tokens refreshes with that key.
+    other = NativeEngine()
+    other.register("api", description)
+    other.set_tokens("api", done["tokens"])
+    renewed = drive(other, other.refresh("api"))
+    assert renewed["type"] == "done" and renewed["tokens"]["dpop_key"] == key, renewed
+    assert oidc_provider.stats()["refresh_token_reuses"] == 0
