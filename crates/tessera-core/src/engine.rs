@@ -362,6 +362,8 @@ impl Engine {
         self.in_flight.retain(|_, owner| owner != key);
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
+        // A generated DPoP key goes with the tokens it bound: the next login gets a new one.
+        entry.generated_dpop = None;
         if entry.tokens.is_none() {
             return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
         }
@@ -1508,6 +1510,28 @@ mod tests {
             answer(&mut other, refresh, 200, r#"{"access_token":"a2","token_type":"DPoP","expires_in":100}"#, T0);
         let [Action::Done { tokens: renewed, .. }] = &done[..] else { panic!("{done:?}") };
         assert_eq!(renewed.dpop_key.as_ref(), Some(&key));
+    }
+
+    #[test]
+    fn a_logout_forgets_the_generated_dpop_key_with_the_tokens() {
+        let mut engine = dpop_engine();
+        let jwk_of = |request: &HttpRequest| {
+            use base64::Engine as _;
+            let part = request.header("dpop").unwrap().split('.').next().unwrap().to_owned();
+            let header: serde_json::Value =
+                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
+                    .unwrap();
+            header["jwk"].clone()
+        };
+        let actions = engine.ensure("k", T0);
+        let first = jwk_of(sent(&actions));
+        answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a1","token_type":"DPoP","expires_in":100}"#, T0);
+        let out = engine.logout("k", T0);
+        let revoke = sent(&out);
+        assert!(revoke.header("dpop").is_none(), "revocation carries no proof");
+        answer(&mut engine, revoke, 200, "", T0);
+        let actions = engine.login("k", T0);
+        assert_ne!(jwk_of(sent(&actions)), first, "a new key after a logout");
     }
 
     #[test]

@@ -114,14 +114,13 @@ pub(crate) fn dpop_nonce_challenge(session: &Session, url: &str, status: u16, he
     if !session.uses_dpop() {
         return false;
     }
-    let text = |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
     let challenge = headers
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find(|value| value.contains(tessera_core::dpop::USE_DPOP_NONCE))
-        .or_else(|| text(WWW_AUTHENTICATE.as_str()));
-    session.observe_dpop_response(url, status, challenge, text("dpop-nonce"))
+        .find(|value| value.contains(tessera_core::dpop::USE_DPOP_NONCE));
+    let nonce = headers.get("dpop-nonce").and_then(|value| value.to_str().ok());
+    session.observe_dpop_response(url, status, challenge, nonce)
 }
 
 #[cfg(test)]
