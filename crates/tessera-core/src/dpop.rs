@@ -99,6 +99,9 @@ fn generated_family(alg: Option<&str>) -> Result<KeyFamily, Error> {
 /// [`DpopProver::proof`] is then one signature. `Debug` shows the algorithm and thumbprint only.
 pub struct DpopProver {
     key: EncodingKey,
+    /// For ES256: the signing key, parsed once (jsonwebtoken parses the PKCS#8 document and
+    /// derives the public key again for every signature, and recovers a recovery id it drops).
+    es256: Option<p256::ecdsa::SigningKey>,
     alg: Algorithm,
     jwk: Jwk,
     /// The RFC 7638 thumbprint of `jwk` (what a bound token's `cnf.jkt` holds).
@@ -204,7 +207,14 @@ impl DpopProver {
         // already in the proof's header.
         jwk.common = Default::default();
         let jkt = thumbprint(&jwk).ok_or_else(unusable)?;
-        let prover = DpopProver { key, alg, jwk, jkt };
+        let es256 = match alg {
+            Algorithm::ES256 => {
+                use p256::pkcs8::DecodePrivateKey as _;
+                Some(p256::ecdsa::SigningKey::from_pkcs8_der(key.as_bytes()).map_err(|_| unusable())?)
+            }
+            _ => None,
+        };
+        let prover = DpopProver { key, es256, alg, jwk, jkt };
         // One signature now: a key that parses but cannot sign is a configuration error here,
         // not a failed request later.
         let probe = ProofInputs {
@@ -258,9 +268,21 @@ impl DpopProver {
             nonce: inputs.nonce,
             ath: inputs.access_token.map(ath),
         };
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map(Secret::new)
-            .map_err(|_| Error::configuration("dpop_key: a DPoP proof could not be signed"))
+        let failed = || Error::configuration("dpop_key: a DPoP proof could not be signed");
+        let Some(es256) = &self.es256 else {
+            return jsonwebtoken::encode(&header, &claims, &self.key).map(Secret::new).map_err(|_| failed());
+        };
+        // The JWS compact form jsonwebtoken builds (RFC 7515 §7.1), signed by the p256 crate:
+        // base64url(header) "." base64url(claims) "." base64url(r || s).
+        use p256::ecdsa::signature::Signer as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let header = serde_json::to_vec(&header).map_err(|_| failed())?;
+        let claims = serde_json::to_vec(&claims).map_err(|_| failed())?;
+        let mut jws = format!("{}.{}", b64(&header), b64(&claims));
+        let signature: p256::ecdsa::Signature = es256.try_sign(jws.as_bytes()).map_err(|_| failed())?;
+        jws.push('.');
+        jws.push_str(&b64(&signature.to_bytes()));
+        Ok(Secret::new(jws))
     }
 }
 
