@@ -25,6 +25,8 @@ for (const method of ['log', 'info', 'debug']) {
 }
 
 const { default: Provider, errors } = await import('oidc-provider');
+// DPoP (RFC 9449) for the custom password grant below: the same check the built-in grants run.
+const { default: dpopValidate } = await import('oidc-provider/lib/helpers/validate_dpop.js');
 const OTPAuth = await import('otpauth');
 
 function log(...args) {
@@ -119,6 +121,19 @@ const CLIENTS = [
     scope: SCOPES.join(' '),
   },
 ];
+
+// DPoP (RFC 9449): a public client whose access tokens must be DPoP-bound (a bearer request is
+// refused); its refresh tokens are bound to the key too (public clients). Every request with a
+// DPoP proof must carry a server nonce (`features.dPoP.requireNonce` below).
+CLIENTS.push({
+  client_id: 'dpop-client',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['password', 'refresh_token'],
+  response_types: [],
+  redirect_uris: [],
+  scope: SCOPES.join(' '),
+  dpop_bound_access_tokens: true,
+});
 
 // Client assertions (RFC 7523, OIDC private_key_jwt / client_secret_jwt). The private keys are
 // test-only fixtures in testdata/client-assertion/ (tessera signs with them); the server gets
@@ -239,6 +254,10 @@ function freshStats() {
     // thumbprints of the first `x5c` certificate (null without `x5c`).
     assertion_x5ts: [],
     assertion_x5c_consistent: [],
+    // DPoP: requests that carried a `DPoP` proof, and `use_dpop_nonce` answers, by route
+    // (`token`, `userinfo`, ...).
+    dpop_proofs: {},
+    dpop_nonce_demands: {},
   };
 }
 
@@ -284,6 +303,15 @@ async function statsMiddleware(ctx, next) {
         stats.assertion_jtis.push('(undecodable)');
       }
     }
+    const anyRoute = ctx.oidc?.route;
+    if (anyRoute && ctx.get('DPoP')) {
+      stats.dpop_proofs[anyRoute] = (stats.dpop_proofs[anyRoute] ?? 0) + 1;
+    }
+    const demandedNonce = ctx.body?.error === 'use_dpop_nonce'
+      || /use_dpop_nonce/.test(ctx.response.get('WWW-Authenticate') || '');
+    if (anyRoute && demandedNonce) {
+      stats.dpop_nonce_demands[anyRoute] = (stats.dpop_nonce_demands[anyRoute] ?? 0) + 1;
+    }
     if (route === 'token') {
       stats.token_requests += 1;
       const grantType = ctx.oidc.params?.grant_type;
@@ -328,6 +356,13 @@ async function passwordGrant(ctx, next) {
   const missing = ['username', 'password'].filter((p) => params[p] === undefined || params[p] === '');
   if (missing.length) {
     throw new errors.InvalidRequest(`missing required parameter(s) ${missing.join(', ')}`);
+  }
+
+  // DPoP as the built-in grants do it: the proof is checked (nonce included), the access token
+  // is bound to its key (cnf.jkt), and a public client's refresh token too.
+  const dPoP = await dpopValidate(ctx);
+  if (!dPoP && client.dpopBoundAccessTokens) {
+    throw new errors.InvalidGrant('DPoP proof JWT not provided');
   }
 
   const account = ACCOUNTS.get(params.username);
@@ -385,6 +420,9 @@ async function passwordGrant(ctx, next) {
     if (!cert) throw new errors.InvalidGrant('mutual TLS client certificate not provided');
     at.setThumbprint('x5t', cert);
   }
+  if (dPoP) {
+    at.setThumbprint('jkt', dPoP.thumbprint);
+  }
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
 
@@ -403,6 +441,9 @@ async function passwordGrant(ctx, next) {
       // iiat (initial issued-at of the rotation chain) is set by the model's constructor
       // and copied along rotations by the refresh_token grant.
     });
+    if (dPoP && client.clientAuthMethod === 'none') {
+      rt.jkt = dPoP.thumbprint;
+    }
     ctx.oidc.entity('RefreshToken', rt);
     refreshToken = await rt.save();
   }
@@ -574,6 +615,9 @@ const provider = new Provider(issuer, {
         }
       },
     },
+    // RFC 9449. Nonces are required of every request that carries a proof (bearer requests
+    // carry none and are unaffected), so that each client's first request meets use_dpop_nonce.
+    dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true },
   },
   // Always rotate: presenting a consumed refresh token again revokes the whole grant
   // (its access tokens and its latest refresh token), see refresh_token.js.

@@ -405,6 +405,9 @@ class ClientAuth:
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
         client_assertion_certificate: Optional[str] = None,
+        dpop: bool = False,
+        dpop_key: Optional[str] = None,
+        dpop_alg: Optional[str] = None,
     ) -> ClientAuth:
         """The client's identity at the authorization server.
 
@@ -420,6 +423,10 @@ class ClientAuth:
             client_assertion_kid: default ``None``: the JWK's ``kid``, else no ``kid``.
             client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
                 assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
+            dpop: DPoP (RFC 9449): tokens bound to a key, a proof on every request; default ``False``.
+            dpop_key: the DPoP private key, as text (PEM or JWK with ``d``); default ``None``: a key
+                generated per provider and kept in the store with the tokens.
+            dpop_alg: default ``None``: ``ES256`` (generated) or from ``dpop_key``.
         """
     @staticmethod
     def basic(client_id: str, client_secret: str) -> ClientAuth: ...
@@ -550,6 +557,9 @@ class Client:
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
         client_assertion_certificate: Optional[str] = None,
+        dpop: bool = False,
+        dpop_key: Optional[str] = None,
+        dpop_alg: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -597,6 +607,13 @@ class Client:
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
             client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
                 assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
+            dpop: DPoP (RFC 9449): tokens bound to a key; API requests then need
+                ``request_headers(method, url)`` or the ``tessera.httpx`` / ``tessera.requests``
+                adapters (see docs/dpop.md); default ``False``.
+            dpop_key: the DPoP private key, as text (PEM or JWK with ``d``); default ``None``: a key
+                generated per provider and kept in the store with the tokens. Never shown.
+            dpop_alg: ``ES256``, ``EdDSA``, ``RS256``, ``PS256``, ...; default ``None``: ``ES256``
+                (generated) or from ``dpop_key``.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
@@ -641,6 +658,26 @@ class Client:
     def access_token(self) -> Awaitable[str]: ...
     def tokens(self) -> Awaitable[TokenSet]: ...
     def force_refresh(self) -> Awaitable[str]: ...
+    @property
+    def uses_dpop(self) -> bool: ...
+    def request_headers(self, method: str, url: str) -> Awaitable[Dict[str, str]]:
+        """The headers of one API request: ``Authorization``, and ``DPoP`` (a fresh proof) for a DPoP provider.
+
+        Args:
+            method: the request's HTTP method.
+            url: the request's URL.
+        """
+    def observe_dpop_response(
+        self, url: str, status: int, www_authenticate: Optional[str] = None, dpop_nonce: Optional[str] = None
+    ) -> bool:
+        """Remembers the answer's ``DPoP-Nonce``; ``True`` when it asks for a retry with it (``use_dpop_nonce``).
+
+        Args:
+            url: the URL the request went to.
+            status: the answer's HTTP status.
+            www_authenticate: its ``WWW-Authenticate`` header, if any.
+            dpop_nonce: its ``DPoP-Nonce`` header, if any.
+        """
     def login(self, *, otp_callback: Optional[OtpCallback] = None) -> Awaitable[TokenSet]: ...
     def logout(self) -> Awaitable[LogoutResult]: ...
     def clear(self) -> Awaitable[None]: ...
@@ -664,6 +701,9 @@ class SyncClient:
         client_assertion_alg: Optional[str] = None,
         client_assertion_kid: Optional[str] = None,
         client_assertion_certificate: Optional[str] = None,
+        dpop: bool = False,
+        dpop_key: Optional[str] = None,
+        dpop_alg: Optional[str] = None,
         provider: Optional[ProviderConfig] = None,
         store: Optional[_Store] = None,
         key: str = "default",
@@ -711,6 +751,13 @@ class SyncClient:
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
             client_assertion_certificate: the key's PEM certificate as text (its chain may follow):
                 assertions then carry ``x5t``, ``x5t#S256`` and ``x5c``; default ``None``.
+            dpop: DPoP (RFC 9449): tokens bound to a key; API requests then need
+                ``request_headers(method, url)`` or the ``tessera.httpx`` / ``tessera.requests``
+                adapters (see docs/dpop.md); default ``False``.
+            dpop_key: the DPoP private key, as text (PEM or JWK with ``d``); default ``None``: a key
+                generated per provider and kept in the store with the tokens. Never shown.
+            dpop_alg: ``ES256``, ``EdDSA``, ``RS256``, ``PS256``, ...; default ``None``: ``ES256``
+                (generated) or from ``dpop_key``.
             provider: a whole ``ProviderConfig`` instead of the arguments above; default ``None``.
             store: where tokens persist (``FileStore``, ``RedisStore``, your own); default: memory.
             key: the store key; default ``"default"``.
@@ -755,6 +802,26 @@ class SyncClient:
     def access_token(self) -> str: ...
     def tokens(self) -> TokenSet: ...
     def force_refresh(self) -> str: ...
+    @property
+    def uses_dpop(self) -> bool: ...
+    def request_headers(self, method: str, url: str) -> Dict[str, str]:
+        """The headers of one API request: ``Authorization``, and ``DPoP`` (a fresh proof) for a DPoP provider.
+
+        Args:
+            method: the request's HTTP method.
+            url: the request's URL.
+        """
+    def observe_dpop_response(
+        self, url: str, status: int, www_authenticate: Optional[str] = None, dpop_nonce: Optional[str] = None
+    ) -> bool:
+        """Remembers the answer's ``DPoP-Nonce``; ``True`` when it asks for a retry with it (``use_dpop_nonce``).
+
+        Args:
+            url: the URL the request went to.
+            status: the answer's HTTP status.
+            www_authenticate: its ``WWW-Authenticate`` header, if any.
+            dpop_nonce: its ``DPoP-Nonce`` header, if any.
+        """
     def login(self, *, otp_callback: Optional[OtpCallback] = None) -> TokenSet: ...
     def logout(self) -> LogoutResult: ...
     def clear(self) -> None: ...

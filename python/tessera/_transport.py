@@ -65,8 +65,8 @@ class HttpResponse:
 
     Attributes:
         status: the HTTP status.
-        headers: header names and values (at least ``content-type``, ``retry-after`` and
-            ``www-authenticate`` when the server sent them); default none.
+        headers: header names and values (at least ``content-type``, ``retry-after``,
+            ``www-authenticate`` and ``dpop-nonce`` when the server sent them); default none.
         body: the whole body; default empty.
     """
 

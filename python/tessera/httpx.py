@@ -1,6 +1,10 @@
 """``httpx.Auth`` for tessera: adds the ``Authorization`` header; after a 401, refreshes once
 (shared with every concurrent caller) and retries the request once.
 
+For a DPoP provider (``dpop=True``, docs/dpop.md) every request, and every retry, carries
+``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof for its method and URL, with the last
+nonce that server gave; a 401 asking for a nonce (``use_dpop_nonce``) is sent again once with it.
+
     client = tessera.Client(...)                       # or tessera.SyncClient(...)
     async with httpx.AsyncClient(auth=tessera.httpx.Auth(client)) as http:
         await http.get("https://api.example.com/me")
@@ -34,6 +38,9 @@ class Auth(httpx.Auth):
             raise TypeError("tessera.httpx.Auth needs a tessera.Client or tessera.SyncClient")
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._sync.uses_dpop:
+            yield from self._sync_dpop_flow(request)
+            return
         request.headers["Authorization"] = self._sync.authorization_header()
         response = yield request
         if response.status_code == 401:
@@ -41,11 +48,47 @@ class Auth(httpx.Auth):
             yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._async.uses_dpop:
+            method, url = request.method, str(request.url)
+            request.headers.update(await self._async.request_headers(method, url))
+            response = yield request
+            if self._nonce_demanded(request, response):
+                request.headers.update(await self._async.request_headers(method, url))
+                response = yield request
+                self._nonce_demanded(request, response)
+            if response.status_code == 401:
+                await self._async.force_refresh()
+                request.headers.update(await self._async.request_headers(method, url))
+                response = yield request
+                self._nonce_demanded(request, response)
+            return
         request.headers["Authorization"] = await self._async.authorization_header()
         response = yield request
         if response.status_code == 401:
             request.headers["Authorization"] = await self._async.force_refresh()
             yield request
+
+    def _nonce_demanded(self, request: httpx.Request, response: httpx.Response) -> bool:
+        return self._sync.observe_dpop_response(
+            str(request.url),
+            response.status_code,
+            response.headers.get("www-authenticate"),
+            response.headers.get("dpop-nonce"),
+        )
+
+    def _sync_dpop_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        method, url = request.method, str(request.url)
+        request.headers.update(self._sync.request_headers(method, url))
+        response = yield request
+        if self._nonce_demanded(request, response):
+            request.headers.update(self._sync.request_headers(method, url))
+            response = yield request
+            self._nonce_demanded(request, response)
+        if response.status_code == 401:
+            self._sync.force_refresh()
+            request.headers.update(self._sync.request_headers(method, url))
+            response = yield request
+            self._nonce_demanded(request, response)
 
     def __repr__(self) -> str:
         return f"tessera.httpx.Auth({self._sync!r})"

@@ -4,6 +4,10 @@ refreshes once (shared with every concurrent caller) and resends the request onc
     session = requests.Session()
     session.auth = tessera.requests.Auth(tessera.SyncClient(...))
     session.get("https://api.example.com/me")
+
+For a DPoP provider (``dpop=True``, docs/dpop.md) every request, and every resend, carries
+``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof for its method and URL, with the last
+nonce that server gave; a 401 asking for a nonce (``use_dpop_nonce``) is resent once with it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ._tessera import Client, SyncClient
 __all__ = ["Auth"]
 
 _RETRIED = "_tessera_retried"
+_NONCE_RETRIED = "_tessera_nonce_retried"
 
 
 class Auth(AuthBase):
@@ -31,19 +36,49 @@ class Auth(AuthBase):
         self._client = client
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._client.authorization_header()
+        if self._client.uses_dpop:
+            request.headers.update(self._client.request_headers(request.method or "GET", request.url or ""))
+        else:
+            request.headers["Authorization"] = self._client.authorization_header()
         request.register_hook("response", self._retry_on_401)
         return request
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, _RETRIED, False):
+        sent = response.request
+        nonce_demanded = self._client.observe_dpop_response(
+            sent.url or "",
+            response.status_code,
+            response.headers.get("www-authenticate"),
+            response.headers.get("dpop-nonce"),
+        )
+        if nonce_demanded and not getattr(sent, _NONCE_RETRIED, False):
+            # DPoP: the server wants (another) nonce; once more with a proof that carries it.
+            retry = sent.copy()
+            setattr(retry, _NONCE_RETRIED, True)
+            setattr(retry, _RETRIED, getattr(sent, _RETRIED, False))
+            retry.headers.update(self._client.request_headers(retry.method or "GET", retry.url or ""))
+            resent = self._resend(response, retry, **kwargs)
+            # The answer to the resend gets the same treatment (a 401 for the token itself), once.
+            return resent if resent is response else self._retry_on_401(resent, **kwargs)
+        if response.status_code != 401 or getattr(sent, _RETRIED, False):
             return response
         header = self._client.force_refresh()
+        retry = sent.copy()
+        if self._client.uses_dpop:
+            retry.headers.update(self._client.request_headers(retry.method or "GET", retry.url or ""))
+        else:
+            retry.headers["Authorization"] = header
+        setattr(retry, _RETRIED, True)
+        setattr(retry, _NONCE_RETRIED, getattr(sent, _NONCE_RETRIED, False))
+        resent = self._resend(response, retry, **kwargs)
+        self._client.observe_dpop_response(
+            retry.url or "", resent.status_code, resent.headers.get("www-authenticate"), resent.headers.get("dpop-nonce")
+        )
+        return resent
+
+    def _resend(self, response: requests.Response, retry: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         response.content  # read the body so that the connection can be reused
         response.close()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = header
-        setattr(retry, _RETRIED, True)
         connection = response.connection
         if connection is None:
             return response

@@ -328,6 +328,9 @@ def test_no_constructor_error_repeats_a_marker_argument() -> None:
         "ClientAuth(client_id)": lambda v: tessera.ClientAuth(v),
         "ClientAuth(client_secret)": lambda v: tessera.ClientAuth("c", v),
         "ClientAuth(method)": lambda v: tessera.ClientAuth("c", "s", method=v),
+        "ClientAuth(dpop_key)": lambda v: tessera.ClientAuth("c", dpop=True, dpop_key=v),
+        "ClientAuth(dpop_key without dpop)": lambda v: tessera.ClientAuth("c", dpop_key=v),
+        "ClientAuth(dpop_alg)": lambda v: tessera.ClientAuth("c", dpop=True, dpop_alg=v),
         "Endpoints.discover": lambda v: tessera.Endpoints.discover(v),
         "Endpoints.explicit(token_endpoint)": lambda v: tessera.Endpoints.explicit(v),
         "Endpoints.explicit(revocation_endpoint)": lambda v: tessera.Endpoints.explicit(f"{CLOSED}/t", v),
@@ -353,6 +356,12 @@ def test_no_constructor_error_repeats_a_marker_argument() -> None:
             client_id="c", token_endpoint=f"{CLOSED}/t", revocation_endpoint=v
         ),
         "Client(client_auth)": lambda v: tessera.SyncClient(CLOSED, client_id="c", client_auth=v),
+        "Client(dpop_key)": lambda v: tessera.SyncClient(
+            CLOSED, client_id="c", grant=tessera.Password("a", "p"), dpop=True, dpop_key=v
+        ).tokens(),
+        "Client(dpop_alg)": lambda v: tessera.SyncClient(
+            CLOSED, client_id="c", grant=tessera.Password("a", "p"), dpop=True, dpop_alg=v
+        ).tokens(),
         "Client(scope)": lambda v: tessera.SyncClient(CLOSED, client_id="c", scope=v),
         "Client(grant)": lambda v: tessera.SyncClient(CLOSED, client_id="c", grant=v),
         "Client(store)": lambda v: tessera.SyncClient(CLOSED, client_id="c", store=v),

@@ -117,6 +117,16 @@ enum Command {
         /// Print JSON (the same as --format json).
         #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// DPoP providers: also print a proof for a request to this URL (with --format header: a
+        /// `DPoP:` line after `Authorization: DPoP ...`; with --json: "dpop").
+        #[arg(long, value_name = "URL")]
+        dpop_url: Option<String>,
+        /// The method of that request (default GET).
+        #[arg(long, value_name = "METHOD", default_value = "GET", requires = "dpop_url")]
+        dpop_method: String,
+        /// The nonce the API gave (its DPoP-Nonce header after a use_dpop_nonce answer).
+        #[arg(long, value_name = "NONCE", requires = "dpop_url")]
+        dpop_nonce: Option<String>,
     },
     /// Refresh the token now if it is due (or always, with --force).
     Refresh {
@@ -345,9 +355,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Login { provider, all, with_token } => {
             auth::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
-        Command::Token { provider, min_valid, format, json } => {
+        Command::Token { provider, min_valid, format, json, dpop_url, dpop_method, dpop_nonce } => {
             let format = if json { TokenFormat::Json } else { format };
-            auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format).await.map(|()| 0)
+            let dpop = dpop_url.map(|url| auth::DpopRequest { method: dpop_method, url, nonce: dpop_nonce });
+            auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format, dpop)
+                .await
+                .map(|()| 0)
         }
         Command::Refresh { provider, force } => {
             auth::refresh(&workspace, provider.name().as_deref(), force).await.map(|()| 0)

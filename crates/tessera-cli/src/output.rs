@@ -107,6 +107,21 @@ pub fn format_token(tokens: &TokenSet, format: TokenFormat, now: Timestamp, owne
     }
 }
 
+/// `tessera token --dpop-url`: the proof added to what `format_token` printed: a `DPoP:` header
+/// line after the `Authorization:` one, or a `"dpop"` member in the JSON.
+pub fn with_dpop_proof(text: String, format: TokenFormat, proof: &tessera::Secret) -> String {
+    match format {
+        TokenFormat::Json => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(mut value) => {
+                value["dpop"] = json!(proof.expose_secret());
+                format!("{value}\n")
+            }
+            Err(_) => text,
+        },
+        _ => format!("{text}DPoP: {}\n", proof.expose_secret()),
+    }
+}
+
 /// Whole seconds from `now` to `at` (negative when past), rounded down.
 pub fn seconds_between(now: Timestamp, at: Timestamp) -> i64 {
     (at.as_unix_millis() - now.as_unix_millis()).div_euclid(1000)

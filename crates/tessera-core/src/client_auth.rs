@@ -188,6 +188,9 @@ pub struct AssertionInputs<'a> {
     pub jti: Option<[u8; 16]>,
     /// `aud`: the token endpoint.
     pub audience: &'a str,
+    /// The DPoP key and the token endpoint's nonce, when the provider uses DPoP: a token request
+    /// then carries a `DPoP` proof (its `jti` is derived from `jti` above, so it needs entropy too).
+    pub dpop: Option<crate::DpopInputs<'a>>,
 }
 
 #[derive(Serialize)]
@@ -206,8 +209,8 @@ fn claims_for_check() -> AssertionClaims<'static> {
 
 /// A ready signing key (parsed once per use; `EncodingKey` zeroes itself and redacts its Debug).
 pub(crate) struct Signer {
-    key: EncodingKey,
-    alg: Algorithm,
+    pub(crate) key: EncodingKey,
+    pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
     certificate: Option<CertificateHeaders>,
 }
@@ -264,14 +267,14 @@ impl Signer {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum KeyFamily {
+pub(crate) enum KeyFamily {
     Rsa,
     EcP256,
     Ed25519,
 }
 
 impl KeyFamily {
-    fn default_alg(self) -> Algorithm {
+    pub(crate) fn default_alg(self) -> Algorithm {
         match self {
             KeyFamily::Rsa => Algorithm::RS256,
             KeyFamily::EcP256 => Algorithm::ES256,
@@ -279,7 +282,7 @@ impl KeyFamily {
         }
     }
 
-    fn signs(self, alg: Algorithm) -> bool {
+    pub(crate) fn signs(self, alg: Algorithm) -> bool {
         use Algorithm as A;
         match self {
             KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
@@ -288,7 +291,7 @@ impl KeyFamily {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KeyFamily::Rsa => "RSA",
             KeyFamily::EcP256 => "EC P-256",
@@ -296,7 +299,7 @@ impl KeyFamily {
         }
     }
 
-    fn algs(self) -> &'static str {
+    pub(crate) fn algs(self) -> &'static str {
         match self {
             KeyFamily::Rsa => "RS256, RS384, RS512, PS256, PS384, PS512",
             KeyFamily::EcP256 => "ES256",
@@ -313,10 +316,10 @@ fn parse_alg(name: &str) -> Result<Algorithm, (&'static str, String)> {
     name.parse::<Algorithm>().map_err(|_| unknown())
 }
 
-struct ParsedKey {
-    key: EncodingKey,
-    family: KeyFamily,
-    kid: Option<String>,
+pub(crate) struct ParsedKey {
+    pub(crate) key: EncodingKey,
+    pub(crate) family: KeyFamily,
+    pub(crate) kid: Option<String>,
 }
 
 const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with \"d\")";
@@ -338,7 +341,7 @@ fn check_rsa_size(key: &rsa::RsaPrivateKey) -> Result<(), (&'static str, String)
     Ok(())
 }
 
-fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
+pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     let field = "client_assertion_key";
     let text = text.trim();
     if text.starts_with('{') {
@@ -374,11 +377,11 @@ fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
 
 /// PKCS#8 `PrivateKeyInfo` prefixes for a bare private scalar/seed: P-256 (RFC 5915 inside RFC
 /// 5208, no public key) and Ed25519 (RFC 8410 §7). The 32 key bytes follow.
-const P256_PKCS8_PREFIX: &[u8] = &[
+pub(crate) const P256_PKCS8_PREFIX: &[u8] = &[
     0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
 ];
-const ED25519_PKCS8_PREFIX: &[u8] =
+pub(crate) const ED25519_PKCS8_PREFIX: &[u8] =
     &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
@@ -441,6 +444,9 @@ pub struct ClientAuth {
     /// The private key of `private_key_jwt` (`client_assertion_key`, with `client_assertion_alg`
     /// and `client_assertion_kid`); `client_secret_jwt` signs HS256 with `client_secret`.
     pub assertion_key: Option<ClientAssertionKey>,
+    /// DPoP (RFC 9449, `dpop = true`): every token request carries a proof of possession of this
+    /// key, and the tokens are bound to it. `None`: bearer tokens.
+    pub dpop: Option<crate::DpopSettings>,
 }
 
 impl ClientAuth {
@@ -451,6 +457,7 @@ impl ClientAuth {
             client_secret: Some(client_secret.into()),
             method: ClientAuthMethod::Basic,
             assertion_key: None,
+            dpop: None,
         }
     }
 
@@ -461,6 +468,7 @@ impl ClientAuth {
             client_secret: Some(client_secret.into()),
             method: ClientAuthMethod::Post,
             assertion_key: None,
+            dpop: None,
         }
     }
 
@@ -471,6 +479,7 @@ impl ClientAuth {
             client_secret: None,
             method: ClientAuthMethod::None,
             assertion_key: None,
+            dpop: None,
         }
     }
 
@@ -481,6 +490,7 @@ impl ClientAuth {
             client_secret: Some(client_secret.into()),
             method: ClientAuthMethod::SecretJwt,
             assertion_key: None,
+            dpop: None,
         }
     }
 
@@ -491,6 +501,7 @@ impl ClientAuth {
             client_secret: None,
             method: ClientAuthMethod::PrivateKeyJwt,
             assertion_key: Some(key),
+            dpop: None,
         }
     }
 

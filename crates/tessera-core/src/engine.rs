@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use crate::flow::{Flow, FlowContext, FlowPurpose, FlowStep, Grant, LoginInputs, Prompt, RetrySettings};
 use crate::protocol::{discovery_request, parse_discovery};
+use crate::{DpopInputs, DpopProver};
 use crate::{
     Endpoints, Error, HttpRequest, HttpResponse, OAuthErrorCode, ProviderConfig, ProviderMetadata, RequestId, Secret,
     Timestamp, TokenSet,
@@ -225,6 +226,10 @@ struct Entry {
     tokens: Option<TokenSet>,
     metadata: Option<ProviderMetadata>,
     operation: Option<Operation>,
+    /// The token endpoint's last `DPoP-Nonce` (RFC 9449 §8), from any of its responses.
+    dpop_nonce: Option<String>,
+    /// The DPoP key made for this provider (no `dpop_key`, and no key held with the tokens yet).
+    generated_dpop: Option<Secret>,
 }
 
 /// A keyed token cache plus the flows that fill it. See the module docs.
@@ -282,8 +287,10 @@ impl Engine {
     pub fn register(&mut self, key: impl Into<String>, config: ProviderConfig) {
         let key = key.into();
         self.in_flight.retain(|_, k| *k != key);
-        let tokens = self.entries.remove(&key).and_then(|entry| entry.tokens);
-        self.entries.insert(key, Entry { config, tokens, metadata: None, operation: None });
+        let (tokens, generated_dpop) =
+            self.entries.remove(&key).map(|entry| (entry.tokens, entry.generated_dpop)).unwrap_or_default();
+        let entry = Entry { config, tokens, metadata: None, operation: None, dpop_nonce: None, generated_dpop };
+        self.entries.insert(key, entry);
     }
 
     /// The provider behind `key`.
@@ -355,6 +362,8 @@ impl Engine {
         self.in_flight.retain(|_, owner| owner != key);
         let Some(entry) = self.entries.get_mut(key) else { return vec![unknown_key(key)] };
         entry.operation = None;
+        // A generated DPoP key goes with the tokens it bound: the next login gets a new one.
+        entry.generated_dpop = None;
         if entry.tokens.is_none() {
             return vec![Action::LoggedOut { key: key.to_owned(), revoked: false, error: None }];
         }
@@ -374,6 +383,12 @@ impl Engine {
         let jitter = self.next_jitter();
         let retry = self.settings.retry;
         let Some(entry) = self.entries.get_mut(&key) else { return Vec::new() };
+        // Every answer of the server may carry its next DPoP nonce (RFC 9449 §8.2), a success too.
+        if let Event::Response(response) = &event
+            && let Some(nonce) = crate::dpop::response_nonce(response)
+        {
+            entry.dpop_nonce = Some(nonce.to_owned());
+        }
         let Some(operation) = entry.operation.take() else { return Vec::new() };
         match (operation, event) {
             (Operation::Discovering { request_id, then, attempt }, Event::Response(response))
@@ -450,8 +465,10 @@ impl Engine {
         let request_id = self.allocate_request_id(key);
         let jitter = self.next_jitter();
         let jti = self.next_assertion_id();
+        let prover = self.dpop_prover(key);
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        let steps = running.flow.start(&flow_context(entry, &self.settings, jitter, jti), request_id, now);
+        let context = flow_context(entry, &self.settings, jitter, jti, prover.as_ref());
+        let steps = running.flow.start(&context, request_id, now);
         self.after_steps(key, running, request_id, steps, now)
     }
 
@@ -469,8 +486,9 @@ impl Engine {
     fn step(&mut self, key: &str, mut running: Running, event: Event, jitter: f64, now: Timestamp) -> Vec<Action> {
         let request_id = self.allocate_request_id(key);
         let jti = self.next_assertion_id();
+        let prover = self.dpop_prover(key);
         let Some(entry) = self.entries.get(key) else { return Vec::new() };
-        let context = flow_context(entry, &self.settings, jitter, jti);
+        let context = flow_context(entry, &self.settings, jitter, jti, prover.as_ref());
         let steps = match event {
             Event::Response(response) => running.flow.on_response(&context, &response, request_id, now),
             Event::TransportFailed { error, .. } => running.flow.on_transport_error(&context, error, request_id, now),
@@ -537,7 +555,16 @@ impl Engine {
         let key = key.to_owned();
         let grant = &entry.config.grant;
         match (purpose, ending) {
-            (FlowPurpose::Login | FlowPurpose::Refresh, Ending::Done(tokens)) => {
+            (FlowPurpose::Login | FlowPurpose::Refresh, Ending::Done(mut tokens)) => {
+                // A generated DPoP key stays with the tokens bound to it: the store keeps both, so
+                // every process sharing it proves with that key (see `dpop_prover`).
+                if entry.config.client.dpop.as_ref().is_some_and(|dpop| dpop.generates_key()) {
+                    tokens.dpop_key = entry
+                        .tokens
+                        .as_ref()
+                        .and_then(|held| held.dpop_key.clone())
+                        .or_else(|| entry.generated_dpop.clone());
+                }
                 entry.tokens = Some(tokens.clone());
                 vec![Action::Done { key, tokens }]
             }
@@ -617,6 +644,43 @@ impl Engine {
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         Some(id)
+    }
+
+    /// The DPoP key `key`'s next token request proves with, ready to sign; `None` without DPoP.
+    /// In order: the user's `dpop_key`; the generated key held with the tokens (they are bound to
+    /// it, whichever process made it); the key generated here before; a new one from
+    /// [`EngineSettings::entropy`] (an error without entropy).
+    fn dpop_prover(&mut self, key: &str) -> Option<Result<DpopProver, Error>> {
+        let entry = self.entries.get(key)?;
+        let settings = entry.config.client.dpop.as_ref()?;
+        if let Some(user_key) = &settings.key {
+            return Some(DpopProver::from_key(user_key.expose_secret(), settings.alg.as_deref()));
+        }
+        let held = entry.tokens.as_ref().and_then(|tokens| tokens.dpop_key.as_ref());
+        if let Some(text) = held.or(entry.generated_dpop.as_ref()) {
+            return Some(DpopProver::from_key(text.expose_secret(), None));
+        }
+        let alg = settings.alg.clone();
+        // A P-256 scalar is invalid with probability 2^-32: a second draw is all it ever takes.
+        for _ in 0..4 {
+            let (Some(high), Some(low)) = (self.next_assertion_id(), self.next_assertion_id()) else {
+                return Some(Err(Error::configuration(
+                    "dpop: a DPoP key cannot be made: the driver gives no randomness (EngineSettings::entropy)",
+                )));
+            };
+            let mut random = zeroize::Zeroizing::new([0u8; 32]);
+            random[..16].copy_from_slice(&high);
+            random[16..].copy_from_slice(&low);
+            match DpopProver::generate(alg.as_deref(), &random) {
+                Ok(Some((text, prover))) => {
+                    self.entries.get_mut(key)?.generated_dpop = Some(text);
+                    return Some(Ok(prover));
+                }
+                Ok(None) => continue,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+        Some(Err(Error::internal("no valid DPoP key in four draws")))
     }
 
     /// The next retry jitter in `[0, 1)` (xorshift64*: deterministic given
@@ -711,6 +775,7 @@ fn flow_context<'a>(
     settings: &'a EngineSettings,
     jitter: f64,
     assertion_id: Option<[u8; 16]>,
+    dpop: Option<&'a Result<DpopProver, Error>>,
 ) -> FlowContext<'a> {
     FlowContext {
         config: &entry.config,
@@ -719,6 +784,7 @@ fn flow_context<'a>(
         settings,
         jitter,
         assertion_id,
+        dpop: dpop.map(|prover| DpopInputs { prover: prover.as_ref(), nonce: entry.dpop_nonce.as_deref() }),
     }
 }
 
@@ -1368,5 +1434,114 @@ mod tests {
         let out = engine.logout("cc", T0);
         assert!(matches!(&out[..], [Action::LoggedOut { revoked: false, error: None, .. }]), "{out:?}");
         assert!(engine.tokens("cc").is_none());
+    }
+
+    fn proof_claims(request: &HttpRequest) -> serde_json::Value {
+        use base64::Engine as _;
+        let proof = request.header("dpop").expect("a DPoP header");
+        let claims = proof.split('.').nth(1).unwrap();
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap()
+    }
+
+    fn dpop_engine() -> Engine {
+        let mut engine = Engine::new(EngineSettings { entropy: Some(Entropy([5; 32])), ..EngineSettings::default() });
+        let mut config = config(password(), explicit());
+        config.client.dpop = Some(crate::DpopSettings::generated());
+        engine.register("k", config);
+        engine
+    }
+
+    #[test]
+    fn dpop_token_requests_carry_a_proof_retry_once_with_a_nonce_and_keep_the_generated_key() {
+        let mut engine = dpop_engine();
+        let actions = engine.ensure("k", T0);
+        let first = sent(&actions);
+        let claims = proof_claims(first);
+        assert_eq!((claims["htm"].as_str(), claims["htu"].as_str()), (Some("POST"), Some("https://idp/token")));
+        assert!(claims.get("nonce").is_none() && claims.get("ath").is_none(), "{claims}");
+        assert!(!format!("{first:?}").contains(first.header("dpop").unwrap()), "Debug redacts the proof");
+
+        // use_dpop_nonce with a nonce: sent again at once, with it.
+        let mut demand = HttpResponse::json(first.id, 400, r#"{"error":"use_dpop_nonce"}"#);
+        demand.headers.push(("DPoP-Nonce".into(), "n-1".into()));
+        let actions = engine.handle(Event::Response(demand), T0);
+        let second = sent(&actions);
+        let retried = proof_claims(second);
+        assert_eq!(retried["nonce"], "n-1");
+        assert_ne!(retried["jti"], claims["jti"], "a fresh jti");
+        // A second demand is not retried again.
+        let mut again = HttpResponse::json(second.id, 400, r#"{"error":"use_dpop_nonce"}"#);
+        again.headers.push(("DPoP-Nonce".into(), "n-2".into()));
+        let actions = engine.handle(Event::Response(again), T0);
+        assert!(matches!(&actions[..], [Action::Failed { .. }]), "{actions:?}");
+
+        // The next request uses the newest nonce; its tokens keep the key they are bound to.
+        let actions = engine.login("k", T0);
+        let login = sent(&actions);
+        assert_eq!(proof_claims(login)["nonce"], "n-2");
+        let mut ok = HttpResponse::json(
+            login.id,
+            200,
+            r#"{"access_token":"a1","token_type":"DPoP","expires_in":100,"refresh_token":"r1"}"#,
+        );
+        ok.headers.push(("dpop-nonce".into(), "n-3".into()));
+        let done = engine.handle(Event::Response(ok), T0);
+        let [Action::Done { tokens, .. }] = &done[..] else { panic!("{done:?}") };
+        assert_eq!(tokens.authorization_value().expose_secret(), "DPoP a1");
+        let key = tokens.dpop_key.clone().expect("the generated key is kept with the tokens");
+        let prover = crate::DpopProver::from_key(key.expose_secret(), None).unwrap();
+        assert!(!format!("{tokens:?}").contains(key.expose_secret()));
+
+        // Another engine (another process) holding these tokens refreshes with the same key.
+        let mut other = dpop_engine();
+        other.set_tokens("k", Some(tokens.clone()));
+        let actions = other.ensure("k", T0 + Duration::from_secs(90));
+        let refresh = sent(&actions);
+        assert!(body(refresh).contains("refresh_token=r1"));
+        let header = {
+            use base64::Engine as _;
+            let part = refresh.header("dpop").unwrap().split('.').next().unwrap();
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(header["jwk"].clone()).unwrap();
+        assert_eq!(&jwk, prover.public_jwk(), "the held key, not this engine's own");
+        let done =
+            answer(&mut other, refresh, 200, r#"{"access_token":"a2","token_type":"DPoP","expires_in":100}"#, T0);
+        let [Action::Done { tokens: renewed, .. }] = &done[..] else { panic!("{done:?}") };
+        assert_eq!(renewed.dpop_key.as_ref(), Some(&key));
+    }
+
+    #[test]
+    fn a_logout_forgets_the_generated_dpop_key_with_the_tokens() {
+        let mut engine = dpop_engine();
+        let jwk_of = |request: &HttpRequest| {
+            use base64::Engine as _;
+            let part = request.header("dpop").unwrap().split('.').next().unwrap().to_owned();
+            let header: serde_json::Value =
+                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
+                    .unwrap();
+            header["jwk"].clone()
+        };
+        let actions = engine.ensure("k", T0);
+        let first = jwk_of(sent(&actions));
+        answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a1","token_type":"DPoP","expires_in":100}"#, T0);
+        let out = engine.logout("k", T0);
+        let revoke = sent(&out);
+        assert!(revoke.header("dpop").is_none(), "revocation carries no proof");
+        answer(&mut engine, revoke, 200, "", T0);
+        let actions = engine.login("k", T0);
+        assert_ne!(jwk_of(sent(&actions)), first, "a new key after a logout");
+    }
+
+    #[test]
+    fn dpop_without_entropy_is_a_configuration_error() {
+        let mut engine = Engine::default();
+        let mut config = config(password(), explicit());
+        config.client.dpop = Some(crate::DpopSettings::generated());
+        engine.register("k", config);
+        let actions = engine.ensure("k", T0);
+        let [Action::Failed { error, .. }] = &actions[..] else { panic!("{actions:?}") };
+        assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("entropy"), "{error}");
     }
 }

@@ -79,7 +79,7 @@ impl fmt::Debug for HttpRequest {
 }
 
 fn is_sensitive_header(name: &str) -> bool {
-    ["authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"]
+    ["authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key", "dpop"]
         .iter()
         .any(|s| name.eq_ignore_ascii_case(s))
 }
@@ -99,7 +99,7 @@ pub struct HttpResponse {
     pub request_id: RequestId,
     /// HTTP status.
     pub status: u16,
-    /// Headers (name, value); only `Content-Type` and `Retry-After` are read.
+    /// Headers (name, value); only `Content-Type`, `Retry-After`, `WWW-Authenticate` and `DPoP-Nonce` are read.
     pub headers: Vec<(String, String)>,
     /// Body bytes (may contain tokens).
     pub body: Vec<u8>,

@@ -34,6 +34,7 @@
 
 pub mod chain;
 mod client_auth;
+pub mod dpop;
 mod engine;
 mod error;
 pub mod flow;
@@ -50,6 +51,7 @@ pub use client_auth::{
     ASSERTION_ALGS, ASSERTION_LIFETIME_SECS, AssertionInputs, ClientAssertionKey, ClientAuth, ClientAuthMethod,
     JWT_BEARER_ASSERTION_TYPE,
 };
+pub use dpop::{DpopInputs, DpopProver, DpopSettings};
 pub use engine::{Action, DropReason, Engine, EngineSettings, Entropy, Event};
 pub use error::{Error, MAX_MESSAGE_LEN, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{

@@ -42,8 +42,8 @@ use serde_json::{Map, Value};
 
 use crate::flow::{CognitoAuthFlow, DEFAULT_MAX_CODE_ATTEMPTS};
 use crate::{
-    ASSERTION_ALGS, ClientAssertionKey, ClientAuth, ClientAuthMethod, Endpoints, Grant, ProviderConfig, Secret,
-    Timestamp, TotpSource,
+    ASSERTION_ALGS, ClientAssertionKey, ClientAuth, ClientAuthMethod, DpopSettings, Endpoints, Error, Grant,
+    ProviderConfig, Secret, Timestamp, TotpSource,
 };
 
 /// The built-in provider types. Custom types (from a registry) are not listed: their
@@ -371,6 +371,10 @@ const OAUTH_KINDS: &[ProviderKind] = &[
     K::WorkloadIdentity,
 ];
 
+/// The types whose requests go to an OAuth token endpoint: where DPoP applies.
+const DPOP_KINDS: &[ProviderKind] =
+    &[K::Password, K::ClientCredentials, K::RefreshToken, K::DeviceCode, K::Browser, K::JwtBearer];
+
 /// Every field of a provider description, in reference order.
 pub const FIELDS: &[FieldDoc] = &[
     FieldDoc {
@@ -443,6 +447,33 @@ pub const FIELDS: &[FieldDoc] = &[
         required: "no (with `client_assertion_key`)",
         default: "",
         doc: "the PEM certificate of `client_assertion_key` (its chain may follow), usually `file:`: assertions then carry `x5t` (SHA-1 thumbprint), `x5t#S256` and `x5c`, as msal's certificate credentials do (Azure AD requires `x5t`)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "dpop",
+        ty: FieldType::Bool,
+        kinds: DPOP_KINDS,
+        required: "no",
+        default: "`false` (bearer tokens)",
+        doc: "DPoP (RFC 9449): every token request carries a proof of possession of a key, the tokens are bound to it (`token_type` `DPoP`), and each API request needs a fresh proof (the middlewares and adapters make them); see [dpop.md](dpop.md)",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "dpop_key",
+        ty: FieldType::Secret,
+        kinds: DPOP_KINDS,
+        required: "no (with `dpop`)",
+        default: "a key generated per provider and kept in the store with the tokens",
+        doc: "the private key DPoP proofs are signed with: a PKCS#8 PEM (EC P-256, Ed25519, RSA), an RSA PKCS#1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
+        old_names: &[],
+    },
+    FieldDoc {
+        name: "dpop_alg",
+        ty: FieldType::Text,
+        kinds: DPOP_KINDS,
+        required: "no (with `dpop`)",
+        default: "`ES256`; with `dpop_key`, from the key (EC P-256 `ES256`, Ed25519 `EdDSA`, RSA `RS256`)",
+        doc: "signing algorithm of DPoP proofs: `ES256`, `EdDSA` (both can be generated), `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512` (with an RSA `dpop_key`)",
         old_names: &[],
     },
     FieldDoc {
@@ -969,6 +1000,12 @@ pub struct ClientSpec {
     pub client_assertion_kid: Option<String>,
     /// `client_assertion_certificate` (literal PEM, or a reference for the resolver).
     pub client_assertion_certificate: Option<Secret>,
+    /// `dpop`.
+    pub dpop: bool,
+    /// `dpop_key` (literal, or a reference for the resolver).
+    pub dpop_key: Option<Secret>,
+    /// `dpop_alg`.
+    pub dpop_alg: Option<String>,
     /// `issuer`.
     pub issuer: Option<String>,
     /// `token_endpoint`.
@@ -1264,6 +1301,9 @@ struct Flat {
     client_assertion_alg: Option<String>,
     client_assertion_kid: Option<String>,
     client_assertion_certificate: Option<Secret>,
+    dpop: Option<bool>,
+    dpop_key: Option<Secret>,
+    dpop_alg: Option<String>,
     issuer: Option<String>,
     token_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
@@ -1379,6 +1419,9 @@ impl ProviderSpec {
             client_assertion_alg: flat.client_assertion_alg,
             client_assertion_kid: flat.client_assertion_kid,
             client_assertion_certificate: flat.client_assertion_certificate,
+            dpop: flat.dpop.unwrap_or(false),
+            dpop_key: flat.dpop_key,
+            dpop_alg: flat.dpop_alg,
             issuer: flat.issuer,
             token_endpoint: flat.token_endpoint,
             revocation_endpoint: flat.revocation_endpoint,
@@ -1559,6 +1602,18 @@ impl ProviderSpec {
                 }
             }
         }
+        if !client.dpop {
+            for (field, present) in [("dpop_key", client.dpop_key.is_some()), ("dpop_alg", client.dpop_alg.is_some())] {
+                if present {
+                    return Err(FieldError::new(field, "goes with dpop = true"));
+                }
+            }
+        }
+        if let Some(alg) = &client.dpop_alg
+            && !crate::dpop::DPOP_ALGS.contains(&alg.as_str())
+        {
+            return Err(FieldError::new("dpop_alg", format!("is not one of {}", crate::dpop::DPOP_ALGS.join(", "))));
+        }
         if let Some(alg) = &client.client_assertion_alg
             && !ASSERTION_ALGS.contains(&alg.as_str())
         {
@@ -1691,6 +1746,10 @@ impl ProviderSpec {
             client_secret,
             method,
             assertion_key,
+            dpop: match client.dpop {
+                false => None,
+                true => Some(DpopSettings { key: secret("dpop_key", &client.dpop_key)?, alg: client.dpop_alg.clone() }),
+            },
         };
         let grant = match &self.grant {
             GrantSpec::Password { username, password, totp, totp_secret } => Grant::Password {
@@ -2213,6 +2272,19 @@ pub fn validate_config(config: &ProviderConfig) -> Result<(), FieldError> {
     validate_config_with(config, KeyCheck::Read)
 }
 
+/// A [`DpopSettings::check`] error as the field it names (its message is "field: problem").
+fn dpop_field_error(error: &Error) -> FieldError {
+    let message = match error {
+        Error::Configuration { message } => message.as_str(),
+        _ => "cannot be used",
+    };
+    match message.split_once(": ") {
+        Some(("dpop_alg", problem)) => FieldError::new("dpop_alg", problem.to_owned()),
+        Some((_, problem)) => FieldError::new("dpop_key", problem.to_owned()),
+        None => FieldError::new("dpop_key", message.to_owned()),
+    }
+}
+
 /// Whether validation reads `client_assertion_key` (it may still be an unresolved reference while
 /// a description is checked).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -2223,7 +2295,7 @@ enum KeyCheck {
 
 fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<(), FieldError> {
     let kind = ProviderKind::of(&config.grant);
-    let ClientAuth { client_id, client_secret, method, assertion_key } = &config.client;
+    let ClientAuth { client_id, client_secret, method, assertion_key, dpop } = &config.client;
     // RFC 8693 does not require client authentication: a token exchange may come from nobody.
     let anonymous_exchange =
         matches!(config.grant, Grant::WorkloadIdentity { exchange: crate::flow::Exchange::TokenExchange { .. }, .. })
@@ -2280,6 +2352,15 @@ fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<
             field,
             "does not apply with exchange \"client_assertion\": the subject token authenticates the client",
         ));
+    }
+    if let Some(dpop) = dpop {
+        if kind.is_some_and(|kind| !DPOP_KINDS.contains(&kind)) {
+            return Err(FieldError::new("dpop", "applies to OAuth token endpoints only"));
+        }
+        // A generated key's dpop_alg is checked now; a user's key once it can be read.
+        if key_check == KeyCheck::Read || dpop.key.is_none() {
+            dpop.check().map_err(|error| dpop_field_error(&error))?;
+        }
     }
     if let Grant::JwtBearer { key, subject, audience, lifetime, .. } = &config.grant {
         if key_check == KeyCheck::Read {
@@ -2833,6 +2914,7 @@ mod tests {
                 client_secret: None,
                 method: ClientAuthMethod::Post,
                 assertion_key: None,
+                dpop: None,
             },
             endpoints: Endpoints::discover("https://i"),
             scope: None,

@@ -33,6 +33,12 @@ pub struct TokenSet {
     pub scope: Option<String>,
     /// When this set was received; with `expires_at` it gives the token's lifetime.
     pub issued_at: Timestamp,
+    /// The private DPoP key these tokens are bound to (RFC 9449), when tessera generated it
+    /// (`dpop = true` without `dpop_key`): kept with the tokens so that every process sharing the
+    /// store proves with the same key. A user's `dpop_key` is never copied here. Never shown by
+    /// `Debug`; serialized (for stores) like the tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<Secret>,
 }
 
 fn default_token_type() -> String {
@@ -57,6 +63,7 @@ impl TokenSet {
             id_token: None,
             scope: None,
             issued_at: now,
+            dpop_key: None,
         }
     }
 

@@ -61,6 +61,24 @@ impl<'py> IntoPyObject<'py> for Header {
     }
 }
 
+/// The headers of one API request as a Python dict: `Authorization`, and `DPoP` for a DPoP provider.
+struct RequestHeaders(tessera::RequestAuth);
+
+impl<'py> IntoPyObject<'py> for RequestHeaders {
+    type Target = pyo3::types::PyDict;
+    type Output = Bound<'py, pyo3::types::PyDict>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        let headers = pyo3::types::PyDict::new(py);
+        headers.set_item("Authorization", self.0.authorization.expose_secret())?;
+        if let Some(proof) = &self.0.dpop {
+            headers.set_item("DPoP", proof.expose_secret())?;
+        }
+        Ok(headers)
+    }
+}
+
 /// The access token alone as a Python string.
 struct AccessToken(AuthorizationHeader);
 
@@ -355,6 +373,10 @@ struct Callbacks<'a, 'py> {
 ///   ``EdDSA``), ``client_assertion_kid=None`` (the JWK's ``kid``, else none),
 ///   ``client_assertion_certificate=None`` (the key's PEM certificate as text: ``x5t``,
 ///   ``x5t#S256`` and ``x5c`` headers, as msal sends them); see docs/client-assertions.md.
+/// - ``dpop=False`` (DPoP, RFC 9449: tokens bound to a key; API requests then need
+///   ``request_headers(method, url)`` or the ``tessera.httpx`` / ``tessera.requests`` adapters),
+///   ``dpop_key=None`` (the private key's text; ``None``: generated and kept in the store with the
+///   tokens; never shown), ``dpop_alg=None`` (``ES256``, or from ``dpop_key``); see docs/dpop.md.
 /// - ``provider=None``: a ``ProviderConfig`` in place of the arguments above.
 /// - ``store=None`` (in memory), ``key="default"`` (the store key), ``refresh_skew=30`` (seconds or
 ///   ``timedelta``: refresh this long before expiry).
@@ -392,7 +414,8 @@ pub struct PyClient {
 /// with a secret, ``"private_key_jwt"`` with a key, ``"tls_client_auth"`` with a certificate alone, else
 /// ``"none"``), ``client_assertion_key=None``,
 /// ``client_assertion_alg=None`` (from the key), ``client_assertion_kid=None`` (the JWK's),
-/// ``client_assertion_certificate=None``, ``provider=None``,
+/// ``client_assertion_certificate=None``, ``dpop=False``,
+/// ``dpop_key=None`` (generated), ``dpop_alg=None`` (``ES256``), ``provider=None``,
 /// ``store=None``, ``key="default"``, ``refresh_skew=30``, ``timeout=None`` (30 s), ``ca_file=None``,
 /// ``ca_file_only=False``, ``tls_client_certificate=None``, ``tls_client_key=None``, ``proxy=None``, ``no_proxy=None``, ``allow_insecure_http=False``,
 /// ``user_agent=None``, ``prompter=None``, ``otp_callback=None``, ``refresh_policy=None``, ``hooks=None``,
@@ -422,6 +445,7 @@ impl PyClient {
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
         client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None,
+        dpop = false, dpop_key = None, dpop_alg = None,
         provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
@@ -442,6 +466,9 @@ impl PyClient {
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
         client_assertion_certificate: Option<String>,
+        dpop: bool,
+        dpop_key: Option<String>,
+        dpop_alg: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -481,6 +508,9 @@ impl PyClient {
                 client_assertion_alg,
                 client_assertion_kid,
                 client_assertion_certificate,
+                dpop,
+                dpop_key,
+                dpop_alg,
             },
             provider,
             store,
@@ -555,6 +585,45 @@ impl PyClient {
         spawn(py, async move { raised.guard(session.force_refresh()).await.map(Header) })
     }
 
+    /// True when the provider uses DPoP (``dpop=True``): API requests then need
+    /// ``request_headers(method, url)`` (a fresh proof per request), not only ``authorization_header()``.
+    #[getter]
+    fn uses_dpop(&self) -> bool {
+        self.shared.session.uses_dpop()
+    }
+
+    /// Awaitable: the headers one API request must carry, as a dict: ``{"Authorization": ...}``,
+    /// and for a DPoP provider also ``"DPoP"``, a proof made for this request only.
+    ///
+    /// Args:
+    ///     method: the request's HTTP method (``"GET"``, ``"POST"``, ...).
+    ///     url: the request's URL (the proof names it without query and fragment).
+    fn request_headers<'py>(&self, py: Python<'py>, method: String, url: String) -> PyResult<Bound<'py, PyAny>> {
+        let raised = self.shared.raised.clone();
+        let session = self.shared.session.clone();
+        spawn(py, async move { raised.guard(session.request_auth(&method, &url)).await.map(RequestHeaders) })
+    }
+
+    /// Reads an API's answer for DPoP: remembers its ``DPoP-Nonce``, and returns ``True`` when the
+    /// answer asks for a retry with that nonce (a 401 with ``use_dpop_nonce``). Never does I/O;
+    /// always ``False`` without DPoP.
+    ///
+    /// Args:
+    ///     url: the URL the request went to.
+    ///     status: the answer's HTTP status.
+    ///     www_authenticate: its ``WWW-Authenticate`` header, if any.
+    ///     dpop_nonce: its ``DPoP-Nonce`` header, if any.
+    #[pyo3(signature = (url, status, www_authenticate = None, dpop_nonce = None))]
+    fn observe_dpop_response(
+        &self,
+        url: &str,
+        status: u16,
+        www_authenticate: Option<&str>,
+        dpop_nonce: Option<&str>,
+    ) -> bool {
+        self.shared.session.observe_dpop_response(url, status, www_authenticate, dpop_nonce)
+    }
+
     /// Awaitable: logs in afresh with the grant and stores the tokens. `otp_callback`: answers
     /// one-time codes for this login, in place of the client's.
     #[pyo3(signature = (*, otp_callback = None))]
@@ -601,6 +670,7 @@ impl PySyncClient {
     #[pyo3(signature = (issuer = None, *, client_id = None, client_secret = None, grant = None, scope = None,
         token_endpoint = None, revocation_endpoint = None, client_auth = None, client_assertion_key = None,
         client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None,
+        dpop = false, dpop_key = None, dpop_alg = None,
         provider = None, store = None,
         key = "default", refresh_skew = Seconds::Number(30.0), timeout = None, ca_file = None,
         ca_file_only = false, tls_client_certificate = None, tls_client_key = None, proxy = None, no_proxy = None, allow_insecure_http = false, user_agent = None,
@@ -621,6 +691,9 @@ impl PySyncClient {
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
         client_assertion_certificate: Option<String>,
+        dpop: bool,
+        dpop_key: Option<String>,
+        dpop_alg: Option<String>,
         provider: Option<PyRef<'_, PyProviderConfig>>,
         store: Option<&Bound<'_, PyAny>>,
         key: &str,
@@ -660,6 +733,9 @@ impl PySyncClient {
                 client_assertion_alg,
                 client_assertion_kid,
                 client_assertion_certificate,
+                dpop,
+                dpop_key,
+                dpop_alg,
             },
             provider,
             store,
@@ -728,6 +804,49 @@ impl PySyncClient {
     fn force_refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
         let header = block_on(py, self.shared.raised.guard(self.shared.session.force_refresh()))?;
         Ok(PyString::new(py, header.expose_secret()))
+    }
+
+    /// True when the provider uses DPoP (``dpop=True``): API requests then need
+    /// ``request_headers(method, url)`` (a fresh proof per request), not only ``authorization_header()``.
+    #[getter]
+    fn uses_dpop(&self) -> bool {
+        self.shared.session.uses_dpop()
+    }
+
+    /// The headers one API request must carry, as a dict: ``{"Authorization": ...}``, and for a
+    /// DPoP provider also ``"DPoP"``, a proof made for this request only.
+    ///
+    /// Args:
+    ///     method: the request's HTTP method (``"GET"``, ``"POST"``, ...).
+    ///     url: the request's URL (the proof names it without query and fragment).
+    fn request_headers<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let auth = block_on(py, self.shared.raised.guard(self.shared.session.request_auth(method, url)))?;
+        RequestHeaders(auth).into_pyobject(py)
+    }
+
+    /// Reads an API's answer for DPoP: remembers its ``DPoP-Nonce``, and returns ``True`` when the
+    /// answer asks for a retry with that nonce (a 401 with ``use_dpop_nonce``). Never does I/O;
+    /// always ``False`` without DPoP.
+    ///
+    /// Args:
+    ///     url: the URL the request went to.
+    ///     status: the answer's HTTP status.
+    ///     www_authenticate: its ``WWW-Authenticate`` header, if any.
+    ///     dpop_nonce: its ``DPoP-Nonce`` header, if any.
+    #[pyo3(signature = (url, status, www_authenticate = None, dpop_nonce = None))]
+    fn observe_dpop_response(
+        &self,
+        url: &str,
+        status: u16,
+        www_authenticate: Option<&str>,
+        dpop_nonce: Option<&str>,
+    ) -> bool {
+        self.shared.session.observe_dpop_response(url, status, www_authenticate, dpop_nonce)
     }
 
     /// Logs in afresh with the grant and stores the tokens. `otp_callback`: answers one-time codes

@@ -712,7 +712,8 @@ impl PyCognito {
 /// RFC 7523, docs/client-assertions.md).
 ///
 /// ``ClientAuth(client_id, client_secret=None, *, method=None, client_assertion_key=None,
-/// client_assertion_alg=None, client_assertion_kid=None, client_assertion_certificate=None)``:
+/// client_assertion_alg=None, client_assertion_kid=None, client_assertion_certificate=None, dpop=False,
+/// dpop_key=None, dpop_alg=None)``:
 ///
 /// - ``method=None``: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
 ///   ``"client_secret_jwt"`` (an HS256 assertion signed with the secret), ``"private_key_jwt"``
@@ -726,6 +727,12 @@ impl PyCognito {
 /// - ``client_assertion_certificate=None``: the key's PEM certificate as text (its chain may
 ///   follow): assertions then carry ``x5t``, ``x5t#S256`` and ``x5c`` (msal's certificate
 ///   credentials; Azure AD requires ``x5t``).
+/// - ``dpop=False``: DPoP (RFC 9449, docs/dpop.md): tokens bound to a key, a proof on every token
+///   request and (through ``request_headers`` and the adapters) on every API request.
+/// - ``dpop_key=None``: the DPoP private key's text (PEM or JWK with ``d``); ``None``: a key
+///   generated per provider and kept in the store with the tokens.
+/// - ``dpop_alg=None``: ``ES256`` (generated), or from ``dpop_key`` (``ES256`` / ``EdDSA`` /
+///   ``RS256``; ``PS256`` ... for RSA keys).
 ///
 /// The key is checked when the provider is built (a ``ConfigurationError`` naming the field,
 /// never quoting the key) and never shown by ``repr``.
@@ -756,16 +763,20 @@ pub(crate) fn client_auth(
     };
     // A missing secret for basic/post is refused with every other front end's rule: see
     // `ProviderConfig` / `Client` (provider_spec::validate_config).
-    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None })
+    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None, dpop: None })
 }
 
-/// The `client_assertion_*` keywords of `ClientAuth`, `Client` and `SyncClient` (the TOML names).
+/// The `client_assertion_*` and `dpop*` keywords of `ClientAuth`, `Client` and `SyncClient` (the
+/// TOML names): how the client proves who it is, and which key its tokens are bound to.
 #[derive(Default)]
 pub(crate) struct AssertionArgs {
     pub(crate) client_assertion_key: Option<String>,
     pub(crate) client_assertion_alg: Option<String>,
     pub(crate) client_assertion_kid: Option<String>,
     pub(crate) client_assertion_certificate: Option<String>,
+    pub(crate) dpop: bool,
+    pub(crate) dpop_key: Option<String>,
+    pub(crate) dpop_alg: Option<String>,
 }
 
 impl AssertionArgs {
@@ -776,6 +787,9 @@ impl AssertionArgs {
             ("client_assertion_alg", self.client_assertion_alg.is_some()),
             ("client_assertion_kid", self.client_assertion_kid.is_some()),
             ("client_assertion_certificate", self.client_assertion_certificate.is_some()),
+            ("dpop", self.dpop),
+            ("dpop_key", self.dpop_key.is_some()),
+            ("dpop_alg", self.dpop_alg.is_some()),
         ]
         .into_iter()
         .find_map(|(name, given)| given.then_some(name))
@@ -797,6 +811,9 @@ pub(crate) fn client_auth_with_assertion(
         client_assertion_alg,
         client_assertion_kid,
         client_assertion_certificate,
+        dpop,
+        dpop_key,
+        dpop_alg,
     } = assertion;
     let method = match (method, &client_assertion_key) {
         (None, Some(_)) => Some("private_key_jwt"),
@@ -821,6 +838,11 @@ pub(crate) fn client_auth_with_assertion(
         kid: client_assertion_kid,
         certificate: client_assertion_certificate.map(Secret::new),
     });
+    if !dpop && (dpop_key.is_some() || dpop_alg.is_some()) {
+        let field = if dpop_key.is_some() { "dpop_key" } else { "dpop_alg" };
+        return Err(configuration(format!("{field}: goes with dpop=True")));
+    }
+    inner.dpop = dpop.then(|| tessera::DpopSettings { key: dpop_key.map(Secret::new), alg: dpop_alg });
     Ok(inner)
 }
 
@@ -829,7 +851,8 @@ impl PyClientAuth {
     /// See the class documentation.
     #[new]
     #[pyo3(signature = (client_id, client_secret = None, *, method = None, client_assertion_key = None,
-        client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None))]
+        client_assertion_alg = None, client_assertion_kid = None, client_assertion_certificate = None, dpop = false,
+        dpop_key = None, dpop_alg = None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -840,12 +863,18 @@ impl PyClientAuth {
         client_assertion_alg: Option<String>,
         client_assertion_kid: Option<String>,
         client_assertion_certificate: Option<String>,
+        dpop: bool,
+        dpop_key: Option<String>,
+        dpop_alg: Option<String>,
     ) -> PyResult<Self> {
         let assertion = AssertionArgs {
             client_assertion_key,
             client_assertion_alg,
             client_assertion_kid,
             client_assertion_certificate,
+            dpop,
+            dpop_key,
+            dpop_alg,
         };
         Ok(PyClientAuth { inner: client_auth_with_assertion(py, client_id, client_secret, method, assertion)? })
     }

@@ -62,6 +62,7 @@ impl PyTokenSet {
             id_token: id_token.map(Secret::new),
             scope,
             issued_at,
+            dpop_key: None,
         }))
     }
 

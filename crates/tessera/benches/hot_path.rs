@@ -5,6 +5,8 @@
 //!   benches/peers (its own crate, outside the workspace).
 //! - `authorization_header_ready`: the async API on a valid token, polled once (no runtime involved).
 //! - `baseline_rwlock_systemtime`: what a typical hand-written cache costs (RwLock + SystemTime::now()).
+//! - `dpop/*`: what a DPoP request pays on top (RFC 9449): one proof (sign + encode) per request,
+//!   with an ES256 or EdDSA key, and the whole `Session::request_auth` on a cached token.
 //! - `herd/N`: N concurrent callers on an expired session against the in-process reference IdP;
 //!   time until every caller holds the new token (exactly one token request each iteration).
 
@@ -69,6 +71,52 @@ fn hot_path(c: &mut Criterion) {
     });
 }
 
+/// A DPoP session holding a valid DPoP-bound token (from its store: nothing is sent).
+fn dpop_session(runtime: &tokio::runtime::Runtime) -> Session {
+    let (key, _) = tessera::core::DpopProver::generate(None, &[7; 32]).unwrap().unwrap();
+    let now = SystemClock.now();
+    let mut tokens = tessera::TokenSet::bearer("a".repeat(800), Some(now + Duration::from_secs(3600)), now);
+    tokens.token_type = "DPoP".into();
+    tokens.dpop_key = Some(key);
+    let store = Arc::new(tessera::store::MemoryStore::new());
+    runtime.block_on(tessera::store::TokenStore::save(&*store, "bench", &tokens)).unwrap();
+    let mut client = ClientAuth::public("bench");
+    client.dpop = Some(tessera::DpopSettings::generated());
+    let config = ProviderConfig {
+        client,
+        endpoints: Endpoints::explicit("http://127.0.0.1:9/token"),
+        scope: None,
+        grant: Grant::Password { username: "u".into(), password: Secret::new("p"), totp: None },
+    };
+    Session::builder("bench", config).store(store).build()
+}
+
+fn dpop(c: &mut Criterion) {
+    use tessera::core::DpopProver;
+    use tessera::core::dpop::ProofInputs;
+    let token = "a".repeat(800);
+    let inputs = ProofInputs {
+        method: "GET",
+        url: "https://api.example.com/v1/items?page=2",
+        now: SystemClock.now(),
+        jti: [3; 16],
+        nonce: Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"),
+        access_token: Some(&token),
+    };
+    for (name, alg) in [("dpop/proof_es256", None), ("dpop/proof_eddsa", Some("EdDSA"))] {
+        let (_, prover) = DpopProver::generate(alg, &[7; 32]).unwrap().unwrap();
+        c.bench_function(name, |b| b.iter(|| std::hint::black_box(prover.proof(std::hint::black_box(&inputs)))));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let session = dpop_session(&runtime);
+    let url = "https://api.example.com/v1/items";
+    let auth = runtime.block_on(session.request_auth("GET", url)).unwrap();
+    assert!(auth.dpop.is_some() && auth.authorization.expose_secret().starts_with("DPoP "));
+    c.bench_function("dpop/request_auth", |b| {
+        b.iter(|| std::hint::black_box(session.request_auth("GET", url).now_or_never()))
+    });
+}
+
 fn herd(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let idp = runtime.block_on(IdpServer::start(IdpConfig::demo())).unwrap();
@@ -113,5 +161,5 @@ fn herd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path, herd);
+criterion_group!(benches, hot_path, dpop, herd);
 criterion_main!(benches);

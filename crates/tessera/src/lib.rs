@@ -33,6 +33,7 @@ pub mod browser;
 pub mod chain;
 pub mod clock;
 pub mod config;
+mod dpop;
 pub mod keyring;
 mod local_cache;
 mod local_file;
@@ -50,11 +51,12 @@ pub mod transport;
 mod workload_identity;
 
 pub use auth_client::{AuthClient, ProviderInfo};
+pub use dpop::{RequestAuth, dpop_proof_for};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use spent::SpentRefreshTokens;
 pub use tessera_core::{
-    self as core, ClientAuth, ClientAuthMethod, DropReason, Endpoints, Error, Grant, OAuthErrorCode, Prompt,
-    ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired,
+    self as core, ClientAuth, ClientAuthMethod, DpopSettings, DropReason, Endpoints, Error, Grant, OAuthErrorCode,
+    Prompt, ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired,
     is_near_expiry,
 };
 

@@ -267,6 +267,8 @@ struct Inner {
     /// The current attempt rotated a refresh token but could not save the new one: its caller gets
     /// the error even though the new tokens are served.
     unsaved: AtomicBool,
+    /// DPoP (`dpop = true`): the key's prover and the resource servers' nonces (see dpop.rs).
+    dpop: Option<crate::dpop::DpopState>,
 }
 
 /// The system clock is called directly (inlined) on the hot path; injected clocks through the trait.
@@ -417,6 +419,7 @@ impl SessionBuilder {
         let mut engine = Engine::new(engine_settings);
         // Reauthenticating can help only if the login needs nobody, or someone can be asked.
         let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();
+        let dpop = self.config.client.dpop.clone().map(crate::dpop::DpopState::new);
         engine.register(self.key.clone(), self.config);
         let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
@@ -450,6 +453,7 @@ impl SessionBuilder {
                 dead_witness: Mutex::new(None),
                 spent,
                 unsaved: AtomicBool::new(false),
+                dpop,
             }),
         }
     }
@@ -480,6 +484,16 @@ impl Session {
     /// How this session sends requests (for calls made on its behalf: the key API).
     pub(crate) fn shared_transport(&self) -> Arc<dyn Transport> {
         Arc::clone(&self.inner.transport)
+    }
+
+    /// DPoP state, for a provider with `dpop = true` (dpop.rs).
+    pub(crate) fn dpop_state(&self) -> Option<&crate::dpop::DpopState> {
+        self.inner.dpop.as_ref()
+    }
+
+    /// The session's clock, read precisely (a DPoP proof's `iat`).
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     /// The store.

@@ -50,8 +50,8 @@ pub use async_trait::async_trait;
 ///   - [`TransportErrorKind::Other`] only for failures before sending (a client that cannot be
 ///     built, a header value the stack refuses).
 /// - **Echo** the request's [`HttpRequest::id`] in [`HttpResponse::request_id`] (the session also
-///   sets it), and return at least the `content-type`, `retry-after` and `www-authenticate`
-///   headers: the core reads no others.
+///   sets it), and return at least the `content-type`, `retry-after`, `www-authenticate` and
+///   `dpop-nonce` headers: the core reads no others.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -409,7 +409,9 @@ impl HttpTransport {
         let headers = response
             .headers()
             .iter()
-            .filter(|(name, _)| matches!(name.as_str(), "content-type" | "retry-after" | "www-authenticate"))
+            .filter(|(name, _)| {
+                matches!(name.as_str(), "content-type" | "retry-after" | "www-authenticate" | "dpop-nonce")
+            })
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect();
         if response.content_length().is_some_and(|len| len > self.settings.max_response_bytes as u64) {

@@ -35,6 +35,8 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
         timestamp(),
     )
         .prop_map(|(access, token_type, expires_at, refresh, refresh_expires_at, id_token, scope, issued_at)| {
+            // A stored DPoP key round-trips like the tokens (any text: the store does not read it).
+            let dpop_key = id_token.clone().map(|text| Secret::new(format!("k{text}")));
             TokenSet {
                 access_token: Secret::new(access),
                 token_type,
@@ -44,6 +46,7 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
                 id_token: id_token.map(Secret::new),
                 scope,
                 issued_at,
+                dpop_key,
             }
         })
 }

@@ -471,3 +471,36 @@ async fn an_empty_redis_after_a_restart_is_refilled_from_a_process_that_holds_th
     );
     assert_eq!(store.load("k").await.unwrap().as_ref(), Some(refreshed.tokens()), "written back");
 }
+
+/// DPoP (RFC 9449): the generated key is stored with the tokens, so a session on another "machine"
+/// (its own store connection, its own engine) refreshes oidc-provider's key-bound refresh token
+/// with the key it is bound to: a refresh, not a new login.
+#[tokio::test]
+async fn a_generated_dpop_key_travels_with_the_tokens_between_machines() {
+    use support::oidc_provider::{ALICE, ALICE_PASSWORD, DPOP_CLIENT_ID, OidcProvider, OidcProviderOptions};
+    let server = RedisServer::start(RedisOptions::default());
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let mut client = tessera::ClientAuth::public(DPOP_CLIENT_ID);
+    client.dpop = Some(tessera::DpopSettings::generated());
+    let config = tessera::ProviderConfig {
+        client,
+        endpoints: tessera::Endpoints::discover(op.issuer()),
+        scope: Some("openid api:read offline_access".into()),
+        grant: tessera::Grant::Password { username: ALICE.into(), password: Secret::new(ALICE_PASSWORD), totp: None },
+    };
+    let machine =
+        |config| Session::builder("dev/api", config).store(Arc::new(RedisStore::new(&server.url()).unwrap())).build();
+    let first = machine(config.clone()).tokens().await.unwrap();
+    assert_eq!(first.token_type, "DPoP");
+    let stored = RedisStore::new(&server.url()).unwrap().load("dev/api").await.unwrap().unwrap();
+    assert_eq!(stored.dpop_key, first.dpop_key, "Redis holds the key with the tokens");
+    assert!(stored.dpop_key.is_some());
+
+    op.reset_stats().await;
+    let renewed = machine(config).force_refresh().await.unwrap();
+    assert_eq!(renewed.tokens().dpop_key, first.dpop_key);
+    assert_ne!(renewed.tokens().refresh_token, first.refresh_token, "rotated");
+    let stats = op.stats().await;
+    assert_eq!((stats.grant_type("refresh_token"), stats.grant_type("password")), (2, 0), "{stats:?}");
+    assert_eq!((stats.refresh_token_reuses, stats.grants_revoked), (0, 0), "{stats:?}");
+}

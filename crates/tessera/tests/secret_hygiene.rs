@@ -131,7 +131,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
     // a session), the assertions it signs (sent to a server that refuses them, built by the core),
     // and a client_secret_jwt secret. The key's base64 lines, every assertion and the (fixed)
     // header segment of the session's assertions must never show.
-    let no_assertion = AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "https://idp/token" };
+    let no_assertion = AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "https://idp/token", dpop: None };
     let key_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/ec.pem");
     let pem = std::fs::read_to_string(key_path).unwrap();
     secrets.extend(pem.lines().filter(|line| !line.starts_with("-----")).map(str::to_owned));
@@ -269,6 +269,52 @@ client_assertion_key = "file:{key_path}"
     let response = HttpResponse::json(RequestId(1), 200, r#"{"access_token":"core-access-token"}"#);
     secrets.push("core-access-token".into());
     formatted.push(format!("{response:?} {:?}", Engine::default()));
+
+    // DPoP: a generated key (kept with the tokens in the FileStore), a user's key, the proofs on
+    // token requests (through reqwest and hyper at TRACE) and for API requests, a bad key's error.
+    let mut dpop_config = alice(&idp.issuer());
+    dpop_config.client.dpop = Some(tessera::DpopSettings::generated());
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("dpop-tokens")));
+    let dpop_session = session_with_store("dpop", dpop_config.clone(), store.clone());
+    let header = dpop_session.authorization_header().await.unwrap();
+    collect(&mut secrets, header.tokens());
+    let stored = store.load("dpop").await.unwrap().unwrap();
+    let generated = stored.dpop_key.clone().expect("the generated key is stored");
+    let jwk: serde_json::Value = serde_json::from_str(generated.expose_secret()).unwrap();
+    secrets.push(jwk["d"].as_str().unwrap().to_owned());
+    secrets.push(generated.expose_secret().to_owned());
+    let auth = dpop_session.request_auth("GET", "https://api.example/items").await.unwrap();
+    let settings = tessera::DpopSettings::generated();
+    let proof =
+        tessera::dpop_proof_for(&settings, header.tokens(), "GET", "https://api.example/x", None, Timestamp::EPOCH)
+            .unwrap();
+    secrets.push(proof.expose_secret().to_owned());
+    secrets.push(proof.expose_secret().rsplit('.').next().unwrap().to_owned());
+    formatted.push(format!("{auth:?} {dpop_session:?} {stored:?} {dpop_config:?} {proof:?}"));
+    let mut engine = Engine::new(EngineSettings { entropy: Some(Entropy([1; 32])), ..EngineSettings::default() });
+    let explicit =
+        ProviderConfig { endpoints: tessera::Endpoints::explicit("https://idp.example/token"), ..dpop_config.clone() };
+    engine.register("dpop", explicit);
+    let actions = engine.ensure("dpop", Timestamp::EPOCH);
+    let [Action::Send(request)] = &actions[..] else { panic!("{actions:?}") };
+    let token_proof = request.header("dpop").unwrap().to_owned();
+    secrets.push(token_proof.rsplit('.').next().unwrap().to_owned());
+    secrets.push(token_proof);
+    formatted.push(format!("{request:?} {engine:?}"));
+    let mut user_key = dpop_config.clone();
+    user_key.client.dpop = Some(tessera::DpopSettings::with_key(pem.clone()));
+    formatted.push(format!("{user_key:?} {:?}", user_key.client));
+    let user_session = session_with_store("dpop-user", user_key, store.clone());
+    user_session.authorization_header().await.unwrap();
+    formatted.push(format!("{user_session:?} {:?}", store.load("dpop-user").await.unwrap()));
+    let mut bad_key = dpop_config.clone();
+    bad_key.client.dpop = Some(tessera::DpopSettings::with_key(
+        "-----BEGIN PRIVATE KEY-----\nZHBvcC1rZXktc2VjcmV0LXZhbHVl\n-----END PRIVATE KEY-----",
+    ));
+    secrets.push("ZHBvcC1rZXktc2VjcmV0LXZhbHVl".into());
+    let error = session("dpop-bad", bad_key).authorization_header().await.unwrap_err();
+    assert!(error.to_string().contains("dpop_key"), "{error}");
+    formatted.push(format!("{error:?} {error}"));
 
     // Configuration with literal secrets.
     let config = Config::from_toml_str(

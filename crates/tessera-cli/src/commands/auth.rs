@@ -217,17 +217,61 @@ pub(crate) async fn fresh_tokens(
     tokens.map_err(|error| workspace.failure(entry, error))
 }
 
+/// The request `tessera token --dpop-url` makes a DPoP proof for.
+pub struct DpopRequest {
+    /// `--dpop-method`.
+    pub method: String,
+    /// `--dpop-url`.
+    pub url: String,
+    /// `--dpop-nonce`.
+    pub nonce: Option<String>,
+}
+
 pub async fn token(
     workspace: &Workspace,
     name: Option<&str>,
     min_valid: Duration,
     format: TokenFormat,
+    dpop: Option<DpopRequest>,
 ) -> Result<(), Failure> {
-    let tokens = fresh_tokens(workspace, name, min_valid).await?;
     let entry = workspace.provider(name)?;
+    if dpop.is_some() && !matches!(format, TokenFormat::Header | TokenFormat::Json) {
+        return Err(Failure { code: 2, message: "--dpop-url goes with --format header or --json".into() });
+    }
+    let tokens = fresh_tokens(workspace, name, min_valid).await?;
     let owner =
         output::TokenOwner { context: &workspace.context_name, name: &entry.name, provider_type: &entry.type_name };
-    print(&output::format_token(&tokens, format, SystemClock.now(), &owner))
+    let now = SystemClock.now();
+    let mut text = output::format_token(&tokens, format, now, &owner);
+    if let Some(request) = dpop {
+        let settings = dpop_settings(workspace, entry)?;
+        let proof =
+            tessera::dpop_proof_for(&settings, &tokens, &request.method, &request.url, request.nonce.as_deref(), now)
+                .map_err(|error| Failure::error(format!("{}: {error}", entry.name)))?;
+        text = output::with_dpop_proof(text, format, &proof);
+    }
+    print(&text)
+}
+
+/// The provider's DPoP settings (`dpop`, `dpop_key`, `dpop_alg`); an error when it has none. A
+/// `dpop_key` reference is read only here, when a proof is asked for.
+fn dpop_settings(
+    workspace: &Workspace,
+    entry: &tessera::config::ProviderEntry,
+) -> Result<tessera::DpopSettings, Failure> {
+    let not_dpop =
+        || Failure::error(format!("{} does not use DPoP (dpop = true): --dpop-url has nothing to prove", entry.name));
+    let spec = entry.spec().ok_or_else(not_dpop)?;
+    if !spec.client.dpop {
+        return Err(not_dpop());
+    }
+    if spec.client.dpop_key.is_none() {
+        return Ok(tessera::DpopSettings { key: None, alg: spec.client.dpop_alg.clone() });
+    }
+    let config = entry
+        .build(workspace.config.origin(), &workspace.context_name)
+        .map_err(|error| workspace.failure(entry, error))?;
+    config.client.dpop.ok_or_else(not_dpop)
 }
 
 pub async fn exec(

@@ -174,7 +174,7 @@ pub fn stage_request(
                 ..stage.params.clone()
             };
             let endpoint = fill(&stage.token_endpoint, domain_id);
-            let inputs = crate::AssertionInputs { now, jti: assertion_id, audience: &endpoint };
+            let inputs = crate::AssertionInputs { now, jti: assertion_id, audience: &endpoint, dpop: None };
             token_exchange_request(id, &endpoint, &stage.client, &inputs, bearer, &params)?
         }
         Stage::HttpCall(stage) => HttpRequest {

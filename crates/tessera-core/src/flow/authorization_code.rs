@@ -14,6 +14,7 @@
 //! No randomness and no clock here: the verifier, `state` and `nonce` come from
 //! [`LoginInputs::random`], time from the caller. Refresh and revocation are the standard ones.
 
+use super::token_request::is_nonce_demand;
 use super::{Flow, FlowContext, FlowStep, LoginInputs, Prompt};
 use crate::protocol::{
     AuthorizationRequest, AuthorizationSecrets, ExpectedRedirect, ID_TOKEN_LEEWAY, IdTokenExpectations, JsonWebKeySet,
@@ -27,9 +28,22 @@ const GRANT_TYPE: &str = "authorization_code";
 #[derive(Debug)]
 enum State {
     Ready,
-    AwaitingRedirect { authorization_endpoint: String },
-    Exchanging { request_id: RequestId, token_endpoint: String },
-    FetchingKeys { request_id: RequestId, jwks_uri: String, token_endpoint: String, tokens: TokenSet },
+    AwaitingRedirect {
+        authorization_endpoint: String,
+    },
+    /// `code` is kept for one resend when the server asks for a DPoP nonce (`nonce_retried`).
+    Exchanging {
+        request_id: RequestId,
+        token_endpoint: String,
+        code: Secret,
+        nonce_retried: bool,
+    },
+    FetchingKeys {
+        request_id: RequestId,
+        jwks_uri: String,
+        token_endpoint: String,
+        tokens: Box<TokenSet>,
+    },
     Finished,
 }
 
@@ -68,6 +82,36 @@ impl AuthorizationCodeFlow {
             extra_params: extra_params.to_vec(),
             state: State::Ready,
         })
+    }
+
+    /// Sends the code exchange (PKCE `code_verifier`, the same `redirect_uri`).
+    fn exchange(
+        &mut self,
+        context: &FlowContext<'_>,
+        request_id: RequestId,
+        now: Timestamp,
+        token_endpoint: String,
+        code: Secret,
+        nonce_retried: bool,
+    ) -> Vec<FlowStep> {
+        let request = token_request(
+            request_id,
+            &token_endpoint,
+            &context.config.client,
+            &context.assertion_inputs(now),
+            &[
+                ("grant_type", GRANT_TYPE),
+                ("code", code.expose_secret()),
+                ("redirect_uri", &self.redirect_uri),
+                ("code_verifier", self.secrets.code_verifier.expose_secret()),
+            ],
+        );
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => return self.fail(error),
+        };
+        self.state = State::Exchanging { request_id, token_endpoint, code, nonce_retried };
+        vec![FlowStep::Send(request)]
     }
 
     fn fail(&mut self, error: Error) -> Vec<FlowStep> {
@@ -188,24 +232,7 @@ impl Flow for AuthorizationCodeFlow {
             Ok(endpoint) => endpoint.to_owned(),
             Err(error) => return self.fail(error),
         };
-        let request = token_request(
-            request_id,
-            &token_endpoint,
-            &context.config.client,
-            &context.assertion_inputs(now),
-            &[
-                ("grant_type", GRANT_TYPE),
-                ("code", code.expose_secret()),
-                ("redirect_uri", &self.redirect_uri),
-                ("code_verifier", self.secrets.code_verifier.expose_secret()),
-            ],
-        );
-        let request = match request {
-            Ok(request) => request,
-            Err(error) => return self.fail(error),
-        };
-        self.state = State::Exchanging { request_id, token_endpoint };
-        vec![FlowStep::Send(request)]
+        self.exchange(context, request_id, now, token_endpoint, code, false)
     }
 
     fn on_response(
@@ -216,9 +243,15 @@ impl Flow for AuthorizationCodeFlow {
         now: Timestamp,
     ) -> Vec<FlowStep> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Exchanging { request_id: sent, token_endpoint } if sent == response.request_id => {
+            State::Exchanging { request_id: sent, token_endpoint, code, nonce_retried }
+                if sent == response.request_id =>
+            {
                 let tokens = match parse_token_response(response, &token_endpoint, now) {
                     Ok(tokens) => tokens,
+                    // RFC 9449 §8: a nonce demand does not spend the code: once more with the nonce.
+                    Err(error) if !nonce_retried && is_nonce_demand(&error, response, context) => {
+                        return self.exchange(context, request_id, now, token_endpoint, code, true);
+                    }
                     Err(error) => return self.fail(error),
                 };
                 let openid = wants_openid(context.config.scope.as_deref());
@@ -238,14 +271,19 @@ impl Flow for AuthorizationCodeFlow {
                         "the server sent an ID token and publishes no jwks_uri to verify it with",
                     ));
                 };
-                self.state = State::FetchingKeys { request_id, jwks_uri: jwks_uri.clone(), token_endpoint, tokens };
+                self.state = State::FetchingKeys {
+                    request_id,
+                    jwks_uri: jwks_uri.clone(),
+                    token_endpoint,
+                    tokens: Box::new(tokens),
+                };
                 vec![FlowStep::Send(jwks_request(request_id, &jwks_uri))]
             }
             State::FetchingKeys { request_id: sent, jwks_uri, token_endpoint, tokens }
                 if sent == response.request_id =>
             {
                 match parse_jwks(response, &jwks_uri) {
-                    Ok(keys) => self.verify(context, tokens, &keys, &token_endpoint, now),
+                    Ok(keys) => self.verify(context, *tokens, &keys, &token_endpoint, now),
                     Err(error) => self.fail(error),
                 }
             }
@@ -296,6 +334,8 @@ mod tests {
         config: ProviderConfig,
         metadata: ProviderMetadata,
         settings: EngineSettings,
+        /// A DPoP key: contexts then carry it with the nonce `n-1`.
+        dpop: Option<crate::DpopProver>,
     }
 
     impl Harness {
@@ -307,6 +347,7 @@ mod tests {
                 config: config(scope),
                 metadata: metadata(),
                 settings: EngineSettings::default(),
+                dpop: None,
             }
         }
 
@@ -318,7 +359,8 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
-                assertion_id: None,
+                assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
+                dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -339,7 +381,8 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
-                assertion_id: None,
+                assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
+                dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -351,7 +394,8 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
-                assertion_id: None,
+                assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
+                dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -365,7 +409,8 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
-                assertion_id: None,
+                assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
+                dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -378,7 +423,8 @@ mod tests {
                 tokens: None,
                 settings: &self.settings,
                 jitter: 0.5,
-                assertion_id: None,
+                assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
+                dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -494,6 +540,26 @@ mod tests {
     }
 
     #[test]
+    fn a_dpop_nonce_demand_resends_the_code_exchange_once_with_the_nonce() {
+        let mut harness = Harness::new("api");
+        harness.dpop = Some(crate::DpopProver::generate(None, &[4; 32]).unwrap().unwrap().1);
+        let (state, _) = harness.start();
+        let steps = harness.answer(&format!("{REDIRECT}?code=c1&state={state}&iss=https%3A%2F%2Fidp.example"));
+        assert!(sent(&steps).header("dpop").is_some(), "{steps:?}");
+        let demand = || {
+            let mut response = HttpResponse::json(RequestId(0), 400, r#"{"error":"use_dpop_nonce"}"#);
+            response.headers.push(("DPoP-Nonce".into(), "n-1".into()));
+            response
+        };
+        let steps = harness.respond(2, demand(), 3);
+        let again = sent(&steps);
+        assert_eq!(again.id, RequestId(3));
+        assert!(std::str::from_utf8(&again.body).unwrap().contains("code=c1"), "the same code");
+        let error = failed(harness.respond(3, demand(), 4));
+        assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::Other("use_dpop_nonce".into())), "once only");
+    }
+
+    #[test]
     fn full_login_verifies_the_id_token() {
         let steps = login_with_claims(good_claims());
         let [FlowStep::Done(tokens)] = &steps[..] else { panic!("{steps:?}") };
@@ -512,6 +578,7 @@ mod tests {
                 settings: &harness.settings,
                 jitter: 0.5,
                 assertion_id: None,
+                dpop: None,
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -592,6 +659,7 @@ mod tests {
             settings: &settings,
             jitter: 0.5,
             assertion_id: None,
+            dpop: None,
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
@@ -605,6 +673,7 @@ mod tests {
             settings: &settings,
             jitter: 0.5,
             assertion_id: None,
+            dpop: None,
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));

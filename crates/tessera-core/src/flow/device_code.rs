@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use super::token_request::is_nonce_demand;
 use super::{Flow, FlowContext, FlowStep, Prompt};
 use crate::protocol::{
     DEVICE_CODE_GRANT_TYPE, device_authorization_request, parse_device_authorization, parse_token_response,
@@ -37,6 +38,9 @@ pub(crate) struct DeviceCodeFlow {
     device_code: Option<Secret>,
     interval: Duration,
     deadline: Timestamp,
+    /// True when the last poll was sent again at once for a DPoP nonce (`use_dpop_nonce`): a
+    /// second demand in a row is an error, not a loop.
+    nonce_retried: bool,
 }
 
 impl DeviceCodeFlow {
@@ -48,6 +52,7 @@ impl DeviceCodeFlow {
             device_code: None,
             interval: Duration::from_secs(5),
             deadline: Timestamp::EPOCH,
+            nonce_retried: false,
         }
     }
 
@@ -110,9 +115,9 @@ impl Flow for DeviceCodeFlow {
 
     fn on_response(
         &mut self,
-        _context: &FlowContext<'_>,
+        context: &FlowContext<'_>,
         response: &HttpResponse,
-        _request_id: RequestId,
+        next_id: RequestId,
         now: Timestamp,
     ) -> Vec<FlowStep> {
         match &self.state {
@@ -141,7 +146,16 @@ impl Flow for DeviceCodeFlow {
                         self.state = State::Finished;
                         vec![FlowStep::Done(tokens)]
                     }
-                    Err(error) => self.on_poll_error(error, now),
+                    // RFC 9449 §8: poll again at once with the nonce just given (the engine took it).
+                    Err(error) if !self.nonce_retried && is_nonce_demand(&error, response, context) => {
+                        self.nonce_retried = true;
+                        self.state = State::Waiting { until: now };
+                        self.on_timer(context, next_id, now)
+                    }
+                    Err(error) => {
+                        self.nonce_retried = false;
+                        self.on_poll_error(error, now)
+                    }
                 }
             }
             _ => Vec::new(), // not ours
@@ -267,6 +281,35 @@ mod tests {
 
     fn error(code: &str) -> HttpResponse {
         HttpResponse::json(RequestId(0), 400, format!(r#"{{"error":"{code}"}}"#))
+    }
+
+    #[test]
+    fn a_dpop_nonce_demand_is_polled_again_at_once_with_the_nonce_once() {
+        let provider = provider();
+        let mut flow = new_flow();
+        let until = authorized(&mut flow, &provider);
+        let (_, prover) = crate::DpopProver::generate(None, &[4; 32]).unwrap().unwrap();
+        let mut context = provider.context();
+        context.assertion_id = Some([1; 16]);
+        context.dpop = Some(crate::DpopInputs { prover: Ok(&prover), nonce: Some("n-1") });
+        let demand = |id| {
+            let mut response = HttpResponse::json(RequestId(id), 400, r#"{"error":"use_dpop_nonce"}"#);
+            response.headers.push(("DPoP-Nonce".into(), "n-1".into()));
+            response
+        };
+        let steps = flow.on_timer(&context, RequestId(2), until);
+        assert!(matches!(&steps[..], [FlowStep::Send(r)] if r.header("dpop").is_some()), "{steps:?}");
+        let steps = flow.on_response(&context, &demand(2), RequestId(3), until);
+        let [FlowStep::Send(again)] = &steps[..] else { panic!("polled again at once: {steps:?}") };
+        assert_eq!(again.id, RequestId(3));
+        let proof = again.header("dpop").unwrap().split('.').nth(1).unwrap().to_owned();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, proof).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["nonce"], "n-1");
+        let steps = flow.on_response(&context, &demand(3), RequestId(4), until);
+        assert!(matches!(&steps[..], [FlowStep::Failed(_)]), "a second demand in a row fails: {steps:?}");
     }
 
     #[test]

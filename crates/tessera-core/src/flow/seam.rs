@@ -38,6 +38,9 @@ pub struct FlowContext<'a> {
     /// 128 fresh random bits for a client assertion's `jti` in a request sent in this step
     /// (from [`crate::EngineSettings::entropy`]); `None` when the driver gave no entropy.
     pub assertion_id: Option<[u8; 16]>,
+    /// The DPoP key in use and the token endpoint's last nonce, when the provider uses DPoP
+    /// ([`crate::ClientAuth::dpop`]): token requests then carry a proof.
+    pub dpop: Option<crate::DpopInputs<'a>>,
 }
 
 impl FlowContext<'_> {
@@ -75,7 +78,12 @@ impl FlowContext<'_> {
     /// `jti`, and the token endpoint as audience (RFC 7523 §3; oidc-provider, Keycloak and Okta
     /// accept it at every endpoint that authenticates clients).
     pub fn assertion_inputs(&self, now: Timestamp) -> crate::AssertionInputs<'_> {
-        crate::AssertionInputs { now, jti: self.assertion_id, audience: self.token_endpoint().unwrap_or_default() }
+        crate::AssertionInputs {
+            now,
+            jti: self.assertion_id,
+            audience: self.token_endpoint().unwrap_or_default(),
+            dpop: self.dpop,
+        }
     }
 
     /// [`FlowContext::token_endpoint`], or an internal error: the engine discovers before it starts
@@ -188,6 +196,7 @@ mod tests {
                 settings: &settings,
                 jitter: 0.0,
                 assertion_id: None,
+                dpop: None,
             };
             (
                 context.token_endpoint().map(str::to_owned),

@@ -78,11 +78,13 @@ pub(crate) struct TokenRequest<F> {
     form: F,
     state: State,
     attempt: u32,
+    /// True once the request was sent again with a nonce the server asked for (`use_dpop_nonce`).
+    nonce_retried: bool,
 }
 
 impl<F: TokenForm> TokenRequest<F> {
     pub(crate) fn new(form: F) -> Self {
-        TokenRequest { form, state: State::Ready, attempt: 0 }
+        TokenRequest { form, state: State::Ready, attempt: 0, nonce_retried: false }
     }
 
     /// Builds and sends the request (from `Ready`, or a backoff that has elapsed).
@@ -183,7 +185,7 @@ impl<F: TokenForm> Flow for TokenRequest<F> {
         &mut self,
         context: &FlowContext<'_>,
         response: &HttpResponse,
-        _request_id: RequestId,
+        request_id_for_retry: RequestId,
         now: Timestamp,
     ) -> Vec<FlowStep> {
         let State::Sent { request_id, endpoint } = &self.state else { return Vec::new() };
@@ -194,6 +196,15 @@ impl<F: TokenForm> Flow for TokenRequest<F> {
             Ok(tokens) => {
                 self.state = State::Finished;
                 vec![FlowStep::Done(self.form.finish(tokens))]
+            }
+            // RFC 9449 §8: the server wants a nonce (the engine has already taken the new one from
+            // this answer's DPoP-Nonce). Once: a second demand means the nonce is not the problem.
+            // Safe for a refresh too: a server that asks for a nonce has not used the refresh token.
+            Err(error) if is_nonce_demand(&error, response, context) && !self.nonce_retried => {
+                self.nonce_retried = true;
+                self.state = State::Ready;
+                self.attempt -= 1; // not a failure: it does not count against the retry limit
+                self.send(context, request_id_for_retry, now)
             }
             Err(error) => self.on_error(context, error, now),
         }
@@ -225,6 +236,14 @@ impl<F: TokenForm> Flow for TokenRequest<F> {
     fn on_answer(&mut self, _: &FlowContext<'_>, _: Secret, _: RequestId, _: Timestamp) -> Vec<FlowStep> {
         Vec::new()
     }
+}
+
+/// True when `error` is a token endpoint's `use_dpop_nonce` and the answer carried a usable nonce,
+/// for a provider that uses DPoP.
+pub(crate) fn is_nonce_demand(error: &Error, response: &HttpResponse, context: &FlowContext<'_>) -> bool {
+    context.dpop.is_some()
+        && matches!(error.oauth_code(), Some(OAuthErrorCode::Other(code)) if code == crate::dpop::USE_DPOP_NONCE)
+        && crate::dpop::response_nonce(response).is_some()
 }
 
 #[cfg(test)]
@@ -275,6 +294,7 @@ pub(crate) mod tests {
                 settings: &self.settings,
                 jitter: self.jitter,
                 assertion_id: None,
+                dpop: None,
             }
         }
     }

@@ -402,6 +402,7 @@ fn parse_authentication_result(
         id_token: result.id_token.filter(|t| !t.is_empty()).map(Secret::new),
         scope: None,
         issued_at: now,
+        dpop_key: None,
     })
 }
 

@@ -22,7 +22,29 @@ pub fn token_request(
     assertion: &AssertionInputs<'_>,
     params: &[(&str, &str)],
 ) -> Result<HttpRequest, Error> {
-    form_post(id, endpoint, client, assertion, params)
+    let mut request = form_post(id, endpoint, client, assertion, params)?;
+    if let Some(dpop) = &assertion.dpop {
+        request.headers.push(("dpop".to_owned(), dpop_proof(dpop, endpoint, assertion)?.expose_secret().to_owned()));
+    }
+    Ok(request)
+}
+
+/// The DPoP proof of a token request (RFC 9449 §5): `htm` POST, `htu` the endpoint, no `ath`.
+fn dpop_proof(dpop: &crate::DpopInputs<'_>, endpoint: &str, assertion: &AssertionInputs<'_>) -> Result<Secret, Error> {
+    let prover = dpop.prover.map_err(Clone::clone)?;
+    let Some(bits) = assertion.jti else {
+        return Err(Error::configuration(
+            "dpop: each DPoP proof needs fresh randomness for its jti: the driver gives none (EngineSettings::entropy)",
+        ));
+    };
+    prover.proof(&crate::dpop::ProofInputs {
+        method: "POST",
+        url: endpoint,
+        now: assertion.now,
+        jti: crate::dpop::proof_jti(&bits),
+        nonce: dpop.nonce,
+        access_token: None,
+    })
 }
 
 /// Builds an RFC 7009 revocation request.
@@ -107,6 +129,7 @@ pub fn parse_token_response(response: &HttpResponse, endpoint: &str, now: Timest
         id_token: body.id_token.filter(|t| !t.is_empty()).map(Secret::new),
         scope: body.scope,
         issued_at: now,
+        dpop_key: None,
     })
 }
 
@@ -188,7 +211,8 @@ mod tests {
         }
     }
 
-    const NO_RANDOM: AssertionInputs<'static> = AssertionInputs { now: NOW, jti: None, audience: "https://idp/token" };
+    const NO_RANDOM: AssertionInputs<'static> =
+        AssertionInputs { now: NOW, jti: None, audience: "https://idp/token", dpop: None };
 
     fn form_of(request: &HttpRequest) -> Vec<(String, String)> {
         url::form_urlencoded::parse(&request.body).into_owned().collect()
@@ -211,7 +235,7 @@ mod tests {
     }
 
     fn assertion_request(client: &ClientAuth, jti: [u8; 16]) -> Result<HttpRequest, Error> {
-        let inputs = AssertionInputs { now: NOW, jti: Some(jti), audience: "https://idp/token" };
+        let inputs = AssertionInputs { now: NOW, jti: Some(jti), audience: "https://idp/token", dpop: None };
         token_request(RequestId(3), "https://idp/token", client, &inputs, &[("grant_type", "client_credentials")])
     }
 

@@ -176,7 +176,7 @@ mod tests {
             .requested_token_type(token_types::ACCESS_TOKEN);
         let client = ClientAuth::basic("c", Secret::new("s"));
         let subject = Secret::new("subject-token-value");
-        let inputs = crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "" };
+        let inputs = crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "", dpop: None };
         let request =
             token_exchange_request(RequestId(9), "https://idp/token", &client, &inputs, &subject, &params).unwrap();
         assert_eq!(request.id, RequestId(9));
@@ -200,7 +200,7 @@ mod tests {
             RequestId(1),
             "https://idp/token",
             &ClientAuth::public("p"),
-            &crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "" },
+            &crate::AssertionInputs { now: Timestamp::EPOCH, jti: None, audience: "", dpop: None },
             &Secret::new("t"),
             &TokenExchangeParams::default(),
         )

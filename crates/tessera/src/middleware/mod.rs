@@ -24,6 +24,11 @@
 //! 6. When the refresh itself fails, that error is returned (e.g. `ReauthenticationRequired`).
 //!    When the refresh yields the very token that was rejected (a static token), the typed
 //!    `invalid_token` error is returned without a pointless retry.
+//! 7. DPoP providers (`dpop = true`, docs/dpop.md): every request (and every retry) carries
+//!    `Authorization: DPoP <token>` and a fresh `DPoP` proof for its method and URL, with the
+//!    nonce that server gave last (each answer's `DPoP-Nonce` is remembered per origin). A 401
+//!    asking for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent again once with
+//!    the new nonce, before and apart from rule 3. Bearer providers never take this path.
 
 #[cfg(feature = "reqwest-middleware")]
 mod reqwest;
@@ -36,7 +41,7 @@ pub use self::reqwest::AuthMiddleware;
 pub use self::tower::{AuthLayer, AuthService, BufferedBodies, NeverReplay, ReplayPolicy, ReplayableBody};
 
 use http::HeaderMap;
-use http::header::WWW_AUTHENTICATE;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use tessera_core::{Error, OAuthErrorCode};
 
 use crate::{AuthorizationHeader, Session};
@@ -88,6 +93,39 @@ pub(crate) async fn replacement_token(
     // may have replaced already).
     let refreshed = session.replace_rejected(sent).await?;
     Ok((refreshed.expose_secret() != sent.expose_secret()).then_some(refreshed))
+}
+
+/// Puts `header` on a request to `method` `url`, and for a DPoP provider a fresh proof of it.
+pub(crate) fn authorize(
+    headers: &mut HeaderMap,
+    session: &Session,
+    header: &AuthorizationHeader,
+    method: &str,
+    url: &str,
+) -> Result<(), Error> {
+    headers.insert(AUTHORIZATION, header.to_header_value());
+    if let Some(proof) = session.dpop_proof(header, method, url)? {
+        let mut value = http::HeaderValue::from_str(proof.expose_secret())
+            .map_err(|_| Error::internal("a DPoP proof that is not a header value"))?;
+        value.set_sensitive(true);
+        headers.insert("dpop", value);
+    }
+    Ok(())
+}
+
+/// For a DPoP provider: remembers the answer's `DPoP-Nonce`, and says whether the answer asks for
+/// a retry with it (RFC 9449 §9). Always `false` for bearer providers.
+pub(crate) fn dpop_nonce_challenge(session: &Session, url: &str, status: u16, headers: &HeaderMap) -> bool {
+    if !session.uses_dpop() {
+        return false;
+    }
+    let challenge = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.contains(tessera_core::dpop::USE_DPOP_NONCE));
+    let nonce = headers.get("dpop-nonce").and_then(|value| value.to_str().ok());
+    session.observe_dpop_response(url, status, challenge, nonce)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::debug;
 
-use super::{is_token_rejected, rejected_again, replacement_token};
+use super::{authorize, dpop_nonce_challenge, is_token_rejected, rejected_again, replacement_token};
 use crate::Session;
 
 /// A [`reqwest_middleware::Middleware`] that authenticates every request with a [`Session`] and,
@@ -49,9 +49,27 @@ impl Middleware for AuthMiddleware {
     ) -> reqwest_middleware::Result<Response> {
         let sent = self.session.authorization_header().await.map_err(reqwest_middleware::Error::middleware)?;
         // A copy made before the body is consumed; `None` for streaming bodies.
-        let replay = request.try_clone();
-        request.headers_mut().insert(AUTHORIZATION, sent.to_header_value());
-        let response = next.clone().run(request, extensions).await?;
+        let mut replay = request.try_clone();
+        let method = request.method().as_str().to_owned();
+        let target = request.url().to_string();
+        if self.session.uses_dpop() {
+            authorize(request.headers_mut(), &self.session, &sent, &method, &target)
+                .map_err(reqwest_middleware::Error::middleware)?;
+        } else {
+            request.headers_mut().insert(AUTHORIZATION, sent.to_header_value());
+        }
+        let mut response = next.clone().run(request, extensions).await?;
+        // DPoP: the server wants (another) nonce: once more with it, if the body can be replayed.
+        if dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers())
+            && let Some(mut again) = replay.take()
+        {
+            replay = again.try_clone();
+            authorize(again.headers_mut(), &self.session, &sent, &method, &target)
+                .map_err(reqwest_middleware::Error::middleware)?;
+            drop(response);
+            response = next.clone().run(again, extensions).await?;
+            dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
+        }
         if !is_token_rejected(response.status().as_u16(), response.headers()) {
             return Ok(response);
         }
@@ -74,8 +92,10 @@ impl Middleware for AuthMiddleware {
             )));
         };
         drop(response);
-        retry.headers_mut().insert(AUTHORIZATION, replacement.to_header_value());
+        authorize(retry.headers_mut(), &self.session, &replacement, &method, &target)
+            .map_err(reqwest_middleware::Error::middleware)?;
         let response = next.run(retry, extensions).await?;
+        dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
         if is_token_rejected(response.status().as_u16(), response.headers()) {
             return Err(reqwest_middleware::Error::middleware(rejected_again(
                 &url,

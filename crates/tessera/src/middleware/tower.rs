@@ -11,7 +11,7 @@ use http::{Request, Response};
 use tower::{BoxError, Layer, Service};
 use tracing::debug;
 
-use super::{is_token_rejected, rejected_again, replacement_token};
+use super::{authorize, dpop_nonce_challenge, is_token_rejected, rejected_again, replacement_token};
 use crate::Session;
 
 /// A request body that can be copied before sending, so that a rejected request can be sent again.
@@ -188,10 +188,26 @@ where
         let policy = self.policy.clone();
         Box::pin(async move {
             let sent = session.authorization_header().await?;
-            let replay = policy.replay(&request);
-            request.headers_mut().insert(AUTHORIZATION, sent.to_header_value());
+            let mut replay = policy.replay(&request);
             let url = request.uri().to_string();
-            let response = inner.call(request).await.map_err(Into::into)?;
+            let method = request.method().as_str().to_owned();
+            if session.uses_dpop() {
+                authorize(request.headers_mut(), &session, &sent, &method, &url)?;
+            } else {
+                request.headers_mut().insert(AUTHORIZATION, sent.to_header_value());
+            }
+            let mut response = inner.call(request).await.map_err(Into::into)?;
+            // DPoP: the server wants (another) nonce: once more with it, if the body can be replayed.
+            if dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers())
+                && let Some(mut again) = replay.take()
+            {
+                replay = policy.replay(&again);
+                authorize(again.headers_mut(), &session, &sent, &method, &url)?;
+                drop(response);
+                std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
+                response = inner.call(again).await.map_err(Into::into)?;
+                dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
+            }
             if !is_token_rejected(response.status().as_u16(), response.headers()) {
                 return Ok(response);
             }
@@ -211,9 +227,10 @@ where
                 .into());
             };
             drop(response);
-            retry.headers_mut().insert(AUTHORIZATION, replacement.to_header_value());
+            authorize(retry.headers_mut(), &session, &replacement, &method, &url)?;
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
             let response = inner.call(retry).await.map_err(Into::into)?;
+            dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
             if is_token_rejected(response.status().as_u16(), response.headers()) {
                 return Err(rejected_again(
                     &url,

@@ -69,6 +69,10 @@ pub const JWT_CLIENT_ID: &str = "jwt-client";
 /// Client authenticating with `client_secret_jwt` (same grant types as [`JWT_CLIENT_ID`]).
 #[allow(dead_code)]
 pub const SECRET_JWT_CLIENT_ID: &str = "secret-jwt-client";
+/// A public client whose access tokens must be DPoP-bound (RFC 9449; password and refresh_token
+/// grants); the server demands a nonce of every request with a DPoP proof.
+#[allow(dead_code)]
+pub const DPOP_CLIENT_ID: &str = "dpop-client";
 /// Secret of [`SECRET_JWT_CLIENT_ID`].
 #[allow(dead_code)]
 pub const SECRET_JWT_CLIENT_SECRET: &str = "secret-jwt-client-secret-of-at-least-32-bytes";
@@ -171,6 +175,12 @@ pub struct OidcStats {
     /// (`None` without `x5c`).
     #[serde(default)]
     pub assertion_x5c_consistent: Vec<Option<bool>>,
+    /// Requests that carried a DPoP proof, by route (`token`, `userinfo`, ...).
+    #[serde(default)]
+    pub dpop_proofs: HashMap<String, u64>,
+    /// `use_dpop_nonce` answers, by route.
+    #[serde(default)]
+    pub dpop_nonce_demands: HashMap<String, u64>,
 }
 
 impl OidcStats {
@@ -363,6 +373,13 @@ impl OidcProvider {
     #[allow(dead_code)]
     pub fn log_path(&self) -> Option<&Path> {
         self.process.log_path()
+    }
+
+    /// The UserInfo endpoint (oidc-provider's default route): a resource server that accepts
+    /// DPoP-bound tokens with a valid proof only.
+    #[allow(dead_code)]
+    pub fn userinfo_endpoint(&self) -> String {
+        format!("{}/me", self.issuer)
     }
 
     /// A plain-http client suitable for talking to this server.
