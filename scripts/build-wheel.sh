@@ -44,11 +44,12 @@ if [ "${1:-}" = "--sdist" ]; then
   maturin sdist --out "$out" >&2
   sdist=$(ls "$out"/tessera-*.tar.gz)
   # A user's pip builds the sdist alone, outside the clone: prove it does (maturin from the venv,
-  # the Rust dependencies from Cargo.lock in the sdist; the target directory is shared to save time).
+  # the Rust dependencies from Cargo.lock in the sdist). A debug build: whether it builds does not
+  # depend on the profile, and the shared target directory already holds the debug dependencies.
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   tar -xzf "$sdist" -C "$work"
-  (cd "$work"/tessera-*/ && maturin build --release --out "$work/wheel" >&2)
+  (cd "$work"/tessera-*/ && maturin build --out "$work/wheel" >&2)
   built=$(ls "$work"/wheel/tessera-*.whl)
   echo "$sdist $(stat -c %s "$sdist") bytes; builds: $(basename "$built")"
 fi
