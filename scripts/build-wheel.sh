@@ -16,7 +16,7 @@ root=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 venv="${TESSERA_WHEEL_VENV:-$HOME/.cache/tessera/venv-wheel}"
 out="${OUT:-$CARGO_TARGET_DIR/wheels-portable}"
-pins="maturin==1.16.0 ziglang==0.15.1 auditwheel==6.8.2"
+pins="maturin==1.16.0 ziglang==0.17.1 auditwheel==6.8.2"
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
@@ -31,12 +31,13 @@ mkdir -p "$out"
 maturin build --release --zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu --out "$out" >&2
 wheel=$(ls "$out"/tessera-*.whl)
 case "$wheel" in
-  *-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl) ;;
+  *-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl | *-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl) ;;
   *) echo "unexpected wheel tag: $wheel" >&2; exit 1 ;;
 esac
 verdict=$(auditwheel show "$wheel")
 echo "$verdict" >&2
-grep -q 'consistent with the following platform tag: "manylinux_2_17_x86_64"' <<<"$verdict" \
+# auditwheel wraps its lines: compare with the whitespace folded.
+tr -s ' \n' '  ' <<<"$verdict" | grep -q 'consistent with the following platform tag: "manylinux_2_17_x86_64"' \
   || { echo "auditwheel does not accept $wheel as manylinux_2_17_x86_64" >&2; exit 1; }
 echo "$wheel $(stat -c %s "$wheel") bytes"
 
