@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> building the tessera CLI" >&2
-cargo build --quiet -p tessera-cli
+echo "==> building the tessera CLI and the reference IdP (tessera-idp, which \`tessera idp\` runs)" >&2
+cargo build --quiet -p tessera-cli -p tessera-idp
 tessera="${CARGO_TARGET_DIR:-target}/debug/tessera"
 
 work=$(mktemp -d)

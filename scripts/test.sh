@@ -40,7 +40,8 @@ fi
 
 # --- Debian packages the tests start or drive: redis-server (issue 4), chromium (browser logins,
 # issue 3), keyutils (`keyctl session`: the kernel keyring behind `keyring:` secrets, issue 5), zsh and
-# fish (shell completion, issue 16), tmux and man-db (terminal screens and man pages, issue 16) ---
+# fish (shell completion, issue 16), tmux and man-db (terminal screens and man pages, issue 16), strace
+# (the token fast path, issue 19) ---
 echo "==> Debian packages"
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -50,6 +51,7 @@ command -v zsh >/dev/null || missing+=(zsh)    # tests/completions.rs drives zsh
 command -v fish >/dev/null || missing+=(fish)
 command -v tmux >/dev/null || missing+=(tmux)   # tests/terminal.rs: the screens a person sees (80x24)
 command -v man >/dev/null || missing+=(man-db)  # tests/onboarding.rs renders the man pages with man -l
+command -v strace >/dev/null || missing+=(strace)  # tests/commands.rs: `tessera token` on a stored token starts no thread
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq

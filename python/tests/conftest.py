@@ -1,4 +1,4 @@
-"""Fixtures: the reference IdP binary (`tessera idp serve --test-endpoints`) and panva's
+"""Fixtures: the reference IdP binary (`tessera idp serve --test-endpoints`, which runs `tessera-idp`) and panva's
 oidc-provider (interop/oidc-provider), each on an ephemeral loopback port, stopped after use."""
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def _binary() -> Path:
         return Path(explicit)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     binary = target / "debug" / "tessera"
-    if not binary.exists():
-        subprocess.run(["cargo", "build", "--quiet", "-p", "tessera-cli"], cwd=ROOT, check=True, timeout=900)
+    # `tessera idp serve` runs the separate `tessera-idp` program found beside `tessera`.
+    if not binary.exists() or not (target / "debug" / "tessera-idp").exists():
+        subprocess.run(["cargo", "build", "--quiet", "-p", "tessera-cli", "-p", "tessera-idp"], cwd=ROOT, check=True,
+                       timeout=900)
     return binary
 
 

@@ -4,6 +4,7 @@ refresh span's fields, and never carry a secret."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,33 @@ password = "wrong-password"
     [failed] = [r for r in caplog.records if "login failed" in r.getMessage()]
     assert failed.levelno == logging.INFO and "provider=peer" in failed.getMessage()
     assert CLIENT_SECRET not in texts(caplog) and "wrong-password" not in texts(caplog)
+
+
+STORED_TOKEN_SCRIPT = """
+import sys, tessera
+client = tessera.SyncClient(sys.argv[1], key="stored", client_id=sys.argv[2], client_secret=sys.argv[3],
+                            grant=tessera.Password(sys.argv[5], sys.argv[6]), store=tessera.FileStore(sys.argv[4]))
+print(client.access_token())
+print(sorted(name for name in ("logging", "asyncio", "httpx", "requests") if name in sys.modules))
+"""
+
+
+def test_a_script_printing_a_stored_token_imports_neither_logging_nor_asyncio(idp: Idp, tmp_path: Path) -> None:
+    # The slow path of a first call logs at DEBUG; with nobody listening (no `logging` imported),
+    # forwarding must not import it: that import alone cost more than the rest of such a script.
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    kwargs = idp.client_kwargs()
+    token = tessera.SyncClient(idp.issuer, key="stored", store=tessera.FileStore(str(store)), **kwargs).access_token()
+    script = tmp_path / "print_token.py"
+    script.write_text(STORED_TOKEN_SCRIPT)
+    before = idp.stats()["token_requests"]
+    done = subprocess.run([sys.executable, str(script), idp.issuer, kwargs["client_id"], kwargs["client_secret"],
+                           str(store), *ALICE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    printed, imported = done.stdout.splitlines()
+    assert printed == token
+    assert imported == "[]", f"imported on the way: {imported}"
+    assert idp.stats()["token_requests"] == before, "served from the store"

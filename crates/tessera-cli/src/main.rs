@@ -1,5 +1,6 @@
 //! `tessera`: log in, print tokens for scripts and kubectl, run commands with a token, refresh,
-//! log out, inspect providers and contexts — and serve the reference IdP.
+//! log out, inspect providers and contexts — and start the reference IdP (the separate program
+//! `tessera-idp`, see `commands::idp`).
 //!
 //! stdout carries data only (a token, JSON, a table, an issuer URL); messages go to stderr.
 //! Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required (`exec` passes its child's code).
@@ -29,6 +30,7 @@ use tessera::{AuthClient, Error, Secret};
 mod output;
 mod commands;
 mod complete;
+mod fast;
 mod help;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, man, secret as secret_cmd};
@@ -194,10 +196,13 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// The reference identity server.
+    /// The reference identity server, for demos and tests: runs the separate program `tessera-idp`
+    /// with these arguments (`tessera idp serve --help` lists its options).
+    #[command(disable_help_flag = true)]
     Idp {
-        #[command(subcommand)]
-        command: idp::IdpCommand,
+        /// `serve [OPTIONS]`, passed to `tessera-idp` as given.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<std::ffi::OsString>,
     },
     /// Write the man pages (roff): tessera.1 on stdout, or with --dir every page
     /// (tessera.1, tessera-login.1, ...) into DIR, e.g. ~/.local/share/man/man1.
@@ -290,7 +295,37 @@ fn main() -> ExitCode {
     // Shell completion (`COMPLETE=bash tessera -- <words>`, what the script of `tessera completions`
     // runs on TAB): answers and exits before anything else runs.
     complete::complete_env().complete();
+    init_logging();
+    // `tessera token` on a valid stored token: answered here, before the command-line parser and
+    // the async runtime start (fast.rs); anything else goes on below.
+    if let Some(code) = fast::token(std::env::args_os().skip(1)) {
+        return code;
+    }
     let cli = Cli::parse();
+    // One thread: a command that needs the network (or a refresh) runs on it.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => exit(failure),
+    }
+}
+
+/// Prints `failure`'s message (if any) on stderr; its exit code.
+fn exit(failure: Failure) -> ExitCode {
+    if !failure.message.is_empty() {
+        eprintln!("error: {}", failure.message);
+    }
+    ExitCode::from(failure.code)
+}
+
+/// Log lines go to stderr, filtered by `TESSERA_LOG` (default [`DEFAULT_LOG_FILTER`]).
+fn init_logging() {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -305,23 +340,6 @@ fn main() -> ExitCode {
         // stderr and must not get escape codes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
         .init();
-    // One thread: `tessera token` on a valid stored token must start fast.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
-            if !failure.message.is_empty() {
-                eprintln!("error: {}", failure.message);
-            }
-            ExitCode::from(failure.code)
-        }
-    }
 }
 
 /// Runs a command; `Ok` carries the exit code (0, or the child's for `exec`).
@@ -337,7 +355,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     };
     match command {
         Command::Man { dir } => return man::run(<Cli as clap::CommandFactory>::command(), dir).map(|()| 0),
-        Command::Idp { command } => return idp::run(command).await.map(|()| 0).map_err(Failure::error),
+        Command::Idp { args } => return Err(idp::run(args)),
         Command::Completions { shell } => return output::stdout(&complete::registration(shell)?).map(|()| 0),
         Command::Config { command } => {
             return config_cmd::run(command, cli.context.as_deref(), cli.prompt.allows_prompt()).map(|()| 0);

@@ -371,3 +371,66 @@ fn no_secret_reaches_stderr_even_at_trace_level() {
         assert!(!logs.contains(secret.as_str()), "a secret reached stderr");
     }
 }
+
+/// `clone`/`clone3` calls (threads started) in an strace log of one run.
+fn threads_started(log: &std::path::Path) -> usize {
+    let text = std::fs::read_to_string(log).expect("strace wrote its log");
+    text.lines().filter(|line| line.contains("clone(") || line.contains("clone3(")).count()
+}
+
+#[test]
+fn token_on_a_valid_stored_token_starts_no_thread_and_a_due_one_still_refreshes() {
+    // The fast path (src/fast.rs) answers before the async runtime exists: strace sees no thread
+    // start. A token that must be renewed goes the full way (runtime, store thread, network).
+    let idp = ReferenceIdp::start(300);
+    let home = home(&format!(
+        "current_context = \"dev\"\n{}",
+        context("dev", &[password_provider("peer", idp.issuer(), PASSWORD_ENV)])
+    ));
+    cmd(&home, &["login"], "").success().stdout("");
+    let stored = home.stored_field("dev/peer", "access_token");
+    let log = home.path().join("strace.log");
+    let strace = ["strace", "-f", "-qq", "-e", "trace=clone,clone3", "-o", log.to_str().unwrap()];
+    for args in
+        [&["token"][..], &["--context", "dev", "token", "-p", "peer", "--format", "header", "--prompt", "never"]]
+    {
+        let run = home.run_wrapped(&strace, args, None);
+        assert!(run.success().contains(&stored), "{run:#?}");
+        assert_eq!(threads_started(&log), 0, "{args:?}: {}", std::fs::read_to_string(&log).unwrap());
+    }
+    assert_eq!(idp.stat("token_requests"), 1, "served from the store");
+
+    let run = home.run_wrapped(&strace, &["token", "--min-valid", "10m"], None);
+    let fresh = run.success().trim_end().to_owned();
+    assert_ne!(fresh, stored);
+    assert_eq!(fresh, home.stored_field("dev/peer", "access_token"));
+    assert_eq!(idp.stat("refresh_grants"), 1);
+    assert!(threads_started(&log) > 0, "the full path runs the store on a thread of its own");
+}
+
+#[test]
+fn idp_runs_the_separate_tessera_idp_program_and_says_how_to_get_it_when_missing() {
+    // Forwarded as given: the help is tessera-idp's own.
+    ensure_idp_program();
+    let home = Home::new("");
+    let help = home.run(&["idp", "serve", "--help"]);
+    for option in ["--access-ttl", "--test-endpoints", "--tls-ca-out"] {
+        assert!(help.success().contains(option), "{help:#?}");
+    }
+    // A `tessera` installed alone: exit 127, naming the program and how to install it.
+    // A hard link, not a copy: a copy's write descriptor, inherited by a child another test forks
+    // meanwhile, would make exec fail with "text file busy".
+    let alone = tempfile::tempdir_in(std::path::Path::new(BIN).parent().unwrap()).unwrap();
+    let copy = alone.path().join("tessera");
+    std::fs::hard_link(BIN, &copy).unwrap();
+    let run = std::process::Command::new(&copy)
+        .args(["idp", "serve"])
+        .env("PATH", alone.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(127), "{stderr}");
+    assert!(stderr.contains("tessera-idp") && stderr.contains("cargo install --path crates/tessera-idp"), "{stderr}");
+    assert!(run.stdout.is_empty());
+}

@@ -6,7 +6,9 @@
 //! tessera never puts a secret in an event (tokens and passwords are `Secret`s that format as
 //! `[redacted]`), so nothing here filters. Only tessera's own targets are forwarded: the HTTP and
 //! TLS libraries underneath stay silent, and an event costs nothing unless it happens (events sit
-//! on the refresh path only, never on the cached-header path).
+//! on the refresh path only, never on the cached-header path). Records below WARNING are dropped
+//! while the program has not imported `logging` (nobody can be listening): the import alone costs
+//! more than the rest of a script that prints a stored token.
 
 use std::fmt::Write as _;
 
@@ -107,6 +109,14 @@ where
         let target = metadata.target();
         Python::attach(|py| {
             let forward = || -> PyResult<()> {
+                // Importing `logging` costs milliseconds (it pulls in re, enum, traceback,
+                // threading): more than everything else a short script printing a stored token
+                // does. Below WARNING, a record shows only where someone configured a logger or a
+                // handler, which imports `logging`: while it is not imported, nobody is listening.
+                // Warnings and errors import it, as Python's last-resort handler prints them.
+                if LOGGER.get(py).is_none() && level < 30 && !logging_imported(py)? {
+                    return Ok(());
+                }
                 let logger = LOGGER
                     .get_or_try_init(py, || {
                         py.import("logging")?.call_method1("getLogger", ("tessera",)).map(Bound::unbind)
@@ -128,4 +138,9 @@ where
             }
         });
     }
+}
+
+/// Whether the application (or anything it loaded) imported `logging` already.
+fn logging_imported(py: Python<'_>) -> PyResult<bool> {
+    py.import("sys")?.getattr("modules")?.contains("logging")
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use tessera::clock::{Clock, SystemClock};
 use tessera::core::provider_spec::ProviderKind;
 use tessera::provider::{Credential, ProviderStatus};
-use tessera::{LogoutOutcome, Secret, SessionSettings, Timestamp, TokenSet};
+use tessera::{LogoutOutcome, Secret, Timestamp, TokenSet};
 
 use crate::output::{self, TokenFormat};
 use crate::{Failure, Workspace};
@@ -201,11 +201,9 @@ pub(crate) async fn fresh_tokens(
 ) -> Result<TokenSet, Failure> {
     let entry = workspace.provider(name)?;
     let key = workspace.context().store_key(entry);
+    // The same test as the fast path's (fast.rs), which serves this case before the runtime starts.
     if let Some(tokens) = workspace.store.load(&key).await?
-        && tokens.access_valid(
-            SystemClock.now(),
-            tokens.refresh_window(SessionSettings::default().refresh_skew).max(min_valid),
-        )
+        && crate::fast::valid(&tokens, SystemClock.now(), min_valid)
     {
         return Ok(tokens);
     }

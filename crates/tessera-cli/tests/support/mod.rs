@@ -1,5 +1,6 @@
 //! Support for the CLI tests: the `tessera` binary run in its own `TESSERA_HOME`, the reference
-//! IdP run as `tessera idp serve`, and the oidc-provider harness shared with the library tests.
+//! IdP run as `tessera idp serve` (which runs the `tessera-idp` program beside `tessera`, built
+//! here by [`ensure_idp_program`]), and the oidc-provider harness shared with the library tests.
 #![allow(dead_code)]
 
 #[path = "../../../tessera/tests/support/oidc_provider.rs"]
@@ -10,11 +11,39 @@ pub mod peer_process;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// Builds the `tessera-idp` program next to [`BIN`], once per test process, and returns its path.
+///
+/// `tessera idp serve` runs it, but cargo builds only this package's binaries for its tests: a
+/// `cargo test -p tessera-cli` alone would find none, or a stale one from an earlier build. Asking
+/// cargo each time keeps it current (a no-op when it is). Panics when the build fails.
+pub fn ensure_idp_program() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let bin = Path::new(BIN);
+        let profile_dir = bin.parent().expect("the binary is in a profile directory");
+        let target_dir = profile_dir.parent().expect("the profile directory is in a target directory");
+        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        build.args(["build", "--quiet", "-p", "tessera-idp", "--bin", "tessera-idp"]);
+        if profile_dir.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CARGO_TARGET_DIR", target_dir)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build tessera-idp: {e}"));
+        assert!(status.success(), "cargo build -p tessera-idp failed: {status}");
+        let program = profile_dir.join(format!("tessera-idp{}", std::env::consts::EXE_SUFFIX));
+        assert!(program.is_file(), "{} was not built", program.display());
+        program
+    })
+}
 
 /// Longest any one `tessera` invocation may take before the test fails.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -278,6 +307,7 @@ impl ReferenceIdp {
             args.extend(["--tls-ca-out".to_owned(), ca_file.display().to_string()]);
         }
         let prefix = if ca_file.is_some() { "https://127.0.0.1:" } else { "http://127.0.0.1:" };
+        ensure_idp_program();
         let mut child = Command::new(BIN)
             .args(&args)
             .env("NO_PROXY", "127.0.0.1,localhost")

@@ -78,6 +78,14 @@ impl FileStore {
         })?
     }
 
+    /// The tokens saved under `key`, read on the calling thread: what [`TokenStore::load`] returns,
+    /// without a runtime or a thread. For a process that only wants a stored token and should
+    /// start nothing to get it (the CLI's `tessera token` on a valid token); async code uses `load`,
+    /// which keeps the file system off the runtime's threads.
+    pub fn load_now(&self, key: &str) -> Result<Option<TokenSet>, Error> {
+        Ok(self.read_document()?.and_then(|mut document| document.tokens.remove(key)))
+    }
+
     fn read_document(&self) -> Result<Option<Document>, Error> {
         let path = self.path();
         match fs::metadata(self.dir.as_path()) {
@@ -266,8 +274,7 @@ impl LockGuard for FileLockGuard {
 impl TokenStore for FileStore {
     async fn load(&self, key: &str) -> Result<Option<TokenSet>, Error> {
         let key = key.to_owned();
-        self.blocking(move |store| Ok(store.read_document()?.and_then(|mut document| document.tokens.remove(&key))))
-            .await
+        self.blocking(move |store| store.load_now(&key)).await
     }
 
     async fn save(&self, key: &str, tokens: &TokenSet) -> Result<(), Error> {
@@ -363,6 +370,21 @@ mod tests {
         store.clear("a").await.unwrap();
         assert_eq!(store.load("a").await.unwrap(), None);
         assert_eq!(store.load("b/c").await.unwrap(), Some(tokens("two")));
+    }
+
+    #[test]
+    fn load_now_reads_what_load_reads_without_a_runtime() {
+        let root = tempfile::tempdir().unwrap();
+        let store = FileStore::new(root.path().join("store"));
+        assert_eq!(store.load_now("a").unwrap(), None, "no directory yet");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(store.save("a", &tokens("one"))).unwrap();
+        drop(runtime);
+        assert_eq!(store.load_now("a").unwrap(), Some(tokens("one")));
+        assert_eq!(store.load_now("b").unwrap(), None);
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        let error = store.load_now("a").unwrap_err();
+        assert!(matches!(error, Error::Store { kind: StoreErrorKind::InsecurePermissions, .. }), "{error}");
     }
 
     #[tokio::test]
