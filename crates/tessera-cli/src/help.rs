@@ -35,8 +35,8 @@ Examples:
   tessera token --json                   # JSON: type, expires_at (RFC 3339), expires_in, scope
   tessera token --min-valid 5m           # a new token if this one expires within 5 minutes
   tessera token -p peer --format k8s     # a kubectl ExecCredential
-  tessera token --format header --dpop-url https://api.example.com/v1/items
-                                         # DPoP providers: Authorization: DPoP ... and a DPoP: proof line
+  tessera token -p api --format header --dpop-url https://api.example.com/v1/items
+                                         # a DPoP provider: Authorization: DPoP ... and a DPoP: proof line
                                          # (curl -H @<(tessera token --format header --dpop-url \"$URL\") \"$URL\")";
 
 /// `tessera exec --help`.

@@ -559,6 +559,9 @@ fn base_section(kind: ProviderKind, server: &str) -> toml::Table {
             ("token_endpoint", url("/token")),
             ("assertion_key", tessera_idp::demo::SERVICE_ACCOUNT_PRIVATE_KEY.into()),
         ],
+        ProviderKind::WorkloadIdentity => {
+            vec![("token_endpoint", url("/token")), ("subject_token", "env:TESSERA_TEST_NEVER_SET".into())]
+        }
         other => panic!("a new provider type, {other:?}: give it a valid section here"),
     };
     for (name, value) in fields {

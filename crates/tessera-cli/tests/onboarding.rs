@@ -262,12 +262,16 @@ fn examples(help: &str) -> Vec<Vec<String>> {
 #[test]
 fn help_pages_have_examples_that_run() {
     let idp = ReferenceIdp::start(300);
-    // peer: alice with the password grant (the default provider); ci: a static token.
+    // peer: alice with the password grant (the default provider); ci: a static token; api: alice
+    // with DPoP (the reference IdP ignores the proofs and answers Bearer tokens).
     let home = Home::new(&format!(
         "current_context = \"dev\"\n\n[[contexts]]\nname = \"dev\"\ncurrent_provider = \"peer\"\n\n\
          [[contexts.auth_providers]]\nname = \"peer\"\ntype = \"password\"\nissuer = \"{}\"\n\
          client_id = \"public-client\"\nusername = \"alice\"\npassword = \"env:PEER_PASSWORD\"\n\n\
-         [[contexts.auth_providers]]\nname = \"ci\"\ntype = \"static\"\n",
+         [[contexts.auth_providers]]\nname = \"ci\"\ntype = \"static\"\n\n\
+         [[contexts.auth_providers]]\nname = \"api\"\ntype = \"password\"\nissuer = \"{}\"\n\
+         client_id = \"public-client\"\nusername = \"alice\"\npassword = \"env:PEER_PASSWORD\"\ndpop = true\n",
+        idp.issuer(),
         idp.issuer()
     ))
     .with_env("PEER_PASSWORD", "alice-password");

@@ -1915,9 +1915,6 @@ impl ProviderSpec {
     }
 }
 
-/// The rules of a `jwt_bearer` description that need the description itself: a key, from
-/// `assertion_key` or `service_account_key` (not both, and no `client_id`/`assertion_kid` beside a
-/// key file, which holds them).
 /// The `workload_identity` fields as given.
 struct WorkloadFields {
     external_account: Option<Secret>,
@@ -2032,6 +2029,9 @@ fn workload_identity_spec(fields: &mut WorkloadFields) -> Result<GrantSpec, Fiel
     })
 }
 
+/// The rules of a `jwt_bearer` description that need the description itself: a key, from
+/// `assertion_key` or `service_account_key` (not both, and no `client_id`/`assertion_kid` beside a
+/// key file, which holds them).
 fn validate_jwt_bearer_spec(
     client: &ClientSpec,
     assertion_key: &Option<Secret>,
