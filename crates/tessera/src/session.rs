@@ -563,6 +563,7 @@ impl Session {
     /// session's current token for the rejected one, this cannot take a token that another task
     /// obtained meanwhile for the rejected one (and refresh it again); that matters while a refresh
     /// is being published, when this thread may still hold its copy of the old header for a moment.
+    #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
     pub(crate) async fn replace_rejected(&self, sent: &AuthorizationHeader) -> Result<AuthorizationHeader, Error> {
         self.replace_token(RefreshReason::Forced, Some(sent.access_token().clone())).await
     }
