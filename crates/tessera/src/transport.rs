@@ -293,6 +293,18 @@ fn client_identity(settings: &TransportSettings) -> Result<Option<reqwest::Ident
             "holds no PEM private key (\"-----BEGIN PRIVATE KEY-----\", RSA or EC PRIVATE KEY)",
         ));
     }
+    // reqwest reads the key only when the client is built, and then fails with a bare "builder
+    // error": load it now with the TLS provider, so that a key that is no key names its field.
+    {
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let unusable = || fail("tls_client_key", "is not a usable private key (RSA, EC P-256 or P-384, Ed25519)");
+        let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| unusable())?;
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+        provider.key_provider.load_private_key(der).map_err(|_| unusable())?;
+    }
     let mut both = zeroize::Zeroizing::new(Vec::with_capacity(certificate_pem.len() + key_pem.len() + 1));
     both.extend_from_slice(&certificate_pem);
     both.push(b'\n');

@@ -316,6 +316,63 @@ client_assertion_key = "file:{key_path}"
     assert!(error.to_string().contains("dpop_key"), "{error}");
     formatted.push(format!("{error:?} {error}"));
 
+    // Workload identity: a platform token (an access token of alice) read from a file and exchanged;
+    // a command that prints it and fails. Neither the token nor the exchanged one is shown.
+    let platform = session("platform", alice(&idp.issuer())).tokens().await.unwrap();
+    collect(&mut secrets, &platform);
+    let platform_file = dir.path().join("platform-token");
+    std::fs::write(&platform_file, platform.access_token.expose_secret()).unwrap();
+    let workload = |source: tessera::core::flow::TokenSource| ProviderConfig {
+        client: confidential_client(),
+        endpoints: tessera::Endpoints::discover(idp.issuer()),
+        scope: None,
+        grant: Grant::WorkloadIdentity {
+            source,
+            subject_token_type: "urn:ietf:params:oauth:token-type:access_token".into(),
+            exchange: tessera::core::flow::Exchange::TokenExchange {
+                audience: None,
+                resource: None,
+                requested_token_type: None,
+            },
+        },
+    };
+    let exchanged =
+        session("workload", workload(tessera::core::flow::TokenSource::File(platform_file.display().to_string())))
+            .tokens()
+            .await;
+    match &exchanged {
+        Ok(tokens) => collect(&mut secrets, tokens),
+        Err(error) => formatted.push(format!("{error:?} {error}")),
+    }
+    let failing = tessera::core::flow::TokenSource::Exec {
+        command: format!("cat {}; exit 3", platform_file.display()),
+        timeout: Duration::from_secs(10),
+    };
+    let error = session("workload-exec", workload(failing)).tokens().await.unwrap_err();
+    assert!(error.to_string().contains("exited with status 3"), "{error}");
+    formatted.push(format!("{error:?} {error} {:?}", workload(tessera::core::flow::TokenSource::Env("X".into()))));
+
+    // Mutual TLS: a client key file that is not usable is named, never quoted.
+    let tls_key = dir.path().join("tls-key.pem");
+    std::fs::write(&tls_key, "-----BEGIN PRIVATE KEY-----\nbXRscy1rZXktc2VjcmV0LXZhbHVl\n-----END PRIVATE KEY-----\n")
+        .unwrap();
+    secrets.push("bXRscy1rZXktc2VjcmV0LXZhbHVl".into());
+    let certificate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mtls/client.pem");
+    let tls = tessera::transport::TransportSettings {
+        tls_client_certificate: Some(certificate),
+        tls_client_key: Some(tls_key),
+        ..tessera::transport::TransportSettings::default()
+    };
+    formatted.push(format!("{tls:?}"));
+    let error = tessera::Session::builder("mtls", machine(&idp.issuer()))
+        .settings(tessera::SessionSettings { transport: tls, ..tessera::SessionSettings::default() })
+        .build()
+        .tokens()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("tls_client_key"), "{error}");
+    formatted.push(format!("{error:?} {error}"));
+
     // Configuration with literal secrets.
     let config = Config::from_toml_str(
         r#"[[contexts]]
