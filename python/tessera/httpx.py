@@ -52,11 +52,13 @@ class Auth(httpx.Auth):
             method, url = request.method, str(request.url)
             request.headers.update(await self._async.request_headers(method, url))
             response = yield request
-            if self._nonce_demanded(request, response):
+            nonce_demanded = self._nonce_demanded(request, response)
+            if nonce_demanded:
                 request.headers.update(await self._async.request_headers(method, url))
                 response = yield request
-                self._nonce_demanded(request, response)
-            if response.status_code == 401:
+                nonce_demanded = self._nonce_demanded(request, response)
+            # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
+            if response.status_code == 401 and not nonce_demanded:
                 await self._async.force_refresh()
                 request.headers.update(await self._async.request_headers(method, url))
                 response = yield request
@@ -80,11 +82,13 @@ class Auth(httpx.Auth):
         method, url = request.method, str(request.url)
         request.headers.update(self._sync.request_headers(method, url))
         response = yield request
-        if self._nonce_demanded(request, response):
+        nonce_demanded = self._nonce_demanded(request, response)
+        if nonce_demanded:
             request.headers.update(self._sync.request_headers(method, url))
             response = yield request
-            self._nonce_demanded(request, response)
-        if response.status_code == 401:
+            nonce_demanded = self._nonce_demanded(request, response)
+        # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
+        if response.status_code == 401 and not nonce_demanded:
             self._sync.force_refresh()
             request.headers.update(self._sync.request_headers(method, url))
             response = yield request

@@ -60,7 +60,8 @@ class Auth(AuthBase):
             resent = self._resend(response, retry, **kwargs)
             # The answer to the resend gets the same treatment (a 401 for the token itself), once.
             return resent if resent is response else self._retry_on_401(resent, **kwargs)
-        if response.status_code != 401 or getattr(sent, _RETRIED, False):
+        # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
+        if response.status_code != 401 or nonce_demanded or getattr(sent, _RETRIED, False):
             return response
         header = self._client.force_refresh()
         retry = sent.copy()

@@ -72,6 +72,7 @@ pub(crate) fn valid(tokens: &TokenSet, now: tessera::Timestamp, min_valid: Durat
 /// The arguments, when they are a plain `token` command; `None` for anything else.
 fn parse(args: impl Iterator<Item = OsString>) -> Option<TokenArgs> {
     let mut parsed = TokenArgs::default();
+    let mut seen = std::collections::HashSet::new();
     let mut command = false;
     let mut args = args.map(|arg| arg.into_string().ok());
     while let Some(arg) = args.next() {
@@ -105,11 +106,13 @@ fn parse(args: impl Iterator<Item = OsString>) -> Option<TokenArgs> {
             "--min-valid" if command && parsed.min_valid.is_none() => {
                 parsed.min_valid = Some(output::parse_duration(&value()?).ok()?);
             }
-            // Global flags that change only how a login is shown: none happens here.
-            "--prompt" => {
+            // Global flags that change only how a login is shown: none happens here. Given twice,
+            // clap refuses them: the full path says so.
+            "--prompt" if seen.insert("--prompt") => {
                 crate::PromptMode::from_str(&value()?, false).ok()?;
             }
-            "--no-browser" | "--no-qr" if inline.is_none() => {}
+            "--no-browser" | "--no-qr"
+                if inline.is_none() && seen.insert(if name == "--no-qr" { "--no-qr" } else { "--no-browser" }) => {}
             _ => return None,
         }
     }
@@ -184,6 +187,9 @@ mod tests {
             "token --min-valid soon",
             "token --prompt sometimes",
             "token --no-browser=false",
+            "token --no-qr --no-qr",
+            "token --no-browser --no-browser",
+            "token --prompt never --prompt auto",
             "token --unknown",
             "token --",
         ] {

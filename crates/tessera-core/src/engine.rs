@@ -310,6 +310,15 @@ impl Engine {
         }
     }
 
+    /// Forgets the tokens of `key` and the DPoP key generated for them, as a logout does but
+    /// without telling the server (a session's `clear`): the next login proves with a new key.
+    pub fn forget_tokens(&mut self, key: &str) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.tokens = None;
+            entry.generated_dpop = None;
+        }
+    }
+
     /// Discovered metadata of `key`, once fetched.
     pub fn metadata(&self, key: &str) -> Option<&ProviderMetadata> {
         self.entries.get(key)?.metadata.as_ref()
@@ -1532,6 +1541,25 @@ mod tests {
         answer(&mut engine, revoke, 200, "", T0);
         let actions = engine.login("k", T0);
         assert_ne!(jwk_of(sent(&actions)), first, "a new key after a logout");
+    }
+
+    #[test]
+    fn forgetting_the_tokens_forgets_the_generated_dpop_key_too() {
+        let mut engine = dpop_engine();
+        let jwk_of = |request: &HttpRequest| {
+            use base64::Engine as _;
+            let part = request.header("dpop").unwrap().split('.').next().unwrap().to_owned();
+            let header: serde_json::Value =
+                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
+                    .unwrap();
+            header["jwk"].clone()
+        };
+        let actions = engine.ensure("k", T0);
+        let first = jwk_of(sent(&actions));
+        answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a1","token_type":"DPoP","expires_in":100}"#, T0);
+        engine.forget_tokens("k");
+        let actions = engine.login("k", T0);
+        assert_ne!(jwk_of(sent(&actions)), first, "a new key after the tokens were forgotten");
     }
 
     #[test]

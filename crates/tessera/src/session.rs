@@ -647,7 +647,7 @@ impl Session {
     pub async fn clear(&self) -> Result<(), Error> {
         let leader = self.inner.cell.exclusive().await;
         self.inner.cell.slot().store(None);
-        self.engine().set_tokens(&self.inner.key, None);
+        self.engine().forget_tokens(&self.inner.key);
         let result = self.inner.store.clear(&self.inner.key).await;
         let _ = leader.finish(Ok(None), None);
         result

@@ -121,12 +121,21 @@ async fn run(command: &str, timeout: Duration) -> Result<Zeroizing<String>, Stri
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
+        // A group of its own: on timeout the whole group is killed, not only `sh` (a command it
+        // started would otherwise outlive the limit and hold the pipe open).
+        .process_group(0)
         .spawn()
         .map_err(|error| format!("could not be started: {}", error.kind()))?;
+    let group = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(error)) => return Err(format!("failed: {}", error.kind())),
-        Err(_) => return Err(format!("did not finish within {} s (subject_token_timeout)", timeout.as_secs())),
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            return Err(format!("did not finish within {} s (subject_token_timeout)", timeout.as_secs()));
+        }
     };
     if !output.status.success() {
         return Err(match output.status.code() {

@@ -224,3 +224,35 @@ async fn the_tower_layer_sends_a_proof_per_request_and_answers_the_nonce_challen
     assert_eq!(stats.dpop_nonce_demands.get("userinfo"), Some(&1), "{stats:?}");
     assert_eq!(stats.dpop_proofs.get("userinfo"), Some(&3), "{stats:?}");
 }
+
+/// A nonce challenge is not a rejected token: a request whose body cannot be replayed gets the
+/// challenge back, the nonce is remembered for the next request, and no refresh is made (it used
+/// to refresh a valid token, rotating its refresh token for nothing).
+#[tokio::test]
+async fn a_nonce_challenge_on_a_streaming_request_is_not_a_reason_to_refresh() {
+    use tessera::middleware::AuthMiddleware;
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthMiddleware::new(session.clone()))
+        .build();
+    session.authorization_header().await.unwrap();
+    op.reset_stats().await;
+    let stream = futures_util::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"")) });
+    let response = client
+        .post(op.userinfo_endpoint())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers().get("www-authenticate").unwrap().to_str().unwrap().to_owned();
+    assert!(challenge.contains("use_dpop_nonce"), "{challenge}");
+    // The next request carries the nonce it was given, and succeeds at once.
+    let response = client.get(op.userinfo_endpoint()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let stats = op.stats().await;
+    assert_eq!(stats.token_requests, 0, "no refresh for a nonce challenge: {stats:?}");
+    assert_eq!(stats.dpop_nonce_demands.get("userinfo"), Some(&1), "{stats:?}");
+}

@@ -102,7 +102,23 @@ impl TokenSource {
         match self {
             TokenSource::File(path) => format!("file:{path}"),
             TokenSource::Env(name) => format!("env:{name}"),
-            TokenSource::Url { url, .. } => format!("url:{}", url.split(['?', '#']).next().unwrap_or_default()),
+            TokenSource::Url { url, .. } => {
+                // Neither the query nor a `user:password@` part: either may hold a credential.
+                let mut shown = url::Url::parse(url).map_or_else(
+                    |_| String::new(),
+                    |mut parsed| {
+                        let _ = parsed.set_username("");
+                        let _ = parsed.set_password(None);
+                        parsed.set_query(None);
+                        parsed.set_fragment(None);
+                        parsed.to_string()
+                    },
+                );
+                if shown.is_empty() {
+                    shown = "<not a URL>".into();
+                }
+                format!("url:{shown}")
+            }
             TokenSource::Exec { command, .. } => {
                 format!("exec:{}", command.split_whitespace().next().unwrap_or_default())
             }
@@ -265,6 +281,8 @@ mod tests {
         assert_eq!(parse("env:ID_TOKEN").unwrap(), TokenSource::Env("ID_TOKEN".into()));
         assert_eq!(parse("github-actions").unwrap(), TokenSource::GithubActions { audience: None });
         let url = parse("url:https://meta.example/token?secret=S3cr3t").unwrap();
+        assert_eq!(url.describe(), "url:https://meta.example/token");
+        let url = parse("url:https://me:S3cr3t@meta.example/token").unwrap();
         assert_eq!(url.describe(), "url:https://meta.example/token");
         let exec = parse("exec:get-token --password S3cr3t").unwrap();
         assert_eq!(exec.describe(), "exec:get-token");

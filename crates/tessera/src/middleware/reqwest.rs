@@ -60,17 +60,20 @@ impl Middleware for AuthMiddleware {
         }
         let mut response = next.clone().run(request, extensions).await?;
         // DPoP: the server wants (another) nonce: once more with it, if the body can be replayed.
-        if dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers())
-            && let Some(mut again) = replay.take()
-        {
+        let mut nonce_challenge =
+            dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
+        if nonce_challenge && let Some(mut again) = replay.take() {
             replay = again.try_clone();
             authorize(again.headers_mut(), &self.session, &sent, &method, &target)
                 .map_err(reqwest_middleware::Error::middleware)?;
             drop(response);
             response = next.clone().run(again, extensions).await?;
-            dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
+            nonce_challenge =
+                dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
         }
-        if !is_token_rejected(response.status().as_u16(), response.headers()) {
+        // A nonce challenge is not a rejected token: no refresh (the nonce is remembered for the
+        // next request).
+        if nonce_challenge || !is_token_rejected(response.status().as_u16(), response.headers()) {
             return Ok(response);
         }
         let url = response.url().to_string();

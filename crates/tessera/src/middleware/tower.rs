@@ -198,17 +198,19 @@ where
             }
             let mut response = inner.call(request).await.map_err(Into::into)?;
             // DPoP: the server wants (another) nonce: once more with it, if the body can be replayed.
-            if dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers())
-                && let Some(mut again) = replay.take()
-            {
+            let mut nonce_challenge =
+                dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
+            if nonce_challenge && let Some(mut again) = replay.take() {
                 replay = policy.replay(&again);
                 authorize(again.headers_mut(), &session, &sent, &method, &url)?;
                 drop(response);
                 std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
                 response = inner.call(again).await.map_err(Into::into)?;
-                dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
+                nonce_challenge = dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
             }
-            if !is_token_rejected(response.status().as_u16(), response.headers()) {
+            // A nonce challenge is not a rejected token: no refresh (the nonce is remembered for
+            // the next request).
+            if nonce_challenge || !is_token_rejected(response.status().as_u16(), response.headers()) {
                 return Ok(response);
             }
             let status = response.status().as_u16();
