@@ -1445,11 +1445,21 @@ mod tests {
         assert!(engine.tokens("cc").is_none());
     }
 
-    fn proof_claims(request: &HttpRequest) -> serde_json::Value {
+    /// Part `index` of the request's DPoP proof (0: the header, 1: the claims), as JSON.
+    fn proof_part(request: &HttpRequest, index: usize) -> serde_json::Value {
         use base64::Engine as _;
         let proof = request.header("dpop").expect("a DPoP header");
-        let claims = proof.split('.').nth(1).unwrap();
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap()
+        let part = proof.split('.').nth(index).unwrap();
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    fn proof_claims(request: &HttpRequest) -> serde_json::Value {
+        proof_part(request, 1)
+    }
+
+    /// The public key (`jwk`) in the header of the request's DPoP proof.
+    fn proof_jwk(request: &HttpRequest) -> serde_json::Value {
+        proof_part(request, 0)["jwk"].clone()
     }
 
     fn dpop_engine() -> Engine {
@@ -1507,13 +1517,7 @@ mod tests {
         let actions = other.ensure("k", T0 + Duration::from_secs(90));
         let refresh = sent(&actions);
         assert!(body(refresh).contains("refresh_token=r1"));
-        let header = {
-            use base64::Engine as _;
-            let part = refresh.header("dpop").unwrap().split('.').next().unwrap();
-            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
-            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
-        };
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(header["jwk"].clone()).unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(proof_jwk(refresh)).unwrap();
         assert_eq!(&jwk, prover.public_jwk(), "the held key, not this engine's own");
         let done =
             answer(&mut other, refresh, 200, r#"{"access_token":"a2","token_type":"DPoP","expires_in":100}"#, T0);
@@ -1524,42 +1528,26 @@ mod tests {
     #[test]
     fn a_logout_forgets_the_generated_dpop_key_with_the_tokens() {
         let mut engine = dpop_engine();
-        let jwk_of = |request: &HttpRequest| {
-            use base64::Engine as _;
-            let part = request.header("dpop").unwrap().split('.').next().unwrap().to_owned();
-            let header: serde_json::Value =
-                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
-                    .unwrap();
-            header["jwk"].clone()
-        };
         let actions = engine.ensure("k", T0);
-        let first = jwk_of(sent(&actions));
+        let first = proof_jwk(sent(&actions));
         answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a1","token_type":"DPoP","expires_in":100}"#, T0);
         let out = engine.logout("k", T0);
         let revoke = sent(&out);
         assert!(revoke.header("dpop").is_none(), "revocation carries no proof");
         answer(&mut engine, revoke, 200, "", T0);
         let actions = engine.login("k", T0);
-        assert_ne!(jwk_of(sent(&actions)), first, "a new key after a logout");
+        assert_ne!(proof_jwk(sent(&actions)), first, "a new key after a logout");
     }
 
     #[test]
     fn forgetting_the_tokens_forgets_the_generated_dpop_key_too() {
         let mut engine = dpop_engine();
-        let jwk_of = |request: &HttpRequest| {
-            use base64::Engine as _;
-            let part = request.header("dpop").unwrap().split('.').next().unwrap().to_owned();
-            let header: serde_json::Value =
-                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
-                    .unwrap();
-            header["jwk"].clone()
-        };
         let actions = engine.ensure("k", T0);
-        let first = jwk_of(sent(&actions));
+        let first = proof_jwk(sent(&actions));
         answer(&mut engine, sent(&actions), 200, r#"{"access_token":"a1","token_type":"DPoP","expires_in":100}"#, T0);
         engine.forget_tokens("k");
         let actions = engine.login("k", T0);
-        assert_ne!(jwk_of(sent(&actions)), first, "a new key after the tokens were forgotten");
+        assert_ne!(proof_jwk(sent(&actions)), first, "a new key after the tokens were forgotten");
     }
 
     #[test]

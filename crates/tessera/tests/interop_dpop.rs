@@ -174,16 +174,21 @@ async fn a_user_supplied_key_is_used_and_never_stored() {
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
-async fn the_reqwest_middleware_sends_a_proof_per_request_and_answers_the_nonce_challenge_once() {
-    use tessera::middleware::AuthMiddleware;
-    let op = OidcProvider::start(OidcProviderOptions::default());
-    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(AuthMiddleware::new(session.clone()))
-        .build();
+/// A reqwest client with tessera's middleware over a DPoP session that is logged in already; the
+/// server's counters start from zero.
+async fn logged_in_reqwest_client(op: &OidcProvider) -> reqwest_middleware::ClientWithMiddleware {
+    let session = Session::builder("dpop", dpop_alice(op, DpopSettings::generated())).build();
     session.authorization_header().await.unwrap();
     op.reset_stats().await;
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tessera::middleware::AuthMiddleware::new(session))
+        .build()
+}
+
+#[tokio::test]
+async fn the_reqwest_middleware_sends_a_proof_per_request_and_answers_the_nonce_challenge_once() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let client = logged_in_reqwest_client(&op).await;
     for _ in 0..3 {
         let response = client.get(op.userinfo_endpoint()).send().await.unwrap();
         let status = response.status().as_u16();
@@ -230,14 +235,8 @@ async fn the_tower_layer_sends_a_proof_per_request_and_answers_the_nonce_challen
 /// to refresh a valid token, rotating its refresh token for nothing).
 #[tokio::test]
 async fn a_nonce_challenge_on_a_streaming_request_is_not_a_reason_to_refresh() {
-    use tessera::middleware::AuthMiddleware;
     let op = OidcProvider::start(OidcProviderOptions::default());
-    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(AuthMiddleware::new(session.clone()))
-        .build();
-    session.authorization_header().await.unwrap();
-    op.reset_stats().await;
+    let client = logged_in_reqwest_client(&op).await;
     let stream = futures_util::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"")) });
     let response = client
         .post(op.userinfo_endpoint())

@@ -51,11 +51,6 @@ pub enum Prompt {
 }
 
 impl Prompt {
-    /// True when the runtime itself answers, without a person: [`Prompt::SubjectToken`].
-    pub fn is_for_runtime(&self) -> bool {
-        matches!(self, Prompt::SubjectToken { .. })
-    }
-
     /// True when the runtime must answer with [`crate::Event::Answer`] before the login goes on.
     pub fn expects_answer(&self) -> bool {
         !matches!(self, Prompt::DeviceCode { .. })
