@@ -41,7 +41,9 @@ fn claims(access_token: &Secret) -> Value {
 
 #[tokio::test]
 async fn hundred_concurrent_callers_share_one_assertion_and_expiry_signs_a_new_one() {
-    let idp = idp(Duration::from_secs(1)).await;
+    // Three seconds: long enough that the token is still valid at the whoami check on a loaded
+    // machine (one second was not), short enough to wait out below.
+    let idp = idp(Duration::from_secs(3)).await;
     let session = session("robot", service_account(&idp.issuer()));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -63,7 +65,7 @@ async fn hundred_concurrent_callers_share_one_assertion_and_expiry_signs_a_new_o
     assert_eq!((at["sub"].as_str(), at["scope"].as_str()), (Some(demo::SERVICE_ACCOUNT_EMAIL), Some("api:read")));
 
     // Expired: a new assertion (the IdP refuses a jti it has seen, so this proves a fresh one).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let second = session.authorization_header().await.unwrap();
     assert_ne!(second.access_token(), first.access_token());
     let stats = idp.stats();
