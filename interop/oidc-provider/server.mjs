@@ -50,6 +50,23 @@ const REFRESH_TTL = intFromEnv('REFRESH_TTL', 86400);
 // device authorization responses (0 = none, as oidc-provider does: clients then poll every 5 s).
 const DEVICE_CODE_TTL = intFromEnv('DEVICE_CODE_TTL', 600);
 const DEVICE_INTERVAL = intFromEnv('DEVICE_INTERVAL', 0, { min: 0 });
+// The client authentication methods the server offers (its token_endpoint_auth_methods_supported):
+// every one by default; CLIENT_AUTH_METHODS (comma-separated) narrows the list, to show a client
+// choosing its method from the server's metadata. Clients registered with a method left out are
+// refused when they authenticate.
+const ALL_CLIENT_AUTH_METHODS = [
+  'none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
+  'tls_client_auth', 'self_signed_tls_client_auth',
+];
+const CLIENT_AUTH_METHODS = process.env.CLIENT_AUTH_METHODS
+  ? process.env.CLIENT_AUTH_METHODS.split(',')
+  : ALL_CLIENT_AUTH_METHODS;
+for (const method of CLIENT_AUTH_METHODS) {
+  if (!ALL_CLIENT_AUTH_METHODS.includes(method)) {
+    log(`invalid CLIENT_AUTH_METHODS entry ${JSON.stringify(method)}`);
+    process.exit(2);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Accounts and clients (also documented in README.md and mirrored as constants in
@@ -577,10 +594,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [{ ...signingKey, kid: 'interop-rs256', alg: 'RS256', use: 'sig' }] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   findAccount: async (ctx, accountId) => (accountId ? accountFor(accountId) : undefined),
-  clientAuthMethods: [
-    'none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
-    'tls_client_auth', 'self_signed_tls_client_auth',
-  ],
+  clientAuthMethods: CLIENT_AUTH_METHODS,
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },

@@ -86,6 +86,41 @@ def test_client_secret_jwt_through_client_auth_keyword_and_provider_config(oidc_
     assert fresh_assertions(oidc_provider, 2)["assertion_algs"] == ["HS256", "HS256"]
 
 
+def test_an_unset_client_auth_is_chosen_from_the_servers_metadata(oidc_provider_server: Any) -> None:
+    """A server that offers ``client_secret_jwt`` and not ``client_secret_basic``: a client given a
+    secret and no ``client_auth`` signs an assertion (read from the discovered
+    ``token_endpoint_auth_methods_supported``); one that names ``client_secret_basic`` sends it."""
+    import os
+    import shutil
+
+    from conftest import _Server
+
+    node = os.environ.get("NODE") or shutil.which("node")
+    assert node is not None  # the oidc_provider_server fixture skipped or failed otherwise
+    env = {"EXIT_ON_STDIN_CLOSE": "1", "CLIENT_AUTH_METHODS": "none,client_secret_jwt,private_key_jwt"}
+    server = _Server([node, "server.mjs"], env=env, cwd=ROOT / "interop" / "oidc-provider")
+    try:
+        op = OidcProvider(server)
+        unset = tessera.SyncClient(
+            op.issuer, client_id=SECRET_JWT_CLIENT_ID, client_secret=SECRET_JWT_CLIENT_SECRET, scope="api:read"
+        )
+        assert unset.authorization_header().startswith("Bearer ")
+        assert fresh_assertions(op, 1)["assertion_algs"] == ["HS256"]
+        named = tessera.SyncClient(
+            op.issuer,
+            client_id=SECRET_JWT_CLIENT_ID,
+            client_secret=SECRET_JWT_CLIENT_SECRET,
+            client_auth="client_secret_basic",
+            scope="api:read",
+        )
+        with pytest.raises(tessera.AuthenticationError) as raised:
+            named.access_token()
+        assert raised.value.code == "invalid_client"
+        assert len(op.stats()["assertion_jtis"]) == 1
+    finally:
+        server.stop()
+
+
 def test_client_auth_class_takes_the_assertion_keywords(oidc_provider: OidcProvider) -> None:
     auth = tessera.ClientAuth(JWT_CLIENT_ID, client_assertion_key=key("ed25519.pem"), client_assertion_kid="test-ed")
     assert auth.method == "private_key_jwt"

@@ -441,6 +441,11 @@ pub struct ClientAuth {
     pub client_secret: Option<Secret>,
     /// How to send them.
     pub method: ClientAuthMethod,
+    /// True when the description left `client_auth` unset, so `method` is the default for these
+    /// credentials: once the server's metadata is known, [`ClientAuth::choose_method`] may switch
+    /// to another method the server lists and the credentials allow. False (every constructor
+    /// here): `method` is the user's choice and is always used.
+    pub method_from_metadata: bool,
     /// The private key of `private_key_jwt` (`client_assertion_key`, with `client_assertion_alg`
     /// and `client_assertion_kid`); `client_secret_jwt` signs HS256 with `client_secret`.
     pub assertion_key: Option<ClientAssertionKey>,
@@ -458,6 +463,7 @@ impl ClientAuth {
             method: ClientAuthMethod::Basic,
             assertion_key: None,
             dpop: None,
+            method_from_metadata: false,
         }
     }
 
@@ -469,6 +475,7 @@ impl ClientAuth {
             method: ClientAuthMethod::Post,
             assertion_key: None,
             dpop: None,
+            method_from_metadata: false,
         }
     }
 
@@ -480,6 +487,7 @@ impl ClientAuth {
             method: ClientAuthMethod::None,
             assertion_key: None,
             dpop: None,
+            method_from_metadata: false,
         }
     }
 
@@ -491,6 +499,7 @@ impl ClientAuth {
             method: ClientAuthMethod::SecretJwt,
             assertion_key: None,
             dpop: None,
+            method_from_metadata: false,
         }
     }
 
@@ -502,7 +511,42 @@ impl ClientAuth {
             method: ClientAuthMethod::PrivateKeyJwt,
             assertion_key: Some(key),
             dpop: None,
+            method_from_metadata: false,
         }
+    }
+
+    /// The methods these credentials can use, in order of preference: a secret,
+    /// `client_secret_basic` (RFC 6749's default, which every server must support),
+    /// `client_secret_post`, then `client_secret_jwt` (the secret never travels, but a few servers
+    /// refuse assertions signed with it); a key, `private_key_jwt`; a certificate alone, the two
+    /// certificate methods (identical on the wire); nothing, `none`.
+    fn usable_methods(&self) -> &'static [ClientAuthMethod] {
+        use ClientAuthMethod as M;
+        if self.assertion_key.is_some() {
+            &[M::PrivateKeyJwt]
+        } else if self.client_secret.is_some() {
+            &[M::Basic, M::Post, M::SecretJwt]
+        } else if self.method.uses_certificate() {
+            &[M::TlsClientAuth, M::SelfSignedTlsClientAuth]
+        } else {
+            &[M::None]
+        }
+    }
+
+    /// Chooses the method from the server's `token_endpoint_auth_methods_supported` (RFC 8414
+    /// §2) when the description left it unset ([`ClientAuth::method_from_metadata`]): the first
+    /// method these credentials can use that the server lists. The default stays when the server
+    /// lists it, lists nothing (RFC 8414: then `client_secret_basic`), or lists none that the
+    /// credentials allow (the server's answer then says what is wrong). Returns the method it
+    /// switched to, if any. A method the user named is never changed.
+    pub fn choose_method(&mut self, supported: &[String]) -> Option<ClientAuthMethod> {
+        let listed = |method: &ClientAuthMethod| supported.iter().any(|name| name == method.name());
+        if !self.method_from_metadata || supported.is_empty() || listed(&self.method) {
+            return None;
+        }
+        let chosen = self.usable_methods().iter().copied().find(listed)?;
+        self.method = chosen;
+        Some(chosen)
     }
 
     /// [`ClientAuth::assertion_signer`], with a signature made now (see
@@ -605,5 +649,50 @@ impl ClientAuth {
         signer.sign(&claims).map(Secret::new).map_err(|_| {
             Error::configuration(format!("client_auth \"{method}\": the client assertion could not be signed"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    fn unset(client: ClientAuth) -> ClientAuth {
+        ClientAuth { method_from_metadata: true, ..client }
+    }
+
+    #[test]
+    fn an_unset_method_follows_the_servers_list_where_the_credentials_allow() {
+        let secret = || unset(ClientAuth::basic("c", "s"));
+        // The default stays when the server lists it, lists nothing, or lists nothing usable.
+        for names in [&["client_secret_post", "client_secret_basic"][..], &[], &["private_key_jwt", "none"]] {
+            let mut client = secret();
+            assert_eq!(client.choose_method(&listed(names)), None, "{names:?}");
+            assert_eq!(client.method, ClientAuthMethod::Basic, "{names:?}");
+        }
+        let mut client = secret();
+        assert_eq!(client.choose_method(&listed(&["client_secret_jwt", "none"])), Some(ClientAuthMethod::SecretJwt));
+        assert_eq!(client.method, ClientAuthMethod::SecretJwt);
+        let mut client = secret();
+        let both = listed(&["client_secret_jwt", "client_secret_post"]);
+        assert_eq!(client.choose_method(&both), Some(ClientAuthMethod::Post), "post before jwt, whatever the order");
+
+        let mut certificate = unset(ClientAuth { method: ClientAuthMethod::TlsClientAuth, ..ClientAuth::public("c") });
+        let self_signed = listed(&["self_signed_tls_client_auth"]);
+        assert_eq!(certificate.choose_method(&self_signed), Some(ClientAuthMethod::SelfSignedTlsClientAuth));
+
+        let mut public = unset(ClientAuth::public("c"));
+        assert_eq!(public.choose_method(&listed(&["client_secret_post"])), None, "nothing to send a secret with");
+        assert_eq!(public.method, ClientAuthMethod::None);
+    }
+
+    #[test]
+    fn a_method_the_user_named_is_never_changed() {
+        let mut client = ClientAuth::basic("c", "s");
+        assert_eq!(client.choose_method(&listed(&["client_secret_jwt"])), None);
+        assert_eq!(client.method, ClientAuthMethod::Basic);
     }
 }

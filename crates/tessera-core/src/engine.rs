@@ -406,6 +406,7 @@ impl Engine {
                 let Endpoints::Discover { issuer } = &entry.config.endpoints else { return Vec::new() };
                 match parse_discovery(&response, issuer) {
                     Ok(metadata) => {
+                        entry.config.client.choose_method(&metadata.token_endpoint_auth_methods_supported);
                         entry.metadata = Some(metadata);
                         self.proceed(&key, *then, now)
                     }
@@ -1007,6 +1008,24 @@ mod tests {
         assert!(matches!(&before[..], [Action::Done { tokens, .. }] if tokens.access_token == Secret::new("fixed")));
         let after = engine.ensure("st", T0 + Duration::from_secs(1));
         assert!(matches!(&after[..], [Action::Failed { error, .. }] if error.requires_reauthentication()));
+    }
+
+    #[test]
+    fn an_unset_client_auth_is_chosen_from_the_discovered_methods() {
+        let mut engine = Engine::default();
+        let mut provider = config(Grant::ClientCredentials, Endpoints::discover("https://idp"));
+        provider.client.method_from_metadata = true;
+        engine.register("k", provider);
+        let actions = engine.ensure("k", T0);
+        let discovery = sent(&actions);
+        let metadata = r#"{"issuer":"https://idp","token_endpoint":"https://idp/t",
+            "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#;
+        let actions = answer(&mut engine, discovery, 200, metadata, T0);
+        let token = sent(&actions);
+        let body = String::from_utf8_lossy(&token.body);
+        assert!(body.contains("client_id=c") && body.contains("client_secret=s"), "client_secret_post: {body}");
+        assert!(!token.headers.iter().any(|(name, _)| name == "authorization"), "no Basic header");
+        assert_eq!(engine.config("k").unwrap().client.method, crate::ClientAuthMethod::Post);
     }
 
     #[test]

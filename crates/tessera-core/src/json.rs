@@ -698,7 +698,14 @@ impl JsonStage {
                 if let Some(subject_token_type) = subject_token_type {
                     params.subject_token_type = subject_token_type;
                 }
-                let client = ClientAuth { client_id, client_secret, method, assertion_key, dpop: None };
+                let client = ClientAuth {
+                    client_id,
+                    client_secret,
+                    method,
+                    assertion_key,
+                    dpop: None,
+                    method_from_metadata: false,
+                };
                 // A key that cannot sign is refused now, naming the field, not at the first request.
                 client.checked_assertion_signer().map_err(|(field, problem)| format!("{field}: {problem}"))?;
                 Ok(Stage::token_exchange(token_endpoint, client, params))

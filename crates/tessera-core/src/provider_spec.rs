@@ -409,7 +409,7 @@ pub const FIELDS: &[FieldDoc] = &[
         ty: FieldType::Text,
         kinds: &[],
         required: "no",
-        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret, `tls_client_auth` with `tls_client_certificate` alone, else `none`",
+        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret (or, when the discovered `token_endpoint_auth_methods_supported` leaves it out, the first it lists of `client_secret_post`, `client_secret_jwt`), `tls_client_auth` with `tls_client_certificate` alone (or `self_signed_tls_client_auth` when the server lists only that), else `none`",
         doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (an HS256 assertion signed with the secret), `private_key_jwt` (an assertion signed with `client_assertion_key`), `tls_client_auth` / `self_signed_tls_client_auth` (the TLS client certificate, RFC 8705; see [mtls.md](mtls.md)), `none`; see [client-assertions.md](client-assertions.md)",
         old_names: &[],
     },
@@ -1745,6 +1745,7 @@ impl ProviderSpec {
             client_id: client.client_id.clone().unwrap_or_default(),
             client_secret,
             method,
+            method_from_metadata: client.client_auth.is_none(),
             assertion_key,
             dpop: match client.dpop {
                 false => None,
@@ -2295,7 +2296,7 @@ enum KeyCheck {
 
 fn validate_config_with(config: &ProviderConfig, key_check: KeyCheck) -> Result<(), FieldError> {
     let kind = ProviderKind::of(&config.grant);
-    let ClientAuth { client_id, client_secret, method, assertion_key, dpop } = &config.client;
+    let ClientAuth { client_id, client_secret, method, assertion_key, dpop, .. } = &config.client;
     // RFC 8693 does not require client authentication: a token exchange may come from nobody.
     let anonymous_exchange =
         matches!(config.grant, Grant::WorkloadIdentity { exchange: crate::flow::Exchange::TokenExchange { .. }, .. })
@@ -2913,6 +2914,7 @@ mod tests {
                 client_id: "c".into(),
                 client_secret: None,
                 method: ClientAuthMethod::Post,
+                method_from_metadata: false,
                 assertion_key: None,
                 dpop: None,
             },
@@ -3011,10 +3013,12 @@ mod tests {
         };
         let certificate = json!({"tls_client_certificate": "/c.pem", "tls_client_key": "/k.pem"});
         // Alone, it is tls_client_auth (no secret needed, even for client credentials).
-        assert_eq!(with(certificate.clone()).unwrap().client.method, ClientAuthMethod::TlsClientAuth);
+        let defaulted = with(certificate.clone()).unwrap().client;
+        assert_eq!((defaulted.method, defaulted.method_from_metadata), (ClientAuthMethod::TlsClientAuth, true));
         let mut self_signed = certificate.clone();
         self_signed["client_auth"] = json!("self_signed_tls_client_auth");
-        assert_eq!(with(self_signed).unwrap().client.method, ClientAuthMethod::SelfSignedTlsClientAuth);
+        let named = with(self_signed).unwrap().client;
+        assert_eq!((named.method, named.method_from_metadata), (ClientAuthMethod::SelfSignedTlsClientAuth, false));
         // With a secret, the secret authenticates; the certificate still travels (bound tokens).
         let mut basic = certificate.clone();
         basic["client_secret"] = json!("s");

@@ -748,6 +748,7 @@ pub(crate) fn client_auth(
     client_secret: Option<String>,
     method: Option<&str>,
 ) -> PyResult<ClientAuth> {
+    let method_from_metadata = method.is_none();
     let method = match (method, &client_secret) {
         (None, Some(_)) => ClientAuthMethod::Basic,
         (None, None) => ClientAuthMethod::None,
@@ -763,7 +764,14 @@ pub(crate) fn client_auth(
     };
     // A missing secret for basic/post is refused with every other front end's rule: see
     // `ProviderConfig` / `Client` (provider_spec::validate_config).
-    Ok(ClientAuth { client_id, client_secret: client_secret.map(Secret::new), method, assertion_key: None, dpop: None })
+    Ok(ClientAuth {
+        client_id,
+        client_secret: client_secret.map(Secret::new),
+        method,
+        method_from_metadata,
+        assertion_key: None,
+        dpop: None,
+    })
 }
 
 /// The `client_assertion_*` and `dpop*` keywords of `ClientAuth`, `Client` and `SyncClient` (the

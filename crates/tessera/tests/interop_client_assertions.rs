@@ -125,6 +125,52 @@ async fn client_secret_jwt_logs_in_and_refreshes() {
     assert!(!format!("{error:?} {error}").contains("not-the-secret"), "{error}");
 }
 
+/// A description that gives a secret and no `client_auth`, for a server that offers only
+/// `client_secret_jwt` among the secret methods: tessera reads the method from the discovered
+/// `token_endpoint_auth_methods_supported` instead of sending `client_secret_basic`, which this
+/// server refuses. A method the description names is sent as named.
+#[tokio::test]
+async fn an_unset_client_auth_is_chosen_from_the_servers_metadata() {
+    let op = OidcProvider::start(OidcProviderOptions {
+        client_auth_methods: Some("none,client_secret_jwt,private_key_jwt"),
+        ..OidcProviderOptions::default()
+    });
+    let description = |client_auth: &str| {
+        let config = tessera::config::Config::from_toml_str(
+            &format!(
+                r#"[[contexts]]
+name = "dev"
+[[contexts.auth_providers]]
+name = "machine"
+type = "client_credentials"
+issuer = "{}"
+client_id = "{SECRET_JWT_CLIENT_ID}"
+client_secret = "{SECRET_JWT_CLIENT_SECRET}"
+scope = "api:read"
+{client_auth}
+"#,
+                op.issuer()
+            ),
+            "config.toml",
+        )
+        .unwrap();
+        config.context(None).unwrap().provider(None).unwrap().build("config.toml", "dev").unwrap()
+    };
+    // (Introspection, which the test support authenticates with client_secret_basic, is off here.)
+    let tokens = session("machine", description("")).tokens().await.unwrap();
+    assert!(!tokens.access_token.expose_secret().is_empty());
+    let stats = assertions_were_fresh(&op, 1).await;
+    assert_eq!(
+        (stats.assertion_algs.as_slice(), stats.grant_type("client_credentials")),
+        (&["HS256".to_owned()][..], 1)
+    );
+
+    let named = description(r#"client_auth = "client_secret_basic""#);
+    let error = session("named", named).authorization_header().await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
+    assert_eq!(op.stats().await.assertion_jtis.len(), 1, "no assertion: the named method was used");
+}
+
 #[tokio::test]
 async fn a_key_the_server_does_not_know_is_refused_as_invalid_client_without_the_key_in_the_error() {
     let op = OidcProvider::start(OidcProviderOptions::default());

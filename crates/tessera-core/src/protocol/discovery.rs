@@ -37,6 +37,11 @@ pub struct ProviderMetadata {
     /// Grant types the server supports, when listed.
     #[serde(default)]
     pub grant_types_supported: Vec<String>,
+    /// The client authentication methods the token endpoint accepts (RFC 8414 §2), when listed:
+    /// where a client whose description leaves `client_auth` unset picks its method
+    /// ([`crate::ClientAuth::choose_method`]).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
     /// Every other field of the document, as sent: non-standard endpoints such as the reference
     /// server's `otp_start_endpoint` / `otp_verify_endpoint` (see [`ProviderMetadata::extra_str`]).
     #[serde(flatten)]

@@ -129,11 +129,20 @@ pub struct OidcProviderOptions {
     /// `interval` added to device authorization responses, in seconds (`DEVICE_INTERVAL`);
     /// 0 sends none, like oidc-provider itself (clients then poll every 5 s).
     pub device_interval_secs: u64,
+    /// The client authentication methods the server offers, comma-separated
+    /// (`CLIENT_AUTH_METHODS`); `None`: every one.
+    pub client_auth_methods: Option<&'static str>,
 }
 
 impl Default for OidcProviderOptions {
     fn default() -> Self {
-        Self { access_ttl_secs: 60, refresh_ttl_secs: 86_400, device_code_ttl_secs: 600, device_interval_secs: 0 }
+        Self {
+            access_ttl_secs: 60,
+            refresh_ttl_secs: 86_400,
+            device_code_ttl_secs: 600,
+            device_interval_secs: 0,
+            client_auth_methods: None,
+        }
     }
 }
 
@@ -243,6 +252,10 @@ impl OidcProvider {
             .env("DEVICE_INTERVAL", options.device_interval_secs.to_string())
             .env("EXIT_ON_STDIN_CLOSE", "1")
             .env_remove("DEBUG");
+        match options.client_auth_methods {
+            Some(methods) => command.env("CLIENT_AUTH_METHODS", methods),
+            None => command.env_remove("CLIENT_AUTH_METHODS"),
+        };
         let (process, ReadyLine { issuer, port, mtls_base }) = PeerProcess::start(
             "oidc-provider",
             command,
