@@ -180,7 +180,13 @@ class WorkloadIdentity(Grant):
 
     Args:
         subject_token: where the token is read: ``"file:PATH"``, ``"env:NAME"``, ``"url:URL"``,
-            ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``.
+            ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``. Default
+            ``None``; required unless ``external_account``.
+        external_account: a Google ``external_account`` credential file: the JSON, or a reference
+            (``"file:PATH"``, ``"env:NAME"``) read now. Its ``credential_source`` is the subject
+            token, its ``audience`` and ``subject_token_type`` are used, its ``token_url`` is the
+            token endpoint and its ``client_id`` / ``client_secret`` the client, for a client that
+            gives none. Instead of the other arguments. Default ``None``.
         subject_token_type: the RFC 8693 ``subject_token_type``; default
             ``"urn:ietf:params:oauth:token-type:jwt"``.
         subject_token_headers: ``url:`` only: request headers (a value ``"env:NAME"`` is read from
@@ -198,8 +204,9 @@ class WorkloadIdentity(Grant):
 
     def __new__(
         cls,
-        subject_token: str,
+        subject_token: Optional[str] = None,
         *,
+        external_account: Optional[str] = None,
         subject_token_type: str = "urn:ietf:params:oauth:token-type:jwt",
         subject_token_headers: Optional[Mapping[str, str]] = None,
         subject_token_field: Optional[str] = None,

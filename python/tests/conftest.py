@@ -159,6 +159,21 @@ class OidcProvider:
     def reset(self) -> None:
         _http("POST", self.issuer + "/_stats/reset")
 
+    def introspect(self, token: str) -> Dict[str, Any]:
+        """RFC 7662 introspection of ``token`` by the confidential client (``client_secret_basic``)."""
+        import base64
+        import urllib.parse
+        import urllib.request
+
+        basic = base64.b64encode(b"confidential-client:confidential-secret").decode()
+        request = urllib.request.Request(
+            self.issuer + "/token/introspection",
+            data=urllib.parse.urlencode({"token": token}).encode(),
+            headers={"authorization": f"Basic {basic}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
+
 
 @pytest.fixture(scope="session")
 def oidc_provider_server() -> Iterator[_Server]:

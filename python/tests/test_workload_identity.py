@@ -109,3 +109,40 @@ def test_github_actions_outside_a_job_and_bad_settings(oidc_provider: OidcProvid
     with pytest.raises(tessera.ConfigurationError, match="exchange"):
         tessera.WorkloadIdentity("file:/t", exchange="swap")
     assert oidc_provider.grant_type(TOKEN_EXCHANGE) == 0
+
+
+def test_a_google_external_account_file_is_the_grant_and_the_client(oidc_provider: OidcProvider, tmp_path: Path) -> None:
+    """What ``gcloud iam workload-identity-pools create-cred-config`` writes, pointed at oidc-provider
+    (its confidential client stands in for the file's optional client_id / client_secret): the
+    file gives the subject token, the audience, the token endpoint and the client."""
+    token_file = tmp_path / "token"
+    token_file.write_text(platform_token(oidc_provider))
+    credentials = tmp_path / "external-account.json"
+    credentials.write_text(
+        json.dumps(
+            {
+                "type": "external_account",
+                "audience": "https://api.example",
+                "subject_token_type": ACCESS_TOKEN_TYPE,
+                "token_url": oidc_provider.issuer + "/token",
+                "credential_source": {"file": str(token_file), "format": {"type": "text"}},
+                "client_id": CONFIDENTIAL[0],
+                "client_secret": CONFIDENTIAL[1],
+            }
+        )
+    )
+    grant = tessera.WorkloadIdentity(external_account=f"file:{credentials}")
+    assert CONFIDENTIAL[1] not in repr(grant)
+    with tessera.SyncClient(grant=grant, scope="api:read") as client:
+        token = client.access_token()
+    assert oidc_provider.grant_type(TOKEN_EXCHANGE) == 1
+    body = oidc_provider.introspect(token)
+    assert (body["active"], body["aud"]) == (True, "https://api.example"), body
+
+    # Errors name the field and the file, never what is in it.
+    credentials.write_text('{"type": "service_account", "private_key": "S3cr3t"}')
+    with pytest.raises(tessera.ConfigurationError, match="external_account") as raised:
+        tessera.WorkloadIdentity(external_account=f"file:{credentials}")
+    assert "S3cr3t" not in str(raised.value)
+    with pytest.raises(tessera.ConfigurationError, match="subject_token"):
+        tessera.WorkloadIdentity()

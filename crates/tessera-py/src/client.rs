@@ -173,23 +173,28 @@ fn build(
             let field_error = |field: &str, problem: &str| {
                 to_pyerr(&tessera::core::provider_spec::FieldError::new(field, problem).at(&place))
             };
-            // A service-account key file holds the client id and (usually) the token endpoint.
-            let account = grant.as_ref().and_then(|grant| grant.service_account.clone());
-            let client_id = match (client_id, &account) {
-                (Some(_), Some(_)) => {
+            // A credential file holds the client (a service-account key: its id, fixed; an
+            // external_account file: defaults) and usually the token endpoint.
+            let file = grant.as_ref().and_then(|grant| grant.credential_file.clone());
+            let client_id = match (client_id, &file) {
+                (Some(_), Some(file)) if file.fixes_client_id() => {
                     return Err(field_error("client_id", "comes from service_account_key: give one or the other"));
                 }
-                (Some(client_id), None) => client_id,
-                (None, Some(account)) => account.client_id.clone(),
+                (Some(client_id), _) => client_id,
+                (None, Some(file)) => file.client_id.clone().unwrap_or_default(),
                 (None, None) if is_static => String::new(),
                 (None, None) => return Err(configuration("client_id is required")),
             };
+            // An external_account file's client_secret, unless the client gives its own.
+            let client_secret = client_secret
+                .or_else(|| file.as_ref()?.client_secret.as_ref().map(|secret| secret.expose_secret().to_owned()));
             let endpoints = match (issuer, token_endpoint) {
                 (None, None) if is_static => {
                     Endpoints::Explicit { token_endpoint: String::new(), revocation_endpoint: None }
                 }
-                (None, None) if account.is_some() => match account.and_then(|account| account.token_endpoint) {
+                (None, None) if file.is_some() => match file.and_then(|file| file.token_endpoint) {
                     Some(token_endpoint) => Endpoints::Explicit { token_endpoint, revocation_endpoint },
+                    // (An external_account file always has one: Google's STS by default.)
                     None => {
                         return Err(field_error(
                             "service_account_key",
@@ -361,8 +366,11 @@ struct Callbacks<'a, 'py> {
 /// Parameters (all keyword-only but ``issuer``):
 ///
 /// - ``issuer=None``: OpenID Connect discovery; or ``token_endpoint=None`` (+ ``revocation_endpoint=None``).
-///   With ``grant=JwtBearer(service_account_key=...)`` and neither: the key file's ``token_uri``.
-/// - ``client_id=None`` (with ``JwtBearer(service_account_key=...)``: the key file's ``client_email``), ``client_secret=None``, ``client_auth=None`` (how the client authenticates:
+///   With ``grant=JwtBearer(service_account_key=...)`` and neither: the key file's ``token_uri``;
+///   with ``grant=WorkloadIdentity(external_account=...)``: the file's ``token_url``.
+/// - ``client_id=None`` (with ``JwtBearer(service_account_key=...)``: the key file's ``client_email``;
+///   with ``WorkloadIdentity(external_account=...)``: the file's ``client_id``, if any),
+///   ``client_secret=None`` (with ``WorkloadIdentity(external_account=...)``: the file's, if any), ``client_auth=None`` (how the client authenticates:
 ///   ``"client_secret_basic"``, the default with a secret; ``"client_secret_post"``;
 ///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``;
 ///   ``"tls_client_auth"``, the default with ``tls_client_certificate`` alone;

@@ -15,24 +15,38 @@ pub struct PyGrant {
     pub(crate) inner: Grant,
     /// Where a browser login's loopback receiver listens (`Browser` only).
     pub(crate) loopback: Option<LoopbackSettings>,
-    /// What a service-account key file says about the client (`JwtBearer` only).
-    pub(crate) service_account: Option<ServiceAccount>,
+    /// What a credential file says about the client (`JwtBearer(service_account_key=...)`,
+    /// `WorkloadIdentity(external_account=...)`).
+    pub(crate) credential_file: Option<CredentialFile>,
 }
 
-/// The client id and token endpoint a `JwtBearer` grant's `service_account_key` holds: a client
-/// built with the grant takes them, as a TOML section does.
+/// The client and token endpoint a grant's credential file holds (a Google service-account key's
+/// `client_email` and `token_uri`; an `external_account` file's `client_id`, `client_secret` and
+/// `token_url`): a client built with the grant takes them, as a TOML section does.
 #[derive(Clone)]
-pub(crate) struct ServiceAccount {
-    /// `client_email`: the assertion's `iss`, the provider's `client_id`.
-    pub(crate) client_id: String,
-    /// `token_uri`, when the file has one.
+pub(crate) struct CredentialFile {
+    /// The grant's field that named the file: `service_account_key` or `external_account`.
+    pub(crate) field: &'static str,
+    /// The client id the file names. A service-account key's `client_email` is the assertion's
+    /// `iss`: another client id is refused. An `external_account` file's is a default.
+    pub(crate) client_id: Option<String>,
+    /// `client_secret` of an `external_account` file, when it has one.
+    pub(crate) client_secret: Option<Secret>,
+    /// The token endpoint, when the file has one.
     pub(crate) token_endpoint: Option<String>,
+}
+
+impl CredentialFile {
+    /// True when the file's client id is the only one allowed (a service-account key).
+    pub(crate) fn fixes_client_id(&self) -> bool {
+        self.field == "service_account_key"
+    }
 }
 
 impl PyGrant {
     /// A grant without loopback settings.
     pub(crate) fn of(inner: Grant) -> Self {
-        PyGrant { inner, loopback: None, service_account: None }
+        PyGrant { inner, loopback: None, credential_file: None }
     }
 }
 
@@ -311,7 +325,7 @@ impl PyBrowser {
             authorization_params: extra_params,
         };
         let loopback = LoopbackSettings { port, path: callback_path.to_owned(), timeout };
-        Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback), service_account: None })
+        Ok(PyClassInitializer::from(PyGrant { inner: grant, loopback: Some(loopback), credential_file: None })
             .add_subclass(PyBrowser))
     }
 
@@ -346,13 +360,21 @@ impl PyBrowser {
 /// client credentials grant (Azure workload identity). Unattended: no refresh token; on expiry the
 /// source is read again and exchanged again. See docs/workload-identity.md.
 ///
-/// ``WorkloadIdentity(subject_token, *, subject_token_type="urn:ietf:params:oauth:token-type:jwt",
-/// subject_token_headers=None, subject_token_field=None, subject_token_timeout=30,
-/// subject_token_audience=None, exchange="token_exchange", audience=None, resource=None,
-/// requested_token_type=None)`` — the names of the TOML fields:
+/// ``WorkloadIdentity(subject_token=None, *, external_account=None,
+/// subject_token_type="urn:ietf:params:oauth:token-type:jwt", subject_token_headers=None,
+/// subject_token_field=None, subject_token_timeout=30, subject_token_audience=None,
+/// exchange="token_exchange", audience=None, resource=None, requested_token_type=None)`` — the
+/// names of the TOML fields:
 ///
-/// - ``subject_token``: where the token is read: ``"file:PATH"``, ``"env:NAME"``, ``"url:URL"``,
-///   ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``.
+/// - ``subject_token=None``: where the token is read: ``"file:PATH"``, ``"env:NAME"``,
+///   ``"url:URL"``, ``"exec:COMMAND"`` (run by ``sh -c``; its stdout) or ``"github-actions"``.
+///   Required unless ``external_account``.
+/// - ``external_account=None``: a Google ``external_account`` credential file (google-auth's
+///   identity-pool credentials): the JSON itself, or a reference (``"file:PATH"``, ``"env:NAME"``)
+///   read now. Its ``credential_source`` is the subject token, its ``audience`` and
+///   ``subject_token_type`` are used, its ``token_url`` is the token endpoint and its ``client_id``
+///   / ``client_secret`` the client, for a client that does not give its own. Instead of the other
+///   keywords.
 /// - ``subject_token_type``: the RFC 8693 ``subject_token_type``.
 /// - ``subject_token_headers=None`` (``url:`` only): a dict of request headers; a value
 ///   ``"env:NAME"`` is read from the environment.
@@ -366,23 +388,25 @@ impl PyBrowser {
 ///   parameters (``token_exchange`` only).
 ///
 /// Checked here by the rules every front end applies (a ``ConfigurationError`` names the field);
-/// nothing is read until the first login.
+/// nothing but ``external_account`` is read until the first login.
 #[pyclass(name = "WorkloadIdentity", module = "tessera._tessera", extends = PyGrant, frozen)]
 pub struct PyWorkloadIdentity;
 
 #[pymethods]
 impl PyWorkloadIdentity {
     #[new]
-    #[pyo3(signature = (subject_token, *, subject_token_type = None, subject_token_headers = None,
-        subject_token_field = None, subject_token_timeout = None, subject_token_audience = None, exchange = None,
-        audience = None, resource = None, requested_token_type = None),
-        text_signature = "(subject_token, *, subject_token_type='urn:ietf:params:oauth:token-type:jwt', \
-            subject_token_headers=None, subject_token_field=None, subject_token_timeout=30, \
-            subject_token_audience=None, exchange='token_exchange', audience=None, resource=None, \
-            requested_token_type=None)")]
+    #[pyo3(signature = (subject_token = None, *, external_account = None, subject_token_type = None,
+        subject_token_headers = None, subject_token_field = None, subject_token_timeout = None,
+        subject_token_audience = None, exchange = None, audience = None, resource = None,
+        requested_token_type = None),
+        text_signature = "(subject_token=None, *, external_account=None, \
+            subject_token_type='urn:ietf:params:oauth:token-type:jwt', subject_token_headers=None, \
+            subject_token_field=None, subject_token_timeout=30, subject_token_audience=None, \
+            exchange='token_exchange', audience=None, resource=None, requested_token_type=None)")]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
-        subject_token: String,
+        subject_token: Option<String>,
+        external_account: Option<String>,
         subject_token_type: Option<String>,
         subject_token_headers: Option<std::collections::BTreeMap<String, String>>,
         subject_token_field: Option<String>,
@@ -395,15 +419,34 @@ impl PyWorkloadIdentity {
     ) -> PyResult<PyClassInitializer<Self>> {
         use serde_json::{Map, Value};
         const PLACE: &str = "WorkloadIdentity";
+        // A reference is read here, as the TOML front end reads it: errors name the field and the
+        // path or variable, never the contents.
+        let external_account = external_account
+            .map(|value| {
+                tessera::config::resolve_reference(&value).map_err(|problem| {
+                    crate::errors::to_pyerr(
+                        &tessera::core::provider_spec::FieldError::new("external_account", problem).at(PLACE),
+                    )
+                })
+            })
+            .transpose()?;
         let mut spec = Map::new();
         let mut put = |field: &str, value: Value| {
             spec.insert(field.to_owned(), value);
         };
-        // The client and the endpoint are stand-ins: the client that takes the grant gives them.
         put("type", Value::from("workload_identity"));
-        put("token_endpoint", Value::from("https://token-endpoint.invalid/token"));
-        put("client_id", Value::from("client"));
-        put("subject_token", Value::from(subject_token));
+        // The client and the endpoint are stand-ins: the client that takes the grant gives them
+        // (or the external_account file does).
+        if external_account.is_none() {
+            put("token_endpoint", Value::from("https://token-endpoint.invalid/token"));
+            put("client_id", Value::from("client"));
+        }
+        if let Some(account) = &external_account {
+            put("external_account", Value::from(account.expose_secret()));
+        }
+        if let Some(subject_token) = subject_token {
+            put("subject_token", Value::from(subject_token));
+        }
         if let Some(timeout) = subject_token_timeout {
             let timeout = timeout.duration()?;
             if timeout.is_zero() || timeout.subsec_nanos() != 0 {
@@ -436,7 +479,17 @@ impl PyWorkloadIdentity {
         let parsed =
             tessera::core::provider_spec::ProviderSpec::from_value(Value::Object(spec)).map_err(field_error)?;
         let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(field_error)?;
-        let grant = PyGrant { inner: config.grant, loopback: None, service_account: None };
+        // What the file says about the client, as the description read it.
+        let credential_file = external_account.map(|_| CredentialFile {
+            field: "external_account",
+            client_id: Some(config.client.client_id.clone()).filter(|id| !id.is_empty()),
+            client_secret: config.client.client_secret.clone(),
+            token_endpoint: match &config.endpoints {
+                tessera::Endpoints::Explicit { token_endpoint, .. } => Some(token_endpoint.clone()),
+                tessera::Endpoints::Discover { .. } => None,
+            },
+        });
+        let grant = PyGrant { inner: config.grant, loopback: None, credential_file };
         Ok(PyClassInitializer::from(grant).add_subclass(PyWorkloadIdentity))
     }
 }
@@ -543,28 +596,30 @@ impl PyJwtBearer {
         let parsed =
             tessera::core::provider_spec::ProviderSpec::from_value(Value::Object(spec)).map_err(field_error)?;
         let config = parsed.spec.into_config(&mut |_, value| Ok(value.clone())).map_err(field_error)?;
-        let service_account = service_account_key.map(|key| ServiceAccount {
-            client_id: config.client.client_id.clone(),
+        let credential_file = service_account_key.map(|key| CredentialFile {
+            field: "service_account_key",
+            client_id: Some(config.client.client_id.clone()),
+            client_secret: None,
             // Already read once by the description (which refused a malformed file).
             token_endpoint: serde_json::from_str::<Map<String, Value>>(key.expose_secret())
                 .ok()
                 .and_then(|json| json.get("token_uri").and_then(Value::as_str).map(str::to_owned))
                 .filter(|uri| !uri.trim().is_empty()),
         });
-        let grant = PyGrant { inner: config.grant, loopback: None, service_account };
+        let grant = PyGrant { inner: config.grant, loopback: None, credential_file };
         Ok(PyClassInitializer::from(grant).add_subclass(PyJwtBearer))
     }
 
     /// With ``service_account_key``: its ``client_email`` (the client id a client takes); else ``None``.
     #[getter]
     fn client_id(slf: PyRef<'_, Self>) -> Option<String> {
-        slf.as_super().service_account.as_ref().map(|account| account.client_id.clone())
+        slf.as_super().credential_file.as_ref().and_then(|file| file.client_id.clone())
     }
 
     /// With ``service_account_key``: its ``token_uri``, when it has one; else ``None``.
     #[getter]
     fn token_endpoint(slf: PyRef<'_, Self>) -> Option<String> {
-        slf.as_super().service_account.as_ref().and_then(|account| account.token_endpoint.clone())
+        slf.as_super().credential_file.as_ref().and_then(|file| file.token_endpoint.clone())
     }
 }
 
@@ -1039,8 +1094,9 @@ impl PyProviderConfig {
             scope: scope_arg(scope)?,
             grant: grant.inner.clone(),
         };
-        if let Some(account) = &grant.service_account
-            && account.client_id != inner.client.client_id
+        if let Some(file) = &grant.credential_file
+            && file.fixes_client_id()
+            && file.client_id.as_ref() != Some(&inner.client.client_id)
         {
             // The key file names the client: another client id would sign as one and claim another.
             return Err(crate::errors::to_pyerr(
