@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use support::oidc_provider::*;
 use tessera::store::{MemoryStore, TokenStore};
-use tessera::{ClientAuth, DpopSettings, Endpoints, Grant, ProviderConfig, Secret, Session};
+use tessera::{ClientAuth, DpopSettings, Endpoints, Error, Grant, ProviderConfig, Secret, Session};
 
 fn dpop_alice(op: &OidcProvider, dpop: DpopSettings) -> ProviderConfig {
     let mut client = ClientAuth::public(DPOP_CLIENT_ID);
@@ -228,6 +228,50 @@ async fn the_tower_layer_sends_a_proof_per_request_and_answers_the_nonce_challen
     let stats = op.stats().await;
     assert_eq!(stats.dpop_nonce_demands.get("userinfo"), Some(&1), "{stats:?}");
     assert_eq!(stats.dpop_proofs.get("userinfo"), Some(&3), "{stats:?}");
+}
+
+/// A service that sends path-only URIs (as a tonic channel does, the origin being the channel's):
+/// the layer signs the full URL from `AuthLayer::origin`; without an origin a DPoP request is a
+/// configuration error, sent nowhere (it used to carry a proof for `htu` = the path, which the API
+/// refused).
+#[tokio::test]
+async fn the_tower_layer_signs_the_full_url_of_a_path_only_request() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tessera::middleware::AuthLayer;
+    use tower::{Layer, Service};
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let session = Session::builder("dpop", dpop_alice(&op, DpopSettings::generated())).build();
+    let hyper: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let issuer = op.issuer().to_owned();
+    // The channel: it puts its origin in front of the path it is given.
+    let channel = tower::service_fn(move |mut request: http::Request<Full<Bytes>>| {
+        let mut hyper = hyper.clone();
+        let absolute = format!("{issuer}{}", request.uri().path());
+        *request.uri_mut() = absolute.parse().unwrap();
+        async move { hyper.call(request).await }
+    });
+    let path = op.userinfo_endpoint().strip_prefix(op.issuer()).unwrap().to_owned();
+    let request = || http::Request::get(path.as_str()).body(Full::new(Bytes::new())).unwrap();
+
+    let mut without_origin = AuthLayer::new(session.clone()).layer(channel.clone());
+    let error = without_origin.call(request()).await.unwrap_err();
+    let error = error.downcast_ref::<Error>().expect("a tessera error");
+    assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("AuthLayer::origin"), "{error}");
+    assert_eq!(op.stats().await.dpop_proofs.get("userinfo"), None, "nothing sent");
+
+    let mut service = AuthLayer::new(session.clone()).origin(&format!("{}/", op.issuer())).unwrap().layer(channel);
+    for _ in 0..2 {
+        std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+        let response = service.call(request()).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(status, 200, "{body:?}");
+    }
+    for bad in ["api.example", "https://api.example/v1", "ftp://api.example"] {
+        assert!(AuthLayer::new(session.clone()).origin(bad).is_err(), "{bad}");
+    }
 }
 
 /// A nonce challenge is not a rejected token: a request whose body cannot be replayed gets the

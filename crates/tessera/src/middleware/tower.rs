@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -131,19 +132,41 @@ impl<B> ReplayPolicy<B> for NeverReplay {
 pub struct AuthLayer<P = BufferedBodies> {
     session: Session,
     policy: P,
+    origin: Option<Arc<str>>,
 }
 
 impl AuthLayer {
     /// Authenticates requests with `session`; replays buffered bodies ([`BufferedBodies`]).
     pub fn new(session: Session) -> Self {
-        AuthLayer { session, policy: BufferedBodies }
+        AuthLayer { session, policy: BufferedBodies, origin: None }
     }
 }
 
 impl<P> AuthLayer<P> {
     /// The same layer with another replay policy (e.g. [`NeverReplay`] for tonic).
     pub fn replay<Q>(self, policy: Q) -> AuthLayer<Q> {
-        AuthLayer { session: self.session, policy }
+        AuthLayer { session: self.session, policy, origin: self.origin }
+    }
+
+    /// The scheme and authority (`https://api.example.com`) of requests whose URI is a path
+    /// only (origin form, as a tonic channel or a service with a base URL sends them). A DPoP
+    /// proof signs the request's full URL (RFC 9449 `htu`): without this, such a request to a
+    /// DPoP provider fails with a configuration error instead of carrying a proof the API must
+    /// refuse. Requests with an absolute URI keep their own. Errors when `origin` is not an
+    /// `http(s)://host[:port]` URL without a path.
+    pub fn origin(self, origin: &str) -> Result<Self, crate::Error> {
+        let trimmed = origin.strip_suffix('/').unwrap_or(origin);
+        let parsed: http::Uri = trimmed
+            .parse()
+            .map_err(|_| crate::Error::configuration("AuthLayer::origin: not a URL (give https://host[:port])"))?;
+        let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
+        let path_empty = parsed.path_and_query().is_none_or(|path| path.as_str().is_empty() || path.as_str() == "/");
+        if !scheme_ok || parsed.authority().is_none() || !path_empty {
+            return Err(crate::Error::configuration(
+                "AuthLayer::origin: give the scheme and authority only (https://host[:port]), without a path",
+            ));
+        }
+        Ok(AuthLayer { origin: Some(trimmed.into()), ..self })
     }
 }
 
@@ -151,7 +174,7 @@ impl<S, P: Clone> Layer<S> for AuthLayer<P> {
     type Service = AuthService<S, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, session: self.session.clone(), policy: self.policy.clone() }
+        AuthService { inner, session: self.session.clone(), policy: self.policy.clone(), origin: self.origin.clone() }
     }
 }
 
@@ -161,6 +184,25 @@ pub struct AuthService<S, P = BufferedBodies> {
     inner: S,
     session: Session,
     policy: P,
+    origin: Option<Arc<str>>,
+}
+
+/// The request's full URL: its URI when absolute, else the layer's origin and the URI's path.
+/// For a DPoP provider a path-only URI without an origin is an error (the proof's `htu` must be
+/// the full URL); a bearer request only uses the URL in error messages.
+fn target_url(uri: &http::Uri, origin: Option<&str>, dpop: bool) -> Result<String, crate::Error> {
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return Ok(uri.to_string());
+    }
+    let path = uri.path_and_query().map_or("/", |path| path.as_str());
+    match origin {
+        Some(origin) => Ok(format!("{origin}{path}")),
+        None if dpop => Err(crate::Error::configuration(
+            "a DPoP proof needs the request's full URL, and this request's URI is a path only: \
+             give the layer the API's origin (AuthLayer::origin)",
+        )),
+        None => Ok(uri.to_string()),
+    }
 }
 
 impl<S, P, B, ResBody> Service<Request<B>> for AuthService<S, P>
@@ -186,10 +228,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let session = self.session.clone();
         let policy = self.policy.clone();
+        let origin = self.origin.clone();
         Box::pin(async move {
+            let url = target_url(request.uri(), origin.as_deref(), session.uses_dpop())?;
             let sent = session.authorization_header().await?;
             let mut replay = policy.replay(&request);
-            let url = request.uri().to_string();
             let method = request.method().as_str().to_owned();
             if session.uses_dpop() {
                 authorize(request.headers_mut(), &session, &sent, &method, &url)?;
