@@ -14,7 +14,7 @@ nonce that server gave; a 401 asking for a nonce (``use_dpop_nonce``) is sent ag
 
 from __future__ import annotations
 
-from typing import AsyncGenerator, Generator, Union
+from typing import AsyncGenerator, Generator, Mapping, MutableMapping, Union
 
 import httpx
 
@@ -50,17 +50,17 @@ class Auth(httpx.Auth):
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._async.uses_dpop:
             method, url = request.method, str(request.url)
-            request.headers.update(await self._async.request_headers(method, url))
+            _authorize(request.headers, await self._async.request_headers(method, url))
             response = yield request
             nonce_demanded = self._nonce_demanded(request, response)
             if nonce_demanded:
-                request.headers.update(await self._async.request_headers(method, url))
+                _authorize(request.headers, await self._async.request_headers(method, url))
                 response = yield request
                 nonce_demanded = self._nonce_demanded(request, response)
             # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
             if response.status_code == 401 and not nonce_demanded:
                 await self._async.force_refresh()
-                request.headers.update(await self._async.request_headers(method, url))
+                _authorize(request.headers, await self._async.request_headers(method, url))
                 response = yield request
                 self._nonce_demanded(request, response)
             return
@@ -80,19 +80,26 @@ class Auth(httpx.Auth):
 
     def _sync_dpop_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         method, url = request.method, str(request.url)
-        request.headers.update(self._sync.request_headers(method, url))
+        _authorize(request.headers, self._sync.request_headers(method, url))
         response = yield request
         nonce_demanded = self._nonce_demanded(request, response)
         if nonce_demanded:
-            request.headers.update(self._sync.request_headers(method, url))
+            _authorize(request.headers, self._sync.request_headers(method, url))
             response = yield request
             nonce_demanded = self._nonce_demanded(request, response)
         # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
         if response.status_code == 401 and not nonce_demanded:
             self._sync.force_refresh()
-            request.headers.update(self._sync.request_headers(method, url))
+            _authorize(request.headers, self._sync.request_headers(method, url))
             response = yield request
             self._nonce_demanded(request, response)
 
     def __repr__(self) -> str:
         return f"tessera.httpx.Auth({self._sync!r})"
+
+
+def _authorize(headers: MutableMapping[str, str], auth: Mapping[str, str]) -> None:
+    """Puts ``auth`` (``Authorization`` and, for a DPoP token, ``DPoP``) on a request, dropping the
+    proof of an earlier token: a refreshed token may come back as Bearer (RFC 9449 §5)."""
+    headers.pop("DPoP", None)
+    headers.update(auth)

@@ -12,7 +12,7 @@ nonce that server gave; a 401 asking for a nonce (``use_dpop_nonce``) is resent 
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Mapping, MutableMapping, Union
 
 import requests
 from requests.auth import AuthBase
@@ -37,7 +37,7 @@ class Auth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self._client.uses_dpop:
-            request.headers.update(self._client.request_headers(request.method or "GET", request.url or ""))
+            _authorize(request.headers, self._client.request_headers(request.method or "GET", request.url or ""))
         else:
             request.headers["Authorization"] = self._client.authorization_header()
         request.register_hook("response", self._retry_on_401)
@@ -56,7 +56,7 @@ class Auth(AuthBase):
             retry = sent.copy()
             setattr(retry, _NONCE_RETRIED, True)
             setattr(retry, _RETRIED, getattr(sent, _RETRIED, False))
-            retry.headers.update(self._client.request_headers(retry.method or "GET", retry.url or ""))
+            _authorize(retry.headers, self._client.request_headers(retry.method or "GET", retry.url or ""))
             resent = self._resend(response, retry, **kwargs)
             # The answer to the resend gets the same treatment (a 401 for the token itself), once.
             return resent if resent is response else self._retry_on_401(resent, **kwargs)
@@ -66,7 +66,7 @@ class Auth(AuthBase):
         header = self._client.force_refresh()
         retry = sent.copy()
         if self._client.uses_dpop:
-            retry.headers.update(self._client.request_headers(retry.method or "GET", retry.url or ""))
+            _authorize(retry.headers, self._client.request_headers(retry.method or "GET", retry.url or ""))
         else:
             retry.headers["Authorization"] = header
         setattr(retry, _RETRIED, True)
@@ -91,3 +91,10 @@ class Auth(AuthBase):
 
     def __repr__(self) -> str:
         return f"tessera.requests.Auth({self._client!r})"
+
+
+def _authorize(headers: MutableMapping[str, Union[str, bytes]], auth: Mapping[str, str]) -> None:
+    """Puts ``auth`` (``Authorization`` and, for a DPoP token, ``DPoP``) on a request, dropping the
+    proof of an earlier token: a refreshed token may come back as Bearer (RFC 9449 §5)."""
+    headers.pop("DPoP", None)
+    headers.update(auth)

@@ -163,3 +163,70 @@ def test_the_sans_io_engine_proves_token_requests_and_hands_the_key_to_the_host(
     renewed = drive(other, other.refresh("api"))
     assert renewed["type"] == "done" and renewed["tokens"]["dpop_key"] == key, renewed
     assert oidc_provider.stats()["refresh_token_reuses"] == 0
+
+
+@pytest.fixture
+def downgrading_server():
+    """A loopback token endpoint that issues a DPoP-bound token at login and a Bearer one at refresh
+    (RFC 9449 §5: a server may answer ``token_type=Bearer``), and an API that refuses the first
+    token: the headers of each API request are recorded."""
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+            if "grant_type=refresh_token" in body:
+                answer = {"access_token": "second", "token_type": "Bearer", "expires_in": 3600}
+            else:
+                answer = {"access_token": "first", "token_type": "DPoP", "expires_in": 3600, "refresh_token": "r"}
+            self._send(200, _json.dumps(answer).encode(), {"content-type": "application/json"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append({name.lower(): value for name, value in self.headers.items()})
+            if self.headers.get("authorization") == "DPoP first":
+                self._send(401, b"", {"www-authenticate": 'DPoP error="invalid_token"'})
+            else:
+                self._send(200, b"ok", {"content-type": "text/plain"})
+
+        def _send(self, status: int, body: bytes, headers: dict) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+
+
+@pytest.mark.parametrize("adapter", ["requests", "httpx"])
+def test_a_retry_with_a_bearer_token_carries_no_stale_proof(downgrading_server, adapter: str) -> None:
+    base, seen = downgrading_server
+    client = tessera.SyncClient(
+        token_endpoint=base + "/token",
+        client_id="c",
+        grant=tessera.Password(*ALICE),
+        scope="api",
+        dpop=True,
+    )
+    if adapter == "requests":
+        with requests.Session() as session:
+            session.auth = tessera.requests.Auth(client)
+            assert session.get(base + "/api").status_code == 200
+    else:
+        with httpx.Client(auth=tessera.httpx.Auth(client)) as session:
+            assert session.get(base + "/api").status_code == 200
+    first, retry = seen
+    assert first["authorization"] == "DPoP first" and "dpop" in first
+    assert retry["authorization"] == "Bearer second"
+    assert "dpop" not in retry, "the proof of the DPoP token must not ride along with a Bearer token"
