@@ -41,6 +41,10 @@ type AppState = State<Arc<Shared>>;
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8693 token type of an access token: the only subject and requested type accepted here.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// RFC 8693 token type of a JWT that is not this server's access token (a CI job's token).
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// What a CI token may be exchanged for: the demo API's scopes.
+const CI_SCOPES: &str = "api:read api:write";
 
 /// Default lifetime of discovery tokens.
 const DEFAULT_DISCOVERY_TTL: u64 = 60;
@@ -317,29 +321,43 @@ fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<Exch
     }
     let subject_token = form.require("subject_token")?;
     let subject_type = form.require("subject_token_type")?;
-    if subject_type != ACCESS_TOKEN_TYPE {
-        return Err(OAuthError::invalid_request(format!("subject_token_type must be {ACCESS_TOKEN_TYPE}")));
-    }
     if form.get("requested_token_type").is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
         return Err(OAuthError::invalid_request(format!("only {ACCESS_TOKEN_TYPE} can be requested")));
     }
-    let subject = crate::handlers::active_access_token(s, subject_token)
-        .ok_or_else(|| OAuthError::invalid_grant("the subject token is invalid, expired or revoked"))?;
+    // The subject and the scopes it holds: an access token of this server keeps its own; a CI
+    // token (workload identity, crate::ci) holds the demo API's.
+    let (sub, granted) = match subject_type {
+        ACCESS_TOKEN_TYPE => {
+            let subject = crate::handlers::active_access_token(s, subject_token)
+                .ok_or_else(|| OAuthError::invalid_grant("the subject token is invalid, expired or revoked"))?;
+            (subject.sub, subject.scope)
+        }
+        JWT_TOKEN_TYPE => {
+            let ci = crate::ci::verify(s, subject_token, &s.issuer)
+                .map_err(|problem| OAuthError::invalid_grant(format!("the subject token {problem}")))?;
+            (ci.sub, CI_SCOPES.to_owned())
+        }
+        _ => {
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type must be {ACCESS_TOKEN_TYPE} or {JWT_TOKEN_TYPE}"
+            )));
+        }
+    };
     let scope = match crate::handlers::requested_scope(form) {
         Some(requested) => {
-            if let Some(extra) = requested.split(' ').find(|r| !subject.scope.split(' ').any(|g| g == *r)) {
+            if let Some(extra) = requested.split(' ').find(|r| !granted.split(' ').any(|g| g == *r)) {
                 return Err(OAuthError::invalid_scope(format!("scope `{extra}` is not granted to the subject token")));
             }
             requested
         }
-        None => subject.scope.clone(),
+        None => granted,
     };
     let audience = form.get("audience").or_else(|| form.get("resource")).unwrap_or(&client.client_id).to_owned();
     let now = s.now();
     let ttl = s.access_token_ttl();
     let claims = AccessTokenClaims {
         iss: s.issuer.clone(),
-        sub: subject.sub.clone(),
+        sub,
         aud: audience,
         exp: now + ttl,
         iat: now,

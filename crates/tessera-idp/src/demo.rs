@@ -154,6 +154,16 @@ pub fn service_account_key_file(token_uri: &str) -> String {
     .to_string()
 }
 
+/// The request token of the GitHub-Actions-style endpoint (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`):
+/// `GET /ci/github-actions/token` answers only this bearer token.
+pub const CI_REQUEST_TOKEN: &str = "tessera-demo-ci-request-token";
+/// The `sub` of the CI tokens (GitHub's shape: repository and ref).
+pub const CI_SUBJECT: &str = "repo:tessera-demo/app:ref:refs/heads/main";
+/// The `repository` claim of the CI tokens.
+pub const CI_REPOSITORY: &str = "tessera-demo/app";
+/// The `aud` of a CI token asked without an audience (GitHub's default: the owner's URL).
+pub const CI_DEFAULT_AUDIENCE: &str = "https://github.com/tessera-demo";
+
 #[cfg(test)]
 mod tests {
     /// Non-Rust tests read the key from testdata: the two copies must not drift.

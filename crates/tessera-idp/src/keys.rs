@@ -101,6 +101,26 @@ impl Keys {
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
     }
 
+    /// The claims of a token of type `typ` this server signed for `issuer`, if the signature
+    /// holds (expiry is the caller's check, against the server's clock).
+    pub(crate) fn verify_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+    ) -> Option<T> {
+        if jsonwebtoken::decode_header(token).ok()?.typ.as_deref() != Some(typ) {
+            return None;
+        }
+        let mut validation = Validation::new(ALGORITHM);
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        Some(jsonwebtoken::decode::<T>(token, &self.decoding, &validation).ok()?.claims)
+    }
+
     /// The claims of an access token this server signed for `issuer`, if the signature holds
     /// and (when `check_expiry`) it has not expired at `now`. Revocation is the store's job.
     pub(crate) fn verify_access(

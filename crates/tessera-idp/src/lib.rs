@@ -49,6 +49,7 @@ mod api_keys;
 mod assertion;
 mod authorize;
 mod chain;
+mod ci;
 mod cognito;
 mod config;
 mod conn;

@@ -410,6 +410,7 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/otp/verify", instrumented(FaultEndpoint::Otp, post(otp::verify)))
         .route("/cognito", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
         .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
+        .route("/ci/github-actions/token", get(crate::ci::token))
         .route("/chain/discovery", post(chain::discovery))
         .route("/chain/domains", get(chain::list_domains))
         .route("/chain/domains/{id}/access", post(chain::domain_access))

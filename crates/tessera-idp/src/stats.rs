@@ -56,6 +56,8 @@ pub struct Stats {
     pub token_exchange_grants: u64,
     /// Token responses issued by the JWT bearer grant (RFC 7523 §2.1).
     pub jwt_bearer_grants: u64,
+    /// Requests that reached `GET /ci/github-actions/token` (the GitHub-Actions-style endpoint).
+    pub ci_token_requests: u64,
     /// Requests that reached `POST /chain/discovery`.
     pub chain_discovery_requests: u64,
     /// Requests that reached `GET /chain/domains`.

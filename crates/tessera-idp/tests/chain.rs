@@ -130,8 +130,11 @@ async fn rfc8693_exchange_issues_an_access_token_for_the_audience() {
     // Refusals: inactive subject, wrong subject type, wider scope, public client.
     let (status, body) = h.token(&exchange("not-a-token", ACCESS_TOKEN_TYPE, None)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (status, body) = h.token(&exchange(subject, "urn:ietf:params:oauth:token-type:jwt", None)).await;
+    let (status, body) = h.token(&exchange(subject, "urn:ietf:params:oauth:token-type:id_token", None)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    // An access token is no CI token (crate::ci), whatever type it is sent as.
+    let (status, body) = h.token(&exchange(subject, "urn:ietf:params:oauth:token-type:jwt", None)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
     let (status, body) = h.token(&exchange(subject, ACCESS_TOKEN_TYPE, Some("openid admin"))).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
     let public = h
