@@ -112,13 +112,7 @@ impl Keys {
         if jsonwebtoken::decode_header(token).ok()?.typ.as_deref() != Some(typ) {
             return None;
         }
-        let mut validation = Validation::new(ALGORITHM);
-        validation.leeway = 0;
-        validation.validate_aud = false;
-        validation.validate_exp = false;
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        Some(jsonwebtoken::decode::<T>(token, &self.decoding, &validation).ok()?.claims)
+        Some(jsonwebtoken::decode::<T>(token, &self.decoding, &validation(issuer)).ok()?.claims)
     }
 
     /// The claims of an access token this server signed for `issuer`, if the signature holds
@@ -130,21 +124,26 @@ impl Keys {
         now: u64,
         check_expiry: bool,
     ) -> Option<AccessTokenClaims> {
-        let mut validation = Validation::new(ALGORITHM);
-        validation.leeway = 0;
-        validation.validate_aud = false;
-        // Expiry is checked below against `now` (the server's clock, which tests may offset),
-        // not by jsonwebtoken against the system clock.
-        validation.validate_exp = false;
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &self.decoding, &validation).ok()?.claims;
+        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &self.decoding, &validation(issuer)).ok()?.claims;
         // jsonwebtoken accepts `exp == now`; a token whose lifetime is over is not valid.
         if check_expiry && claims.exp <= now {
             return None;
         }
         Some(claims)
     }
+}
+
+/// How this server checks a token it signed: its algorithm, `iss`, and `exp`/`iss`/`sub` present.
+/// Expiry is the caller's check against `now` (the server's clock, which tests may offset), not
+/// jsonwebtoken's against the system clock.
+fn validation(issuer: &str) -> Validation {
+    let mut validation = Validation::new(ALGORITHM);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    validation
 }
 
 #[cfg(test)]

@@ -43,6 +43,15 @@ impl CredentialFile {
     }
 }
 
+/// Reads a credential file named by a keyword (`file:PATH`, `env:NAME`, or the JSON itself) now,
+/// as the TOML front end reads it: errors name the keyword and the path or variable, never the
+/// contents.
+fn read_reference(field: &str, value: &str, place: &str) -> PyResult<Secret> {
+    tessera::config::resolve_reference(value).map_err(|problem| {
+        crate::errors::to_pyerr(&tessera::core::provider_spec::FieldError::new(field, problem).at(place))
+    })
+}
+
 impl PyGrant {
     /// A grant without loopback settings.
     pub(crate) fn of(inner: Grant) -> Self {
@@ -419,17 +428,8 @@ impl PyWorkloadIdentity {
     ) -> PyResult<PyClassInitializer<Self>> {
         use serde_json::{Map, Value};
         const PLACE: &str = "WorkloadIdentity";
-        // A reference is read here, as the TOML front end reads it: errors name the field and the
-        // path or variable, never the contents.
-        let external_account = external_account
-            .map(|value| {
-                tessera::config::resolve_reference(&value).map_err(|problem| {
-                    crate::errors::to_pyerr(
-                        &tessera::core::provider_spec::FieldError::new("external_account", problem).at(PLACE),
-                    )
-                })
-            })
-            .transpose()?;
+        let external_account =
+            external_account.map(|value| read_reference("external_account", &value, PLACE)).transpose()?;
         let mut spec = Map::new();
         let mut put = |field: &str, value: Value| {
             spec.insert(field.to_owned(), value);
@@ -554,17 +554,8 @@ impl PyJwtBearer {
                 "JwtBearer, field \"assertion_lifetime\": must be a positive whole number of seconds",
             ));
         }
-        // A reference is read here, as the TOML front end reads it: errors name the field and the
-        // path or variable, never the contents.
-        let service_account_key = service_account_key
-            .map(|value| {
-                tessera::config::resolve_reference(&value).map_err(|problem| {
-                    crate::errors::to_pyerr(
-                        &tessera::core::provider_spec::FieldError::new("service_account_key", problem).at(PLACE),
-                    )
-                })
-            })
-            .transpose()?;
+        let service_account_key =
+            service_account_key.map(|value| read_reference("service_account_key", &value, PLACE)).transpose()?;
         // One description, checked by the rules every front end applies (the same errors as TOML).
         // The client and the endpoint are stand-ins: the client that takes the grant gives them.
         let mut spec = Map::new();
