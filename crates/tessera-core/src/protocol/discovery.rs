@@ -37,6 +37,15 @@ pub struct ProviderMetadata {
     /// Grant types the server supports, when listed.
     #[serde(default)]
     pub grant_types_supported: Vec<String>,
+    /// RFC 7591 dynamic client registration endpoint.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    /// Scopes the server supports, when listed.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// PKCE methods the server supports (RFC 8414 §2), when listed.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
     /// Every other field of the document, as sent: non-standard endpoints such as the reference
     /// server's `otp_start_endpoint` / `otp_verify_endpoint` (see [`ProviderMetadata::extra_str`]).
     #[serde(flatten)]
@@ -61,7 +70,8 @@ fn trim_issuer(issuer: &str) -> &str {
     issuer.strip_suffix('/').unwrap_or(issuer)
 }
 
-/// The discovery URL for an issuer.
+/// The OpenID Connect discovery URL for an issuer: `{issuer}/.well-known/openid-configuration`
+/// (a trailing slash of the issuer removed first, OpenID Connect Discovery §4.1).
 pub fn discovery_url(issuer: &str) -> String {
     format!("{}/.well-known/openid-configuration", trim_issuer(issuer))
 }
