@@ -449,7 +449,11 @@ pub(crate) fn code_grant(s: &Shared, client: &Client, form: &Form) -> Result<Tok
     if !oauth::secrets_match(&computed, &record.code_challenge) {
         return Err(OAuthError::invalid_grant("PKCE verification failed: code_verifier does not match code_challenge"));
     }
-    let login = LoginContext { nonce: record.nonce.clone(), auth_time: Some(record.auth_time) };
+    let login = LoginContext {
+        nonce: record.nonce.clone(),
+        auth_time: Some(record.auth_time),
+        resource: handlers::requested_resource(form)?,
+    };
     let (response, family) = handlers::new_login(s, client, &record.username, &record.scope, &login)?;
     if !s.authorize.attach_family(code, family) {
         s.store.revoke_family(family);

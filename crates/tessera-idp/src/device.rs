@@ -290,7 +290,7 @@ pub(crate) fn device_grant(s: &Shared, client: &Client, form: &Form) -> Result<T
     let device_code = form.require("device_code")?;
     let Poll::Approved { username, scope, auth_time } =
         s.device.poll(device_code, &client.client_id, s.now(), s.now_millis())?;
-    let login = LoginContext { nonce: None, auth_time: Some(auth_time) };
+    let login = LoginContext { nonce: None, auth_time: Some(auth_time), resource: handlers::requested_resource(form)? };
     handlers::new_login(s, client, &username, &scope, &login).map(|(response, _)| response)
 }
 

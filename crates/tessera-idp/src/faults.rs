@@ -24,7 +24,8 @@ pub enum FaultEndpoint {
     Revoke,
     /// `POST /introspect`.
     Introspect,
-    /// `GET /.well-known/openid-configuration`.
+    /// The metadata documents: `GET /.well-known/openid-configuration`, RFC 8414's
+    /// `/.well-known/oauth-authorization-server` and the demo resource's RFC 9728 metadata.
     Discovery,
     /// `GET /jwks`.
     Jwks,

@@ -34,6 +34,11 @@ impl OAuthError {
         Self { status, error, description: description.into(), challenge: None }
     }
 
+    /// The same error with its own `WWW-Authenticate` challenge.
+    pub(crate) fn with_challenge(self, challenge: String) -> Self {
+        Self { challenge: Some(challenge), ..self }
+    }
+
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }

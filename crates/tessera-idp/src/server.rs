@@ -285,6 +285,12 @@ impl IdpServer {
         self.shared.url(path)
     }
 
+    /// The identifier (and URL) of the protected demo resource, `{issuer}/api/resource`
+    /// (RFC 9728 metadata at `{issuer}/.well-known/oauth-protected-resource/api/resource`).
+    pub fn demo_resource(&self) -> String {
+        self.shared.url(crate::resource::RESOURCE_PATH)
+    }
+
     /// A snapshot of the request counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot()
@@ -391,6 +397,15 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
     };
     let mut app = Router::new()
         .route("/.well-known/openid-configuration", instrumented(FaultEndpoint::Discovery, get(handlers::discovery)))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            instrumented(FaultEndpoint::Discovery, get(handlers::discovery)),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/api/resource",
+            instrumented(FaultEndpoint::Discovery, get(crate::resource::metadata)),
+        )
+        .route("/api/resource", instrumented(FaultEndpoint::Api, get(crate::resource::resource)))
         .route("/jwks", instrumented(FaultEndpoint::Jwks, get(handlers::jwks)))
         .route("/token", instrumented(FaultEndpoint::Token, post(handlers::token)))
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))

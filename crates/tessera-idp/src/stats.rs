@@ -28,7 +28,8 @@ pub struct Stats {
     pub introspections: u64,
     /// Times an already-rotated refresh token was presented (each one revoked its family).
     pub refresh_token_reuse_detected: u64,
-    /// Requests that reached `GET /.well-known/openid-configuration`.
+    /// Requests that reached a metadata document: `GET /.well-known/openid-configuration`,
+    /// `/.well-known/oauth-authorization-server` or the demo resource's RFC 9728 metadata.
     pub discovery_requests: u64,
     /// Requests that reached `GET /jwks`.
     pub jwks_requests: u64,

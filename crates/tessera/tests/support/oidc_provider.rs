@@ -200,6 +200,7 @@ pub struct OidcProvider {
     issuer: String,
     port: u16,
     mtls_base: String,
+    resources: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -208,6 +209,7 @@ struct ReadyLine {
     issuer: String,
     port: u16,
     mtls_base: String,
+    resources: Vec<String>,
 }
 
 /// `<workspace>/interop/oidc-provider`.
@@ -243,14 +245,22 @@ impl OidcProvider {
             .env("DEVICE_INTERVAL", options.device_interval_secs.to_string())
             .env("EXIT_ON_STDIN_CLOSE", "1")
             .env_remove("DEBUG");
-        let (process, ReadyLine { issuer, port, mtls_base }) = PeerProcess::start(
+        let (process, ReadyLine { issuer, port, mtls_base, resources }) = PeerProcess::start(
             "oidc-provider",
             command,
             "TESSERA_OIDC_PROVIDER_LOG",
             READY_TIMEOUT,
             "is Node.js installed? set $NODE to its path",
         );
-        OidcProvider { process, issuer, port, mtls_base, http: peer_process::http_client() }
+        OidcProvider { process, issuer, port, mtls_base, resources, http: peer_process::http_client() }
+    }
+
+    /// The protected resources of the host script's loopback resource server
+    /// (`http://127.0.0.1:<port>/mcp` and `/files`): each publishes RFC 9728 metadata naming
+    /// [`OidcProvider::issuer`] and accepts only tokens issued for it (RFC 8707).
+    #[allow(dead_code)]
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
 
     /// `http://127.0.0.1:<port>` (no trailing slash).
