@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::token::parse_error_response;
+use super::token::{parse_error_response, redacted_json_error};
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, Method, RequestId};
 
@@ -101,9 +101,11 @@ pub fn parse_discovery(response: &HttpResponse, expected_issuer: &str) -> Result
         )));
     }
     let metadata: ProviderMetadata =
-        serde_json::from_slice(&response.body).map_err(|e| malformed(format!("not a discovery document ({e})")))?;
+        // The document's values never appear in the error: serde's own messages quote them.
+        serde_json::from_slice(&response.body)
+            .map_err(|e| malformed(format!("not a discovery document ({})", redacted_json_error(&e))))?;
     if trim_issuer(&metadata.issuer) != trim_issuer(expected_issuer) {
-        return Err(malformed(format!("issuer is {:?}, expected {:?}", metadata.issuer, expected_issuer)));
+        return Err(malformed(format!("its issuer is not {}", endpoint_of(expected_issuer))));
     }
     Ok(metadata)
 }
@@ -126,6 +128,11 @@ mod tests {
 
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://evil.example").unwrap_err();
         assert!(error.to_string().contains("issuer"), "{error}");
+        assert!(!error.to_string().contains("idp.example"), "never quotes the document: {error}");
+        let typed =
+            r#"{"issuer":"https://idp.example","token_endpoint":"s3cr3t-value","grant_types_supported":"s3cr3t"}"#;
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, typed), "https://idp.example").unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t"), "{error}");
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, r#"{"issuer":"x"}"#), "x").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 404, "{}"), "x").unwrap_err();
