@@ -680,6 +680,8 @@ const provider = new Provider(issuer, {
     // RFC 9449. Nonces are required of every request that carries a proof (bearer requests
     // carry none and are unaffected), so that each client's first request meets use_dpop_nonce.
     dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true },
+    // RFC 7591 dynamic client registration at POST /reg, open (no initial access token).
+    registration: { enabled: true },
     // RFC 8707 (on by default in oidc-provider): tokens for the resource server's resources are
     // opaque, their audience the resource; any other resource is refused with invalid_target.
     resourceIndicators: {

@@ -282,7 +282,7 @@ pub(crate) async fn authorize_page(State(s): AppState, RawQuery(query): RawQuery
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return bad("The request has no redirect_uri (or repeats it).");
     };
-    if !redirect_uri_registered(client, redirect_uri) {
+    if !redirect_uri_registered(&client, redirect_uri) {
         return bad("The redirect_uri is not registered for this client.");
     }
     // From here on the redirect URI is trusted: errors go back to the client.

@@ -40,6 +40,8 @@ pub enum FaultEndpoint {
     Otp,
     /// `POST /cognito`.
     Cognito,
+    /// `POST /register` (RFC 7591).
+    Register,
     /// Whichever of the endpoints above is requested next (never the `/_test/*` endpoints).
     Any,
 }

@@ -39,6 +39,7 @@ pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
         "revocation_endpoint": s.url("/revoke"),
         "introspection_endpoint": s.url("/introspect"),
         "userinfo_endpoint": s.url("/userinfo"),
+        "registration_endpoint": s.url("/register"),
         // Non-standard: the generic email one-time-code login (docs/reference-idp.md).
         "otp_start_endpoint": s.url("/otp/start"),
         "otp_verify_endpoint": s.url("/otp/verify"),
@@ -149,11 +150,11 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
         )));
     }
     let response = match grant_type {
-        grant_types::PASSWORD => password_grant(s, client, &form)?,
-        grant_types::REFRESH_TOKEN => refresh_grant(s, client, &form)?,
-        grant_types::AUTHORIZATION_CODE => crate::authorize::code_grant(s, client, &form)?,
-        grant_types::DEVICE_CODE => crate::device::device_grant(s, client, &form)?,
-        _ => client_credentials_grant(s, client, &form)?,
+        grant_types::PASSWORD => password_grant(s, &client, &form)?,
+        grant_types::REFRESH_TOKEN => refresh_grant(s, &client, &form)?,
+        grant_types::AUTHORIZATION_CODE => crate::authorize::code_grant(s, &client, &form)?,
+        grant_types::DEVICE_CODE => crate::device::device_grant(s, &client, &form)?,
+        _ => client_credentials_grant(s, &client, &form)?,
     };
     tracing::debug!(grant_type, client_id = %client.client_id, "token issued");
     Ok((grant_type, response))

@@ -11,7 +11,8 @@
 //!   whole family), `client_credentials`, `authorization_code`, the device code grant and the JWT
 //!   bearer grant (RFC 7523, for the [`ServiceAccount`]s configured); client authentication by HTTP Basic, by
 //!   `client_secret` in the body, or by `client_id` alone for public clients;
-//! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662);
+//! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `POST /register` (RFC 7591
+//!   dynamic client registration, open);
 //! - `GET /userinfo` and the protected resource `GET /api/whoami`;
 //! - a protected demo resource `GET /api/resource` that publishes RFC 9728 metadata at
 //!   `GET /.well-known/oauth-protected-resource/api/resource`, names it in its 401 challenge, and
@@ -67,6 +68,7 @@ mod keys;
 mod oauth;
 mod otp;
 mod outbox;
+mod registration;
 mod resource;
 mod server;
 mod stats;

@@ -31,6 +31,10 @@ pub struct Stats {
     /// Requests that reached a metadata document: `GET /.well-known/openid-configuration`,
     /// `/.well-known/oauth-authorization-server` or the demo resource's RFC 9728 metadata.
     pub discovery_requests: u64,
+    /// Requests that reached `POST /register`, whatever their outcome.
+    pub registration_requests: u64,
+    /// Clients registered at `POST /register` (RFC 7591).
+    pub client_registrations: u64,
     /// Requests that reached `GET /jwks`.
     pub jwks_requests: u64,
     /// Requests that reached `GET /userinfo` or `GET /api/whoami`.

@@ -1,5 +1,6 @@
 //! Resource-first discovery: from an API's URL to the authorization server that issues its
-//! tokens, with nothing configured but the URL (RFC 9728, RFC 8414, OpenID Connect Discovery).
+//! tokens, with nothing configured but the URL (RFC 9728, RFC 8414, OpenID Connect Discovery);
+//! and dynamic client registration at that server ([`register_client`], RFC 7591).
 //!
 //! The protocol and every check live in [`tessera_core::protocol::resource`] (the
 //! [`ResourceDiscovery`] state machine); this module sends its requests, within limits: each
@@ -23,10 +24,13 @@ use std::time::Duration;
 
 use tessera_core::{Error, MetadataProblem, TransportErrorKind};
 
+pub use tessera_core::protocol::registration::{ClientRegistration, RegisteredClient};
+use tessera_core::protocol::registration::{parse_registration_response, registration_request};
 use tessera_core::protocol::resource::DiscoveryStep;
 pub use tessera_core::protocol::resource::{
     DiscoveredResource, MAX_METADATA_LEN, ProtectedResourceMetadata, ResourceDiscovery,
 };
+use tessera_core::{RequestId, Secret};
 
 use crate::transport::{HttpTransport, TransportSettings};
 
@@ -104,4 +108,39 @@ pub async fn discover_resource(resource: &str, settings: &DiscoverySettings) -> 
             message: format!("resource discovery took longer than {:?}", settings.timeout),
         })
     })
+}
+
+/// Registers a client at an authorization server's `registration_endpoint` (RFC 7591), e.g. the
+/// [`DiscoveredResource`]'s `server.registration_endpoint`, with `initial_access_token` when the
+/// server requires one. One request, within `transport`'s limits.
+///
+/// Errors: the server's refusal as [`Error::OAuth`] (`invalid_redirect_uri`,
+/// `invalid_client_metadata`, ... as `OAuthErrorCode::Other`), a malformed answer as
+/// [`Error::Metadata`] naming the field, the transport's errors as usual. The answer's
+/// `client_secret` and `registration_access_token` are [`Secret`]s.
+///
+/// ```no_run
+/// # async fn example(found: tessera::DiscoveredResource) -> Result<(), tessera::Error> {
+/// use tessera::resource::{ClientRegistration, register_client};
+/// use tessera::transport::TransportSettings;
+///
+/// let endpoint = found.server.registration_endpoint.as_deref().expect("the server registers clients");
+/// let registration = ClientRegistration::public_native(&["http://127.0.0.1/callback"], "my tool");
+/// let client = register_client(endpoint, &registration, None, &TransportSettings::default()).await?;
+/// println!("registered as {}", client.client_id);
+/// # Ok(()) }
+/// ```
+pub async fn register_client(
+    registration_endpoint: &str,
+    registration: &ClientRegistration,
+    initial_access_token: Option<&Secret>,
+    transport: &TransportSettings,
+) -> Result<RegisteredClient, Error> {
+    let request = registration_request(RequestId(1), registration_endpoint, registration, initial_access_token)?;
+    let transport = HttpTransport::new(TransportSettings {
+        max_response_bytes: transport.max_response_bytes.min(MAX_METADATA_LEN),
+        ..transport.clone()
+    });
+    let response = transport.execute(request).await?;
+    parse_registration_response(&response, registration_endpoint)
 }

@@ -273,3 +273,87 @@ async fn oidc_provider_behind_a_loopback_resource_server_is_discovered() {
     let header = answer.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(token_challenges([header.as_str()])[0].has_error("invalid_token"), "{header}");
 }
+
+/// RFC 7591 registration: a public native client (it can start a browser login) and a
+/// confidential service client (it gets tokens with the secret it was given), then a refusal.
+async fn registration_works_at(
+    registration_endpoint: &str,
+    authorize: impl AsyncFnOnce(&str) -> u16,
+    token_endpoint: &str,
+) {
+    use tessera::resource::{ClientRegistration, register_client};
+    use tessera::transport::TransportSettings;
+    use tessera::{ClientAuth, Endpoints, Grant, ProviderConfig, Session};
+
+    let transport = TransportSettings::default();
+    let native = ClientRegistration::public_native(&["http://127.0.0.1/callback"], "tessera test").with_scope("openid");
+    let public = register_client(registration_endpoint, &native, None, &transport).await.unwrap();
+    assert!(public.client_secret.is_none(), "a public client gets no secret");
+    assert_eq!(public.redirect_uris, ["http://127.0.0.1/callback"]);
+    assert_eq!(authorize(&public.client_id).await, 200, "the authorization endpoint knows the new client");
+
+    let service = ClientRegistration::confidential_service("tessera service");
+    let confidential = register_client(registration_endpoint, &service, None, &transport).await.unwrap();
+    assert_ne!(confidential.client_id, public.client_id);
+    let secret = confidential.client_secret.clone().expect("a confidential client gets a secret");
+    assert_eq!(confidential.client_secret_expires_at, None, "the secret never expires");
+    let session = Session::builder(
+        "registered",
+        ProviderConfig {
+            client: ClientAuth::basic(&confidential.client_id, secret),
+            endpoints: Endpoints::explicit(token_endpoint),
+            scope: None,
+            grant: Grant::ClientCredentials,
+        },
+    )
+    .build();
+    session.authorization_header().await.expect("the registered client gets a token");
+
+    let refused = ClientRegistration::public_native(&["http://example.com/callback"], "tessera test");
+    let error = register_client(registration_endpoint, &refused, None, &transport).await.unwrap_err();
+    assert!(
+        matches!(error.oauth_code(), Some(tessera::OAuthErrorCode::Other(code)) if code == "invalid_redirect_uri"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn clients_register_at_the_reference_idp_found_by_discovery() {
+    let server = idp().await;
+    let found = discover_resource(&server.demo_resource(), &DiscoverySettings::default()).await.unwrap();
+    let endpoint = found.server.registration_endpoint.clone().expect("the reference IdP registers clients");
+    assert_eq!(endpoint, server.url("/register"));
+    let http = support::http_client();
+    let authorize = async |client_id: &str| {
+        let url = format!(
+            "{}?response_type=code&client_id={client_id}&redirect_uri=http://127.0.0.1:4567/callback&scope=openid\
+             &state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            server.url("/authorize")
+        );
+        http.get(url).send().await.unwrap().status().as_u16()
+    };
+    registration_works_at(&endpoint, authorize, &found.server.token_endpoint).await;
+    let stats = server.stats();
+    assert_eq!((stats.registration_requests, stats.client_registrations), (3, 2));
+}
+
+#[tokio::test]
+async fn clients_register_at_oidc_provider_found_by_discovery() {
+    let op = support::oidc_provider::OidcProvider::start(Default::default());
+    let found = discover_resource(&op.resources()[0], &DiscoverySettings::default()).await.unwrap();
+    let endpoint = found.server.registration_endpoint.clone().expect("registration is enabled");
+    // Redirects not followed: a known client is sent on to the login interaction (303); an unknown
+    // one gets an error page (400).
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let authorize = async |client_id: &str| {
+        let url = format!(
+            "{}?response_type=code&client_id={client_id}&redirect_uri=http://127.0.0.1:4567/callback&scope=openid\
+             &state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            op.authorization_endpoint()
+        );
+        // oidc-provider answers a valid request with a redirect to its interaction (login) page.
+        let status = http.get(url).send().await.unwrap().status().as_u16();
+        if status == 303 { 200 } else { status }
+    };
+    registration_works_at(&endpoint, authorize, &op.token_endpoint()).await;
+}

@@ -13,6 +13,7 @@
 //! - OpenID Connect Discovery 1.0: provider metadata
 //! - RFC 9728, RFC 8414: resource-first discovery ([`resource`]): protected resource metadata,
 //!   authorization server metadata, their well-known URLs and identifier checks
+//! - RFC 7591: dynamic client registration ([`registration`])
 //! - RFC 9110 §11.6.1, RFC 6750 §3, RFC 9449 §7.1: `WWW-Authenticate` challenges ([`challenge`])
 //! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
@@ -23,6 +24,7 @@ pub mod cognito;
 mod device;
 mod discovery;
 pub(crate) mod id_token;
+pub mod registration;
 pub mod resource;
 mod token;
 mod token_exchange;
