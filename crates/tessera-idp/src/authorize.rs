@@ -424,6 +424,8 @@ pub(crate) async fn authorize_submit(State(s): AppState, headers: HeaderMap, bod
 
 /// The `authorization_code` grant at the token endpoint.
 pub(crate) fn code_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    // Checked before the code is redeemed: a bad `resource` does not burn the code.
+    let resource = handlers::requested_resource(form)?;
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
@@ -449,11 +451,7 @@ pub(crate) fn code_grant(s: &Shared, client: &Client, form: &Form) -> Result<Tok
     if !oauth::secrets_match(&computed, &record.code_challenge) {
         return Err(OAuthError::invalid_grant("PKCE verification failed: code_verifier does not match code_challenge"));
     }
-    let login = LoginContext {
-        nonce: record.nonce.clone(),
-        auth_time: Some(record.auth_time),
-        resource: handlers::requested_resource(form)?,
-    };
+    let login = LoginContext { nonce: record.nonce.clone(), auth_time: Some(record.auth_time), resource };
     let (response, family) = handlers::new_login(s, client, &record.username, &record.scope, &login)?;
     if !s.authorize.attach_family(code, family) {
         s.store.revoke_family(family);

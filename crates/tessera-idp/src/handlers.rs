@@ -171,6 +171,8 @@ fn new_grant_scope(form: &Form) -> String {
 }
 
 fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    // Checked before anything is spent or started.
+    let resource = requested_resource(form)?;
     let username = form.require("username")?;
     let password = form.require("password")?;
     let entry = s
@@ -205,7 +207,7 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
     } else {
         (None, None)
     };
-    let login = LoginContext { nonce: None, auth_time: Some(now), resource: requested_resource(form)? };
+    let login = LoginContext { nonce: None, auth_time: Some(now), resource };
     user_tokens(s, &grant, &grant.scope, family, refresh_token, now, &login)
 }
 
