@@ -3,8 +3,11 @@
 // Protocol with the test harness (crates/tessera/tests/support/oidc_provider.rs):
 //   * listens on 127.0.0.1:$PORT (default 0 = ephemeral port);
 //   * prints exactly ONE line of JSON to stdout once ready:
-//       {"issuer":"http://127.0.0.1:NNNNN","port":NNNNN,"mtls_base":"https://127.0.0.1:MMMMM"}
-//     (`mtls_base`: the HTTPS listener that asks for client certificates, RFC 8705);
+//       {"issuer":"http://127.0.0.1:NNNNN","port":NNNNN,"mtls_base":"https://127.0.0.1:MMMMM",
+//        "resources":["http://127.0.0.1:RRRRR/mcp","http://127.0.0.1:RRRRR/files"]}
+//     (`mtls_base`: the HTTPS listener that asks for client certificates, RFC 8705;
+//     `resources`: protected resources on a loopback resource server that publish RFC 9728
+//     metadata naming this issuer, see resourceServer below);
 //     and nothing else ever goes to stdout (all logging goes to stderr);
 //   * exits on SIGTERM / SIGINT, and when stdin is a pipe or socket and it closes
 //     (so a crashed parent does not leave the server running).
@@ -588,6 +591,65 @@ const issuer = `http://127.0.0.1:${port}`;
 const signingKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   .export({ format: 'jwk' });
 
+// ---------------------------------------------------------------------------
+// A loopback resource server with two protected resources (RFC 9728): each publishes its metadata
+// at /.well-known/oauth-protected-resource{path}, naming this issuer, and answers 401 with
+// `WWW-Authenticate: Bearer resource_metadata="…"` to a request without a token. A token is
+// accepted only when oidc-provider issued it for that resource (RFC 8707: its audience).
+
+const RESOURCE_PATHS = ['/mcp', '/files'];
+const RESOURCE_SCOPES = ['api:read', 'api:write'];
+const resourceServer = http.createServer((req, res) => {
+  resourceHandler(req, res).catch((err) => {
+    log('resource server error', err);
+    res.writeHead(500).end();
+  });
+});
+await new Promise((resolve, reject) => {
+  resourceServer.once('error', reject);
+  resourceServer.listen(0, '127.0.0.1', () => {
+    resourceServer.off('error', reject);
+    resolve();
+  });
+});
+const resourceBase = `http://127.0.0.1:${resourceServer.address().port}`;
+const RESOURCES = RESOURCE_PATHS.map((path) => `${resourceBase}${path}`);
+
+async function resourceHandler(req, res) {
+  const { pathname } = new URL(req.url, resourceBase);
+  const json = (status, body, headers = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  };
+  const wellKnown = '/.well-known/oauth-protected-resource';
+  if (pathname.startsWith(wellKnown) && RESOURCE_PATHS.includes(pathname.slice(wellKnown.length))) {
+    json(200, {
+      resource: `${resourceBase}${pathname.slice(wellKnown.length)}`,
+      authorization_servers: [issuer],
+      scopes_supported: RESOURCE_SCOPES,
+      bearer_methods_supported: ['header'],
+    });
+    return;
+  }
+  if (!RESOURCE_PATHS.includes(pathname)) {
+    json(404, { error: 'not_found' });
+    return;
+  }
+  const resource = `${resourceBase}${pathname}`;
+  const challenge = `Bearer resource_metadata="${resourceBase}${wellKnown}${pathname}"`;
+  const auth = req.headers.authorization ?? '';
+  if (!/^bearer /i.test(auth)) {
+    json(401, { error: 'unauthorized' }, { 'www-authenticate': challenge });
+    return;
+  }
+  const value = auth.slice(7).trim();
+  const token = (await provider.AccessToken.find(value)) ?? (await provider.ClientCredentials.find(value));
+  if (!token || token.isExpired || token.aud !== resource) {
+    json(401, { error: 'invalid_token' }, { 'www-authenticate': `${challenge}, error="invalid_token"` });
+    return;
+  }
+  json(200, { sub: token.accountId ?? token.clientId, aud: token.aud, scope: token.scope });
+}
+
 const provider = new Provider(issuer, {
   clients: CLIENTS,
   scopes: SCOPES,
@@ -632,6 +694,17 @@ const provider = new Provider(issuer, {
     // RFC 9449. Nonces are required of every request that carries a proof (bearer requests
     // carry none and are unaffected), so that each client's first request meets use_dpop_nonce.
     dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true },
+    // RFC 7591 dynamic client registration at POST /reg, open (no initial access token).
+    registration: { enabled: true },
+    // RFC 8707 (on by default in oidc-provider): tokens for the resource server's resources are
+    // opaque, their audience the resource; any other resource is refused with invalid_target.
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async (ctx, resourceIndicator) => {
+        if (!RESOURCES.includes(resourceIndicator)) throw new errors.InvalidTarget();
+        return { scope: RESOURCE_SCOPES.join(' '), audience: resourceIndicator, accessTokenFormat: 'opaque' };
+      },
+    },
   },
   // Always rotate: presenting a consumed refresh token again revokes the whole grant
   // (its access tokens and its latest refresh token), see refresh_token.js.
@@ -712,6 +785,8 @@ function shutdown(reason) {
   setTimeout(() => process.exit(0), 2000).unref();
   mtlsServer.close();
   mtlsServer.closeAllConnections();
+  resourceServer.close();
+  resourceServer.closeAllConnections();
   server.close(() => process.exit(0));
   server.closeAllConnections();
 }
@@ -737,5 +812,5 @@ if (watchStdin) {
   process.stdin.resume();
 }
 
-writeStdout(`${JSON.stringify({ issuer, port, mtls_base: mtlsBase })}\n`);
+writeStdout(`${JSON.stringify({ issuer, port, mtls_base: mtlsBase, resources: RESOURCES })}\n`);
 log(`ready: ${issuer} (access ttl ${ACCESS_TTL}s, refresh ttl ${REFRESH_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, device interval ${DEVICE_INTERVAL || 'none'}, stdin watch ${watchStdin})`);

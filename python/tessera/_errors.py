@@ -110,7 +110,10 @@ class UnexpectedStatusError(TesseraError):
 
 
 class MalformedResponseError(TesseraError):
-    """A success status whose body is not what the protocol requires."""
+    """A success status whose body is not what the protocol requires. ``kind`` is
+    ``metadata`` for a metadata document refused by resource discovery (another issuer or
+    resource, plain http off loopback, too large, a malformed field), else ``malformed_response``.
+    """
 
 
 class StoreError(TesseraError):

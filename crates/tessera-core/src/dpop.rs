@@ -341,7 +341,11 @@ pub fn is_nonce(value: &str) -> bool {
 /// True when a resource server's answer asks for a nonce: a 401 whose `WWW-Authenticate` says
 /// `error="use_dpop_nonce"` (RFC 9449 §9). The nonce itself is in [`response_nonce`].
 pub fn is_resource_nonce_challenge(status: u16, www_authenticate: Option<&str>) -> bool {
-    status == 401 && www_authenticate.is_some_and(|value| value.contains(USE_DPOP_NONCE))
+    status == 401
+        && www_authenticate.is_some_and(|value| {
+            // Any scheme: RFC 9449 §9 says `DPoP`, and a server that says `Bearer` means the same.
+            crate::protocol::challenge::token_challenges([value]).iter().any(|c| c.has_error(USE_DPOP_NONCE))
+        })
 }
 
 /// What a token request built in one step needs for its DPoP proof.
@@ -432,6 +436,12 @@ mod tests {
         assert!(!is_nonce("") && !is_nonce("a b") && !is_nonce("a\"b"));
         assert!(is_resource_nonce_challenge(401, Some(r#"DPoP error="use_dpop_nonce", error_description="x""#)));
         assert!(!is_resource_nonce_challenge(401, Some(r#"DPoP error="invalid_token""#)));
+        assert!(is_resource_nonce_challenge(401, Some(r#"Basic realm="x", DPoP error=use_dpop_nonce"#)));
+        // Only the error parameter counts, not the words of a description.
+        assert!(!is_resource_nonce_challenge(
+            401,
+            Some(r#"DPoP error="invalid_token", error_description="no use_dpop_nonce""#)
+        ));
         assert_ne!(proof_jti(&[1; 16]), [1; 16]);
         assert_eq!(htu("https://a/b?c#d"), "https://a/b");
     }

@@ -67,6 +67,17 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// A metadata document that tessera refuses to use (RFC 9728 protected resource metadata, RFC
+    /// 8414 / OpenID Connect authorization server metadata): it names another issuer or resource,
+    /// an insecure URL, is too large, or a field is malformed. Match on [`MetadataProblem`]; the
+    /// message never quotes the document.
+    #[error("refused metadata from {endpoint}: {problem}")]
+    Metadata {
+        /// What is wrong with it.
+        problem: MetadataProblem,
+        /// Where it was fetched (no query string).
+        endpoint: String,
+    },
     /// No token can be obtained without the user (refresh token rejected or expired, static token expired).
     #[error("reauthentication required: {reason}")]
     ReauthenticationRequired {
@@ -130,6 +141,7 @@ impl Error {
             // Retrying is exactly what could cost the grant.
             Error::OutcomeUnknown { .. } => false,
             Error::MalformedResponse { .. } => false,
+            Error::Metadata { .. } => false,
             Error::ReauthenticationRequired { .. } => false,
             Error::Configuration { .. } => false,
             Error::Internal { .. } => false,
@@ -177,6 +189,60 @@ impl Error {
     pub fn store(kind: StoreErrorKind, location: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Store { kind, location: capped(location.into()), message: capped(message.into()) }
     }
+}
+
+/// Why a metadata document was refused ([`Error::Metadata`]). Field names and the identifiers
+/// tessera expected appear in messages; the document's own values never do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataProblem {
+    /// RFC 8414 §3.3 / OpenID Connect Discovery §4.3: `issuer` must be identical to the issuer
+    /// identifier the document was fetched for.
+    #[error("its issuer is not {expected} (RFC 8414 §3.3: it must be identical to the issuer identifier)")]
+    IssuerMismatch {
+        /// The issuer identifier it was fetched for.
+        expected: String,
+    },
+    /// RFC 9728 §3.3: `resource` must be identical to the resource identifier the client used.
+    #[error("its resource is not {expected} (RFC 9728 §3.3: it must be identical to the resource identifier)")]
+    ResourceMismatch {
+        /// The resource identifier it was fetched for.
+        expected: String,
+    },
+    /// A URL field (an issuer, the resource, an endpoint) that is not `https`, or `http` to a
+    /// host other than loopback (`localhost`, 127.0.0.0/8, `::1`).
+    #[error("{field} is not an https URL (plain http is accepted only to loopback)")]
+    InsecureUrl {
+        /// The field (`authorization_servers`, `token_endpoint`, ...).
+        field: String,
+    },
+    /// The document is larger than the limit for metadata.
+    #[error("the document exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Not served as JSON (`application/json` or `+json`).
+    #[error("expected application/json, got {content_type}")]
+    NotJson {
+        /// The content type it had (or `no content type`).
+        content_type: String,
+    },
+    /// The body is not a JSON object.
+    #[error("the body is not a JSON object")]
+    NotAnObject,
+    /// A field is missing or of the wrong shape.
+    #[error("{field} {reason}")]
+    Malformed {
+        /// The field.
+        field: String,
+        /// What is wrong (`is missing`, `is not a string`, `is not an absolute URL`, ...).
+        reason: String,
+    },
+    /// The resource names no authorization server (RFC 9728 `authorization_servers` is empty or
+    /// absent), or not the one the configuration asks for.
+    #[error("{0}")]
+    NoAuthorizationServer(String),
 }
 
 /// An OAuth 2.0 error code (RFC 6749 §5.2, RFC 8628 §3.5, RFC 6750 §3.1).

@@ -158,6 +158,7 @@ impl From<&Error> for JsonError {
             Error::Transport { .. } => ("transport", None, None),
             Error::OutcomeUnknown { .. } => ("outcome_unknown", None, None),
             Error::MalformedResponse { .. } => ("malformed_response", None, None),
+            Error::Metadata { .. } => ("metadata", None, None),
             Error::ReauthenticationRequired { .. } => ("reauthentication_required", None, None),
             Error::Configuration { .. } => ("configuration", None, None),
             Error::Internal { .. } => ("internal", None, None),

@@ -53,7 +53,7 @@ pub use client_auth::{
 };
 pub use dpop::{DpopInputs, DpopProver, DpopSettings};
 pub use engine::{Action, DropReason, Engine, EngineSettings, Entropy, Event};
-pub use error::{Error, MAX_MESSAGE_LEN, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
+pub use error::{Error, MAX_MESSAGE_LEN, MetadataProblem, OAuthErrorCode, StoreErrorKind, TransportErrorKind};
 pub use flow::{
     CodeChannel, CognitoAuthFlow, CustomGrant, Flow, FlowContext, FlowFactory, FlowPurpose, FlowStep, Grant,
     LoginInputs, Prompt, TotpSource,

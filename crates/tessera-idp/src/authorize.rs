@@ -282,7 +282,7 @@ pub(crate) async fn authorize_page(State(s): AppState, RawQuery(query): RawQuery
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return bad("The request has no redirect_uri (or repeats it).");
     };
-    if !redirect_uri_registered(client, redirect_uri) {
+    if !redirect_uri_registered(&client, redirect_uri) {
         return bad("The redirect_uri is not registered for this client.");
     }
     // From here on the redirect URI is trusted: errors go back to the client.
@@ -424,6 +424,8 @@ pub(crate) async fn authorize_submit(State(s): AppState, headers: HeaderMap, bod
 
 /// The `authorization_code` grant at the token endpoint.
 pub(crate) fn code_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    // Checked before the code is redeemed: a bad `resource` does not burn the code.
+    let resource = handlers::requested_resource(form)?;
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
@@ -449,7 +451,7 @@ pub(crate) fn code_grant(s: &Shared, client: &Client, form: &Form) -> Result<Tok
     if !oauth::secrets_match(&computed, &record.code_challenge) {
         return Err(OAuthError::invalid_grant("PKCE verification failed: code_verifier does not match code_challenge"));
     }
-    let login = LoginContext { nonce: record.nonce.clone(), auth_time: Some(record.auth_time) };
+    let login = LoginContext { nonce: record.nonce.clone(), auth_time: Some(record.auth_time), resource };
     let (response, family) = handlers::new_login(s, client, &record.username, &record.scope, &login)?;
     if !s.authorize.attach_family(code, family) {
         s.store.revoke_family(family);

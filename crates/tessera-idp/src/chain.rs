@@ -297,7 +297,7 @@ pub(crate) fn token_exchange(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Op
         return None;
     }
     let result =
-        oauth::authenticate_client(s, headers, &form).and_then(|client| token_exchange_grant(s, client, &form));
+        oauth::authenticate_client(s, headers, &form).and_then(|client| token_exchange_grant(s, &client, &form));
     Some(match result {
         Ok(response) => {
             s.stats.update(|st| st.token_exchange_grants += 1);

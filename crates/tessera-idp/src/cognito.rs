@@ -189,7 +189,7 @@ fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, AwsError>
         .ok_or_else(|| AwsError::invalid_parameter(format!("Missing required parameter {name}")))
 }
 
-fn find_client<'s>(s: &'s Shared, client_id: Option<&str>) -> Result<&'s Client, AwsError> {
+fn find_client(s: &Shared, client_id: Option<&str>) -> Result<std::sync::Arc<Client>, AwsError> {
     let client_id = required(client_id, "ClientId")?;
     s.clients.get(client_id).ok_or_else(|| {
         AwsError::new("ResourceNotFoundException", format!("User pool client {client_id} does not exist."))
@@ -279,10 +279,10 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
     let param = |name: &str| params.get(name).map(String::as_str);
     match flow {
         "USER_PASSWORD_AUTH" => {
-            require_flow(client, grant_types::PASSWORD, flow)?;
+            require_flow(&client, grant_types::PASSWORD, flow)?;
             let username = required(param("USERNAME"), "USERNAME")?;
             let password = required(param("PASSWORD"), "PASSWORD")?;
-            check_secret_hash(client, username, param("SECRET_HASH"))?;
+            check_secret_hash(&client, username, param("SECRET_HASH"))?;
             let entry = s
                 .users
                 .get(username)
@@ -290,7 +290,7 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
                 .ok_or_else(|| AwsError::not_authorized("Incorrect username or password."))?;
             let username = entry.user.username.as_str();
             if entry.user.email_otp {
-                let session = open_session(s, client, username, ChallengeKind::EmailOtp);
+                let session = open_session(s, &client, username, ChallengeKind::EmailOtp);
                 Ok(json!({
                     "ChallengeName": "EMAIL_OTP",
                     "Session": session,
@@ -301,23 +301,23 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
                     },
                 }))
             } else if entry.totp.is_some() {
-                let session = open_session(s, client, username, ChallengeKind::SoftwareTokenMfa);
+                let session = open_session(s, &client, username, ChallengeKind::SoftwareTokenMfa);
                 Ok(json!({
                     "ChallengeName": "SOFTWARE_TOKEN_MFA",
                     "Session": session,
                     "ChallengeParameters": { "USER_ID_FOR_SRP": username },
                 }))
             } else {
-                login(s, client, username)
+                login(s, &client, username)
             }
         }
         "CUSTOM_AUTH" => {
-            require_flow(client, grant_types::EMAIL_OTP, flow)?;
+            require_flow(&client, grant_types::EMAIL_OTP, flow)?;
             let username = required(param("USERNAME"), "USERNAME")?;
-            check_secret_hash(client, username, param("SECRET_HASH"))?;
+            check_secret_hash(&client, username, param("SECRET_HASH"))?;
             let entry =
                 s.users.get(username).ok_or_else(|| AwsError::new("UserNotFoundException", "User does not exist."))?;
-            let session = open_session(s, client, username, ChallengeKind::Custom);
+            let session = open_session(s, &client, username, ChallengeKind::Custom);
             Ok(json!({
                 "ChallengeName": "CUSTOM_CHALLENGE",
                 "Session": session,
@@ -325,7 +325,7 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
             }))
         }
         "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
-            require_flow(client, grant_types::REFRESH_TOKEN, flow)?;
+            require_flow(&client, grant_types::REFRESH_TOKEN, flow)?;
             let token = required(param("REFRESH_TOKEN"), "REFRESH_TOKEN")?;
             let now = s.now();
             let redeemed = s.store.redeem(token, &client.client_id, None, false, now, s.refresh_token_ttl).map_err(
@@ -334,7 +334,7 @@ fn initiate_auth(s: &Shared, request: InitiateAuthRequest) -> Result<Value, AwsE
                     _ => AwsError::not_authorized("Refresh Token has been revoked"),
                 },
             )?;
-            check_secret_hash(client, &redeemed.grant.username, param("SECRET_HASH"))?;
+            check_secret_hash(&client, &redeemed.grant.username, param("SECRET_HASH"))?;
             let Grant { username, .. } = &redeemed.grant;
             let tokens = handlers::user_tokens(
                 s,
@@ -380,7 +380,7 @@ fn respond_to_auth_challenge(s: &Shared, request: RespondRequest) -> Result<Valu
             session.kind.name()
         )));
     }
-    check_secret_hash(client, username, response("SECRET_HASH"))?;
+    check_secret_hash(&client, username, response("SECRET_HASH"))?;
     let key = session.kind.answer_key();
     let answer = required(response(key).map(str::trim), &format!("ChallengeResponses.{key}"))?;
     let correct = match (&session.code, s.users.get(username).and_then(|e| e.totp.as_ref())) {
@@ -399,7 +399,7 @@ fn respond_to_auth_challenge(s: &Shared, request: RespondRequest) -> Result<Valu
     let username = session.username.clone();
     sessions.remove(session_id);
     drop(sessions);
-    login(s, client, &username)
+    login(s, &client, &username)
 }
 
 fn revoke_token(s: &Shared, request: RevokeRequest) -> Result<Value, AwsError> {

@@ -24,7 +24,8 @@ pub enum FaultEndpoint {
     Revoke,
     /// `POST /introspect`.
     Introspect,
-    /// `GET /.well-known/openid-configuration`.
+    /// The metadata documents: `GET /.well-known/openid-configuration`, RFC 8414's
+    /// `/.well-known/oauth-authorization-server` and the demo resource's RFC 9728 metadata.
     Discovery,
     /// `GET /jwks`.
     Jwks,
@@ -39,6 +40,8 @@ pub enum FaultEndpoint {
     Otp,
     /// `POST /cognito`.
     Cognito,
+    /// `POST /register` (RFC 7591).
+    Register,
     /// Whichever of the endpoints above is requested next (never the `/_test/*` endpoints).
     Any,
 }

@@ -26,7 +26,8 @@ type AppState = State<Arc<Shared>>;
 
 pub(crate) const DEFAULT_SCOPE: &str = "openid";
 
-/// `GET /.well-known/openid-configuration`.
+/// `GET /.well-known/openid-configuration`, and the same document at RFC 8414's
+/// `/.well-known/oauth-authorization-server`.
 pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
     let auth_methods = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"];
     Json(json!({
@@ -38,6 +39,7 @@ pub(crate) async fn discovery(State(s): AppState) -> Json<Value> {
         "revocation_endpoint": s.url("/revoke"),
         "introspection_endpoint": s.url("/introspect"),
         "userinfo_endpoint": s.url("/userinfo"),
+        "registration_endpoint": s.url("/register"),
         // Non-standard: the generic email one-time-code login (docs/reference-idp.md).
         "otp_start_endpoint": s.url("/otp/start"),
         "otp_verify_endpoint": s.url("/otp/verify"),
@@ -83,6 +85,22 @@ pub(crate) struct LoginContext {
     pub(crate) nonce: Option<String>,
     /// When the user authenticated (Unix seconds).
     pub(crate) auth_time: Option<u64>,
+    /// The RFC 8707 `resource` of the token request: the access token's `aud` (else the client id).
+    pub(crate) resource: Option<String>,
+}
+
+/// The token request's RFC 8707 `resource` parameter: an absolute URL without a fragment
+/// (`invalid_target` otherwise). One per request: a repeated parameter is refused by [`Form`].
+pub(crate) fn requested_resource(form: &Form) -> Result<Option<String>, OAuthError> {
+    let Some(resource) = form.get("resource") else { return Ok(None) };
+    match url::Url::parse(resource) {
+        Ok(url) if url.fragment().is_none() => Ok(Some(resource.to_owned())),
+        _ => Err(OAuthError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "resource must be an absolute URI without a fragment (RFC 8707 §2)",
+        )),
+    }
 }
 
 /// `POST /token`.
@@ -132,11 +150,11 @@ fn token_response(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(&'sta
         )));
     }
     let response = match grant_type {
-        grant_types::PASSWORD => password_grant(s, client, &form)?,
-        grant_types::REFRESH_TOKEN => refresh_grant(s, client, &form)?,
-        grant_types::AUTHORIZATION_CODE => crate::authorize::code_grant(s, client, &form)?,
-        grant_types::DEVICE_CODE => crate::device::device_grant(s, client, &form)?,
-        _ => client_credentials_grant(s, client, &form)?,
+        grant_types::PASSWORD => password_grant(s, &client, &form)?,
+        grant_types::REFRESH_TOKEN => refresh_grant(s, &client, &form)?,
+        grant_types::AUTHORIZATION_CODE => crate::authorize::code_grant(s, &client, &form)?,
+        grant_types::DEVICE_CODE => crate::device::device_grant(s, &client, &form)?,
+        _ => client_credentials_grant(s, &client, &form)?,
     };
     tracing::debug!(grant_type, client_id = %client.client_id, "token issued");
     Ok((grant_type, response))
@@ -153,6 +171,8 @@ fn new_grant_scope(form: &Form) -> String {
 }
 
 fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
+    // Checked before anything is spent or started.
+    let resource = requested_resource(form)?;
     let username = form.require("username")?;
     let password = form.require("password")?;
     let entry = s
@@ -187,12 +207,15 @@ fn password_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespo
     } else {
         (None, None)
     };
-    let login = LoginContext { nonce: None, auth_time: Some(now) };
+    let login = LoginContext { nonce: None, auth_time: Some(now), resource };
     user_tokens(s, &grant, &grant.scope, family, refresh_token, now, &login)
 }
 
 fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
+    // RFC 8707 §2.2: a refresh may ask for a token for another resource (this demo server lets a
+    // grant serve any resource; a real one would limit it to those the user consented to).
+    let resource = requested_resource(form)?;
     let scope = requested_scope(form);
     let now = s.now();
     let redeemed = s
@@ -214,14 +237,17 @@ fn refresh_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenRespon
         Some(redeemed.family),
         redeemed.rotated,
         now,
-        &LoginContext::default(),
+        &LoginContext { resource, ..LoginContext::default() },
     )
 }
 
 fn client_credentials_grant(s: &Shared, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
     let scope = new_grant_scope(form);
+    let resource = requested_resource(form)?;
     let now = s.now();
-    let (access_token, expires_in) = mint_access_token(s, &client.client_id, &client.client_id, &scope, None, now)?;
+    let audience = resource.as_deref().unwrap_or(&client.client_id);
+    let (access_token, expires_in) =
+        mint_access_token(s, &client.client_id, &client.client_id, audience, &scope, None, now)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
 }
 
@@ -255,7 +281,9 @@ pub(crate) fn user_tokens(
     now: u64,
     login: &LoginContext,
 ) -> Result<TokenResponse, OAuthError> {
-    let (access_token, expires_in) = mint_access_token(s, &grant.client_id, &grant.username, scope, family, now)?;
+    let audience = login.resource.as_deref().unwrap_or(&grant.client_id);
+    let (access_token, expires_in) =
+        mint_access_token(s, &grant.client_id, &grant.username, audience, scope, family, now)?;
     let id_token = if scope.split(' ').any(|s| s == "openid") {
         id_token(s, &grant.client_id, &grant.username, now, expires_in, login)?
     } else {
@@ -298,11 +326,13 @@ pub(crate) fn id_token(
     s.keys.sign("JWT", &claims).map(Some).map_err(OAuthError::server_error)
 }
 
-/// Signs an access token and records its `jti` for revocation. Returns it with `expires_in`.
+/// Signs an access token for `audience` (the requested resource, else the client id) and records
+/// its `jti` for revocation. Returns it with `expires_in`.
 pub(crate) fn mint_access_token(
     s: &Shared,
     client_id: &str,
     subject: &str,
+    audience: &str,
     scope: &str,
     family: Option<u64>,
     now: u64,
@@ -311,7 +341,7 @@ pub(crate) fn mint_access_token(
     let claims = AccessTokenClaims {
         iss: s.issuer.clone(),
         sub: subject.to_owned(),
-        aud: client_id.to_owned(),
+        aud: audience.to_owned(),
         exp: now + ttl,
         iat: now,
         jti: crate::store::random_token(),

@@ -135,7 +135,7 @@ fn jwt_bearer_grant(s: &Shared, headers: &HeaderMap, form: &Form) -> Result<Toke
         (None, Some(claim)) if !claim.is_empty() => claim,
         _ => crate::handlers::DEFAULT_SCOPE.to_owned(),
     };
-    let (access_token, expires_in) = mint_access_token(s, &account.id, &subject, &scope, None, now)?;
+    let (access_token, expires_in) = mint_access_token(s, &account.id, &subject, &account.id, &scope, None, now)?;
     tracing::debug!(client_id = %account.id, "token issued for a jwt bearer assertion");
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope, id_token: None })
 }

@@ -25,7 +25,8 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// Subject: the username, or the client id for client_credentials tokens.
     pub sub: String,
-    /// Audience: the client id the token was issued to.
+    /// Audience: the RFC 8707 `resource` of the token request, else the client id the token was
+    /// issued to.
     pub aud: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,

@@ -4,14 +4,20 @@
 //!
 //! What it speaks:
 //!
-//! - `GET /.well-known/openid-configuration` and `GET /jwks` (EdDSA key generated at start);
+//! - `GET /.well-known/openid-configuration` (also at RFC 8414's
+//!   `/.well-known/oauth-authorization-server`) and `GET /jwks` (EdDSA key generated at start);
 //! - `POST /token`: `password` (with a `totp` code for users who have a TOTP secret),
 //!   `refresh_token` (rotation with reuse detection: presenting a rotated token revokes its
 //!   whole family), `client_credentials`, `authorization_code`, the device code grant and the JWT
 //!   bearer grant (RFC 7523, for the [`ServiceAccount`]s configured); client authentication by HTTP Basic, by
 //!   `client_secret` in the body, or by `client_id` alone for public clients;
-//! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662);
+//! - `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `POST /register` (RFC 7591
+//!   dynamic client registration, open);
 //! - `GET /userinfo` and the protected resource `GET /api/whoami`;
+//! - a protected demo resource `GET /api/resource` that publishes RFC 9728 metadata at
+//!   `GET /.well-known/oauth-protected-resource/api/resource`, names it in its 401 challenge, and
+//!   accepts only tokens whose `aud` is it (RFC 8707: a token request's `resource` becomes the
+//!   token's `aud`);
 //! - `GET`/`POST /authorize`: authorization code + PKCE S256 with a real HTML login page,
 //!   loopback redirect URIs on any port (RFC 8252), `iss` in the response (RFC 9207);
 //! - `POST /device_authorization` and the verification page `GET`/`POST /device` (RFC 8628);
@@ -63,6 +69,8 @@ mod keys;
 mod oauth;
 mod otp;
 mod outbox;
+mod registration;
+mod resource;
 mod server;
 mod stats;
 mod store;
@@ -77,6 +85,7 @@ pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};
 pub use jwt_bearer::{JWT_BEARER_GRANT_TYPE, ServiceAccount};
 pub use keys::AccessTokenClaims;
 pub use outbox::OutboxMessage;
+pub use resource::{RESOURCE_PATH, RESOURCE_SCOPE};
 pub use server::{IdpError, IdpServer};
 pub use stats::Stats;
 pub use tls::{TestCa, TlsIdentity};

@@ -5,6 +5,7 @@
 //! a grant type or a scope, never a password, secret, code or token.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::Client;
-use crate::server::Shared;
+use crate::server::{Clients, Shared};
 
 /// Realm named in `WWW-Authenticate` challenges.
 pub(crate) const REALM: &str = "tessera-idp";
@@ -32,6 +33,11 @@ pub(crate) struct OAuthError {
 impl OAuthError {
     pub(crate) fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self { status, error, description: description.into(), challenge: None }
+    }
+
+    /// The same error with its own `WWW-Authenticate` challenge.
+    pub(crate) fn with_challenge(self, challenge: String) -> Self {
+        Self { challenge: Some(challenge), ..self }
     }
 
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
@@ -179,11 +185,7 @@ pub(crate) const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-ass
 /// `client_id` + `client_secret` in the body (`client_secret_post`), or `client_id` alone for a
 /// public client (`none`). Needs the server's state: an assertion is checked against the issuer,
 /// the server clock and the `jti`s already seen.
-pub(crate) fn authenticate_client<'s>(
-    s: &'s Shared,
-    headers: &HeaderMap,
-    form: &Form,
-) -> Result<&'s Client, OAuthError> {
+pub(crate) fn authenticate_client(s: &Shared, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>, OAuthError> {
     if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
         return authenticate_client_assertion(s, headers, form);
     }
@@ -193,11 +195,7 @@ pub(crate) fn authenticate_client<'s>(
 /// `private_key_jwt` and `client_secret_jwt` (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the
 /// assertion's `iss` and `sub` are the client, signed with its registered key (or, with an HMAC
 /// `alg`, its secret); every refusal is `invalid_client`.
-fn authenticate_client_assertion<'s>(
-    s: &'s Shared,
-    headers: &HeaderMap,
-    form: &Form,
-) -> Result<&'s Client, OAuthError> {
+fn authenticate_client_assertion(s: &Shared, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>, OAuthError> {
     if headers.contains_key(header::AUTHORIZATION) || form.get("client_secret").is_some() {
         return Err(OAuthError::invalid_request(
             "use one client authentication method, not a client assertion and a secret",
@@ -272,11 +270,11 @@ impl ClientKeys {
 /// Secret-based (or no) client authentication: HTTP Basic (`client_secret_basic`),
 /// `client_id` + `client_secret` in the body (`client_secret_post`), or `client_id` alone for a
 /// public client (`none`). A client with only a public key must send an assertion.
-pub(crate) fn authenticate_client_secret<'c>(
-    clients: &'c HashMap<String, Client>,
+pub(crate) fn authenticate_client_secret(
+    clients: &Clients,
     headers: &HeaderMap,
     form: &Form,
-) -> Result<&'c Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let (client_id, secret) = match basic_credentials(headers)? {
         Some((id, secret)) => {
             if form.get("client_secret").is_some() {
@@ -352,8 +350,8 @@ mod tests {
         h
     }
 
-    fn clients() -> HashMap<String, Client> {
-        IdpConfig::demo().clients.into_iter().map(|c| (c.client_id.clone(), c)).collect()
+    fn clients() -> Clients {
+        Clients::new(IdpConfig::demo().clients)
     }
 
     #[test]

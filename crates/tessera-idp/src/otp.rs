@@ -195,7 +195,7 @@ pub(crate) async fn verify(State(s): AppState, body: Bytes) -> Response {
                     .clients
                     .get(&client_id)
                     .ok_or_else(|| OAuthError::server_error("the challenge's client is gone"))?;
-                let (response, _) = handlers::new_login(&s, client, &username, &scope, &LoginContext::default())?;
+                let (response, _) = handlers::new_login(&s, &client, &username, &scope, &LoginContext::default())?;
                 s.stats.update(|st| st.otp_logins += 1);
                 Ok((oauth::no_store(), Json(response)).into_response())
             }

@@ -79,11 +79,36 @@ pub(crate) struct UserEntry {
     pub(crate) totp: Option<Totp>,
 }
 
+/// The clients: configured ones, and those registered at `POST /register` (RFC 7591) while the
+/// server runs. Shared as `Arc`s so that a handler keeps its client while another registers.
+#[derive(Default)]
+pub(crate) struct Clients(std::sync::RwLock<HashMap<String, Arc<Client>>>);
+
+impl Clients {
+    pub(crate) fn new(clients: Vec<Client>) -> Self {
+        Clients(std::sync::RwLock::new(clients.into_iter().map(|c| (c.client_id.clone(), Arc::new(c))).collect()))
+    }
+
+    pub(crate) fn get(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(client_id).cloned()
+    }
+
+    /// Adds a client; false (and nothing changes) when its id is taken.
+    pub(crate) fn insert(&self, client: Client) -> bool {
+        let mut clients = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if clients.contains_key(&client.client_id) {
+            return false;
+        }
+        clients.insert(client.client_id.clone(), Arc::new(client));
+        true
+    }
+}
+
 /// State shared by every handler.
 pub(crate) struct Shared {
     pub(crate) issuer: String,
     pub(crate) users: HashMap<String, UserEntry>,
-    pub(crate) clients: HashMap<String, Client>,
+    pub(crate) clients: Clients,
     pub(crate) keys: Keys,
     pub(crate) store: Store,
     pub(crate) api_keys: crate::api_keys::ApiKeyStore,
@@ -122,7 +147,7 @@ impl Shared {
             users.insert(user.username.clone(), UserEntry { user, totp });
         }
         let client_keys = crate::oauth::ClientKeys::new(&config.clients).map_err(IdpError::InvalidConfig)?;
-        let clients = config.clients.into_iter().map(|c| (c.client_id.clone(), c)).collect();
+        let clients = Clients::new(config.clients);
         let jwt_bearer =
             crate::jwt_bearer::JwtBearerState::new(config.service_accounts).map_err(IdpError::InvalidConfig)?;
         let access_ttl = config.access_token_ttl.as_secs();
@@ -285,6 +310,12 @@ impl IdpServer {
         self.shared.url(path)
     }
 
+    /// The identifier (and URL) of the protected demo resource, `{issuer}/api/resource`
+    /// (RFC 9728 metadata at `{issuer}/.well-known/oauth-protected-resource/api/resource`).
+    pub fn demo_resource(&self) -> String {
+        self.shared.url(crate::resource::RESOURCE_PATH)
+    }
+
     /// A snapshot of the request counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot()
@@ -391,6 +422,16 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
     };
     let mut app = Router::new()
         .route("/.well-known/openid-configuration", instrumented(FaultEndpoint::Discovery, get(handlers::discovery)))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            instrumented(FaultEndpoint::Discovery, get(handlers::discovery)),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/api/resource",
+            instrumented(FaultEndpoint::Discovery, get(crate::resource::metadata)),
+        )
+        .route("/register", instrumented(FaultEndpoint::Register, post(crate::registration::register)))
+        .route("/api/resource", instrumented(FaultEndpoint::Api, get(crate::resource::resource)))
         .route("/jwks", instrumented(FaultEndpoint::Jwks, get(handlers::jwks)))
         .route("/token", instrumented(FaultEndpoint::Token, post(handlers::token)))
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))
@@ -443,6 +484,7 @@ async fn instrument(
         FaultEndpoint::DeviceAuthorization => s.device_authorization_requests += 1,
         FaultEndpoint::Otp => s.otp_requests += 1,
         FaultEndpoint::Cognito => s.cognito_requests += 1,
+        FaultEndpoint::Register => s.registration_requests += 1,
     });
     let Some(fault) = shared.faults.take(endpoint) else {
         return next.run(request).await;

@@ -28,8 +28,13 @@ pub struct Stats {
     pub introspections: u64,
     /// Times an already-rotated refresh token was presented (each one revoked its family).
     pub refresh_token_reuse_detected: u64,
-    /// Requests that reached `GET /.well-known/openid-configuration`.
+    /// Requests that reached a metadata document: `GET /.well-known/openid-configuration`,
+    /// `/.well-known/oauth-authorization-server` or the demo resource's RFC 9728 metadata.
     pub discovery_requests: u64,
+    /// Requests that reached `POST /register`, whatever their outcome.
+    pub registration_requests: u64,
+    /// Clients registered at `POST /register` (RFC 7591).
+    pub client_registrations: u64,
     /// Requests that reached `GET /jwks`.
     pub jwks_requests: u64,
     /// Requests that reached `GET /userinfo` or `GET /api/whoami`.

@@ -434,3 +434,47 @@ async fn faults_can_target_the_authorize_endpoint() {
     assert_eq!(response.text().await.unwrap(), "down for maintenance");
     assert_eq!(b.h.server.stats().faults_injected, 1);
 }
+
+/// RFC 8707 on the code exchange and on refresh: `resource` becomes the access token's `aud` (the
+/// demo resource then accepts it), and a bad `resource` is refused before the code is spent.
+#[tokio::test]
+async fn a_resource_on_the_code_exchange_and_refresh_becomes_the_audience() {
+    let b = Browser::start().await;
+    let resource = b.h.server.demo_resource();
+    let (verifier, challenge) = pkce_pair();
+    let code = b.alice_code(&challenge).await;
+    let exchange = |resource: &str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", demo::BROWSER_CLIENT_ID),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+            ("resource", resource),
+        ];
+        let request = b.h.http.post(b.h.url("/token")).form(&form);
+        async move { json(request.send().await.unwrap()).await }
+    };
+    let (status, body) = exchange("relative/path").await;
+    assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &"invalid_target".into()), "{body}");
+    let (status, tokens) = exchange(&resource).await;
+    assert_eq!(status, StatusCode::OK, "the code was not spent by the refused request: {tokens}");
+    let access = str_field(&tokens, "access_token");
+    let call = |token: &str| b.h.http.get(&resource).bearer_auth(token).send();
+    // alice's scope is `openid email`: the audience is right, the scope is not.
+    assert_eq!(call(access).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(b.h.whoami(access).await.status(), StatusCode::OK, "other APIs of the IdP still accept it");
+
+    // A refresh for another resource: a token for that one, refused by the demo resource.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", demo::BROWSER_CLIENT_ID),
+        ("refresh_token", str_field(&tokens, "refresh_token")),
+        ("resource", "https://other.example/api"),
+    ];
+    let (status, other) = json(b.h.http.post(b.h.url("/token")).form(&form).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    let response = call(str_field(&other, "access_token")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+}

@@ -143,6 +143,10 @@ fn build(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
             kwargs.set_item("endpoint", endpoint)?;
             ("MalformedResponseError", "malformed_response")
         }
+        Error::Metadata { endpoint, .. } => {
+            kwargs.set_item("endpoint", endpoint)?;
+            ("MalformedResponseError", "metadata")
+        }
         Error::ReauthenticationRequired { .. } => ("ReauthenticationRequired", "reauthentication_required"),
         Error::Configuration { .. } => ("ConfigurationError", "configuration"),
         Error::Internal { .. } => ("InternalError", "internal"),

@@ -44,6 +44,7 @@ pub mod prompt;
 pub mod provider;
 mod refresh_cell;
 pub mod registry;
+pub mod resource;
 mod session;
 mod spent;
 pub mod store;
@@ -52,12 +53,13 @@ mod workload_identity;
 
 pub use auth_client::{AuthClient, ProviderInfo};
 pub use dpop::{RequestAuth, dpop_proof_for};
+pub use resource::{DiscoveredResource, discover_resource};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use spent::SpentRefreshTokens;
 pub use tessera_core::{
-    self as core, ClientAuth, ClientAuthMethod, DpopSettings, DropReason, Endpoints, Error, Grant, OAuthErrorCode,
-    Prompt, ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource, TransportErrorKind, is_expired,
-    is_near_expiry,
+    self as core, ClientAuth, ClientAuthMethod, DpopSettings, DropReason, Endpoints, Error, Grant, MetadataProblem,
+    OAuthErrorCode, Prompt, ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource,
+    TransportErrorKind, is_expired, is_near_expiry,
 };
 
 /// The Rust examples of docs/mtls.md, compiled as doctests.

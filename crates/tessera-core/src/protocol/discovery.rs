@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::token::parse_error_response;
+use super::token::{parse_error_response, redacted_json_error};
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, Method, RequestId};
 
@@ -42,6 +42,15 @@ pub struct ProviderMetadata {
     /// ([`crate::ClientAuth::choose_method`]).
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 7591 dynamic client registration endpoint.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    /// Scopes the server supports, when listed.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// PKCE methods the server supports (RFC 8414 §2), when listed.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
     /// Every other field of the document, as sent: non-standard endpoints such as the reference
     /// server's `otp_start_endpoint` / `otp_verify_endpoint` (see [`ProviderMetadata::extra_str`]).
     #[serde(flatten)]
@@ -66,7 +75,8 @@ fn trim_issuer(issuer: &str) -> &str {
     issuer.strip_suffix('/').unwrap_or(issuer)
 }
 
-/// The discovery URL for an issuer.
+/// The OpenID Connect discovery URL for an issuer: `{issuer}/.well-known/openid-configuration`
+/// (a trailing slash of the issuer removed first, OpenID Connect Discovery §4.1).
 pub fn discovery_url(issuer: &str) -> String {
     format!("{}/.well-known/openid-configuration", trim_issuer(issuer))
 }
@@ -96,9 +106,11 @@ pub fn parse_discovery(response: &HttpResponse, expected_issuer: &str) -> Result
         )));
     }
     let metadata: ProviderMetadata =
-        serde_json::from_slice(&response.body).map_err(|e| malformed(format!("not a discovery document ({e})")))?;
+        // The document's values never appear in the error: serde's own messages quote them.
+        serde_json::from_slice(&response.body)
+            .map_err(|e| malformed(format!("not a discovery document ({})", redacted_json_error(&e))))?;
     if trim_issuer(&metadata.issuer) != trim_issuer(expected_issuer) {
-        return Err(malformed(format!("issuer is {:?}, expected {:?}", metadata.issuer, expected_issuer)));
+        return Err(malformed(format!("its issuer is not {}", endpoint_of(expected_issuer))));
     }
     Ok(metadata)
 }
@@ -121,6 +133,11 @@ mod tests {
 
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://evil.example").unwrap_err();
         assert!(error.to_string().contains("issuer"), "{error}");
+        assert!(!error.to_string().contains("idp.example"), "never quotes the document: {error}");
+        let typed =
+            r#"{"issuer":"https://idp.example","token_endpoint":"s3cr3t-value","grant_types_supported":"s3cr3t"}"#;
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, typed), "https://idp.example").unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t"), "{error}");
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, r#"{"issuer":"x"}"#), "x").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 404, "{}"), "x").unwrap_err();

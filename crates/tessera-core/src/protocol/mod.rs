@@ -11,14 +11,21 @@
 //! - RFC 8693: token exchange
 //! - OpenID Connect Core §3.1.3.7: ID token verification (JWKS)
 //! - OpenID Connect Discovery 1.0: provider metadata
+//! - RFC 9728, RFC 8414: resource-first discovery ([`resource`]): protected resource metadata,
+//!   authorization server metadata, their well-known URLs and identifier checks
+//! - RFC 7591: dynamic client registration ([`registration`])
+//! - RFC 9110 §11.6.1, RFC 6750 §3, RFC 9449 §7.1: `WWW-Authenticate` challenges ([`challenge`])
 //! - Amazon Cognito's user-pool JSON protocol ([`cognito`]), which is not OAuth
 
 mod authorization;
 pub(crate) use authorization::printable;
+pub mod challenge;
 pub mod cognito;
 mod device;
 mod discovery;
 pub(crate) mod id_token;
+pub mod registration;
+pub mod resource;
 mod token;
 mod token_exchange;
 
@@ -29,7 +36,7 @@ pub use authorization::{
 pub use device::{
     DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, device_authorization_request, parse_device_authorization,
 };
-pub use discovery::{ProviderMetadata, discovery_request, parse_discovery};
+pub use discovery::{ProviderMetadata, discovery_request, discovery_url, parse_discovery};
 pub use id_token::{
     Account, ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenExpectations, JsonWebKeySet, jwks_request, parse_jwks,
     unverified_account, verify_id_token,

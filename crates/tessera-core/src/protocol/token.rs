@@ -159,7 +159,7 @@ fn parse_json_body<T: for<'de> Deserialize<'de>>(response: &HttpResponse, endpoi
     serde_json::from_slice(&response.body).map_err(|e| malformed(format!("invalid JSON ({})", redacted_json_error(&e))))
 }
 
-fn redacted_json_error(error: &serde_json::Error) -> String {
+pub(crate) fn redacted_json_error(error: &serde_json::Error) -> String {
     let kind = match error.classify() {
         serde_json::error::Category::Io => "I/O",
         serde_json::error::Category::Syntax => "syntax error",

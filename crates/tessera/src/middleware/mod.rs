@@ -42,6 +42,7 @@ pub use self::tower::{AuthLayer, AuthService, BufferedBodies, NeverReplay, Repla
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use tessera_core::protocol::challenge::TokenScheme;
 use tessera_core::{Error, OAuthErrorCode};
 
 use crate::{AuthorizationHeader, Session};
@@ -55,16 +56,13 @@ pub fn is_token_rejected(status: u16, headers: &HeaderMap) -> bool {
         || headers.get("grpc-status").is_some_and(|value| value.as_bytes() == b"16")
 }
 
-/// `Bearer realm="x", error="invalid_token"` (quotes optional, any case, any parameter order).
+/// A `Bearer` challenge with `error="invalid_token"` (RFC 6750 §3.1), read by the one challenge
+/// parser ([`tessera_core::protocol::challenge`]).
 fn challenges_invalid_token(value: &[u8]) -> bool {
-    let value = String::from_utf8_lossy(value).to_ascii_lowercase();
-    let Some(bearer) = value.find("bearer") else { return false };
-    value[bearer..].split(',').any(|param| {
-        let param = param.trim().trim_start_matches("bearer").trim();
-        param
-            .split_once('=')
-            .is_some_and(|(name, v)| name.trim() == "error" && v.trim().trim_matches('"') == "invalid_token")
-    })
+    let value = String::from_utf8_lossy(value);
+    tessera_core::protocol::challenge::token_challenges([value.as_ref()])
+        .iter()
+        .any(|c| c.scheme == TokenScheme::Bearer && c.error == Some(OAuthErrorCode::InvalidToken))
 }
 
 /// The typed error for a token rejected again after a refresh (or a refresh that changed nothing).

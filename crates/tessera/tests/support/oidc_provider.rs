@@ -209,6 +209,7 @@ pub struct OidcProvider {
     issuer: String,
     port: u16,
     mtls_base: String,
+    resources: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -217,6 +218,7 @@ struct ReadyLine {
     issuer: String,
     port: u16,
     mtls_base: String,
+    resources: Vec<String>,
 }
 
 /// `<workspace>/interop/oidc-provider`.
@@ -256,14 +258,22 @@ impl OidcProvider {
             Some(methods) => command.env("CLIENT_AUTH_METHODS", methods),
             None => command.env_remove("CLIENT_AUTH_METHODS"),
         };
-        let (process, ReadyLine { issuer, port, mtls_base }) = PeerProcess::start(
+        let (process, ReadyLine { issuer, port, mtls_base, resources }) = PeerProcess::start(
             "oidc-provider",
             command,
             "TESSERA_OIDC_PROVIDER_LOG",
             READY_TIMEOUT,
             "is Node.js installed? set $NODE to its path",
         );
-        OidcProvider { process, issuer, port, mtls_base, http: peer_process::http_client() }
+        OidcProvider { process, issuer, port, mtls_base, resources, http: peer_process::http_client() }
+    }
+
+    /// The protected resources of the host script's loopback resource server
+    /// (`http://127.0.0.1:<port>/mcp` and `/files`): each publishes RFC 9728 metadata naming
+    /// [`OidcProvider::issuer`] and accepts only tokens issued for it (RFC 8707).
+    #[allow(dead_code)]
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
 
     /// `http://127.0.0.1:<port>` (no trailing slash).
