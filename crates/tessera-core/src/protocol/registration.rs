@@ -162,7 +162,7 @@ pub fn parse_registration_response(response: &HttpResponse, endpoint: &str) -> R
         Some(_) => Err(malformed(field, "is not a list of strings")),
     };
     let client_id =
-        string("client_id")?.filter(|id| !id.is_empty()).ok_or_else(|| malformed("client_id", "is missing"))?;
+        string("client_id")?.filter(|id| !id.trim().is_empty()).ok_or_else(|| malformed("client_id", "is missing"))?;
     Ok(RegisteredClient {
         client_id,
         client_secret: string("client_secret")?.filter(|s| !s.is_empty()).map(Secret::new),
@@ -219,5 +219,11 @@ mod tests {
             matches!(&error, Error::Metadata { problem: MetadataProblem::Malformed { field, .. }, .. } if field == "client_id")
         );
         assert!(!error.to_string().contains("s3cr3t"));
+        // A blank client id is no client id (the registration_response fuzz target's invariant).
+        let blank = parse_registration_response(
+            &HttpResponse::json(RequestId(3), 201, r#"{"client_id":"  "}"#),
+            "https://idp/register",
+        );
+        assert!(matches!(blank, Err(Error::Metadata { .. })), "{blank:?}");
     }
 }
