@@ -421,7 +421,9 @@ class ClientAuth:
         Args:
             client_id: the OAuth client.
             client_secret: its secret; default ``None``.
-            method: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
+            method: ``"client_secret_basic"`` (the default with a secret; unset, a discovered server
+                that does not list it gets ``"client_secret_post"`` or ``"client_secret_jwt"`` if it
+                lists them), ``"client_secret_post"``,
                 ``"client_secret_jwt"``, ``"private_key_jwt"`` (the default with
                 ``client_assertion_key``) or ``"none"`` (the default without either); default ``None``.
             client_assertion_key: ``private_key_jwt``'s private key, as text (PEM or JWK with ``d``);
@@ -599,10 +601,12 @@ class Client:
             grant: how to log in; default ``None``: ``ClientCredentials()``.
             scope: a string or a list of scopes; default ``None``.
             token_endpoint: the token endpoint, without discovery; default ``None`` (with
-                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``).
+                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``;
+                with ``WorkloadIdentity(external_account=...)``: the file's ``token_url``).
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
-                secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
+                secret; a discovered server that does not list it gets ``"client_secret_post"`` or
+                ``"client_secret_jwt"`` if it lists them), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
                 with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``),
                 ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
@@ -743,10 +747,12 @@ class SyncClient:
             grant: how to log in; default ``None``: ``ClientCredentials()``.
             scope: a string or a list of scopes; default ``None``.
             token_endpoint: the token endpoint, without discovery; default ``None`` (with
-                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``).
+                ``JwtBearer(service_account_key=...)`` and no ``issuer``: the key file's ``token_uri``;
+                with ``WorkloadIdentity(external_account=...)``: the file's ``token_url``).
             revocation_endpoint: with ``token_endpoint``, where ``logout()`` revokes; default ``None``.
             client_auth: how the client authenticates: ``"client_secret_basic"`` (the default with a
-                secret), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
+                secret; a discovered server that does not list it gets ``"client_secret_post"`` or
+                ``"client_secret_jwt"`` if it lists them), ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256 assertion signed
                 with the secret), ``"private_key_jwt"`` (the default with ``client_assertion_key``),
                 ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default

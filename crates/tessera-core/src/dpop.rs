@@ -343,7 +343,8 @@ pub fn is_nonce(value: &str) -> bool {
 pub fn is_resource_nonce_challenge(status: u16, www_authenticate: Option<&str>) -> bool {
     status == 401
         && www_authenticate.is_some_and(|value| {
-            // Any scheme: RFC 9449 §9 says `DPoP`, and a server that says `Bearer` means the same.
+            // A `DPoP` or a `Bearer` challenge (the schemes the parser reads): RFC 9449 §9 says
+            // `DPoP`, and a server that says `Bearer` means the same.
             crate::protocol::challenge::token_challenges([value]).iter().any(|c| c.has_error(USE_DPOP_NONCE))
         })
 }

@@ -409,7 +409,7 @@ pub const FIELDS: &[FieldDoc] = &[
         ty: FieldType::Text,
         kinds: &[],
         required: "no",
-        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret (or, when the discovered `token_endpoint_auth_methods_supported` leaves it out, the first it lists of `client_secret_post`, `client_secret_jwt`), `tls_client_auth` with `tls_client_certificate` alone (or `self_signed_tls_client_auth` when the server lists only that), else `none`",
+        default: "`private_key_jwt` with `client_assertion_key`, `client_secret_basic` with a secret (when the discovered `token_endpoint_auth_methods_supported` leaves it out: `client_secret_post` if listed, else `client_secret_jwt` if listed), `tls_client_auth` with `tls_client_certificate` alone (`self_signed_tls_client_auth` when the server lists that and not `tls_client_auth`), else `none`",
         doc: "how the client authenticates (RFC 8414 names): `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (an HS256 assertion signed with the secret), `private_key_jwt` (an assertion signed with `client_assertion_key`), `tls_client_auth` / `self_signed_tls_client_auth` (the TLS client certificate, RFC 8705; see [mtls.md](mtls.md)), `none`; see [client-assertions.md](client-assertions.md)",
         old_names: &[],
     },

@@ -311,13 +311,20 @@ pub(crate) fn token_exchange(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Op
     })
 }
 
-/// RFC 8693 token exchange: the subject token must be an active access token of this server; the
-/// issued access token keeps its subject and scope (or a narrower requested scope) and carries the
-/// requested `audience` (else `resource`, else the client id) in `aud`. Only confidential clients
-/// may exchange.
+/// RFC 8693 token exchange: the subject token is an active access token of this server, or one
+/// of its CI tokens asked for this issuer ([`crate::ci`]); the issued access token keeps the
+/// subject and its scope (or a narrower requested scope) and carries the requested `audience`
+/// (else `resource`, else the client id) in `aud`. Only confidential clients with the
+/// token-exchange grant may exchange.
 fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<ExchangeResponse, OAuthError> {
     if client.client_secret.is_none() {
         return Err(OAuthError::unauthorized_client("token exchange needs a confidential client"));
+    }
+    if !client.allows(TOKEN_EXCHANGE_GRANT_TYPE) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "client `{}` may not use grant_type `{TOKEN_EXCHANGE_GRANT_TYPE}`",
+            client.client_id
+        )));
     }
     let subject_token = form.require("subject_token")?;
     let subject_type = form.require("subject_token_type")?;
@@ -352,7 +359,10 @@ fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<Exch
         }
         None => granted,
     };
-    let audience = form.get("audience").or_else(|| form.get("resource")).unwrap_or(&client.client_id).to_owned();
+    // RFC 8693 §2.1: `resource` is an absolute URI (checked as for every grant, RFC 8707);
+    // `audience` a logical name.
+    let resource = crate::handlers::requested_resource(form)?;
+    let audience = form.get("audience").map(str::to_owned).or(resource).unwrap_or_else(|| client.client_id.clone());
     let now = s.now();
     let ttl = s.access_token_ttl();
     let claims = AccessTokenClaims {

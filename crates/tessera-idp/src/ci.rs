@@ -2,10 +2,13 @@
 //! write` asks for its workload identity token, so that `subject_token = "github-actions"` can be
 //! shown and tested against this server instead of GitHub.
 //!
+//! Mounted with the test endpoints only ([`crate::IdpConfig::test_endpoints`]): its request token is
+//! public, so anyone who reaches it gets a CI token.
+//!
 //! `GET /ci/github-actions/token?audience=AUD` with `Authorization: bearer <request token>`
 //! (GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`; the demo request
 //! token is [`crate::demo::CI_REQUEST_TOKEN`]) answers `{"value": JWT, "count": 1}` as GitHub
-//! does. The JWT (`typ: JWT`, signed with this server's key) says `iss` = this issuer, `sub` =
+//! does. The JWT (`typ: ci+jwt`, signed with this server's key) says `iss` = this issuer, `sub` =
 //! [`crate::demo::CI_SUBJECT`], `aud` = the `audience` asked (GitHub's default when none: the
 //! repository owner's URL, here [`crate::demo::CI_DEFAULT_AUDIENCE`]), and lives five minutes.
 //!
@@ -26,6 +29,9 @@ use crate::server::Shared;
 
 type AppState = State<Arc<Shared>>;
 
+/// The `typ` of a CI token: its own (GitHub's say `JWT`), so that it is never taken for one of
+/// this server's ID tokens, whose `aud` a caller cannot choose.
+const CI_TOKEN_TYPE: &str = "ci+jwt";
 /// How long a CI token lives (GitHub's are valid for a few minutes).
 const CI_TOKEN_TTL_SECS: u64 = 300;
 
@@ -68,7 +74,7 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, Query(query): 
         jti: crate::store::random_token(),
         repository: crate::demo::CI_REPOSITORY.to_owned(),
     };
-    match s.keys.sign("JWT", &claims) {
+    match s.keys.sign(CI_TOKEN_TYPE, &claims) {
         Ok(value) => Json(json!({"value": value, "count": 1})).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
     }
@@ -77,7 +83,7 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, Query(query): 
 /// The subject of a CI token this server issued, unexpired at `now`, asked for `audience`.
 pub(crate) fn verify(s: &Shared, token: &str, audience: &str) -> Result<CiTokenClaims, &'static str> {
     let claims: CiTokenClaims =
-        s.keys.verify_typed(token, "JWT", &s.issuer).ok_or("is not a CI token of this server")?;
+        s.keys.verify_typed(token, CI_TOKEN_TYPE, &s.issuer).ok_or("is not a CI token of this server")?;
     if claims.exp <= s.now() {
         return Err("has expired");
     }

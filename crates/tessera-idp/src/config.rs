@@ -34,9 +34,12 @@ pub mod grant_types {
     /// Grant types accepted at `POST /token`, in the order the discovery document lists them.
     pub const TOKEN_ENDPOINT: [&str; 6] =
         [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, JWT_BEARER];
+    /// RFC 8693 token exchange (answered at `POST /token` beside the grants above; a client
+    /// must list it to exchange).
+    pub const TOKEN_EXCHANGE: &str = crate::TOKEN_EXCHANGE_GRANT_TYPE;
     /// Every name a [`Client`](crate::Client) may list in its `grant_types`.
-    pub const ALL: [&str; 6] =
-        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP];
+    pub const ALL: [&str; 7] =
+        [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP, TOKEN_EXCHANGE];
 }
 
 /// A resource owner who can log in with the password grant.
@@ -248,7 +251,9 @@ impl IdpConfig {
     /// ephemeral loopback port, 300 s access tokens, 30 day rotating refresh tokens, 600 s device
     /// codes polled every 5 s.
     pub fn demo() -> Self {
-        use grant_types::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE, EMAIL_OTP, PASSWORD, REFRESH_TOKEN};
+        use grant_types::{
+            AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE, EMAIL_OTP, PASSWORD, REFRESH_TOKEN, TOKEN_EXCHANGE,
+        };
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             access_token_ttl: Duration::from_secs(300),
@@ -264,7 +269,7 @@ impl IdpConfig {
                 Client::confidential(
                     demo::CONFIDENTIAL_CLIENT_ID,
                     demo::CONFIDENTIAL_CLIENT_SECRET,
-                    &[PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS],
+                    &[PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE],
                 ),
                 Client::public(demo::PUBLIC_CLIENT_ID, &[PASSWORD, REFRESH_TOKEN]),
                 Client::public(demo::BROWSER_CLIENT_ID, &[AUTHORIZATION_CODE, DEVICE_CODE, EMAIL_OTP, REFRESH_TOKEN])

@@ -136,9 +136,9 @@ fn registered(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
         public_key: None,
         key_id: None,
     };
-    if !s.clients.insert(client) {
-        return Err(OAuthError::server_error("a client id was drawn twice"));
-    }
+    s.clients.insert(client).map_err(|problem| {
+        OAuthError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", problem)
+    })?;
     tracing::info!(client_id, public, "client registered");
     let mut answer = json!({
         "client_id": client_id,

@@ -93,14 +93,29 @@ impl Clients {
         self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(client_id).cloned()
     }
 
-    /// Adds a client; false (and nothing changes) when its id is taken.
-    pub(crate) fn insert(&self, client: Client) -> bool {
+    /// Adds a client. `Err` (and nothing changes) when its id is taken, or when the server
+    /// already holds [`MAX_CLIENTS`]: open registration must not grow memory without bound.
+    pub(crate) fn insert(&self, client: Client) -> Result<(), &'static str> {
         let mut clients = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if clients.len() >= MAX_CLIENTS {
+            return Err("the server holds as many clients as it can");
+        }
         if clients.contains_key(&client.client_id) {
-            return false;
+            return Err("a client id was drawn twice");
         }
         clients.insert(client.client_id.clone(), Arc::new(client));
-        true
+        Ok(())
+    }
+}
+
+/// The most clients the server holds, configured and registered together.
+pub(crate) const MAX_CLIENTS: usize = 10_000;
+
+impl Clients {
+    /// How many clients the server holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 }
 
@@ -451,7 +466,6 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
         .route("/otp/verify", instrumented(FaultEndpoint::Otp, post(otp::verify)))
         .route("/cognito", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
         .route("/cognito/", instrumented(FaultEndpoint::Cognito, post(cognito::cognito)))
-        .route("/ci/github-actions/token", get(crate::ci::token))
         .route("/chain/discovery", post(chain::discovery))
         .route("/chain/domains", get(chain::list_domains))
         .route("/chain/domains/{id}/access", post(chain::domain_access))
@@ -461,7 +475,7 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
                 .layer(middleware::from_fn_with_state((shared.clone(), FaultEndpoint::Api), instrument)),
         );
     if test_endpoints {
-        app = app.merge(crate::test_api::routes());
+        app = app.merge(crate::test_api::routes()).route("/ci/github-actions/token", get(crate::ci::token));
     }
     app.with_state(shared)
 }
@@ -522,6 +536,19 @@ async fn instrument(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_bounded_and_ids_unique() {
+        let clients = Clients::new(IdpConfig::demo().clients);
+        let demo = clients.len();
+        assert!(clients.insert(Client::public(crate::demo::PUBLIC_CLIENT_ID, &[])).is_err(), "a taken id");
+        for n in demo..MAX_CLIENTS {
+            clients.insert(Client::public(format!("registered-{n}"), &[])).unwrap();
+        }
+        assert_eq!(clients.len(), MAX_CLIENTS);
+        assert!(clients.insert(Client::public("one-too-many", &[])).is_err());
+        assert!(clients.get("one-too-many").is_none() && clients.get("registered-9999").is_some());
+    }
 
     #[test]
     fn issuer_uses_loopback_for_unspecified_addresses() {

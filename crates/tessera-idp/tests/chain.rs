@@ -135,6 +135,10 @@ async fn rfc8693_exchange_issues_an_access_token_for_the_audience() {
     // An access token is no CI token (crate::ci), whatever type it is sent as.
     let (status, body) = h.token(&exchange(subject, "urn:ietf:params:oauth:token-type:jwt", None)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let mut bad_resource = exchange(subject, ACCESS_TOKEN_TYPE, None);
+    bad_resource.push(("resource", "not a uri"));
+    let (status, body) = h.token(&bad_resource).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
     let (status, body) = h.token(&exchange(subject, ACCESS_TOKEN_TYPE, Some("openid admin"))).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
     let public = h
@@ -151,5 +155,31 @@ async fn rfc8693_exchange_issues_an_access_token_for_the_audience() {
         .unwrap();
     let (status, body) = json(public).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
+    // A confidential client registered at runtime (open registration) does not have the grant:
+    // registering is not a way to exchange tokens.
+    let registered = h
+        .http
+        .post(h.url("/register"))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, registered) = json(registered).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let stranger = h
+        .http
+        .post(h.url("/token"))
+        .basic_auth(str_field(&registered, "client_id"), Some(str_field(&registered, "client_secret")))
+        .form(&[
+            ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+            ("subject_token", subject),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(stranger).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")), "{body}");
     assert_eq!(h.server.stats().token_exchange_grants, 1);
 }

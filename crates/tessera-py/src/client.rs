@@ -192,14 +192,15 @@ fn build(
                 (None, None) if is_static => {
                     Endpoints::Explicit { token_endpoint: String::new(), revocation_endpoint: None }
                 }
-                (None, None) if file.is_some() => match file.and_then(|file| file.token_endpoint) {
+                (None, None) if let Some(file) = file => match file.token_endpoint {
                     Some(token_endpoint) => Endpoints::Explicit { token_endpoint, revocation_endpoint },
                     // (An external_account file always has one: Google's STS by default.)
                     None => {
-                        return Err(field_error(
-                            "service_account_key",
-                            "has no \"token_uri\": give token_endpoint (or issuer)",
-                        ));
+                        // The member that names it: a service-account key's token_uri (an
+                        // external_account file's token_url defaults to Google's STS).
+                        let member = if file.fixes_client_id() { "token_uri" } else { "token_url" };
+                        let problem = format!("has no \"{member}\": give token_endpoint (or issuer)");
+                        return Err(field_error(file.field, &problem));
                     }
                 },
                 (Some(issuer), None) => {
@@ -371,7 +372,8 @@ struct Callbacks<'a, 'py> {
 /// - ``client_id=None`` (with ``JwtBearer(service_account_key=...)``: the key file's ``client_email``;
 ///   with ``WorkloadIdentity(external_account=...)``: the file's ``client_id``, if any),
 ///   ``client_secret=None`` (with ``WorkloadIdentity(external_account=...)``: the file's, if any), ``client_auth=None`` (how the client authenticates:
-///   ``"client_secret_basic"``, the default with a secret; ``"client_secret_post"``;
+///   ``"client_secret_basic"``, the default with a secret (a discovered server that does not list it
+///   gets ``"client_secret_post"``, else ``"client_secret_jwt"``, if it lists them); ``"client_secret_post"``;
 ///   ``"client_secret_jwt"``; ``"private_key_jwt"``, the default with ``client_assertion_key``;
 ///   ``"tls_client_auth"``, the default with ``tls_client_certificate`` alone;
 ///   ``"self_signed_tls_client_auth"``; or ``"none"``, the default without any), ``scope=None`` (string or sequence), ``grant=None``

@@ -761,7 +761,9 @@ impl PyCognito {
 /// client_assertion_alg=None, client_assertion_kid=None, client_assertion_certificate=None, dpop=False,
 /// dpop_key=None, dpop_alg=None)``:
 ///
-/// - ``method=None``: ``"client_secret_basic"`` (the default with a secret), ``"client_secret_post"``,
+/// - ``method=None``: ``"client_secret_basic"`` (the default with a secret; unset, a discovered
+///   server that does not list it gets ``"client_secret_post"`` or ``"client_secret_jwt"`` if it
+///   lists them), ``"client_secret_post"``,
 ///   ``"client_secret_jwt"`` (an HS256 assertion signed with the secret), ``"private_key_jwt"``
 ///   (the default with ``client_assertion_key``), or ``"none"`` (a public client: the default
 ///   without either). ``"basic"`` and ``"post"`` are deprecated old names.

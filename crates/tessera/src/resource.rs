@@ -83,17 +83,32 @@ pub async fn discover_resource(resource: &str, settings: &DiscoverySettings) -> 
         max_response_bytes: settings.transport.max_response_bytes.min(MAX_METADATA_LEN),
         ..settings.transport.clone()
     });
+    // The probe (the resource itself) is read within the transport's own limit: only its status
+    // and challenge matter, and an API's landing page may well be larger than a metadata document.
+    let probe_transport = HttpTransport::new(settings.transport.clone());
     let run = async {
         let mut request = discovery.start();
+        let mut probing = true;
         loop {
             let endpoint = request.endpoint();
-            let response = transport.execute(request).await.map_err(|error| match error {
-                // The document, not the connection, is the problem: the typed metadata refusal.
-                Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. } => {
-                    Error::Metadata { problem: MetadataProblem::TooLarge { limit: MAX_METADATA_LEN }, endpoint }
+            let request_id = request.id;
+            let sent = if probing { probe_transport.execute(request).await } else { transport.execute(request).await };
+            let response = match sent {
+                // A probe too large to read says nothing about its challenge: as if it had none
+                // (the well-known location comes next).
+                Err(Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. }) if probing => {
+                    tessera_core::HttpResponse { request_id, status: 200, headers: Vec::new(), body: Vec::new() }
                 }
-                other => other,
-            })?;
+                // A document, not the connection, is the problem: the typed metadata refusal.
+                Err(Error::Transport { kind: TransportErrorKind::BodyTooLarge, .. }) => {
+                    return Err(Error::Metadata {
+                        problem: MetadataProblem::TooLarge { limit: MAX_METADATA_LEN },
+                        endpoint,
+                    });
+                }
+                other => other?,
+            };
+            probing = false;
             match discovery.handle(&response)? {
                 DiscoveryStep::Send(next) => request = next,
                 DiscoveryStep::Done(found) => return Ok(found),

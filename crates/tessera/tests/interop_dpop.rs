@@ -269,7 +269,7 @@ async fn the_tower_layer_signs_the_full_url_of_a_path_only_request() {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(status, 200, "{body:?}");
     }
-    for bad in ["api.example", "https://api.example/v1", "ftp://api.example"] {
+    for bad in ["api.example", "https://api.example/v1", "ftp://api.example", "https://user:pw@api.example"] {
         assert!(AuthLayer::new(session.clone()).origin(bad).is_err(), "{bad}");
     }
 }

@@ -146,6 +146,17 @@ async fn without_a_challenge_the_well_known_url_is_used_and_rfc8414_falls_back_t
     assert_eq!(server.stats().discovery_requests, 3);
 }
 
+/// A resource whose own answer is larger than a metadata document may be (an HTML landing page):
+/// discovery goes on to the well-known location (it used to stop with "too large").
+#[tokio::test]
+async fn a_large_answer_from_the_resource_itself_is_not_a_refusal() {
+    let server = idp().await;
+    server.faults().push(FaultEndpoint::Api, Fault::new(FaultKind::Oversize { bytes: MAX_METADATA_LEN * 2 }), 1);
+    let found = discover_resource(&server.demo_resource(), &DiscoverySettings::default()).await.unwrap();
+    assert_eq!(found.resource_metadata_url, server.url("/.well-known/oauth-protected-resource/api/resource"));
+    assert_eq!(found.issuer, server.issuer());
+}
+
 #[tokio::test]
 async fn bad_metadata_is_refused_with_typed_errors() {
     let server = idp().await;

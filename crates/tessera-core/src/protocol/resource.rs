@@ -106,7 +106,13 @@ pub fn protected_resource_metadata_url(resource: &str) -> Result<String, Error> 
 pub fn authorization_server_metadata_urls(issuer: &str) -> Result<Vec<String>, Error> {
     let url =
         check_issuer(issuer, "issuer").map_err(|problem| Error::Metadata { problem, endpoint: endpoint_of(issuer) })?;
-    let mut urls = vec![insert_well_known(&url, AUTHORIZATION_SERVER_WELL_KNOWN), discovery_url(issuer)];
+    // RFC 8414 §3.1: the issuer's terminating "/" goes before the suffix is inserted
+    // (`https://idp/tenant/` → `https://idp/.well-known/oauth-authorization-server/tenant`).
+    let mut trimmed = url.clone();
+    if url.path().len() > 1 && url.path().ends_with('/') {
+        trimmed.set_path(url.path().trim_end_matches('/'));
+    }
+    let mut urls = vec![insert_well_known(&trimmed, AUTHORIZATION_SERVER_WELL_KNOWN), discovery_url(issuer)];
     if url.path() != "/" {
         urls.push(insert_well_known(&url, OPENID_CONFIGURATION_WELL_KNOWN));
     }
@@ -600,6 +606,11 @@ mod tests {
                 "https://idp.example/tenant1/.well-known/openid-configuration",
                 "https://idp.example/.well-known/openid-configuration/tenant1",
             ]
+        );
+        // RFC 8414 §3.1: the terminating slash of an issuer with a path is removed first.
+        assert_eq!(
+            authorization_server_metadata_urls("https://idp.example/tenant1/").unwrap()[0],
+            "https://idp.example/.well-known/oauth-authorization-server/tenant1"
         );
         assert_eq!(
             authorization_server_metadata_urls("http://127.0.0.1:9/").unwrap(),

@@ -117,13 +117,17 @@ pub(crate) fn dpop_nonce_challenge(session: &Session, url: &str, status: u16, he
     if !session.uses_dpop() {
         return false;
     }
-    let challenge = headers
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.contains(tessera_core::dpop::USE_DPOP_NONCE));
     let nonce = headers.get("dpop-nonce").and_then(|value| value.to_str().ok());
-    session.observe_dpop_response(url, status, challenge, nonce)
+    session.observe_dpop_response(url, status, www_authenticate(headers).as_deref(), nonce)
+}
+
+/// Every `WWW-Authenticate` field of an answer as one list (RFC 9110 §5.3), so that the challenge
+/// parser finds the one it looks for wherever it is (a description that merely mentions
+/// `use_dpop_nonce` in another field does not count); `None` without any.
+fn www_authenticate(headers: &HeaderMap) -> Option<String> {
+    let fields: Vec<_> =
+        headers.get_all(WWW_AUTHENTICATE).iter().map(|value| String::from_utf8_lossy(value.as_bytes())).collect();
+    (!fields.is_empty()).then(|| fields.join(", "))
 }
 
 #[cfg(test)]
@@ -156,6 +160,19 @@ mod tests {
         }
         assert!(is_token_rejected(200, &headers(&[("grpc-status", "16")])));
         assert!(!is_token_rejected(200, &headers(&[("grpc-status", "0")])));
+    }
+
+    #[test]
+    fn the_nonce_challenge_is_found_in_any_www_authenticate_field() {
+        let answer = headers(&[
+            ("www-authenticate", r#"Bearer error="invalid_token", error_description="not use_dpop_nonce""#),
+            ("www-authenticate", r#"DPoP error="use_dpop_nonce", algs="ES256""#),
+        ]);
+        let joined = www_authenticate(&answer);
+        assert!(tessera_core::dpop::is_resource_nonce_challenge(401, joined.as_deref()), "{joined:?}");
+        let mention_only = headers(&[("www-authenticate", r#"Bearer error_description="use_dpop_nonce""#)]);
+        assert!(!tessera_core::dpop::is_resource_nonce_challenge(401, www_authenticate(&mention_only).as_deref()));
+        assert_eq!(www_authenticate(&HeaderMap::new()), None);
     }
 
     #[test]

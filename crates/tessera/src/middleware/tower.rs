@@ -153,7 +153,7 @@ impl<P> AuthLayer<P> {
     /// proof signs the request's full URL (RFC 9449 `htu`): without this, such a request to a
     /// DPoP provider fails with a configuration error instead of carrying a proof the API must
     /// refuse. Requests with an absolute URI keep their own. Errors when `origin` is not an
-    /// `http(s)://host[:port]` URL without a path.
+    /// `http(s)://host[:port]` URL without a path or `user:password@`.
     pub fn origin(self, origin: &str) -> Result<Self, crate::Error> {
         let trimmed = origin.strip_suffix('/').unwrap_or(origin);
         let parsed: http::Uri = trimmed
@@ -161,9 +161,11 @@ impl<P> AuthLayer<P> {
             .map_err(|_| crate::Error::configuration("AuthLayer::origin: not a URL (give https://host[:port])"))?;
         let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
         let path_empty = parsed.path_and_query().is_none_or(|path| path.as_str().is_empty() || path.as_str() == "/");
-        if !scheme_ok || parsed.authority().is_none() || !path_empty {
+        // No userinfo: it would travel in every proof's `htu` and show in error messages.
+        let plain_authority = parsed.authority().is_some_and(|authority| !authority.as_str().contains('@'));
+        if !scheme_ok || !plain_authority || !path_empty {
             return Err(crate::Error::configuration(
-                "AuthLayer::origin: give the scheme and authority only (https://host[:port]), without a path",
+                "AuthLayer::origin: give the scheme and authority only (https://host[:port]), without a path or credentials",
             ));
         }
         Ok(AuthLayer { origin: Some(trimmed.into()), ..self })
