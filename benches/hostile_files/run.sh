@@ -5,7 +5,7 @@
 # reading such a file). The hostile cases are never given to a peer: `cat /dev/zero` and
 # `tomllib.load` of a FIFO do not end. Not part of CI; needs hyperfine and /usr/bin/time (GNU).
 #
-#   benches/hostile_files/run.sh            # builds the release CLI, prints a markdown table
+#   benches/hostile_files/run.sh            # builds the CLI (profile release-cli), prints a markdown table
 #   RUNS=200 benches/hostile_files/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,8 +15,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install -y hyperfine)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install -y time)" >&2; exit 1; }
-cargo build --release --quiet -p tessera-cli
-bin="$CARGO_TARGET_DIR/release/tessera"
+cargo build --profile release-cli --quiet -p tessera-cli
+bin="$CARGO_TARGET_DIR/release-cli/tessera"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -3,7 +3,7 @@
 # side by side in one hyperfine run. Not part of CI: needs hyperfine, Python 3 and network access
 # to PyPI once (for msal, installed into a venv outside the clone).
 #
-#   benches/token_fast_path/run.sh            # builds the release CLI, prints a markdown table
+#   benches/token_fast_path/run.sh            # builds the CLI (profile release-cli), prints a markdown table
 #   RUNS=500 benches/token_fast_path/run.sh
 #   BEFORE_BIN=/tmp/tessera-88428e0 benches/token_fast_path/run.sh   # an older build in the same run
 #   TESSERA_BIN=/path/to/tessera ...          # measure this binary instead of building one
@@ -26,8 +26,8 @@ fi
 if [ -n "${TESSERA_BIN:-}" ]; then
   bin=$TESSERA_BIN
 else
-  cargo build --release --quiet -p tessera-cli
-  bin="$CARGO_TARGET_DIR/release/tessera"
+  cargo build --profile release-cli --quiet -p tessera-cli
+  bin="$CARGO_TARGET_DIR/release-cli/tessera"
 fi
 
 work=$(mktemp -d)
@@ -42,7 +42,7 @@ current_context = "dev"
 name = "dev"
 [[contexts.auth_providers]]
 name = "peer"
-provider = "password"
+type = "password"
 issuer = "https://idp.example.com"
 client_id = "bench-client"
 client_secret = "env:BENCH_UNSET_CLIENT_SECRET"

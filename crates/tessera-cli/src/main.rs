@@ -327,10 +327,13 @@ fn exit(failure: Failure) -> ExitCode {
 /// Log lines go to stderr, filtered by `TESSERA_LOG` (default [`DEFAULT_LOG_FILTER`]).
 fn init_logging() {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter =
+        std::env::var("TESSERA_LOG").ok().and_then(|value| log_filter(&value)).unwrap_or_else(default_log_filter);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
-        )
+        // Everything reaches the `Targets` filter layered on top (the builder's own default is INFO).
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         // A log line during a login first clears the spinner line it would otherwise follow.
         .with_writer(|| {
             TerminalPrompter::clear_spinner_line();
@@ -339,7 +342,28 @@ fn init_logging() {
         // Colours only on a terminal, and never with NO_COLOR (no-color.org): scripts capture
         // stderr and must not get escape codes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
+        .finish()
+        .with(filter)
         .init();
+}
+
+/// `TESSERA_LOG`'s filter: comma-separated `target=level` directives and a bare `level` for every
+/// target, as `RUST_LOG` takes them; `None` when one is not valid (the default filter then applies).
+///
+/// A `Targets` filter, not `EnvFilter`: the same directives without `EnvFilter`'s span and field-value
+/// filters, whose regular-expression engine was 0.25 MB of a 9 MB binary (docs/DECISIONS.md). Empty
+/// directives are skipped, as `EnvFilter` skips them; no directive at all logs nothing.
+fn log_filter(value: &str) -> Option<tracing_subscriber::filter::Targets> {
+    let directives: Vec<&str> = value.split(',').filter(|directive| !directive.is_empty()).collect();
+    if directives.is_empty() {
+        return Some(tracing_subscriber::filter::Targets::new());
+    }
+    directives.join(",").parse().ok()
+}
+
+/// [`DEFAULT_LOG_FILTER`] (a constant that parses: a unit test checks it).
+fn default_log_filter() -> tracing_subscriber::filter::Targets {
+    log_filter(DEFAULT_LOG_FILTER).unwrap_or_default()
 }
 
 /// Runs a command; `Ok` carries the exit code (0, or the child's for `exec`).
@@ -654,5 +678,40 @@ impl Workspace {
     /// Every provider of the context behind the facade.
     fn client(&self) -> Result<AuthClient, Failure> {
         Ok(AuthClient::from_config(&self.registry, &self.config, Some(&self.context_name), Arc::clone(&self.store))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::{default_log_filter, log_filter};
+
+    #[test]
+    fn the_default_log_filter_shows_tesseras_warnings_only() {
+        let filter = default_log_filter();
+        for target in ["tessera", "tessera::session", "tessera_core::flow", "tessera_cli", "tessera_idp"] {
+            assert!(filter.would_enable(target, &Level::WARN), "{target}");
+            assert!(!filter.would_enable(target, &Level::INFO), "{target}");
+        }
+        assert!(!filter.would_enable("rustls::client", &Level::ERROR));
+    }
+
+    #[test]
+    fn tessera_log_takes_the_directives_the_docs_show() {
+        let debug = log_filter("debug").unwrap();
+        assert!(debug.would_enable("hyper_util::client", &Level::DEBUG));
+        assert!(!debug.would_enable("hyper_util::client", &Level::TRACE));
+        let ours = log_filter("tessera=trace").unwrap();
+        assert!(ours.would_enable("tessera::session", &Level::TRACE));
+        assert!(ours.would_enable("tessera_core", &Level::TRACE), "a target is a prefix, as with EnvFilter");
+        assert!(!ours.would_enable("reqwest", &Level::ERROR));
+        let mixed = log_filter("warn,tessera_core=DEBUG,,").unwrap();
+        assert!(mixed.would_enable("tessera_core::flow", &Level::DEBUG));
+        assert!(mixed.would_enable("rustls", &Level::WARN) && !mixed.would_enable("rustls", &Level::INFO));
+        assert!(!log_filter("").unwrap().would_enable("tessera", &Level::ERROR), "empty: nothing");
+        for invalid in ["tessera=loud", "a=b=c", "tessera[{field=debug"] {
+            assert!(log_filter(invalid).is_none(), "{invalid}");
+        }
     }
 }
