@@ -39,7 +39,8 @@ type AppState = State<Arc<Shared>>;
 
 /// `grant_type` of RFC 8693 token exchange, accepted at `POST /token` from confidential clients.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// RFC 8693 token type of an access token: the only subject and requested type accepted here.
+/// RFC 8693 token type of an access token: the only type that can be requested here, and the
+/// subject type of this server's own access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// RFC 8693 token type of a JWT that is not this server's access token (a CI job's token).
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -340,7 +341,7 @@ fn token_exchange_grant(s: &Shared, client: &Client, form: &Form) -> Result<Exch
             (subject.sub, subject.scope)
         }
         JWT_TOKEN_TYPE => {
-            let ci = crate::ci::verify(s, subject_token, &s.issuer)
+            let ci = crate::ci::verify(s, subject_token)
                 .map_err(|problem| OAuthError::invalid_grant(format!("the subject token {problem}")))?;
             (ci.sub, CI_SCOPES.to_owned())
         }

@@ -80,14 +80,15 @@ pub(crate) async fn token(State(s): AppState, headers: HeaderMap, Query(query): 
     }
 }
 
-/// The subject of a CI token this server issued, unexpired at `now`, asked for `audience`.
-pub(crate) fn verify(s: &Shared, token: &str, audience: &str) -> Result<CiTokenClaims, &'static str> {
+/// The claims of a CI token this server issued, unexpired, asked for this server (its `aud` is
+/// the issuer: a token meant for another party is not exchanged here).
+pub(crate) fn verify(s: &Shared, token: &str) -> Result<CiTokenClaims, &'static str> {
     let claims: CiTokenClaims =
         s.keys.verify_typed(token, CI_TOKEN_TYPE, &s.issuer).ok_or("is not a CI token of this server")?;
     if claims.exp <= s.now() {
         return Err("has expired");
     }
-    if claims.aud != audience {
+    if claims.aud != s.issuer {
         return Err("was issued for another audience");
     }
     Ok(claims)
