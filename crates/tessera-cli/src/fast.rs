@@ -2,7 +2,7 @@
 //! tree, no async runtime, no thread. Scripts and kubectl run `tessera token` for every request,
 //! so its cost is the process start plus one small file read (benches/README.md).
 //!
-//! This module only *recognises* the plain forms of the command (`token` with `--provider`/`-p`,
+//! This module only *recognises* the plain forms of the command (`token` with `--provider`/`-p`, `--resource`,
 //! `--context`, `--format`, `--json`, `--min-valid`, `--prompt`, `--no-browser`, `--no-qr`) and
 //! serves a token the file store already holds and that is valid for the same window the full
 //! path uses. Anything else — another command, an unusual spelling, a flag given twice, a Redis
@@ -29,6 +29,7 @@ struct TokenArgs {
     format: Option<TokenFormat>,
     json: bool,
     min_valid: Option<Duration>,
+    resource: Option<String>,
 }
 
 /// Prints the stored token and returns the exit code when `args` (without the program name) is a
@@ -53,6 +54,7 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
     };
     let entry = context.provider(provider_name.as_deref()).ok()?;
     let tokens = FileStore::new(dir).load_now(&context.store_key(entry)).ok()??;
+    let tokens = for_resource(tokens, args.resource.or_else(|| resource_of(entry)).as_deref());
     let now = SystemClock.now();
     if !valid(&tokens, now, args.min_valid.unwrap_or_default()) {
         return None;
@@ -62,6 +64,20 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => crate::exit(failure),
     })
+}
+
+/// The resource a provider's tokens are for (its section's `resource`; a workload identity's is
+/// its exchange's, not a key into the store).
+pub(crate) fn resource_of(entry: &tessera::config::ProviderEntry) -> Option<String> {
+    entry.spec()?.client.resource.clone()
+}
+
+/// What a stored login holds for `resource` (RFC 8707: one login, an access token per resource).
+pub(crate) fn for_resource(tokens: TokenSet, resource: Option<&str>) -> TokenSet {
+    match resource {
+        Some(resource) => tokens.for_resource(resource),
+        None => tokens,
+    }
 }
 
 /// The test of `auth::fresh_tokens`: valid for the refresh window, or `min_valid` if longer.
@@ -98,6 +114,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Option<TokenArgs> {
         };
         match name.as_str() {
             "--context" => once(&mut parsed.context, value())?,
+            "--resource" if command => once(&mut parsed.resource, value())?,
             "--provider" | "-p" if command => once(&mut parsed.provider, value())?,
             "--format" if command && parsed.format.is_none() => {
                 parsed.format = Some(TokenFormat::from_str(&value()?, false).ok()?);

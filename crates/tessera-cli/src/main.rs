@@ -99,11 +99,20 @@ enum Command {
         #[command(flatten)]
         provider: ProviderArg,
         /// Log in to every provider of the context.
-        #[arg(long, conflicts_with_all = ["provider", "with_token"])]
+        #[arg(long, conflicts_with_all = ["provider", "with_token", "resources"])]
         all: bool,
         /// Read a token from stdin and store it (providers of type "static").
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resources")]
         with_token: bool,
+        /// Log in to the API at this URL: its authorization server is discovered, a client
+        /// registered, and a provider with `resource = URL` added to the context when it has none
+        /// (docs/resource-login.md). More URLs: other resources of the same server the one login
+        /// also serves.
+        #[arg(value_name = "URL", conflicts_with = "provider")]
+        resources: Vec<String>,
+        /// The name of the provider `tessera login URL` adds (default: from the URL).
+        #[arg(long, requires = "resources")]
+        name: Option<String>,
     },
     /// Print a valid access token (refreshing or logging in again as needed).
     #[command(after_help = help::TOKEN)]
@@ -119,6 +128,10 @@ enum Command {
         /// Print JSON (the same as --format json).
         #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// A token for this resource (RFC 8707): another API the provider's login also serves
+        /// (default: the provider's `resource`).
+        #[arg(long, value_name = "URL")]
+        resource: Option<String>,
         /// DPoP providers: also print a proof for a request to this URL (with --format header: a
         /// `DPoP:` line after `Authorization: DPoP ...`; with --json: "dpop").
         #[arg(long, value_name = "URL")]
@@ -392,15 +405,38 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         let prompter = if cli.no_browser { prompter.no_browser() } else { prompter };
         if cli.no_qr { prompter.without_qr_code() } else { prompter }
     });
+    // `tessera login URL`: the provider for that resource, added to the file when it has none.
+    let resource_provider = match &command {
+        Command::Login { resources, name, .. } if !resources.is_empty() => {
+            let paths = Paths::from_env()?;
+            let context =
+                cli.context.clone().or_else(|| std::env::var("TESSERA_CONTEXT").ok().filter(|c| !c.is_empty()));
+            let registry = registry();
+            let types = registry.type_names();
+            let name = tessera::config::add_resource_provider(
+                &paths.config_file,
+                context.as_deref(),
+                name.as_deref(),
+                &resources[0],
+                &types,
+            )?;
+            Some(name)
+        }
+        _ => None,
+    };
     let workspace = Workspace::open(cli.context.as_deref(), prompter)?;
     let result = match command {
-        Command::Login { provider, all, with_token } => {
+        Command::Login { provider, all, with_token, resources, name: _ } if resources.is_empty() => {
             auth::login(&workspace, provider.name().as_deref(), all, with_token).await.map(|()| 0)
         }
-        Command::Token { provider, min_valid, format, json, dpop_url, dpop_method, dpop_nonce } => {
+        Command::Login { resources, .. } => {
+            auth::login_resource(&workspace, resource_provider.as_deref(), &resources[1..]).await.map(|()| 0)
+        }
+        Command::Token { provider, min_valid, format, json, resource, dpop_url, dpop_method, dpop_nonce } => {
             let format = if json { TokenFormat::Json } else { format };
             let dpop = dpop_url.map(|url| auth::DpopRequest { method: dpop_method, url, nonce: dpop_nonce });
-            auth::token(&workspace, provider.name().as_deref(), min_valid.unwrap_or_default(), format, dpop)
+            let name = provider.name();
+            auth::token(&workspace, name.as_deref(), resource.as_deref(), min_valid.unwrap_or_default(), format, dpop)
                 .await
                 .map(|()| 0)
         }
@@ -673,6 +709,29 @@ impl Workspace {
     /// Builds one provider (no secret read, nothing sent).
     fn build(&self, entry: &ProviderEntry) -> Result<Arc<dyn tessera::provider::AuthProvider>, Failure> {
         Ok(self.registry.build(&self.config, self.context(), entry, Arc::clone(&self.store))?)
+    }
+
+    /// A built-in provider for `resource` (another resource its login serves: `tessera token
+    /// --resource`), whose login also names `also_at_login` (`tessera login URL URL…`).
+    fn build_for_resource(
+        &self,
+        entry: &ProviderEntry,
+        resource: Option<&str>,
+        also_at_login: Vec<String>,
+    ) -> Result<OAuthProvider, Failure> {
+        let settings = ProviderSettings::new(self.config.origin(), &self.context_name, entry, Arc::clone(&self.store));
+        let mut provider = OAuthProvider::from_settings(&settings)?.also_at_login(also_at_login);
+        if let Some(resource) = resource {
+            provider = provider.with_resource(resource);
+        }
+        if let Some(prompter) = &self.prompter {
+            let prompter = match entry.loopback_settings() {
+                Some(loopback) => prompter.clone().with_login_timeout(loopback.timeout),
+                None => prompter.clone(),
+            };
+            provider = provider.with_prompter(Arc::new(prompter));
+        }
+        Ok(provider)
     }
 
     /// Every provider of the context behind the facade.

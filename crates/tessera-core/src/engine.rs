@@ -230,6 +230,8 @@ struct Entry {
     dpop_nonce: Option<String>,
     /// The DPoP key made for this provider (no `dpop_key`, and no key held with the tokens yet).
     generated_dpop: Option<Secret>,
+    /// RFC 8707 resource indicators (see [`Engine::set_resources`]).
+    resources: Vec<String>,
 }
 
 /// A keyed token cache plus the flows that fill it. See the module docs.
@@ -287,10 +289,45 @@ impl Engine {
     pub fn register(&mut self, key: impl Into<String>, config: ProviderConfig) {
         let key = key.into();
         self.in_flight.retain(|_, k| *k != key);
-        let (tokens, generated_dpop) =
-            self.entries.remove(&key).map(|entry| (entry.tokens, entry.generated_dpop)).unwrap_or_default();
-        let entry = Entry { config, tokens, metadata: None, operation: None, dpop_nonce: None, generated_dpop };
+        let (tokens, generated_dpop, resources) = self
+            .entries
+            .remove(&key)
+            .map(|entry| (entry.tokens, entry.generated_dpop, entry.resources))
+            .unwrap_or_default();
+        let entry =
+            Entry { config, tokens, metadata: None, operation: None, dpop_nonce: None, generated_dpop, resources };
         self.entries.insert(key, entry);
+    }
+
+    /// RFC 8707 resource indicators for `key`: its tokens are meant for `resources[0]` (every
+    /// token request, refreshes included, asks for it), and a login's authorization request (or
+    /// device authorization request) names them all, so that one login can later serve each of
+    /// them through a refresh. Empty (the default): no `resource` parameter. Cached tokens are
+    /// kept (the runtime decides which tokens a resource may use). Unknown keys are ignored.
+    pub fn set_resources(&mut self, key: &str, resources: Vec<String>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.resources = resources;
+        }
+    }
+
+    /// The resource indicators of `key` ([`Engine::set_resources`]).
+    pub fn resources(&self, key: &str) -> &[String] {
+        self.entries.get(key).map_or(&[], |entry| &entry.resources)
+    }
+
+    /// Discovered metadata can also come from elsewhere (a resource's authorization server found
+    /// by [`crate::protocol::ResourceDiscovery`]): the engine then does not fetch it again. Its
+    /// issuer must be the provider's (`Endpoints::Discover`); otherwise nothing changes.
+    pub fn set_metadata(&mut self, key: &str, metadata: ProviderMetadata) -> bool {
+        let Some(entry) = self.entries.get_mut(key) else { return false };
+        match &entry.config.endpoints {
+            Endpoints::Discover { issuer } if *issuer == metadata.issuer => {
+                entry.config.client.choose_method(&metadata.token_endpoint_auth_methods_supported);
+                entry.metadata = Some(metadata);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The provider behind `key`.
@@ -795,6 +832,7 @@ fn flow_context<'a>(
         jitter,
         assertion_id,
         dpop: dpop.map(|prover| DpopInputs { prover: prover.as_ref(), nonce: entry.dpop_nonce.as_deref() }),
+        resources: &entry.resources,
     }
 }
 

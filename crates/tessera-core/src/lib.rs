@@ -63,4 +63,4 @@ pub use protocol::ProviderMetadata;
 pub use provider::{Endpoints, ProviderConfig};
 pub use secret::Secret;
 pub use time::Timestamp;
-pub use token::{TokenSet, is_expired, is_near_expiry};
+pub use token::{StoredClient, TokenSet, is_expired, is_near_expiry};

@@ -847,11 +847,19 @@ pub const FIELDS: &[FieldDoc] = &[
     },
     FieldDoc {
         name: "resource",
-        ty: FieldType::Text,
-        kinds: &[K::WorkloadIdentity],
+        ty: FieldType::Url,
+        kinds: &[
+            K::Password,
+            K::ClientCredentials,
+            K::RefreshToken,
+            K::DeviceCode,
+            K::Browser,
+            K::JwtBearer,
+            K::WorkloadIdentity,
+        ],
         required: "no",
         default: "",
-        doc: "the token exchange's `resource` (RFC 8693, an absolute URI)",
+        doc: "the protected resource the tokens are for (RFC 8707: its identifier, an absolute URI): every token request asks for it, and a login names it. With `browser` or `device_code`, it is enough on its own (`type` may then be left out: `browser`): the resource's authorization server is discovered from it (RFC 9728, RFC 8414) and, without `client_id`, a client is registered (RFC 7591) and kept with the tokens. See docs/resource-login.md. For `workload_identity`, the token exchange's `resource` (RFC 8693)",
         old_names: &[],
     },
     FieldDoc {
@@ -1014,6 +1022,8 @@ pub struct ClientSpec {
     pub revocation_endpoint: Option<String>,
     /// `scope`.
     pub scope: Option<String>,
+    /// `resource` (RFC 8707; for `workload_identity` it is the exchange's, in [`GrantSpec`]).
+    pub resource: Option<String>,
 }
 
 /// The grant-specific part of a description, one variant per [`ProviderKind`].
@@ -1373,6 +1383,11 @@ impl ProviderSpec {
         let kind = match object.get("type") {
             Some(Value::String(name)) => name.parse::<ProviderKind>()?,
             Some(other) => return Err(FieldError::new("type", format!("must be a string, not {}", json_type(other)))),
+            // A resource alone is a resource-first browser login (docs/resource-login.md).
+            None if object.contains_key("resource") => {
+                object.insert("type".into(), Value::String(K::Browser.as_str().into()));
+                K::Browser
+            }
             None => {
                 return Err(FieldError::new(
                     "type",
@@ -1426,6 +1441,7 @@ impl ProviderSpec {
             token_endpoint: flat.token_endpoint,
             revocation_endpoint: flat.revocation_endpoint,
             scope: flat.scope,
+            resource: if kind == K::WorkloadIdentity { None } else { flat.resource.clone() },
         };
         let required_text = |field: &'static str, value: Option<String>| match value {
             Some(value) if !value.trim().is_empty() => Ok(value),
@@ -1563,6 +1579,18 @@ impl ProviderSpec {
         }
     }
 
+    /// True for a resource-first login (docs/resource-login.md): a `browser` or `device_code`
+    /// provider with a `resource` and without what its authorization server would tell (an
+    /// `issuer` or `token_endpoint`) or give (a `client_id`). Its configuration is built by
+    /// discovery and registration at run time (`tessera::Session::for_resource`), not by
+    /// [`ProviderSpec::into_config`], which refuses it.
+    pub fn is_resource_first(&self) -> bool {
+        let client = &self.client;
+        matches!(self.kind(), K::Browser | K::DeviceCode)
+            && client.resource.is_some()
+            && (client.client_id.is_none() || (client.issuer.is_none() && client.token_endpoint.is_none()))
+    }
+
     /// The rules that need the description itself (the rest, shared with every way of building a
     /// [`ProviderConfig`], is [`validate_config`], which [`ProviderSpec::into_config`] runs too).
     pub fn validate(&self) -> Result<(), FieldError> {
@@ -1575,6 +1603,16 @@ impl ProviderSpec {
             GrantSpec::JwtBearer { service_account_key: Some(_), .. }
                 | GrantSpec::WorkloadIdentity { external_account: Some(_), .. }
         );
+        if let Some(resource) = &client.resource {
+            crate::protocol::resource::check_resource_url(resource).map_err(|_| {
+                FieldError::new("resource", "must be an https URL (or http on loopback) without a fragment")
+            })?;
+        }
+        if self.is_resource_first() {
+            // The server and the client come from the resource (discovery, registration): the
+            // rules on the built configuration apply once they are known.
+            return Ok(());
+        }
         if kind != K::Cognito && kind != K::Static {
             match (&client.issuer, &client.token_endpoint) {
                 (Some(_), Some(_)) => {
@@ -1697,6 +1735,12 @@ impl ProviderSpec {
         &self,
         resolve: &mut dyn FnMut(&'static str, &Secret) -> Result<Secret, String>,
     ) -> Result<ProviderConfig, FieldError> {
+        if self.is_resource_first() {
+            return Err(FieldError::new(
+                "resource",
+                "names a resource whose server and client are found at run time (resource-first login): build it with tessera::Session::for_resource",
+            ));
+        }
         self.build_config(resolve, KeyCheck::Read)
     }
 
@@ -2697,6 +2741,27 @@ mod tests {
         }
         assert!(ProviderKind::from_name("passwrd").is_none());
         assert_eq!(ProviderKind::of(&Grant::ClientCredentials), Some(ProviderKind::ClientCredentials));
+    }
+
+    #[test]
+    fn a_resource_alone_is_a_resource_first_browser_login() {
+        let spec = parse(json!({"resource": "https://api.example/mcp"})).unwrap().spec;
+        assert_eq!(spec.kind(), ProviderKind::Browser);
+        assert!(spec.is_resource_first());
+        assert_eq!(spec.client.resource.as_deref(), Some("https://api.example/mcp"));
+        assert_eq!(spec.into_config(&mut literal).unwrap_err().field, "resource", "built at run time");
+        let device = parse(json!({"type": "device_code", "resource": "https://api.example/"})).unwrap().spec;
+        assert!(device.is_resource_first());
+        // With its server and client given, a resource is a parameter of an ordinary provider.
+        let given = json!({"type": "browser", "issuer": "https://idp", "client_id": "c", "resource": "https://api/"});
+        let given = parse(given).unwrap().spec;
+        assert!(!given.is_resource_first());
+        assert!(given.into_config(&mut literal).is_ok());
+        for bad in ["http://api.example/", "not a url", "https://api.example/#x"] {
+            assert_eq!(parse(json!({"resource": bad})).unwrap_err().field, "resource", "{bad}");
+        }
+        let cc = json!({"type": "client_credentials", "issuer": "https://i", "client_id": "c", "client_secret": "s", "resource": "https://api/"});
+        assert!(!parse(cc).unwrap().spec.is_resource_first());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The token model: what a successful grant yields, with absolute expiry instants.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,42 @@ pub struct TokenSet {
     /// `Debug`; serialized (for stores) like the tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_key: Option<Secret>,
+    /// One login serving several resources (RFC 8707): each resource's own access token, by
+    /// resource identifier, all refreshed with this set's refresh token (their entries hold none).
+    /// Read and written through [`TokenSet::for_resource`] and [`TokenSet::with_resource_tokens`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource_tokens: BTreeMap<String, TokenSet>,
+    /// The client tessera registered for these tokens (RFC 7591, a resource-first login): kept
+    /// with them so that every process sharing the store uses it and none registers another.
+    /// Boxed: most sets have none, and a token set travels by value through every flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_client: Option<Box<StoredClient>>,
+}
+
+/// A client registered by tessera (RFC 7591), as a store keeps it ([`TokenSet::registered_client`]).
+/// `Debug` never shows the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredClient {
+    /// The authorization server it is registered at (its issuer identifier).
+    pub issuer: String,
+    /// The `client_id` issued.
+    pub client_id: String,
+    /// The `client_secret`, for a confidential client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// When the secret stops working, when it does (RFC 7591 `client_secret_expires_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<Timestamp>,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
+
+impl StoredClient {
+    /// True when it can still be used at `issuer` at `now`: registered there, and its secret (if
+    /// it has one that expires) not expired.
+    pub fn usable_at(&self, issuer: &str, now: Timestamp) -> bool {
+        self.issuer == issuer && self.client_secret_expires_at.is_none_or(|expires_at| now < expires_at)
+    }
 }
 
 fn default_token_type() -> String {
@@ -64,7 +101,61 @@ impl TokenSet {
             scope: None,
             issued_at: now,
             dpop_key: None,
+            resource_tokens: BTreeMap::new(),
+            registered_client: None,
         }
+    }
+
+    /// A set that holds no usable access token (empty, expired since the epoch): what a store
+    /// keeps for a login whose tokens all live in [`TokenSet::resource_tokens`], or for a
+    /// registration made before any login ([`TokenSet::registered_client`]). Never served: every
+    /// reader checks expiry first.
+    pub fn without_access_token(now: Timestamp) -> Self {
+        TokenSet::bearer("", Some(Timestamp::EPOCH), now)
+    }
+
+    /// What a session for `resource` sees of this stored login: that resource's access token
+    /// (else an expired empty one, so that it refreshes) with the login's refresh token, ID token,
+    /// DPoP key and registered client.
+    pub fn for_resource(&self, resource: &str) -> TokenSet {
+        let mut view = match self.resource_tokens.get(resource) {
+            Some(entry) => TokenSet { resource_tokens: BTreeMap::new(), ..entry.clone() },
+            None => TokenSet::without_access_token(self.issued_at),
+        };
+        view.refresh_token.clone_from(&self.refresh_token);
+        view.refresh_expires_at = self.refresh_expires_at;
+        view.id_token.clone_from(&self.id_token);
+        view.dpop_key.clone_from(&self.dpop_key);
+        view.registered_client.clone_from(&self.registered_client);
+        view
+    }
+
+    /// This stored login (`None`: there is none yet) after a session for `resource` obtained
+    /// `tokens`: their refresh token (rotated or dropped), ID token, DPoP key and registered
+    /// client (when they name one) become the login's, their access token `resource`'s. The other resources' access
+    /// tokens are kept: they stay valid until they expire, and refresh with the new refresh token.
+    pub fn with_resource_tokens(stored: Option<TokenSet>, resource: &str, tokens: &TokenSet) -> TokenSet {
+        let mut login = stored.unwrap_or_else(|| TokenSet::without_access_token(tokens.issued_at));
+        login.refresh_token.clone_from(&tokens.refresh_token);
+        login.refresh_expires_at = tokens.refresh_expires_at;
+        if tokens.id_token.is_some() {
+            login.id_token.clone_from(&tokens.id_token);
+        }
+        login.dpop_key.clone_from(&tokens.dpop_key);
+        if tokens.registered_client.is_some() {
+            login.registered_client.clone_from(&tokens.registered_client);
+        }
+        let access = TokenSet {
+            refresh_token: None,
+            refresh_expires_at: None,
+            id_token: None,
+            dpop_key: None,
+            resource_tokens: BTreeMap::new(),
+            registered_client: None,
+            ..tokens.clone()
+        };
+        login.resource_tokens.insert(resource.to_owned(), access);
+        login
     }
 
     /// True when the access token is still valid `skew` from now. A token without expiry is always valid.
@@ -178,6 +269,33 @@ mod tests {
         assert_eq!(t.authorization_value().expose_secret(), "Bearer at");
         t.token_type = "DPoP".into();
         assert_eq!(t.authorization_value().expose_secret(), "DPoP at");
+    }
+
+    #[test]
+    fn one_login_keeps_an_access_token_per_resource_and_one_refresh_token() {
+        let now = Timestamp::from_unix_secs(100);
+        let mut first = token(100, 60);
+        first.refresh_token = Some(Secret::new("rt-1"));
+        let login = TokenSet::with_resource_tokens(None, "https://a", &first);
+        assert!(!login.access_valid(now, Duration::ZERO), "the login itself serves no resource");
+        assert_eq!(login.refresh_token, Some(Secret::new("rt-1")));
+        let a = login.for_resource("https://a");
+        assert_eq!((a.access_token.expose_secret(), a.refresh_token.clone()), ("at", Some(Secret::new("rt-1"))));
+        let b = login.for_resource("https://b");
+        assert!(!b.access_valid(now, Duration::ZERO) && b.refresh_valid(now, Duration::ZERO), "b refreshes");
+
+        let mut second = TokenSet::bearer("at-b", Some(now + Duration::from_secs(60)), now);
+        second.refresh_token = Some(Secret::new("rt-2"));
+        let login = TokenSet::with_resource_tokens(Some(login), "https://b", &second);
+        assert_eq!(login.refresh_token, Some(Secret::new("rt-2")), "rotation replaces the one refresh token");
+        assert_eq!(login.for_resource("https://a").access_token.expose_secret(), "at");
+        assert_eq!(login.for_resource("https://a").refresh_token, Some(Secret::new("rt-2")));
+        assert_eq!(login.for_resource("https://b").access_token.expose_secret(), "at-b");
+        assert!(login.resource_tokens.values().all(|entry| entry.refresh_token.is_none()));
+        let json = serde_json::to_string(&login).unwrap();
+        assert_eq!(serde_json::from_str::<TokenSet>(&json).unwrap(), login);
+        let debug = format!("{login:?}");
+        assert!(!debug.contains("at-b") && !debug.contains("rt-2"), "{debug}");
     }
 
     #[test]

@@ -202,22 +202,29 @@ fn loopback_match(registered: &str, presented: &str) -> bool {
         && presented.password().is_none()
 }
 
-/// Query parameters, with the names that appeared more than once (RFC 6749 §3.1: none may).
+/// Query parameters, with the names that appeared more than once (RFC 6749 §3.1: none may,
+/// but `resource`, RFC 8707 §2.1).
 struct Params {
     values: HashMap<String, String>,
     repeated: Vec<String>,
+    resources: Vec<String>,
 }
 
 impl Params {
     fn parse(query: &str) -> Self {
         let mut values = HashMap::new();
         let mut repeated = Vec::new();
+        let mut resources = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if values.insert(key.to_string(), value.into_owned()).is_some() {
+            if key == "resource" {
+                resources.push(value.to_string());
+            }
+            // RFC 8707 §2.1: one `resource` per resource the login is for.
+            if values.insert(key.to_string(), value.into_owned()).is_some() && key != "resource" {
                 repeated.push(key.into_owned());
             }
         }
-        Self { values, repeated }
+        Self { values, repeated, resources }
     }
 
     /// A parameter present once with a non-empty value.
@@ -290,6 +297,9 @@ pub(crate) async fn authorize_page(State(s): AppState, RawQuery(query): RawQuery
     let fail = |error: &str, description: &str| redirect_error(&s, redirect_uri, error, description, state);
     if let Some(name) = params.repeated.first() {
         return fail("invalid_request", &format!("parameter `{name}` is repeated"));
+    }
+    if params.resources.iter().any(|resource| handlers::check_resource(resource).is_err()) {
+        return fail("invalid_target", "resource must be an absolute URI without a fragment (RFC 8707 §2)");
     }
     match params.get("response_type") {
         Some("code") => {}

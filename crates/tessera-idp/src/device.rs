@@ -266,6 +266,8 @@ pub(crate) async fn device_authorization(State(s): AppState, headers: HeaderMap,
                 client.client_id
             )));
         }
+        // RFC 8707 §2.1: checked here; this demo server lets the grant serve any resource later.
+        handlers::requested_resources(&form)?;
         let scope = handlers::requested_scope(&form).unwrap_or_else(|| "openid".to_owned());
         let (device_code, user_code) = s.device.open(&client.client_id, &scope, s.now());
         tracing::debug!(client_id = %client.client_id, "device authorization opened");

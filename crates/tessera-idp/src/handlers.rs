@@ -90,17 +90,31 @@ pub(crate) struct LoginContext {
 }
 
 /// The token request's RFC 8707 `resource` parameter: an absolute URL without a fragment
-/// (`invalid_target` otherwise). One per request: a repeated parameter is refused by [`Form`].
+/// (`invalid_target` otherwise). One per token request (§2.2: a token has one audience here).
 pub(crate) fn requested_resource(form: &Form) -> Result<Option<String>, OAuthError> {
-    let Some(resource) = form.get("resource") else { return Ok(None) };
-    match url::Url::parse(resource) {
-        Ok(url) if url.fragment().is_none() => Ok(Some(resource.to_owned())),
-        _ => Err(OAuthError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_target",
-            "resource must be an absolute URI without a fragment (RFC 8707 §2)",
-        )),
+    if form.resources().len() > 1 {
+        return Err(invalid_target("a token request asks for one resource (RFC 8707 §2.2)"));
     }
+    let Some(resource) = form.get("resource") else { return Ok(None) };
+    check_resource(resource)?;
+    Ok(Some(resource.to_owned()))
+}
+
+/// Every `resource` of an authorization or device authorization request (RFC 8707 §2.1: as many
+/// as the login is for), each an absolute URI without a fragment.
+pub(crate) fn requested_resources(form: &Form) -> Result<Vec<String>, OAuthError> {
+    form.resources().iter().map(|resource| check_resource(resource).map(|()| resource.clone())).collect()
+}
+
+pub(crate) fn check_resource(resource: &str) -> Result<(), OAuthError> {
+    match url::Url::parse(resource) {
+        Ok(url) if url.fragment().is_none() => Ok(()),
+        _ => Err(invalid_target("resource must be an absolute URI without a fragment (RFC 8707 §2)")),
+    }
+}
+
+fn invalid_target(description: &str) -> OAuthError {
+    OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_target", description)
 }
 
 /// `POST /token`.

@@ -17,7 +17,8 @@
 //! - a protected demo resource `GET /api/resource` that publishes RFC 9728 metadata at
 //!   `GET /.well-known/oauth-protected-resource/api/resource`, names it in its 401 challenge, and
 //!   accepts only tokens whose `aud` is it (RFC 8707: a token request's `resource` becomes the
-//!   token's `aud`);
+//!   token's `aud`), and a second one, `GET /api/files`, with the same rules (a refresh may ask
+//!   for either: one login serves both);
 //! - `GET`/`POST /authorize`: authorization code + PKCE S256 with a real HTML login page,
 //!   loopback redirect URIs on any port (RFC 8252), `iss` in the response (RFC 9207);
 //! - `POST /device_authorization` and the verification page `GET`/`POST /device` (RFC 8628);
@@ -85,7 +86,7 @@ pub use faults::{Fault, FaultEndpoint, FaultInjector, FaultKind, FaultSpec};
 pub use jwt_bearer::{JWT_BEARER_GRANT_TYPE, ServiceAccount};
 pub use keys::AccessTokenClaims;
 pub use outbox::OutboxMessage;
-pub use resource::{RESOURCE_PATH, RESOURCE_SCOPE};
+pub use resource::{FILES_PATH, RESOURCE_PATH, RESOURCE_SCOPE};
 pub use server::{IdpError, IdpServer};
 pub use stats::Stats;
 pub use tls::{TestCa, TlsIdentity};

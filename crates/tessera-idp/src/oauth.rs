@@ -105,11 +105,12 @@ pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 
 /// A parsed `application/x-www-form-urlencoded` body.
 #[derive(Debug, Default)]
-pub(crate) struct Form(HashMap<String, String>);
+pub(crate) struct Form(HashMap<String, String>, Vec<String>);
 
 impl Form {
     /// Parses `body` after checking the request's content type. Repeated parameters are
-    /// rejected (RFC 6749 §3.2).
+    /// rejected (RFC 6749 §3.2), except `resource` (RFC 8707 §2: one per resource); a token
+    /// request takes one ([`crate::handlers::requested_resource`]).
     pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = content_type.split(';').next().unwrap_or("").trim();
@@ -117,6 +118,7 @@ impl Form {
             return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
         }
         let mut map = HashMap::new();
+        let mut resources = Vec::new();
         for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             let (key, value) = match pair.iter().position(|b| *b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -125,18 +127,26 @@ impl Form {
             let (Some(key), Some(value)) = (percent_decode(key), percent_decode(value)) else {
                 return Err(OAuthError::invalid_request("malformed form body"));
             };
-            if map.contains_key(&key) {
+            if key == "resource" {
+                resources.push(value.clone());
+            }
+            if map.contains_key(&key) && key != "resource" {
                 return Err(OAuthError::invalid_request(format!("parameter `{key}` is repeated")));
             }
             map.insert(key, value);
         }
-        Ok(Self(map))
+        Ok(Self(map, resources))
     }
 
     /// A form built from already-decoded pairs (e.g. fields of a JSON body), so JSON endpoints
     /// share the client authentication of the form ones.
     pub(crate) fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
-        Self(pairs.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect())
+        Self(pairs.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect(), Vec::new())
+    }
+
+    /// Every `resource` parameter, in order (RFC 8707 allows one per resource).
+    pub(crate) fn resources(&self) -> &[String] {
+        &self.1
     }
 
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).

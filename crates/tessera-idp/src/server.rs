@@ -106,6 +106,10 @@ impl Clients {
         clients.insert(client.client_id.clone(), Arc::new(client));
         Ok(())
     }
+    /// Forgets a client (a test hook: a server that lost a registration). True when it was known.
+    pub(crate) fn forget(&self, client_id: &str) -> bool {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(client_id).is_some()
+    }
 }
 
 /// The most clients the server holds, configured and registered together.
@@ -331,6 +335,12 @@ impl IdpServer {
         self.shared.url(crate::resource::RESOURCE_PATH)
     }
 
+    /// The second protected demo resource, `{issuer}/api/files` (same rules, its own metadata):
+    /// one login serves both.
+    pub fn demo_files_resource(&self) -> String {
+        self.shared.url(crate::resource::FILES_PATH)
+    }
+
     /// A snapshot of the request counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot()
@@ -386,6 +396,12 @@ impl IdpServer {
     /// adding 5 s to that code's interval. Replaces an earlier count; `0` cancels.
     pub fn force_device_slow_down(&self, times: u32) {
         self.shared.device.force_slow_down(times);
+    }
+
+    /// Forgets a client, as a server that lost a registration would: requests naming it get
+    /// `invalid_client`. True when it was known. Also `POST /_test/forget_client`.
+    pub fn forget_client(&self, client_id: &str) -> bool {
+        self.shared.clients.forget(client_id)
     }
 
     /// Makes every pending device code expire now: their next poll gets `expired_token`.
@@ -445,8 +461,13 @@ fn router(shared: Arc<Shared>, test_endpoints: bool) -> Router {
             "/.well-known/oauth-protected-resource/api/resource",
             instrumented(FaultEndpoint::Discovery, get(crate::resource::metadata)),
         )
+        .route(
+            "/.well-known/oauth-protected-resource/api/files",
+            instrumented(FaultEndpoint::Discovery, get(crate::resource::files_metadata)),
+        )
         .route("/register", instrumented(FaultEndpoint::Register, post(crate::registration::register)))
         .route("/api/resource", instrumented(FaultEndpoint::Api, get(crate::resource::resource)))
+        .route("/api/files", instrumented(FaultEndpoint::Api, get(crate::resource::files)))
         .route("/jwks", instrumented(FaultEndpoint::Jwks, get(handlers::jwks)))
         .route("/token", instrumented(FaultEndpoint::Token, post(handlers::token)))
         .route("/revoke", instrumented(FaultEndpoint::Revoke, post(handlers::revoke)))

@@ -16,6 +16,7 @@
 //! | `POST /_test/device/approve` + `{"user_code": "...", "username": "..."}` | approve a device code |
 //! | `POST /_test/device/deny` + `{"user_code": "..."}` | deny a device code |
 //! | `POST /_test/device/slow_down` + `{"times": n}` | answer the next `n` device polls `slow_down` |
+//! | `POST /_test/forget_client` `{"client_id"}` | the server loses that client: `{"forgotten": bool}` |
 //! | `POST /_test/device/expire` | expire every pending device code now; answers `{"expired": n}` |
 //!
 //! A device hook that finds nothing to act on answers 404 `{"error": "...", "message": "..."}`
@@ -49,10 +50,22 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_test/revoke_user", post(revoke_user))
         .route("/_test/clock_offset", post(clock_offset))
         .route("/_test/outbox", get(outbox))
+        .route("/_test/forget_client", post(forget_client))
         .route("/_test/device/approve", post(approve_device))
         .route("/_test/device/deny", post(deny_device))
         .route("/_test/device/slow_down", post(slow_down))
         .route("/_test/device/expire", post(expire_devices))
+}
+
+#[derive(Deserialize)]
+struct ForgetClient {
+    client_id: String,
+}
+
+/// `POST /_test/forget_client {"client_id"}`: the server loses a client (a registration it
+/// forgot); its tokens stop working with it.
+async fn forget_client(State(s): AppState, Json(body): Json<ForgetClient>) -> Json<Value> {
+    Json(json!({ "forgotten": s.clients.forget(&body.client_id) }))
 }
 
 #[derive(Deserialize)]

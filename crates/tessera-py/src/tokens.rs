@@ -63,6 +63,8 @@ impl PyTokenSet {
             scope,
             issued_at,
             dpop_key: None,
+            resource_tokens: Default::default(),
+            registered_client: None,
         }))
     }
 

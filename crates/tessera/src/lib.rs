@@ -53,12 +53,12 @@ mod workload_identity;
 
 pub use auth_client::{AuthClient, ProviderInfo};
 pub use dpop::{RequestAuth, dpop_proof_for};
-pub use resource::{DiscoveredResource, discover_resource};
+pub use resource::{DiscoveredResource, ResourceLogin, discover_resource};
 pub use session::{AuthorizationHeader, LogoutOutcome, RefreshReason, Session, SessionBuilder, SessionSettings};
 pub use spent::SpentRefreshTokens;
 pub use tessera_core::{
     self as core, ClientAuth, ClientAuthMethod, DpopSettings, DropReason, Endpoints, Error, Grant, MetadataProblem,
-    OAuthErrorCode, Prompt, ProviderConfig, Secret, StoreErrorKind, Timestamp, TokenSet, TotpSource,
+    OAuthErrorCode, Prompt, ProviderConfig, Secret, StoreErrorKind, StoredClient, Timestamp, TokenSet, TotpSource,
     TransportErrorKind, is_expired, is_near_expiry,
 };
 

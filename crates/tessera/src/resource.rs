@@ -20,10 +20,17 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_core::{Error, MetadataProblem, TransportErrorKind};
+use tessera_core::flow::Grant;
+use tessera_core::{
+    ClientAuth, Endpoints, Error, MetadataProblem, ProviderConfig, StoredClient, Timestamp, TokenSet,
+    TransportErrorKind,
+};
+use tracing::{debug, info};
 
+use tessera_core::protocol::DEVICE_CODE_GRANT_TYPE;
 pub use tessera_core::protocol::registration::{ClientRegistration, RegisteredClient};
 use tessera_core::protocol::registration::{parse_registration_response, registration_request};
 use tessera_core::protocol::resource::DiscoveryStep;
@@ -32,7 +39,11 @@ pub use tessera_core::protocol::resource::{
 };
 use tessera_core::{RequestId, Secret};
 
+use crate::browser::LoopbackSettings;
+use crate::clock::{Clock, SystemClock};
+use crate::store::{MemoryStore, TokenStore};
 use crate::transport::{HttpTransport, TransportSettings};
+use crate::{Session, SessionBuilder, SessionSettings};
 
 /// How [`discover_resource`] runs.
 #[derive(Clone, Debug)]
@@ -158,4 +169,203 @@ pub async fn register_client(
     });
     let response = transport.execute(request).await?;
     parse_registration_response(&response, registration_endpoint)
+}
+
+/// How [`Session::for_resource`] finds the authorization server, which client it uses, and how
+/// the login goes. Every field has a default: a resource URL alone is enough.
+#[derive(Clone, Debug)]
+pub struct ResourceLogin {
+    /// Where the login is kept (its tokens for every resource, and the client registered for
+    /// it). The session uses this store. Default: a fresh [`MemoryStore`].
+    pub store: Arc<dyn TokenStore>,
+    /// Discovery: which authorization server (`issuer`), its time limit, and the transport
+    /// settings the session uses too.
+    pub discovery: DiscoverySettings,
+    /// The client, when the server gave you one: then nothing is registered. Default `None`: the
+    /// client registered for this login earlier (kept in the store), else a new public client
+    /// registered now (RFC 7591: `token_endpoint_auth_method = none`, PKCE, loopback redirect).
+    pub client: Option<ClientAuth>,
+    /// The scope to ask for. Default none: the resource's `scopes_supported` (RFC 9728), else no
+    /// `scope` parameter (the server's default for the client).
+    pub scope: Option<String>,
+    /// Log in with the device code grant (RFC 8628) instead of a browser on this machine.
+    pub device_code: bool,
+    /// More resources of the same server the login names (RFC 8707), so that one login serves
+    /// them all through refreshes ([`SessionBuilder::also_at_login`]). Resources the store's
+    /// login already serves are added.
+    pub also_for: Vec<String>,
+    /// The `client_name` a registration asks for (shown on consent pages). Default `tessera`.
+    pub client_name: String,
+    /// The initial access token the server requires for registration (RFC 7591 §3), when it does.
+    pub initial_access_token: Option<Secret>,
+    /// Where the browser login's loopback receiver listens (its path goes into the registered
+    /// redirect URI `http://127.0.0.1{path}`, on any port as RFC 8252 §7.3 allows).
+    pub loopback: LoopbackSettings,
+}
+
+impl Default for ResourceLogin {
+    fn default() -> Self {
+        ResourceLogin {
+            store: Arc::new(MemoryStore::new()),
+            discovery: DiscoverySettings::default(),
+            client: None,
+            scope: None,
+            device_code: false,
+            also_for: Vec::new(),
+            client_name: "tessera".to_owned(),
+            initial_access_token: None,
+            loopback: LoopbackSettings::default(),
+        }
+    }
+}
+
+/// The longest wait for the store's lock while registering.
+const REGISTRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Session {
+    /// Resource-first login: a session for the protected resource at `resource` (its URL, which
+    /// is its identifier), with nothing else configured.
+    ///
+    /// 1. Finds the resource's authorization server ([`discover_resource`]).
+    /// 2. Takes the client: [`ResourceLogin::client`] when given; else the one registered for
+    ///    this login earlier (kept with the tokens under `key` in [`ResourceLogin::store`]); else
+    ///    registers a public client (RFC 7591) and stores it there at once, under the store's lock,
+    ///    so that no other process sharing the store registers another. A stored client whose
+    ///    secret expired, or registered at another server, is replaced.
+    /// 3. Returns a [`SessionBuilder`] for a browser login (or device code) at that server, for
+    ///    that resource ([`SessionBuilder::resource`]), with the server's metadata and the store:
+    ///    add a prompter and build. Its first login asks for `resource=` at every step (RFC 8707).
+    ///
+    /// Several resources of one server share one login: build one session per resource with the
+    /// same `key` and store. If the server forgets the registered client (`invalid_client`), the
+    /// session drops the login and the registration from the store, and the next
+    /// `for_resource` registers again.
+    ///
+    /// Errors: discovery's ([`Error::Metadata`] for a refused document), a server that registers
+    /// no clients and no [`ResourceLogin::client`] ([`Error::Configuration`]), registration's
+    /// refusal ([`Error::OAuth`]), the store's.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), tessera::Error> {
+    /// use std::sync::Arc;
+    /// use tessera::resource::ResourceLogin;
+    ///
+    /// let store: Arc<dyn tessera::store::TokenStore> = Arc::new(tessera::store::FileStore::new("tokens"));
+    /// let login = ResourceLogin { store, ..ResourceLogin::default() };
+    /// let session = tessera::Session::for_resource("mcp", "https://mcp.example.com/", login)
+    ///     .await?
+    ///     .prompter(Arc::new(tessera::prompt::TerminalPrompter::default()))
+    ///     .build();
+    /// let header = session.authorization_header().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn for_resource(
+        key: impl Into<String>,
+        resource: &str,
+        login: ResourceLogin,
+    ) -> Result<SessionBuilder, Error> {
+        let key = key.into();
+        let mut login = login;
+        let found = discover_resource(resource, &login.discovery).await?;
+        // Without a scope of its own, the login asks for what the resource says it takes (RFC 9728
+        // `scopes_supported`): a server grants nothing to a request without scope (oidc-provider
+        // answers access_denied).
+        if login.scope.is_none() && !found.resource.scopes_supported.is_empty() {
+            login.scope = Some(found.resource.scopes_supported.join(" "));
+        }
+        let store = Arc::clone(&login.store);
+        let (client, served) = match &login.client {
+            Some(client) => {
+                let served = store.load(&key).await?.map(|stored| stored.resource_tokens.into_keys().collect());
+                (client.clone(), served.unwrap_or_default())
+            }
+            None => registered_client(&key, &found, &login).await?,
+        };
+        let grant = if login.device_code {
+            Grant::DeviceCode { device_authorization_endpoint: None }
+        } else {
+            Grant::Browser { authorization_endpoint: None, redirect_uri: None, authorization_params: Vec::new() }
+        };
+        let config =
+            ProviderConfig { client, endpoints: Endpoints::discover(&found.issuer), scope: login.scope, grant };
+        let settings = SessionSettings {
+            transport: login.discovery.transport.clone(),
+            loopback: login.loopback.clone(),
+            ..SessionSettings::default()
+        };
+        Ok(Session::builder(key, config)
+            .store(store)
+            .settings(settings)
+            .metadata(found.server)
+            .resource(found.resource.resource)
+            .also_at_login(login.also_for)
+            .also_at_login(served))
+    }
+}
+
+/// The client registered for the login under `key` (registering one now if there is none that
+/// can be used), and the resources that login already serves.
+async fn registered_client(
+    key: &str,
+    found: &DiscoveredResource,
+    login: &ResourceLogin,
+) -> Result<(ClientAuth, Vec<String>), Error> {
+    let store = &login.store;
+    let lock = store.lock(key, REGISTRATION_LOCK_TIMEOUT).await?;
+    let result = async {
+        let stored = store.load(key).await?;
+        let now = SystemClock.now();
+        if let Some(stored) = stored
+            && let Some(client) = stored.registered_client.as_ref().filter(|c| c.usable_at(&found.issuer, now))
+        {
+            debug!(key, issuer = %found.issuer, "using the client registered for this login");
+            return Ok((client_auth(client), stored.resource_tokens.into_keys().collect()));
+        }
+        let Some(endpoint) = found.server.registration_endpoint.as_deref() else {
+            return Err(Error::configuration(format!(
+                "{} does not register clients (its metadata has no registration_endpoint): configure a client_id",
+                found.issuer
+            )));
+        };
+        let redirect_uri = match login.loopback.port {
+            0 => format!("http://127.0.0.1{}", login.loopback.path),
+            port => format!("http://127.0.0.1:{port}{}", login.loopback.path),
+        };
+        let mut registration = ClientRegistration::public_native(&[redirect_uri.as_str()], login.client_name.clone());
+        if login.device_code {
+            registration.grant_types.push(DEVICE_CODE_GRANT_TYPE.to_owned());
+        }
+        if let Some(scope) = &login.scope {
+            registration = registration.with_scope(scope.clone());
+        }
+        let registered =
+            register_client(endpoint, &registration, login.initial_access_token.as_ref(), &login.discovery.transport)
+                .await?;
+        info!(key, issuer = %found.issuer, client_id = %registered.client_id, "registered a client (RFC 7591)");
+        let client = StoredClient {
+            issuer: found.issuer.clone(),
+            client_id: registered.client_id,
+            client_secret: registered.client_secret,
+            client_secret_expires_at: registered
+                .client_secret_expires_at
+                .map(|secs| Timestamp::from_unix_secs(i64::try_from(secs).unwrap_or(i64::MAX))),
+            registered_at: now,
+        };
+        // A new client starts a new login: tokens issued to the old one are not kept.
+        let mut record = TokenSet::without_access_token(now);
+        record.registered_client = Some(Box::new(client.clone()));
+        store.save(key, &record).await?;
+        Ok((client_auth(&client), Vec::new()))
+    }
+    .await;
+    lock.release().await?;
+    result
+}
+
+/// How a registered client authenticates: with its secret when it got one, else as a public client.
+fn client_auth(client: &StoredClient) -> ClientAuth {
+    match &client.client_secret {
+        Some(secret) => ClientAuth::basic(client.client_id.clone(), secret.clone()),
+        None => ClientAuth::public(client.client_id.clone()),
+    }
 }

@@ -39,7 +39,7 @@ use crate::policy::{
 use crate::prompt::Prompter;
 use crate::refresh_cell::{Expiring, Failed, RefreshCell, Want};
 use crate::spent::SpentRefreshTokens;
-use crate::store::{MemoryStore, TokenStore};
+use crate::store::{MemoryStore, ResourceView, TokenStore};
 use crate::transport::{Checked, HttpTransport, Transport, TransportSettings};
 
 /// The Coarse clock can lag by one scheduler tick; a cached header is retired at least this long before expiry.
@@ -317,6 +317,9 @@ pub struct SessionBuilder {
     hooks: Option<Arc<dyn RefreshHooks>>,
     spent: Option<Arc<SpentRefreshTokens>>,
     transport: Option<CustomTransport>,
+    /// RFC 8707: the resource first, then the others a login also asks for.
+    resources: Vec<String>,
+    metadata: Option<tessera_core::ProviderMetadata>,
 }
 
 /// What [`SessionBuilder::transport`] or [`SessionBuilder::http_client`] gave.
@@ -402,6 +405,41 @@ impl SessionBuilder {
         self
     }
 
+    /// The protected resource the tokens are for (RFC 8707: its identifier, an absolute URI).
+    /// Every token request asks for it, the login's authorization request names it (with
+    /// [`SessionBuilder::also_at_login`]), and the store keeps this session's access token beside
+    /// those of the other resources the same login serves: sessions built with the same key and
+    /// store and different resources share one login and its one refresh token, and take turns
+    /// (the store's lock) presenting it. A logout ends the login for all of them. See
+    /// docs/resource-login.md. Default none: no `resource` parameter, the store holds one set.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        let resource = resource.into();
+        self.resources.retain(|other| *other != resource);
+        self.resources.insert(0, resource);
+        self
+    }
+
+    /// More resources a login names in its authorization request (RFC 8707 §2.1), so that its
+    /// refresh token can later get tokens for them too without another login: some servers
+    /// (oidc-provider) refuse a refresh for a resource the login did not name. Needs
+    /// [`SessionBuilder::resource`].
+    pub fn also_at_login(mut self, resources: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        for resource in resources {
+            let resource = resource.into();
+            if !self.resources.contains(&resource) {
+                self.resources.push(resource);
+            }
+        }
+        self
+    }
+
+    /// The authorization server's metadata, already fetched (by [`crate::resource::discover_resource`]):
+    /// not fetched again. Ignored unless its issuer is the provider's (`Endpoints::Discover`).
+    pub fn metadata(mut self, metadata: tessera_core::ProviderMetadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
     /// Builds the session. Nothing is sent and nothing is read until a token is needed.
     pub fn build(self) -> Session {
         let mut engine_settings = self.settings.engine;
@@ -421,8 +459,16 @@ impl SessionBuilder {
         let can_prompt = self.prompter.is_some() || self.config.grant.logs_in_unattended();
         let dpop = self.config.client.dpop.clone().map(crate::dpop::DpopState::new);
         engine.register(self.key.clone(), self.config);
+        if let Some(metadata) = self.metadata {
+            engine.set_metadata(&self.key, metadata);
+        }
         let cell_clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let mut store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        if let Some(resource) = self.resources.first() {
+            // This session sees its resource's tokens of the login (see store/resource_view.rs).
+            store = Arc::new(ResourceView::new(store, resource.clone()));
+            engine.set_resources(&self.key, self.resources);
+        }
         let spent = self.spent.or_else(|| store.spent_refresh_tokens()).unwrap_or_default();
         let registration = Registration::new();
         let local = LocalKey { key: registration.key(), system_clock: self.clock.is_none() };
@@ -473,6 +519,8 @@ impl Session {
             hooks: None,
             spent: None,
             transport: None,
+            resources: Vec::new(),
+            metadata: None,
         }
     }
 
@@ -761,6 +809,11 @@ impl Session {
             // Nothing held was lost (e.g. never logged in): the caller's error says it all.
             debug!(key = %self.inner.key, %error, "final failure: nothing more is sent until a new login");
         }
+        if error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidClient)
+            && let Err(store_error) = self.forget_registered_client().await
+        {
+            warn!(key = %self.inner.key, %store_error, "could not drop the forgotten client's login from the store");
+        }
         let refresh_token_dead = error.requires_reauthentication()
             || error.oauth_code() == Some(&tessera_core::OAuthErrorCode::InvalidGrant);
         // Only the refresh token that was presented and refused is dead (a failed login presented none).
@@ -804,6 +857,29 @@ impl Session {
                 *locked(&self.inner.dead_witness) = None;
             }
         }
+    }
+
+    /// The server refused the client (`invalid_client`): if tessera registered it
+    /// ([`TokenSet::registered_client`], a resource-first login), the server forgot it, and
+    /// everything issued to it is dead. The login and the registration leave the store, so that
+    /// the next [`Session::for_resource`] registers again and logs in afresh.
+    async fn forget_registered_client(&self) -> Result<(), Error> {
+        let store = &self.inner.store;
+        let lock = store.lock(&self.inner.key, self.inner.settings.lock_timeout).await?;
+        let result = async {
+            let registered = store.load(&self.inner.key).await?.and_then(|stored| stored.registered_client);
+            let ours = self.engine().config(&self.inner.key).map(|config| config.client.client_id.clone());
+            if let Some(registered) = registered
+                && Some(&registered.client_id) == ours.as_ref()
+            {
+                warn!(key = %self.inner.key, client_id = %registered.client_id, "the server no longer knows the client registered for this login: the login and the registration are dropped, the next login registers again");
+                store.clear(&self.inner.key).await?;
+            }
+            Ok(())
+        }
+        .await;
+        lock.release().await?;
+        result
     }
 
     /// Forgets `refresh_token` if the cached set holds it; a still-valid access token keeps being served.

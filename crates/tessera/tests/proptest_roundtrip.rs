@@ -37,6 +37,20 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
         .prop_map(|(access, token_type, expires_at, refresh, refresh_expires_at, id_token, scope, issued_at)| {
             // A stored DPoP key round-trips like the tokens (any text: the store does not read it).
             let dpop_key = id_token.clone().map(|text| Secret::new(format!("k{text}")));
+            // A login serving resources (RFC 8707) and its registered client round-trip too.
+            let resource_tokens = scope
+                .iter()
+                .map(|scope| (format!("https://api/{scope}"), TokenSet::bearer(access.clone(), expires_at, issued_at)))
+                .collect();
+            let registered_client = refresh.clone().map(|secret| {
+                Box::new(tessera::StoredClient {
+                    issuer: "https://idp".into(),
+                    client_id: token_type.clone(),
+                    client_secret: Some(Secret::new(secret)),
+                    client_secret_expires_at: refresh_expires_at,
+                    registered_at: issued_at,
+                })
+            });
             TokenSet {
                 access_token: Secret::new(access),
                 token_type,
@@ -47,6 +61,8 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
                 scope,
                 issued_at,
                 dpop_key,
+                resource_tokens,
+                registered_client,
             }
         })
 }

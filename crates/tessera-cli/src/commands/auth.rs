@@ -2,12 +2,13 @@
 //! providers, exec. Each prints data on stdout and messages on stderr.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
 use tessera::clock::{Clock, SystemClock};
 use tessera::core::provider_spec::ProviderKind;
-use tessera::provider::{Credential, ProviderStatus};
+use tessera::provider::{AuthProvider as _, Credential, ProviderStatus};
 use tessera::{LogoutOutcome, Secret, Timestamp, TokenSet};
 
 use crate::output::{self, TokenFormat};
@@ -117,6 +118,32 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     Ok(())
 }
 
+/// `tessera login URL [URL…]`: logs in to the provider `name` (the one `add_resource_provider`
+/// found or added for the first URL), naming the other URLs too so that one login serves them.
+pub async fn login_resource(workspace: &Workspace, name: Option<&str>, also: &[String]) -> Result<(), Failure> {
+    let entry = workspace.provider(name)?;
+    if workspace.prompter.is_none() {
+        return Err(no_prompt_failure(
+            workspace,
+            entry,
+            &format!("logging in to {} needs a person ({})", entry.name, needs(entry)),
+        ));
+    }
+    let provider = workspace.build_for_resource(entry, None, also.to_vec())?;
+    let result = tessera::provider::Login::login(&provider).await;
+    workspace.finish_prompt();
+    result.map_err(|error| {
+        let mut failure = workspace.failure(entry, error);
+        failure.message = format!("login to {} failed: {}", entry.name, failure.message);
+        failure.code = if failure.code == 4 { 1 } else { failure.code };
+        failure
+    })?;
+    let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
+    let resource = provider.resource().unwrap_or_default();
+    eprintln!("Logged in to {} ({}) for {resource}{expiry}", entry.name, workspace.context_name);
+    Ok(())
+}
+
 /// A `password` provider built with what the person types now, hidden on a terminal, as gh and az
 /// ask: its password when the section gives none, the current code from their authenticator app
 /// when the section's `totp_secret` cannot be read (an unset `env:` variable...). `None` when
@@ -197,17 +224,23 @@ fn no_prompt_failure(workspace: &Workspace, entry: &tessera::config::ProviderEnt
 pub(crate) async fn fresh_tokens(
     workspace: &Workspace,
     name: Option<&str>,
+    resource: Option<&str>,
     min_valid: Duration,
 ) -> Result<TokenSet, Failure> {
     let entry = workspace.provider(name)?;
     let key = workspace.context().store_key(entry);
     // The same test as the fast path's (fast.rs), which serves this case before the runtime starts.
+    let resource = resource.map(str::to_owned).or_else(|| crate::fast::resource_of(entry));
     if let Some(tokens) = workspace.store.load(&key).await?
+        && let tokens = crate::fast::for_resource(tokens, resource.as_deref())
         && crate::fast::valid(&tokens, SystemClock.now(), min_valid)
     {
         return Ok(tokens);
     }
-    let provider = workspace.build(entry)?;
+    let provider: Arc<dyn tessera::provider::AuthProvider> = match &resource {
+        Some(resource) => Arc::new(workspace.build_for_resource(entry, Some(resource), Vec::new())?),
+        None => workspace.build(entry)?,
+    };
     let source =
         provider.as_token_source().ok_or_else(|| Failure::error(format!("{} does not provide a token", entry.name)))?;
     let tokens = source.token(min_valid).await;
@@ -228,6 +261,7 @@ pub struct DpopRequest {
 pub async fn token(
     workspace: &Workspace,
     name: Option<&str>,
+    resource: Option<&str>,
     min_valid: Duration,
     format: TokenFormat,
     dpop: Option<DpopRequest>,
@@ -236,7 +270,7 @@ pub async fn token(
     if dpop.is_some() && !matches!(format, TokenFormat::Header | TokenFormat::Json) {
         return Err(Failure { code: 2, message: "--dpop-url goes with --format header or --json".into() });
     }
-    let tokens = fresh_tokens(workspace, name, min_valid).await?;
+    let tokens = fresh_tokens(workspace, name, resource, min_valid).await?;
     let owner =
         output::TokenOwner { context: &workspace.context_name, name: &entry.name, provider_type: &entry.type_name };
     let now = SystemClock.now();
@@ -282,7 +316,7 @@ pub async fn exec(
     if env.is_empty() || env.contains('=') || env.contains('\0') {
         return Err(Failure { code: 2, message: format!("--env {env:?} is not a valid variable name") });
     }
-    let tokens = fresh_tokens(workspace, name, min_valid).await?;
+    let tokens = fresh_tokens(workspace, name, None, min_valid).await?;
     let (program, args) =
         command.split_first().ok_or_else(|| Failure { code: 2, message: "no command given".into() })?;
     // Replace this process (execvp): signals such as Ctrl-C reach the command directly, and its

@@ -170,7 +170,7 @@ impl<'w> Client<'w> {
     }
 
     async fn api(&self) -> Result<ApiKeys, Failure> {
-        let tokens = auth::fresh_tokens(self.workspace, Some(&self.provider), Duration::ZERO).await?;
+        let tokens = auth::fresh_tokens(self.workspace, Some(&self.provider), None, Duration::ZERO).await?;
         let api = ApiKeys::with_access_token(tokens.access_token, self.base_url.clone());
         // The provider's proxy, roots and limits apply to its key API too.
         let entry = self.workspace.provider(Some(&self.provider))?;

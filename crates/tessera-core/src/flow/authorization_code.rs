@@ -94,18 +94,17 @@ impl AuthorizationCodeFlow {
         code: Secret,
         nonce_retried: bool,
     ) -> Vec<FlowStep> {
-        let request = token_request(
-            request_id,
-            &token_endpoint,
-            &context.config.client,
-            &context.assertion_inputs(now),
-            &[
-                ("grant_type", GRANT_TYPE),
-                ("code", code.expose_secret()),
-                ("redirect_uri", &self.redirect_uri),
-                ("code_verifier", self.secrets.code_verifier.expose_secret()),
-            ],
-        );
+        let mut fields = vec![
+            ("grant_type", GRANT_TYPE),
+            ("code", code.expose_secret()),
+            ("redirect_uri", &self.redirect_uri),
+            ("code_verifier", self.secrets.code_verifier.expose_secret()),
+        ];
+        // RFC 8707 §2.2: the code was granted for every resource named at authorization; the
+        // tokens are asked for the first (oidc-provider would otherwise mint a userinfo token).
+        fields.extend(context.token_resource().map(|resource| ("resource", resource)));
+        let request =
+            token_request(request_id, &token_endpoint, &context.config.client, &context.assertion_inputs(now), &fields);
         let request = match request {
             Ok(request) => request,
             Err(error) => return self.fail(error),
@@ -197,6 +196,7 @@ impl Flow for AuthorizationCodeFlow {
             client_id: &context.config.client.client_id,
             redirect_uri: &self.redirect_uri,
             scope: context.config.scope.as_deref(),
+            resources: context.resources,
             secrets: &self.secrets,
             extra_params: &self.extra_params,
         };
@@ -255,8 +255,8 @@ impl Flow for AuthorizationCodeFlow {
                     Err(error) => return self.fail(error),
                 };
                 let openid = wants_openid(context.config.scope.as_deref());
-                if !openid && (tokens.id_token.is_none() || Self::issuer(context).is_none()) {
-                    // Not asked for, and nothing to verify it against: an unverified ID token is not kept.
+                if !openid {
+                    // Not asked for (and no nonce was sent to bind it to this login): not kept.
                     let tokens = TokenSet { id_token: None, ..tokens };
                     return vec![FlowStep::Done(tokens)];
                 }
@@ -361,6 +361,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
                 dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
+                resources: &[],
             };
             let steps = self.flow.start(&context, RequestId(1), NOW);
             let [FlowStep::Prompt(Prompt::Browser { authorization_url, redirect_uri })] = &steps[..] else {
@@ -368,10 +369,13 @@ mod tests {
             };
             assert_eq!(redirect_uri, REDIRECT);
             let url = url::Url::parse(authorization_url).unwrap();
-            let get = |name: &str| url.query_pairs().find(|(n, _)| n == name).map(|(_, v)| v.into_owned()).unwrap();
+            let find = |name: &str| url.query_pairs().find(|(n, _)| n == name).map(|(_, v)| v.into_owned());
             assert!(authorization_url.starts_with("https://idp.example/authorize?"));
-            assert_eq!(get("code_challenge_method"), "S256");
-            (get("state"), get("nonce"))
+            assert_eq!(find("code_challenge_method").as_deref(), Some("S256"));
+            // OpenID Connect's nonce goes with an OpenID request only.
+            let openid = wants_openid(self.config.scope.as_deref());
+            assert_eq!(find("nonce").is_some(), openid, "{authorization_url}");
+            (find("state").unwrap(), find("nonce").unwrap_or_default())
         }
 
         fn answer(&mut self, url: &str) -> Vec<FlowStep> {
@@ -383,6 +387,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
                 dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
+                resources: &[],
             };
             self.flow.on_answer(&context, Secret::new(url), RequestId(2), NOW)
         }
@@ -396,6 +401,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
                 dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
+                resources: &[],
             };
             let mut response = response;
             response.request_id = RequestId(id);
@@ -411,6 +417,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
                 dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
+                resources: &[],
             };
             let error = Error::Transport { kind, endpoint: "e".into(), message: "injected".into() };
             self.flow.on_transport_error(&context, error, RequestId(next_id), NOW)
@@ -425,6 +432,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: self.dpop.as_ref().map(|_| [1; 16]),
                 dpop: self.dpop.as_ref().map(|prover| crate::DpopInputs { prover: Ok(prover), nonce: Some("n-1") }),
+                resources: &[],
             };
             self.flow.on_timer(&context, RequestId(next_id), at)
         }
@@ -579,6 +587,7 @@ mod tests {
                 jitter: 0.5,
                 assertion_id: None,
                 dpop: None,
+                resources: &[],
             };
             harness.flow.start(&context, RequestId(1), NOW)
         };
@@ -660,6 +669,7 @@ mod tests {
             jitter: 0.5,
             assertion_id: None,
             dpop: None,
+            resources: &[],
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(error.to_string().contains("discovery"), "{error}");
@@ -674,6 +684,7 @@ mod tests {
             jitter: 0.5,
             assertion_id: None,
             dpop: None,
+            resources: &[],
         };
         let error = failed(flow.start(&context, RequestId(1), NOW));
         assert!(matches!(error, Error::Configuration { .. }) && error.to_string().contains("authorization endpoint"));

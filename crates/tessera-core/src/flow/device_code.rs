@@ -104,6 +104,7 @@ impl Flow for DeviceCodeFlow {
             &context.config.client,
             &context.assertion_inputs(now),
             context.config.scope.as_deref(),
+            context.resources,
         );
         let request = match request {
             Ok(request) => request,
@@ -196,7 +197,10 @@ impl Flow for DeviceCodeFlow {
                     &endpoint,
                     &context.config.client,
                     &context.assertion_inputs(now),
-                    &[("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code.expose_secret())],
+                    &[("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code.expose_secret())]
+                        .into_iter()
+                        .chain(context.token_resource().map(|resource| ("resource", resource)))
+                        .collect::<Vec<_>>(),
                 );
                 let request = match request {
                     Ok(request) => request,

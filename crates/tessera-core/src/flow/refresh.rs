@@ -15,7 +15,7 @@ use crate::{Error, Secret, Timestamp, TokenSet};
 #[derive(Debug)]
 pub(crate) enum RefreshForm {
     /// Renews the tokens held: the refresh token and the set it renews are read when the flow starts.
-    Held { spent: Option<(Secret, TokenSet)> },
+    Held { spent: Option<Box<(Secret, TokenSet)>> },
     /// Logs in with a refresh token from the configuration.
     Configured { refresh_token: Secret },
 }
@@ -35,7 +35,8 @@ impl RefreshForm {
 impl TokenForm for RefreshForm {
     fn prepare(&mut self, context: &FlowContext<'_>) -> Result<(), Error> {
         if let RefreshForm::Held { spent } = self {
-            let held = context.tokens.and_then(|tokens| Some((tokens.refresh_token.clone()?, tokens.clone())));
+            let held =
+                context.tokens.and_then(|tokens| Some(Box::new((tokens.refresh_token.clone()?, tokens.clone()))));
             // The engine starts a refresh only when it holds a usable refresh token.
             *spent = Some(held.ok_or_else(|| Error::internal("a refresh started without a refresh token"))?);
         }
@@ -44,9 +45,8 @@ impl TokenForm for RefreshForm {
 
     fn params(&self, _context: &FlowContext<'_>, _now: Timestamp) -> Result<Vec<(&'static str, Secret)>, Error> {
         let refresh_token = match self {
-            RefreshForm::Held { spent: Some((refresh_token, _)) } | RefreshForm::Configured { refresh_token } => {
-                refresh_token
-            }
+            RefreshForm::Held { spent: Some(spent) } => &spent.0,
+            RefreshForm::Configured { refresh_token } => refresh_token,
             RefreshForm::Held { spent: None } => return Err(Error::internal("a refresh sent before it started")),
         };
         Ok(vec![("grant_type", Secret::new("refresh_token")), ("refresh_token", refresh_token.clone())])
@@ -58,9 +58,7 @@ impl TokenForm for RefreshForm {
 
     fn finish(&self, tokens: TokenSet) -> TokenSet {
         match self {
-            RefreshForm::Held { spent: Some((refresh_token, previous)) } => {
-                merge_refreshed(refresh_token, Some(previous), tokens)
-            }
+            RefreshForm::Held { spent: Some(spent) } => merge_refreshed(&spent.0, Some(&spent.1), tokens),
             RefreshForm::Configured { refresh_token } => merge_refreshed(refresh_token, None, tokens),
             RefreshForm::Held { spent: None } => tokens,
         }

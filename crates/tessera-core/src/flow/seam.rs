@@ -41,6 +41,17 @@ pub struct FlowContext<'a> {
     /// The DPoP key in use and the token endpoint's last nonce, when the provider uses DPoP
     /// ([`crate::ClientAuth::dpop`]): token requests then carry a proof.
     pub dpop: Option<crate::DpopInputs<'a>>,
+    /// RFC 8707 resource indicators ([`crate::Engine::set_resources`]): a login's authorization
+    /// (or device authorization) request names every one; token requests ask for the first.
+    /// Empty: no `resource` parameter anywhere.
+    pub resources: &'a [String],
+}
+
+impl FlowContext<'_> {
+    /// The resource a token request asks for (RFC 8707 §2.2), when any.
+    pub fn token_resource(&self) -> Option<&str> {
+        self.resources.first().map(String::as_str)
+    }
 }
 
 impl FlowContext<'_> {
@@ -197,6 +208,7 @@ mod tests {
                 jitter: 0.0,
                 assertion_id: None,
                 dpop: None,
+                resources: &[],
             };
             (
                 context.token_endpoint().map(str::to_owned),

@@ -112,6 +112,13 @@ impl<F: TokenForm> TokenRequest<F> {
         {
             params.push(("scope", Secret::new(scope)));
         }
+        // RFC 8707 §2.2: every token request, refreshes included, asks for the resource the tokens
+        // are meant for (a form that names its own resource, a token exchange's, keeps it).
+        if let Some(resource) = context.token_resource()
+            && !params.iter().any(|(name, _)| *name == "resource")
+        {
+            params.push(("resource", Secret::new(resource)));
+        }
         let fields: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.expose_secret())).collect();
         let anonymous;
         let client = if !self.form.sends_client_id() && context.config.client.method == ClientAuthMethod::None {
@@ -295,6 +302,7 @@ pub(crate) mod tests {
                 jitter: self.jitter,
                 assertion_id: None,
                 dpop: None,
+                resources: &[],
             }
         }
     }
@@ -317,6 +325,17 @@ pub(crate) mod tests {
         let [FlowStep::Done(tokens)] = &steps[..] else { panic!("{steps:?}") };
         assert_eq!(tokens.refresh_token, Some(Secret::new("rt-1")));
         assert_eq!(tokens.access_token, Secret::new("at-2"));
+    }
+
+    #[test]
+    fn every_token_request_asks_for_the_first_resource() {
+        let provider = Provider::new(Some(refreshable()));
+        let resources = ["https://api/mcp".to_owned(), "https://api/files".to_owned()];
+        let context = FlowContext { resources: &resources, ..provider.context() };
+        let steps = TokenRequest::new(RefreshForm::held()).start(&context, RequestId(1), NOW);
+        assert_eq!(body(&steps), "grant_type=refresh_token&refresh_token=rt-1&resource=https%3A%2F%2Fapi%2Fmcp");
+        let steps = TokenRequest::new(ClientCredentialsForm).start(&context, RequestId(1), NOW);
+        assert_eq!(body(&steps), "grant_type=client_credentials&scope=api&resource=https%3A%2F%2Fapi%2Fmcp");
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub fn pkce_s256_challenge(code_verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()))
 }
 
-/// An authorization request (RFC 6749 §4.1.1) with PKCE S256, `state` and `nonce`.
+/// An authorization request (RFC 6749 §4.1.1) with PKCE S256, `state`, and `nonce` when the
+/// scope holds `openid`.
 #[derive(Clone, Debug)]
 pub struct AuthorizationRequest<'a> {
     /// The authorization endpoint (may already carry query parameters; they are kept).
@@ -73,6 +74,8 @@ pub struct AuthorizationRequest<'a> {
     pub redirect_uri: &'a str,
     /// `scope`, when any.
     pub scope: Option<&'a str>,
+    /// RFC 8707 `resource` parameters, one per resource the login is for (none: no parameter).
+    pub resources: &'a [String],
     /// The login's secrets (only the challenge, `state` and `nonce` go into the URL).
     pub secrets: &'a AuthorizationSecrets,
     /// More parameters (`prompt`, `login_hint`, ...). They cannot replace the ones above.
@@ -123,9 +126,16 @@ impl AuthorizationRequest<'_> {
             if let Some(scope) = self.scope.filter(|scope| !scope.is_empty()) {
                 query.append_pair("scope", scope);
             }
+            for resource in self.resources {
+                query.append_pair("resource", resource);
+            }
+            query.append_pair("state", &self.secrets.state);
+            // OpenID Connect's parameter, for an OpenID request only: servers may refuse it in a
+            // plain OAuth request (oidc-provider does), and no ID token is kept without `openid`.
+            if self.scope.is_some_and(|scope| scope.split_ascii_whitespace().any(|s| s == "openid")) {
+                query.append_pair("nonce", &self.secrets.nonce);
+            }
             query
-                .append_pair("state", &self.secrets.state)
-                .append_pair("nonce", &self.secrets.nonce)
                 .append_pair("code_challenge", &self.secrets.code_challenge())
                 .append_pair("code_challenge_method", "S256");
             for (name, value) in self.extra_params {
@@ -294,11 +304,13 @@ mod tests {
     fn builds_the_request_url() {
         let s = secrets();
         let extra = vec![("prompt".to_owned(), "consent".to_owned())];
+        let resources = vec!["https://api.example/mcp".to_owned(), "https://api.example/files".to_owned()];
         let request = AuthorizationRequest {
             authorization_endpoint: "https://idp.example/authorize?tenant=a",
             client_id: "cli",
             redirect_uri: "http://127.0.0.1:4711/callback",
             scope: Some("openid offline_access"),
+            resources: &resources,
             secrets: &s,
             extra_params: &extra,
         };
@@ -314,7 +326,12 @@ mod tests {
         assert_eq!(get("code_challenge"), Some(s.code_challenge().as_str()));
         assert_eq!(get("code_challenge_method"), Some("S256"));
         assert_eq!(get("prompt"), Some("consent"));
+        let named: Vec<&str> = pairs.iter().filter(|(n, _)| n == "resource").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(named, ["https://api.example/mcp", "https://api.example/files"], "RFC 8707: one per resource");
         assert!(get("code_verifier").is_none() && !url.as_str().contains(s.code_verifier.expose_secret()));
+
+        let plain = AuthorizationRequest { scope: Some("api"), ..request.clone() }.url().unwrap();
+        assert!(!plain.contains("nonce="), "nonce only in an OpenID request: {plain}");
 
         let override_state = vec![("state".to_owned(), "x".to_owned())];
         let error = AuthorizationRequest { extra_params: &override_state, ..request.clone() }.url().unwrap_err();

@@ -403,6 +403,8 @@ fn parse_authentication_result(
         scope: None,
         issued_at: now,
         dpop_key: None,
+        resource_tokens: Default::default(),
+        registered_client: None,
     })
 }
 

@@ -46,11 +46,14 @@ pub fn device_authorization_request(
     client: &ClientAuth,
     assertion: &AssertionInputs<'_>,
     scope: Option<&str>,
+    resources: &[String],
 ) -> Result<HttpRequest, Error> {
     let mut params = Vec::new();
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         params.push(("scope", scope));
     }
+    // RFC 8707 §2.1: every resource the login is for (RFC 8628 requests take the same parameters).
+    params.extend(resources.iter().map(|resource| ("resource", resource.as_str())));
     super::token::token_request(id, endpoint, client, assertion, &params)
 }
 

@@ -130,6 +130,8 @@ pub fn parse_token_response(response: &HttpResponse, endpoint: &str, now: Timest
         scope: body.scope,
         issued_at: now,
         dpop_key: None,
+        resource_tokens: Default::default(),
+        registered_client: None,
     })
 }
 

@@ -36,6 +36,7 @@
 mod entry;
 mod secret_ref;
 
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -368,6 +369,109 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
         return Err(Error::configuration(format!("{origin}: could not set current_context; edit the file by hand")));
     }
     replace_file(path, &edited)
+}
+
+/// The provider of a resource-first login (`tessera login URL`, docs/resource-login.md): the name
+/// of a provider of `context` (the one in effect when `None`) whose `resource` is `resource`, else
+/// of one added for it: a `[[contexts.auth_providers]]` section with `name` (default: from the
+/// URL's host and path) and `resource` only, appended to the file (comments, layout and secret
+/// references stay as they were; the result is parsed before it replaces the file, atomically).
+/// Without a file at `path`, one is created holding a context `default` and that provider. A
+/// layout an append cannot extend (the context is not the file's last `[[contexts]]` table) is
+/// refused with a message saying what to add by hand.
+pub fn add_resource_provider(
+    path: &Path,
+    context: Option<&str>,
+    name: Option<&str>,
+    resource: &str,
+    types: &[&str],
+) -> Result<String, Error> {
+    tessera_core::protocol::resource::check_resource_url(resource)?;
+    let origin = path.display().to_string();
+    let section = |name: &str| {
+        format!(
+            "\n[[contexts.auth_providers]]\nname = {}\nresource = {}\n",
+            toml::Value::String(name.to_owned()),
+            toml::Value::String(resource.to_owned())
+        )
+    };
+    if !path.exists() {
+        let name = name.map_or_else(|| provider_name_for(resource), str::to_owned);
+        let text = format!(
+            "[[contexts]]\nname = {}\n{}",
+            toml::Value::String(context.unwrap_or("default").into()),
+            section(&name)
+        );
+        Config::from_toml_str_with_types(&text, &origin, types)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::configuration(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        replace_file(path, &text)?;
+        return Ok(name);
+    }
+    let text = read_config_file(path)?;
+    let config = Config::from_toml_str_with_types(&text, &origin, types)?;
+    let wanted = config.context(context)?;
+    let serves = |provider: &ProviderEntry| {
+        provider.spec().is_some_and(|spec| spec.client.resource.as_deref() == Some(resource))
+    };
+    if let Some(existing) = wanted.providers.iter().find(|p| serves(p) && name.is_none_or(|n| n == p.name)) {
+        return Ok(existing.name.clone());
+    }
+    let name = match name {
+        Some(name) if wanted.providers.iter().any(|p| p.name == name) => {
+            return Err(Error::configuration(format!(
+                "{origin}: context {:?} already has a provider named {name:?}, for another resource",
+                wanted.name
+            )));
+        }
+        Some(name) => name.to_owned(),
+        None => {
+            let base = provider_name_for(resource);
+            let taken = |candidate: &str| wanted.providers.iter().any(|p| p.name == candidate);
+            (1..1000)
+                .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+                .find(|candidate| !taken(candidate))
+                .ok_or_else(|| Error::configuration(format!("{origin}: give the provider a name (--name)")))?
+        }
+    };
+    let headers = text.lines().filter(|l| l.trim() == "[[contexts]]").count();
+    let last = config.contexts.last().is_some_and(|last| last.name == wanted.name);
+    if headers != config.contexts.len() || !last {
+        return Err(Error::configuration(format!(
+            "{origin}: could not add a provider to context {:?}; add this to it by hand:\n{}",
+            wanted.name,
+            section(&name).trim()
+        )));
+    }
+    let mut edited = text.clone();
+    if !edited.ends_with('\n') {
+        edited.push('\n');
+    }
+    edited.push_str(&section(&name));
+    let check = Config::from_toml_str_with_types(&edited, &origin, types)?;
+    let added = check.context(Some(&wanted.name))?.providers.iter().any(|p| p.name == name && serves(p));
+    if !added {
+        return Err(Error::configuration(format!("{origin}: could not add the provider; edit the file by hand")));
+    }
+    replace_file(path, &edited)?;
+    Ok(name)
+}
+
+/// A provider name for a resource URL: its host and path, in lowercase letters, digits, `.` and
+/// `-` (`https://api.example.com/mcp` → `api.example.com-mcp`).
+fn provider_name_for(resource: &str) -> String {
+    let url = url::Url::parse(resource).ok();
+    let host = url.as_ref().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "resource".into());
+    let path = url.as_ref().map(|u| u.path().trim_matches('/').to_owned()).unwrap_or_default();
+    let raw = if path.is_empty() { host } else { format!("{host}-{path}") };
+    let name: String =
+        raw.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    name.trim_matches('-').chars().take(64).collect()
 }
 
 /// Sets `current_provider` of `context` in the file at `path` by editing one line of that

@@ -5,12 +5,12 @@
 //! The session (and with it the secrets and the HTTP client) is built on first network use only:
 //! status, credential and a valid stored token need neither.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use tessera_core::provider_spec::{ClientSpec, GrantSpec, ProviderKind};
+use tessera_core::provider_spec::{ClientSpec, GrantSpec, ProviderKind, ProviderSpec};
 use tessera_core::{Error, Secret, TokenSet};
 
 use super::{AuthProvider, Credential, HttpHeaders, Login, OAuthCredential, ProviderStatus, Refreshable, TokenSource};
@@ -33,7 +33,11 @@ pub struct OAuthProvider {
     prompter: Option<Arc<dyn Prompter>>,
     /// What a person typed at login (a password the section does not give, a TOTP code).
     typed: Option<crate::config::TypedSecrets>,
-    session: OnceLock<Session>,
+    /// RFC 8707: the resource its tokens are for (the section's `resource`, or `with_resource`),
+    /// and more resources a login names.
+    resource: Option<String>,
+    also_at_login: Vec<String>,
+    session: tokio::sync::OnceCell<Session>,
 }
 
 impl std::fmt::Debug for OAuthProvider {
@@ -69,7 +73,9 @@ impl OAuthProvider {
             },
             prompter: None,
             typed: None,
-            session: OnceLock::new(),
+            resource: spec.client.resource.clone(),
+            also_at_login: Vec::new(),
+            session: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -89,28 +95,76 @@ impl OAuthProvider {
         self
     }
 
+    /// Tokens for `resource` (RFC 8707) instead of the section's `resource`: another resource
+    /// served by the same login (`tessera token --resource`). See [`crate::SessionBuilder::resource`].
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// More resources a login names, so that its refresh token serves them too
+    /// (`tessera login URL URL…`). See [`crate::SessionBuilder::also_at_login`].
+    pub fn also_at_login(mut self, resources: Vec<String>) -> Self {
+        self.also_at_login = resources;
+        self
+    }
+
+    /// The resource its tokens are for, when it has one.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
     /// Where its tokens are stored (`<context>/<name>`).
     pub fn store_key(&self) -> &str {
         &self.key
     }
 
     /// The session, built (secrets resolved) on first use. A failure is not remembered: a
-    /// secret that appears later (a file written, a variable set) is picked up.
-    pub fn session(&self) -> Result<Session, Error> {
+    /// secret that appears later (a file written, a variable set) is picked up. A resource-first
+    /// section ([`ProviderSpec::is_resource_first`]) finds its server and client first
+    /// ([`Session::for_resource`]: network, and a registration the first time).
+    pub async fn session(&self) -> Result<Session, Error> {
         if let Some(session) = self.session.get() {
             return Ok(session.clone());
         }
-        let config = match &self.typed {
-            Some(typed) => self.entry.build_with_typed(&self.origin, &self.context, typed)?,
-            None => self.entry.build(&self.origin, &self.context)?,
+        let mut builder = match self.entry.spec().filter(|spec| spec.is_resource_first()) {
+            Some(spec) => {
+                let resource = self.resource.as_deref().or(spec.client.resource.as_deref()).unwrap_or_default();
+                let login = crate::resource::ResourceLogin {
+                    store: Arc::clone(&self.store),
+                    discovery: crate::resource::DiscoverySettings {
+                        issuer: spec.client.issuer.clone(),
+                        transport: self.settings.transport.clone(),
+                        ..crate::resource::DiscoverySettings::default()
+                    },
+                    client: spec.client.client_id.clone().map(tessera_core::ClientAuth::public),
+                    scope: spec.client.scope.clone(),
+                    device_code: self.kind == ProviderKind::DeviceCode,
+                    also_for: self.also_at_login.clone(),
+                    loopback: self.settings.loopback.clone(),
+                    ..crate::resource::ResourceLogin::default()
+                };
+                Session::for_resource(self.key.clone(), resource, login).await?.settings(self.settings.clone())
+            }
+            None => {
+                let config = match &self.typed {
+                    Some(typed) => self.entry.build_with_typed(&self.origin, &self.context, typed)?,
+                    None => self.entry.build(&self.origin, &self.context)?,
+                };
+                let builder = Session::builder(self.key.clone(), config)
+                    .store(Arc::clone(&self.store))
+                    .settings(self.settings.clone());
+                match &self.resource {
+                    Some(resource) => builder.resource(resource.clone()).also_at_login(self.also_at_login.clone()),
+                    None => builder,
+                }
+            }
         };
-        let mut builder =
-            Session::builder(self.key.clone(), config).store(Arc::clone(&self.store)).settings(self.settings.clone());
         if let Some(prompter) = &self.prompter {
             builder = builder.prompter(Arc::clone(prompter));
         }
         let session = builder.build();
-        Ok(self.session.get_or_init(|| session).clone())
+        Ok(self.session.get_or_init(|| async { session }).await.clone())
     }
 
     /// A session for logout only (see [`ProviderEntry::build_for_revocation`]): not kept, so that a
@@ -123,8 +177,13 @@ impl OAuthProvider {
             .build())
     }
 
+    /// What the store holds for this provider (for its resource, when it has one).
     async fn stored(&self) -> Result<Option<TokenSet>, Error> {
-        self.store.load(&self.key).await
+        let stored = self.store.load(&self.key).await?;
+        Ok(match &self.resource {
+            Some(resource) => stored.map(|login| login.for_resource(resource)),
+            None => stored,
+        })
     }
 
     fn status_of(tokens: Option<&TokenSet>) -> ProviderStatus {
@@ -257,7 +316,7 @@ impl AuthProvider for OAuthProvider {
 #[async_trait]
 impl Login for OAuthProvider {
     async fn login(&self) -> Result<(), Error> {
-        self.session()?.login().await.map(drop)
+        self.session().await?.login().await.map(drop)
     }
 
     async fn login_with_token(&self, token: Secret) -> Result<(), Error> {
@@ -285,6 +344,8 @@ impl Login for OAuthProvider {
         // client's secret only: a login secret that is missing must not keep the grant alive.
         let session = match self.session.get() {
             Some(session) => Ok(session.clone()),
+            // Its server and client are found from the resource (the stored registration).
+            None if self.entry.spec().is_some_and(ProviderSpec::is_resource_first) => self.session().await,
             None => self.revocation_session(),
         };
         match session {
@@ -313,7 +374,7 @@ impl Refreshable for OAuthProvider {
     }
 
     async fn refresh(&self, force: bool) -> Result<(), Error> {
-        let session = self.session()?;
+        let session = self.session().await?;
         if force { session.force_refresh().await.map(drop) } else { session.authorization_header().await.map(drop) }
     }
 }
@@ -321,7 +382,7 @@ impl Refreshable for OAuthProvider {
 #[async_trait]
 impl HttpHeaders for OAuthProvider {
     async fn headers(&self) -> Result<Vec<(String, Secret)>, Error> {
-        let header = self.session()?.authorization_header().await?;
+        let header = self.session().await?.authorization_header().await?;
         Ok(vec![("authorization".to_owned(), Secret::new(header.expose_secret()))])
     }
 }
@@ -335,7 +396,7 @@ impl TokenSource for OAuthProvider {
         {
             return Ok(tokens);
         }
-        let session = self.session()?;
+        let session = self.session().await?;
         let header = session.authorization_header().await?;
         if header.tokens().access_valid(SystemClock.now(), min_valid) {
             return Ok(header.tokens().clone());

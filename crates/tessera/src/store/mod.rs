@@ -11,6 +11,7 @@ mod local_copy;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod resource_view;
 
 pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
 pub use config::{StoreConfig, open};
@@ -20,6 +21,7 @@ pub use local_copy::LocalCopyStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisSettings, RedisStore};
+pub(crate) use resource_view::ResourceView;
 
 use std::sync::Arc;
 use std::time::Duration;

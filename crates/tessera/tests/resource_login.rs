@@ -1,0 +1,209 @@
+//! Resource-first login through the public API (`Session::for_resource`), against the reference
+//! IdP's two protected demo resources: from a resource URL alone, discovery, registration (stored
+//! with the tokens, never twice), a browser login with `resource=` (RFC 8707), one login serving
+//! both resources through refreshes, sessions for both refreshing at once (one refresh per
+//! resource, the rotating refresh token never presented twice), and a client the server forgot.
+
+#[path = "support/chromium.rs"]
+mod chromium;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chromium::ChromiumPrompter;
+use support::http_browser::HttpBrowser;
+use support::oidc_provider::{OidcProvider, OidcProviderOptions};
+use tessera::browser::LoopbackSettings;
+use tessera::resource::ResourceLogin;
+use tessera::store::{FileStore, TokenStore};
+use tessera::{Error, OAuthErrorCode, Session};
+
+fn login(store: Arc<dyn TokenStore>) -> ResourceLogin {
+    // A browser that fails fails the test in seconds, not after the default 5 minutes.
+    let loopback = LoopbackSettings { timeout: Duration::from_secs(20), ..LoopbackSettings::default() };
+    ResourceLogin { store, scope: Some("api:read".into()), loopback, ..ResourceLogin::default() }
+}
+
+/// What the resource at `url` answers to `authorization`: status and body.
+async fn call(url: &str, authorization: &str) -> (u16, serde_json::Value) {
+    let answer = support::http_client().get(url).header("authorization", authorization).send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or_default())
+}
+
+fn query_values(url: &str, name: &str) -> Vec<String> {
+    url::Url::parse(url).unwrap().query_pairs().filter(|(n, _)| n == name).map(|(_, v)| v.into_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_resource_url_alone_registers_logs_in_and_one_login_serves_both_resources() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let (first, second) = (server.demo_resource(), server.demo_files_resource());
+
+    let browser = HttpBrowser::honest();
+    let session =
+        Session::for_resource("demo", &first, login(store.clone())).await.unwrap().prompter(browser.clone()).build();
+    let header = session.login().await.unwrap();
+    let stats = server.stats();
+    assert_eq!((stats.client_registrations, stats.authorization_code_grants), (1, 1));
+    let seen = browser.seen();
+    let [(authorization_url, _, _)] = &seen[..] else { panic!("one sign-in: {seen:?}") };
+    assert_eq!(query_values(authorization_url, "resource"), [first.as_str()], "RFC 8707 on the authorization request");
+    let registered = store.load("demo").await.unwrap().unwrap().registered_client.expect("the client is stored");
+    assert_eq!(query_values(authorization_url, "client_id"), [registered.client_id.as_str()]);
+    assert_eq!(registered.issuer, server.issuer());
+
+    // The token is meant for the first resource: it accepts it, the second does not.
+    let (status, body) = call(&first, header.expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(first.as_str())));
+    assert_eq!(call(&second, header.expose_secret()).await.0, 401);
+
+    // The second resource, in a new session (as another process would): no login, no registration,
+    // one refresh with resource= that gets a token for it.
+    let files = Session::for_resource("demo", &second, login(store.clone())).await.unwrap().build();
+    let files_header = files.authorization_header().await.unwrap();
+    let stats = server.stats();
+    assert_eq!((stats.client_registrations, stats.authorization_code_grants, stats.refresh_grants), (1, 1, 1));
+    let (status, body) = call(&second, files_header.expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(second.as_str())));
+    assert_eq!(call(&first, files_header.expose_secret()).await.0, 401);
+
+    // One login in the store: one refresh token (the rotated one), an access token per resource.
+    let stored = store.load("demo").await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token, files_header.tokens().refresh_token, "the rotation is the login's");
+    assert_eq!(stored.resource_tokens.keys().collect::<Vec<_>>(), [&second, &first]);
+    assert_eq!(stored.resource_tokens[&first].access_token, *header.access_token());
+    assert!(stored.resource_tokens.values().all(|entry| entry.refresh_token.is_none()));
+    // The first session still serves its own token, and refreshes with the rotated refresh token.
+    assert_eq!(session.authorization_header().await.unwrap().expose_secret(), header.expose_secret());
+    let refreshed = session.force_refresh().await.unwrap();
+    assert_eq!(call(&first, refreshed.expose_secret()).await.0, 200);
+    assert_eq!(server.stats().refresh_token_reuse_detected, 0);
+
+    // A new session for a resource the login served already names it at its next login.
+    let again =
+        Session::for_resource("demo", &first, login(store.clone())).await.unwrap().prompter(browser.clone()).build();
+    again.login().await.unwrap();
+    let seen = browser.seen();
+    let mut named = query_values(&seen[1].0, "resource");
+    named.sort();
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort();
+    assert_eq!(named, both, "a new login keeps serving every resource of the old one");
+    assert_eq!(server.stats().client_registrations, 1, "never registered twice");
+}
+
+#[tokio::test]
+async fn sessions_for_two_resources_on_expired_tokens_refresh_once_each_and_the_grant_lives() {
+    let server = support::idp(Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (server.demo_resource(), server.demo_files_resource());
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let session = Session::for_resource("demo", &first, login(store.clone()))
+        .await
+        .unwrap()
+        .also_at_login([second.clone()])
+        .prompter(HttpBrowser::honest())
+        .build();
+    session.login().await.unwrap();
+    let files = Session::for_resource("demo", &second, login(store.clone())).await.unwrap().build();
+    files.authorization_header().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    // 16 sessions, 8 per resource, each with its own store handle (as 16 processes would have).
+    let before = server.stats();
+    let mut sessions = Vec::new();
+    for i in 0..16 {
+        let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+        let resource = if i % 2 == 0 { &first } else { &second };
+        sessions.push(Session::for_resource("demo", resource, login(store)).await.unwrap().build());
+    }
+    let headers = futures_util::future::join_all(sessions.iter().map(Session::authorization_header)).await;
+    let after = server.stats();
+    assert_eq!(after.refresh_grants - before.refresh_grants, 2, "one refresh per resource");
+    assert_eq!(after.refresh_token_reuse_detected, 0);
+    for (i, header) in headers.into_iter().enumerate() {
+        let resource = if i % 2 == 0 { &first } else { &second };
+        let header = header.unwrap();
+        assert_eq!(call(resource, header.expose_secret()).await.0, 200, "session {i} holds a token for its resource");
+    }
+    // The grant is alive: both refresh again.
+    assert_eq!(call(&first, session.force_refresh().await.unwrap().expose_secret()).await.0, 200);
+    assert_eq!(call(&second, files.force_refresh().await.unwrap().expose_secret()).await.0, 200);
+    assert_eq!(server.stats().client_registrations, 1);
+}
+
+#[tokio::test]
+async fn a_client_the_server_forgot_is_dropped_with_its_login_and_registered_again() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let store: Arc<dyn TokenStore> = support::memory();
+    let resource = server.demo_resource();
+    let session = Session::for_resource("demo", &resource, login(store.clone()))
+        .await
+        .unwrap()
+        .prompter(HttpBrowser::honest())
+        .build();
+    session.login().await.unwrap();
+    let client_id = store.load("demo").await.unwrap().unwrap().registered_client.unwrap().client_id;
+
+    assert!(server.forget_client(&client_id));
+    let error = session.force_refresh().await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidClient, .. }), "{error:?}");
+    assert!(store.load("demo").await.unwrap().is_none(), "the login and the registration are gone");
+
+    let session = Session::for_resource("demo", &resource, login(store.clone()))
+        .await
+        .unwrap()
+        .prompter(HttpBrowser::honest())
+        .build();
+    let header = session.login().await.unwrap();
+    assert_eq!(call(&resource, header.expose_secret()).await.0, 200);
+    let stored = store.load("demo").await.unwrap().unwrap();
+    assert_ne!(stored.registered_client.unwrap().client_id, client_id, "a new registration");
+    assert_eq!(server.stats().client_registrations, 2);
+}
+
+/// The same against oidc-provider (registration and resource indicators on; the host script's
+/// loopback resource server publishes RFC 9728 metadata for two resources), Chromium signing in.
+/// oidc-provider lets a refresh ask only for a resource the login named (RFC 8707 §2.2 leaves it
+/// to the server): the login names both.
+#[tokio::test]
+async fn chromium_logs_in_at_oidc_provider_from_a_resource_url_and_the_second_resource_needs_no_second_login() {
+    let op = OidcProvider::start(OidcProviderOptions::default());
+    let [first, second] = op.resources() else { panic!("two resources: {:?}", op.resources()) };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens")));
+    let prompter = Arc::new(ChromiumPrompter::new("alice", "any-password", &[]));
+    let session = Session::for_resource("mcp", first, ResourceLogin { scope: None, ..login(store.clone()) })
+        .await
+        .unwrap()
+        .also_at_login([second.clone()])
+        .prompter(prompter.clone())
+        .build();
+    let header = session.login().await.unwrap();
+    let runs = prompter.finished().await;
+    assert!(runs.iter().all(|run| run.success), "{runs:?}");
+    let url = &prompter.urls()[0];
+    assert_eq!(query_values(url, "resource"), [first.as_str(), second.as_str()]);
+    let stored = store.load("mcp").await.unwrap().unwrap();
+    let client = stored.registered_client.expect("registered at oidc-provider");
+    assert_eq!(query_values(url, "client_id"), [client.client_id.as_str()]);
+    assert!(stored.refresh_token.is_some(), "a refresh token for the login");
+
+    let (status, body) = call(first, header.expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(first.as_str())), "the token's audience is the resource");
+    assert_eq!(call(second, header.expose_secret()).await.0, 401);
+
+    let files = Session::for_resource("mcp", second, login(store.clone())).await.unwrap().build();
+    let files_header = files.authorization_header().await.unwrap();
+    let (status, body) = call(second, files_header.expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(second.as_str())));
+    let stats = op.stats().await;
+    assert_eq!((stats.grant_type("authorization_code"), stats.grant_type("refresh_token")), (1, 1));
+    // The rotated refresh token serves the first resource too: the grant is alive.
+    assert_eq!(call(first, session.force_refresh().await.unwrap().expose_secret()).await.0, 200);
+    assert_eq!(op.stats().await.refresh_token_reuses, 0);
+}
