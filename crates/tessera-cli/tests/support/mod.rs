@@ -736,3 +736,30 @@ impl Drop for Terminal {
             .status();
     }
 }
+
+pub fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/browser")
+}
+
+/// Runs interop/browser/sign-in.mjs (headless Chromium) to the end: signs in at `url` as `user`.
+#[track_caller]
+pub fn chromium_sign_in(url: &str, user: &str, password: &str) -> serde_json::Value {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(Path::new(&chromium).is_file(), "{chromium} is missing: apt-get install -y chromium");
+    assert!(
+        browser_dir().join("node_modules/playwright-core/package.json").is_file(),
+        "playwright-core is not installed: run `npm ci` in interop/browser"
+    );
+    let mut child = Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".to_owned()))
+        .current_dir(browser_dir())
+        .args(["sign-in.mjs", url, user, password])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (install nodejs)");
+    let status = wait_until(&mut child, Instant::now() + Duration::from_secs(90)).expect("sign-in.mjs finishes");
+    let run = collect(child, status);
+    assert_eq!(run.code, Some(0), "Chromium did not reach the redirect: {run:#?}");
+    serde_json::from_str(run.stdout.lines().last().unwrap_or_default()).expect("sign-in.mjs prints JSON")
+}

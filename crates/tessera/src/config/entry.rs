@@ -61,6 +61,8 @@ impl ProviderEntry {
                 type_name.clone()
             }
             (Some(_), None) | (None, Some(_)) => return Err(at.error("type", "must be a string")),
+            // A resource alone: a resource-first browser login (the description says so too).
+            (None, None) if table.contains_key("resource") => ProviderKind::Browser.as_str().to_owned(),
             (None, None) => return Err(at.error("type", &format!("is required (one of: {})", types.join(", ")))),
         };
         if !types.contains(&type_name.as_str()) {

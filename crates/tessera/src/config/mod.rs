@@ -533,8 +533,11 @@ fn replace_file(path: &Path, text: &str) -> Result<(), Error> {
     let io = |e: std::io::Error| Error::configuration(format!("cannot write {origin}: {e}"));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io)?;
-    let permissions = std::fs::metadata(path).map_err(io)?.permissions();
-    std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    // A new file keeps the temporary file's owner-only mode (0600).
+    if path.exists() {
+        let permissions = std::fs::metadata(path).map_err(io)?.permissions();
+        std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    }
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
