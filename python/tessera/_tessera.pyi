@@ -660,6 +660,44 @@ class Client:
             token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
             revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
         """
+    @staticmethod
+    def for_resource(
+        resource: str,
+        *,
+        store: Optional[_Store] = None,
+        key: str = "default",
+        scope: Union[str, Sequence[str], None] = None,
+        issuer: Optional[str] = None,
+        client_id: Optional[str] = None,
+        device_code: bool = False,
+        also_for: Optional[Sequence[str]] = None,
+        client_name: str = "tessera",
+        timeout: Optional[_Seconds] = None,
+        allow_insecure_http: bool = False,
+        prompter: Optional[_AnyPrompter] = None,
+        refresh_skew: _Seconds = ...,
+    ) -> Awaitable[Client]:
+        """A client for the protected resource at ``resource`` (resource-first login, docs/resource-login.md):
+        its authorization server discovered (RFC 9728, RFC 8414), the client registered for this login
+        reused or a public one registered (RFC 7591, stored with the tokens), tokens meant for the
+        resource (RFC 8707).
+
+        Args:
+            resource: the API's URL, which is its identifier (https, or http on loopback).
+            store: where the login is kept; default a fresh ``MemoryStore``. Clients for other resources
+                of the same server share the login when given the same ``store`` and ``key``.
+            key: the login's store key; default ``"default"``.
+            scope: default the resource's ``scopes_supported``.
+            issuer: which of the resource's authorization servers; default its first.
+            client_id: a client the server gave you (nothing is registered); default ``None``.
+            device_code: log in with the device code grant; default ``False`` (a browser).
+            also_for: more resources of the same server the login names; default none.
+            client_name: the name a registration asks for; default ``"tessera"``.
+            timeout: per request; default ``None`` (30 s).
+            allow_insecure_http: default ``False``.
+            prompter: shows the browser URL or device code; default ``None``.
+            refresh_skew: refresh this long before expiry; default 30 s.
+        """
     @property
     def key(self) -> str: ...
     @property
@@ -805,6 +843,44 @@ class SyncClient:
                 See docs/python-transport.md.
             token_url: old name of ``token_endpoint`` (``DeprecationWarning``).
             revocation_url: old name of ``revocation_endpoint`` (``DeprecationWarning``).
+        """
+    @staticmethod
+    def for_resource(
+        resource: str,
+        *,
+        store: Optional[_Store] = None,
+        key: str = "default",
+        scope: Union[str, Sequence[str], None] = None,
+        issuer: Optional[str] = None,
+        client_id: Optional[str] = None,
+        device_code: bool = False,
+        also_for: Optional[Sequence[str]] = None,
+        client_name: str = "tessera",
+        timeout: Optional[_Seconds] = None,
+        allow_insecure_http: bool = False,
+        prompter: Optional[_AnyPrompter] = None,
+        refresh_skew: _Seconds = ...,
+    ) -> SyncClient:
+        """A client for the protected resource at ``resource`` (resource-first login, docs/resource-login.md):
+        its authorization server discovered (RFC 9728, RFC 8414), the client registered for this login
+        reused or a public one registered (RFC 7591, stored with the tokens), tokens meant for the
+        resource (RFC 8707).
+
+        Args:
+            resource: the API's URL, which is its identifier (https, or http on loopback).
+            store: where the login is kept; default a fresh ``MemoryStore``. Clients for other resources
+                of the same server share the login when given the same ``store`` and ``key``.
+            key: the login's store key; default ``"default"``.
+            scope: default the resource's ``scopes_supported``.
+            issuer: which of the resource's authorization servers; default its first.
+            client_id: a client the server gave you (nothing is registered); default ``None``.
+            device_code: log in with the device code grant; default ``False`` (a browser).
+            also_for: more resources of the same server the login names; default none.
+            client_name: the name a registration asks for; default ``"tessera"``.
+            timeout: per request; default ``None`` (30 s).
+            allow_insecure_http: default ``False``.
+            prompter: shows the browser URL or device code; default ``None``.
+            refresh_skew: refresh this long before expiry; default 30 s.
         """
     @property
     def key(self) -> str: ...

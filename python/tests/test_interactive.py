@@ -492,3 +492,54 @@ def test_concurrent_logins_keep_their_own_callbacks(idp: Idp) -> None:
     # Explicit logins never share a result: each asked its own callback (in whichever order the
     # single-flight gate let them run).
     assert set(seen) == {"first", "second"}, seen
+
+
+def _call(url: str, authorization: str) -> tuple:
+    """What the resource at ``url`` answers to ``authorization``: status and audience."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"authorization": authorization})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())["aud"]
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def test_client_for_resource_registers_logs_in_and_one_login_serves_both_demo_resources(idp: Idp, tmp_path: Path) -> None:
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "alice-password")
+    store = tessera.FileStore(tmp_path / "tokens")
+    first, second = idp.url("/api/resource"), idp.url("/api/files")
+    before = idp.stats()
+
+    async def main() -> str:
+        client = await tessera.Client.for_resource(first, store=store, key="demo", prompter=prompter)
+        await client.login()
+        return await client.authorization_header()
+
+    header = asyncio.run(main())
+    runs = prompter.finished()
+    assert len(runs) == 1 and runs[0]["ok"], runs
+    assert "resource=" in prompter.prompts[0].authorization_url
+    assert _call(first, header) == (200, first)
+    assert _call(second, header)[0] == 401
+
+    # Another resource of the same server, in a sync client over the same store: no login.
+    files = tessera.SyncClient.for_resource(second, store=store, key="demo")
+    files_header = files.authorization_header()
+    assert _call(second, files_header) == (200, second)
+    after = idp.stats()
+    assert after["client_registrations"] - before["client_registrations"] == 1, "registered once"
+    assert after["authorization_code_grants"] - before["authorization_code_grants"] == 1
+    assert after["refresh_grants"] - before["refresh_grants"] == 1
+
+
+def test_for_resource_refuses_bad_urls_with_typed_errors() -> None:
+    with pytest.raises(tessera.ConfigurationError):
+        tessera.SyncClient.for_resource("http://api.example.com/")  # plain http off loopback
+    with pytest.raises(tessera.ConfigurationError):
+        tessera.SyncClient.for_resource("not a url")
+    with pytest.raises(TypeError):
+        tessera.SyncClient.for_resource("https://api.example.com/", prompter=42)  # type: ignore[arg-type]

@@ -326,6 +326,83 @@ fn build(
     Ok(Arc::new(Shared { session: builder.build(), description, raised, missing }))
 }
 
+/// The arguments of `Client.for_resource` / `SyncClient.for_resource`, read with the GIL held.
+struct ResourceArgs {
+    resource: String,
+    key: String,
+    login: tessera::ResourceLogin,
+    prompter: Option<Callback>,
+    refresh_skew: std::time::Duration,
+    store_description: String,
+}
+
+impl ResourceArgs {
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        resource: String,
+        key: &str,
+        store: Option<&Bound<'_, PyAny>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        issuer: Option<String>,
+        client_id: Option<String>,
+        device_code: bool,
+        also_for: Option<Vec<String>>,
+        client_name: &str,
+        timeout: Option<Seconds<'_>>,
+        allow_insecure_http: bool,
+        prompter: Option<&Bound<'_, PyAny>>,
+        refresh_skew: Seconds<'_>,
+    ) -> PyResult<Self> {
+        let (store, store_description) = crate::store::resolve(store)?;
+        let mut transport = tessera::transport::TransportSettings { allow_insecure_http, ..Default::default() };
+        if let Some(timeout) = timeout {
+            transport.timeout = timeout.duration()?;
+        }
+        let login = tessera::ResourceLogin {
+            store,
+            discovery: tessera::resource::DiscoverySettings {
+                issuer,
+                transport,
+                ..tessera::resource::DiscoverySettings::default()
+            },
+            client: client_id.map(tessera::ClientAuth::public),
+            scope: scope_arg(scope)?,
+            device_code,
+            also_for: also_for.unwrap_or_default(),
+            client_name: client_name.to_owned(),
+            ..tessera::ResourceLogin::default()
+        };
+        Ok(ResourceArgs {
+            resource,
+            key: key.to_owned(),
+            login,
+            prompter: callable(prompter, "prompter", "DeviceCodePrompt or BrowserPrompt")?,
+            refresh_skew: refresh_skew.duration()?,
+            store_description,
+        })
+    }
+
+    /// Discovery, the client (stored or registered), the session.
+    async fn build(self) -> Result<Arc<Shared>, tessera::Error> {
+        let builder = Session::for_resource(self.key.clone(), &self.resource, self.login).await?;
+        let missing = self.prompter.is_none().then_some("prompter");
+        let mut builder = builder.refresh_skew(self.refresh_skew);
+        if let Some(show) = self.prompter {
+            builder = builder.prompter(Arc::new(PythonPrompter::new(Some(show), None)));
+        } else {
+            // A failed refresh never starts a login that nobody can finish.
+            builder = builder.refresh_policy(Arc::new(DefaultRefreshPolicy { can_prompt: false }));
+        }
+        let description = format!(
+            "key={}, resource={}, store={}",
+            crate::quote(&self.key),
+            crate::quote(&self.resource),
+            self.store_description
+        );
+        Ok(Arc::new(Shared { session: builder.build(), description, raised: PolicyErrorSlot::default(), missing }))
+    }
+}
+
 /// Which callback an interactive login cannot do without.
 enum PersonNeeded {
     /// The grant logs in by itself (or cannot log in at all).
@@ -539,6 +616,71 @@ impl PyClient {
             Callbacks { transport, is_async: true, prompter, otp_callback, refresh_policy, hooks },
         )?;
         Ok(PyClient { shared })
+    }
+
+    /// Awaitable: a client for the protected resource at ``resource`` (resource-first login):
+    /// finds its authorization server (RFC 9728, RFC 8414), takes the client registered for this
+    /// login (or registers one, RFC 7591, stored with the tokens), and returns a ``Client`` whose
+    /// tokens are meant for that resource (RFC 8707). ``await client.login()`` signs in.
+    ///
+    /// - ``resource``: the API's URL, which is its identifier (``https``, or ``http`` on loopback).
+    /// - ``store=None``: where the login is kept (its tokens for every resource, and the client
+    ///   registered for it); default a fresh ``MemoryStore``. Clients for other resources of the
+    ///   same server share the login when given the same ``store`` and ``key``.
+    /// - ``key="default"``: the login's store key.
+    /// - ``scope=None``: default the resource's ``scopes_supported`` (RFC 9728).
+    /// - ``issuer=None``: which of the resource's authorization servers (default its first).
+    /// - ``client_id=None``: a client the server gave you (then nothing is registered); default the
+    ///   one registered for this login earlier, else a public client registered now (RFC 7591).
+    /// - ``device_code=False``: log in with the device code grant instead of a browser.
+    /// - ``also_for=None``: more resources of the same server the login names (RFC 8707), so that one
+    ///   login serves them all through refreshes.
+    /// - ``client_name="tessera"``: the name a registration asks for (shown on consent pages).
+    /// - ``timeout=None`` (30 s): per request; ``allow_insecure_http=False``.
+    /// - ``prompter=None``: shows the browser URL (``BrowserPrompt``) or device code; without one,
+    ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
+    /// - ``refresh_skew=30``: refresh this long before expiry.
+    ///
+    /// Errors: ``MalformedResponseError`` (``reason == "metadata"``) for a refused document (issuer or resource mismatch, plain
+    /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
+    /// clients, the server's refusal, the store's. See docs/resource-login.md.
+    #[staticmethod]
+    #[pyo3(signature = (resource, *, store = None, key = "default", scope = None, issuer = None, client_id = None,
+        device_code = false, also_for = None, client_name = "tessera", timeout = None,
+        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0)))]
+    #[allow(clippy::too_many_arguments)]
+    fn for_resource<'py>(
+        py: Python<'py>,
+        resource: String,
+        store: Option<&Bound<'py, PyAny>>,
+        key: &str,
+        scope: Option<&Bound<'py, PyAny>>,
+        issuer: Option<String>,
+        client_id: Option<String>,
+        device_code: bool,
+        also_for: Option<Vec<String>>,
+        client_name: &str,
+        timeout: Option<Seconds<'py>>,
+        allow_insecure_http: bool,
+        prompter: Option<&Bound<'py, PyAny>>,
+        refresh_skew: Seconds<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = ResourceArgs::read(
+            resource,
+            key,
+            store,
+            scope,
+            issuer,
+            client_id,
+            device_code,
+            also_for,
+            client_name,
+            timeout,
+            allow_insecure_http,
+            prompter,
+            refresh_skew,
+        )?;
+        spawn(py, async move { args.build().await.map(|shared| PyClient { shared }) })
     }
 
     /// The store key.
@@ -763,6 +905,72 @@ impl PySyncClient {
             )?,
             Callbacks { transport, is_async: false, prompter, otp_callback, refresh_policy, hooks },
         )?;
+        Ok(PySyncClient { shared })
+    }
+
+    /// A client for the protected resource at ``resource`` (resource-first login), as
+    /// ``Client.for_resource`` but blocking: finds its authorization server, takes or registers
+    /// the client, and returns a ``SyncClient`` whose tokens are meant for that resource.
+    /// ``client.login()`` signs in.
+    ///
+    /// - ``resource``: the API's URL, which is its identifier (``https``, or ``http`` on loopback).
+    /// - ``store=None``: where the login is kept (its tokens for every resource, and the client
+    ///   registered for it); default a fresh ``MemoryStore``. Clients for other resources of the
+    ///   same server share the login when given the same ``store`` and ``key``.
+    /// - ``key="default"``: the login's store key.
+    /// - ``scope=None``: default the resource's ``scopes_supported`` (RFC 9728).
+    /// - ``issuer=None``: which of the resource's authorization servers (default its first).
+    /// - ``client_id=None``: a client the server gave you (then nothing is registered); default the
+    ///   one registered for this login earlier, else a public client registered now (RFC 7591).
+    /// - ``device_code=False``: log in with the device code grant instead of a browser.
+    /// - ``also_for=None``: more resources of the same server the login names (RFC 8707), so that one
+    ///   login serves them all through refreshes.
+    /// - ``client_name="tessera"``: the name a registration asks for (shown on consent pages).
+    /// - ``timeout=None`` (30 s): per request; ``allow_insecure_http=False``.
+    /// - ``prompter=None``: shows the browser URL (``BrowserPrompt``) or device code; without one,
+    ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
+    /// - ``refresh_skew=30``: refresh this long before expiry.
+    ///
+    /// Errors: ``MalformedResponseError`` (``reason == "metadata"``) for a refused document (issuer or resource mismatch, plain
+    /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
+    /// clients, the server's refusal, the store's. See docs/resource-login.md.
+    #[staticmethod]
+    #[pyo3(signature = (resource, *, store = None, key = "default", scope = None, issuer = None, client_id = None,
+        device_code = false, also_for = None, client_name = "tessera", timeout = None,
+        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0)))]
+    #[allow(clippy::too_many_arguments)]
+    fn for_resource<'py>(
+        py: Python<'py>,
+        resource: String,
+        store: Option<&Bound<'py, PyAny>>,
+        key: &str,
+        scope: Option<&Bound<'py, PyAny>>,
+        issuer: Option<String>,
+        client_id: Option<String>,
+        device_code: bool,
+        also_for: Option<Vec<String>>,
+        client_name: &str,
+        timeout: Option<Seconds<'py>>,
+        allow_insecure_http: bool,
+        prompter: Option<&Bound<'py, PyAny>>,
+        refresh_skew: Seconds<'py>,
+    ) -> PyResult<Self> {
+        let args = ResourceArgs::read(
+            resource,
+            key,
+            store,
+            scope,
+            issuer,
+            client_id,
+            device_code,
+            also_for,
+            client_name,
+            timeout,
+            allow_insecure_http,
+            prompter,
+            refresh_skew,
+        )?;
+        let shared = block_on(py, args.build())?;
         Ok(PySyncClient { shared })
     }
 
