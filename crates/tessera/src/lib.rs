@@ -66,3 +66,8 @@ pub use tessera_core::{
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/mtls.md")]
 pub struct MtlsDocExamples;
+
+/// The Rust example of docs/resource-login.md, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/resource-login.md")]
+pub struct ResourceLoginDocExamples;
