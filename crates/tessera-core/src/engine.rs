@@ -310,6 +310,14 @@ impl Engine {
         }
     }
 
+    /// Replaces the scope `key`'s logins ask for (a step-up to a wider scope, RFC 6750 §3.1
+    /// `insufficient_scope`); tokens and metadata are kept. Unknown keys are ignored.
+    pub fn set_scope(&mut self, key: &str, scope: Option<String>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.config.scope = scope;
+        }
+    }
+
     /// The resource indicators of `key` ([`Engine::set_resources`]).
     pub fn resources(&self, key: &str) -> &[String] {
         self.entries.get(key).map_or(&[], |entry| &entry.resources)

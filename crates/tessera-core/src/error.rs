@@ -275,6 +275,8 @@ pub enum OAuthErrorCode {
     ExpiredToken,
     /// `invalid_token` (resource servers)
     InvalidToken,
+    /// `insufficient_scope` (resource servers, RFC 6750 §3.1): the token lacks a scope the request needs.
+    InsufficientScope,
     /// Any other code, as sent.
     Other(String),
 }
@@ -296,6 +298,7 @@ impl OAuthErrorCode {
             "slow_down" => Self::SlowDown,
             "expired_token" => Self::ExpiredToken,
             "invalid_token" => Self::InvalidToken,
+            "insufficient_scope" => Self::InsufficientScope,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -316,6 +319,7 @@ impl OAuthErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
             Self::Other(code) => code,
         }
     }

@@ -660,6 +660,42 @@ impl Session {
         }
     }
 
+    /// A step-up (RFC 6750 §3.1): an API answered `insufficient_scope`, naming the `scope` a
+    /// request needs. When a login can get it — the grant logs in by itself, or it is interactive
+    /// and the session has a prompter — logs in again asking for the session's scope widened with
+    /// `scope` (kept for this session's later logins) and returns the new header. Otherwise
+    /// nothing is sent and the typed error is [`Error::OAuth`] with
+    /// [`tessera_core::OAuthErrorCode::InsufficientScope`] naming the scope, so that a daemon
+    /// never hangs on a login nobody can finish. The middlewares and the Python adapters call it.
+    pub async fn step_up(&self, scope: &str) -> Result<AuthorizationHeader, Error> {
+        let wider = {
+            let engine = self.engine();
+            let current = engine.config(&self.inner.key).and_then(|config| config.scope.clone());
+            let mut scopes: Vec<&str> = current.as_deref().unwrap_or_default().split_ascii_whitespace().collect();
+            for wanted in scope.split_ascii_whitespace() {
+                if !scopes.contains(&wanted) {
+                    scopes.push(wanted);
+                }
+            }
+            scopes.join(" ")
+        };
+        let grant_alone = self.engine().config(&self.inner.key).is_some_and(|config| config.grant.logs_in_unattended());
+        if !grant_alone && (self.inner.prompter.is_none() || !self.needs_person()) {
+            return Err(Error::OAuth {
+                code: tessera_core::OAuthErrorCode::InsufficientScope,
+                description: Some(format!(
+                    "the API needs the scope {scope:?}, and getting it takes a login with a person: log in to {} with scope {wider:?}",
+                    self.inner.key
+                )),
+                status: 403,
+                endpoint: String::new(),
+            });
+        }
+        debug!(key = %self.inner.key, scope = %wider, "step-up: logging in for a wider scope");
+        self.engine().set_scope(&self.inner.key, (!wider.is_empty()).then_some(wider));
+        self.login().await
+    }
+
     /// Revokes the tokens at the server when it has an RFC 7009 endpoint, then clears them here
     /// and in the store. Local tokens are cleared even when revocation fails.
     pub async fn logout(&self) -> Result<LogoutOutcome, Error> {

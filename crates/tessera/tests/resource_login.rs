@@ -15,6 +15,7 @@ use chromium::ChromiumPrompter;
 use support::http_browser::HttpBrowser;
 use support::oidc_provider::{OidcProvider, OidcProviderOptions};
 use tessera::browser::LoopbackSettings;
+use tessera::middleware::AuthMiddleware;
 use tessera::resource::ResourceLogin;
 use tessera::store::{FileStore, TokenStore};
 use tessera::{Error, OAuthErrorCode, Session};
@@ -206,4 +207,46 @@ async fn chromium_logs_in_at_oidc_provider_from_a_resource_url_and_the_second_re
     // The rotated refresh token serves the first resource too: the grant is alive.
     assert_eq!(call(first, session.force_refresh().await.unwrap().expose_secret()).await.0, 200);
     assert_eq!(op.stats().await.refresh_token_reuses, 0);
+}
+
+/// RFC 6750 §3.1 step-up: the demo resource answers 403 `insufficient_scope` with
+/// `scope="api:read"` to a token without it. Through the reqwest middleware, a session with a
+/// person logs in again for the wider scope and the request is sent again; a session without
+/// one gets the typed error and nothing is sent to the server.
+#[tokio::test]
+async fn a_missing_scope_steps_up_with_a_person_and_is_a_typed_error_without_one() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let store: Arc<dyn TokenStore> = support::memory();
+    let resource = server.demo_resource();
+    let narrow = || ResourceLogin { scope: Some("openid".into()), ..login(store.clone()) };
+    let browser = HttpBrowser::honest();
+    let session = Session::for_resource("demo", &resource, narrow()).await.unwrap().prompter(browser.clone()).build();
+    session.login().await.unwrap();
+    let nobody = Session::for_resource("demo", &resource, narrow()).await.unwrap().build();
+    let logins = server.stats().authorization_code_grants;
+
+    let without_person =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(AuthMiddleware::new(nobody)).build();
+    let error = without_person.get(&resource).send().await.unwrap_err();
+    let reqwest_middleware::Error::Middleware(error) = error else { panic!("{error:?}") };
+    let error = error.downcast_ref::<Error>().expect("a tessera error");
+    assert!(
+        matches!(error, Error::OAuth { code: OAuthErrorCode::InsufficientScope, status: 403, endpoint, .. } if *endpoint == resource),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("api:read"), "{error}");
+    assert_eq!(server.stats().authorization_code_grants, logins, "nothing was sent for a login nobody can finish");
+
+    let with_person = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthMiddleware::new(session.clone()))
+        .build();
+    let answer = with_person.get(&resource).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(server.stats().authorization_code_grants, logins + 1, "one step-up login");
+    let seen = browser.seen();
+    let scope = query_values(&seen.last().unwrap().0, "scope");
+    assert_eq!(scope, ["openid api:read"], "the wider scope");
+    // The next request uses the stepped-up token: no more logins.
+    assert_eq!(with_person.get(&resource).send().await.unwrap().status(), 200);
+    assert_eq!(server.stats().authorization_code_grants, logins + 1);
 }

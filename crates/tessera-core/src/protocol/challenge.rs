@@ -229,8 +229,8 @@ pub struct TokenChallenge {
     pub scheme: TokenScheme,
     /// `realm`.
     pub realm: Option<String>,
-    /// `error`: `invalid_request`, `invalid_token`, `insufficient_scope` (as
-    /// [`OAuthErrorCode::Other`]), `use_dpop_nonce`, ...
+    /// `error`: `invalid_request`, `invalid_token`, `insufficient_scope`, `use_dpop_nonce` (as
+    /// [`OAuthErrorCode::Other`]), ...
     pub error: Option<OAuthErrorCode>,
     /// `error_description`, truncated to [`MAX_DESCRIPTION_LEN`] characters.
     pub error_description: Option<String>,

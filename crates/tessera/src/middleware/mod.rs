@@ -29,6 +29,13 @@
 //!    nonce that server gave last (each answer's `DPoP-Nonce` is remembered per origin). A 401
 //!    asking for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent again once with
 //!    the new nonce, before and apart from rule 3. Bearer providers never take this path.
+//! 8. A 403 (or 401) whose challenge says `error="insufficient_scope"` with `scope="…"` (RFC 6750
+//!    §3.1) is a *step-up*, before and apart from rule 2: [`Session::step_up`] logs in again for
+//!    the wider scope when that needs nobody or the session has a prompter, and a replayable
+//!    request is sent again once with the new token; otherwise (nobody to ask, no `scope` named,
+//!    the scope still missing after the step-up) the result is the typed error [`Error::OAuth`]
+//!    with [`OAuthErrorCode::InsufficientScope`]. A request that cannot be replayed gets the 403
+//!    back, and the stepped-up token serves the next request.
 
 #[cfg(feature = "reqwest-middleware")]
 mod reqwest;
@@ -63,6 +70,49 @@ fn challenges_invalid_token(value: &[u8]) -> bool {
     tessera_core::protocol::challenge::token_challenges([value.as_ref()])
         .iter()
         .any(|c| c.scheme == TokenScheme::Bearer && c.error == Some(OAuthErrorCode::InvalidToken))
+}
+
+/// The scope an answer says the request needs: a `Bearer` or `DPoP` challenge with
+/// `error="insufficient_scope"` (RFC 6750 §3.1) on a 403 or 401, its `scope` (empty when it names
+/// none); `None` for any other answer.
+pub(crate) fn insufficient_scope(status: u16, headers: &HeaderMap) -> Option<String> {
+    if status != 403 && status != 401 {
+        return None;
+    }
+    let fields = www_authenticate(headers)?;
+    tessera_core::protocol::challenge::token_challenges([fields.as_str()])
+        .into_iter()
+        .find(|challenge| challenge.error == Some(OAuthErrorCode::InsufficientScope))
+        .map(|challenge| challenge.scope.unwrap_or_default())
+}
+
+/// A step-up for `scope` after the API at `url` answered `insufficient_scope` (rule 8): the new
+/// header, or the typed error naming the API.
+pub(crate) async fn step_up(
+    session: &Session,
+    url: &str,
+    status: u16,
+    scope: &str,
+) -> Result<AuthorizationHeader, Error> {
+    if scope.trim().is_empty() {
+        return Err(insufficient_scope_error(url, status, "the API says the token lacks a scope, and names none"));
+    }
+    session.step_up(scope).await.map_err(|error| match error {
+        Error::OAuth { code: OAuthErrorCode::InsufficientScope, description, .. } => {
+            insufficient_scope_error(url, status, description.as_deref().unwrap_or_default())
+        }
+        other => other,
+    })
+}
+
+/// The typed error for a scope the API needs and the session cannot get.
+pub(crate) fn insufficient_scope_error(url: &str, status: u16, description: &str) -> Error {
+    Error::OAuth {
+        code: OAuthErrorCode::InsufficientScope,
+        description: Some(description.to_owned()),
+        status,
+        endpoint: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
 }
 
 /// The typed error for a token rejected again after a refresh (or a refresh that changed nothing).

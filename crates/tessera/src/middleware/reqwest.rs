@@ -6,7 +6,10 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::debug;
 
-use super::{authorize, dpop_nonce_challenge, is_token_rejected, rejected_again, replacement_token};
+use super::{
+    authorize, dpop_nonce_challenge, insufficient_scope, insufficient_scope_error, is_token_rejected, rejected_again,
+    replacement_token, step_up,
+};
 use crate::Session;
 
 /// A [`reqwest_middleware::Middleware`] that authenticates every request with a [`Session`] and,
@@ -70,6 +73,31 @@ impl Middleware for AuthMiddleware {
             response = next.clone().run(again, extensions).await?;
             nonce_challenge =
                 dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
+        }
+        // A scope the token lacks: a step-up (rule 8), not a refresh.
+        if !nonce_challenge && let Some(scope) = insufficient_scope(response.status().as_u16(), response.headers()) {
+            let status = response.status().as_u16();
+            let Some(mut retry) = replay else {
+                if let Err(error) = step_up(&self.session, &target, status, &scope).await {
+                    debug!(%error, "step-up after a non-replayable request failed");
+                }
+                return Ok(response);
+            };
+            let stepped =
+                step_up(&self.session, &target, status, &scope).await.map_err(reqwest_middleware::Error::middleware)?;
+            drop(response);
+            authorize(retry.headers_mut(), &self.session, &stepped, &method, &target)
+                .map_err(reqwest_middleware::Error::middleware)?;
+            let response = next.run(retry, extensions).await?;
+            dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
+            if insufficient_scope(response.status().as_u16(), response.headers()).is_some() {
+                return Err(reqwest_middleware::Error::middleware(insufficient_scope_error(
+                    &target,
+                    response.status().as_u16(),
+                    "the API still finds a scope missing after a step-up login",
+                )));
+            }
+            return Ok(response);
         }
         // A nonce challenge is not a rejected token: no refresh (the nonce is remembered for the
         // next request).

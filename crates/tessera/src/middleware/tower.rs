@@ -12,7 +12,10 @@ use http::{Request, Response};
 use tower::{BoxError, Layer, Service};
 use tracing::debug;
 
-use super::{authorize, dpop_nonce_challenge, is_token_rejected, rejected_again, replacement_token};
+use super::{
+    authorize, dpop_nonce_challenge, insufficient_scope, insufficient_scope_error, is_token_rejected, rejected_again,
+    replacement_token, step_up,
+};
 use crate::Session;
 
 /// A request body that can be copied before sending, so that a rejected request can be sent again.
@@ -252,6 +255,32 @@ where
                 std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
                 response = inner.call(again).await.map_err(Into::into)?;
                 nonce_challenge = dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
+            }
+            // A scope the token lacks: a step-up (rule 8), not a refresh.
+            if !nonce_challenge && let Some(scope) = insufficient_scope(response.status().as_u16(), response.headers())
+            {
+                let status = response.status().as_u16();
+                let Some(mut retry) = replay else {
+                    if let Err(error) = step_up(&session, &url, status, &scope).await {
+                        debug!(%error, "step-up after a non-replayable request failed");
+                    }
+                    return Ok(response);
+                };
+                let stepped = step_up(&session, &url, status, &scope).await?;
+                drop(response);
+                authorize(retry.headers_mut(), &session, &stepped, &method, &url)?;
+                std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
+                let response = inner.call(retry).await.map_err(Into::into)?;
+                dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
+                if insufficient_scope(response.status().as_u16(), response.headers()).is_some() {
+                    return Err(insufficient_scope_error(
+                        &url,
+                        response.status().as_u16(),
+                        "the API still finds a scope missing after a step-up login",
+                    )
+                    .into());
+                }
+                return Ok(response);
             }
             // A nonce challenge is not a rejected token: no refresh (the nonce is remembered for
             // the next request).
