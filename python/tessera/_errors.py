@@ -127,3 +127,16 @@ class StoreError(TesseraError):
 class InternalError(TesseraError):
     """A state that should not happen: a bug in tessera (or in a flow you brought), never a
     configuration you can fix. Please report it with the message."""
+
+
+def _raise_if_still_insufficient(url: str, status: int, www_authenticate: str) -> None:
+    """After one step-up (the adapters), an answer that still says ``insufficient_scope``: the typed
+    error, never a second login."""
+    if status in (401, 403) and "insufficient_scope" in www_authenticate:
+        raise AuthenticationError(
+            "the API still finds a scope missing after a step-up login",
+            kind="oauth",
+            code="insufficient_scope",
+            status=status,
+            endpoint=url.split("?")[0],
+        )

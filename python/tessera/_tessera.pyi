@@ -727,6 +727,17 @@ class Client:
             www_authenticate: its ``WWW-Authenticate`` header, if any.
             dpop_nonce: its ``DPoP-Nonce`` header, if any.
         """
+    def step_up(self, url: str, status: int, www_authenticate: Optional[str] = None) -> Awaitable[Optional[str]]:
+        """After an answer that may say the token lacks a scope (RFC 6750 §3.1 ``insufficient_scope``):
+        ``None`` for any other answer; else a login for the wider scope (when it needs nobody or a
+        ``prompter`` can reach a person) and the new ``Authorization`` value, or ``AuthenticationError``
+        (``code == "insufficient_scope"``) without anyone to ask.
+
+        Args:
+            url: the URL the request went to.
+            status: the answer's HTTP status (403, or 401).
+            www_authenticate: its ``WWW-Authenticate`` header, if any.
+        """
     def login(self, *, otp_callback: Optional[OtpCallback] = None) -> Awaitable[TokenSet]: ...
     def logout(self) -> Awaitable[LogoutResult]: ...
     def clear(self) -> Awaitable[None]: ...
@@ -910,6 +921,17 @@ class SyncClient:
             status: the answer's HTTP status.
             www_authenticate: its ``WWW-Authenticate`` header, if any.
             dpop_nonce: its ``DPoP-Nonce`` header, if any.
+        """
+    def step_up(self, url: str, status: int, www_authenticate: Optional[str] = None) -> Optional[str]:
+        """After an answer that may say the token lacks a scope (RFC 6750 §3.1 ``insufficient_scope``):
+        ``None`` for any other answer; else a login for the wider scope (when it needs nobody or a
+        ``prompter`` can reach a person) and the new ``Authorization`` value, or ``AuthenticationError``
+        (``code == "insufficient_scope"``) without anyone to ask.
+
+        Args:
+            url: the URL the request went to.
+            status: the answer's HTTP status (403, or 401).
+            www_authenticate: its ``WWW-Authenticate`` header, if any.
         """
     def login(self, *, otp_callback: Optional[OtpCallback] = None) -> TokenSet: ...
     def logout(self) -> LogoutResult: ...

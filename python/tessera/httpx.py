@@ -1,5 +1,9 @@
 """``httpx.Auth`` for tessera: adds the ``Authorization`` header; after a 401, refreshes once
-(shared with every concurrent caller) and retries the request once.
+(shared with every concurrent caller) and retries the request once. After a 403 (or 401) saying
+``insufficient_scope`` with ``scope="…"`` (RFC 6750 §3.1), a step-up: a login for the wider scope
+when a person can be asked (or none is needed), then the request once more; else the typed
+``AuthenticationError`` (``code == "insufficient_scope"``). (Bearer providers; a DPoP provider's
+403 comes back as it is.)
 
 For a DPoP provider (``dpop=True``, docs/dpop.md) every request, and every retry, carries
 ``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof for its method and URL, with the last
@@ -18,6 +22,7 @@ from typing import AsyncGenerator, Generator, Mapping, MutableMapping, Union
 
 import httpx
 
+from ._errors import _raise_if_still_insufficient
 from ._tessera import Client, SyncClient
 
 __all__ = ["Auth"]
@@ -43,7 +48,12 @@ class Auth(httpx.Auth):
             return
         request.headers["Authorization"] = self._sync.authorization_header()
         response = yield request
-        if response.status_code == 401:
+        stepped = self._sync.step_up(str(request.url), response.status_code, _www_authenticate(response))
+        if stepped is not None:
+            request.headers["Authorization"] = stepped
+            response = yield request
+            self._still_insufficient(request, response)
+        elif response.status_code == 401:
             request.headers["Authorization"] = self._sync.force_refresh()
             yield request
 
@@ -66,9 +76,18 @@ class Auth(httpx.Auth):
             return
         request.headers["Authorization"] = await self._async.authorization_header()
         response = yield request
-        if response.status_code == 401:
+        stepped = await self._async.step_up(str(request.url), response.status_code, _www_authenticate(response))
+        if stepped is not None:
+            request.headers["Authorization"] = stepped
+            response = yield request
+            self._still_insufficient(request, response)
+        elif response.status_code == 401:
             request.headers["Authorization"] = await self._async.force_refresh()
             yield request
+
+    def _still_insufficient(self, request: httpx.Request, response: httpx.Response) -> None:
+        """After one step-up the scope is still missing: the typed error, never a second login."""
+        _raise_if_still_insufficient(str(request.url), response.status_code, _www_authenticate(response))
 
     def _nonce_demanded(self, request: httpx.Request, response: httpx.Response) -> bool:
         return self._sync.observe_dpop_response(
@@ -96,6 +115,11 @@ class Auth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"tessera.httpx.Auth({self._sync!r})"
+
+
+def _www_authenticate(response: httpx.Response) -> str:
+    """Every ``WWW-Authenticate`` field of an answer, joined (RFC 9110 §5.3)."""
+    return ", ".join(response.headers.get_list("www-authenticate"))
 
 
 def _authorize(headers: MutableMapping[str, str], auth: Mapping[str, str]) -> None:

@@ -1,5 +1,8 @@
 """``requests.auth.AuthBase`` for tessera: adds the ``Authorization`` header; after a 401,
-refreshes once (shared with every concurrent caller) and resends the request once.
+refreshes once (shared with every concurrent caller) and resends the request once. After a 403 (or
+401) saying ``insufficient_scope`` with ``scope="…"`` (RFC 6750 §3.1), a step-up: a login for the
+wider scope when a person can be asked (or none is needed), then the request once more; else the
+typed ``AuthenticationError`` (``code == "insufficient_scope"``). (Bearer providers.)
 
     session = requests.Session()
     session.auth = tessera.requests.Auth(tessera.SyncClient(...))
@@ -17,12 +20,14 @@ from typing import Any, Mapping, MutableMapping, Union
 import requests
 from requests.auth import AuthBase
 
+from ._errors import _raise_if_still_insufficient
 from ._tessera import Client, SyncClient
 
 __all__ = ["Auth"]
 
 _RETRIED = "_tessera_retried"
 _NONCE_RETRIED = "_tessera_nonce_retried"
+_STEPPED_UP = "_tessera_stepped_up"
 
 
 class Auth(AuthBase):
@@ -60,6 +65,18 @@ class Auth(AuthBase):
             resent = self._resend(response, retry, **kwargs)
             # The answer to the resend gets the same treatment (a 401 for the token itself), once.
             return resent if resent is response else self._retry_on_401(resent, **kwargs)
+        # A scope the token lacks: a step-up (once), not a refresh.
+        if not self._client.uses_dpop and not getattr(sent, _STEPPED_UP, False):
+            www_authenticate = response.headers.get("www-authenticate")
+            stepped = self._client.step_up(sent.url or "", response.status_code, www_authenticate)
+            if stepped is not None:
+                retry = sent.copy()
+                retry.headers["Authorization"] = stepped
+                setattr(retry, _STEPPED_UP, True)
+                setattr(retry, _RETRIED, True)
+                resent = self._resend(response, retry, **kwargs)
+                _raise_if_still_insufficient(retry.url or "", resent.status_code, resent.headers.get("www-authenticate") or "")
+                return resent
         # A nonce challenge is not a rejected token: no refresh (the nonce is remembered).
         if response.status_code != 401 or nonce_demanded or getattr(sent, _RETRIED, False):
             return response

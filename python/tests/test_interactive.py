@@ -543,3 +543,35 @@ def test_for_resource_refuses_bad_urls_with_typed_errors() -> None:
         tessera.SyncClient.for_resource("not a url")
     with pytest.raises(TypeError):
         tessera.SyncClient.for_resource("https://api.example.com/", prompter=42)  # type: ignore[arg-type]
+
+
+def test_adapters_step_up_on_insufficient_scope_and_without_a_person_raise_the_typed_error(idp: Idp, tmp_path: Path) -> None:
+    """The demo resource answers 403 ``insufficient_scope`` (``scope="api:read"``) to a token without it."""
+    import httpx
+    import requests
+
+    import tessera.httpx
+    import tessera.requests
+
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "alice-password")
+    store = tessera.FileStore(tmp_path / "tokens")
+    resource = idp.url("/api/resource")
+    client = tessera.SyncClient.for_resource(resource, store=store, key="demo", scope="openid", prompter=prompter)
+    client.login()
+    before = idp.stats()["authorization_code_grants"]
+
+    nobody = tessera.SyncClient.for_resource(resource, store=store, key="demo", scope="openid")
+    with requests.Session() as http:
+        http.auth = tessera.requests.Auth(nobody)
+        with pytest.raises(tessera.AuthenticationError) as raised:
+            http.get(resource, timeout=10)
+    assert raised.value.code == "insufficient_scope" and "api:read" in str(raised.value), raised.value
+    assert idp.stats()["authorization_code_grants"] == before, "no login nobody can finish"
+
+    with httpx.Client(auth=tessera.httpx.Auth(client)) as http:
+        answer = http.get(resource)
+        assert answer.status_code == 200, answer.text
+        assert http.get(resource).status_code == 200
+    assert idp.stats()["authorization_code_grants"] == before + 1, "one step-up login"
+    assert "scope=openid+api%3Aread" in prompter.prompts[-1].authorization_url, prompter.prompts[-1].authorization_url

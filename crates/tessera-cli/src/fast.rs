@@ -52,7 +52,14 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
         // Redis (a local copy in front, a connection to make) and memory stores: the full path.
         Some(_) => return None,
     };
-    let entry = context.provider(provider_name.as_deref()).ok()?;
+    // `--resource` alone: the provider whose section names it, when one does (as auth::token).
+    let by_resource = match (&provider_name, &args.resource) {
+        (None, Some(resource)) => {
+            context.providers.iter().find(|entry| resource_of(entry).as_ref() == Some(resource)).map(|e| e.name.clone())
+        }
+        _ => None,
+    };
+    let entry = context.provider(provider_name.as_deref().or(by_resource.as_deref())).ok()?;
     let tokens = FileStore::new(dir).load_now(&context.store_key(entry)).ok()??;
     let tokens = for_resource(tokens, args.resource.or_else(|| resource_of(entry)).as_deref());
     let now = SystemClock.now();

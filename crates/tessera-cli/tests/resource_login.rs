@@ -80,6 +80,14 @@ fn tessera_login_url_signs_in_with_chromium_and_one_login_serves_two_resources_a
     assert_eq!(home.run(&["token", "-p", "mcp", "--resource", second]).success().trim(), files);
     assert_eq!(block_on(op.stats()).grant_type("refresh_token"), 1);
 
+    // With several providers and none chosen, `--resource` alone picks the one whose section names it.
+    let mut config = std::fs::read_to_string(home.config_path()).unwrap();
+    config.push_str("\n[[contexts.auth_providers]]\nname = \"other\"\ntype = \"static\"\naccess_token = \"x\"\n");
+    std::fs::write(home.config_path(), config).unwrap();
+    assert_eq!(home.run(&["token", "--resource", first]).success().trim(), token, "the fast path");
+    let stale = Home::new(&std::fs::read_to_string(home.config_path()).unwrap());
+    assert_ne!(stale.run(&["token", "--resource", first]).code, Some(0), "another home holds no login");
+
     // Both expire; 16 processes, 8 per resource, at once.
     std::thread::sleep(Duration::from_millis(4_200));
     let children: Vec<(usize, Child)> = (0..16)

@@ -1609,6 +1609,21 @@ impl ProviderSpec {
             })?;
         }
         if self.is_resource_first() {
+            // A registered client is public, and so is a `client_id` given without its server:
+            // a credential here would be silently unused.
+            for (field, present) in [
+                ("client_secret", client.client_secret.is_some()),
+                ("client_auth", client.client_auth.is_some()),
+                ("client_assertion_key", client.client_assertion_key.is_some()),
+                ("dpop", client.dpop),
+            ] {
+                if present {
+                    return Err(FieldError::new(
+                        field,
+                        "goes with issuer (or token_endpoint) and client_id: a resource-first login uses a public client",
+                    ));
+                }
+            }
             // The server and the client come from the resource (discovery, registration): the
             // rules on the built configuration apply once they are known.
             return Ok(());
@@ -2760,6 +2775,8 @@ mod tests {
         for bad in ["http://api.example/", "not a url", "https://api.example/#x"] {
             assert_eq!(parse(json!({"resource": bad})).unwrap_err().field, "resource", "{bad}");
         }
+        let secret = parse(json!({"resource": "https://api.example/", "client_id": "c", "client_secret": "s"}));
+        assert_eq!(secret.unwrap_err().field, "client_secret", "a credential a resource-first login would not use");
         let cc = json!({"type": "client_credentials", "issuer": "https://i", "client_id": "c", "client_secret": "s", "resource": "https://api/"});
         assert!(!parse(cc).unwrap().spec.is_resource_first());
     }

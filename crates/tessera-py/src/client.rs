@@ -776,6 +776,35 @@ impl PyClient {
         self.shared.session.observe_dpop_response(url, status, www_authenticate, dpop_nonce)
     }
 
+    /// Awaitable: after an answer from the API at ``url`` that may say the token lacks a scope,
+    /// a step-up (RFC 6750 §3.1). ``None`` unless the answer says ``insufficient_scope``; then a
+    /// login asking for the client's scope widened with the scope the answer names, and the new
+    /// ``Authorization`` header value to send the request again with. The login happens when it
+    /// needs nobody (a grant that logs in by itself) or the client has a ``prompter``; otherwise
+    /// nothing is sent and ``AuthenticationError`` (``code == "insufficient_scope"``) names the scope. The
+    /// ``tessera.httpx`` and ``tessera.requests`` adapters call it.
+    ///
+    /// Args:
+    ///     url: the URL the request went to.
+    ///     status: the answer's HTTP status (403, or 401).
+    ///     www_authenticate: its ``WWW-Authenticate`` header, if any.
+    #[pyo3(signature = (url, status, www_authenticate = None))]
+    fn step_up<'py>(
+        &self,
+        py: Python<'py>,
+        url: String,
+        status: u16,
+        www_authenticate: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let shared = Arc::clone(&self.shared);
+        spawn(py, async move {
+            match shared.session.step_up_after(&url, status, www_authenticate.as_deref()).await {
+                None => Ok(None),
+                Some(result) => result.map(|header| Some(header.expose_secret().to_owned())),
+            }
+        })
+    }
+
     /// Awaitable: logs in afresh with the grant and stores the tokens. `otp_callback`: answers
     /// one-time codes for this login, in place of the client's.
     #[pyo3(signature = (*, otp_callback = None))]
@@ -1065,6 +1094,33 @@ impl PySyncClient {
         dpop_nonce: Option<&str>,
     ) -> bool {
         self.shared.session.observe_dpop_response(url, status, www_authenticate, dpop_nonce)
+    }
+
+    /// After an answer from the API at ``url`` that may say the token lacks a scope,
+    /// a step-up (RFC 6750 §3.1). ``None`` unless the answer says ``insufficient_scope``; then a
+    /// login asking for the client's scope widened with the scope the answer names, and the new
+    /// ``Authorization`` header value to send the request again with. The login happens when it
+    /// needs nobody (a grant that logs in by itself) or the client has a ``prompter``; otherwise
+    /// nothing is sent and ``AuthenticationError`` (``code == "insufficient_scope"``) names the scope. The
+    /// ``tessera.httpx`` and ``tessera.requests`` adapters call it.
+    ///
+    /// Args:
+    ///     url: the URL the request went to.
+    ///     status: the answer's HTTP status (403, or 401).
+    ///     www_authenticate: its ``WWW-Authenticate`` header, if any.
+    #[pyo3(signature = (url, status, www_authenticate = None))]
+    fn step_up(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        status: u16,
+        www_authenticate: Option<&str>,
+    ) -> PyResult<Option<String>> {
+        let session = &self.shared.session;
+        match block_on(py, async { Ok(session.step_up_after(url, status, www_authenticate).await) })? {
+            None => Ok(None),
+            Some(result) => Ok(Some(result.map_err(|error| to_pyerr(&error))?.expose_secret().to_owned())),
+        }
     }
 
     /// Logs in afresh with the grant and stores the tokens. `otp_callback`: answers one-time codes

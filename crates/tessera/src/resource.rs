@@ -231,7 +231,8 @@ impl Session {
     ///    this login earlier (kept with the tokens under `key` in [`ResourceLogin::store`]); else
     ///    registers a public client (RFC 7591) and stores it there at once, under the store's lock,
     ///    so that no other process sharing the store registers another. A stored client whose
-    ///    secret expired, or registered at another server, is replaced.
+    ///    secret expired is replaced (with its login). A login kept under `key` at another server
+    ///    is never replaced: that is an [`Error::Configuration`] (log out first, or use another key).
     /// 3. Returns a [`SessionBuilder`] for a browser login (or device code) at that server, for
     ///    that resource ([`SessionBuilder::resource`]), with the server's metadata and the store:
     ///    add a prompter and build. Its first login asks for `resource=` at every step (RFC 8707).
@@ -252,9 +253,10 @@ impl Session {
     ///
     /// let store: Arc<dyn tessera::store::TokenStore> = Arc::new(tessera::store::FileStore::new("tokens"));
     /// let login = ResourceLogin { store, ..ResourceLogin::default() };
+    /// # let prompter: Arc<dyn tessera::prompt::Prompter> = todo!();
     /// let session = tessera::Session::for_resource("mcp", "https://mcp.example.com/", login)
     ///     .await?
-    ///     .prompter(Arc::new(tessera::prompt::TerminalPrompter::default()))
+    ///     .prompter(prompter) // shows the browser URL (TerminalPrompter in a terminal)
     ///     .build();
     /// let header = session.authorization_header().await?;
     /// # Ok(()) }
@@ -297,7 +299,9 @@ impl Session {
             .store(store)
             .settings(settings)
             .metadata(found.server)
-            .resource(found.resource.resource)
+            // As the caller spells it (discovery checked it is the metadata's `resource`): that is
+            // how later lookups (`tessera token --resource`, the section's `resource`) name it.
+            .resource(resource)
             .also_at_login(login.also_for)
             .also_at_login(served))
     }
@@ -315,11 +319,20 @@ async fn registered_client(
     let result = async {
         let stored = store.load(key).await?;
         let now = SystemClock.now();
-        if let Some(stored) = stored
-            && let Some(client) = stored.registered_client.as_ref().filter(|c| c.usable_at(&found.issuer, now))
+        if let Some(stored) = &stored
+            && let Some(client) = &stored.registered_client
         {
-            debug!(key, issuer = %found.issuer, "using the client registered for this login");
-            return Ok((client_auth(client), stored.resource_tokens.into_keys().collect()));
+            // A login is bound to its server: a resource of another one never replaces it.
+            if client.issuer != found.issuer {
+                return Err(Error::configuration(format!(
+                    "the login kept under {key} is with {}, and {} takes its tokens from {}: log out of it first, or use another key (another provider)",
+                    client.issuer, found.resource.resource, found.issuer
+                )));
+            }
+            if client.usable_at(&found.issuer, now) {
+                debug!(key, issuer = %found.issuer, "using the client registered for this login");
+                return Ok((client_auth(client), stored.resource_tokens.keys().cloned().collect()));
+            }
         }
         let Some(endpoint) = found.server.registration_endpoint.as_deref() else {
             return Err(Error::configuration(format!(

@@ -696,6 +696,34 @@ impl Session {
         self.login().await
     }
 
+    /// After an answer `status` with `www_authenticate` (every field, joined) from the API at
+    /// `url`: `None` unless it says `insufficient_scope` (RFC 6750 §3.1); then
+    /// [`Session::step_up`] for the scope it names, its typed error naming `url` (also when it
+    /// names no scope: nothing to ask for). For HTTP stacks tessera has no adapter for (the
+    /// Python adapters use it).
+    pub async fn step_up_after(
+        &self,
+        url: &str,
+        status: u16,
+        www_authenticate: Option<&str>,
+    ) -> Option<Result<AuthorizationHeader, Error>> {
+        let scope = tessera_core::protocol::challenge::required_scope(status, www_authenticate)?;
+        Some(self.step_up_for(url, status, &scope).await)
+    }
+
+    /// [`Session::step_up`] after the API at `url` answered `status`: its typed error names `url`.
+    pub(crate) async fn step_up_for(&self, url: &str, status: u16, scope: &str) -> Result<AuthorizationHeader, Error> {
+        if scope.trim().is_empty() {
+            return Err(insufficient_scope_error(url, status, "the API says the token lacks a scope, and names none"));
+        }
+        self.step_up(scope).await.map_err(|error| match error {
+            Error::OAuth { code: tessera_core::OAuthErrorCode::InsufficientScope, description, .. } => {
+                insufficient_scope_error(url, status, description.as_deref().unwrap_or_default())
+            }
+            other => other,
+        })
+    }
+
     /// Revokes the tokens at the server when it has an RFC 7009 endpoint, then clears them here
     /// and in the store. Local tokens are cleared even when revocation fails.
     pub async fn logout(&self) -> Result<LogoutOutcome, Error> {
@@ -1297,6 +1325,16 @@ impl Session {
             queue.extend(self.engine().handle(event, now));
         }
         Err(Error::internal("token operation did not finish within its step limit"))
+    }
+}
+
+/// The typed error for a scope the API at `url` needs and the session cannot get (RFC 6750 §3.1).
+pub(crate) fn insufficient_scope_error(url: &str, status: u16, description: &str) -> Error {
+    Error::OAuth {
+        code: tessera_core::OAuthErrorCode::InsufficientScope,
+        description: Some(description.to_owned()),
+        status,
+        endpoint: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
     }
 }
 

@@ -250,3 +250,28 @@ async fn a_missing_scope_steps_up_with_a_person_and_is_a_typed_error_without_one
     assert_eq!(with_person.get(&resource).send().await.unwrap().status(), 200);
     assert_eq!(server.stats().authorization_code_grants, logins + 1);
 }
+
+/// A login is bound to its server: a resource of another server, under the same key and store,
+/// is refused with a configuration error, and the login stays as it was.
+#[tokio::test]
+async fn a_resource_of_another_server_never_replaces_the_login() {
+    let (server, other) = (support::idp(Duration::from_secs(60)).await, support::idp(Duration::from_secs(60)).await);
+    let store: Arc<dyn TokenStore> = support::memory();
+    let session = Session::for_resource("demo", &server.demo_resource(), login(store.clone()))
+        .await
+        .unwrap()
+        .prompter(HttpBrowser::honest())
+        .build();
+    session.login().await.unwrap();
+    let before = store.load("demo").await.unwrap().unwrap();
+
+    let Err(error) = Session::for_resource("demo", &other.demo_resource(), login(store.clone())).await else {
+        panic!("a resource of another server was accepted")
+    };
+    assert!(matches!(error, Error::Configuration { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains(&server.issuer()) && text.contains(&other.issuer()), "{text}");
+    assert_eq!(store.load("demo").await.unwrap().unwrap(), before, "the login is untouched");
+    assert_eq!(other.stats().client_registrations, 0, "nothing registered at the other server");
+    assert_eq!(call(&server.demo_resource(), session.force_refresh().await.unwrap().expose_secret()).await.0, 200);
+}

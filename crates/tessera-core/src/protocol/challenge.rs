@@ -269,6 +269,19 @@ impl TokenChallenge {
     }
 }
 
+/// The scope an answer says its request needs (RFC 6750 §3.1): on a 403 (or 401), a `Bearer` or
+/// `DPoP` challenge with `error="insufficient_scope"`, its `scope` (empty when it names none).
+/// `None` for any other answer. `www_authenticate`: every field of the header, joined with `, `.
+pub fn required_scope(status: u16, www_authenticate: Option<&str>) -> Option<String> {
+    if status != 403 && status != 401 {
+        return None;
+    }
+    token_challenges([www_authenticate?])
+        .into_iter()
+        .find(|challenge| challenge.error == Some(OAuthErrorCode::InsufficientScope))
+        .map(|challenge| challenge.scope.unwrap_or_default())
+}
+
 /// Every `Bearer` and `DPoP` challenge in these header values, in order.
 pub fn token_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<TokenChallenge> {
     parse_challenge_headers(values).iter().filter_map(TokenChallenge::from_challenge).collect()

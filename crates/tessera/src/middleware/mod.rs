@@ -72,47 +72,24 @@ fn challenges_invalid_token(value: &[u8]) -> bool {
         .any(|c| c.scheme == TokenScheme::Bearer && c.error == Some(OAuthErrorCode::InvalidToken))
 }
 
-/// The scope an answer says the request needs: a `Bearer` or `DPoP` challenge with
-/// `error="insufficient_scope"` (RFC 6750 §3.1) on a 403 or 401, its `scope` (empty when it names
-/// none); `None` for any other answer.
+/// The scope an answer says the request needs (rule 8), `None` for any other answer.
 pub(crate) fn insufficient_scope(status: u16, headers: &HeaderMap) -> Option<String> {
-    if status != 403 && status != 401 {
-        return None;
-    }
-    let fields = www_authenticate(headers)?;
-    tessera_core::protocol::challenge::token_challenges([fields.as_str()])
-        .into_iter()
-        .find(|challenge| challenge.error == Some(OAuthErrorCode::InsufficientScope))
-        .map(|challenge| challenge.scope.unwrap_or_default())
+    tessera_core::protocol::challenge::required_scope(status, www_authenticate(headers).as_deref())
 }
 
-/// A step-up for `scope` after the API at `url` answered `insufficient_scope` (rule 8): the new
-/// header, or the typed error naming the API.
+/// A step-up for `scope` after the API at `url` answered `insufficient_scope` (rule 8).
 pub(crate) async fn step_up(
     session: &Session,
     url: &str,
     status: u16,
     scope: &str,
 ) -> Result<AuthorizationHeader, Error> {
-    if scope.trim().is_empty() {
-        return Err(insufficient_scope_error(url, status, "the API says the token lacks a scope, and names none"));
-    }
-    session.step_up(scope).await.map_err(|error| match error {
-        Error::OAuth { code: OAuthErrorCode::InsufficientScope, description, .. } => {
-            insufficient_scope_error(url, status, description.as_deref().unwrap_or_default())
-        }
-        other => other,
-    })
+    session.step_up_for(url, status, scope).await
 }
 
 /// The typed error for a scope the API needs and the session cannot get.
 pub(crate) fn insufficient_scope_error(url: &str, status: u16, description: &str) -> Error {
-    Error::OAuth {
-        code: OAuthErrorCode::InsufficientScope,
-        description: Some(description.to_owned()),
-        status,
-        endpoint: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
-    }
+    crate::session::insufficient_scope_error(url, status, description)
 }
 
 /// The typed error for a token rejected again after a refresh (or a refresh that changed nothing).

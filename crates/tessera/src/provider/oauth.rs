@@ -344,8 +344,14 @@ impl Login for OAuthProvider {
         // client's secret only: a login secret that is missing must not keep the grant alive.
         let session = match self.session.get() {
             Some(session) => Ok(session.clone()),
-            // Its server and client are found from the resource (the stored registration).
-            None if self.entry.spec().is_some_and(ProviderSpec::is_resource_first) => self.session().await,
+            // Its server and client are found from the resource (the stored registration); with
+            // nothing stored there is nothing to revoke, and nothing is registered to say so.
+            None if self.entry.spec().is_some_and(ProviderSpec::is_resource_first) => {
+                if self.store.load(&self.key).await?.is_none() {
+                    return Ok(LogoutOutcome { revoked: false, revocation_error: None, had_tokens: false });
+                }
+                self.session().await
+            }
             None => self.revocation_session(),
         };
         match session {
