@@ -35,6 +35,7 @@ PAGES = {
     "python-password-totp.md": ["password_totp_401.py"],
     "http-client.md": ["http_client.py"],
     "python-transport.md": ["transport_httpx.py"],
+    "resource-login.md": ["resource_login.py"],
 }
 MARKER = re.compile(r"<!-- example: python/examples/(?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
@@ -306,3 +307,27 @@ def test_password_totp_401(idp: Idp, tmp_path: Path) -> None:
     after = idp.stats()
     assert after["password_grants"] - before["password_grants"] == 1, "one login; the rest were refreshes"
     assert any((tmp_path / "tokens").iterdir()), "tokens are stored"
+
+
+def test_resource_login(idp: Idp, tmp_path: Path) -> None:
+    from test_interactive import _browser_dir, _require_chromium
+
+    node = _require_chromium()
+    browser = f"{node} {_browser_dir() / 'sign-in.mjs'} %s alice alice-password"
+    env = {
+        "RESOURCE_URL": idp.url("/api/resource"), "OTHER_RESOURCE_URL": idp.url("/api/files"),
+        "TOKEN_DIR": str(tmp_path), "BROWSER": browser,
+    }
+    before = idp.stats()
+    done = run("resource_login.py", env, timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("{")]
+    assert lines == [
+        f"api: 200 aud={idp.url('/api/resource')}",
+        "other API with the same token: 401",
+        f"other API: 200 aud={idp.url('/api/files')}",
+    ], lines
+    after = idp.stats()
+    assert after["client_registrations"] - before["client_registrations"] == 1
+    assert after["authorization_code_grants"] - before["authorization_code_grants"] == 1
+

@@ -641,7 +641,7 @@ impl PyClient {
     ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
     /// - ``refresh_skew=30``: refresh this long before expiry.
     ///
-    /// Errors: ``MalformedResponseError`` (``reason == "metadata"``) for a refused document (issuer or resource mismatch, plain
+    /// Errors: ``MalformedResponseError`` (``kind == "metadata"``) for a refused document (issuer or resource mismatch, plain
     /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
     /// clients, the server's refusal, the store's. See docs/resource-login.md.
     #[staticmethod]
@@ -960,7 +960,7 @@ impl PySyncClient {
     ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
     /// - ``refresh_skew=30``: refresh this long before expiry.
     ///
-    /// Errors: ``MalformedResponseError`` (``reason == "metadata"``) for a refused document (issuer or resource mismatch, plain
+    /// Errors: ``MalformedResponseError`` (``kind == "metadata"``) for a refused document (issuer or resource mismatch, plain
     /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
     /// clients, the server's refusal, the store's. See docs/resource-login.md.
     #[staticmethod]

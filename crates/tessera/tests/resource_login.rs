@@ -275,3 +275,28 @@ async fn a_resource_of_another_server_never_replaces_the_login() {
     assert_eq!(other.stats().client_registrations, 0, "nothing registered at the other server");
     assert_eq!(call(&server.demo_resource(), session.force_refresh().await.unwrap().expose_secret()).await.0, 200);
 }
+
+/// The device code form: the registration asks for the device code grant, the device
+/// authorization request names the resources, the token is the resource's.
+#[tokio::test]
+async fn a_resource_first_device_code_login_registers_for_the_device_grant() {
+    let server = Arc::new(support::idp(Duration::from_secs(60)).await);
+    let store: Arc<dyn TokenStore> = support::memory();
+    let (first, second) = (server.demo_resource(), server.demo_files_resource());
+    let idp = Arc::clone(&server);
+    let prompter = tessera::prompt::FnPrompter(move |_key: &str, prompt: &tessera::Prompt| {
+        let tessera::Prompt::DeviceCode { user_code, .. } = prompt else { panic!("unexpected prompt {prompt:?}") };
+        idp.approve_device(user_code, tessera_idp::demo::ALICE_USERNAME).expect("a pending code");
+        Ok(())
+    });
+    let device = ResourceLogin { device_code: true, also_for: vec![second.clone()], ..login(store.clone()) };
+    let session = Session::for_resource("demo", &first, device).await.unwrap().prompter(Arc::new(prompter)).build();
+    let header = session.login().await.unwrap();
+    let (status, body) = call(&first, header.expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(first.as_str())), "the token is the resource's");
+    let stats = server.stats();
+    assert_eq!((stats.client_registrations, stats.device_code_grants), (1, 1));
+    let files = Session::for_resource("demo", &second, login(store.clone())).await.unwrap().build();
+    let (status, body) = call(&second, files.authorization_header().await.unwrap().expose_secret()).await;
+    assert_eq!((status, body["aud"].as_str()), (200, Some(second.as_str())));
+}

@@ -375,10 +375,10 @@ pub fn set_current_context(path: &Path, context: &str, types: &[&str]) -> Result
 /// of a provider of `context` (the one in effect when `None`) whose `resource` is `resource`, else
 /// of one added for it: a `[[contexts.auth_providers]]` section with `name` (default: from the
 /// URL's host and path) and `resource` only, appended to the file (comments, layout and secret
-/// references stay as they were; the result is parsed before it replaces the file, atomically).
-/// Without a file at `path`, one is created holding a context `default` and that provider. A
-/// layout an append cannot extend (the context is not the file's last `[[contexts]]` table) is
-/// refused with a message saying what to add by hand.
+/// references stay as they were; the section goes at the end of the context's part of the file;
+/// the result is parsed before it replaces the file, atomically). Without a file at `path`, one is
+/// created holding a context `default` and that provider. A layout this cannot extend (a context
+/// written as an inline table) is refused with a message saying what to add by hand.
 pub fn add_resource_provider(
     path: &Path,
     context: Option<&str>,
@@ -439,20 +439,28 @@ pub fn add_resource_provider(
                 .ok_or_else(|| Error::configuration(format!("{origin}: give the provider a name (--name)")))?
         }
     };
-    let headers = text.lines().filter(|l| l.trim() == "[[contexts]]").count();
-    let last = config.contexts.last().is_some_and(|last| last.name == wanted.name);
-    if headers != config.contexts.len() || !last {
+    // The section goes at the end of the context's own part of the file: before the next
+    // `[[contexts]]` header (a table array entry belongs to the last header above it).
+    let lines: Vec<&str> = text.lines().collect();
+    let headers: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.trim() == "[[contexts]]").map(|(i, _)| i).collect();
+    let index = config.contexts.iter().position(|c| c.name == wanted.name).unwrap_or(usize::MAX);
+    if headers.len() != config.contexts.len() || index >= headers.len() {
         return Err(Error::configuration(format!(
             "{origin}: could not add a provider to context {:?}; add this to it by hand:\n{}",
             wanted.name,
             section(&name).trim()
         )));
     }
-    let mut edited = text.clone();
-    if !edited.ends_with('\n') {
+    let at = headers.get(index + 1).copied().unwrap_or(lines.len());
+    let mut edited = lines[..at].join("\n");
+    edited.push('\n');
+    edited.push_str(&section(&name));
+    if at < lines.len() {
+        edited.push('\n');
+        edited.push_str(&lines[at..].join("\n"));
         edited.push('\n');
     }
-    edited.push_str(&section(&name));
     let check = Config::from_toml_str_with_types(&edited, &origin, types)?;
     let added = check.context(Some(&wanted.name))?.providers.iter().any(|p| p.name == name && serves(p));
     if !added {
