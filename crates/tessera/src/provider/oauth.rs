@@ -226,6 +226,11 @@ impl AuthProvider for OAuthProvider {
     }
 
     fn description(&self) -> String {
+        if let Some(spec) = self.entry.spec().filter(|spec| spec.is_resource_first()) {
+            let how = if self.kind == ProviderKind::DeviceCode { "device code" } else { "browser sign-in" };
+            let resource = self.resource.as_deref().or(spec.client.resource.as_deref()).unwrap_or("-");
+            return format!("{how} for {resource} (its server and client found from it)");
+        }
         let at = self.server().unwrap_or("-");
         let client_id = self.client().and_then(|c| c.client_id.as_deref()).unwrap_or("?");
         match self.entry.spec().map(|spec| &spec.grant) {
