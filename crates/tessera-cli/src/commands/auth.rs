@@ -92,30 +92,33 @@ pub async fn login(workspace: &Workspace, name: Option<&str>, all: bool, with_to
     // A refused login is a plain failure (exit 1): "run `tessera login`" would be no help here.
     let result = login.login().await;
     workspace.finish_prompt();
-    result.map_err(|error| {
-        // A login that turned out to need a person (a Cognito pool asking for a code) when nobody
-        // can be asked: exit 4, like the interactive types above.
-        if workspace.prompter.is_none()
-            && error.requires_reauthentication()
-            && entry.kind().is_some_and(ProviderKind::may_prompt)
-        {
-            return no_prompt_failure(workspace, entry, &format!("login to {} failed: {error}", entry.name));
-        }
-        // An expired or denied device code, in words (the prompter knows the code it showed).
-        if let Some(text) = workspace.explain(entry, &error) {
-            return Failure::error(format!("login to {} failed: {text}", entry.name));
-        }
-        // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
-        let mut failure = workspace.failure(entry, error);
-        failure.message = format!("login to {} failed: {}", entry.name, failure.message);
-        // A login that failed (a browser that never came back) is a plain failure: exit 4 means
-        // "a login would help", and this was one.
-        failure.code = if failure.code == 4 { 1 } else { failure.code };
-        failure
-    })?;
+    result.map_err(|error| login_failure(workspace, entry, error))?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     eprintln!("Logged in to {} ({}){expiry}", entry.name, workspace.context_name);
     Ok(())
+}
+
+/// What a failed login of `entry` exits with, in words.
+fn login_failure(workspace: &Workspace, entry: &tessera::config::ProviderEntry, error: tessera::Error) -> Failure {
+    // A login that turned out to need a person (a Cognito pool asking for a code) when nobody
+    // can be asked: exit 4, like the interactive types above.
+    if workspace.prompter.is_none()
+        && error.requires_reauthentication()
+        && entry.kind().is_some_and(ProviderKind::may_prompt)
+    {
+        return no_prompt_failure(workspace, entry, &format!("login to {} failed: {error}", entry.name));
+    }
+    // An expired or denied device code, in words (the prompter knows the code it showed).
+    if let Some(text) = workspace.explain(entry, &error) {
+        return Failure::error(format!("login to {} failed: {text}", entry.name));
+    }
+    // Refused credentials exit 1 naming what to fix; a dead configured refresh token likewise.
+    let mut failure = workspace.failure(entry, error);
+    failure.message = format!("login to {} failed: {}", entry.name, failure.message);
+    // A login that failed (a browser that never came back) is a plain failure: exit 4 means
+    // "a login would help", and this was one.
+    failure.code = if failure.code == 4 { 1 } else { failure.code };
+    failure
 }
 
 /// `tessera login URL [URL…]`: logs in to the provider `name` (the one `add_resource_provider`
@@ -132,12 +135,7 @@ pub async fn login_resource(workspace: &Workspace, name: Option<&str>, also: &[S
     let provider = workspace.build_for_resource(entry, None, also.to_vec())?;
     let result = tessera::provider::Login::login(&provider).await;
     workspace.finish_prompt();
-    result.map_err(|error| {
-        let mut failure = workspace.failure(entry, error);
-        failure.message = format!("login to {} failed: {}", entry.name, failure.message);
-        failure.code = if failure.code == 4 { 1 } else { failure.code };
-        failure
-    })?;
+    result.map_err(|error| login_failure(workspace, entry, error))?;
     let expiry = describe_expiry(provider.credential().await.ok().and_then(|c| c.expires_at()));
     let resource = provider.resource().unwrap_or_default();
     eprintln!("Logged in to {} ({}) for {resource}{expiry}", entry.name, workspace.context_name);
