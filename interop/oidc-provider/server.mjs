@@ -706,11 +706,11 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  // A login that named resources (RFC 8707: resource-first clients, as MCP servers' authorization
-  // servers do) gets a refresh token without `offline_access` (which oidc-provider keeps only
+  // A login that named one of the resource server's resources (RFC 8707: resource-first clients,
+  // as MCP servers' authorization servers do) gets a refresh token without `offline_access` (which oidc-provider keeps only
   // with prompt=consent); every other login as oidc-provider decides by default.
   issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
-    && (code.scopes.has('offline_access') || (code.resourceIndicators?.size ?? 0) > 0),
+    && (code.scopes.has('offline_access') || [...(code.resourceIndicators ?? [])].some((r) => RESOURCES.includes(r))),
   // Always rotate: presenting a consumed refresh token again revokes the whole grant
   // (its access tokens and its latest refresh token), see refresh_token.js.
   rotateRefreshToken: true,

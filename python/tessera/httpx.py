@@ -48,7 +48,9 @@ class Auth(httpx.Auth):
             return
         request.headers["Authorization"] = self._sync.authorization_header()
         response = yield request
-        stepped = self._sync.step_up(str(request.url), response.status_code, _www_authenticate(response))
+        stepped = None
+        if response.status_code in (401, 403):
+            stepped = self._sync.step_up(str(request.url), response.status_code, _www_authenticate(response))
         if stepped is not None:
             request.headers["Authorization"] = stepped
             response = yield request
@@ -76,7 +78,9 @@ class Auth(httpx.Auth):
             return
         request.headers["Authorization"] = await self._async.authorization_header()
         response = yield request
-        stepped = await self._async.step_up(str(request.url), response.status_code, _www_authenticate(response))
+        stepped = None
+        if response.status_code in (401, 403):
+            stepped = await self._async.step_up(str(request.url), response.status_code, _www_authenticate(response))
         if stepped is not None:
             request.headers["Authorization"] = stepped
             response = yield request

@@ -66,7 +66,7 @@ class Auth(AuthBase):
             # The answer to the resend gets the same treatment (a 401 for the token itself), once.
             return resent if resent is response else self._retry_on_401(resent, **kwargs)
         # A scope the token lacks: a step-up (once), not a refresh.
-        if not self._client.uses_dpop and not getattr(sent, _STEPPED_UP, False):
+        if response.status_code in (401, 403) and not self._client.uses_dpop and not getattr(sent, _STEPPED_UP, False):
             www_authenticate = response.headers.get("www-authenticate")
             stepped = self._client.step_up(sent.url or "", response.status_code, www_authenticate)
             if stepped is not None:

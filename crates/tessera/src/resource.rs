@@ -276,12 +276,15 @@ impl Session {
             login.scope = Some(found.resource.scopes_supported.join(" "));
         }
         let store = Arc::clone(&login.store);
-        let (client, served) = match &login.client {
+        let (client, served, registered) = match &login.client {
             Some(client) => {
                 let served = store.load(&key).await?.map(|stored| stored.resource_tokens.into_keys().collect());
-                (client.clone(), served.unwrap_or_default())
+                (client.clone(), served.unwrap_or_default(), None)
             }
-            None => registered_client(&key, &found, &login).await?,
+            None => {
+                let (registered, served) = registered_client(&key, &found, &login).await?;
+                (client_auth(&registered), served, Some(registered))
+            }
         };
         let grant = if login.device_code {
             Grant::DeviceCode { device_authorization_endpoint: None }
@@ -295,7 +298,12 @@ impl Session {
             loopback: login.loopback.clone(),
             ..SessionSettings::default()
         };
-        Ok(Session::builder(key, config)
+        let builder = Session::builder(key, config);
+        let builder = match registered {
+            Some(registered) => builder.registered_client(registered),
+            None => builder,
+        };
+        Ok(builder
             .store(store)
             .settings(settings)
             .metadata(found.server)
@@ -313,7 +321,7 @@ async fn registered_client(
     key: &str,
     found: &DiscoveredResource,
     login: &ResourceLogin,
-) -> Result<(ClientAuth, Vec<String>), Error> {
+) -> Result<(StoredClient, Vec<String>), Error> {
     let store = &login.store;
     let lock = store.lock(key, REGISTRATION_LOCK_TIMEOUT).await?;
     let result = async {
@@ -331,7 +339,7 @@ async fn registered_client(
             }
             if client.usable_at(&found.issuer, now) {
                 debug!(key, issuer = %found.issuer, "using the client registered for this login");
-                return Ok((client_auth(client), stored.resource_tokens.keys().cloned().collect()));
+                return Ok(((**client).clone(), stored.resource_tokens.keys().cloned().collect()));
             }
         }
         let Some(endpoint) = found.server.registration_endpoint.as_deref() else {
@@ -368,7 +376,7 @@ async fn registered_client(
         let mut record = TokenSet::without_access_token(now);
         record.registered_client = Some(Box::new(client.clone()));
         store.save(key, &record).await?;
-        Ok((client_auth(&client), Vec::new()))
+        Ok((client, Vec::new()))
     }
     .await;
     lock.release().await?;

@@ -261,7 +261,9 @@ struct Inner {
     presented: Mutex<Option<Secret>>,
     /// After a final failure: the access token the store held then. A different one stored later
     /// (a login in another process) revives the session.
-    dead_witness: Mutex<Option<Secret>>,
+    /// (With the refresh token the store held then: a resource a login does not serve yet has no
+    /// access token of its own, and a new login shows in the refresh token.)
+    dead_witness: Mutex<Option<(Secret, Option<Secret>)>>,
     /// Refresh tokens never to be presented again (see spent.rs).
     spent: Arc<SpentRefreshTokens>,
     /// The current attempt rotated a refresh token but could not save the new one: its caller gets
@@ -320,6 +322,8 @@ pub struct SessionBuilder {
     /// RFC 8707: the resource first, then the others a login also asks for.
     resources: Vec<String>,
     metadata: Option<tessera_core::ProviderMetadata>,
+    /// The client `Session::for_resource` registered (see store/resource_view.rs).
+    registered: Option<tessera_core::StoredClient>,
 }
 
 /// What [`SessionBuilder::transport`] or [`SessionBuilder::http_client`] gave.
@@ -433,6 +437,12 @@ impl SessionBuilder {
         self
     }
 
+    /// The client `Session::for_resource` registered for this login (its store view checks it).
+    pub(crate) fn registered_client(mut self, client: tessera_core::StoredClient) -> Self {
+        self.registered = Some(client);
+        self
+    }
+
     /// The authorization server's metadata, already fetched (by [`crate::resource::discover_resource`]):
     /// not fetched again. Ignored unless its issuer is the provider's (`Endpoints::Discover`).
     pub fn metadata(mut self, metadata: tessera_core::ProviderMetadata) -> Self {
@@ -466,7 +476,7 @@ impl SessionBuilder {
         let mut store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         if let Some(resource) = self.resources.first() {
             // This session sees its resource's tokens of the login (see store/resource_view.rs).
-            store = Arc::new(ResourceView::new(store, resource.clone()));
+            store = Arc::new(ResourceView::new(store, &self.key, resource.clone(), self.registered));
             engine.set_resources(&self.key, self.resources);
         }
         let spent = self.spent.or_else(|| store.spent_refresh_tokens()).unwrap_or_default();
@@ -521,6 +531,7 @@ impl Session {
             transport: None,
             resources: Vec::new(),
             metadata: None,
+            registered: None,
         }
     }
 
@@ -670,7 +681,10 @@ impl Session {
     pub async fn step_up(&self, scope: &str) -> Result<AuthorizationHeader, Error> {
         let wider = {
             let engine = self.engine();
-            let current = engine.config(&self.inner.key).and_then(|config| config.scope.clone());
+            // What the session asks for, else what the server granted (its default scopes).
+            let current = engine.config(&self.inner.key).and_then(|config| config.scope.clone()).or_else(|| {
+                self.inner.cell.slot().load().as_ref().and_then(|cached| cached.tokens.scope.clone())
+            });
             let mut scopes: Vec<&str> = current.as_deref().unwrap_or_default().split_ascii_whitespace().collect();
             for wanted in scope.split_ascii_whitespace() {
                 if !scopes.contains(&wanted) {
@@ -691,9 +705,26 @@ impl Session {
                 endpoint: String::new(),
             });
         }
+        // Another caller's step-up may have got the scope already (several requests answered 403
+        // at once): its token serves, no second login.
+        if let Some(current) = self.cached_header()
+            && current.tokens().scope.as_deref().is_some_and(|granted| {
+                let granted: Vec<&str> = granted.split_ascii_whitespace().collect();
+                scope.split_ascii_whitespace().all(|wanted| granted.contains(&wanted))
+            })
+        {
+            return Ok(current);
+        }
         debug!(key = %self.inner.key, scope = %wider, "step-up: logging in for a wider scope");
+        // The wider scope is kept only if the login gets it: a scope the server refuses must not
+        // make every later login of this session fail.
+        let previous = self.engine().config(&self.inner.key).and_then(|config| config.scope.clone());
         self.engine().set_scope(&self.inner.key, (!wider.is_empty()).then_some(wider));
-        self.login().await
+        let result = self.login().await;
+        if result.is_err() {
+            self.engine().set_scope(&self.inner.key, previous);
+        }
+        result
     }
 
     /// After an answer `status` with `www_authenticate` (every field, joined) from the API at
@@ -915,7 +946,9 @@ impl Session {
         }
         .await;
         match witness {
-            Ok(stored) => *locked(&self.inner.dead_witness) = stored.map(|tokens| tokens.access_token),
+            Ok(stored) => {
+                *locked(&self.inner.dead_witness) = stored.map(|tokens| (tokens.access_token, tokens.refresh_token));
+            }
             Err(store_error) => {
                 warn!(key = %self.inner.key, %store_error, "could not drop the dead refresh token from the store");
                 *locked(&self.inner.dead_witness) = None;
@@ -1041,7 +1074,10 @@ impl Session {
     /// final failure (`tessera login` in another terminal) revives it.
     async fn revive_from_store(&self) {
         let Ok(Some(stored)) = self.inner.store.load(&self.inner.key).await else { return };
-        if locked(&self.inner.dead_witness).as_ref() == Some(&stored.access_token) {
+        if locked(&self.inner.dead_witness)
+            .as_ref()
+            .is_some_and(|(access, refresh)| *access == stored.access_token && *refresh == stored.refresh_token)
+        {
             return;
         }
         let now = self.inner.clock.now();

@@ -128,6 +128,12 @@ impl OAuthProvider {
             return Ok(session.clone());
         }
         let mut builder = match self.entry.spec().filter(|spec| spec.is_resource_first()) {
+            // Nothing stored and nobody to log in: nothing is discovered or registered for nothing.
+            Some(_) if self.prompter.is_none() && self.store.load(&self.key).await?.is_none() => {
+                return Err(Error::ReauthenticationRequired {
+                    reason: format!("{} has not logged in yet, and logging in needs a person", self.key),
+                });
+            }
             Some(spec) => {
                 let resource = self.resource.as_deref().or(spec.client.resource.as_deref()).unwrap_or_default();
                 let login = crate::resource::ResourceLogin {

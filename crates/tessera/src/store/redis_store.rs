@@ -3,7 +3,8 @@
 //!
 //! Keys (with the default prefix `tessera:`):
 //! - `tessera:tokens:<key>`: the token set as JSON, expiring with the refresh token (or, without
-//!   one, with the access token), never sooner than [`RedisSettings::min_ttl`];
+//!   one, with the access token, or a login's latest per-resource one), never sooner than
+//!   [`RedisSettings::min_ttl`]; a login holding the client tessera registered does not expire;
 //! - `tessera:lock:<key>`: the refresh lock, `SET NX PX <lease>` holding a fencing token;
 //! - `tessera:fence:<key>`: the counter (`INCR`) the fencing tokens come from.
 //!
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tessera_core::{Error, StoreErrorKind, TokenSet};
+use tessera_core::{Error, StoreErrorKind, Timestamp, TokenSet};
 use tokio::sync::OnceCell;
 
 use super::{LockGuard, StoreLock, TokenStore};
@@ -201,10 +202,20 @@ impl RedisStore {
     }
 
     /// How long a token set is kept: until its refresh token expires (without one, its access
-    /// token), never less than `min_ttl`; `None` (no expiry) for a refresh token without a stated expiry.
+    /// token, or the latest of a login's per-resource access tokens), never less than `min_ttl`;
+    /// `None` (no expiry) for a refresh token without a stated expiry, and for a login holding the
+    /// client tessera registered for it (losing it would mean registering again).
     fn ttl(&self, tokens: &TokenSet) -> Option<Duration> {
+        if tokens.registered_client.is_some() {
+            return None;
+        }
         let now = crate::clock::system_now();
-        let until = if tokens.refresh_token.is_some() { tokens.refresh_expires_at? } else { tokens.expires_at? };
+        let until = if tokens.refresh_token.is_some() {
+            tokens.refresh_expires_at?
+        } else {
+            let resources = tokens.resource_tokens.values().map(|entry| entry.expires_at);
+            std::iter::once(tokens.expires_at).chain(resources).try_fold(Timestamp::EPOCH, |latest, at| Some(latest.max(at?)))?
+        };
         Some(until.duration_since(now).max(self.inner.settings.min_ttl))
     }
 
