@@ -4,6 +4,7 @@
 #     PyPI) against glibc 2.17 symbols, whatever this machine's glibc is;
 #   - auditwheel (PyPI) must say the wheel is consistent with manylinux_2_17_x86_64;
 #   - with --sdist, also the source distribution, and a wheel built from it in a temporary directory.
+#   - deflate level 9 (maturin's default is 6): 0.11 MB smaller, the same bytes once installed.
 # Idempotent: the tools live in their own venv ($TESSERA_WHEEL_VENV, reused when its pins match),
 # the output directory ($OUT, default $CARGO_TARGET_DIR/wheels-portable) is emptied first.
 # A release build with fat LTO: ~5-10 min cold on 2 cores, so CI does not run it (docs/python.md).
@@ -28,7 +29,7 @@ export PATH="$venv/bin:$PATH"
 
 rm -rf "$out"
 mkdir -p "$out"
-maturin build --release --zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu --out "$out" >&2
+maturin build --release --zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu --compression-level 9 --out "$out" >&2
 wheel=$(ls "$out"/tessera-*.whl)
 case "$wheel" in
   *-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl | *-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl) ;;

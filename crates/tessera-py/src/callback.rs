@@ -103,7 +103,8 @@ impl Callback {
     {
         let function = Python::attach(|py| self.function.clone_ref(py));
         if !self.is_async {
-            return blocking(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))).await;
+            return blocking(Box::new(move || Python::attach(|py| Ok(function.bind(py).call1(args(py)?)?.unbind()))))
+                .await;
         }
         let plan = Python::attach(|py| -> PyResult<Plan> {
             let coroutine = function.bind(py).call1(args(py)?)?;
@@ -115,9 +116,9 @@ impl Callback {
         match plan {
             Plan::OnLoop(future) => future.await,
             Plan::Run(coroutine) => {
-                blocking(move || {
+                blocking(Box::new(move || {
                     Python::attach(|py| Ok(py.import("asyncio")?.call_method1("run", (coroutine,))?.unbind()))
-                })
+                }))
                 .await
             }
         }
@@ -164,7 +165,9 @@ impl Callback {
 }
 
 /// Runs a sync call on a blocking thread (never on the event loop, never on a tokio worker).
-async fn blocking(call: impl FnOnce() -> PyResult<Py<PyAny>> + Send + 'static) -> PyResult<Py<PyAny>> {
+/// Boxed: one blocking-task type for every callback instead of one per caller (code size; see
+/// `runtime::spawn`).
+async fn blocking(call: Box<dyn FnOnce() -> PyResult<Py<PyAny>> + Send>) -> PyResult<Py<PyAny>> {
     match tokio::task::spawn_blocking(call).await {
         Ok(result) => result,
         Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err("the Python callback panicked")),

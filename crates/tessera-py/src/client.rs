@@ -1,7 +1,8 @@
 //! `Client` (async) and `SyncClient` (sync): two front ends over one Rust `Session`.
 //!
-//! Both try `Session::cached_header()` first: a valid cached header is returned without a future,
-//! a thread hop or a GIL release. Only a miss goes to the tokio runtime.
+//! Both try the session's cached header first (`Session::with_cached_header`, which lends it):
+//! a valid cached header is returned without a future, a thread hop or a GIL release. Only a
+//! miss goes to the tokio runtime.
 
 use std::sync::Arc;
 
@@ -702,8 +703,9 @@ impl PyClient {
 
     /// Awaitable: a valid `Authorization` header value (`"Bearer ..."`), refreshed once when due.
     fn authorization_header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(header) = self.shared.session.cached_header() {
-            return Ready::awaitable(py, PyString::new(py, header.expose_secret()).into_any());
+        if let Some(header) = self.shared.session.with_cached_header(|header| PyString::new(py, header.expose_secret()))
+        {
+            return Ready::awaitable(py, header.into_any());
         }
         let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
@@ -712,8 +714,10 @@ impl PyClient {
 
     /// Awaitable: a valid access token.
     fn access_token<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(header) = self.shared.session.cached_header() {
-            return Ready::awaitable(py, PyString::new(py, header.access_token().expose_secret()).into_any());
+        if let Some(token) =
+            self.shared.session.with_cached_header(|header| PyString::new(py, header.access_token().expose_secret()))
+        {
+            return Ready::awaitable(py, token.into_any());
         }
         let raised = self.shared.raised.clone();
         let session = self.shared.session.clone();
@@ -1022,8 +1026,10 @@ impl PySyncClient {
 
     /// A valid `Authorization` header value (`"Bearer ..."`), refreshed once when due.
     fn authorization_header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        if let Some(header) = self.shared.session.cached_header() {
-            return Ok(PyString::new(py, header.expose_secret()));
+        // Lent, not cloned: no reference count touched on the hot path.
+        if let Some(header) = self.shared.session.with_cached_header(|header| PyString::new(py, header.expose_secret()))
+        {
+            return Ok(header);
         }
         let session = &self.shared.session;
         let header = block_on(py, self.shared.raised.guard(session.authorization_header()))?;
@@ -1032,8 +1038,10 @@ impl PySyncClient {
 
     /// A valid access token.
     fn access_token<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        if let Some(header) = self.shared.session.cached_header() {
-            return Ok(PyString::new(py, header.access_token().expose_secret()));
+        if let Some(token) =
+            self.shared.session.with_cached_header(|header| PyString::new(py, header.access_token().expose_secret()))
+        {
+            return Ok(token);
         }
         let header = block_on(py, self.shared.raised.guard(self.shared.session.authorization_header()))?;
         Ok(PyString::new(py, header.access_token().expose_secret()))

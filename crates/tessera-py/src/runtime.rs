@@ -3,9 +3,11 @@
 //! [`Ready`], the awaitable of a value known at once (the hot path builds no future).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use pyo3::exceptions::PyStopIteration;
+use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use tessera::Error;
@@ -39,19 +41,68 @@ impl Drop for InFlight {
 }
 
 /// An asyncio awaitable running `future` on the tokio runtime.
+///
+/// Generic only up to a box: every call site shares one tokio task type and one
+/// pyo3-async-runtimes wrapper ([`spawn_erased`]). Each distinct future handed to tokio and
+/// pyo3-async-runtimes costs a copy of their task machinery (~3-5 KB each, 60-odd call sites;
+/// benches/README.md, "The wheel at 3 MB"); the box costs one allocation on a call that goes to
+/// the network or a store anyway (a cached value never comes here, see [`Ready`]).
 pub(crate) fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
+    spawn_erased(
+        py,
+        Box::pin(async move {
+            match future.await {
+                Ok(value) => Ok(Deferred::new(value)),
+                Err(error) => Err(to_pyerr(&error)),
+            }
+        }),
+    )
+}
+
+/// [`spawn`] once its future is boxed.
+fn spawn_erased<'py>(
+    py: Python<'py>,
+    future: Pin<Box<dyn Future<Output = PyResult<Deferred>> + Send>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
     let in_flight = InFlight::start();
     let scoped = LOOP.scope(locals.clone(), async move {
-        let result = future.await.map_err(|error| to_pyerr(&error));
+        let result = future.await;
         drop(in_flight);
         result
     });
     pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, scoped)
+}
+
+/// A result of [`spawn`] whose conversion to Python waits for the GIL that pyo3-async-runtimes
+/// takes to hand it over: the conversion of each result type, boxed, so that the task type
+/// stays one.
+struct Deferred(Box<ToPython>);
+
+/// The conversion a [`Deferred`] holds.
+type ToPython = dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send;
+
+impl Deferred {
+    fn new<T>(value: T) -> Self
+    where
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        Deferred(Box::new(move |py: Python<'_>| value.into_bound_py_any(py)))
+    }
+}
+
+impl<'py> IntoPyObject<'py> for Deferred {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        (self.0)(py)
+    }
 }
 
 /// Registered with `atexit`: lets runtime threads finish handing results to Python before the
@@ -91,25 +142,40 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Runs `future` to completion on the tokio runtime, with the GIL released meanwhile.
+///
+/// Generic only up to a `dyn` future, like [`spawn`]: the runtime's `block_on` and the signal
+/// loop are compiled once ([`block_on_erased`]), not once per call site; the result comes back
+/// through `output`.
 pub(crate) fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>
 where
     F: Future<Output = Result<T, Error>> + Send,
     T: Send,
 {
+    let mut output = None;
+    block_on_erased(py, std::pin::pin!(async { output = Some(future.await) }))?;
+    match output {
+        Some(result) => result.map_err(|error| to_pyerr(&error)),
+        // `block_on_erased` returns Ok only once the future completed, which sets `output`.
+        None => Err(PyRuntimeError::new_err("tessera: a blocking call returned before its future completed")),
+    }
+}
+
+/// [`block_on`] once its future is `dyn`: `Ok` once `future` completed.
+fn block_on_erased(py: Python<'_>, mut future: Pin<&mut (dyn Future<Output = ()> + Send + '_)>) -> PyResult<()> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(configuration(
             "tessera's sync API was called from inside its own runtime (e.g. from a store callback): use the async API",
         ));
     }
     let runtime = pyo3_async_runtimes::tokio::get_runtime();
-    let mut future = std::pin::pin!(future);
     // Wake up now and then to let Python handle signals: Ctrl-C interrupts a slow network call
     // (dropping the future cancels it; the session and its store lock stay consistent).
     loop {
+        // The timeout is made inside `block_on`: its timer needs the runtime's context.
         let step = py
             .detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK_INTERVAL, future.as_mut()).await }));
         match step {
-            Ok(result) => return result.map_err(|error| to_pyerr(&error)),
+            Ok(()) => return Ok(()),
             Err(_) => py.check_signals()?,
         }
     }
