@@ -682,9 +682,10 @@ impl Session {
         let wider = {
             let engine = self.engine();
             // What the session asks for, else what the server granted (its default scopes).
-            let current = engine.config(&self.inner.key).and_then(|config| config.scope.clone()).or_else(|| {
-                self.inner.cell.slot().load().as_ref().and_then(|cached| cached.tokens.scope.clone())
-            });
+            let current = engine
+                .config(&self.inner.key)
+                .and_then(|config| config.scope.clone())
+                .or_else(|| self.inner.cell.slot().load().as_ref().and_then(|cached| cached.tokens.scope.clone()));
             let mut scopes: Vec<&str> = current.as_deref().unwrap_or_default().split_ascii_whitespace().collect();
             for wanted in scope.split_ascii_whitespace() {
                 if !scopes.contains(&wanted) {

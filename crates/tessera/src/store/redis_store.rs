@@ -214,7 +214,9 @@ impl RedisStore {
             tokens.refresh_expires_at?
         } else {
             let resources = tokens.resource_tokens.values().map(|entry| entry.expires_at);
-            std::iter::once(tokens.expires_at).chain(resources).try_fold(Timestamp::EPOCH, |latest, at| Some(latest.max(at?)))?
+            std::iter::once(tokens.expires_at)
+                .chain(resources)
+                .try_fold(Timestamp::EPOCH, |latest, at| Some(latest.max(at?)))?
         };
         Some(until.duration_since(now).max(self.inner.settings.min_ttl))
     }

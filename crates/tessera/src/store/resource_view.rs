@@ -75,7 +75,10 @@ pub(crate) struct ResourceView {
 
 impl std::fmt::Debug for ResourceView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResourceView").field("inner", &self.inner).field("resource", &self.resource).finish_non_exhaustive()
+        f.debug_struct("ResourceView")
+            .field("inner", &self.inner)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
     }
 }
 
