@@ -300,3 +300,60 @@ async fn a_resource_first_device_code_login_registers_for_the_device_grant() {
     let (status, body) = call(&second, files.authorization_header().await.unwrap().expose_secret()).await;
     assert_eq!((status, body["aud"].as_str()), (200, Some(second.as_str())));
 }
+
+/// A session built before a logout and a new login (which registered a new client) must not
+/// present the new login's refresh token with its old client: that would get `invalid_grant` and
+/// drop the new login for every resource. It gets a typed error, and the new login lives.
+#[tokio::test]
+async fn a_session_of_a_client_registered_before_a_new_login_leaves_the_new_login_alone() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let store: Arc<dyn TokenStore> = support::memory();
+    let (first, second) = (server.demo_resource(), server.demo_files_resource());
+    let old = Session::for_resource("demo", &first, login(store.clone()))
+        .await
+        .unwrap()
+        .prompter(HttpBrowser::honest())
+        .build();
+    old.login().await.unwrap();
+    let stale = Session::for_resource("demo", &second, login(store.clone())).await.unwrap().build();
+    old.logout().await.unwrap();
+    let new = Session::for_resource("demo", &first, login(store.clone()))
+        .await
+        .unwrap()
+        .prompter(HttpBrowser::honest())
+        .build();
+    new.login().await.unwrap();
+    assert_eq!(server.stats().client_registrations, 2);
+    let new_login = store.load("demo").await.unwrap().unwrap();
+
+    let error = stale.authorization_header().await.unwrap_err();
+    assert!(error.requires_reauthentication(), "{error:?}");
+    assert!(error.to_string().contains("another client"), "{error}");
+    assert_eq!(store.load("demo").await.unwrap().unwrap().refresh_token, new_login.refresh_token, "kept");
+    assert_eq!(call(&first, new.force_refresh().await.unwrap().expose_secret()).await.0, 200);
+}
+
+/// A step-up whose login the server refuses (`invalid_scope`) leaves the session's scope as it
+/// was: later logins must not keep asking for a scope the server refused.
+#[tokio::test]
+async fn a_refused_step_up_does_not_widen_later_logins() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let mut config = support::machine(&server.issuer());
+    config.scope = Some("api:read".into());
+    let session = support::session("machine", config);
+    session.authorization_header().await.unwrap();
+    server.faults().push(
+        tessera_idp::FaultEndpoint::Token,
+        tessera_idp::Fault::new(tessera_idp::FaultKind::Status {
+            status: 400,
+            body: r#"{"error":"invalid_scope"}"#.into(),
+            content_type: "application/json".into(),
+        }),
+        1,
+    );
+    let error = session.step_up("admin").await.unwrap_err();
+    assert!(matches!(&error, Error::OAuth { code: OAuthErrorCode::InvalidScope, .. }), "{error:?}");
+    let later = session.login().await.unwrap();
+    let claims = support::introspection(&server, later.access_token().expose_secret()).await;
+    assert_eq!(claims["scope"], "api:read", "the refused scope is not asked for again: {claims}");
+}
