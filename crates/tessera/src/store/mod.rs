@@ -69,7 +69,9 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
 
     /// Takes the store-wide lock for refreshing `key`, waiting at most `timeout`. Stores shared
     /// between processes must override this; the default (for process-local stores) returns at
-    /// once, since the [`crate::Session`]'s own gate already serialises refreshes in one process.
+    /// once, since the [`crate::Session`]'s own gate already serialises refreshes in one process
+    /// (and sessions of one process that share a login, one per resource, take turns by
+    /// themselves: see [`crate::SessionBuilder::resource`]).
     async fn lock(&self, key: &str, timeout: Duration) -> Result<StoreLock, Error> {
         let _ = (key, timeout);
         Ok(StoreLock::none())
