@@ -676,6 +676,7 @@ class Client:
         allow_insecure_http: bool = False,
         prompter: Optional[_AnyPrompter] = None,
         refresh_skew: _Seconds = ...,
+        redirect_uri: Optional[str] = None,
     ) -> Awaitable[Client]:
         """A client for the protected resource at ``resource`` (resource-first login, docs/resource-login.md):
         its authorization server discovered (RFC 9728, RFC 8414), the client registered for this login
@@ -697,6 +698,8 @@ class Client:
             allow_insecure_http: default ``False``.
             prompter: shows the browser URL or device code; default ``None``.
             refresh_skew: refresh this long before expiry; default 30 s.
+            redirect_uri: a fixed redirect URI (registered) instead of the loopback receiver: paste
+                mode; default ``None``.
         """
     @property
     def key(self) -> str: ...
@@ -871,6 +874,7 @@ class SyncClient:
         allow_insecure_http: bool = False,
         prompter: Optional[_AnyPrompter] = None,
         refresh_skew: _Seconds = ...,
+        redirect_uri: Optional[str] = None,
     ) -> SyncClient:
         """A client for the protected resource at ``resource`` (resource-first login, docs/resource-login.md):
         its authorization server discovered (RFC 9728, RFC 8414), the client registered for this login
@@ -892,6 +896,8 @@ class SyncClient:
             allow_insecure_http: default ``False``.
             prompter: shows the browser URL or device code; default ``None``.
             refresh_skew: refresh this long before expiry; default 30 s.
+            redirect_uri: a fixed redirect URI (registered) instead of the loopback receiver: paste
+                mode; default ``None``.
         """
     @property
     def key(self) -> str: ...

@@ -575,3 +575,14 @@ def test_adapters_step_up_on_insufficient_scope_and_without_a_person_raise_the_t
         assert http.get(resource).status_code == 200
     assert idp.stats()["authorization_code_grants"] == before + 1, "one step-up login"
     assert "scope=openid+api%3Aread" in prompter.prompts[-1].authorization_url, prompter.prompts[-1].authorization_url
+
+
+def test_for_resource_in_paste_mode_registers_the_fixed_redirect_uri(idp: Idp) -> None:
+    _require_chromium()
+    prompter = ChromiumPrompter("alice", "alice-password")
+    fixed = f"http://127.0.0.1:{_unused_port()}/pasted"
+    resource = idp.url("/api/resource")
+    client = tessera.SyncClient.for_resource(resource, redirect_uri=fixed, prompter=prompter)
+    client.login()
+    assert prompter.prompts[0].expects_answer and prompter.prompts[0].redirect_uri == fixed
+    assert _call(resource, client.authorization_header()) == (200, resource)

@@ -353,6 +353,7 @@ impl ResourceArgs {
         allow_insecure_http: bool,
         prompter: Option<&Bound<'_, PyAny>>,
         refresh_skew: Seconds<'_>,
+        redirect_uri: Option<String>,
     ) -> PyResult<Self> {
         let (store, store_description) = crate::store::resolve(store)?;
         let mut transport = tessera::transport::TransportSettings { allow_insecure_http, ..Default::default() };
@@ -371,6 +372,7 @@ impl ResourceArgs {
             device_code,
             also_for: also_for.unwrap_or_default(),
             client_name: client_name.to_owned(),
+            redirect_uri,
             ..tessera::ResourceLogin::default()
         };
         Ok(ResourceArgs {
@@ -641,6 +643,8 @@ impl PyClient {
     /// - ``prompter=None``: shows the browser URL (``BrowserPrompt``) or device code; without one,
     ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
     /// - ``refresh_skew=30``: refresh this long before expiry.
+    /// - ``redirect_uri=None``: a fixed redirect URI (registered) instead of the loopback receiver:
+    ///   paste mode, the ``prompter`` returns the URL the browser ended on.
     ///
     /// Errors: ``MalformedResponseError`` (``kind == "metadata"``) for a refused document (issuer or resource mismatch, plain
     /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
@@ -648,7 +652,7 @@ impl PyClient {
     #[staticmethod]
     #[pyo3(signature = (resource, *, store = None, key = "default", scope = None, issuer = None, client_id = None,
         device_code = false, also_for = None, client_name = "tessera", timeout = None,
-        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0)))]
+        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0), redirect_uri = None))]
     #[allow(clippy::too_many_arguments)]
     fn for_resource<'py>(
         py: Python<'py>,
@@ -665,6 +669,7 @@ impl PyClient {
         allow_insecure_http: bool,
         prompter: Option<&Bound<'py, PyAny>>,
         refresh_skew: Seconds<'py>,
+        redirect_uri: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = ResourceArgs::read(
             resource,
@@ -680,6 +685,7 @@ impl PyClient {
             allow_insecure_http,
             prompter,
             refresh_skew,
+            redirect_uri,
         )?;
         spawn(py, async move { args.build().await.map(|shared| PyClient { shared }) })
     }
@@ -963,6 +969,8 @@ impl PySyncClient {
     /// - ``prompter=None``: shows the browser URL (``BrowserPrompt``) or device code; without one,
     ///   a login fails with ``ReauthenticationRequired`` instead of waiting for nobody.
     /// - ``refresh_skew=30``: refresh this long before expiry.
+    /// - ``redirect_uri=None``: a fixed redirect URI (registered) instead of the loopback receiver:
+    ///   paste mode, the ``prompter`` returns the URL the browser ended on.
     ///
     /// Errors: ``MalformedResponseError`` (``kind == "metadata"``) for a refused document (issuer or resource mismatch, plain
     /// ``http`` off loopback, oversized), ``ConfigurationError`` for a server that registers no
@@ -970,7 +978,7 @@ impl PySyncClient {
     #[staticmethod]
     #[pyo3(signature = (resource, *, store = None, key = "default", scope = None, issuer = None, client_id = None,
         device_code = false, also_for = None, client_name = "tessera", timeout = None,
-        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0)))]
+        allow_insecure_http = false, prompter = None, refresh_skew = Seconds::Number(30.0), redirect_uri = None))]
     #[allow(clippy::too_many_arguments)]
     fn for_resource<'py>(
         py: Python<'py>,
@@ -987,6 +995,7 @@ impl PySyncClient {
         allow_insecure_http: bool,
         prompter: Option<&Bound<'py, PyAny>>,
         refresh_skew: Seconds<'py>,
+        redirect_uri: Option<String>,
     ) -> PyResult<Self> {
         let args = ResourceArgs::read(
             resource,
@@ -1002,6 +1011,7 @@ impl PySyncClient {
             allow_insecure_http,
             prompter,
             refresh_skew,
+            redirect_uri,
         )?;
         let shared = block_on(py, args.build())?;
         Ok(PySyncClient { shared })

@@ -201,6 +201,10 @@ pub struct ResourceLogin {
     /// Where the browser login's loopback receiver listens (its path goes into the registered
     /// redirect URI `http://127.0.0.1{path}`, on any port as RFC 8252 §7.3 allows).
     pub loopback: LoopbackSettings,
+    /// A fixed redirect URI instead of the loopback receiver: paste mode (the person copies the
+    /// URL the browser ends on, as with `Grant::Browser`'s `redirect_uri`). It is the one
+    /// registered. Default `None`.
+    pub redirect_uri: Option<String>,
 }
 
 impl Default for ResourceLogin {
@@ -215,6 +219,7 @@ impl Default for ResourceLogin {
             client_name: "tessera".to_owned(),
             initial_access_token: None,
             loopback: LoopbackSettings::default(),
+            redirect_uri: None,
         }
     }
 }
@@ -289,7 +294,11 @@ impl Session {
         let grant = if login.device_code {
             Grant::DeviceCode { device_authorization_endpoint: None }
         } else {
-            Grant::Browser { authorization_endpoint: None, redirect_uri: None, authorization_params: Vec::new() }
+            Grant::Browser {
+                authorization_endpoint: None,
+                redirect_uri: login.redirect_uri.clone(),
+                authorization_params: Vec::new(),
+            }
         };
         let config =
             ProviderConfig { client, endpoints: Endpoints::discover(&found.issuer), scope: login.scope, grant };
@@ -348,9 +357,10 @@ async fn registered_client(
                 found.issuer
             )));
         };
-        let redirect_uri = match login.loopback.port {
-            0 => format!("http://127.0.0.1{}", login.loopback.path),
-            port => format!("http://127.0.0.1:{port}{}", login.loopback.path),
+        let redirect_uri = match (&login.redirect_uri, login.loopback.port) {
+            (Some(fixed), _) => fixed.clone(),
+            (None, 0) => format!("http://127.0.0.1{}", login.loopback.path),
+            (None, port) => format!("http://127.0.0.1:{port}{}", login.loopback.path),
         };
         let mut registration = ClientRegistration::public_native(&[redirect_uri.as_str()], login.client_name.clone());
         if login.device_code {

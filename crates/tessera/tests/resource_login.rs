@@ -357,3 +357,23 @@ async fn a_refused_step_up_does_not_widen_later_logins() {
     let claims = support::introspection(&server, later.access_token().expose_secret()).await;
     assert_eq!(claims["scope"], "api:read", "the refused scope is not asked for again: {claims}");
 }
+
+/// Paste mode (a fixed redirect URI, no loopback receiver): the fixed URI is the one registered,
+/// and the person pastes the URL the browser ended on.
+#[tokio::test]
+async fn a_resource_first_login_in_paste_mode_registers_the_fixed_redirect_uri() {
+    let server = support::idp(Duration::from_secs(60)).await;
+    let store: Arc<dyn TokenStore> = support::memory();
+    let resource = server.demo_resource();
+    let fixed = "http://127.0.0.1:9/pasted".to_owned();
+    let browser = HttpBrowser::honest();
+    let paste = ResourceLogin { redirect_uri: Some(fixed.clone()), ..login(store.clone()) };
+    let session = Session::for_resource("demo", &resource, paste).await.unwrap().prompter(browser.clone()).build();
+    let header = session.login().await.unwrap();
+    let seen = browser.seen();
+    let [(authorization_url, redirect_uri, pasted)] = &seen[..] else { panic!("one paste: {seen:?}") };
+    assert_eq!((redirect_uri, query_values(authorization_url, "redirect_uri")), (&fixed, vec![fixed.clone()]));
+    assert!(pasted.starts_with(&fixed), "{pasted}");
+    assert_eq!(call(&resource, header.expose_secret()).await.0, 200);
+    assert_eq!(server.stats().client_registrations, 1);
+}

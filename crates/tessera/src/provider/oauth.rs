@@ -148,6 +148,11 @@ impl OAuthProvider {
                     device_code: self.kind == ProviderKind::DeviceCode,
                     also_for: self.also_at_login.clone(),
                     loopback: self.settings.loopback.clone(),
+                    // Paste mode: the section's fixed redirect URI is the one registered.
+                    redirect_uri: match &spec.grant {
+                        GrantSpec::Browser { redirect_uri, .. } => redirect_uri.clone(),
+                        _ => None,
+                    },
                     ..crate::resource::ResourceLogin::default()
                 };
                 Session::for_resource(self.key.clone(), resource, login).await?.settings(self.settings.clone())
