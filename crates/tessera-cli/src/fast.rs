@@ -52,14 +52,8 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
         // Redis (a local copy in front, a connection to make) and memory stores: the full path.
         Some(_) => return None,
     };
-    // `--resource` alone: the provider whose section names it, when one does (as auth::token).
-    let by_resource = match (&provider_name, &args.resource) {
-        (None, Some(resource)) => {
-            context.providers.iter().find(|entry| resource_of(entry).as_ref() == Some(resource)).map(|e| e.name.clone())
-        }
-        _ => None,
-    };
-    let entry = context.provider(provider_name.as_deref().or(by_resource.as_deref())).ok()?;
+    let name = provider_name.as_deref().or_else(|| provider_naming(context, args.resource.as_deref()?));
+    let entry = context.provider(name).ok()?;
     let tokens = FileStore::new(dir).load_now(&context.store_key(entry)).ok()??;
     let tokens = for_resource(tokens, args.resource.or_else(|| resource_of(entry)).as_deref());
     let now = SystemClock.now();
@@ -77,6 +71,12 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
 /// its exchange's, not a key into the store).
 pub(crate) fn resource_of(entry: &tessera::config::ProviderEntry) -> Option<String> {
     entry.spec()?.client.resource.clone()
+}
+
+/// `--resource` without `--provider`: the provider whose section names that resource, when one
+/// does (the full path, `auth::token`, chooses the same way).
+pub(crate) fn provider_naming<'a>(context: &'a tessera::config::Context, resource: &str) -> Option<&'a str> {
+    context.providers.iter().find(|entry| resource_of(entry).as_deref() == Some(resource)).map(|e| e.name.as_str())
 }
 
 /// What a stored login holds for `resource` (RFC 8707: one login, an access token per resource).

@@ -252,13 +252,12 @@ impl Session {
     /// refusal ([`Error::OAuth`]), the store's.
     ///
     /// ```no_run
-    /// # async fn example() -> Result<(), tessera::Error> {
+    /// # async fn example(prompter: std::sync::Arc<dyn tessera::prompt::Prompter>) -> Result<(), tessera::Error> {
     /// use std::sync::Arc;
     /// use tessera::resource::ResourceLogin;
     ///
     /// let store: Arc<dyn tessera::store::TokenStore> = Arc::new(tessera::store::FileStore::new("tokens"));
     /// let login = ResourceLogin { store, ..ResourceLogin::default() };
-    /// # let prompter: Arc<dyn tessera::prompt::Prompter> = todo!();
     /// let session = tessera::Session::for_resource("mcp", "https://mcp.example.com/", login)
     ///     .await?
     ///     .prompter(prompter) // shows the browser URL (TerminalPrompter in a terminal)

@@ -264,17 +264,7 @@ pub async fn token(
     format: TokenFormat,
     dpop: Option<DpopRequest>,
 ) -> Result<(), Failure> {
-    // `--resource` alone: the provider whose section names that resource, when one does.
-    let by_resource = match (name, resource) {
-        (None, Some(resource)) => workspace
-            .context()
-            .providers
-            .iter()
-            .find(|entry| crate::fast::resource_of(entry).as_deref() == Some(resource))
-            .map(|entry| entry.name.clone()),
-        _ => None,
-    };
-    let name = name.or(by_resource.as_deref());
+    let name = name.or_else(|| crate::fast::provider_naming(workspace.context(), resource?));
     let entry = workspace.provider(name)?;
     if dpop.is_some() && !matches!(format, TokenFormat::Header | TokenFormat::Json) {
         return Err(Failure { code: 2, message: "--dpop-url goes with --format header or --json".into() });

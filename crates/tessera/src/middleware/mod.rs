@@ -77,21 +77,6 @@ pub(crate) fn insufficient_scope(status: u16, headers: &HeaderMap) -> Option<Str
     tessera_core::protocol::challenge::required_scope(status, www_authenticate(headers).as_deref())
 }
 
-/// A step-up for `scope` after the API at `url` answered `insufficient_scope` (rule 8).
-pub(crate) async fn step_up(
-    session: &Session,
-    url: &str,
-    status: u16,
-    scope: &str,
-) -> Result<AuthorizationHeader, Error> {
-    session.step_up_for(url, status, scope).await
-}
-
-/// The typed error for a scope the API needs and the session cannot get.
-pub(crate) fn insufficient_scope_error(url: &str, status: u16, description: &str) -> Error {
-    crate::session::insufficient_scope_error(url, status, description)
-}
-
 /// The typed error for a token rejected again after a refresh (or a refresh that changed nothing).
 pub(crate) fn rejected_again(url: &str, status: u16, description: &str) -> Error {
     Error::OAuth {

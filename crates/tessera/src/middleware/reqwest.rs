@@ -7,8 +7,7 @@ use reqwest_middleware::{Middleware, Next};
 use tracing::debug;
 
 use super::{
-    authorize, dpop_nonce_challenge, insufficient_scope, insufficient_scope_error, is_token_rejected, rejected_again,
-    replacement_token, step_up,
+    authorize, dpop_nonce_challenge, insufficient_scope, is_token_rejected, rejected_again, replacement_token,
 };
 use crate::Session;
 
@@ -78,20 +77,23 @@ impl Middleware for AuthMiddleware {
         if !nonce_challenge && let Some(scope) = insufficient_scope(response.status().as_u16(), response.headers()) {
             let status = response.status().as_u16();
             let Some(mut retry) = replay else {
-                if let Err(error) = step_up(&self.session, &target, status, &scope).await {
+                if let Err(error) = self.session.step_up_for(&target, status, &scope).await {
                     debug!(%error, "step-up after a non-replayable request failed");
                 }
                 return Ok(response);
             };
-            let stepped =
-                step_up(&self.session, &target, status, &scope).await.map_err(reqwest_middleware::Error::middleware)?;
+            let stepped = self
+                .session
+                .step_up_for(&target, status, &scope)
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?;
             drop(response);
             authorize(retry.headers_mut(), &self.session, &stepped, &method, &target)
                 .map_err(reqwest_middleware::Error::middleware)?;
             let response = next.run(retry, extensions).await?;
             dpop_nonce_challenge(&self.session, &target, response.status().as_u16(), response.headers());
             if insufficient_scope(response.status().as_u16(), response.headers()).is_some() {
-                return Err(reqwest_middleware::Error::middleware(insufficient_scope_error(
+                return Err(reqwest_middleware::Error::middleware(crate::session::insufficient_scope_error(
                     &target,
                     response.status().as_u16(),
                     "the API still finds a scope missing after a step-up login",

@@ -13,8 +13,7 @@ use tower::{BoxError, Layer, Service};
 use tracing::debug;
 
 use super::{
-    authorize, dpop_nonce_challenge, insufficient_scope, insufficient_scope_error, is_token_rejected, rejected_again,
-    replacement_token, step_up,
+    authorize, dpop_nonce_challenge, insufficient_scope, is_token_rejected, rejected_again, replacement_token,
 };
 use crate::Session;
 
@@ -261,19 +260,19 @@ where
             {
                 let status = response.status().as_u16();
                 let Some(mut retry) = replay else {
-                    if let Err(error) = step_up(&session, &url, status, &scope).await {
+                    if let Err(error) = session.step_up_for(&url, status, &scope).await {
                         debug!(%error, "step-up after a non-replayable request failed");
                     }
                     return Ok(response);
                 };
-                let stepped = step_up(&session, &url, status, &scope).await?;
+                let stepped = session.step_up_for(&url, status, &scope).await?;
                 drop(response);
                 authorize(retry.headers_mut(), &session, &stepped, &method, &url)?;
                 std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
                 let response = inner.call(retry).await.map_err(Into::into)?;
                 dpop_nonce_challenge(&session, &url, response.status().as_u16(), response.headers());
                 if insufficient_scope(response.status().as_u16(), response.headers()).is_some() {
-                    return Err(insufficient_scope_error(
+                    return Err(crate::session::insufficient_scope_error(
                         &url,
                         response.status().as_u16(),
                         "the API still finds a scope missing after a step-up login",
