@@ -4,8 +4,9 @@
 //! It owns: [`Published`] (a value slot whose every write bumps the slot's generation and a
 //! process-wide epoch), session [`Registration`]s (a process-unique id and a small recycled slot
 //! number per live session), and each thread's [`Table`]: a vector indexed by slot number whose
-//! entry holds the thread's own copy of the value (made by the caller's `make`, e.g. an `Arc` that
-//! only this thread clones), the generation and epoch it was taken at, and its serve-until instant.
+//! entry holds the generation and epoch it was taken at, the serve-until instant, and the
+//! thread's handle (made by the caller's `make`) on its copy of the value, which sits in a
+//! [`Chunk`] of 32 neighbouring slots' values that only this thread's handles count.
 //!
 //! It must never: take a lock, allocate or write shared memory on a hit; serve a copy after its
 //! slot was written (a hit requires the epoch it was checked at to be the current one, and a new
@@ -16,9 +17,11 @@
 //! A hit reads: the caller's [`Key`] (in the `Session` value itself), this thread's entry for
 //! that slot (sessions built one after another have neighbouring slots: a round-robin over them
 //! reads the table sequentially), and the epoch (one cache line written only when some slot
-//! changes, so it stays in every core's cache). Why not `arc_swap::Cache` (the previous design): it
-//! kept 8 sessions per thread (a ninth thrashed: 97 ns) and handed out clones of the one shared
-//! `Arc`, whose count bounced between cores (2 threads: 100 ns). See docs/DECISIONS.md.
+//! changes, so it stays in every core's cache); a clone of the handle writes its chunk's count.
+//! Why not `arc_swap::Cache` (the previous design): it kept 8 sessions per thread (a ninth
+//! thrashed: 97 ns) and handed out clones of the one shared `Arc`, whose count bounced between
+//! cores (2 threads: 100 ns). Why chunks and not a copy per session: see [`Chunk`] and
+//! docs/DECISIONS.md.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -156,16 +159,62 @@ impl Drop for Registration {
     }
 }
 
-/// One thread's copies, indexed by slot.
+/// Neighbouring slots per [`Chunk`].
+const CHUNK_LEN: usize = 32;
+
+/// One thread's copies of the values of [`CHUNK_LEN`] neighbouring slots, each with a per-thread
+/// extra (built by the thread's first use, e.g. a header value), shared by the handles the thread
+/// made from it.
+///
+/// Why chunks: a handle counts its chunk, not its value, so cloning one writes one reference count
+/// per 32 sessions, allocated one after another, instead of one per session at whatever place the
+/// allocator put it. A thread cycling over 10,000 sessions touched 10,000 counts scattered over
+/// the heap: a cache and TLB miss per call (3.4× a single session; benches/README.md). A chunk is
+/// never changed: when one of its slots gets a new value, the thread makes a new chunk (a clone of
+/// each of its other values) and its table's handles move to it; the old chunk lives on in the
+/// handles that callers still hold.
+pub(crate) struct Chunk<T, X> {
+    slots: Box<[ChunkSlot<T, X>]>,
+}
+
+/// A value and its per-thread extra, or nothing (an empty or cleared slot).
+type ChunkSlot<T, X> = Option<(Arc<T>, X)>;
+
+impl<T, X: Default> Chunk<T, X> {
+    /// A chunk of one value, for a handle made outside any thread's table.
+    pub(crate) fn single(value: Arc<T>) -> Arc<Self> {
+        Arc::new(Chunk { slots: Box::new([Some((value, X::default()))]) })
+    }
+}
+
+impl<T, X> Chunk<T, X> {
+    /// The value at `index` and its extra.
+    ///
+    /// # Panics
+    /// If `index` holds no value: handles are made only for slots that hold one, with the index
+    /// their chunk was made with, and a chunk never changes.
+    pub(crate) fn get(&self, index: usize) -> (&Arc<T>, &X) {
+        match self.slots.get(index) {
+            Some(Some((value, extra))) => (value, extra),
+            _ => panic!("a handle names a slot of its chunk that holds a value"),
+        }
+    }
+}
+
+/// One thread's copies, indexed by slot: an entry per slot, and a [`Chunk`] per [`CHUNK_LEN`] slots
+/// holding the values that the entries' handles (`L`, made by the caller's `make` from a chunk
+/// and an index) point to.
 ///
 /// Memory: one entry per slot up to the highest slot this thread has looked at (slots are reused
-/// lowest first, so that is about the peak number of live sessions), plus the copies themselves.
-/// Entries of dropped sessions are cleared by a sweep, run on this thread's next miss once the
-/// sessions released since the last sweep are at least a quarter of the table (so its cost, one
-/// pass, is spread over as many drops); a thread that never misses again keeps them until it
-/// exits, as any caller's clone would keep a header.
-pub(crate) struct Table<L> {
+/// lowest first, so that is about the peak number of live sessions), and a chunk per 32 of them
+/// with a value. Entries of dropped sessions are cleared, and their values dropped from the
+/// chunks, by a sweep, run on this thread's next miss once the sessions released since the last
+/// sweep are at least a quarter of the table (so its cost, one pass, is spread over as many
+/// drops); a thread that never misses again keeps them until it exits, as any caller's clone
+/// would keep a header.
+pub(crate) struct Table<T, X, L> {
     entries: Vec<Entry<L>>,
+    chunks: Vec<Option<Arc<Chunk<T, X>>>>,
     occupied: usize,
     released_seen: u64,
 }
@@ -183,10 +232,10 @@ impl<L> Entry<L> {
         Entry { id: 0, epoch: 0, generation: 0, serve_until: Timestamp::from_unix_millis(i64::MIN), local: None };
 }
 
-impl<L> Table<L> {
+impl<T: Servable, X: Default + Clone, L> Table<T, X, L> {
     /// An empty table (for `thread_local!`).
     pub(crate) const fn new() -> Self {
-        Table { entries: Vec::new(), occupied: 0, released_seen: 0 }
+        Table { entries: Vec::new(), chunks: Vec::new(), occupied: 0, released_seen: 0 }
     }
 
     /// Entries holding a session's copy (live or not yet swept).
@@ -201,20 +250,32 @@ impl<L> Table<L> {
         self.entries.len()
     }
 
+    /// Chunks, empty or not.
+    #[cfg(test)]
+    pub(crate) fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Makes `key`'s entry current and returns it.
-    fn refill<T: Servable>(&mut self, key: Key, published: &Published<T>, make: impl FnOnce(Arc<T>) -> L) -> &Entry<L> {
+    fn refill(
+        &mut self,
+        key: Key,
+        published: &Published<T>,
+        make: &impl Fn(&Arc<Chunk<T, X>>, usize) -> L,
+    ) -> &Entry<L> {
         // Epoch before generation: see `Published::changed`.
         let epoch = EPOCH.0.load(Ordering::Acquire);
         let generation = published.generation.load(Ordering::Acquire);
-        self.maybe_sweep();
+        self.maybe_sweep(make);
         let slot = key.slot as usize;
         if self.entries.len() <= slot {
             self.entries.resize_with(slot + 1, || Entry::EMPTY);
+            self.chunks.resize_with(slot / CHUNK_LEN + 1, || None);
         }
         let entry = &mut self.entries[slot];
         if entry.id == key.id && entry.generation == generation {
             entry.epoch = epoch; // another slot changed; this one did not
-            return entry;
+            return &self.entries[slot];
         }
         if entry.id == 0 {
             self.occupied += 1;
@@ -225,12 +286,44 @@ impl<L> Table<L> {
             epoch,
             generation,
             serve_until: value.as_ref().map_or(Entry::<L>::EMPTY.serve_until, |value| value.serve_until()),
-            local: value.map(make),
+            local: None,
         };
-        entry
+        self.remake_chunk(slot / CHUNK_LEN, Some((slot, value)), make);
+        &self.entries[slot]
     }
 
-    fn maybe_sweep(&mut self) {
+    /// Replaces chunk `index` with a new one holding the values of its live entries (with
+    /// `replace`'s slot set to its value) and none of cleared entries, and points every entry of
+    /// the chunk at the new one.
+    fn remake_chunk(
+        &mut self,
+        index: usize,
+        mut replace: Option<(usize, Option<Arc<T>>)>,
+        make: &impl Fn(&Arc<Chunk<T, X>>, usize) -> L,
+    ) {
+        let first = index * CHUNK_LEN;
+        let old = self.chunks.get_mut(index).and_then(Option::take);
+        let entries = &self.entries;
+        let slots: Box<[ChunkSlot<T, X>]> = (0..CHUNK_LEN)
+            .map(|i| match &mut replace {
+                Some((slot, value)) if *slot == first + i => value.take().map(|value| (value, X::default())),
+                _ if entries.get(first + i).is_some_and(|entry| entry.id != 0) => {
+                    old.as_ref().and_then(|old| old.slots.get(i)).cloned().flatten()
+                }
+                _ => None,
+            })
+            .collect();
+        drop(old);
+        let chunk = slots.iter().any(Option::is_some).then(|| Arc::new(Chunk { slots }));
+        for (i, entry) in self.entries.iter_mut().skip(first).take(CHUNK_LEN).enumerate() {
+            entry.local = chunk.as_ref().filter(|chunk| chunk.slots[i].is_some()).map(|chunk| make(chunk, i));
+        }
+        if let Some(place) = self.chunks.get_mut(index) {
+            *place = chunk;
+        }
+    }
+
+    fn maybe_sweep(&mut self, make: &impl Fn(&Arc<Chunk<T, X>>, usize) -> L) {
         let released = RELEASED.load(Ordering::Relaxed);
         let since = released.wrapping_sub(self.released_seen);
         if since == 0 || since.saturating_mul(4) < self.entries.len() as u64 {
@@ -238,36 +331,46 @@ impl<L> Table<L> {
         }
         self.released_seen = released;
         let slots = slots();
+        let mut swept_chunks = Vec::new();
         for (slot, entry) in self.entries.iter_mut().enumerate() {
             if entry.id != 0 && slots.ids.get(slot) != Some(&entry.id) {
                 *entry = Entry::EMPTY;
                 self.occupied -= 1;
+                if swept_chunks.last() != Some(&(slot / CHUNK_LEN)) {
+                    swept_chunks.push(slot / CHUNK_LEN);
+                }
             }
         }
         drop(slots);
+        for index in swept_chunks {
+            self.remake_chunk(index, None, make);
+        }
         while self.entries.last().is_some_and(|entry| entry.id == 0) {
             self.entries.pop();
         }
+        self.chunks.truncate(self.entries.len().div_ceil(CHUNK_LEN));
         if self.entries.capacity() > 2 * self.entries.len() + 16 {
             self.entries.shrink_to_fit();
+            self.chunks.shrink_to_fit();
         }
     }
 }
 
 /// Calls `f` with this thread's copy of `published`'s value if it may be served at `now()`
-/// (before its serve-until instant), making the copy with `make` when this thread has none of
-/// the current value. `None`: no value, or not before its serve-until instant.
+/// (before its serve-until instant), making the copy with `make` (a handle on the thread's chunk
+/// of values and the value's index in it) when this thread has none of the current value.
+/// `None`: no value, or not before its serve-until instant.
 ///
 /// A hit: no lock, no allocation, no write outside this thread's table. `f` runs while the
 /// table is borrowed: if it reads another session that this thread must refill, that read falls
 /// back to the slot (correct, slower, a copy made for the one call).
 #[inline]
-pub(crate) fn with<T: Servable, L, R>(
-    table: &'static LocalKey<RefCell<Table<L>>>,
+pub(crate) fn with<T: Servable, X: Default + Clone, L, R>(
+    table: &'static LocalKey<RefCell<Table<T, X, L>>>,
     key: Key,
     published: &Published<T>,
     now: impl Fn() -> Timestamp,
-    make: impl FnOnce(Arc<T>) -> L,
+    make: impl Fn(&Arc<Chunk<T, X>>, usize) -> L,
     f: impl FnOnce(&L) -> R,
 ) -> Option<R> {
     let mut f = Some(f);
@@ -291,19 +394,19 @@ pub(crate) fn with<T: Servable, L, R>(
 
 #[cold]
 #[inline(never)]
-fn miss<T: Servable, L, R>(
-    table: &'static LocalKey<RefCell<Table<L>>>,
+fn miss<T: Servable, X: Default + Clone, L, R>(
+    table: &'static LocalKey<RefCell<Table<T, X, L>>>,
     key: Key,
     published: &Published<T>,
     now: impl Fn() -> Timestamp,
-    make: impl FnOnce(Arc<T>) -> L,
+    make: impl Fn(&Arc<Chunk<T, X>>, usize) -> L,
     f: impl FnOnce(&L) -> R,
 ) -> Option<R> {
-    let mut args = Some((make, f));
+    let mut f = Some(f);
     let served = table.try_with(|table| {
         let mut table = table.try_borrow_mut().ok()?;
-        let (make, f) = args.take()?;
-        let entry = table.refill(key, published, make);
+        let f = f.take()?;
+        let entry = table.refill(key, published, &make);
         Some(match &entry.local {
             Some(local) if now() < entry.serve_until => Some(f(local)),
             _ => None,
@@ -313,9 +416,9 @@ fn miss<T: Servable, L, R>(
         return served;
     }
     // The thread is exiting, or `f` of an outer call is running on this table: the slot itself.
-    let (make, f) = args?;
+    let f = f?;
     let value = published.load_full().filter(|value| now() < value.serve_until())?;
-    Some(f(&make(value)))
+    Some(f(&make(&Chunk::single(value), 0)))
 }
 
 #[cfg(test)]
@@ -334,14 +437,21 @@ mod tests {
     }
 
     thread_local! {
-        static TABLE: RefCell<Table<Arc<Value>>> = const { RefCell::new(Table::new()) };
+        static TABLE: RefCell<Table<Value, (), Handle>> = const { RefCell::new(Table::new()) };
+    }
+
+    /// What a test's table hands out: its chunk and the index in it.
+    type Handle = (Arc<Chunk<Value, ()>>, usize);
+
+    fn handle(chunk: &Arc<Chunk<Value, ()>>, index: usize) -> Handle {
+        (Arc::clone(chunk), index)
     }
 
     const NOW: Timestamp = Timestamp::from_unix_millis(1_000_000);
     const LATER: Timestamp = Timestamp::from_unix_millis(2_000_000);
 
     fn read(key: Key, published: &Published<Value>, now: Timestamp) -> Option<u64> {
-        with(&TABLE, key, published, || now, |value| value, |value| value.n)
+        with(&TABLE, key, published, || now, handle, |(chunk, index)| chunk.get(*index).0.n)
     }
 
     #[test]
@@ -377,13 +487,63 @@ mod tests {
         assert_eq!(read(reused.key(), &new, NOW), Some(2));
     }
 
+    fn copy(key: Key, published: &Published<Value>) -> Handle {
+        with(&TABLE, key, published, || NOW, handle, Clone::clone).unwrap()
+    }
+
+    #[test]
+    fn neighbouring_slots_share_a_chunk_and_a_held_copy_outlives_a_remade_chunk() {
+        // Register until two sessions fall in one chunk (other tests hold slots too).
+        let mut sessions: Vec<(Registration, Published<Value>)> = Vec::new();
+        let (first, second) = loop {
+            assert!(sessions.len() < 1_000, "slots are handed out lowest first");
+            let registration = Registration::new();
+            let chunk = registration.key().slot as usize / CHUNK_LEN;
+            let n = sessions.len() as u64;
+            sessions.push((registration, Published::new(Some(Arc::new(Value { n, until: LATER })))));
+            let same = sessions.iter().position(|(other, _)| other.key().slot as usize / CHUNK_LEN == chunk);
+            if let Some(earlier) = same.filter(|&earlier| earlier + 1 < sessions.len()) {
+                break (earlier, sessions.len() - 1);
+            }
+        };
+        // The first read of each fills its entry (and remakes its chunk); the second is a hit.
+        for (registration, value) in &sessions {
+            copy(registration.key(), value);
+        }
+        let copies: Vec<_> = sessions.iter().map(|(registration, value)| copy(registration.key(), value)).collect();
+        for (i, (a, _)) in sessions.iter().enumerate() {
+            assert_eq!(copies[i].0.get(copies[i].1).0.n, i as u64, "each session's own value");
+            for (j, (b, _)) in sessions.iter().enumerate() {
+                let same_chunk = a.key().slot as usize / CHUNK_LEN == b.key().slot as usize / CHUNK_LEN;
+                assert_eq!(Arc::ptr_eq(&copies[i].0, &copies[j].0), same_chunk, "one chunk per 32 slots");
+            }
+        }
+
+        // A write to the second remakes the chunk; the copies held of the old one keep their values.
+        sessions[second].1.store(Some(Arc::new(Value { n: 100, until: LATER })));
+        let second_now = copy(sessions[second].0.key(), &sessions[second].1);
+        let first_now = copy(sessions[first].0.key(), &sessions[first].1);
+        assert_eq!(second_now.0.get(second_now.1).0.n, 100);
+        assert_eq!(first_now.0.get(first_now.1).0.n, first as u64);
+        assert!(Arc::ptr_eq(&first_now.0, &second_now.0), "both moved to the new chunk");
+        assert!(!Arc::ptr_eq(&first_now.0, &copies[first].0));
+        assert_eq!(copies[second].0.get(copies[second].1).0.n, second as u64, "a held copy keeps its value");
+        assert_eq!(copies[first].0.get(copies[first].1).0.n, first as u64);
+    }
+
     #[test]
     fn a_read_inside_a_read_falls_back_to_the_slot() {
         let (outer, inner) = (Registration::new(), Registration::new());
         let a = Published::new(Some(Arc::new(Value { n: 1, until: LATER })));
         let b = Published::new(Some(Arc::new(Value { n: 2, until: LATER })));
-        let nested =
-            with(&TABLE, outer.key(), &a, || NOW, |value| value, |value| (value.n, read(inner.key(), &b, NOW)));
+        let nested = with(
+            &TABLE,
+            outer.key(),
+            &a,
+            || NOW,
+            handle,
+            |(chunk, index)| (chunk.get(*index).0.n, read(inner.key(), &b, NOW)),
+        );
         assert_eq!(nested, Some((1, Some(2))));
     }
 }

@@ -4,7 +4,8 @@
 //! Hot path: this thread's own copy of the header (an entry of a per-thread table indexed by the
 //! session's slot, valid while a process-wide epoch is unchanged, see local_cache.rs), one
 //! comparison of a coarse clock reading with a precomputed instant, one clone of an `Arc` that
-//! only this thread counts ([`Session::with_cached_header`]: not even that). No lock, no
+//! only this thread counts, shared by this thread's copies of 32 neighbouring sessions' headers
+//! ([`Session::with_cached_header`]: not even that). No lock, no
 //! allocation, no write to memory another thread writes, no syscall beyond a vDSO clock read.
 //!
 //! Slow path (the token is due or gone), in this order — see docs/refresh-protocol.md:
@@ -32,7 +33,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::browser::{self, LoopbackReceiver, LoopbackSettings};
 use crate::clock::{Clock, SystemClock};
-use crate::local_cache::{self, Registration, Servable, Table};
+use crate::local_cache::{self, Chunk, Registration, Servable, Table};
 use crate::policy::{
     DefaultRefreshPolicy, NoHooks, RefreshContext, RefreshFailureAction, RefreshHooks, RefreshPolicy, TokenSource,
 };
@@ -46,7 +47,7 @@ use crate::transport::{Checked, HttpTransport, Transport, TransportSettings};
 const COARSE_CLOCK_MARGIN: Duration = Duration::from_millis(20);
 thread_local! {
     /// This thread's copies of every session's header it has served (see local_cache.rs).
-    static HEADERS: RefCell<Table<AuthorizationHeader>> = const { RefCell::new(Table::new()) };
+    static HEADERS: RefCell<Table<Cached, HeaderCell, AuthorizationHeader>> = const { RefCell::new(Table::new()) };
 }
 
 /// Upper bound on engine round trips in one operation. The engine's own limits (retry counts, a
@@ -117,20 +118,17 @@ pub enum RefreshReason {
 /// cloning and dropping it on this thread writes no memory that another thread writes (the token
 /// data behind it is shared, read only). `Debug` shows no secret.
 #[derive(Clone)]
-pub struct AuthorizationHeader(Arc<Local>);
-
-/// One thread's handle on a cached header: a reference count that only its thread writes (while
-/// the headers it hands out stay on that thread), around the shared, read-only token data.
-///
-/// Not padded to a cache line (80 bytes with the allocator's header): padded (128 bytes, aligned
-/// allocations), a round-robin over 10,000 sessions cost 2–3× more. Copies made by two threads
-/// still do not share a line in practice: each thread allocates from its own arena (glibc,
-/// jemalloc and mimalloc all give threads their own). See docs/DECISIONS.md.
-struct Local {
-    shared: Arc<Cached>,
-    /// [`AuthorizationHeader::to_header_value`], built on first use by this copy's thread.
-    value: OnceLock<http::HeaderValue>,
+pub struct AuthorizationHeader {
+    /// This thread's copies of 32 neighbouring sessions' headers (a chunk of its header table,
+    /// see local_cache.rs), counted only by the headers this thread handed out; or, for a header
+    /// that no table served, a chunk of one.
+    chunk: Arc<HeaderChunk>,
+    index: usize,
 }
+
+/// [`AuthorizationHeader::to_header_value`], built on first use by the thread whose copy it is.
+type HeaderCell = OnceLock<http::HeaderValue>;
+type HeaderChunk = Chunk<Cached, HeaderCell>;
 
 struct Cached {
     header: Secret,
@@ -160,12 +158,21 @@ impl Servable for Cached {
 
 impl AuthorizationHeader {
     fn new(cached: Arc<Cached>) -> Self {
-        AuthorizationHeader(Arc::new(Local { shared: cached, value: OnceLock::new() }))
+        AuthorizationHeader { chunk: Chunk::single(cached), index: 0 }
+    }
+
+    /// This thread's handle on the header at `index` of its `chunk`.
+    fn in_chunk(chunk: &Arc<HeaderChunk>, index: usize) -> Self {
+        AuthorizationHeader { chunk: Arc::clone(chunk), index }
+    }
+
+    fn cached(&self) -> &Arc<Cached> {
+        self.chunk.get(self.index).0
     }
 
     /// The header value, e.g. `Bearer eyJ...`.
     pub fn expose_secret(&self) -> &str {
-        self.0.shared.header.expose_secret()
+        self.cached().header.expose_secret()
     }
 
     /// The header value as an `http` header, marked sensitive (hidden from logs by hyper and friends).
@@ -174,8 +181,9 @@ impl AuthorizationHeader {
     /// [`Session::with_cached_header`]) that is once per thread per token, and each call is a
     /// clone of bytes that only this thread counts, with no allocation or validation.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        self.0
-            .value
+        self.chunk
+            .get(self.index)
+            .1
             .get_or_init(|| {
                 let mut value =
                     http::HeaderValue::from_str(self.expose_secret()).unwrap_or(http::HeaderValue::from_static(""));
@@ -187,17 +195,17 @@ impl AuthorizationHeader {
 
     /// The access token alone.
     pub fn access_token(&self) -> &Secret {
-        &self.0.shared.tokens.access_token
+        &self.cached().tokens.access_token
     }
 
     /// When the access token expires, when known.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.0.shared.tokens.expires_at
+        self.cached().tokens.expires_at
     }
 
     /// The whole token set.
     pub fn tokens(&self) -> &TokenSet {
-        &self.0.shared.tokens
+        &self.cached().tokens
     }
 }
 
@@ -582,7 +590,7 @@ impl Session {
         let now = || {
             if self.local.system_clock { SystemClock.now_coarse() } else { self.inner.clock.now_coarse() }
         };
-        local_cache::with(&HEADERS, self.local.key, self.inner.cell.slot(), now, AuthorizationHeader::new, f)
+        local_cache::with(&HEADERS, self.local.key, self.inner.cell.slot(), now, AuthorizationHeader::in_chunk, f)
     }
 
     /// A valid `Authorization` header: cached, or refreshed (once, whatever the number of callers).
@@ -834,7 +842,7 @@ impl Session {
         *locked(&self.inner.presented) = None;
         self.inner.unsaved.store(false, Ordering::Relaxed);
         let error = match self.refresh_locked(reason, rejected.clone()).await {
-            Ok(header) => return Ok(Arc::clone(&header.0.shared)),
+            Ok(header) => return Ok(Arc::clone(header.cached())),
             Err(error) => error,
         };
         // A session without a token of its own (a new process) may find one in the store that is
@@ -1085,7 +1093,7 @@ impl Session {
         if stored.access_valid(now, COARSE_CLOCK_MARGIN) {
             let leader = self.inner.cell.exclusive().await;
             let header = self.adopt(stored);
-            let _ = leader.finish(Ok(Some(Arc::clone(&header.0.shared))), None);
+            let _ = leader.finish(Ok(Some(Arc::clone(header.cached()))), None);
         } else if stored.refresh_valid(now, Duration::ZERO) && stored.refresh_token.is_some() {
             // A new refresh token: worth one attempt.
             self.inner.cell.reset();
@@ -1442,7 +1450,7 @@ mod tests {
         let mut tokens = Vec::new();
         for session in &sessions {
             let header = session.cached_header().unwrap();
-            tokens.push(Arc::downgrade(&header.0.shared));
+            tokens.push(Arc::downgrade(header.cached()));
         }
         assert_eq!(occupied(), 10_000, "one copy per session on this thread");
         drop(sessions);
@@ -1452,7 +1460,9 @@ mod tests {
         assert_eq!(occupied(), 1, "only the live session's copy is left");
         assert!(tokens.iter().all(|token| token.upgrade().is_none()), "the dropped sessions' tokens are freed");
         HEADERS.with(|table| {
-            assert!(table.borrow().len() < 1_000, "the table shrinks (slots are reused lowest first)");
+            let table = table.borrow();
+            assert!(table.len() < 1_000, "the table shrinks (slots are reused lowest first)");
+            assert_eq!(table.chunks(), table.len().div_ceil(32), "and so does its list of chunks");
         });
     }
 
@@ -1461,10 +1471,10 @@ mod tests {
         let session = static_session(0);
         let here = session.cached_header().unwrap();
         let again = session.cached_header().unwrap();
-        assert!(Arc::ptr_eq(&here.0, &again.0), "served from this thread's copy");
+        assert!(Arc::ptr_eq(&here.chunk, &again.chunk) && here.index == again.index, "served from this thread's copy");
         let there = std::thread::scope(|scope| scope.spawn(|| session.cached_header().unwrap()).join().unwrap());
-        assert!(!Arc::ptr_eq(&here.0, &there.0), "another thread has its own copy");
-        assert!(Arc::ptr_eq(&here.0.shared, &there.0.shared), "of the same token");
+        assert!(!Arc::ptr_eq(&here.chunk, &there.chunk), "another thread has its own copy");
+        assert!(Arc::ptr_eq(here.cached(), there.cached()), "of the same token");
         assert_eq!(here.to_header_value(), there.to_header_value());
         assert!(here.to_header_value().is_sensitive());
     }
