@@ -17,7 +17,7 @@
 //!   constructor also runs `cpuid`, which traps to the hypervisor in a VM — cost ~0.1 ms. A
 //!   directory with a linker script named `libgcc_s.so` that names `libgcc_eh.a` is searched first
 //!   (`-L`), so std's `-lgcc_s` takes the static archive. Where the C compiler has no `libgcc_eh.a`
-//!   (not GCC's toolchain), nothing changes.
+//!   (not GCC's toolchain), and in cross builds, nothing changes.
 
 use std::path::PathBuf;
 
@@ -30,7 +30,9 @@ fn main() {
         return;
     }
     println!("cargo:rustc-link-arg-bin=tessera=-no-pie");
-    if let Some(archive) = gcc_file("libgcc_eh.a") {
+    // The host's C compiler answers for the host: a cross build keeps `libgcc_s`.
+    let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
+    if let Some(archive) = gcc_file("libgcc_eh.a").filter(|_| native) {
         let dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("static-unwinder");
         std::fs::create_dir_all(&dir).expect("create OUT_DIR/static-unwinder");
         let script = format!(
