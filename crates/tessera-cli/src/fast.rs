@@ -11,7 +11,6 @@
 //! this path can never answer differently from the full one; it can only answer sooner.
 
 use std::ffi::OsString;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum as _;
@@ -34,7 +33,7 @@ struct TokenArgs {
 
 /// Prints the stored token and returns the exit code when `args` (without the program name) is a
 /// plain `tessera token` and the file store holds a token valid long enough; `None` otherwise.
-pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
+pub fn token(args: impl Iterator<Item = OsString>) -> Option<u8> {
     let args = parse(args)?;
     if !environment_is_plain() {
         return None;
@@ -62,7 +61,7 @@ pub fn token(args: impl Iterator<Item = OsString>) -> Option<ExitCode> {
     }
     let owner = output::TokenOwner { context: &context.name, name: &entry.name, provider_type: &entry.type_name };
     Some(match output::stdout(&output::format_token(&tokens, format, now, &owner)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(failure) => crate::exit(failure),
     })
 }

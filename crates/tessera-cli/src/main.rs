@@ -12,8 +12,13 @@
 //! system browser unless `--no-browser` (`TESSERA_NO_BROWSER=1`): then the URL is only printed.
 //! Device codes come with a QR code when the terminal is tall enough, never with `--no-qr`
 //! (`TESSERA_NO_QR=1`).
+//!
+//! The process starts in `startup::main` (the C `main`: std's own start-up is skipped, see
+//! startup.rs), which runs [`run_main`].
 
-use std::process::ExitCode;
+// The unit tests' harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +37,8 @@ mod commands;
 mod complete;
 mod fast;
 mod help;
+#[cfg(not(test))]
+mod startup;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, man, secret as secret_cmd};
 
@@ -304,7 +311,9 @@ fn credentials_refused(error: &Error) -> bool {
 /// verifier's, an HTTP stack's) repeat what tessera's error says; `TESSERA_LOG=debug` shows them.
 const DEFAULT_LOG_FILTER: &str = "off,tessera=warn,tessera_core=warn,tessera_cli=warn,tessera_idp=warn";
 
-fn main() -> ExitCode {
+/// The program, after `startup::main`: its exit code.
+#[cfg_attr(test, allow(dead_code))]
+fn run_main() -> u8 {
     // Shell completion (`COMPLETE=bash tessera -- <words>`, what the script of `tessera completions`
     // runs on TAB): answers and exits before anything else runs.
     complete::complete_env().complete();
@@ -320,21 +329,21 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(failure) => exit(failure),
     }
 }
 
 /// Prints `failure`'s message (if any) on stderr; its exit code.
-fn exit(failure: Failure) -> ExitCode {
+fn exit(failure: Failure) -> u8 {
     if !failure.message.is_empty() {
         eprintln!("error: {}", failure.message);
     }
-    ExitCode::from(failure.code)
+    failure.code
 }
 
 /// Log lines go to stderr, filtered by `TESSERA_LOG` (default [`DEFAULT_LOG_FILTER`]).

@@ -378,10 +378,23 @@ fn threads_started(log: &std::path::Path) -> usize {
     text.lines().filter(|line| line.contains("clone(") || line.contains("clone3(")).count()
 }
 
+/// The files opened (`openat` calls, the dynamic loader's included) in an strace log of one run.
+fn files_opened(log: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).expect("strace wrote its log");
+    text.lines()
+        .filter(|line| line.contains("openat("))
+        .filter_map(|line| line.split('"').nth(1))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn token_on_a_valid_stored_token_starts_no_thread_and_a_due_one_still_refreshes() {
     // The fast path (src/fast.rs) answers before the async runtime exists: strace sees no thread
     // start. A token that must be renewed goes the full way (runtime, store thread, network).
+    // And the process start is lean (build.rs, src/startup.rs): the loader opens no libgcc_s (the
+    // unwinder is linked in) and no libm, and std's start-up, which reads /proc/self/maps for the
+    // main thread's stack guard, does not run.
     let idp = ReferenceIdp::start(300);
     let home = home(&format!(
         "current_context = \"dev\"\n{}",
@@ -390,13 +403,19 @@ fn token_on_a_valid_stored_token_starts_no_thread_and_a_due_one_still_refreshes(
     cmd(&home, &["login"], "").success().stdout("");
     let stored = home.stored_field("dev/peer", "access_token");
     let log = home.path().join("strace.log");
-    let strace = ["strace", "-f", "-qq", "-e", "trace=clone,clone3", "-o", log.to_str().unwrap()];
+    let strace = ["strace", "-f", "-qq", "-e", "trace=clone,clone3,openat", "-o", log.to_str().unwrap()];
     for args in
         [&["token"][..], &["--context", "dev", "token", "-p", "peer", "--format", "header", "--prompt", "never"]]
     {
         let run = home.run_wrapped(&strace, args, None);
         assert!(run.success().contains(&stored), "{run:#?}");
         assert_eq!(threads_started(&log), 0, "{args:?}: {}", std::fs::read_to_string(&log).unwrap());
+        let opened = files_opened(&log);
+        assert!(opened.iter().any(|path| path.contains("libc.so")), "the log shows the loader's opens: {opened:?}");
+        assert!(opened.iter().any(|path| path.ends_with("tokens.json")), "{opened:?}");
+        for unwanted in ["libgcc_s", "libm.so", "/proc/self/maps"] {
+            assert!(!opened.iter().any(|path| path.contains(unwanted)), "{args:?} opened {unwanted}: {opened:?}");
+        }
     }
     assert_eq!(idp.stat("token_requests"), 1, "served from the store");
 

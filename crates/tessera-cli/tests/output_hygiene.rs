@@ -68,6 +68,25 @@ fn a_closed_stdout_ends_every_command_quietly_with_141() {
     assert!(!run.stderr.contains("panicked"), "{run:#?}");
 }
 
+#[test]
+fn closed_stdin_and_stdout_are_dev_null_as_std_makes_them() {
+    // std's start-up opens closed standard streams on /dev/null; `tessera` starts without it
+    // (src/startup.rs) and must do the same, or the first file it opens would take descriptor 1 and
+    // the token would be written to it (here: a read-only config file, exit 1). The fast path, then
+    // a refresh (the full path, which also writes the store).
+    let idp = ReferenceIdp::start(300);
+    let home = Home::alice(idp.issuer());
+    home.run(&["login"]).success();
+    for args in [&["token"][..], &["token", "--min-valid", "10m"]] {
+        let run = home.run_wrapped(&["sh", "-c", "exec \"$0\" \"$@\" <&- >&-"], args, None);
+        assert_eq!(run.code, Some(0), "{args:?}: {run:#?}");
+        assert_eq!(run.stderr, "", "{args:?}: {run:#?}");
+    }
+    assert_eq!(idp.stat("refresh_grants"), 1, "the second run refreshed");
+    let token = home.run(&["token"]).success().trim_end().to_owned();
+    assert_eq!(token, home.stored_field("dev/peer", "access_token"), "the store is intact");
+}
+
 /// Runs `command` with a stderr whose reader is already gone; returns the exit code.
 fn code_with_closed_stderr(mut command: Command) -> Option<i32> {
     let (reader, writer) = std::io::pipe().expect("pipe");
