@@ -428,7 +428,7 @@ impl Runner<'_> {
         let mut person = Person { idp: self.idp, seen: 0, email_answers: 0, typed: typed_answers(block) };
         let deadline = Instant::now() + BLOCK_TIMEOUT;
         loop {
-            let text = stderr.lock().unwrap().clone();
+            let text = stderr.so_far();
             person.act(&text, &mut stdin);
             if child.try_wait().expect("try_wait").is_some() {
                 break;
@@ -436,16 +436,12 @@ impl Runner<'_> {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{}: the block did not finish in {BLOCK_TIMEOUT:?}: {}", block.at, stderr.lock().unwrap());
+                panic!("{}: the block did not finish in {BLOCK_TIMEOUT:?}: {}", block.at, stderr.so_far());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         drop(stdin);
-        // The pumps end at EOF, which comes with the exit; give them a moment.
-        std::thread::sleep(Duration::from_millis(100));
-        let stdout = stdout.lock().unwrap().clone();
-        let stderr = stderr.lock().unwrap().clone();
-        (stdout, stderr)
+        (stdout.all(), stderr.all())
     }
 }
 

@@ -473,17 +473,41 @@ impl Drop for ReferenceIdp {
 pub struct Interactive {
     child: Child,
     stdin: Option<std::process::ChildStdin>,
-    stdout: std::sync::Arc<std::sync::Mutex<String>>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: Pump,
+    stderr: Pump,
     args: String,
 }
 
-/// Collects what `pipe` yields, as it comes, into a shared string (prompts end without a newline,
+/// What a pipe yielded so far, collected by a thread of its own (prompts end without a newline,
 /// so not by lines).
-pub fn pump(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+pub struct Pump {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Pump {
+    /// What came so far.
+    pub fn so_far(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Everything, once the pipe reached its end (when the process that writes it, and anything it
+    /// started, exited); what came so far after 5 s (something it started still holds the pipe).
+    /// A fixed pause here lost the end of the output on a busy machine.
+    pub fn all(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.so_far()
+    }
+}
+
+/// Collects what `pipe` yields, as it comes.
+pub fn pump(mut pipe: impl Read + Send + 'static) -> Pump {
     let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = std::sync::Arc::clone(&text);
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut buffer = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buffer) {
             if n == 0 {
@@ -492,7 +516,7 @@ pub fn pump(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::M
             sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
         }
     });
-    text
+    Pump { text, thread }
 }
 
 impl Interactive {
@@ -509,7 +533,7 @@ impl Interactive {
 
     /// stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.so_far()
     }
 
     /// Waits (at most `RUN_TIMEOUT`) until stderr contains `needle` at least `times` times; returns stderr.
@@ -548,10 +572,7 @@ impl Interactive {
         drop(self.stdin.take());
         let status = wait_until(&mut self.child, Instant::now() + RUN_TIMEOUT)
             .unwrap_or_else(|| panic!("`tessera {}` did not finish: {}", self.args, self.stderr()));
-        // The pump threads end at EOF, which comes with the exit; give them a moment.
-        std::thread::sleep(Duration::from_millis(50));
-        let stdout = self.stdout.lock().unwrap().clone();
-        Run { code: status.code(), stdout, stderr: self.stderr() }
+        Run { code: status.code(), stdout: self.stdout.all(), stderr: self.stderr.all() }
     }
 }
 
