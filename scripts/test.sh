@@ -64,6 +64,37 @@ echo "==> format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# --- Windows compile check (issue 19): the Windows wheel and CLI of .github/workflows/release.yml
+# must keep compiling. A `cargo check` (no codegen, no link) for x86_64-pc-windows-gnu, in its own
+# target dir beside the main one; the mingw C compiler is needed by build scripts that compile C for
+# the target (ring). Windows behaviour itself is not run anywhere here (no Windows machine). If the
+# target or the compiler cannot be installed (no network), one line says the check was not run. ---
+echo "==> windows check"
+windows_target=x86_64-pc-windows-gnu
+windows_skip=""
+if ! command -v rustup >/dev/null; then
+  windows_skip="rustup is not installed"
+elif ! rustup target list --installed | grep -qx "$windows_target" &&
+     ! rustup target add "$windows_target" >/dev/null 2>&1; then
+  windows_skip="rustup could not add the $windows_target target (offline?)"
+fi
+if [ -z "$windows_skip" ] && ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64; } \
+       >/dev/null 2>&1; then
+    windows_skip="apt-get could not install gcc-mingw-w64-x86-64 (offline?)"
+  fi
+fi
+if [ -n "$windows_skip" ]; then
+  echo "windows check NOT RUN: $windows_skip"
+else
+  # Not incremental: the cache stays small (~0.5 GB) and a check recompiles only the workspace crates.
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-windows" CARGO_INCREMENTAL=0 \
+    cargo check --quiet --target "$windows_target" -p tessera -p tessera-py -p tessera-cli
+fi
+# --- end Windows compile check ---
+
 echo "==> docs diagrams"
 node scripts/docs-diagrams/check.mjs docs/*.md README.md
 

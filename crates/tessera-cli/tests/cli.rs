@@ -9,6 +9,7 @@
 mod support;
 
 use std::collections::HashSet;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
@@ -260,6 +261,7 @@ fn unknown_provider_or_context_names_fail_listing_the_known_ones_and_bad_usage_e
     assert!(home.store_path().parent().is_some_and(|dir| !dir.exists()), "nothing was stored");
 }
 
+#[cfg(unix)] // file modes
 #[test]
 fn a_store_file_readable_by_others_is_refused_and_left_unchanged() {
     let idp = ReferenceIdp::start(300);

@@ -142,8 +142,13 @@ fn exec_puts_the_token_in_the_childs_environment_and_passes_its_exit_code() {
     run.success();
     // The command replaces tessera: its own signal death is what the caller sees.
     let killed = cmd(&home, &["exec", "-p", "peer", "--", "sh", "-c", "kill -TERM $$"], "").failure();
-    let status = killed.get_output().status;
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15), "{status:?}");
+    #[cfg(unix)]
+    {
+        let status = killed.get_output().status;
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15), "{status:?}");
+    }
+    #[cfg(not(unix))]
+    drop(killed);
 
     // No token to give: exit 4, and the child never runs.
     let marker = home.path().join("ran");
@@ -259,8 +264,10 @@ fn status_exits_1_when_a_provider_is_in_error() {
     // A token file that is not JSON: the store refuses it, status shows the row and exits 1.
     let dir = home.store_path().parent().unwrap().to_owned();
     std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::write(home.store_path(), "not json").unwrap();
+    #[cfg(unix)]
     std::fs::set_permissions(home.store_path(), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let run = cmd(&home, &["status"], "").code(1);
     let table = stdout(&run);

@@ -6,10 +6,12 @@
 
 mod support;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+#[cfg(unix)]
 use serde_json::Value;
 use support::*;
 
@@ -31,6 +33,7 @@ fn run_command(mut command: Command) -> Run {
     }
 }
 
+#[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
@@ -49,6 +52,7 @@ fn tessera_alone_prints_the_help_on_stdout_and_exits_0() {
     assert_eq!(wrong.stdout, "");
 }
 
+#[cfg(unix)] // checks file modes
 #[test]
 fn without_a_configuration_the_error_names_the_path_looked_at_and_config_init() {
     let home = empty_home();
@@ -96,6 +100,7 @@ fn without_a_configuration_the_error_names_the_path_looked_at_and_config_init() 
 
 /// `text` with every example provider of the starter file uncommented (the `# [[contexts...]]`
 /// block and the `# key = value` lines under it).
+#[cfg(unix)]
 fn uncomment_examples(text: &str) -> (String, usize) {
     let mut blocks = 0;
     let mut inside = false;
@@ -116,6 +121,7 @@ fn uncomment_examples(text: &str) -> (String, usize) {
     (out, blocks)
 }
 
+#[cfg(unix)] // checks file modes
 #[test]
 fn config_init_writes_a_private_commented_starter_that_loads_and_whose_examples_work() {
     let idp = ReferenceIdp::start(300);
@@ -179,6 +185,7 @@ fn config_init_writes_a_private_commented_starter_that_loads_and_whose_examples_
     assert_eq!(idp.whoami(token.success().trim()).0, 200, "{token:#?}");
 }
 
+#[cfg(unix)] // checks file modes
 #[test]
 fn config_init_interactive_asks_for_one_provider_and_never_prompts_without_a_person() {
     let idp = ReferenceIdp::start(300);

@@ -5,9 +5,18 @@
 //!
 //! Errors name the file and what is wrong with it, never its content. Blocking: call it on a
 //! blocking thread from async code.
+//!
+//! On Windows (compiled and linted here, never run: see docs/DECISIONS.md, "Windows forms of the
+//! local-file rules") the kind of file and the size caps are checked the same way, with the
+//! handle's type instead of `O_NONBLOCK`; the owner and mode checks have no equivalent without
+//! reading ACLs (which needs `unsafe` Win32 calls the workspace forbids): they are not made, and
+//! the files rely on the per-user profile directory's default ACL (private to the user). This
+//! module also holds the small helpers that give the file store and the spent-token ledger their
+//! Windows forms ([`sync_dir`], `refuse_reparse_point`).
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -78,13 +87,17 @@ impl Refused {
 
 /// Reads `path` (following symlinks to a regular file) after the checks above.
 pub(crate) fn read(path: &Path, kind: FileKind) -> Result<Vec<u8>, Refused> {
+    let mut options = OpenOptions::new();
+    options.read(true);
     // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever; a regular file
     // ignores the flag.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(|e| Refused::io(&e))?;
+    #[cfg(unix)]
+    options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    // Windows: opening a named pipe or a device never waits (a busy pipe fails at once); what
+    // could wait is reading it, and `check_handle` refuses anything but a disk file before that.
+    let file = options.open(path).map_err(|e| Refused::io(&e))?;
+    #[cfg(windows)]
+    check_handle(&file, kind)?;
     let metadata = file.metadata().map_err(|e| Refused::io(&e))?;
     check(&metadata, kind)?;
     let max = kind.max_bytes();
@@ -100,14 +113,25 @@ pub(crate) fn read(path: &Path, kind: FileKind) -> Result<Vec<u8>, Refused> {
 /// The kind of file, its size, its owner, and (for configuration and secrets) its mode.
 fn check(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
     if !metadata.is_file() {
-        return Err(Refused::new(format!(
-            "is not a regular file (a directory, FIFO, socket or device): a {} must be a plain file",
-            kind.describe()
-        )));
+        return Err(not_regular(kind));
     }
     if metadata.len() > kind.max_bytes() {
         return Err(too_large(kind, metadata.len()));
     }
+    check_owner_and_mode(metadata, kind)
+}
+
+fn not_regular(kind: FileKind) -> Refused {
+    Refused::new(format!(
+        "is not a regular file (a directory, FIFO, socket or device): a {} must be a plain file",
+        kind.describe()
+    ))
+}
+
+/// The owner (you or root) and, for the files that decide where credentials go, no write access
+/// for group or others.
+#[cfg(unix)]
+fn check_owner_and_mode(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
     let me = rustix::process::geteuid().as_raw();
     let owner = metadata.uid();
     if owner != me && owner != 0 {
@@ -127,11 +151,68 @@ fn check(metadata: &Metadata, kind: FileKind) -> Result<(), Refused> {
     Ok(())
 }
 
+/// Windows: no owner or mode check. The owner is a SID and access is an ACL; reading either needs
+/// Win32 calls (`GetSecurityInfo`) that std does not wrap and the workspace's `unsafe_code =
+/// "forbid"` rules out. The mode bits have no meaning there (std exposes only the read-only
+/// attribute). Files under the user's profile (`%APPDATA%`, where the CLI keeps them) are private
+/// to that user by the profile's default ACL; a file placed elsewhere keeps whatever ACL it has.
+/// Documented in docs/configuration.md and docs/DECISIONS.md rather than pretended.
+#[cfg(not(unix))]
+fn check_owner_and_mode(_metadata: &Metadata, _kind: FileKind) -> Result<(), Refused> {
+    Ok(())
+}
+
+/// Windows: only a disk file is read. `GetFileType` tells a named pipe (`\\.\pipe\…`) or a
+/// character device (`CON`, `NUL`, a serial port) apart from a file before a byte is read — what
+/// `O_NONBLOCK` and the regular-file check do on Unix.
+#[cfg(windows)]
+fn check_handle(file: &File, kind: FileKind) -> Result<(), Refused> {
+    match winapi_util::file::typ(file) {
+        Ok(handle_type) if handle_type.is_disk() => Ok(()),
+        Ok(_) => Err(not_regular(kind)),
+        Err(e) => Err(Refused::io(&e)),
+    }
+}
+
+/// Makes a rename in `dir` durable: on Unix, an fsync of the directory. Windows has no directory
+/// fsync (a directory cannot be opened with std, and `MoveFileEx` without `MOVEFILE_WRITE_THROUGH`
+/// returns before its metadata is flushed): nothing is done, so a power cut right after a save may
+/// leave the previous file in place — the previous whole file, never a torn one.
+#[cfg(unix)]
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// See the Unix form above: nothing to do on Windows.
+#[cfg(not(unix))]
+pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// `FILE_FLAG_OPEN_REPARSE_POINT`: open a symbolic link or junction itself, not its target (the
+/// Windows form of `O_NOFOLLOW`; value from the Win32 headers, `winbase.h`).
+#[cfg(windows)]
+pub(crate) const OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+
+/// Windows: refuses a file opened with [`OPEN_REPARSE_POINT`] that is a symbolic link or a
+/// junction, as `O_NOFOLLOW` refuses a symlink on Unix (there with `ELOOP`, before anything is
+/// opened; here right after, having touched only the link: its target is never created or written).
+#[cfg(windows)]
+pub(crate) fn refuse_reparse_point(file: &File) -> io::Result<()> {
+    if file.metadata()?.file_type().is_symlink() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a symbolic link or junction, which is never followed",
+        ));
+    }
+    Ok(())
+}
+
 fn too_large(kind: FileKind, len: u64) -> Refused {
     Refused::new(format!("is {len} bytes, more than the {} bytes a {} may have", kind.max_bytes(), kind.describe()))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

@@ -187,12 +187,12 @@ struct ShownCode {
 
 /// The terminal on stdin without echo, line editing or signal keys, until dropped: a password
 /// being typed, read key by key (see [`read_hidden_line`]).
-#[cfg(feature = "terminal")]
+#[cfg(all(feature = "terminal", unix))]
 struct Quiet {
     saved: rustix::termios::Termios,
 }
 
-#[cfg(feature = "terminal")]
+#[cfg(all(feature = "terminal", unix))]
 impl Quiet {
     fn new(stdin: &std::io::Stdin) -> Option<Quiet> {
         use rustix::termios::{LocalModes, OptionalActions, SpecialCodeIndex, tcgetattr, tcsetattr};
@@ -208,7 +208,7 @@ impl Quiet {
     }
 }
 
-#[cfg(feature = "terminal")]
+#[cfg(all(feature = "terminal", unix))]
 impl Drop for Quiet {
     fn drop(&mut self) {
         let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
@@ -219,16 +219,17 @@ impl Drop for Quiet {
 /// Ctrl-U clears, Ctrl-D on an empty line is the end of input, and Ctrl-C restores the terminal
 /// and then interrupts the process as the key would have. `None` at the end of input. Not on a
 /// terminal (a pipe): one line as it comes. Blocking: call it off the async runtime.
-#[cfg(feature = "terminal")]
+///
+/// Windows: a console cannot be switched to no-echo without Win32 calls (`SetConsoleMode`) that
+/// need `unsafe`, which the workspace forbids; rather than show the secret as it is typed, a
+/// console on stdin is refused with [`std::io::ErrorKind::Unsupported`] and a message saying to
+/// pipe the value instead. A pipe is read as on Unix.
+#[cfg(all(feature = "terminal", unix))]
 pub fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
-    use std::io::{BufRead as _, IsTerminal as _, Read as _};
+    use std::io::{IsTerminal as _, Read as _};
     let quiet = if stdin.is_terminal() { Quiet::new(stdin) } else { None };
     if quiet.is_none() {
-        let mut line = zeroize::Zeroizing::new(String::new());
-        let read = stdin.lock().read_line(&mut line)?;
-        let end = line.trim_end_matches(['\n', '\r']).len();
-        line.truncate(end);
-        return Ok((read > 0).then_some(line));
+        return read_plain_line(stdin);
     }
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
     let mut key = [0u8; 1];
@@ -260,6 +261,30 @@ pub fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroiz
     let text = String::from_utf8(std::mem::take(&mut *bytes))
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the answer is not UTF-8 text"))?;
     Ok(Some(zeroize::Zeroizing::new(text)))
+}
+
+/// See the Unix form above: a pipe is read, a console refused.
+#[cfg(all(feature = "terminal", not(unix)))]
+pub fn read_hidden_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
+    use std::io::IsTerminal as _;
+    if stdin.is_terminal() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a secret cannot be typed without echo on a Windows console: pipe it on stdin instead",
+        ));
+    }
+    read_plain_line(stdin)
+}
+
+/// One line from stdin as it comes, without its line ending; `None` at the end of input.
+#[cfg(feature = "terminal")]
+fn read_plain_line(stdin: &std::io::Stdin) -> std::io::Result<Option<zeroize::Zeroizing<String>>> {
+    use std::io::BufRead as _;
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = stdin.lock().read_line(&mut line)?;
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok((read > 0).then_some(line))
 }
 
 /// A spinner task; aborted when dropped.
@@ -308,7 +333,7 @@ fn clock_time(remaining: std::time::Duration) -> String {
 }
 
 /// The terminal size of stderr (rows, columns), when it is a terminal that knows it.
-#[cfg(feature = "terminal")]
+#[cfg(all(feature = "terminal", unix))]
 fn terminal_size() -> Option<(usize, usize)> {
     use std::io::IsTerminal as _;
     let stderr = std::io::stderr();
@@ -317,6 +342,13 @@ fn terminal_size() -> Option<(usize, usize)> {
     }
     let size = rustix::termios::tcgetwinsize(&stderr).ok()?;
     (size.ws_row > 0 && size.ws_col > 0).then_some((usize::from(size.ws_row), usize::from(size.ws_col)))
+}
+
+/// Windows: unknown (the console's size needs Win32 calls that take `unsafe`): the QR code is then
+/// always drawn, as on a Unix terminal that does not report its size.
+#[cfg(all(feature = "terminal", not(unix)))]
+fn terminal_size() -> Option<(usize, usize)> {
+    None
 }
 
 /// A QR code of `text`, two modules per character row (half blocks): about half the lines of a

@@ -18,7 +18,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+#[cfg(windows)]
+use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -170,21 +173,30 @@ fn read(path: &Path) -> Result<Option<Document>, Error> {
 /// An exclusive lock on `<path>.lock` (never through a symlink), held while the file is rewritten.
 fn lock(path: &Path) -> Result<File, Error> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        // Windows: the directory inherits its parent's ACL (no mode to set).
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir).map_err(|e| {
             ledger_error(path, StoreErrorKind::Io, format!("cannot create its directory: {}", e.kind()))
         })?;
     }
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        // Never through a symlink; never waiting on a FIFO put in its place.
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(&lock_path)
-        .map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Never through a symlink; never waiting on a FIFO put in its place.
+    #[cfg(unix)]
+    options.mode(0o600).custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+    // Windows: the link or junction itself is opened, then refused; opening a pipe never waits.
+    #[cfg(windows)]
+    options.custom_flags(local_file::OPEN_REPARSE_POINT);
+    let file = options.open(&lock_path);
+    #[cfg(windows)]
+    let file = file.and_then(|file| local_file::refuse_reparse_point(&file).map(|()| file));
+    let file =
+        file.map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
     file.lock().map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot lock it: {}", e.kind())))?;
     Ok(file)
 }
@@ -193,22 +205,24 @@ fn lock(path: &Path) -> Result<File, Error> {
 fn write(path: &Path, document: &Document) -> Result<(), Error> {
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |what: &str, e: std::io::Error| ledger_error(path, StoreErrorKind::Io, format!("{what}: {}", e.kind()));
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".spent-refresh-tokens")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| io("cannot create a temporary file", e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".spent-refresh-tokens");
+    // Windows: the new file inherits the directory's ACL (no mode to set).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    let mut temporary = builder.tempfile_in(dir).map_err(|e| io("cannot create a temporary file", e))?;
     let bytes = serde_json::to_vec_pretty(document).map_err(|_| Error::internal("the ledger did not encode"))?;
     temporary.write_all(&bytes).map_err(|e| io("cannot write", e))?;
     temporary.as_file().sync_all().map_err(|e| io("cannot sync", e))?;
     temporary.persist(path).map_err(|e| io("cannot replace it", e.error))?;
-    // The rename is durable once the directory is.
-    File::open(dir).and_then(|dir| dir.sync_all()).map_err(|e| io("cannot sync its directory", e))?;
+    // The rename is durable once the directory is (Unix; see `local_file::sync_dir`).
+    local_file::sync_dir(dir).map_err(|e| io("cannot sync its directory", e))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
@@ -227,6 +241,7 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(!text.contains("refresh-token-secret"), "{text}");
         assert!(text.contains(&token.fingerprint()));
+        #[cfg(unix)]
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         for n in 0..(MAX_PER_KEY + 5) {
             one.record("k", &Secret::new(format!("t{n}"))).await.unwrap();

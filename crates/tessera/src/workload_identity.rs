@@ -21,6 +21,7 @@ const GITHUB_URL_VARIABLE: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 const GITHUB_TOKEN_VARIABLE: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 
 /// The largest token a command may print (a JWT is a few KiB).
+#[cfg(unix)]
 const MAX_COMMAND_OUTPUT: usize = 64 << 10;
 
 /// Reads the subject token from `source`, through `transport` for a URL (the provider's proxy,
@@ -113,6 +114,7 @@ async fn fetch(
 
 /// Runs `command` with `sh -c`, stdin closed, and returns what it printed on stdout. Killed when
 /// it outlives `timeout`; a failure says how it ended, never what it printed.
+#[cfg(unix)]
 async fn run(command: &str, timeout: Duration) -> Result<Zeroizing<String>, String> {
     let child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -149,4 +151,15 @@ async fn run(command: &str, timeout: Duration) -> Result<Zeroizing<String>, Stri
     String::from_utf8(output.stdout)
         .map(Zeroizing::new)
         .map_err(|_| "printed something that is not UTF-8 text".to_owned())
+}
+
+/// Windows: `exec:` is refused with this message. The command line is defined as `sh -c` (absent
+/// on Windows), and the timeout's guarantee — the whole process tree killed, so that nothing
+/// outlives the limit holding the pipe open — needs a job object there, which takes `unsafe`
+/// Win32 calls the workspace forbids. Killing only the direct child would be a silent weakening.
+#[cfg(not(unix))]
+async fn run(_command: &str, _timeout: Duration) -> Result<Zeroizing<String>, String> {
+    Err("cannot run on Windows (exec: needs `sh -c` and a process group to kill on timeout): \
+         use file:, env:, url: or github-actions"
+        .to_owned())
 }

@@ -337,6 +337,7 @@ async fn unreachable_and_misdescribed_servers_are_typed_errors() {
     assert!(matches!(error, Error::MalformedResponse { .. } | Error::UnexpectedStatus { .. }), "{error}");
 }
 
+#[cfg(unix)] // file modes
 #[tokio::test]
 async fn unreadable_stores_are_typed_errors_and_are_not_overwritten() {
     use std::os::unix::fs::PermissionsExt;

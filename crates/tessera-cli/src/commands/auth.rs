@@ -318,11 +318,20 @@ pub async fn exec(
     let tokens = fresh_tokens(workspace, name, None, min_valid).await?;
     let (program, args) =
         command.split_first().ok_or_else(|| Failure { code: 2, message: "no command given".into() })?;
+    let mut command = std::process::Command::new(program);
+    command.args(args).env(env, tokens.access_token.expose_secret());
     // Replace this process (execvp): signals such as Ctrl-C reach the command directly, and its
     // exit status, a signal death included, is what the caller sees. Returns only on failure.
-    let error = std::os::unix::process::CommandExt::exec(
-        std::process::Command::new(program).args(args).env(env, tokens.access_token.expose_secret()),
-    );
+    #[cfg(unix)]
+    let error = std::os::unix::process::CommandExt::exec(&mut command);
+    // Windows has no exec: the command runs as a child and its exit code becomes ours (Ctrl-C on
+    // a console reaches every process attached to it, the child included). A code outside 0–255
+    // (Windows codes are 32-bit, e.g. 0xC000013A after Ctrl-C) is reported as 1.
+    #[cfg(not(unix))]
+    let error = match command.status() {
+        Ok(status) => return Ok(status.code().and_then(|code| u8::try_from(code).ok()).unwrap_or(1)),
+        Err(error) => error,
+    };
     // The shells' codes: 127 when the command is not found, 126 when it cannot be executed.
     let code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
     let what = if code == 127 { "command not found" } else { "cannot execute" };

@@ -17,7 +17,20 @@ const PROGRAM: &str = "tessera-idp";
 /// Replaces this process with `tessera-idp ARGS...`; returns only when that fails.
 pub fn run(args: Vec<OsString>) -> Failure {
     let program = sibling().unwrap_or_else(|| PathBuf::from(PROGRAM));
-    let error = std::os::unix::process::CommandExt::exec(std::process::Command::new(&program).args(args));
+    let mut command = std::process::Command::new(&program);
+    command.args(args);
+    #[cfg(unix)]
+    let error = std::os::unix::process::CommandExt::exec(&mut command);
+    // Windows has no exec: the server runs as a child, and this process exits with its code (a
+    // code outside 0–255 as 1).
+    #[cfg(not(unix))]
+    let error = match command.status() {
+        Ok(status) => {
+            let code = status.code().and_then(|code| u8::try_from(code).ok()).unwrap_or(1);
+            return Failure::quiet(code);
+        }
+        Err(error) => error,
+    };
     if error.kind() == std::io::ErrorKind::NotFound {
         return Failure {
             code: 127,

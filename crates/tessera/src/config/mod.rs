@@ -36,6 +36,7 @@
 mod entry;
 mod secret_ref;
 
+#[cfg(unix)]
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
@@ -404,11 +405,12 @@ pub fn add_resource_provider(
         );
         Config::from_toml_str_with_types(&text, &origin, types)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::configuration(format!("cannot create {}: {e}", dir.display())))?;
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            // Windows: the directory inherits its parent's ACL (no mode to set).
+            #[cfg(unix)]
+            builder.mode(0o700);
+            builder.create(dir).map_err(|e| Error::configuration(format!("cannot create {}: {e}", dir.display())))?;
         }
         replace_file(path, &text)?;
         return Ok(name);
@@ -1063,6 +1065,7 @@ client_auth = "post"
         assert!(error.contains("field \"password\"") && error.contains("use an env: or file: reference"), "{error}");
     }
 
+    #[cfg(unix)] // checks the file's mode
     #[test]
     fn use_context_edits_one_line_and_keeps_comments_and_mode() {
         use std::os::unix::fs::PermissionsExt;
@@ -1085,6 +1088,7 @@ client_auth = "post"
         assert!(after.starts_with("current_context = \"dev\"\n# my comment\n"), "{after}");
     }
 
+    #[cfg(unix)] // checks the file's mode
     #[test]
     fn current_provider_is_the_default_of_its_context_and_use_provider_edits_one_line() {
         use std::os::unix::fs::PermissionsExt;

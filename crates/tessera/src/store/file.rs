@@ -9,11 +9,20 @@
 //!
 //! It refuses files and directories that other users can access, and never overwrites a file it
 //! cannot parse: the user decides what to do with it.
+//!
+//! Windows (compiled, never run here): the same files, locks (`LockFileEx` through std's
+//! `File::lock`) and rename (`MoveFileEx` replacing the old file); no modes (the directory's ACL,
+//! private under the user's profile, is what protects it, and it is not checked), lock files
+//! never opened through a symbolic link or junction, and no directory sync (see
+//! [`crate::local_file::sync_dir`]). docs/DECISIONS.md lists each rule's Windows form.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+#[cfg(windows)]
+use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,11 +127,9 @@ impl FileStore {
         let dir = self.dir.as_path();
         match fs::metadata(dir) {
             Ok(metadata) => check_private(dir, &metadata, 0o700),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| io_error(dir, "cannot create directory", &e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_private_dir(dir).map_err(|e| io_error(dir, "cannot create directory", &e))
+            }
             Err(e) => Err(io_error(dir, "cannot read directory", &e)),
         }
     }
@@ -158,19 +165,19 @@ impl FileStore {
     fn write_document(&self, document: &Document) -> Result<(), Error> {
         let path = self.path();
         let dir = self.dir.as_path();
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(|e| io_error(dir, "cannot create temporary file", &e))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+        // Windows: the new file inherits the directory's ACL (no mode to set).
+        #[cfg(unix)]
+        builder.permissions(fs::Permissions::from_mode(0o600));
+        let mut temp = builder.tempfile_in(dir).map_err(|e| io_error(dir, "cannot create temporary file", &e))?;
         let bytes = serde_json::to_vec_pretty(document)
             .map_err(|e| Error::store(StoreErrorKind::Io, path.display().to_string(), format!("cannot encode: {e}")))?;
         temp.write_all(&bytes).map_err(|e| io_error(temp.path(), "cannot write", &e))?;
         temp.as_file().sync_all().map_err(|e| io_error(temp.path(), "cannot sync", &e))?;
         temp.persist(&path).map_err(|e| io_error(&path, "cannot replace", &e.error))?;
-        // The rename itself is durable only once the directory entry is synced.
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, "cannot sync directory", &e))
+        // The rename itself is durable only once the directory entry is synced (Unix only).
+        crate::local_file::sync_dir(dir).map_err(|e| io_error(dir, "cannot sync directory", &e))
     }
 
     fn key_lock_path(&self, key: &str) -> PathBuf {
@@ -226,6 +233,17 @@ fn store_location(dir: &Path) -> String {
     dir.join(FILE_NAME).display().to_string()
 }
 
+/// A directory (and its missing parents) of mode 0700. Windows: created with the ACL it inherits
+/// from its parent (under the user's profile: private to the user).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir)
+}
+
+#[cfg(unix)]
 fn open_lock_file(path: &Path) -> Result<File, Error> {
     OpenOptions::new()
         .create(true)
@@ -238,6 +256,21 @@ fn open_lock_file(path: &Path) -> Result<File, Error> {
         .map_err(|e| io_error(path, "cannot open lock file", &e))
 }
 
+/// Windows: never through a symbolic link or junction either — the link itself is opened (its
+/// target is neither created nor touched) and then refused.
+#[cfg(windows)]
+fn open_lock_file(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(crate::local_file::OPEN_REPARSE_POINT)
+        .open(path)
+        .and_then(|file| crate::local_file::refuse_reparse_point(&file).map(|()| file))
+        .map_err(|e| io_error(path, "cannot open lock file", &e))
+}
+
+#[cfg(unix)]
 fn check_private(path: &Path, metadata: &fs::Metadata, expected: u32) -> Result<(), Error> {
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -250,6 +283,15 @@ fn check_private(path: &Path, metadata: &fs::Metadata, expected: u32) -> Result<
             ),
         ));
     }
+    Ok(())
+}
+
+/// Windows: no check. Mode bits do not exist there and reading the ACL needs Win32 calls std does
+/// not wrap (and `unsafe`, which the workspace forbids); the store relies on the directory's ACL,
+/// private to the user under their profile (the CLI's `%APPDATA%\tessera\tessera\data\tokens`). Documented in
+/// docs/token-stores.md and docs/DECISIONS.md.
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _metadata: &fs::Metadata, _expected: u32) -> Result<(), Error> {
     Ok(())
 }
 
@@ -310,11 +352,7 @@ impl TokenStore for FileStore {
             .blocking(move |store| {
                 store.ensure_dir()?;
                 let lock_dir = store.dir.join(LOCK_DIR);
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&lock_dir)
-                    .map_err(|e| io_error(&lock_dir, "cannot create directory", &e))?;
+                create_private_dir(&lock_dir).map_err(|e| io_error(&lock_dir, "cannot create directory", &e))?;
                 open_lock_file(&path).map(|file| (file, path))
             })
             .await?;
@@ -356,6 +394,7 @@ mod tests {
         tokens
     }
 
+    #[cfg(unix)] // modes: Unix only
     #[tokio::test]
     async fn round_trips_with_private_modes() {
         let root = tempfile::tempdir().unwrap();
@@ -372,6 +411,7 @@ mod tests {
         assert_eq!(store.load("b/c").await.unwrap(), Some(tokens("two")));
     }
 
+    #[cfg(unix)] // ends on a mode check
     #[test]
     fn load_now_reads_what_load_reads_without_a_runtime() {
         let root = tempfile::tempdir().unwrap();
@@ -387,6 +427,7 @@ mod tests {
         assert!(matches!(error, Error::Store { kind: StoreErrorKind::InsecurePermissions, .. }), "{error}");
     }
 
+    #[cfg(unix)] // modes: Unix only
     #[tokio::test]
     async fn refuses_lax_permissions_and_corrupt_files_without_touching_them() {
         let root = tempfile::tempdir().unwrap();

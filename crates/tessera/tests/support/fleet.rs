@@ -430,10 +430,15 @@ pub async fn run(options: FleetOptions, worker_command: impl Fn() -> Command) ->
     let worker_store = |index: usize| match options.store {
         StoreKind::Isolated => {
             // A private copy of the seeded store (0700 directory, 0600 file).
+            #[cfg(unix)]
             use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
             let own = dir.path().join(format!("store-{index}"));
-            std::fs::DirBuilder::new().mode(0o700).create(&own).unwrap();
+            let builder = &mut std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            builder.mode(0o700);
+            builder.create(&own).unwrap();
             std::fs::copy(dir.path().join("store/tokens.json"), own.join("tokens.json")).unwrap();
+            #[cfg(unix)]
             std::fs::set_permissions(own.join("tokens.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
             StoreSpec::File(own)
         }
