@@ -13,11 +13,12 @@
 //! Device codes come with a QR code when the terminal is tall enough, never with `--no-qr`
 //! (`TESSERA_NO_QR=1`).
 //!
-//! The process starts in `startup::main` (the C `main`: std's own start-up is skipped, see
-//! startup.rs), which runs [`run_main`].
+//! On Linux with glibc the process starts in `startup::main` (the C `main`: std's own start-up is
+//! skipped, see startup.rs), elsewhere in std's `main`; both run [`run_main`].
 
-// The unit tests' harness brings its own `main`.
-#![cfg_attr(not(test), no_main)]
+// The unit tests' harness brings its own `main`. Only on Linux with glibc, where the start-up was
+// measured and startup.rs's libc calls exist; elsewhere std's own `main` (at the end of this file).
+#![cfg_attr(all(not(test), target_os = "linux", target_env = "gnu"), no_main)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ mod commands;
 mod complete;
 mod fast;
 mod help;
-#[cfg(not(test))]
+#[cfg(all(not(test), target_os = "linux", target_env = "gnu"))]
 mod startup;
 
 use commands::{auth, config as config_cmd, idp, keys as keys_cmd, man, secret as secret_cmd};
@@ -312,6 +313,12 @@ fn credentials_refused(error: &Error) -> bool {
 const DEFAULT_LOG_FILTER: &str = "off,tessera=warn,tessera_core=warn,tessera_cli=warn,tessera_idp=warn";
 
 /// The program, after `startup::main`: its exit code.
+/// Std's own start-up, where startup.rs does not replace it (not Linux with glibc).
+#[cfg(all(not(test), not(all(target_os = "linux", target_env = "gnu"))))]
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run_main())
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run_main() -> u8 {
     // Shell completion (`COMPLETE=bash tessera -- <words>`, what the script of `tessera completions`
