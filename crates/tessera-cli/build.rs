@@ -2,8 +2,9 @@
 //!
 //! Scripts and kubectl start `tessera token` for every request, and on a stored token the process
 //! start is most of its cost (benches/README.md, "Size round 2" and "Start-up round 3"). Only the
-//! `tessera` program: the library crates, the tests' own binaries, `tessera-idp` and the Python
-//! extension are unaffected. See docs/DECISIONS.md for each choice.
+//! `tessera` program (and its own unit-test harness): the library crates, the integration tests'
+//! binaries, `tessera-idp` and the Python extension are unaffected. See docs/DECISIONS.md for each
+//! choice.
 //!
 //! - `-no-pie`: a position-independent executable makes the dynamic loader apply ~8,000
 //!   relocations at every start (Rust's vtables and string tables in `.data.rel.ro`), which copies
@@ -43,6 +44,10 @@ fn main() {
         // `-L` applies to every `-l` wherever it stands on the command line, and the C compiler
         // puts the ones it is given before its own directories (where the real libgcc_s.so is).
         println!("cargo:rustc-link-arg-bin=tessera=-L{}", dir.display());
+        // A compiler upgrade that removes the archive writes the script again.
+        println!("cargo:rerun-if-changed={}", archive.display());
+        // For the strace test (tests/commands.rs): this build's `tessera` loads no libgcc_s.
+        println!("cargo:rustc-env=TESSERA_STATIC_UNWINDER=1");
     }
 }
 

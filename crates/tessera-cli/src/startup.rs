@@ -54,7 +54,7 @@ fn init() {
 }
 
 /// The C library's `pow`, the only function `tessera` took from `libm.so.6`: one more shared
-/// library for the dynamic loader to find, map and relocate at every start (~0.05 ms of a
+/// library for the dynamic loader to find, map and relocate at every start (~0.2 ms of a
 /// `tessera token`, benches/README.md "Start-up round 3") for a function the CLI never calls on
 /// its paths — tokio's multi-thread scheduler, compiled in but not started by the CLI, averages its
 /// statistics with `f64::powf`. Defined here (musl's algorithm, through the `libm` crate), the

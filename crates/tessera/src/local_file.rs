@@ -6,8 +6,8 @@
 //! Errors name the file and what is wrong with it, never its content. Blocking: call it on a
 //! blocking thread from async code.
 //!
-//! On Windows (compiled and linted here, never run: see docs/DECISIONS.md, "Windows forms of the
-//! local-file rules") the kind of file and the size caps are checked the same way, with the
+//! On Windows (compiled by CI's `cargo check`, never run: see docs/DECISIONS.md, "Windows forms of
+//! the Unix file rules") the kind of file and the size caps are checked the same way, with the
 //! handle's type instead of `O_NONBLOCK`; the owner and mode checks have no equivalent without
 //! reading ACLs (which needs `unsafe` Win32 calls the workspace forbids): they are not made, and
 //! the files rely on the per-user profile directory's default ACL (private to the user). This
@@ -172,6 +172,26 @@ fn check_handle(file: &File, kind: FileKind) -> Result<(), Refused> {
         Ok(_) => Err(not_regular(kind)),
         Err(e) => Err(Refused::io(&e)),
     }
+}
+
+/// Moves a written temporary file over `target`, atomically: readers see the old file or the new
+/// one, never a part. Unix: `rename(2)` (tempfile's `persist`).
+#[cfg(unix)]
+pub(crate) fn replace(temp: tempfile::NamedTempFile, target: &Path) -> io::Result<()> {
+    temp.persist(target).map(drop).map_err(|e| e.error)
+}
+
+/// Windows: std's rename, which (Rust 1.85 and later) asks for POSIX semantics
+/// (`FileRenameInfoEx`), so it replaces a file that other processes hold open with delete sharing
+/// — std's `File::open` shares delete, so a `tessera token` reading the store does not make a
+/// save fail. tempfile's `persist` uses `MoveFileEx`, which refuses while anyone holds the file
+/// open: a save after a refresh-token rotation would then lose the new token.
+#[cfg(windows)]
+pub(crate) fn replace(temp: tempfile::NamedTempFile, target: &Path) -> io::Result<()> {
+    let temp = temp.into_temp_path();
+    std::fs::rename(&temp, target)?;
+    // Renamed away: nothing left for the temporary path's clean-up to delete.
+    temp.keep().map(drop).map_err(|e| e.error)
 }
 
 /// Makes a rename in `dir` durable: on Unix, an fsync of the directory. Windows has no directory

@@ -571,8 +571,8 @@ impl Session {
     /// The cached header if it may be served right now without any work; `None` otherwise.
     /// This is the whole hot path: no lock, no allocation, no future, no write to memory that
     /// another thread writes. The header is this thread's copy (see [`AuthorizationHeader`]); the
-    /// first call on a thread after a refresh makes that copy (one allocation: a new chunk of this
-    /// thread's copies of 32 neighbouring sessions' headers, see local_cache.rs).
+    /// first call on a thread after a refresh makes that copy (a new chunk of this thread's copies
+    /// of 32 neighbouring sessions' headers: two allocations, see local_cache.rs).
     #[inline]
     pub fn cached_header(&self) -> Option<AuthorizationHeader> {
         self.with_cached_header(AuthorizationHeader::clone)

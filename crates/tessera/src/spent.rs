@@ -214,7 +214,7 @@ fn write(path: &Path, document: &Document) -> Result<(), Error> {
     let bytes = serde_json::to_vec_pretty(document).map_err(|_| Error::internal("the ledger did not encode"))?;
     temporary.write_all(&bytes).map_err(|e| io("cannot write", e))?;
     temporary.as_file().sync_all().map_err(|e| io("cannot sync", e))?;
-    temporary.persist(path).map_err(|e| io("cannot replace it", e.error))?;
+    local_file::replace(temporary, path).map_err(|e| io("cannot replace it", e))?;
     // The rename is durable once the directory is (Unix; see `local_file::sync_dir`).
     local_file::sync_dir(dir).map_err(|e| io("cannot sync its directory", e))?;
     Ok(())

@@ -175,7 +175,7 @@ impl FileStore {
             .map_err(|e| Error::store(StoreErrorKind::Io, path.display().to_string(), format!("cannot encode: {e}")))?;
         temp.write_all(&bytes).map_err(|e| io_error(temp.path(), "cannot write", &e))?;
         temp.as_file().sync_all().map_err(|e| io_error(temp.path(), "cannot sync", &e))?;
-        temp.persist(&path).map_err(|e| io_error(&path, "cannot replace", &e.error))?;
+        crate::local_file::replace(temp, &path).map_err(|e| io_error(&path, "cannot replace", &e))?;
         // The rename itself is durable only once the directory entry is synced (Unix only).
         crate::local_file::sync_dir(dir).map_err(|e| io_error(dir, "cannot sync directory", &e))
     }
