@@ -194,6 +194,17 @@ pub(crate) fn replace(temp: tempfile::NamedTempFile, target: &Path) -> io::Resul
     temp.keep().map(drop).map_err(|e| e.error)
 }
 
+/// A directory (and its missing parents) of mode 0700, for the file store and the spent-token
+/// ledger. Windows: created with the ACL it inherits from its parent (under the user's profile:
+/// private to the user).
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Makes a rename in `dir` durable: on Unix, an fsync of the directory. Windows has no directory
 /// fsync (a directory cannot be opened with std, and `MoveFileEx` without `MOVEFILE_WRITE_THROUGH`
 /// returns before its metadata is flushed): nothing is done, so a power cut right after a save may

@@ -16,10 +16,10 @@
 //! store under `tokens/shared-copy/`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 #[cfg(unix)]
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 #[cfg(windows)]
 use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -173,12 +173,7 @@ fn read(path: &Path) -> Result<Option<Document>, Error> {
 /// An exclusive lock on `<path>.lock` (never through a symlink), held while the file is rewritten.
 fn lock(path: &Path) -> Result<File, Error> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        // Windows: the directory inherits its parent's ACL (no mode to set).
-        #[cfg(unix)]
-        builder.mode(0o700);
-        builder.create(dir).map_err(|e| {
+        local_file::create_private_dir(dir).map_err(|e| {
             ledger_error(path, StoreErrorKind::Io, format!("cannot create its directory: {}", e.kind()))
         })?;
     }
@@ -222,6 +217,8 @@ fn write(path: &Path, document: &Document) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 

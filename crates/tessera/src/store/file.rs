@@ -11,7 +11,7 @@
 //! cannot parse: the user decides what to do with it.
 //!
 //! Windows (compiled, never run here): the same files, locks (`LockFileEx` through std's
-//! `File::lock`) and rename (`MoveFileEx` replacing the old file); no modes (the directory's ACL,
+//! `File::lock`) and rename (std's, with POSIX semantics: see [`crate::local_file::replace`]); no modes (the directory's ACL,
 //! private under the user's profile, is what protects it, and it is not checked), lock files
 //! never opened through a symbolic link or junction, and no directory sync (see
 //! [`crate::local_file::sync_dir`]). docs/DECISIONS.md lists each rule's Windows form.
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 #[cfg(unix)]
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 #[cfg(windows)]
 use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ impl FileStore {
         match fs::metadata(dir) {
             Ok(metadata) => check_private(dir, &metadata, 0o700),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create_private_dir(dir).map_err(|e| io_error(dir, "cannot create directory", &e))
+                crate::local_file::create_private_dir(dir).map_err(|e| io_error(dir, "cannot create directory", &e))
             }
             Err(e) => Err(io_error(dir, "cannot read directory", &e)),
         }
@@ -231,16 +231,6 @@ pub(crate) fn json_problem(error: &serde_json::Error) -> &'static str {
 
 fn store_location(dir: &Path) -> String {
     dir.join(FILE_NAME).display().to_string()
-}
-
-/// A directory (and its missing parents) of mode 0700. Windows: created with the ACL it inherits
-/// from its parent (under the user's profile: private to the user).
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    builder.mode(0o700);
-    builder.create(dir)
 }
 
 #[cfg(unix)]
@@ -352,7 +342,8 @@ impl TokenStore for FileStore {
             .blocking(move |store| {
                 store.ensure_dir()?;
                 let lock_dir = store.dir.join(LOCK_DIR);
-                create_private_dir(&lock_dir).map_err(|e| io_error(&lock_dir, "cannot create directory", &e))?;
+                crate::local_file::create_private_dir(&lock_dir)
+                    .map_err(|e| io_error(&lock_dir, "cannot create directory", &e))?;
                 open_lock_file(&path).map(|file| (file, path))
             })
             .await?;
