@@ -5,14 +5,15 @@
 //! configuration ([`crate::ProviderConfig`]) holds it. Nothing here knows grants or flows. A
 //! client assertion needs a time and fresh randomness: both come from the caller
 //! ([`AssertionInputs`]): the core reads no clock, and the `jti` comes from the driver's entropy.
-//! (The RSA signer itself, inside jsonwebtoken's `rust_crypto` backend, draws its blinding and PSS
-//! salt from the OS generator: the one place the core touches randomness, and it is never reused.)
+//! (The signatures themselves are ring's ([`crate::jws`]): its ECDSA nonces and RSA-PSS salts come
+//! from the OS generator, the one place the core touches randomness.)
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 use url::form_urlencoded;
 
+use crate::jws::{SignError, SigningKey};
 use crate::{Error, Secret, Timestamp};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -207,9 +208,9 @@ fn claims_for_check() -> AssertionClaims<'static> {
     AssertionClaims { iss: "check", sub: "check", aud: "check", jti: "check".into(), iat: 0, exp: 0 }
 }
 
-/// A ready signing key (parsed once per use; `EncodingKey` zeroes itself and redacts its Debug).
+/// A ready signing key (parsed once per use; never printed).
 pub(crate) struct Signer {
-    pub(crate) key: EncodingKey,
+    pub(crate) key: SigningKey,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
     certificate: Option<CertificateHeaders>,
@@ -254,7 +255,7 @@ impl Signer {
 
     /// A JWT of `claims` with this key (`alg` and `kid` in the header): a client assertion, or a
     /// JWT bearer grant's assertion (`flow/jwt_bearer.rs`).
-    pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
+    pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, SignError> {
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
         if let Some(certificate) = &self.certificate {
@@ -262,7 +263,7 @@ impl Signer {
             header.x5t_s256 = Some(certificate.x5t_s256.clone());
             header.x5c = Some(certificate.x5c.clone());
         }
-        jsonwebtoken::encode(&header, claims, &self.key)
+        crate::jws::encode(&header, claims, &self.key)
     }
 }
 
@@ -317,30 +318,48 @@ fn parse_alg(name: &str) -> Result<Algorithm, (&'static str, String)> {
 }
 
 pub(crate) struct ParsedKey {
-    pub(crate) key: EncodingKey,
+    pub(crate) key: SigningKey,
     pub(crate) family: KeyFamily,
     pub(crate) kid: Option<String>,
 }
 
 const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with \"d\")";
 
-/// Reads a PEM or a JWK. Errors say what is wrong with the key, never what is in it.
 /// The smallest RSA modulus tessera signs with (NIST SP 800-131A; servers such as oidc-provider
-/// refuse smaller keys too, later and less clearly).
+/// refuse smaller keys too, later and less clearly), and the largest ring signs with.
 const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 4096;
 
-fn check_rsa_size(key: &rsa::RsaPrivateKey) -> Result<(), (&'static str, String)> {
-    use rsa::traits::PublicKeyParts as _;
-    let bits = key.n().bits();
-    if bits < MIN_RSA_BITS {
-        return Err((
-            "client_assertion_key",
-            format!("is an RSA key of {bits} bits: at least {MIN_RSA_BITS} are needed"),
-        ));
+/// What is wrong with an RSA key ring refused, when it says (its size); `None` otherwise.
+fn rsa_size_problem(rejected: &ring::error::KeyRejected) -> Option<(&'static str, String)> {
+    let field = "client_assertion_key";
+    match rejected.to_string().as_str() {
+        "TooSmall" => Some((
+            field,
+            format!("is an RSA key of fewer than {MIN_RSA_BITS} bits: at least {MIN_RSA_BITS} are needed"),
+        )),
+        "TooLarge" => Some((
+            field,
+            format!(
+                "is an RSA key of more than {MAX_RSA_BITS} bits: tessera signs with {MIN_RSA_BITS} to {MAX_RSA_BITS}"
+            ),
+        )),
+        _ => None,
     }
-    Ok(())
 }
 
+impl ParsedKey {
+    fn new(key: SigningKey, kid: Option<String>) -> Self {
+        let family = match &key {
+            SigningKey::Rsa(_) => KeyFamily::Rsa,
+            SigningKey::EcP256(_) => KeyFamily::EcP256,
+            _ => KeyFamily::Ed25519,
+        };
+        ParsedKey { key, family, kid }
+    }
+}
+
+/// Reads a PEM or a JWK. Errors say what is wrong with the key, never what is in it.
 pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     let field = "client_assertion_key";
     let text = text.trim();
@@ -353,36 +372,72 @@ pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, 
     if text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY") {
         return Err((field, "is an encrypted PEM: decrypt it first (openssl pkcs8 -topk8 -nocrypt)".into()));
     }
-    if !text.starts_with("-----BEGIN PRIVATE KEY") && !text.starts_with("-----BEGIN RSA PRIVATE KEY") {
-        return Err((field, NOT_A_PRIVATE_KEY.into()));
+    let not_a_key = || (field, NOT_A_PRIVATE_KEY.to_owned());
+    let block = pem::parse(text).map_err(|_| not_a_key())?;
+    let pkcs8 = match block.tag() {
+        "PRIVATE KEY" => true,
+        "RSA PRIVATE KEY" => false,
+        _ => return Err(not_a_key()),
+    };
+    let der = zeroize::Zeroizing::new(block.into_contents());
+    if !pkcs8 {
+        return match SigningKey::rsa_pkcs1(&der) {
+            Ok(key) => Ok(ParsedKey::new(key, None)),
+            Err(rejected) => Err(rsa_size_problem(&rejected).unwrap_or_else(not_a_key)),
+        };
     }
-    let bytes = text.as_bytes();
-    if let Ok(key) = EncodingKey::from_rsa_pem(bytes) {
-        use rsa::pkcs1::DecodeRsaPrivateKey as _;
-        use rsa::pkcs8::DecodePrivateKey as _;
-        let parsed = rsa::RsaPrivateKey::from_pkcs8_pem(text).or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(text));
-        if let Ok(parsed) = parsed {
-            check_rsa_size(&parsed)?;
+    match SigningKey::pkcs8(&der) {
+        Ok(key) => Ok(ParsedKey::new(key, None)),
+        Err(rejected) => {
+            if let Some(problem) = rsa_size_problem(&rejected) {
+                return Err(problem);
+            }
+            parse_ec_pkcs8_without_public_key(&der).map(|key| ParsedKey::new(key, None))
         }
-        return Ok(ParsedKey { key, family: KeyFamily::Rsa, kid: None });
     }
-    if let Ok(key) = EncodingKey::from_ec_pem(bytes) {
-        return Ok(ParsedKey { key, family: KeyFamily::EcP256, kid: None });
-    }
-    if let Ok(key) = EncodingKey::from_ed_pem(bytes) {
-        return Ok(ParsedKey { key, family: KeyFamily::Ed25519, kid: None });
-    }
-    Err((field, NOT_A_PRIVATE_KEY.into()))
 }
 
-/// PKCS#8 `PrivateKeyInfo` prefixes for a bare private scalar/seed: P-256 (RFC 5915 inside RFC
-/// 5208, no public key) and Ed25519 (RFC 8410 §7). The 32 key bytes follow.
-pub(crate) const P256_PKCS8_PREFIX: &[u8] = &[
+/// A PKCS#8 document ring did not take. ring needs an EC key's public key inside it (OpenSSL
+/// writes it; Java does not): Java's bare form ([`P256_PKCS8_PREFIX`], then the scalar) is read by
+/// deriving the public key; for any other the error says what is wrong.
+fn parse_ec_pkcs8_without_public_key(der: &[u8]) -> Result<SigningKey, (&'static str, String)> {
+    let field = "client_assertion_key";
+    if let Some(d) = der.strip_prefix(P256_PKCS8_PREFIX).filter(|d| d.len() == 32) {
+        return ec_p256_from_scalar(d).ok_or_else(|| (field, NOT_A_PRIVATE_KEY.to_owned()));
+    }
+    let contains = |needle: &[u8]| der.windows(needle.len()).any(|window| window == needle);
+    if !contains(ID_EC_PUBLIC_KEY) {
+        return Err((field, NOT_A_PRIVATE_KEY.to_owned()));
+    }
+    if !contains(PRIME256V1) {
+        return Err((field, "cannot sign ES256 with this key: it is an EC key on a curve other than P-256".to_owned()));
+    }
+    Err((
+        field,
+        "is an EC P-256 PKCS#8 key without its public key: `openssl pkey -in key.pem -out full.pem` writes one with it"
+            .to_owned(),
+    ))
+}
+
+/// The DER of the OIDs id-ecPublicKey (1.2.840.10045.2.1) and prime256v1 (1.2.840.10045.3.1.7).
+const ID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const PRIME256V1: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// An EC P-256 key from its scalar alone: the public point is derived (ring takes the two
+/// together). `None` when `d` is not a valid scalar (zero, or not below the group order).
+pub(crate) fn ec_p256_from_scalar(d: &[u8]) -> Option<SigningKey> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+    let secret = p256::SecretKey::from_slice(d).ok()?;
+    let point = secret.public_key().to_encoded_point(false);
+    SigningKey::ec_p256(d, point.as_bytes()).ok()
+}
+
+/// The PKCS#8 `PrivateKeyInfo` prefix of a bare P-256 private scalar (RFC 5915 inside RFC 5208,
+/// no parameters, no public key: what Java writes). The 32 key bytes follow.
+const P256_PKCS8_PREFIX: &[u8] = &[
     0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
 ];
-pub(crate) const ED25519_PKCS8_PREFIX: &[u8] =
-    &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     let field = "client_assertion_key";
@@ -397,39 +452,51 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     };
     let kid = jwk.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
     let text_member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
-    let with_prefix = |prefix: &[u8], d: &[u8]| {
-        let mut der = zeroize::Zeroizing::new(prefix.to_vec());
-        der.extend_from_slice(d);
-        der
-    };
-    match (text_member("kty"), text_member("crv")) {
+    let key = match (text_member("kty"), text_member("crv")) {
         (Some("EC"), Some("P-256")) => {
             let d = member("d")?;
             if d.len() != 32 {
                 return Err(not_jwk());
             }
-            let der = with_prefix(P256_PKCS8_PREFIX, &d);
-            Ok(ParsedKey { key: EncodingKey::from_ec_der(&der), family: KeyFamily::EcP256, kid })
+            ec_p256_from_scalar(&d).ok_or_else(not_jwk)?
         }
         (Some("OKP"), Some("Ed25519")) => {
             let d = member("d")?;
             if d.len() != 32 {
                 return Err(not_jwk());
             }
-            let der = with_prefix(ED25519_PKCS8_PREFIX, &d);
-            Ok(ParsedKey { key: EncodingKey::from_ed_der(&der), family: KeyFamily::Ed25519, kid })
+            SigningKey::ed25519_seed(&d).map_err(|_| not_jwk())?
         }
         (Some("RSA"), _) => {
-            use rsa::pkcs1::EncodeRsaPrivateKey;
-            let int = |name: &str| member(name).map(|bytes| rsa::BigUint::from_bytes_be(&bytes));
-            let key = rsa::RsaPrivateKey::from_components(int("n")?, int("e")?, int("d")?, vec![int("p")?, int("q")?])
-                .map_err(|_| not_jwk())?;
-            check_rsa_size(&key)?;
-            let der = key.to_pkcs1_der().map_err(|_| not_jwk())?;
-            Ok(ParsedKey { key: EncodingKey::from_rsa_der(der.as_bytes()), family: KeyFamily::Rsa, kid })
+            if ["p", "q", "dp", "dq", "qi"].iter().any(|name| !jwk.contains_key(*name)) {
+                return Err((
+                    field,
+                    "is an RSA JWK without all of \"p\", \"q\", \"dp\", \"dq\" and \"qi\" (tessera signs with the CRT members)"
+                        .into(),
+                ));
+            }
+            let (n, e, d, p, q) = (member("n")?, member("e")?, member("d")?, member("p")?, member("q")?);
+            let (dp, dq, qi) = (member("dp")?, member("dq")?, member("qi")?);
+            let components = ring::rsa::KeyPairComponents {
+                public_key: ring::rsa::PublicKeyComponents { n: &n[..], e: &e[..] },
+                d: &d[..],
+                p: &p[..],
+                q: &q[..],
+                dP: &dp[..],
+                dQ: &dq[..],
+                qInv: &qi[..],
+            };
+            SigningKey::rsa_components(&components)
+                .map_err(|rejected| rsa_size_problem(&rejected).unwrap_or_else(not_jwk))?
         }
-        _ => Err((field, "is a JWK of a kind tessera cannot sign with (RSA, EC P-256 or Ed25519 with \"d\")".into())),
-    }
+        _ => {
+            return Err((
+                field,
+                "is a JWK of a kind tessera cannot sign with (RSA, EC P-256 or Ed25519 with \"d\")".into(),
+            ));
+        }
+    };
+    Ok(ParsedKey::new(key, kid))
 }
 
 /// The client's identity at the authorization server.
@@ -567,7 +634,7 @@ impl ClientAuth {
                 let Some(secret) = &self.client_secret else {
                     return Err(("client_secret", "is required with client_auth \"client_secret_jwt\"".into()));
                 };
-                let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+                let key = SigningKey::hmac(secret.expose_secret().as_bytes());
                 Ok(Some(Signer { key, alg: Algorithm::HS256, kid: None, certificate: None }))
             }
             _ => Ok(None),

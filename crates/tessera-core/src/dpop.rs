@@ -14,11 +14,12 @@
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 use sha2::Digest as _;
 
-use crate::client_auth::{ED25519_PKCS8_PREFIX, KeyFamily, P256_PKCS8_PREFIX, parse_private_key};
+use crate::client_auth::{KeyFamily, ec_p256_from_scalar, parse_private_key};
+use crate::jws::SigningKey;
 use crate::{Error, HttpResponse, Secret, Timestamp};
 
 /// The `alg` values accepted in `dpop_alg` (those jsonwebtoken signs with the key kinds tessera reads).
@@ -98,10 +99,7 @@ fn generated_family(alg: Option<&str>) -> Result<KeyFamily, Error> {
 /// proof's header. Build one per key and keep it (parsing derives the public key); each
 /// [`DpopProver::proof`] is then one signature. `Debug` shows the algorithm and thumbprint only.
 pub struct DpopProver {
-    key: EncodingKey,
-    /// For ES256: the signing key, parsed once (jsonwebtoken parses the PKCS#8 document and
-    /// derives the public key again for every signature, and recovers a recovery id it drops).
-    es256: Option<p256::ecdsa::SigningKey>,
+    key: SigningKey,
     alg: Algorithm,
     jwk: Jwk,
     /// The RFC 7638 thumbprint of `jwk` (what a bound token's `cnf.jkt` holds).
@@ -166,7 +164,7 @@ impl DpopProver {
                 alg
             }
         };
-        Self::from_encoding_key(parsed.key, alg)
+        Self::from_signing_key(parsed.key, alg)
     }
 
     /// A new key of `alg` (`ES256` when `None`, or `EdDSA`) from 32 random bytes of the driver,
@@ -175,20 +173,17 @@ impl DpopProver {
     pub fn generate(alg: Option<&str>, random: &[u8; 32]) -> Result<Option<(Secret, Self)>, Error> {
         let family = generated_family(alg)?;
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let mut der = zeroize::Zeroizing::new(Vec::with_capacity(64));
         let (key, alg) = match family {
-            KeyFamily::EcP256 => {
-                der.extend_from_slice(P256_PKCS8_PREFIX);
-                der.extend_from_slice(random);
-                (EncodingKey::from_ec_der(&der), Algorithm::ES256)
-            }
-            _ => {
-                der.extend_from_slice(ED25519_PKCS8_PREFIX);
-                der.extend_from_slice(random);
-                (EncodingKey::from_ed_der(&der), Algorithm::EdDSA)
-            }
+            KeyFamily::EcP256 => match ec_p256_from_scalar(random) {
+                Some(key) => (key, Algorithm::ES256),
+                None => return Ok(None),
+            },
+            _ => match SigningKey::ed25519_seed(random) {
+                Ok(key) => (key, Algorithm::EdDSA),
+                Err(_) => return Ok(None),
+            },
         };
-        let Ok(prover) = Self::from_encoding_key(key, alg) else { return Ok(None) };
+        let Ok(prover) = Self::from_signing_key(key, alg) else { return Ok(None) };
         let d = zeroize::Zeroizing::new(b64(random));
         let public = serde_json::to_value(&prover.jwk).map_err(|_| Error::internal("a JWK that does not serialize"))?;
         let text = match family {
@@ -200,21 +195,13 @@ impl DpopProver {
         Ok(Some((Secret::new(text), prover)))
     }
 
-    fn from_encoding_key(key: EncodingKey, alg: Algorithm) -> Result<Self, Error> {
+    fn from_signing_key(key: SigningKey, alg: Algorithm) -> Result<Self, Error> {
         let unusable = || Error::configuration(format!("dpop_key: cannot sign {alg:?} with this key"));
-        let mut jwk = Jwk::from_encoding_key(&key, alg).map_err(|_| unusable())?;
         // Only the public members (RFC 9449 §4.2: "MUST NOT contain a private key"); `alg` is
         // already in the proof's header.
-        jwk.common = Default::default();
+        let jwk = key.public_jwk().ok_or_else(unusable)?;
         let jkt = thumbprint(&jwk).ok_or_else(unusable)?;
-        let es256 = match alg {
-            Algorithm::ES256 => {
-                use p256::pkcs8::DecodePrivateKey as _;
-                Some(p256::ecdsa::SigningKey::from_pkcs8_der(key.as_bytes()).map_err(|_| unusable())?)
-            }
-            _ => None,
-        };
-        let prover = DpopProver { key, es256, alg, jwk, jkt };
+        let prover = DpopProver { key, alg, jwk, jkt };
         // One signature now: a key that parses but cannot sign is a configuration error here,
         // not a failed request later.
         let probe = ProofInputs {
@@ -269,20 +256,7 @@ impl DpopProver {
             ath: inputs.access_token.map(ath),
         };
         let failed = || Error::configuration("dpop_key: a DPoP proof could not be signed");
-        let Some(es256) = &self.es256 else {
-            return jsonwebtoken::encode(&header, &claims, &self.key).map(Secret::new).map_err(|_| failed());
-        };
-        // The JWS compact form jsonwebtoken builds (RFC 7515 §7.1), signed by the p256 crate:
-        // base64url(header) "." base64url(claims) "." base64url(r || s).
-        use p256::ecdsa::signature::Signer as _;
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let header = serde_json::to_vec(&header).map_err(|_| failed())?;
-        let claims = serde_json::to_vec(&claims).map_err(|_| failed())?;
-        let mut jws = format!("{}.{}", b64(&header), b64(&claims));
-        let signature: p256::ecdsa::Signature = es256.try_sign(jws.as_bytes()).map_err(|_| failed())?;
-        jws.push('.');
-        jws.push_str(&b64(&signature.to_bytes()));
-        Ok(Secret::new(jws))
+        crate::jws::encode(&header, &claims, &self.key).map(Secret::new).map_err(|_| failed())
     }
 }
 
@@ -360,6 +334,7 @@ pub struct DpopInputs<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // jsonwebtoken with its own provider checks ring independently (clippy.toml)
 mod tests {
     use super::*;
     use jsonwebtoken::{DecodingKey, Validation};

@@ -40,6 +40,7 @@ mod error;
 pub mod flow;
 mod http;
 pub mod json;
+mod jws;
 pub mod protocol;
 mod provider;
 pub mod provider_spec;

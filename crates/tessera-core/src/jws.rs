@@ -1,0 +1,383 @@
+//! JSON Web Signatures (RFC 7515, compact serialization) made and checked with ring: client
+//! assertions (RFC 7523), JWT bearer grant assertions and DPoP proofs (RFC 9449) are signed here,
+//! ID tokens verified here.
+//!
+//! Why ring: rustls already brings it for TLS, so this is the process's one cryptographic stack.
+//! jsonwebtoken stays for its types ([`Header`], [`Algorithm`], [`Jwk`]); none of its functions
+//! that call a crypto provider (`encode`, `decode`, `Jwk::from_encoding_key`, ...) is used outside
+//! tests (`clippy.toml` forbids them), so no provider is compiled into tessera's builds.
+//!
+//! What this module must never do: let key material reach a `Debug`, an error or a log. ring's
+//! ECDSA and RSA-PSS signers draw their per-signature randomness from the OS generator (ring takes
+//! no other source); the core's own randomness (a `jti`, a generated key) still comes from the
+//! driver. ring does not zero a key pair's memory when it is dropped; the key's text stays in a
+//! [`crate::Secret`], which does.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, EllipticCurveKeyType, Jwk,
+    OctetKeyPairParameters, OctetKeyPairType, RSAKeyParameters, RSAKeyType,
+};
+use jsonwebtoken::{Algorithm, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use serde::Serialize;
+
+/// A private key tessera signs with. Not `Debug`: nothing of a key is ever printed.
+pub(crate) enum SigningKey {
+    /// An RSA key of 2048 to 4096 bits (RS256/384/512, PS256/384/512).
+    Rsa(RsaKeyPair),
+    /// An EC P-256 key (ES256).
+    EcP256(EcdsaKeyPair),
+    /// An Ed25519 key (EdDSA).
+    Ed25519(Ed25519KeyPair),
+    /// A shared secret (HS256, `client_secret_jwt`).
+    Hmac(ring::hmac::Key),
+}
+
+/// Why a signature could not be made (no detail: the cause may be in the key).
+#[derive(Debug)]
+pub(crate) struct SignError;
+
+impl SigningKey {
+    /// An RSA key from its PKCS#1 `RSAPrivateKey` DER.
+    pub(crate) fn rsa_pkcs1(der: &[u8]) -> Result<Self, ring::error::KeyRejected> {
+        RsaKeyPair::from_der(der).map(SigningKey::Rsa)
+    }
+
+    /// An RSA key from its JWK members (RFC 7518 §6.3.2: `n`, `e`, `d`, `p`, `q`, `dp`, `dq`, `qi`).
+    pub(crate) fn rsa_components(
+        components: &ring::rsa::KeyPairComponents<&[u8]>,
+    ) -> Result<Self, ring::error::KeyRejected> {
+        RsaKeyPair::from_components(components).map(SigningKey::Rsa)
+    }
+
+    /// An EC P-256 key from its private scalar `d` (32 bytes, big-endian) and public point
+    /// (`0x04 || x || y`); ring checks that they belong together.
+    pub(crate) fn ec_p256(d: &[u8], public_point: &[u8]) -> Result<Self, ring::error::KeyRejected> {
+        EcdsaKeyPair::from_private_key_and_public_key(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            d,
+            public_point,
+            &SystemRandom::new(),
+        )
+        .map(SigningKey::EcP256)
+    }
+
+    /// An Ed25519 key from its 32-byte seed (RFC 8032 §5.1.5: the public key follows from it).
+    pub(crate) fn ed25519_seed(seed: &[u8]) -> Result<Self, ring::error::KeyRejected> {
+        Ed25519KeyPair::from_seed_unchecked(seed).map(SigningKey::Ed25519)
+    }
+
+    /// A key from a PKCS#8 `PrivateKeyInfo` DER: RSA, EC P-256 (with its public key, as OpenSSL
+    /// writes it) or Ed25519 (v1 or v2). An RSA key of a size ring does not sign with is refused
+    /// as such (`TooSmall`, `TooLarge`).
+    pub(crate) fn pkcs8(der: &[u8]) -> Result<Self, ring::error::KeyRejected> {
+        match RsaKeyPair::from_pkcs8(der) {
+            Ok(key) => return Ok(SigningKey::Rsa(key)),
+            Err(rejected) if matches!(rejected.to_string().as_str(), "TooSmall" | "TooLarge") => return Err(rejected),
+            Err(_) => {}
+        }
+        let rng = SystemRandom::new();
+        if let Ok(key) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
+            return Ok(SigningKey::EcP256(key));
+        }
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(SigningKey::Ed25519)
+    }
+
+    /// An HMAC key (HS256) from a shared secret.
+    pub(crate) fn hmac(secret: &[u8]) -> Self {
+        SigningKey::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// True when this key can sign `alg`.
+    pub(crate) fn signs(&self, alg: Algorithm) -> bool {
+        use Algorithm as A;
+        match self {
+            SigningKey::Rsa(_) => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
+            SigningKey::EcP256(_) => alg == A::ES256,
+            SigningKey::Ed25519(_) => alg == A::EdDSA,
+            SigningKey::Hmac(_) => alg == A::HS256,
+        }
+    }
+
+    /// The signature of `message` with `alg` (which this key must sign).
+    pub(crate) fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        if !self.signs(alg) {
+            return Err(SignError);
+        }
+        let rng = SystemRandom::new();
+        match self {
+            SigningKey::Rsa(key) => {
+                let padding: &'static dyn signature::RsaEncoding = match alg {
+                    Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+                    Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+                    Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+                    Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+                    Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+                    _ => &signature::RSA_PSS_SHA512,
+                };
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(padding, &rng, message, &mut signature).map_err(|_| SignError)?;
+                Ok(signature)
+            }
+            SigningKey::EcP256(key) => key.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| SignError),
+            SigningKey::Ed25519(key) => Ok(key.sign(message).as_ref().to_vec()),
+            SigningKey::Hmac(key) => Ok(ring::hmac::sign(key, message).as_ref().to_vec()),
+        }
+    }
+
+    /// The public key as a JWK with no other member (`None` for an HMAC secret).
+    pub(crate) fn public_jwk(&self) -> Option<Jwk> {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let algorithm = match self {
+            SigningKey::Rsa(key) => {
+                let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+                AlgorithmParameters::RSA(RSAKeyParameters {
+                    key_type: RSAKeyType::RSA,
+                    n: b64(&public.n),
+                    e: b64(&public.e),
+                })
+            }
+            SigningKey::EcP256(key) => {
+                // The uncompressed point: 0x04 || x || y, 32 bytes each.
+                let point = key.public_key().as_ref();
+                let (x, y) = point.get(1..)?.split_at(32);
+                AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                    key_type: EllipticCurveKeyType::EC,
+                    curve: EllipticCurve::P256,
+                    x: b64(x),
+                    y: b64(y),
+                })
+            }
+            SigningKey::Ed25519(key) => AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: b64(key.public_key().as_ref()),
+            }),
+            SigningKey::Hmac(_) => return None,
+        };
+        Some(Jwk { common: CommonParameters::default(), algorithm })
+    }
+}
+
+/// A JWS in compact form: base64url(header) "." base64url(claims) "." base64url(signature),
+/// `header.alg` naming the algorithm.
+pub(crate) fn encode<T: Serialize>(header: &Header, claims: &T, key: &SigningKey) -> Result<String, SignError> {
+    let header_json = serde_json::to_vec(header).map_err(|_| SignError)?;
+    let claims_json = serde_json::to_vec(claims).map_err(|_| SignError)?;
+    let mut jws = String::with_capacity((header_json.len() + claims_json.len()) * 4 / 3 + 400);
+    URL_SAFE_NO_PAD.encode_string(&header_json, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims_json, &mut jws);
+    let signature = key.sign(header.alg, jws.as_bytes())?;
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+    Ok(jws)
+}
+
+/// Checks the signature of `token` (a compact JWS) with the public `jwk` for `alg`, and returns
+/// its payload's bytes. The error says what failed, never what the token or key hold.
+pub(crate) fn verify(token: &str, alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, String> {
+    let malformed = || "not a valid signed JWT (three base64url parts)".to_owned();
+    let (signing_input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+    let (_, payload) = signing_input.split_once('.').ok_or_else(malformed)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+    let member = |value: &str, name: &str| {
+        URL_SAFE_NO_PAD.decode(value).map_err(|_| format!("the issuer's key is unusable (`{name}` is not base64url)"))
+    };
+    let wrong_key = || format!("the issuer's key is not a {alg:?} key");
+    let checked = match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            let params: &signature::RsaParameters = match alg {
+                Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+                Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+                _ => return Err(wrong_key()),
+            };
+            let n = member(&rsa.n, "n")?;
+            let bits = n.iter().position(|&byte| byte != 0).map_or(0, |first| (n.len() - first) * 8);
+            if !(2048..=8192).contains(&bits) {
+                return Err(format!("the issuer's key is an RSA key of about {bits} bits (2048 to 8192 are accepted)"));
+            }
+            let public = signature::RsaPublicKeyComponents { n, e: member(&rsa.e, "e")? };
+            public.verify(params, signing_input.as_bytes(), &signature)
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let params: &dyn signature::VerificationAlgorithm = match (alg, &ec.curve) {
+                (Algorithm::ES256, EllipticCurve::P256) => &signature::ECDSA_P256_SHA256_FIXED,
+                (Algorithm::ES384, EllipticCurve::P384) => &signature::ECDSA_P384_SHA384_FIXED,
+                _ => return Err(wrong_key()),
+            };
+            let mut point = vec![0x04];
+            point.extend(member(&ec.x, "x")?);
+            point.extend(member(&ec.y, "y")?);
+            signature::UnparsedPublicKey::new(params, point).verify(signing_input.as_bytes(), &signature)
+        }
+        AlgorithmParameters::OctetKeyPair(okp) if alg == Algorithm::EdDSA && okp.curve == EllipticCurve::Ed25519 => {
+            signature::UnparsedPublicKey::new(&signature::ED25519, member(&okp.x, "x")?)
+                .verify(signing_input.as_bytes(), &signature)
+        }
+        _ => return Err(wrong_key()),
+    };
+    checked.map_err(|_| "bad signature".to_owned())?;
+    Ok(payload)
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // jsonwebtoken with its own provider checks ring independently (clippy.toml)
+mod tests {
+    //! Every signature made here is checked by jsonwebtoken's own `rust_crypto` provider (an
+    //! independent implementation, enabled for the tests only), and every signature it makes is
+    //! checked here.
+    use super::*;
+    use crate::client_auth::parse_private_key;
+    use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
+
+    fn fixture(file: &str) -> String {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/client-assertion/");
+        std::fs::read_to_string(format!("{dir}{file}")).unwrap()
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({"sub": "tessera", "aud": "https://idp.example/token", "n": 1})
+    }
+
+    /// jsonwebtoken's verification of `token` with `jwk` (no time or audience checks).
+    fn independent_verify(token: &str, alg: Algorithm, key: &DecodingKey) -> bool {
+        let mut validation = Validation::new(alg);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).is_ok()
+    }
+
+    fn tampered(token: &str) -> String {
+        let (rest, signature) = token.rsplit_once('.').unwrap();
+        let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        signature[0] ^= 1;
+        format!("{rest}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn every_algorithm_signs_what_jsonwebtoken_verifies_and_verifies_what_it_signs() {
+        use Algorithm as A;
+        let cases: [(&str, &[Algorithm]); 7] = [
+            ("rsa.pem", &[A::RS256, A::RS384, A::RS512, A::PS256, A::PS384, A::PS512]),
+            ("rsa-pkcs1.pem", &[A::RS256, A::PS256]),
+            ("rsa.jwk.json", &[A::RS512]),
+            ("ec.pem", &[A::ES256]),
+            ("ec.jwk.json", &[A::ES256]),
+            ("ed25519.pem", &[A::EdDSA]),
+            ("ed25519.jwk.json", &[A::EdDSA]),
+        ];
+        for (file, algs) in cases {
+            let text = fixture(file);
+            let key = parse_private_key(&text).unwrap_or_else(|e| panic!("{file}: {e:?}")).key;
+            let jwk = key.public_jwk().unwrap();
+            let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+            for &alg in algs {
+                let token = encode(&Header::new(alg), &claims(), &key).unwrap();
+                let payload = verify(&token, alg, &jwk).unwrap_or_else(|e| panic!("{file} {alg:?}: {e}"));
+                assert_eq!(serde_json::from_slice::<serde_json::Value>(&payload).unwrap(), claims());
+                assert!(independent_verify(&token, alg, &decoding), "{file} {alg:?}: jsonwebtoken refuses ours");
+                assert_eq!(verify(&tampered(&token), alg, &jwk).unwrap_err(), "bad signature", "{file} {alg:?}");
+                assert!(!independent_verify(&tampered(&token), alg, &decoding), "{file} {alg:?}");
+            }
+            // The other way: jsonwebtoken signs (PEM keys only: it reads no private JWK).
+            if file.ends_with(".pem") {
+                let encoding = match algs[0] {
+                    A::ES256 => EncodingKey::from_ec_pem(text.as_bytes()),
+                    A::EdDSA => EncodingKey::from_ed_pem(text.as_bytes()),
+                    _ => EncodingKey::from_rsa_pem(text.as_bytes()),
+                }
+                .unwrap();
+                for &alg in algs {
+                    let token = jsonwebtoken::encode(&Header::new(alg), &claims(), &encoding).unwrap();
+                    verify(&token, alg, &jwk)
+                        .unwrap_or_else(|e| panic!("{file} {alg:?}: ours refuses jsonwebtoken's: {e}"));
+                }
+            }
+        }
+        // A JWK fixture's public half is what the key derives.
+        for file in ["rsa.jwk.json", "ec.jwk.json", "ed25519.jwk.json"] {
+            let stored: serde_json::Value = serde_json::from_str(&fixture(file)).unwrap();
+            let derived = serde_json::to_value(parse_private_key(&fixture(file)).unwrap().key.public_jwk()).unwrap();
+            for member in ["kty", "crv", "x", "y", "n", "e"] {
+                assert_eq!(stored.get(member), derived.get(member), "{file}: {member}");
+            }
+        }
+    }
+
+    #[test]
+    fn hs256_with_a_shared_secret_verifies_independently() {
+        let secret = b"a-shared-secret-of-32-bytes-or-more!";
+        let token = encode(&Header::new(Algorithm::HS256), &claims(), &SigningKey::hmac(secret)).unwrap();
+        assert!(independent_verify(&token, Algorithm::HS256, &DecodingKey::from_secret(secret)));
+        assert!(!independent_verify(&token, Algorithm::HS256, &DecodingKey::from_secret(b"another secret")));
+        // A key signs only its own algorithms.
+        assert!(encode(&Header::new(Algorithm::RS256), &claims(), &SigningKey::hmac(secret)).is_err());
+    }
+
+    #[test]
+    fn verification_refuses_a_key_of_the_wrong_kind_or_size_by_name() {
+        let ec = parse_private_key(&fixture("ec.pem")).unwrap().key;
+        let token = encode(&Header::new(Algorithm::ES256), &claims(), &ec).unwrap();
+        let ed_jwk = parse_private_key(&fixture("ed25519.pem")).unwrap().key.public_jwk().unwrap();
+        assert_eq!(verify(&token, Algorithm::ES256, &ed_jwk).unwrap_err(), "the issuer's key is not a ES256 key");
+        assert!(verify("a.b", Algorithm::ES256, &ec.public_jwk().unwrap()).unwrap_err().contains("three base64url"));
+        // An RSA key under 2048 bits (jsonwebtoken derives its public half; ring refuses to sign with it).
+        let small = EncodingKey::from_rsa_pem(fixture("rsa-1024.pem").as_bytes()).unwrap();
+        let small_jwk = Jwk::from_encoding_key(&small, Algorithm::RS256).unwrap();
+        let small_token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(), &small).unwrap();
+        let error = verify(&small_token, Algorithm::RS256, &small_jwk).unwrap_err();
+        assert!(error.contains("1024 bits"), "{error}");
+    }
+
+    /// A DER TLV (lengths below 128).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag, u8::try_from(content.len()).unwrap()];
+        out.extend_from_slice(content);
+        out
+    }
+
+    #[test]
+    fn ec_pkcs8_without_the_public_key_is_read_in_javas_form_and_named_otherwise() {
+        let stored: serde_json::Value = serde_json::from_str(&fixture("ec.jwk.json")).unwrap();
+        let d = URL_SAFE_NO_PAD.decode(stored["d"].as_str().unwrap()).unwrap();
+        let pem_of = |der: Vec<u8>| pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+        let algorithm = [tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), tlv(0x06, PRIME256V1_OID)].concat();
+        let pkcs8 = |ec_private_key: Vec<u8>| {
+            tlv(0x30, &[tlv(0x02, &[0]), tlv(0x30, &algorithm), tlv(0x04, &tlv(0x30, &ec_private_key))].concat())
+        };
+        // Java's form: version and scalar only. The public key is derived.
+        let java = pkcs8([tlv(0x02, &[1]), tlv(0x04, &d)].concat());
+        let key = parse_private_key(&pem_of(java)).unwrap().key;
+        let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+        assert_eq!((&jwk["x"], &jwk["y"]), (&stored["x"], &stored["y"]));
+        // With the curve parameters but still no public key: named, not guessed at.
+        let with_parameters = pkcs8([tlv(0x02, &[1]), tlv(0x04, &d), tlv(0xa0, &tlv(0x06, PRIME256V1_OID))].concat());
+        let Err((field, problem)) = parse_private_key(&pem_of(with_parameters)) else { panic!("read") };
+        assert_eq!(field, "client_assertion_key");
+        assert!(problem.contains("without its public key"), "{problem}");
+        assert!(!problem.contains(stored["d"].as_str().unwrap()));
+    }
+
+    /// prime256v1's OID content bytes (1.2.840.10045.3.1.7).
+    const PRIME256V1_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+    #[test]
+    fn an_rsa_jwk_without_its_crt_members_is_named() {
+        let mut jwk: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&fixture("rsa.jwk.json")).unwrap();
+        jwk.remove("qi");
+        let Err((field, problem)) = parse_private_key(&serde_json::to_string(&jwk).unwrap()) else { panic!("read") };
+        assert_eq!(field, "client_assertion_key");
+        assert!(problem.contains("\"qi\""), "{problem}");
+    }
+}
