@@ -38,7 +38,7 @@ def test_the_sdist_holds_the_sources_a_build_needs_and_no_tests(tmp_path: Path) 
         assert pkg_info is not None
         metadata = pkg_info.read().decode()
     for needed in ["pyproject.toml", "Cargo.toml", "Cargo.lock", "crates/tessera-py/Cargo.toml",
-                   "crates/tessera-py/src/lib.rs", "crates/tessera/src/lib.rs", "crates/tessera-core/src/lib.rs",
+                   "crates/tessera-py/src/lib.rs", "crates/tessera-py-bindings/src/lib.rs", "crates/tessera/src/lib.rs", "crates/tessera-core/src/lib.rs",
                    "python/tessera/__init__.py", "python/tessera/_tessera.pyi", "python/tessera/py.typed"]:
         assert needed in names, f"{needed} missing from {sdist.name}"
     assert not any(name.startswith("python/tests/") for name in names), "the test suite is not shipped"

@@ -825,14 +825,21 @@ pub(crate) fn client_auth(
 /// The `client_assertion_*` and `dpop*` keywords of `ClientAuth`, `Client` and `SyncClient` (the
 /// TOML names): how the client proves who it is, and which key its tokens are bound to.
 #[derive(Default)]
-pub(crate) struct AssertionArgs {
-    pub(crate) client_assertion_key: Option<String>,
-    pub(crate) client_assertion_alg: Option<String>,
-    pub(crate) client_assertion_kid: Option<String>,
-    pub(crate) client_assertion_certificate: Option<String>,
-    pub(crate) dpop: bool,
-    pub(crate) dpop_key: Option<String>,
-    pub(crate) dpop_alg: Option<String>,
+pub struct AssertionArgs {
+    /// `client_assertion_key`: the private key's text (PEM or JWK).
+    pub client_assertion_key: Option<String>,
+    /// `client_assertion_alg`.
+    pub client_assertion_alg: Option<String>,
+    /// `client_assertion_kid`.
+    pub client_assertion_kid: Option<String>,
+    /// `client_assertion_certificate`: the key's PEM certificate.
+    pub client_assertion_certificate: Option<String>,
+    /// `dpop`.
+    pub dpop: bool,
+    /// `dpop_key`: the private key's text.
+    pub dpop_key: Option<String>,
+    /// `dpop_alg`.
+    pub dpop_alg: Option<String>,
 }
 
 impl AssertionArgs {

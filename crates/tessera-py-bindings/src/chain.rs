@@ -9,7 +9,6 @@ use pyo3::types::PyTuple;
 use tessera::chain::{ChainConfig, DomainAccess, DomainClient, Stage};
 use tessera::core::protocol::TokenExchangeParams;
 
-use crate::client::{PyClient, PySyncClient};
 use crate::errors::{configuration, to_pyerr};
 use crate::grants::{PyClientAuth, PyProviderConfig, scope_arg};
 use crate::runtime::{Ready, block_on, spawn};
@@ -264,13 +263,7 @@ pub struct PyDomainClient {
 }
 
 fn network_session(client: &Bound<'_, PyAny>) -> PyResult<Option<tessera::Session>> {
-    if let Ok(client) = client.cast::<PyClient>() {
-        return Ok(Some(client.get().session().clone()));
-    }
-    if let Ok(client) = client.cast::<PySyncClient>() {
-        return Ok(Some(client.get().session().clone()));
-    }
-    Ok(None)
+    Ok(crate::client_session(client))
 }
 
 fn no_credentials_type() -> PyErr {

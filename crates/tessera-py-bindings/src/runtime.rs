@@ -47,7 +47,7 @@ impl Drop for InFlight {
 /// pyo3-async-runtimes costs a copy of their task machinery (~3-5 KB each, 60-odd call sites;
 /// benches/README.md, "The wheel at 3 MB"); the box costs one allocation on a call that goes to
 /// the network or a store anyway (a cached value never comes here, see [`Ready`]).
-pub(crate) fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+pub fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
@@ -146,7 +146,7 @@ const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
 /// Generic only up to a `dyn` future, like [`spawn`]: the runtime's `block_on` and the signal
 /// loop are compiled once ([`block_on_erased`]), not once per call site; the result comes back
 /// through `output`.
-pub(crate) fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>
+pub fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>
 where
     F: Future<Output = Result<T, Error>> + Send,
     T: Send,
@@ -192,7 +192,10 @@ pub struct Ready {
 }
 
 impl Ready {
-    pub(crate) fn awaitable<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// `value` as an awaitable. `#[inline]`: compiled into the caller, `Client`'s cached-header
+    /// methods, at their opt-level (3) rather than this crate's.
+    #[inline]
+    pub fn awaitable<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         Ok(Bound::new(py, Ready { value: value.unbind() })?.into_any())
     }
 }

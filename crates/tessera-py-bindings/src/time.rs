@@ -13,7 +13,7 @@ static DATETIME: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// Seconds as a number, or a `datetime.timedelta`.
 #[derive(FromPyObject)]
-pub(crate) enum Seconds<'py> {
+pub enum Seconds<'py> {
     /// A number of seconds.
     Number(f64),
     /// Anything with `total_seconds()`.

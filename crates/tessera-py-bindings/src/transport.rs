@@ -15,7 +15,7 @@ use crate::time::Seconds;
 
 /// The transport keywords as given (unset: `None` / `false`).
 #[derive(Clone, Default)]
-pub(crate) struct Transport {
+pub struct Transport {
     ca_file: Option<PathBuf>,
     ca_file_only: bool,
     tls_client_certificate: Option<PathBuf>,
@@ -28,8 +28,9 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// The transport keywords of `Client` / `SyncClient` (and `ProviderConfig`), checked.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    pub fn new(
         ca_file: Option<PathBuf>,
         ca_file_only: bool,
         (tls_client_certificate, tls_client_key): (Option<PathBuf>, Option<PathBuf>),

@@ -10,7 +10,6 @@ use tessera::api_keys::{AdminApiKeyFilter, AdminApiKeys, ApiKey, ApiKeyFilter, A
 use tessera::provider::ApiKeyProvider;
 use tessera::{Error, Grant, Secret, Timestamp};
 
-use crate::client::{PyClient, PySyncClient};
 use crate::errors::to_pyerr;
 use crate::grants::PyGrant;
 use crate::runtime::{block_on, spawn};
@@ -103,11 +102,8 @@ fn status(status: Option<&str>) -> PyResult<Option<ApiKeyStatus>> {
 
 /// The management client behind both front ends, from a `Client`, a `SyncClient` or an access token.
 fn management(credentials: &Bound<'_, PyAny>, base_url: String) -> PyResult<ApiKeys> {
-    if let Ok(client) = credentials.cast::<PyClient>() {
-        return Ok(ApiKeys::new(client.get().session().clone(), base_url));
-    }
-    if let Ok(client) = credentials.cast::<PySyncClient>() {
-        return Ok(ApiKeys::new(client.get().session().clone(), base_url));
+    if let Some(session) = crate::client_session(credentials) {
+        return Ok(ApiKeys::new(session, base_url));
     }
     if let Ok(token) = credentials.extract::<String>() {
         return Ok(ApiKeys::with_access_token(Secret::new(token), base_url));
