@@ -330,22 +330,20 @@ const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 
 const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 4096;
 
-/// What is wrong with an RSA key ring refused, when it says (its size); `None` otherwise.
-fn rsa_size_problem(rejected: &ring::error::KeyRejected) -> Option<(&'static str, String)> {
+/// What is wrong with an RSA key ring refused. ring names the problem only for sizes, and uses the
+/// same names for the modulus and the public exponent, so the message covers both.
+fn rsa_problem(rejected: &ring::error::KeyRejected) -> (&'static str, String) {
     let field = "client_assertion_key";
-    match rejected.to_string().as_str() {
-        "TooSmall" => Some((
-            field,
-            format!("is an RSA key of fewer than {MIN_RSA_BITS} bits: at least {MIN_RSA_BITS} are needed"),
-        )),
-        "TooLarge" => Some((
-            field,
-            format!(
-                "is an RSA key of more than {MAX_RSA_BITS} bits: tessera signs with {MIN_RSA_BITS} to {MAX_RSA_BITS}"
-            ),
-        )),
-        _ => None,
-    }
+    let problem = match rejected.to_string().as_str() {
+        "TooSmall" => format!(
+            "is an RSA key tessera cannot sign with: its modulus must be at least {MIN_RSA_BITS} bits and its public exponent at least 65537"
+        ),
+        "TooLarge" => format!(
+            "is an RSA key tessera cannot sign with: its modulus must be at most {MAX_RSA_BITS} bits and its public exponent below 2^33"
+        ),
+        _ => "is an RSA key tessera cannot sign with (ring signs with two-prime keys of 2048, 3072 or 4096 bits whose public exponent is at least 65537)".to_owned(),
+    };
+    (field, problem)
 }
 
 impl ParsedKey {
@@ -353,7 +351,9 @@ impl ParsedKey {
         let family = match &key {
             SigningKey::Rsa(_) => KeyFamily::Rsa,
             SigningKey::EcP256(_) => KeyFamily::EcP256,
-            _ => KeyFamily::Ed25519,
+            SigningKey::Ed25519(_) => KeyFamily::Ed25519,
+            // Never parsed from a key's text: a shared secret is `client_secret`.
+            SigningKey::Hmac(_) => unreachable!("an HMAC key is not read by parse_private_key"),
         };
         ParsedKey { key, family, kid }
     }
@@ -383,17 +383,13 @@ pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, 
     if !pkcs8 {
         return match SigningKey::rsa_pkcs1(&der) {
             Ok(key) => Ok(ParsedKey::new(key, None)),
-            Err(rejected) => Err(rsa_size_problem(&rejected).unwrap_or_else(not_a_key)),
+            Err(rejected) => Err(rsa_problem(&rejected)),
         };
     }
     match SigningKey::pkcs8(&der) {
         Ok(key) => Ok(ParsedKey::new(key, None)),
-        Err(rejected) => {
-            if let Some(problem) = rsa_size_problem(&rejected) {
-                return Err(problem);
-            }
-            parse_ec_pkcs8_without_public_key(&der).map(|key| ParsedKey::new(key, None))
-        }
+        Err(rejected) if contains(&der, RSA_ENCRYPTION) => Err(rsa_problem(&rejected)),
+        Err(_) => parse_ec_pkcs8_without_public_key(&der).map(|key| ParsedKey::new(key, None)),
     }
 }
 
@@ -405,23 +401,29 @@ fn parse_ec_pkcs8_without_public_key(der: &[u8]) -> Result<SigningKey, (&'static
     if let Some(d) = der.strip_prefix(P256_PKCS8_PREFIX).filter(|d| d.len() == 32) {
         return ec_p256_from_scalar(d).ok_or_else(|| (field, NOT_A_PRIVATE_KEY.to_owned()));
     }
-    let contains = |needle: &[u8]| der.windows(needle.len()).any(|window| window == needle);
-    if !contains(ID_EC_PUBLIC_KEY) {
+    if !contains(der, ID_EC_PUBLIC_KEY) {
         return Err((field, NOT_A_PRIVATE_KEY.to_owned()));
     }
-    if !contains(PRIME256V1) {
+    if !contains(der, PRIME256V1) {
         return Err((field, "cannot sign ES256 with this key: it is an EC key on a curve other than P-256".to_owned()));
     }
     Err((
         field,
-        "is an EC P-256 PKCS#8 key without its public key: `openssl pkey -in key.pem -out full.pem` writes one with it"
+        "is an EC P-256 PKCS#8 key tessera cannot read (without its public key, or with one that does not match): \
+         `openssl ec -in key.pem | openssl pkcs8 -topk8 -nocrypt -out full.pem` rewrites it with the right one"
             .to_owned(),
     ))
 }
 
-/// The DER of the OIDs id-ecPublicKey (1.2.840.10045.2.1) and prime256v1 (1.2.840.10045.3.1.7).
+/// The DER of the OIDs id-ecPublicKey (1.2.840.10045.2.1), prime256v1 (1.2.840.10045.3.1.7) and
+/// rsaEncryption (1.2.840.113549.1.1.1): what kind of key a PKCS#8 document says it holds.
 const ID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const PRIME256V1: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+fn contains(der: &[u8], needle: &[u8]) -> bool {
+    der.windows(needle.len()).any(|window| window == needle)
+}
 
 /// An EC P-256 key from its scalar alone: the public point is derived (ring takes the two
 /// together). `None` when `d` is not a valid scalar (zero, or not below the group order).
@@ -450,6 +452,14 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
             .map(zeroize::Zeroizing::new)
             .map_err(|_| not_jwk())
     };
+    // An RSA member as ring reads integers: big-endian without leading zero bytes (some exporters,
+    // .NET's and Key Vault's among them, pad `d` and the CRT members to a fixed length).
+    let integer = |name: &str| {
+        member(name).map(|bytes| {
+            let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
+            zeroize::Zeroizing::new(bytes[first..].to_vec())
+        })
+    };
     let kid = jwk.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
     let text_member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
     let key = match (text_member("kty"), text_member("crv")) {
@@ -475,8 +485,8 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
                         .into(),
                 ));
             }
-            let (n, e, d, p, q) = (member("n")?, member("e")?, member("d")?, member("p")?, member("q")?);
-            let (dp, dq, qi) = (member("dp")?, member("dq")?, member("qi")?);
+            let (n, e, d, p, q) = (integer("n")?, integer("e")?, integer("d")?, integer("p")?, integer("q")?);
+            let (dp, dq, qi) = (integer("dp")?, integer("dq")?, integer("qi")?);
             let components = ring::rsa::KeyPairComponents {
                 public_key: ring::rsa::PublicKeyComponents { n: &n[..], e: &e[..] },
                 d: &d[..],
@@ -486,8 +496,7 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
                 dQ: &dq[..],
                 qInv: &qi[..],
             };
-            SigningKey::rsa_components(&components)
-                .map_err(|rejected| rsa_size_problem(&rejected).unwrap_or_else(not_jwk))?
+            SigningKey::rsa_components(&components).map_err(|rejected| rsa_problem(&rejected))?
         }
         _ => {
             return Err((

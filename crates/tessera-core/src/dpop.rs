@@ -22,7 +22,7 @@ use crate::client_auth::{KeyFamily, ec_p256_from_scalar, parse_private_key};
 use crate::jws::SigningKey;
 use crate::{Error, HttpResponse, Secret, Timestamp};
 
-/// The `alg` values accepted in `dpop_alg` (those jsonwebtoken signs with the key kinds tessera reads).
+/// The `alg` values accepted in `dpop_alg` (those tessera signs with the key kinds it reads).
 /// A generated key is `ES256` (the default) or `EdDSA`; the RSA ones need a `dpop_key`.
 pub const DPOP_ALGS: &[&str] = &["ES256", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 

@@ -71,19 +71,17 @@ impl SigningKey {
     }
 
     /// A key from a PKCS#8 `PrivateKeyInfo` DER: RSA, EC P-256 (with its public key, as OpenSSL
-    /// writes it) or Ed25519 (v1 or v2). An RSA key of a size ring does not sign with is refused
-    /// as such (`TooSmall`, `TooLarge`).
+    /// writes it) or Ed25519 (v1 or v2). The error is the RSA reader's when no reader took it.
     pub(crate) fn pkcs8(der: &[u8]) -> Result<Self, ring::error::KeyRejected> {
-        match RsaKeyPair::from_pkcs8(der) {
+        let rsa_rejected = match RsaKeyPair::from_pkcs8(der) {
             Ok(key) => return Ok(SigningKey::Rsa(key)),
-            Err(rejected) if matches!(rejected.to_string().as_str(), "TooSmall" | "TooLarge") => return Err(rejected),
-            Err(_) => {}
-        }
+            Err(rejected) => rejected,
+        };
         let rng = SystemRandom::new();
         if let Ok(key) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
             return Ok(SigningKey::EcP256(key));
         }
-        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(SigningKey::Ed25519)
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(SigningKey::Ed25519).map_err(|_| rsa_rejected)
     }
 
     /// An HMAC key (HS256) from a shared secret.
@@ -200,12 +198,17 @@ pub(crate) fn verify(token: &str, alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, 
                 Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
                 _ => return Err(wrong_key()),
             };
-            let n = member(&rsa.n, "n")?;
-            let bits = n.iter().position(|&byte| byte != 0).map_or(0, |first| (n.len() - first) * 8);
+            // ring reads minimal big-endian integers; a JWKS may pad them (a sign byte, a fixed length).
+            let minimal = |bytes: Vec<u8>| {
+                let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
+                bytes[first..].to_vec()
+            };
+            let n = minimal(member(&rsa.n, "n")?);
+            let bits = n.len() * 8;
             if !(2048..=8192).contains(&bits) {
                 return Err(format!("the issuer's key is an RSA key of about {bits} bits (2048 to 8192 are accepted)"));
             }
-            let public = signature::RsaPublicKeyComponents { n, e: member(&rsa.e, "e")? };
+            let public = signature::RsaPublicKeyComponents { n, e: minimal(member(&rsa.e, "e")?) };
             public.verify(params, signing_input.as_bytes(), &signature)
         }
         AlgorithmParameters::EllipticCurve(ec) => {
@@ -364,12 +367,41 @@ mod tests {
         let with_parameters = pkcs8([tlv(0x02, &[1]), tlv(0x04, &d), tlv(0xa0, &tlv(0x06, PRIME256V1_OID))].concat());
         let Err((field, problem)) = parse_private_key(&pem_of(with_parameters)) else { panic!("read") };
         assert_eq!(field, "client_assertion_key");
-        assert!(problem.contains("without its public key"), "{problem}");
+        assert!(problem.contains("without its public key") && problem.contains("openssl pkcs8"), "{problem}");
         assert!(!problem.contains(stored["d"].as_str().unwrap()));
     }
 
     /// prime256v1's OID content bytes (1.2.840.10045.3.1.7).
     const PRIME256V1_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+    #[test]
+    fn rsa_keys_ring_refuses_are_named_as_rsa_problems() {
+        for (file, says) in [("rsa-1024.pem", "at least 2048 bits"), ("rsa-e3.pem", "public exponent at least 65537")] {
+            let Err((field, problem)) = parse_private_key(&fixture(file)) else { panic!("{file} read") };
+            assert_eq!(field, "client_assertion_key");
+            assert!(problem.contains("RSA key") && problem.contains(says), "{file}: {problem}");
+        }
+    }
+
+    #[test]
+    fn padded_rsa_integers_are_read_in_private_jwks_and_in_jwks() {
+        // .NET and Key Vault pad `d` and the CRT members; some issuers publish `n` with a sign byte.
+        let mut private: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&fixture("rsa.jwk.json")).unwrap();
+        for name in ["d", "dp", "qi", "e"] {
+            let mut bytes = URL_SAFE_NO_PAD.decode(private[name].as_str().unwrap()).unwrap();
+            bytes.insert(0, 0);
+            private.insert(name.into(), URL_SAFE_NO_PAD.encode(bytes).into());
+        }
+        let key = parse_private_key(&serde_json::to_string(&private).unwrap()).unwrap().key;
+        let token = encode(&Header::new(Algorithm::RS256), &claims(), &key).unwrap();
+        let mut jwk = key.public_jwk().unwrap();
+        let AlgorithmParameters::RSA(rsa) = &mut jwk.algorithm else { panic!("an RSA key") };
+        let mut n = URL_SAFE_NO_PAD.decode(&rsa.n).unwrap();
+        n.insert(0, 0);
+        rsa.n = URL_SAFE_NO_PAD.encode(n);
+        verify(&token, Algorithm::RS256, &jwk).unwrap();
+    }
 
     #[test]
     fn an_rsa_jwk_without_its_crt_members_is_named() {
