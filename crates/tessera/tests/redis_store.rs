@@ -442,53 +442,6 @@ async fn rediss_urls_connect_over_tls_with_a_private_ca() {
     assert!(private_ca.location().starts_with("rediss://:***@127.0.0.1"), "{}", private_ca.location());
 }
 
-/// Where the child run of [`rediss_urls_trust_the_systems_roots`] finds its server.
-const SYSTEM_ROOTS_CHILD_URL: &str = "TESSERA_TEST_REDISS_URL";
-
-/// Without `ca_file`, `rediss://` trusts the system's roots, as HTTPS does (rustls-native-certs,
-/// which reads `SSL_CERT_FILE` when it is set), not a bundled list. The process's environment
-/// decides, so the check runs in a child run of this test binary: with `SSL_CERT_FILE` naming the
-/// private CA the child's save goes through; naming a file without that CA, it is refused.
-#[tokio::test]
-async fn rediss_urls_trust_the_systems_roots() {
-    if let Ok(url) = std::env::var(SYSTEM_ROOTS_CHILD_URL) {
-        let store = RedisStore::new(&url).unwrap();
-        store.save("k", &tokens("through-the-system-roots", None)).await.expect("TLS with the system's roots");
-        return;
-    }
-    let server =
-        RedisServer::start(RedisOptions { tls: true, password: Some("hunter2-tls".into()), ..RedisOptions::default() });
-    let url = format!("rediss://:hunter2-tls@127.0.0.1:{}/1", server.tls_port());
-    let child = |cert_file: &std::path::Path| {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "rediss_urls_trust_the_systems_roots", "--test-threads=1"])
-            .env(SYSTEM_ROOTS_CHILD_URL, &url)
-            .env("SSL_CERT_FILE", cert_file)
-            .env_remove("SSL_CERT_DIR")
-            .output()
-            .unwrap()
-    };
-    let ca = server.dir().join("ca.pem");
-    // A certificate file without the server's CA: the server's own (leaf) certificate.
-    let other = server.dir().join("cert.pem");
-    assert!(other.exists(), "the test server's certificate");
-    let refused = child(&other);
-    assert!(!refused.status.success(), "trusted without its CA:\n{}", String::from_utf8_lossy(&refused.stdout));
-    let trusted = child(&ca);
-    assert!(
-        trusted.status.success(),
-        "refused with its CA in SSL_CERT_FILE:\n{}",
-        String::from_utf8_lossy(&trusted.stdout)
-    );
-    let reader = RedisStore::with_settings(
-        &url,
-        RedisSettings { ca_certificate_pem: Some(std::fs::read(&ca).unwrap()), ..RedisSettings::default() },
-    )
-    .unwrap();
-    let saved = reader.load("k").await.unwrap().expect("the child saved over TLS");
-    assert_eq!(saved.access_token, Secret::new("through-the-system-roots"));
-}
-
 /// A Redis without persistence restarts empty: a process still holding the tokens in memory
 /// refreshes with its own (newest) refresh token and writes them back — the login survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,7 +44,7 @@ pub enum StoreConfig {
         /// Lease of the refresh lock, in milliseconds. Default 3 000 (renewed every third of it).
         #[serde(default)]
         lease_ms: Option<u64>,
-        /// For `rediss://`: a PEM file with the CA certificate(s) to trust instead of the system's roots.
+        /// For `rediss://`: a PEM file with the CA certificate(s) to trust instead of the public roots.
         #[serde(default)]
         ca_file: Option<PathBuf>,
     },

@@ -46,7 +46,7 @@ pub struct RedisSettings {
     pub min_ttl: Duration,
     /// Longest wait for one Redis command or connection attempt. Default 2 s.
     pub command_timeout: Duration,
-    /// For `rediss://`: PEM certificate(s) of the CA to trust instead of the system's roots (a
+    /// For `rediss://`: PEM certificate(s) of the CA to trust instead of the public roots (a
     /// private CA, a self-signed server). Default none.
     pub ca_certificate_pem: Option<Vec<u8>>,
 }
