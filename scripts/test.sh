@@ -63,6 +63,13 @@ fi
 echo "==> format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The wheel and the CLI build jsonwebtoken without a crypto provider: tessera signs and verifies with
+# ring (docs/DECISIONS.md, "Signatures with ring"). The test builds enable one (the reference IdP's),
+# so this is where a dependency that brought it back into the wheel would show.
+if cargo tree --quiet -p tessera-py -p tessera-cli -e no-dev,features -i jsonwebtoken | grep -q rust_crypto; then
+  echo "jsonwebtoken's rust_crypto provider is in the wheel's or the CLI's build (cargo tree -e no-dev,features -i jsonwebtoken)" >&2
+  exit 1
+fi
 
 # --- Windows compile check (issue 19): the Windows wheel and CLI of .github/workflows/release.yml
 # must keep compiling. A `cargo check` (no codegen, no link) for x86_64-pc-windows-gnu, in its own
