@@ -5,7 +5,8 @@
 //! Why ring: rustls already brings it for TLS, so this is the process's one cryptographic stack.
 //! jsonwebtoken stays for its types ([`Header`], [`Algorithm`], [`Jwk`]); none of its functions
 //! that call a crypto provider (`encode`, `decode`, `Jwk::from_encoding_key`, ...) is used outside
-//! tests (`clippy.toml` forbids them), so no provider is compiled into tessera's builds.
+//! tests (`clippy.toml` forbids them): the wheel and the CLI are built without a provider, where
+//! they would panic.
 //!
 //! What this module must never do: let key material reach a `Debug`, an error or a log. ring's
 //! ECDSA and RSA-PSS signers draw their per-signature randomness from the OS generator (ring takes
