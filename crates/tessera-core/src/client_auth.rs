@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 use url::form_urlencoded;
 
-use crate::jws::{SignError, SigningKey};
+use crate::jws::{KeyFamily, SignError, SigningKey, minimal_integer};
 use crate::{Error, Secret, Timestamp};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -267,48 +267,6 @@ impl Signer {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyFamily {
-    Rsa,
-    EcP256,
-    Ed25519,
-}
-
-impl KeyFamily {
-    pub(crate) fn default_alg(self) -> Algorithm {
-        match self {
-            KeyFamily::Rsa => Algorithm::RS256,
-            KeyFamily::EcP256 => Algorithm::ES256,
-            KeyFamily::Ed25519 => Algorithm::EdDSA,
-        }
-    }
-
-    pub(crate) fn signs(self, alg: Algorithm) -> bool {
-        use Algorithm as A;
-        match self {
-            KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
-            KeyFamily::EcP256 => alg == A::ES256,
-            KeyFamily::Ed25519 => alg == A::EdDSA,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            KeyFamily::Rsa => "RSA",
-            KeyFamily::EcP256 => "EC P-256",
-            KeyFamily::Ed25519 => "Ed25519",
-        }
-    }
-
-    pub(crate) fn algs(self) -> &'static str {
-        match self {
-            KeyFamily::Rsa => "RS256, RS384, RS512, PS256, PS384, PS512",
-            KeyFamily::EcP256 => "ES256",
-            KeyFamily::Ed25519 => "EdDSA",
-        }
-    }
-}
-
 fn parse_alg(name: &str) -> Result<Algorithm, (&'static str, String)> {
     let unknown = || ("client_assertion_alg", format!("is not one of {}", ASSERTION_ALGS.join(", ")));
     if !ASSERTION_ALGS.contains(&name) {
@@ -348,12 +306,8 @@ fn rsa_problem(rejected: &ring::error::KeyRejected) -> (&'static str, String) {
 
 impl ParsedKey {
     fn new(key: SigningKey, kid: Option<String>) -> Self {
-        let family = match &key {
-            SigningKey::Rsa(_) => KeyFamily::Rsa,
-            SigningKey::EcP256(_) => KeyFamily::EcP256,
-            SigningKey::Ed25519(_) => KeyFamily::Ed25519,
-            // Never parsed from a key's text: a shared secret is `client_secret`.
-            SigningKey::Hmac(_) => unreachable!("an HMAC key is not read by parse_private_key"),
+        let Some(family) = key.family() else {
+            unreachable!("an HMAC key is not read by parse_private_key: a shared secret is client_secret")
         };
         ParsedKey { key, family, kid }
     }
@@ -452,14 +406,6 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
             .map(zeroize::Zeroizing::new)
             .map_err(|_| not_jwk())
     };
-    // An RSA member as ring reads integers: big-endian without leading zero bytes (some exporters,
-    // .NET's and Key Vault's among them, pad `d` and the CRT members to a fixed length).
-    let integer = |name: &str| {
-        member(name).map(|bytes| {
-            let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
-            zeroize::Zeroizing::new(bytes[first..].to_vec())
-        })
-    };
     let kid = jwk.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
     let text_member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
     let key = match (text_member("kty"), text_member("crv")) {
@@ -485,16 +431,16 @@ fn parse_jwk(text: &str) -> Result<ParsedKey, (&'static str, String)> {
                         .into(),
                 ));
             }
-            let (n, e, d, p, q) = (integer("n")?, integer("e")?, integer("d")?, integer("p")?, integer("q")?);
-            let (dp, dq, qi) = (integer("dp")?, integer("dq")?, integer("qi")?);
+            let (n, e, d, p, q) = (member("n")?, member("e")?, member("d")?, member("p")?, member("q")?);
+            let (dp, dq, qi) = (member("dp")?, member("dq")?, member("qi")?);
             let components = ring::rsa::KeyPairComponents {
-                public_key: ring::rsa::PublicKeyComponents { n: &n[..], e: &e[..] },
-                d: &d[..],
-                p: &p[..],
-                q: &q[..],
-                dP: &dp[..],
-                dQ: &dq[..],
-                qInv: &qi[..],
+                public_key: ring::rsa::PublicKeyComponents { n: minimal_integer(&n), e: minimal_integer(&e) },
+                d: minimal_integer(&d),
+                p: minimal_integer(&p),
+                q: minimal_integer(&q),
+                dP: minimal_integer(&dp),
+                dQ: minimal_integer(&dq),
+                qInv: minimal_integer(&qi),
             };
             SigningKey::rsa_components(&components).map_err(|rejected| rsa_problem(&rejected))?
         }

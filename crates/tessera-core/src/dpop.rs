@@ -18,8 +18,8 @@ use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 use sha2::Digest as _;
 
-use crate::client_auth::{KeyFamily, ec_p256_from_scalar, parse_private_key};
-use crate::jws::SigningKey;
+use crate::client_auth::{ec_p256_from_scalar, parse_private_key};
+use crate::jws::{KeyFamily, SigningKey};
 use crate::{Error, HttpResponse, Secret, Timestamp};
 
 /// The `alg` values accepted in `dpop_alg` (those tessera signs with the key kinds it reads).

@@ -25,6 +25,49 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use serde::Serialize;
 
+/// The kinds of private key tessera reads from a key's text, and the algorithms each signs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFamily {
+    Rsa,
+    EcP256,
+    Ed25519,
+}
+
+impl KeyFamily {
+    pub(crate) fn default_alg(self) -> Algorithm {
+        match self {
+            KeyFamily::Rsa => Algorithm::RS256,
+            KeyFamily::EcP256 => Algorithm::ES256,
+            KeyFamily::Ed25519 => Algorithm::EdDSA,
+        }
+    }
+
+    pub(crate) fn signs(self, alg: Algorithm) -> bool {
+        use Algorithm as A;
+        match self {
+            KeyFamily::Rsa => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
+            KeyFamily::EcP256 => alg == A::ES256,
+            KeyFamily::Ed25519 => alg == A::EdDSA,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            KeyFamily::Rsa => "RSA",
+            KeyFamily::EcP256 => "EC P-256",
+            KeyFamily::Ed25519 => "Ed25519",
+        }
+    }
+
+    pub(crate) fn algs(self) -> &'static str {
+        match self {
+            KeyFamily::Rsa => "RS256, RS384, RS512, PS256, PS384, PS512",
+            KeyFamily::EcP256 => "ES256",
+            KeyFamily::Ed25519 => "EdDSA",
+        }
+    }
+}
+
 /// A private key tessera signs with. Not `Debug`: nothing of a key is ever printed.
 pub(crate) enum SigningKey {
     /// An RSA key of 2048 to 4096 bits (RS256/384/512, PS256/384/512).
@@ -90,14 +133,21 @@ impl SigningKey {
         SigningKey::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
     }
 
+    /// The key's family; `None` for a shared secret.
+    pub(crate) fn family(&self) -> Option<KeyFamily> {
+        match self {
+            SigningKey::Rsa(_) => Some(KeyFamily::Rsa),
+            SigningKey::EcP256(_) => Some(KeyFamily::EcP256),
+            SigningKey::Ed25519(_) => Some(KeyFamily::Ed25519),
+            SigningKey::Hmac(_) => None,
+        }
+    }
+
     /// True when this key can sign `alg`.
     pub(crate) fn signs(&self, alg: Algorithm) -> bool {
-        use Algorithm as A;
-        match self {
-            SigningKey::Rsa(_) => matches!(alg, A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512),
-            SigningKey::EcP256(_) => alg == A::ES256,
-            SigningKey::Ed25519(_) => alg == A::EdDSA,
-            SigningKey::Hmac(_) => alg == A::HS256,
+        match self.family() {
+            Some(family) => family.signs(alg),
+            None => alg == Algorithm::HS256,
         }
     }
 
@@ -161,6 +211,13 @@ impl SigningKey {
     }
 }
 
+/// A big-endian unsigned integer without its leading zero bytes: how ring reads RSA key members,
+/// where JWKs may pad them (a sign byte, or a fixed length as .NET and Key Vault write `d`).
+pub(crate) fn minimal_integer(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
 /// A JWS in compact form: base64url(header) "." base64url(claims) "." base64url(signature),
 /// `header.alg` naming the algorithm.
 pub(crate) fn encode<T: Serialize>(header: &Header, claims: &T, key: &SigningKey) -> Result<String, SignError> {
@@ -199,17 +256,13 @@ pub(crate) fn verify(token: &str, alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, 
                 Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
                 _ => return Err(wrong_key()),
             };
-            // ring reads minimal big-endian integers; a JWKS may pad them (a sign byte, a fixed length).
-            let minimal = |bytes: Vec<u8>| {
-                let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
-                bytes[first..].to_vec()
-            };
-            let n = minimal(member(&rsa.n, "n")?);
+            let (n, e) = (member(&rsa.n, "n")?, member(&rsa.e, "e")?);
+            let (n, e) = (minimal_integer(&n), minimal_integer(&e));
             let bits = n.len() * 8;
             if !(2048..=8192).contains(&bits) {
                 return Err(format!("the issuer's key is an RSA key of about {bits} bits (2048 to 8192 are accepted)"));
             }
-            let public = signature::RsaPublicKeyComponents { n, e: minimal(member(&rsa.e, "e")?) };
+            let public = signature::RsaPublicKeyComponents { n, e };
             public.verify(params, signing_input.as_bytes(), &signature)
         }
         AlgorithmParameters::EllipticCurve(ec) => {
