@@ -22,6 +22,16 @@ fn frozen_session(key: &str, config: ProviderConfig) -> Session {
     Session::builder(key, config).clock(Arc::new(ManualClock::new(system_now()))).build()
 }
 
+/// Waits until every token the IdP has issued so far (one-second lifetime) is expired at the
+/// server, then gives later tokens a minute, and returns the counts so far. The IdP dates tokens in
+/// whole seconds, so a one-second token can expire a millisecond after it is issued: the first
+/// request may already have needed a refresh, and the tests count from here.
+async fn expire_at_the_server(idp: &IdpServer) -> tessera_idp::Stats {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
+    idp.stats()
+}
+
 fn reqwest_client(session: Session) -> reqwest_middleware::ClientWithMiddleware {
     reqwest_middleware::ClientBuilder::new(http_client()).with(AuthMiddleware::new(session)).build()
 }
@@ -53,16 +63,14 @@ async fn reqwest_expired_token_is_refreshed_once_and_retried_once() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["sub"], "alice");
-    assert_eq!((idp.stats().token_requests, idp.stats().api_requests), (1, 1));
 
-    tokio::time::sleep(Duration::from_millis(1100)).await; // expired at the server, not for the session
-    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
+    let before = expire_at_the_server(&idp).await; // expired at the server, not for the session
     let response = client.get(idp.url("/api/whoami")).send().await.unwrap();
     assert_eq!(response.status(), 200, "retried with the refreshed token");
     let stats = idp.stats();
-    assert_eq!(stats.refresh_grants, 1, "one refresh");
-    assert_eq!(stats.token_requests, 2);
-    assert_eq!(stats.api_requests, 3, "the rejected request and exactly one retry");
+    assert_eq!(stats.refresh_grants - before.refresh_grants, 1, "one refresh");
+    assert_eq!(stats.token_requests - before.token_requests, 1);
+    assert_eq!(stats.api_requests - before.api_requests, 2, "the rejected request and exactly one retry");
 }
 
 #[tokio::test]
@@ -124,18 +132,18 @@ async fn reqwest_streaming_body_is_not_retried() {
     let client = reqwest_client(session.clone());
     assert_eq!(client.get(idp.url("/api/whoami")).send().await.unwrap().status(), 200);
     let first = session.authorization_header().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
+    let before = expire_at_the_server(&idp).await;
 
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))]);
     let response = client.get(idp.url("/api/whoami")).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
     assert_eq!(response.status(), 401, "the rejection is returned unchanged");
     assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
-    assert_eq!(idp.stats().api_requests, 2, "no retry");
+    assert_eq!(idp.stats().api_requests - before.api_requests, 1, "no retry");
     // ... but the next request carries a new token.
     assert_ne!(session.authorization_header().await.unwrap().access_token(), first.access_token());
     assert_eq!(client.get(idp.url("/api/whoami")).send().await.unwrap().status(), 200);
-    assert_eq!((idp.stats().api_requests, idp.stats().refresh_grants), (3, 1));
+    let stats = idp.stats();
+    assert_eq!((stats.api_requests - before.api_requests, stats.refresh_grants - before.refresh_grants), (2, 1));
 }
 
 type HyperClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -158,18 +166,21 @@ async fn tower_layer_adds_the_header_refreshes_and_retries_once() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("alice"));
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    idp.set_access_token_ttl(Duration::from_secs(60)); // the new token outlives a loaded machine
+    let before = expire_at_the_server(&idp).await;
     let response = service.call(get(idp.url("/api/whoami"))).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!((idp.stats().api_requests, idp.stats().refresh_grants), (3, 1), "one refresh, one retry");
+    let counts = |before: &tessera_idp::Stats| {
+        let stats = idp.stats();
+        (stats.api_requests - before.api_requests, stats.refresh_grants - before.refresh_grants)
+    };
+    assert_eq!(counts(&before), (2, 1), "one refresh, one retry");
 
     // Rejected twice: a typed error after exactly one retry.
     idp.faults().push(FaultEndpoint::Api, Fault::invalid_token(), 2);
     let error = service.call(get(idp.url("/api/whoami"))).await.unwrap_err();
     let error = error.downcast_ref::<Error>().expect("a tessera::Error");
     assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidToken));
-    assert_eq!((idp.stats().api_requests, idp.stats().refresh_grants), (5, 2));
+    assert_eq!(counts(&before), (4, 2));
 }
 
 #[tokio::test]
@@ -193,9 +204,7 @@ async fn concurrent_rejections_share_one_refresh() {
     let session = frozen_session("alice", alice(&idp.issuer()));
     let client = reqwest_client(session.clone());
     assert_eq!(client.get(idp.url("/api/whoami")).send().await.unwrap().status(), 200);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    // The refreshed token must outlive the retries, however loaded the machine is.
-    idp.set_access_token_ttl(Duration::from_secs(60));
+    let before = expire_at_the_server(&idp).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (client, url) = (client.clone(), idp.url("/api/whoami"));
@@ -206,6 +215,7 @@ async fn concurrent_rejections_share_one_refresh() {
         assert_eq!(task.await.unwrap(), 200);
     }
     let stats = idp.stats();
-    assert_eq!(stats.refresh_grants, 1, "twenty rejected requests, one refresh");
-    assert!((21..=41).contains(&stats.api_requests), "at most one retry each: {}", stats.api_requests);
+    assert_eq!(stats.refresh_grants - before.refresh_grants, 1, "twenty rejected requests, one refresh");
+    let api_requests = stats.api_requests - before.api_requests;
+    assert!((20..=40).contains(&api_requests), "at most one retry each: {api_requests}");
 }
