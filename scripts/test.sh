@@ -7,6 +7,9 @@ root=$(pwd)
 
 # Builds are cached outside the clone so that repeated runs on one machine reuse them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
+# Every run rebuilds the workspace's crates (a clone's files are all new), so incremental state is
+# only written, never reused: 14 GB of it once filled this machine's disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # This script installs every peer the tests use, so a missing one is a failure, never a skip (the
 # Python suite skips only when CI is unset, for a quick `pytest` on a half-set-up laptop).
@@ -59,6 +62,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # --- end Debian packages ---
 
+
+# --- the build cache stays bounded: each change of dependencies or features leaves a set of test
+# binaries behind (22 GB in one day, once). cargo-sweep removes the least recently used units until
+# the cache is under the limit; a removed unit that is still needed is rebuilt. ---
+echo "==> build cache"
+if [ "$CARGO_INCREMENTAL" = 0 ]; then rm -rf "$CARGO_TARGET_DIR/debug/incremental"; fi
+if command -v cargo-sweep >/dev/null || cargo install cargo-sweep --version 0.8.0 --locked --quiet; then
+  cargo sweep --maxsize "${TESSERA_TARGET_MAXSIZE:-15GB}" 2>&1 | tail -n 1 ||
+    echo "cargo-sweep failed: the build cache was not trimmed"
+else
+  echo "cargo-sweep could not be installed (offline?): the build cache was not trimmed"
+fi
 
 echo "==> format and lints"
 cargo fmt --all --check
