@@ -131,7 +131,7 @@ pub fn verify_id_token(
         endpoint: endpoint.clone(),
         reason: format!("ID token rejected: {reason}"),
     };
-    let header = jsonwebtoken::decode_header(id_token).map_err(|e| rejected(format!("unreadable header ({e})")))?;
+    let header = jsonwebtoken::decode_header(id_token).map_err(|e| rejected(unreadable_header(&e)))?;
     let alg = header.alg;
     if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
         return Err(rejected(format!("{alg:?} (a shared-secret MAC) is not accepted for ID tokens")));
@@ -190,6 +190,22 @@ pub fn verify_id_token(
     }
     let subject = claims.sub.filter(|s| !s.is_empty()).ok_or_else(|| rejected("no `sub`".into()))?;
     Ok(IdTokenClaims { issuer, subject, audience, expires_at, issued_at, nonce: claims.nonce, email: claims.email })
+}
+
+/// Why a header did not decode, by position: jsonwebtoken's own message quotes what the header
+/// holds (`unknown variant ...`), which is the server's text, newlines included, and not for a log.
+fn unreadable_header(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidToken => "not a JWS in compact form (three parts separated by dots)".into(),
+        ErrorKind::Base64(_) => "the header is not base64url".into(),
+        ErrorKind::Json(e) => format!(
+            "the header is not a JSON object of the expected shape (column {}), or names an algorithm \
+             tessera does not know",
+            e.column()
+        ),
+        _ => "unreadable header".into(),
+    }
 }
 
 /// The key for a token signed with `alg`: by `kid`, else the only signing key of `alg`'s family.
@@ -447,6 +463,29 @@ pub(crate) mod tests {
         let error = verify_id_token("not.a.jwt", &jwks, &expect(), "t").unwrap_err();
         assert!(matches!(error, Error::MalformedResponse { .. }));
         assert!(!error.to_string().contains(&token), "the token never appears in errors");
+    }
+
+    /// A header that does not decode is told by position: what it holds is the server's text (here
+    /// an algorithm name carrying a forged log line), never quoted.
+    #[test]
+    fn an_unreadable_header_is_told_without_its_contents() {
+        let b64 = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let (_, jwks, _) = ed25519(7);
+        let claims = b64(&good_claims().to_string());
+        for (header, needle) in [
+            (b64(r#"{"alg":"EVIL\nlevel=INFO msg=forged"}"#), "column"),
+            (b64(r#"{"alg":"EdDSA","kid":["EVIL"]}"#), "column"),
+            (b64("EVIL not json"), "column"),
+            ("EVIL!!".to_owned(), "base64url"),
+            (URL_SAFE_NO_PAD.encode([0xff, 0xfe, b'E', b'V', b'I', b'L']), "column"),
+        ] {
+            let error = verify_id_token(&format!("{header}.{claims}.c2ln"), &jwks, &expect(), "t").unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(error, Error::MalformedResponse { .. }), "{message}");
+            assert!(message.contains(needle) && !message.contains("EVIL"), "{message}");
+        }
+        let error = verify_id_token("EVIL-no-dots", &jwks, &expect(), "t").unwrap_err();
+        assert!(error.to_string().contains("compact form") && !error.to_string().contains("EVIL"), "{error}");
     }
 
     #[test]
