@@ -224,8 +224,9 @@ class JwtBearer(Grant):
 
     Args:
         assertion_key: the private key's text (not a path): a PKCS#8 PEM of an RSA (>= 2048 bits),
-            EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with ``d``. Required unless
-            ``service_account_key``; the client's ``client_id`` is the assertion's ``iss``.
+            EC P-256 or Ed25519 key, an RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with ``d``.
+            Required unless ``service_account_key``; the client's ``client_id`` is the assertion's
+            ``iss``.
         service_account_key: a Google service-account JSON key: the JSON itself, or
             ``"file:PATH"`` / ``"env:NAME"`` / ``"keyring:service/account"`` (read here). Its
             ``client_email`` is the client id (give no ``client_id``), ``private_key`` the key,
@@ -611,8 +612,8 @@ class Client:
                 ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
                 ``None``: chosen as said.
-            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
-                PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8, RSA PKCS#1 or
+                EC SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
@@ -809,8 +810,8 @@ class SyncClient:
                 ``"tls_client_auth"`` (the default with ``tls_client_certificate`` alone),
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
                 ``None``: chosen as said.
-            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8 or RSA PKCS#1
-                PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+            client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8, RSA PKCS#1 or
+                EC SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.

@@ -281,7 +281,7 @@ pub(crate) struct ParsedKey {
     pub(crate) kid: Option<String>,
 }
 
-const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with \"d\")";
+const NOT_A_PRIVATE_KEY: &str = "is not a private key tessera can use (a PKCS#8 PEM of an RSA, EC P-256 or Ed25519 key, an RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with \"d\")";
 
 /// The smallest RSA modulus tessera signs with (NIST SP 800-131A; servers such as oidc-provider
 /// refuse smaller keys too, later and less clearly), and the largest ring signs with.
@@ -314,38 +314,79 @@ impl ParsedKey {
 }
 
 /// Reads a PEM or a JWK. Errors say what is wrong with the key, never what is in it.
+///
+/// A PEM file may hold other blocks beside its one private key (the certificate, OpenSSL's
+/// `EC PARAMETERS`) and text around them (`openssl pkcs12`'s bag attributes).
 pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, String)> {
     let field = "client_assertion_key";
     let text = text.trim();
     if text.starts_with('{') {
         return parse_jwk(text);
     }
-    if !text.starts_with("-----BEGIN ") {
-        return Err((field, NOT_A_PRIVATE_KEY.into()));
-    }
-    if text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY") {
+    let not_a_key = || (field, NOT_A_PRIVATE_KEY.to_owned());
+    let blocks = pem::parse_many(text).map_err(|_| not_a_key())?;
+    if blocks.iter().any(|block| block.tag() == "ENCRYPTED PRIVATE KEY") {
         return Err((field, "is an encrypted PEM: decrypt it first (openssl pkcs8 -topk8 -nocrypt)".into()));
     }
-    let not_a_key = || (field, NOT_A_PRIVATE_KEY.to_owned());
-    let block = pem::parse(text).map_err(|_| not_a_key())?;
-    let pkcs8 = match block.tag() {
-        "PRIVATE KEY" => true,
-        "RSA PRIVATE KEY" => false,
+    let mut keys = blocks.into_iter().filter(|block| block.tag().ends_with("PRIVATE KEY"));
+    let block = match (keys.next(), keys.next()) {
+        (Some(block), None) => block,
+        (None, _) => return Err(not_a_key()),
+        (Some(_), Some(_)) => return Err((field, "holds more than one private key: keep the one to sign with".into())),
+    };
+    let tag = block.tag().to_owned();
+    let der = zeroize::Zeroizing::new(block.into_contents());
+    let key = match tag.as_str() {
+        "PRIVATE KEY" => match SigningKey::pkcs8(&der) {
+            Ok(key) => key,
+            Err(rejected) if contains(&der, RSA_ENCRYPTION) => return Err(rsa_problem(&rejected)),
+            Err(_) => parse_ec_pkcs8_without_public_key(&der)?,
+        },
+        "RSA PRIVATE KEY" => SigningKey::rsa_pkcs1(&der).map_err(|rejected| rsa_problem(&rejected))?,
+        "EC PRIVATE KEY" => parse_sec1_p256(&der)?,
         _ => return Err(not_a_key()),
     };
-    let der = zeroize::Zeroizing::new(block.into_contents());
-    if !pkcs8 {
-        return match SigningKey::rsa_pkcs1(&der) {
-            Ok(key) => Ok(ParsedKey::new(key, None)),
-            Err(rejected) => Err(rsa_problem(&rejected)),
-        };
+    Ok(ParsedKey::new(key, None))
+}
+
+/// A SEC1 `ECPrivateKey` (RFC 5915, `-----BEGIN EC PRIVATE KEY-----`: what `openssl ecparam
+/// -genkey` writes) of a P-256 key: version 1, the 32-byte scalar, the curve (optional) and the
+/// public key (optional: derived when absent; ring checks it against the scalar when present).
+/// Every length in such a document is below 128, so each is one byte.
+fn parse_sec1_p256(der: &[u8]) -> Result<SigningKey, (&'static str, String)> {
+    let field = "client_assertion_key";
+    let unreadable = || {
+        (
+            field,
+            "is a SEC1 EC key tessera cannot read: `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key8.pem` \
+             rewrites it as PKCS#8"
+                .to_owned(),
+        )
+    };
+    if !contains(der, PRIME256V1) && (contains(der, SECG_CURVE) || contains(der, X962_PRIME_CURVE)) {
+        return Err((field, OTHER_CURVE.to_owned()));
     }
-    match SigningKey::pkcs8(&der) {
-        Ok(key) => Ok(ParsedKey::new(key, None)),
-        Err(rejected) if contains(&der, RSA_ENCRYPTION) => Err(rsa_problem(&rejected)),
-        Err(_) => parse_ec_pkcs8_without_public_key(&der).map(|key| ParsedKey::new(key, None)),
+    let body = match der {
+        [0x30, len, body @ ..] if usize::from(*len) == body.len() => body,
+        _ => return Err(unreadable()),
+    };
+    let (d, rest) = body
+        .strip_prefix(&[0x02, 0x01, 0x01, 0x04, 0x20])
+        .and_then(|rest| rest.split_at_checked(32))
+        .ok_or_else(unreadable)?;
+    let rest = match rest.strip_prefix(&[0xa0, 0x0a]) {
+        Some(curve) => curve.strip_prefix(PRIME256V1).ok_or_else(unreadable)?,
+        None => rest,
+    };
+    match rest.strip_prefix(&[0xa1, 0x44, 0x03, 0x42, 0x00]) {
+        Some(point) => SigningKey::ec_p256(d, point)
+            .map_err(|_| (field, "is a SEC1 EC key whose public key is not the one of its private key".to_owned())),
+        None if rest.is_empty() => ec_p256_from_scalar(d).ok_or_else(unreadable),
+        None => Err(unreadable()),
     }
 }
+
+const OTHER_CURVE: &str = "cannot sign ES256 with this key: it is an EC key on a curve other than P-256";
 
 /// A PKCS#8 document ring did not take. ring needs an EC key's public key inside it (OpenSSL
 /// writes it; Java does not): Java's bare form ([`P256_PKCS8_PREFIX`], then the scalar) is read by
@@ -359,7 +400,7 @@ fn parse_ec_pkcs8_without_public_key(der: &[u8]) -> Result<SigningKey, (&'static
         return Err((field, NOT_A_PRIVATE_KEY.to_owned()));
     }
     if !contains(der, PRIME256V1) {
-        return Err((field, "cannot sign ES256 with this key: it is an EC key on a curve other than P-256".to_owned()));
+        return Err((field, OTHER_CURVE.to_owned()));
     }
     Err((
         field,
@@ -374,6 +415,10 @@ fn parse_ec_pkcs8_without_public_key(der: &[u8]) -> Result<SigningKey, (&'static
 const ID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const PRIME256V1: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// The start of the DER of the named curves of SECG (1.3.132.0.*: P-384, P-521, secp256k1) and of
+/// X9.62's prime curves (1.2.840.10045.3.1.*, prime256v1 among them).
+const SECG_CURVE: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00];
+const X962_PRIME_CURVE: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01];
 
 fn contains(der: &[u8], needle: &[u8]) -> bool {
     der.windows(needle.len()).any(|window| window == needle)

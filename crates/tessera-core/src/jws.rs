@@ -425,6 +425,90 @@ mod tests {
         assert!(!problem.contains(stored["d"].as_str().unwrap()));
     }
 
+    /// SEC1 (`-----BEGIN EC PRIVATE KEY-----`, what `openssl ecparam -genkey` and `openssl ec`
+    /// write), in each form OpenSSL writes; a key on another curve, or with another key's public
+    /// key, is named, and no error holds the key.
+    #[test]
+    fn sec1_ec_keys_are_read_in_each_form_openssl_writes() {
+        let stored: serde_json::Value = serde_json::from_str(&fixture("ec.jwk.json")).unwrap();
+        let decode = |name: &str| URL_SAFE_NO_PAD.decode(stored[name].as_str().unwrap()).unwrap();
+        let (d, point) = (decode("d"), [vec![4], decode("x"), decode("y")].concat());
+        let public_of = |text: &str| {
+            let jwk = serde_json::to_value(parse_private_key(text).unwrap().key.public_jwk()).unwrap();
+            (jwk["x"].clone(), jwk["y"].clone())
+        };
+        let expected = (stored["x"].clone(), stored["y"].clone());
+        // `ec-sec1.pem`: OpenSSL's `EC PARAMETERS` block, then the key with its curve and public key.
+        assert_eq!(public_of(&fixture("ec-sec1.pem")), expected);
+        let key = parse_private_key(&fixture("ec-sec1.pem")).unwrap().key;
+        let token = encode(&Header::new(Algorithm::ES256), &claims(), &key).unwrap();
+        verify(&token, Algorithm::ES256, &parse_private_key(&fixture("ec.pem")).unwrap().key.public_jwk().unwrap())
+            .unwrap();
+
+        let sec1 = |parts: &[&Vec<u8>]| {
+            let der: Vec<u8> = parts.iter().flat_map(|part| part.iter().copied()).collect();
+            pem::encode(&pem::Pem::new("EC PRIVATE KEY", tlv(0x30, &der)))
+        };
+        let version_and_d = [tlv(0x02, &[1]), tlv(0x04, &d)].concat();
+        let curve = tlv(0xa0, &tlv(0x06, PRIME256V1_OID));
+        let public_key = |point: &[u8]| tlv(0xa1, &tlv(0x03, &[&[0][..], point].concat()));
+        // `openssl ec -no_public`: the public key is derived; without the curve, P-256 is assumed.
+        for parts in [vec![&version_and_d, &curve], vec![&version_and_d, &public_key(&point)], vec![&version_and_d]] {
+            assert_eq!(public_of(&sec1(&parts)), expected, "{} parts", parts.len());
+        }
+
+        let problem = |text: &str| match parse_private_key(text) {
+            Ok(_) => panic!("read"),
+            Err((field, problem)) => {
+                assert_eq!(field, "client_assertion_key");
+                assert!(!problem.contains(stored["d"].as_str().unwrap()), "{problem}");
+                problem
+            }
+        };
+        let other = parse_private_key(&fixture("wrong-ec.pem")).unwrap().key.public_jwk().unwrap();
+        let other = serde_json::to_value(other).unwrap();
+        let other_point = [
+            vec![4],
+            URL_SAFE_NO_PAD.decode(other["x"].as_str().unwrap()).unwrap(),
+            URL_SAFE_NO_PAD.decode(other["y"].as_str().unwrap()).unwrap(),
+        ]
+        .concat();
+        let mismatched = problem(&sec1(&[&version_and_d, &curve, &public_key(&other_point)]));
+        assert!(mismatched.contains("public key is not the one of its private key"), "{mismatched}");
+        // P-384 (secp384r1, 1.3.132.0.34): a 48-byte scalar.
+        let p384 =
+            [tlv(0x02, &[1]), tlv(0x04, &[7; 48]), tlv(0xa0, &tlv(0x06, &[0x2b, 0x81, 0x04, 0x00, 0x22]))].concat();
+        assert!(problem(&sec1(&[&p384])).contains("curve other than P-256"));
+        for broken in [sec1(&[&version_and_d[..20].to_vec()]), sec1(&[&version_and_d, &vec![0x05, 0x00]])] {
+            assert!(problem(&broken).contains("openssl pkcs8 -topk8"), "{broken}");
+        }
+    }
+
+    /// A PEM file may hold a certificate beside its key, and text around the blocks (`openssl
+    /// pkcs12` writes bag attributes); two keys are refused, and no key at all is named.
+    #[test]
+    fn the_private_key_is_found_among_the_blocks_of_a_pem_file() {
+        let expected = parse_private_key(&fixture("ec.pem")).unwrap().key.public_jwk();
+        let combined = format!("{}{}", fixture("ec-cert.pem"), fixture("ec.pem"));
+        assert_eq!(parse_private_key(&combined).unwrap().key.public_jwk(), expected, "certificate first");
+        let bagged = format!(
+            "Bag Attributes\n    localKeyID: 01 00 00 00\nKey Attributes: <No Attributes>\n{}",
+            fixture("ec.pem")
+        );
+        assert_eq!(parse_private_key(&bagged).unwrap().key.public_jwk(), expected, "bag attributes");
+        let Err((_, two)) = parse_private_key(&format!("{}{}", fixture("ec.pem"), fixture("rsa.pem"))) else {
+            panic!("two keys read")
+        };
+        assert!(two.contains("more than one private key"), "{two}");
+        for text in [
+            fixture("ec-cert.pem"),
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n".into(),
+        ] {
+            let Err((_, none)) = parse_private_key(&text) else { panic!("a key read") };
+            assert!(none.contains("is not a private key tessera can use"), "{none}");
+        }
+    }
+
     /// prime256v1's OID content bytes (1.2.840.10045.3.1.7).
     const PRIME256V1_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 

@@ -419,7 +419,7 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[],
         required: "with `client_auth` `private_key_jwt`",
         default: "",
-        doc: "the private key of `private_key_jwt`: a PKCS#8 PEM (RSA, EC P-256, Ed25519), an RSA PKCS#1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
+        doc: "the private key of `private_key_jwt`: a PKCS#8 PEM (RSA, EC P-256, Ed25519), an RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
         old_names: &[],
     },
     FieldDoc {
@@ -464,7 +464,7 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: DPOP_KINDS,
         required: "no (with `dpop`)",
         default: "a key generated per provider and kept in the store with the tokens",
-        doc: "the private key DPoP proofs are signed with: a PKCS#8 PEM (EC P-256, Ed25519, RSA), an RSA PKCS#1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
+        doc: "the private key DPoP proofs are signed with: a PKCS#8 PEM (EC P-256, Ed25519, RSA), an RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with `d`; usually `file:` or `keyring:`",
         old_names: &[],
     },
     FieldDoc {
@@ -707,7 +707,7 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[K::JwtBearer],
         required: "yes, unless `service_account_key`",
         default: "",
-        doc: "the private key that signs the grant's assertion (the same forms as `client_assertion_key`: PKCS#8 or RSA PKCS#1 PEM, or a JWK with `d`); see [service-accounts.md](service-accounts.md)",
+        doc: "the private key that signs the grant's assertion (the same forms as `client_assertion_key`: PKCS#8, RSA PKCS#1 or EC SEC1 PEM, or a JWK with `d`); see [service-accounts.md](service-accounts.md)",
         old_names: &[],
     },
     FieldDoc {

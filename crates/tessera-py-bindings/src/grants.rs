@@ -503,8 +503,8 @@ impl PyWorkloadIdentity {
 /// scope_in_assertion=None)`` — the names of the TOML fields:
 ///
 /// - ``assertion_key=None``: the private key's text (not a path), as ``client_assertion_key``
-///   takes it: a PKCS#8 PEM of an RSA (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 PEM,
-///   or a JWK with ``d``. Required unless ``service_account_key``. The client's ``client_id`` is
+///   takes it: a PKCS#8 PEM of an RSA (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 or
+///   EC P-256 SEC1 PEM, or a JWK with ``d``. Required unless ``service_account_key``. The client's ``client_id`` is
 ///   the assertion's ``iss``.
 /// - ``service_account_key=None``: a Google service-account JSON key: the JSON itself, or a
 ///   reference ``"file:PATH"`` / ``"env:NAME"`` / ``"keyring:service/account"`` (read here).
@@ -768,7 +768,8 @@ impl PyCognito {
 ///   (the default with ``client_assertion_key``), or ``"none"`` (a public client: the default
 ///   without either). ``"basic"`` and ``"post"`` are deprecated old names.
 /// - ``client_assertion_key=None``: the private key's text (not a path): a PKCS#8 PEM of an RSA
-///   (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 PEM, or a JWK with ``d``.
+///   (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with
+///   ``d``.
 /// - ``client_assertion_alg=None``: from the key (``RS256`` / ``ES256`` / ``EdDSA``); or
 ///   ``PS256``, ``RS384``, ... for RSA keys.
 /// - ``client_assertion_kid=None``: the JWK's ``kid``, else no ``kid`` header.

@@ -69,6 +69,9 @@ async fn private_key_jwt_with_rsa_ec_and_ed25519_keys_for_client_credentials() {
         ("rsa.pem", Some("test-rsa"), None, "RS256"),
         ("rsa.pem", Some("test-rsa"), Some("PS256"), "PS256"),
         ("ec.pem", Some("test-ec"), None, "ES256"),
+        // The same keys in the other PEM forms: PKCS#1, and SEC1 as `openssl ecparam -genkey` writes it.
+        ("rsa-pkcs1.pem", Some("test-rsa"), None, "RS256"),
+        ("ec-sec1.pem", Some("test-ec"), None, "ES256"),
         ("ed25519.pem", Some("test-ed"), None, "EdDSA"),
         // Without a kid, the server tries every registered key of the right type.
         ("ec.pem", None, None, "ES256"),
