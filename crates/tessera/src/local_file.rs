@@ -205,6 +205,36 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Opens `path`, creating it (0600) if needed, as a lock file to `flock`: the file store's write
+/// lock and per-key refresh locks, and the spent-token ledger's lock. Never through a symlink (a
+/// dangling link must not create its target; on Windows the link or junction itself is opened,
+/// then refused) and never waiting on a FIFO put in its place: anything but a regular file is
+/// refused.
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "is not a regular file");
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader; with it, the open
+    // fails at once (ENXIO) when there is none. flock is unaffected by the flag.
+    #[cfg(unix)]
+    options.mode(0o600).custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+    #[cfg(windows)]
+    options.custom_flags(OPEN_REPARSE_POINT);
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+            return not_regular();
+        }
+        e
+    })?;
+    #[cfg(windows)]
+    refuse_reparse_point(&file)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// Makes a rename in `dir` durable: on Unix, an fsync of the directory. Windows has no directory
 /// fsync (a directory cannot be opened with std, and `MoveFileEx` without `MOVEFILE_WRITE_THROUGH`
 /// returns before its metadata is flushed): nothing is done, so a power cut right after a save may
@@ -223,13 +253,13 @@ pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
 /// `FILE_FLAG_OPEN_REPARSE_POINT`: open a symbolic link or junction itself, not its target (the
 /// Windows form of `O_NOFOLLOW`; value from the Win32 headers, `winbase.h`).
 #[cfg(windows)]
-pub(crate) const OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+const OPEN_REPARSE_POINT: u32 = 0x0020_0000;
 
 /// Windows: refuses a file opened with [`OPEN_REPARSE_POINT`] that is a symbolic link or a
 /// junction, as `O_NOFOLLOW` refuses a symlink on Unix (there with `ELOOP`, before anything is
 /// opened; here right after, having touched only the link: its target is never created or written).
 #[cfg(windows)]
-pub(crate) fn refuse_reparse_point(file: &File) -> io::Result<()> {
+fn refuse_reparse_point(file: &File) -> io::Result<()> {
     if file.metadata()?.file_type().is_symlink() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -16,12 +16,8 @@
 //! store under `tokens/shared-copy/`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-#[cfg(unix)]
-use std::os::unix::fs::OpenOptionsExt;
-#[cfg(windows)]
-use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -179,19 +175,8 @@ fn lock(path: &Path) -> Result<File, Error> {
     }
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
-    let mut options = OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    // Never through a symlink; never waiting on a FIFO put in its place.
-    #[cfg(unix)]
-    options.mode(0o600).custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
-    // Windows: the link or junction itself is opened, then refused; opening a pipe never waits.
-    #[cfg(windows)]
-    options.custom_flags(local_file::OPEN_REPARSE_POINT);
-    let file = options.open(&lock_path);
-    #[cfg(windows)]
-    let file = file.and_then(|file| local_file::refuse_reparse_point(&file).map(|()| file));
-    let file =
-        file.map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
+    let file = local_file::open_lock_file(Path::new(&lock_path))
+        .map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
     file.lock().map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot lock it: {}", e.kind())))?;
     Ok(file)
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tessera::config::{Config, resolve_reference};
 use tessera::store::{FileStore, TokenStore};
-use tessera::{Error, StoreErrorKind};
+use tessera::{Error, Secret, SpentRefreshTokens, StoreErrorKind, TokenSet};
 
 const SECRET: &str = "eyJSECRET-hunter2";
 
@@ -168,6 +168,38 @@ async fn a_dangling_lock_symlink_is_not_followed() {
     let error = store.lock("dev/peer", Duration::from_millis(200)).await.unwrap_err();
     assert!(matches!(error, Error::Store { .. }), "{error:?}");
     assert!(!target.exists(), "the link's target was created");
+}
+
+/// A FIFO where a lock file goes (the store's write lock, a key's refresh lock, the ledger's lock)
+/// is refused at once: opening it for writing used to wait for a reader, forever.
+#[tokio::test]
+async fn lock_files_that_are_fifos_are_refused_without_waiting() {
+    let dir = private_dir();
+    let store = FileStore::new(dir.path());
+    mkfifo(&dir.path().join("tokens.json.lock"));
+    let tokens = TokenSet::bearer("a", None, tessera::Timestamp::EPOCH);
+    let saved = tokio::time::timeout(Duration::from_secs(10), store.save("dev/peer", &tokens)).await;
+    let error = saved.expect("no hang").unwrap_err();
+    assert!(matches!(error, Error::Store { kind: StoreErrorKind::Io, .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("tokens.json.lock") && error.to_string().contains("not a regular file"),
+        "{error}"
+    );
+
+    let locks = dir.path().join("locks");
+    std::fs::create_dir(&locks).unwrap();
+    std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o700)).unwrap();
+    mkfifo(&locks.join("dev%2Fpeer.lock"));
+    let locked =
+        tokio::time::timeout(Duration::from_secs(10), store.lock("dev/peer", Duration::from_millis(200))).await;
+    let error = locked.expect("no hang").unwrap_err();
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+
+    let ledger = SpentRefreshTokens::file(dir.path().join("spent-refresh-tokens.json"));
+    mkfifo(&dir.path().join("spent-refresh-tokens.json.lock"));
+    let recorded = tokio::time::timeout(Duration::from_secs(10), ledger.record("dev/peer", &Secret::new("rt"))).await;
+    let error = recorded.expect("no hang").unwrap_err();
+    assert!(matches!(error, Error::Store { kind: StoreErrorKind::Io, .. }), "{error:?}");
 }
 
 #[test]

@@ -17,12 +17,10 @@
 //! [`crate::local_file::sync_dir`]). docs/DECISIONS.md lists each rule's Windows form.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
 #[cfg(unix)]
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-#[cfg(windows)]
-use std::os::windows::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -233,31 +231,8 @@ fn store_location(dir: &Path) -> String {
     dir.join(FILE_NAME).display().to_string()
 }
 
-#[cfg(unix)]
 fn open_lock_file(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        // Never through a symlink: a dangling `tokens.json.lock` link must not create its target.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| io_error(path, "cannot open lock file", &e))
-}
-
-/// Windows: never through a symbolic link or junction either — the link itself is opened (its
-/// target is neither created nor touched) and then refused.
-#[cfg(windows)]
-fn open_lock_file(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(crate::local_file::OPEN_REPARSE_POINT)
-        .open(path)
-        .and_then(|file| crate::local_file::refuse_reparse_point(&file).map(|()| file))
-        .map_err(|e| io_error(path, "cannot open lock file", &e))
+    crate::local_file::open_lock_file(path).map_err(|e| io_error(path, "cannot open lock file", &e))
 }
 
 #[cfg(unix)]
