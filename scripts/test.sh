@@ -63,16 +63,28 @@ fi
 # --- end Debian packages ---
 
 
-# --- the build cache stays bounded: each change of dependencies or features leaves a set of test
-# binaries behind (22 GB in one day, once). cargo-sweep removes the least recently used units until
-# the cache is under the limit; a removed unit that is still needed is rebuilt. ---
+# --- the build cache keeps what a run uses and nothing else: each change of dependencies or features
+# leaves a set of units behind (22 GB in one day, once, which filled the disk). Here every unit's
+# fingerprint gets an access time in 1970; cargo reads the fingerprint of every unit it builds or
+# finds fresh, which moves the time to now, and cargo-sweep removes, after the tests, the units
+# whose time is still in 1970. A removed unit that is needed again is rebuilt. Where reads do not
+# move access times (noatime), the cache is trimmed to the units read least recently instead, down
+# to 15 GB. ---
 echo "==> build cache"
 if [ "$CARGO_INCREMENTAL" = 0 ]; then rm -rf "$CARGO_TARGET_DIR/debug/incremental"; fi
+sweep=""
 if command -v cargo-sweep >/dev/null || cargo install cargo-sweep --version 0.8.0 --locked --quiet; then
-  cargo sweep --maxsize "${TESSERA_TARGET_MAXSIZE:-15GB}" 2>&1 | tail -n 1 ||
-    echo "cargo-sweep failed: the build cache was not trimmed"
+  mkdir -p "$CARGO_TARGET_DIR"
+  probe="$CARGO_TARGET_DIR/.atime-probe"
+  echo probe >"$probe" && touch -a -d @86400 "$probe" && cat "$probe" >/dev/null
+  if [ "$(stat -c %X "$probe")" -gt 86400 ]; then
+    find "$CARGO_TARGET_DIR" -path '*/.fingerprint/*' -type f -exec touch -a -d @86400 {} +
+    sweep=(--time 1)
+  else
+    sweep=(--maxsize 15GB)
+  fi
 else
-  echo "cargo-sweep could not be installed (offline?): the build cache was not trimmed"
+  echo "cargo-sweep could not be installed (offline?): the build cache will not be trimmed"
 fi
 
 echo "==> format and lints"
@@ -155,6 +167,11 @@ py_counts=$(tail -n 1 "$CARGO_TARGET_DIR/pytest-output.txt")
 py_count() { echo "$py_counts" | grep -oE "[0-9]+ $1" | grep -oE "^[0-9]+" || echo 0; }
 py_passed=$(py_count passed); py_failed=$(( $(py_count failed) + $(py_count error) )); py_skipped=$(py_count skipped)
 # --- end of the Python package block ---
+
+if [ -n "$sweep" ]; then
+  echo "==> build cache: ${sweep[*]}"
+  cargo sweep "${sweep[@]}" 2>&1 | tail -n 1 || echo "cargo-sweep failed: the build cache was not trimmed"
+fi
 
 # --- fuzz smoke run (issue 8; docs/fuzzing.md): every cargo-fuzz target for 20 s ---
 # cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 unlocks them on the stable toolchain. The fuzz
