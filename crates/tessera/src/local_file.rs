@@ -18,6 +18,8 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 #[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+#[cfg(windows)]
+use std::os::windows::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// What a file is for: its size cap and how strictly its mode is checked.
