@@ -5,7 +5,9 @@ instance (as separate machines would have), configuration errors, an unreachable
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +82,22 @@ def test_configuration_errors_are_typed_and_hide_the_password() -> None:
         tessera.RedisStore("rediss://127.0.0.1:1", ca_certificate="/nonexistent/ca.pem")
     store = tessera.RedisStore("redis://user:hunter2@127.0.0.1:1/0")
     assert "hunter2" not in repr(store) and "***" in repr(store)
+
+
+def test_a_ca_file_is_read_as_every_ca_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A FIFO is refused before it is opened for reading (the read used to wait for a writer).
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(tessera.ConfigurationError, match="ca_certificate: is not a regular file"):
+        tessera.RedisStore("rediss://127.0.0.1:1", ca_certificate=str(fifo))
+    # `~` is the home directory in open_store's ca_file too, and a bundle others can write is refused.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    loose = tmp_path / "ca.pem"
+    loose.write_text("-----BEGIN CERTIFICATE-----\n")
+    loose.chmod(0o666)
+    with pytest.raises(tessera.ConfigurationError, match="store ca_file: is writable by group or others") as raised:
+        tessera.open_store({"kind": "redis", "url": "rediss://127.0.0.1:1", "ca_file": "~/ca.pem"})
+    assert str(tmp_path) not in str(raised.value)
 
 
 def test_unreachable_redis_is_a_store_error(idp: Idp) -> None:

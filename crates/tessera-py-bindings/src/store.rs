@@ -142,8 +142,7 @@ impl PyRedisStore {
                 _ => {
                     let path = user_path(value)
                         .map_err(|_| configuration("ca_certificate must be PEM bytes or the path of a PEM file"))?;
-                    std::fs::read(&path)
-                        .map_err(|e| configuration(format!("ca_certificate {}: {e}", path.display())))?
+                    tessera::store::read_ca_file(&path, "ca_certificate").map_err(|error| to_pyerr(&error))?
                 }
             }),
         };
@@ -248,10 +247,8 @@ pub(crate) fn open_store<'py>(
                 settings.lease = Duration::from_millis(lease_ms);
             }
             if let Some(ca_file) = ca_file {
-                settings.ca_certificate_pem = Some(
-                    std::fs::read(&ca_file)
-                        .map_err(|e| configuration(format!("store ca_file {}: {e}", ca_file.display())))?,
-                );
+                settings.ca_certificate_pem =
+                    Some(tessera::store::read_ca_file(&ca_file, "store ca_file").map_err(|error| to_pyerr(&error))?);
             }
             // `open` above validated the same settings; this keeps a typed handle for the Python class.
             let redis =

@@ -202,6 +202,35 @@ async fn lock_files_that_are_fifos_are_refused_without_waiting() {
     assert!(matches!(error, Error::Store { kind: StoreErrorKind::Io, .. }), "{error:?}");
 }
 
+/// A Redis store's `ca_file` is read as the HTTPS `ca_file` is: a FIFO or `/dev/zero` is refused
+/// before any read (a FIFO hung the open, `/dev/zero` filled the memory), and so is a CA bundle
+/// others can write (who can add a root can read every command); the error names the field.
+#[test]
+fn a_redis_ca_file_that_is_a_fifo_a_device_or_loose_is_refused_before_reading() {
+    let dir = private_dir();
+    let fifo = dir.path().join("ca-fifo.pem");
+    mkfifo(&fifo);
+    let loose = dir.path().join("ca-loose.pem");
+    std::fs::write(&loose, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for (ca_file, says) in [
+        (fifo, "is not a regular file"),
+        (PathBuf::from("/dev/zero"), "is not a regular file"),
+        (loose, "is writable by group or others"),
+    ] {
+        let config: tessera::store::StoreConfig = serde_json::from_value(serde_json::json!({
+            "kind": "redis", "url": "rediss://127.0.0.1:1", "ca_file": ca_file,
+        }))
+        .unwrap();
+        let opened = bounded(move || tessera::store::open(&config, Path::new("/nonexistent")).map(|_| ()));
+        let error = opened.unwrap_err();
+        assert!(matches!(error, Error::Configuration { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("store ca_file: ") && message.contains(says), "{message}");
+        assert!(!message.contains(dir.path().to_str().unwrap()), "the path is a value: {message}");
+    }
+}
+
 #[test]
 fn error_messages_are_capped() {
     let mut text = String::from("[[contexts]]\nname = \"dev\"\n");

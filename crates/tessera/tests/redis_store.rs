@@ -440,6 +440,14 @@ async fn rediss_urls_connect_over_tls_with_a_private_ca() {
     private_ca.save("k", &tokens("over-tls", None)).await.expect("TLS connection");
     assert_eq!(private_ca.load("k").await.unwrap().unwrap().access_token, Secret::new("over-tls"));
     assert!(private_ca.location().starts_with("rediss://:***@127.0.0.1"), "{}", private_ca.location());
+
+    // The same CA named by the configuration's `ca_file`, read as every CA bundle is.
+    let config: tessera::store::StoreConfig = serde_json::from_value(serde_json::json!({
+        "kind": "redis", "url": url, "ca_file": server.dir().join("ca.pem"),
+    }))
+    .unwrap();
+    let configured = tessera::store::open(&config, std::path::Path::new("/nonexistent")).unwrap();
+    assert_eq!(configured.load("k").await.unwrap().unwrap().access_token, Secret::new("over-tls"));
 }
 
 /// A Redis without persistence restarts empty: a process still holding the tokens in memory

@@ -93,6 +93,17 @@ pub fn open(config: &StoreConfig, default_dir: &Path) -> Result<Arc<dyn TokenSto
     }
 }
 
+/// Reads the PEM CA bundle a Redis store trusts (`ca_file` here, `ca_certificate` in Python) as
+/// every CA bundle tessera trusts is read: a leading `~` is the home directory; it must be a
+/// regular file (a FIFO or `/dev/zero` is refused before any read) of at most 4 MiB, owned by you
+/// or root, that group and others cannot write (whoever can add a root can read every command).
+/// The error names `field`, never the path or the file's content.
+pub fn read_ca_file(path: &Path, field: &str) -> Result<Vec<u8>, Error> {
+    let path = crate::config::expand_home(path);
+    crate::local_file::read(&path, crate::local_file::FileKind::CaBundle)
+        .map_err(|refused| Error::configuration(format!("{field}: {}", refused.problem)))
+}
+
 #[cfg(feature = "redis")]
 fn open_redis(
     url: &str,
@@ -113,10 +124,7 @@ fn open_redis(
         settings.lease = Duration::from_millis(lease_ms);
     }
     if let Some(ca_file) = ca_file {
-        let path = crate::config::expand_home(ca_file);
-        let pem =
-            std::fs::read(&path).map_err(|e| Error::configuration(format!("store ca_file {}: {e}", path.display())))?;
-        settings.ca_certificate_pem = Some(pem);
+        settings.ca_certificate_pem = Some(read_ca_file(ca_file, "store ca_file")?);
     }
     Ok(Arc::new(super::RedisStore::with_settings(resolved.expose_secret(), settings)?))
 }
