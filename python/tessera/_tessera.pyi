@@ -613,7 +613,7 @@ class Client:
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
                 ``None``: chosen as said.
             client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8, RSA PKCS#1 or
-                EC SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+                EC P-256 SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.
@@ -811,7 +811,7 @@ class SyncClient:
                 ``"self_signed_tls_client_auth"`` or ``"none"`` (the default without any). Default
                 ``None``: chosen as said.
             client_assertion_key: ``private_key_jwt``'s private key, as text (a PKCS#8, RSA PKCS#1 or
-                EC SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
+                EC P-256 SEC1 PEM, or a JWK with ``d``; not a path); default ``None``. Never shown in errors.
             client_assertion_alg: the signing algorithm; default ``None``: from the key (``RS256``,
                 ``ES256``, ``EdDSA``).
             client_assertion_kid: the ``kid`` header; default ``None``: the JWK's ``kid``, else none.

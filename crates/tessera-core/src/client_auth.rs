@@ -325,7 +325,12 @@ pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, 
     }
     let not_a_key = || (field, NOT_A_PRIVATE_KEY.to_owned());
     let blocks = pem::parse_many(text).map_err(|_| not_a_key())?;
-    if blocks.iter().any(|block| block.tag() == "ENCRYPTED PRIVATE KEY") {
+    // PKCS#8's encrypted form, and the legacy one (`openssl ec -aes256`: a `Proc-Type` header).
+    let encrypted = |block: &pem::Pem| {
+        block.tag() == "ENCRYPTED PRIVATE KEY"
+            || block.headers().get("Proc-Type").is_some_and(|v| v.contains("ENCRYPTED"))
+    };
+    if blocks.iter().any(encrypted) {
         return Err((field, "is an encrypted PEM: decrypt it first (openssl pkcs8 -topk8 -nocrypt)".into()));
     }
     let mut keys = blocks.into_iter().filter(|block| block.tag().ends_with("PRIVATE KEY"));
@@ -350,16 +355,19 @@ pub(crate) fn parse_private_key(text: &str) -> Result<ParsedKey, (&'static str, 
 }
 
 /// A SEC1 `ECPrivateKey` (RFC 5915, `-----BEGIN EC PRIVATE KEY-----`: what `openssl ecparam
-/// -genkey` writes) of a P-256 key: version 1, the 32-byte scalar, the curve (optional) and the
-/// public key (optional: derived when absent; ring checks it against the scalar when present).
-/// Every length in such a document is below 128, so each is one byte.
+/// -genkey` writes) of a P-256 key: version 1, the scalar (32 bytes, or fewer from a writer that
+/// drops leading zeros), the curve, and the uncompressed public key (checked by ring against the
+/// scalar when present, derived when absent). Either the curve or the public key must be there:
+/// a bare scalar does not say its curve. Every length in such a document is below 128, so each
+/// is one byte.
 fn parse_sec1_p256(der: &[u8]) -> Result<SigningKey, (&'static str, String)> {
     let field = "client_assertion_key";
     let unreadable = || {
         (
             field,
-            "is a SEC1 EC key tessera cannot read: `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key8.pem` \
-             rewrites it as PKCS#8"
+            "is a SEC1 EC key in a form tessera cannot read (a compressed public key, explicit curve \
+             parameters, or neither curve nor public key): `openssl ec -in key.pem -param_enc named_curve \
+             -conv_form uncompressed -out fixed.pem` rewrites it"
                 .to_owned(),
         )
     };
@@ -370,19 +378,27 @@ fn parse_sec1_p256(der: &[u8]) -> Result<SigningKey, (&'static str, String)> {
         [0x30, len, body @ ..] if usize::from(*len) == body.len() => body,
         _ => return Err(unreadable()),
     };
-    let (d, rest) = body
-        .strip_prefix(&[0x02, 0x01, 0x01, 0x04, 0x20])
-        .and_then(|rest| rest.split_at_checked(32))
-        .ok_or_else(unreadable)?;
-    let rest = match rest.strip_prefix(&[0xa0, 0x0a]) {
-        Some(curve) => curve.strip_prefix(PRIME256V1).ok_or_else(unreadable)?,
-        None => rest,
+    let (scalar, rest) = match body {
+        [0x02, 0x01, 0x01, 0x04, len @ 1..=32, rest @ ..] => {
+            rest.split_at_checked(usize::from(*len)).ok_or_else(unreadable)?
+        }
+        _ => return Err(unreadable()),
     };
-    match rest.strip_prefix(&[0xa1, 0x44, 0x03, 0x42, 0x00]) {
-        Some(point) => SigningKey::ec_p256(d, point)
+    let mut d = zeroize::Zeroizing::new([0u8; 32]);
+    d[32 - scalar.len()..].copy_from_slice(scalar);
+    let (curve, rest) = match rest.strip_prefix(&[0xa0, 0x0a]) {
+        Some(curve) => (true, curve.strip_prefix(PRIME256V1).ok_or_else(unreadable)?),
+        None => (false, rest),
+    };
+    let invalid_scalar = || (field, "is a SEC1 EC key whose private key is not a valid P-256 scalar".to_owned());
+    if p256::SecretKey::from_slice(&d[..]).is_err() {
+        return Err(invalid_scalar());
+    }
+    match rest {
+        [0xa1, 0x44, 0x03, 0x42, 0x00, point @ ..] if point.len() == 65 => SigningKey::ec_p256(&d[..], point)
             .map_err(|_| (field, "is a SEC1 EC key whose public key is not the one of its private key".to_owned())),
-        None if rest.is_empty() => ec_p256_from_scalar(d).ok_or_else(unreadable),
-        None => Err(unreadable()),
+        [] if curve => ec_p256_from_scalar(&d[..]).ok_or_else(invalid_scalar),
+        _ => Err(unreadable()),
     }
 }
 

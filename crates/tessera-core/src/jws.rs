@@ -452,10 +452,20 @@ mod tests {
         let version_and_d = [tlv(0x02, &[1]), tlv(0x04, &d)].concat();
         let curve = tlv(0xa0, &tlv(0x06, PRIME256V1_OID));
         let public_key = |point: &[u8]| tlv(0xa1, &tlv(0x03, &[&[0][..], point].concat()));
-        // `openssl ec -no_public`: the public key is derived; without the curve, P-256 is assumed.
-        for parts in [vec![&version_and_d, &curve], vec![&version_and_d, &public_key(&point)], vec![&version_and_d]] {
+        // `openssl ec -no_public`: the public key is derived; without the curve, the public key
+        // (ring checks it is a P-256 point of this scalar) says it.
+        for parts in [vec![&version_and_d, &curve], vec![&version_and_d, &public_key(&point)]] {
             assert_eq!(public_of(&sec1(&parts)), expected, "{} parts", parts.len());
         }
+        // A writer that drops the scalar's leading zeros: the same key, left-padded.
+        let d_leading_zero = {
+            let mut d = d.clone();
+            d[0] = 0;
+            d
+        };
+        let from_32 = public_of(&sec1(&[&[tlv(0x02, &[1]), tlv(0x04, &d_leading_zero)].concat(), &curve]));
+        let from_31 = public_of(&sec1(&[&[tlv(0x02, &[1]), tlv(0x04, &d_leading_zero[1..])].concat(), &curve]));
+        assert_eq!(from_31, from_32);
 
         let problem = |text: &str| match parse_private_key(text) {
             Ok(_) => panic!("read"),
@@ -479,9 +489,28 @@ mod tests {
         let p384 =
             [tlv(0x02, &[1]), tlv(0x04, &[7; 48]), tlv(0xa0, &tlv(0x06, &[0x2b, 0x81, 0x04, 0x00, 0x22]))].concat();
         assert!(problem(&sec1(&[&p384])).contains("curve other than P-256"));
-        for broken in [sec1(&[&version_and_d[..20].to_vec()]), sec1(&[&version_and_d, &vec![0x05, 0x00]])] {
-            assert!(problem(&broken).contains("openssl pkcs8 -topk8"), "{broken}");
+        // Unreadable forms get the command that rewrites them: truncated, trailing bytes, a bare
+        // scalar (no curve, no public key), a compressed public key, a point with a byte too many.
+        let compressed = [&[0x02 | (point[64] & 1)][..], &point[1..33]].concat();
+        for broken in [
+            sec1(&[&version_and_d[..20].to_vec()]),
+            sec1(&[&version_and_d, &curve, &vec![0x05, 0x00]]),
+            sec1(&[&version_and_d]),
+            sec1(&[&version_and_d, &curve, &public_key(&compressed)]),
+            sec1(&[&version_and_d, &curve, &public_key(&[&point[..], &[0]].concat())]),
+        ] {
+            assert!(problem(&broken).contains("-conv_form uncompressed"), "{broken}");
         }
+        // A scalar of zero (or not below the group order) is named as such, whatever follows it.
+        let zero = [tlv(0x02, &[1]), tlv(0x04, &[0; 32])].concat();
+        for parts in [vec![&zero, &curve], vec![&zero, &curve, &public_key(&point)]] {
+            assert!(problem(&sec1(&parts)).contains("not a valid P-256 scalar"));
+        }
+        // The legacy encrypted form (`openssl ec -aes256`): refused as encrypted, not as unreadable.
+        let mut encrypted = pem::Pem::new("EC PRIVATE KEY", tlv(0x30, &version_and_d));
+        encrypted.headers_mut().add("Proc-Type", "4,ENCRYPTED").unwrap();
+        encrypted.headers_mut().add("DEK-Info", "AES-256-CBC,00112233445566778899AABBCCDDEEFF").unwrap();
+        assert!(problem(&pem::encode(&encrypted)).contains("encrypted PEM"));
     }
 
     /// A PEM file may hold a certificate beside its key, and text around the blocks (`openssl

@@ -707,7 +707,7 @@ pub const FIELDS: &[FieldDoc] = &[
         kinds: &[K::JwtBearer],
         required: "yes, unless `service_account_key`",
         default: "",
-        doc: "the private key that signs the grant's assertion (the same forms as `client_assertion_key`: PKCS#8, RSA PKCS#1 or EC SEC1 PEM, or a JWK with `d`); see [service-accounts.md](service-accounts.md)",
+        doc: "the private key that signs the grant's assertion (the same forms as `client_assertion_key`: PKCS#8, RSA PKCS#1 or EC P-256 SEC1 PEM, or a JWK with `d`); see [service-accounts.md](service-accounts.md)",
         old_names: &[],
     },
     FieldDoc {
