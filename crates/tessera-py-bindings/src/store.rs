@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use tessera::store::{FileStore, MemoryStore, RedisSettings, RedisStore, StoreConfig, TokenStore};
+use tessera::store::{FileStore, MemoryStore, OpenedStore, RedisSettings, RedisStore, StoreConfig, TokenStore};
 use tessera::{Error, StoreErrorKind, TokenSet};
 
 use crate::callback::Callback;
@@ -222,40 +222,17 @@ pub(crate) fn open_store<'py>(
             _ => std::path::PathBuf::new(),
         },
     };
-    let store = tessera::store::open(&config, &default_dir).map_err(|error| to_pyerr(&error))?;
-    match config {
-        StoreConfig::Memory => Ok(Bound::new(py, PyMemoryStore { store })?.into_any()),
-        StoreConfig::File { dir } => {
-            let dir = match dir {
-                Some(dir) => match (dir.strip_prefix("~/"), std::env::var_os("HOME")) {
-                    (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
-                    _ => dir,
-                },
-                None => default_dir,
-            };
-            drop(store);
-            Ok(Bound::new(py, PyFileStore { store: Arc::new(FileStore::new(dir.clone())), dir })?.into_any())
+    match tessera::store::open_by_kind(&config, &default_dir).map_err(|error| to_pyerr(&error))? {
+        OpenedStore::Memory(store) => Ok(Bound::new(py, PyMemoryStore { store: Arc::new(store) })?.into_any()),
+        OpenedStore::File(store) => {
+            let dir = store.dir().to_path_buf();
+            Ok(Bound::new(py, PyFileStore { store: Arc::new(store), dir })?.into_any())
         }
-        StoreConfig::Redis { url, prefix, lease_ms, ca_file } => {
-            let resolved =
-                tessera::config::resolve_reference(&url).map_err(|e| configuration(format!("store url: {e}")))?;
-            let mut settings = RedisSettings::default();
-            if let Some(prefix) = prefix {
-                settings.prefix = prefix;
-            }
-            if let Some(lease_ms) = lease_ms {
-                settings.lease = Duration::from_millis(lease_ms);
-            }
-            if let Some(ca_file) = ca_file {
-                settings.ca_certificate_pem =
-                    Some(tessera::store::read_ca_file(&ca_file, "store ca_file").map_err(|error| to_pyerr(&error))?);
-            }
-            // `open` above validated the same settings; this keeps a typed handle for the Python class.
-            let redis =
-                RedisStore::with_settings(resolved.expose_secret(), settings).map_err(|error| to_pyerr(&error))?;
+        OpenedStore::Redis(redis) => {
             Ok(Bound::new(py, PyRedisStore { store: Arc::new(redis.clone()), redis })?.into_any())
         }
-        _ => Ok(Bound::new(py, PyOpaqueStore { store })?.into_any()),
+        // A kind this binding has no class for (from a newer tessera).
+        other => Ok(Bound::new(py, PyOpaqueStore { store: other.into_dyn() })?.into_any()),
     }
 }
 

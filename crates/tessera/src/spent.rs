@@ -176,7 +176,7 @@ fn lock(path: &Path) -> Result<File, Error> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let file = local_file::open_lock_file(Path::new(&lock_path))
-        .map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {}", e.kind())))?;
+        .map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot open its lock file: {e}")))?;
     file.lock().map_err(|e| ledger_error(path, StoreErrorKind::Io, format!("cannot lock it: {}", e.kind())))?;
     Ok(file)
 }

@@ -200,6 +200,7 @@ async fn lock_files_that_are_fifos_are_refused_without_waiting() {
     let recorded = tokio::time::timeout(Duration::from_secs(10), ledger.record("dev/peer", &Secret::new("rt"))).await;
     let error = recorded.expect("no hang").unwrap_err();
     assert!(matches!(error, Error::Store { kind: StoreErrorKind::Io, .. }), "{error:?}");
+    assert!(error.to_string().contains("cannot open its lock file: is not a regular file"), "{error}");
 }
 
 /// A Redis store's `ca_file` is read as the HTTPS `ca_file` is: a FIFO or `/dev/zero` is refused

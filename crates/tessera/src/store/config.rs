@@ -78,14 +78,44 @@ impl Default for StoreConfig {
 /// (the CLI passes its token directory). Secret references (`env:`, `file:`) are resolved here;
 /// nothing connects until the store is used.
 pub fn open(config: &StoreConfig, default_dir: &Path) -> Result<Arc<dyn TokenStore>, Error> {
+    open_by_kind(config, default_dir).map(OpenedStore::into_dyn)
+}
+
+/// A store [`open_by_kind`] opened, with its type: for a binding that gives each kind a class of
+/// its own (Python's `open_store`).
+#[non_exhaustive]
+pub enum OpenedStore {
+    /// `kind = "memory"`.
+    Memory(MemoryStore),
+    /// `kind = "file"`, in its directory (`~` expanded) or the default one.
+    File(FileStore),
+    /// `kind = "redis"`, its URL resolved and its CA file read.
+    #[cfg(feature = "redis")]
+    Redis(super::RedisStore),
+}
+
+impl OpenedStore {
+    /// The store, as a [`TokenStore`] like any other.
+    pub fn into_dyn(self) -> Arc<dyn TokenStore> {
+        match self {
+            OpenedStore::Memory(store) => Arc::new(store),
+            OpenedStore::File(store) => Arc::new(store),
+            #[cfg(feature = "redis")]
+            OpenedStore::Redis(store) => Arc::new(store),
+        }
+    }
+}
+
+/// [`open`], keeping the store's type.
+pub fn open_by_kind(config: &StoreConfig, default_dir: &Path) -> Result<OpenedStore, Error> {
     match config {
-        StoreConfig::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreConfig::Memory => Ok(OpenedStore::Memory(MemoryStore::new())),
         StoreConfig::File { dir } => {
             let dir = match dir {
                 Some(dir) => crate::config::expand_home(dir),
                 None => default_dir.to_path_buf(),
             };
-            Ok(Arc::new(FileStore::new(dir)))
+            Ok(OpenedStore::File(FileStore::new(dir)))
         }
         StoreConfig::Redis { url, prefix, lease_ms, ca_file } => {
             open_redis(url, prefix.as_deref(), *lease_ms, ca_file.as_deref())
@@ -110,7 +140,7 @@ fn open_redis(
     prefix: Option<&str>,
     lease_ms: Option<u64>,
     ca_file: Option<&Path>,
-) -> Result<Arc<dyn TokenStore>, Error> {
+) -> Result<OpenedStore, Error> {
     let resolved =
         crate::config::resolve_reference(url).map_err(|e| Error::configuration(format!("store url: {e}")))?;
     let mut settings = super::RedisSettings::default();
@@ -126,7 +156,7 @@ fn open_redis(
     if let Some(ca_file) = ca_file {
         settings.ca_certificate_pem = Some(read_ca_file(ca_file, "store ca_file")?);
     }
-    Ok(Arc::new(super::RedisStore::with_settings(resolved.expose_secret(), settings)?))
+    Ok(OpenedStore::Redis(super::RedisStore::with_settings(resolved.expose_secret(), settings)?))
 }
 
 #[cfg(not(feature = "redis"))]
@@ -135,7 +165,7 @@ fn open_redis(
     _prefix: Option<&str>,
     _lease_ms: Option<u64>,
     _ca_file: Option<&Path>,
-) -> Result<Arc<dyn TokenStore>, Error> {
+) -> Result<OpenedStore, Error> {
     let _ = Duration::ZERO;
     Err(Error::configuration("store kind \"redis\" needs tessera built with the `redis` feature"))
 }

@@ -14,7 +14,7 @@ mod redis_store;
 mod resource_view;
 
 pub use blocking::{BlockingAdapter, BlockingLockGuard, BlockingTokenStore};
-pub use config::{StoreConfig, open, read_ca_file};
+pub use config::{OpenedStore, StoreConfig, open, open_by_kind, read_ca_file};
 pub use file::FileStore;
 pub(crate) use file::json_problem;
 pub use local_copy::LocalCopyStore;
