@@ -67,25 +67,35 @@ fi
 # leaves a set of units behind (22 GB in one day, once, which filled the disk). Here every unit's
 # fingerprint gets an access time in 1970; cargo reads the fingerprint of every unit it builds or
 # finds fresh, which moves the time to now, and cargo-sweep removes, after the tests, the units
-# whose time is still in 1970. A removed unit that is needed again is rebuilt. Where reads do not
-# move access times (noatime), the cache is trimmed to the units read least recently instead, down
-# to 15 GB. ---
+# whose time is still in 1970 (in this cache and in the Windows check's). A removed unit that is
+# needed again is rebuilt. A run that finds another one using the cache leaves both alone (a lock
+# on .test-sh.lock: exclusive to reset and to sweep, shared meanwhile). Where reads do not move
+# access times (noatime), a cache over 15 GB is emptied instead. ---
 echo "==> build cache"
 if [ "$CARGO_INCREMENTAL" = 0 ]; then rm -rf "$CARGO_TARGET_DIR/debug/incremental"; fi
-sweep=""
-if command -v cargo-sweep >/dev/null || cargo install cargo-sweep --version 0.8.0 --locked --quiet; then
-  mkdir -p "$CARGO_TARGET_DIR"
+caches=("$CARGO_TARGET_DIR" "$CARGO_TARGET_DIR-windows")
+sweep=()
+mkdir -p "$CARGO_TARGET_DIR"
+exec 9>"$CARGO_TARGET_DIR/.test-sh.lock"
+if ! flock -xn 9; then
+  echo "another run uses $CARGO_TARGET_DIR: the build cache is left as it is"
+elif ! command -v cargo-sweep >/dev/null && ! cargo install cargo-sweep --version 0.8.0 --locked --quiet; then
+  echo "cargo-sweep could not be installed (offline?): the build cache will not be trimmed"
+else
   probe="$CARGO_TARGET_DIR/.atime-probe"
   echo probe >"$probe" && touch -a -d @86400 "$probe" && cat "$probe" >/dev/null
   if [ "$(stat -c %X "$probe")" -gt 86400 ]; then
-    find "$CARGO_TARGET_DIR" -path '*/.fingerprint/*' -type f -exec touch -a -d @86400 {} +
+    for fingerprints in "${caches[0]}"/*/.fingerprint "${caches[0]}"/*/*/.fingerprint \
+                        "${caches[1]}"/*/.fingerprint "${caches[1]}"/*/*/.fingerprint; do
+      [ -d "$fingerprints" ] && find "$fingerprints" -type f -exec touch -c -a -d @86400 {} +
+    done
     sweep=(--time 1)
-  else
-    sweep=(--maxsize 15GB)
+  elif [ "$(du -s --block-size=1G "$CARGO_TARGET_DIR" | cut -f1)" -gt 15 ]; then
+    echo "access times do not move here (noatime): the build cache is over 15 GB and is emptied"
+    cargo clean --quiet
   fi
-else
-  echo "cargo-sweep could not be installed (offline?): the build cache will not be trimmed"
 fi
+flock -s 9
 
 echo "==> format and lints"
 cargo fmt --all --check
@@ -168,9 +178,17 @@ py_count() { echo "$py_counts" | grep -oE "[0-9]+ $1" | grep -oE "^[0-9]+" || ec
 py_passed=$(py_count passed); py_failed=$(( $(py_count failed) + $(py_count error) )); py_skipped=$(py_count skipped)
 # --- end of the Python package block ---
 
-if [ -n "$sweep" ]; then
-  echo "==> build cache: ${sweep[*]}"
-  cargo sweep "${sweep[@]}" 2>&1 | tail -n 1 || echo "cargo-sweep failed: the build cache was not trimmed"
+if [ ${#sweep[@]} -gt 0 ]; then
+  echo "==> build cache: the units this run did not use"
+  if flock -xn 9; then
+    for cache in "${caches[@]}"; do
+      [ -d "$cache" ] || continue
+      CARGO_TARGET_DIR="$cache" cargo sweep "${sweep[@]}" 2>&1 | tail -n 1 ||
+        echo "cargo-sweep failed: $cache was not trimmed"
+    done
+  else
+    echo "another run uses $CARGO_TARGET_DIR: the build cache is left as it is"
+  fi
 fi
 
 # --- fuzz smoke run (issue 8; docs/fuzzing.md): every cargo-fuzz target for 20 s ---
