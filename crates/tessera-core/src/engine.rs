@@ -324,7 +324,7 @@ impl Engine {
     }
 
     /// Discovered metadata can also come from elsewhere (a resource's authorization server found
-    /// by [`crate::protocol::ResourceDiscovery`]): the engine then does not fetch it again. Its
+    /// by [`crate::protocol::resource::ResourceDiscovery`]): the engine then does not fetch it again. Its
     /// issuer must be the provider's (`Endpoints::Discover`); otherwise nothing changes.
     pub fn set_metadata(&mut self, key: &str, metadata: ProviderMetadata) -> bool {
         let Some(entry) = self.entries.get_mut(key) else { return false };

@@ -16,7 +16,7 @@ pub enum Error {
     OAuth {
         /// The `error` code.
         code: OAuthErrorCode,
-        /// `error_description`, truncated to 300 characters.
+        /// `error_description`, cut to 300 characters, control characters shown as `?`.
         description: Option<String>,
         /// HTTP status of the answer.
         status: u16,
@@ -299,7 +299,8 @@ impl OAuthErrorCode {
             "expired_token" => Self::ExpiredToken,
             "invalid_token" => Self::InvalidToken,
             "insufficient_scope" => Self::InsufficientScope,
-            other => Self::Other(other.to_owned()),
+            // Any other code is the server's text: shown as RFC 6749 §5.2 characters only.
+            other => Self::Other(crate::protocol::printable(other)),
         }
     }
 

@@ -181,7 +181,7 @@ impl EmailOtpLogin {
         let server_allows = invalid_code.attempts_left.is_none_or(|left| left > 0);
         if server_allows && challenge.attempt < challenge.limit {
             challenge.attempt += 1;
-            let step = Self::prompt(&challenge, Some(truncate(&reason)));
+            let step = Self::prompt(&challenge, Some(crate::protocol::server_text(&reason)));
             self.state = State::Asking(challenge);
             return vec![step];
         }
@@ -189,7 +189,7 @@ impl EmailOtpLogin {
             code: OAuthErrorCode::InvalidGrant,
             description: Some(format!(
                 "invalid_code: {} (no attempts left after {} wrong code{}); log in again for a new code",
-                truncate(&reason),
+                crate::protocol::server_text(&reason),
                 challenge.attempt,
                 if challenge.attempt == 1 { "" } else { "s" }
             )),
@@ -210,10 +210,6 @@ impl super::resend::Resendable for EmailOtpLogin {
             State::Asking(_) | State::Finished => ResendRule::Never,
         }
     }
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(crate::protocol::MAX_DESCRIPTION_LEN).collect()
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(response: &HttpResponse, endpoint: &str) -> Result<T, Error> {

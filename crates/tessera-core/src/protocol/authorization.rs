@@ -11,7 +11,7 @@ use url::Url;
 use crate::http::endpoint_of;
 use crate::{Error, OAuthErrorCode, Secret};
 
-use super::MAX_DESCRIPTION_LEN;
+use super::server_text;
 
 /// Bytes of randomness the browser login needs: 32 for the PKCE verifier, 16 for `state`, 16 for `nonce`.
 pub const AUTHORIZATION_RANDOM_LEN: usize = 64;
@@ -232,8 +232,8 @@ pub fn parse_authorization_response(callback_url: &str, expected: &ExpectedRedir
     }
     if let Some(error) = error {
         return Err(Error::OAuth {
-            code: OAuthErrorCode::from_wire(&printable(&error)),
-            description: description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect()),
+            code: OAuthErrorCode::from_wire(&error),
+            description: description.as_deref().map(server_text),
             status: 302,
             endpoint: endpoint_of(expected.authorization_endpoint),
         });
@@ -445,6 +445,15 @@ mod tests {
         let error = parse_authorization_response(url.as_str(), &expected).unwrap_err();
         let text = error.to_string();
         assert!(text.len() < 500 && !text.contains('\u{1b}') && !text.contains('\n'), "{text}");
+        // With its own state, an error's description is the server's text: no line of its own either.
+        let forged = "denied\nlevel=INFO msg=\"login ok\"\r\u{1b}[2K\u{202e}";
+        let url = url::Url::parse_with_params(
+            redirect,
+            [("state", secrets.state.as_str()), ("error", "access_denied"), ("error_description", forged)],
+        )
+        .unwrap();
+        let text = parse_authorization_response(url.as_str(), &expected).unwrap_err().to_string();
+        assert!(text.contains("denied?level=INFO msg=\"login ok\"??[2K?"), "{text}");
 
         // A refused value never splices into the state around a control character.
         let state = secrets.state.as_str();

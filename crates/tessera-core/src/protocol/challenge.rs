@@ -17,7 +17,7 @@
 //! the first syntax error: the challenges complete before it are kept, the broken one is dropped.
 //! Pure functions; no I/O.
 
-use super::token::MAX_DESCRIPTION_LEN;
+use super::token::server_text;
 use crate::OAuthErrorCode;
 
 /// The longest header value parsed; anything past it is ignored (a challenge is a few hundred
@@ -232,7 +232,7 @@ pub struct TokenChallenge {
     /// `error`: `invalid_request`, `invalid_token`, `insufficient_scope`, `use_dpop_nonce` (as
     /// [`OAuthErrorCode::Other`]), ...
     pub error: Option<OAuthErrorCode>,
-    /// `error_description`, truncated to [`MAX_DESCRIPTION_LEN`] characters.
+    /// `error_description`, cut to [`MAX_DESCRIPTION_LEN`](super::MAX_DESCRIPTION_LEN) characters, control characters shown as `?`.
     pub error_description: Option<String>,
     /// `scope`: the scope the resource needs (space-separated), e.g. with `insufficient_scope`.
     pub scope: Option<String>,
@@ -255,9 +255,7 @@ impl TokenChallenge {
             scheme,
             realm: text("realm"),
             error: challenge.param("error").map(OAuthErrorCode::from_wire),
-            error_description: challenge
-                .param("error_description")
-                .map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect()),
+            error_description: challenge.param("error_description").map(server_text),
             scope: text("scope"),
             resource_metadata: text("resource_metadata"),
         })
@@ -346,6 +344,9 @@ mod tests {
         assert!(parse_challenges(&long).is_empty());
         // Error descriptions are truncated.
         let long = format!("Bearer error_description=\"{}\"", "x".repeat(1000));
-        assert_eq!(token_challenges([long.as_str()])[0].error_description.as_ref().unwrap().len(), MAX_DESCRIPTION_LEN);
+        assert_eq!(
+            token_challenges([long.as_str()])[0].error_description.as_ref().unwrap().len(),
+            super::super::MAX_DESCRIPTION_LEN
+        );
     }
 }

@@ -17,7 +17,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::token::MAX_DESCRIPTION_LEN;
+use super::token::server_text;
 use crate::http::endpoint_of;
 use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId, Secret, Timestamp, TokenSet};
 
@@ -212,7 +212,7 @@ const MAX_EXCEPTION_NAME_LEN: usize = 100;
 pub struct CognitoException {
     /// E.g. `NotAuthorizedException`, `CodeMismatchException`.
     pub name: String,
-    /// The server's message, truncated to [`MAX_DESCRIPTION_LEN`] characters.
+    /// The server's message, cut to [`MAX_DESCRIPTION_LEN`](super::MAX_DESCRIPTION_LEN) characters, control characters shown as `?`.
     pub message: Option<String>,
     /// HTTP status.
     pub status: u16,
@@ -309,7 +309,7 @@ pub fn parse_exception(response: &HttpResponse) -> Option<CognitoException> {
     }
     Some(CognitoException {
         name: name.to_owned(),
-        message: wire.and_then(|w| w.message).map(|m| m.chars().take(MAX_DESCRIPTION_LEN).collect()),
+        message: wire.and_then(|w| w.message).as_deref().map(server_text),
         status: response.status,
     })
 }

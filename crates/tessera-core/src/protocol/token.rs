@@ -12,6 +12,18 @@ use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId,
 /// Server-provided error descriptions are cut to this many characters.
 pub const MAX_DESCRIPTION_LEN: usize = 300;
 
+/// A server's free text (`error_description`, Cognito's `message`, an email-OTP server's reason) as
+/// tessera repeats it in errors, prompts and logs: at most [`MAX_DESCRIPTION_LEN`] characters, and
+/// each control character (a newline, an escape), line separator or bidirectional override becomes
+/// `?`, so that a server cannot write lines of its own into a log or reorder what a terminal shows
+/// (RFC 6749 §5.2 allows printable ASCII only; other letters are kept for localised messages).
+pub(crate) fn server_text(text: &str) -> String {
+    let shown = |c: char| {
+        !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    text.chars().take(MAX_DESCRIPTION_LEN).map(|c| if shown(c) { c } else { '?' }).collect()
+}
+
 /// Builds a token endpoint request: `params` (grant_type and its fields) plus client authentication
 /// (a client assertion is made with `assertion`; it fails only for an assertion method without
 /// randomness or with an unusable key).
@@ -179,7 +191,7 @@ pub fn parse_error_response(response: &HttpResponse, endpoint: &str) -> Error {
     if is_json && let Ok(error) = serde_json::from_slice::<WireError>(&response.body) {
         return Error::OAuth {
             code: OAuthErrorCode::from_wire(&error.error),
-            description: error.error_description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect()),
+            description: error.error_description.as_deref().map(server_text),
             status: response.status,
             endpoint,
         };
@@ -391,5 +403,17 @@ mod tests {
             panic!()
         };
         assert_eq!(description.unwrap().len(), MAX_DESCRIPTION_LEN);
+    }
+
+    /// The server's code and description reach errors (and logs) without a control character of
+    /// theirs: a newline would start a forged log line, an escape would rewrite the terminal.
+    #[test]
+    fn a_servers_code_and_description_write_no_line_of_their_own() {
+        let body = r#"{"error":"weird\nlevel=INFO","error_description":"Zugriff verweigert\nlevel=INFO msg=ok\u001b[2K\u2028"}"#;
+        let error = parse_error_response(&response(400, "application/json", body), "https://idp/token");
+        let Error::OAuth { code, description, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(code.as_str(), "weird?level=INFO");
+        assert_eq!(description.as_deref(), Some("Zugriff verweigert?level=INFO msg=ok?[2K?"));
+        assert!(!error.to_string().contains(['\n', '\u{1b}', '\u{2028}']), "{error}");
     }
 }
