@@ -2,7 +2,7 @@
 //! reauthentication, configuration and stores. Each error says whether retrying may help.
 //!
 //! Messages never contain secrets: only endpoints (without query strings), codes, server-provided
-//! descriptions (truncated) and paths.
+//! descriptions (cut, their control characters shown as `?`) and paths.
 
 use std::fmt;
 use std::time::Duration;
@@ -277,7 +277,8 @@ pub enum OAuthErrorCode {
     InvalidToken,
     /// `insufficient_scope` (resource servers, RFC 6750 §3.1): the token lacks a scope the request needs.
     InsufficientScope,
-    /// Any other code, as sent.
+    /// Any other code: as sent when it is RFC 6749 §5.2 text of at most 64 characters (otherwise
+    /// cut, other characters shown as `?`).
     Other(String),
 }
 

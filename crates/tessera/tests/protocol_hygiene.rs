@@ -189,56 +189,6 @@ async fn idp() -> IdpServer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The server's own text
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A token endpoint's `error` and `error_description` are the server's text: they reach the error,
-/// and the log lines that carry it, without a newline, an escape or a bidirectional override of
-/// theirs (a forged log line, a rewritten terminal).
-#[tokio::test]
-async fn a_servers_error_text_writes_no_line_of_its_own_into_errors_or_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
-
-    let idp = idp().await;
-    let body =
-        r#"{"error":"odd\nlevel=INFO","error_description":"Zugriff verweigert\nlevel=INFO msg=forged\u001b[2K\u202e"}"#;
-    let fault = FaultKind::Status { status: 400, body: body.into(), content_type: "application/json".into() };
-    idp.faults().push(FaultEndpoint::Token, Fault::new(fault), 1);
-    let error = support::session("alice", support::alice(&idp.issuer())).authorization_header().await.unwrap_err();
-    let text = error.to_string();
-    assert!(
-        text.contains("odd?level=INFO") && text.contains("Zugriff verweigert?level=INFO msg=forged?[2K?"),
-        "{text}"
-    );
-
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("Zugriff verweigert?level=INFO msg=forged"), "the failure is logged:\n{logs}");
-    assert!(
-        !logs.lines().any(|line| line.starts_with("level=INFO")) && !logs.contains(['\u{1b}', '\u{202e}']),
-        "{logs}"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
 // PKCE
 
 #[tokio::test]

@@ -234,6 +234,7 @@ pub fn parse_stage_response(
         return Ok((tokens, None));
     };
     if let Some(answered) = wire.id.as_deref().filter(|answered| *answered != domain_id) {
+        let answered = crate::protocol::printable(answered);
         return Err(malformed(format!("asked for domain `{domain_id}`, the answer is for `{answered}`")));
     }
     let access = DomainAccess {

@@ -80,7 +80,10 @@ struct Pending {
 
 /// The challenge-response key, the channel and (masked) destination shown to the person.
 fn describe(challenge: &CognitoChallenge) -> Option<(&'static str, CodeChannel, Option<String>)> {
-    let parameter = |names: &[&str]| names.iter().find_map(|name| challenge.parameters.get(*name)).cloned();
+    // The destination is the server's text, shown to the person.
+    let parameter = |names: &[&str]| {
+        names.iter().find_map(|name| challenge.parameters.get(*name)).map(|text| crate::protocol::server_text(text))
+    };
     Some(match challenge.name.as_str() {
         "SMS_MFA" | "SMS_OTP" => ("SMS_MFA_CODE", CodeChannel::Sms, parameter(&["CODE_DELIVERY_DESTINATION"])),
         "EMAIL_OTP" => ("EMAIL_OTP_CODE", CodeChannel::Email, parameter(&["CODE_DELIVERY_DESTINATION"])),

@@ -147,7 +147,7 @@ impl EmailOtpLogin {
         let challenge = Challenge {
             challenge_id: Secret::new(start.challenge_id),
             channel,
-            destination: start.destination,
+            destination: start.destination.as_deref().map(crate::protocol::server_text),
             attempt: 1,
             limit,
         };

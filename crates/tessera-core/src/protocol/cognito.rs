@@ -356,6 +356,10 @@ pub fn parse_auth_response(
     let Some(name) = wire.challenge_name.filter(|n| !n.is_empty()) else {
         return Err(malformed(endpoint, "neither AuthenticationResult nor ChallengeName in the response"));
     };
+    // A challenge name is an identifier (`SMS_MFA`, `CUSTOM_CHALLENGE`); it reaches messages.
+    if name.len() > MAX_EXCEPTION_NAME_LEN || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(malformed(endpoint, "ChallengeName is not an identifier (letters, digits and _)"));
+    }
     let parameters = wire
         .challenge_parameters
         .unwrap_or_default()
@@ -535,6 +539,18 @@ mod tests {
         assert_eq!(challenge.name, "SMS_MFA");
         assert_eq!(challenge.session, Some(Secret::new("s1")));
         assert_eq!(challenge.parameters["CODE_DELIVERY_DESTINATION"], "+*******1234");
+
+        // A challenge name is an identifier: one carrying a line of its own is refused, unquoted.
+        let forged = r#"{"ChallengeName":"SMS_MFA\nlevel=INFO msg=forged","Session":"s1"}"#;
+        let error = parse_auth_response(
+            &response(200, "application/x-amz-json-1.1", forged),
+            ENDPOINT,
+            CognitoCall::Login,
+            NOW,
+        )
+        .unwrap_err();
+        assert!(matches!(error, Error::MalformedResponse { .. }), "{error:?}");
+        assert!(error.to_string().contains("not an identifier") && !error.to_string().contains("forged"), "{error}");
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub fn parse_device_authorization(response: &HttpResponse, endpoint: &str) -> Re
     if wire.device_code.is_empty() || wire.user_code.is_empty() || wire.verification_uri.is_empty() {
         return Err(malformed("device_code, user_code and verification_uri must not be empty".into()));
     }
+    // What the person is shown: a control character there would rewrite their terminal.
+    let shown = [Some(&wire.user_code), Some(&wire.verification_uri), wire.verification_uri_complete.as_ref()];
+    if shown.into_iter().flatten().any(|text| text.chars().any(super::is_hidden)) {
+        return Err(malformed(
+            "user_code or a verification URI holds a control or invisible character (a server writing to the terminal)"
+                .into(),
+        ));
+    }
     Ok(DeviceAuthorization {
         device_code: Secret::new(wire.device_code),
         user_code: wire.user_code,
@@ -86,6 +94,27 @@ pub fn parse_device_authorization(response: &HttpResponse, endpoint: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the person is shown must not write to their terminal: a control or invisible character
+    /// in the user code or a verification URI is a malformed response, not a prompt.
+    #[test]
+    fn a_code_or_uri_with_a_control_character_is_refused() {
+        for (field, value) in [
+            ("user_code", "WDJB\u{1b}[2J-MJHT"),
+            ("verification_uri", "https://example.com/device\nlevel=INFO"),
+            ("verification_uri_complete", "https://example.com/device?\u{202e}user_code=1"),
+        ] {
+            let mut body = serde_json::json!({
+                "device_code": "d", "user_code": "WDJB-MJHT", "verification_uri": "https://example.com/device",
+                "expires_in": 10,
+            });
+            body[field] = value.into();
+            let response = HttpResponse::json(RequestId(1), 200, body.to_string());
+            let error = parse_device_authorization(&response, "https://e/device").unwrap_err();
+            assert!(matches!(error, Error::MalformedResponse { .. }), "{field}: {error:?}");
+            assert!(error.to_string().contains("control or invisible character"), "{error}");
+        }
+    }
 
     #[test]
     fn parses_rfc8628_example() {

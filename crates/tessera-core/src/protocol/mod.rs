@@ -19,7 +19,7 @@
 
 mod authorization;
 pub(crate) use authorization::printable;
-pub(crate) use token::server_text;
+pub(crate) use token::{is_hidden, server_text};
 pub mod challenge;
 pub mod cognito;
 mod device;

@@ -12,16 +12,24 @@ use crate::{Error, HttpRequest, HttpResponse, Method, OAuthErrorCode, RequestId,
 /// Server-provided error descriptions are cut to this many characters.
 pub const MAX_DESCRIPTION_LEN: usize = 300;
 
-/// A server's free text (`error_description`, Cognito's `message`, an email-OTP server's reason) as
-/// tessera repeats it in errors, prompts and logs: at most [`MAX_DESCRIPTION_LEN`] characters, and
-/// each control character (a newline, an escape), line separator or bidirectional override becomes
-/// `?`, so that a server cannot write lines of its own into a log or reorder what a terminal shows
-/// (RFC 6749 §5.2 allows printable ASCII only; other letters are kept for localised messages).
+/// A server's free text (`error_description`, Cognito's `message`, an email-OTP server's reason, a
+/// masked destination) as tessera repeats it in errors, prompts and logs: at most
+/// [`MAX_DESCRIPTION_LEN`] characters, each [hidden](is_hidden) one shown as `?`, so that a server
+/// cannot write lines of its own into a log or rewrite what a terminal shows (RFC 6749 §5.2 allows
+/// printable ASCII only; other letters are kept for localised messages).
 pub(crate) fn server_text(text: &str) -> String {
-    let shown = |c: char| {
-        !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
-    text.chars().take(MAX_DESCRIPTION_LEN).map(|c| if shown(c) { c } else { '?' }).collect()
+    text.chars().take(MAX_DESCRIPTION_LEN).map(|c| if is_hidden(c) { '?' } else { c }).collect()
+}
+
+/// A character no server text reaches a message with: a control character (a newline, an escape),
+/// a line or paragraph separator, a bidirectional mark, override or isolate, or a zero-width one.
+pub(crate) fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
 }
 
 /// Builds a token endpoint request: `params` (grant_type and its fields) plus client authentication
