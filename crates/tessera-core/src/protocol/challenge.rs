@@ -256,7 +256,10 @@ impl TokenChallenge {
             realm: text("realm"),
             error: challenge.param("error").map(OAuthErrorCode::from_wire),
             error_description: challenge.param("error_description").map(server_text),
-            scope: text("scope"),
+            // RFC 6749 §3.3 scope text (printable ASCII but `"` and `\`, space-separated) or none:
+            // the scope is logged and asked for.
+            scope: text("scope")
+                .filter(|scope| scope.chars().all(|c| c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\'))),
             resource_metadata: text("resource_metadata"),
         })
     }
@@ -309,6 +312,16 @@ mod tests {
         );
         assert!(bearer.has_error("insufficient_scope"));
         assert_eq!(bearer.scope.as_deref(), Some("a b"));
+    }
+
+    /// A `scope` outside RFC 6749 §3.3's characters is no scope: it would be logged and asked for.
+    #[test]
+    fn a_scope_with_a_control_character_is_ignored() {
+        let header = "Bearer error=\"insufficient_scope\", scope=\"read\nlevel=INFO msg=forged\"";
+        let challenge = TokenChallenge::from_challenge(&parse_challenges(header)[0]).unwrap();
+        assert!(challenge.has_error("insufficient_scope"));
+        assert_eq!(challenge.scope, None);
+        assert_eq!(required_scope(403, Some(header)).as_deref(), Some(""), "insufficient_scope, no usable scope");
     }
 
     #[test]

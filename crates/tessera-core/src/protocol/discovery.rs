@@ -112,6 +112,22 @@ pub fn parse_discovery(response: &HttpResponse, expected_issuer: &str) -> Result
     if trim_issuer(&metadata.issuer) != trim_issuer(expected_issuer) {
         return Err(malformed(format!("its issuer is not {}", endpoint_of(expected_issuer))));
     }
+    // Endpoints reach errors and logs as sent: none may carry a line or an escape of its own.
+    let endpoints = [
+        ("token_endpoint", Some(&metadata.token_endpoint)),
+        ("authorization_endpoint", metadata.authorization_endpoint.as_ref()),
+        ("revocation_endpoint", metadata.revocation_endpoint.as_ref()),
+        ("introspection_endpoint", metadata.introspection_endpoint.as_ref()),
+        ("device_authorization_endpoint", metadata.device_authorization_endpoint.as_ref()),
+        ("userinfo_endpoint", metadata.userinfo_endpoint.as_ref()),
+        ("jwks_uri", metadata.jwks_uri.as_ref()),
+        ("registration_endpoint", metadata.registration_endpoint.as_ref()),
+    ];
+    if let Some((name, _)) =
+        endpoints.iter().find(|(_, value)| value.is_some_and(|value| value.chars().any(super::is_hidden)))
+    {
+        return Err(malformed(format!("`{name}` holds a control or invisible character")));
+    }
     Ok(metadata)
 }
 
@@ -130,6 +146,11 @@ mod tests {
         assert_eq!(metadata.extra.get("extra"), Some(&serde_json::json!(1)));
         assert_eq!(metadata.extra_str("extra"), None, "not a string");
         assert!(!metadata.extra.contains_key("token_endpoint"), "named fields are not repeated");
+
+        // An endpoint that carries a line of its own (the URL parser would drop it) is refused, by name.
+        let forged = r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jw\nks"}"#;
+        let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, forged), "https://idp.example").unwrap_err();
+        assert!(error.to_string().contains("`jwks_uri` holds a control or invisible character"), "{error}");
 
         let error = parse_discovery(&HttpResponse::json(RequestId(1), 200, body), "https://evil.example").unwrap_err();
         assert!(error.to_string().contains("issuer"), "{error}");

@@ -163,6 +163,10 @@ pub fn parse_registration_response(response: &HttpResponse, endpoint: &str) -> R
     };
     let client_id =
         string("client_id")?.filter(|id| !id.trim().is_empty()).ok_or_else(|| malformed("client_id", "is missing"))?;
+    // It is logged and shown: no line or escape of the server's own.
+    if client_id.chars().any(super::is_hidden) {
+        return Err(malformed("client_id", "holds a control or invisible character"));
+    }
     Ok(RegisteredClient {
         client_id,
         client_secret: string("client_secret")?.filter(|s| !s.is_empty()).map(Secret::new),
@@ -180,6 +184,15 @@ pub fn parse_registration_response(response: &HttpResponse, endpoint: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_id_with_a_control_character_is_refused() {
+        let body = r#"{"client_id":"abc\u001b[2Jdef","redirect_uris":["http://127.0.0.1/callback"]}"#;
+        let error = parse_registration_response(&HttpResponse::json(RequestId(1), 201, body), "https://idp/register")
+            .unwrap_err();
+        assert!(error.to_string().contains("client_id") && error.to_string().contains("control"), "{error}");
+        assert!(!error.to_string().contains("abc"), "{error}");
+    }
 
     #[test]
     fn request_and_answer() {

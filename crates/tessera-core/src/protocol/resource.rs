@@ -131,6 +131,10 @@ fn check_issuer(issuer: &str, field: &str) -> Result<url::Url, MetadataProblem> 
 
 /// An absolute URL that is `https` (or `http` to loopback).
 fn parse_url(value: &str, field: &str) -> Result<url::Url, MetadataProblem> {
+    // The URL parser drops tabs and newlines silently; the text as sent reaches logs.
+    if value.chars().any(super::is_hidden) {
+        return Err(malformed(field, "holds a control or invisible character"));
+    }
     let url = url::Url::parse(value).map_err(|_| malformed(field, "is not an absolute URL"))?;
     if !is_secure(&url) {
         return Err(MetadataProblem::InsecureUrl { field: field.to_owned() });
@@ -645,7 +649,12 @@ mod tests {
             Err(MetadataProblem::NoAuthorizationServer(_))
         ));
 
-        let cases: [(&str, MetadataProblem); 7] = [
+        let cases: [(&str, MetadataProblem); 8] = [
+            (
+                // The URL parser would drop the newline; the issuer as sent would reach a log.
+                r#"{"resource":"https://api.example/v1","authorization_servers":["https://a.exam\nple"]}"#,
+                malformed("authorization_servers", "holds a control or invisible character"),
+            ),
             (
                 r#"{"resource":"https://api.example/v1/","authorization_servers":["https://a.example"]}"#,
                 MetadataProblem::ResourceMismatch { expected: RESOURCE.into() },
