@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::chain::{client, http_chain};
@@ -11,30 +10,10 @@ use support::idp;
 use tessera::chain::DomainClient;
 use tessera_idp::demo;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_chain_token_reaches_logs_debug_output_or_errors() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    // The only test of this binary, so a global subscriber: a thread-local one races with
-    // callsites registered by tests on other threads (tracing caches their interest).
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    // The only test of this binary: the capture is the global subscriber (support/logs.rs).
+    let capture = support::logs::LogCapture::install(tracing::Level::TRACE);
 
     let server = idp(Duration::from_secs(300)).await;
     let client = client(&server);
@@ -56,7 +35,7 @@ async fn no_chain_token_reaches_logs_debug_output_or_errors() {
     let formatted = format!(
         "{client:?} {alpha:?} {renewed:?} {network:?} {discovery:?} {unknown:?} {unknown} {state:?} {broken:?} {broken}"
     );
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("deriving a domain token"), "the capture sees the chain's logs");
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");

@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
@@ -17,28 +16,9 @@ use tessera::store::{FileStore, TokenStore};
 use tessera::{Grant, ProviderConfig, Secret};
 use tessera_idp::{Fault, FaultEndpoint, FaultKind, IdpConfig, demo};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_debug_output_or_errors() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = support::logs::LogCapture::install(tracing::Level::TRACE);
 
     let mut secrets: Vec<String> = vec![
         demo::ALICE_PASSWORD.into(),
@@ -395,7 +375,7 @@ password = "config-password"
     formatted.push(format!("{built:?}"));
 
     idp.shutdown().await;
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("tessera.refresh"), "TRACE logging captured our spans");
     assert!(logs.len() > 10_000, "TRACE logging captured the HTTP stack too ({} bytes)", logs.len());
     let everything = format!("{logs}\n{}", formatted.join("\n"));

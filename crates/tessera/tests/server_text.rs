@@ -1,41 +1,19 @@
 //! A server's free text reaches errors and logs without a line of its own (docs/DECISIONS.md, "A
 //! server's text reaches errors and logs without control characters"). A test binary of its own:
-//! the log capture is the process's global subscriber, which a scoped one in a shared binary is
-//! not (tracing caches a log line's interest per process, from whichever thread reaches it first).
+//! the log capture is the process's global subscriber (support/logs.rs).
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_idp::{Fault, FaultEndpoint, FaultKind};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A token endpoint's `error` and `error_description` reach the error, and the log lines that carry
 /// it, without a newline or a bidirectional override of theirs (a forged log line, a terminal
 /// rewritten).
 #[tokio::test]
 async fn a_servers_error_text_writes_no_line_of_its_own_into_errors_or_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = support::logs::LogCapture::install(tracing::Level::DEBUG);
 
     let idp = support::idp(Duration::from_secs(300)).await;
     let body =
@@ -49,7 +27,7 @@ async fn a_servers_error_text_writes_no_line_of_its_own_into_errors_or_logs() {
         "{text}"
     );
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("Zugriff verweigert?level=INFO msg=forged"), "the failure is logged:\n{logs}");
     assert!(!logs.lines().any(|line| line.starts_with("level=INFO")) && !logs.contains('\u{202e}'), "{logs}");
 }

@@ -6,6 +6,7 @@ pub mod django_oauth_toolkit;
 pub mod fault_proxy;
 pub mod faults;
 pub mod http_browser;
+pub mod logs;
 pub mod oidc_provider;
 pub mod peer_process;
 pub mod third_party;
