@@ -504,8 +504,8 @@ impl PyWorkloadIdentity {
 ///
 /// - ``assertion_key=None``: the private key's text (not a path), as ``client_assertion_key``
 ///   takes it: a PKCS#8 PEM of an RSA (≥ 2048 bits), EC P-256 or Ed25519 key, an RSA PKCS#1 or
-///   EC P-256 SEC1 PEM, or a JWK with ``d``. Required unless ``service_account_key``. The client's ``client_id`` is
-///   the assertion's ``iss``.
+///   EC P-256 SEC1 PEM, or a JWK with ``d``. Required unless ``service_account_key``. The
+///   client's ``client_id`` is the assertion's ``iss``.
 /// - ``service_account_key=None``: a Google service-account JSON key: the JSON itself, or a
 ///   reference ``"file:PATH"`` / ``"env:NAME"`` / ``"keyring:service/account"`` (read here).
 ///   Its ``client_email`` is the client's ``client_id`` (give no ``client_id``), ``private_key``
